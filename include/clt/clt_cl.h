@@ -1,0 +1,39 @@
+/* clt: OpenCL interoperability. The only public header that includes <CL/cl.h>.
+ *
+ * An application that already has an OpenCL context and queue can hand them to clt, and get the
+ * cl_mem behind a tensor to run its own kernels on. clt retains what it is given and releases
+ * only its own references: it never steals or destroys the application's objects.
+ */
+#ifndef CLT_CL_H
+#define CLT_CL_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+
+#include "clt/common.h"
+#include "clt/device.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A device handle over the application's context, device and in-order queue (queue may be NULL:
+ * clt then creates its own on ctx). Each is retained; clt_device_release() drops those
+ * references. The device's spec string is "cl:app". */
+CLT_API clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_queue queue,
+                                      clt_device **out);
+/* The OpenCL objects behind an OpenCL device handle (borrowed; retain them to keep them). */
+CLT_API clt_status clt_cl_device_get(const clt_device *dev, cl_context *ctx,
+                                     cl_device_id *device, cl_command_queue *queue);
+/* The buffer behind an OpenCL tensor (borrowed) and the byte offset of its first element. Work
+ * queued on the device's queue is ordered with clt's own; on another queue, call
+ * clt_device_synchronize() first. */
+CLT_API clt_status clt_cl_tensor_buffer(const clt_tensor *t, cl_mem *buf, size_t *byte_offset);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

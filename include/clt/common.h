@@ -1,0 +1,124 @@
+/* clt: status codes, dtypes, errors and the export macro.
+ *
+ * Error model
+ * -----------
+ * Functions that create a tensor return it (one reference, the caller releases it) or NULL on
+ * failure. Every other function returns a clt_status: CLT_OK (0) or a negative error code.
+ * A failure records the status and a message in thread-local storage, readable with
+ * clt_last_status() and clt_last_error(). The message names the function, the argument and the
+ * shapes or values at fault, and for backend failures the OpenCL call and its error code, e.g.
+ *   "clt_add: shapes [2,3] and [4] cannot broadcast".
+ * A success does not clear the record (as errno); clt_clear_error() does. An op given a NULL
+ * tensor returns NULL and keeps the error already recorded, so a chain of ops needs one check at
+ * its end. The library never aborts and never exits.
+ */
+#ifndef CLT_COMMON_H
+#define CLT_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && !defined(CLT_STATIC)
+#  ifdef CLT_BUILDING
+#    define CLT_API __declspec(dllexport)
+#  else
+#    define CLT_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__)
+#  define CLT_API __attribute__((visibility("default")))
+#else
+#  define CLT_API
+#endif
+
+#define CLT_VERSION_MAJOR 0
+#define CLT_VERSION_MINOR 1
+#define CLT_VERSION_PATCH 0
+
+/* Largest number of dimensions a tensor may have. */
+#define CLT_MAX_DIMS 8
+
+/* X(name, value, text): the one list the enum, clt_status_name() and clt_status_string() come
+ * from. */
+#define CLT_STATUS_LIST(X)                                                          \
+  X(CLT_OK, 0, "success")                                                           \
+  X(CLT_ERR_INVALID_ARG, -1, "invalid argument")                                    \
+  X(CLT_ERR_SHAPE, -2, "invalid or mismatched shape")                               \
+  X(CLT_ERR_DTYPE, -3, "invalid or mismatched dtype")                               \
+  X(CLT_ERR_DEVICE_MISMATCH, -4, "tensors are on different devices")                \
+  X(CLT_ERR_NO_DEVICE, -5, "no such device")                                        \
+  X(CLT_ERR_UNSUPPORTED, -6, "not supported by this device or build")              \
+  X(CLT_ERR_OOM, -7, "host out of memory")                                          \
+  X(CLT_ERR_DEVICE_OOM, -8, "device out of memory")                                 \
+  X(CLT_ERR_BACKEND, -9, "device backend call failed")                              \
+  X(CLT_ERR_KERNEL_BUILD, -10, "kernel build failed")                               \
+  X(CLT_ERR_FORMAT, -11, "malformed file or data")                                  \
+  X(CLT_ERR_IO, -12, "file input/output failed")                                    \
+  X(CLT_ERR_OVERFLOW, -13, "size overflows")                                        \
+  X(CLT_ERR_INDEX, -14, "index out of range")                                       \
+  X(CLT_ERR_AUTOGRAD, -15, "autograd error")                                        \
+  X(CLT_ERR_MISMATCH, -16, "device result differs from the host reference")        \
+  X(CLT_ERR_STATE, -17, "call made in the wrong state or order")
+
+typedef enum clt_status {
+#define CLT__STATUS_ENUM(name, value, text) name = value,
+  CLT_STATUS_LIST(CLT__STATUS_ENUM)
+#undef CLT__STATUS_ENUM
+} clt_status;
+
+/* X(enum, name, size in bytes, NumPy type code without byte order): the one dtype list. */
+#define CLT_DTYPE_LIST(X)             \
+  X(CLT_FLOAT32, float32, 4, "f4")    \
+  X(CLT_FLOAT64, float64, 8, "f8")    \
+  X(CLT_INT32, int32, 4, "i4")        \
+  X(CLT_INT64, int64, 8, "i8")        \
+  X(CLT_UINT8, uint8, 1, "u1")        \
+  X(CLT_BOOL, bool, 1, "b1")
+
+typedef enum clt_dtype {
+#define CLT__DTYPE_ENUM(e, name, size, code) e,
+  CLT_DTYPE_LIST(CLT__DTYPE_ENUM)
+#undef CLT__DTYPE_ENUM
+  CLT_DTYPE_COUNT
+} clt_dtype;
+
+typedef struct clt_device clt_device;
+typedef struct clt_tensor clt_tensor;
+
+/* "CLT_OK", "CLT_ERR_SHAPE", ...; "CLT_ERR_UNKNOWN" for a value not in the list. */
+CLT_API const char *clt_status_name(clt_status s);
+/* A short English description of the status. */
+CLT_API const char *clt_status_string(clt_status s);
+
+/* Status of the last failed call on this thread (CLT_OK when none since clt_clear_error()). */
+CLT_API clt_status clt_last_status(void);
+/* Message of the last failed call on this thread; never NULL ("" when none). */
+CLT_API const char *clt_last_error(void);
+/* Forget the recorded error of this thread. */
+CLT_API void clt_clear_error(void);
+
+/* "float32", "int64", ...; NULL for an invalid dtype. */
+CLT_API const char *clt_dtype_name(clt_dtype dt);
+/* Bytes per element; 0 for an invalid dtype. */
+CLT_API size_t clt_dtype_size(clt_dtype dt);
+/* true for float32 and float64. */
+CLT_API bool clt_dtype_is_float(clt_dtype dt);
+
+/* Library version as "MAJOR.MINOR.PATCH". */
+CLT_API const char *clt_version(void);
+
+/* Shape helper for literal shapes: clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(2, 3)) expands to
+ * the (ndim, shape) pair 2, (const int64_t[]){2, 3}. For a 0-d scalar pass 0, NULL. */
+#define CLT_SHAPE(...)                                                          \
+  (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),              \
+      (const int64_t[]) { __VA_ARGS__ }
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,98 @@
+/* clt: devices.
+ *
+ * A device is the host (plain memory, reference implementations) or one OpenCL device. Handles
+ * are reference counted; tensors retain their device, so release order never matters. Each
+ * handle owns its own OpenCL context, queue, program cache and buffer pool: use one handle from
+ * one thread at a time (open one handle per thread for concurrent work).
+ *
+ * Spec strings for clt_device_open():
+ *   NULL          $CLT_DEVICE if set and not empty, else the first GPU, else the first other
+ *                 accelerator, else the first OpenCL CPU device, else the host
+ *   "host"        the host device (always exists)
+ *   "cl"          the first OpenCL GPU, else the first OpenCL device of any type
+ *   "cl:N"        the N-th OpenCL device, counting over all platforms in the order clt-info
+ *                 lists them
+ *   "cl:TEXT"     the first OpenCL device whose platform, vendor or device name contains TEXT
+ *                 (case-insensitive), e.g. "cl:nvidia", "cl:pocl"
+ * A spec that matches nothing gives CLT_ERR_NO_DEVICE with a message listing the devices that do
+ * exist.
+ */
+#ifndef CLT_DEVICE_H
+#define CLT_DEVICE_H
+
+#include "clt/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum clt_device_type {
+  CLT_DEVICE_HOST,
+  CLT_DEVICE_CPU,
+  CLT_DEVICE_GPU,
+  CLT_DEVICE_ACCELERATOR,
+  CLT_DEVICE_OTHER
+} clt_device_type;
+
+/* What a device is and can do. Strings are NUL-terminated and truncated to fit. */
+typedef struct clt_device_info {
+  char spec[32];             /* "host", "cl:0": opens this device again */
+  char platform[128];        /* OpenCL platform name ("" for the host) */
+  char vendor[128];
+  char name[128];
+  char driver_version[64];
+  char opencl_c_version[64]; /* "OpenCL C 1.2 PoCL"; "" for the host */
+  char device_version[64];   /* "OpenCL 3.0 ..."; "" for the host */
+  clt_device_type type;
+  uint32_t compute_units;
+  uint64_t global_mem_bytes;
+  uint64_t max_alloc_bytes;
+  uint64_t max_work_group_size;
+  bool fp64;
+  bool fp16;
+  bool host_unified_memory;  /* device memory is host memory (CPU devices, integrated GPUs) */
+} clt_device_info;
+
+/* Opens the device the spec names (see above). Returns CLT_OK and a handle in *out, or an error
+ * and *out = NULL. */
+CLT_API clt_status clt_device_open(const char *spec, clt_device **out);
+/* Adds a reference to dev and returns it. */
+CLT_API clt_device *clt_device_retain(clt_device *dev);
+/* Drops a reference; the last one closes the device. NULL is a no-op. */
+CLT_API void clt_device_release(clt_device *dev);
+/* The capability record of an open device. */
+CLT_API clt_status clt_device_get_info(const clt_device *dev, clt_device_info *out);
+/* The spec string of an open device ("host", "cl:0", or "cl:app" for a wrapped one). */
+CLT_API const char *clt_device_spec(const clt_device *dev);
+CLT_API clt_device_type clt_device_get_type(const clt_device *dev);
+CLT_API const char *clt_device_type_name(clt_device_type type);
+/* Waits until every operation queued on dev has finished. */
+CLT_API clt_status clt_device_synchronize(clt_device *dev);
+
+/* Lists every device without opening one: the host first, then each OpenCL device in spec
+ * order. Writes up to cap records to out (out may be NULL when cap is 0) and the number that
+ * exist to *count. */
+CLT_API clt_status clt_device_list(clt_device_info *out, size_t cap, size_t *count);
+/* The spec clt_device_open(NULL) would open and, in reason, why ("$CLT_DEVICE is set",
+ * "first GPU", ...). Either buffer may be NULL. */
+CLT_API clt_status clt_device_default(char *spec, size_t spec_len, char *reason,
+                                      size_t reason_len);
+
+/* Memory use of a device's buffer pool. */
+typedef struct clt_memory_stats {
+  uint64_t bytes_in_use;   /* held by live tensors */
+  uint64_t bytes_cached;   /* freed by tensors, kept by the pool for reuse */
+  uint64_t peak_bytes_in_use;
+  uint64_t allocations;    /* buffers the backend really allocated */
+  uint64_t pool_hits;      /* allocations served from the cache */
+} clt_memory_stats;
+
+CLT_API clt_status clt_device_memory_stats(const clt_device *dev, clt_memory_stats *out);
+/* Frees every cached buffer of dev's pool. */
+CLT_API clt_status clt_device_empty_cache(clt_device *dev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

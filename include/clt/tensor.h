@@ -1,0 +1,170 @@
+/* clt: tensors, creation, views, host conversions, printing and scopes.
+ *
+ * A tensor is a typed, strided view (shape, element strides, storage offset) of a storage that
+ * lives in host memory or in one OpenCL buffer. Shapes are row-major, up to CLT_MAX_DIMS
+ * dimensions; 0-d scalars and tensors with a zero-size dimension are valid everywhere.
+ *
+ * Ownership: every function returning clt_tensor * returns one new reference that the caller
+ * releases with clt_release(), unless a scope is open (see clt_scope_begin). Inputs are borrowed.
+ * Views share their base's storage and keep it alive.
+ *
+ * Conversions say whether they copy or share:
+ *   clt_from_host   copies a row-major host array into a new tensor on a device
+ *   clt_wrap_host   shares host memory as a host tensor (zero-copy); free_fn runs exactly once
+ *   clt_host_data   borrowed pointer to a host tensor's first element (host tensors only)
+ *   clt_to_host     copies out, row-major contiguous, checking the destination size
+ *   clt_to          copies to another device; a new reference to the same tensor when already
+ *                   there
+ *   clt_item        one element to a host double
+ */
+#ifndef CLT_TENSOR_H
+#define CLT_TENSOR_H
+
+#include <stdio.h>
+
+#include "clt/common.h"
+#include "clt/device.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- references ------------------------------------------------------------------------- */
+
+CLT_API clt_tensor *clt_retain(clt_tensor *t);
+/* Drops one reference; NULL is a no-op. Releasing a tensor that an open scope tracks removes it
+ * from the scope, so it is not released twice. */
+CLT_API void clt_release(clt_tensor *t);
+
+/* ---- properties ------------------------------------------------------------------------- */
+
+CLT_API clt_dtype clt_get_dtype(const clt_tensor *t);
+CLT_API int clt_ndim(const clt_tensor *t);
+/* Size of dimension dim (negative counts from the end); -1 and an error for a bad dim. */
+CLT_API int64_t clt_size(const clt_tensor *t, int dim);
+/* Pointer to the shape array (ndim entries), valid while t lives. */
+CLT_API const int64_t *clt_shape(const clt_tensor *t);
+/* Element strides (ndim entries) and storage offset in elements. */
+CLT_API const int64_t *clt_strides(const clt_tensor *t);
+CLT_API int64_t clt_storage_offset(const clt_tensor *t);
+CLT_API int64_t clt_numel(const clt_tensor *t);
+CLT_API bool clt_is_contiguous(const clt_tensor *t);
+/* The device of t (borrowed: retain it to keep it past t). */
+CLT_API clt_device *clt_get_device(const clt_tensor *t);
+/* true when a and b are views of the same storage. */
+CLT_API bool clt_shares_storage(const clt_tensor *a, const clt_tensor *b);
+
+/* ---- creation --------------------------------------------------------------------------- */
+
+/* Uninitialised contents. */
+CLT_API clt_tensor *clt_empty(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape);
+CLT_API clt_tensor *clt_zeros(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape);
+CLT_API clt_tensor *clt_ones(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape);
+/* Every element = value converted to dtype (as a C cast; bool: value != 0). */
+CLT_API clt_tensor *clt_full(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape,
+                             double value);
+/* 1-D tensor start, start+step, ... < end (> end for a negative step), as torch.arange:
+ * ceil((end - start) / step) elements, each computed as start + i * step in double. */
+CLT_API clt_tensor *clt_arange(clt_device *dev, clt_dtype dtype, double start, double end,
+                               double step);
+
+/* Random numbers from this thread's Philox 4x32-10 generator. The same seed gives the same
+ * numbers on the host and on every device, bit for bit: element i of a float32 tensor comes
+ * from word i % 4 of the block at counter offset + i / 4 (float64 uses two words per element).
+ * Each call advances the generator past the blocks it used. */
+CLT_API void clt_manual_seed(uint64_t seed);
+/* The generator's seed and counter offset, to save and restore its state. */
+CLT_API void clt_rng_get_state(uint64_t *seed, uint64_t *offset);
+CLT_API void clt_rng_set_state(uint64_t seed, uint64_t offset);
+/* Uniform in [0, 1); float dtypes only. */
+CLT_API clt_tensor *clt_rand(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape);
+/* Standard normal (Box-Muller in double on the host, then copied to dev); float dtypes only. */
+CLT_API clt_tensor *clt_randn(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape);
+
+/* ---- views (share storage) -------------------------------------------------------------- */
+
+/* New shape with the same number of elements; one entry may be -1 (inferred). A view when the
+ * strides allow it, else a contiguous copy (as torch.reshape). */
+CLT_API clt_tensor *clt_reshape(clt_tensor *t, int ndim, const int64_t *shape);
+/* Always a view; CLT_ERR_SHAPE when the strides do not allow one (as torch.Tensor.view). */
+CLT_API clt_tensor *clt_view(clt_tensor *t, int ndim, const int64_t *shape);
+/* Merges dims start..end (inclusive, negative from the end) into one. */
+CLT_API clt_tensor *clt_flatten(clt_tensor *t, int start_dim, int end_dim);
+CLT_API clt_tensor *clt_transpose(clt_tensor *t, int dim0, int dim1);
+/* dims: a permutation of 0..ndim-1 (negative entries count from the end). */
+CLT_API clt_tensor *clt_permute(clt_tensor *t, const int *dims);
+/* Elements start, start+step, ... < end along dim, with Python's rules for negative and
+ * out-of-range start and end (clamped); step >= 1. Use INT64_MAX for "to the end". */
+CLT_API clt_tensor *clt_slice(clt_tensor *t, int dim, int64_t start, int64_t end, int64_t step);
+/* Size-1 dims broadcast to the given shape (stride 0); -1 keeps a size; new leading dims may be
+ * added. */
+CLT_API clt_tensor *clt_expand(clt_tensor *t, int ndim, const int64_t *shape);
+/* Removes dim if its size is 1 (else returns a view unchanged, as PyTorch). */
+CLT_API clt_tensor *clt_squeeze(clt_tensor *t, int dim);
+/* Removes every size-1 dim. */
+CLT_API clt_tensor *clt_squeeze_all(clt_tensor *t);
+/* Inserts a size-1 dim at dim (in -ndim-1 .. ndim). */
+CLT_API clt_tensor *clt_unsqueeze(clt_tensor *t, int dim);
+/* t itself (a new reference) when contiguous, else a row-major copy on the same device. */
+CLT_API clt_tensor *clt_contiguous(clt_tensor *t);
+/* A new contiguous copy that shares nothing with t. */
+CLT_API clt_tensor *clt_clone(clt_tensor *t);
+
+/* ---- host conversions ------------------------------------------------------------------- */
+
+/* Copies ndim/shape elements of dtype from the row-major host array data into a new tensor on
+ * dev. data may be NULL only when the tensor has no elements. */
+CLT_API clt_tensor *clt_from_host(clt_device *dev, clt_dtype dtype, int ndim,
+                                  const int64_t *shape, const void *data);
+
+typedef void (*clt_free_fn)(void *data, void *user);
+/* Shares host memory as a tensor on the host device without copying (as torch.from_numpy).
+ * strides are in elements (NULL: row-major contiguous) and must not be negative. free_fn (may be
+ * NULL) is called exactly once with (data, user): when the last tensor using the memory is
+ * released, or before this function returns NULL on failure. data must stay valid until then. */
+CLT_API clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+                                  const int64_t *strides, clt_free_fn free_fn, void *user);
+/* Borrowed pointer to the first element of a host tensor (valid while t lives; strides as
+ * clt_strides). NULL and CLT_ERR_DEVICE_MISMATCH for a tensor on an OpenCL device. */
+CLT_API void *clt_host_data(clt_tensor *t);
+/* Copies t's elements, row-major contiguous, to dst; dst_bytes must be at least
+ * numel * dtype size. Waits for the device. */
+CLT_API clt_status clt_to_host(const clt_tensor *t, void *dst, size_t dst_bytes);
+/* t on dev: a new reference to t when it is already there, else a contiguous copy. */
+CLT_API clt_tensor *clt_to(clt_tensor *t, clt_device *dev);
+/* The single element of t (numel must be 1) converted to double. */
+CLT_API clt_status clt_item(const clt_tensor *t, double *out);
+/* The single element of t as int64 (exact for integer dtypes; floats are truncated). */
+CLT_API clt_status clt_item_int64(const clt_tensor *t, int64_t *out);
+
+/* ---- printing --------------------------------------------------------------------------- */
+
+/* Prints as PyTorch does, e.g.
+ *   tensor([[2, 0],
+ *           [2, 3]], dtype=int32, device='cl:0')
+ * float32, int64 and the host device are left unsaid; more than 1000 elements are summarised
+ * with "...". */
+CLT_API clt_status clt_print(const clt_tensor *t, FILE *f);
+/* The same text into buf (NUL-terminated, truncated); *needed (may be NULL) gets the full
+ * length without the NUL. */
+CLT_API clt_status clt_format(const clt_tensor *t, char *buf, size_t buf_len, size_t *needed);
+
+/* ---- scopes ----------------------------------------------------------------------------- */
+
+/* Every tensor a clt function returns while a scope is open belongs to the innermost scope and
+ * is released by clt_scope_end(), unless clt_keep() took it out. Scopes nest and are per
+ * thread. A training step written inside a scope needs no release calls. */
+CLT_API clt_status clt_scope_begin(void);
+/* Releases the tensors of the innermost scope; CLT_ERR_STATE when no scope is open. */
+CLT_API clt_status clt_scope_end(void);
+/* Takes t out of the innermost scope that tracks it, so the caller owns that reference and
+ * releases it. Returns t (NULL stays NULL, keeping the recorded error). */
+CLT_API clt_tensor *clt_keep(clt_tensor *t);
+/* Number of scopes open on this thread. */
+CLT_API int clt_scope_depth(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,70 @@
+/* The one table through which the core talks to a backend (host, OpenCL). Adding a backend means
+ * implementing this table; no core file changes. */
+#ifndef CLT_BACKEND_H
+#define CLT_BACKEND_H
+
+#include "core.h"
+
+/* Most operands an iteration describes (output first). */
+#define CLT__MAX_OPS 4
+
+/* A strided walk over numel elements in row-major order of shape, for up to CLT__MAX_OPS
+ * operands at once. Built by clt__iter_build: size-1 dims dropped, mergeable dims merged, so a
+ * walk over contiguous operands has ndim 1 and unit strides (contiguous = true). Strides and
+ * offsets count elements. */
+typedef struct clt__iter {
+  int ndim;
+  int nops;
+  bool contiguous;
+  int64_t numel;
+  int64_t shape[CLT_MAX_DIMS];
+  int64_t strides[CLT__MAX_OPS][CLT_MAX_DIMS];
+  int64_t offset[CLT__MAX_OPS];
+} clt__iter;
+
+/* Builds the walk over shape (ndim dims) for operands whose strides (already broadcast to
+ * shape, 0 for broadcast dims) and offsets are given. */
+void clt__iter_build(clt__iter *it, int ndim, const int64_t *shape, int nops,
+                     const int64_t *const *strides, const int64_t *offsets);
+/* The walk over tensors of one shape (dst first). */
+void clt__iter_tensors(clt__iter *it, int nops, const clt_tensor *const *ts);
+/* Offsets of element i for every operand (host loops, tests). */
+void clt__iter_offsets(const clt__iter *it, int64_t i, int64_t *off);
+
+struct clt__backend {
+  const char *name;
+  void (*destroy)(clt_device *dev);
+  /* Memory: alloc fills st->ptr or st->handle for st->nbytes > 0 bytes. */
+  clt_status (*alloc)(clt_device *dev, clt__storage *st);
+  void (*free)(clt_device *dev, clt__storage *st);
+  clt_status (*write)(clt_device *dev, clt__storage *st, size_t off, const void *src, size_t n);
+  clt_status (*read)(clt_device *dev, const clt__storage *st, size_t off, void *dst, size_t n);
+  /* Copies elements of esize bytes along it: operand 0 in dst, 1 in src. */
+  clt_status (*copy)(clt_device *dev, const clt__iter *it, clt__storage *dst,
+                     const clt__storage *src, size_t esize);
+  /* Sets every element of operand 0 along it to the esize-byte pattern value. */
+  clt_status (*fill)(clt_device *dev, const clt__iter *it, clt__storage *dst, size_t esize,
+                     const void *value);
+  /* Fills n contiguous elements of float dt at element offset off with Philox uniforms. */
+  clt_status (*rand_uniform)(clt_device *dev, clt__storage *dst, int64_t off, int64_t n,
+                             clt_dtype dt, uint64_t seed, uint64_t counter);
+  clt_status (*sync)(clt_device *dev);
+  void (*memory_stats)(const clt_device *dev, clt_memory_stats *out);
+  void (*empty_cache)(clt_device *dev);
+};
+
+extern const clt__backend clt__host_backend;
+/* Opens a host device handle (host.c). */
+clt_status clt__host_open(clt_device **out);
+
+/* Backends the build has, tried by spec (device.c). */
+#ifdef CLT_HAVE_OPENCL
+extern const clt__backend clt__cl_backend;
+/* Enumerates OpenCL devices into info[0..cap) (spec "cl:N"); *count gets the total. Errors are
+ * recorded; no platform at all is not an error (count 0). */
+clt_status clt__cl_list(clt_device_info *info, size_t cap, size_t *count);
+/* Opens OpenCL device number index of clt__cl_list. */
+clt_status clt__cl_open(size_t index, clt_device **out);
+#endif
+
+#endif

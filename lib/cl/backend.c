@@ -1,0 +1,115 @@
+/* The OpenCL implementation of the backend table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cl_internal.h"
+
+static clt_status cl_write(clt_device *dev, clt__storage *st, size_t off, const void *src, size_t n) {
+  clt__cl_dev *d = clt__cl(dev);
+  cl_int err = CLT__CL(clEnqueueWriteBuffer(d->queue, clt__cl_mem(st), CL_TRUE, off, n, src, 0, NULL, NULL));
+  if (err != CL_SUCCESS)
+    return clt__cl_fail("clEnqueueWriteBuffer", err, "%zu bytes to %s", n, dev->info.spec);
+  return CLT_OK;
+}
+
+static clt_status cl_read(clt_device *dev, const clt__storage *st, size_t off, void *dst, size_t n) {
+  clt__cl_dev *d = clt__cl(dev);
+  cl_int err = CLT__CL(clEnqueueReadBuffer(d->queue, clt__cl_mem(st), CL_TRUE, off, n, dst, 0, NULL, NULL));
+  if (err != CL_SUCCESS)
+    return clt__cl_fail("clEnqueueReadBuffer", err, "%zu bytes from %s", n, dev->info.spec);
+  return CLT_OK;
+}
+
+static const char *esize_suffix(size_t esize) { return esize == 1 ? "1" : esize == 4 ? "4" : "8"; }
+
+static clt_status cl_copy(clt_device *dev, const clt__iter *it, clt__storage *dst, const clt__storage *src,
+                          size_t esize) {
+  clt__cl_dev *d = clt__cl(dev);
+  if (it->contiguous) {
+    cl_int err = CLT__CL(clEnqueueCopyBuffer(d->queue, clt__cl_mem(src), clt__cl_mem(dst), (size_t)it->offset[1] * esize,
+                                             (size_t)it->offset[0] * esize, (size_t)it->numel * esize, 0, NULL, NULL));
+    if (err != CL_SUCCESS)
+      return clt__cl_fail("clEnqueueCopyBuffer", err, "%lld elements of %zu bytes", (long long)it->numel, esize);
+    return CLT_OK;
+  }
+  char name[32];
+  snprintf(name, sizeof name, "copy_strided_%s", esize_suffix(esize));
+  clt__cl_kernel_entry *k;
+  clt_status st = clt__cl_kernel(d, CLT__KFAM_copy, name, &k);
+  if (st != CLT_OK) return st;
+  clt__cl_iter ci;
+  clt__cl_iter_from(&ci, it);
+  cl_mem dm = clt__cl_mem(dst), sm = clt__cl_mem(src);
+  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  CLT__ARG(&a, dm);
+  CLT__ARG(&a, sm);
+  CLT__ARG(&a, ci);
+  return clt__cl_launch(d, k, &a, (size_t)it->numel);
+}
+
+static clt_status cl_fill(clt_device *dev, const clt__iter *it, clt__storage *dst, size_t esize, const void *value) {
+  clt__cl_dev *d = clt__cl(dev);
+  char name[32];
+  snprintf(name, sizeof name, it->contiguous ? "fill_%s" : "fill_strided_%s", esize_suffix(esize));
+  clt__cl_kernel_entry *k;
+  clt_status st = clt__cl_kernel(d, CLT__KFAM_copy, name, &k);
+  if (st != CLT_OK) return st;
+  cl_mem dm = clt__cl_mem(dst);
+  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  CLT__ARG(&a, dm);
+  if (it->contiguous) {
+    cl_long off = it->offset[0], n = it->numel;
+    CLT__ARG(&a, off);
+    CLT__ARG(&a, n);
+  } else {
+    clt__cl_iter ci;
+    clt__cl_iter_from(&ci, it);
+    CLT__ARG(&a, ci);
+  }
+  clt__cl_arg(&a, esize, value);
+  return clt__cl_launch(d, k, &a, (size_t)it->numel);
+}
+
+static clt_status cl_rand(clt_device *dev, clt__storage *dst, int64_t off, int64_t n, clt_dtype dt, uint64_t seed,
+                          uint64_t counter) {
+  clt__cl_dev *d = clt__cl(dev);
+  clt__cl_kernel_entry *k;
+  clt_status st = clt__cl_kernel(d, CLT__KFAM_random, dt == CLT_FLOAT64 ? "rand_f64" : "rand_f32", &k);
+  if (st != CLT_OK) return st;
+  cl_mem dm = clt__cl_mem(dst);
+  cl_long o = off, cn = n;
+  cl_uint k0 = (cl_uint)seed, k1 = (cl_uint)(seed >> 32);
+  cl_ulong c = counter;
+  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  CLT__ARG(&a, dm);
+  CLT__ARG(&a, o);
+  CLT__ARG(&a, cn);
+  CLT__ARG(&a, k0);
+  CLT__ARG(&a, k1);
+  CLT__ARG(&a, c);
+  return clt__cl_launch(d, k, &a, (size_t)clt__philox_blocks(dt, n));
+}
+
+static clt_status cl_sync(clt_device *dev) {
+  cl_int err = CLT__CL(clFinish(clt__cl(dev)->queue));
+  return err == CL_SUCCESS ? CLT_OK : clt__cl_fail("clFinish", err, "waiting for %s", dev->info.spec);
+}
+
+static void cl_stats(const clt_device *dev, clt_memory_stats *out) { *out = clt__cl(dev)->stats; }
+
+static void cl_empty_cache(clt_device *dev) { clt__cl_pool_empty(clt__cl(dev)); }
+
+const clt__backend clt__cl_backend = {
+    .name = "opencl",
+    .destroy = clt__cl_destroy,
+    .alloc = clt__cl_alloc,
+    .free = clt__cl_free,
+    .write = cl_write,
+    .read = cl_read,
+    .copy = cl_copy,
+    .fill = cl_fill,
+    .rand_uniform = cl_rand,
+    .sync = cl_sync,
+    .memory_stats = cl_stats,
+    .empty_cache = cl_empty_cache,
+};

@@ -1,0 +1,99 @@
+/* Internal definitions of the OpenCL backend. Only files in lib/cl/ include this. */
+#ifndef CLT_CL_INTERNAL_H
+#define CLT_CL_INTERNAL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#define CL_USE_DEPRECATED_OPENCL_1_2_APIS
+#include <CL/cl.h>
+
+#include "../backend.h"
+#include "kernels_embedded.h"
+
+/* Every OpenCL call goes through one of these, so a test can make it fail (fault.c). */
+#define CLT__CL(call) (clt__fault_hit() ? (cl_int)clt__fault_cl_code() : (call))
+#define CLT__CL_OBJ(errp, call) \
+  (clt__fault_hit() ? (*(errp) = (cl_int)clt__fault_cl_code(), NULL) : (call))
+
+/* "CL_OUT_OF_RESOURCES" for -5 ... */
+const char *clt__cl_error_name(cl_int err);
+/* Records a failed OpenCL call: "<api>: <call> failed with CL_X (-n): <detail>", with the
+ * status that fits the code (device or host out of memory, else CLT_ERR_BACKEND). */
+clt_status clt__cl_fail(const char *call, cl_int err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* The same for allocations: out-of-resources codes give CLT_ERR_DEVICE_OOM. */
+clt_status clt__cl_fail_alloc(const char *call, cl_int err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+typedef struct {
+  const char *name; /* interned copy */
+  cl_kernel kernel;
+  size_t local;     /* work-group size used for 1-D launches */
+} clt__cl_kernel_entry;
+
+/* Freed buffers kept for reuse, by size class (pool.c). */
+#define CLT__POOL_CLASSES 256
+typedef struct {
+  cl_mem *bufs;
+  size_t len, cap;
+} clt__pool_bucket;
+
+typedef struct clt__cl_dev {
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_context ctx;
+  cl_command_queue queue;
+  char options[256];                      /* kernel build options */
+  char cache_key[1024];                   /* device identity for the binary cache */
+  cl_program programs[CLT__KFAM_COUNT];   /* built lazily, one per family */
+  clt__cl_kernel_entry *kernels;          /* open-addressing table by name */
+  size_t nkernels, kernel_cap;
+  size_t max_local;
+  clt__pool_bucket pool[CLT__POOL_CLASSES];
+  clt_memory_stats stats;
+} clt__cl_dev;
+
+static inline clt__cl_dev *clt__cl(const clt_device *dev) { return (clt__cl_dev *)dev->impl; }
+static inline cl_mem clt__cl_mem(const clt__storage *st) { return (cl_mem)st->handle; }
+
+/* Programs and kernels (program.c). */
+clt_status clt__cl_kernel(clt__cl_dev *d, int family, const char *name, clt__cl_kernel_entry **out);
+void clt__cl_programs_release(clt__cl_dev *d);
+
+/* Kernel arguments, set in order; the first failure is kept. */
+typedef struct {
+  cl_kernel k;
+  cl_uint i;
+  cl_int err;
+} clt__cl_args;
+void clt__cl_arg(clt__cl_args *a, size_t size, const void *value);
+#define CLT__ARG(a, v) clt__cl_arg((a), sizeof(v), &(v))
+/* Launches a 1-D range of n work-items (padded to the kernel's local size; the kernel bounds-
+ * checks). n must be > 0. */
+clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_kernel_entry *k, const clt__cl_args *a,
+                          size_t n);
+
+/* The walk as kernels see it (kernels/common.clh: clt_iter). */
+typedef struct {
+  cl_long ndim, numel;
+  cl_long shape[CLT_MAX_DIMS];
+  cl_long stride[CLT__MAX_OPS][CLT_MAX_DIMS];
+  cl_long offset[CLT__MAX_OPS];
+} clt__cl_iter;
+void clt__cl_iter_from(clt__cl_iter *out, const clt__iter *it);
+
+/* Closes a device (device.c). Release calls are not fault points: a failed release cannot be
+ * handled, only leaked. */
+void clt__cl_destroy(clt_device *dev);
+
+/* Memory (pool.c). */
+clt_status clt__cl_alloc(clt_device *dev, clt__storage *st);
+void clt__cl_free(clt_device *dev, clt__storage *st);
+void clt__cl_pool_empty(clt__cl_dev *d);
+
+#endif

@@ -1,0 +1,295 @@
+/* OpenCL device discovery, capability records, opening and wrapping. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clt/clt_cl.h"
+#include "cl_internal.h"
+
+typedef struct {
+  cl_platform_id platform;
+  cl_device_id device;
+} cl_pair;
+
+/* Every (platform, device) pair in spec order. No platform at all gives count 0. */
+static clt_status enumerate(cl_pair **out, size_t *count) {
+  *out = NULL;
+  *count = 0;
+  cl_uint np = 0;
+  cl_int err = CLT__CL(clGetPlatformIDs(0, NULL, &np));
+  if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR: no ICD installed */ || (err == CL_SUCCESS && np == 0))
+    return CLT_OK;
+  if (err != CL_SUCCESS) return clt__cl_fail("clGetPlatformIDs", err, "listing OpenCL platforms");
+  cl_platform_id *plats = clt__calloc(np, sizeof *plats);
+  if (!plats) return clt__err(CLT_ERR_OOM, "cannot allocate the platform list");
+  clt_status st = CLT_OK;
+  err = CLT__CL(clGetPlatformIDs(np, plats, NULL));
+  if (err != CL_SUCCESS) st = clt__cl_fail("clGetPlatformIDs", err, "listing %u platforms", np);
+  cl_pair *pairs = NULL;
+  size_t n = 0;
+  for (cl_uint p = 0; p < np && st == CLT_OK; p++) {
+    cl_uint nd = 0;
+    err = CLT__CL(clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd));
+    if (err == CL_DEVICE_NOT_FOUND || nd == 0) continue;
+    if (err != CL_SUCCESS) {
+      st = clt__cl_fail("clGetDeviceIDs", err, "listing devices of platform %u", p);
+      break;
+    }
+    cl_pair *grown = clt__realloc(pairs, (n + nd) * sizeof *pairs);
+    cl_device_id *ids = clt__calloc(nd, sizeof *ids);
+    if (grown) pairs = grown;
+    if (!grown || !ids) {
+      clt__free_mem(ids);
+      st = clt__err(CLT_ERR_OOM, "cannot allocate the device list");
+      break;
+    }
+    err = CLT__CL(clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, ids, NULL));
+    if (err != CL_SUCCESS) st = clt__cl_fail("clGetDeviceIDs", err, "listing devices of platform %u", p);
+    for (cl_uint i = 0; i < nd && st == CLT_OK; i++) pairs[n++] = (cl_pair){plats[p], ids[i]};
+    clt__free_mem(ids);
+  }
+  clt__free_mem(plats);
+  if (st != CLT_OK) {
+    clt__free_mem(pairs);
+    return st;
+  }
+  *out = pairs;
+  *count = n;
+  return CLT_OK;
+}
+
+static clt_status info_str(cl_device_id d, cl_device_info what, const char *name, char *buf, size_t cap) {
+  size_t got = 0;
+  cl_int err = CLT__CL(clGetDeviceInfo(d, what, cap - 1, buf, &got));
+  if (err == CL_INVALID_VALUE) { /* longer than the buffer: take the prefix */
+    char *tmp = NULL;
+    err = CLT__CL(clGetDeviceInfo(d, what, 0, NULL, &got));
+    if (err == CL_SUCCESS && !(tmp = clt__malloc(got + 1))) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes", got);
+    if (err == CL_SUCCESS) err = CLT__CL(clGetDeviceInfo(d, what, got, tmp, NULL));
+    if (err == CL_SUCCESS) snprintf(buf, cap, "%s", tmp);
+    clt__free_mem(tmp);
+  } else if (err == CL_SUCCESS) {
+    buf[got < cap ? got : cap - 1] = '\0';
+  }
+  if (err != CL_SUCCESS) return clt__cl_fail("clGetDeviceInfo", err, "reading %s", name);
+  return CLT_OK;
+}
+
+static clt_status info_val(cl_device_id d, cl_device_info what, const char *name, void *out, size_t size) {
+  cl_int err = CLT__CL(clGetDeviceInfo(d, what, size, out, NULL));
+  return err == CL_SUCCESS ? CLT_OK : clt__cl_fail("clGetDeviceInfo", err, "reading %s", name);
+}
+
+static void trim(char *s) {
+  size_t n = strlen(s);
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n')) s[--n] = '\0';
+  size_t k = 0;
+  while (s[k] == ' ') k++;
+  if (k) memmove(s, s + k, n - k + 1);
+}
+
+/* Fills the capability record of one device. */
+static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *in) {
+  memset(in, 0, sizeof *in);
+  size_t got = 0;
+  cl_int err = CLT__CL(clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof in->platform - 1, in->platform, &got));
+  if (err != CL_SUCCESS) return clt__cl_fail("clGetPlatformInfo", err, "reading CL_PLATFORM_NAME");
+  cl_device_type type = 0;
+  cl_uint cu = 0;
+  cl_ulong gmem = 0, maxalloc = 0;
+  size_t maxwg = 0;
+  cl_bool unified = CL_FALSE;
+  cl_device_fp_config dfp = 0;
+  char ext[4096];
+  clt_status st;
+  if ((st = info_str(d, CL_DEVICE_VENDOR, "CL_DEVICE_VENDOR", in->vendor, sizeof in->vendor)) ||
+      (st = info_str(d, CL_DEVICE_NAME, "CL_DEVICE_NAME", in->name, sizeof in->name)) ||
+      (st = info_str(d, CL_DRIVER_VERSION, "CL_DRIVER_VERSION", in->driver_version, sizeof in->driver_version)) ||
+      (st = info_str(d, CL_DEVICE_OPENCL_C_VERSION, "CL_DEVICE_OPENCL_C_VERSION", in->opencl_c_version,
+                     sizeof in->opencl_c_version)) ||
+      (st = info_str(d, CL_DEVICE_VERSION, "CL_DEVICE_VERSION", in->device_version, sizeof in->device_version)) ||
+      (st = info_str(d, CL_DEVICE_EXTENSIONS, "CL_DEVICE_EXTENSIONS", ext, sizeof ext)) ||
+      (st = info_val(d, CL_DEVICE_TYPE, "CL_DEVICE_TYPE", &type, sizeof type)) ||
+      (st = info_val(d, CL_DEVICE_MAX_COMPUTE_UNITS, "CL_DEVICE_MAX_COMPUTE_UNITS", &cu, sizeof cu)) ||
+      (st = info_val(d, CL_DEVICE_GLOBAL_MEM_SIZE, "CL_DEVICE_GLOBAL_MEM_SIZE", &gmem, sizeof gmem)) ||
+      (st = info_val(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, "CL_DEVICE_MAX_MEM_ALLOC_SIZE", &maxalloc, sizeof maxalloc)) ||
+      (st = info_val(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, "CL_DEVICE_MAX_WORK_GROUP_SIZE", &maxwg, sizeof maxwg)) ||
+      (st = info_val(d, CL_DEVICE_HOST_UNIFIED_MEMORY, "CL_DEVICE_HOST_UNIFIED_MEMORY", &unified, sizeof unified)) ||
+      (st = info_val(d, CL_DEVICE_DOUBLE_FP_CONFIG, "CL_DEVICE_DOUBLE_FP_CONFIG", &dfp, sizeof dfp)))
+    return st;
+  in->platform[got < sizeof in->platform ? got : sizeof in->platform - 1] = '\0';
+  trim(in->platform);
+  trim(in->name);
+  trim(in->vendor);
+  in->type = (type & CL_DEVICE_TYPE_GPU)           ? CLT_DEVICE_GPU
+             : (type & CL_DEVICE_TYPE_CPU)         ? CLT_DEVICE_CPU
+             : (type & CL_DEVICE_TYPE_ACCELERATOR) ? CLT_DEVICE_ACCELERATOR
+                                                   : CLT_DEVICE_OTHER;
+  in->compute_units = cu;
+  in->global_mem_bytes = gmem;
+  in->max_alloc_bytes = maxalloc;
+  in->max_work_group_size = maxwg;
+  in->host_unified_memory = unified == CL_TRUE;
+  in->fp64 = dfp != 0 && !clt__getenv("CLT_DISABLE_FP64");
+  in->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
+  return CLT_OK;
+}
+
+clt_status clt__cl_list(clt_device_info *info, size_t cap, size_t *count) {
+  cl_pair *pairs;
+  size_t n;
+  clt_status st = enumerate(&pairs, &n);
+  if (st != CLT_OK) return st;
+  for (size_t i = 0; i < n && i < cap && st == CLT_OK; i++) {
+    st = fill_info(pairs[i].platform, pairs[i].device, &info[i]);
+    snprintf(info[i].spec, sizeof info[i].spec, "cl:%zu", i);
+  }
+  clt__free_mem(pairs);
+  *count = n;
+  return st;
+}
+
+/* ---- open, wrap, destroy ---------------------------------------------------------------- */
+
+/* Derives build options and the binary-cache identity once the record is filled. */
+static void finish_setup(clt__cl_dev *d, const clt_device_info *in) {
+  int major = 1, minor = 0;
+  if (sscanf(in->opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2) major = 1, minor = 0;
+  snprintf(d->options, sizeof d->options, "%s-DCLT_FP64=%d",
+           (major > 1 || minor >= 2) ? "-cl-std=CL1.2 " : "", in->fp64 ? 1 : 0);
+  snprintf(d->cache_key, sizeof d->cache_key, "%s|%s|%s|%s|%s", in->platform, in->name,
+           in->driver_version, in->device_version, d->options);
+  d->max_local = in->max_work_group_size;
+}
+
+/* Creates the device handle around an already retained context/queue. On failure releases
+ * what it was given. */
+static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out) {
+  clt_device *dev = clt__device_new(&clt__cl_backend, d);
+  if (!dev) {
+    if (d->queue) clReleaseCommandQueue(d->queue);
+    if (d->ctx) clReleaseContext(d->ctx);
+    clt__free_mem(d);
+    return clt__err(CLT_ERR_OOM, "cannot allocate the device handle");
+  }
+  clt_status st = fill_info(d->platform, d->device, &dev->info);
+  if (st != CLT_OK) {
+    clt_device_release(dev);
+    return st;
+  }
+  snprintf(dev->info.spec, sizeof dev->info.spec, "%s", spec);
+  finish_setup(d, &dev->info);
+  *out = dev;
+  return CLT_OK;
+}
+
+clt_status clt__cl_open(size_t index, clt_device **out) {
+  cl_pair *pairs;
+  size_t n;
+  clt_status st = enumerate(&pairs, &n);
+  if (st != CLT_OK) return st;
+  if (index >= n) {
+    clt__free_mem(pairs);
+    return clt__err(CLT_ERR_NO_DEVICE, "OpenCL device %zu vanished", index);
+  }
+  cl_pair p = pairs[index];
+  clt__free_mem(pairs);
+  clt__cl_dev *d = clt__calloc(1, sizeof *d);
+  if (!d) return clt__err(CLT_ERR_OOM, "cannot allocate the device state");
+  d->platform = p.platform;
+  d->device = p.device;
+  cl_int err;
+  cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)p.platform, 0};
+  d->ctx = CLT__CL_OBJ(&err, clCreateContext(props, 1, &p.device, NULL, NULL, &err));
+  if (!d->ctx) {
+    clt__free_mem(d);
+    return clt__cl_fail("clCreateContext", err, "device cl:%zu", index);
+  }
+  d->queue = CLT__CL_OBJ(&err, clCreateCommandQueue(d->ctx, p.device, 0, &err));
+  if (!d->queue) {
+    clReleaseContext(d->ctx);
+    clt__free_mem(d);
+    return clt__cl_fail("clCreateCommandQueue", err, "device cl:%zu", index);
+  }
+  char spec[32];
+  snprintf(spec, sizeof spec, "cl:%zu", index);
+  return make_device(d, spec, out);
+}
+
+clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_queue queue,
+                              clt_device **out) {
+  clt__api("clt_cl_device_wrap");
+  if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
+  *out = NULL;
+  if (!ctx || !device) return clt__err(CLT_ERR_INVALID_ARG, "argument %s is NULL", ctx ? "device" : "ctx");
+  cl_platform_id plat;
+  cl_int err = CLT__CL(clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL));
+  if (err != CL_SUCCESS) return clt__cl_fail("clGetDeviceInfo", err, "reading CL_DEVICE_PLATFORM of the device");
+  if (queue) {
+    cl_context qctx;
+    cl_device_id qdev;
+    cl_command_queue_properties qp;
+    if ((err = CLT__CL(clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof qctx, &qctx, NULL))) ||
+        (err = CLT__CL(clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof qdev, &qdev, NULL))) ||
+        (err = CLT__CL(clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof qp, &qp, NULL))))
+      return clt__cl_fail("clGetCommandQueueInfo", err, "reading the queue");
+    if (qctx != ctx || qdev != device)
+      return clt__err(CLT_ERR_INVALID_ARG, "the queue belongs to another %s", qctx != ctx ? "context" : "device");
+    if (qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
+      return clt__err(CLT_ERR_UNSUPPORTED, "the queue is out-of-order; clt needs an in-order queue");
+  }
+  clt__cl_dev *d = clt__calloc(1, sizeof *d);
+  if (!d) return clt__err(CLT_ERR_OOM, "cannot allocate the device state");
+  d->platform = plat;
+  d->device = device;
+  if ((err = CLT__CL(clRetainContext(ctx))) != CL_SUCCESS) {
+    clt__free_mem(d);
+    return clt__cl_fail("clRetainContext", err, "adopting the context");
+  }
+  d->ctx = ctx;
+  if (queue) {
+    err = CLT__CL(clRetainCommandQueue(queue));
+    d->queue = err == CL_SUCCESS ? queue : NULL;
+  } else {
+    d->queue = CLT__CL_OBJ(&err, clCreateCommandQueue(ctx, device, 0, &err));
+  }
+  if (!d->queue) {
+    clReleaseContext(ctx);
+    clt__free_mem(d);
+    return clt__cl_fail(queue ? "clRetainCommandQueue" : "clCreateCommandQueue", err, "adopting the queue");
+  }
+  return make_device(d, "cl:app", out);
+}
+
+clt_status clt_cl_device_get(const clt_device *dev, cl_context *ctx, cl_device_id *device,
+                             cl_command_queue *queue) {
+  clt__api("clt_cl_device_get");
+  if (!dev) return clt__err(CLT_ERR_INVALID_ARG, "argument dev is NULL");
+  if (dev->be != &clt__cl_backend)
+    return clt__err(CLT_ERR_DEVICE_MISMATCH, "device %s is not an OpenCL device", dev->info.spec);
+  const clt__cl_dev *d = clt__cl(dev);
+  if (ctx) *ctx = d->ctx;
+  if (device) *device = d->device;
+  if (queue) *queue = d->queue;
+  return CLT_OK;
+}
+
+clt_status clt_cl_tensor_buffer(const clt_tensor *t, cl_mem *buf, size_t *byte_offset) {
+  clt__api("clt_cl_tensor_buffer");
+  if (!t) return clt__null_arg("t");
+  if (t->st->dev->be != &clt__cl_backend)
+    return clt__err(CLT_ERR_DEVICE_MISMATCH, "the tensor is on %s, not an OpenCL device", t->st->dev->info.spec);
+  if (buf) *buf = clt__cl_mem(t->st);
+  if (byte_offset) *byte_offset = (size_t)t->offset * clt_dtype_size(t->dtype);
+  return CLT_OK;
+}
+
+void clt__cl_destroy(clt_device *dev) {
+  clt__cl_dev *d = clt__cl(dev);
+  if (d->queue) clFinish(d->queue);
+  clt__cl_programs_release(d);
+  clt__cl_pool_empty(d);
+  if (d->queue) clReleaseCommandQueue(d->queue);
+  if (d->ctx) clReleaseContext(d->ctx);
+  clt__free_mem(d);
+}

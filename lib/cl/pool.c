@@ -1,0 +1,102 @@
+/* The per-device caching buffer pool: freed buffers are kept by size class (four classes per
+ * power of two, so at most 25% is wasted) and handed out again, since creating OpenCL buffers is
+ * slow on most drivers. An allocation that fails empties the cache and retries once. */
+#include <string.h>
+
+#include "cl_internal.h"
+
+#define MIN_CLASS_BYTES 256
+
+/* Size class of n bytes and the bytes that class holds. */
+static int size_class(size_t n, size_t *bytes) {
+  if (n <= MIN_CLASS_BYTES) {
+    *bytes = MIN_CLASS_BYTES;
+    return 0;
+  }
+  int lg = 0;
+  while (((size_t)1 << (lg + 1)) <= n - 1) lg++; /* 2^lg <= n-1 < 2^(lg+1) */
+  size_t quarter = (size_t)1 << (lg - 1);           /* lg >= 8 here */
+  size_t q = (n - 1 - ((size_t)1 << lg)) / quarter;  /* 0..3 */
+  *bytes = ((size_t)1 << lg) + (q + 1) * quarter;
+  int c = (lg - 7) * 4 + (int)q; /* lg = 8 starts after class 0 */
+  return c < CLT__POOL_CLASSES ? c : -1;
+}
+
+static clt_status create(clt__cl_dev *d, size_t bytes, cl_mem *out, cl_int *err) {
+  *out = CLT__CL_OBJ(err, clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, err));
+  return *out ? CLT_OK : CLT_ERR_DEVICE_OOM;
+}
+
+clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
+  clt__cl_dev *d = clt__cl(dev);
+  size_t bytes;
+  int c = size_class(st->nbytes, &bytes);
+  if (c < 0 || bytes > dev->info.max_alloc_bytes) { /* too large to pool, or rounding would exceed */
+    c = -1;
+    bytes = st->nbytes;
+  }
+  cl_mem m = NULL;
+  if (c >= 0 && d->pool[c].len > 0) {
+    m = d->pool[c].bufs[--d->pool[c].len];
+    d->stats.bytes_cached -= bytes;
+    d->stats.pool_hits++;
+  } else {
+    cl_int err;
+    if (create(d, bytes, &m, &err) != CLT_OK) {
+      if (d->stats.bytes_cached > 0) { /* give the cache back to the driver and try once more */
+        clt__cl_pool_empty(d);
+        create(d, bytes, &m, &err);
+      }
+      if (!m) {
+        return clt__cl_fail_alloc("clCreateBuffer", err, "%zu bytes on %s (%s); %llu bytes in use", bytes,
+                                  dev->info.spec, dev->info.name, (unsigned long long)d->stats.bytes_in_use);
+      }
+    }
+    CLT__LIVE_INC(CLT__LIVE_BUFFERS);
+    d->stats.allocations++;
+  }
+  st->handle = m;
+  st->capacity = bytes;
+  d->stats.bytes_in_use += bytes;
+  if (d->stats.bytes_in_use > d->stats.peak_bytes_in_use) d->stats.peak_bytes_in_use = d->stats.bytes_in_use;
+  return CLT_OK;
+}
+
+static void destroy(cl_mem m) {
+  clReleaseMemObject(m);
+  CLT__LIVE_DEC(CLT__LIVE_BUFFERS);
+}
+
+void clt__cl_free(clt_device *dev, clt__storage *st) {
+  clt__cl_dev *d = clt__cl(dev);
+  size_t bytes;
+  int c = size_class(st->capacity, &bytes);
+  d->stats.bytes_in_use -= st->capacity;
+  if (c < 0 || bytes != st->capacity) {
+    destroy(clt__cl_mem(st));
+    return;
+  }
+  clt__pool_bucket *b = &d->pool[c];
+  if (b->len == b->cap) {
+    size_t cap = b->cap ? 2 * b->cap : 8;
+    cl_mem *bufs = clt__realloc(b->bufs, cap * sizeof *bufs);
+    if (!bufs) { /* no room to remember it: give it back */
+      destroy(clt__cl_mem(st));
+      return;
+    }
+    b->bufs = bufs;
+    b->cap = cap;
+  }
+  b->bufs[b->len++] = clt__cl_mem(st);
+  d->stats.bytes_cached += bytes;
+}
+
+void clt__cl_pool_empty(clt__cl_dev *d) {
+  for (int c = 0; c < CLT__POOL_CLASSES; c++) {
+    clt__pool_bucket *b = &d->pool[c];
+    for (size_t i = 0; i < b->len; i++) destroy(b->bufs[i]);
+    clt__free_mem(b->bufs);
+    *b = (clt__pool_bucket){0};
+  }
+  d->stats.bytes_cached = 0;
+}

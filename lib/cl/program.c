@@ -1,0 +1,307 @@
+/* Kernel programs: embedded sources (or $CLT_KERNEL_DIR), built lazily one family at a time,
+ * with an optional on-disk cache of program binaries; kernels looked up by name. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../fileio.h"
+#include "cl_internal.h"
+
+#define BIN_MAGIC "CLTBIN01"
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) {
+    h ^= b[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+/* ---- sources ---------------------------------------------------------------------------- */
+
+typedef struct {
+  const char *text[2]; /* common header, family */
+  size_t len[2];
+  void *owned[2];      /* read from $CLT_KERNEL_DIR */
+} sources;
+
+static void sources_free(sources *s) {
+  clt__free_mem(s->owned[0]);
+  clt__free_mem(s->owned[1]);
+}
+
+static clt_status load_sources(int fam, sources *s) {
+  memset(s, 0, sizeof *s);
+  const char *dir = clt__getenv("CLT_KERNEL_DIR");
+  if (!dir) {
+    s->text[0] = clt__kernel_common.source;
+    s->len[0] = clt__kernel_common.length;
+    s->text[1] = clt__kernel_families[fam].source;
+    s->len[1] = clt__kernel_families[fam].length;
+    return CLT_OK;
+  }
+  if (!clt__path_is_absolute(dir))
+    return clt__err(CLT_ERR_INVALID_ARG, "$CLT_KERNEL_DIR '%s' is not an absolute path", dir);
+  const char *names[2] = {clt__kernel_common.name, clt__kernel_families[fam].name};
+  for (int i = 0; i < 2; i++) {
+    size_t n = strlen(dir) + strlen(names[i]) + 2;
+    char *path = clt__malloc(n);
+    if (!path) {
+      sources_free(s);
+      return clt__err(CLT_ERR_OOM, "cannot allocate a path");
+    }
+    snprintf(path, n, "%s/%s", dir, names[i]);
+    size_t len;
+    clt_status st = clt__file_read_all(path, 64u << 20, &s->owned[i], &len);
+    clt__free_mem(path);
+    if (st != CLT_OK) {
+      sources_free(s);
+      return st;
+    }
+    s->text[i] = s->owned[i];
+    s->len[i] = len;
+  }
+  return CLT_OK;
+}
+
+/* ---- the binary cache ------------------------------------------------------------------- */
+
+/* The cache directory, or false when the cache is off ($CLT_BINARY_CACHE=0) or no home. */
+static bool cache_dir(char *buf, size_t cap) {
+  const char *on = clt__getenv("CLT_BINARY_CACHE");
+  if (on && strcmp(on, "0") == 0) return false;
+  const char *dir = clt__getenv("CLT_CACHE_DIR"), *xdg = clt__getenv("XDG_CACHE_HOME"),
+             *home = clt__getenv("HOME");
+  int n;
+  if (dir) n = snprintf(buf, cap, "%s", dir);
+  else if (xdg) n = snprintf(buf, cap, "%s/clt", xdg);
+  else if (home) n = snprintf(buf, cap, "%s/.cache/clt", home);
+  else return false;
+  return n > 0 && (size_t)n < cap;
+}
+
+static bool cache_path(const clt__cl_dev *d, int fam, const sources *s, char *buf, size_t cap) {
+  char dir[1024];
+  if (!cache_dir(dir, sizeof dir)) return false;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  h = fnv1a(h, s->text[0], s->len[0]);
+  h = fnv1a(h, s->text[1], s->len[1]);
+  h = fnv1a(h, d->cache_key, strlen(d->cache_key));
+  int n = snprintf(buf, cap, "%s/%s-%016llx.bin", dir, clt__kernel_families[fam].name, (unsigned long long)h);
+  return n > 0 && (size_t)n < cap;
+}
+
+static cl_program from_cache(clt__cl_dev *d, const char *path) {
+  void *file;
+  size_t len;
+  clt_status saved = clt_last_status();
+  char saved_msg[256];
+  snprintf(saved_msg, sizeof saved_msg, "%s", clt_last_error());
+  if (clt__file_read_all(path, 256u << 20, &file, &len) != CLT_OK) {
+    /* a missing entry is the normal cold case, not an error to report */
+    if (saved == CLT_OK) clt_clear_error();
+    return NULL;
+  }
+  cl_program prog = NULL;
+  const unsigned char *b = file;
+  uint64_t size = 0, sum = 0;
+  if (len >= 24 && memcmp(b, BIN_MAGIC, 8) == 0) {
+    memcpy(&size, b + 8, 8);
+    memcpy(&sum, b + 16, 8);
+  }
+  if (size > 0 && size == len - 24 && sum == fnv1a(0xcbf29ce484222325ULL, b + 24, size)) {
+    const unsigned char *bin = b + 24;
+    size_t blen = (size_t)size;
+    cl_int err, bstat;
+    prog = CLT__CL_OBJ(&err, clCreateProgramWithBinary(d->ctx, 1, &d->device, &blen, &bin, &bstat, &err));
+    if (prog && CLT__CL(clBuildProgram(prog, 1, &d->device, d->options, NULL, NULL)) != CL_SUCCESS) {
+      clReleaseProgram(prog);
+      prog = NULL;
+    }
+  }
+  clt__free_mem(file);
+  if (!prog) remove(path); /* corrupt or stale: rebuilt from source and written again */
+  if (saved == CLT_OK) clt_clear_error();
+  return prog;
+}
+
+static void to_cache(clt__cl_dev *d, cl_program prog, const char *path) {
+  size_t size = 0;
+  if (CLT__CL(clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL)) != CL_SUCCESS ||
+      size == 0)
+    return;
+  unsigned char *bin = clt__malloc(size);
+  if (!bin) return;
+  if (CLT__CL(clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL)) == CL_SUCCESS) {
+    char dir[1024];
+    uint64_t sz = size, sum = fnv1a(0xcbf29ce484222325ULL, bin, size);
+    if (cache_dir(dir, sizeof dir) && clt__mkdir_p(dir)) {
+      const void *parts[4] = {BIN_MAGIC, &sz, &sum, bin};
+      const size_t lens[4] = {8, 8, 8, size};
+      clt_status saved = clt_last_status();
+      /* a cache that cannot be written only costs time; the error is not the caller's */
+      if (clt__file_write_atomic(path, parts, lens, 4) != CLT_OK && saved == CLT_OK) clt_clear_error();
+    }
+  }
+  clt__free_mem(bin);
+  (void)d;
+}
+
+/* ---- building --------------------------------------------------------------------------- */
+
+static clt_status build_log_error(clt__cl_dev *d, cl_program prog, int fam, cl_int err) {
+  const char *name = clt__kernel_families[fam].name;
+  clt_status st;
+  if (err == CL_BUILD_PROGRAM_FAILURE)
+    st = clt__err(CLT_ERR_KERNEL_BUILD, "clBuildProgram failed with CL_BUILD_PROGRAM_FAILURE (%d): "
+                  "kernel family '%s' with options \"%s\"", (int)err, name, d->options);
+  else
+    st = clt__cl_fail("clBuildProgram", err, "kernel family '%s' with options \"%s\"", name, d->options);
+  size_t n = 0;
+  if (CLT__CL(clGetProgramBuildInfo(prog, d->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n)) == CL_SUCCESS && n > 1) {
+    char *log = clt__malloc(n + 1);
+    if (log && CLT__CL(clGetProgramBuildInfo(prog, d->device, CL_PROGRAM_BUILD_LOG, n, log, NULL)) == CL_SUCCESS) {
+      log[n] = '\0';
+      clt__err_append("\nbuild log:\n%s", log);
+    }
+    clt__free_mem(log);
+  }
+  return st;
+}
+
+static clt_status build(clt__cl_dev *d, int fam) {
+  sources s;
+  clt_status st = load_sources(fam, &s);
+  if (st != CLT_OK) return st;
+  char path[1200];
+  bool cached = cache_path(d, fam, &s, path, sizeof path);
+  cl_program prog = cached ? from_cache(d, path) : NULL;
+  if (!prog) {
+    cl_int err;
+    prog = CLT__CL_OBJ(&err, clCreateProgramWithSource(d->ctx, 2, s.text, s.len, &err));
+    if (!prog) {
+      sources_free(&s);
+      return clt__cl_fail("clCreateProgramWithSource", err, "kernel family '%s'", clt__kernel_families[fam].name);
+    }
+    err = CLT__CL(clBuildProgram(prog, 1, &d->device, d->options, NULL, NULL));
+    if (err != CL_SUCCESS) {
+      st = build_log_error(d, prog, fam, err);
+      clReleaseProgram(prog);
+      sources_free(&s);
+      return st;
+    }
+    if (cached) to_cache(d, prog, path);
+  }
+  sources_free(&s);
+  d->programs[fam] = prog;
+  CLT__LIVE_INC(CLT__LIVE_PROGRAMS);
+  return CLT_OK;
+}
+
+/* ---- kernels by name -------------------------------------------------------------------- */
+
+static size_t name_hash(const char *s) { return (size_t)fnv1a(0xcbf29ce484222325ULL, s, strlen(s)); }
+
+static clt_status table_grow(clt__cl_dev *d) {
+  size_t cap = d->kernel_cap ? 2 * d->kernel_cap : 64;
+  clt__cl_kernel_entry *t = clt__calloc(cap, sizeof *t);
+  if (!t) return clt__err(CLT_ERR_OOM, "cannot grow the kernel table");
+  for (size_t i = 0; i < d->kernel_cap; i++) {
+    if (!d->kernels[i].name) continue;
+    size_t j = name_hash(d->kernels[i].name) & (cap - 1);
+    while (t[j].name) j = (j + 1) & (cap - 1);
+    t[j] = d->kernels[i];
+  }
+  clt__free_mem(d->kernels);
+  d->kernels = t;
+  d->kernel_cap = cap;
+  return CLT_OK;
+}
+
+static size_t pick_local(clt__cl_dev *d, cl_kernel k) {
+  size_t kwg = 0, local = 256;
+  if (CLT__CL(clGetKernelWorkGroupInfo(k, d->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL)) !=
+      CL_SUCCESS)
+    kwg = 1;
+  if (kwg > 0 && local > kwg) local = kwg;
+  if (d->max_local > 0 && local > d->max_local) local = d->max_local;
+  size_t p = 1;
+  while (p * 2 <= local) p *= 2;
+  return p;
+}
+
+clt_status clt__cl_kernel(clt__cl_dev *d, int fam, const char *name, clt__cl_kernel_entry **out) {
+  if (d->kernel_cap) {
+    size_t j = name_hash(name) & (d->kernel_cap - 1);
+    for (; d->kernels[j].name; j = (j + 1) & (d->kernel_cap - 1))
+      if (strcmp(d->kernels[j].name, name) == 0) {
+        *out = &d->kernels[j];
+        return CLT_OK;
+      }
+  }
+  clt_status st;
+  if (!d->programs[fam] && (st = build(d, fam)) != CLT_OK) return st;
+  if ((d->nkernels + 1) * 2 > d->kernel_cap && (st = table_grow(d)) != CLT_OK) return st;
+  cl_int err;
+  cl_kernel k = CLT__CL_OBJ(&err, clCreateKernel(d->programs[fam], name, &err));
+  if (!k) return clt__cl_fail("clCreateKernel", err, "kernel '%s' of family '%s'", name, clt__kernel_families[fam].name);
+  char *copy = clt__strdup(name);
+  if (!copy) {
+    clReleaseKernel(k);
+    return clt__err(CLT_ERR_OOM, "cannot allocate a kernel name");
+  }
+  size_t j = name_hash(name) & (d->kernel_cap - 1);
+  while (d->kernels[j].name) j = (j + 1) & (d->kernel_cap - 1);
+  d->kernels[j] = (clt__cl_kernel_entry){copy, k, pick_local(d, k)};
+  d->nkernels++;
+  CLT__LIVE_INC(CLT__LIVE_KERNELS);
+  *out = &d->kernels[j];
+  return CLT_OK;
+}
+
+void clt__cl_programs_release(clt__cl_dev *d) {
+  for (size_t i = 0; i < d->kernel_cap; i++) {
+    if (!d->kernels[i].name) continue;
+    clReleaseKernel(d->kernels[i].kernel);
+    clt__free_mem((void *)d->kernels[i].name);
+    CLT__LIVE_DEC(CLT__LIVE_KERNELS);
+  }
+  clt__free_mem(d->kernels);
+  d->kernels = NULL;
+  d->kernel_cap = d->nkernels = 0;
+  for (int f = 0; f < CLT__KFAM_COUNT; f++) {
+    if (!d->programs[f]) continue;
+    clReleaseProgram(d->programs[f]);
+    d->programs[f] = NULL;
+    CLT__LIVE_DEC(CLT__LIVE_PROGRAMS);
+  }
+}
+
+/* ---- arguments and launches ------------------------------------------------------------- */
+
+void clt__cl_arg(clt__cl_args *a, size_t size, const void *value) {
+  if (a->err != CL_SUCCESS) return;
+  a->err = CLT__CL(clSetKernelArg(a->k, a->i, size, value));
+  if (a->err == CL_SUCCESS) a->i++;
+}
+
+clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_kernel_entry *k, const clt__cl_args *a, size_t n) {
+  if (a->err != CL_SUCCESS)
+    return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, k->name);
+  size_t local = k->local, global = (n + local - 1) / local * local;
+  cl_int err = CLT__CL(clEnqueueNDRangeKernel(d->queue, k->kernel, 1, NULL, &global, &local, 0, NULL, NULL));
+  if (err != CL_SUCCESS)
+    return clt__cl_fail("clEnqueueNDRangeKernel", err, "kernel '%s' over %zu work-items", k->name, n);
+  return CLT_OK;
+}
+
+void clt__cl_iter_from(clt__cl_iter *out, const clt__iter *it) {
+  memset(out, 0, sizeof *out);
+  out->ndim = it->ndim;
+  out->numel = it->numel;
+  for (int d = 0; d < it->ndim; d++) {
+    out->shape[d] = it->shape[d];
+    for (int k = 0; k < it->nops; k++) out->stride[k][d] = it->strides[k][d];
+  }
+  for (int k = 0; k < it->nops; k++) out->offset[k] = it->offset[k];
+}

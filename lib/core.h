@@ -1,0 +1,177 @@
+/* Internal definitions shared by the vendor-neutral core and the backends. No OpenCL here. */
+#ifndef CLT_CORE_H
+#define CLT_CORE_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clt.h"
+#include "platform.h"
+
+/* ---- errors (error.c) ------------------------------------------------------------------- */
+
+/* Every public entry point names itself first; messages recorded during the call start with
+ * that name. Public functions never call other public functions, so the name stays right. */
+void clt__api(const char *name);
+const char *clt__api_name(void);
+/* Records st and "<api>: <message>"; returns st. */
+clt_status clt__err(clt_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* For a NULL tensor argument: keeps an error already recorded (the chain rule of DESIGN.md),
+ * else records CLT_ERR_INVALID_ARG naming the argument. Returns the recorded status. */
+clt_status clt__null_arg(const char *arg);
+/* Appends text to the recorded message (build logs). */
+void clt__err_append(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Writes "[2,3]" into buf (at least CLT__SHAPE_STR bytes). */
+#define CLT__SHAPE_STR (CLT_MAX_DIMS * 21 + 3)
+const char *clt__shape_str(char *buf, int ndim, const int64_t *shape);
+
+/* ---- fault points and host memory (fault.c) --------------------------------------------- */
+
+/* Every OpenCL call and every host allocation first asks clt__fault_hit(); a test arms it to
+ * make the Nth point fail. */
+bool clt__fault_hit(void);
+/* The OpenCL error code an armed fault returns (CL_OUT_OF_RESOURCES by default). */
+int clt__fault_cl_code(void);
+/* Test controls: count points from zero, make the nth point from now (1-based) fail with
+ * cl_code, read how many points passed, whether the armed fault fired. */
+void clt__fault_reset(void);
+void clt__fault_arm(long nth, int cl_code);
+long clt__fault_count(void);
+bool clt__fault_fired(void);
+
+void *clt__malloc(size_t n);
+void *clt__calloc(size_t n, size_t size);
+void *clt__realloc(void *p, size_t n);
+void clt__free_mem(void *p);
+char *clt__strdup(const char *s);
+
+/* Live object counters, for leak tests. */
+enum {
+  CLT__LIVE_TENSORS,
+  CLT__LIVE_STORAGES,
+  CLT__LIVE_DEVICES,
+  CLT__LIVE_BUFFERS,
+  CLT__LIVE_PROGRAMS,
+  CLT__LIVE_KERNELS,
+  CLT__LIVE_EVENTS,
+  CLT__LIVE_COUNT
+};
+extern atomic_long clt__live[CLT__LIVE_COUNT];
+#define CLT__LIVE_INC(k) atomic_fetch_add(&clt__live[k], 1)
+#define CLT__LIVE_DEC(k) atomic_fetch_sub(&clt__live[k], 1)
+
+/* ---- checked arithmetic ----------------------------------------------------------------- */
+
+static inline bool clt__mul_ovf(int64_t a, int64_t b, int64_t *r) {
+#if defined(__GNUC__)
+  return __builtin_mul_overflow(a, b, r);
+#else
+  if (a != 0 && b > INT64_MAX / a) return true;
+  *r = a * b;
+  return false;
+#endif
+}
+
+/* ---- dtypes (dtype.c) ------------------------------------------------------------------- */
+
+bool clt__dtype_valid(clt_dtype dt);
+/* Converts one element at src of dtype dt to double / int64, and back. */
+double clt__load_f64(clt_dtype dt, const void *src);
+int64_t clt__load_i64(clt_dtype dt, const void *src);
+void clt__store_f64(clt_dtype dt, void *dst, double v);
+
+/* ---- devices, storage, tensors ---------------------------------------------------------- */
+
+typedef struct clt__backend clt__backend;
+
+struct clt_device {
+  atomic_long refs;
+  const clt__backend *be;
+  clt_device_info info;
+  void *impl; /* backend state */
+};
+
+typedef struct clt__storage {
+  atomic_long refs;
+  clt_device *dev;   /* retained */
+  size_t nbytes;     /* 0: no memory behind it */
+  void *ptr;         /* host memory (host backend), else NULL */
+  void *handle;      /* backend object (cl_mem), else NULL */
+  size_t capacity;   /* bytes the backend really holds (pool size class) */
+  bool wrapped;       /* memory the caller lent (clt_wrap_host): never freed by clt */
+  clt_free_fn free_fn; /* for wrapped memory: called once with (ptr, user), may be NULL */
+  void *user;
+  atomic_long version; /* bumped by in-place writes; shared by every view */
+} clt__storage;
+
+struct clt_tensor {
+  atomic_long refs;
+  clt__storage *st;
+  clt_dtype dtype;
+  int ndim;
+  int64_t shape[CLT_MAX_DIMS];
+  int64_t strides[CLT_MAX_DIMS];
+  int64_t offset;
+  int64_t numel;
+};
+
+bool clt__is_host(const clt_device *dev);
+bool clt__same_device(const clt_device *a, const clt_device *b);
+clt_device *clt__device_new(const clt__backend *be, void *impl);
+
+/* Validates and copies a shape; computes numel with overflow checks. arg names the argument
+ * in messages. */
+clt_status clt__check_shape(int ndim, const int64_t *shape, int64_t *numel, const char *arg);
+/* Row-major strides for shape. */
+void clt__contig_strides(int ndim, const int64_t *shape, int64_t *strides);
+bool clt__is_contig(const clt_tensor *t);
+/* Bytes of numel elements of dt, or an error on overflow. */
+clt_status clt__nbytes(int64_t numel, clt_dtype dt, size_t *out);
+
+/* New storage of nbytes on dev (uninitialised). */
+clt_status clt__storage_new(clt_device *dev, size_t nbytes, clt__storage **out);
+void clt__storage_release(clt__storage *st);
+
+/* Internal constructors: no scope registration, errors recorded under the current API name. */
+clt_tensor *clt__tensor_alloc(void); /* header only */
+clt_tensor *clt__empty(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape);
+clt_tensor *clt__full(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape, double v);
+clt_tensor *clt__view_of(const clt_tensor *base, int ndim, const int64_t *shape,
+                         const int64_t *strides, int64_t offset);
+clt_tensor *clt__contiguous(clt_tensor *t);
+clt_tensor *clt__clone(const clt_tensor *t);
+clt_tensor *clt__to(clt_tensor *t, clt_device *dev);
+clt_tensor *clt__from_host(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape,
+                           const void *data);
+clt_status clt__to_host(const clt_tensor *t, void *dst);
+/* Copies src's elements into dst (same shape and dtype, same device; dst may be a view). */
+clt_status clt__copy_into(clt_tensor *dst, const clt_tensor *src);
+void clt__tensor_release(clt_tensor *t);
+static inline clt_tensor *clt__retain(clt_tensor *t) {
+  if (t) atomic_fetch_add(&t->refs, 1);
+  return t;
+}
+/* Normalises a possibly negative dim into 0..n-1; records CLT_ERR_INDEX otherwise. */
+clt_status clt__wrap_dim(int dim, int n, const char *arg, int *out);
+
+/* Scope registration of a tensor a public function is about to return. */
+clt_tensor *clt__ret(clt_tensor *t);
+
+/* Host RNG: fills n elements of dt from (seed, counter) as clt_rand defines. */
+void clt__philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+void clt__philox_uniform(void *dst, clt_dtype dt, int64_t n, uint64_t seed, uint64_t counter);
+/* Blocks of 4 words used by n elements of dt. */
+uint64_t clt__philox_blocks(clt_dtype dt, int64_t n);
+
+#endif

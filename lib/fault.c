@@ -1,0 +1,68 @@
+/* The one place every OpenCL call and host allocation passes through, so that a test can make
+ * the Nth of them fail; and the live-object counters leak tests read. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+#define CLT__CL_OUT_OF_RESOURCES (-5) /* the value of CL_OUT_OF_RESOURCES; no OpenCL here */
+
+atomic_long clt__live[CLT__LIVE_COUNT];
+
+static CLT__TLS long fault_count; /* points passed since reset */
+static CLT__TLS long fault_at;    /* fail when fault_count reaches this (0: disarmed) */
+static CLT__TLS int fault_code = CLT__CL_OUT_OF_RESOURCES;
+static CLT__TLS bool fault_fired;
+
+bool clt__fault_hit(void) {
+  fault_count++;
+  if (fault_at != 0 && fault_count == fault_at) {
+    fault_fired = true;
+    return true;
+  }
+  return false;
+}
+
+int clt__fault_cl_code(void) { return fault_code; }
+
+void clt__fault_reset(void) {
+  fault_count = 0;
+  fault_at = 0;
+  fault_fired = false;
+  fault_code = CLT__CL_OUT_OF_RESOURCES;
+}
+
+void clt__fault_arm(long nth, int cl_code) {
+  fault_at = nth > 0 ? fault_count + nth : 0;
+  fault_code = cl_code ? cl_code : CLT__CL_OUT_OF_RESOURCES;
+  fault_fired = false;
+}
+
+long clt__fault_count(void) { return fault_count; }
+bool clt__fault_fired(void) { return fault_fired; }
+
+void *clt__malloc(size_t n) {
+  if (clt__fault_hit()) return NULL;
+  return malloc(n ? n : 1);
+}
+
+void *clt__calloc(size_t n, size_t size) {
+  if (clt__fault_hit()) return NULL;
+  return calloc(n ? n : 1, size ? size : 1);
+}
+
+void *clt__realloc(void *p, size_t n) {
+  if (clt__fault_hit()) return NULL;
+  return realloc(p, n ? n : 1);
+}
+
+void clt__free_mem(void *p) { free(p); }
+
+char *clt__strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = clt__malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+void clt_free(void *p) { free(p); }

@@ -1,0 +1,15 @@
+/* Host backend helpers shared by the host reference implementations. */
+#ifndef CLT_HOST_H
+#define CLT_HOST_H
+
+#include "backend.h"
+
+/* One contiguous-in-index run of a walk: n elements; operand k starts at element off[k] and
+ * steps by step[k]. */
+typedef void (*clt__host_run_fn)(void *ctx, const int64_t *off, int64_t n, const int64_t *step);
+/* Calls fn once per innermost row of it, in row-major order. */
+void clt__host_walk(const clt__iter *it, clt__host_run_fn fn, void *ctx);
+
+static inline void *clt__host_ptr(const clt__storage *st) { return st->ptr; }
+
+#endif

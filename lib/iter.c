@@ -1,0 +1,59 @@
+/* Strided walks shared by every backend: drop size-1 dims, merge dims that are contiguous for
+ * every operand, so most walks reach the backend as one contiguous run. */
+#include <string.h>
+
+#include "backend.h"
+
+void clt__iter_build(clt__iter *it, int ndim, const int64_t *shape, int nops,
+                     const int64_t *const *strides, const int64_t *offsets) {
+  memset(it, 0, sizeof *it);
+  it->nops = nops;
+  int64_t numel = 1;
+  for (int d = 0; d < ndim; d++) numel *= shape[d];
+  it->numel = numel;
+  for (int k = 0; k < nops; k++) it->offset[k] = offsets[k];
+  int n = 0;
+  if (numel > 1) {
+    for (int d = 0; d < ndim; d++) {
+      if (shape[d] == 1) continue;
+      bool merge = n > 0;
+      for (int k = 0; k < nops && merge; k++)
+        merge = it->strides[k][n - 1] == strides[k][d] * shape[d];
+      if (merge) {
+        it->shape[n - 1] *= shape[d];
+        for (int k = 0; k < nops; k++) it->strides[k][n - 1] = strides[k][d];
+      } else {
+        it->shape[n] = shape[d];
+        for (int k = 0; k < nops; k++) it->strides[k][n] = strides[k][d];
+        n++;
+      }
+    }
+  }
+  if (n == 0) { /* one element or none: any unit walk will do */
+    n = 1;
+    it->shape[0] = numel;
+    for (int k = 0; k < nops; k++) it->strides[k][0] = 1;
+  }
+  it->ndim = n;
+  it->contiguous = n == 1;
+  for (int k = 0; k < nops && it->contiguous; k++) it->contiguous = it->strides[k][0] == 1;
+}
+
+void clt__iter_tensors(clt__iter *it, int nops, const clt_tensor *const *ts) {
+  const int64_t *strides[CLT__MAX_OPS];
+  int64_t offsets[CLT__MAX_OPS];
+  for (int k = 0; k < nops; k++) {
+    strides[k] = ts[k]->strides;
+    offsets[k] = ts[k]->offset;
+  }
+  clt__iter_build(it, ts[0]->ndim, ts[0]->shape, nops, strides, offsets);
+}
+
+void clt__iter_offsets(const clt__iter *it, int64_t i, int64_t *off) {
+  for (int k = 0; k < it->nops; k++) off[k] = it->offset[k];
+  for (int d = it->ndim - 1; d >= 0; d--) {
+    int64_t c = i % it->shape[d];
+    i /= it->shape[d];
+    for (int k = 0; k < it->nops; k++) off[k] += c * it->strides[k][d];
+  }
+}

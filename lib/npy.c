@@ -1,0 +1,413 @@
+/* NumPy .npy files (format described in numpy/lib/format.py and NEP 1): load versions 1.0-3.0,
+ * save 1.0 (2.0 when the header needs it). Every size in the header is checked against the bytes
+ * that are really there before anything is allocated. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "fileio.h"
+
+#define MAGIC "\x93NUMPY"
+#define MAGIC_LEN 6
+
+typedef struct {
+  clt_dtype dt;
+  bool swap;    /* file byte order differs from the host's */
+  bool fortran;
+  int ndim;
+  int64_t shape[CLT_MAX_DIMS];
+  int64_t numel;
+  size_t nbytes;
+} npy_header;
+
+static bool host_is_little(void) {
+  const uint16_t one = 1;
+  return *(const uint8_t *)&one == 1;
+}
+
+/* ---- the header dict, a Python literal such as
+ *      {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }                      ---- */
+
+typedef struct {
+  const char *p, *end;
+} cursor;
+
+static void skip_ws(cursor *c) {
+  while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
+}
+
+static bool eat(cursor *c, char ch) {
+  skip_ws(c);
+  if (c->p < c->end && *c->p == ch) {
+    c->p++;
+    return true;
+  }
+  return false;
+}
+
+/* A quoted string into out (at most cap-1 chars). */
+static bool parse_str(cursor *c, char *out, size_t cap) {
+  skip_ws(c);
+  if (c->p >= c->end || (*c->p != '\'' && *c->p != '"')) return false;
+  char q = *c->p++;
+  size_t n = 0;
+  while (c->p < c->end && *c->p != q) {
+    if (*c->p == '\\' || n + 1 >= cap) return false;
+    out[n++] = *c->p++;
+  }
+  if (c->p >= c->end) return false;
+  c->p++;
+  out[n] = '\0';
+  return true;
+}
+
+static bool parse_word(cursor *c, const char *w) {
+  skip_ws(c);
+  size_t n = strlen(w);
+  if ((size_t)(c->end - c->p) < n || memcmp(c->p, w, n) != 0) return false;
+  c->p += n;
+  return true;
+}
+
+static clt_status fmt_err(const char *what) {
+  return clt__err(CLT_ERR_FORMAT, "malformed .npy header: %s", what);
+}
+
+static clt_status parse_shape(cursor *c, npy_header *h) {
+  if (!eat(c, '(')) return fmt_err("'shape' is not a tuple");
+  h->ndim = 0;
+  skip_ws(c);
+  while (!eat(c, ')')) {
+    skip_ws(c);
+    if (c->p >= c->end || *c->p < '0' || *c->p > '9') return fmt_err("a 'shape' entry is not a non-negative integer");
+    int64_t v = 0;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+      if (v > (INT64_MAX - 9) / 10) return clt__err(CLT_ERR_FORMAT, "malformed .npy header: a 'shape' entry overflows");
+      v = v * 10 + (*c->p++ - '0');
+    }
+    if (c->p < c->end && *c->p == 'L') c->p++; /* Python 2 longs */
+    if (h->ndim == CLT_MAX_DIMS)
+      return clt__err(CLT_ERR_UNSUPPORTED, "the array has more than %d dims", CLT_MAX_DIMS);
+    h->shape[h->ndim++] = v;
+    if (!eat(c, ',')) {
+      if (!eat(c, ')')) return fmt_err("'shape' tuple is not closed");
+      break;
+    }
+  }
+  return CLT_OK;
+}
+
+static clt_status parse_descr(const char *d, npy_header *h) {
+  char order = d[0];
+  if (order != '<' && order != '>' && order != '|' && order != '=')
+    return clt__err(CLT_ERR_DTYPE, "dtype '%s' is not a plain numeric dtype", d);
+  if (strcmp(d + 1, "O") == 0 || d[1] == 'O')
+    return clt__err(CLT_ERR_DTYPE, "object arrays ('%s') need pickle and are refused", d);
+  int found = -1;
+#define CLT__NPY_CODE(e, name, size, code) \
+  if (strcmp(d + 1, code) == 0) found = e;
+  CLT_DTYPE_LIST(CLT__NPY_CODE)
+#undef CLT__NPY_CODE
+  if (found < 0) return clt__err(CLT_ERR_DTYPE, "dtype '%s' has no clt equivalent", d);
+  h->dt = (clt_dtype)found;
+  bool little = order == '<' || (order == '=' && host_is_little());
+  h->swap = clt_dtype_size(h->dt) > 1 && order != '|' && little != host_is_little();
+  if (order == '|' && clt_dtype_size(h->dt) > 1)
+    return clt__err(CLT_ERR_FORMAT, "malformed .npy header: dtype '%s' needs a byte order", d);
+  return CLT_OK;
+}
+
+static clt_status parse_dict(const char *text, size_t len, npy_header *h) {
+  cursor c = {text, text + len};
+  bool have_descr = false, have_order = false, have_shape = false;
+  char key[32], descr[32];
+  if (!eat(&c, '{')) return fmt_err("it does not start with '{'");
+  while (!eat(&c, '}')) {
+    if (!parse_str(&c, key, sizeof key)) return fmt_err("a key is not a short quoted string");
+    if (!eat(&c, ':')) return fmt_err("a key is not followed by ':'");
+    clt_status st = CLT_OK;
+    if (strcmp(key, "descr") == 0 && !have_descr) {
+      skip_ws(&c);
+      if (c.p < c.end && *c.p == '[')
+        return clt__err(CLT_ERR_DTYPE, "structured dtypes are not supported");
+      if (!parse_str(&c, descr, sizeof descr)) return fmt_err("'descr' is not a short string");
+      st = parse_descr(descr, h);
+      have_descr = true;
+    } else if (strcmp(key, "fortran_order") == 0 && !have_order) {
+      if (parse_word(&c, "True")) h->fortran = true;
+      else if (parse_word(&c, "False")) h->fortran = false;
+      else return fmt_err("'fortran_order' is not True or False");
+      have_order = true;
+    } else if (strcmp(key, "shape") == 0 && !have_shape) {
+      st = parse_shape(&c, h);
+      have_shape = true;
+    } else {
+      return clt__err(CLT_ERR_FORMAT, "malformed .npy header: unexpected or repeated key '%s'", key);
+    }
+    if (st != CLT_OK) return st;
+    if (!eat(&c, ',')) {
+      if (!eat(&c, '}')) return fmt_err("entries are not separated by ','");
+      break;
+    }
+  }
+  skip_ws(&c);
+  if (c.p != c.end) return fmt_err("text follows the closing '}'");
+  if (!have_descr || !have_order || !have_shape)
+    return fmt_err("'descr', 'fortran_order' or 'shape' is missing");
+  int64_t numel = 1;
+  for (int d = 0; d < h->ndim; d++)
+    if (clt__mul_ovf(numel, h->shape[d], &numel))
+      return clt__err(CLT_ERR_FORMAT, "malformed .npy header: the shape's element count overflows");
+  h->numel = numel;
+  int64_t nb;
+  if (clt__mul_ovf(numel, (int64_t)clt_dtype_size(h->dt), &nb) || (uint64_t)nb > SIZE_MAX)
+    return clt__err(CLT_ERR_FORMAT, "malformed .npy header: the data size overflows");
+  h->nbytes = (size_t)nb;
+  return CLT_OK;
+}
+
+/* Reads the fixed prefix: magic, version and header length. *data_off = where data starts. */
+static clt_status parse_prefix(const uint8_t *p, size_t avail, size_t *hlen, size_t *hstart) {
+  if (avail < 10 || memcmp(p, MAGIC, MAGIC_LEN) != 0)
+    return clt__err(CLT_ERR_FORMAT, "not a .npy file (no \\x93NUMPY magic)");
+  uint8_t major = p[6], minor = p[7];
+  if (major == 1 && minor == 0) {
+    *hlen = (size_t)p[8] | (size_t)p[9] << 8;
+    *hstart = 10;
+  } else if ((major == 2 || major == 3) && minor == 0) {
+    if (avail < 12) return clt__err(CLT_ERR_FORMAT, "the .npy file ends inside its prefix");
+    *hlen = (size_t)p[8] | (size_t)p[9] << 8 | (size_t)p[10] << 16 | (size_t)p[11] << 24;
+    *hstart = 12;
+  } else {
+    return clt__err(CLT_ERR_FORMAT, ".npy format version %u.%u is not supported (1.0, 2.0, 3.0 are)",
+                    major, minor);
+  }
+  if (*hlen > CLT_NPY_MAX_HEADER)
+    return clt__err(CLT_ERR_FORMAT, "the .npy header of %zu bytes exceeds the limit of %d", *hlen,
+                    CLT_NPY_MAX_HEADER);
+  return CLT_OK;
+}
+
+/* Makes a host tensor of the header's shape from raw file data (swapping, normalising bools,
+ * reordering Fortran data), then moves it to dev. */
+static clt_tensor *tensor_from_data(const npy_header *h, clt_tensor *raw, clt_device *dev) {
+  size_t es = clt_dtype_size(h->dt);
+  uint8_t *p = raw->st->ptr;
+  if (h->swap)
+    for (size_t i = 0; i < h->nbytes; i += es)
+      for (size_t a = 0, b = es - 1; a < b; a++, b--) {
+        uint8_t tmp = p[i + a];
+        p[i + a] = p[i + b];
+        p[i + b] = tmp;
+      }
+  if (h->dt == CLT_BOOL)
+    for (size_t i = 0; i < h->nbytes; i++) p[i] = p[i] != 0;
+  clt_tensor *ordered = clt__retain(raw);
+  if (h->fortran && h->ndim > 1) {
+    int64_t strides[CLT_MAX_DIMS], s = 1;
+    for (int d = 0; d < h->ndim; d++) {
+      strides[d] = s;
+      s *= h->shape[d] > 1 ? h->shape[d] : 1;
+    }
+    clt_tensor *fv = clt__view_of(raw, h->ndim, h->shape, strides, 0);
+    clt__tensor_release(ordered);
+    ordered = fv ? clt__clone(fv) : NULL;
+    clt__tensor_release(fv);
+  }
+  if (!ordered) return NULL;
+  clt_tensor *out = clt__to(ordered, dev);
+  clt__tensor_release(ordered);
+  return out;
+}
+
+static clt_status host_device(clt_device *dev, clt_device **host) {
+  *host = NULL;
+  if (dev && clt__is_host(dev)) {
+    *host = clt_device_retain(dev);
+    return CLT_OK;
+  }
+  return clt__host_open(host);
+}
+
+static clt_status parse_mem(const uint8_t *buf, size_t len, clt_device *dev, clt_tensor **out) {
+  size_t hlen, hstart;
+  npy_header h = {0};
+  clt_status st = parse_prefix(buf, len, &hlen, &hstart);
+  if (st != CLT_OK) return st;
+  if (hlen > len - hstart)
+    return clt__err(CLT_ERR_FORMAT, "the .npy header length %zu exceeds the %zu bytes that follow",
+                    hlen, len - hstart);
+  if ((st = parse_dict((const char *)buf + hstart, hlen, &h)) != CLT_OK) return st;
+  size_t data = hstart + hlen;
+  if (h.nbytes > len - data)
+    return clt__err(CLT_ERR_FORMAT, "the .npy data is truncated: %zu bytes expected, %zu present",
+                    h.nbytes, len - data);
+  clt_device *host;
+  if ((st = host_device(dev, &host)) != CLT_OK) return st;
+  clt_tensor *raw = clt__from_host(host, h.dt, h.ndim, h.shape, buf + data);
+  clt_device_release(host);
+  if (!raw) return clt_last_status();
+  *out = tensor_from_data(&h, raw, dev ? dev : raw->st->dev);
+  clt__tensor_release(raw);
+  return *out ? CLT_OK : clt_last_status();
+}
+
+clt_status clt_parse_npy(const void *buf, size_t len, clt_device *dev, clt_tensor **out) {
+  clt__api("clt_parse_npy");
+  if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
+  *out = NULL;
+  if (!buf && len > 0) return clt__err(CLT_ERR_INVALID_ARG, "argument buf is NULL");
+  clt_status st = parse_mem(buf, len, dev, out);
+  if (st == CLT_OK) *out = clt__ret(*out);
+  return st;
+}
+
+static clt_status load_file(FILE *f, const char *path, clt_device *dev, clt_tensor **out) {
+  long long fsize = clt__file_size(f);
+  if (fsize < 0) return clt__err(CLT_ERR_IO, "cannot determine the size of '%s'", path);
+  uint8_t prefix[12];
+  size_t got = fread(prefix, 1, sizeof prefix < (size_t)fsize ? sizeof prefix : (size_t)fsize, f);
+  size_t hlen, hstart;
+  clt_status st = parse_prefix(prefix, got, &hlen, &hstart);
+  if (st != CLT_OK) return st;
+  if ((long long)hlen > fsize - (long long)hstart)
+    return clt__err(CLT_ERR_FORMAT, "'%s': the header length %zu exceeds the file", path, hlen);
+  char *text = clt__malloc(hlen);
+  if (!text) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes for the header", hlen);
+  npy_header h = {0};
+  if (fseek(f, (long)hstart, SEEK_SET) != 0 || fread(text, 1, hlen, f) != hlen) {
+    clt__free_mem(text);
+    return clt__err(CLT_ERR_IO, "'%s' could not be read (it changed or vanished?)", path);
+  }
+  st = parse_dict(text, hlen, &h);
+  clt__free_mem(text);
+  if (st != CLT_OK) return st;
+  if ((unsigned long long)h.nbytes > (unsigned long long)(fsize - (long long)(hstart + hlen)))
+    return clt__err(CLT_ERR_FORMAT, "'%s': the data is truncated: %zu bytes expected, %lld present",
+                    path, h.nbytes, fsize - (long long)(hstart + hlen));
+  clt_device *host;
+  if ((st = host_device(dev, &host)) != CLT_OK) return st;
+  clt_tensor *raw = clt__empty(host, h.dt, h.ndim, h.shape);
+  clt_device_release(host);
+  if (!raw) return clt_last_status();
+  if (h.nbytes > 0 && fread(raw->st->ptr, 1, h.nbytes, f) != h.nbytes) {
+    clt__tensor_release(raw);
+    return clt__err(ferror(f) ? CLT_ERR_IO : CLT_ERR_FORMAT,
+                    "'%s' ended before its %zu data bytes (it changed while being read?)", path,
+                    h.nbytes);
+  }
+  *out = tensor_from_data(&h, raw, dev ? dev : raw->st->dev);
+  clt__tensor_release(raw);
+  return *out ? CLT_OK : clt_last_status();
+}
+
+clt_status clt_load_npy(const char *path, clt_device *dev, clt_tensor **out) {
+  clt__api("clt_load_npy");
+  if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
+  *out = NULL;
+  if (!path) return clt__err(CLT_ERR_INVALID_ARG, "argument path is NULL");
+  FILE *f = NULL;
+  clt_status st = clt__file_open_read(path, &f);
+  if (st != CLT_OK) return st;
+  st = load_file(f, path, dev, out);
+  fclose(f);
+  if (st == CLT_OK) *out = clt__ret(*out);
+  return st;
+}
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+static const char *descr_of(clt_dtype dt) {
+  switch (dt) {
+    case CLT_FLOAT32: return "<f4";
+    case CLT_FLOAT64: return "<f8";
+    case CLT_INT32: return "<i4";
+    case CLT_INT64: return "<i8";
+    case CLT_UINT8: return "|u1";
+    default: return "|b1";
+  }
+}
+
+/* Builds prefix + header into hdr (at most 256 + padding bytes); returns its length. */
+static size_t make_header(const clt_tensor *t, char *hdr, size_t cap) {
+  char dict[512];
+  size_t n = (size_t)snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
+                              descr_of(t->dtype));
+  for (int d = 0; d < t->ndim; d++)
+    n += (size_t)snprintf(dict + n, sizeof dict - n, d ? ", %lld" : "%lld", (long long)t->shape[d]);
+  n += (size_t)snprintf(dict + n, sizeof dict - n, "%s), }", t->ndim == 1 ? "," : "");
+  bool v2 = 10 + n + 1 > 65535; /* never with CLT_MAX_DIMS dims, kept for the format's sake */
+  size_t pre = v2 ? 12 : 10, total = (pre + n + 1 + 63) / 64 * 64, hlen = total - pre;
+  if (total > cap) return 0;
+  memcpy(hdr, MAGIC, MAGIC_LEN);
+  hdr[6] = v2 ? 2 : 1;
+  hdr[7] = 0;
+  for (size_t i = 0; i < (v2 ? 4u : 2u); i++) hdr[8 + i] = (char)((hlen >> (8 * i)) & 0xff);
+  memcpy(hdr + pre, dict, n);
+  memset(hdr + pre + n, ' ', hlen - n - 1);
+  hdr[total - 1] = '\n';
+  return total;
+}
+
+/* The tensor's bytes, row-major, little-endian, in a new buffer. */
+static clt_status data_bytes(const clt_tensor *t, uint8_t **buf, size_t *len) {
+  size_t es = clt_dtype_size(t->dtype);
+  *len = (size_t)t->numel * es;
+  *buf = clt__malloc(*len);
+  if (!*buf) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes to write", *len);
+  clt_status st = clt__to_host(t, *buf);
+  if (st != CLT_OK) {
+    clt__free_mem(*buf);
+    return st;
+  }
+  if (!host_is_little())
+    for (size_t i = 0; i < *len; i += es)
+      for (size_t a = 0, b = es - 1; a < b; a++, b--) {
+        uint8_t tmp = (*buf)[i + a];
+        (*buf)[i + a] = (*buf)[i + b];
+        (*buf)[i + b] = tmp;
+      }
+  return CLT_OK;
+}
+
+clt_status clt_format_npy(const clt_tensor *t, void **buf, size_t *len) {
+  clt__api("clt_format_npy");
+  if (!t) return clt__null_arg("t");
+  if (!buf || !len) return clt__err(CLT_ERR_INVALID_ARG, "argument buf or len is NULL");
+  char hdr[1024];
+  size_t hn = make_header(t, hdr, sizeof hdr);
+  uint8_t *data;
+  size_t dn;
+  clt_status st = data_bytes(t, &data, &dn);
+  if (st != CLT_OK) return st;
+  uint8_t *out = clt__malloc(hn + dn);
+  if (!out) {
+    clt__free_mem(data);
+    return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes", hn + dn);
+  }
+  memcpy(out, hdr, hn);
+  if (dn) memcpy(out + hn, data, dn);
+  clt__free_mem(data);
+  *buf = out;
+  *len = hn + dn;
+  return CLT_OK;
+}
+
+clt_status clt_save_npy(const clt_tensor *t, const char *path) {
+  clt__api("clt_save_npy");
+  if (!t) return clt__null_arg("t");
+  if (!path) return clt__err(CLT_ERR_INVALID_ARG, "argument path is NULL");
+  char hdr[1024];
+  size_t hn = make_header(t, hdr, sizeof hdr);
+  uint8_t *data;
+  size_t dn;
+  clt_status st = data_bytes(t, &data, &dn);
+  if (st != CLT_OK) return st;
+  const void *parts[2] = {hdr, data};
+  const size_t lens[2] = {hn, dn};
+  st = clt__file_write_atomic(path, parts, lens, 2);
+  clt__free_mem(data);
+  return st;
+}

@@ -1,0 +1,111 @@
+/* The only file in lib/ (outside the OpenCL backend) that uses operating-system calls. */
+#if !defined(_WIN32)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "platform.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(_WIN32)
+#include <direct.h>
+#include <io.h>
+#include <process.h>
+#include <windows.h>
+#else
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#endif
+
+const char *clt__getenv(const char *name) {
+  const char *v = getenv(name);
+  return (v && *v) ? v : NULL;
+}
+
+double clt__now(void) {
+#if defined(_WIN32)
+  LARGE_INTEGER f, c;
+  QueryPerformanceFrequency(&f);
+  QueryPerformanceCounter(&c);
+  return (double)c.QuadPart / (double)f.QuadPart;
+#else
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#endif
+}
+
+bool clt__path_is_absolute(const char *path) {
+  if (!path || !*path) return false;
+#if defined(_WIN32)
+  return path[0] == '\\' || path[0] == '/' || (path[1] == ':' && (path[2] == '\\' || path[2] == '/'));
+#else
+  return path[0] == '/';
+#endif
+}
+
+static int make_dir(const char *p) {
+#if defined(_WIN32)
+  return _mkdir(p);
+#else
+  return mkdir(p, 0700);
+#endif
+}
+
+bool clt__mkdir_p(const char *path) {
+  size_t n = strlen(path);
+  char *buf = malloc(n + 1);
+  if (!buf) return false;
+  memcpy(buf, path, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (buf[i] == '/' || buf[i] == '\\' || buf[i] == '\0') {
+      char c = buf[i];
+      buf[i] = '\0';
+      if (make_dir(buf) != 0 && errno != EEXIST) {
+        free(buf);
+        return false;
+      }
+      buf[i] = c;
+    }
+  }
+  free(buf);
+  return true;
+}
+
+long long clt__file_size(FILE *f) {
+#if defined(_WIN32)
+  return _filelengthi64(_fileno(f));
+#else
+  struct stat sb;
+  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) return -1;
+  return (long long)sb.st_size;
+#endif
+}
+
+int clt__rename_replace(const char *src, const char *dst) {
+#if defined(_WIN32)
+  return MoveFileExA(src, dst, MOVEFILE_REPLACE_EXISTING) ? 0 : EIO;
+#else
+  return rename(src, dst) == 0 ? 0 : errno;
+#endif
+}
+
+int clt__file_sync(FILE *f) {
+  if (fflush(f) != 0) return errno ? errno : EIO;
+#if defined(_WIN32)
+  return _commit(_fileno(f)) == 0 ? 0 : errno;
+#else
+  return fsync(fileno(f)) == 0 ? 0 : errno;
+#endif
+}
+
+unsigned long clt__process_id(void) {
+#if defined(_WIN32)
+  return (unsigned long)_getpid();
+#else
+  return (unsigned long)getpid();
+#endif
+}
