@@ -56,6 +56,10 @@ void *clt__realloc(void *p, size_t n);
 void clt__free_mem(void *p);
 char *clt__strdup(const char *s);
 
+/* The host device to stage data on for dev: dev itself when it is the host (so tensors made
+ * there report dev), else a new host handle. Release it after use. */
+clt_status clt__host_for(clt_device *dev, clt_device **host);
+
 /* Live object counters, for leak tests. */
 enum {
   CLT__LIVE_TENSORS,

@@ -22,6 +22,15 @@ bool clt__same_device(const clt_device *a, const clt_device *b) {
   return a == b || (clt__is_host(a) && clt__is_host(b));
 }
 
+clt_status clt__host_for(clt_device *dev, clt_device **host) {
+  *host = NULL;
+  if (dev && clt__is_host(dev)) {
+    *host = clt_device_retain(dev);
+    return CLT_OK;
+  }
+  return clt__host_open(host);
+}
+
 clt_device *clt_device_retain(clt_device *dev) {
   if (dev) atomic_fetch_add(&dev->refs, 1);
   return dev;
@@ -168,8 +177,8 @@ static clt_status resolve(const char *spec, const cl_devices *ds, long *index, c
     }
     for (size_t i = 0; i < ds->count; i++) {
       const clt_device_info *in = &ds->info[i];
-      if (contains_nocase(in->platform, rest) || contains_nocase(in->vendor, rest) ||
-          contains_nocase(in->name, rest)) {
+      if (contains_nocase(in->platform, rest) || contains_nocase(in->platform_vendor, rest) ||
+          contains_nocase(in->vendor, rest) || contains_nocase(in->name, rest)) {
         *index = (long)i;
         return CLT_OK;
       }

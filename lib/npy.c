@@ -222,15 +222,6 @@ static clt_tensor *tensor_from_data(const npy_header *h, clt_tensor *raw, clt_de
   return out;
 }
 
-static clt_status host_device(clt_device *dev, clt_device **host) {
-  *host = NULL;
-  if (dev && clt__is_host(dev)) {
-    *host = clt_device_retain(dev);
-    return CLT_OK;
-  }
-  return clt__host_open(host);
-}
-
 static clt_status parse_mem(const uint8_t *buf, size_t len, clt_device *dev, clt_tensor **out) {
   size_t hlen, hstart;
   npy_header h = {0};
@@ -245,7 +236,7 @@ static clt_status parse_mem(const uint8_t *buf, size_t len, clt_device *dev, clt
     return clt__err(CLT_ERR_FORMAT, "the .npy data is truncated: %zu bytes expected, %zu present",
                     h.nbytes, len - data);
   clt_device *host;
-  if ((st = host_device(dev, &host)) != CLT_OK) return st;
+  if ((st = clt__host_for(dev, &host)) != CLT_OK) return st;
   clt_tensor *raw = clt__from_host(host, h.dt, h.ndim, h.shape, buf + data);
   clt_device_release(host);
   if (!raw) return clt_last_status();
@@ -288,7 +279,7 @@ static clt_status load_file(FILE *f, const char *path, clt_device *dev, clt_tens
     return clt__err(CLT_ERR_FORMAT, "'%s': the data is truncated: %zu bytes expected, %lld present",
                     path, h.nbytes, fsize - (long long)(hstart + hlen));
   clt_device *host;
-  if ((st = host_device(dev, &host)) != CLT_OK) return st;
+  if ((st = clt__host_for(dev, &host)) != CLT_OK) return st;
   clt_tensor *raw = clt__empty(host, h.dt, h.ndim, h.shape);
   clt_device_release(host);
   if (!raw) return clt_last_status();

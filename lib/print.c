@@ -106,7 +106,14 @@ static void measure_elem(printer *p, int64_t i) {
   if (w > p->width) p->width = w;
 }
 
+/* Widths as PyTorch's _Formatter: floats count only nonzero finite values (so "nan" and "0."
+ * may stick out), other dtypes every value. */
 static void measure_width(printer *p, int64_t i) {
+  clt_dtype dt = p->t->dtype;
+  if (clt_dtype_is_float(dt)) {
+    double v = clt__load_f64(dt, p->data + (size_t)i * clt_dtype_size(dt));
+    if (!isfinite(v) || v == 0.0) return;
+  }
   char b[64];
   format_elem(p, i, b, sizeof b);
   int w = (int)strlen(b);
@@ -194,7 +201,7 @@ static void choose_format(printer *p) {
   else if (p->all_int) p->mode = p->max_abs > 1e8 ? FMT_SCI : FMT_FLOAT_INT;
   else if (p->max_abs / p->min_abs > 1000.0 || p->max_abs > 1e8 || p->min_abs < 1e-4) p->mode = FMT_SCI;
   else p->mode = FMT_FIXED;
-  p->width = 0;
+  p->width = 1;
   /* second measuring pass for widths, now that the mode is known */
   const clt_tensor *t = p->t;
   if (t->ndim == 0) {

@@ -101,7 +101,7 @@ clt_tensor *clt_randn(clt_device *dev, clt_dtype dtype, int ndim, const int64_t 
   if (check_float(dtype) != CLT_OK) return NULL;
   if (!dev) return clt__err(CLT_ERR_INVALID_ARG, "argument dev is NULL"), NULL;
   clt_device *host = NULL;
-  if (clt__host_open(&host) != CLT_OK) return NULL;
+  if (clt__host_for(dev, &host) != CLT_OK) return NULL;
   clt_tensor *h = clt__empty(host, CLT_FLOAT64, ndim, shape), *t = NULL;
   if (h) {
     /* Box-Muller on pairs of uniforms: elements 2j and 2j+1 share block offset + j. */

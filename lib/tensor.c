@@ -265,7 +265,7 @@ clt_tensor *clt_arange(clt_device *dev, clt_dtype dtype, double start, double en
   /* Computed on the host so that every device gets the same values bit for bit. */
   clt_tensor *h = NULL, *t = NULL;
   clt_device *host = NULL;
-  if (clt__host_open(&host) != CLT_OK) return NULL;
+  if (clt__host_for(dev, &host) != CLT_OK) return NULL;
   h = clt__empty(host, dtype, 1, &n);
   if (h) {
     char *p = h->st->ptr;

@@ -63,6 +63,8 @@ int main(int argc, char **argv) {
       json_str(d->spec);
       printf(", \"type\": \"%s\", \"platform\": ", clt_device_type_name(d->type));
       json_str(d->platform);
+      printf(", \"platform_vendor\": ");
+      json_str(d->platform_vendor);
       printf(", \"vendor\": ");
       json_str(d->vendor);
       printf(", \"name\": ");
@@ -87,7 +89,7 @@ int main(int argc, char **argv) {
       printf("\n%s %-6s %s\n", is_def ? "*" : " ", d->spec, d->name);
       if (is_def) printf("    default      yes: %s\n", why);
       printf("    type         %s\n", clt_device_type_name(d->type));
-      if (*d->platform) printf("    platform     %s\n", d->platform);
+      if (*d->platform) printf("    platform     %s (%s)\n", d->platform, d->platform_vendor);
       printf("    vendor       %s\n", d->vendor);
       printf("    driver       %s\n", d->driver_version);
       if (*d->opencl_c_version) printf("    OpenCL C     %s\n", d->opencl_c_version);

@@ -12,8 +12,8 @@
  *   "cl"          the first OpenCL GPU, else the first OpenCL device of any type
  *   "cl:N"        the N-th OpenCL device, counting over all platforms in the order clt-info
  *                 lists them
- *   "cl:TEXT"     the first OpenCL device whose platform, vendor or device name contains TEXT
- *                 (case-insensitive), e.g. "cl:nvidia", "cl:pocl"
+ *   "cl:TEXT"     the first OpenCL device whose platform name, platform vendor, device vendor or
+ *                 device name contains TEXT (case-insensitive), e.g. "cl:nvidia", "cl:pocl"
  * A spec that matches nothing gives CLT_ERR_NO_DEVICE with a message listing the devices that do
  * exist.
  */
@@ -38,7 +38,8 @@ typedef enum clt_device_type {
 typedef struct clt_device_info {
   char spec[32];             /* "host", "cl:0": opens this device again */
   char platform[128];        /* OpenCL platform name ("" for the host) */
-  char vendor[128];
+  char platform_vendor[128]; /* "The pocl project", "NVIDIA Corporation", ... */
+  char vendor[128];          /* the device's vendor */
   char name[128];
   char driver_version[64];
   char opencl_c_version[64]; /* "OpenCL C 1.2 PoCL"; "" for the host */

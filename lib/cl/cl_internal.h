@@ -41,6 +41,8 @@ typedef struct {
 typedef struct {
   cl_mem *bufs;
   size_t len, cap;
+  size_t out; /* buffers of this class held by storages: bufs has room for all of them, so a
+                 free never allocates and cannot fail */
 } clt__pool_bucket;
 
 typedef struct clt__cl_dev {

@@ -94,6 +94,10 @@ static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *i
   size_t got = 0;
   cl_int err = CLT__CL(clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof in->platform - 1, in->platform, &got));
   if (err != CL_SUCCESS) return clt__cl_fail("clGetPlatformInfo", err, "reading CL_PLATFORM_NAME");
+  in->platform[got < sizeof in->platform ? got : sizeof in->platform - 1] = '\0';
+  err = CLT__CL(clGetPlatformInfo(p, CL_PLATFORM_VENDOR, sizeof in->platform_vendor - 1, in->platform_vendor, &got));
+  if (err != CL_SUCCESS) return clt__cl_fail("clGetPlatformInfo", err, "reading CL_PLATFORM_VENDOR");
+  in->platform_vendor[got < sizeof in->platform_vendor ? got : sizeof in->platform_vendor - 1] = '\0';
   cl_device_type type = 0;
   cl_uint cu = 0;
   cl_ulong gmem = 0, maxalloc = 0;
@@ -117,8 +121,8 @@ static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *i
       (st = info_val(d, CL_DEVICE_HOST_UNIFIED_MEMORY, "CL_DEVICE_HOST_UNIFIED_MEMORY", &unified, sizeof unified)) ||
       (st = info_val(d, CL_DEVICE_DOUBLE_FP_CONFIG, "CL_DEVICE_DOUBLE_FP_CONFIG", &dfp, sizeof dfp)))
     return st;
-  in->platform[got < sizeof in->platform ? got : sizeof in->platform - 1] = '\0';
   trim(in->platform);
+  trim(in->platform_vendor);
   trim(in->name);
   trim(in->vendor);
   in->type = (type & CL_DEVICE_TYPE_GPU)           ? CLT_DEVICE_GPU

@@ -27,6 +27,17 @@ static clt_status create(clt__cl_dev *d, size_t bytes, cl_mem *out, cl_int *err)
   return *out ? CLT_OK : CLT_ERR_DEVICE_OOM;
 }
 
+/* Room in b for every buffer of its class coming back. */
+static clt_status reserve(clt__pool_bucket *b) {
+  if (b->len + b->out + 1 <= b->cap) return CLT_OK;
+  size_t cap = b->cap ? 2 * b->cap : 8;
+  cl_mem *bufs = clt__realloc(b->bufs, cap * sizeof *bufs);
+  if (!bufs) return clt__err(CLT_ERR_OOM, "cannot grow the buffer pool to %zu entries", cap);
+  b->bufs = bufs;
+  b->cap = cap;
+  return CLT_OK;
+}
+
 clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
   clt__cl_dev *d = clt__cl(dev);
   size_t bytes;
@@ -36,6 +47,7 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
     bytes = st->nbytes;
   }
   cl_mem m = NULL;
+  if (c >= 0 && reserve(&d->pool[c]) != CLT_OK) return CLT_ERR_OOM;
   if (c >= 0 && d->pool[c].len > 0) {
     m = d->pool[c].bufs[--d->pool[c].len];
     d->stats.bytes_cached -= bytes;
@@ -55,6 +67,7 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
     CLT__LIVE_INC(CLT__LIVE_BUFFERS);
     d->stats.allocations++;
   }
+  if (c >= 0) d->pool[c].out++;
   st->handle = m;
   st->capacity = bytes;
   d->stats.bytes_in_use += bytes;
@@ -77,16 +90,7 @@ void clt__cl_free(clt_device *dev, clt__storage *st) {
     return;
   }
   clt__pool_bucket *b = &d->pool[c];
-  if (b->len == b->cap) {
-    size_t cap = b->cap ? 2 * b->cap : 8;
-    cl_mem *bufs = clt__realloc(b->bufs, cap * sizeof *bufs);
-    if (!bufs) { /* no room to remember it: give it back */
-      destroy(clt__cl_mem(st));
-      return;
-    }
-    b->bufs = bufs;
-    b->cap = cap;
-  }
+  b->out--;
   b->bufs[b->len++] = clt__cl_mem(st);
   d->stats.bytes_cached += bytes;
 }
@@ -95,8 +99,11 @@ void clt__cl_pool_empty(clt__cl_dev *d) {
   for (int c = 0; c < CLT__POOL_CLASSES; c++) {
     clt__pool_bucket *b = &d->pool[c];
     for (size_t i = 0; i < b->len; i++) destroy(b->bufs[i]);
-    clt__free_mem(b->bufs);
-    *b = (clt__pool_bucket){0};
+    b->len = 0; /* the array stays: storages still out may come back */
+    if (b->out == 0) {
+      clt__free_mem(b->bufs);
+      *b = (clt__pool_bucket){0};
+    }
   }
   d->stats.bytes_cached = 0;
 }

@@ -218,16 +218,19 @@ static clt_status table_grow(clt__cl_dev *d) {
   return CLT_OK;
 }
 
-static size_t pick_local(clt__cl_dev *d, cl_kernel k) {
+/* The work-group size for 1-D launches of k: a fixed power of two (256, or less where the
+ * kernel or device allows less), so that PoCL compiles each kernel once. */
+static clt_status pick_local(clt__cl_dev *d, cl_kernel k, const char *name, size_t *out) {
   size_t kwg = 0, local = 256;
-  if (CLT__CL(clGetKernelWorkGroupInfo(k, d->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL)) !=
-      CL_SUCCESS)
-    kwg = 1;
+  cl_int err = CLT__CL(clGetKernelWorkGroupInfo(k, d->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL));
+  if (err != CL_SUCCESS)
+    return clt__cl_fail("clGetKernelWorkGroupInfo", err, "reading CL_KERNEL_WORK_GROUP_SIZE of '%s'", name);
   if (kwg > 0 && local > kwg) local = kwg;
   if (d->max_local > 0 && local > d->max_local) local = d->max_local;
   size_t p = 1;
   while (p * 2 <= local) p *= 2;
-  return p;
+  *out = p;
+  return CLT_OK;
 }
 
 clt_status clt__cl_kernel(clt__cl_dev *d, int fam, const char *name, clt__cl_kernel_entry **out) {
@@ -245,6 +248,11 @@ clt_status clt__cl_kernel(clt__cl_dev *d, int fam, const char *name, clt__cl_ker
   cl_int err;
   cl_kernel k = CLT__CL_OBJ(&err, clCreateKernel(d->programs[fam], name, &err));
   if (!k) return clt__cl_fail("clCreateKernel", err, "kernel '%s' of family '%s'", name, clt__kernel_families[fam].name);
+  size_t local = 1;
+  if ((st = pick_local(d, k, name, &local)) != CLT_OK) {
+    clReleaseKernel(k);
+    return st;
+  }
   char *copy = clt__strdup(name);
   if (!copy) {
     clReleaseKernel(k);
@@ -252,7 +260,7 @@ clt_status clt__cl_kernel(clt__cl_dev *d, int fam, const char *name, clt__cl_ker
   }
   size_t j = name_hash(name) & (d->kernel_cap - 1);
   while (d->kernels[j].name) j = (j + 1) & (d->kernel_cap - 1);
-  d->kernels[j] = (clt__cl_kernel_entry){copy, k, pick_local(d, k)};
+  d->kernels[j] = (clt__cl_kernel_entry){copy, k, local};
   d->nkernels++;
   CLT__LIVE_INC(CLT__LIVE_KERNELS);
   *out = &d->kernels[j];

@@ -1,0 +1,238 @@
+/* Host conversions (copy or share, as named) and scopes. */
+#include "tu.h"
+
+static int frees;
+static void *freed_data, *freed_user;
+static void count_free(void *data, void *user) {
+  frees++;
+  freed_data = data;
+  freed_user = user;
+}
+
+START_TEST(from_host_copies) {
+  clt_device *dev = TU_DEV;
+  float a[2][3] = {{1, 2, 3}, {4, 5, 6}};
+  clt_tensor *t = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2, 3), a);
+  a[0][0] = 100; /* a copy: the tensor does not see this */
+  tu_assert_values(t, 2, (const int64_t[]){2, 3}, (const double[]){1, 2, 3, 4, 5, 6});
+  float back[6] = {0};
+  ck_assert_int_eq(clt_to_host(t, back, sizeof back), CLT_OK);
+  ck_assert(back[5] == 6.0f);
+  ck_assert_int_eq(clt_to_host(t, back, sizeof back - 1), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_to_host: dst_bytes 23 is too small for float32 [2,3] (24 bytes needed)");
+  ck_assert_int_eq(clt_to_host(t, NULL, 24), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "argument dst is NULL");
+  ck_assert_ptr_null(clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2), NULL));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_from_host: argument data is NULL for 2 elements");
+  clt_tensor *e = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(0, 4), NULL); /* nothing to read */
+  ck_assert_ptr_nonnull(e);
+  clt_release(e);
+  clt_release(t);
+}
+END_TEST
+
+START_TEST(wrap_host_shares_and_frees_once) {
+  double *mem = malloc(12 * sizeof *mem);
+  for (int i = 0; i < 12; i++) mem[i] = i;
+  frees = 0;
+  int user = 42;
+  /* a strided (column) view of a 3x4 row-major array: shape [4,3], strides [1,4] */
+  clt_tensor *t = clt_wrap_host(mem, CLT_FLOAT64, CLT_SHAPE(4, 3), (const int64_t[]){1, 4}, count_free, &user);
+  ck_assert_ptr_nonnull(t);
+  ck_assert_ptr_eq(clt_host_data(t), mem);
+  mem[1] = 100; /* shared: the tensor sees it */
+  tu_assert_values(t, 2, (const int64_t[]){4, 3}, (const double[]){0, 4, 8, 100, 5, 9, 2, 6, 10, 3, 7, 11});
+  clt_tensor *v = clt_slice(t, 0, 1, 3, 1);
+  ck_assert_ptr_eq(clt_host_data(v), mem + 1);
+  clt_release(t);
+  ck_assert_int_eq(frees, 0); /* the view keeps the memory alive */
+  clt_release(v);
+  ck_assert_int_eq(frees, 1);
+  ck_assert_ptr_eq(freed_data, mem);
+  ck_assert_ptr_eq(freed_user, &user);
+  free(mem);
+  /* on failure free_fn runs too, exactly once */
+  int dummy[4];
+  frees = 0;
+  ck_assert_ptr_null(clt_wrap_host(dummy, CLT_INT32, CLT_SHAPE(2, 2), (const int64_t[]){2, -1}, count_free, NULL));
+  ck_assert_int_eq(frees, 1);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_wrap_host: stride -1 of dim 1 is negative");
+  ck_assert_ptr_null(clt_wrap_host(dummy, (clt_dtype)9, CLT_SHAPE(2), NULL, count_free, NULL));
+  ck_assert_int_eq(frees, 2);
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_wrap_host: dtype 9 is not a clt dtype");
+  ck_assert_ptr_null(clt_wrap_host(NULL, CLT_INT32, CLT_SHAPE(2), NULL, count_free, NULL));
+  ck_assert_int_eq(frees, 3);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "argument data is NULL for 2 elements");
+  ck_assert_ptr_null(clt_wrap_host(dummy, CLT_INT32, CLT_SHAPE(2, 2), (const int64_t[]){INT64_MAX, 1}, count_free, NULL));
+  ck_assert_int_eq(frees, 4);
+  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "strides reach past 2^63 elements");
+  /* allocation failure inside the wrap: still exactly once */
+  for (long n = 1; n <= 4; n++) {
+    frees = 0;
+    clt__fault_reset();
+    clt__fault_arm(n, 0);
+    clt_tensor *w = clt_wrap_host(dummy, CLT_INT32, CLT_SHAPE(4), NULL, count_free, NULL);
+    bool fired = clt__fault_fired();
+    clt__fault_reset();
+    if (fired) {
+      ck_assert_ptr_null(w);
+      ck_assert_int_eq(frees, 1);
+      ck_assert_int_eq(clt_last_status(), CLT_ERR_OOM);
+      clt_clear_error();
+    } else {
+      ck_assert_ptr_nonnull(w);
+      clt_release(w);
+      ck_assert_int_eq(frees, 1);
+    }
+  }
+  /* no free_fn: the caller keeps ownership */
+  clt_tensor *z = clt_wrap_host(dummy, CLT_INT32, CLT_SHAPE(0), NULL, NULL, NULL);
+  ck_assert_ptr_nonnull(z);
+  clt_release(z);
+}
+END_TEST
+
+START_TEST(host_data_is_for_host_tensors) {
+  clt_tensor *t = clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(2));
+  ck_assert_ptr_null(clt_host_data(t));
+  TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "clt_host_data: the tensor is on ", "not the host");
+  clt_tensor *h = clt_to(t, tu_dev[0]);
+  float *p = clt_host_data(h);
+  ck_assert_ptr_nonnull(p);
+  ck_assert(p[1] == 1.0f);
+  clt_tensor *e = clt_zeros(tu_dev[0], CLT_FLOAT32, CLT_SHAPE(0));
+  ck_assert_ptr_nonnull(clt_host_data(e)); /* valid, though there is nothing behind it */
+  clt_release(e);
+  clt_release(h);
+  clt_release(t);
+}
+END_TEST
+
+START_TEST(to_moves_between_devices) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *h = clt_reshape(clt_arange(tu_dev[0], CLT_INT64, 0, 12, 1), CLT_SHAPE(3, 4));
+  clt_tensor *d = clt_to(h, dev);
+  ck_assert_ptr_eq(clt_get_device(d), dev);
+  ck_assert_ptr_eq(clt_to(d, dev), d); /* already there: the same tensor */
+  /* a strided view goes over as a contiguous copy, and comes back */
+  clt_tensor *v = clt_transpose(d, 0, 1);
+  clt_tensor *back = clt_contiguous(clt_to(v, tu_dev[0]));
+  ck_assert(clt_is_contiguous(back));
+  tu_assert_values(back, 2, (const int64_t[]){4, 3}, (const double[]){0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11});
+  clt_tensor *again = clt_to(clt_transpose(h, 0, 1), dev);
+  tu_assert_values(again, 2, (const int64_t[]){4, 3}, (const double[]){0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11});
+  /* between two handles of one OpenCL device: a copy through the host */
+  clt_device *other;
+  ck_assert_int_eq(clt_device_open(clt_device_spec(dev), &other), CLT_OK);
+  clt_tensor *o = clt_to(v, other);
+  tu_assert_values(o, 2, (const int64_t[]){4, 3}, (const double[]){0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11});
+  ck_assert_ptr_eq(clt_get_device(o), _i == 0 ? clt_get_device(o) : other);
+  clt_device_release(other);
+  ck_assert_ptr_null(clt_to(h, NULL));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_to: argument dev is NULL");
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(item_reads_one_element) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *t = clt_from_host(dev, CLT_INT64, CLT_SHAPE(1, 1), (const int64_t[]){-(1LL << 60)});
+  int64_t i;
+  double v;
+  ck_assert_int_eq(clt_item_int64(t, &i), CLT_OK);
+  ck_assert_int_eq(i, -(1LL << 60));
+  ck_assert_int_eq(clt_item(t, &v), CLT_OK);
+  ck_assert(v == -1152921504606846976.0);
+  clt_tensor *b = clt_from_host(dev, CLT_BOOL, CLT_SHAPE(3), (const uint8_t[]){0, 1, 0});
+  ck_assert_int_eq(clt_item(clt_slice(b, 0, 1, 2, 1), &v), CLT_OK);
+  ck_assert(v == 1.0);
+  ck_assert_int_eq(clt_item(b, &v), CLT_ERR_SHAPE);
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_item: the tensor has shape [3] (3 elements); one is needed");
+  ck_assert_int_eq(clt_item(b, NULL), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_item: argument out is NULL");
+  ck_assert_int_eq(clt_item(NULL, &v), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_item: argument t is NULL");
+  clt_tensor *f = clt_full(dev, CLT_FLOAT32, CLT_SHAPE(1), 1e10);
+  ck_assert_int_eq(clt_item_int64(f, &i), CLT_OK);
+  ck_assert_int_eq(i, 10000000000LL);
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(scopes_release_what_they_track) {
+  clt_device *dev = TU_DEV;
+  long live = atomic_load(&clt__live[CLT__LIVE_TENSORS]);
+  ck_assert_int_eq(clt_scope_depth(), 0);
+  ck_assert_int_eq(clt_scope_begin(), CLT_OK);
+  clt_tensor *a = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(4));
+  clt_tensor *kept = clt_keep(clt_transpose(clt_reshape(a, CLT_SHAPE(2, 2)), 0, 1));
+  ck_assert_int_eq(clt_scope_begin(), CLT_OK); /* nested */
+  ck_assert_int_eq(clt_scope_depth(), 2);
+  for (int i = 0; i < 1000; i++) clt_zeros(dev, CLT_INT32, CLT_SHAPE(3)); /* grows the scope */
+  clt_tensor *inner = clt_ones(dev, CLT_INT32, CLT_SHAPE(1));
+  clt_release(inner); /* released by hand inside a scope: not released twice */
+  ck_assert_int_eq(clt_scope_end(), CLT_OK);
+  ck_assert_int_eq(atomic_load(&clt__live[CLT__LIVE_TENSORS]), live + 3);
+  ck_assert_int_eq(clt_scope_end(), CLT_OK);
+  ck_assert_int_eq(atomic_load(&clt__live[CLT__LIVE_TENSORS]), live + 1);
+  tu_assert_values(kept, 2, (const int64_t[]){2, 2}, (const double[]){1, 1, 1, 1});
+  clt_release(kept);
+  ck_assert_int_eq(clt_scope_end(), CLT_ERR_STATE);
+  TU_ASSERT_ERR(CLT_ERR_STATE, "clt_scope_end: no scope is open");
+  ck_assert_ptr_null(clt_keep(NULL));
+  for (int i = 0; i < 64; i++) ck_assert_int_eq(clt_scope_begin(), CLT_OK);
+  ck_assert_int_eq(clt_scope_begin(), CLT_ERR_STATE);
+  TU_ASSERT_ERR(CLT_ERR_STATE, "64 scopes are open already");
+  for (int i = 0; i < 64; i++) ck_assert_int_eq(clt_scope_end(), CLT_OK);
+}
+END_TEST
+
+/* Every fault point of a conversion round trip, failed in turn: an error, no leak, and the
+ * next clean run works. */
+START_TEST(round_trip_survives_every_fault) {
+  clt_device *dev = TU_DEV;
+  float src[6] = {1, 2, 3, 4, 5, 6}, dst[6];
+  for (long n = 1;; n++) {
+    clt_device_empty_cache(dev);
+    clt__fault_reset();
+    clt__fault_arm(n, n % 2 ? -5 : -4);
+    clt_clear_error();
+    clt_scope_begin();
+    clt_status st = CLT_OK;
+    clt_tensor *t = clt_transpose(clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2, 3), src), 0, 1);
+    clt_tensor *h = clt_to(clt_contiguous(t), tu_dev[0]);
+    if (!h) st = clt_last_status();
+    if (st == CLT_OK) st = clt_to_host(t, dst, sizeof dst);
+    clt_scope_end();
+    bool fired = clt__fault_fired();
+    clt__fault_reset();
+    if (!fired) {
+      ck_assert_int_eq(st, CLT_OK);
+      ck_assert(dst[1] == 4.0f);
+      ck_assert_int_gt(n, 3);
+      break;
+    }
+    ck_assert_msg(st != CLT_OK, "fault %ld fired but the round trip succeeded", n);
+    ck_assert_msg(strchr(clt_last_error(), ':') != NULL, "fault %ld: %s", n, clt_last_error());
+  }
+  clt_clear_error();
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("convert");
+  TCase *tc = tu_tcase("convert");
+  TU_DEVICES(tc, from_host_copies);
+  tcase_add_test(tc, wrap_host_shares_and_frees_once);
+  if (tu_cl()) tcase_add_test(tc, host_data_is_for_host_tensors);
+  TU_DEVICES(tc, to_moves_between_devices);
+  TU_DEVICES(tc, item_reads_one_element);
+  TU_DEVICES(tc, scopes_release_what_they_track);
+  TU_DEVICES(tc, round_trip_survives_every_fault);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return tu_main(suite, false); }

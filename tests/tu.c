@@ -1,0 +1,133 @@
+#include "tu.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+clt_device *tu_dev[TU_MAX_DEV];
+int tu_ndev;
+
+bool tu_open_devices(void) {
+  tu_ndev = 0;
+  if (clt_device_open("host", &tu_dev[tu_ndev]) != CLT_OK) {
+    fprintf(stderr, "cannot open the host device: %s\n", clt_last_error());
+    return false;
+  }
+  tu_ndev++;
+  const char *spec = getenv("CLT_TEST_DEVICE");
+  if (clt_device_open(spec && *spec ? spec : "cl", &tu_dev[tu_ndev]) == CLT_OK) {
+    tu_ndev++;
+  } else {
+    const char *req = getenv("CLT_REQUIRE_DEVICE");
+    fprintf(stderr, "no OpenCL device: %s\n", clt_last_error());
+    clt_clear_error();
+    if (req && strcmp(req, "1") == 0) {
+      fprintf(stderr, "CLT_REQUIRE_DEVICE=1: failing instead of skipping the device tests\n");
+      return false;
+    }
+  }
+  return true;
+}
+
+void tu_close_devices(void) {
+  for (int i = 0; i < tu_ndev; i++) clt_device_release(tu_dev[i]);
+  tu_ndev = 0;
+}
+
+clt_device *tu_cl(void) { return tu_ndev > 1 ? tu_dev[1] : NULL; }
+
+static long live_at_start[CLT__LIVE_COUNT];
+static uint64_t in_use_at_start[TU_MAX_DEV];
+
+void tu_leak_setup(void) {
+  clt_clear_error();
+  clt__fault_reset();
+  for (int k = 0; k < CLT__LIVE_COUNT; k++) live_at_start[k] = atomic_load(&clt__live[k]);
+  for (int i = 0; i < tu_ndev; i++) {
+    clt_memory_stats ms;
+    clt_device_memory_stats(tu_dev[i], &ms);
+    in_use_at_start[i] = ms.bytes_in_use;
+  }
+}
+
+void tu_leak_teardown(void) {
+  clt__fault_reset();
+  int depth = clt_scope_depth();
+  while (clt_scope_depth() > 0) clt_scope_end(); /* so that one failure does not cascade */
+  ck_assert_int_eq(depth, 0);
+  ck_assert_int_eq(atomic_load(&clt__live[CLT__LIVE_TENSORS]), live_at_start[CLT__LIVE_TENSORS]);
+  ck_assert_int_eq(atomic_load(&clt__live[CLT__LIVE_STORAGES]), live_at_start[CLT__LIVE_STORAGES]);
+  ck_assert_int_eq(atomic_load(&clt__live[CLT__LIVE_DEVICES]), live_at_start[CLT__LIVE_DEVICES]);
+  for (int i = 0; i < tu_ndev; i++) {
+    clt_memory_stats ms;
+    clt_device_memory_stats(tu_dev[i], &ms);
+    ck_assert_uint_eq(ms.bytes_in_use, in_use_at_start[i]);
+  }
+}
+
+TCase *tu_tcase(const char *name) {
+  TCase *tc = tcase_create(name);
+  tcase_add_checked_fixture(tc, tu_leak_setup, tu_leak_teardown);
+  tcase_set_timeout(tc, 600);
+  return tc;
+}
+
+int tu_main(Suite *(*make_suite)(void), bool needs_cl) {
+  if (!tu_open_devices()) return 1;
+  if (needs_cl && !tu_cl()) {
+    tu_close_devices();
+    fprintf(stderr, "skipped: no OpenCL device\n");
+    return 77;
+  }
+  for (int i = 0; i < tu_ndev; i++) fprintf(stderr, "device under test: %s (%s)\n", tu_dev[i]->info.spec, tu_dev[i]->info.name);
+  SRunner *sr = srunner_create(make_suite());
+  srunner_set_fork_status(sr, CK_NOFORK);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  tu_close_devices();
+  for (int k = 0; k < CLT__LIVE_COUNT; k++) {
+    long n = atomic_load(&clt__live[k]);
+    if (n != 0 && !failed) {
+      fprintf(stderr, "leak: live counter %d is %ld after closing every device\n", k, n);
+      failed = 1;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+void tu_assert_err_(clt_status st, const char *file, int line, ...) {
+  if (clt_last_status() != st)
+    ck_abort_msg("%s:%d: expected %s, got %s: %s", file, line, clt_status_name(st),
+                 clt_status_name(clt_last_status()), clt_last_error());
+  va_list ap;
+  va_start(ap, line);
+  for (const char *want; (want = va_arg(ap, const char *));)
+    if (!strstr(clt_last_error(), want))
+      ck_abort_msg("%s:%d: message \"%s\" lacks \"%s\"", file, line, clt_last_error(), want);
+  va_end(ap);
+  clt_clear_error();
+}
+
+double *tu_values(const clt_tensor *t) {
+  int64_t n = clt_numel(t);
+  size_t es = clt_dtype_size(clt_get_dtype(t));
+  unsigned char *raw = malloc((size_t)(n ? n : 1) * es);
+  double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+  ck_assert_ptr_nonnull(raw);
+  ck_assert_ptr_nonnull(v);
+  ck_assert_msg(clt_to_host(t, raw, (size_t)n * es) == CLT_OK, "%s", clt_last_error());
+  for (int64_t i = 0; i < n; i++) v[i] = clt__load_f64(clt_get_dtype(t), raw + (size_t)i * es);
+  free(raw);
+  return v;
+}
+
+void tu_assert_values(const clt_tensor *t, int ndim, const int64_t *shape, const double *want) {
+  ck_assert_ptr_nonnull(t);
+  ck_assert_int_eq(clt_ndim(t), ndim);
+  for (int d = 0; d < ndim; d++) ck_assert_int_eq(clt_shape(t)[d], shape[d]);
+  double *v = tu_values(t);
+  for (int64_t i = 0; i < clt_numel(t); i++)
+    ck_assert_msg(v[i] == want[i] || (isnan(v[i]) && isnan(want[i])), "element %lld: got %g, want %g",
+                  (long long)i, v[i], want[i]);
+  free(v);
+}

@@ -1,0 +1,48 @@
+/* Shared test helpers: the devices every suite runs on, leak checks, running a suite. */
+#ifndef CLT_TU_H
+#define CLT_TU_H
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clt.h"
+#include "core.h"
+
+/* Devices under test: [0] is the host, [1] the OpenCL device when there is one. */
+#define TU_MAX_DEV 2
+extern clt_device *tu_dev[TU_MAX_DEV];
+extern int tu_ndev;
+
+/* Opens the devices. Without an OpenCL device: returns false when $CLT_REQUIRE_DEVICE=1 (the
+ * run must fail), else true with tu_ndev = 1. */
+bool tu_open_devices(void);
+void tu_close_devices(void);
+/* The OpenCL device under test, or NULL. */
+clt_device *tu_cl(void);
+
+/* Checked fixture: records live objects at the start of each test, compares at its end. */
+void tu_leak_setup(void);
+void tu_leak_teardown(void);
+/* Adds a test case with the leak fixture and a generous timeout. */
+TCase *tu_tcase(const char *name);
+
+/* Runs the suite in this process (CK_FORK=no: OpenCL state does not survive fork). Returns the
+ * process exit status: 0 pass, 1 fail, 77 skipped (needs_cl without a device). */
+int tu_main(Suite *(*make_suite)(void), bool needs_cl);
+
+/* Loop test over every device under test: the body sees clt_device *dev. */
+#define TU_DEVICES(tc, fn) tcase_add_loop_test((tc), (fn), 0, tu_ndev)
+#define TU_DEV (tu_dev[_i])
+
+/* Asserts the last call failed with status st and a message containing each given text. */
+#define TU_ASSERT_ERR(st, ...) tu_assert_err_((st), __FILE__, __LINE__, __VA_ARGS__, (const char *)NULL)
+void tu_assert_err_(clt_status st, const char *file, int line, ...);
+
+/* Host copies of a tensor's elements as doubles (caller frees). */
+double *tu_values(const clt_tensor *t);
+/* Asserts t has the given shape and values (as doubles, exact). */
+void tu_assert_values(const clt_tensor *t, int ndim, const int64_t *shape, const double *want);
+
+#endif
