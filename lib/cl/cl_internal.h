@@ -56,6 +56,7 @@ typedef struct clt__cl_dev {
   clt__cl_kernel_entry *kernels;          /* open-addressing table by name */
   size_t nkernels, kernel_cap;
   size_t max_local;
+  bool is_pocl;                           /* PoCL: no binary cache by default (program.c) */
   clt__pool_bucket pool[CLT__POOL_CLASSES];
   clt_memory_stats stats;
 } clt__cl_dev;

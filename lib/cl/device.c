@@ -164,6 +164,7 @@ static void finish_setup(clt__cl_dev *d, const clt_device_info *in) {
   snprintf(d->cache_key, sizeof d->cache_key, "%s|%s|%s|%s|%s", in->platform, in->name,
            in->driver_version, in->device_version, d->options);
   d->max_local = in->max_work_group_size;
+  d->is_pocl = strstr(in->platform_vendor, "pocl") != NULL || strstr(in->platform, "Portable Computing Language") != NULL;
 }
 
 /* Creates the device handle around an already retained context/queue. On failure releases

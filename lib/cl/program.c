@@ -66,10 +66,19 @@ static clt_status load_sources(int fam, sources *s) {
 
 /* ---- the binary cache ------------------------------------------------------------------- */
 
-/* The cache directory, or false when the cache is off ($CLT_BINARY_CACHE=0) or no home. */
-static bool cache_dir(char *buf, size_t cap) {
+/* Whether to keep program binaries on disk: $CLT_BINARY_CACHE=1 or 0 decides; by default on,
+ * except on PoCL. Measured there (docs/PERFORMANCE.md): asking PoCL for a program's binary
+ * compiles every kernel in it, which doubled a cold start with three small families and grows
+ * with the family's kernel count, while PoCL's own cache ($POCL_CACHE_DIR) already makes a warm
+ * start cheap. Other drivers hand out the binary their build produced anyway. */
+static bool cache_enabled(const clt__cl_dev *d) {
   const char *on = clt__getenv("CLT_BINARY_CACHE");
-  if (on && strcmp(on, "0") == 0) return false;
+  if (on) return strcmp(on, "0") != 0;
+  return !d->is_pocl;
+}
+
+/* The cache directory: $CLT_CACHE_DIR, else $XDG_CACHE_HOME/clt, else $HOME/.cache/clt. */
+static bool cache_dir(char *buf, size_t cap) {
   const char *dir = clt__getenv("CLT_CACHE_DIR"), *xdg = clt__getenv("XDG_CACHE_HOME"),
              *home = clt__getenv("HOME");
   int n;
@@ -82,7 +91,7 @@ static bool cache_dir(char *buf, size_t cap) {
 
 static bool cache_path(const clt__cl_dev *d, int fam, const sources *s, char *buf, size_t cap) {
   char dir[1024];
-  if (!cache_dir(dir, sizeof dir)) return false;
+  if (!cache_enabled(d) || !cache_dir(dir, sizeof dir)) return false;
   uint64_t h = 0xcbf29ce484222325ULL;
   h = fnv1a(h, s->text[0], s->len[0]);
   h = fnv1a(h, s->text[1], s->len[1]);
