@@ -6,6 +6,7 @@
 #include "clt/common.h"
 #include "clt/device.h"
 #include "clt/io.h"
+#include "clt/ops.h"
 #include "clt/tensor.h"
 
 #endif

@@ -48,6 +48,14 @@ struct clt__backend {
   /* Fills n contiguous elements of float dt at element offset off with Philox uniforms. */
   clt_status (*rand_uniform)(clt_device *dev, clt__storage *dst, int64_t off, int64_t n,
                              clt_dtype dt, uint64_t seed, uint64_t counter);
+  /* Elementwise op along it: st[0] is the output, st[1..] the inputs. dt is the inputs' dtype
+   * (where: a's and b's; its condition is bool). scalar 1: the second input is params[0]
+   * instead of a tensor; scalar 2: the first is. params[0..1] are the op's parameters. */
+  clt_status (*ew)(clt_device *dev, int op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
+                   const double *params, int scalar);
+  /* dst (dtype ddt) = src (dtype sdt) converted, along it (operand 0 dst, 1 src). */
+  clt_status (*cast)(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
+                     const clt__storage *src, clt_dtype sdt);
   clt_status (*sync)(clt_device *dev);
   void (*memory_stats)(const clt_device *dev, clt_memory_stats *out);
   void (*empty_cache)(clt_device *dev);

@@ -71,7 +71,11 @@ void clt__store_f64(clt_dtype dt, void *p, double v) {
     case CLT_FLOAT32: { float f = (float)v; memcpy(p, &f, 4); break; }
     case CLT_FLOAT64: memcpy(p, &v, 8); break;
     case CLT_INT32: { int32_t i = (int32_t)to_i64_sat(v, -2147483648.0, 2147483647.0); memcpy(p, &i, 4); break; }
-    case CLT_INT64: { int64_t i = to_i64_sat(v, -9223372036854775808.0, 9223372036854774784.0); memcpy(p, &i, 8); break; }
+    case CLT_INT64: {
+      int64_t i = v >= 0x1p63 ? INT64_MAX : to_i64_sat(v, -0x1p63, 0x1p63);
+      memcpy(p, &i, 8);
+      break;
+    }
     case CLT_UINT8: *(uint8_t *)p = (uint8_t)to_i64_sat(v, 0.0, 255.0); break;
     case CLT_BOOL: *(uint8_t *)p = v != 0.0; break;
     default: break;

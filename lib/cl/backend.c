@@ -35,7 +35,7 @@ static clt_status cl_copy(clt_device *dev, const clt__iter *it, clt__storage *ds
   char name[32];
   snprintf(name, sizeof name, "copy_strided_%s", esize_suffix(esize));
   clt__cl_kernel_entry *k;
-  clt_status st = clt__cl_kernel(d, CLT__KFAM_copy, name, &k);
+  clt_status st = clt__cl_kernel(d, CLT__KFAM_copy, CLT__VARIANT_NONE, name, &k);
   if (st != CLT_OK) return st;
   clt__cl_iter ci;
   clt__cl_iter_from(&ci, it);
@@ -52,7 +52,7 @@ static clt_status cl_fill(clt_device *dev, const clt__iter *it, clt__storage *ds
   char name[32];
   snprintf(name, sizeof name, it->contiguous ? "fill_%s" : "fill_strided_%s", esize_suffix(esize));
   clt__cl_kernel_entry *k;
-  clt_status st = clt__cl_kernel(d, CLT__KFAM_copy, name, &k);
+  clt_status st = clt__cl_kernel(d, CLT__KFAM_copy, CLT__VARIANT_NONE, name, &k);
   if (st != CLT_OK) return st;
   cl_mem dm = clt__cl_mem(dst);
   clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
@@ -74,7 +74,7 @@ static clt_status cl_rand(clt_device *dev, clt__storage *dst, int64_t off, int64
                           uint64_t counter) {
   clt__cl_dev *d = clt__cl(dev);
   clt__cl_kernel_entry *k;
-  clt_status st = clt__cl_kernel(d, CLT__KFAM_random, dt == CLT_FLOAT64 ? "rand_f64" : "rand_f32", &k);
+  clt_status st = clt__cl_kernel(d, CLT__KFAM_random, CLT__VARIANT_NONE, dt == CLT_FLOAT64 ? "rand_f64" : "rand_f32", &k);
   if (st != CLT_OK) return st;
   cl_mem dm = clt__cl_mem(dst);
   cl_long o = off, cn = n;
@@ -109,6 +109,8 @@ const clt__backend clt__cl_backend = {
     .copy = cl_copy,
     .fill = cl_fill,
     .rand_uniform = cl_rand,
+    .ew = clt__cl_ew,
+    .cast = clt__cl_cast,
     .sync = cl_sync,
     .memory_stats = cl_stats,
     .empty_cache = cl_empty_cache,

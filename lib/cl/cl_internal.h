@@ -30,8 +30,14 @@ clt_status clt__cl_fail_alloc(const char *call, cl_int err, const char *fmt, ...
 #endif
     ;
 
+/* Programs are built per family and per variant: the dtype the family's kernels are stamped for
+ * (-DCLT_DT=n), or none for dtype-agnostic families. */
+#define CLT__VARIANT_NONE CLT_DTYPE_COUNT
+#define CLT__NVARIANTS (CLT_DTYPE_COUNT + 1)
+
 typedef struct {
   const char *name; /* interned copy */
+  int variant;
   cl_kernel kernel;
   size_t local;     /* work-group size used for 1-D launches */
 } clt__cl_kernel_entry;
@@ -52,7 +58,7 @@ typedef struct clt__cl_dev {
   cl_command_queue queue;
   char options[256];                      /* kernel build options */
   char cache_key[1024];                   /* device identity for the binary cache */
-  cl_program programs[CLT__KFAM_COUNT];   /* built lazily, one per family */
+  cl_program programs[CLT__KFAM_COUNT][CLT__NVARIANTS]; /* built lazily */
   clt__cl_kernel_entry *kernels;          /* open-addressing table by name */
   size_t nkernels, kernel_cap;
   size_t max_local;
@@ -65,7 +71,8 @@ static inline clt__cl_dev *clt__cl(const clt_device *dev) { return (clt__cl_dev 
 static inline cl_mem clt__cl_mem(const clt__storage *st) { return (cl_mem)st->handle; }
 
 /* Programs and kernels (program.c). */
-clt_status clt__cl_kernel(clt__cl_dev *d, int family, const char *name, clt__cl_kernel_entry **out);
+clt_status clt__cl_kernel(clt__cl_dev *d, int family, int variant, const char *name,
+                          clt__cl_kernel_entry **out);
 void clt__cl_programs_release(clt__cl_dev *d);
 
 /* Kernel arguments, set in order; the first failure is kept. */
@@ -93,6 +100,12 @@ void clt__cl_iter_from(clt__cl_iter *out, const clt__iter *it);
 /* Closes a device (device.c). Release calls are not fault points: a failed release cannot be
  * handled, only leaked. */
 void clt__cl_destroy(clt_device *dev);
+
+/* Elementwise ops and casts (ew.c). */
+clt_status clt__cl_ew(clt_device *dev, int op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
+                      const double *params, int scalar);
+clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
+                        const clt__storage *src, clt_dtype sdt);
 
 /* Memory (pool.c). */
 clt_status clt__cl_alloc(clt_device *dev, clt__storage *st);

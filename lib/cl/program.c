@@ -19,38 +19,41 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
 
 /* ---- sources ---------------------------------------------------------------------------- */
 
+#define NSRC (CLT__KPRELUDE_COUNT + 1) /* the prelude files, then the family */
+
 typedef struct {
-  const char *text[2]; /* common header, family */
-  size_t len[2];
-  void *owned[2];      /* read from $CLT_KERNEL_DIR */
+  const char *text[NSRC];
+  size_t len[NSRC];
+  void *owned[NSRC]; /* read from $CLT_KERNEL_DIR */
 } sources;
 
 static void sources_free(sources *s) {
-  clt__free_mem(s->owned[0]);
-  clt__free_mem(s->owned[1]);
+  for (int i = 0; i < NSRC; i++) clt__free_mem(s->owned[i]);
+}
+
+static const clt__kernel_source *embedded(int fam, int i) {
+  return i < CLT__KPRELUDE_COUNT ? &clt__kernel_prelude[i] : &clt__kernel_families[fam];
 }
 
 static clt_status load_sources(int fam, sources *s) {
   memset(s, 0, sizeof *s);
   const char *dir = clt__getenv("CLT_KERNEL_DIR");
-  if (!dir) {
-    s->text[0] = clt__kernel_common.source;
-    s->len[0] = clt__kernel_common.length;
-    s->text[1] = clt__kernel_families[fam].source;
-    s->len[1] = clt__kernel_families[fam].length;
-    return CLT_OK;
-  }
-  if (!clt__path_is_absolute(dir))
+  if (dir && !clt__path_is_absolute(dir))
     return clt__err(CLT_ERR_INVALID_ARG, "$CLT_KERNEL_DIR '%s' is not an absolute path", dir);
-  const char *names[2] = {clt__kernel_common.name, clt__kernel_families[fam].name};
-  for (int i = 0; i < 2; i++) {
-    size_t n = strlen(dir) + strlen(names[i]) + 2;
+  for (int i = 0; i < NSRC; i++) {
+    const clt__kernel_source *e = embedded(fam, i);
+    if (!dir) {
+      s->text[i] = e->source;
+      s->len[i] = e->length;
+      continue;
+    }
+    size_t n = strlen(dir) + strlen(e->name) + 2;
     char *path = clt__malloc(n);
     if (!path) {
       sources_free(s);
       return clt__err(CLT_ERR_OOM, "cannot allocate a path");
     }
-    snprintf(path, n, "%s/%s", dir, names[i]);
+    snprintf(path, n, "%s/%s", dir, e->name);
     size_t len;
     clt_status st = clt__file_read_all(path, 64u << 20, &s->owned[i], &len);
     clt__free_mem(path);
@@ -89,18 +92,19 @@ static bool cache_dir(char *buf, size_t cap) {
   return n > 0 && (size_t)n < cap;
 }
 
-static bool cache_path(const clt__cl_dev *d, int fam, const sources *s, char *buf, size_t cap) {
+static bool cache_path(const clt__cl_dev *d, int fam, const sources *s, const char *options, char *buf,
+                       size_t cap) {
   char dir[1024];
   if (!cache_enabled(d) || !cache_dir(dir, sizeof dir)) return false;
   uint64_t h = 0xcbf29ce484222325ULL;
-  h = fnv1a(h, s->text[0], s->len[0]);
-  h = fnv1a(h, s->text[1], s->len[1]);
+  for (int i = 0; i < NSRC; i++) h = fnv1a(h, s->text[i], s->len[i]);
   h = fnv1a(h, d->cache_key, strlen(d->cache_key));
+  h = fnv1a(h, options, strlen(options));
   int n = snprintf(buf, cap, "%s/%s-%016llx.bin", dir, clt__kernel_families[fam].name, (unsigned long long)h);
   return n > 0 && (size_t)n < cap;
 }
 
-static cl_program from_cache(clt__cl_dev *d, const char *path) {
+static cl_program from_cache(clt__cl_dev *d, const char *path, const char *options) {
   void *file;
   size_t len;
   clt_status saved = clt_last_status();
@@ -123,7 +127,7 @@ static cl_program from_cache(clt__cl_dev *d, const char *path) {
     size_t blen = (size_t)size;
     cl_int err, bstat;
     prog = CLT__CL_OBJ(&err, clCreateProgramWithBinary(d->ctx, 1, &d->device, &blen, &bin, &bstat, &err));
-    if (prog && CLT__CL(clBuildProgram(prog, 1, &d->device, d->options, NULL, NULL)) != CL_SUCCESS) {
+    if (prog && CLT__CL(clBuildProgram(prog, 1, &d->device, options, NULL, NULL)) != CL_SUCCESS) {
       clReleaseProgram(prog);
       prog = NULL;
     }
@@ -158,14 +162,14 @@ static void to_cache(clt__cl_dev *d, cl_program prog, const char *path) {
 
 /* ---- building --------------------------------------------------------------------------- */
 
-static clt_status build_log_error(clt__cl_dev *d, cl_program prog, int fam, cl_int err) {
+static clt_status build_log_error(clt__cl_dev *d, cl_program prog, int fam, const char *options, cl_int err) {
   const char *name = clt__kernel_families[fam].name;
   clt_status st;
   if (err == CL_BUILD_PROGRAM_FAILURE)
     st = clt__err(CLT_ERR_KERNEL_BUILD, "clBuildProgram failed with CL_BUILD_PROGRAM_FAILURE (%d): "
-                  "kernel family '%s' with options \"%s\"", (int)err, name, d->options);
+                  "kernel family '%s' with options \"%s\"", (int)err, name, options);
   else
-    st = clt__cl_fail("clBuildProgram", err, "kernel family '%s' with options \"%s\"", name, d->options);
+    st = clt__cl_fail("clBuildProgram", err, "kernel family '%s' with options \"%s\"", name, options);
   size_t n = 0;
   if (CLT__CL(clGetProgramBuildInfo(prog, d->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n)) == CL_SUCCESS && n > 1) {
     char *log = clt__malloc(n + 1);
@@ -178,23 +182,28 @@ static clt_status build_log_error(clt__cl_dev *d, cl_program prog, int fam, cl_i
   return st;
 }
 
-static clt_status build(clt__cl_dev *d, int fam) {
+static clt_status build(clt__cl_dev *d, int fam, int variant) {
   sources s;
   clt_status st = load_sources(fam, &s);
   if (st != CLT_OK) return st;
+  char options[sizeof d->options + 32];
+  if (variant == CLT__VARIANT_NONE)
+    snprintf(options, sizeof options, "%s", d->options);
+  else
+    snprintf(options, sizeof options, "%s -DCLT_DT=%d", d->options, variant);
   char path[1200];
-  bool cached = cache_path(d, fam, &s, path, sizeof path);
-  cl_program prog = cached ? from_cache(d, path) : NULL;
+  bool cached = cache_path(d, fam, &s, options, path, sizeof path);
+  cl_program prog = cached ? from_cache(d, path, options) : NULL;
   if (!prog) {
     cl_int err;
-    prog = CLT__CL_OBJ(&err, clCreateProgramWithSource(d->ctx, 2, s.text, s.len, &err));
+    prog = CLT__CL_OBJ(&err, clCreateProgramWithSource(d->ctx, NSRC, s.text, s.len, &err));
     if (!prog) {
       sources_free(&s);
       return clt__cl_fail("clCreateProgramWithSource", err, "kernel family '%s'", clt__kernel_families[fam].name);
     }
-    err = CLT__CL(clBuildProgram(prog, 1, &d->device, d->options, NULL, NULL));
+    err = CLT__CL(clBuildProgram(prog, 1, &d->device, options, NULL, NULL));
     if (err != CL_SUCCESS) {
-      st = build_log_error(d, prog, fam, err);
+      st = build_log_error(d, prog, fam, options, err);
       clReleaseProgram(prog);
       sources_free(&s);
       return st;
@@ -202,14 +211,16 @@ static clt_status build(clt__cl_dev *d, int fam) {
     if (cached) to_cache(d, prog, path);
   }
   sources_free(&s);
-  d->programs[fam] = prog;
+  d->programs[fam][variant] = prog;
   CLT__LIVE_INC(CLT__LIVE_PROGRAMS);
   return CLT_OK;
 }
 
 /* ---- kernels by name -------------------------------------------------------------------- */
 
-static size_t name_hash(const char *s) { return (size_t)fnv1a(0xcbf29ce484222325ULL, s, strlen(s)); }
+static size_t name_hash(const char *s, int variant) {
+  return (size_t)fnv1a(0xcbf29ce484222325ULL + (uint64_t)variant, s, strlen(s));
+}
 
 static clt_status table_grow(clt__cl_dev *d) {
   size_t cap = d->kernel_cap ? 2 * d->kernel_cap : 64;
@@ -217,7 +228,7 @@ static clt_status table_grow(clt__cl_dev *d) {
   if (!t) return clt__err(CLT_ERR_OOM, "cannot grow the kernel table");
   for (size_t i = 0; i < d->kernel_cap; i++) {
     if (!d->kernels[i].name) continue;
-    size_t j = name_hash(d->kernels[i].name) & (cap - 1);
+    size_t j = name_hash(d->kernels[i].name, d->kernels[i].variant) & (cap - 1);
     while (t[j].name) j = (j + 1) & (cap - 1);
     t[j] = d->kernels[i];
   }
@@ -242,21 +253,24 @@ static clt_status pick_local(clt__cl_dev *d, cl_kernel k, const char *name, size
   return CLT_OK;
 }
 
-clt_status clt__cl_kernel(clt__cl_dev *d, int fam, const char *name, clt__cl_kernel_entry **out) {
+clt_status clt__cl_kernel(clt__cl_dev *d, int fam, int variant, const char *name, clt__cl_kernel_entry **out) {
   if (d->kernel_cap) {
-    size_t j = name_hash(name) & (d->kernel_cap - 1);
+    size_t j = name_hash(name, variant) & (d->kernel_cap - 1);
     for (; d->kernels[j].name; j = (j + 1) & (d->kernel_cap - 1))
-      if (strcmp(d->kernels[j].name, name) == 0) {
+      if (d->kernels[j].variant == variant && strcmp(d->kernels[j].name, name) == 0) {
         *out = &d->kernels[j];
         return CLT_OK;
       }
   }
   clt_status st;
-  if (!d->programs[fam] && (st = build(d, fam)) != CLT_OK) return st;
+  if (!d->programs[fam][variant] && (st = build(d, fam, variant)) != CLT_OK) return st;
   if ((d->nkernels + 1) * 2 > d->kernel_cap && (st = table_grow(d)) != CLT_OK) return st;
   cl_int err;
-  cl_kernel k = CLT__CL_OBJ(&err, clCreateKernel(d->programs[fam], name, &err));
-  if (!k) return clt__cl_fail("clCreateKernel", err, "kernel '%s' of family '%s'", name, clt__kernel_families[fam].name);
+  cl_kernel k = CLT__CL_OBJ(&err, clCreateKernel(d->programs[fam][variant], name, &err));
+  if (!k)
+    return clt__cl_fail("clCreateKernel", err, "kernel '%s' of family '%s'%s%s", name, clt__kernel_families[fam].name,
+                        variant == CLT__VARIANT_NONE ? "" : " for ",
+                        variant == CLT__VARIANT_NONE ? "" : clt_dtype_name((clt_dtype)variant));
   size_t local = 1;
   if ((st = pick_local(d, k, name, &local)) != CLT_OK) {
     clReleaseKernel(k);
@@ -267,9 +281,9 @@ clt_status clt__cl_kernel(clt__cl_dev *d, int fam, const char *name, clt__cl_ker
     clReleaseKernel(k);
     return clt__err(CLT_ERR_OOM, "cannot allocate a kernel name");
   }
-  size_t j = name_hash(name) & (d->kernel_cap - 1);
+  size_t j = name_hash(name, variant) & (d->kernel_cap - 1);
   while (d->kernels[j].name) j = (j + 1) & (d->kernel_cap - 1);
-  d->kernels[j] = (clt__cl_kernel_entry){copy, k, local};
+  d->kernels[j] = (clt__cl_kernel_entry){copy, variant, k, local};
   d->nkernels++;
   CLT__LIVE_INC(CLT__LIVE_KERNELS);
   *out = &d->kernels[j];
@@ -286,12 +300,13 @@ void clt__cl_programs_release(clt__cl_dev *d) {
   clt__free_mem(d->kernels);
   d->kernels = NULL;
   d->kernel_cap = d->nkernels = 0;
-  for (int f = 0; f < CLT__KFAM_COUNT; f++) {
-    if (!d->programs[f]) continue;
-    clReleaseProgram(d->programs[f]);
-    d->programs[f] = NULL;
-    CLT__LIVE_DEC(CLT__LIVE_PROGRAMS);
-  }
+  for (int f = 0; f < CLT__KFAM_COUNT; f++)
+    for (int v = 0; v < CLT__NVARIANTS; v++) {
+      if (!d->programs[f][v]) continue;
+      clReleaseProgram(d->programs[f][v]);
+      d->programs[f][v] = NULL;
+      CLT__LIVE_DEC(CLT__LIVE_PROGRAMS);
+    }
 }
 
 /* ---- arguments and launches ------------------------------------------------------------- */

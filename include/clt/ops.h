@@ -1,0 +1,128 @@
+/* clt: operations on tensors.
+ *
+ * Every op takes borrowed tensors and returns a new tensor (one reference) on the inputs' device,
+ * or NULL with the error recorded (clt_last_error). Inputs must be on the same device
+ * (CLT_ERR_DEVICE_MISMATCH otherwise). A NULL input gives NULL and keeps the error already
+ * recorded, so a chain needs one check at its end.
+ *
+ * Broadcasting follows NumPy: shapes are aligned from the right, and each dim must be equal or 1.
+ *
+ * Dtype promotion follows PyTorch: bool < integers < floats; uint8 and int32 give int32, any
+ * int with int64 gives int64, float32 with float64 gives float64, an integer with a float gives
+ * the float. A 0-d tensor takes part only by its kind (a float32 tensor plus a 0-d float64
+ * tensor is float32; an int32 tensor plus a 0-d float64 tensor is float32). A double scalar
+ * counts as an integer when its value is integral, else as a float. Ops defined for floats only
+ * (exp, div, ...) promote integer inputs to float32. Arithmetic on two bool tensors is refused
+ * (cast first); comparisons and logical ops give bool.
+ *
+ * IEEE 754 everywhere: no fast-math; NaN and infinities behave as in C. maximum/minimum and
+ * clamp propagate NaN, as PyTorch does.
+ */
+#ifndef CLT_OPS_H
+#define CLT_OPS_H
+
+#include "clt/common.h"
+#include "clt/optable.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Every elementwise op, from the op table (clt/optable.h): CLT_OP_neg, CLT_OP_add, ... */
+typedef enum clt_op {
+#define CLT__OP_ENUM(name, np, saves) CLT_OP_##name,
+  CLT_ELEMENTWISE_OPS(CLT__OP_ENUM)
+#undef CLT__OP_ENUM
+  CLT_OP_COUNT
+} clt_op;
+
+/* "add", "relu", ...; NULL for a value out of range. */
+CLT_API const char *clt_op_name(clt_op op);
+
+/* ---- elementwise ------------------------------------------------------------------------ */
+
+/* Unary ops without parameters, one function each:
+ *   integers stay integers:   clt_neg clt_abs clt_sign clt_square clt_relu
+ *   floats (ints -> float32): clt_exp clt_expm1 clt_log clt_log1p clt_sqrt clt_rsqrt
+ *                             clt_reciprocal clt_sin clt_cos clt_tanh clt_sigmoid clt_gelu
+ *                             clt_gelu_tanh clt_silu clt_softplus
+ * gelu is x * Phi(x) with the erf; gelu_tanh is its tanh approximation; softplus is
+ * log(1 + exp(x)), and x itself above 20 (PyTorch's threshold). */
+#define CLT__DECL_UNARY0(name, np, saves) CLT_API clt_tensor *clt_##name(clt_tensor *x);
+CLT__DECL_UNARY0(neg, 0, NONE)
+CLT__DECL_UNARY0(abs, 0, NONE)
+CLT__DECL_UNARY0(sign, 0, NONE)
+CLT__DECL_UNARY0(square, 0, NONE)
+CLT__DECL_UNARY0(relu, 0, NONE)
+CLT__DECL_UNARY0(exp, 0, NONE)
+CLT__DECL_UNARY0(expm1, 0, NONE)
+CLT__DECL_UNARY0(log, 0, NONE)
+CLT__DECL_UNARY0(log1p, 0, NONE)
+CLT__DECL_UNARY0(sqrt, 0, NONE)
+CLT__DECL_UNARY0(rsqrt, 0, NONE)
+CLT__DECL_UNARY0(reciprocal, 0, NONE)
+CLT__DECL_UNARY0(sin, 0, NONE)
+CLT__DECL_UNARY0(cos, 0, NONE)
+CLT__DECL_UNARY0(tanh, 0, NONE)
+CLT__DECL_UNARY0(sigmoid, 0, NONE)
+CLT__DECL_UNARY0(gelu, 0, NONE)
+CLT__DECL_UNARY0(gelu_tanh, 0, NONE)
+CLT__DECL_UNARY0(silu, 0, NONE)
+CLT__DECL_UNARY0(softplus, 0, NONE)
+#undef CLT__DECL_UNARY0
+
+/* x where x > 0, else slope * x. */
+CLT_API clt_tensor *clt_leaky_relu(clt_tensor *x, double slope);
+/* x where x > 0, else alpha * (exp(x) - 1). */
+CLT_API clt_tensor *clt_elu(clt_tensor *x, double alpha);
+/* min(max(x, lo), hi); NaN stays NaN. Use -INFINITY / INFINITY for one side only. */
+CLT_API clt_tensor *clt_clamp(clt_tensor *x, double lo, double hi);
+
+/* Binary ops with broadcasting and promotion:
+ *   clt_add clt_sub clt_mul clt_div clt_pow clt_maximum clt_minimum
+ *   comparisons (bool result): clt_eq clt_ne clt_lt clt_le clt_gt clt_ge
+ *   logical (bool result, nonzero is true): clt_logical_and clt_logical_or clt_logical_xor
+ * div is true division (integers give float32). Integer pow with a negative exponent truncates
+ * (0 unless the base is 1 or -1). */
+#define CLT__DECL_BINARY(name, np, saves) CLT_API clt_tensor *clt_##name(clt_tensor *a, clt_tensor *b);
+CLT_BINARY_OPS(CLT__DECL_BINARY)
+CLT_COMPARE_OPS(CLT__DECL_BINARY)
+CLT_LOGICAL_OPS(CLT__DECL_BINARY)
+#undef CLT__DECL_BINARY
+
+/* The same with a scalar second operand (a op s): clt_add_scalar ... clt_div_scalar,
+ * clt_pow_scalar, clt_maximum_scalar, clt_minimum_scalar, clt_eq_scalar ... clt_ge_scalar. */
+#define CLT__DECL_SCALAR(name, np, saves) CLT_API clt_tensor *clt_##name##_scalar(clt_tensor *a, double s);
+CLT_BINARY_OPS(CLT__DECL_SCALAR)
+CLT_COMPARE_OPS(CLT__DECL_SCALAR)
+#undef CLT__DECL_SCALAR
+
+/* A scalar first operand (s op b): clt_rsub_scalar(b, s) is s - b; also rdiv (s / b) and rpow
+ * (s ** b). */
+CLT_API clt_tensor *clt_rsub_scalar(clt_tensor *b, double s);
+CLT_API clt_tensor *clt_rdiv_scalar(clt_tensor *b, double s);
+CLT_API clt_tensor *clt_rpow_scalar(clt_tensor *b, double s);
+
+/* Logical not (bool result). */
+CLT_API clt_tensor *clt_logical_not(clt_tensor *x);
+/* a where cond is true (nonzero), else b; the three broadcast together; a and b promote. */
+CLT_API clt_tensor *clt_where(clt_tensor *cond, clt_tensor *a, clt_tensor *b);
+/* x converted to dtype (a new tensor; a copy even when the dtype is the same). Floats to
+ * integers truncate and saturate, NaN gives 0; integers to narrower integers wrap; to bool is
+ * != 0. */
+CLT_API clt_tensor *clt_cast(clt_tensor *x, clt_dtype dtype);
+
+/* Any elementwise op by its enum: unary (p0, p1 are its parameters), binary, binary with a
+ * scalar second operand. */
+CLT_API clt_tensor *clt_unary(clt_op op, clt_tensor *x, double p0, double p1);
+CLT_API clt_tensor *clt_binary(clt_op op, clt_tensor *a, clt_tensor *b);
+CLT_API clt_tensor *clt_binary_scalar(clt_op op, clt_tensor *a, double s);
+
+/* The dtype a binary op on a and b computes in (the promotion rules above). */
+CLT_API clt_dtype clt_result_type(const clt_tensor *a, const clt_tensor *b);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

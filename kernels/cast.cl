@@ -1,0 +1,35 @@
+/* Casts from one dtype T (built with -DCLT_DT) to every dtype: to_<dtype> and to_<dtype>_s.
+ * Floats to integers saturate and NaN becomes 0 (OpenCL's _sat conversions); integers to
+ * narrower integers wrap; anything to bool is != 0. The host (lib/ew_host.c) does the same. */
+
+#define CLT_CAST_KERNELS(name, OT, EXPR)                                                          \
+  __kernel void to_##name(__global OT *out, long oo, __global const T *in, long io, long n) {    \
+    long i = get_global_id(0);                                                                    \
+    if (i < n) {                                                                                  \
+      T v = in[io + i];                                                                           \
+      out[oo + i] = EXPR;                                                                         \
+    }                                                                                             \
+  }                                                                                               \
+  __kernel void to_##name##_s(__global OT *out, __global const T *in, clt_iter it) {             \
+    long i = get_global_id(0);                                                                    \
+    if (i >= it.numel) return;                                                                    \
+    long off[2];                                                                                  \
+    CLT_ITER_OFFSETS(it, i, 2, off);                                                              \
+    T v = in[off[1]];                                                                             \
+    out[off[0]] = EXPR;                                                                           \
+  }
+
+#if CLT_IS_FLOAT
+#define CLT_TO_INT(OT) convert_##OT##_sat(v)
+#else
+#define CLT_TO_INT(OT) ((OT)v)
+#endif
+
+CLT_CAST_KERNELS(float32, float, (float)v)
+#if CLT_FP64
+CLT_CAST_KERNELS(float64, double, (double)v)
+#endif
+CLT_CAST_KERNELS(int32, int, CLT_TO_INT(int))
+CLT_CAST_KERNELS(int64, long, CLT_TO_INT(long))
+CLT_CAST_KERNELS(uint8, uchar, CLT_TO_INT(uchar))
+CLT_CAST_KERNELS(bool, clt_bool, (clt_bool)(v != (T)0))

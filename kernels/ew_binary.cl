@@ -1,0 +1,116 @@
+/* Binary elementwise ops, stamped for one input dtype T (built with -DCLT_DT): arithmetic (result
+ * T), comparisons and logical ops (result bool), and where. Kernels per op:
+ *   <op>_fwd      a, b contiguous (element offsets)      <op>_fwd_s    any strides (clt_iter)
+ *   <op>_fwd_c    b is the scalar p0, a contiguous        <op>_fwd_cs   b is p0, a strided
+ *   <op>_fwd_rc   a is the scalar p0, b contiguous        <op>_fwd_rcs  a is p0, b strided
+ * The scalar forms take the unary kernels' arguments (out, oo, in, io, n, p0, p1). */
+
+#if CLT_IS_INT
+/* Integer power by squaring; a negative exponent gives the truncated result (0 unless |a| = 1). */
+T clt_ipow(T a, T b) {
+#ifndef CLT_IS_UNSIGNED
+  if (b < 0) return a == 1 ? (T)1 : a == (T)-1 ? (T)((b & 1) ? -1 : 1) : (T)0;
+#endif
+  T r = 1;
+  while (b) {
+    if (b & 1) r *= a;
+    a *= a;
+    b >>= 1;
+  }
+  return r;
+}
+#define K_pow(a, b) clt_ipow(a, b)
+#else
+#define K_pow(a, b) pow(a, b)
+#endif
+
+#define K_add(a, b) ((a) + (b))
+#define K_sub(a, b) ((a) - (b))
+#define K_mul(a, b) ((a) * (b))
+#define K_div(a, b) ((a) / (b))
+#if CLT_IS_FLOAT /* NaN propagates, as in PyTorch */
+#define K_maximum(a, b) (((a) > (b) || isnan(a)) ? (a) : (b))
+#define K_minimum(a, b) (((a) < (b) || isnan(a)) ? (a) : (b))
+#else
+#define K_maximum(a, b) ((a) > (b) ? (a) : (b))
+#define K_minimum(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#define K_eq(a, b) ((a) == (b))
+#define K_ne(a, b) ((a) != (b))
+#define K_lt(a, b) ((a) < (b))
+#define K_le(a, b) ((a) <= (b))
+#define K_gt(a, b) ((a) > (b))
+#define K_ge(a, b) ((a) >= (b))
+#define K_logical_and(a, b) ((a) != (T)0 && (b) != (T)0)
+#define K_logical_or(a, b) ((a) != (T)0 || (b) != (T)0)
+#define K_logical_xor(a, b) (((a) != (T)0) != ((b) != (T)0))
+
+/* The op's name is pasted (##) where the table's X macro receives it, never passed on bare: an
+ * OpenCL implementation may define builtins such as pow as macros, and a bare name would expand
+ * on its way through. */
+#define CLT_BINARY_TENSOR_KERNELS(FWD, FWD_S, K, OT)                                               \
+  __kernel void FWD(__global OT *out, long oo, __global const T *a, long ao, __global const T *b,  \
+                    long bo, long n) {                                                             \
+    long i = get_global_id(0);                                                                     \
+    if (i < n) out[oo + i] = (OT)K(a[ao + i], b[bo + i]);                                          \
+  }                                                                                                \
+  __kernel void FWD_S(__global OT *out, __global const T *a, __global const T *b, clt_iter it) {   \
+    long i = get_global_id(0);                                                                     \
+    if (i >= it.numel) return;                                                                     \
+    long off[3];                                                                                   \
+    CLT_ITER_OFFSETS(it, i, 3, off);                                                               \
+    out[off[0]] = (OT)K(a[off[1]], b[off[2]]);                                                     \
+  }
+
+#define CLT_SCALAR_KERNELS(FWD, FWD_S, K, OT, X, Y)                                                \
+  __kernel void FWD(__global OT *out, long oo, __global const T *in, long io, long n, T p0, T p1) { \
+    long i = get_global_id(0);                                                                     \
+    if (i < n) {                                                                                   \
+      T v = in[io + i];                                                                            \
+      out[oo + i] = (OT)K(X, Y);                                                                   \
+    }                                                                                              \
+  }                                                                                                \
+  __kernel void FWD_S(__global OT *out, __global const T *in, clt_iter it, T p0, T p1) {          \
+    long i = get_global_id(0);                                                                     \
+    if (i >= it.numel) return;                                                                     \
+    long off[2];                                                                                   \
+    CLT_ITER_OFFSETS(it, i, 2, off);                                                               \
+    T v = in[off[1]];                                                                              \
+    out[off[0]] = (OT)K(X, Y);                                                                     \
+  }
+
+#define CLT_ARITH_KERNELS(name, np, saves)                                     \
+  CLT_BINARY_TENSOR_KERNELS(name##_fwd, name##_fwd_s, K_##name, T)             \
+  CLT_SCALAR_KERNELS(name##_fwd_c, name##_fwd_cs, K_##name, T, v, p0)          \
+  CLT_SCALAR_KERNELS(name##_fwd_rc, name##_fwd_rcs, K_##name, T, p0, v)
+
+#define CLT_COMPARE_KERNELS(name, np, saves)                                   \
+  CLT_BINARY_TENSOR_KERNELS(name##_fwd, name##_fwd_s, K_##name, clt_bool)      \
+  CLT_SCALAR_KERNELS(name##_fwd_c, name##_fwd_cs, K_##name, clt_bool, v, p0)
+
+#define CLT_LOGICAL_KERNELS(name, np, saves) CLT_BINARY_TENSOR_KERNELS(name##_fwd, name##_fwd_s, K_##name, clt_bool)
+
+#if CLT_IS_FLOAT || CLT_IS_INT
+CLT_BINARY_INT_OPS(CLT_ARITH_KERNELS)
+#endif
+#if CLT_IS_FLOAT
+CLT_BINARY_FLOAT_OPS(CLT_ARITH_KERNELS)
+#endif
+CLT_COMPARE_OPS(CLT_COMPARE_KERNELS)
+CLT_LOGICAL_OPS(CLT_LOGICAL_KERNELS)
+
+/* where(cond, a, b): cond is bool. */
+__kernel void where_fwd(__global T *out, long oo, __global const clt_bool *c, long co, __global const T *a, long ao,
+                        __global const T *b, long bo, long n) {
+  long i = get_global_id(0);
+  if (i < n) out[oo + i] = c[co + i] ? a[ao + i] : b[bo + i];
+}
+
+__kernel void where_fwd_s(__global T *out, __global const clt_bool *c, __global const T *a, __global const T *b,
+                          clt_iter it) {
+  long i = get_global_id(0);
+  if (i >= it.numel) return;
+  long off[4];
+  CLT_ITER_OFFSETS(it, i, 4, off);
+  out[off[0]] = c[off[1]] ? a[off[2]] : b[off[3]];
+}

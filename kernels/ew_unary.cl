@@ -1,0 +1,73 @@
+/* Unary elementwise ops, stamped for one dtype T (built with -DCLT_DT). Each op of the table's
+ * unary lists gets <op>_fwd (contiguous operands, element offsets) and <op>_fwd_s (any strides,
+ * through clt_iter); p0 and p1 are the op's parameters. K_<op> is the op's expression. */
+
+#define K_neg(a, p0, p1) (-(a))
+#if CLT_IS_FLOAT
+#define K_abs(a, p0, p1) fabs(a)
+#define K_sign(a, p0, p1) (isnan(a) ? (a) : (T)(((a) > 0) - ((a) < 0)))
+#else
+#define K_abs(a, p0, p1) ((a) < 0 ? (T)(-(a)) : (a))
+#define K_sign(a, p0, p1) ((T)(((a) > 0) - ((a) < 0)))
+#endif
+#define K_square(a, p0, p1) ((a) * (a))
+#define K_relu(a, p0, p1) ((a) < 0 ? (T)0 : (a))
+#define K_clamp(a, p0, p1) ((a) < (p0) ? (p0) : ((a) > (p1) ? (p1) : (a)))
+
+#define K_exp(a, p0, p1) exp(a)
+#define K_expm1(a, p0, p1) expm1(a)
+#define K_log(a, p0, p1) log(a)
+#define K_log1p(a, p0, p1) log1p(a)
+#define K_sqrt(a, p0, p1) sqrt(a)
+#define K_rsqrt(a, p0, p1) rsqrt(a)
+#define K_reciprocal(a, p0, p1) ((T)1 / (a))
+#define K_sin(a, p0, p1) sin(a)
+#define K_cos(a, p0, p1) cos(a)
+#define K_tanh(a, p0, p1) tanh(a)
+#define K_sigmoid(a, p0, p1) ((T)1 / ((T)1 + exp(-(a))))
+#define K_leaky_relu(a, p0, p1) ((a) > 0 ? (a) : (a) * (p0))
+#define K_elu(a, p0, p1) ((a) > 0 ? (a) : (p0) * expm1(a))
+#define K_gelu(a, p0, p1) ((T)0.5 * (a) * ((T)1 + erf((a) * (T)0.70710678118654752440)))
+#define K_gelu_tanh(a, p0, p1) \
+  ((T)0.5 * (a) * ((T)1 + tanh((T)0.79788456080286535588 * ((a) + (T)0.044715 * (a) * (a) * (a)))))
+#define K_silu(a, p0, p1) ((a) / ((T)1 + exp(-(a))))
+#define K_softplus(a, p0, p1) ((a) > (T)20 ? (a) : log1p(exp(a)))
+
+#define CLT_UNARY_KERNELS(name, np, saves)                                                        \
+  __kernel void name##_fwd(__global T *out, long oo, __global const T *in, long io, long n, T p0, \
+                           T p1) {                                                                \
+    long i = get_global_id(0);                                                                    \
+    if (i < n) {                                                                                  \
+      T a = in[io + i];                                                                           \
+      out[oo + i] = K_##name(a, p0, p1);                                                          \
+    }                                                                                             \
+  }                                                                                               \
+  __kernel void name##_fwd_s(__global T *out, __global const T *in, clt_iter it, T p0, T p1) {    \
+    long i = get_global_id(0);                                                                    \
+    if (i >= it.numel) return;                                                                    \
+    long off[2];                                                                                  \
+    CLT_ITER_OFFSETS(it, i, 2, off);                                                              \
+    T a = in[off[1]];                                                                             \
+    out[off[0]] = K_##name(a, p0, p1);                                                            \
+  }
+
+#if CLT_IS_FLOAT || CLT_IS_INT
+CLT_UNARY_INT_OPS(CLT_UNARY_KERNELS)
+#endif
+#if CLT_IS_FLOAT
+CLT_UNARY_FLOAT_OPS(CLT_UNARY_KERNELS)
+#endif
+
+/* logical_not: any dtype, result bool. */
+__kernel void logical_not_fwd(__global clt_bool *out, long oo, __global const T *in, long io, long n, T p0, T p1) {
+  long i = get_global_id(0);
+  if (i < n) out[oo + i] = in[io + i] == (T)0;
+}
+
+__kernel void logical_not_fwd_s(__global clt_bool *out, __global const T *in, clt_iter it, T p0, T p1) {
+  long i = get_global_id(0);
+  if (i >= it.numel) return;
+  long off[2];
+  CLT_ITER_OFFSETS(it, i, 2, off);
+  out[off[0]] = in[off[1]] == (T)0;
+}

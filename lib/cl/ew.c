@@ -1,0 +1,68 @@
+/* Elementwise ops and casts on OpenCL: one kernel launch per op, the contiguous kernel when
+ * every operand is contiguous after merging dims, the strided one (clt_iter) otherwise. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../ew.h"
+#include "cl_internal.h"
+
+/* Sets arguments: each operand's buffer (and element offset when contiguous), then n or the
+ * walk. */
+static void operand_args(clt__cl_args *a, const clt__iter *it, clt__storage *const *st, int nops, clt__cl_iter *ci) {
+  for (int k = 0; k < nops; k++) {
+    cl_mem m = clt__cl_mem(st[k]);
+    CLT__ARG(a, m);
+    if (it->contiguous) {
+      cl_long off = it->offset[k];
+      CLT__ARG(a, off);
+    }
+  }
+  if (it->contiguous) {
+    cl_long n = it->numel;
+    CLT__ARG(a, n);
+  } else {
+    clt__cl_iter_from(ci, it);
+    CLT__ARG(a, *ci);
+  }
+}
+
+clt_status clt__cl_ew(clt_device *dev, int op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
+                        const double *params, int scalar) {
+  clt__cl_dev *d = clt__cl(dev);
+  const clt__op_info *info = &clt__op_table[op];
+  bool unary_shape = clt__op_is_unary((clt_op)op) || scalar != 0; /* (out, in, [n|it], p0, p1) */
+  const char *sfx = scalar == 1 ? "_c" : scalar == 2 ? "_rc" : "";
+  char name[64];
+  snprintf(name, sizeof name, "%s_fwd%s%s", info->name, sfx, it->contiguous ? "" : (scalar ? "s" : "_s"));
+  clt__cl_kernel_entry *k;
+  clt_status s = clt__cl_kernel(d, unary_shape && !scalar ? CLT__KFAM_ew_unary : CLT__KFAM_ew_binary, (int)dt, name, &k);
+  if (s != CLT_OK) return s;
+  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_iter ci;
+  operand_args(&a, it, st, it->nops, &ci);
+  if (unary_shape) {
+    uint8_t p[2][8] = {{0}};
+    if (params) {
+      clt__store_f64(dt, p[0], params[0]);
+      clt__store_f64(dt, p[1], params[1]);
+    }
+    clt__cl_arg(&a, clt_dtype_size(dt), p[0]);
+    clt__cl_arg(&a, clt_dtype_size(dt), p[1]);
+  }
+  return clt__cl_launch(d, k, &a, (size_t)it->numel);
+}
+
+clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
+                          const clt__storage *src, clt_dtype sdt) {
+  clt__cl_dev *d = clt__cl(dev);
+  char name[32];
+  snprintf(name, sizeof name, "to_%s%s", clt_dtype_name(ddt), it->contiguous ? "" : "_s");
+  clt__cl_kernel_entry *k;
+  clt_status s = clt__cl_kernel(d, CLT__KFAM_cast, (int)sdt, name, &k);
+  if (s != CLT_OK) return s;
+  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_iter ci;
+  clt__storage *st[2] = {dst, (clt__storage *)src};
+  operand_args(&a, it, st, 2, &ci);
+  return clt__cl_launch(d, k, &a, (size_t)it->numel);
+}

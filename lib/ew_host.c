@@ -1,0 +1,225 @@
+/* Host reference of the elementwise ops and casts. Floats compute in double and round once;
+ * integers compute in int64 with two's-complement wrapping (as the kernels' 32- and 64-bit
+ * integers do), then narrow. The H_<op> expressions are written independently of the kernels'
+ * K_<op>, so that comparing the two checks both. */
+#include <math.h>
+#include <string.h>
+
+#include "ew.h"
+#include "host.h"
+
+/* Wrapping integer arithmetic (signed overflow is undefined in C). */
+static inline int64_t wadd(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+static inline int64_t wsub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
+static inline int64_t wmul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
+static inline int64_t wneg(int64_t a) { return (int64_t)(0 - (uint64_t)a); }
+static inline double dadd(double a, double b) { return a + b; }
+static inline double dsub(double a, double b) { return a - b; }
+static inline double dmul(double a, double b) { return a * b; }
+static inline double dneg(double a) { return -a; }
+#define ADD(a, b) _Generic((a), int64_t: wadd, default: dadd)(a, b)
+#define SUB(a, b) _Generic((a), int64_t: wsub, default: dsub)(a, b)
+#define MUL(a, b) _Generic((a), int64_t: wmul, default: dmul)(a, b)
+#define NEG(a) _Generic((a), int64_t: wneg, default: dneg)(a)
+
+static int64_t ipow(int64_t a, int64_t b) {
+  if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
+  int64_t r = 1;
+  for (; b; b >>= 1) {
+    if (b & 1) r = wmul(r, a);
+    a = wmul(a, a);
+  }
+  return r;
+}
+#define POW(a, b) _Generic((a), int64_t: ipow, default: pow)(a, b)
+
+#define H_neg(a, p0, p1) NEG(a)
+#define H_abs(a, p0, p1) ((a) < 0 ? NEG(a) : (a))
+#define H_sign(a, p0, p1) ((a) != (a) ? (a) : (((a) > 0) - ((a) < 0)))
+#define H_square(a, p0, p1) MUL(a, a)
+#define H_relu(a, p0, p1) ((a) < 0 ? 0 : (a))
+#define H_clamp(a, p0, p1) ((a) < (p0) ? (p0) : (a) > (p1) ? (p1) : (a))
+#define H_exp(a, p0, p1) exp(a)
+#define H_expm1(a, p0, p1) expm1(a)
+#define H_log(a, p0, p1) log(a)
+#define H_log1p(a, p0, p1) log1p(a)
+#define H_sqrt(a, p0, p1) sqrt(a)
+#define H_rsqrt(a, p0, p1) (1.0 / sqrt(a))
+#define H_reciprocal(a, p0, p1) (1.0 / (a))
+#define H_sin(a, p0, p1) sin(a)
+#define H_cos(a, p0, p1) cos(a)
+#define H_tanh(a, p0, p1) tanh(a)
+#define H_sigmoid(a, p0, p1) (1.0 / (1.0 + exp(-(a))))
+#define H_leaky_relu(a, p0, p1) ((a) > 0 ? (a) : (a) * (p0))
+#define H_elu(a, p0, p1) ((a) > 0 ? (a) : (p0) * expm1(a))
+#define H_gelu(a, p0, p1) (0.5 * (a) * (1.0 + erf((a) / sqrt(2.0))))
+#define H_gelu_tanh(a, p0, p1) (0.5 * (a) * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * ((a) + 0.044715 * (a) * (a) * (a)))))
+#define H_silu(a, p0, p1) ((a) / (1.0 + exp(-(a))))
+#define H_softplus(a, p0, p1) ((a) > 20.0 ? (a) : log1p(exp(a)))
+
+#define H_add(a, b) ADD(a, b)
+#define H_sub(a, b) SUB(a, b)
+#define H_mul(a, b) MUL(a, b)
+#define H_div(a, b) ((a) / (b))
+#define H_pow(a, b) POW(a, b)
+#define H_maximum(a, b) (((a) != (a) || (a) > (b)) ? (a) : (b))
+#define H_minimum(a, b) (((a) != (a) || (a) < (b)) ? (a) : (b))
+#define H_eq(a, b) ((a) == (b))
+#define H_ne(a, b) ((a) != (b))
+#define H_lt(a, b) ((a) < (b))
+#define H_le(a, b) ((a) <= (b))
+#define H_gt(a, b) ((a) > (b))
+#define H_ge(a, b) ((a) >= (b))
+#define H_logical_and(a, b) ((a) != 0 && (b) != 0)
+#define H_logical_or(a, b) ((a) != 0 || (b) != 0)
+#define H_logical_xor(a, b) (((a) != 0) != ((b) != 0))
+
+typedef struct {
+  char *base[CLT__MAX_OPS];
+  double p0, p1;
+  int scalar;
+  clt_dtype sdt, ddt; /* casts */
+} ew_ctx;
+
+/* Row functions, one per (op, dtype): ST is the storage type, CT the compute type. */
+#define UNARY_ROW(name, sfx, ST, CT, OT)                                                        \
+  static void u_##name##_##sfx(void *vc, const int64_t *off, int64_t n, const int64_t *step) { \
+    ew_ctx *c = vc;                                                                             \
+    OT *o = (OT *)c->base[0] + off[0];                                                          \
+    const ST *x = (const ST *)c->base[1] + off[1];                                              \
+    CT p0 = (CT)c->p0, p1 = (CT)c->p1;                                                          \
+    (void)p0;                                                                                   \
+    (void)p1;                                                                                   \
+    for (int64_t i = 0; i < n; i++) {                                                           \
+      CT a = (CT)x[i * step[1]];                                                                \
+      o[i * step[0]] = (OT)(H_##name(a, p0, p1));                                               \
+    }                                                                                           \
+  }
+
+/* Binary rows (OT: the output's storage type). A scalar (c->p0) replaces b (scalar 1) or a
+ * (scalar 2); the one tensor input is then operand 1. */
+#define BINARY_ROW(name, sfx, ST, CT, OT)                                                        \
+  static void b_##name##_##sfx(void *vc, const int64_t *off, int64_t n, const int64_t *step) {  \
+    ew_ctx *c = vc;                                                                              \
+    OT *o = (OT *)c->base[0] + off[0];                                                           \
+    const ST *x = (const ST *)c->base[1] + off[1];                                               \
+    const ST *y = c->scalar ? x : (const ST *)c->base[2] + off[2];                               \
+    int64_t sx = step[1], sy = c->scalar ? 0 : step[2];                                          \
+    CT s = (CT)c->p0;                                                                            \
+    for (int64_t i = 0; i < n; i++) {                                                            \
+      CT v = (CT)x[i * sx], a = v, b = s;                                                        \
+      if (c->scalar == 2) a = s, b = v;                                                          \
+      else if (c->scalar == 0) b = (CT)y[i * sy];                                                \
+      o[i * step[0]] = (OT)(H_##name(a, b));                                                     \
+    }                                                                                            \
+  }
+
+#define H_logical_not(a, p0, p1) ((a) == 0)
+
+#define WHERE_ROW(name, sfx, ST, CT, OT)                                                        \
+  static void w_##sfx(void *vc, const int64_t *off, int64_t n, const int64_t *step) {           \
+    ew_ctx *c = vc;                                                                             \
+    ST *o = (ST *)c->base[0] + off[0];                                                          \
+    const uint8_t *m = (const uint8_t *)c->base[1] + off[1];                                    \
+    const ST *x = (const ST *)c->base[2] + off[2], *y = (const ST *)c->base[3] + off[3];        \
+    for (int64_t i = 0; i < n; i++) o[i * step[0]] = m[i * step[1]] ? x[i * step[2]] : y[i * step[3]]; \
+  }
+
+/* M(name, suffix, storage type, compute type, output type) for each dtype of a kind. */
+#define FOR_FLOATS(M, name, SAME, OUT) M(name, f32, float, double, SAME(float, OUT)) M(name, f64, double, double, SAME(double, OUT))
+#define FOR_INTS(M, name, SAME, OUT)                                                            \
+  M(name, i32, int32_t, int64_t, SAME(int32_t, OUT)) M(name, i64, int64_t, int64_t, SAME(int64_t, OUT)) \
+  M(name, u8, uint8_t, int64_t, SAME(uint8_t, OUT))
+#define FOR_BOOL(M, name, SAME, OUT) M(name, b, uint8_t, int64_t, SAME(uint8_t, OUT))
+#define AS_INPUT(ST, OUT) ST
+#define AS_BOOL(ST, OUT) uint8_t
+
+#define UI_ROWS(name, np, saves) FOR_FLOATS(UNARY_ROW, name, AS_INPUT, ) FOR_INTS(UNARY_ROW, name, AS_INPUT, )
+#define UF_ROWS(name, np, saves) FOR_FLOATS(UNARY_ROW, name, AS_INPUT, )
+#define BI_ROWS(name, np, saves) FOR_FLOATS(BINARY_ROW, name, AS_INPUT, ) FOR_INTS(BINARY_ROW, name, AS_INPUT, )
+#define BF_ROWS(name, np, saves) FOR_FLOATS(BINARY_ROW, name, AS_INPUT, )
+#define BOOL_ROWS(name, np, saves) \
+  FOR_FLOATS(BINARY_ROW, name, AS_BOOL, ) FOR_INTS(BINARY_ROW, name, AS_BOOL, ) FOR_BOOL(BINARY_ROW, name, AS_BOOL, )
+
+CLT_UNARY_INT_OPS(UI_ROWS)
+CLT_UNARY_FLOAT_OPS(UF_ROWS)
+CLT_BINARY_INT_OPS(BI_ROWS)
+CLT_BINARY_FLOAT_OPS(BF_ROWS)
+CLT_COMPARE_OPS(BOOL_ROWS)
+CLT_LOGICAL_OPS(BOOL_ROWS)
+FOR_FLOATS(UNARY_ROW, logical_not, AS_BOOL, )
+FOR_INTS(UNARY_ROW, logical_not, AS_BOOL, )
+FOR_BOOL(UNARY_ROW, logical_not, AS_BOOL, )
+FOR_FLOATS(WHERE_ROW, where, AS_INPUT, )
+FOR_INTS(WHERE_ROW, where, AS_INPUT, )
+FOR_BOOL(WHERE_ROW, where, AS_INPUT, )
+
+/* The row function of every (op, input dtype); NULL where the core never asks. */
+#define TAB_F(p, name) [CLT_FLOAT32] = p##name##_f32, [CLT_FLOAT64] = p##name##_f64
+#define TAB_I(p, name) [CLT_INT32] = p##name##_i32, [CLT_INT64] = p##name##_i64, [CLT_UINT8] = p##name##_u8
+#define TAB_B(p, name) [CLT_BOOL] = p##name##_b
+#define UI_TAB(name, np, saves) [CLT_OP_##name] = {TAB_F(u_, name), TAB_I(u_, name)},
+#define UF_TAB(name, np, saves) [CLT_OP_##name] = {TAB_F(u_, name)},
+#define BI_TAB(name, np, saves) [CLT_OP_##name] = {TAB_F(b_, name), TAB_I(b_, name)},
+#define BF_TAB(name, np, saves) [CLT_OP_##name] = {TAB_F(b_, name)},
+#define BOOL_TAB(name, np, saves) [CLT_OP_##name] = {TAB_F(b_, name), TAB_I(b_, name), TAB_B(b_, name)},
+
+static const clt__host_run_fn rows[CLT_OP_COUNT][CLT_DTYPE_COUNT] = {
+    CLT_UNARY_INT_OPS(UI_TAB) CLT_UNARY_FLOAT_OPS(UF_TAB) CLT_BINARY_INT_OPS(BI_TAB) CLT_BINARY_FLOAT_OPS(BF_TAB)
+        CLT_COMPARE_OPS(BOOL_TAB) CLT_LOGICAL_OPS(BOOL_TAB)
+    [CLT_OP_logical_not] = {TAB_F(u_, logical_not), TAB_I(u_, logical_not), TAB_B(u_, logical_not)},
+    [CLT_OP_where] = {[CLT_FLOAT32] = w_f32, [CLT_FLOAT64] = w_f64, [CLT_INT32] = w_i32, [CLT_INT64] = w_i64,
+                      [CLT_UINT8] = w_u8, [CLT_BOOL] = w_b},
+};
+
+clt_status clt__host_ew(clt_device *dev, int op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
+                        const double *params, int scalar) {
+  (void)dev;
+  clt__host_run_fn fn = rows[op][dt];
+  if (!fn)
+    return clt__err(CLT_ERR_DTYPE, "%s has no host implementation for %s", clt_op_name((clt_op)op),
+                    clt_dtype_name(dt));
+  ew_ctx c = {.scalar = scalar};
+  for (int k = 0; k < it->nops; k++) c.base[k] = st[k]->ptr;
+  if (params) {
+    c.p0 = params[0];
+    c.p1 = params[1];
+  }
+  clt__host_walk(it, fn, &c);
+  return CLT_OK;
+}
+
+/* ---- casts ------------------------------------------------------------------------------ */
+
+static void cast_row(void *vc, const int64_t *off, int64_t n, const int64_t *step) {
+  ew_ctx *c = vc;
+  size_t ss = clt_dtype_size(c->sdt), ds = clt_dtype_size(c->ddt);
+  const char *x = c->base[1] + (size_t)off[1] * ss;
+  char *o = c->base[0] + (size_t)off[0] * ds;
+  bool from_float = clt_dtype_is_float(c->sdt), to_float = clt_dtype_is_float(c->ddt);
+  for (int64_t i = 0; i < n; i++) {
+    const char *src = x + (size_t)(i * step[1]) * ss;
+    char *dst = o + (size_t)(i * step[0]) * ds;
+    if (from_float || to_float || c->ddt == CLT_BOOL) {
+      /* floats saturate into integers (NaN is 0); integers and bools convert exactly enough */
+      double v = from_float ? clt__load_f64(c->sdt, src) : (double)clt__load_i64(c->sdt, src);
+      if (c->ddt == CLT_BOOL) *(uint8_t *)dst = from_float ? v != 0.0 : clt__load_i64(c->sdt, src) != 0;
+      else clt__store_f64(c->ddt, dst, v);
+    } else { /* integer to integer: two's-complement truncation */
+      uint64_t u = (uint64_t)clt__load_i64(c->sdt, src);
+      if (ds == 1) *(uint8_t *)dst = (uint8_t)u;
+      else if (ds == 4) { uint32_t w = (uint32_t)u; memcpy(dst, &w, 4); }
+      else memcpy(dst, &u, 8);
+    }
+  }
+}
+
+clt_status clt__host_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
+                          const clt__storage *src, clt_dtype sdt) {
+  (void)dev;
+  ew_ctx c = {.sdt = sdt, .ddt = ddt};
+  c.base[0] = dst->ptr;
+  c.base[1] = src->ptr;
+  clt__host_walk(it, cast_row, &c);
+  return CLT_OK;
+}

@@ -1,0 +1,389 @@
+/* Elementwise ops, driven by the op table: every row on every device against the host
+ * reference, over contiguous, transposed, strided and broadcast inputs, every dtype the row
+ * takes; promotion; special values; casts; bad input; the $CLT_CHECK mode. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <unistd.h>
+
+#include "ew.h"
+#include "tu.h"
+
+/* Float32 results may differ from the host's double-rounded-once reference by the OpenCL
+ * built-ins' error bounds (up to 16 ulp for pow and erf). */
+static void assert_close(const clt_tensor *got, const clt_tensor *want, const char *what) {
+  ck_assert_ptr_nonnull(got);
+  ck_assert_ptr_nonnull(want);
+  ck_assert_msg(clt_get_dtype(got) == clt_get_dtype(want), "%s: dtype %s, want %s", what,
+                clt_dtype_name(clt_get_dtype(got)), clt_dtype_name(clt_get_dtype(want)));
+  ck_assert_int_eq(clt_ndim(got), clt_ndim(want));
+  for (int d = 0; d < clt_ndim(got); d++) ck_assert_int_eq(clt_shape(got)[d], clt_shape(want)[d]);
+  double *g = tu_values(got), *w = tu_values(want);
+  clt_dtype dt = clt_get_dtype(got);
+  double rtol = dt == CLT_FLOAT32 ? 1e-5 : dt == CLT_FLOAT64 ? 1e-12 : 0, atol = dt == CLT_FLOAT32 ? 1e-6 : 1e-14;
+  for (int64_t i = 0; i < clt_numel(got); i++) {
+    bool ok = (isnan(g[i]) && isnan(w[i])) || g[i] == w[i] ||
+              (clt_dtype_is_float(dt) && fabs(g[i] - w[i]) <= atol + rtol * fabs(w[i]));
+    ck_assert_msg(ok, "%s: element %lld is %.17g, the host reference %.17g", what, (long long)i, g[i], w[i]);
+  }
+  free(g);
+  free(w);
+}
+
+/* Inputs in an op's domain: positive for logs and roots, away from 0 for reciprocals. */
+static double input_value(clt_op op, int64_t i, int which) {
+  double u = (double)((i * 37 + which * 11) % 23) / 22.0; /* 0..1 */
+  switch (op) {
+    case CLT_OP_log: case CLT_OP_log1p: case CLT_OP_sqrt: case CLT_OP_rsqrt: case CLT_OP_reciprocal:
+      return 0.1 + 4.0 * u;
+    case CLT_OP_pow: return which == 0 ? 0.2 + 3.0 * u : -2.0 + 4.0 * u;
+    case CLT_OP_div: return which == 1 ? (u < 0.5 ? -2.0 + u : 0.5 + u) : -3.0 + 6.0 * u;
+    default: return -3.0 + 6.0 * u;
+  }
+}
+
+static clt_tensor *make_input(clt_device *dev, clt_op op, clt_dtype dt, int ndim, const int64_t *shape, int which) {
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) n *= shape[d];
+  double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+  uint8_t *raw = malloc((size_t)(n ? n : 1) * 8);
+  for (int64_t i = 0; i < n; i++) {
+    v[i] = input_value(op, i, which);
+    if (!clt_dtype_is_float(dt)) v[i] = dt == CLT_BOOL ? (double)((i + which) % 3 == 0) : floor(v[i] * 2);
+    if (dt == CLT_UINT8) v[i] = fabs(v[i]);
+    if (op == CLT_OP_pow && !clt_dtype_is_float(dt)) v[i] = which ? (double)(i % 4) : v[i];
+    clt__store_f64(dt, raw + (size_t)i * clt_dtype_size(dt), v[i]);
+  }
+  clt_tensor *t = clt_from_host(dev, dt, ndim, shape, raw);
+  free(v);
+  free(raw);
+  ck_assert_ptr_nonnull(t);
+  return t;
+}
+
+static const clt_dtype all_dtypes[] = {CLT_FLOAT32, CLT_FLOAT64, CLT_INT32, CLT_INT64, CLT_UINT8, CLT_BOOL};
+
+static bool takes(clt_op op, clt_dtype dt) {
+  clt__op_kind k = clt__op_table[op].kind;
+  if (dt == CLT_BOOL) return k == CLT__K_COMPARE || k == CLT__K_LOGICAL || k == CLT__K_NOT;
+  return true; /* float-only ops promote integers */
+}
+
+/* The op on the device under test equals the op on the host, for four layouts of the input:
+ * contiguous, transposed, sliced with a step, and (binary) broadcast. */
+START_TEST(unary_ops_match_the_host) {
+  clt_device *dev = TU_DEV;
+  for (int op = 0; op < CLT_OP_COUNT; op++) {
+    if (!clt__op_is_unary((clt_op)op)) continue;
+    for (size_t k = 0; k < 6; k++) {
+      clt_dtype dt = all_dtypes[k];
+      if (!takes((clt_op)op, dt)) continue;
+      clt_scope_begin();
+      double p0 = op == CLT_OP_clamp ? -1.5 : 0.3, p1 = op == CLT_OP_clamp ? 2.0 : 0;
+      clt_tensor *x = make_input(dev, (clt_op)op, dt, CLT_SHAPE(5, 6), 0);
+      clt_tensor *xh = clt_to(x, tu_dev[0]);
+      clt_tensor *views[3] = {x, clt_transpose(x, 0, 1), clt_slice(clt_slice(x, 0, 1, 5, 2), 1, 0, 6, 3)};
+      clt_tensor *hviews[3] = {xh, clt_transpose(xh, 0, 1), clt_slice(clt_slice(xh, 0, 1, 5, 2), 1, 0, 6, 3)};
+      for (int v = 0; v < 3; v++) {
+        char what[96];
+        snprintf(what, sizeof what, "%s(%s, view %d) on %s", clt_op_name((clt_op)op), clt_dtype_name(dt), v,
+                 clt_device_spec(dev));
+        clt_tensor *got = clt_unary((clt_op)op, views[v], p0, p1);
+        ck_assert_msg(got != NULL, "%s: %s", what, clt_last_error());
+        assert_close(got, clt_unary((clt_op)op, hviews[v], p0, p1), what);
+        clt_dtype want_dt = op == CLT_OP_logical_not ? CLT_BOOL
+                            : clt__op_table[op].kind == CLT__K_UNARY_FLOAT && !clt_dtype_is_float(dt) ? CLT_FLOAT32 : dt;
+        ck_assert_int_eq(clt_get_dtype(got), want_dt);
+      }
+      clt_scope_end();
+    }
+  }
+}
+END_TEST
+
+START_TEST(binary_ops_match_the_host) {
+  clt_device *dev = TU_DEV;
+  for (int op = 0; op < CLT_OP_COUNT; op++) {
+    if (clt__op_arity((clt_op)op) != 2) continue;
+    clt__op_kind kind = clt__op_table[op].kind;
+    for (size_t k = 0; k < 6; k++) {
+      clt_dtype dt = all_dtypes[k];
+      if (!takes((clt_op)op, dt)) continue;
+      clt_scope_begin();
+      clt_tensor *a = make_input(dev, (clt_op)op, dt, CLT_SHAPE(4, 6), 0);
+      clt_tensor *b = make_input(dev, (clt_op)op, dt, CLT_SHAPE(4, 6), 1);
+      clt_tensor *col = make_input(dev, (clt_op)op, dt, CLT_SHAPE(4, 1), 1);
+      clt_tensor *row = make_input(dev, (clt_op)op, dt, CLT_SHAPE(6), 1);
+      clt_tensor *A[4] = {a, clt_transpose(clt_transpose(a, 0, 1), 0, 1), a, clt_slice(a, 1, 0, 6, 2)};
+      clt_tensor *B[4] = {b, clt_contiguous(clt_transpose(clt_contiguous(clt_transpose(b, 0, 1)), 0, 1)), col,
+                          clt_slice(row, 0, 1, 6, 2)};
+      for (int v = 0; v < 4; v++) {
+        char what[96];
+        snprintf(what, sizeof what, "%s(%s, layout %d) on %s", clt_op_name((clt_op)op), clt_dtype_name(dt), v,
+                 clt_device_spec(dev));
+        clt_tensor *got = clt_binary((clt_op)op, A[v], B[v]);
+        ck_assert_msg(got != NULL, "%s: %s", what, clt_last_error());
+        clt_tensor *want = clt_binary((clt_op)op, clt_to(A[v], tu_dev[0]), clt_to(B[v], tu_dev[0]));
+        assert_close(got, want, what);
+      }
+      if (kind == CLT__K_BINARY_INT || kind == CLT__K_BINARY_FLOAT || kind == CLT__K_COMPARE) {
+        double s = op == CLT_OP_pow ? 2.0 : 1.5;
+        clt_tensor *ah = clt_to(a, tu_dev[0]);
+        assert_close(clt_binary_scalar((clt_op)op, clt_transpose(a, 0, 1), s),
+                     clt_binary_scalar((clt_op)op, clt_transpose(ah, 0, 1), s), "scalar form");
+        /* a op s equals a op full(s) */
+        clt_tensor *full = clt_full(tu_dev[0], s == floor(s) ? CLT_INT64 : CLT_FLOAT64, 0, NULL, s);
+        assert_close(clt_binary_scalar((clt_op)op, ah, s), clt_binary((clt_op)op, ah, full), "scalar vs 0-d tensor");
+      }
+      clt_scope_end();
+    }
+  }
+  /* the reversed scalar forms */
+  clt_scope_begin();
+  clt_tensor *x = clt_arange(dev, CLT_FLOAT32, 1, 5, 1);
+  tu_assert_values(clt_rsub_scalar(x, 10), 1, (const int64_t[]){4}, (const double[]){9, 8, 7, 6});
+  tu_assert_values(clt_rdiv_scalar(x, 12), 1, (const int64_t[]){4}, (const double[]){12, 6, 4, 3});
+  tu_assert_values(clt_rpow_scalar(x, 2), 1, (const int64_t[]){4}, (const double[]){2, 4, 8, 16});
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(where_matches_the_host) {
+  clt_device *dev = TU_DEV;
+  for (size_t k = 0; k < 6; k++) {
+    clt_scope_begin();
+    clt_dtype dt = all_dtypes[k];
+    clt_tensor *c = make_input(dev, CLT_OP_where, CLT_BOOL, CLT_SHAPE(3, 1, 5), 0);
+    clt_tensor *a = make_input(dev, CLT_OP_where, dt, CLT_SHAPE(4, 5), 0);
+    clt_tensor *b = make_input(dev, CLT_OP_where, dt, CLT_SHAPE(1), 1);
+    clt_tensor *got = clt_where(c, a, b);
+    ck_assert_int_eq(clt_ndim(got), 3);
+    ck_assert_int_eq(clt_shape(got)[1], 4);
+    assert_close(got, clt_where(clt_to(c, tu_dev[0]), clt_to(a, tu_dev[0]), clt_to(b, tu_dev[0])), "where");
+    /* a float condition counts nonzero as true */
+    tu_assert_values(clt_where(clt_arange(dev, CLT_FLOAT32, -1, 2, 1), clt_ones(dev, CLT_INT32, CLT_SHAPE(3)),
+                               clt_zeros(dev, CLT_INT32, CLT_SHAPE(3))),
+                     1, (const int64_t[]){3}, (const double[]){1, 0, 1});
+    clt_scope_end();
+  }
+}
+END_TEST
+
+/* Known values, computed independently (libm in double, or by hand), for the host reference
+ * itself; every device is then held to the host. */
+START_TEST(host_reference_known_values) {
+  clt_device *h = tu_dev[0];
+  struct { clt_op op; double x, p0, p1, want; } cases[] = {
+      {CLT_OP_neg, 2, 0, 0, -2}, {CLT_OP_abs, -2.5, 0, 0, 2.5}, {CLT_OP_sign, -0.5, 0, 0, -1},
+      {CLT_OP_square, -3, 0, 0, 9}, {CLT_OP_relu, -1, 0, 0, 0}, {CLT_OP_relu, 2, 0, 0, 2},
+      {CLT_OP_clamp, 5, -1, 2, 2}, {CLT_OP_clamp, -5, -1, 2, -1}, {CLT_OP_exp, 1, 0, 0, 2.718281828459045},
+      {CLT_OP_expm1, 1e-10, 0, 0, 1.00000000005e-10}, {CLT_OP_log, 2.718281828459045, 0, 0, 1},
+      {CLT_OP_log1p, 1e-10, 0, 0, 9.9999999995e-11}, {CLT_OP_sqrt, 2, 0, 0, 1.4142135623730951},
+      {CLT_OP_rsqrt, 4, 0, 0, 0.5}, {CLT_OP_reciprocal, 8, 0, 0, 0.125}, {CLT_OP_sin, 1, 0, 0, 0.8414709848078965},
+      {CLT_OP_cos, 1, 0, 0, 0.5403023058681398}, {CLT_OP_tanh, 1, 0, 0, 0.7615941559557649},
+      {CLT_OP_sigmoid, 0, 0, 0, 0.5}, {CLT_OP_sigmoid, -800, 0, 0, 0}, {CLT_OP_leaky_relu, -2, 0.1, 0, -0.2},
+      {CLT_OP_elu, -1, 1, 0, -0.6321205588285577}, {CLT_OP_gelu, 1, 0, 0, 0.8413447460685429},
+      {CLT_OP_gelu_tanh, 1, 0, 0, 0.8411919906082768}, {CLT_OP_silu, 1, 0, 0, 0.7310585786300049},
+      {CLT_OP_softplus, 1, 0, 0, 1.3132616875182228}, {CLT_OP_softplus, 30, 0, 0, 30},
+      {CLT_OP_softplus, -800, 0, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    clt_tensor *x = clt_full(h, CLT_FLOAT64, 0, NULL, cases[i].x);
+    clt_tensor *y = clt_unary(cases[i].op, x, cases[i].p0, cases[i].p1);
+    double got;
+    ck_assert_int_eq(clt_item(y, &got), CLT_OK);
+    ck_assert_msg(fabs(got - cases[i].want) <= 1e-15 + 1e-14 * fabs(cases[i].want), "%s(%g) = %.17g, want %.17g",
+                  clt_op_name(cases[i].op), cases[i].x, got, cases[i].want);
+    clt_release(x);
+    clt_release(y);
+  }
+}
+END_TEST
+
+START_TEST(ieee_special_values) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  const float v[5] = {NAN, INFINITY, -INFINITY, 0.0f, -1.0f};
+  clt_tensor *x = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(5), v);
+  tu_assert_values(clt_relu(x), 1, (const int64_t[]){5}, (const double[]){NAN, INFINITY, 0, 0, 0});
+  tu_assert_values(clt_clamp(x, -2, 2), 1, (const int64_t[]){5}, (const double[]){NAN, 2, -2, 0, -1});
+  clt_tensor *xh = clt_to(x, tu_dev[0]);
+  tu_assert_values(clt_slice(clt_exp(x), 0, 0, 4, 1), 1, (const int64_t[]){4}, (const double[]){NAN, INFINITY, 0, 1});
+  assert_close(clt_exp(x), clt_exp(xh), "exp of special values");
+  tu_assert_values(clt_log(x), 1, (const int64_t[]){5}, (const double[]){NAN, INFINITY, NAN, -INFINITY, NAN});
+  tu_assert_values(clt_slice(clt_sigmoid(x), 0, 0, 4, 1), 1, (const int64_t[]){4}, (const double[]){NAN, 1, 0, 0.5});
+  assert_close(clt_sigmoid(x), clt_sigmoid(xh), "sigmoid of special values");
+  tu_assert_values(clt_maximum_scalar(x, 0), 1, (const int64_t[]){5}, (const double[]){NAN, INFINITY, 0, 0, 0});
+  tu_assert_values(clt_minimum_scalar(x, 0), 1, (const int64_t[]){5}, (const double[]){NAN, 0, -INFINITY, 0, -1});
+  tu_assert_values(clt_eq(x, x), 1, (const int64_t[]){5}, (const double[]){0, 1, 1, 1, 1});
+  tu_assert_values(clt_ne(x, x), 1, (const int64_t[]){5}, (const double[]){1, 0, 0, 0, 0});
+  tu_assert_values(clt_div_scalar(x, 0), 1, (const int64_t[]){5}, (const double[]){NAN, INFINITY, -INFINITY, NAN, -INFINITY});
+  tu_assert_values(clt_sign(x), 1, (const int64_t[]){5}, (const double[]){NAN, 1, -1, 0, -1});
+  tu_assert_values(clt_cast(x, CLT_INT32), 1, (const int64_t[]){5}, (const double[]){0, 2147483647, -2147483648.0, 0, -1});
+  tu_assert_values(clt_cast(x, CLT_BOOL), 1, (const int64_t[]){5}, (const double[]){1, 1, 1, 0, 1});
+  clt_scope_end();
+}
+END_TEST
+
+/* Result dtypes, as PyTorch promotes. */
+START_TEST(promotion_like_pytorch) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *f32 = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2)), *f64 = clt_ones(dev, CLT_FLOAT64, CLT_SHAPE(2));
+  clt_tensor *i32 = clt_ones(dev, CLT_INT32, CLT_SHAPE(2)), *i64 = clt_ones(dev, CLT_INT64, CLT_SHAPE(2));
+  clt_tensor *u8 = clt_ones(dev, CLT_UINT8, CLT_SHAPE(2)), *b = clt_ones(dev, CLT_BOOL, CLT_SHAPE(2));
+  clt_tensor *f64s = clt_ones(dev, CLT_FLOAT64, 0, NULL), *i64s = clt_ones(dev, CLT_INT64, 0, NULL);
+  struct { clt_tensor *a, *b; clt_dtype want; } cases[] = {
+      {f32, f64, CLT_FLOAT64}, {i32, f32, CLT_FLOAT32}, {i64, f32, CLT_FLOAT32}, {u8, i32, CLT_INT32},
+      {u8, i64, CLT_INT64}, {i32, i64, CLT_INT64}, {b, u8, CLT_UINT8}, {b, f64, CLT_FLOAT64},
+      {f32, f64s, CLT_FLOAT32}, {i32, f64s, CLT_FLOAT32}, {u8, i64s, CLT_UINT8}, {b, i64s, CLT_INT64},
+      {f64s, i64s, CLT_FLOAT64},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    ck_assert_int_eq(clt_result_type(cases[i].a, cases[i].b), cases[i].want);
+    ck_assert_int_eq(clt_get_dtype(clt_add(cases[i].a, cases[i].b)), cases[i].want);
+  }
+  ck_assert_int_eq(clt_get_dtype(clt_div(i32, i32)), CLT_FLOAT32);
+  ck_assert_int_eq(clt_get_dtype(clt_exp(u8)), CLT_FLOAT32);
+  ck_assert_int_eq(clt_get_dtype(clt_abs(i64)), CLT_INT64);
+  ck_assert_int_eq(clt_get_dtype(clt_add_scalar(i32, 2)), CLT_INT32);
+  ck_assert_int_eq(clt_get_dtype(clt_add_scalar(i32, 2.5)), CLT_FLOAT32);
+  ck_assert_int_eq(clt_get_dtype(clt_mul_scalar(f64, 2.5)), CLT_FLOAT64);
+  ck_assert_int_eq(clt_get_dtype(clt_lt_scalar(u8, 2.5)), CLT_BOOL);
+  ck_assert_int_eq(clt_get_dtype(clt_logical_and(f32, i32)), CLT_BOOL);
+  /* integer arithmetic wraps like the hardware */
+  clt_tensor *big = clt_full(dev, CLT_INT32, CLT_SHAPE(1), 2147483647);
+  tu_assert_values(clt_add_scalar(big, 1), 1, (const int64_t[]){1}, (const double[]){-2147483648.0});
+  tu_assert_values(clt_pow_scalar(clt_full(dev, CLT_INT64, CLT_SHAPE(3), 3), 3), 1, (const int64_t[]){3},
+                   (const double[]){27, 27, 27});
+  tu_assert_values(clt_pow(clt_arange(dev, CLT_INT32, -2, 3, 1), clt_full(dev, CLT_INT32, CLT_SHAPE(1), -1)), 1,
+                   (const int64_t[]){5}, (const double[]){0, -1, 0, 1, 0});
+  clt_scope_end();
+}
+END_TEST
+
+/* Every pair of dtypes, with values that stress the conversion rules. */
+START_TEST(casts_match_the_host) {
+  clt_device *dev = TU_DEV;
+  const double vals[] = {0, 1, -1, 2.7, -2.7, 255, 256, 300, -129, 3e9, -3e9, 1e20, NAN, INFINITY, -INFINITY, 0.5};
+  for (size_t s = 0; s < 6; s++) {
+    clt_dtype sdt = all_dtypes[s];
+    uint8_t raw[16 * 8];
+    for (int i = 0; i < 16; i++) {
+      double v = vals[i];
+      if (!clt_dtype_is_float(sdt) && !isfinite(v)) v = 7;
+      if (sdt == CLT_INT32 && fabs(v) > 2e9) v = v > 0 ? 2147483647 : -2147483648.0;
+      if (sdt == CLT_INT64 && fabs(v) > 1e19) v = 4611686018427387904.0;
+      clt__store_f64(sdt, raw + (size_t)i * clt_dtype_size(sdt), v);
+    }
+    for (size_t d = 0; d < 6; d++) {
+      clt_scope_begin();
+      clt_tensor *x = clt_from_host(dev, sdt, CLT_SHAPE(4, 4), raw);
+      char what[64];
+      snprintf(what, sizeof what, "cast %s -> %s", clt_dtype_name(sdt), clt_dtype_name(all_dtypes[d]));
+      clt_tensor *got = clt_cast(clt_transpose(x, 0, 1), all_dtypes[d]);
+      assert_close(got, clt_cast(clt_transpose(clt_to(x, tu_dev[0]), 0, 1), all_dtypes[d]), what);
+      clt_scope_end();
+    }
+  }
+  clt_scope_begin();
+  clt_tensor *w = clt_from_host(dev, CLT_INT32, CLT_SHAPE(3), (const int32_t[]){-1, 256, 511});
+  tu_assert_values(clt_cast(w, CLT_UINT8), 1, (const int64_t[]){3}, (const double[]){255, 0, 255});
+  tu_assert_values(clt_cast(clt_full(dev, CLT_FLOAT64, CLT_SHAPE(1), 1e30), CLT_INT64), 1, (const int64_t[]){1},
+                   (const double[]){9223372036854775807.0});
+  ck_assert_ptr_null(clt_cast(w, (clt_dtype)17));
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_cast: dtype 17 is not a clt dtype");
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(bad_inputs) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *a = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2, 3)), *b = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(4));
+  ck_assert_ptr_null(clt_add(a, b));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_add: shapes [2,3] and [4] cannot broadcast (dim 1: 3 vs 4)");
+  ck_assert_ptr_null(clt_where(clt_ones(dev, CLT_BOOL, CLT_SHAPE(5)), a, a));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_where: shapes [5] and [2,3] cannot broadcast");
+  ck_assert_ptr_null(clt_mul(a, NULL));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_mul: argument b is NULL");
+  ck_assert_ptr_null(clt_exp(clt_add(a, b))); /* the first error is kept */
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_add: shapes");
+  clt_tensor *bb = clt_ones(dev, CLT_BOOL, CLT_SHAPE(2));
+  ck_assert_ptr_null(clt_sub(bb, bb));
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_sub: sub is not defined for bool tensors; cast them first");
+  ck_assert_ptr_null(clt_neg(bb));
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_neg: neg is not defined for bool tensors");
+  ck_assert_ptr_null(clt_unary(CLT_OP_add, a, 0, 0));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_unary: op");
+  ck_assert_ptr_null(clt_binary((clt_op)999, a, a));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_binary: op 999 is not a binary op");
+  ck_assert_ptr_null(clt_binary_scalar(CLT_OP_logical_and, a, 1));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "op logical_and has no scalar form");
+  ck_assert_ptr_null(clt_clamp(a, 2, 1));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_clamp: min 2 is greater than max 1");
+  ck_assert_ptr_null(clt_op_name((clt_op)-1));
+  if (tu_cl()) {
+    clt_tensor *h = clt_ones(tu_dev[0], CLT_FLOAT32, CLT_SHAPE(2, 3)), *c = clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(2, 3));
+    ck_assert_ptr_null(clt_add(h, c));
+    TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "clt_add: tensors are on different devices (host and ", "move one with clt_to()");
+  }
+  /* empty and 0-d operands */
+  tu_assert_values(clt_add(clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(0, 3)), clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(3))), 2,
+                   (const int64_t[]){0, 3}, NULL);
+  tu_assert_values(clt_mul(clt_full(dev, CLT_INT64, 0, NULL, 3), clt_full(dev, CLT_INT64, 0, NULL, 4)), 0, NULL,
+                   (const double[]){12});
+  clt_scope_end();
+}
+END_TEST
+
+/* $CLT_CHECK=1 passes correct kernels and catches a wrong one (a kernel directory where exp is
+ * off by one). */
+START_TEST(check_mode_catches_a_wrong_kernel) {
+  clt_scope_begin();
+  setenv("CLT_CHECK", "1", 1);
+  clt_tensor *x = clt_reshape(clt_arange(tu_cl(), CLT_FLOAT32, -2, 2, 0.25), CLT_SHAPE(4, 4));
+  clt_tensor *y = clt_add(clt_exp(x), clt_transpose(x, 0, 1));
+  ck_assert_msg(y != NULL, "%s", clt_last_error());
+  ck_assert_ptr_nonnull(clt_cast(y, CLT_INT64));
+  const char *src = getenv("CLT_KERNEL_SOURCES");
+  ck_assert_ptr_nonnull(src);
+  char dir[] = "/tmp/clt-check-XXXXXX", cmd[1024];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(cmd, sizeof cmd,
+           "cp %s/kernels/*.cl %s/kernels/common.clh %s/include/clt/optable.h %s/ && "
+           "sed -i 's/#define K_exp(a, p0, p1) exp(a)/#define K_exp(a, p0, p1) (exp(a) + 1)/' %s/ew_unary.cl",
+           src, src, src, dir, dir);
+  ck_assert_int_eq(system(cmd), 0);
+  setenv("CLT_KERNEL_DIR", dir, 1);
+  clt_device *d;
+  ck_assert_int_eq(clt_device_open(clt_device_spec(tu_cl()), &d), CLT_OK);
+  clt_tensor *x2 = clt_arange(d, CLT_FLOAT32, -2, 2, 0.25);
+  ck_assert_ptr_null(clt_exp(x2));
+  TU_ASSERT_ERR(CLT_ERR_MISMATCH, "clt_exp: $CLT_CHECK: exp on ", "at element 0 where the host reference gives 0.135335");
+  ck_assert_ptr_nonnull(clt_relu(x2)); /* the other kernels are right */
+  clt_device_release(d);
+  unsetenv("CLT_KERNEL_DIR");
+  unsetenv("CLT_CHECK");
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq(system(cmd), 0);
+  clt_scope_end();
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("ew");
+  TCase *tc = tu_tcase("elementwise");
+  TU_DEVICES(tc, unary_ops_match_the_host);
+  TU_DEVICES(tc, binary_ops_match_the_host);
+  TU_DEVICES(tc, where_matches_the_host);
+  tcase_add_test(tc, host_reference_known_values);
+  TU_DEVICES(tc, ieee_special_values);
+  TU_DEVICES(tc, promotion_like_pytorch);
+  TU_DEVICES(tc, casts_match_the_host);
+  TU_DEVICES(tc, bad_inputs);
+  if (tu_cl()) tcase_add_test(tc, check_mode_catches_a_wrong_kernel);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return tu_main(suite, false); }
