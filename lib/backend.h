@@ -31,6 +31,9 @@ void clt__iter_tensors(clt__iter *it, int nops, const clt_tensor *const *ts);
 /* Offsets of element i for every operand (host loops, tests). */
 void clt__iter_offsets(const clt__iter *it, int64_t i, int64_t *off);
 
+struct clt__reduce_args_s;
+struct clt__softmax_args_s;
+
 struct clt__backend {
   const char *name;
   void (*destroy)(clt_device *dev);
@@ -56,6 +59,9 @@ struct clt__backend {
   /* dst (dtype ddt) = src (dtype sdt) converted, along it (operand 0 dst, 1 src). */
   clt_status (*cast)(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                      const clt__storage *src, clt_dtype sdt);
+  /* Reductions over the canonical [A, R, B] walk (reduce.h). */
+  clt_status (*reduce)(clt_device *dev, const struct clt__reduce_args_s *r);
+  clt_status (*softmax)(clt_device *dev, const struct clt__softmax_args_s *a);
   clt_status (*sync)(clt_device *dev);
   void (*memory_stats)(const clt_device *dev, clt_memory_stats *out);
   void (*empty_cache)(clt_device *dev);

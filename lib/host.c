@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "host.h"
+#include "reduce.h"
 
 typedef struct {
   uint64_t in_use, peak, allocations;
@@ -144,6 +145,8 @@ const clt__backend clt__host_backend = {
     .rand_uniform = host_rand,
     .ew = clt__host_ew,
     .cast = clt__host_cast,
+    .reduce = clt__host_reduce,
+    .softmax = clt__host_softmax,
     .sync = host_sync,
     .memory_stats = host_stats,
     .empty_cache = host_empty_cache,

@@ -121,6 +121,42 @@ CLT_API clt_tensor *clt_binary_scalar(clt_op op, clt_tensor *a, double s);
 /* The dtype a binary op on a and b computes in (the promotion rules above). */
 CLT_API clt_dtype clt_result_type(const clt_tensor *a, const clt_tensor *b);
 
+/* ---- reductions ------------------------------------------------------------------------- */
+
+/* Reductions take the dims to reduce as (ndims, dims): negative dims count from the end, and
+ * ndims 0 (dims NULL) reduces every dim. CLT_DIMS(0, 2) spells a literal list; CLT_ALL_DIMS is
+ * 0, NULL. keepdim keeps reduced dims as size 1. Float sums accumulate in chunks and then
+ * pairwise, within n * eps * sum|x| of the exact sum. */
+#define CLT_DIMS(...) \
+  (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)), (const int[]) { __VA_ARGS__ }
+#define CLT_ALL_DIMS 0, NULL
+
+/* Sum and product: integers and bool give int64, floats keep their dtype. An empty reduction
+ * gives 0 (sum) or 1 (prod). */
+CLT_API clt_tensor *clt_sum(clt_tensor *x, int ndims, const int *dims, bool keepdim);
+CLT_API clt_tensor *clt_prod(clt_tensor *x, int ndims, const int *dims, bool keepdim);
+/* Mean of floats (integers: CLT_ERR_DTYPE, as PyTorch); empty gives NaN. */
+CLT_API clt_tensor *clt_mean(clt_tensor *x, int ndims, const int *dims, bool keepdim);
+/* Largest / smallest values (torch.amax / amin): any dtype, NaN wins. Empty: CLT_ERR_SHAPE. */
+CLT_API clt_tensor *clt_max(clt_tensor *x, int ndims, const int *dims, bool keepdim);
+CLT_API clt_tensor *clt_min(clt_tensor *x, int ndims, const int *dims, bool keepdim);
+/* Index (int64) of the first largest / smallest value along dim, or over all elements in
+ * row-major order when dim is CLT_ALL. NaN counts as the largest (and the smallest). */
+#define CLT_ALL (-1000)
+CLT_API clt_tensor *clt_argmax(clt_tensor *x, int dim, bool keepdim);
+CLT_API clt_tensor *clt_argmin(clt_tensor *x, int dim, bool keepdim);
+/* Variance and standard deviation with Bessel's correction: sum((x - mean)^2) / (n - correction)
+ * (correction 1: the unbiased estimate, 0: the population one), computed in two passes.
+ * Floats only. */
+CLT_API clt_tensor *clt_var(clt_tensor *x, int ndims, const int *dims, double correction, bool keepdim);
+CLT_API clt_tensor *clt_std(clt_tensor *x, int ndims, const int *dims, double correction, bool keepdim);
+/* log(sum(exp(x))), computed as max + log(sum(exp(x - max))); integers promote to float32. */
+CLT_API clt_tensor *clt_logsumexp(clt_tensor *x, int ndims, const int *dims, bool keepdim);
+/* Softmax and log-softmax along dim, numerically stable (the max is subtracted first);
+ * integers promote to float32. */
+CLT_API clt_tensor *clt_softmax(clt_tensor *x, int dim);
+CLT_API clt_tensor *clt_log_softmax(clt_tensor *x, int dim);
+
 #ifdef __cplusplus
 }
 #endif

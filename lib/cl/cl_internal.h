@@ -107,6 +107,12 @@ clt_status clt__cl_ew(clt_device *dev, int op, const clt__iter *it, clt__storage
 clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                         const clt__storage *src, clt_dtype sdt);
 
+/* Reductions (reduce.c). */
+struct clt__reduce_args_s;
+struct clt__softmax_args_s;
+clt_status clt__cl_reduce(clt_device *dev, const struct clt__reduce_args_s *r);
+clt_status clt__cl_softmax(clt_device *dev, const struct clt__softmax_args_s *a);
+
 /* Memory (pool.c). */
 clt_status clt__cl_alloc(clt_device *dev, clt__storage *st);
 void clt__cl_free(clt_device *dev, clt__storage *st);

@@ -1,0 +1,137 @@
+/* Reductions on OpenCL: passes of the reduce.cl kernels until one chunk is left. */
+#include <string.h>
+
+#include "../reduce.h"
+#include "cl_internal.h"
+
+/* Chunks of R per output: enough work-items to fill the device, at least 64 elements each. */
+static int64_t chunks_for(const clt__cl_dev *d, const clt__rlayout *L, uint32_t compute_units) {
+  (void)d;
+  int64_t outs = L->A * L->B, target = (int64_t)(compute_units > 16 ? compute_units : 16) * 256;
+  if (outs >= target || L->R <= 64) return 1;
+  int64_t n = (target + outs - 1) / outs, most = (L->R + 63) / 64;
+  if (n > most) n = most;
+  int64_t chunk = (L->R + n - 1) / n;
+  return (L->R + chunk - 1) / chunk;
+}
+
+static const char *kernel_name(clt__rop op) {
+  switch (op) {
+    case CLT__R_SUM: return "reduce_sum";
+    case CLT__R_PROD: return "reduce_prod";
+    case CLT__R_SQDEV: return "reduce_sqdev";
+    case CLT__R_SUMEXP: return "reduce_sumexp";
+    case CLT__R_MAX: case CLT__R_ARGMAX: return "reduce_max";
+    default: return "reduce_min";
+  }
+}
+
+/* The input and its walk: in, off, A, R, B, sA, sR, sB. */
+static void layout_args(clt__cl_args *a, const clt__storage *in, const clt__rlayout *L) {
+  cl_mem m = clt__cl_mem(in);
+  cl_long v[7] = {L->off, L->A, L->R, L->B, L->sA, L->sR, L->sB};
+  CLT__ARG(a, m);
+  for (int i = 0; i < 7; i++) CLT__ARG(a, v[i]);
+}
+
+clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
+  clt__cl_dev *d = clt__cl(dev);
+  bool extreme = r->op == CLT__R_MAX || r->op == CLT__R_MIN || r->op == CLT__R_ARGMAX || r->op == CLT__R_ARGMIN;
+  clt__rop op = r->op;
+  clt_dtype dt = r->dt;
+  clt__rlayout L = r->L;
+  const clt__storage *in = r->in;
+  clt__storage *pin = NULL, *pidx_in = NULL; /* this pass's partial inputs (owned) */
+  clt_status s = CLT_OK;
+  for (;;) {
+    int64_t n = chunks_for(d, &L, dev->info.compute_units), chunk = (L.R + n - 1) / n;
+    bool final = n == 1;
+    clt_dtype pdt = extreme ? dt : clt__reduce_acc_dtype(op, dt);
+    clt__storage *vout = NULL, *iout = NULL;
+    int64_t vo = 0, io = 0;
+    size_t cnt = (size_t)(L.A * n * L.B);
+    if (final) {
+      vout = r->out;
+      vo = r->out_off;
+      iout = r->idx;
+      io = r->idx_off;
+    } else {
+      s = clt__storage_new(dev, cnt * clt_dtype_size(pdt), &vout);
+      if (s == CLT_OK && (op == CLT__R_ARGMAX || op == CLT__R_ARGMIN)) s = clt__storage_new(dev, cnt * 8, &iout);
+      if (s != CLT_OK) {
+        clt__storage_release(vout);
+        break;
+      }
+    }
+    clt__cl_kernel_entry *k;
+    s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)dt, kernel_name(op), &k);
+    if (s == CLT_OK) {
+      clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+      cl_long ch = chunk, nc = n;
+      layout_args(&a, in, &L);
+      CLT__ARG(&a, ch);
+      CLT__ARG(&a, nc);
+      cl_mem vm = vout ? clt__cl_mem(vout) : NULL, im = iout ? clt__cl_mem(iout) : NULL;
+      cl_long vol = vo, iol = io;
+      if (extreme) {
+        cl_mem iin = pidx_in ? clt__cl_mem(pidx_in) : NULL;
+        cl_int has = pidx_in != NULL;
+        CLT__ARG(&a, vm);
+        CLT__ARG(&a, vol);
+        CLT__ARG(&a, im);
+        CLT__ARG(&a, iol);
+        CLT__ARG(&a, iin);
+        CLT__ARG(&a, has);
+      } else {
+        cl_mem mm = r->m ? clt__cl_mem(r->m) : clt__cl_mem(in);
+        cl_long mo = r->m_off;
+        cl_int post = final ? (cl_int)r->post : 0;
+        uint8_t scale[8];
+        clt__store_f64(pdt, scale, r->scale);
+        CLT__ARG(&a, vm);
+        CLT__ARG(&a, vol);
+        CLT__ARG(&a, mm);
+        CLT__ARG(&a, mo);
+        CLT__ARG(&a, post);
+        clt__cl_arg(&a, clt_dtype_size(pdt), scale);
+      }
+      s = clt__cl_launch(d, k, &a, cnt);
+    }
+    /* the queue is in order: releasing the inputs now cannot let a later write overtake them */
+    clt__storage_release(pin);
+    clt__storage_release(pidx_in);
+    pin = pidx_in = NULL;
+    if (final || s != CLT_OK) {
+      if (!final) {
+        clt__storage_release(vout);
+        clt__storage_release(iout);
+      }
+      break;
+    }
+    pin = vout;
+    pidx_in = iout;
+    in = pin;
+    dt = pdt;
+    L = (clt__rlayout){.A = L.A, .R = n, .B = L.B, .sA = n * L.B, .sR = L.B, .sB = 1, .off = 0};
+    if (op == CLT__R_SQDEV || op == CLT__R_SUMEXP) op = CLT__R_SUM;
+  }
+  return s;
+}
+
+clt_status clt__cl_softmax(clt_device *dev, const clt__softmax_args *x) {
+  clt__cl_dev *d = clt__cl(dev);
+  clt__cl_kernel_entry *k;
+  clt_status s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)x->dt, "softmax_apply", &k);
+  if (s != CLT_OK) return s;
+  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  layout_args(&a, x->in, &x->L);
+  cl_mem om = clt__cl_mem(x->out), mm = clt__cl_mem(x->m), sm = clt__cl_mem(x->s);
+  cl_long o[4] = {x->out_off, x->oA, x->oR, x->oB};
+  cl_int lg = x->log;
+  CLT__ARG(&a, om);
+  for (int i = 0; i < 4; i++) CLT__ARG(&a, o[i]);
+  CLT__ARG(&a, mm);
+  CLT__ARG(&a, sm);
+  CLT__ARG(&a, lg);
+  return clt__cl_launch(d, k, &a, (size_t)(x->L.A * x->L.R * x->L.B));
+}

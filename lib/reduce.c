@@ -1,0 +1,344 @@
+/* Reductions: dims to reduce -> the canonical [A, R, B] walk (a contiguous copy when the kept
+ * and reduced dims cannot be expressed so), then one backend call per pass. */
+#include <math.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "ew.h"
+#include "reduce.h"
+
+/* Which dims are reduced; ndims 0 means all. Records an error for bad or repeated dims. */
+static clt_status dims_mask(const clt_tensor *x, int ndims, const int *dims, bool *mask) {
+  for (int d = 0; d < CLT_MAX_DIMS; d++) mask[d] = ndims == 0;
+  if (ndims < 0 || ndims > CLT_MAX_DIMS || (ndims > 0 && !dims))
+    return clt__err(CLT_ERR_INVALID_ARG, "ndims %d with dims %s is not a list of dims", ndims, dims ? "given" : "NULL");
+  for (int i = 0; i < ndims; i++) {
+    int d;
+    if (x->ndim == 0) { /* a 0-d tensor takes dim 0 or -1, as PyTorch */
+      if (clt__wrap_dim(dims[i], 1, "dim", &d) != CLT_OK) return clt_last_status();
+      continue;
+    }
+    if (clt__wrap_dim(dims[i], x->ndim, "dim", &d) != CLT_OK) return clt_last_status();
+    if (mask[d]) return clt__err(CLT_ERR_INVALID_ARG, "dim %d appears more than once in dims", d);
+    mask[d] = true;
+  }
+  return CLT_OK;
+}
+
+/* Merges a run of dims (in order) into one (size n, stride s); false when not contiguous. */
+static bool merge_dims(const clt_tensor *x, const int *ds, int k, int64_t *n, int64_t *s) {
+  *n = 1;
+  *s = 1;
+  bool first = true;
+  for (int i = k - 1; i >= 0; i--) {
+    int d = ds[i];
+    if (x->shape[d] == 1) continue;
+    if (first) *s = x->strides[d];
+    else if (x->strides[d] != *n * *s) return false;
+    *n *= x->shape[d];
+    first = false;
+  }
+  return true;
+}
+
+/* The [A, R, B] walk over x for the reduced dims in mask, if the strides allow one. */
+static bool plan(const clt_tensor *x, const bool *mask, clt__rlayout *L) {
+  int before[CLT_MAX_DIMS], red[CLT_MAX_DIMS], after[CLT_MAX_DIMS], nb = 0, nr = 0, na = 0;
+  for (int d = 0; d < x->ndim; d++) {
+    if (mask[d]) red[nr++] = d;
+    else if (x->shape[d] == 1) continue; /* size-1 kept dims go anywhere */
+    else if (nr == 0) before[nb++] = d;
+    else after[na++] = d;
+  }
+  /* a kept dim between reduced ones breaks the pattern unless those reduced dims are size 1 */
+  for (int i = 0; i < na; i++)
+    for (int j = 0; j < nr; j++)
+      if (red[j] > after[i] && x->shape[red[j]] != 1) return false;
+  L->off = x->offset;
+  return merge_dims(x, before, nb, &L->A, &L->sA) && merge_dims(x, red, nr, &L->R, &L->sR) &&
+         merge_dims(x, after, na, &L->B, &L->sB);
+}
+
+/* x with the reduced dims last, contiguous, and its walk [A, R, 1]. */
+static clt_tensor *permuted_copy(clt_tensor *x, const bool *mask, clt__rlayout *L) {
+  int64_t shape[CLT_MAX_DIMS], strides[CLT_MAX_DIMS], A = 1, R = 1;
+  int k = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (int d = 0; d < x->ndim; d++)
+      if (mask[d] == (pass == 1)) {
+        shape[k] = x->shape[d];
+        strides[k++] = x->strides[d];
+        if (pass) R *= x->shape[d];
+        else A *= x->shape[d];
+      }
+  clt_tensor *v = clt__view_of(x, x->ndim, shape, strides, x->offset);
+  clt_tensor *c = v ? clt__clone(v) : NULL;
+  clt__tensor_release(v);
+  *L = (clt__rlayout){.A = A, .R = R, .B = 1, .sA = R, .sR = 1, .sB = 1, .off = 0};
+  return c;
+}
+
+/* The output shape for the reduced dims (size 1 where keepdim). */
+static int out_shape(const clt_tensor *x, const bool *mask, bool keepdim, int64_t *shape) {
+  int k = 0;
+  for (int d = 0; d < x->ndim; d++)
+    if (!mask[d]) shape[k++] = x->shape[d];
+    else if (keepdim) shape[k++] = 1;
+  return k;
+}
+
+static clt_status run_reduce(clt_device *dev, const clt__reduce_args *r) {
+  clt__check c;
+  clt__storage *result = r->out ? r->out : r->idx; /* arg ops write indices only */
+  clt__storage *st[3] = {result, (clt__storage *)r->in, (clt__storage *)(r->m ? r->m : r->in)};
+  clt_status s = clt__check_begin(&c, dev, 3, st);
+  if (s == CLT_OK) s = dev->be->reduce(dev, r);
+  if (s == CLT_OK && c.on) {
+    clt__reduce_args h = *r;
+    h.in = c.ptr[1];
+    h.m = r->m ? c.ptr[2] : NULL;
+    if (r->out) h.out = c.ptr[0];
+    else h.idx = c.ptr[0];
+    s = clt__host_backend.reduce(c.hostdev, &h);
+    clt__iter it;
+    int64_t n = r->L.A * r->L.B, one = 1, off = r->out ? r->out_off : r->idx_off;
+    const int64_t *strides[1] = {&one};
+    clt__iter_build(&it, 1, &n, 1, strides, &off);
+    if (s == CLT_OK) s = clt__check_end(&c, dev, &it, result, r->out ? r->odt : CLT_INT64, "reduction");
+  }
+  clt__check_free(&c);
+  return s;
+}
+
+typedef struct {
+  clt_tensor *x; /* the input the walk reads (x itself or a permuted copy); owned */
+  clt__rlayout L;
+  int ndim;      /* output shape */
+  int64_t shape[CLT_MAX_DIMS];
+} prepared;
+
+static clt_status prepare(clt_tensor *x, int ndims, const int *dims, bool keepdim, prepared *p) {
+  bool mask[CLT_MAX_DIMS];
+  clt_status s = dims_mask(x, ndims, dims, mask);
+  if (s != CLT_OK) return s;
+  p->ndim = out_shape(x, mask, keepdim, p->shape);
+  if (plan(x, mask, &p->L)) {
+    p->x = clt__retain(x);
+  } else if (!(p->x = permuted_copy(x, mask, &p->L))) {
+    return clt_last_status();
+  }
+  if (x->numel == 0) { /* plan() merged around size-0 dims; the sizes are what count */
+    p->L.A = p->L.B = 1;
+    p->L.R = 1;
+    for (int d = 0; d < x->ndim; d++) {
+      if (mask[d]) p->L.R *= x->shape[d];
+      else p->L.A *= x->shape[d];
+    }
+  }
+  return CLT_OK;
+}
+
+/* One reduction into a new tensor of dtype odt (and, for arg ops, int64 indices). */
+static clt_tensor *reduce_into(prepared *p, clt__rop op, clt__rpost post, double scale, clt_dtype odt,
+                               const clt_tensor *m) {
+  clt_device *dev = p->x->st->dev;
+  bool arg = op == CLT__R_ARGMAX || op == CLT__R_ARGMIN;
+  clt_tensor *out = clt__empty(dev, arg ? CLT_INT64 : odt, p->ndim, p->shape);
+  if (!out || out->numel == 0) return out;
+  clt__reduce_args r = {.op = op, .post = post, .scale = scale, .in = p->x->st, .dt = p->x->dtype, .L = p->L,
+                        .m = m ? m->st : NULL, .m_off = m ? m->offset : 0, .out = arg ? NULL : out->st,
+                        .odt = odt, .idx = arg ? out->st : NULL};
+  if (run_reduce(dev, &r) != CLT_OK) {
+    clt__tensor_release(out);
+    return NULL;
+  }
+  return out;
+}
+
+typedef enum { K_SUM, K_PROD, K_MEAN, K_MAX, K_MIN, K_VAR, K_STD, K_LSE } kind;
+
+static const char *kind_name[] = {"sum", "prod", "mean", "max", "min", "var", "std", "logsumexp"};
+
+static clt_tensor *reduction(kind k, clt_tensor *x, int ndims, const int *dims, bool keepdim, double correction) {
+  bool needs_float = k == K_MEAN || k == K_VAR || k == K_STD;
+  if (needs_float && !clt_dtype_is_float(x->dtype)) {
+    clt__err(CLT_ERR_DTYPE, "%s needs a float tensor, not %s (cast it first)", kind_name[k], clt_dtype_name(x->dtype));
+    return NULL;
+  }
+  clt_tensor *xf = k == K_LSE && !clt_dtype_is_float(x->dtype) ? clt__cast(x, CLT_FLOAT32) : clt__retain(x);
+  if (!xf) return NULL;
+  prepared p;
+  clt_status s = prepare(xf, ndims, dims, keepdim, &p);
+  clt__tensor_release(xf);
+  if (s != CLT_OK) return NULL;
+  clt_dtype dt = p.x->dtype;
+  clt_tensor *out = NULL;
+  int64_t R = p.L.R;
+  if (R == 0) { /* empty reductions: the identity, or no answer */
+    double fill = k == K_SUM ? 0 : k == K_PROD ? 1 : k == K_LSE ? -INFINITY : NAN;
+    if (k == K_MAX || k == K_MIN) {
+      char sh[CLT__SHAPE_STR];
+      clt__err(CLT_ERR_SHAPE, "%s of a tensor of shape %s over an empty dim has no value", kind_name[k],
+               clt__shape_str(sh, x->ndim, x->shape));
+    } else {
+      out = clt__full(x->st->dev, (k == K_SUM || k == K_PROD) ? clt__reduce_acc_dtype(CLT__R_SUM, dt) : dt, p.ndim,
+                      p.shape, fill);
+    }
+    clt__tensor_release(p.x);
+    return out;
+  }
+  switch (k) {
+    case K_SUM: out = reduce_into(&p, CLT__R_SUM, CLT__POST_NONE, 1, clt__reduce_acc_dtype(CLT__R_SUM, dt), NULL); break;
+    case K_PROD: out = reduce_into(&p, CLT__R_PROD, CLT__POST_NONE, 1, clt__reduce_acc_dtype(CLT__R_PROD, dt), NULL); break;
+    case K_MEAN: out = reduce_into(&p, CLT__R_SUM, CLT__POST_SCALE, 1.0 / (double)R, dt, NULL); break;
+    case K_MAX: out = reduce_into(&p, CLT__R_MAX, CLT__POST_NONE, 1, dt, NULL); break;
+    case K_MIN: out = reduce_into(&p, CLT__R_MIN, CLT__POST_NONE, 1, dt, NULL); break;
+    case K_VAR: case K_STD: case K_LSE: {
+      /* the first pass (mean or max) as a flat [A*B] tensor, then the second against it */
+      prepared flat = p;
+      flat.ndim = 1;
+      flat.shape[0] = p.L.A * p.L.B;
+      clt_tensor *m = k == K_LSE ? reduce_into(&flat, CLT__R_MAX, CLT__POST_NONE, 1, dt, NULL)
+                                 : reduce_into(&flat, CLT__R_SUM, CLT__POST_SCALE, 1.0 / (double)R, dt, NULL);
+      double denom = (double)R - correction;
+      if (m && k == K_LSE) out = reduce_into(&p, CLT__R_SUMEXP, CLT__POST_LOG_ADD_M, 1, dt, m);
+      else if (m) out = reduce_into(&p, CLT__R_SQDEV, k == K_STD ? CLT__POST_SCALE_SQRT : CLT__POST_SCALE,
+                                    1.0 / (denom > 0 ? denom : 0), dt, m);
+      clt__tensor_release(m);
+      break;
+    }
+  }
+  clt__tensor_release(p.x);
+  return out;
+}
+
+static clt_tensor *arg_reduction(bool want_max, clt_tensor *x, int dim, bool keepdim) {
+  clt_tensor *flat = NULL;
+  int d[1] = {dim};
+  int nd = 1;
+  if (dim == CLT_ALL) { /* over the flattened tensor */
+    flat = clt__contiguous(x);
+    if (!flat) return NULL;
+    clt_tensor *v = clt__view_of(flat, 1, &flat->numel, (const int64_t[]){1}, flat->offset);
+    clt__tensor_release(flat);
+    if (!(flat = v)) return NULL;
+    d[0] = 0;
+    keepdim = false;
+  }
+  clt_tensor *src = flat ? flat : x;
+  prepared p;
+  clt_tensor *out = NULL;
+  if (prepare(src, nd, d, keepdim, &p) == CLT_OK) {
+    if (p.L.R == 0)
+      clt__err(CLT_ERR_SHAPE, "%s over an empty dim has no value", want_max ? "argmax" : "argmin");
+    else
+      out = reduce_into(&p, want_max ? CLT__R_ARGMAX : CLT__R_ARGMIN, CLT__POST_NONE, 1, p.x->dtype, NULL);
+    clt__tensor_release(p.x);
+  }
+  clt__tensor_release(flat);
+  return out;
+}
+
+static clt_status run_softmax(clt_device *dev, const clt__softmax_args *a) {
+  clt__check c;
+  clt__storage *st[4] = {a->out, (clt__storage *)a->in, (clt__storage *)a->m, (clt__storage *)a->s};
+  clt_status s = clt__check_begin(&c, dev, 4, st);
+  if (s == CLT_OK) s = dev->be->softmax(dev, a);
+  if (s == CLT_OK && c.on) {
+    clt__softmax_args h = *a;
+    h.out = c.ptr[0];
+    h.in = c.ptr[1];
+    h.m = c.ptr[2];
+    h.s = c.ptr[3];
+    s = clt__host_backend.softmax(c.hostdev, &h);
+    clt__iter it;
+    int64_t n = a->L.A * a->L.R * a->L.B, one = 1, off = a->out_off;
+    const int64_t *strides[1] = {&one};
+    clt__iter_build(&it, 1, &n, 1, strides, &off);
+    if (s == CLT_OK) s = clt__check_end(&c, dev, &it, a->out, a->dt, a->log ? "log_softmax" : "softmax");
+  }
+  clt__check_free(&c);
+  return s;
+}
+
+static clt_tensor *softmax(clt_tensor *x, int dim, bool log) {
+  int d;
+  if (clt__wrap_dim(dim, x->ndim > 0 ? x->ndim : 1, "dim", &d) != CLT_OK) return NULL;
+  clt_tensor *xf = clt_dtype_is_float(x->dtype) ? clt__contiguous(x) : clt__cast(x, CLT_FLOAT32);
+  if (!xf) return NULL;
+  clt_tensor *out = clt__empty(xf->st->dev, xf->dtype, xf->ndim, xf->shape);
+  if (!out || out->numel == 0) {
+    clt__tensor_release(xf);
+    return out;
+  }
+  int64_t A = 1, R = xf->ndim ? xf->shape[d] : 1, B = 1;
+  for (int i = 0; i < xf->ndim; i++) {
+    if (i < d) A *= xf->shape[i];
+    if (i > d) B *= xf->shape[i];
+  }
+  prepared p = {.x = xf, .L = {.A = A, .R = R, .B = B, .sA = R * B, .sR = B, .sB = 1, .off = xf->offset},
+                .ndim = 1, .shape = {A * B}};
+  clt_tensor *m = reduce_into(&p, CLT__R_MAX, CLT__POST_NONE, 1, xf->dtype, NULL);
+  clt_tensor *s = m ? reduce_into(&p, CLT__R_SUMEXP, CLT__POST_NONE, 1, xf->dtype, m) : NULL;
+  clt__softmax_args a = {.in = xf->st, .dt = xf->dtype, .L = p.L, .m = m ? m->st : NULL, .s = s ? s->st : NULL,
+                         .out = out->st, .out_off = 0, .oA = R * B, .oR = B, .oB = 1, .log = log};
+  if (!s || run_softmax(xf->st->dev, &a) != CLT_OK) {
+    clt__tensor_release(out);
+    out = NULL;
+  }
+  clt__tensor_release(m);
+  clt__tensor_release(s);
+  clt__tensor_release(xf);
+  return out;
+}
+
+/* ---- public ----------------------------------------------------------------------------- */
+
+#define CLT__DEF_REDUCE(name, k)                                                         \
+  clt_tensor *clt_##name(clt_tensor *x, int ndims, const int *dims, bool keepdim) {     \
+    clt__api("clt_" #name);                                                              \
+    if (!x) return clt__null_arg("x"), NULL;                                             \
+    return clt__ret(reduction(k, x, ndims, dims, keepdim, 0));                           \
+  }
+CLT__DEF_REDUCE(sum, K_SUM)
+CLT__DEF_REDUCE(prod, K_PROD)
+CLT__DEF_REDUCE(mean, K_MEAN)
+CLT__DEF_REDUCE(max, K_MAX)
+CLT__DEF_REDUCE(min, K_MIN)
+CLT__DEF_REDUCE(logsumexp, K_LSE)
+
+clt_tensor *clt_var(clt_tensor *x, int ndims, const int *dims, double correction, bool keepdim) {
+  clt__api("clt_var");
+  if (!x) return clt__null_arg("x"), NULL;
+  return clt__ret(reduction(K_VAR, x, ndims, dims, keepdim, correction));
+}
+
+clt_tensor *clt_std(clt_tensor *x, int ndims, const int *dims, double correction, bool keepdim) {
+  clt__api("clt_std");
+  if (!x) return clt__null_arg("x"), NULL;
+  return clt__ret(reduction(K_STD, x, ndims, dims, keepdim, correction));
+}
+
+clt_tensor *clt_argmax(clt_tensor *x, int dim, bool keepdim) {
+  clt__api("clt_argmax");
+  if (!x) return clt__null_arg("x"), NULL;
+  return clt__ret(arg_reduction(true, x, dim, keepdim));
+}
+
+clt_tensor *clt_argmin(clt_tensor *x, int dim, bool keepdim) {
+  clt__api("clt_argmin");
+  if (!x) return clt__null_arg("x"), NULL;
+  return clt__ret(arg_reduction(false, x, dim, keepdim));
+}
+
+clt_tensor *clt_softmax(clt_tensor *x, int dim) {
+  clt__api("clt_softmax");
+  if (!x) return clt__null_arg("x"), NULL;
+  return clt__ret(softmax(x, dim, false));
+}
+
+clt_tensor *clt_log_softmax(clt_tensor *x, int dim) {
+  clt__api("clt_log_softmax");
+  if (!x) return clt__null_arg("x"), NULL;
+  return clt__ret(softmax(x, dim, true));
+}

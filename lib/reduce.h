@@ -1,0 +1,67 @@
+/* Reductions: the canonical [A, R, B] walk every backend implements. */
+#ifndef CLT_REDUCE_H
+#define CLT_REDUCE_H
+
+#include "backend.h"
+
+typedef enum {
+  CLT__R_SUM,
+  CLT__R_PROD,
+  CLT__R_MAX,
+  CLT__R_MIN,
+  CLT__R_ARGMAX,
+  CLT__R_ARGMIN,
+  CLT__R_SQDEV,  /* sum of (x - m)^2 */
+  CLT__R_SUMEXP, /* sum of exp(x - m'), m' = m where finite, else 0 */
+  CLT__R_COUNT
+} clt__rop;
+
+typedef enum {
+  CLT__POST_NONE,
+  CLT__POST_SCALE,      /* acc * scale */
+  CLT__POST_SCALE_SQRT, /* sqrt(acc * scale) */
+  CLT__POST_LOG_ADD_M   /* log(acc) + m' */
+} clt__rpost;
+
+/* Element (a, r, b) of the input is at off + a*sA + r*sR + b*sB; the result of (a, b) goes to
+ * element a*B + b of the outputs. */
+typedef struct {
+  int64_t A, R, B;
+  int64_t sA, sR, sB, off;
+} clt__rlayout;
+
+typedef struct clt__reduce_args_s {
+  clt__rop op;
+  clt__rpost post;
+  double scale;
+  const clt__storage *in;
+  clt_dtype dt; /* the input's dtype */
+  clt__rlayout L;
+  const clt__storage *m; /* [A*B] of dt, for SQDEV, SUMEXP and LOG_ADD_M */
+  int64_t m_off;
+  clt__storage *out; /* [A*B] results in odt; NULL for ARGMAX/ARGMIN when only indices are wanted */
+  int64_t out_off;
+  clt_dtype odt;
+  clt__storage *idx; /* int64 [A*B] for ARGMAX/ARGMIN */
+  int64_t idx_off;
+} clt__reduce_args;
+
+/* out = softmax (or log_softmax) of x along R: out element (a, r, b) at a*oA + r*oR + b*oB
+ * (+ out_off); m and s are the [A*B] max and sum of exp(x - m'). */
+typedef struct clt__softmax_args_s {
+  const clt__storage *in;
+  clt_dtype dt;
+  clt__rlayout L;
+  const clt__storage *m, *s;
+  clt__storage *out;
+  int64_t out_off, oA, oR, oB;
+  bool log;
+} clt__softmax_args;
+
+/* The accumulator dtype of op on dt: sums and products of integers are int64. */
+clt_dtype clt__reduce_acc_dtype(clt__rop op, clt_dtype dt);
+
+clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r);
+clt_status clt__host_softmax(clt_device *dev, const clt__softmax_args *a);
+
+#endif

@@ -1,0 +1,97 @@
+/* Host reference reductions: one pass per output in double (floats) or int64 (integers),
+ * in order, so argmax/argmin find the first extreme. */
+#include <math.h>
+
+#include "reduce.h"
+
+clt_dtype clt__reduce_acc_dtype(clt__rop op, clt_dtype dt) {
+  if ((op == CLT__R_SUM || op == CLT__R_PROD) && !clt_dtype_is_float(dt)) return CLT_INT64;
+  return dt;
+}
+
+static double load(const clt__storage *st, clt_dtype dt, int64_t i) {
+  return clt__load_f64(dt, (const char *)st->ptr + (size_t)i * clt_dtype_size(dt));
+}
+
+/* NaN beats everything and the first of equals stays. */
+static bool better(double v, double best, bool want_max) {
+  if (isnan(best)) return false;
+  if (isnan(v)) return true;
+  return want_max ? v > best : v < best;
+}
+
+static double safe_m(double m) { return isfinite(m) ? m : 0.0; }
+
+clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r) {
+  (void)dev;
+  const clt__rlayout *L = &r->L;
+  bool is_float = clt_dtype_is_float(r->dt);
+  size_t ies = clt_dtype_size(r->dt);
+  for (int64_t a = 0; a < L->A; a++)
+    for (int64_t b = 0; b < L->B; b++) {
+      int64_t o = a * L->B + b, base = L->off + a * L->sA + b * L->sB;
+      double m = r->m ? load(r->m, r->dt, r->m_off + o) : 0;
+      double acc = 0;
+      int64_t iacc = r->op == CLT__R_PROD ? 1 : 0, best_i = 0;
+      if (r->op == CLT__R_PROD) acc = 1;
+      for (int64_t i = 0; i < L->R; i++) {
+        const char *p = (const char *)r->in->ptr + (size_t)(base + i * L->sR) * ies;
+        double v = is_float ? clt__load_f64(r->dt, p) : (double)clt__load_i64(r->dt, p);
+        switch (r->op) {
+          case CLT__R_SUM:
+            if (is_float) acc += v;
+            else iacc = (int64_t)((uint64_t)iacc + (uint64_t)clt__load_i64(r->dt, p));
+            break;
+          case CLT__R_PROD:
+            if (is_float) acc *= v;
+            else iacc = (int64_t)((uint64_t)iacc * (uint64_t)clt__load_i64(r->dt, p));
+            break;
+          case CLT__R_MAX: case CLT__R_MIN: case CLT__R_ARGMAX: case CLT__R_ARGMIN: {
+            bool want_max = r->op == CLT__R_MAX || r->op == CLT__R_ARGMAX;
+            if (i == 0 || better(v, acc, want_max)) {
+              acc = v;
+              best_i = i;
+            }
+            break;
+          }
+          case CLT__R_SQDEV: acc += (v - m) * (v - m); break;
+          case CLT__R_SUMEXP: acc += exp(v - safe_m(m)); break;
+          default: break;
+        }
+      }
+      if ((r->op == CLT__R_SUM || r->op == CLT__R_PROD) && !is_float) acc = (double)iacc;
+      switch (r->post) {
+        case CLT__POST_SCALE: acc *= r->scale; break;
+        case CLT__POST_SCALE_SQRT: acc = sqrt(acc * r->scale); break;
+        case CLT__POST_LOG_ADD_M: acc = log(acc) + safe_m(m); break;
+        default: break;
+      }
+      if (r->idx) ((int64_t *)r->idx->ptr)[r->idx_off + o] = best_i;
+      if (!r->out) continue;
+      char *dst = (char *)r->out->ptr + (size_t)(r->out_off + o) * clt_dtype_size(r->odt);
+      if ((r->op == CLT__R_SUM || r->op == CLT__R_PROD) && !is_float) *(int64_t *)dst = iacc;
+      else if (!is_float && (r->op == CLT__R_MAX || r->op == CLT__R_MIN)) {
+        /* integer extremes copy the element itself (exact for int64) */
+        const char *p = (const char *)r->in->ptr + (size_t)(base + best_i * L->sR) * ies;
+        for (size_t k = 0; k < ies; k++) dst[k] = p[k];
+      } else clt__store_f64(r->odt, dst, acc);
+    }
+  return CLT_OK;
+}
+
+clt_status clt__host_softmax(clt_device *dev, const clt__softmax_args *s) {
+  (void)dev;
+  const clt__rlayout *L = &s->L;
+  for (int64_t a = 0; a < L->A; a++)
+    for (int64_t b = 0; b < L->B; b++) {
+      int64_t o = a * L->B + b;
+      double m = safe_m(load(s->m, s->dt, o)), sum = load(s->s, s->dt, o);
+      for (int64_t i = 0; i < L->R; i++) {
+        double v = load(s->in, s->dt, L->off + a * L->sA + i * L->sR + b * L->sB);
+        double y = s->log ? v - m - log(sum) : exp(v - m) / sum;
+        clt__store_f64(s->dt, (char *)s->out->ptr + (size_t)(s->out_off + a * s->oA + i * s->oR + b * s->oB) *
+                                                        clt_dtype_size(s->dt), y);
+      }
+    }
+  return CLT_OK;
+}
