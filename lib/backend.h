@@ -34,6 +34,21 @@ void clt__iter_offsets(const clt__iter *it, int64_t i, int64_t *off);
 struct clt__reduce_args_s;
 struct clt__softmax_args_s;
 
+/* Row-major C[m,n] = op(A)[m,k] op(B)[k,n] for batch matrices at strides a_stride, b_stride,
+ * c_stride (0: the same matrix for every batch). ta: A is stored as [k,m] rows of lda; else
+ * [m,k]. Likewise tb. m, n, k, batch > 0. */
+typedef struct {
+  clt_dtype dt;
+  bool ta, tb;
+  int64_t m, n, k, batch;
+  const clt__storage *a;
+  int64_t a_off, lda, a_stride;
+  const clt__storage *b;
+  int64_t b_off, ldb, b_stride;
+  clt__storage *c;
+  int64_t c_off, ldc, c_stride;
+} clt__gemm_args;
+
 struct clt__backend {
   const char *name;
   void (*destroy)(clt_device *dev);
@@ -62,6 +77,15 @@ struct clt__backend {
   /* Reductions over the canonical [A, R, B] walk (reduce.h). */
   clt_status (*reduce)(clt_device *dev, const struct clt__reduce_args_s *r);
   clt_status (*softmax)(clt_device *dev, const struct clt__softmax_args_s *a);
+  /* Gather and scatter-add over the index's shape (it->shape, never merged): operand 0 is the
+   * output (gather: contiguous from it->offset[0]; scatter: the strided target), 1 x (gather)
+   * or the index (scatter), 2 the index (gather) or src (scatter). dim is replaced by the
+   * index's value in the x (gather) or target (scatter) position. */
+  clt_status (*gather)(clt_device *dev, const clt__iter *it, int dim, clt__storage *out, const clt__storage *x,
+                       const clt__storage *index, clt_dtype dt, clt_dtype idt);
+  clt_status (*scatter_add)(clt_device *dev, const clt__iter *it, int dim, clt__storage *out,
+                            const clt__storage *index, const clt__storage *src, clt_dtype dt, clt_dtype idt);
+  clt_status (*gemm)(clt_device *dev, const clt__gemm_args *g);
   clt_status (*sync)(clt_device *dev);
   void (*memory_stats)(const clt_device *dev, clt_memory_stats *out);
   void (*empty_cache)(clt_device *dev);

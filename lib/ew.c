@@ -50,8 +50,8 @@ static kind kind_of(clt_dtype dt) {
   return dt == CLT_BOOL ? KIND_BOOL : clt_dtype_is_float(dt) ? KIND_FLOAT : KIND_INT;
 }
 
-/* PyTorch's promotion of two dtypes of the same standing. */
-static clt_dtype promote(clt_dtype a, clt_dtype b) {
+/* PyTorch's promotion of two dtypes of the same standing (torch.promote_types). */
+clt_dtype clt__promote_types(clt_dtype a, clt_dtype b) {
   if (a == b) return a;
   kind ka = kind_of(a), kb = kind_of(b);
   if (ka != kb) return ka > kb ? a : b;
@@ -65,7 +65,7 @@ static clt_dtype default_of(kind k) { return k == KIND_FLOAT ? CLT_FLOAT32 : k =
 
 /* dims-tensors dominate; a 0-d operand (or a scalar) counts only when its kind is higher. */
 static clt_dtype result_type(clt_dtype a, bool a_dim, clt_dtype b, bool b_dim) {
-  if (a_dim == b_dim) return promote(a, b);
+  if (a_dim == b_dim) return clt__promote_types(a, b);
   clt_dtype d = a_dim ? a : b, z = a_dim ? b : a;
   return kind_of(z) > kind_of(d) ? (kind_of(z) == KIND_FLOAT && kind_of(d) != KIND_FLOAT ? CLT_FLOAT32 : default_of(kind_of(z)))
                                  : d;

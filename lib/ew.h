@@ -30,6 +30,9 @@ bool clt__op_is_unary(clt_op op);
 /* The output dtype of op on inputs of dtype dt. */
 clt_dtype clt__op_out_dtype(clt_op op, clt_dtype dt);
 
+/* torch.promote_types: the dtype two dtypes of equal standing promote to. */
+clt_dtype clt__promote_types(clt_dtype a, clt_dtype b);
+
 /* Broadcasts two shapes; records CLT_ERR_SHAPE naming both when they do not. */
 clt_status clt__broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int *n, int64_t *out);
 /* t's strides broadcast to shape (ndim dims; stride 0 where t has size 1 or no dim). */

@@ -15,6 +15,13 @@ clt_status clt__host_ew(clt_device *dev, int op, const clt__iter *it, clt__stora
 clt_status clt__host_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                           const clt__storage *src, clt_dtype sdt);
 
+clt_status clt__host_gather(clt_device *dev, const clt__iter *it, int dim, clt__storage *out, const clt__storage *x,
+                            const clt__storage *index, clt_dtype dt, clt_dtype idt);
+clt_status clt__host_scatter_add(clt_device *dev, const clt__iter *it, int dim, clt__storage *out,
+                                 const clt__storage *index, const clt__storage *src, clt_dtype dt, clt_dtype idt);
+
+clt_status clt__host_gemm(clt_device *dev, const clt__gemm_args *g);
+
 static inline void *clt__host_ptr(const clt__storage *st) { return st->ptr; }
 
 #endif

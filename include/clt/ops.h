@@ -157,6 +157,38 @@ CLT_API clt_tensor *clt_logsumexp(clt_tensor *x, int ndims, const int *dims, boo
 CLT_API clt_tensor *clt_softmax(clt_tensor *x, int dim);
 CLT_API clt_tensor *clt_log_softmax(clt_tensor *x, int dim);
 
+/* ---- matrix products -------------------------------------------------------------------- */
+
+/* Matrix product with NumPy's rules: 1-d . 1-d is a dot product (0-d), 2-d . 2-d a matrix
+ * product, a 1-d operand gains a dim of size 1 (removed again from the result), and leading
+ * batch dims broadcast. float32 and float64 (integers: CLT_ERR_DTYPE; mixed floats promote).
+ * On OpenCL devices CLBlast computes it (strided-batched GEMM for batches); on the host CBLAS
+ * (OpenBLAS) when the build found it, else a blocked loop. Transposed views go in as transpose
+ * flags without a copy; m, n or k of 0 need no BLAS call. */
+CLT_API clt_tensor *clt_matmul(clt_tensor *a, clt_tensor *b);
+
+/* ---- joining and indexing -------------------------------------------------------------- */
+
+/* Joins n tensors along dim; every shape must match except in dim (1-d tensors with no
+ * elements are skipped, as PyTorch does). The result's dtype is the promotion of all inputs. */
+CLT_API clt_tensor *clt_cat(clt_tensor *const *tensors, int n, int dim);
+/* Stacks n tensors of one shape along a new dim (in -ndim-1 .. ndim). */
+CLT_API clt_tensor *clt_stack(clt_tensor *const *tensors, int n, int dim);
+/* The entries of x at the positions index (1-d or 0-d, int32 or int64) along dim. */
+CLT_API clt_tensor *clt_index_select(clt_tensor *x, int dim, clt_tensor *index);
+/* out[i][j][k] = x[i][index[i][j][k]][k] for dim 1 (and likewise for every dim): index has
+ * x's number of dims, sizes at most x's except in dim, and int32 or int64 entries in
+ * 0 .. x.shape[dim]-1 (CLT_ERR_INDEX names the first one out of range). */
+CLT_API clt_tensor *clt_gather(clt_tensor *x, int dim, clt_tensor *index);
+/* A copy of x with src added where index points along dim (the reverse of gather; gather's
+ * gradient): out[i][index[i][j][k]][k] += src[i][j][k] for dim 1. float32, float64, int32,
+ * int64. On parallel devices float additions land in any order, so the last bits may vary
+ * between runs. */
+CLT_API clt_tensor *clt_scatter_add(clt_tensor *x, int dim, clt_tensor *index, clt_tensor *src);
+/* int64 tensor of index's shape plus a last dim of num_classes, 1 at each index and 0
+ * elsewhere; num_classes -1 takes max(index) + 1. */
+CLT_API clt_tensor *clt_one_hot(clt_tensor *index, int64_t num_classes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -63,6 +63,8 @@ typedef struct clt__cl_dev {
   size_t nkernels, kernel_cap;
   size_t max_local;
   bool is_pocl;                           /* PoCL: no binary cache by default (program.c) */
+  bool int64_atomics;                     /* cl_khr_int64_base_atomics */
+  bool counted;                           /* counted among open devices (gemm.c) */
   clt__pool_bucket pool[CLT__POOL_CLASSES];
   clt_memory_stats stats;
 } clt__cl_dev;
@@ -112,6 +114,17 @@ struct clt__reduce_args_s;
 struct clt__softmax_args_s;
 clt_status clt__cl_reduce(clt_device *dev, const struct clt__reduce_args_s *r);
 clt_status clt__cl_softmax(clt_device *dev, const struct clt__softmax_args_s *a);
+
+/* gather and scatter_add (index.c). */
+clt_status clt__cl_gather(clt_device *dev, const clt__iter *it, int dim, clt__storage *out, const clt__storage *x,
+                          const clt__storage *index, clt_dtype dt, clt_dtype idt);
+clt_status clt__cl_scatter_add(clt_device *dev, const clt__iter *it, int dim, clt__storage *out,
+                               const clt__storage *index, const clt__storage *src, clt_dtype dt, clt_dtype idt);
+
+/* Matrix products (gemm.c); CLBlast's cache is cleared when the last device closes. */
+clt_status clt__cl_gemm(clt_device *dev, const clt__gemm_args *g);
+void clt__cl_gemm_device_opened(void);
+void clt__cl_gemm_device_closed(void);
 
 /* Memory (pool.c). */
 clt_status clt__cl_alloc(clt_device *dev, clt__storage *st);

@@ -89,7 +89,7 @@ static void trim(char *s) {
 }
 
 /* Fills the capability record of one device. */
-static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *in) {
+static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *in, bool *int64_atomics) {
   memset(in, 0, sizeof *in);
   size_t got = 0;
   cl_int err = CLT__CL(clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof in->platform - 1, in->platform, &got));
@@ -136,6 +136,7 @@ static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *i
   in->host_unified_memory = unified == CL_TRUE;
   in->fp64 = dfp != 0 && !clt__getenv("CLT_DISABLE_FP64");
   in->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
+  if (int64_atomics) *int64_atomics = strstr(ext, "cl_khr_int64_base_atomics") != NULL;
   return CLT_OK;
 }
 
@@ -145,7 +146,7 @@ clt_status clt__cl_list(clt_device_info *info, size_t cap, size_t *count) {
   clt_status st = enumerate(&pairs, &n);
   if (st != CLT_OK) return st;
   for (size_t i = 0; i < n && i < cap && st == CLT_OK; i++) {
-    st = fill_info(pairs[i].platform, pairs[i].device, &info[i]);
+    st = fill_info(pairs[i].platform, pairs[i].device, &info[i], NULL);
     snprintf(info[i].spec, sizeof info[i].spec, "cl:%zu", i);
   }
   clt__free_mem(pairs);
@@ -177,13 +178,15 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
     clt__free_mem(d);
     return clt__err(CLT_ERR_OOM, "cannot allocate the device handle");
   }
-  clt_status st = fill_info(d->platform, d->device, &dev->info);
+  clt_status st = fill_info(d->platform, d->device, &dev->info, &d->int64_atomics);
   if (st != CLT_OK) {
     clt_device_release(dev);
     return st;
   }
   snprintf(dev->info.spec, sizeof dev->info.spec, "%s", spec);
   finish_setup(d, &dev->info);
+  d->counted = true;
+  clt__cl_gemm_device_opened();
   *out = dev;
   return CLT_OK;
 }
@@ -296,5 +299,6 @@ void clt__cl_destroy(clt_device *dev) {
   clt__cl_pool_empty(d);
   if (d->queue) clReleaseCommandQueue(d->queue);
   if (d->ctx) clReleaseContext(d->ctx);
+  if (d->counted) clt__cl_gemm_device_closed();
   clt__free_mem(d);
 }

@@ -1,0 +1,250 @@
+/* matmul: NumPy's shape rules down to one (strided-)batched GEMM call. */
+#include <string.h>
+
+#ifdef CLT_HAVE_CBLAS
+#include <cblas.h>
+#endif
+
+#include "dispatch.h"
+#include "ew.h"
+
+/* How a [rows, cols] matrix with strides (s_row, s_col) goes into GEMM: row-major with ld, or
+ * transposed (column-major) with ld; false when it is neither (a copy is needed). */
+static bool gemm_layout(int64_t rows, int64_t cols, int64_t s_row, int64_t s_col, bool *trans, int64_t *ld) {
+  int64_t need_r = cols > 1 ? cols : 1, need_c = rows > 1 ? rows : 1;
+  if ((s_col == 1 || cols == 1) && (s_row >= need_r || rows == 1)) {
+    *trans = false;
+    *ld = rows == 1 ? need_r : s_row;
+    return true;
+  }
+  if ((s_row == 1 || rows == 1) && (s_col >= need_c || cols == 1)) {
+    *trans = true;
+    *ld = cols == 1 ? need_c : s_col;
+    return true;
+  }
+  return false;
+}
+
+/* The batch dims of t (all but the last two, broadcast to nb dims of shape bs) as one count
+ * and stride; false when they do not merge into one stride. */
+static bool batch_stride(const clt_tensor *t, int nb, const int64_t *bs, int64_t *stride) {
+  int64_t st[CLT_MAX_DIMS];
+  for (int i = 0; i < nb; i++) {
+    int ti = t->ndim - 2 - nb + i;
+    st[i] = (ti >= 0 && t->shape[ti] == bs[i] && bs[i] != 1) ? t->strides[ti] : 0;
+  }
+  *stride = 0;
+  int64_t inner = 1; /* elements of batch index per step of the dims inside */
+  bool set = false;
+  for (int i = nb - 1; i >= 0; i--) {
+    if (bs[i] == 1) continue;
+    if (!set) {
+      *stride = st[i];
+      set = true;
+    } else if (st[i] != *stride * inner) {
+      return false;
+    }
+    inner *= bs[i];
+  }
+  return true;
+}
+
+static clt_tensor *view2(clt_tensor *t, int ndim, const int64_t *shape, const int64_t *strides) {
+  return clt__view_of(t, ndim, shape, strides, t->offset);
+}
+
+static clt_status run_gemm(clt_device *dev, const clt__gemm_args *g) {
+  clt__check c;
+  clt__storage *st[3] = {g->c, (clt__storage *)g->a, (clt__storage *)g->b};
+  clt_status s = clt__check_begin(&c, dev, 3, st);
+  if (s == CLT_OK) s = dev->be->gemm(dev, g);
+  if (s == CLT_OK && c.on) {
+    clt__gemm_args h = *g;
+    h.c = c.ptr[0];
+    h.a = c.ptr[1];
+    h.b = c.ptr[2];
+    s = clt__host_backend.gemm(c.hostdev, &h);
+    clt__iter it;
+    int64_t n = g->m * g->n * g->batch, one = 1, off = g->c_off;
+    const int64_t *strides[1] = {&one};
+    clt__iter_build(&it, 1, &n, 1, strides, &off);
+    if (s == CLT_OK) s = clt__check_end(&c, dev, &it, g->c, g->dt, "matmul");
+  }
+  clt__check_free(&c);
+  return s;
+}
+
+static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
+  char sa[CLT__SHAPE_STR], sb[CLT__SHAPE_STR];
+  if (clt__check_same_device(a, b) != CLT_OK) return NULL;
+  if (a->ndim == 0 || b->ndim == 0)
+    return clt__err(CLT_ERR_SHAPE, "both operands need at least 1 dim (got %s and %s)",
+                    clt__shape_str(sa, a->ndim, a->shape), clt__shape_str(sb, b->ndim, b->shape)), NULL;
+  clt_dtype dt = clt__promote_types(a->dtype, b->dtype);
+  if (!clt_dtype_is_float(dt))
+    return clt__err(CLT_ERR_DTYPE, "matmul needs float tensors, not %s and %s (cast them first)",
+                    clt_dtype_name(a->dtype), clt_dtype_name(b->dtype)), NULL;
+  /* 1-d operands gain a dim: a as a row [1,k], b as a column [k,1] */
+  int64_t s2[2], st2[2];
+  clt_tensor *A = NULL, *B = NULL, *out = NULL, *res = NULL;
+  if (a->ndim == 1) {
+    s2[0] = 1, s2[1] = a->shape[0], st2[0] = a->shape[0] * a->strides[0], st2[1] = a->strides[0];
+    A = view2(a, 2, s2, st2);
+  } else {
+    A = clt__retain(a);
+  }
+  if (b->ndim == 1) {
+    s2[0] = b->shape[0], s2[1] = 1, st2[0] = b->strides[0], st2[1] = 1;
+    B = view2(b, 2, s2, st2);
+  } else {
+    B = clt__retain(b);
+  }
+  if (!A || !B) goto done;
+  if (A->dtype != dt) {
+    clt_tensor *c = clt__cast(A, dt);
+    clt__tensor_release(A);
+    if (!(A = c)) goto done;
+  }
+  if (B->dtype != dt) {
+    clt_tensor *c = clt__cast(B, dt);
+    clt__tensor_release(B);
+    if (!(B = c)) goto done;
+  }
+  int64_t m = A->shape[A->ndim - 2], k = A->shape[A->ndim - 1], n = B->shape[B->ndim - 1];
+  if (B->shape[B->ndim - 2] != k) {
+    clt__err(CLT_ERR_SHAPE, "shapes %s and %s do not multiply: %lld columns against %lld rows",
+             clt__shape_str(sa, a->ndim, a->shape), clt__shape_str(sb, b->ndim, b->shape), (long long)k,
+             (long long)B->shape[B->ndim - 2]);
+    goto done;
+  }
+  int nb;
+  int64_t bs[CLT_MAX_DIMS], oshape[CLT_MAX_DIMS];
+  if (clt__broadcast_shapes(A->ndim - 2, A->shape, B->ndim - 2, B->shape, &nb, bs) != CLT_OK) goto done;
+  memcpy(oshape, bs, sizeof(int64_t) * (size_t)nb);
+  oshape[nb] = m;
+  oshape[nb + 1] = n;
+  out = clt__empty(A->st->dev, dt, nb + 2, oshape);
+  if (!out) goto done;
+  int64_t batch = 1;
+  for (int i = 0; i < nb; i++) batch *= bs[i];
+  if (out->numel > 0 && k == 0) { /* an empty sum: zeros, no BLAS call */
+    clt__tensor_release(out);
+    out = clt__full(A->st->dev, dt, nb + 2, oshape, 0.0);
+  } else if (out->numel > 0) {
+    clt__gemm_args g = {.dt = dt, .m = m, .n = n, .k = k, .batch = batch, .c = out->st, .c_off = out->offset,
+                        .ldc = n, .c_stride = m * n};
+    /* operands GEMM cannot read as they are become contiguous copies */
+    for (int pass = 0; pass < 2; pass++) {
+      clt_tensor **T = pass ? &B : &A;
+      int64_t rows = pass ? k : m, cols = pass ? n : k, bstride;
+      bool tr;
+      int64_t ld;
+      int r = (*T)->ndim;
+      bool ok = gemm_layout(rows, cols, (*T)->strides[r - 2], (*T)->strides[r - 1], &tr, &ld) &&
+                batch_stride(*T, nb, bs, &bstride);
+      if (!ok) {
+        clt_tensor *c = clt__clone(*T);
+        clt__tensor_release(*T);
+        if (!(*T = c)) goto done;
+        gemm_layout(rows, cols, c->strides[r - 2], c->strides[r - 1], &tr, &ld);
+        if (!batch_stride(c, nb, bs, &bstride)) { /* broadcast batch dims: materialise them */
+          int64_t es[CLT_MAX_DIMS], est[CLT_MAX_DIMS];
+          for (int i = 0; i < nb; i++) es[i] = bs[i];
+          es[nb] = rows;
+          es[nb + 1] = cols;
+          clt__broadcast_strides(c, nb + 2, es, est);
+          clt_tensor *e = clt__view_of(c, nb + 2, es, est, c->offset), *ec = e ? clt__clone(e) : NULL;
+          clt__tensor_release(e);
+          clt__tensor_release(*T);
+          if (!(*T = ec)) goto done;
+          batch_stride(ec, nb, bs, &bstride);
+        }
+      }
+      if (pass) {
+        g.tb = tr, g.b = (*T)->st, g.b_off = (*T)->offset, g.ldb = ld, g.b_stride = bstride;
+      } else {
+        g.ta = tr, g.a = (*T)->st, g.a_off = (*T)->offset, g.lda = ld, g.a_stride = bstride;
+      }
+    }
+    if (run_gemm(A->st->dev, &g) != CLT_OK) goto done;
+  }
+  /* drop the dims the 1-d operands gained */
+  {
+    int64_t fs[CLT_MAX_DIMS], fst[CLT_MAX_DIMS];
+    int f = 0;
+    for (int i = 0; i < out->ndim; i++) {
+      if ((i == out->ndim - 2 && a->ndim == 1) || (i == out->ndim - 1 && b->ndim == 1)) continue;
+      fs[f] = out->shape[i];
+      fst[f++] = out->strides[i];
+    }
+    res = clt__view_of(out, f, fs, fst, out->offset);
+  }
+done:
+  clt__tensor_release(out);
+  clt__tensor_release(A);
+  clt__tensor_release(B);
+  return res;
+}
+
+clt_tensor *clt_matmul(clt_tensor *a, clt_tensor *b) {
+  clt__api("clt_matmul");
+  if (!a || !b) return clt__null_arg(a ? "b" : "a"), NULL;
+  return clt__ret(matmul(a, b));
+}
+
+/* ---- host GEMM -------------------------------------------------------------------------- */
+
+#ifndef CLT_HAVE_CBLAS
+/* Blocked row-major GEMM for builds without CBLAS: blocks of k and n keep B's rows in cache. */
+#define BLOCK_GEMM(T)                                                                                    \
+  static void gemm_##T(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,     \
+                       const T *b, int64_t ldb, T *c, int64_t ldc) {                                    \
+    for (int64_t i = 0; i < m; i++)                                                                     \
+      for (int64_t j = 0; j < n; j++) c[i * ldc + j] = 0;                                               \
+    const int64_t KB = 128, NB = 256;                                                                   \
+    for (int64_t k0 = 0; k0 < k; k0 += KB)                                                              \
+      for (int64_t j0 = 0; j0 < n; j0 += NB)                                                            \
+        for (int64_t i = 0; i < m; i++)                                                                 \
+          for (int64_t p = k0; p < k0 + KB && p < k; p++) {                                             \
+            T av = ta ? a[p * lda + i] : a[i * lda + p];                                                \
+            T *ci = c + i * ldc;                                                                        \
+            for (int64_t j = j0; j < j0 + NB && j < n; j++) ci[j] += av * (tb ? b[j * ldb + p] : b[p * ldb + j]); \
+          }                                                                                             \
+  }
+BLOCK_GEMM(float)
+BLOCK_GEMM(double)
+#endif
+
+clt_status clt__host_gemm(clt_device *dev, const clt__gemm_args *g) {
+  (void)dev;
+#ifdef CLT_HAVE_CBLAS
+  if (g->m > INT32_MAX || g->n > INT32_MAX || g->k > INT32_MAX || g->lda > INT32_MAX || g->ldb > INT32_MAX ||
+      g->ldc > INT32_MAX)
+    return clt__err(CLT_ERR_OVERFLOW, "a %lldx%lldx%lld product exceeds CBLAS's int sizes", (long long)g->m,
+                    (long long)g->n, (long long)g->k);
+#endif
+  for (int64_t i = 0; i < g->batch; i++) {
+    if (g->dt == CLT_FLOAT32) {
+      const float *a = (const float *)g->a->ptr + g->a_off + i * g->a_stride;
+      const float *b = (const float *)g->b->ptr + g->b_off + i * g->b_stride;
+      float *c = (float *)g->c->ptr + g->c_off + i * g->c_stride;
+#ifdef CLT_HAVE_CBLAS
+      cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, (int)g->m,
+                  (int)g->n, (int)g->k, 1.0f, a, (int)g->lda, b, (int)g->ldb, 0.0f, c, (int)g->ldc);
+#else
+      gemm_float(g->ta, g->tb, g->m, g->n, g->k, a, g->lda, b, g->ldb, c, g->ldc);
+#endif
+    } else {
+      const double *a = (const double *)g->a->ptr + g->a_off + i * g->a_stride;
+      const double *b = (const double *)g->b->ptr + g->b_off + i * g->b_stride;
+      double *c = (double *)g->c->ptr + g->c_off + i * g->c_stride;
+#ifdef CLT_HAVE_CBLAS
+      cblas_dgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, (int)g->m,
+                  (int)g->n, (int)g->k, 1.0, a, (int)g->lda, b, (int)g->ldb, 0.0, c, (int)g->ldc);
+#else
+      gemm_double(g->ta, g->tb, g->m, g->n, g->k, a, g->lda, b, g->ldb, c, g->ldc);
+#endif
+    }
+  }
+  return CLT_OK;
+}

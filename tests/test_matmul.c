@@ -1,0 +1,155 @@
+#define _POSIX_C_SOURCE 200809L
+/* matmul: NumPy's shape rules, transposed and strided views, broadcast batches, float32 and
+ * float64, every device against an independent triple loop and the host; empty products; bad
+ * input. */
+#include <stdio.h>
+
+#include "tu.h"
+
+/* Reference product in double from the operands' host copies (any view, NumPy rules). */
+static void reference(const clt_tensor *a, const clt_tensor *b, const clt_tensor *out, double *want) {
+  double *av = tu_values(a), *bv = tu_values(b);
+  int an = clt_ndim(a), bn = clt_ndim(b);
+  int64_t m = an == 1 ? 1 : clt_shape(a)[an - 2], k = clt_shape(a)[an - 1], n = bn == 1 ? 1 : clt_shape(b)[bn - 1];
+  int64_t total = clt_numel(out), per = m * n;
+  int on = clt_ndim(out);
+  int nb = on - (an == 1 ? 0 : 1) - (bn == 1 ? 0 : 1);
+  for (int64_t t = 0; t < total / (per ? per : 1); t++) {
+    /* batch index t -> offsets into a and b with broadcasting */
+    int64_t coords[CLT_MAX_DIMS], rem = t, ao = 0, bo = 0;
+    for (int i = nb - 1; i >= 0; i--) {
+      coords[i] = rem % clt_shape(out)[i];
+      rem /= clt_shape(out)[i];
+    }
+    int64_t as = m * k, bs = k * n;
+    for (int i = nb - 1, am = 1, bm = 1; i >= 0; i--) {
+      int ai = an - 2 - (nb - i), bi = bn - 2 - (nb - i);
+      if (ai >= 0) {
+        ao += (clt_shape(a)[ai] == 1 ? 0 : coords[i]) * as * am;
+        am *= (int)clt_shape(a)[ai];
+      }
+      if (bi >= 0) {
+        bo += (clt_shape(b)[bi] == 1 ? 0 : coords[i]) * bs * bm;
+        bm *= (int)clt_shape(b)[bi];
+      }
+    }
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) {
+        double s = 0;
+        for (int64_t p = 0; p < k; p++) s += av[ao + i * k + p] * bv[bo + p * n + j];
+        want[t * per + i * n + j] = s;
+      }
+  }
+  free(av);
+  free(bv);
+}
+
+static void check(clt_tensor *a, clt_tensor *b, int ndim, const int64_t *shape, const char *what) {
+  clt_tensor *c = clt_matmul(a, b);
+  ck_assert_msg(c != NULL, "%s: %s", what, clt_last_error());
+  ck_assert_int_eq(clt_ndim(c), ndim);
+  for (int d = 0; d < ndim; d++) ck_assert_msg(clt_shape(c)[d] == shape[d], "%s: dim %d is %lld", what, d, (long long)clt_shape(c)[d]);
+  double *want = malloc((size_t)(clt_numel(c) ? clt_numel(c) : 1) * sizeof *want), *got = tu_values(c);
+  reference(a, b, c, want);
+  double tol = clt_get_dtype(c) == CLT_FLOAT32 ? 1e-4 : 1e-11;
+  for (int64_t i = 0; i < clt_numel(c); i++)
+    ck_assert_msg(fabs(got[i] - want[i]) <= tol * (1 + fabs(want[i])), "%s: element %lld is %.10g, want %.10g", what,
+                  (long long)i, got[i], want[i]);
+  free(want);
+  free(got);
+}
+
+static clt_tensor *rnd(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape) {
+  return clt_sub_scalar(clt_rand(dev, dt, ndim, shape), 0.5);
+}
+
+START_TEST(shapes_like_numpy) {
+  clt_device *dev = TU_DEV;
+  clt_manual_seed(21);
+  for (int k = 0; k < 2; k++) {
+    clt_dtype dt = k ? CLT_FLOAT64 : CLT_FLOAT32;
+    clt_scope_begin();
+    check(rnd(dev, dt, CLT_SHAPE(7)), rnd(dev, dt, CLT_SHAPE(7)), 0, NULL, "dot");
+    check(rnd(dev, dt, CLT_SHAPE(5, 7)), rnd(dev, dt, CLT_SHAPE(7, 3)), 2, (const int64_t[]){5, 3}, "2d.2d");
+    check(rnd(dev, dt, CLT_SHAPE(5, 7)), rnd(dev, dt, CLT_SHAPE(7)), 1, (const int64_t[]){5}, "2d.1d");
+    check(rnd(dev, dt, CLT_SHAPE(7)), rnd(dev, dt, CLT_SHAPE(7, 3)), 1, (const int64_t[]){3}, "1d.2d");
+    check(rnd(dev, dt, CLT_SHAPE(4, 5, 7)), rnd(dev, dt, CLT_SHAPE(4, 7, 3)), 3, (const int64_t[]){4, 5, 3}, "batched");
+    check(rnd(dev, dt, CLT_SHAPE(5, 7)), rnd(dev, dt, CLT_SHAPE(4, 7, 3)), 3, (const int64_t[]){4, 5, 3}, "broadcast a");
+    check(rnd(dev, dt, CLT_SHAPE(2, 1, 5, 7)), rnd(dev, dt, CLT_SHAPE(3, 7, 3)), 4, (const int64_t[]){2, 3, 5, 3},
+          "broadcast both");
+    check(rnd(dev, dt, CLT_SHAPE(2, 3, 7)), rnd(dev, dt, CLT_SHAPE(7)), 2, (const int64_t[]){2, 3}, "batched.1d");
+    check(rnd(dev, dt, CLT_SHAPE(7)), rnd(dev, dt, CLT_SHAPE(2, 7, 3)), 2, (const int64_t[]){2, 3}, "1d.batched");
+    /* transposed views go in as flags, strided ones as copies */
+    clt_tensor *at = clt_transpose(rnd(dev, dt, CLT_SHAPE(7, 5)), 0, 1), *bt = clt_transpose(rnd(dev, dt, CLT_SHAPE(3, 7)), 0, 1);
+    check(at, bt, 2, (const int64_t[]){5, 3}, "both transposed");
+    clt_tensor *as = clt_slice(rnd(dev, dt, CLT_SHAPE(5, 14)), 1, 0, 14, 2);
+    check(as, clt_slice(rnd(dev, dt, CLT_SHAPE(7, 6)), 1, 1, 6, 2), 2, (const int64_t[]){5, 3}, "strided");
+    check(clt_permute(rnd(dev, dt, CLT_SHAPE(7, 4, 5)), (const int[]){1, 2, 0}), rnd(dev, dt, CLT_SHAPE(4, 7, 3)), 3,
+          (const int64_t[]){4, 5, 3}, "permuted batch");
+    check(rnd(dev, dt, CLT_SHAPE(1, 7)), rnd(dev, dt, CLT_SHAPE(7, 1)), 2, (const int64_t[]){1, 1}, "1x1");
+    check(rnd(dev, dt, CLT_SHAPE(33, 65)), rnd(dev, dt, CLT_SHAPE(65, 17)), 2, (const int64_t[]){33, 17}, "odd sizes");
+    clt_scope_end();
+  }
+}
+END_TEST
+
+START_TEST(device_matches_host) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_manual_seed(5);
+  clt_tensor *a = rnd(dev, CLT_FLOAT32, CLT_SHAPE(3, 64, 48)), *b = rnd(dev, CLT_FLOAT32, CLT_SHAPE(48, 80));
+  clt_tensor *c = clt_matmul(a, b), *h = clt_matmul(clt_to(a, tu_dev[0]), clt_to(b, tu_dev[0]));
+  double *cv = tu_values(c), *hv = tu_values(h);
+  for (int64_t i = 0; i < clt_numel(c); i++) ck_assert_double_eq_tol(cv[i], hv[i], 1e-4);
+  free(cv);
+  free(hv);
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(empty_products_and_errors) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  tu_assert_values(clt_matmul(clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2, 0)), clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(0, 3))), 2,
+                   (const int64_t[]){2, 3}, (const double[]){0, 0, 0, 0, 0, 0});
+  tu_assert_values(clt_matmul(clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(0, 4)), clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(4, 3))), 2,
+                   (const int64_t[]){0, 3}, NULL);
+  tu_assert_values(clt_matmul(clt_zeros(dev, CLT_FLOAT64, CLT_SHAPE(0)), clt_zeros(dev, CLT_FLOAT64, CLT_SHAPE(0))), 0, NULL,
+                   (const double[]){0});
+  /* float32 with float64 promotes */
+  ck_assert_int_eq(clt_get_dtype(clt_matmul(clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2, 2)), clt_ones(dev, CLT_FLOAT64, CLT_SHAPE(2)))),
+                   CLT_FLOAT64);
+  ck_assert_ptr_null(clt_matmul(clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2, 3)), clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2, 3))));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_matmul: shapes [2,3] and [2,3] do not multiply: 3 columns against 2 rows");
+  ck_assert_ptr_null(clt_matmul(clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2, 2, 3)), clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(3, 3, 1))));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_matmul: shapes [2] and [3] cannot broadcast");
+  ck_assert_ptr_null(clt_matmul(clt_ones(dev, CLT_INT32, CLT_SHAPE(2, 2)), clt_ones(dev, CLT_INT32, CLT_SHAPE(2, 2))));
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_matmul: matmul needs float tensors, not int32 and int32");
+  ck_assert_ptr_null(clt_matmul(clt_ones(dev, CLT_FLOAT32, 0, NULL), clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2))));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_matmul: both operands need at least 1 dim (got [] and [2])");
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(check_mode_runs_gemm_twice) {
+  clt_scope_begin();
+  setenv("CLT_CHECK", "1", 1);
+  clt_tensor *a = rnd(tu_cl(), CLT_FLOAT32, CLT_SHAPE(2, 9, 4)), *b = rnd(tu_cl(), CLT_FLOAT32, CLT_SHAPE(4, 6));
+  ck_assert_msg(clt_matmul(a, b) != NULL, "%s", clt_last_error());
+  unsetenv("CLT_CHECK");
+  clt_scope_end();
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("matmul");
+  TCase *tc = tu_tcase("matmul");
+  TU_DEVICES(tc, shapes_like_numpy);
+  TU_DEVICES(tc, device_matches_host);
+  TU_DEVICES(tc, empty_products_and_errors);
+  if (tu_cl()) tcase_add_test(tc, check_mode_runs_gemm_twice);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return tu_main(suite, false); }
