@@ -11,6 +11,11 @@ clt_status clt__run_ew(clt_device *dev, clt_op op, const clt__iter *it, clt__sto
 clt_status clt__run_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                          const clt__storage *src, clt_dtype sdt);
 
+clt_status clt__run_gather(clt_device *dev, const clt__iter *it, int dim, clt__storage *out, const clt__storage *x,
+                           const clt__storage *index, clt_dtype dt, clt_dtype idt);
+clt_status clt__run_scatter_add(clt_device *dev, const clt__iter *it, int dim, clt__storage *out,
+                                const clt__storage *index, const clt__storage *src, clt_dtype dt, clt_dtype idt);
+
 /* The check machinery, for each dispatch function: host copies of the storages a call reads and
  * writes, then a comparison of the output operand along it. */
 typedef struct {

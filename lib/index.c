@@ -194,7 +194,7 @@ static clt_tensor *gather(clt_tensor *x, int dim, clt_tensor *index) {
   clt__iter it;
   index_iter(&it, index, out, x, index);
   clt_device *dev = x->st->dev;
-  if (dev->be->gather(dev, &it, d, out->st, x->st, index->st, x->dtype, index->dtype) != CLT_OK) {
+  if (clt__run_gather(dev, &it, d, out->st, x->st, index->st, x->dtype, index->dtype) != CLT_OK) {
     clt__tensor_release(out);
     return NULL;
   }
@@ -249,7 +249,7 @@ static clt_tensor *scatter_add(clt_tensor *x, int dim, clt_tensor *index, clt_te
   clt__iter it;
   index_iter(&it, index, out, index, src);
   clt_device *dev = x->st->dev;
-  if (dev->be->scatter_add(dev, &it, d, out->st, index->st, src->st, x->dtype, index->dtype) != CLT_OK) {
+  if (clt__run_scatter_add(dev, &it, d, out->st, index->st, src->st, x->dtype, index->dtype) != CLT_OK) {
     clt__tensor_release(out);
     return NULL;
   }

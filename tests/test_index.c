@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* cat, stack, index_select, gather, scatter_add, one_hot: known values, every device against
  * the host, errors. */
 #include <stdio.h>
@@ -127,6 +128,19 @@ START_TEST(one_hot_like_pytorch) {
 }
 END_TEST
 
+START_TEST(check_mode_runs_index_ops_twice) {
+  clt_scope_begin();
+  setenv("CLT_CHECK", "1", 1);
+  clt_tensor *x = ar(tu_cl(), CLT_FLOAT32, CLT_SHAPE(3, 4));
+  clt_tensor *i = clt_from_host(tu_cl(), CLT_INT64, CLT_SHAPE(3, 2), (const int64_t[]){0, 3, 1, 1, 2, 0});
+  ck_assert_ptr_nonnull(clt_gather(x, 1, i));
+  ck_assert_ptr_nonnull(clt_scatter_add(x, 1, i, clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(3, 2))));
+  ck_assert_int_eq(clt_last_status(), CLT_OK);
+  unsetenv("CLT_CHECK");
+  clt_scope_end();
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("index");
   TCase *tc = tu_tcase("index");
@@ -134,6 +148,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, index_select_and_gather);
   TU_DEVICES(tc, scatter_add_is_gathers_reverse);
   TU_DEVICES(tc, one_hot_like_pytorch);
+  if (tu_cl()) tcase_add_test(tc, check_mode_runs_index_ops_twice);
   suite_add_tcase(s, tc);
   return s;
 }
