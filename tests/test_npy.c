@@ -275,5 +275,5 @@ static Suite *suite(void) {
 int main(void) {
   const char *dir = getenv("CLT_FIXTURES");
   snprintf(fixture_dir, sizeof fixture_dir, "%s", dir ? dir : "tests/fixtures");
-  return tu_main(suite, false);
+  return tu_main(suite, TU_FEW_KERNELS);
 }

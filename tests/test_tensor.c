@@ -293,4 +293,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) { return tu_main(suite, false); }
+int main(void) { return tu_main(suite, TU_FEW_KERNELS); }

@@ -6,13 +6,17 @@
 clt_device *tu_dev[TU_MAX_DEV];
 int tu_ndev;
 
-bool tu_open_devices(void) {
+bool tu_open_devices(bool host_only) {
   tu_ndev = 0;
   if (clt_device_open("host", &tu_dev[tu_ndev]) != CLT_OK) {
     fprintf(stderr, "cannot open the host device: %s\n", clt_last_error());
     return false;
   }
   tu_ndev++;
+  if (host_only) {
+    fprintf(stderr, "under valgrind this suite runs on the host only (tests/tu.h)\n");
+    return true;
+  }
   const char *spec = getenv("CLT_TEST_DEVICE");
   if (clt_device_open(spec && *spec ? spec : "cl", &tu_dev[tu_ndev]) == CLT_OK) {
     tu_ndev++;
@@ -71,13 +75,9 @@ TCase *tu_tcase(const char *name) {
   return tc;
 }
 
-int tu_main(Suite *(*make_suite)(void), bool needs_cl) {
-  if (!tu_open_devices()) return 1;
-  if (needs_cl && !tu_cl()) {
-    tu_close_devices();
-    fprintf(stderr, "skipped: no OpenCL device\n");
-    return 77;
-  }
+int tu_main(Suite *(*make_suite)(void), tu_kernels kernels) {
+  const char *vg = getenv("CLT_TEST_VALGRIND");
+  if (!tu_open_devices(kernels == TU_MANY_KERNELS && vg && strcmp(vg, "1") == 0)) return 1;
   for (int i = 0; i < tu_ndev; i++) fprintf(stderr, "device under test: %s (%s)\n", tu_dev[i]->info.spec, tu_dev[i]->info.name);
   SRunner *sr = srunner_create(make_suite());
   srunner_set_fork_status(sr, CK_NOFORK);

@@ -17,7 +17,7 @@ extern int tu_ndev;
 
 /* Opens the devices. Without an OpenCL device: returns false when $CLT_REQUIRE_DEVICE=1 (the
  * run must fail), else true with tu_ndev = 1. */
-bool tu_open_devices(void);
+bool tu_open_devices(bool host_only);
 void tu_close_devices(void);
 /* The OpenCL device under test, or NULL. */
 clt_device *tu_cl(void);
@@ -28,9 +28,14 @@ void tu_leak_teardown(void);
 /* Adds a test case with the leak fixture and a generous timeout. */
 TCase *tu_tcase(const char *name);
 
+/* How many distinct kernels a suite launches. Under valgrind ($CLT_TEST_VALGRIND=1) PoCL must
+ * compile every kernel again for the CPU valgrind emulates (no AVX-512), about 5 s each, so
+ * suites with many kernels run on the host alone there; ASan runs them all on PoCL. */
+typedef enum { TU_FEW_KERNELS, TU_MANY_KERNELS } tu_kernels;
+
 /* Runs the suite in this process (CK_FORK=no: OpenCL state does not survive fork). Returns the
- * process exit status: 0 pass, 1 fail, 77 skipped (needs_cl without a device). */
-int tu_main(Suite *(*make_suite)(void), bool needs_cl);
+ * process exit status: 0 pass, 1 fail. */
+int tu_main(Suite *(*make_suite)(void), tu_kernels kernels);
 
 /* Loop test over every device under test: the body sees clt_device *dev. */
 #define TU_DEVICES(tc, fn) tcase_add_loop_test((tc), (fn), 0, tu_ndev)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds clt and runs the whole test suite, then the same suite under valgrind (zero bytes
-# lost in clt code). This is the README's test command and what CI runs.
-#   BUILD=dir      build directory (default build-check)
+# Builds clt and runs the whole test suite three ways: plain; under valgrind (zero bytes lost in
+# clt code); and built with AddressSanitizer + UndefinedBehaviorSanitizer. This is the README's
+# test command and what CI runs.
+#   BUILD=dir      build directory (default build-check; the sanitizer build goes to dir-asan)
 #   WERROR=1       treat warnings as errors (CI)
 #   CLT_REQUIRE_DEVICE=1   fail, instead of skipping, when no OpenCL device is found (CI)
 set -euo pipefail
@@ -9,12 +10,24 @@ cd "$(dirname "$0")/.."
 build=${BUILD:-build-check}
 opts=(--buildtype=debugoptimized)
 [ "${WERROR:-0}" = 1 ] && opts+=(--werror)
-if [ -d "$build/meson-private" ]; then
-  meson setup --reconfigure "$build" "${opts[@]}"
-else
-  meson setup "$build" "${opts[@]}"
-fi
+
+setup() { # dir, options...
+  local dir=$1
+  shift
+  if [ -d "$dir/meson-private" ]; then
+    meson setup --reconfigure "$dir" "$@"
+  else
+    meson setup "$dir" "$@"
+  fi
+}
+
+setup "$build" "${opts[@]}"
 meson compile -C "$build"
 meson test -C "$build" --print-errorlogs
 meson test -C "$build" --setup valgrind --print-errorlogs
-echo "check.sh: all tests passed, and passed again under valgrind"
+
+setup "$build-asan" "${opts[@]}" -Db_sanitize=address,undefined -Db_lundef=false \
+  -Dc_args=-fno-sanitize-recover=all
+meson compile -C "$build-asan"
+meson test -C "$build-asan" --setup asan --print-errorlogs
+echo "check.sh: all tests passed plain, under valgrind, and with ASan + UBSan"
