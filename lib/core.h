@@ -119,6 +119,8 @@ typedef struct clt__storage {
   atomic_long version; /* bumped by in-place writes; shared by every view */
 } clt__storage;
 
+struct clt__node;
+
 struct clt_tensor {
   atomic_long refs;
   clt__storage *st;
@@ -128,6 +130,11 @@ struct clt_tensor {
   int64_t strides[CLT_MAX_DIMS];
   int64_t offset;
   int64_t numel;
+  /* autograd (autograd.c) */
+  bool requires_grad;
+  bool is_view;             /* made by a public view op: in-place ops on it record nothing */
+  struct clt__node *grad_fn; /* the recorded op that made it; NULL for leaves (retained) */
+  clt_tensor *grad;         /* a leaf's accumulated gradient (retained) */
 };
 
 bool clt__is_host(const clt_device *dev);

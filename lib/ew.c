@@ -2,10 +2,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "autograd_impl.h"
 #include "dispatch.h"
 #include "ew.h"
 
-const clt__op_info clt__op_table[CLT_OP_COUNT] = {
+const clt__op_info clt__op_table[CLT__EW_COUNT] = {
 #define UI(name, np, saves) {#name, CLT__K_UNARY_INT, np},
 #define UF(name, np, saves) {#name, CLT__K_UNARY_FLOAT, np},
 #define BI(name, np, saves) {#name, CLT__K_BINARY_INT, np},
@@ -16,6 +17,9 @@ const clt__op_info clt__op_table[CLT_OP_COUNT] = {
         CLT_COMPARE_OPS(CM) CLT_LOGICAL_OPS(LG)
     {"logical_not", CLT__K_NOT, 0},
     {"where", CLT__K_WHERE, 0},
+#define GR(name, nin) {#name, nin == 2 ? CLT__K_GRAD2 : CLT__K_GRAD3, 2},
+    CLT_GRAD_KERNELS(GR)
+#undef GR
 #undef UI
 #undef UF
 #undef BI
@@ -34,7 +38,8 @@ bool clt__op_is_unary(clt_op op) {
 }
 
 int clt__op_arity(clt_op op) {
-  return clt__op_is_unary(op) ? 1 : clt__op_table[op].kind == CLT__K_WHERE ? 3 : 2;
+  clt__op_kind k = clt__op_table[op].kind;
+  return clt__op_is_unary(op) ? 1 : (k == CLT__K_WHERE || k == CLT__K_GRAD3) ? 3 : 2;
 }
 
 clt_dtype clt__op_out_dtype(clt_op op, clt_dtype dt) {
@@ -116,9 +121,8 @@ clt_status clt__check_same_device(const clt_tensor *a, const clt_tensor *b) {
 
 /* ---- running ---------------------------------------------------------------------------- */
 
-/* Runs op with output out over inputs in[0..nin) broadcast to out's shape. */
-static clt_status run(clt_op op, clt_tensor *out, clt_tensor *const *in, int nin, clt_dtype dt, const double *params,
-                      int scalar) {
+clt_status clt__ew_run(int op, clt_tensor *out, clt_tensor *const *in, int nin, clt_dtype dt, const double *params,
+                       int scalar) {
   if (out->numel == 0) return CLT_OK;
   const int64_t *strides[CLT__MAX_OPS];
   int64_t offsets[CLT__MAX_OPS], bs[CLT__MAX_OPS][CLT_MAX_DIMS];
@@ -135,6 +139,30 @@ static clt_status run(clt_op op, clt_tensor *out, clt_tensor *const *in, int nin
   clt__iter it;
   clt__iter_build(&it, out->ndim, out->shape, nin + 1, strides, offsets);
   return clt__run_ew(out->st->dev, op, &it, st, dt, params, scalar);
+}
+
+static clt_status run(clt_op op, clt_tensor *out, clt_tensor *const *in, int nin, clt_dtype dt, const double *params,
+                      int scalar) {
+  return clt__ew_run((int)op, out, in, nin, dt, params, scalar);
+}
+
+clt_tensor *clt__ew_grad(int k, clt_tensor *g, clt_tensor *s, clt_tensor *t, double p0, double p1) {
+  int nd, n2;
+  int64_t shape[CLT_MAX_DIMS], s2[CLT_MAX_DIMS];
+  if (clt__broadcast_shapes(g->ndim, g->shape, s->ndim, s->shape, &nd, shape) != CLT_OK) return NULL;
+  if (t) {
+    if (clt__broadcast_shapes(nd, shape, t->ndim, t->shape, &n2, s2) != CLT_OK) return NULL;
+    nd = n2;
+    memcpy(shape, s2, sizeof shape);
+  }
+  clt_tensor *out = clt__empty(g->st->dev, g->dtype, nd, shape);
+  clt_tensor *in[3] = {g, s, t};
+  const double params[2] = {p0, p1};
+  if (out && clt__ew_run(k, out, in, t ? 3 : 2, g->dtype, params, 0) != CLT_OK) {
+    clt__tensor_release(out);
+    return NULL;
+  }
+  return out;
 }
 
 clt_tensor *clt__cast(clt_tensor *x, clt_dtype dt) {
@@ -267,29 +295,43 @@ clt_tensor *clt__where(clt_tensor *cond, clt_tensor *a, clt_tensor *b) {
 
 /* ---- public entry points ---------------------------------------------------------------- */
 
+/* The recorded forms: the op, then its autograd node. */
+static clt_tensor *unary_rec(clt_op op, clt_tensor *x, double p0, double p1) {
+  return clt__grad_ew(clt__unary(op, x, p0, p1), (int)op, &x, 1, p0, p1, 0);
+}
+
+static clt_tensor *binary_rec(clt_op op, clt_tensor *a, clt_tensor *b) {
+  clt_tensor *in[2] = {a, b};
+  return clt__grad_ew(clt__binary(op, a, b), (int)op, in, 2, 0, 0, 0);
+}
+
+static clt_tensor *scalar_rec(clt_op op, clt_tensor *a, double s, bool first) {
+  return clt__grad_ew(clt__binary_scalar(op, a, s, first), (int)op, &a, 1, s, 0, first ? 2 : 1);
+}
+
 clt_tensor *clt_unary(clt_op op, clt_tensor *x, double p0, double p1) {
   clt__api("clt_unary");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(clt__unary(op, x, p0, p1));
+  return clt__ret(unary_rec(op, x, p0, p1));
 }
 
 clt_tensor *clt_binary(clt_op op, clt_tensor *a, clt_tensor *b) {
   clt__api("clt_binary");
   if (!a || !b) return clt__null_arg(a ? "b" : "a"), NULL;
-  return clt__ret(clt__binary(op, a, b));
+  return clt__ret(binary_rec(op, a, b));
 }
 
 clt_tensor *clt_binary_scalar(clt_op op, clt_tensor *a, double s) {
   clt__api("clt_binary_scalar");
   if (!a) return clt__null_arg("a"), NULL;
-  return clt__ret(clt__binary_scalar(op, a, s, false));
+  return clt__ret(scalar_rec(op, a, s, false));
 }
 
 #define CLT__DEF_UNARY0(name)                             \
   clt_tensor *clt_##name(clt_tensor *x) {                 \
     clt__api("clt_" #name);                               \
     if (!x) return clt__null_arg("x"), NULL;              \
-    return clt__ret(clt__unary(CLT_OP_##name, x, 0, 0));  \
+    return clt__ret(unary_rec(CLT_OP_##name, x, 0, 0));   \
   }
 CLT__DEF_UNARY0(neg)
 CLT__DEF_UNARY0(abs)
@@ -316,13 +358,13 @@ CLT__DEF_UNARY0(logical_not)
 clt_tensor *clt_leaky_relu(clt_tensor *x, double slope) {
   clt__api("clt_leaky_relu");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(clt__unary(CLT_OP_leaky_relu, x, slope, 0));
+  return clt__ret(unary_rec(CLT_OP_leaky_relu, x, slope, 0));
 }
 
 clt_tensor *clt_elu(clt_tensor *x, double alpha) {
   clt__api("clt_elu");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(clt__unary(CLT_OP_elu, x, alpha, 0));
+  return clt__ret(unary_rec(CLT_OP_elu, x, alpha, 0));
 }
 
 clt_tensor *clt_clamp(clt_tensor *x, double lo, double hi) {
@@ -330,14 +372,14 @@ clt_tensor *clt_clamp(clt_tensor *x, double lo, double hi) {
   if (!x) return clt__null_arg("x"), NULL;
   if (lo > hi) return clt__err(CLT_ERR_INVALID_ARG, "min %g is greater than max %g", lo, hi), NULL;
   if (isnan(lo) || isnan(hi)) return clt__err(CLT_ERR_INVALID_ARG, "min and max must not be NaN"), NULL;
-  return clt__ret(clt__unary(CLT_OP_clamp, x, lo, hi));
+  return clt__ret(unary_rec(CLT_OP_clamp, x, lo, hi));
 }
 
 #define CLT__DEF_BINARY(name, np, saves)                         \
   clt_tensor *clt_##name(clt_tensor *a, clt_tensor *b) {         \
     clt__api("clt_" #name);                                      \
     if (!a || !b) return clt__null_arg(a ? "b" : "a"), NULL;     \
-    return clt__ret(clt__binary(CLT_OP_##name, a, b));           \
+    return clt__ret(binary_rec(CLT_OP_##name, a, b));            \
   }
 CLT_BINARY_OPS(CLT__DEF_BINARY)
 CLT_COMPARE_OPS(CLT__DEF_BINARY)
@@ -347,7 +389,7 @@ CLT_LOGICAL_OPS(CLT__DEF_BINARY)
   clt_tensor *clt_##name##_scalar(clt_tensor *a, double s) {             \
     clt__api("clt_" #name "_scalar");                                    \
     if (!a) return clt__null_arg("a"), NULL;                             \
-    return clt__ret(clt__binary_scalar(CLT_OP_##name, a, s, false));     \
+    return clt__ret(scalar_rec(CLT_OP_##name, a, s, false));             \
   }
 CLT_BINARY_OPS(CLT__DEF_SCALAR)
 CLT_COMPARE_OPS(CLT__DEF_SCALAR)
@@ -356,7 +398,7 @@ CLT_COMPARE_OPS(CLT__DEF_SCALAR)
   clt_tensor *clt_##name##_scalar(clt_tensor *b, double s) {          \
     clt__api("clt_" #name "_scalar");                                 \
     if (!b) return clt__null_arg("b"), NULL;                          \
-    return clt__ret(clt__binary_scalar(CLT_OP_##op, b, s, true));     \
+    return clt__ret(scalar_rec(CLT_OP_##op, b, s, true));             \
   }
 CLT__DEF_RSCALAR(rsub, sub)
 CLT__DEF_RSCALAR(rdiv, div)
@@ -365,11 +407,12 @@ CLT__DEF_RSCALAR(rpow, pow)
 clt_tensor *clt_where(clt_tensor *cond, clt_tensor *a, clt_tensor *b) {
   clt__api("clt_where");
   if (!cond || !a || !b) return clt__null_arg(!cond ? "cond" : !a ? "a" : "b"), NULL;
-  return clt__ret(clt__where(cond, a, b));
+  clt_tensor *in[3] = {cond, a, b};
+  return clt__ret(clt__grad_ew(clt__where(cond, a, b), CLT_OP_where, in, 3, 0, 0, 0));
 }
 
 clt_tensor *clt_cast(clt_tensor *x, clt_dtype dtype) {
   clt__api("clt_cast");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(clt__cast(x, dtype));
+  return clt__ret(clt__grad_cast(clt__cast(x, dtype), x));
 }

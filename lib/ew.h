@@ -13,8 +13,19 @@ typedef enum {
   CLT__K_COMPARE,      /* result bool */
   CLT__K_LOGICAL,      /* result bool */
   CLT__K_NOT,
-  CLT__K_WHERE
+  CLT__K_WHERE,
+  CLT__K_GRAD2, /* gradient kernels: g and a saved tensor, with parameters */
+  CLT__K_GRAD3  /* g and a binary op's operands */
 } clt__op_kind;
+
+/* Gradient kernels are elementwise ops too, numbered after the public ones. */
+enum clt__grad_kernel {
+  CLT__G_START_ = CLT_OP_COUNT - 1,
+#define CLT__G_ENUM(name, nin) CLT__G_##name,
+  CLT_GRAD_KERNELS(CLT__G_ENUM)
+#undef CLT__G_ENUM
+  CLT__EW_COUNT
+};
 
 typedef struct {
   const char *name;
@@ -22,7 +33,7 @@ typedef struct {
   int nparams;
 } clt__op_info;
 
-extern const clt__op_info clt__op_table[CLT_OP_COUNT];
+extern const clt__op_info clt__op_table[CLT__EW_COUNT];
 
 /* Number of tensor inputs of an op (where: 3). */
 int clt__op_arity(clt_op op);
@@ -39,6 +50,13 @@ clt_status clt__broadcast_shapes(int na, const int64_t *a, int nb, const int64_t
 void clt__broadcast_strides(const clt_tensor *t, int ndim, const int64_t *shape, int64_t *strides);
 /* Same device or an error naming both. */
 clt_status clt__check_same_device(const clt_tensor *a, const clt_tensor *b);
+
+/* out = op(in...) with the inputs broadcast to out's shape, out any view (in-place ops pass an
+ * input as out). dt: the inputs' dtype. */
+clt_status clt__ew_run(int op, clt_tensor *out, clt_tensor *const *in, int nin, clt_dtype dt, const double *params,
+                       int scalar);
+/* A gradient kernel: out = k(g, s[, t]) with parameters, in g's dtype and broadcast shape. */
+clt_tensor *clt__ew_grad(int k, clt_tensor *g, clt_tensor *s, clt_tensor *t, double p0, double p1);
 
 /* Internal forms of the public ops (no scope registration). */
 clt_tensor *clt__cast(clt_tensor *x, clt_dtype dt);

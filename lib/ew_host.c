@@ -154,6 +154,73 @@ FOR_FLOATS(WHERE_ROW, where, AS_INPUT, )
 FOR_INTS(WHERE_ROW, where, AS_INPUT, )
 FOR_BOOL(WHERE_ROW, where, AS_INPUT, )
 
+/* Gradients, in double: g is the incoming gradient, s the saved input or result, (a, b) the
+ * operands of a binary op. */
+static double gelu_d(double x) {
+  return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * 3.14159265358979323846);
+}
+static double gelu_tanh_d(double x) {
+  double k = sqrt(2.0 / 3.14159265358979323846), t = tanh(k * (x + 0.044715 * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x);
+}
+static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+#define H_abs_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (s) < 0 ? -(g) : 0.0)
+#define H_square_bwd(g, s, p0, p1) (2.0 * (g) * (s))
+#define H_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : 0.0)
+#define H_clamp_bwd(g, s, p0, p1) ((s) >= (p0) && (s) <= (p1) ? (g) : 0.0)
+#define H_exp_bwd(g, s, p0, p1) ((g) * (s))
+#define H_expm1_bwd(g, s, p0, p1) ((g) * ((s) + 1.0))
+#define H_log_bwd(g, s, p0, p1) ((g) / (s))
+#define H_log1p_bwd(g, s, p0, p1) ((g) / (1.0 + (s)))
+#define H_sqrt_bwd(g, s, p0, p1) ((g) / (2.0 * (s)))
+#define H_rsqrt_bwd(g, s, p0, p1) (-0.5 * (g) * (s) * (s) * (s))
+#define H_reciprocal_bwd(g, s, p0, p1) (-(g) * (s) * (s))
+#define H_sin_bwd(g, s, p0, p1) ((g) * cos(s))
+#define H_cos_bwd(g, s, p0, p1) (-(g) * sin(s))
+#define H_tanh_bwd(g, s, p0, p1) ((g) * (1.0 - (s) * (s)))
+#define H_sigmoid_bwd(g, s, p0, p1) ((g) * (s) * (1.0 - (s)))
+#define H_leaky_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0))
+#define H_elu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0) * exp(s))
+#define H_gelu_bwd(g, s, p0, p1) ((g) * gelu_d(s))
+#define H_gelu_tanh_bwd(g, s, p0, p1) ((g) * gelu_tanh_d(s))
+#define H_silu_bwd(g, s, p0, p1) ((g) * sigm(s) * (1.0 + (s) * (1.0 - sigm(s))))
+#define H_softplus_bwd(g, s, p0, p1) ((s) > 20.0 ? (g) : (g) * sigm(s))
+#define H_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? 0.0 : (g) * (p0) * pow(s, (p0) - 1.0))
+#define H_rdiv_bwd(g, s, p0, p1) (-(g) * (p0) / ((s) * (s)))
+#define H_rpow_bwd(g, s, p0, p1) ((g) * (s) * log(p0))
+#define H_div_bwd_b(g, a, b) (-(g) * (a) / ((b) * (b)))
+#define H_pow_bwd_a(g, a, b) ((b) == 0 ? 0.0 : (g) * (b) * pow(a, (b) - 1.0))
+#define H_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? 0.0 : (g) * pow(a, b) * log(a))
+#define H_maximum_bwd(g, a, b) ((a) > (b) ? (g) : (a) == (b) ? 0.5 * (g) : 0.0)
+#define H_minimum_bwd(g, a, b) ((a) < (b) ? (g) : (a) == (b) ? 0.5 * (g) : 0.0)
+
+#define GRAD2_ROW(name, sfx, ST, CT, OT)                                                         \
+  static void g_##name##_##sfx(void *vc, const int64_t *off, int64_t n, const int64_t *step) {  \
+    ew_ctx *c = vc;                                                                              \
+    ST *o = (ST *)c->base[0] + off[0];                                                           \
+    const ST *g = (const ST *)c->base[1] + off[1], *s = (const ST *)c->base[2] + off[2];         \
+    double p0 = c->p0, p1 = c->p1;                                                               \
+    (void)p0;                                                                                    \
+    (void)p1;                                                                                    \
+    for (int64_t i = 0; i < n; i++) {                                                            \
+      double gv = g[i * step[1]], sv = s[i * step[2]];                                           \
+      o[i * step[0]] = (ST)(H_##name(gv, sv, p0, p1));                                           \
+    }                                                                                            \
+  }
+#define GRAD3_ROW(name, sfx, ST, CT, OT)                                                         \
+  static void g_##name##_##sfx(void *vc, const int64_t *off, int64_t n, const int64_t *step) {  \
+    ew_ctx *c = vc;                                                                              \
+    ST *o = (ST *)c->base[0] + off[0];                                                           \
+    const ST *g = (const ST *)c->base[1] + off[1], *a = (const ST *)c->base[2] + off[2];         \
+    const ST *b = (const ST *)c->base[3] + off[3];                                               \
+    for (int64_t i = 0; i < n; i++) {                                                            \
+      double gv = g[i * step[1]], av = a[i * step[2]], bv = b[i * step[3]];                      \
+      o[i * step[0]] = (ST)(H_##name(gv, av, bv));                                               \
+    }                                                                                            \
+  }
+#define GRAD_ROWS(name, nin) FOR_FLOATS(GRAD##nin##_ROW, name, AS_INPUT, )
+CLT_GRAD_KERNELS(GRAD_ROWS)
+
 /* The row function of every (op, input dtype); NULL where the core never asks. */
 #define TAB_F(p, name) [CLT_FLOAT32] = p##name##_f32, [CLT_FLOAT64] = p##name##_f64
 #define TAB_I(p, name) [CLT_INT32] = p##name##_i32, [CLT_INT64] = p##name##_i64, [CLT_UINT8] = p##name##_u8
@@ -164,12 +231,14 @@ FOR_BOOL(WHERE_ROW, where, AS_INPUT, )
 #define BF_TAB(name, np, saves) [CLT_OP_##name] = {TAB_F(b_, name)},
 #define BOOL_TAB(name, np, saves) [CLT_OP_##name] = {TAB_F(b_, name), TAB_I(b_, name), TAB_B(b_, name)},
 
-static const clt__host_run_fn rows[CLT_OP_COUNT][CLT_DTYPE_COUNT] = {
+#define GRAD_TAB(name, nin) [CLT__G_##name] = {TAB_F(g_, name)},
+static const clt__host_run_fn rows[CLT__EW_COUNT][CLT_DTYPE_COUNT] = {
     CLT_UNARY_INT_OPS(UI_TAB) CLT_UNARY_FLOAT_OPS(UF_TAB) CLT_BINARY_INT_OPS(BI_TAB) CLT_BINARY_FLOAT_OPS(BF_TAB)
         CLT_COMPARE_OPS(BOOL_TAB) CLT_LOGICAL_OPS(BOOL_TAB)
     [CLT_OP_logical_not] = {TAB_F(u_, logical_not), TAB_I(u_, logical_not), TAB_B(u_, logical_not)},
     [CLT_OP_where] = {[CLT_FLOAT32] = w_f32, [CLT_FLOAT64] = w_f64, [CLT_INT32] = w_i32, [CLT_INT64] = w_i64,
                       [CLT_UINT8] = w_u8, [CLT_BOOL] = w_b},
+    CLT_GRAD_KERNELS(GRAD_TAB)
 };
 
 clt_status clt__host_ew(clt_device *dev, int op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
@@ -177,7 +246,7 @@ clt_status clt__host_ew(clt_device *dev, int op, const clt__iter *it, clt__stora
   (void)dev;
   clt__host_run_fn fn = rows[op][dt];
   if (!fn)
-    return clt__err(CLT_ERR_DTYPE, "%s has no host implementation for %s", clt_op_name((clt_op)op),
+    return clt__err(CLT_ERR_DTYPE, "%s has no host implementation for %s", clt__op_table[op].name,
                     clt_dtype_name(dt));
   ew_ctx c = {.scalar = scalar};
   for (int k = 0; k < it->nops; k++) c.base[k] = st[k]->ptr;

@@ -3,6 +3,7 @@
 
 #include "dispatch.h"
 #include "ew.h"
+#include "grad.h"
 #include "host.h"
 #include "reduce.h"
 
@@ -217,7 +218,7 @@ static clt_tensor *index_select(clt_tensor *x, int dim, clt_tensor *index) {
   }
   clt_tensor *iv = clt__view_of(index, x->ndim, shape, strides, index->offset);
   if (!iv) return NULL;
-  clt_tensor *out = gather(x, d, iv);
+  clt_tensor *out = clt__grad_gather(gather(x, d, iv), x, d, iv);
   clt__tensor_release(iv);
   return out;
 }
@@ -371,16 +372,23 @@ clt_status clt__host_scatter_add(clt_device *dev, const clt__iter *it, int dim, 
   return CLT_OK;
 }
 
+clt_tensor *clt__gather(clt_tensor *x, int dim, clt_tensor *index) { return gather(x, dim, index); }
+clt_tensor *clt__scatter_add(clt_tensor *x, int dim, clt_tensor *index, clt_tensor *src) {
+  return scatter_add(x, dim, index, src);
+}
+
 /* ---- public ----------------------------------------------------------------------------- */
 
 clt_tensor *clt_cat(clt_tensor *const *tensors, int n, int dim) {
   clt__api("clt_cat");
-  return clt__ret(cat(tensors, n, dim));
+  clt_tensor *out = cat(tensors, n, dim);
+  return clt__ret(out ? clt__grad_cat(out, tensors, n, dim, false) : NULL);
 }
 
 clt_tensor *clt_stack(clt_tensor *const *tensors, int n, int dim) {
   clt__api("clt_stack");
-  return clt__ret(stack(tensors, n, dim));
+  clt_tensor *out = stack(tensors, n, dim);
+  return clt__ret(out ? clt__grad_cat(out, tensors, n, dim, true) : NULL);
 }
 
 clt_tensor *clt_index_select(clt_tensor *x, int dim, clt_tensor *index) {
@@ -392,13 +400,17 @@ clt_tensor *clt_index_select(clt_tensor *x, int dim, clt_tensor *index) {
 clt_tensor *clt_gather(clt_tensor *x, int dim, clt_tensor *index) {
   clt__api("clt_gather");
   if (!x || !index) return clt__null_arg(x ? "index" : "x"), NULL;
-  return clt__ret(gather(x, dim, index));
+  clt_tensor *out = gather(x, dim, index);
+  int d = dim < 0 ? dim + x->ndim : dim;
+  return clt__ret(clt__grad_gather(out, x, d, index));
 }
 
 clt_tensor *clt_scatter_add(clt_tensor *x, int dim, clt_tensor *index, clt_tensor *src) {
   clt__api("clt_scatter_add");
   if (!x || !index || !src) return clt__null_arg(!x ? "x" : !index ? "index" : "src"), NULL;
-  return clt__ret(scatter_add(x, dim, index, src));
+  clt_tensor *out = scatter_add(x, dim, index, src);
+  int d = dim < 0 ? dim + x->ndim : dim;
+  return clt__ret(clt__grad_scatter_add(out, x, d, index, src));
 }
 
 clt_tensor *clt_one_hot(clt_tensor *index, int64_t num_classes) {

@@ -7,6 +7,7 @@
 
 #include "dispatch.h"
 #include "ew.h"
+#include "grad.h"
 
 /* How a [rows, cols] matrix with strides (s_row, s_col) goes into GEMM: row-major with ld, or
  * transposed (column-major) with ld; false when it is neither (a copy is needed). */
@@ -186,10 +187,12 @@ done:
   return res;
 }
 
+clt_tensor *clt__matmul(clt_tensor *a, clt_tensor *b) { return matmul(a, b); }
+
 clt_tensor *clt_matmul(clt_tensor *a, clt_tensor *b) {
   clt__api("clt_matmul");
   if (!a || !b) return clt__null_arg(a ? "b" : "a"), NULL;
-  return clt__ret(matmul(a, b));
+  return clt__ret(clt__grad_matmul(matmul(a, b), a, b));
 }
 
 /* ---- host GEMM -------------------------------------------------------------------------- */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "grad.h"
 #include "ew.h"
 #include "reduce.h"
 
@@ -292,31 +293,46 @@ static clt_tensor *softmax(clt_tensor *x, int dim, bool log) {
   return out;
 }
 
+/* ---- internal entry points (backward functions use these) ------------------------------ */
+
+clt_tensor *clt__sum(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
+  return reduction(K_SUM, x, ndims, dims, keepdim, 0);
+}
+clt_tensor *clt__mean(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
+  return reduction(K_MEAN, x, ndims, dims, keepdim, 0);
+}
+clt_tensor *clt__prod(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
+  return reduction(K_PROD, x, ndims, dims, keepdim, 0);
+}
+clt_tensor *clt__softmax(clt_tensor *x, int dim, bool log) { return softmax(x, dim, log); }
+
 /* ---- public ----------------------------------------------------------------------------- */
 
-#define CLT__DEF_REDUCE(name, k)                                                         \
-  clt_tensor *clt_##name(clt_tensor *x, int ndims, const int *dims, bool keepdim) {     \
-    clt__api("clt_" #name);                                                              \
-    if (!x) return clt__null_arg("x"), NULL;                                             \
-    return clt__ret(reduction(k, x, ndims, dims, keepdim, 0));                           \
+#define CLT__DEF_REDUCE(name, k, rk)                                                                       \
+  clt_tensor *clt_##name(clt_tensor *x, int ndims, const int *dims, bool keepdim) {                       \
+    clt__api("clt_" #name);                                                                                \
+    if (!x) return clt__null_arg("x"), NULL;                                                               \
+    return clt__ret(clt__grad_reduce(reduction(k, x, ndims, dims, keepdim, 0), x, rk, ndims, dims, 0));    \
   }
-CLT__DEF_REDUCE(sum, K_SUM)
-CLT__DEF_REDUCE(prod, K_PROD)
-CLT__DEF_REDUCE(mean, K_MEAN)
-CLT__DEF_REDUCE(max, K_MAX)
-CLT__DEF_REDUCE(min, K_MIN)
-CLT__DEF_REDUCE(logsumexp, K_LSE)
+CLT__DEF_REDUCE(sum, K_SUM, CLT__RK_SUM)
+CLT__DEF_REDUCE(prod, K_PROD, CLT__RK_PROD)
+CLT__DEF_REDUCE(mean, K_MEAN, CLT__RK_MEAN)
+CLT__DEF_REDUCE(max, K_MAX, CLT__RK_MAX)
+CLT__DEF_REDUCE(min, K_MIN, CLT__RK_MIN)
+CLT__DEF_REDUCE(logsumexp, K_LSE, CLT__RK_LSE)
 
 clt_tensor *clt_var(clt_tensor *x, int ndims, const int *dims, double correction, bool keepdim) {
   clt__api("clt_var");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(reduction(K_VAR, x, ndims, dims, keepdim, correction));
+  return clt__ret(clt__grad_reduce(reduction(K_VAR, x, ndims, dims, keepdim, correction), x, CLT__RK_VAR, ndims, dims,
+                                   correction));
 }
 
 clt_tensor *clt_std(clt_tensor *x, int ndims, const int *dims, double correction, bool keepdim) {
   clt__api("clt_std");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(reduction(K_STD, x, ndims, dims, keepdim, correction));
+  return clt__ret(clt__grad_reduce(reduction(K_STD, x, ndims, dims, keepdim, correction), x, CLT__RK_STD, ndims, dims,
+                                   correction));
 }
 
 clt_tensor *clt_argmax(clt_tensor *x, int dim, bool keepdim) {
@@ -334,11 +350,11 @@ clt_tensor *clt_argmin(clt_tensor *x, int dim, bool keepdim) {
 clt_tensor *clt_softmax(clt_tensor *x, int dim) {
   clt__api("clt_softmax");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(softmax(x, dim, false));
+  return clt__ret(clt__grad_softmax(softmax(x, dim, false), x, dim, false));
 }
 
 clt_tensor *clt_log_softmax(clt_tensor *x, int dim) {
   clt__api("clt_log_softmax");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(softmax(x, dim, true));
+  return clt__ret(clt__grad_softmax(softmax(x, dim, true), x, dim, true));
 }

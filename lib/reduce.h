@@ -61,6 +61,12 @@ typedef struct clt__softmax_args_s {
 /* The accumulator dtype of op on dt: sums and products of integers are int64. */
 clt_dtype clt__reduce_acc_dtype(clt__rop op, clt_dtype dt);
 
+/* Internal forms of the public reductions (no scope registration, no recording). */
+clt_tensor *clt__sum(clt_tensor *x, int ndims, const int *dims, bool keepdim);
+clt_tensor *clt__mean(clt_tensor *x, int ndims, const int *dims, bool keepdim);
+clt_tensor *clt__prod(clt_tensor *x, int ndims, const int *dims, bool keepdim);
+clt_tensor *clt__softmax(clt_tensor *x, int dim, bool log);
+
 clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r);
 clt_status clt__host_softmax(clt_device *dev, const clt__softmax_args *a);
 

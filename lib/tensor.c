@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "autograd_impl.h"
 #include "backend.h"
 
 /* ---- shapes ----------------------------------------------------------------------------- */
@@ -115,6 +116,8 @@ clt_tensor *clt__tensor_alloc(void) {
 
 void clt__tensor_release(clt_tensor *t) {
   if (!t || atomic_fetch_sub(&t->refs, 1) != 1) return;
+  clt__node_release(t->grad_fn);
+  clt__tensor_release(t->grad);
   clt__storage_release(t->st);
   clt__free_mem(t);
   CLT__LIVE_DEC(CLT__LIVE_TENSORS);

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "grad.h"
 
 clt_status clt__copy_into(clt_tensor *dst, const clt_tensor *src) {
   if (dst->numel == 0) return CLT_OK;
@@ -88,6 +89,12 @@ static clt_status infer_shape(const clt_tensor *t, int ndim, const int64_t *shap
   return CLT_OK;
 }
 
+/* A public view's result: marked as a view when it shares t's storage, and recorded. */
+static clt_tensor *viewed(clt_tensor *out, clt_tensor *t, const char *name) {
+  if (out && out != t && out->st == t->st) out->is_view = true;
+  return clt__grad_view(out, t, name);
+}
+
 static clt_tensor *reshape(clt_tensor *t, int ndim, const int64_t *shape, bool copy_ok) {
   int64_t s[CLT_MAX_DIMS], st[CLT_MAX_DIMS];
   if (infer_shape(t, ndim, shape, s) != CLT_OK) return NULL;
@@ -109,13 +116,13 @@ static clt_tensor *reshape(clt_tensor *t, int ndim, const int64_t *shape, bool c
 clt_tensor *clt_reshape(clt_tensor *t, int ndim, const int64_t *shape) {
   clt__api("clt_reshape");
   if (!t) return clt__null_arg("t"), NULL;
-  return clt__ret(reshape(t, ndim, shape, true));
+  return clt__ret(viewed(reshape(t, ndim, shape, true), t, "reshape"));
 }
 
 clt_tensor *clt_view(clt_tensor *t, int ndim, const int64_t *shape) {
   clt__api("clt_view");
   if (!t) return clt__null_arg("t"), NULL;
-  return clt__ret(reshape(t, ndim, shape, false));
+  return clt__ret(viewed(reshape(t, ndim, shape, false), t, "view"));
 }
 
 clt_tensor *clt_flatten(clt_tensor *t, int start_dim, int end_dim) {
@@ -129,7 +136,7 @@ clt_tensor *clt_flatten(clt_tensor *t, int start_dim, int end_dim) {
     clt__err(CLT_ERR_INDEX, "start_dim %d comes after end_dim %d", start_dim, end_dim);
     return NULL;
   }
-  if (t->ndim == 0) return clt__ret(reshape(t, 1, (const int64_t[]){1}, true));
+  if (t->ndim == 0) return clt__ret(viewed(reshape(t, 1, (const int64_t[]){1}, true), t, "flatten"));
   int64_t shape[CLT_MAX_DIMS];
   int k = 0;
   for (int d = 0; d < s; d++) shape[k++] = t->shape[d];
@@ -137,7 +144,7 @@ clt_tensor *clt_flatten(clt_tensor *t, int start_dim, int end_dim) {
   for (int d = s; d <= e; d++) m *= t->shape[d];
   shape[k++] = m;
   for (int d = e + 1; d < t->ndim; d++) shape[k++] = t->shape[d];
-  return clt__ret(reshape(t, k, shape, true));
+  return clt__ret(viewed(reshape(t, k, shape, true), t, "flatten"));
 }
 
 static clt_tensor *permuted(clt_tensor *t, const int *perm) {
@@ -161,7 +168,9 @@ clt_tensor *clt_transpose(clt_tensor *t, int dim0, int dim1) {
     perm[a] = b;
     perm[b] = a;
   }
-  return clt__ret(permuted(t, perm));
+  clt_tensor *out = permuted(t, perm);
+  if (out) out->is_view = true;
+  return clt__ret(clt__grad_permute(out, t, perm));
 }
 
 clt_tensor *clt_permute(clt_tensor *t, const int *dims) {
@@ -179,7 +188,9 @@ clt_tensor *clt_permute(clt_tensor *t, const int *dims) {
     }
     seen[perm[d]] = true;
   }
-  return clt__ret(permuted(t, perm));
+  clt_tensor *out = permuted(t, perm);
+  if (out) out->is_view = true;
+  return clt__ret(clt__grad_permute(out, t, perm));
 }
 
 clt_tensor *clt_slice(clt_tensor *t, int dim, int64_t start, int64_t end, int64_t step) {
@@ -201,7 +212,9 @@ clt_tensor *clt_slice(clt_tensor *t, int dim, int64_t start, int64_t end, int64_
   shape[d] = len;
   strides[d] = t->strides[d] * step;
   int64_t off = t->offset + (len > 0 ? start * t->strides[d] : 0);
-  return clt__ret(clt__view_of(t, t->ndim, shape, strides, off));
+  clt_tensor *out = clt__view_of(t, t->ndim, shape, strides, off);
+  if (out) out->is_view = true;
+  return clt__ret(clt__grad_slice(out, t, d, len > 0 ? start : 0, step));
 }
 
 clt_tensor *clt_expand(clt_tensor *t, int ndim, const int64_t *shape) {
@@ -237,7 +250,7 @@ clt_tensor *clt_expand(clt_tensor *t, int ndim, const int64_t *shape) {
       return NULL;
     }
   }
-  return clt__ret(clt__view_of(t, ndim, s, st, t->offset));
+  return clt__ret(viewed(clt__view_of(t, ndim, s, st, t->offset), t, "expand"));
 }
 
 static clt_tensor *drop_dims(clt_tensor *t, const bool *drop) {
@@ -258,7 +271,7 @@ clt_tensor *clt_squeeze(clt_tensor *t, int dim) {
   if (clt__wrap_dim(dim, t->ndim > 0 ? t->ndim : 1, "dim", &d) != CLT_OK) return NULL;
   bool drop[CLT_MAX_DIMS] = {false};
   if (t->ndim > 0) drop[d] = t->shape[d] == 1;
-  return clt__ret(drop_dims(t, drop));
+  return clt__ret(viewed(drop_dims(t, drop), t, "squeeze"));
 }
 
 clt_tensor *clt_squeeze_all(clt_tensor *t) {
@@ -266,7 +279,7 @@ clt_tensor *clt_squeeze_all(clt_tensor *t) {
   if (!t) return clt__null_arg("t"), NULL;
   bool drop[CLT_MAX_DIMS];
   for (int d = 0; d < t->ndim; d++) drop[d] = t->shape[d] == 1;
-  return clt__ret(drop_dims(t, drop));
+  return clt__ret(viewed(drop_dims(t, drop), t, "squeeze"));
 }
 
 clt_tensor *clt_unsqueeze(clt_tensor *t, int dim) {
@@ -288,17 +301,18 @@ clt_tensor *clt_unsqueeze(clt_tensor *t, int dim) {
       st[i] = t->strides[k++];
     }
   }
-  return clt__ret(clt__view_of(t, t->ndim + 1, s, st, t->offset));
+  return clt__ret(viewed(clt__view_of(t, t->ndim + 1, s, st, t->offset), t, "unsqueeze"));
 }
 
 clt_tensor *clt_contiguous(clt_tensor *t) {
   clt__api("clt_contiguous");
   if (!t) return clt__null_arg("t"), NULL;
-  return clt__ret(clt__contiguous(t));
+  clt_tensor *out = clt__contiguous(t);
+  return clt__ret(out == t ? out : clt__grad_view(out, t, "contiguous"));
 }
 
 clt_tensor *clt_clone(clt_tensor *t) {
   clt__api("clt_clone");
   if (!t) return clt__null_arg("t"), NULL;
-  return clt__ret(clt__clone(t));
+  return clt__ret(clt__grad_view(clt__clone(t), t, "clone"));
 }

@@ -81,4 +81,38 @@
   X(logical_not, 0, NONE)      \
   X(where, 0, NONE)
 
+/* Gradient kernels (float dtypes), one launch each: X(name, inputs). With 2 inputs they take
+ * the incoming gradient g and one saved tensor s (the op's input or result, per its row above)
+ * and the op's parameters; with 3, g and both operands a, b of a binary op. */
+#define CLT_GRAD_KERNELS(X) \
+  X(abs_bwd, 2)             \
+  X(square_bwd, 2)          \
+  X(relu_bwd, 2)            \
+  X(clamp_bwd, 2)           \
+  X(exp_bwd, 2)             \
+  X(expm1_bwd, 2)           \
+  X(log_bwd, 2)             \
+  X(log1p_bwd, 2)           \
+  X(sqrt_bwd, 2)            \
+  X(rsqrt_bwd, 2)           \
+  X(reciprocal_bwd, 2)      \
+  X(sin_bwd, 2)             \
+  X(cos_bwd, 2)             \
+  X(tanh_bwd, 2)            \
+  X(sigmoid_bwd, 2)         \
+  X(leaky_relu_bwd, 2)      \
+  X(elu_bwd, 2)             \
+  X(gelu_bwd, 2)            \
+  X(gelu_tanh_bwd, 2)       \
+  X(silu_bwd, 2)            \
+  X(softplus_bwd, 2)        \
+  X(pow_scalar_bwd, 2)      \
+  X(rdiv_bwd, 2)            \
+  X(rpow_bwd, 2)            \
+  X(div_bwd_b, 3)           \
+  X(pow_bwd_a, 3)           \
+  X(pow_bwd_b, 3)           \
+  X(maximum_bwd, 3)         \
+  X(minimum_bwd, 3)
+
 #endif

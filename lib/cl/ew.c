@@ -30,17 +30,23 @@ clt_status clt__cl_ew(clt_device *dev, int op, const clt__iter *it, clt__storage
                         const double *params, int scalar) {
   clt__cl_dev *d = clt__cl(dev);
   const clt__op_info *info = &clt__op_table[op];
-  bool unary_shape = clt__op_is_unary((clt_op)op) || scalar != 0; /* (out, in, [n|it], p0, p1) */
+  bool grad = info->kind == CLT__K_GRAD2 || info->kind == CLT__K_GRAD3;
+  bool unary = !grad && clt__op_is_unary((clt_op)op);
+  bool with_params = unary || grad || scalar != 0; /* (operands, [n|it], p0, p1) */
   const char *sfx = scalar == 1 ? "_c" : scalar == 2 ? "_rc" : "";
   char name[64];
-  snprintf(name, sizeof name, "%s_fwd%s%s", info->name, sfx, it->contiguous ? "" : (scalar ? "s" : "_s"));
+  if (grad)
+    snprintf(name, sizeof name, "%s%s", info->name, it->contiguous ? "" : "_s");
+  else
+    snprintf(name, sizeof name, "%s_fwd%s%s", info->name, sfx, it->contiguous ? "" : (scalar ? "s" : "_s"));
+  int fam = grad ? CLT__KFAM_ew_grad : unary ? CLT__KFAM_ew_unary : CLT__KFAM_ew_binary;
   clt__cl_kernel_entry *k;
-  clt_status s = clt__cl_kernel(d, unary_shape && !scalar ? CLT__KFAM_ew_unary : CLT__KFAM_ew_binary, (int)dt, name, &k);
+  clt_status s = clt__cl_kernel(d, fam, (int)dt, name, &k);
   if (s != CLT_OK) return s;
   clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
   clt__cl_iter ci;
   operand_args(&a, it, st, it->nops, &ci);
-  if (unary_shape) {
+  if (with_params) {
     uint8_t p[2][8] = {{0}};
     if (params) {
       clt__store_f64(dt, p[0], params[0]);

@@ -1,0 +1,83 @@
+/* Gradient kernels for the differentiable elementwise ops, one launch each, stamped for a float
+ * dtype T. Two-input kernels get the incoming gradient g and a saved tensor s plus the op's
+ * parameters p0, p1; three-input kernels get g and a binary op's operands a, b. Each has a
+ * contiguous form <name> and a strided one <name>_s. */
+
+#if CLT_IS_FLOAT
+#define SQRT_2_PI ((T)0.79788456080286535588)  /* sqrt(2 / pi) */
+#define INV_SQRT_2PI ((T)0.39894228040143267794) /* 1 / sqrt(2 pi) */
+
+#define G_abs_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (s) < 0 ? -(g) : (T)0)
+#define G_square_bwd(g, s, p0, p1) ((T)2 * (g) * (s))
+#define G_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (T)0)
+#define G_clamp_bwd(g, s, p0, p1) ((s) >= (p0) && (s) <= (p1) ? (g) : (T)0)
+#define G_exp_bwd(g, s, p0, p1) ((g) * (s))
+#define G_expm1_bwd(g, s, p0, p1) ((g) * ((s) + (T)1))
+#define G_log_bwd(g, s, p0, p1) ((g) / (s))
+#define G_log1p_bwd(g, s, p0, p1) ((g) / ((T)1 + (s)))
+#define G_sqrt_bwd(g, s, p0, p1) ((g) / ((T)2 * (s)))
+#define G_rsqrt_bwd(g, s, p0, p1) ((T)-0.5 * (g) * (s) * (s) * (s))
+#define G_reciprocal_bwd(g, s, p0, p1) (-(g) * (s) * (s))
+#define G_sin_bwd(g, s, p0, p1) ((g) * cos(s))
+#define G_cos_bwd(g, s, p0, p1) (-(g) * sin(s))
+#define G_tanh_bwd(g, s, p0, p1) ((g) * ((T)1 - (s) * (s)))
+#define G_sigmoid_bwd(g, s, p0, p1) ((g) * (s) * ((T)1 - (s)))
+#define G_leaky_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0))
+#define G_elu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0) * exp(s))
+#define G_gelu_bwd(g, s, p0, p1) \
+  ((g) * ((T)0.5 * ((T)1 + erf((s) * (T)0.70710678118654752440)) + (s) * INV_SQRT_2PI * exp((T)-0.5 * (s) * (s))))
+T clt_gelu_tanh_d(T x) {
+  T t = tanh(SQRT_2_PI * (x + (T)0.044715 * x * x * x));
+  return (T)0.5 * ((T)1 + t) + (T)0.5 * x * ((T)1 - t * t) * SQRT_2_PI * ((T)1 + (T)0.134145 * x * x);
+}
+#define G_gelu_tanh_bwd(g, s, p0, p1) ((g) * clt_gelu_tanh_d(s))
+T clt_silu_d(T x) {
+  T sg = (T)1 / ((T)1 + exp(-x));
+  return sg * ((T)1 + x * ((T)1 - sg));
+}
+#define G_silu_bwd(g, s, p0, p1) ((g) * clt_silu_d(s))
+#define G_softplus_bwd(g, s, p0, p1) ((s) > (T)20 ? (g) : (g) / ((T)1 + exp(-(s))))
+#define G_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? (T)0 : (g) * (p0) * pow(s, (p0) - (T)1))
+#define G_rdiv_bwd(g, s, p0, p1) (-(g) * (p0) / ((s) * (s)))
+#define G_rpow_bwd(g, s, p0, p1) ((g) * (s) * log(p0))
+
+#define G_div_bwd_b(g, a, b) (-(g) * (a) / ((b) * (b)))
+#define G_pow_bwd_a(g, a, b) ((b) == 0 ? (T)0 : (g) * (b) * pow(a, (b) - (T)1))
+#define G_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? (T)0 : (g) * pow(a, b) * log(a))
+#define G_maximum_bwd(g, a, b) ((a) > (b) ? (g) : (a) == (b) ? (g) * (T)0.5 : (T)0)
+#define G_minimum_bwd(g, a, b) ((a) < (b) ? (g) : (a) == (b) ? (g) * (T)0.5 : (T)0)
+
+#define CLT_GRAD2(NAME, NAME_S, G)                                                                   \
+  __kernel void NAME(__global T *out, long oo, __global const T *g, long go, __global const T *s,    \
+                     long so, long n, T p0, T p1) {                                                  \
+    long i = get_global_id(0);                                                                       \
+    if (i < n) out[oo + i] = G(g[go + i], s[so + i], p0, p1);                                        \
+  }                                                                                                  \
+  __kernel void NAME_S(__global T *out, __global const T *g, __global const T *s, clt_iter it, T p0, \
+                       T p1) {                                                                       \
+    long i = get_global_id(0);                                                                       \
+    if (i >= it.numel) return;                                                                       \
+    long off[3];                                                                                     \
+    CLT_ITER_OFFSETS(it, i, 3, off);                                                                 \
+    out[off[0]] = G(g[off[1]], s[off[2]], p0, p1);                                                   \
+  }
+
+#define CLT_GRAD3(NAME, NAME_S, G)                                                                   \
+  __kernel void NAME(__global T *out, long oo, __global const T *g, long go, __global const T *a,    \
+                     long ao, __global const T *b, long bo, long n, T p0, T p1) {                    \
+    long i = get_global_id(0);                                                                       \
+    if (i < n) out[oo + i] = G(g[go + i], a[ao + i], b[bo + i]);                                     \
+  }                                                                                                  \
+  __kernel void NAME_S(__global T *out, __global const T *g, __global const T *a,                    \
+                       __global const T *b, clt_iter it, T p0, T p1) {                               \
+    long i = get_global_id(0);                                                                       \
+    if (i >= it.numel) return;                                                                       \
+    long off[4];                                                                                     \
+    CLT_ITER_OFFSETS(it, i, 4, off);                                                                 \
+    out[off[0]] = G(g[off[1]], a[off[2]], b[off[3]]);                                                \
+  }
+
+/* name pasted where X receives it (see ew_binary.cl) */
+#define CLT_GRAD_KERNEL(name, nin) CLT_GRAD##nin(name, name##_s, G_##name)
+CLT_GRAD_KERNELS(CLT_GRAD_KERNEL)
+#endif

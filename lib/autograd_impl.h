@@ -1,0 +1,71 @@
+/* The autograd graph: nodes, edges, saved tensors, and the helpers ops record with. */
+#ifndef CLT_AUTOGRAD_IMPL_H
+#define CLT_AUTOGRAD_IMPL_H
+
+#include "clt/autograd.h"
+#include "core.h"
+
+typedef struct clt__node clt__node;
+
+/* Computes the gradients of a node's inputs from the gradient g of its result: gin[i] gets a
+ * new tensor, or stays NULL where no gradient flows (the engine sums it down to the input's
+ * shape and casts it to the input's dtype). */
+typedef clt_status (*clt__backward_fn)(clt__node *n, clt_tensor *g, clt_tensor **gin);
+
+/* Where an input's gradient goes: the node that made it, or the leaf that collects it. */
+typedef struct {
+  clt__node *fn;    /* retained */
+  clt_tensor *leaf; /* retained */
+  int ndim;         /* the input's shape and dtype */
+  int64_t shape[CLT_MAX_DIMS];
+  clt_dtype dtype;
+} clt__edge;
+
+#define CLT__MAX_SAVED 4
+
+struct clt__node {
+  atomic_long refs;
+  const char *name;
+  clt__backward_fn backward;
+  int nin;
+  clt__edge *next;
+  int nsaved;
+  clt_tensor *saved[CLT__MAX_SAVED]; /* aliases without graph */
+  long saved_version[CLT__MAX_SAVED];
+  bool freed;                        /* saved tensors released by a backward */
+  double p[4];                       /* the op's parameters */
+  int64_t ip[CLT_MAX_DIMS + 2];      /* dims, flags */
+  int ndim_out;                      /* the result's shape */
+  int64_t shape_out[CLT_MAX_DIMS];
+  /* engine state during one backward */
+  clt_tensor *pending;
+  long deps;
+  bool queued;
+  struct clt__node *release_next;
+};
+
+void clt__node_release(clt__node *n);
+
+/* clt_backward_ex without naming itself (gradcheck calls it). */
+clt_status clt__backward(clt_tensor *t, clt_tensor *grad, bool retain_graph);
+
+/* Whether an op over these inputs records (grad mode on and one of them requires grad). */
+bool clt__grad_needed(int n, clt_tensor *const *in);
+/* Makes out the result of a new node. Returns the node (owned by out), or NULL after
+ * releasing out on failure; the caller then returns NULL. */
+clt__node *clt__record(clt_tensor **out, const char *name, clt__backward_fn bw, int nin, clt_tensor *const *in,
+                       int nsaved, clt_tensor *const *saved);
+/* Saved tensor i, or NULL and CLT_ERR_AUTOGRAD when it was modified in place or freed. */
+clt_tensor *clt__saved(clt__node *n, int i);
+/* Whether input i of n wants a gradient. */
+static inline bool clt__wants(const clt__node *n, int i) { return n->next[i].fn || n->next[i].leaf; }
+
+/* g summed over broadcast dims down to shape (ndim dims). A new reference. */
+clt_tensor *clt__sum_to(clt_tensor *g, int ndim, const int64_t *shape);
+
+/* For public functions: records op's node when needed; out passes through (NULL on failure). */
+clt_tensor *clt__grad_ew(clt_tensor *out, int op, clt_tensor *const *in, int nin, double p0, double p1, int scalar);
+clt_tensor *clt__grad_view(clt_tensor *out, clt_tensor *x, const char *name);
+clt_tensor *clt__grad_cast(clt_tensor *out, clt_tensor *x);
+
+#endif

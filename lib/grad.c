@@ -1,0 +1,541 @@
+/* Backward functions of every differentiable op, and the recording helpers the public op
+ * functions call. Backward runs in no-grad mode and uses the internal (unrecorded) ops; the
+ * engine sums each input gradient down to the input's shape and casts it to its dtype. */
+#include <math.h>
+#include <string.h>
+
+#include "autograd_impl.h"
+#include "ew.h"
+#include "grad.h"
+#include "reduce.h"
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static clt_tensor *scalar_like(clt_tensor *g, double v) { return clt__full(g->st->dev, g->dtype, 0, NULL, v); }
+
+static clt_tensor *zeros_shaped(clt_tensor *g, int ndim, const int64_t *shape) {
+  return clt__full(g->st->dev, g->dtype, ndim, shape, 0.0);
+}
+
+/* g (any layout) as a tensor of shape: a view of a contiguous copy. */
+static clt_tensor *reshaped(clt_tensor *g, int ndim, const int64_t *shape) {
+  clt_tensor *c = clt__contiguous(g);
+  if (!c) return NULL;
+  int64_t st[CLT_MAX_DIMS];
+  clt__contig_strides(ndim, shape, st);
+  clt_tensor *v = clt__view_of(c, ndim, shape, st, c->offset);
+  clt__tensor_release(c);
+  return v;
+}
+
+static clt_tensor *mul(clt_tensor *a, clt_tensor *b) { return clt__binary(CLT_OP_mul, a, b); }
+
+/* ---- elementwise ------------------------------------------------------------------------ */
+
+/* What each unary op saves for its gradient kernel: its input (IN) or its result (OUT). */
+typedef enum { SAVE_NONE, SAVE_IN, SAVE_OUT } save_kind;
+static const save_kind unary_saves[CLT_OP_COUNT] = {
+#define SAVES(name, np, saves) [CLT_OP_##name] = SAVE_##saves,
+    CLT_UNARY_OPS(SAVES)
+#undef SAVES
+};
+
+/* The gradient kernel of each unary op (0: none). */
+static const int unary_grad[CLT_OP_COUNT] = {
+    [CLT_OP_abs] = CLT__G_abs_bwd, [CLT_OP_square] = CLT__G_square_bwd, [CLT_OP_relu] = CLT__G_relu_bwd,
+    [CLT_OP_clamp] = CLT__G_clamp_bwd, [CLT_OP_exp] = CLT__G_exp_bwd, [CLT_OP_expm1] = CLT__G_expm1_bwd,
+    [CLT_OP_log] = CLT__G_log_bwd, [CLT_OP_log1p] = CLT__G_log1p_bwd, [CLT_OP_sqrt] = CLT__G_sqrt_bwd,
+    [CLT_OP_rsqrt] = CLT__G_rsqrt_bwd, [CLT_OP_reciprocal] = CLT__G_reciprocal_bwd, [CLT_OP_sin] = CLT__G_sin_bwd,
+    [CLT_OP_cos] = CLT__G_cos_bwd, [CLT_OP_tanh] = CLT__G_tanh_bwd, [CLT_OP_sigmoid] = CLT__G_sigmoid_bwd,
+    [CLT_OP_leaky_relu] = CLT__G_leaky_relu_bwd, [CLT_OP_elu] = CLT__G_elu_bwd, [CLT_OP_gelu] = CLT__G_gelu_bwd,
+    [CLT_OP_gelu_tanh] = CLT__G_gelu_tanh_bwd, [CLT_OP_silu] = CLT__G_silu_bwd, [CLT_OP_softplus] = CLT__G_softplus_bwd,
+};
+
+clt_status clt__bw_ew(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  int op = (int)n->ip[0], scalar = (int)n->ip[1];
+  double s = n->p[0];
+  clt__op_kind kind = clt__op_table[op].kind;
+  clt_tensor *a = n->nsaved > 0 && n->saved[0] ? clt__saved(n, 0) : NULL;
+  clt_tensor *b = n->nsaved > 1 && n->saved[1] ? clt__saved(n, 1) : NULL;
+  if ((n->nsaved > 0 && n->saved[0] && !a) || (n->nsaved > 1 && n->saved[1] && !b)) return clt_last_status();
+  if (kind == CLT__K_UNARY_INT || kind == CLT__K_UNARY_FLOAT) {
+    if (op == CLT_OP_neg) gin[0] = clt__unary(CLT_OP_neg, g, 0, 0);
+    else if (op == CLT_OP_sign) gin[0] = zeros_shaped(g, g->ndim, g->shape);
+    else gin[0] = clt__ew_grad(unary_grad[op], g, a, NULL, n->p[0], n->p[1]);
+    return gin[0] ? CLT_OK : clt_last_status();
+  }
+  if (kind == CLT__K_WHERE) { /* a (saved[0]) is the condition */
+    clt_tensor *z = scalar_like(g, 0.0);
+    if (z && clt__wants(n, 1)) gin[1] = clt__where(a, g, z);
+    if (z && clt__wants(n, 2)) gin[2] = clt__where(a, z, g);
+    clt__tensor_release(z);
+    return z ? CLT_OK : clt_last_status();
+  }
+  if (scalar) { /* one tensor input (index 0) */
+    clt_tensor *r = NULL;
+    switch (op) {
+      case CLT_OP_add: r = clt__retain(g); break;
+      case CLT_OP_sub: r = scalar == 1 ? clt__retain(g) : clt__unary(CLT_OP_neg, g, 0, 0); break;
+      case CLT_OP_mul: r = clt__binary_scalar(CLT_OP_mul, g, s, false); break;
+      case CLT_OP_div:
+        r = scalar == 1 ? clt__binary_scalar(CLT_OP_div, g, s, false) : clt__ew_grad(CLT__G_rdiv_bwd, g, a, NULL, s, 0);
+        break;
+      case CLT_OP_pow:
+        r = scalar == 1 ? clt__ew_grad(CLT__G_pow_scalar_bwd, g, a, NULL, s, 0) : clt__ew_grad(CLT__G_rpow_bwd, g, a, NULL, s, 0);
+        break;
+      default: { /* maximum / minimum against a constant */
+        clt_tensor *c = scalar_like(a, s);
+        if (c) r = clt__ew_grad(op == CLT_OP_maximum ? CLT__G_maximum_bwd : CLT__G_minimum_bwd, g, a, c, 0, 0);
+        clt__tensor_release(c);
+      }
+    }
+    gin[0] = r;
+    return r ? CLT_OK : clt_last_status();
+  }
+  bool wa = clt__wants(n, 0), wb = clt__wants(n, 1);
+  switch (op) {
+    case CLT_OP_add:
+      if (wa) gin[0] = clt__retain(g);
+      if (wb) gin[1] = clt__retain(g);
+      break;
+    case CLT_OP_sub:
+      if (wa) gin[0] = clt__retain(g);
+      if (wb && !(gin[1] = clt__unary(CLT_OP_neg, g, 0, 0))) return clt_last_status();
+      break;
+    case CLT_OP_mul:
+      if (wa && !(gin[0] = mul(g, b))) return clt_last_status();
+      if (wb && !(gin[1] = mul(g, a))) return clt_last_status();
+      break;
+    case CLT_OP_div:
+      if (wa && !(gin[0] = clt__binary(CLT_OP_div, g, b))) return clt_last_status();
+      if (wb && !(gin[1] = clt__ew_grad(CLT__G_div_bwd_b, g, a, b, 0, 0))) return clt_last_status();
+      break;
+    case CLT_OP_pow:
+      if (wa && !(gin[0] = clt__ew_grad(CLT__G_pow_bwd_a, g, a, b, 0, 0))) return clt_last_status();
+      if (wb && !(gin[1] = clt__ew_grad(CLT__G_pow_bwd_b, g, a, b, 0, 0))) return clt_last_status();
+      break;
+    default: { /* maximum, minimum: ties split the gradient */
+      int k = op == CLT_OP_maximum ? CLT__G_maximum_bwd : CLT__G_minimum_bwd;
+      if (wa && !(gin[0] = clt__ew_grad(k, g, a, b, 0, 0))) return clt_last_status();
+      if (wb && !(gin[1] = clt__ew_grad(k, g, b, a, 0, 0))) return clt_last_status();
+    }
+  }
+  return CLT_OK;
+}
+
+clt_tensor *clt__grad_ew(clt_tensor *out, int op, clt_tensor *const *in, int nin, double p0, double p1, int scalar) {
+  if (!out || !clt_dtype_is_float(out->dtype) || !clt__grad_needed(nin, in)) return out;
+  clt__op_kind kind = clt__op_table[op].kind;
+  if (kind == CLT__K_COMPARE || kind == CLT__K_LOGICAL || kind == CLT__K_NOT) return out;
+  clt_tensor *saved[2] = {NULL, NULL};
+  int nsaved = 0;
+  if (kind == CLT__K_UNARY_INT || kind == CLT__K_UNARY_FLOAT) {
+    save_kind sk = unary_saves[op];
+    saved[0] = sk == SAVE_IN ? in[0] : sk == SAVE_OUT ? out : NULL;
+    nsaved = 1;
+  } else if (kind == CLT__K_WHERE) {
+    saved[0] = in[0];
+    nsaved = 1;
+  } else if (scalar) {
+    saved[0] = op == CLT_OP_pow && scalar == 2 ? out : in[0];
+    nsaved = 1;
+  } else if (op != CLT_OP_add && op != CLT_OP_sub) {
+    saved[0] = in[0];
+    saved[1] = in[1];
+    nsaved = 2;
+  }
+  clt__node *n = clt__record(&out, clt__op_table[op].name, clt__bw_ew, nin, in, nsaved, saved);
+  if (!n) return NULL;
+  n->ip[0] = op;
+  n->ip[1] = scalar;
+  n->p[0] = p0;
+  n->p[1] = p1;
+  return out;
+}
+
+/* ---- casts and views -------------------------------------------------------------------- */
+
+static clt_status bw_identity(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  (void)n;
+  gin[0] = clt__retain(g);
+  return CLT_OK;
+}
+
+clt_tensor *clt__grad_cast(clt_tensor *out, clt_tensor *x) {
+  if (!out || !clt_dtype_is_float(out->dtype) || !clt_dtype_is_float(x->dtype) || !clt__grad_needed(1, &x)) return out;
+  return clt__record(&out, "cast", bw_identity, 1, &x, 0, NULL) ? out : NULL;
+}
+
+/* Views whose gradient is the incoming one reshaped (reshape, view, flatten, squeeze,
+ * unsqueeze) or passed through (contiguous, clone; expand's is summed by the engine). */
+static clt_status bw_reshape(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  gin[0] = reshaped(g, n->next[0].ndim, n->next[0].shape);
+  return gin[0] ? CLT_OK : clt_last_status();
+}
+
+static clt_status bw_permute(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  int64_t shape[CLT_MAX_DIMS], strides[CLT_MAX_DIMS];
+  for (int d = 0; d < g->ndim; d++) { /* out dim d came from input dim ip[d] */
+    shape[n->ip[d]] = g->shape[d];
+    strides[n->ip[d]] = g->strides[d];
+  }
+  gin[0] = clt__view_of(g, g->ndim, shape, strides, g->offset);
+  return gin[0] ? CLT_OK : clt_last_status();
+}
+
+static clt_status bw_slice(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  const clt__edge *e = &n->next[0];
+  clt_tensor *z = zeros_shaped(g, e->ndim, e->shape);
+  if (!z) return clt_last_status();
+  int dim = (int)n->ip[0];
+  int64_t start = n->ip[1], step = n->ip[2], strides[CLT_MAX_DIMS];
+  memcpy(strides, z->strides, sizeof strides);
+  strides[dim] *= step;
+  clt_tensor *v = clt__view_of(z, g->ndim, g->shape, strides, start * z->strides[dim]);
+  clt_status s = v ? clt__copy_into(v, g) : clt_last_status();
+  clt__tensor_release(v);
+  if (s != CLT_OK) {
+    clt__tensor_release(z);
+    return s;
+  }
+  gin[0] = z;
+  return CLT_OK;
+}
+
+clt_tensor *clt__grad_view(clt_tensor *out, clt_tensor *x, const char *name) {
+  if (!out || !clt__grad_needed(1, &x) || !clt_dtype_is_float(x->dtype)) return out;
+  clt__backward_fn bw = strcmp(name, "expand") == 0 || strcmp(name, "contiguous") == 0 || strcmp(name, "clone") == 0
+                            ? bw_identity
+                            : bw_reshape;
+  return clt__record(&out, name, bw, 1, &x, 0, NULL) ? out : NULL;
+}
+
+clt_tensor *clt__grad_permute(clt_tensor *out, clt_tensor *x, const int *perm) {
+  if (!out || !clt__grad_needed(1, &x) || !clt_dtype_is_float(x->dtype)) return out;
+  clt__node *n = clt__record(&out, "permute", bw_permute, 1, &x, 0, NULL);
+  if (!n) return NULL;
+  for (int d = 0; d < x->ndim; d++) n->ip[d] = perm[d];
+  return out;
+}
+
+clt_tensor *clt__grad_slice(clt_tensor *out, clt_tensor *x, int dim, int64_t start, int64_t step) {
+  if (!out || !clt__grad_needed(1, &x) || !clt_dtype_is_float(x->dtype)) return out;
+  clt__node *n = clt__record(&out, "slice", bw_slice, 1, &x, 0, NULL);
+  if (!n) return NULL;
+  n->ip[0] = dim;
+  n->ip[1] = start;
+  n->ip[2] = step;
+  return out;
+}
+
+/* ---- reductions ------------------------------------------------------------------------- */
+
+/* g of a reduction's result, viewed with the reduced dims kept (size 1) and expanded to the
+ * input's shape (a broadcast view, no copy). */
+static clt_tensor *expand_back(clt__node *n, clt_tensor *g) {
+  const clt__edge *e = &n->next[0];
+  uint64_t mask = (uint64_t)n->ip[0];
+  int64_t keep[CLT_MAX_DIMS];
+  for (int d = 0; d < e->ndim; d++) keep[d] = (mask >> d) & 1 ? 1 : e->shape[d];
+  clt_tensor *k = reshaped(g, e->ndim, keep);
+  if (!k) return NULL;
+  int64_t st[CLT_MAX_DIMS];
+  clt__broadcast_strides(k, e->ndim, e->shape, st);
+  clt_tensor *x = clt__view_of(k, e->ndim, e->shape, st, k->offset);
+  clt__tensor_release(k);
+  return x;
+}
+
+static int mask_dims(const clt__node *n, int *dims) {
+  int nd = 0;
+  for (int d = 0; d < n->next[0].ndim; d++)
+    if (((uint64_t)n->ip[0] >> d) & 1) dims[nd++] = d;
+  return nd;
+}
+
+static clt_status bw_reduce(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  clt__rkind k = (clt__rkind)n->ip[1];
+  clt_tensor *x = NULL, *y = NULL;
+  if (n->nsaved > 0 && n->saved[0] && !(x = clt__saved(n, 0))) return clt_last_status();
+  if (n->nsaved > 1 && n->saved[1] && !(y = clt__saved(n, 1))) return clt_last_status();
+  clt_tensor *ge = expand_back(n, g), *r = NULL;
+  if (!ge) return clt_last_status();
+  int dims[CLT_MAX_DIMS], nd = mask_dims(n, dims);
+  double R = n->p[1];
+  switch (k) {
+    case CLT__RK_SUM: r = clt__retain(ge); break;
+    case CLT__RK_MEAN: r = clt__binary_scalar(CLT_OP_mul, ge, 1.0 / R, false); break;
+    case CLT__RK_MAX: case CLT__RK_MIN: { /* split evenly between the tied extremes */
+      clt_tensor *yk = expand_back(n, y);
+      clt_tensor *eq = yk ? clt__binary(CLT_OP_eq, x, yk) : NULL, *m = eq ? clt__cast(eq, g->dtype) : NULL;
+      clt_tensor *cnt = m ? clt__sum(m, nd, dims, true) : NULL, *gm = cnt ? mul(ge, m) : NULL;
+      if (gm) r = clt__binary(CLT_OP_div, gm, cnt);
+      clt__tensor_release(yk);
+      clt__tensor_release(eq);
+      clt__tensor_release(m);
+      clt__tensor_release(cnt);
+      clt__tensor_release(gm);
+      break;
+    }
+    case CLT__RK_PROD: { /* prod of the others, also where x has zeros */
+      clt_tensor *z = scalar_like(x, 0.0), *one = scalar_like(x, 1.0);
+      clt_tensor *isz = z ? clt__binary(CLT_OP_eq, x, z) : NULL, *zf = isz ? clt__cast(isz, x->dtype) : NULL;
+      clt_tensor *nz = zf ? clt__sum(zf, nd, dims, true) : NULL;          /* zeros per slice */
+      clt_tensor *xnz = isz ? clt__where(isz, one, x) : NULL;             /* zeros as ones */
+      clt_tensor *pnz = xnz ? clt__prod(xnz, nd, dims, true) : NULL;      /* prod of the nonzeros */
+      clt_tensor *others = pnz ? clt__binary(CLT_OP_div, pnz, xnz) : NULL; /* prod of the others (no zeros) */
+      /* no zero in the slice: others; one zero: pnz at the zero, 0 elsewhere; more: 0 */
+      clt_tensor *c0 = nz ? clt__binary_scalar(CLT_OP_eq, nz, 0, false) : NULL;
+      clt_tensor *c1 = nz ? clt__binary_scalar(CLT_OP_eq, nz, 1, false) : NULL;
+      clt_tensor *at0 = c1 ? clt__binary(CLT_OP_logical_and, c1, isz) : NULL;
+      clt_tensor *w1 = at0 ? clt__where(at0, pnz, z) : NULL;
+      clt_tensor *w = w1 ? clt__where(c0, others, w1) : NULL;
+      if (w) r = mul(ge, w);
+      clt_tensor *tmp[] = {z, one, isz, zf, nz, xnz, pnz, others, c0, c1, at0, w1, w};
+      for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
+      break;
+    }
+    case CLT__RK_VAR: case CLT__RK_STD: {
+      double denom = R - n->p[0];
+      clt_tensor *m = clt__mean(x, nd, dims, true), *d = m ? clt__binary(CLT_OP_sub, x, m) : NULL;
+      clt_tensor *gd = d ? mul(ge, d) : NULL;
+      if (gd && k == CLT__RK_VAR) r = clt__binary_scalar(CLT_OP_mul, gd, 2.0 / (denom > 0 ? denom : 0), false);
+      if (gd && k == CLT__RK_STD) {
+        clt_tensor *yk = expand_back(n, y), *q = yk ? clt__binary(CLT_OP_div, gd, yk) : NULL;
+        if (q) r = clt__binary_scalar(CLT_OP_mul, q, 1.0 / (denom > 0 ? denom : 0), false);
+        clt__tensor_release(yk);
+        clt__tensor_release(q);
+      }
+      clt__tensor_release(m);
+      clt__tensor_release(d);
+      clt__tensor_release(gd);
+      break;
+    }
+    case CLT__RK_LSE: {
+      clt_tensor *yk = expand_back(n, y), *d = yk ? clt__binary(CLT_OP_sub, x, yk) : NULL;
+      clt_tensor *e = d ? clt__unary(CLT_OP_exp, d, 0, 0) : NULL;
+      if (e) r = mul(ge, e);
+      clt__tensor_release(yk);
+      clt__tensor_release(d);
+      clt__tensor_release(e);
+      break;
+    }
+  }
+  clt__tensor_release(ge);
+  gin[0] = r;
+  return r ? CLT_OK : clt_last_status();
+}
+
+clt_tensor *clt__grad_reduce(clt_tensor *out, clt_tensor *x, clt__rkind k, int ndims, const int *dims, double correction) {
+  if (!out || !clt_dtype_is_float(out->dtype) || !clt_dtype_is_float(x->dtype) || !clt__grad_needed(1, &x)) return out;
+  static const char *names[] = {"sum", "mean", "prod", "max", "min", "var", "std", "logsumexp"};
+  uint64_t mask = 0;
+  int64_t R = 1;
+  for (int d = 0; d < x->ndim; d++) {
+    bool in = ndims == 0;
+    for (int i = 0; i < ndims && !in; i++) in = (dims[i] < 0 ? dims[i] + x->ndim : dims[i]) == d;
+    if (in) {
+      mask |= (uint64_t)1 << d;
+      R *= x->shape[d];
+    }
+  }
+  clt_tensor *saved[2] = {NULL, NULL};
+  int nsaved = 0;
+  if (k != CLT__RK_SUM && k != CLT__RK_MEAN) {
+    saved[0] = x;
+    saved[1] = (k == CLT__RK_MAX || k == CLT__RK_MIN || k == CLT__RK_STD || k == CLT__RK_LSE) ? out : NULL;
+    nsaved = 2;
+  }
+  clt__node *n = clt__record(&out, names[k], bw_reduce, 1, &x, nsaved, saved);
+  if (!n) return NULL;
+  n->ip[0] = (int64_t)mask;
+  n->ip[1] = k;
+  n->p[0] = correction;
+  n->p[1] = (double)R;
+  return out;
+}
+
+/* softmax: y (g - sum(g y)); log_softmax: g - exp(y) sum(g). */
+static clt_status bw_softmax(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  clt_tensor *y = clt__saved(n, 0);
+  if (!y) return clt_last_status();
+  int dim = (int)n->ip[0];
+  bool log = n->ip[1] != 0;
+  clt_tensor *r = NULL;
+  if (log) {
+    clt_tensor *s = clt__sum(g, 1, &dim, true), *e = s ? clt__unary(CLT_OP_exp, y, 0, 0) : NULL;
+    clt_tensor *es = e ? mul(e, s) : NULL;
+    if (es) r = clt__binary(CLT_OP_sub, g, es);
+    clt__tensor_release(s);
+    clt__tensor_release(e);
+    clt__tensor_release(es);
+  } else {
+    clt_tensor *gy = mul(g, y), *s = gy ? clt__sum(gy, 1, &dim, true) : NULL;
+    clt_tensor *d = s ? clt__binary(CLT_OP_sub, g, s) : NULL;
+    if (d) r = mul(y, d);
+    clt__tensor_release(gy);
+    clt__tensor_release(s);
+    clt__tensor_release(d);
+  }
+  gin[0] = r;
+  return r ? CLT_OK : clt_last_status();
+}
+
+clt_tensor *clt__grad_softmax(clt_tensor *out, clt_tensor *x, int dim, bool log) {
+  if (!out || !clt_dtype_is_float(x->dtype) || !clt__grad_needed(1, &x)) return out;
+  clt__node *n = clt__record(&out, log ? "log_softmax" : "softmax", bw_softmax, 1, &x, 1, &out);
+  if (!n) return NULL;
+  n->ip[0] = dim < 0 ? dim + (x->ndim > 0 ? x->ndim : 1) : dim;
+  n->ip[1] = log;
+  return out;
+}
+
+/* ---- matmul ----------------------------------------------------------------------------- */
+
+/* t with a dim of size 1 inserted at d (a view). */
+static clt_tensor *unsq(clt_tensor *t, int d) {
+  int64_t s[CLT_MAX_DIMS], st[CLT_MAX_DIMS];
+  for (int i = 0, k = 0; i <= t->ndim; i++) {
+    if (i == d) {
+      s[i] = 1;
+      st[i] = 1;
+    } else {
+      s[i] = t->shape[k];
+      st[i] = t->strides[k++];
+    }
+  }
+  return clt__view_of(t, t->ndim + 1, s, st, t->offset);
+}
+
+static clt_tensor *transposed(clt_tensor *t) {
+  int64_t s[CLT_MAX_DIMS], st[CLT_MAX_DIMS];
+  memcpy(s, t->shape, sizeof s);
+  memcpy(st, t->strides, sizeof st);
+  int a = t->ndim - 2, b = t->ndim - 1;
+  s[a] = t->shape[b], s[b] = t->shape[a], st[a] = t->strides[b], st[b] = t->strides[a];
+  return clt__view_of(t, t->ndim, s, st, t->offset);
+}
+
+static clt_status bw_matmul(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  clt_tensor *a = clt__saved(n, 0), *b = a ? clt__saved(n, 1) : NULL;
+  if (!b) return clt_last_status();
+  /* the product as 2-d-or-more operands: 1-d ones get their dim of size 1 back */
+  clt_tensor *A = a->ndim == 1 ? unsq(a, 0) : clt__retain(a), *B = b->ndim == 1 ? unsq(b, 1) : clt__retain(b);
+  clt_tensor *G = NULL;
+  if (A && B) {
+    clt_tensor *g1 = a->ndim == 1 ? unsq(g, g->ndim - (b->ndim == 1 ? 0 : 1)) : clt__retain(g);
+    G = g1 && b->ndim == 1 ? unsq(g1, g1->ndim) : clt__retain(g1);
+    clt__tensor_release(g1);
+  }
+  clt_status s = G ? CLT_OK : clt_last_status();
+  if (s == CLT_OK && clt__wants(n, 0)) { /* dA = G B^T, summed to A's shape, then a's */
+    clt_tensor *bt = transposed(B), *p = bt ? clt__matmul(G, bt) : NULL;
+    clt_tensor *f = p ? clt__sum_to(p, A->ndim, A->shape) : NULL;
+    if (f) gin[0] = reshaped(f, a->ndim, a->shape);
+    if (!gin[0]) s = clt_last_status();
+    clt__tensor_release(bt);
+    clt__tensor_release(p);
+    clt__tensor_release(f);
+  }
+  if (s == CLT_OK && clt__wants(n, 1)) { /* dB = A^T G */
+    clt_tensor *at = transposed(A), *p = at ? clt__matmul(at, G) : NULL;
+    clt_tensor *f = p ? clt__sum_to(p, B->ndim, B->shape) : NULL;
+    if (f) gin[1] = reshaped(f, b->ndim, b->shape);
+    if (!gin[1]) s = clt_last_status();
+    clt__tensor_release(at);
+    clt__tensor_release(p);
+    clt__tensor_release(f);
+  }
+  clt__tensor_release(A);
+  clt__tensor_release(B);
+  clt__tensor_release(G);
+  return s;
+}
+
+clt_tensor *clt__grad_matmul(clt_tensor *out, clt_tensor *a, clt_tensor *b) {
+  clt_tensor *in[2] = {a, b};
+  if (!out || !clt__grad_needed(2, in)) return out;
+  return clt__record(&out, "matmul", bw_matmul, 2, in, 2, in) ? out : NULL;
+}
+
+/* ---- joining and indexing --------------------------------------------------------------- */
+
+static clt_status bw_cat(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  int dim = (int)n->ip[0];
+  bool stack = n->ip[1] != 0;
+  int64_t at = 0;
+  for (int i = 0; i < n->nin; i++) {
+    const clt__edge *e = &n->next[i];
+    if (!stack && e->ndim == 1 && e->shape[0] == 0 && g->ndim != 1) continue; /* skipped empty input */
+    int64_t len = stack ? 1 : e->shape[dim], shape[CLT_MAX_DIMS];
+    if (clt__wants(n, i)) {
+      memcpy(shape, g->shape, sizeof shape);
+      shape[dim] = len;
+      clt_tensor *v = clt__view_of(g, g->ndim, shape, g->strides, g->offset + at * g->strides[dim]);
+      gin[i] = v && stack ? reshaped(v, e->ndim, e->shape) : clt__retain(v);
+      clt__tensor_release(v);
+      if (!gin[i]) return clt_last_status();
+    }
+    at += len;
+  }
+  return CLT_OK;
+}
+
+clt_tensor *clt__grad_cat(clt_tensor *out, clt_tensor *const *ts, int n, int dim, bool stack) {
+  if (!out || !clt_dtype_is_float(out->dtype) || !clt__grad_needed(n, ts)) return out;
+  clt__node *node = clt__record(&out, stack ? "stack" : "cat", bw_cat, n, ts, 0, NULL);
+  if (!node) return NULL;
+  node->ip[0] = dim < 0 ? dim + out->ndim : dim;
+  node->ip[1] = stack;
+  return out;
+}
+
+/* gather (and index_select, a gather over a broadcast index): scatter g back into zeros. */
+static clt_status bw_gather(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  clt_tensor *index = clt__saved(n, 0);
+  if (!index) return clt_last_status();
+  const clt__edge *e = &n->next[0];
+  clt_tensor *z = zeros_shaped(g, e->ndim, e->shape);
+  gin[0] = z ? clt__scatter_add(z, (int)n->ip[0], index, g) : NULL;
+  clt__tensor_release(z);
+  return gin[0] ? CLT_OK : clt_last_status();
+}
+
+clt_tensor *clt__grad_gather(clt_tensor *out, clt_tensor *x, int dim, clt_tensor *index) {
+  if (!out || !clt_dtype_is_float(x->dtype) || !clt__grad_needed(1, &x)) return out;
+  clt__node *n = clt__record(&out, "gather", bw_gather, 1, &x, 1, &index);
+  if (!n) return NULL;
+  n->ip[0] = dim;
+  return out;
+}
+
+/* scatter_add: x's gradient is g; src's is g gathered where index points. */
+static clt_status bw_scatter_add(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  if (clt__wants(n, 0)) gin[0] = clt__retain(g);
+  if (!clt__wants(n, 1)) return CLT_OK;
+  clt_tensor *index = clt__saved(n, 0);
+  if (!index) return clt_last_status();
+  clt_tensor *gs = clt__gather(g, (int)n->ip[0], index);
+  const clt__edge *e = &n->next[1];
+  bool same = gs && gs->ndim == e->ndim;
+  for (int d = 0; same && d < e->ndim; d++) same = gs->shape[d] == e->shape[d];
+  if (gs && !same) { /* src larger than index: its other elements get no gradient */
+    clt_tensor *z = zeros_shaped(g, e->ndim, e->shape);
+    clt_tensor *v = z ? clt__view_of(z, gs->ndim, gs->shape, z->strides, 0) : NULL;
+    clt_status s = v ? clt__copy_into(v, gs) : clt_last_status();
+    clt__tensor_release(v);
+    clt__tensor_release(gs);
+    gs = s == CLT_OK ? z : (clt__tensor_release(z), NULL);
+  }
+  gin[1] = gs;
+  return gs ? CLT_OK : clt_last_status();
+}
+
+clt_tensor *clt__grad_scatter_add(clt_tensor *out, clt_tensor *x, int dim, clt_tensor *index, clt_tensor *src) {
+  clt_tensor *in[2] = {x, src};
+  if (!out || !clt_dtype_is_float(x->dtype) || !clt__grad_needed(2, in)) return out;
+  clt__node *n = clt__record(&out, "scatter_add", bw_scatter_add, 2, in, 1, &index);
+  if (!n) return NULL;
+  n->ip[0] = dim;
+  return out;
+}

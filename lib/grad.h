@@ -1,0 +1,38 @@
+/* Recording helpers of the differentiable ops (grad.c): each takes the op's result and inputs,
+ * records a node when grad mode is on and an input requires grad, and returns the result (NULL
+ * after releasing it when recording failed). */
+#ifndef CLT_GRAD_H
+#define CLT_GRAD_H
+
+#include "autograd_impl.h"
+
+typedef enum {
+  CLT__RK_SUM,
+  CLT__RK_MEAN,
+  CLT__RK_PROD,
+  CLT__RK_MAX,
+  CLT__RK_MIN,
+  CLT__RK_VAR,
+  CLT__RK_STD,
+  CLT__RK_LSE
+} clt__rkind;
+
+clt_tensor *clt__grad_permute(clt_tensor *out, clt_tensor *x, const int *perm);
+clt_tensor *clt__grad_slice(clt_tensor *out, clt_tensor *x, int dim, int64_t start, int64_t step);
+clt_tensor *clt__grad_reduce(clt_tensor *out, clt_tensor *x, clt__rkind k, int ndims, const int *dims, double correction);
+clt_tensor *clt__grad_softmax(clt_tensor *out, clt_tensor *x, int dim, bool log);
+clt_tensor *clt__grad_matmul(clt_tensor *out, clt_tensor *a, clt_tensor *b);
+clt_tensor *clt__grad_cat(clt_tensor *out, clt_tensor *const *ts, int n, int dim, bool stack);
+clt_tensor *clt__grad_gather(clt_tensor *out, clt_tensor *x, int dim, clt_tensor *index);
+clt_tensor *clt__grad_scatter_add(clt_tensor *out, clt_tensor *x, int dim, clt_tensor *index, clt_tensor *src);
+
+/* The backward of elementwise ops (ip[0] the op, ip[1] the scalar form, p[] parameters; in-place
+ * ops reuse it). */
+clt_status clt__bw_ew(clt__node *n, clt_tensor *g, clt_tensor **gin);
+
+/* Internal forms of public ops the backward functions use. */
+clt_tensor *clt__matmul(clt_tensor *a, clt_tensor *b);
+clt_tensor *clt__gather(clt_tensor *x, int dim, clt_tensor *index);
+clt_tensor *clt__scatter_add(clt_tensor *x, int dim, clt_tensor *index, clt_tensor *src);
+
+#endif
