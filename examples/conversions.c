@@ -1,5 +1,6 @@
-/* The data path of clt, step by step: a host array becomes a tensor, goes to a device, comes
- * back and is printed and saved. Each conversion's name says whether it copies or shares.
+/* The data path of clt, step by step: a host array becomes a tensor, goes to a device, is marked
+ * for gradients, a loss goes backward, and values come back to the host to print and save. Each
+ * conversion's name says whether it copies or shares.
  *
  * usage: conversions [DEVICE]     (DEVICE as for clt_device_open: "host", "cl:0", "cl:pocl"...) */
 #include <stdio.h>
@@ -48,7 +49,18 @@ int main(int argc, char **argv) {
   CHECK(clt_to_host(t, back, sizeof back) == CLT_OK);
   printf("\nclt_to_host (copies out, row-major): back[2][0] = %g\n", back[2][0]);
 
-  /* 5. One element as a double (loss.item()), and a file NumPy reads (np.load). */
+  /* 5. Gradients (Variable(t, requires_grad=True), loss.backward()): the classic check,
+   *    mean(w * w) for w = [[1, 2], [3, 4]] has gradient w / 2. */
+  clt_tensor *w = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2, 2), (const float[]){1, 2, 3, 4});
+  CHECK(clt_set_requires_grad(w, true) == CLT_OK);
+  clt_tensor *loss = clt_mean(clt_mul(w, w), CLT_ALL_DIMS, false);
+  CHECK(loss && clt_backward(loss, NULL) == CLT_OK);
+  double lv;
+  CHECK(clt_item(loss, &lv) == CLT_OK);
+  printf("\nloss = mean(w * w) = %g (grad_fn %s); d loss / d w, back on the host:\n", lv, clt_grad_fn_name(loss));
+  clt_print(clt_to(clt_grad(w), clt_get_device(shared)), stdout);
+
+  /* 6. One element as a double (loss.item()), and a file NumPy reads (np.load). */
   double v;
   CHECK(clt_item(clt_slice(clt_slice(t, 0, 2, 3, 1), 1, 1, 2, 1), &v) == CLT_OK);
   printf("clt_item of t[2, 1]: %g\n", v);

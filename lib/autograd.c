@@ -94,6 +94,7 @@ clt__node *clt__record(clt_tensor **out, const char *name, clt__backward_fn bw, 
       }
     }
     for (int i = 0; i < nsaved && ok; i++) {
+      n->saved_version[i] = -1; /* nothing saved in this slot */
       if (!saved[i]) continue;
       ok = (n->saved[i] = alias(saved[i])) != NULL;
       n->saved_version[i] = atomic_load(&saved[i]->st->version);
@@ -250,6 +251,13 @@ static clt_status run_backward(clt_tensor *root, clt_tensor *grad, bool retain) 
     n->pending = NULL;
     clt_tensor *gin[64] = {NULL}, **gv = n->nin <= 64 ? gin : clt__calloc((size_t)n->nin, sizeof *gv);
     if (!gv) s = clt__err(CLT_ERR_OOM, "cannot allocate %d gradients", n->nin);
+    bool saves = false;
+    for (int i = 0; i < n->nsaved; i++) saves = saves || n->saved_version[i] >= 0;
+    if (s == CLT_OK && n->freed && saves)
+      s = clt__err(CLT_ERR_AUTOGRAD,
+                   "backward through %s a second time: its saved tensors were freed by the first backward "
+                   "(use clt_backward_ex with retain_graph)",
+                   n->name);
     if (s == CLT_OK && g) s = n->backward(n, g, gv);
     for (int i = 0; i < n->nin; i++) {
       clt__edge *e = &n->next[i];

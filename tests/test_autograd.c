@@ -1,0 +1,418 @@
+/* Autograd: gradcheck (float64 central differences) for every differentiable op on every
+ * device, with broadcast shapes, views and non-contiguous inputs; accumulation, diamonds,
+ * no-grad, detach, in-place ops and their version errors, backward twice, memory. */
+#include <stdio.h>
+
+#include "ew.h"
+#include "tu.h"
+
+/* ---- gradcheck cases -------------------------------------------------------------------- */
+
+typedef struct {
+  const char *name;
+  clt_tensor *(*fn)(void *user, clt_tensor *const *in);
+  int n;
+  int ndim[3];
+  int64_t shape[3][4];
+  double lo, hi; /* input range, away from kinks */
+  int iparam;
+  double param;
+} gcase;
+
+static clt_tensor *c_unary(void *u, clt_tensor *const *in) {
+  const gcase *c = u;
+  double p0 = c->iparam == CLT_OP_clamp ? -0.5 : 0.3, p1 = c->iparam == CLT_OP_clamp ? 0.6 : 0;
+  return clt_unary((clt_op)c->iparam, clt_transpose(in[0], 0, 1), p0, p1); /* a non-contiguous input */
+}
+static clt_tensor *c_binary(void *u, clt_tensor *const *in) {
+  return clt_binary((clt_op)((const gcase *)u)->iparam, in[0], in[1]);
+}
+static clt_tensor *c_scalar(void *u, clt_tensor *const *in) {
+  const gcase *c = u;
+  return clt_binary_scalar((clt_op)c->iparam, in[0], c->param);
+}
+static clt_tensor *c_rsub(void *u, clt_tensor *const *in) { return clt_rsub_scalar(in[0], ((const gcase *)u)->param); }
+static clt_tensor *c_rdiv(void *u, clt_tensor *const *in) { return clt_rdiv_scalar(in[0], ((const gcase *)u)->param); }
+static clt_tensor *c_rpow(void *u, clt_tensor *const *in) { return clt_rpow_scalar(in[0], ((const gcase *)u)->param); }
+static clt_tensor *c_where(void *u, clt_tensor *const *in) {
+  (void)u;
+  return clt_where(clt_gt_scalar(in[0], 0.1), in[1], in[2]);
+}
+static const int d01[2] = {0, 1};
+static clt_tensor *c_reduce(void *u, clt_tensor *const *in) {
+  const gcase *c = u;
+  int nd = c->iparam % 10 == 0 ? 0 : c->iparam % 10 == 1 ? 1 : 2; /* all dims, dim 1, dims 0 and 1 */
+  const int *dims = nd == 1 ? &d01[1] : d01;
+  bool keep = c->iparam >= 100;
+  switch ((c->iparam / 10) % 10) {
+    case 0: return clt_sum(in[0], nd, dims, keep);
+    case 1: return clt_mean(in[0], nd, dims, keep);
+    case 2: return clt_prod(in[0], nd, dims, keep);
+    case 3: return clt_max(in[0], nd, dims, keep);
+    case 4: return clt_min(in[0], nd, dims, keep);
+    case 5: return clt_var(in[0], nd, dims, 1, keep);
+    case 6: return clt_std(in[0], nd, dims, 0, keep);
+    default: return clt_logsumexp(in[0], nd, dims, keep);
+  }
+}
+static clt_tensor *c_softmax(void *u, clt_tensor *const *in) {
+  const gcase *c = u;
+  return c->param ? clt_log_softmax(in[0], c->iparam) : clt_softmax(in[0], c->iparam);
+}
+static clt_tensor *c_matmul(void *u, clt_tensor *const *in) {
+  (void)u;
+  return clt_matmul(in[0], in[1]);
+}
+static clt_tensor *c_matmul_t(void *u, clt_tensor *const *in) {
+  (void)u;
+  return clt_matmul(clt_transpose(in[0], -1, -2), in[1]);
+}
+static clt_tensor *c_views(void *u, clt_tensor *const *in) {
+  const gcase *c = u;
+  clt_tensor *x = in[0]; /* [2,3,4] */
+  switch (c->iparam) {
+    case 0: return clt_reshape(x, CLT_SHAPE(4, 6));
+    case 1: return clt_transpose(x, 0, 2);
+    case 2: return clt_permute(x, (const int[]){1, 2, 0});
+    case 3: return clt_slice(clt_slice(x, 2, 1, 4, 2), 1, -2, INT64_MAX, 1);
+    case 4: return clt_expand(clt_unsqueeze(x, 1), CLT_SHAPE(2, 5, 3, 4));
+    case 5: return clt_squeeze(clt_unsqueeze(x, -1), -1);
+    case 6: return clt_flatten(clt_transpose(x, 0, 1), 0, 1);
+    case 7: return clt_contiguous(clt_transpose(x, 1, 2));
+    case 8: return clt_clone(x);
+    default: return clt_view(x, CLT_SHAPE(2, 12));
+  }
+}
+static clt_tensor *c_join(void *u, clt_tensor *const *in) {
+  const gcase *c = u;
+  clt_tensor *ts[3] = {in[0], clt_transpose(in[1], 0, 1), in[0]};
+  return c->iparam ? clt_stack(ts, 3, 1) : clt_cat(ts, 3, 1);
+}
+static clt_tensor *c_index(void *u, clt_tensor *const *in) {
+  const gcase *c = u;
+  clt_device *dev = clt_get_device(in[0]);
+  clt_tensor *i1 = clt_from_host(dev, CLT_INT64, CLT_SHAPE(5), (const int64_t[]){2, 0, 2, 3, 1});
+  clt_tensor *i2 = clt_from_host(dev, CLT_INT32, CLT_SHAPE(3, 2), (const int32_t[]){0, 3, 1, 1, 2, 0});
+  switch (c->iparam) {
+    case 0: return clt_index_select(in[0], 1, i1);
+    case 1: return clt_gather(in[0], 1, i2);
+    default: return clt_scatter_add(in[0], 1, i2, in[1]);
+  }
+}
+static clt_tensor *c_chain(void *u, clt_tensor *const *in) {
+  (void)u; /* a small network: linear, activation, softmax, loss-like reduction */
+  clt_tensor *h = clt_tanh(clt_add(clt_matmul(in[0], in[1]), in[2]));
+  return clt_mean(clt_log_softmax(h, -1), CLT_DIMS(0), false);
+}
+
+#define S1(a) 1, {a}
+#define SH(...) {__VA_ARGS__}
+
+static gcase cases[256];
+static int ncases;
+
+static void add_case(gcase c) { cases[ncases++] = c; }
+
+static void build_cases(void) {
+  ncases = 0;
+  for (int op = 0; op < CLT_OP_COUNT; op++) {
+    clt__op_kind k = clt__op_table[op].kind;
+    if (k == CLT__K_UNARY_INT || k == CLT__K_UNARY_FLOAT) {
+      bool pos = op == CLT_OP_log || op == CLT_OP_log1p || op == CLT_OP_sqrt || op == CLT_OP_rsqrt ||
+                 op == CLT_OP_reciprocal;
+      add_case((gcase){clt_op_name((clt_op)op), c_unary, 1, {2}, {{3, 4}}, pos ? 0.2 : -2, pos ? 3 : 2, op, 0});
+    }
+    if (k == CLT__K_BINARY_INT || k == CLT__K_BINARY_FLOAT) {
+      bool pos = op == CLT_OP_pow || op == CLT_OP_div;
+      add_case((gcase){clt_op_name((clt_op)op), c_binary, 2, {2, 1}, {{3, 4}, {4}}, pos ? 0.5 : -2, pos ? 2 : 2, op, 0});
+      add_case((gcase){clt_op_name((clt_op)op), c_binary, 2, {1, 2}, {{4}, {3, 1}}, pos ? 0.5 : -2, pos ? 2 : 2, op, 0});
+      add_case((gcase){clt_op_name((clt_op)op), c_scalar, 1, {2}, {{3, 4}}, pos ? 0.5 : -2, 2, op, op == CLT_OP_pow ? 2.5 : 0.7});
+    }
+  }
+  add_case((gcase){"rsub", c_rsub, 1, {2}, {{3, 4}}, -2, 2, 0, 1.5});
+  add_case((gcase){"rdiv", c_rdiv, 1, {2}, {{3, 4}}, 0.5, 2, 0, 1.5});
+  add_case((gcase){"rpow", c_rpow, 1, {2}, {{3, 4}}, -1, 1, 0, 1.7});
+  add_case((gcase){"where", c_where, 3, {2, 2, 1}, {{3, 4}, {3, 4}, {4}}, -1, 1, 0, 0});
+  for (int kind = 0; kind < 8; kind++)
+    for (int dims = 0; dims < 3; dims++)
+      for (int keep = 0; keep < 2; keep++)
+        add_case((gcase){"reduction", c_reduce, 1, {3}, {{3, 4, 2}}, kind == 2 ? 0.5 : -2, 2, keep * 100 + kind * 10 + dims, 0});
+  for (int dim = -2; dim < 2; dim++) {
+    add_case((gcase){"softmax", c_softmax, 1, {2}, {{3, 5}}, -2, 2, dim, 0});
+    add_case((gcase){"log_softmax", c_softmax, 1, {2}, {{3, 5}}, -2, 2, dim, 1});
+  }
+  add_case((gcase){"matmul 2d", c_matmul, 2, {2, 2}, {{3, 4}, {4, 5}}, -1, 1, 0, 0});
+  add_case((gcase){"matmul dot", c_matmul, 2, {1, 1}, {{4}, {4}}, -1, 1, 0, 0});
+  add_case((gcase){"matmul 2d.1d", c_matmul, 2, {2, 1}, {{3, 4}, {4}}, -1, 1, 0, 0});
+  add_case((gcase){"matmul 1d.3d", c_matmul, 2, {1, 3}, {{4}, {2, 4, 3}}, -1, 1, 0, 0});
+  add_case((gcase){"matmul broadcast", c_matmul, 2, {3, 2}, {{2, 3, 4}, {4, 2}}, -1, 1, 0, 0});
+  add_case((gcase){"matmul transposed", c_matmul_t, 2, {3, 3}, {{2, 4, 3}, {1, 4, 2}}, -1, 1, 0, 0});
+  for (int v = 0; v < 10; v++) add_case((gcase){"views", c_views, 1, {3}, {{2, 3, 4}}, -1, 1, v, 0});
+  add_case((gcase){"cat", c_join, 2, {2, 2}, {{3, 2}, {2, 3}}, -1, 1, 0, 0});
+  add_case((gcase){"stack", c_join, 2, {2, 2}, {{3, 3}, {3, 3}}, -1, 1, 1, 0});
+  add_case((gcase){"index_select", c_index, 1, {2}, {{3, 4}}, -1, 1, 0, 0});
+  add_case((gcase){"gather", c_index, 1, {2}, {{3, 4}}, -1, 1, 1, 0});
+  add_case((gcase){"scatter_add", c_index, 2, {2, 2}, {{3, 4}, {3, 2}}, -1, 1, 2, 0});
+  add_case((gcase){"network", c_chain, 3, {2, 2, 1}, {{4, 3}, {3, 5}, {5}}, -1, 1, 0, 0});
+}
+
+/* Inputs in [lo, hi), spread so that max/min have no ties and kinks are avoided. */
+static clt_tensor *gc_input(clt_device *dev, int ndim, const int64_t *shape, double lo, double hi, int seed) {
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) n *= shape[d];
+  double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+  for (int64_t i = 0; i < n; i++) {
+    double u = (double)((i * 7919 + (int64_t)seed * 104729) % 1009) / 1009.0;
+    v[i] = lo + (hi - lo) * u;
+    if (fabs(v[i]) < 0.05) v[i] += 0.1; /* away from 0, the kink of relu, abs, ... */
+  }
+  clt_tensor *t = clt_from_host(dev, CLT_FLOAT64, ndim, shape, v);
+  free(v);
+  return t;
+}
+
+START_TEST(gradcheck_every_op) {
+  clt_device *dev = TU_DEV;
+  build_cases();
+  ck_assert_int_ge(ncases, 100);
+  for (int c = 0; c < ncases; c++) {
+    clt_scope_begin();
+    clt_tensor *in[3];
+    for (int i = 0; i < cases[c].n; i++)
+      in[i] = gc_input(dev, cases[c].ndim[i], cases[c].shape[i], cases[c].lo, cases[c].hi, c * 3 + i);
+    clt_status s = clt_gradcheck(cases[c].fn, &cases[c], cases[c].n, in, NULL);
+    ck_assert_msg(s == CLT_OK, "%s (case %d, param %d) on %s: %s", cases[c].name, c, cases[c].iparam,
+                  clt_device_spec(dev), clt_last_error());
+    clt_scope_end();
+  }
+}
+END_TEST
+
+/* gradcheck itself fails on a wrong gradient: relu's forward with exp's gradient cannot pass. */
+static clt_tensor *wrong(void *u, clt_tensor *const *in) {
+  (void)u;
+  clt_tensor *y = clt_relu(in[0]);
+  clt_tensor *fake = clt_mul_scalar(clt_detach(y), 0); /* zero, not recorded */
+  return clt_add(clt_mul(in[0], in[0]), clt_add(fake, clt_detach(in[0])));
+}
+
+START_TEST(gradcheck_catches_wrong_gradients) {
+  clt_scope_begin();
+  clt_tensor *x = gc_input(TU_DEV, CLT_SHAPE(5), -1, 1, 3);
+  ck_assert_int_eq(clt_gradcheck(wrong, NULL, 1, &x, NULL), CLT_ERR_MISMATCH);
+  TU_ASSERT_ERR(CLT_ERR_MISMATCH, "clt_gradcheck: input 0 (shape [5]), element 0: analytic gradient");
+  ck_assert_int_eq(clt_gradcheck(NULL, NULL, 1, &x, NULL), CLT_ERR_INVALID_ARG);
+  clt_clear_error();
+  clt_scope_end();
+}
+END_TEST
+
+/* ---- semantics -------------------------------------------------------------------------- */
+
+START_TEST(pytorch_tutorial_example) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2, 2), (const float[]){1, 2, 3, 4});
+  ck_assert_int_eq(clt_set_requires_grad(x, true), CLT_OK);
+  clt_tensor *loss = clt_mean(clt_mul(x, x), CLT_ALL_DIMS, false);
+  ck_assert(clt_requires_grad(loss));
+  ck_assert_str_eq(clt_grad_fn_name(loss), "mean");
+  ck_assert_ptr_null(clt_grad(x)); /* no gradient yet, and no error */
+  ck_assert_int_eq(clt_last_status(), CLT_OK);
+  ck_assert_int_eq(clt_backward(loss, NULL), CLT_OK);
+  tu_assert_values(clt_grad(x), 2, (const int64_t[]){2, 2}, (const double[]){0.5, 1, 1.5, 2});
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(accumulation_diamonds_and_retain) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(3), (const double[]){1, 2, 3});
+  clt_set_requires_grad(x, true);
+  /* x used twice (a diamond): d/dx sum(x*x + 3x) = 2x + 3 */
+  clt_tensor *y = clt_sum(clt_add(clt_mul(x, x), clt_mul_scalar(x, 3)), CLT_ALL_DIMS, false);
+  ck_assert_int_eq(clt_backward_ex(y, NULL, true), CLT_OK);
+  tu_assert_values(clt_grad(x), 1, (const int64_t[]){3}, (const double[]){5, 7, 9});
+  ck_assert_int_eq(clt_backward(y, NULL), CLT_OK); /* retained: a second pass accumulates */
+  tu_assert_values(clt_grad(x), 1, (const int64_t[]){3}, (const double[]){10, 14, 18});
+  ck_assert_int_eq(clt_backward(y, NULL), CLT_ERR_AUTOGRAD); /* freed now */
+  TU_ASSERT_ERR(CLT_ERR_AUTOGRAD, "clt_backward: backward through mul a second time", "retain_graph");
+  ck_assert_int_eq(clt_zero_grad(x), CLT_OK);
+  tu_assert_values(clt_grad(x), 1, (const int64_t[]){3}, (const double[]){0, 0, 0});
+  /* an explicit grad for a non-scalar result */
+  clt_tensor *z = clt_mul_scalar(x, 2);
+  ck_assert_int_eq(clt_backward(z, NULL), CLT_ERR_SHAPE);
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_backward: grad can be NULL only for a tensor of one element, not of shape [3]");
+  ck_assert_int_eq(clt_backward(z, clt_ones(dev, CLT_FLOAT64, CLT_SHAPE(2))), CLT_ERR_SHAPE);
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_backward: grad has shape [2], the tensor [3]");
+  ck_assert_int_eq(clt_backward(z, clt_full(dev, CLT_FLOAT32, CLT_SHAPE(3), 0.5)), CLT_OK);
+  tu_assert_values(clt_grad(x), 1, (const int64_t[]){3}, (const double[]){1, 1, 1});
+  /* a leaf as the root */
+  ck_assert_int_eq(clt_backward(x, clt_ones(dev, CLT_FLOAT64, CLT_SHAPE(3))), CLT_OK);
+  tu_assert_values(clt_grad(x), 1, (const int64_t[]){3}, (const double[]){2, 2, 2});
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(no_grad_detach_and_leaves) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2, 2));
+  clt_set_requires_grad(x, true);
+  ck_assert(clt_is_grad_enabled());
+  ck_assert_int_eq(clt_no_grad_begin(), CLT_OK);
+  ck_assert_int_eq(clt_no_grad_begin(), CLT_OK); /* nests */
+  ck_assert(!clt_requires_grad(clt_exp(x)));
+  ck_assert_int_eq(clt_no_grad_end(), CLT_OK);
+  ck_assert(!clt_is_grad_enabled());
+  ck_assert_int_eq(clt_no_grad_end(), CLT_OK);
+  ck_assert_int_eq(clt_no_grad_end(), CLT_ERR_STATE);
+  TU_ASSERT_ERR(CLT_ERR_STATE, "clt_no_grad_end: no clt_no_grad_begin() is open");
+  ck_assert(clt_requires_grad(clt_exp(x)));
+  clt_tensor *d = clt_detach(x);
+  ck_assert(!clt_requires_grad(d) && clt_is_leaf(d) && clt_shares_storage(d, x));
+  ck_assert_ptr_null(clt_grad_fn_name(d));
+  ck_assert_int_eq(clt_fill_(d, 5), CLT_OK); /* the detached alias writes through */
+  tu_assert_values(x, 2, (const int64_t[]){2, 2}, (const double[]){5, 5, 5, 5});
+  ck_assert(!clt_requires_grad(clt_gt_scalar(x, 1))); /* bool results never require grad */
+  ck_assert(!clt_requires_grad(clt_argmax(x, CLT_ALL, false)));
+  ck_assert(!clt_requires_grad(clt_cast(x, CLT_INT32)));
+  ck_assert_int_eq(clt_set_requires_grad(clt_ones(dev, CLT_INT32, CLT_SHAPE(2)), true), CLT_ERR_DTYPE);
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_set_requires_grad: only float tensors can require grad, not int32");
+  ck_assert_int_eq(clt_set_requires_grad(clt_exp(x), true), CLT_ERR_AUTOGRAD);
+  TU_ASSERT_ERR(CLT_ERR_AUTOGRAD, "the tensor was made by exp and is not a leaf");
+  ck_assert_int_eq(clt_backward(d, NULL), CLT_ERR_AUTOGRAD);
+  TU_ASSERT_ERR(CLT_ERR_AUTOGRAD, "clt_backward: the tensor does not require grad");
+  /* a float cast passes gradients through, in the input's dtype */
+  clt_tensor *x64 = clt_ones(dev, CLT_FLOAT64, CLT_SHAPE(2));
+  clt_set_requires_grad(x64, true);
+  ck_assert_int_eq(clt_backward(clt_sum(clt_mul_scalar(clt_cast(x64, CLT_FLOAT32), 3), CLT_ALL_DIMS, false), NULL), CLT_OK);
+  ck_assert_int_eq(clt_get_dtype(clt_grad(x64)), CLT_FLOAT64);
+  tu_assert_values(clt_grad(x64), 1, (const int64_t[]){2}, (const double[]){3, 3});
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(inplace_ops_and_versions) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *t = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(2, 3));
+  ck_assert_int_eq(clt_add_(t, clt_arange(dev, CLT_INT32, 0, 3, 1)), CLT_OK); /* broadcast, int into float */
+  ck_assert_int_eq(clt_mul_(t, clt_full(dev, CLT_FLOAT32, CLT_SHAPE(2, 1), 2)), CLT_OK);
+  ck_assert_int_eq(clt_sub_(t, clt_ones(dev, CLT_FLOAT32, 0, NULL)), CLT_OK);
+  ck_assert_int_eq(clt_div_(t, clt_full(dev, CLT_FLOAT32, CLT_SHAPE(3), 2)), CLT_OK);
+  tu_assert_values(t, 2, (const int64_t[]){2, 3}, (const double[]){-0.5, 0.5, 1.5, -0.5, 0.5, 1.5});
+  ck_assert_int_eq(clt_clamp_(t, 0, 1), CLT_OK);
+  tu_assert_values(t, 2, (const int64_t[]){2, 3}, (const double[]){0, 0.5, 1, 0, 0.5, 1});
+  ck_assert_int_eq(clt_copy_(clt_slice(t, 1, 1, 3, 1), clt_full(dev, CLT_FLOAT64, CLT_SHAPE(1), 7)), CLT_OK);
+  tu_assert_values(t, 2, (const int64_t[]){2, 3}, (const double[]){0, 7, 7, 0, 7, 7});
+  ck_assert_int_eq(clt_zero_(clt_transpose(t, 0, 1)), CLT_OK);
+  tu_assert_values(t, 2, (const int64_t[]){2, 3}, (const double[]){0, 0, 0, 0, 0, 0});
+  clt_tensor *i = clt_zeros(dev, CLT_INT32, CLT_SHAPE(2));
+  ck_assert_int_eq(clt_add_(i, clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2))), CLT_ERR_DTYPE);
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_add_: the add result (float32) cannot be stored in a int32 tensor");
+  ck_assert_int_eq(clt_div_(i, i), CLT_ERR_DTYPE);
+  clt_clear_error();
+  ck_assert_int_eq(clt_add_(i, clt_ones(dev, CLT_INT32, CLT_SHAPE(3))), CLT_ERR_SHAPE);
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_add_: shapes [2] and [3] cannot broadcast");
+  ck_assert_int_eq(clt_add_(clt_ones(dev, CLT_INT32, CLT_SHAPE(1)), i), CLT_ERR_SHAPE);
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_add_: other of shape [2] does not broadcast to the tensor's shape [1]");
+  /* in-place on a leaf that requires grad, while recording */
+  clt_tensor *w = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2));
+  clt_set_requires_grad(w, true);
+  ck_assert_int_eq(clt_add_(w, w), CLT_ERR_AUTOGRAD);
+  TU_ASSERT_ERR(CLT_ERR_AUTOGRAD, "clt_add_: add on a leaf that requires grad while recording");
+  clt_no_grad_begin(); /* allowed without recording, as optimizers do */
+  ck_assert_int_eq(clt_mul_(w, clt_full(dev, CLT_FLOAT32, CLT_SHAPE(2), 3)), CLT_OK);
+  clt_no_grad_end();
+  tu_assert_values(w, 1, (const int64_t[]){2}, (const double[]){3, 3});
+  clt_scope_end();
+}
+END_TEST
+
+/* A tensor saved for backward and changed in place afterwards fails backward, naming the op
+ * and the versions, instead of giving a wrong gradient. */
+START_TEST(modified_saved_tensor_is_an_error) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_arange(dev, CLT_FLOAT32, 1, 4, 1);
+  clt_set_requires_grad(x, true);
+  clt_tensor *y = clt_exp(x); /* saves its result */
+  clt_tensor *loss = clt_sum(y, CLT_ALL_DIMS, false);
+  ck_assert_int_eq(clt_add_(y, clt_ones(dev, CLT_FLOAT32, 0, NULL)), CLT_OK);
+  ck_assert_int_eq(clt_backward(loss, NULL), CLT_ERR_AUTOGRAD);
+  TU_ASSERT_ERR(CLT_ERR_AUTOGRAD, "clt_backward: a tensor exp saved for its gradient was modified by an in-place op",
+                "(version 0 when saved, 1 now)");
+  /* the same through a view of the saved tensor: versions are shared by views */
+  clt_tensor *a = clt_arange(dev, CLT_FLOAT32, 1, 5, 1);
+  clt_set_requires_grad(a, true);
+  clt_tensor *b = clt_mul(a, clt_detach(a)); /* saves the detached alias */
+  clt_tensor *l2 = clt_sum(b, CLT_ALL_DIMS, false);
+  clt_no_grad_begin();
+  clt_fill_(clt_slice(a, 0, 0, 1, 1), 9);
+  clt_no_grad_end();
+  ck_assert_int_eq(clt_backward(l2, NULL), CLT_ERR_AUTOGRAD);
+  TU_ASSERT_ERR(CLT_ERR_AUTOGRAD, "saved for its gradient was modified");
+  /* in-place on a tensor an op made joins the graph: d/dx sum((2x + 1)^2) = 4 (2x + 1) */
+  clt_tensor *p = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2), (const float[]){1, 2});
+  clt_set_requires_grad(p, true);
+  clt_tensor *q = clt_mul_scalar(p, 2);
+  ck_assert_int_eq(clt_add_(q, clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2))), CLT_OK);
+  ck_assert_str_eq(clt_grad_fn_name(q), "add");
+  ck_assert_int_eq(clt_backward(clt_sum(clt_mul(q, q), CLT_ALL_DIMS, false), NULL), CLT_OK);
+  tu_assert_values(clt_grad(p), 1, (const int64_t[]){2}, (const double[]){12, 20});
+  clt_scope_end();
+}
+END_TEST
+
+/* 1000 steps of forward, backward and zero_grad leave host and device memory flat, and the
+ * graph goes with the last tensor that reaches it. */
+START_TEST(memory_stays_flat) {
+  clt_device *dev = TU_DEV;
+  clt_manual_seed(1);
+  clt_tensor *w = clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(8, 4)), *b = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(4));
+  clt_set_requires_grad(w, true);
+  clt_set_requires_grad(b, true);
+  clt_tensor *x = clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(16, 8));
+  long tensors = 0;
+  clt_memory_stats m0 = {0}, m1;
+  for (int i = 0; i < 1000; i++) {
+    clt_scope_begin();
+    clt_tensor *h = clt_relu(clt_add(clt_matmul(x, w), b));
+    clt_tensor *loss = clt_mean(clt_log_softmax(h, 1), CLT_ALL_DIMS, false);
+    ck_assert_int_eq(clt_backward(loss, NULL), CLT_OK);
+    clt_zero_grad(w);
+    clt_zero_grad(b);
+    clt_scope_end();
+    if (i == 9) {
+      tensors = atomic_load(&clt__live[CLT__LIVE_TENSORS]);
+      clt_device_memory_stats(dev, &m0);
+    }
+  }
+  clt_device_memory_stats(dev, &m1);
+  ck_assert_int_eq(atomic_load(&clt__live[CLT__LIVE_TENSORS]), tensors);
+  ck_assert_uint_eq(m1.bytes_in_use, m0.bytes_in_use);
+  ck_assert_uint_le(m1.bytes_in_use + m1.bytes_cached, m0.bytes_in_use + m0.bytes_cached + 4096);
+  clt_release(w);
+  clt_release(b);
+  clt_release(x);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("autograd");
+  TCase *tc = tu_tcase("autograd");
+  TU_DEVICES(tc, gradcheck_every_op);
+  TU_DEVICES(tc, gradcheck_catches_wrong_gradients);
+  TU_DEVICES(tc, pytorch_tutorial_example);
+  TU_DEVICES(tc, accumulation_diamonds_and_retain);
+  TU_DEVICES(tc, no_grad_detach_and_leaves);
+  TU_DEVICES(tc, inplace_ops_and_versions);
+  TU_DEVICES(tc, modified_saved_tensor_is_an_error);
+  TU_DEVICES(tc, memory_stays_flat);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return tu_main(suite, TU_MANY_KERNELS); }
