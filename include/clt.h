@@ -7,6 +7,7 @@
 #include "clt/common.h"
 #include "clt/device.h"
 #include "clt/io.h"
+#include "clt/nn.h"
 #include "clt/ops.h"
 #include "clt/tensor.h"
 

@@ -46,6 +46,9 @@ T clt_silu_d(T x) {
 #define G_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? (T)0 : (g) * pow(a, b) * log(a))
 #define G_maximum_bwd(g, a, b) ((a) > (b) ? (g) : (a) == (b) ? (g) * (T)0.5 : (T)0)
 #define G_minimum_bwd(g, a, b) ((a) < (b) ? (g) : (a) == (b) ? (g) * (T)0.5 : (T)0)
+/* binary cross entropy of logit x against target y, stable: max(x,0) - x y + log(1 + exp(-|x|)) */
+#define G_bce_logits(x, y, p0, p1) (fmax((x), (T)0) - (x) * (y) + log1p(exp(-fabs(x))))
+#define G_bce_logits_bwd(g, x, y) ((g) * ((T)1 / ((T)1 + exp(-(x))) - (y)))
 
 #define CLT_GRAD2(NAME, NAME_S, G)                                                                   \
   __kernel void NAME(__global T *out, long oo, __global const T *g, long go, __global const T *s,    \

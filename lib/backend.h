@@ -49,6 +49,27 @@ typedef struct {
   int64_t c_off, ldc, c_stride;
 } clt__gemm_args;
 
+/* One optimizer step over n contiguous elements of a parameter (optim.c). */
+typedef struct {
+  int kind; /* clt_optim_kind */
+  double lr, weight_decay, momentum, dampening, beta1, beta2, eps, bc1, bc2;
+  bool nesterov, first;
+} clt__optim_hp;
+
+/* Fused cross entropy over logits x [N, C] (contiguous from xo) and labels y (from yo). */
+typedef struct {
+  clt_dtype dt, idt;
+  int64_t N, C;
+  const clt__storage *x;
+  int64_t xo;
+  const clt__storage *y;
+  int64_t yo;
+  clt__storage *loss, *lse;       /* forward: [N] each, from 0 */
+  const clt__storage *g;          /* backward: row i's gradient at go + i * gs */
+  int64_t go, gs;
+  clt__storage *out;              /* backward: [N, C] from 0 */
+} clt__ce_args;
+
 struct clt__backend {
   const char *name;
   void (*destroy)(clt_device *dev);
@@ -86,6 +107,11 @@ struct clt__backend {
   clt_status (*scatter_add)(clt_device *dev, const clt__iter *it, int dim, clt__storage *out,
                             const clt__storage *index, const clt__storage *src, clt_dtype dt, clt_dtype idt);
   clt_status (*gemm)(clt_device *dev, const clt__gemm_args *g);
+  clt_status (*ce_fwd)(clt_device *dev, const clt__ce_args *a);
+  clt_status (*ce_bwd)(clt_device *dev, const clt__ce_args *a);
+  /* s1, s2: the optimizer's state (SGD momentum buffer; Adam m and v), n elements each. */
+  clt_status (*optim_step)(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
+                           int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
   clt_status (*sync)(clt_device *dev);
   void (*memory_stats)(const clt_device *dev, clt_memory_stats *out);
   void (*empty_cache)(clt_device *dev);

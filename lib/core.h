@@ -179,6 +179,10 @@ clt_status clt__wrap_dim(int dim, int n, const char *arg, int *out);
 /* Scope registration of a tensor a public function is about to return. */
 clt_tensor *clt__ret(clt_tensor *t);
 
+/* Internal clt_rand / clt_randn (this thread's generator). */
+clt_tensor *clt__rand(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape);
+clt_tensor *clt__randn(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape);
+
 /* Host RNG: fills n elements of dt from (seed, counter) as clt_rand defines. */
 void clt__philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 void clt__philox_uniform(void *dst, clt_dtype dt, int64_t n, uint64_t seed, uint64_t counter);

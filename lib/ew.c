@@ -295,19 +295,22 @@ clt_tensor *clt__where(clt_tensor *cond, clt_tensor *a, clt_tensor *b) {
 
 /* ---- public entry points ---------------------------------------------------------------- */
 
-/* The recorded forms: the op, then its autograd node. */
-static clt_tensor *unary_rec(clt_op op, clt_tensor *x, double p0, double p1) {
+/* The recorded forms: the op, then its autograd node (composite ops in lib/ use them too). */
+clt_tensor *clt__rec_unary(clt_op op, clt_tensor *x, double p0, double p1) {
   return clt__grad_ew(clt__unary(op, x, p0, p1), (int)op, &x, 1, p0, p1, 0);
 }
 
-static clt_tensor *binary_rec(clt_op op, clt_tensor *a, clt_tensor *b) {
+clt_tensor *clt__rec_binary(clt_op op, clt_tensor *a, clt_tensor *b) {
   clt_tensor *in[2] = {a, b};
   return clt__grad_ew(clt__binary(op, a, b), (int)op, in, 2, 0, 0, 0);
 }
 
-static clt_tensor *scalar_rec(clt_op op, clt_tensor *a, double s, bool first) {
+clt_tensor *clt__rec_scalar(clt_op op, clt_tensor *a, double s, bool first) {
   return clt__grad_ew(clt__binary_scalar(op, a, s, first), (int)op, &a, 1, s, 0, first ? 2 : 1);
 }
+#define unary_rec clt__rec_unary
+#define binary_rec clt__rec_binary
+#define scalar_rec clt__rec_scalar
 
 clt_tensor *clt_unary(clt_op op, clt_tensor *x, double p0, double p1) {
   clt__api("clt_unary");

@@ -193,6 +193,8 @@ static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 #define H_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? 0.0 : (g) * pow(a, b) * log(a))
 #define H_maximum_bwd(g, a, b) ((a) > (b) ? (g) : (a) == (b) ? 0.5 * (g) : 0.0)
 #define H_minimum_bwd(g, a, b) ((a) < (b) ? (g) : (a) == (b) ? 0.5 * (g) : 0.0)
+#define H_bce_logits(x, y, p0, p1) (((x) > 0 ? (x) : 0.0) - (x) * (y) + log1p(exp(-fabs(x))))
+#define H_bce_logits_bwd(g, x, y) ((g) * (sigm(x) - (y)))
 
 #define GRAD2_ROW(name, sfx, ST, CT, OT)                                                         \
   static void g_##name##_##sfx(void *vc, const int64_t *off, int64_t n, const int64_t *step) {  \

@@ -5,6 +5,7 @@
 #define CLT_GRAD_H
 
 #include "autograd_impl.h"
+#include "clt/ops.h"
 
 typedef enum {
   CLT__RK_SUM,
@@ -30,8 +31,15 @@ clt_tensor *clt__grad_scatter_add(clt_tensor *out, clt_tensor *x, int dim, clt_t
  * ops reuse it). */
 clt_status clt__bw_ew(clt__node *n, clt_tensor *g, clt_tensor **gin);
 
+/* Recorded internal ops, for composite ops in lib/ (losses, layers). */
+clt_tensor *clt__rec_unary(clt_op op, clt_tensor *x, double p0, double p1);
+clt_tensor *clt__rec_binary(clt_op op, clt_tensor *a, clt_tensor *b);
+clt_tensor *clt__rec_scalar(clt_op op, clt_tensor *a, double s, bool first);
+
 /* Internal forms of public ops the backward functions use. */
 clt_tensor *clt__matmul(clt_tensor *a, clt_tensor *b);
+/* Every entry of the int index in [0, limit), or CLT_ERR_INDEX naming one (reads back min and max). */
+clt_status clt__check_index_range(clt_tensor *index, int64_t limit, const char *what);
 clt_tensor *clt__gather(clt_tensor *x, int dim, clt_tensor *index);
 clt_tensor *clt__scatter_add(clt_tensor *x, int dim, clt_tensor *index, clt_tensor *src);
 

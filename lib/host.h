@@ -22,6 +22,11 @@ clt_status clt__host_scatter_add(clt_device *dev, const clt__iter *it, int dim, 
 
 clt_status clt__host_gemm(clt_device *dev, const clt__gemm_args *g);
 
+clt_status clt__host_ce_fwd(clt_device *dev, const clt__ce_args *a);
+clt_status clt__host_ce_bwd(clt_device *dev, const clt__ce_args *a);
+clt_status clt__host_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
+                                int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
+
 static inline void *clt__host_ptr(const clt__storage *st) { return st->ptr; }
 
 #endif

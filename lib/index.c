@@ -117,41 +117,28 @@ static clt_status check_index_dtype(const clt_tensor *index) {
 }
 
 /* Every entry of index in [0, limit): read back its min and max (two small reads). */
-static clt_status check_index_range(clt_tensor *index, int64_t limit, const char *what) {
+clt_status clt__check_index_range(clt_tensor *index, int64_t limit, const char *what) {
   if (index->numel == 0) return CLT_OK;
-  int64_t lo = 0, hi = 0;
   clt_tensor *flat = clt__contiguous(index);
   clt_tensor *v = flat ? clt__view_of(flat, 1, &flat->numel, (const int64_t[]){1}, flat->offset) : NULL;
-  clt_tensor *mn = NULL, *mx = NULL;
-  clt_status s = CLT_OK;
-  if (!v) s = clt_last_status();
+  clt_tensor *mm = v ? clt__empty(v->st->dev, index->dtype, 1, (const int64_t[]){2}) : NULL; /* [min, max] */
+  clt_status s = mm ? CLT_OK : clt_last_status();
+  uint8_t buf[16];
   if (s == CLT_OK) {
     clt_device *dev = v->st->dev;
     clt__rlayout L = {.A = 1, .R = v->numel, .B = 1, .sA = 0, .sR = 1, .sB = 0, .off = v->offset};
-    clt_tensor *res[2] = {NULL, NULL};
     for (int k = 0; k < 2 && s == CLT_OK; k++) {
-      res[k] = clt__empty(dev, index->dtype, 0, NULL);
-      if (!res[k]) {
-        s = clt_last_status();
-        break;
-      }
-      clt__reduce_args r = {.op = k ? CLT__R_MAX : CLT__R_MIN, .in = v->st, .dt = v->dtype, .L = L, .out = res[k]->st,
-                            .odt = v->dtype};
+      clt__reduce_args r = {.op = k ? CLT__R_MAX : CLT__R_MIN, .in = v->st, .dt = v->dtype, .L = L, .out = mm->st,
+                            .out_off = k, .odt = v->dtype};
       s = dev->be->reduce(dev, &r);
     }
-    mn = res[0];
-    mx = res[1];
-    uint8_t buf[8];
-    if (s == CLT_OK && (s = dev->be->read(dev, mn->st, 0, buf, clt_dtype_size(index->dtype))) == CLT_OK)
-      lo = clt__load_i64(index->dtype, buf);
-    if (s == CLT_OK && (s = dev->be->read(dev, mx->st, 0, buf, clt_dtype_size(index->dtype))) == CLT_OK)
-      hi = clt__load_i64(index->dtype, buf);
+    if (s == CLT_OK) s = dev->be->read(dev, mm->st, 0, buf, 2 * clt_dtype_size(index->dtype)); /* one wait */
   }
-  clt__tensor_release(mn);
-  clt__tensor_release(mx);
+  clt__tensor_release(mm);
   clt__tensor_release(v);
   clt__tensor_release(flat);
   if (s != CLT_OK) return s;
+  int64_t lo = clt__load_i64(index->dtype, buf), hi = clt__load_i64(index->dtype, buf + clt_dtype_size(index->dtype));
   if (lo < 0 || hi >= limit)
     return clt__err(CLT_ERR_INDEX, "%s index %lld is out of range for size %lld", what, (long long)(lo < 0 ? lo : hi),
                     (long long)limit);
@@ -189,7 +176,7 @@ static clt_tensor *gather(clt_tensor *x, int dim, clt_tensor *index) {
       check_gather_shapes(x, d, index, "x") != CLT_OK)
     return NULL;
   if (x->ndim == 0) return clt__err(CLT_ERR_SHAPE, "cannot gather from a 0-d tensor"), NULL;
-  if (check_index_range(index, x->shape[d], "gather:") != CLT_OK) return NULL;
+  if (clt__check_index_range(index, x->shape[d], "gather:") != CLT_OK) return NULL;
   clt_tensor *out = clt__empty(x->st->dev, x->dtype, index->ndim, index->shape);
   if (!out || out->numel == 0) return out;
   clt__iter it;
@@ -244,7 +231,7 @@ static clt_tensor *scatter_add(clt_tensor *x, int dim, clt_tensor *index, clt_te
              clt__shape_str(b, src->ndim, src->shape));
     return NULL;
   }
-  if (check_index_range(index, x->shape[d], "scatter_add:") != CLT_OK) return NULL;
+  if (clt__check_index_range(index, x->shape[d], "scatter_add:") != CLT_OK) return NULL;
   clt_tensor *out = clt__clone(x);
   if (!out || index->numel == 0) return out;
   clt__iter it;
@@ -284,7 +271,7 @@ static clt_tensor *one_hot(clt_tensor *index, int64_t num_classes) {
     clt__tensor_release(m);
     if (s != CLT_OK) return NULL;
   }
-  if (num_classes > 0 && check_index_range(index, num_classes, "one_hot:") != CLT_OK) return NULL;
+  if (num_classes > 0 && clt__check_index_range(index, num_classes, "one_hot:") != CLT_OK) return NULL;
   /* (index[..., None] == arange(C)) as int64: existing kernels, no new one */
   int64_t shape[CLT_MAX_DIMS], strides[CLT_MAX_DIMS];
   for (int k = 0; k < index->ndim; k++) {

@@ -15,6 +15,7 @@
 #include <process.h>
 #include <windows.h>
 #else
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,4 +105,62 @@ unsigned long clt__process_id(void) {
 #else
   return (unsigned long)getpid();
 #endif
+}
+
+static bool ends_with(const char *s, const char *ext) {
+  size_t n = strlen(s), e = strlen(ext);
+  return n > e && strcmp(s + n - e, ext) == 0;
+}
+
+static bool add_name(char ***names, size_t *count, size_t *cap, const char *name) {
+  if (*count == *cap) {
+    size_t c = *cap ? 2 * *cap : 16;
+    char **grown = realloc(*names, c * sizeof *grown);
+    if (!grown) return false;
+    *names = grown;
+    *cap = c;
+  }
+  size_t n = strlen(name) + 1;
+  char *copy = malloc(n);
+  if (!copy) return false;
+  memcpy(copy, name, n);
+  (*names)[(*count)++] = copy;
+  return true;
+}
+
+bool clt__list_dir(const char *dir, const char *ext, char ***names, size_t *count) {
+  *names = NULL;
+  *count = 0;
+  size_t cap = 0;
+  bool ok = true;
+#if defined(_WIN32)
+  char pattern[4096];
+  snprintf(pattern, sizeof pattern, "%s\\*%s", dir, ext);
+  WIN32_FIND_DATAA fd;
+  HANDLE h = FindFirstFileA(pattern, &fd);
+  if (h == INVALID_HANDLE_VALUE) return GetLastError() == ERROR_FILE_NOT_FOUND;
+  do {
+    if (!(fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) && ends_with(fd.cFileName, ext))
+      ok = add_name(names, count, &cap, fd.cFileName);
+  } while (ok && FindNextFileA(h, &fd));
+  FindClose(h);
+#else
+  DIR *d = opendir(dir);
+  if (!d) return false;
+  for (struct dirent *e; ok && (e = readdir(d));) {
+    if (!ends_with(e->d_name, ext)) continue;
+    char path[4096];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) ok = add_name(names, count, &cap, e->d_name);
+  }
+  closedir(d);
+#endif
+  if (!ok) {
+    for (size_t i = 0; i < *count; i++) free((*names)[i]);
+    free(*names);
+    *names = NULL;
+    *count = 0;
+  }
+  return ok;
 }

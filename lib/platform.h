@@ -26,6 +26,9 @@ long long clt__file_size(FILE *f);
 int clt__rename_replace(const char *src, const char *dst);
 /* Makes written data durable before a rename (fsync); 0 on success. */
 int clt__file_sync(FILE *f);
+/* The names (malloc'd, free each and the array) of the regular files in dir ending with ext. */
+bool clt__list_dir(const char *dir, const char *ext, char ***names, size_t *count);
+
 /* A number distinct per process, for temporary file names. */
 unsigned long clt__process_id(void);
 

@@ -83,6 +83,10 @@ static clt_status check_float(clt_dtype dt) {
 
 clt_tensor *clt_rand(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape) {
   clt__api("clt_rand");
+  return clt__ret(clt__rand(dev, dtype, ndim, shape));
+}
+
+clt_tensor *clt__rand(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape) {
   if (check_float(dtype) != CLT_OK) return NULL;
   clt_tensor *t = clt__empty(dev, dtype, ndim, shape);
   if (!t) return NULL;
@@ -93,11 +97,15 @@ clt_tensor *clt_rand(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *
     return NULL;
   }
   rng_offset += clt__philox_blocks(dtype, t->numel);
-  return clt__ret(t);
+  return t;
 }
 
 clt_tensor *clt_randn(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape) {
   clt__api("clt_randn");
+  return clt__ret(clt__randn(dev, dtype, ndim, shape));
+}
+
+clt_tensor *clt__randn(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape) {
   if (check_float(dtype) != CLT_OK) return NULL;
   if (!dev) return clt__err(CLT_ERR_INVALID_ARG, "argument dev is NULL"), NULL;
   clt_device *host = NULL;
@@ -123,5 +131,5 @@ clt_tensor *clt_randn(clt_device *dev, clt_dtype dtype, int ndim, const int64_t 
     clt__tensor_release(h);
   }
   clt_device_release(host);
-  return clt__ret(t);
+  return t;
 }

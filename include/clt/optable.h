@@ -81,9 +81,10 @@
   X(logical_not, 0, NONE)      \
   X(where, 0, NONE)
 
-/* Gradient kernels (float dtypes), one launch each: X(name, inputs). With 2 inputs they take
- * the incoming gradient g and one saved tensor s (the op's input or result, per its row above)
- * and the op's parameters; with 3, g and both operands a, b of a binary op. */
+/* Gradient kernels and fused loss kernels (float dtypes), one launch each: X(name, inputs). With 2
+ * inputs they take the incoming gradient g and one saved tensor s (the op's input or result, per
+ * its row above) and the op's parameters (bce_logits: logits and targets); with 3, g and both
+ * operands a, b of a binary op. */
 #define CLT_GRAD_KERNELS(X) \
   X(abs_bwd, 2)             \
   X(square_bwd, 2)          \
@@ -113,6 +114,8 @@
   X(pow_bwd_a, 3)           \
   X(pow_bwd_b, 3)           \
   X(maximum_bwd, 3)         \
-  X(minimum_bwd, 3)
+  X(minimum_bwd, 3)         \
+  X(bce_logits, 2)          \
+  X(bce_logits_bwd, 3)
 
 #endif

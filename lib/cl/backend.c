@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cl_internal.h"
+#include "clt/nn.h"
 
 static clt_status cl_write(clt_device *dev, clt__storage *st, size_t off, const void *src, size_t n) {
   clt__cl_dev *d = clt__cl(dev);
@@ -116,6 +117,9 @@ const clt__backend clt__cl_backend = {
     .gather = clt__cl_gather,
     .scatter_add = clt__cl_scatter_add,
     .gemm = clt__cl_gemm,
+    .ce_fwd = clt__cl_ce_fwd,
+    .ce_bwd = clt__cl_ce_bwd,
+    .optim_step = clt__cl_optim_step,
     .sync = cl_sync,
     .memory_stats = cl_stats,
     .empty_cache = cl_empty_cache,

@@ -126,6 +126,12 @@ clt_status clt__cl_gemm(clt_device *dev, const clt__gemm_args *g);
 void clt__cl_gemm_device_opened(void);
 void clt__cl_gemm_device_closed(void);
 
+/* Fused cross entropy and optimizer steps (nn.c). */
+clt_status clt__cl_ce_fwd(clt_device *dev, const clt__ce_args *a);
+clt_status clt__cl_ce_bwd(clt_device *dev, const clt__ce_args *a);
+clt_status clt__cl_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
+                              int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
+
 /* Memory (pool.c). */
 clt_status clt__cl_alloc(clt_device *dev, clt__storage *st);
 void clt__cl_free(clt_device *dev, clt__storage *st);

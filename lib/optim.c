@@ -1,0 +1,141 @@
+/* Optimizers: per-parameter state on the parameter's device, one backend call (one fused kernel
+ * on OpenCL) per parameter per step. */
+#include <math.h>
+#include <string.h>
+
+#include "backend.h"
+#include "clt/nn.h"
+
+struct clt_optim {
+  clt_optim_config cfg;
+  int n;
+  clt_tensor **params;
+  clt_tensor **s1, **s2; /* SGD: momentum buffer; Adam: m, v (created on the first step) */
+  int64_t steps;
+};
+
+clt_optim_config clt_optim_defaults(clt_optim_kind kind) {
+  clt_optim_config c = {.kind = kind, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+  if (kind == CLT_OPTIM_SGD) c.lr = 0.01;
+  if (kind == CLT_OPTIM_ADAMW) c.weight_decay = 0.01;
+  return c;
+}
+
+static clt_status check_config(const clt_optim_config *c) {
+  if (c->kind != CLT_OPTIM_SGD && c->kind != CLT_OPTIM_ADAM && c->kind != CLT_OPTIM_ADAMW)
+    return clt__err(CLT_ERR_INVALID_ARG, "optimizer kind %d is not SGD, Adam or AdamW", (int)c->kind);
+  if (!(c->lr >= 0) || !isfinite(c->lr)) return clt__err(CLT_ERR_INVALID_ARG, "lr %g must be >= 0", c->lr);
+  if (!(c->weight_decay >= 0)) return clt__err(CLT_ERR_INVALID_ARG, "weight_decay %g must be >= 0", c->weight_decay);
+  if (c->kind == CLT_OPTIM_SGD) {
+    if (!(c->momentum >= 0)) return clt__err(CLT_ERR_INVALID_ARG, "momentum %g must be >= 0", c->momentum);
+    if (c->nesterov && (c->momentum <= 0 || c->dampening != 0))
+      return clt__err(CLT_ERR_INVALID_ARG, "nesterov needs momentum > 0 and dampening 0");
+  } else {
+    if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
+      return clt__err(CLT_ERR_INVALID_ARG, "betas (%g, %g) must be in [0, 1)", c->beta1, c->beta2);
+    if (!(c->eps >= 0)) return clt__err(CLT_ERR_INVALID_ARG, "eps %g must be >= 0", c->eps);
+  }
+  return CLT_OK;
+}
+
+void clt_optim_release(clt_optim *o) {
+  if (!o) return;
+  for (int i = 0; i < o->n; i++) {
+    clt__tensor_release(o->params[i]);
+    if (o->s1) clt__tensor_release(o->s1[i]);
+    if (o->s2) clt__tensor_release(o->s2[i]);
+  }
+  clt__free_mem(o->params);
+  clt__free_mem(o->s1);
+  clt__free_mem(o->s2);
+  clt__free_mem(o);
+}
+
+clt_status clt_optim_create(const clt_optim_config *config, int n, clt_tensor *const *params, clt_optim **out) {
+  clt__api("clt_optim_create");
+  if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
+  *out = NULL;
+  if (!config) return clt__err(CLT_ERR_INVALID_ARG, "argument config is NULL");
+  if (n < 1 || !params) return clt__err(CLT_ERR_INVALID_ARG, "needs at least one parameter (n is %d)", n);
+  clt_status s = check_config(config);
+  if (s != CLT_OK) return s;
+  for (int i = 0; i < n; i++) {
+    clt_tensor *p = params[i];
+    if (!p) return clt__err(CLT_ERR_INVALID_ARG, "params[%d] is NULL", i);
+    if (!p->requires_grad || p->grad_fn || !clt_dtype_is_float(p->dtype))
+      return clt__err(CLT_ERR_INVALID_ARG, "params[%d] is not a float leaf that requires grad", i);
+    if (!clt__is_contig(p) || p->offset != 0)
+      return clt__err(CLT_ERR_INVALID_ARG, "params[%d] is a view; parameters must own contiguous storage", i);
+    if (!clt__same_device(p->st->dev, params[0]->st->dev))
+      return clt__err(CLT_ERR_DEVICE_MISMATCH, "params[%d] is on %s, params[0] on %s", i, p->st->dev->info.spec,
+                      params[0]->st->dev->info.spec);
+  }
+  clt_optim *o = clt__calloc(1, sizeof *o);
+  if (o) {
+    o->params = clt__calloc((size_t)n, sizeof *o->params);
+    o->s1 = clt__calloc((size_t)n, sizeof *o->s1);
+    o->s2 = clt__calloc((size_t)n, sizeof *o->s2);
+  }
+  if (!o || !o->params || !o->s1 || !o->s2) {
+    clt_optim_release(o);
+    return clt__err(CLT_ERR_OOM, "cannot allocate an optimizer for %d parameters", n);
+  }
+  o->cfg = *config;
+  o->n = n;
+  for (int i = 0; i < n; i++) o->params[i] = clt__retain(params[i]);
+  *out = o;
+  return CLT_OK;
+}
+
+clt_status clt_optim_step(clt_optim *o) {
+  clt__api("clt_optim_step");
+  if (!o) return clt__err(CLT_ERR_INVALID_ARG, "argument o is NULL");
+  const clt_optim_config *c = &o->cfg;
+  int64_t t = o->steps + 1;
+  clt__optim_hp hp = {.kind = c->kind, .lr = c->lr, .weight_decay = c->weight_decay, .momentum = c->momentum,
+                      .dampening = c->dampening, .beta1 = c->beta1, .beta2 = c->beta2, .eps = c->eps,
+                      .bc1 = 1 - pow(c->beta1, (double)t), .bc2 = 1 - pow(c->beta2, (double)t), .nesterov = c->nesterov};
+  bool need_s1 = c->kind != CLT_OPTIM_SGD || c->momentum != 0, need_s2 = c->kind != CLT_OPTIM_SGD;
+  for (int i = 0; i < o->n; i++) {
+    clt_tensor *p = o->params[i], *g = p->grad;
+    if (!g) continue; /* no gradient yet: PyTorch skips it too */
+    clt_device *dev = p->st->dev;
+    hp.first = false;
+    if (need_s1 && !o->s1[i]) {
+      if (!(o->s1[i] = clt__full(dev, p->dtype, p->ndim, p->shape, 0.0))) return clt_last_status();
+      hp.first = true;
+    }
+    if (need_s2 && !o->s2[i] && !(o->s2[i] = clt__full(dev, p->dtype, p->ndim, p->shape, 0.0))) return clt_last_status();
+    if (g->dtype != p->dtype || !clt__is_contig(g))
+      return clt__err(CLT_ERR_STATE, "the gradient of params[%d] is not a contiguous %s tensor", i, clt_dtype_name(p->dtype));
+    if (p->numel == 0) continue;
+    clt_status s = dev->be->optim_step(dev, &hp, p->dtype, p->numel, p->st, p->offset, g->st, g->offset,
+                                       o->s1[i] ? o->s1[i]->st : NULL, o->s2[i] ? o->s2[i]->st : NULL);
+    if (s != CLT_OK) return s;
+    atomic_fetch_add(&p->st->version, 1);
+  }
+  o->steps = t;
+  return CLT_OK;
+}
+
+clt_status clt_optim_zero_grad(clt_optim *o) {
+  if (!o) {
+    clt__api("clt_optim_zero_grad");
+    return clt__err(CLT_ERR_INVALID_ARG, "argument o is NULL");
+  }
+  for (int i = 0; i < o->n; i++) {
+    clt_status s = clt_zero_grad(o->params[i]);
+    if (s != CLT_OK) return s;
+  }
+  return CLT_OK;
+}
+
+clt_status clt_optim_set_lr(clt_optim *o, double lr) {
+  clt__api("clt_optim_set_lr");
+  if (!o) return clt__err(CLT_ERR_INVALID_ARG, "argument o is NULL");
+  if (!(lr >= 0) || !isfinite(lr)) return clt__err(CLT_ERR_INVALID_ARG, "lr %g must be >= 0", lr);
+  o->cfg.lr = lr;
+  return CLT_OK;
+}
+
+int64_t clt_optim_steps(const clt_optim *o) { return o ? o->steps : -1; }

@@ -1,0 +1,459 @@
+/* Losses, linear, dropout, initialisers, optimizers, safetensors and .npy directories. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <unistd.h>
+
+#include "tu.h"
+
+static char fixture_dir[512];
+
+static clt_tensor *vals(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape, double lo, double hi, int seed) {
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) n *= shape[d];
+  double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+  for (int64_t i = 0; i < n; i++) v[i] = lo + (hi - lo) * (double)((i * 7919 + seed * 104729) % 1009) / 1009.0;
+  clt_tensor *t = clt_cast(clt_from_host(dev, CLT_FLOAT64, ndim, shape, v), dt);
+  free(v);
+  return t;
+}
+
+static void assert_close(clt_tensor *got, clt_tensor *want, double tol, const char *what) {
+  ck_assert_msg(got != NULL && want != NULL, "%s: %s", what, clt_last_error());
+  ck_assert_int_eq(clt_numel(got), clt_numel(want));
+  double *g = tu_values(got), *w = tu_values(want);
+  for (int64_t i = 0; i < clt_numel(got); i++)
+    ck_assert_msg(fabs(g[i] - w[i]) <= tol * (1 + fabs(w[i])), "%s: element %lld is %.9g, want %.9g", what, (long long)i,
+                  g[i], w[i]);
+  free(g);
+  free(w);
+}
+
+/* ---- losses ----------------------------------------------------------------------------- */
+
+typedef struct {
+  int kind, reduction;
+  clt_tensor *labels;
+} loss_case;
+
+static clt_tensor *loss_fn(void *u, clt_tensor *const *in) {
+  loss_case *c = u;
+  clt_reduction r = (clt_reduction)c->reduction;
+  switch (c->kind) {
+    case 0: return clt_mse_loss(in[0], in[1], r);
+    case 1: return clt_l1_loss(in[0], in[1], r);
+    case 2: return clt_cross_entropy(in[0], c->labels, r);
+    case 3: return clt_nll_loss(clt_log_softmax(in[0], 1), c->labels, r);
+    default: return clt_binary_cross_entropy_with_logits(in[0], clt_sigmoid(in[1]), r);
+  }
+}
+
+START_TEST(losses_gradcheck) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  for (int kind = 0; kind < 5; kind++)
+    for (int r = 0; r < 3; r++)
+      for (int lt = 0; lt < 2; lt++) {
+        clt_tensor *labels = lt ? clt_from_host(dev, CLT_INT32, CLT_SHAPE(4), (const int32_t[]){2, 0, 4, 2})
+                                : clt_from_host(dev, CLT_INT64, CLT_SHAPE(4), (const int64_t[]){1, 3, 0, 4});
+        loss_case c = {kind, r, labels};
+        clt_tensor *in[2] = {vals(dev, CLT_FLOAT64, CLT_SHAPE(4, 5), -2, 2, kind), vals(dev, CLT_FLOAT64, CLT_SHAPE(4, 5), -1.5, 1.7, 9)};
+        clt_status s = clt_gradcheck(loss_fn, &c, kind >= 2 && kind <= 3 ? 1 : 2, in, NULL);
+        ck_assert_msg(s == CLT_OK, "loss %d reduction %d labels %d on %s: %s", kind, r, lt, clt_device_spec(dev),
+                      clt_last_error());
+      }
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(losses_match_their_definitions) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = vals(dev, CLT_FLOAT32, CLT_SHAPE(6, 5), -3, 3, 1), *t = vals(dev, CLT_FLOAT32, CLT_SHAPE(6, 5), -1, 1, 2);
+  clt_tensor *y = clt_from_host(dev, CLT_INT64, CLT_SHAPE(6), (const int64_t[]){0, 4, 2, 2, 1, 3});
+  assert_close(clt_mse_loss(x, t, CLT_REDUCTION_MEAN), clt_mean(clt_square(clt_sub(x, t)), CLT_ALL_DIMS, false), 1e-6, "mse");
+  assert_close(clt_l1_loss(x, t, CLT_REDUCTION_SUM), clt_sum(clt_abs(clt_sub(x, t)), CLT_ALL_DIMS, false), 1e-6, "l1");
+  /* cross entropy = -log_softmax at the label */
+  clt_tensor *ls = clt_log_softmax(x, 1);
+  clt_tensor *picked = clt_neg(clt_squeeze(clt_gather(ls, 1, clt_unsqueeze(y, 1)), 1));
+  assert_close(clt_cross_entropy(x, y, CLT_REDUCTION_NONE), picked, 1e-6, "cross_entropy none");
+  assert_close(clt_cross_entropy(x, y, CLT_REDUCTION_MEAN), clt_mean(picked, CLT_ALL_DIMS, false), 1e-6, "cross_entropy mean");
+  assert_close(clt_nll_loss(ls, y, CLT_REDUCTION_SUM), clt_sum(picked, CLT_ALL_DIMS, false), 1e-6, "nll");
+  /* bce with logits = -(t log s(x) + (1 - t) log(1 - s(x))) */
+  clt_tensor *p = clt_sigmoid(t), *s = clt_sigmoid(x);
+  clt_tensor *ref = clt_neg(clt_add(clt_mul(p, clt_log(s)), clt_mul(clt_rsub_scalar(p, 1), clt_log(clt_rsub_scalar(s, 1)))));
+  assert_close(clt_binary_cross_entropy_with_logits(x, p, CLT_REDUCTION_NONE), ref, 1e-5, "bce");
+  /* stable for large logits: no overflow, no NaN */
+  clt_tensor *big = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2, 3), (const float[]){1000, 0, -1000, 50, 51, 52});
+  clt_tensor *lab = clt_from_host(dev, CLT_INT32, CLT_SHAPE(2), (const int32_t[]){0, 1});
+  assert_close(clt_cross_entropy(big, lab, CLT_REDUCTION_NONE),
+               clt_from_host(tu_dev[0], CLT_FLOAT64, CLT_SHAPE(2), (const double[]){0, 1.4076059644443801}), 1e-6,
+               "cross_entropy of large logits");
+  double b;
+  ck_assert_int_eq(clt_item(clt_binary_cross_entropy_with_logits(clt_full(dev, CLT_FLOAT32, CLT_SHAPE(1), 1000),
+                                                                  clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(1)), CLT_REDUCTION_SUM), &b),
+                   CLT_OK);
+  ck_assert_double_eq_tol(b, 1000, 1e-3);
+  /* a 1-d logits vector with a 0-d label */
+  assert_close(clt_cross_entropy(clt_slice(big, 0, 1, 2, 1), clt_from_host(dev, CLT_INT64, CLT_SHAPE(1), (const int64_t[]){2}),
+                                 CLT_REDUCTION_MEAN),
+               clt_full(tu_dev[0], CLT_FLOAT64, 0, NULL, 0.40760596444438), 1e-6, "cross_entropy of one row");
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(loss_errors) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(3, 4));
+  clt_tensor *y = clt_from_host(dev, CLT_INT64, CLT_SHAPE(3), (const int64_t[]){0, 4, 1});
+  ck_assert_ptr_null(clt_cross_entropy(x, y, CLT_REDUCTION_MEAN));
+  TU_ASSERT_ERR(CLT_ERR_INDEX, "clt_cross_entropy: label index 4 is out of range for size 4");
+  ck_assert_ptr_null(clt_cross_entropy(x, clt_zeros(dev, CLT_INT64, CLT_SHAPE(2)), CLT_REDUCTION_MEAN));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_cross_entropy: logits [3,4] and labels [2]: need logits [N, C] with labels [N]");
+  ck_assert_ptr_null(clt_cross_entropy(x, clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(3)), CLT_REDUCTION_MEAN));
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_cross_entropy: labels must be int32 or int64, not float32");
+  ck_assert_ptr_null(clt_nll_loss(clt_zeros(dev, CLT_INT32, CLT_SHAPE(3, 4)), y, CLT_REDUCTION_MEAN));
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_nll_loss: logits must be float, not int32");
+  ck_assert_ptr_null(clt_mse_loss(x, clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(5)), CLT_REDUCTION_MEAN));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_mse_loss: shapes [3,4] and [5] cannot broadcast");
+  ck_assert_ptr_null(clt_mse_loss(x, x, (clt_reduction)7));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "reduction 7 is not");
+  ck_assert_ptr_null(clt_binary_cross_entropy_with_logits(clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(4)), x, CLT_REDUCTION_MEAN));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "target [3,4] does not broadcast to the logits' shape [4]");
+  clt_scope_end();
+}
+END_TEST
+
+/* ---- layers and initialisers ------------------------------------------------------------ */
+
+static clt_tensor *linear_fn(void *u, clt_tensor *const *in) {
+  (void)u;
+  return clt_linear(in[0], in[1], in[2]);
+}
+
+static clt_tensor *dropout_fn(void *u, clt_tensor *const *in) {
+  (void)u;
+  clt_manual_seed(7); /* the same mask in every evaluation */
+  return clt_dropout(in[0], 0.3, true);
+}
+
+START_TEST(linear_and_dropout) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = vals(dev, CLT_FLOAT64, CLT_SHAPE(2, 3, 4), -1, 1, 1), *w = vals(dev, CLT_FLOAT64, CLT_SHAPE(5, 4), -1, 1, 2);
+  clt_tensor *b = vals(dev, CLT_FLOAT64, CLT_SHAPE(5), -1, 1, 3);
+  assert_close(clt_linear(x, w, b), clt_add(clt_matmul(x, clt_transpose(w, 0, 1)), b), 1e-12, "linear");
+  assert_close(clt_linear(x, w, NULL), clt_matmul(x, clt_transpose(w, 0, 1)), 1e-12, "linear without bias");
+  clt_tensor *in[3] = {x, w, b};
+  ck_assert_msg(clt_gradcheck(linear_fn, NULL, 3, in, NULL) == CLT_OK, "%s", clt_last_error());
+  ck_assert_ptr_null(clt_linear(x, clt_transpose(w, 0, 1), b));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_linear: x [2,3,4] and w [4,5]: need x [..., in] and w [out, in]");
+  ck_assert_ptr_null(clt_linear(x, w, clt_zeros(dev, CLT_FLOAT64, CLT_SHAPE(4))));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_linear: b [4] must be [5]");
+  /* dropout: identity outside training, zeros at p = 1, keeps about 1 - p scaled by 1/(1-p) */
+  ck_assert_ptr_eq(clt_dropout(x, 0.5, false), x);
+  tu_assert_values(clt_sum(clt_dropout(x, 1, true), CLT_ALL_DIMS, false), 0, NULL, (const double[]){0});
+  clt_tensor *ones = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(10000));
+  clt_manual_seed(3);
+  clt_tensor *d = clt_dropout(ones, 0.25, true);
+  double m;
+  ck_assert_int_eq(clt_item(clt_mean(d, CLT_ALL_DIMS, false), &m), CLT_OK);
+  ck_assert_double_eq_tol(m, 1.0, 0.03);
+  clt_manual_seed(3);
+  assert_close(clt_dropout(clt_ones(tu_dev[0], CLT_FLOAT32, CLT_SHAPE(10000)), 0.25, true), d, 0,
+               "the same mask on the host");
+  clt_tensor *xi = vals(dev, CLT_FLOAT64, CLT_SHAPE(20), -1, 1, 5);
+  ck_assert_msg(clt_gradcheck(dropout_fn, NULL, 1, &xi, NULL) == CLT_OK, "%s", clt_last_error());
+  ck_assert_ptr_null(clt_dropout(x, 1.5, true));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_dropout: p 1.5 is not a probability in [0, 1]");
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(initialisers) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *w = clt_empty(dev, CLT_FLOAT32, CLT_SHAPE(200, 300));
+  clt_manual_seed(11);
+  ck_assert_int_eq(clt_init_kaiming_uniform_(w, sqrt(5.0)), CLT_OK);
+  double mx, mn, bound = 1.0 / sqrt(300.0);
+  clt_item(clt_max(w, CLT_ALL_DIMS, false), &mx);
+  clt_item(clt_min(w, CLT_ALL_DIMS, false), &mn);
+  ck_assert(mx <= bound && mx > 0.95 * bound && mn >= -bound && mn < -0.95 * bound);
+  clt_tensor *h = clt_empty(tu_dev[0], CLT_FLOAT32, CLT_SHAPE(200, 300));
+  clt_manual_seed(11);
+  clt_init_kaiming_uniform_(h, sqrt(5.0));
+  assert_close(w, h, 0, "kaiming on the host and the device"); /* the same numbers everywhere */
+  ck_assert_int_eq(clt_init_xavier_uniform_(w, 1.0), CLT_OK);
+  clt_item(clt_max(clt_abs(w), CLT_ALL_DIMS, false), &mx);
+  ck_assert(mx <= sqrt(6.0 / 500.0));
+  ck_assert_int_eq(clt_init_normal_(w, 2, 0.5), CLT_OK);
+  double mean, sd;
+  clt_item(clt_mean(w, CLT_ALL_DIMS, false), &mean);
+  clt_item(clt_std(w, CLT_ALL_DIMS, 1, false), &sd);
+  ck_assert_double_eq_tol(mean, 2, 0.01);
+  ck_assert_double_eq_tol(sd, 0.5, 0.01);
+  ck_assert_int_eq(clt_init_uniform_(w, -3, -1), CLT_OK);
+  clt_item(clt_max(w, CLT_ALL_DIMS, false), &mx);
+  ck_assert(mx < -1);
+  ck_assert_int_eq(clt_init_kaiming_uniform_(clt_empty(dev, CLT_FLOAT32, CLT_SHAPE(5)), 0), CLT_ERR_SHAPE);
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_init_kaiming_uniform_: fan in and fan out need at least 2 dims, not shape [5]");
+  ck_assert_int_eq(clt_init_uniform_(clt_empty(dev, CLT_INT32, CLT_SHAPE(5)), 0, 1), CLT_ERR_DTYPE);
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "initialisers fill float tensors, not int32");
+  ck_assert_int_eq(clt_init_uniform_(w, 1, 0), CLT_ERR_INVALID_ARG);
+  clt_clear_error();
+  clt_scope_end();
+}
+END_TEST
+
+/* ---- optimizers ------------------------------------------------------------------------- */
+
+/* Twenty steps on f(p) = sum((p - t)^2 * c) from p0, returning p. */
+static clt_tensor *descend(clt_device *dev, const clt_optim_config *cfg, int steps) {
+  clt_tensor *p = vals(dev, CLT_FLOAT32, CLT_SHAPE(3, 4), -1, 1, 4), *t = vals(dev, CLT_FLOAT32, CLT_SHAPE(3, 4), -2, 2, 5);
+  clt_keep(p);
+  clt_set_requires_grad(p, true);
+  clt_optim *o;
+  ck_assert_int_eq(clt_optim_create(cfg, 1, &p, &o), CLT_OK);
+  for (int i = 0; i < steps; i++) {
+    clt_scope_begin();
+    clt_tensor *l = clt_sum(clt_mul_scalar(clt_square(clt_sub(p, t)), 1.5), CLT_ALL_DIMS, false);
+    ck_assert_int_eq(clt_optim_zero_grad(o), CLT_OK);
+    ck_assert_int_eq(clt_backward(l, NULL), CLT_OK);
+    ck_assert_int_eq(clt_optim_step(o), CLT_OK);
+    clt_scope_end();
+  }
+  ck_assert_int_eq(clt_optim_steps(o), steps);
+  clt_optim_release(o);
+  clt_set_requires_grad(p, false);
+  return p;
+}
+
+/* The same two steps of SGD with momentum and Adam, worked out here in double. */
+static void reference_steps(const clt_optim_config *c, double p, double t, int steps, double *out) {
+  double buf = 0, m = 0, v = 0;
+  for (int s = 1; s <= steps; s++) {
+    double g = 3 * (p - t);
+    if (c->kind == CLT_OPTIM_SGD) {
+      g += c->weight_decay * p;
+      if (c->momentum != 0) {
+        buf = s == 1 ? g : c->momentum * buf + (1 - c->dampening) * g;
+        g = c->nesterov ? g + c->momentum * buf : buf;
+      }
+      p -= c->lr * g;
+    } else {
+      if (c->kind == CLT_OPTIM_ADAMW) p *= 1 - c->lr * c->weight_decay;
+      else g += c->weight_decay * p;
+      m = c->beta1 * m + (1 - c->beta1) * g;
+      v = c->beta2 * v + (1 - c->beta2) * g * g;
+      p -= c->lr / (1 - pow(c->beta1, s)) * m / (sqrt(v) / sqrt(1 - pow(c->beta2, s)) + c->eps);
+    }
+  }
+  *out = p;
+}
+
+START_TEST(optimizers_follow_pytorch) {
+  clt_device *dev = TU_DEV;
+  clt_optim_config cfgs[5] = {clt_optim_defaults(CLT_OPTIM_SGD), clt_optim_defaults(CLT_OPTIM_SGD),
+                              clt_optim_defaults(CLT_OPTIM_SGD), clt_optim_defaults(CLT_OPTIM_ADAM),
+                              clt_optim_defaults(CLT_OPTIM_ADAMW)};
+  cfgs[1].momentum = 0.9, cfgs[1].dampening = 0.1, cfgs[1].weight_decay = 0.01;
+  cfgs[2].momentum = 0.8, cfgs[2].nesterov = true;
+  cfgs[3].lr = 0.05, cfgs[3].weight_decay = 0.02;
+  cfgs[4].lr = 0.05;
+  for (int k = 0; k < 5; k++) {
+    clt_scope_begin();
+    clt_tensor *p = descend(dev, &cfgs[k], 20), *h = descend(tu_dev[0], &cfgs[k], 20);
+    assert_close(p, h, 1e-5, "device against the host trajectory");
+    clt_tensor *p2 = descend(dev, &cfgs[k], 2);
+    double *pv = tu_values(p2), *p0 = tu_values(vals(tu_dev[0], CLT_FLOAT32, CLT_SHAPE(3, 4), -1, 1, 4));
+    double *tv = tu_values(vals(tu_dev[0], CLT_FLOAT32, CLT_SHAPE(3, 4), -2, 2, 5));
+    for (int i = 0; i < 12; i++) {
+      double want;
+      reference_steps(&cfgs[k], p0[i], tv[i], 2, &want);
+      ck_assert_msg(fabs(pv[i] - want) <= 1e-5 * (1 + fabs(want)), "config %d element %d: %.9g, want %.9g", k, i, pv[i], want);
+    }
+    free(pv);
+    free(p0);
+    free(tv);
+    clt_release(p);
+    clt_release(h);
+    clt_release(p2);
+    clt_scope_end();
+  }
+}
+END_TEST
+
+START_TEST(optimizer_errors) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *p = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(4));
+  clt_optim *o = NULL;
+  clt_optim_config c = clt_optim_defaults(CLT_OPTIM_ADAM);
+  ck_assert_int_eq(clt_optim_create(&c, 1, &p, &o), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_optim_create: params[0] is not a float leaf that requires grad");
+  clt_set_requires_grad(p, true);
+  clt_tensor *v = clt_slice(p, 0, 1, 3, 1);
+  ck_assert_int_eq(clt_optim_create(&c, 1, &v, &o), CLT_ERR_INVALID_ARG);
+  clt_clear_error();
+  c.beta1 = 1.5;
+  ck_assert_int_eq(clt_optim_create(&c, 1, &p, &o), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "betas (1.5, 0.999) must be in [0, 1)");
+  clt_optim_config s = clt_optim_defaults(CLT_OPTIM_SGD);
+  s.nesterov = true;
+  ck_assert_int_eq(clt_optim_create(&s, 1, &p, &o), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "nesterov needs momentum > 0 and dampening 0");
+  s.nesterov = false;
+  ck_assert_int_eq(clt_optim_create(&s, 1, &p, &o), CLT_OK);
+  ck_assert_int_eq(clt_optim_step(o), CLT_OK); /* no gradient yet: nothing to do */
+  ck_assert_int_eq(clt_optim_set_lr(o, -1), CLT_ERR_INVALID_ARG);
+  clt_clear_error();
+  clt_optim_release(o);
+  clt_optim_release(NULL);
+  clt_scope_end();
+}
+END_TEST
+
+/* ---- files ------------------------------------------------------------------------------ */
+
+static void temp_path(char *buf, size_t cap) {
+  snprintf(buf, cap, "/tmp/clt-st-XXXXXX");
+  int fd = mkstemp(buf);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+}
+
+START_TEST(safetensors_from_python_and_back) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  char path[600];
+  snprintf(path, sizeof path, "%s/safetensors/good.safetensors", fixture_dir);
+  clt_tensor_list *l;
+  ck_assert_msg(clt_load_safetensors(path, dev, &l) == CLT_OK, "%s", clt_last_error());
+  ck_assert_int_eq(clt_tensor_list_size(l), 8);
+  tu_assert_values(clt_tensor_list_find(l, "f32"), 2, (const int64_t[]){2, 3}, (const double[]){-2, -0.5, 1, 2.5, 4, 5.5});
+  tu_assert_values(clt_tensor_list_find(l, "f64"), 1, (const int64_t[]){4}, (const double[]){-2, -0.5, 1, 2.5});
+  tu_assert_values(clt_tensor_list_find(l, "i32"), 2, (const int64_t[]){2, 3}, (const double[]){-10, -3, 4, 11, 18, 25});
+  tu_assert_values(clt_tensor_list_find(l, "i64"), 1, (const int64_t[]){5}, (const double[]){-10, -3, 4, 11, 18});
+  tu_assert_values(clt_tensor_list_find(l, "u8"), 1, (const int64_t[]){3}, (const double[]){0, 40, 80});
+  tu_assert_values(clt_tensor_list_find(l, "bool"), 1, (const int64_t[]){4}, (const double[]){0, 1, 0, 1});
+  tu_assert_values(clt_tensor_list_find(l, "scalar"), 0, NULL, (const double[]){2.5});
+  tu_assert_values(clt_tensor_list_find(l, "empty"), 2, (const int64_t[]){0, 3}, NULL);
+  ck_assert_int_eq(clt_get_dtype(clt_tensor_list_find(l, "bool")), CLT_BOOL);
+  ck_assert_ptr_eq(clt_get_device(clt_tensor_list_get(l, 0)), dev);
+  ck_assert_ptr_null(clt_tensor_list_find(l, "nope"));
+  TU_ASSERT_ERR(CLT_ERR_INDEX, "clt_tensor_list_find: no tensor is named 'nope'");
+  /* save them again (a view among them), load that, compare */
+  char out[64];
+  temp_path(out, sizeof out);
+  const char *names[3] = {"a.weight", "b", "t"};
+  clt_tensor *ts[3] = {clt_tensor_list_find(l, "f32"), clt_tensor_list_find(l, "i64"),
+                       clt_transpose(clt_tensor_list_find(l, "f32"), 0, 1)};
+  ck_assert_int_eq(clt_save_safetensors(out, 3, names, ts), CLT_OK);
+  clt_tensor_list *back;
+  ck_assert_int_eq(clt_load_safetensors(out, NULL, &back), CLT_OK);
+  ck_assert_str_eq(clt_tensor_list_name(back, 0), "a.weight");
+  tu_assert_values(clt_tensor_list_find(back, "t"), 2, (const int64_t[]){3, 2}, (const double[]){-2, 2.5, -0.5, 4, 1, 5.5});
+  /* the format: 8-byte length, JSON padded to 8 bytes with spaces, data after it */
+  FILE *f = fopen(out, "rb");
+  unsigned char hdr[8];
+  ck_assert_uint_eq(fread(hdr, 1, 8, f), 8);
+  uint64_t hl = 0;
+  for (int i = 0; i < 8; i++) hl |= (uint64_t)hdr[i] << (8 * i);
+  ck_assert_uint_eq(hl % 8, 0);
+  char *json = calloc(hl + 1, 1);
+  ck_assert_uint_eq(fread(json, 1, hl, f), hl);
+  fclose(f);
+  ck_assert_ptr_nonnull(strstr(json, "\"a.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}"));
+  ck_assert_ptr_nonnull(strstr(json, "\"b\":{\"dtype\":\"I64\",\"shape\":[5],\"data_offsets\":[24,64]}"));
+  free(json);
+  clt_tensor_list_release(back);
+  clt_tensor_list_release(l);
+  remove(out);
+  const char *dup[2] = {"x", "x"};
+  ck_assert_int_eq(clt_save_safetensors(out, 2, dup, ts), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_save_safetensors: the name 'x' appears twice");
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(broken_safetensors) {
+  const struct { const char *file; clt_status st; const char *msg; } bad[] = {
+      {"empty", CLT_ERR_FORMAT, "shorter than its 8-byte header length"},
+      {"short_length", CLT_ERR_FORMAT, "shorter than"},
+      {"length_past_end", CLT_ERR_FORMAT, "header length 1048576 exceeds the 2 bytes that follow"},
+      {"huge_length", CLT_ERR_FORMAT, "header length"},
+      {"not_json", CLT_ERR_FORMAT, "header JSON"},
+      {"not_object", CLT_ERR_FORMAT, "the header is not a JSON object"},
+      {"duplicate_key", CLT_ERR_FORMAT, "duplicate"},
+      {"unknown_dtype", CLT_ERR_DTYPE, "safetensors dtype 'F16' has no clt equivalent"},
+      {"size_mismatch", CLT_ERR_FORMAT, "entry 'a' has 8 data bytes for shape of 3 elements of float32"},
+      {"offsets_past_end", CLT_ERR_FORMAT, "entry 'a' ends at byte 16 of 8 data bytes"},
+      {"offsets_reversed", CLT_ERR_FORMAT, "data_offsets are not two increasing"},
+      {"negative_shape", CLT_ERR_FORMAT, "a shape entry is not a non-negative integer"},
+      {"missing_shape", CLT_ERR_FORMAT, "entry 'a' lacks dtype, shape or data_offsets"},
+      {"shape_not_ints", CLT_ERR_FORMAT, "a shape entry is not"},
+      {"truncated_data", CLT_ERR_FORMAT, "ends at byte 8 of 5 data bytes"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/safetensors/bad/%s.safetensors", fixture_dir, bad[i].file);
+    clt_tensor_list *l = (clt_tensor_list *)1;
+    clt_status s = clt_load_safetensors(path, TU_DEV, &l);
+    ck_assert_msg(s == bad[i].st, "%s: %s: %s", bad[i].file, clt_status_name(s), clt_last_error());
+    ck_assert_ptr_null(l);
+    TU_ASSERT_ERR(bad[i].st, "clt_load_safetensors: ", bad[i].msg);
+  }
+}
+END_TEST
+
+START_TEST(npy_directories) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  char dir[] = "/tmp/clt-npydir-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char sub[64];
+  snprintf(sub, sizeof sub, "%s/weights", dir);
+  const char *names[2] = {"layer1.weight", "b"};
+  clt_tensor *ts[2] = {clt_reshape(clt_arange(dev, CLT_FLOAT32, 0, 6, 1), CLT_SHAPE(2, 3)), clt_ones(dev, CLT_INT64, CLT_SHAPE(2))};
+  ck_assert_int_eq(clt_save_npy_dir(sub, 2, names, ts), CLT_OK);
+  clt_tensor_list *l;
+  ck_assert_int_eq(clt_load_npy_dir(sub, dev, &l), CLT_OK);
+  ck_assert_int_eq(clt_tensor_list_size(l), 2);
+  ck_assert_str_eq(clt_tensor_list_name(l, 0), "b"); /* name order */
+  tu_assert_values(clt_tensor_list_find(l, "layer1.weight"), 2, (const int64_t[]){2, 3}, (const double[]){0, 1, 2, 3, 4, 5});
+  clt_tensor_list_release(l);
+  const char *bad[1] = {"../escape"};
+  ck_assert_int_eq(clt_save_npy_dir(sub, 1, bad, ts), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_save_npy_dir: the name '../escape' cannot be a file name");
+  ck_assert_int_eq(clt_load_npy_dir("/nonexistent-clt", dev, &l), CLT_ERR_IO);
+  clt_clear_error();
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq(system(cmd), 0);
+  clt_scope_end();
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("nn");
+  TCase *tc = tu_tcase("nn");
+  TU_DEVICES(tc, losses_gradcheck);
+  TU_DEVICES(tc, losses_match_their_definitions);
+  TU_DEVICES(tc, loss_errors);
+  TU_DEVICES(tc, linear_and_dropout);
+  TU_DEVICES(tc, initialisers);
+  TU_DEVICES(tc, optimizers_follow_pytorch);
+  TU_DEVICES(tc, optimizer_errors);
+  TU_DEVICES(tc, safetensors_from_python_and_back);
+  TU_DEVICES(tc, broken_safetensors);
+  TU_DEVICES(tc, npy_directories);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  const char *dir = getenv("CLT_FIXTURES");
+  snprintf(fixture_dir, sizeof fixture_dir, "%s", dir ? dir : "tests/fixtures");
+  return tu_main(suite, TU_MANY_KERNELS);
+}
