@@ -20,7 +20,9 @@
   }
 
 #if CLT_IS_FLOAT
-#define CLT_TO_INT(OT) convert_##OT##_sat(v)
+/* NaN is mapped to 0 explicitly: the spec's _sat conversions should do it, but NVIDIA's driver
+ * 580 turns NaN into LONG_MIN in convert_long_sat (found by the cast test on an H100). */
+#define CLT_TO_INT(OT) (isnan(v) ? (OT)0 : convert_##OT##_sat(v))
 #else
 #define CLT_TO_INT(OT) ((OT)v)
 #endif
