@@ -87,6 +87,10 @@ static inline bool clt__mul_ovf(int64_t a, int64_t b, int64_t *r) {
 #endif
 }
 
+/* Wrapping multiply for products of shapes that may overflow only when another dim is 0 (an
+ * empty tensor): any 0 factor still gives 0, and nothing is undefined. */
+static inline int64_t clt__wmul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
+
 /* ---- dtypes (dtype.c) ------------------------------------------------------------------- */
 
 bool clt__dtype_valid(clt_dtype dt);
@@ -138,6 +142,9 @@ struct clt_tensor {
 };
 
 bool clt__is_host(const clt_device *dev);
+/* The spec grammar over a list of OpenCL devices (device.c): index -1 is the host; why gets the
+ * reason for a default choice; CLT_ERR_NO_DEVICE (not recorded) when nothing matches. */
+clt_status clt__spec_resolve(const char *spec, const clt_device_info *devs, size_t n, long *index, const char **why);
 bool clt__same_device(const clt_device *a, const clt_device *b);
 clt_device *clt__device_new(const clt__backend *be, void *impl);
 

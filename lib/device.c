@@ -135,9 +135,16 @@ static long first_of_type(const cl_devices *ds, clt_device_type t) {
   return -1;
 }
 
+static clt_status resolve_in(const char *spec, const cl_devices *ds, long *index, const char **why);
+
+clt_status clt__spec_resolve(const char *spec, const clt_device_info *devs, size_t n, long *index, const char **why) {
+  const cl_devices ds = {(clt_device_info *)devs, n};
+  return resolve_in(spec, &ds, index, why);
+}
+
 /* Resolves a spec to "host" (-1) or an OpenCL index. why gets the reason for a default choice.
  * Returns CLT_ERR_NO_DEVICE when nothing matches. */
-static clt_status resolve(const char *spec, const cl_devices *ds, long *index, const char **why) {
+static clt_status resolve_in(const char *spec, const cl_devices *ds, long *index, const char **why) {
   *why = "named by the spec";
   if (!spec) {
     long i = first_of_type(ds, CLT_DEVICE_GPU);
@@ -217,7 +224,7 @@ clt_status clt_device_open(const char *spec, clt_device **out) {
   if (st != CLT_OK) return st;
   long index = -1;
   const char *why;
-  st = resolve(s, &ds, &index, &why);
+  st = resolve_in(s, &ds, &index, &why);
   if (st != CLT_OK) {
     clt__err(CLT_ERR_NO_DEVICE, "no device matches \"%s\"%s", s,
              from_env ? " (from $CLT_DEVICE)" : "");
@@ -266,7 +273,7 @@ clt_status clt_device_default(char *spec, size_t spec_len, char *reason, size_t 
   if (st != CLT_OK) return st;
   long index = -1;
   const char *why;
-  st = resolve(s, &ds, &index, &why);
+  st = resolve_in(s, &ds, &index, &why);
   if (st != CLT_OK) {
     clt__err(CLT_ERR_NO_DEVICE, "no device matches \"%s\" (from $CLT_DEVICE)", s);
     describe_devices(&ds);

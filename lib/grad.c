@@ -336,7 +336,7 @@ clt_tensor *clt__grad_reduce(clt_tensor *out, clt_tensor *x, clt__rkind k, int n
     for (int i = 0; i < ndims && !in; i++) in = (dims[i] < 0 ? dims[i] + x->ndim : dims[i]) == d;
     if (in) {
       mask |= (uint64_t)1 << d;
-      R *= x->shape[d];
+      R = clt__wmul(R, x->shape[d]);
     }
   }
   clt_tensor *saved[2] = {NULL, NULL};

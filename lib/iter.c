@@ -9,7 +9,7 @@ void clt__iter_build(clt__iter *it, int ndim, const int64_t *shape, int nops,
   memset(it, 0, sizeof *it);
   it->nops = nops;
   int64_t numel = 1;
-  for (int d = 0; d < ndim; d++) numel *= shape[d];
+  for (int d = 0; d < ndim; d++) numel = clt__wmul(numel, shape[d]);
   it->numel = numel;
   for (int k = 0; k < nops; k++) it->offset[k] = offsets[k];
   int n = 0;

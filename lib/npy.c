@@ -209,7 +209,7 @@ static clt_tensor *tensor_from_data(const npy_header *h, clt_tensor *raw, clt_de
     int64_t strides[CLT_MAX_DIMS], s = 1;
     for (int d = 0; d < h->ndim; d++) {
       strides[d] = s;
-      s *= h->shape[d] > 1 ? h->shape[d] : 1;
+      s = clt__wmul(s, h->shape[d] > 1 ? h->shape[d] : 1);
     }
     clt_tensor *fv = clt__view_of(raw, h->ndim, h->shape, strides, 0);
     clt__tensor_release(ordered);

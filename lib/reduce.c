@@ -69,8 +69,8 @@ static clt_tensor *permuted_copy(clt_tensor *x, const bool *mask, clt__rlayout *
       if (mask[d] == (pass == 1)) {
         shape[k] = x->shape[d];
         strides[k++] = x->strides[d];
-        if (pass) R *= x->shape[d];
-        else A *= x->shape[d];
+        if (pass) R = clt__wmul(R, x->shape[d]);
+        else A = clt__wmul(A, x->shape[d]);
       }
   clt_tensor *v = clt__view_of(x, x->ndim, shape, strides, x->offset);
   clt_tensor *c = v ? clt__clone(v) : NULL;
@@ -132,8 +132,8 @@ static clt_status prepare(clt_tensor *x, int ndims, const int *dims, bool keepdi
     p->L.A = p->L.B = 1;
     p->L.R = 1;
     for (int d = 0; d < x->ndim; d++) {
-      if (mask[d]) p->L.R *= x->shape[d];
-      else p->L.A *= x->shape[d];
+      if (mask[d]) p->L.R = clt__wmul(p->L.R, x->shape[d]);
+      else p->L.A = clt__wmul(p->L.A, x->shape[d]);
     }
   }
   return CLT_OK;
@@ -274,8 +274,8 @@ static clt_tensor *softmax(clt_tensor *x, int dim, bool log) {
   }
   int64_t A = 1, R = xf->ndim ? xf->shape[d] : 1, B = 1;
   for (int i = 0; i < xf->ndim; i++) {
-    if (i < d) A *= xf->shape[i];
-    if (i > d) B *= xf->shape[i];
+    if (i < d) A = clt__wmul(A, xf->shape[i]);
+    if (i > d) B = clt__wmul(B, xf->shape[i]);
   }
   prepared p = {.x = xf, .L = {.A = A, .R = R, .B = B, .sA = R * B, .sR = B, .sB = 1, .off = xf->offset},
                 .ndim = 1, .shape = {A * B}};

@@ -31,7 +31,7 @@ void clt__contig_strides(int ndim, const int64_t *shape, int64_t *strides) {
   int64_t s = 1;
   for (int d = ndim - 1; d >= 0; d--) {
     strides[d] = s;
-    s *= shape[d] > 1 ? shape[d] : 1;
+    s = clt__wmul(s, shape[d] > 1 ? shape[d] : 1);
   }
 }
 
@@ -135,7 +135,7 @@ clt_tensor *clt__view_of(const clt_tensor *base, int ndim, const int64_t *shape,
   for (int d = 0; d < ndim; d++) {
     t->shape[d] = shape[d];
     t->strides[d] = strides[d];
-    t->numel *= shape[d];
+    t->numel = clt__wmul(t->numel, shape[d]);
   }
   t->offset = offset;
   return t;

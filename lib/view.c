@@ -141,7 +141,7 @@ clt_tensor *clt_flatten(clt_tensor *t, int start_dim, int end_dim) {
   int k = 0;
   for (int d = 0; d < s; d++) shape[k++] = t->shape[d];
   int64_t m = 1;
-  for (int d = s; d <= e; d++) m *= t->shape[d];
+  for (int d = s; d <= e; d++) m = clt__wmul(m, t->shape[d]);
   shape[k++] = m;
   for (int d = e + 1; d < t->ndim; d++) shape[k++] = t->shape[d];
   return clt__ret(viewed(reshape(t, k, shape, true), t, "flatten"));
