@@ -25,6 +25,8 @@ setup "$build" "${opts[@]}"
 meson compile -C "$build"
 meson test -C "$build" --print-errorlogs
 meson test -C "$build" --setup valgrind --print-errorlogs
+valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+  --suppressions=tests/valgrind.supp -q "$build/tools/clt-train" --device host --epochs 2 --quiet
 
 setup "$build-asan" "${opts[@]}" -Db_sanitize=address,undefined -Db_lundef=false \
   -Dc_args=-fno-sanitize-recover=all
