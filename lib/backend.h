@@ -112,6 +112,9 @@ struct clt__backend {
   /* s1, s2: the optimizer's state (SGD momentum buffer; Adam m and v), n elements each. */
   clt_status (*optim_step)(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                            int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
+  /* Makes st->handle address the caller's memory st->ptr (st->nbytes) without copying, or
+   * CLT_ERR_UNSUPPORTED. NULL for backends that address host memory directly. */
+  clt_status (*wrap_host)(clt_device *dev, clt__storage *st);
   clt_status (*sync)(clt_device *dev);
   void (*memory_stats)(const clt_device *dev, clt_memory_stats *out);
   void (*empty_cache)(clt_device *dev);

@@ -132,6 +132,42 @@ clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const int64_t *
   return clt__ret(t);
 }
 
+clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+                             clt_free_fn free_fn, void *user) {
+  clt__api("clt_wrap_host_on");
+  int64_t numel;
+  size_t nbytes;
+  clt__storage *st = NULL;
+  clt_tensor *t = NULL;
+  clt_status s = dev ? check_wrap(data, dtype, ndim, shape, NULL, &numel, &nbytes)
+                     : clt__err(CLT_ERR_INVALID_ARG, "argument dev is NULL");
+  if (s == CLT_OK && dtype == CLT_FLOAT64 && !dev->info.fp64)
+    s = clt__err(CLT_ERR_UNSUPPORTED, "float64 is not supported by %s (%s): it lacks fp64", dev->info.spec, dev->info.name);
+  if (s == CLT_OK && !clt__is_host(dev) && !dev->be->wrap_host)
+    s = clt__err(CLT_ERR_UNSUPPORTED, "%s cannot share host memory; copy with clt_from_host", dev->info.spec);
+  if (s == CLT_OK && (s = clt__storage_new(dev, 0, &st)) == CLT_OK) {
+    st->ptr = data;
+    st->nbytes = nbytes;
+    st->wrapped = true;
+    if (!clt__is_host(dev) && nbytes > 0) s = dev->be->wrap_host(dev, st);
+  }
+  if (s == CLT_OK && !(t = clt__tensor_alloc())) s = clt_last_status();
+  if (s != CLT_OK) {
+    clt__storage_release(st); /* free_fn is not set yet: called once below */
+    if (free_fn) free_fn(data, user);
+    return NULL;
+  }
+  st->free_fn = free_fn;
+  st->user = user;
+  t->st = st;
+  t->dtype = dtype;
+  t->ndim = ndim;
+  t->numel = numel;
+  for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
+  clt__contig_strides(ndim, shape, t->strides);
+  return clt__ret(t);
+}
+
 void *clt_host_data(clt_tensor *t) {
   static char no_elements[1]; /* a valid, distinct pointer for tensors with no memory */
   clt__api("clt_host_data");

@@ -93,6 +93,7 @@ clt_status clt__storage_new(clt_device *dev, size_t nbytes, clt__storage **out) 
 void clt__storage_release(clt__storage *st) {
   if (!st || atomic_fetch_sub(&st->refs, 1) != 1) return;
   if (st->wrapped) {
+    if (st->handle) st->dev->be->free(st->dev, st); /* the backend's view of the memory */
     if (st->free_fn) st->free_fn(st->ptr, st->user);
   } else if (st->nbytes > 0)
     st->dev->be->free(st->dev, st);

@@ -92,6 +92,39 @@ START_TEST(wrap_host_shares_and_frees_once) {
 }
 END_TEST
 
+/* Zero-copy import: the device works on the caller's memory itself. */
+START_TEST(wrap_host_on_shares_with_the_device) {
+  clt_device *dev = TU_DEV;
+  clt_device_info in;
+  clt_device_get_info(dev, &in);
+  float *mem = malloc(8 * sizeof *mem);
+  for (int i = 0; i < 8; i++) mem[i] = (float)i;
+  frees = 0;
+  clt_tensor *t = clt_wrap_host_on(dev, mem, CLT_FLOAT32, CLT_SHAPE(2, 4), count_free, NULL);
+  if (!in.host_unified_memory) {
+    ck_assert_ptr_null(t);
+    ck_assert_int_eq(frees, 1);
+    TU_ASSERT_ERR(CLT_ERR_UNSUPPORTED, "clt_wrap_host_on: ");
+    free(mem);
+    return;
+  }
+  ck_assert_msg(t != NULL, "%s", clt_last_error());
+  ck_assert_ptr_eq(clt_get_device(t), dev);
+  clt_scope_begin();
+  tu_assert_values(clt_sum(t, CLT_DIMS(1), false), 1, (const int64_t[]){2}, (const double[]){6, 22});
+  ck_assert_int_eq(clt_add_(t, clt_ones(dev, CLT_FLOAT32, 0, NULL)), CLT_OK); /* written by the device ... */
+  ck_assert_int_eq(clt_device_synchronize(dev), CLT_OK);
+  ck_assert(mem[7] == 8.0f); /* ... seen in the caller's array: no copy was made */
+  clt_scope_end();
+  clt_release(t);
+  ck_assert_int_eq(frees, 1);
+  free(mem);
+  ck_assert_ptr_null(clt_wrap_host_on(dev, NULL, CLT_FLOAT32, CLT_SHAPE(2), count_free, NULL));
+  ck_assert_int_eq(frees, 2);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_wrap_host_on: argument data is NULL for 2 elements");
+}
+END_TEST
+
 START_TEST(host_data_is_for_host_tensors) {
   clt_tensor *t = clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(2));
   ck_assert_ptr_null(clt_host_data(t));
@@ -226,6 +259,7 @@ static Suite *suite(void) {
   TCase *tc = tu_tcase("convert");
   TU_DEVICES(tc, from_host_copies);
   tcase_add_test(tc, wrap_host_shares_and_frees_once);
+  TU_DEVICES(tc, wrap_host_on_shares_with_the_device);
   if (tu_cl()) tcase_add_test(tc, host_data_is_for_host_tensors);
   TU_DEVICES(tc, to_moves_between_devices);
   TU_DEVICES(tc, item_reads_one_element);

@@ -124,6 +124,14 @@ typedef void (*clt_free_fn)(void *data, void *user);
  * released, or before this function returns NULL on failure. data must stay valid until then. */
 CLT_API clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const int64_t *shape,
                                   const int64_t *strides, clt_free_fn free_fn, void *user);
+/* Shares row-major host memory with dev without copying (zero-copy import): on the host device
+ * as clt_wrap_host; on an OpenCL device whose memory is the host's (host_unified_memory, e.g.
+ * PoCL and integrated GPUs) through a CL_MEM_USE_HOST_PTR buffer. Other devices cannot share it:
+ * CLT_ERR_UNSUPPORTED (use clt_from_host, which copies). free_fn as clt_wrap_host. While the
+ * tensor lives, let only clt touch data (OpenCL's rule for host pointers): read results through
+ * clt_to_host or clt_host_data after clt_device_synchronize. */
+CLT_API clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+                                     clt_free_fn free_fn, void *user);
 /* Borrowed pointer to the first element of a host tensor (valid while t lives; strides as
  * clt_strides). NULL and CLT_ERR_DEVICE_MISMATCH for a tensor on an OpenCL device. */
 CLT_API void *clt_host_data(clt_tensor *t);

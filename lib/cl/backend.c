@@ -120,6 +120,7 @@ const clt__backend clt__cl_backend = {
     .ce_fwd = clt__cl_ce_fwd,
     .ce_bwd = clt__cl_ce_bwd,
     .optim_step = clt__cl_optim_step,
+    .wrap_host = clt__cl_wrap_host,
     .sync = cl_sync,
     .memory_stats = cl_stats,
     .empty_cache = cl_empty_cache,

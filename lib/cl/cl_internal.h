@@ -136,5 +136,6 @@ clt_status clt__cl_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtyp
 clt_status clt__cl_alloc(clt_device *dev, clt__storage *st);
 void clt__cl_free(clt_device *dev, clt__storage *st);
 void clt__cl_pool_empty(clt__cl_dev *d);
+clt_status clt__cl_wrap_host(clt_device *dev, clt__storage *st);
 
 #endif

@@ -82,6 +82,10 @@ static void destroy(cl_mem m) {
 
 void clt__cl_free(clt_device *dev, clt__storage *st) {
   clt__cl_dev *d = clt__cl(dev);
+  if (st->wrapped) { /* a CL_MEM_USE_HOST_PTR buffer over the caller's memory: never pooled */
+    destroy(clt__cl_mem(st));
+    return;
+  }
   size_t bytes;
   int c = size_class(st->capacity, &bytes);
   d->stats.bytes_in_use -= st->capacity;
@@ -93,6 +97,19 @@ void clt__cl_free(clt_device *dev, clt__storage *st) {
   b->out--;
   b->bufs[b->len++] = clt__cl_mem(st);
   d->stats.bytes_cached += bytes;
+}
+
+clt_status clt__cl_wrap_host(clt_device *dev, clt__storage *st) {
+  if (!dev->info.host_unified_memory)
+    return clt__err(CLT_ERR_UNSUPPORTED, "%s (%s) does not share memory with the host; copy with clt_from_host",
+                    dev->info.spec, dev->info.name);
+  cl_int err;
+  cl_mem m = CLT__CL_OBJ(&err, clCreateBuffer(clt__cl(dev)->ctx, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, st->nbytes,
+                                              st->ptr, &err));
+  if (!m) return clt__cl_fail_alloc("clCreateBuffer", err, "CL_MEM_USE_HOST_PTR over %zu bytes of host memory", st->nbytes);
+  CLT__LIVE_INC(CLT__LIVE_BUFFERS);
+  st->handle = m;
+  return CLT_OK;
 }
 
 void clt__cl_pool_empty(clt__cl_dev *d) {
