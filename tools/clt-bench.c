@@ -1,10 +1,14 @@
-/* clt-bench: measurements of clt against the device's own limits.
+/* clt-bench: clt against the device's own limits, each figure beside a reference measured in
+ * the same run on the same device: a bare OpenCL copy kernel (bandwidth), a bare enqueue
+ * (launch overhead), raw CLBlast on the same buffers (GEMM), host memcpy (transfers) and host
+ * CBLAS. Timings are medians of several samples; the machines these run on are shared and
+ * noisy, so compare ratios from one run rather than absolute numbers across runs.
  *
- *   clt-bench --startup [--device SPEC] [--runs N]
- *       the first operations in a new process, with cold and warm kernel caches, for PoCL's own
- *       cache alone and with clt's program-binary cache (each in fresh cache directories).
+ *   clt-bench [--device SPEC | --all] [--quick] [--json] [--svg FILE] [--only SECTION]
+ *   clt-bench --startup [--device SPEC] [--runs N] [--json]
  */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,61 +16,517 @@
 #include <unistd.h>
 
 #include "clt.h"
+#ifdef CLT_BENCH_OPENCL
+#include "clt/clt_cl.h"
+#endif
+#ifdef CLT_BENCH_CLBLAST
+#include <clblast_c.h>
+#endif
+#ifdef CLT_BENCH_CBLAS
+#include <cblas.h>
+#endif
 
-static double now_ms(void) {
+static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+
+static bool quick;
+static double min_time = 0.05; /* seconds per sample */
+
+/* ---- results ---------------------------------------------------------------------------- */
+
+typedef struct {
+  char section[24], name[48], unit[12], ref_name[32];
+  double n, value, ref;
+} row;
+
+static row rows[512];
+static int nrows;
+
+static void add_row(const char *section, const char *name, double n, double value, const char *unit, double ref,
+                    const char *ref_name) {
+  if (nrows == (int)(sizeof rows / sizeof *rows)) return;
+  row *r = &rows[nrows++];
+  snprintf(r->section, sizeof r->section, "%s", section);
+  snprintf(r->name, sizeof r->name, "%s", name);
+  snprintf(r->unit, sizeof r->unit, "%s", unit);
+  snprintf(r->ref_name, sizeof r->ref_name, "%s", ref_name ? ref_name : "");
+  r->n = n;
+  r->value = value;
+  r->ref = ref;
+}
+
+/* Median seconds per call of fn over 5 samples, each repeating fn until min_time has passed;
+ * sync runs after each batch so queued device work is counted. */
+typedef void (*bench_fn)(void *ctx);
+static double measure(bench_fn fn, void *ctx, bench_fn sync) {
+  fn(ctx); /* warm-up: kernels compile, the pool fills */
+  fn(ctx);
+  if (sync) sync(ctx);
+  double samples[5];
+  long reps = 1;
+  for (int s = 0; s < 5; s++) {
+    double t0, dt;
+    for (;;) {
+      t0 = now();
+      for (long i = 0; i < reps; i++) fn(ctx);
+      if (sync) sync(ctx);
+      dt = now() - t0;
+      if (dt >= min_time || reps > (1L << 30)) break;
+      reps *= dt > 0 ? (long)fmin(16, fmax(2, min_time / dt * 1.2)) : 16;
+    }
+    samples[s] = dt / (double)reps;
+  }
+  for (int i = 0; i < 5; i++) /* insertion sort of five */
+    for (int j = i; j > 0 && samples[j] < samples[j - 1]; j--) {
+      double t = samples[j];
+      samples[j] = samples[j - 1];
+      samples[j - 1] = t;
+    }
+  return samples[2];
+}
+
+static clt_device *bdev;
+static void sync_dev(void *ctx) {
+  (void)ctx;
+  clt_device_synchronize(bdev);
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "clt-bench: %s: %s\n", what, clt_last_error());
+  exit(1);
+}
+
+/* ---- the bare OpenCL references --------------------------------------------------------- */
+
+#ifdef CLT_BENCH_OPENCL
+static const char *copy_src =
+    "__kernel void copy(__global float *o, __global const float *i, long n) {"
+    "  long g = get_global_id(0); if (g < n) o[g] = i[g]; }";
+
+typedef struct {
+  cl_command_queue q;
+  cl_kernel k;
+  cl_program p;
+} raw_cl;
+
+static bool raw_init(raw_cl *r) {
+  cl_context ctx;
+  cl_device_id d;
+  if (clt_cl_device_get(bdev, &ctx, &d, &r->q) != CLT_OK) {
+    clt_clear_error();
+    return false;
+  }
+  cl_int err;
+  r->p = clCreateProgramWithSource(ctx, 1, &copy_src, NULL, &err);
+  if (err || clBuildProgram(r->p, 1, &d, NULL, NULL, NULL)) return false;
+  r->k = clCreateKernel(r->p, "copy", &err);
+  return err == CL_SUCCESS;
+}
+
+static void raw_free(raw_cl *r) {
+  clReleaseKernel(r->k);
+  clReleaseProgram(r->p);
+}
+
+typedef struct {
+  raw_cl *r;
+  cl_mem o, i;
+  cl_long n;
+} copy_ctx;
+
+static void raw_copy(void *v) {
+  copy_ctx *c = v;
+  size_t local = 256, global = ((size_t)c->n + 255) / 256 * 256;
+  clSetKernelArg(c->r->k, 0, sizeof c->o, &c->o);
+  clSetKernelArg(c->r->k, 1, sizeof c->i, &c->i);
+  clSetKernelArg(c->r->k, 2, sizeof c->n, &c->n);
+  clEnqueueNDRangeKernel(c->r->q, c->r->k, 1, NULL, &global, &local, 0, NULL, NULL);
+}
+
+static void raw_sync(void *v) { clFinish(((copy_ctx *)v)->r->q); }
+#endif
+
+/* ---- elementwise and reductions --------------------------------------------------------- */
+
+typedef struct {
+  int kind;
+  clt_tensor *a, *b;
+} op_ctx;
+
+enum { K_ADD, K_MUL, K_RELU, K_EXP, K_BCAST, K_TRANS, K_SUM_ALL, K_SUM_ROWS, K_SUM_COLS, K_SOFTMAX };
+
+static void run_op(void *v) {
+  op_ctx *c = v;
+  clt_tensor *r = NULL;
+  switch (c->kind) {
+    case K_ADD: case K_BCAST: case K_TRANS: r = clt_add(c->a, c->b); break;
+    case K_MUL: r = clt_mul(c->a, c->b); break;
+    case K_RELU: r = clt_relu(c->a); break;
+    case K_EXP: r = clt_exp(c->a); break;
+    case K_SUM_ALL: r = clt_sum(c->a, CLT_ALL_DIMS, false); break;
+    case K_SUM_ROWS: r = clt_sum(c->a, CLT_DIMS(1), false); break;
+    case K_SUM_COLS: r = clt_sum(c->a, CLT_DIMS(0), false); break;
+    case K_SOFTMAX: r = clt_softmax(c->a, -1); break;
+  }
+  if (!r) die("an op");
+  clt_release(r);
+}
+
+static double copy_bandwidth(int64_t n) {
+#ifdef CLT_BENCH_OPENCL
+  raw_cl r;
+  if (clt_device_get_type(bdev) == CLT_DEVICE_HOST || !raw_init(&r)) return 0;
+  clt_tensor *a = clt_zeros(bdev, CLT_FLOAT32, 1, &n), *b = clt_zeros(bdev, CLT_FLOAT32, 1, &n);
+  copy_ctx c = {&r, NULL, NULL, n};
+  clt_cl_tensor_buffer(a, &c.o, NULL);
+  clt_cl_tensor_buffer(b, &c.i, NULL);
+  double t = measure(raw_copy, &c, raw_sync);
+  clt_release(a);
+  clt_release(b);
+  raw_free(&r);
+  return 2.0 * 4 * (double)n / t / 1e9;
+#else
+  (void)n;
+  return 0;
+#endif
+}
+
+static double memcpy_bandwidth(size_t bytes);
+
+static void bench_elementwise(void) {
+  static const struct { int kind; const char *name; double bytes; } ops[] = {
+      {K_ADD, "add", 12}, {K_MUL, "mul", 12}, {K_RELU, "relu", 8}, {K_EXP, "exp", 8},
+      {K_BCAST, "add, broadcast row", 8}, {K_TRANS, "add, transposed inputs", 12}};
+  int64_t top = quick ? 1000000 : 10000000;
+  bool host = clt_device_get_type(bdev) == CLT_DEVICE_HOST;
+  for (int64_t n = 1000; n <= top; n *= 10) {
+    double ref = host ? memcpy_bandwidth((size_t)n * 4) : copy_bandwidth(n);
+    const char *ref_name = host ? "memcpy" : "copy kernel";
+    for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+      clt_scope_begin();
+      clt_manual_seed(1);
+      op_ctx c = {ops[k].kind, NULL, NULL};
+      int64_t rows = n / 100;
+      if (c.kind == K_BCAST) {
+        c.a = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(rows, 100));
+        c.b = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(100));
+      } else if (c.kind == K_TRANS) {
+        c.a = clt_transpose(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(rows, 100)), 0, 1);
+        c.b = clt_transpose(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(rows, 100)), 0, 1);
+      } else {
+        c.a = clt_rand(bdev, CLT_FLOAT32, 1, &n);
+        c.b = clt_rand(bdev, CLT_FLOAT32, 1, &n);
+      }
+      if (!c.a || !c.b) die("elementwise inputs");
+      double t = measure(run_op, &c, sync_dev);
+      add_row("elementwise", ops[k].name, (double)n, ops[k].bytes * (double)n / t / 1e9, "GB/s", ref, ref_name);
+      clt_scope_end();
+    }
+  }
+}
+
+static void bench_overhead(void) {
+#ifdef CLT_BENCH_OPENCL
+  if (clt_device_get_type(bdev) == CLT_DEVICE_HOST) return;
+  raw_cl r;
+  if (!raw_init(&r)) return;
+  int64_t n = 1000;
+  clt_scope_begin();
+  clt_tensor *a = clt_ones(bdev, CLT_FLOAT32, 1, &n), *b = clt_ones(bdev, CLT_FLOAT32, 1, &n);
+  copy_ctx c = {&r, NULL, NULL, n};
+  clt_cl_tensor_buffer(a, &c.o, NULL);
+  clt_cl_tensor_buffer(b, &c.i, NULL);
+  double bare = measure(raw_copy, &c, raw_sync);
+  op_ctx o = {K_ADD, a, b};
+  double op = measure(run_op, &o, sync_dev);
+  add_row("overhead", "add, n = 1000", 1000, 1e6 * op, "us", 1e6 * bare, "bare enqueue");
+  clt_scope_end();
+  raw_free(&r);
+#endif
+}
+
+static void bench_reductions(void) {
+  static const struct { int kind; const char *name; double bytes; } ops[] = {
+      {K_SUM_ALL, "sum, all", 4}, {K_SUM_ROWS, "sum, over rows (dim 1)", 4}, {K_SUM_COLS, "sum, over columns (dim 0)", 4},
+      {K_SOFTMAX, "softmax, last dim", 8}};
+  bool host = clt_device_get_type(bdev) == CLT_DEVICE_HOST;
+  for (int64_t n = 1000000; n <= (quick ? 1000000 : 10000000); n *= 10) {
+    double ref = host ? memcpy_bandwidth((size_t)n * 4) : copy_bandwidth(n);
+    for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+      clt_scope_begin();
+      op_ctx c = {ops[k].kind, clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000)), NULL};
+      if (!c.a) die("reduction input");
+      double t = measure(run_op, &c, sync_dev);
+      add_row("reduction", ops[k].name, (double)n, ops[k].bytes * (double)n / t / 1e9, "GB/s", ref,
+              host ? "memcpy" : "copy kernel");
+      clt_scope_end();
+    }
+  }
+}
+
+/* ---- matmul ----------------------------------------------------------------------------- */
+
+typedef struct {
+  clt_tensor *a, *b;
+#ifdef CLT_BENCH_CLBLAST
+  cl_command_queue q;
+  cl_mem ma, mb, mc;
+  size_t m, batch;
+#endif
+#ifdef CLT_BENCH_CBLAS
+  float *ha, *hb, *hc;
+  int hn;
+#endif
+} mm_ctx;
+
+static void run_matmul(void *v) {
+  mm_ctx *c = v;
+  clt_tensor *r = clt_matmul(c->a, c->b);
+  if (!r) die("matmul");
+  clt_release(r);
+}
+
+#ifdef CLT_BENCH_CLBLAST
+static void run_clblast(void *v) {
+  mm_ctx *c = v;
+  cl_event e = NULL;
+  size_t m = c->m;
+  int st = c->batch == 1 ? CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, m, m, 1.0f, c->ma,
+                                        0, m, c->mb, 0, m, 0.0f, c->mc, 0, m, &c->q, &e)
+                         : CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, m,
+                                                      m, 1.0f, c->ma, 0, m, m * m, c->mb, 0, m, m * m, 0.0f, c->mc, 0,
+                                                      m, m * m, c->batch, &c->q, &e);
+  if (e) clReleaseEvent(e);
+  if (st) fprintf(stderr, "clt-bench: CLBlast status %d\n", st);
+}
+static void sync_q(void *v) { clFinish(((mm_ctx *)v)->q); }
+#endif
+
+#ifdef CLT_BENCH_CBLAS
+static void run_cblas(void *v) {
+  mm_ctx *c = v;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->hn, c->hn, c->hn, 1.0f, c->ha, c->hn, c->hb, c->hn, 0.0f,
+              c->hc, c->hn);
+}
+#endif
+
+static void bench_matmul(void) {
+  bool host = clt_device_get_type(bdev) == CLT_DEVICE_HOST;
+  for (int64_t m = 64; m <= (quick ? 256 : 2048); m *= 2) {
+    for (int batched = 0; batched < 2; batched++) {
+      if (batched && m != 128) continue;
+      int64_t batch = batched ? 32 : 1;
+      clt_scope_begin();
+      mm_ctx c = {0};
+      clt_manual_seed(2);
+      c.a = batched ? clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(batch, m, m)) : clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(m, m));
+      c.b = batched ? clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(batch, m, m)) : clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(m, m));
+      if (!c.a || !c.b) die("matmul inputs");
+      double flop = 2.0 * (double)m * (double)m * (double)m * (double)batch;
+      double t = measure(run_matmul, &c, sync_dev), ref = 0;
+      const char *ref_name = "";
+#ifdef CLT_BENCH_CLBLAST
+      if (!host) {
+        clt_tensor *out = clt_empty(bdev, CLT_FLOAT32, CLT_SHAPE(batch, m, m));
+        cl_context ctx;
+        clt_cl_device_get(bdev, &ctx, NULL, &c.q);
+        clt_cl_tensor_buffer(c.a, &c.ma, NULL);
+        clt_cl_tensor_buffer(c.b, &c.mb, NULL);
+        clt_cl_tensor_buffer(out, &c.mc, NULL);
+        c.m = (size_t)m;
+        c.batch = (size_t)batch;
+        ref = flop / measure(run_clblast, &c, sync_q) / 1e9;
+        ref_name = "raw CLBlast";
+      }
+#endif
+#ifdef CLT_BENCH_CBLAS
+      if (host && !batched) {
+        c.hn = (int)m;
+        c.ha = clt_host_data(c.a);
+        c.hb = clt_host_data(c.b);
+        c.hc = malloc((size_t)(m * m) * sizeof *c.hc);
+        ref = flop / measure(run_cblas, &c, NULL) / 1e9;
+        free(c.hc);
+        ref_name = "raw CBLAS";
+      }
+#endif
+      char name[48];
+      snprintf(name, sizeof name, batched ? "matmul %lldx%lld, batch %lld" : "matmul %lldx%lld", (long long)m,
+               (long long)m, (long long)batch);
+      add_row("matmul", name, (double)m, flop / t / 1e9, "GFLOP/s", ref, ref_name);
+      clt_scope_end();
+    }
+  }
+#ifdef CLT_BENCH_CBLAS
+  if (!host) { /* the host's BLAS, for a CPU device's sake */
+    for (int m = 256; m <= (quick ? 256 : 2048); m *= 2) {
+      mm_ctx c = {0};
+      c.hn = m;
+      c.ha = calloc((size_t)m * (size_t)m, sizeof(float));
+      c.hb = calloc((size_t)m * (size_t)m, sizeof(float));
+      c.hc = calloc((size_t)m * (size_t)m, sizeof(float));
+      double t = measure(run_cblas, &c, NULL);
+      char name[48];
+      snprintf(name, sizeof name, "host CBLAS %dx%d", m, m);
+      add_row("matmul", name, m, 2.0 * m * (double)m * m / t / 1e9, "GFLOP/s", 0, "");
+      free(c.ha);
+      free(c.hb);
+      free(c.hc);
+    }
+  }
+#endif
+}
+
+/* ---- transfers -------------------------------------------------------------------------- */
+
+typedef struct {
+  void *src, *dst;
+  size_t bytes;
+  int64_t n;
+  clt_tensor *t;
+} xfer_ctx;
+
+static void run_memcpy(void *v) {
+  xfer_ctx *c = v;
+  memcpy(c->dst, c->src, c->bytes);
+}
+
+static double memcpy_bandwidth(size_t bytes) {
+  xfer_ctx c = {malloc(bytes), malloc(bytes), bytes, 0, NULL};
+  memset(c.src, 1, bytes);
+  memset(c.dst, 0, bytes);
+  double t = measure(run_memcpy, &c, NULL);
+  free(c.src);
+  free(c.dst);
+  return 2.0 * (double)bytes / t / 1e9;
+}
+
+static void run_h2d(void *v) {
+  xfer_ctx *c = v;
+  clt_release(clt_from_host(bdev, CLT_FLOAT32, 1, &c->n, c->src));
+}
+
+static void run_d2h(void *v) {
+  xfer_ctx *c = v;
+  if (clt_to_host(c->t, c->dst, c->bytes) != CLT_OK) die("clt_to_host");
+}
+
+static void run_wrap(void *v) {
+  xfer_ctx *c = v;
+  clt_tensor *t = clt_wrap_host_on(bdev, c->src, CLT_FLOAT32, 1, &c->n, NULL, NULL);
+  if (!t) die("clt_wrap_host_on");
+  clt_release(t);
+}
+
+static void bench_transfers(void) {
+  int64_t n = quick ? 1000000 : 10000000;
+  xfer_ctx c = {malloc((size_t)n * 4), malloc((size_t)n * 4), (size_t)n * 4, n, NULL};
+  memset(c.src, 0, c.bytes);
+  double ref = memcpy_bandwidth(c.bytes);
+  double b = (double)c.bytes;
+  add_row("transfer", "host to device (clt_from_host)", (double)n, b / measure(run_h2d, &c, sync_dev) / 1e9, "GB/s", ref,
+          "memcpy");
+  c.t = clt_zeros(bdev, CLT_FLOAT32, 1, &n);
+  add_row("transfer", "device to host (clt_to_host)", (double)n, b / measure(run_d2h, &c, NULL) / 1e9, "GB/s", ref, "memcpy");
+  clt_release(c.t);
+  clt_device_info in;
+  clt_device_get_info(bdev, &in);
+  if (in.host_unified_memory)
+    add_row("transfer", "zero-copy import (clt_wrap_host_on)", (double)n, b / measure(run_wrap, &c, sync_dev) / 1e9, "GB/s",
+            ref, "memcpy");
+  free(c.src);
+  free(c.dst);
+}
+
+/* ---- training steps --------------------------------------------------------------------- */
+
+typedef struct {
+  int n;
+  clt_tensor *w[4], *b[4], *x, *y;
+  clt_optim *opt;
+} mlp_ctx;
+
+static void run_step(void *v) {
+  mlp_ctx *c = v;
+  clt_scope_begin();
+  clt_tensor *h = c->x;
+  for (int i = 0; i < c->n; i++) {
+    h = clt_linear(h, c->w[i], c->b[i]);
+    if (i + 1 < c->n) h = clt_relu(h);
+  }
+  clt_tensor *loss = clt_cross_entropy(h, c->y, CLT_REDUCTION_MEAN);
+  if (!loss || clt_optim_zero_grad(c->opt) || clt_backward(loss, NULL) || clt_optim_step(c->opt)) die("a training step");
+  clt_scope_end();
+}
+
+static void bench_training(void) {
+  static const struct { const char *name; int nl; int64_t sizes[5], batch; } nets[] = {
+      {"digits MLP 64-128-10, batch 64", 2, {64, 128, 10}, 64},
+      {"MLP 784-1024-1024-10, batch 256", 3, {784, 1024, 1024, 10}, 256}};
+  for (size_t k = 0; k < (quick ? 1 : 2); k++) {
+    clt_scope_begin();
+    mlp_ctx c = {.n = nets[k].nl};
+    clt_manual_seed(3);
+    clt_tensor *params[8];
+    for (int i = 0; i < c.n; i++) {
+      c.w[i] = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(nets[k].sizes[i + 1], nets[k].sizes[i]));
+      c.b[i] = clt_zeros(bdev, CLT_FLOAT32, CLT_SHAPE(nets[k].sizes[i + 1]));
+      clt_init_kaiming_uniform_(c.w[i], sqrt(5.0));
+      clt_set_requires_grad(c.w[i], true);
+      clt_set_requires_grad(c.b[i], true);
+      params[2 * i] = c.w[i];
+      params[2 * i + 1] = c.b[i];
+    }
+    c.x = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(nets[k].batch, nets[k].sizes[0]));
+    c.y = clt_cast(clt_mul_scalar(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(nets[k].batch)), 9.99), CLT_INT64);
+    clt_optim_config cfg = clt_optim_defaults(CLT_OPTIM_ADAM);
+    if (clt_optim_create(&cfg, 2 * c.n, params, &c.opt) != CLT_OK) die("the optimizer");
+    double t = measure(run_step, &c, sync_dev);
+    add_row("training", nets[k].name, (double)nets[k].batch, 1.0 / t, "steps/s", 0, "");
+    clt_optim_release(c.opt);
+    clt_scope_end();
+  }
+}
+
+/* ---- start-up in new processes ---------------------------------------------------------- */
 
 /* The child: open the device, then a fill, random numbers and a strided copy, each read back. */
 static int first_ops(const char *spec) {
-  double t0 = now_ms();
+  double t0 = now();
   clt_device *d;
-  if (clt_device_open(spec, &d) != CLT_OK) {
-    fprintf(stderr, "clt-bench: %s\n", clt_last_error());
-    return 1;
-  }
-  double t1 = now_ms();
+  if (clt_device_open(spec, &d) != CLT_OK) die("opening the device");
   float v[1000];
   clt_scope_begin();
   clt_tensor *z = clt_zeros(d, CLT_FLOAT32, CLT_SHAPE(1000));
   clt_status st = clt_to_host(z, v, sizeof v);
-  double t2 = now_ms();
   if (st == CLT_OK) st = clt_to_host(clt_rand(d, CLT_FLOAT32, CLT_SHAPE(1000)), v, sizeof v);
-  double t3 = now_ms();
   if (st == CLT_OK) st = clt_to_host(clt_transpose(clt_reshape(z, CLT_SHAPE(10, 100)), 0, 1), v, sizeof v);
-  double t4 = now_ms();
+  double t1 = now();
   clt_scope_end();
   clt_device_release(d);
-  if (st != CLT_OK) {
-    fprintf(stderr, "clt-bench: %s\n", clt_last_error());
-    return 1;
-  }
-  printf("%.1f %.1f %.1f %.1f %.1f\n", t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0);
+  if (st != CLT_OK) die("the first ops");
+  printf("%.1f\n", 1000 * (t1 - t0));
   return 0;
 }
 
-/* Runs the child once and returns its total, or -1. */
 static double child(const char *self, const char *spec) {
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "'%s' --startup-child --device '%s'", self, spec);
   FILE *p = popen(cmd, "r");
   if (!p) return -1;
-  double a, b, c, d, total = -1;
-  if (fscanf(p, "%lf %lf %lf %lf %lf", &a, &b, &c, &d, &total) != 5) total = -1;
+  double total = -1;
+  if (fscanf(p, "%lf", &total) != 1) total = -1;
   pclose(p);
   return total;
 }
 
-static int startup(const char *self, const char *spec, int runs, bool json) {
+static void bench_startup(const char *self, const char *spec, int runs) {
   char base[] = "/tmp/clt-bench-XXXXXX";
-  if (!mkdtemp(base)) {
-    perror("clt-bench: mkdtemp");
-    return 1;
-  }
-  const char *modes[2] = {"pocl-cache-only", "with-binary-cache"};
-  double cold[2], warm[2];
+  if (!mkdtemp(base)) return;
+  const char *modes[2] = {"first op, PoCL cache only", "first op, with binary cache"};
   for (int m = 0; m < 2; m++) {
     char pocl[300], cltc[300];
     snprintf(pocl, sizeof pocl, "%s/pocl-%d", base, m);
@@ -74,43 +534,130 @@ static int startup(const char *self, const char *spec, int runs, bool json) {
     setenv("POCL_CACHE_DIR", pocl, 1);
     setenv("CLT_CACHE_DIR", cltc, 1);
     setenv("CLT_BINARY_CACHE", m ? "1" : "0", 1);
-    cold[m] = child(self, spec);
-    double best = -1;
+    double cold = child(self, spec), warm = -1;
     for (int r = 0; r < runs; r++) {
       double t = child(self, spec);
-      if (t >= 0 && (best < 0 || t < best)) best = t;
+      if (t >= 0 && (warm < 0 || t < warm)) warm = t;
     }
-    warm[m] = best;
+    char name[64];
+    snprintf(name, sizeof name, "%s: cold", modes[m]);
+    add_row("startup", name, 0, cold, "ms", 0, "");
+    snprintf(name, sizeof name, "%s: warm", modes[m]);
+    add_row("startup", name, 0, warm, "ms", 0, "");
   }
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
   if (system(cmd) != 0) fprintf(stderr, "clt-bench: could not remove %s\n", base);
-  if (json) {
-    printf("{\"startup_ms\": {\"device\": \"%s\"", spec);
-    for (int m = 0; m < 2; m++) printf(", \"%s\": {\"cold\": %.1f, \"warm\": %.1f}", modes[m], cold[m], warm[m]);
-    printf("}}\n");
-  } else {
-    printf("first ops in a new process on %s (open, fill, rand, strided copy), ms; warm = best of %d\n", spec, runs);
-    printf("  %-20s %10s %10s\n", "caches", "cold", "warm");
-    for (int m = 0; m < 2; m++) printf("  %-20s %10.1f %10.1f\n", modes[m], cold[m], warm[m]);
+  unsetenv("POCL_CACHE_DIR");
+  unsetenv("CLT_CACHE_DIR");
+  unsetenv("CLT_BINARY_CACHE");
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+static void print_table(const clt_device_info *in) {
+  printf("clt-bench on %s (%s); ratio = value / reference, measured in this run\n", in->spec, in->name);
+  const char *section = "";
+  for (int i = 0; i < nrows; i++) {
+    row *r = &rows[i];
+    if (strcmp(section, r->section) != 0) {
+      section = r->section;
+      printf("\n[%s]\n  %-38s %10s %12s %-8s %7s  %s\n", section, "workload", "n", "value", "unit", "ratio", "reference");
+    }
+    char ratio[16] = "", ref[64] = "";
+    if (r->ref > 0) {
+      snprintf(ratio, sizeof ratio, "%.2f", r->value / r->ref);
+      snprintf(ref, sizeof ref, "%.4g %s (%s)", r->ref, r->unit, r->ref_name);
+    }
+    printf("  %-38s %10.0f %12.3f %-8s %7s  %s\n", r->name, r->n, r->value, r->unit, ratio, ref);
   }
-  return cold[0] < 0 || cold[1] < 0 ? 1 : 0;
+}
+
+static void print_json(const clt_device_info *in, bool first) {
+  printf("%s{\"device\": \"%s\", \"device_name\": \"%s\", \"results\": [", first ? "" : ",\n", in->spec, in->name);
+  for (int i = 0; i < nrows; i++) {
+    row *r = &rows[i];
+    printf("%s\n  {\"section\": \"%s\", \"name\": \"%s\", \"n\": %.0f, \"value\": %.6g, \"unit\": \"%s\"", i ? "," : "",
+           r->section, r->name, r->n, r->value, r->unit);
+    if (r->ref > 0) printf(", \"reference\": %.6g, \"reference_name\": \"%s\", \"ratio\": %.4f", r->ref, r->ref_name, r->value / r->ref);
+    printf("}");
+  }
+  printf("\n]}");
+}
+
+/* Elementwise GB/s against n, one line per op, and the copy kernel's bandwidth. */
+static void write_svg(const char *path, const clt_device_info *in) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    fprintf(stderr, "clt-bench: cannot write %s\n", path);
+    return;
+  }
+  const double W = 720, H = 420, L = 60, R = 200, T = 40, B = 50;
+  double maxv = 1;
+  for (int i = 0; i < nrows; i++)
+    if (strcmp(rows[i].section, "elementwise") == 0) maxv = fmax(maxv, fmax(rows[i].value, rows[i].ref));
+  maxv *= 1.1;
+  fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' font-family='sans-serif' font-size='12'>\n", W, H);
+  fprintf(f, "<rect width='100%%' height='100%%' fill='white'/>\n");
+  fprintf(f, "<text x='%.0f' y='20' font-size='14'>clt elementwise throughput on %s (%s)</text>\n", L, in->spec, in->name);
+#define X(n) (L + (log10(n) - 3) / 4 * (W - L - R))
+#define Y(v) (H - B - (v) / maxv * (H - T - B))
+  fprintf(f, "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='black'/>\n", L, H - B, W - R, H - B);
+  fprintf(f, "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='black'/>\n", L, T, L, H - B);
+  for (int e = 3; e <= 7; e++)
+    fprintf(f, "<text x='%.1f' y='%.0f' text-anchor='middle'>1e%d</text>\n", X(pow(10, e)), H - B + 18, e);
+  fprintf(f, "<text x='%.0f' y='%.0f' text-anchor='middle'>elements (n)</text>\n", (L + W - R) / 2, H - 10);
+  for (int k = 0; k <= 4; k++)
+    fprintf(f, "<text x='%.0f' y='%.1f' text-anchor='end'>%.0f</text>\n", L - 6, Y(maxv * k / 4) + 4, maxv * k / 4);
+  fprintf(f, "<text x='14' y='%.0f' transform='rotate(-90 14 %.0f)' text-anchor='middle'>GB/s</text>\n", (H) / 2, H / 2);
+  static const char *colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#444444"};
+  const char *names[8];
+  int nn = 0;
+  for (int i = 0; i < nrows; i++) {
+    if (strcmp(rows[i].section, "elementwise") != 0) continue;
+    bool seen = false;
+    for (int j = 0; j < nn; j++) seen = seen || strcmp(names[j], rows[i].name) == 0;
+    if (!seen && nn < 7) names[nn++] = rows[i].name;
+  }
+  for (int j = 0; j <= nn; j++) { /* the ops, then the copy kernel (the bandwidth line) */
+    fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2'%s points='", colors[j % 7],
+            j == nn ? " stroke-dasharray='6,4'" : "");
+    for (int i = 0; i < nrows; i++) {
+      if (strcmp(rows[i].section, "elementwise") != 0) continue;
+      if (j < nn && strcmp(rows[i].name, names[j]) != 0) continue;
+      if (j == nn && strcmp(rows[i].name, names[0]) != 0) continue;
+      fprintf(f, "%.1f,%.1f ", X(rows[i].n), Y(j == nn ? rows[i].ref : rows[i].value));
+    }
+    fprintf(f, "'/>\n<text x='%.0f' y='%.0f' fill='%s'>%s</text>\n", W - R + 10, T + 16.0 * j, colors[j % 7],
+            j == nn ? "bandwidth (copy kernel)" : names[j]);
+  }
+#undef X
+#undef Y
+  fprintf(f, "</svg>\n");
+  fclose(f);
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: clt-bench --startup [--device SPEC] [--runs N] [--json]\n");
+  fprintf(f,
+          "usage: clt-bench [--device SPEC | --all] [--quick] [--json] [--svg FILE] [--only SECTION]\n"
+          "       clt-bench --startup [--device SPEC] [--runs N] [--json]\n"
+          "Sections: elementwise, overhead, reduction, matmul, transfer, training, startup.\n");
 }
 
 int main(int argc, char **argv) {
-  const char *spec = "cl";
+  const char *spec = NULL, *svg = NULL, *only = NULL;
   int runs = 5;
-  bool do_startup = false, is_child = false, json = false;
+  bool all = false, json = false, startup_only = false, is_child = false;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) spec = argv[++i];
+    else if (strcmp(argv[i], "--svg") == 0 && i + 1 < argc) svg = argv[++i];
+    else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
     else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) runs = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--startup") == 0) do_startup = true;
-    else if (strcmp(argv[i], "--startup-child") == 0) is_child = true;
+    else if (strcmp(argv[i], "--all") == 0) all = true;
+    else if (strcmp(argv[i], "--quick") == 0) quick = true;
     else if (strcmp(argv[i], "--json") == 0) json = true;
+    else if (strcmp(argv[i], "--startup") == 0) startup_only = true;
+    else if (strcmp(argv[i], "--startup-child") == 0) is_child = true;
     else if (strcmp(argv[i], "--help") == 0) {
       usage(stdout);
       return 0;
@@ -119,8 +666,34 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (is_child) return first_ops(spec);
-  if (do_startup) return startup(argv[0], spec, runs, json);
-  usage(stderr);
-  return 2;
+  if (is_child) return first_ops(spec ? spec : "cl");
+  if (quick) min_time = 0.01;
+  if (startup_only) only = "startup";
+  size_t ndev = 1;
+  clt_device_info list[16];
+  if (all && clt_device_list(list, 16, &ndev) != CLT_OK) die("listing devices");
+  if (ndev > 16) ndev = 16;
+  for (size_t k = 0; k < ndev; k++) {
+    nrows = 0;
+    if (clt_device_open(all ? list[k].spec : spec, &bdev) != CLT_OK) die("opening the device");
+    clt_device_info in;
+    clt_device_get_info(bdev, &in);
+#define RUN(name, call) \
+  if (!only || strcmp(only, name) == 0) call
+    RUN("elementwise", bench_elementwise());
+    RUN("overhead", bench_overhead());
+    RUN("reduction", bench_reductions());
+    RUN("matmul", bench_matmul());
+    RUN("transfer", bench_transfers());
+    RUN("training", bench_training());
+    if (in.type != CLT_DEVICE_HOST) RUN("startup", bench_startup(argv[0], in.spec, runs));
+#undef RUN
+    if (json) print_json(&in, k == 0);
+    else print_table(&in);
+    if (svg && k == 0) write_svg(svg, &in);
+    clt_device_release(bdev);
+    if (!json && k + 1 < ndev) printf("\n");
+  }
+  if (json) printf("\n");
+  return 0;
 }
