@@ -10,13 +10,11 @@
       out[oo + i] = EXPR;                                                                         \
     }                                                                                             \
   }                                                                                               \
-  __kernel void to_##name##_s(__global OT *out, __global const T *in, clt_iter it) {             \
-    long i = get_global_id(0);                                                                    \
-    if (i >= it.numel) return;                                                                    \
-    long off[2];                                                                                  \
-    CLT_ITER_OFFSETS(it, i, 2, off);                                                              \
-    T v = in[off[1]];                                                                             \
-    out[off[0]] = EXPR;                                                                           \
+  __kernel void to_##name##_s(__global OT *out, __global const T *in, clt_walk it) {             \
+    CLT_ITER_LOOP(it, 2, off, {                                                                  \
+      T v = in[off1];                                                                          \
+      out[off0] = EXPR;                                                                        \
+    })                                                                                           \
   }
 
 #if CLT_IS_FLOAT

@@ -1,23 +1,19 @@
 /* Copies and fills by element size (1, 4, 8 bytes): dtype-agnostic data movement. */
 
 #define CLT_COPY_KERNELS(T, SFX)                                                         \
-  __kernel void copy_strided_##SFX(__global T *dst, __global const T *src, clt_iter it) { \
-    long i = get_global_id(0);                                                           \
-    if (i >= it.numel) return;                                                           \
-    long off[2];                                                                         \
-    CLT_ITER_OFFSETS(it, i, 2, off);                                                     \
-    dst[off[0]] = src[off[1]];                                                           \
+  __kernel void copy_strided_##SFX(__global T *dst, __global const T *src, clt_walk it) { \
+    CLT_ITER_LOOP(it, 2, off, {                                                           \
+      dst[off0] = src[off1];                                                          \
+    })                                                                                    \
   }                                                                                      \
   __kernel void fill_##SFX(__global T *dst, long offset, long n, T value) {              \
     long i = get_global_id(0);                                                           \
     if (i < n) dst[offset + i] = value;                                                  \
   }                                                                                      \
-  __kernel void fill_strided_##SFX(__global T *dst, clt_iter it, T value) {              \
-    long i = get_global_id(0);                                                           \
-    if (i >= it.numel) return;                                                           \
-    long off[1];                                                                         \
-    CLT_ITER_OFFSETS(it, i, 1, off);                                                     \
-    dst[off[0]] = value;                                                                 \
+  __kernel void fill_strided_##SFX(__global T *dst, clt_walk it, T value) {              \
+    CLT_ITER_LOOP(it, 1, off, {                                                          \
+      dst[off0] = value;                                                               \
+    })                                                                                   \
   }
 
 CLT_COPY_KERNELS(uchar, 1)

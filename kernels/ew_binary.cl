@@ -54,12 +54,10 @@ T clt_ipow(T a, T b) {
     long i = get_global_id(0);                                                                     \
     if (i < n) out[oo + i] = (OT)K(a[ao + i], b[bo + i]);                                          \
   }                                                                                                \
-  __kernel void FWD_S(__global OT *out, __global const T *a, __global const T *b, clt_iter it) {   \
-    long i = get_global_id(0);                                                                     \
-    if (i >= it.numel) return;                                                                     \
-    long off[3];                                                                                   \
-    CLT_ITER_OFFSETS(it, i, 3, off);                                                               \
-    out[off[0]] = (OT)K(a[off[1]], b[off[2]]);                                                     \
+  __kernel void FWD_S(__global OT *out, __global const T *a, __global const T *b, clt_walk it) {   \
+    CLT_ITER_LOOP(it, 3, off, {                                                                    \
+      out[off0] = (OT)K(a[off1], b[off2]);                                                   \
+    })                                                                                             \
   }
 
 #define CLT_SCALAR_KERNELS(FWD, FWD_S, K, OT, X, Y)                                                \
@@ -70,13 +68,11 @@ T clt_ipow(T a, T b) {
       out[oo + i] = (OT)K(X, Y);                                                                   \
     }                                                                                              \
   }                                                                                                \
-  __kernel void FWD_S(__global OT *out, __global const T *in, clt_iter it, T p0, T p1) {          \
-    long i = get_global_id(0);                                                                     \
-    if (i >= it.numel) return;                                                                     \
-    long off[2];                                                                                   \
-    CLT_ITER_OFFSETS(it, i, 2, off);                                                               \
-    T v = in[off[1]];                                                                              \
-    out[off[0]] = (OT)K(X, Y);                                                                     \
+  __kernel void FWD_S(__global OT *out, __global const T *in, clt_walk it, T p0, T p1) {          \
+    CLT_ITER_LOOP(it, 2, off, {                                                                   \
+      T v = in[off1];                                                                           \
+      out[off0] = (OT)K(X, Y);                                                                  \
+    })                                                                                            \
   }
 
 #define CLT_ARITH_KERNELS(name, np, saves)                                     \
@@ -107,10 +103,8 @@ __kernel void where_fwd(__global T *out, long oo, __global const clt_bool *c, lo
 }
 
 __kernel void where_fwd_s(__global T *out, __global const clt_bool *c, __global const T *a, __global const T *b,
-                          clt_iter it) {
-  long i = get_global_id(0);
-  if (i >= it.numel) return;
-  long off[4];
-  CLT_ITER_OFFSETS(it, i, 4, off);
-  out[off[0]] = c[off[1]] ? a[off[2]] : b[off[3]];
+                          clt_walk it) {
+  CLT_ITER_LOOP(it, 4, off, {
+    out[off0] = c[off1] ? a[off2] : b[off3];
+  })
 }

@@ -56,13 +56,11 @@ T clt_silu_d(T x) {
     long i = get_global_id(0);                                                                       \
     if (i < n) out[oo + i] = G(g[go + i], s[so + i], p0, p1);                                        \
   }                                                                                                  \
-  __kernel void NAME_S(__global T *out, __global const T *g, __global const T *s, clt_iter it, T p0, \
+  __kernel void NAME_S(__global T *out, __global const T *g, __global const T *s, clt_walk it, T p0, \
                        T p1) {                                                                       \
-    long i = get_global_id(0);                                                                       \
-    if (i >= it.numel) return;                                                                       \
-    long off[3];                                                                                     \
-    CLT_ITER_OFFSETS(it, i, 3, off);                                                                 \
-    out[off[0]] = G(g[off[1]], s[off[2]], p0, p1);                                                   \
+    CLT_ITER_LOOP(it, 3, off, {                                                                      \
+      out[off0] = G(g[off1], s[off2], p0, p1);                                                 \
+    })                                                                                               \
   }
 
 #define CLT_GRAD3(NAME, NAME_S, G)                                                                   \
@@ -72,12 +70,10 @@ T clt_silu_d(T x) {
     if (i < n) out[oo + i] = G(g[go + i], a[ao + i], b[bo + i]);                                     \
   }                                                                                                  \
   __kernel void NAME_S(__global T *out, __global const T *g, __global const T *a,                    \
-                       __global const T *b, clt_iter it, T p0, T p1) {                               \
-    long i = get_global_id(0);                                                                       \
-    if (i >= it.numel) return;                                                                       \
-    long off[4];                                                                                     \
-    CLT_ITER_OFFSETS(it, i, 4, off);                                                                 \
-    out[off[0]] = G(g[off[1]], a[off[2]], b[off[3]]);                                                \
+                       __global const T *b, clt_walk it, T p0, T p1) {                               \
+    CLT_ITER_LOOP(it, 4, off, {                                                                      \
+      out[off0] = G(g[off1], a[off2], b[off3]);                                              \
+    })                                                                                               \
   }
 
 /* name pasted where X receives it (see ew_binary.cl) */

@@ -42,13 +42,11 @@
       out[oo + i] = K_##name(a, p0, p1);                                                          \
     }                                                                                             \
   }                                                                                               \
-  __kernel void name##_fwd_s(__global T *out, __global const T *in, clt_iter it, T p0, T p1) {    \
-    long i = get_global_id(0);                                                                    \
-    if (i >= it.numel) return;                                                                    \
-    long off[2];                                                                                  \
-    CLT_ITER_OFFSETS(it, i, 2, off);                                                              \
-    T a = in[off[1]];                                                                             \
-    out[off[0]] = K_##name(a, p0, p1);                                                            \
+  __kernel void name##_fwd_s(__global T *out, __global const T *in, clt_walk it, T p0, T p1) {    \
+    CLT_ITER_LOOP(it, 2, off, {                                                                   \
+      T a = in[off1];                                                                           \
+      out[off0] = K_##name(a, p0, p1);                                                          \
+    })                                                                                            \
   }
 
 #if CLT_IS_FLOAT || CLT_IS_INT
@@ -64,10 +62,8 @@ __kernel void logical_not_fwd(__global clt_bool *out, long oo, __global const T 
   if (i < n) out[oo + i] = in[io + i] == (T)0;
 }
 
-__kernel void logical_not_fwd_s(__global clt_bool *out, __global const T *in, clt_iter it, T p0, T p1) {
-  long i = get_global_id(0);
-  if (i >= it.numel) return;
-  long off[2];
-  CLT_ITER_OFFSETS(it, i, 2, off);
-  out[off[0]] = in[off[1]] == (T)0;
+__kernel void logical_not_fwd_s(__global clt_bool *out, __global const T *in, clt_walk it, T p0, T p1) {
+  CLT_ITER_LOOP(it, 2, off, {
+    out[off0] = in[off1] == (T)0;
+  })
 }

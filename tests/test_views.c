@@ -53,6 +53,45 @@ START_TEST(reshape_views_when_it_can) {
 }
 END_TEST
 
+/* Strided walks of every rank up to 6 (beyond the 4 dims one OpenCL launch takes, so split into
+ * several), odd row lengths and broadcasts: contiguous copies and a binary op against values
+ * computed here from the strides. */
+START_TEST(strided_walks_of_any_rank) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  static const int64_t shape[6] = {2, 3, 5, 2, 3, 7}; /* 1260 elements */
+  clt_tensor *x = base(dev, CLT_FLOAT32, 6, shape);
+  int64_t st[6];
+  st[5] = 1;
+  for (int d = 4; d >= 0; d--) st[d] = st[d + 1] * shape[d + 1];
+  for (int rank = 2; rank <= 6; rank++) {
+    /* reverse the last `rank` dims: nothing merges, the walk has `rank` dims */
+    int perm[6];
+    for (int d = 0; d < 6; d++) perm[d] = d < 6 - rank ? d : 6 - 1 - (d - (6 - rank));
+    clt_tensor *p = clt_permute(x, perm);
+    ck_assert_ptr_nonnull(p);
+    int64_t pshape[6], idx[6] = {0};
+    for (int d = 0; d < 6; d++) pshape[d] = shape[perm[d]];
+    double *want = malloc(sizeof(double) * 1260), *want2 = malloc(sizeof(double) * 1260);
+    ck_assert_ptr_nonnull(want);
+    ck_assert_ptr_nonnull(want2);
+    for (int64_t i = 0; i < 1260; i++) {
+      int64_t off = 0;
+      for (int d = 0; d < 6; d++) off += idx[d] * st[perm[d]];
+      want[i] = (double)off;
+      want2[i] = (double)off + (double)idx[5] * 1000; /* plus a row broadcast of the last dim */
+      for (int d = 5; d >= 0 && ++idx[d] == pshape[d]; d--) idx[d] = 0;
+    }
+    tu_assert_values(clt_contiguous(p), 6, pshape, want);
+    clt_tensor *row = clt_mul_scalar(clt_arange(dev, CLT_FLOAT32, 0, (double)pshape[5], 1), 1000);
+    tu_assert_values(clt_add(p, row), 6, pshape, want2);
+    free(want);
+    free(want2);
+  }
+  clt_scope_end();
+}
+END_TEST
+
 START_TEST(flatten_transpose_permute) {
   clt_device *dev = TU_DEV;
   clt_scope_begin();
@@ -178,6 +217,7 @@ static Suite *suite(void) {
   TCase *tc = tu_tcase("views");
   TU_DEVICES(tc, reshape_views_when_it_can);
   TU_DEVICES(tc, flatten_transpose_permute);
+  TU_DEVICES(tc, strided_walks_of_any_rank);
   TU_DEVICES(tc, slices_with_steps);
   TU_DEVICES(tc, expand_squeeze_unsqueeze);
   TU_DEVICES(tc, contiguous_gathers_any_view);

@@ -38,14 +38,12 @@ static clt_status cl_copy(clt_device *dev, const clt__iter *it, clt__storage *ds
   clt__cl_kernel_entry *k;
   clt_status st = clt__cl_kernel(d, CLT__KFAM_copy, CLT__VARIANT_NONE, name, &k);
   if (st != CLT_OK) return st;
-  clt__cl_iter ci;
-  clt__cl_iter_from(&ci, it);
   cl_mem dm = clt__cl_mem(dst), sm = clt__cl_mem(src);
   clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
   CLT__ARG(&a, dm);
   CLT__ARG(&a, sm);
-  CLT__ARG(&a, ci);
-  return clt__cl_launch(d, k, &a, (size_t)it->numel);
+  cl_uint walk = a.i++;
+  return clt__cl_launch_iter(d, k, &a, walk, it);
 }
 
 static clt_status cl_fill(clt_device *dev, const clt__iter *it, clt__storage *dst, size_t esize, const void *value) {
@@ -62,13 +60,10 @@ static clt_status cl_fill(clt_device *dev, const clt__iter *it, clt__storage *ds
     cl_long off = it->offset[0], n = it->numel;
     CLT__ARG(&a, off);
     CLT__ARG(&a, n);
-  } else {
-    clt__cl_iter ci;
-    clt__cl_iter_from(&ci, it);
-    CLT__ARG(&a, ci);
   }
+  cl_uint walk = it->contiguous ? 0 : a.i++;
   clt__cl_arg(&a, esize, value);
-  return clt__cl_launch(d, k, &a, (size_t)it->numel);
+  return clt__cl_launch_iter(d, k, &a, walk, it);
 }
 
 static clt_status cl_rand(clt_device *dev, clt__storage *dst, int64_t off, int64_t n, clt_dtype dt, uint64_t seed,

@@ -62,6 +62,7 @@ typedef struct clt__cl_dev {
   clt__cl_kernel_entry *kernels;          /* open-addressing table by name */
   size_t nkernels, kernel_cap;
   size_t max_local;
+  size_t max_item[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
   bool is_pocl;                           /* PoCL: no binary cache by default (program.c) */
   bool int64_atomics;                     /* cl_khr_int64_base_atomics */
   bool counted;                           /* counted among open devices (gemm.c) */
@@ -90,7 +91,7 @@ void clt__cl_arg(clt__cl_args *a, size_t size, const void *value);
 clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_kernel_entry *k, const clt__cl_args *a,
                           size_t n);
 
-/* The walk as kernels see it (kernels/common.clh: clt_iter). */
+/* The walk as the index kernels see it (kernels/common.clh: clt_iter). */
 typedef struct {
   cl_long ndim, numel;
   cl_long shape[CLT_MAX_DIMS];
@@ -98,6 +99,22 @@ typedef struct {
   cl_long offset[CLT__MAX_OPS];
 } clt__cl_iter;
 void clt__cl_iter_from(clt__cl_iter *out, const clt__iter *it);
+
+/* The walk as the elementwise kernels see it (kernels/common.clh: clt_walk): at most
+ * CLT__WALK_DIMS dims, the last one the row, fewer than 2^31 rows. */
+#define CLT__WALK_DIMS 4
+typedef struct {
+  cl_long rows;
+  cl_long shape[CLT__WALK_DIMS];
+  cl_long stride[CLT__MAX_OPS][CLT__WALK_DIMS];
+  cl_long offset[CLT__MAX_OPS];
+  cl_uint magic[CLT__WALK_DIMS], shift[CLT__WALK_DIMS];
+} clt__cl_walk;
+/* Launches an elementwise kernel over it. Contiguous: one 1-D launch over numel, its arguments
+ * all set. Strided: argument walk_arg is left for this function, which sets it to a clt__cl_walk
+ * and launches once per piece, splitting walks of more dims or elements than clt_walk holds. */
+clt_status clt__cl_launch_iter(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt__cl_args *a, cl_uint walk_arg,
+                               const clt__iter *it);
 
 /* Closes a device (device.c). Release calls are not fault points: a failed release cannot be
  * handled, only leaked. */

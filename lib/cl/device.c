@@ -178,13 +178,17 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
     clt__free_mem(d);
     return clt__err(CLT_ERR_OOM, "cannot allocate the device handle");
   }
+  size_t items[16] = {0};
   clt_status st = fill_info(d->platform, d->device, &dev->info, &d->int64_atomics);
+  if (st == CLT_OK)
+    st = info_val(d->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, "CL_DEVICE_MAX_WORK_ITEM_SIZES", items, sizeof items);
   if (st != CLT_OK) {
     clt_device_release(dev);
     return st;
   }
   snprintf(dev->info.spec, sizeof dev->info.spec, "%s", spec);
   finish_setup(d, &dev->info);
+  memcpy(d->max_item, items, sizeof d->max_item);
   d->counted = true;
   clt__cl_gemm_device_opened();
   *out = dev;

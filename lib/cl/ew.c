@@ -6,9 +6,9 @@
 #include "../ew.h"
 #include "cl_internal.h"
 
-/* Sets arguments: each operand's buffer (and element offset when contiguous), then n or the
- * walk. */
-static void operand_args(clt__cl_args *a, const clt__iter *it, clt__storage *const *st, int nops, clt__cl_iter *ci) {
+/* Sets arguments: each operand's buffer (and element offset when contiguous), then n, or leaves
+ * the walk's slot (its index in *walk_arg) for clt__cl_launch_iter. */
+static void operand_args(clt__cl_args *a, const clt__iter *it, clt__storage *const *st, int nops, cl_uint *walk_arg) {
   for (int k = 0; k < nops; k++) {
     cl_mem m = clt__cl_mem(st[k]);
     CLT__ARG(a, m);
@@ -21,8 +21,7 @@ static void operand_args(clt__cl_args *a, const clt__iter *it, clt__storage *con
     cl_long n = it->numel;
     CLT__ARG(a, n);
   } else {
-    clt__cl_iter_from(ci, it);
-    CLT__ARG(a, *ci);
+    *walk_arg = a->i++;
   }
 }
 
@@ -44,8 +43,8 @@ clt_status clt__cl_ew(clt_device *dev, int op, const clt__iter *it, clt__storage
   clt_status s = clt__cl_kernel(d, fam, (int)dt, name, &k);
   if (s != CLT_OK) return s;
   clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
-  clt__cl_iter ci;
-  operand_args(&a, it, st, it->nops, &ci);
+  cl_uint walk = 0;
+  operand_args(&a, it, st, it->nops, &walk);
   if (with_params) {
     uint8_t p[2][8] = {{0}};
     if (params) {
@@ -55,7 +54,7 @@ clt_status clt__cl_ew(clt_device *dev, int op, const clt__iter *it, clt__storage
     clt__cl_arg(&a, clt_dtype_size(dt), p[0]);
     clt__cl_arg(&a, clt_dtype_size(dt), p[1]);
   }
-  return clt__cl_launch(d, k, &a, (size_t)it->numel);
+  return clt__cl_launch_iter(d, k, &a, walk, it);
 }
 
 clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
@@ -67,8 +66,8 @@ clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst,
   clt_status s = clt__cl_kernel(d, CLT__KFAM_cast, (int)sdt, name, &k);
   if (s != CLT_OK) return s;
   clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
-  clt__cl_iter ci;
+  cl_uint walk = 0;
   clt__storage *st[2] = {dst, (clt__storage *)src};
-  operand_args(&a, it, st, 2, &ci);
-  return clt__cl_launch(d, k, &a, (size_t)it->numel);
+  operand_args(&a, it, st, 2, &walk);
+  return clt__cl_launch_iter(d, k, &a, walk, it);
 }

@@ -327,6 +327,95 @@ clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_kernel_entry *k, const c
   return CLT_OK;
 }
 
+/* Division by the invariant d (1 <= d < 2^31) for n < 2^31: n / d = (mul_hi(n, magic) + n) >> shift
+ * ("Division by invariant integers using multiplication", Granlund and Montgomery, 1994). */
+static void walk_divisor(uint64_t d, cl_uint *magic, cl_uint *shift) {
+  cl_uint s = 0;
+  while (((uint64_t)1 << s) < d) s++;
+  *magic = (cl_uint)((((uint64_t)1 << 32) * (((uint64_t)1 << s) - d)) / d + 1);
+  *shift = s;
+}
+
+static clt_status launch_walk(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt__cl_args *a, cl_uint walk_arg,
+                              const clt__iter *it) {
+  const int64_t limit = INT32_MAX;
+  if (it->numel == 0) return CLT_OK;
+  int64_t inner = it->shape[it->ndim - 1], rows = it->numel / inner;
+  if (it->ndim > CLT__WALK_DIMS || (rows > limit && rows / it->shape[0] > limit)) {
+    /* one launch per index of the outermost dim */
+    clt__iter sub = *it;
+    sub.ndim = it->ndim - 1;
+    sub.numel = it->numel / it->shape[0];
+    for (int j = 0; j < sub.ndim; j++) {
+      sub.shape[j] = it->shape[j + 1];
+      for (int q = 0; q < it->nops; q++) sub.strides[q][j] = it->strides[q][j + 1];
+    }
+    for (int64_t i = 0; i < it->shape[0]; i++) {
+      for (int q = 0; q < it->nops; q++) sub.offset[q] = it->offset[q] + i * it->strides[q][0];
+      clt_status s = launch_walk(d, k, a, walk_arg, &sub);
+      if (s != CLT_OK) return s;
+    }
+    return CLT_OK;
+  }
+  if (rows > limit) { /* chunks of the outermost dim */
+    int64_t per = it->numel / it->shape[0], chunk = limit / (rows / it->shape[0]);
+    for (int64_t i = 0; i < it->shape[0]; i += chunk) {
+      clt__iter sub = *it;
+      sub.shape[0] = it->shape[0] - i < chunk ? it->shape[0] - i : chunk;
+      sub.numel = sub.shape[0] * per;
+      for (int q = 0; q < it->nops; q++) sub.offset[q] = it->offset[q] + i * it->strides[q][0];
+      clt_status s = launch_walk(d, k, a, walk_arg, &sub);
+      if (s != CLT_OK) return s;
+    }
+    return CLT_OK;
+  }
+  clt__cl_walk w;
+  memset(&w, 0, sizeof w);
+  w.rows = rows;
+  int pad = CLT__WALK_DIMS - it->ndim;
+  for (int j = 0; j < CLT__WALK_DIMS; j++) {
+    int64_t n = j < pad ? 1 : it->shape[j - pad];
+    w.shape[j] = n;
+    if (j < CLT__WALK_DIMS - 1) walk_divisor((uint64_t)n, &w.magic[j], &w.shift[j]);
+    for (int q = 0; q < it->nops; q++) w.stride[q][j] = j < pad ? 0 : it->strides[q][j - pad];
+  }
+  for (int q = 0; q < it->nops; q++) w.offset[q] = it->offset[q];
+  clt__cl_args wa = {a->k, walk_arg, CL_SUCCESS};
+  CLT__ARG(&wa, w);
+  if (wa.err != CL_SUCCESS)
+    return clt__cl_fail("clSetKernelArg", wa.err, "argument %u of kernel '%s'", walk_arg, k->name);
+  /* Work-group shapes are powers of two, (l0, l1) with l0 the smallest covering the row (at most
+   * the kernel's size) and l0 * l1 the kernel's size, so PoCL compiles a few shapes per kernel,
+   * never one per tensor size. Dimension 1 stays under 32768 groups (NVIDIA allows 65535) and
+   * dimension 2 takes the rest. */
+  size_t local[3] = {1, 1, 1}, global[3];
+  while (local[0] < (size_t)inner && local[0] < k->local) local[0] *= 2;
+  local[1] = k->local / local[0];
+  if (d->max_item[1] > 0 && local[1] > d->max_item[1]) local[1] = d->max_item[1];
+  global[0] = ((size_t)inner + local[0] - 1) / local[0] * local[0];
+  size_t slab = local[1] * 32768;
+  if ((size_t)rows <= slab) {
+    global[1] = ((size_t)rows + local[1] - 1) / local[1] * local[1];
+    global[2] = 1;
+  } else {
+    global[1] = slab;
+    global[2] = ((size_t)rows + slab - 1) / slab;
+  }
+  cl_int err = CLT__CL(clEnqueueNDRangeKernel(d->queue, k->kernel, 3, NULL, global, local, 0, NULL, NULL));
+  if (err != CL_SUCCESS)
+    return clt__cl_fail("clEnqueueNDRangeKernel", err, "kernel '%s' over %zu x %zu x %zu work-items", k->name,
+                        global[0], global[1], global[2]);
+  return CLT_OK;
+}
+
+clt_status clt__cl_launch_iter(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt__cl_args *a, cl_uint walk_arg,
+                               const clt__iter *it) {
+  if (it->contiguous || it->ndim == 0) return clt__cl_launch(d, k, a, (size_t)it->numel);
+  if (a->err != CL_SUCCESS)
+    return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, k->name);
+  return launch_walk(d, k, a, walk_arg, it);
+}
+
 void clt__cl_iter_from(clt__cl_iter *out, const clt__iter *it) {
   memset(out, 0, sizeof *out);
   out->ndim = it->ndim;
