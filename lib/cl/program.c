@@ -340,6 +340,28 @@ static clt_status launch_walk(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt
                               const clt__iter *it) {
   const int64_t limit = INT32_MAX;
   if (it->numel == 0) return CLT_OK;
+  if (it->ndim > 1) {
+    /* Elements are independent, so any dim may be the row: take the one along which the most
+     * operands step by one element, the output's breaking ties, so the row is read and written
+     * with wide loads and stores (a.T + b.T: 2x faster on PoCL than rows along the output). */
+    int best = it->ndim - 1, best_score = -1;
+    for (int j = it->ndim - 1; j >= 0; j--) {
+      int score = 0;
+      for (int q = 0; q < it->nops; q++) score += it->strides[q][j] == 1 ? 2 : 0;
+      score += it->strides[0][j] == 1;
+      if (score > best_score) best = j, best_score = score;
+    }
+    if (best != it->ndim - 1) {
+      clt__iter r = *it;
+      for (int j = best; j < it->ndim - 1; j++) {
+        r.shape[j] = it->shape[j + 1];
+        for (int q = 0; q < it->nops; q++) r.strides[q][j] = it->strides[q][j + 1];
+      }
+      r.shape[it->ndim - 1] = it->shape[best];
+      for (int q = 0; q < it->nops; q++) r.strides[q][it->ndim - 1] = it->strides[q][best];
+      return launch_walk(d, k, a, walk_arg, &r);
+    }
+  }
   int64_t inner = it->shape[it->ndim - 1], rows = it->numel / inner;
   if (it->ndim > CLT__WALK_DIMS || (rows > limit && rows / it->shape[0] > limit)) {
     /* one launch per index of the outermost dim */
