@@ -104,11 +104,13 @@ static void die(const char *what) {
 #ifdef CLT_BENCH_OPENCL
 static const char *copy_src =
     "__kernel void copy(__global float *o, __global const float *i, long n) {"
-    "  long g = get_global_id(0); if (g < n) o[g] = i[g]; }";
+    "  long g = get_global_id(0); if (g < n) o[g] = i[g]; }"
+    "__kernel void add(__global float *o, __global const float *a, __global const float *b, long n) {"
+    "  long g = get_global_id(0); if (g < n) o[g] = a[g] + b[g]; }";
 
 typedef struct {
   cl_command_queue q;
-  cl_kernel k;
+  cl_kernel k, add;
   cl_program p;
 } raw_cl;
 
@@ -123,11 +125,14 @@ static bool raw_init(raw_cl *r) {
   r->p = clCreateProgramWithSource(ctx, 1, &copy_src, NULL, &err);
   if (err || clBuildProgram(r->p, 1, &d, NULL, NULL, NULL)) return false;
   r->k = clCreateKernel(r->p, "copy", &err);
+  if (err != CL_SUCCESS) return false;
+  r->add = clCreateKernel(r->p, "add", &err);
   return err == CL_SUCCESS;
 }
 
 static void raw_free(raw_cl *r) {
   clReleaseKernel(r->k);
+  clReleaseKernel(r->add);
   clReleaseProgram(r->p);
 }
 
@@ -144,6 +149,23 @@ static void raw_copy(void *v) {
   clSetKernelArg(c->r->k, 1, sizeof c->i, &c->i);
   clSetKernelArg(c->r->k, 2, sizeof c->n, &c->n);
   clEnqueueNDRangeKernel(c->r->q, c->r->k, 1, NULL, &global, &local, 0, NULL, NULL);
+}
+
+/* The same add clt runs, enqueued bare: arguments set, no allocation, no checks. */
+typedef struct {
+  raw_cl *r;
+  cl_mem o, a, b;
+  cl_long n;
+} add_ctx;
+
+static void raw_add(void *v) {
+  add_ctx *c = v;
+  size_t local = 256, global = ((size_t)c->n + 255) / 256 * 256;
+  clSetKernelArg(c->r->add, 0, sizeof c->o, &c->o);
+  clSetKernelArg(c->r->add, 1, sizeof c->a, &c->a);
+  clSetKernelArg(c->r->add, 2, sizeof c->b, &c->b);
+  clSetKernelArg(c->r->add, 3, sizeof c->n, &c->n);
+  clEnqueueNDRangeKernel(c->r->q, c->r->add, 1, NULL, &global, &local, 0, NULL, NULL);
 }
 
 static void raw_sync(void *v) { clFinish(((copy_ctx *)v)->r->q); }
@@ -236,13 +258,32 @@ static void bench_overhead(void) {
   int64_t n = 1000;
   clt_scope_begin();
   clt_tensor *a = clt_ones(bdev, CLT_FLOAT32, 1, &n), *b = clt_ones(bdev, CLT_FLOAT32, 1, &n);
-  copy_ctx c = {&r, NULL, NULL, n};
-  clt_cl_tensor_buffer(a, &c.o, NULL);
-  clt_cl_tensor_buffer(b, &c.i, NULL);
-  double bare = measure(raw_copy, &c, raw_sync);
-  op_ctx o = {K_ADD, a, b};
-  double op = measure(run_op, &o, sync_dev);
-  add_row("overhead", "add, n = 1000", 1000, 1e6 * op, "us", 1e6 * bare, "bare enqueue");
+  clt_tensor *o = clt_empty(bdev, CLT_FLOAT32, 1, &n);
+  add_ctx c = {&r, NULL, NULL, NULL, n};
+  clt_cl_tensor_buffer(o, &c.o, NULL);
+  clt_cl_tensor_buffer(a, &c.a, NULL);
+  clt_cl_tensor_buffer(b, &c.b, NULL);
+  double bare = measure(raw_add, &c, raw_sync);
+  op_ctx op_c = {K_ADD, a, b};
+  double op = measure(run_op, &op_c, sync_dev);
+  add_row("overhead", "add, n = 1000", 1000, 1e6 * op, "us", 1e6 * bare, "bare enqueue of an add");
+  /* A size never seen before (primes, and a strided view of each) must not recompile: its first
+   * op against the same op repeated. */
+  static const int64_t primes[] = {1009, 2003, 4001, 8009, 16001};
+  double first = 0, again = 0;
+  for (size_t k = 0; k < sizeof primes / sizeof *primes; k++) {
+    for (int rep = 0; rep < 2; rep++) {
+      clt_tensor *x = clt_ones(bdev, CLT_FLOAT32, CLT_SHAPE(primes[k], 3));
+      clt_tensor *y = clt_transpose(x, 0, 1);
+      clt_device_synchronize(bdev);
+      double t0 = now();
+      clt_tensor *s1 = clt_add(x, x), *s2 = clt_add(y, y);
+      if (!s1 || !s2) die("add");
+      clt_device_synchronize(bdev);
+      *(rep ? &again : &first) += now() - t0;
+    }
+  }
+  add_row("overhead", "new tensor sizes, first ops", 5, 1e6 * first / 5, "us", 1e6 * again / 5, "same ops again");
   clt_scope_end();
   raw_free(&r);
 #endif
