@@ -1,9 +1,113 @@
-/* Matrix products on OpenCL: CLBlast's GEMM (strided-batched for batches), or kernels/gemm.cl
- * in builds without CLBlast. Every event CLBlast returns is released. */
+/* Matrix products on OpenCL, by one of three providers ($CLT_GEMM picks; auto by default):
+ *   host     the host's CBLAS on the buffers mapped into host memory: the default for products
+ *            of at least HOST_GEMM_MIN_FLOPS on CPU devices that share host memory (PoCL), where
+ *            OpenBLAS runs 5-10x faster than CLBlast and the map is zero-copy; it waits for the
+ *            queue (the map blocks).
+ *   clblast  CLBlast's GEMM (strided-batched for batches): the default elsewhere. Every event
+ *            CLBlast returns is released.
+ *   kernel   kernels/gemm.cl, a plain kernel: the default in builds without CLBlast. */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "../host.h"
 #include "cl_internal.h"
+
+enum { GEMM_HOST, GEMM_CLBLAST, GEMM_KERNEL };
+
+/* Below this many flops, auto keeps GEMMs on the device: OpenBLAS's threads and PoCL's compete
+ * for the same cores, and a small product loses more to that (and to the map's wait) than it
+ * gains (PoCL here, 2 cores: 128x128 runs at 2.4 GFLOP/s through the host, 12 through CLBlast;
+ * 256x1024x1024 at 80-100 against 12). */
+#define HOST_GEMM_MIN_FLOPS (64.0 * 1024 * 1024)
+
+static clt_status pick_provider(const clt_device *dev, const clt__gemm_args *g, int *out) {
+  const char *env = clt__getenv("CLT_GEMM");
+#ifdef CLT_HAVE_CBLAS
+  const bool cblas = true;
+#else
+  const bool cblas = false;
+#endif
+#ifdef CLT_HAVE_CLBLAST
+  const bool clblast = true;
+#else
+  const bool clblast = false;
+#endif
+  if (!env || !*env || strcmp(env, "auto") == 0) {
+    double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)g->batch;
+    *out = cblas && dev->info.type == CLT_DEVICE_CPU && dev->info.host_unified_memory && flops >= HOST_GEMM_MIN_FLOPS
+               ? GEMM_HOST
+           : clblast ? GEMM_CLBLAST
+                     : GEMM_KERNEL;
+    return CLT_OK;
+  }
+  if (strcmp(env, "host") == 0 && cblas) *out = GEMM_HOST;
+  else if (strcmp(env, "clblast") == 0 && clblast) *out = GEMM_CLBLAST;
+  else if (strcmp(env, "kernel") == 0) *out = GEMM_KERNEL;
+  else
+    return clt__err(CLT_ERR_INVALID_ARG, "$CLT_GEMM is '%s': this build takes auto, kernel%s%s", env,
+                    cblas ? ", host" : "", clblast ? ", clblast" : "");
+  return CLT_OK;
+}
+
+/* The host's GEMM on the three buffers mapped (A and B for reading, C for writing). */
+static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
+  clt__cl_dev *d = clt__cl(dev);
+  const clt__storage *st[3] = {g->a, g->b, g->c};
+  clt__storage view[3];
+  void *ptr[3] = {NULL, NULL, NULL};
+  clt_status s = CLT_OK;
+  for (int i = 0; i < 3 && s == CLT_OK; i++) {
+    cl_int err = CL_SUCCESS;
+    cl_map_flags flags = i < 2 ? CL_MAP_READ : CL_MAP_WRITE_INVALIDATE_REGION;
+    ptr[i] = CLT__CL_OBJ(&err, clEnqueueMapBuffer(d->queue, clt__cl_mem(st[i]), CL_TRUE, flags, 0, st[i]->nbytes, 0,
+                                                  NULL, NULL, &err));
+    if (err != CL_SUCCESS) {
+      ptr[i] = NULL;
+      s = clt__cl_fail("clEnqueueMapBuffer", err, "mapping a %zu-byte GEMM operand", st[i]->nbytes);
+    }
+    view[i] = *st[i];
+    view[i].ptr = ptr[i];
+  }
+  if (s == CLT_OK) {
+    clt__gemm_args h = *g;
+    h.a = &view[0];
+    h.b = &view[1];
+    h.c = &view[2];
+    s = clt__host_gemm(dev, &h);
+  }
+  for (int i = 0; i < 3; i++) {
+    if (!ptr[i]) continue;
+    cl_int err = CLT__CL(clEnqueueUnmapMemObject(d->queue, clt__cl_mem(st[i]), ptr[i], 0, NULL, NULL));
+    if (err != CL_SUCCESS && s == CLT_OK) s = clt__cl_fail("clEnqueueUnmapMemObject", err, "unmapping a GEMM operand");
+  }
+  return s;
+}
+
+/* kernels/gemm.cl: one work-item per element of C. */
+static clt_status kernel_gemm(clt_device *dev, const clt__gemm_args *g) {
+  clt__cl_dev *d = clt__cl(dev);
+  clt__cl_kernel_entry *k;
+  clt_status s = clt__cl_kernel(d, CLT__KFAM_gemm, (int)g->dt, "gemm", &k);
+  if (s != CLT_OK) return s;
+  cl_long m = g->m, n = g->n, kk = g->k;
+  cl_int ta = g->ta, tb = g->tb;
+  cl_mem a = clt__cl_mem(g->a), b = clt__cl_mem(g->b), c = clt__cl_mem(g->c);
+  cl_long v[10] = {g->a_off, g->lda, g->a_stride, g->b_off, g->ldb, g->b_stride, g->c_off, g->ldc, g->c_stride, g->batch};
+  clt__cl_args x = {k->kernel, 0, CL_SUCCESS};
+  CLT__ARG(&x, m);
+  CLT__ARG(&x, n);
+  CLT__ARG(&x, kk);
+  CLT__ARG(&x, ta);
+  CLT__ARG(&x, tb);
+  CLT__ARG(&x, a);
+  for (int i = 0; i < 3; i++) CLT__ARG(&x, v[i]);
+  CLT__ARG(&x, b);
+  for (int i = 3; i < 6; i++) CLT__ARG(&x, v[i]);
+  CLT__ARG(&x, c);
+  for (int i = 6; i < 10; i++) CLT__ARG(&x, v[i]);
+  return clt__cl_launch(d, k, &x, (size_t)(g->batch * g->m * g->n));
+}
 
 #ifdef CLT_HAVE_CLBLAST
 #include <clblast_c.h>
@@ -28,7 +132,7 @@ static const char *clblast_name(int code) {
   }
 }
 
-clt_status clt__cl_gemm(clt_device *dev, const clt__gemm_args *g) {
+static clt_status clblast_gemm(clt_device *dev, const clt__gemm_args *g) {
   clt__cl_dev *d = clt__cl(dev);
   CLBlastTranspose ta = g->ta ? CLBlastTransposeYes : CLBlastTransposeNo, tb = g->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
   cl_mem a = clt__cl_mem(g->a), b = clt__cl_mem(g->b), c = clt__cl_mem(g->c);
@@ -78,31 +182,20 @@ void clt__cl_gemm_device_closed(void) {
 
 #else
 
-clt_status clt__cl_gemm(clt_device *dev, const clt__gemm_args *g) {
-  clt__cl_dev *d = clt__cl(dev);
-  clt__cl_kernel_entry *k;
-  clt_status s = clt__cl_kernel(d, CLT__KFAM_gemm, (int)g->dt, "gemm", &k);
-  if (s != CLT_OK) return s;
-  cl_long m = g->m, n = g->n, kk = g->k;
-  cl_int ta = g->ta, tb = g->tb;
-  cl_mem a = clt__cl_mem(g->a), b = clt__cl_mem(g->b), c = clt__cl_mem(g->c);
-  cl_long v[10] = {g->a_off, g->lda, g->a_stride, g->b_off, g->ldb, g->b_stride, g->c_off, g->ldc, g->c_stride, g->batch};
-  clt__cl_args x = {k->kernel, 0, CL_SUCCESS};
-  CLT__ARG(&x, m);
-  CLT__ARG(&x, n);
-  CLT__ARG(&x, kk);
-  CLT__ARG(&x, ta);
-  CLT__ARG(&x, tb);
-  CLT__ARG(&x, a);
-  for (int i = 0; i < 3; i++) CLT__ARG(&x, v[i]);
-  CLT__ARG(&x, b);
-  for (int i = 3; i < 6; i++) CLT__ARG(&x, v[i]);
-  CLT__ARG(&x, c);
-  for (int i = 6; i < 10; i++) CLT__ARG(&x, v[i]);
-  return clt__cl_launch(d, k, &x, (size_t)(g->batch * g->m * g->n));
-}
-
 void clt__cl_gemm_device_opened(void) {}
 void clt__cl_gemm_device_closed(void) {}
 
 #endif
+
+clt_status clt__cl_gemm(clt_device *dev, const clt__gemm_args *g) {
+  int provider;
+  clt_status s = pick_provider(dev, g, &provider);
+  if (s != CLT_OK) return s;
+  switch (provider) {
+    case GEMM_HOST: return host_gemm(dev, g);
+#ifdef CLT_HAVE_CLBLAST
+    case GEMM_CLBLAST: return clblast_gemm(dev, g);
+#endif
+    default: return kernel_gemm(dev, g);
+  }
+}
