@@ -7,6 +7,11 @@
       and stratified split), with Adam lr 1e-3, batches of 64, on the CPU. --init starts from the
       weights clt-train saved (clt-train --epochs 0 --save FILE), so the two runs can be compared
       step for step; without it PyTorch initialises its own nn.Linear layers from --seed.
+
+  bench_torch.py bench [--clt-bench PATH] [--device SPEC] [--quick] [--threads N] [--json]
+      Runs clt-bench --json on one device, then the same workloads in PyTorch on the CPU, in the
+      same run, and prints both with clt/PyTorch (above 1: clt is faster). Timing as clt-bench:
+      the median of five samples of at least 0.2 s (0.01 s with --quick).
 """
 import argparse
 import json
@@ -115,6 +120,115 @@ def train_digits(args):
            100 * summary["test_acc"]))
 
 
+def measure(fn, min_time):
+    """Median seconds per call of fn, as tools/clt-bench.c's measure()."""
+    fn()
+    fn()
+    samples = []
+    reps = 1
+    for _ in range(5):
+        while True:
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                fn()
+            dt = time.perf_counter() - t0
+            if dt >= min_time or reps > (1 << 30):
+                break
+            reps *= int(min(16, max(2, min_time / dt * 1.2))) if dt > 0 else 16
+        samples.append(dt / reps)
+    return sorted(samples)[2]
+
+
+def torch_workloads(quick, min_time):
+    """The PyTorch figures keyed (section, name, n), in clt-bench's units."""
+    out = {}
+    g = torch.Generator().manual_seed(1)
+    top = 1000000 if quick else 10000000
+    n = 1000
+    while n <= top:
+        rows = n // 100
+        a, b = torch.rand(n, generator=g), torch.rand(n, generator=g)
+        ra, rb = torch.rand(rows, 100, generator=g), torch.rand(100, generator=g)
+        ta, tb = torch.rand(rows, 100, generator=g).t(), torch.rand(rows, 100, generator=g).t()
+        for name, nbytes, fn in [("add", 12, lambda: a + b), ("mul", 12, lambda: a * b), ("relu", 8, lambda: torch.relu(a)),
+                                 ("exp", 8, lambda: torch.exp(a)), ("add, broadcast row", 8, lambda: ra + rb),
+                                 ("add, transposed inputs", 12, lambda: ta + tb)]:
+            out[("elementwise", name, n)] = nbytes * n / measure(fn, min_time) / 1e9
+        n *= 10
+    n = 1000000
+    while n <= (1000000 if quick else 10000000):
+        x = torch.rand(n // 1000, 1000, generator=g)
+        for name, nbytes, fn in [("sum, all", 4, lambda: x.sum()), ("sum, over rows (dim 1)", 4, lambda: x.sum(1)),
+                                 ("sum, over columns (dim 0)", 4, lambda: x.sum(0)),
+                                 ("softmax, last dim", 8, lambda: torch.softmax(x, -1))]:
+            out[("reduction", name, n)] = nbytes * n / measure(fn, min_time) / 1e9
+        n *= 10
+    m = 64
+    while m <= (256 if quick else 2048):
+        x, y = torch.rand(m, m, generator=g), torch.rand(m, m, generator=g)
+        out[("matmul", "matmul %dx%d" % (m, m), m)] = 2.0 * m ** 3 / measure(lambda: x @ y, min_time) / 1e9
+        if m == 128:
+            xb, yb = torch.rand(32, m, m, generator=g), torch.rand(32, m, m, generator=g)
+            out[("matmul", "matmul 128x128, batch 32", m)] = 2.0 * 32 * m ** 3 / measure(lambda: xb @ yb, min_time) / 1e9
+        m *= 2
+    n = 1000000 if quick else 10000000
+    host = np.zeros(n, dtype=np.float32)
+    out[("transfer", "host to device (clt_from_host)", n)] = 4 * n / measure(lambda: torch.tensor(host), min_time) / 1e9
+    t = torch.zeros(n)
+    out[("transfer", "device to host (clt_to_host)", n)] = 4 * n / measure(lambda: t.numpy().copy(), min_time) / 1e9
+    out[("transfer", "zero-copy import (clt_wrap_host_on)", n)] = 4 * n / measure(lambda: torch.from_numpy(host),
+                                                                                     min_time) / 1e9
+    for name, sizes, batch in [("digits MLP 64-128-10, batch 64", [64, 128, 10], 64),
+                               ("MLP 784-1024-1024-10, batch 256", [784, 1024, 1024, 10], 256)][:1 if quick else 2]:
+        layers = []
+        for i in range(len(sizes) - 1):
+            layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+            if i + 2 < len(sizes):
+                layers.append(torch.nn.ReLU())
+        model = torch.nn.Sequential(*layers)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        x = torch.rand(batch, sizes[0], generator=g)
+        y = (torch.rand(batch, generator=g) * 9.99).long()
+
+        def step():
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        out[("training", name, batch)] = 1.0 / measure(step, min_time)
+    return out
+
+
+def bench(args):
+    exe = args.clt_bench or os.path.join(HERE, "..", "build", "tools", "clt-bench")
+    cmd = [exe, "--json"] + (["--quick"] if args.quick else []) + (["--device", args.device] if args.device else [])
+    import subprocess
+    res = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, universal_newlines=True)
+    clt = json.loads(res.stdout)
+    torch.set_num_threads(args.threads)
+    theirs = torch_workloads(args.quick, 0.01 if args.quick else 0.2)
+    rows = []
+    for r in clt["results"]:
+        key = (r["section"], r["name"], int(r["n"]))
+        t = theirs.get(key)
+        rows.append(dict(r, torch=t, clt_over_torch=(r["value"] / t) if t else None))
+    if args.json:
+        print(json.dumps({"device": clt["device"], "device_name": clt["device_name"], "torch": torch.__version__,
+                          "torch_threads": args.threads, "results": rows}))
+        return
+    print("clt on %s (%s) against PyTorch %s on the CPU, %d thread(s); clt/PyTorch above 1: clt is faster" %
+          (clt["device"], clt["device_name"], torch.__version__, args.threads))
+    section = None
+    for r in rows:
+        if r["torch"] is None:
+            continue
+        if r["section"] != section:
+            section = r["section"]
+            print("\n[%s]\n  %-38s %10s %12s %12s %-8s %9s" % (section, "workload", "n", "clt", "PyTorch", "unit",
+                                                               "clt/torch"))
+        print("  %-38s %10d %12.3f %12.3f %-8s %9.2f" % (r["name"], r["n"], r["value"], r["torch"], r["unit"],
+                                                       r["clt_over_torch"]))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -124,9 +238,17 @@ def main():
     d.add_argument("--init")
     d.add_argument("--threads", type=int, default=1)
     d.add_argument("--json", action="store_true")
+    b = sub.add_parser("bench")
+    b.add_argument("--clt-bench")
+    b.add_argument("--device")
+    b.add_argument("--quick", action="store_true")
+    b.add_argument("--threads", type=int, default=torch.get_num_threads())
+    b.add_argument("--json", action="store_true")
     args = p.parse_args()
     if args.cmd == "digits":
         train_digits(args)
+    else:
+        bench(args)
 
 
 if __name__ == "__main__":

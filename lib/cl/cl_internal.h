@@ -91,6 +91,11 @@ void clt__cl_arg(clt__cl_args *a, size_t size, const void *value);
 clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_kernel_entry *k, const clt__cl_args *a,
                           size_t n);
 
+/* Launches k (its arguments set) over rows of inner work-items: dimension 0 walks the row,
+ * dimensions 1 and 2 together number the rows (global ids g1 + size1 * g2); power-of-two
+ * work-group shapes, padded ranges, so the kernel bounds-checks both. */
+clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_kernel_entry *k, size_t inner, size_t rows);
+
 /* The walk as the index kernels see it (kernels/common.clh: clt_iter). */
 typedef struct {
   cl_long ndim, numel;

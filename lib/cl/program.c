@@ -327,6 +327,32 @@ clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_kernel_entry *k, const c
   return CLT_OK;
 }
 
+clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_kernel_entry *k, size_t inner, size_t rows) {
+  if (inner == 0 || rows == 0) return CLT_OK;
+  /* Work-group shapes are powers of two, (l0, l1) with l0 the smallest covering the row (at most
+   * the kernel's size) and l0 * l1 the kernel's size, so PoCL compiles a few shapes per kernel,
+   * never one per tensor size. Dimension 1 stays under 32768 groups (NVIDIA allows 65535) and
+   * dimension 2 takes the rest. */
+  size_t local[3] = {1, 1, 1}, global[3];
+  while (local[0] < inner && local[0] < k->local) local[0] *= 2;
+  local[1] = k->local / local[0];
+  if (d->max_item[1] > 0 && local[1] > d->max_item[1]) local[1] = d->max_item[1];
+  global[0] = (inner + local[0] - 1) / local[0] * local[0];
+  size_t slab = local[1] * 32768;
+  if (rows <= slab) {
+    global[1] = (rows + local[1] - 1) / local[1] * local[1];
+    global[2] = 1;
+  } else {
+    global[1] = slab;
+    global[2] = (rows + slab - 1) / slab;
+  }
+  cl_int err = CLT__CL(clEnqueueNDRangeKernel(d->queue, k->kernel, 3, NULL, global, local, 0, NULL, NULL));
+  if (err != CL_SUCCESS)
+    return clt__cl_fail("clEnqueueNDRangeKernel", err, "kernel '%s' over %zu x %zu x %zu work-items", k->name,
+                        global[0], global[1], global[2]);
+  return CLT_OK;
+}
+
 /* Division by the invariant d (1 <= d < 2^31) for n < 2^31: n / d = (mul_hi(n, magic) + n) >> shift
  * ("Division by invariant integers using multiplication", Granlund and Montgomery, 1994). */
 static void walk_divisor(uint64_t d, cl_uint *magic, cl_uint *shift) {
@@ -406,28 +432,7 @@ static clt_status launch_walk(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt
   CLT__ARG(&wa, w);
   if (wa.err != CL_SUCCESS)
     return clt__cl_fail("clSetKernelArg", wa.err, "argument %u of kernel '%s'", walk_arg, k->name);
-  /* Work-group shapes are powers of two, (l0, l1) with l0 the smallest covering the row (at most
-   * the kernel's size) and l0 * l1 the kernel's size, so PoCL compiles a few shapes per kernel,
-   * never one per tensor size. Dimension 1 stays under 32768 groups (NVIDIA allows 65535) and
-   * dimension 2 takes the rest. */
-  size_t local[3] = {1, 1, 1}, global[3];
-  while (local[0] < (size_t)inner && local[0] < k->local) local[0] *= 2;
-  local[1] = k->local / local[0];
-  if (d->max_item[1] > 0 && local[1] > d->max_item[1]) local[1] = d->max_item[1];
-  global[0] = ((size_t)inner + local[0] - 1) / local[0] * local[0];
-  size_t slab = local[1] * 32768;
-  if ((size_t)rows <= slab) {
-    global[1] = ((size_t)rows + local[1] - 1) / local[1] * local[1];
-    global[2] = 1;
-  } else {
-    global[1] = slab;
-    global[2] = ((size_t)rows + slab - 1) / slab;
-  }
-  cl_int err = CLT__CL(clEnqueueNDRangeKernel(d->queue, k->kernel, 3, NULL, global, local, 0, NULL, NULL));
-  if (err != CL_SUCCESS)
-    return clt__cl_fail("clEnqueueNDRangeKernel", err, "kernel '%s' over %zu x %zu x %zu work-items", k->name,
-                        global[0], global[1], global[2]);
-  return CLT_OK;
+  return clt__cl_launch_rows(d, k, (size_t)inner, (size_t)rows);
 }
 
 clt_status clt__cl_launch_iter(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt__cl_args *a, cl_uint walk_arg,

@@ -1,4 +1,5 @@
 /* Reductions on OpenCL: passes of the reduce.cl kernels until one chunk is left. */
+#include <stdio.h>
 #include <string.h>
 
 #include "../reduce.h"
@@ -44,12 +45,16 @@ clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
   clt__storage *pin = NULL, *pidx_in = NULL; /* this pass's partial inputs (owned) */
   clt_status s = CLT_OK;
   for (;;) {
-    int64_t n = chunks_for(d, &L, dev->info.compute_units), chunk = (L.R + n - 1) / n;
+    /* float sums and products down contiguous columns: 8 columns per work-item (reduce.cl) */
+    bool b8 = (op == CLT__R_SUM || op == CLT__R_PROD) && clt_dtype_is_float(dt) && L.sB == 1 && L.B >= 8;
+    clt__rlayout LW = L;
+    if (b8) LW.B = (L.B + 7) / 8;
+    int64_t n = chunks_for(d, &LW, dev->info.compute_units), chunk = (L.R + n - 1) / n;
     bool final = n == 1;
     clt_dtype pdt = extreme ? dt : clt__reduce_acc_dtype(op, dt);
     clt__storage *vout = NULL, *iout = NULL;
     int64_t vo = 0, io = 0;
-    size_t cnt = (size_t)(L.A * n * L.B);
+    size_t cnt = (size_t)(L.A * n * L.B), launch = (size_t)(LW.A * n * LW.B);
     if (final) {
       vout = r->out;
       vo = r->out_off;
@@ -64,7 +69,9 @@ clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
       }
     }
     clt__cl_kernel_entry *k;
-    s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)dt, kernel_name(op), &k);
+    char name[32];
+    snprintf(name, sizeof name, "%s%s", kernel_name(op), b8 ? "_b8" : "");
+    s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)dt, name, &k);
     if (s == CLT_OK) {
       clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
       cl_long ch = chunk, nc = n;
@@ -95,7 +102,7 @@ clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
         CLT__ARG(&a, post);
         clt__cl_arg(&a, clt_dtype_size(pdt), scale);
       }
-      s = clt__cl_launch(d, k, &a, cnt);
+      s = clt__cl_launch(d, k, &a, launch);
     }
     /* the queue is in order: releasing the inputs now cannot let a later write overtake them */
     clt__storage_release(pin);
@@ -121,7 +128,8 @@ clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
 clt_status clt__cl_softmax(clt_device *dev, const clt__softmax_args *x) {
   clt__cl_dev *d = clt__cl(dev);
   clt__cl_kernel_entry *k;
-  clt_status s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)x->dt, "softmax_apply", &k);
+  bool unit = x->L.sR == 1 && x->oR == 1;
+  clt_status s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)x->dt, unit ? "softmax_apply_c" : "softmax_apply", &k);
   if (s != CLT_OK) return s;
   clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
   layout_args(&a, x->in, &x->L);
@@ -133,5 +141,6 @@ clt_status clt__cl_softmax(clt_device *dev, const clt__softmax_args *x) {
   CLT__ARG(&a, mm);
   CLT__ARG(&a, sm);
   CLT__ARG(&a, lg);
-  return clt__cl_launch(d, k, &a, (size_t)(x->L.A * x->L.R * x->L.B));
+  if (a.err != CL_SUCCESS) return clt__cl_fail("clSetKernelArg", a.err, "argument %u of kernel '%s'", a.i, k->name);
+  return clt__cl_launch_rows(d, k, (size_t)x->L.R, (size_t)(x->L.A * x->L.B));
 }
