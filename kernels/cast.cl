@@ -11,10 +11,9 @@
     }                                                                                             \
   }                                                                                               \
   __kernel void to_##name##_s(__global OT *out, __global const T *in, clt_walk it) {             \
-    CLT_ITER_LOOP(it, 2, off, {                                                                  \
+    CLT_WALK_BEGIN(it);                                                                          \
       T v = in[off1];                                                                          \
       out[off0] = EXPR;                                                                        \
-    })                                                                                           \
   }
 
 #if CLT_IS_FLOAT

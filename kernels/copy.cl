@@ -2,18 +2,16 @@
 
 #define CLT_COPY_KERNELS(T, SFX)                                                         \
   __kernel void copy_strided_##SFX(__global T *dst, __global const T *src, clt_walk it) { \
-    CLT_ITER_LOOP(it, 2, off, {                                                           \
+    CLT_WALK_BEGIN(it);                                                                   \
       dst[off0] = src[off1];                                                          \
-    })                                                                                    \
   }                                                                                      \
   __kernel void fill_##SFX(__global T *dst, long offset, long n, T value) {              \
     long i = get_global_id(0);                                                           \
     if (i < n) dst[offset + i] = value;                                                  \
   }                                                                                      \
   __kernel void fill_strided_##SFX(__global T *dst, clt_walk it, T value) {              \
-    CLT_ITER_LOOP(it, 1, off, {                                                          \
+    CLT_WALK_BEGIN(it);                                                                  \
       dst[off0] = value;                                                               \
-    })                                                                                   \
   }
 
 CLT_COPY_KERNELS(uchar, 1)

@@ -55,9 +55,8 @@ T clt_ipow(T a, T b) {
     if (i < n) out[oo + i] = (OT)K(a[ao + i], b[bo + i]);                                          \
   }                                                                                                \
   __kernel void FWD_S(__global OT *out, __global const T *a, __global const T *b, clt_walk it) {   \
-    CLT_ITER_LOOP(it, 3, off, {                                                                    \
+    CLT_WALK_BEGIN(it);                                                                            \
       out[off0] = (OT)K(a[off1], b[off2]);                                                   \
-    })                                                                                             \
   }
 
 #define CLT_SCALAR_KERNELS(FWD, FWD_S, K, OT, X, Y)                                                \
@@ -69,10 +68,9 @@ T clt_ipow(T a, T b) {
     }                                                                                              \
   }                                                                                                \
   __kernel void FWD_S(__global OT *out, __global const T *in, clt_walk it, T p0, T p1) {          \
-    CLT_ITER_LOOP(it, 2, off, {                                                                   \
+    CLT_WALK_BEGIN(it);                                                                           \
       T v = in[off1];                                                                           \
       out[off0] = (OT)K(X, Y);                                                                  \
-    })                                                                                            \
   }
 
 #define CLT_ARITH_KERNELS(name, np, saves)                                     \
@@ -104,7 +102,6 @@ __kernel void where_fwd(__global T *out, long oo, __global const clt_bool *c, lo
 
 __kernel void where_fwd_s(__global T *out, __global const clt_bool *c, __global const T *a, __global const T *b,
                           clt_walk it) {
-  CLT_ITER_LOOP(it, 4, off, {
+  CLT_WALK_BEGIN(it);
     out[off0] = c[off1] ? a[off2] : b[off3];
-  })
 }

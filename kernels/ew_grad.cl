@@ -58,9 +58,8 @@ T clt_silu_d(T x) {
   }                                                                                                  \
   __kernel void NAME_S(__global T *out, __global const T *g, __global const T *s, clt_walk it, T p0, \
                        T p1) {                                                                       \
-    CLT_ITER_LOOP(it, 3, off, {                                                                      \
+    CLT_WALK_BEGIN(it);                                                                              \
       out[off0] = G(g[off1], s[off2], p0, p1);                                                 \
-    })                                                                                               \
   }
 
 #define CLT_GRAD3(NAME, NAME_S, G)                                                                   \
@@ -71,9 +70,8 @@ T clt_silu_d(T x) {
   }                                                                                                  \
   __kernel void NAME_S(__global T *out, __global const T *g, __global const T *a,                    \
                        __global const T *b, clt_walk it, T p0, T p1) {                               \
-    CLT_ITER_LOOP(it, 4, off, {                                                                      \
+    CLT_WALK_BEGIN(it);                                                                              \
       out[off0] = G(g[off1], a[off2], b[off3]);                                              \
-    })                                                                                               \
   }
 
 /* name pasted where X receives it (see ew_binary.cl) */

@@ -43,10 +43,9 @@
     }                                                                                             \
   }                                                                                               \
   __kernel void name##_fwd_s(__global T *out, __global const T *in, clt_walk it, T p0, T p1) {    \
-    CLT_ITER_LOOP(it, 2, off, {                                                                   \
+    CLT_WALK_BEGIN(it);                                                                           \
       T a = in[off1];                                                                           \
       out[off0] = K_##name(a, p0, p1);                                                          \
-    })                                                                                            \
   }
 
 #if CLT_IS_FLOAT || CLT_IS_INT
@@ -63,7 +62,6 @@ __kernel void logical_not_fwd(__global clt_bool *out, long oo, __global const T 
 }
 
 __kernel void logical_not_fwd_s(__global clt_bool *out, __global const T *in, clt_walk it, T p0, T p1) {
-  CLT_ITER_LOOP(it, 2, off, {
+  CLT_WALK_BEGIN(it);
     out[off0] = in[off1] == (T)0;
-  })
 }
