@@ -112,7 +112,10 @@ static clt_status bytes_of(const clt_tensor *t, void **buf, size_t *len) {
   *buf = clt__malloc(*len ? *len : 1);
   if (!*buf) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes", *len);
   clt_status s = clt__to_host(t, *buf);
-  if (s != CLT_OK) clt__free_mem(*buf);
+  if (s != CLT_OK) {
+    clt__free_mem(*buf);
+    *buf = NULL; /* the caller frees what is left in its array */
+  }
   return s;
 }
 

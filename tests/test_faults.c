@@ -1,0 +1,174 @@
+/* The fault sweep: a representative workload (tensor creation, transfers, elementwise and
+ * reduction ops, matmul, softmax, cross entropy, backward, an Adam step, .npy and safetensors
+ * save and load) runs once to count its fault points (every OpenCL call and host allocation
+ * passes lib/fault.c's hook), then once per point with that point failing, alternately with
+ * CL_OUT_OF_RESOURCES and CL_MEM_OBJECT_ALLOCATION_FAILURE (host allocations fail as ENOMEM
+ * would: NULL). Every faulty run must return an error with a message, leave the live tensor,
+ * storage, device, buffer, program, kernel and event counters where they were, and the next
+ * clean run must succeed with the same result. Warm: on the suite's device (its kernels and
+ * pooled buffers already there, the pool emptied before each run). Cold: on a device opened by
+ * the workload itself, so program builds and kernel creation fail too. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tu.h"
+
+static char dir[64];
+
+static void make_dir(void) {
+  snprintf(dir, sizeof dir, "/tmp/clt-faults-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void remove_dir(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+/* The workload. dev: the device, or NULL to open spec. *result: the final loss and a weight. */
+static clt_status workload(clt_device *dev, const char *spec, double result[2]) {
+  clt_status st = CLT_OK;
+  clt_device *own = NULL;
+  clt_optim *opt = NULL;
+  clt_tensor_list *list = NULL;
+  char path[128];
+  if (!dev) {
+    if ((st = clt_device_open(spec, &own)) != CLT_OK) return st;
+    dev = own;
+  }
+  clt_scope_begin();
+  float xs[8 * 4];
+  int64_t ys[8];
+  for (int i = 0; i < 32; i++) xs[i] = (float)((i * 7) % 11) / 11.0f - 0.4f;
+  for (int i = 0; i < 8; i++) ys[i] = i % 3;
+  clt_manual_seed(5);
+  clt_tensor *x = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(8, 4), xs);
+  clt_tensor *y = clt_from_host(dev, CLT_INT64, CLT_SHAPE(8), ys);
+  clt_tensor *w = clt_randn(dev, CLT_FLOAT32, CLT_SHAPE(3, 4));
+  clt_tensor *b = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(3));
+  if (!x || !y || !w || !b) goto fail;
+  if ((st = clt_set_requires_grad(w, true)) != CLT_OK || (st = clt_set_requires_grad(b, true)) != CLT_OK) goto done;
+  clt_optim_config cfg = clt_optim_defaults(CLT_OPTIM_ADAM);
+  clt_tensor *params[2] = {w, b};
+  if ((st = clt_optim_create(&cfg, 2, params, &opt)) != CLT_OK) goto done;
+  for (int step = 0; step < 2; step++) {
+    clt_tensor *h = clt_relu(clt_linear(x, w, b));
+    clt_tensor *sm = clt_softmax(clt_transpose(h, 0, 1), 0);
+    clt_tensor *reg = clt_mul_scalar(clt_sum(clt_exp(clt_sub(h, clt_transpose(sm, 0, 1))), CLT_ALL_DIMS, false), 1e-3);
+    clt_tensor *loss = clt_add(clt_cross_entropy(h, y, CLT_REDUCTION_MEAN), reg);
+    if (!loss) goto fail;
+    if ((st = clt_optim_zero_grad(opt)) != CLT_OK || (st = clt_backward(loss, NULL)) != CLT_OK ||
+        (st = clt_optim_step(opt)) != CLT_OK || (st = clt_item(loss, &result[0])) != CLT_OK)
+      goto done;
+  }
+  float wh[12];
+  if ((st = clt_to_host(w, wh, sizeof wh)) != CLT_OK) goto done;
+  clt_tensor *hw = clt_to(clt_transpose(w, 0, 1), tu_dev[0]);
+  if (!hw) goto fail;
+  snprintf(path, sizeof path, "%s/w.npy", dir);
+  clt_tensor *back = NULL;
+  if ((st = clt_save_npy(hw, path)) != CLT_OK || (st = clt_load_npy(path, dev, &back)) != CLT_OK) goto done;
+  clt_release(back);
+  snprintf(path, sizeof path, "%s/m.safetensors", dir);
+  const char *names[2] = {"w", "b"};
+  if ((st = clt_save_safetensors(path, 2, names, params)) != CLT_OK ||
+      (st = clt_load_safetensors(path, dev, &list)) != CLT_OK)
+    goto done;
+  if ((st = clt_item(clt_sum(clt_tensor_list_find(list, "w"), CLT_ALL_DIMS, false), &result[1])) != CLT_OK) goto done;
+  if (fabs(result[1] - (wh[0] + wh[1] + wh[2] + wh[3] + wh[4] + wh[5] + wh[6] + wh[7] + wh[8] + wh[9] + wh[10] + wh[11])) > 1e-4)
+    st = clt__err(CLT_ERR_MISMATCH, "the loaded weights differ from the saved ones");
+  goto done;
+fail:
+  st = clt_last_status();
+  if (st == CLT_OK) st = CLT_ERR_STATE; /* a NULL without an error is a bug the caller reports */
+done:
+  clt_tensor_list_release(list);
+  clt_optim_release(opt);
+  clt_scope_end();
+  clt_device_release(own);
+  return st;
+}
+
+static void live_now(long *out) {
+  for (int k = 0; k < CLT__LIVE_COUNT; k++) out[k] = atomic_load(&clt__live[k]);
+}
+
+/* Sweeps every point, or every stride-th. Returns the points of a clean run. */
+static long sweep(clt_device *dev, const char *spec, long stride) {
+  double want[2], got[2];
+  long before[CLT__LIVE_COUNT], after[CLT__LIVE_COUNT];
+  if (dev) clt_device_empty_cache(dev);
+  clt__fault_reset();
+  clt_status st = workload(dev, spec, want);
+  ck_assert_msg(st == CLT_OK, "the clean run failed: %s", clt_last_error());
+  long points = clt__fault_count();
+  long swept = 0;
+  for (long n = 1; n <= points; n += stride) {
+    if (dev) clt_device_empty_cache(dev);
+    live_now(before);
+    clt__fault_reset();
+    clt__fault_arm(n, n % 2 ? -5 /* CL_OUT_OF_RESOURCES */ : -4 /* CL_MEM_OBJECT_ALLOCATION_FAILURE */);
+    clt_clear_error();
+    st = workload(dev, spec, got);
+    bool fired = clt__fault_fired();
+    clt__fault_reset();
+    if (dev) clt_device_empty_cache(dev);
+    live_now(after);
+    for (int k = 0; k < CLT__LIVE_COUNT; k++)
+      ck_assert_msg(after[k] == before[k], "fault %ld of %ld on %s: live counter %d went %ld -> %ld", n, points,
+                    spec, k, before[k], after[k]);
+    if (!fired) continue; /* a cache warmed by an earlier run skipped this point */
+    swept++;
+    ck_assert_msg(st != CLT_OK, "fault %ld of %ld on %s fired but the workload succeeded", n, points, spec);
+    ck_assert_msg(st != CLT_ERR_STATE, "fault %ld of %ld on %s: a call returned NULL without an error", n, points,
+                  spec);
+    ck_assert_msg(strchr(clt_last_error(), ':') != NULL, "fault %ld of %ld on %s: message '%s'", n, points, spec,
+                  clt_last_error());
+    /* and the next clean run works, with the same result */
+    clt_clear_error();
+    st = workload(dev, spec, got);
+    ck_assert_msg(st == CLT_OK, "after fault %ld of %ld on %s the clean run failed: %s", n, points, spec,
+                  clt_last_error());
+    ck_assert_msg(got[0] == want[0] && got[1] == want[1], "after fault %ld on %s: result %g %g, want %g %g", n, spec,
+                  got[0], got[1], want[0], want[1]);
+  }
+  printf("fault sweep on %s (%s): %ld points, %ld failed in turn\n", spec, dev ? "warm device" : "device opened cold",
+         points, swept);
+  fflush(stdout);
+  return points;
+}
+
+START_TEST(workload_survives_every_fault) {
+  clt_device *dev = TU_DEV;
+  make_dir();
+  long points = sweep(dev, clt_device_spec(dev), 1);
+  ck_assert_int_gt(points, 50);
+  remove_dir();
+  clt_clear_error();
+}
+END_TEST
+
+START_TEST(cold_workload_survives_every_fault) {
+  clt_device *dev = TU_DEV;
+  make_dir();
+  /* opening a device and building its programs on every run: each point on the host, every
+   * 7th on OpenCL (every point there takes minutes; the warm sweep covers the rest) */
+  long points = sweep(NULL, clt_device_spec(dev), clt_device_get_type(dev) == CLT_DEVICE_HOST ? 1 : 7);
+  ck_assert_int_gt(points, 50);
+  remove_dir();
+  clt_clear_error();
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("faults");
+  TCase *tc = tu_tcase("faults");
+  TU_DEVICES(tc, workload_survives_every_fault);
+  TU_DEVICES(tc, cold_workload_survives_every_fault);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return tu_main(suite, TU_MANY_KERNELS); }
