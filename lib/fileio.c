@@ -48,24 +48,40 @@ clt_status clt__file_read_all(const char *path, size_t max, void **buf, size_t *
   FILE *f;
   clt_status st = clt__file_open_read(path, &f);
   if (st != CLT_OK) return st;
-  long long size = clt__file_size(f);
-  if (size < 0 || (unsigned long long)size > max) {
+  long long size = clt__file_size(f); /* < 0: a stream (pipe, /dev/stdin): read to its end */
+  if (size >= 0 && (unsigned long long)size > max) {
     fclose(f);
-    return clt__err(CLT_ERR_IO, "'%s' is not a regular file of at most %zu bytes", path, max);
+    return clt__err(CLT_ERR_IO, "'%s' is larger than %zu bytes", path, max);
   }
-  *buf = clt__malloc((size_t)size + 1);
-  if (!*buf) {
-    fclose(f);
-    return clt__err(CLT_ERR_OOM, "cannot allocate %lld bytes to read '%s'", size, path);
+  size_t cap = size >= 0 ? (size_t)size + 1 : 65536, n = 0;
+  char *b = clt__malloc(cap);
+  for (;;) {
+    if (!b) {
+      fclose(f);
+      return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes to read '%s'", cap, path);
+    }
+    n += fread(b + n, 1, cap - 1 - n, f);
+    if (n < cap - 1 || size >= 0) break;
+    if (cap - 1 >= max) {
+      clt__free_mem(b);
+      fclose(f);
+      return clt__err(CLT_ERR_IO, "'%s' is larger than %zu bytes", path, max);
+    }
+    size_t grown = cap * 2 > max + 1 ? max + 1 : cap * 2;
+    char *nb = clt__realloc(b, grown);
+    if (!nb) clt__free_mem(b);
+    b = nb;
+    cap = grown;
   }
-  size_t got = fread(*buf, 1, (size_t)size, f);
+  bool bad = ferror(f) != 0 || (size >= 0 && n != (size_t)size);
   fclose(f);
-  if (got != (size_t)size) {
-    clt__free_mem(*buf);
-    *buf = NULL;
-    return clt__err(CLT_ERR_IO, "'%s' could not be read whole (%zu of %lld bytes)", path, got, size);
+  if (bad) {
+    clt__free_mem(b);
+    return clt__err(CLT_ERR_IO, "'%s' could not be read whole (%zu of %lld bytes; it changed while being read?)", path,
+                    n, size);
   }
-  ((char *)*buf)[size] = '\0';
-  *len = (size_t)size;
+  b[n] = '\0';
+  *buf = b;
+  *len = n;
   return CLT_OK;
 }

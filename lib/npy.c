@@ -255,27 +255,38 @@ clt_status clt_parse_npy(const void *buf, size_t len, clt_device *dev, clt_tenso
   return st;
 }
 
+/* Reads a .npy file, or a stream (a pipe, /dev/stdin) front to back: the size checks then wait
+ * for the bytes to run out. */
 static clt_status load_file(FILE *f, const char *path, clt_device *dev, clt_tensor **out) {
-  long long fsize = clt__file_size(f);
-  if (fsize < 0) return clt__err(CLT_ERR_IO, "cannot determine the size of '%s'", path);
+  long long fsize = clt__file_size(f); /* < 0: not a regular file, size unknown */
   uint8_t prefix[12];
-  size_t got = fread(prefix, 1, sizeof prefix < (size_t)fsize ? sizeof prefix : (size_t)fsize, f);
+  size_t want = fsize >= 0 && (long long)sizeof prefix > fsize ? (size_t)fsize : sizeof prefix;
+  errno = 0;
+  size_t got = fread(prefix, 1, want, f);
+  if (got < want && ferror(f))
+    return clt__err(CLT_ERR_IO, "cannot read '%s': %s", path, errno ? strerror(errno) : "read error");
   size_t hlen, hstart;
   clt_status st = parse_prefix(prefix, got, &hlen, &hstart);
   if (st != CLT_OK) return st;
-  if ((long long)hlen > fsize - (long long)hstart)
+  if (fsize >= 0 && (long long)hlen > fsize - (long long)hstart)
     return clt__err(CLT_ERR_FORMAT, "'%s': the header length %zu exceeds the file", path, hlen);
-  char *text = clt__malloc(hlen);
+  if (fsize < 0 && hlen > ((size_t)1 << 20))
+    return clt__err(CLT_ERR_FORMAT, "'%s': a header of %zu bytes (more than 1 MiB) in a stream", path, hlen);
+  char *text = clt__malloc(hlen ? hlen : 1);
   if (!text) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes for the header", hlen);
   npy_header h = {0};
-  if (fseek(f, (long)hstart, SEEK_SET) != 0 || fread(text, 1, hlen, f) != hlen) {
+  size_t early = got > hstart ? got - hstart : 0; /* header bytes the prefix read took */
+  if (early > hlen) early = hlen;
+  memcpy(text, prefix + hstart, early);
+  if (fread(text + early, 1, hlen - early, f) != hlen - early) {
     clt__free_mem(text);
-    return clt__err(CLT_ERR_IO, "'%s' could not be read (it changed or vanished?)", path);
+    return clt__err(CLT_ERR_FORMAT, "'%s' is truncated: it ended inside its %zu-byte header", path, hlen);
   }
+  size_t extra = got > hstart + hlen ? got - hstart - hlen : 0; /* data bytes the prefix read took */
   st = parse_dict(text, hlen, &h);
   clt__free_mem(text);
   if (st != CLT_OK) return st;
-  if ((unsigned long long)h.nbytes > (unsigned long long)(fsize - (long long)(hstart + hlen)))
+  if (fsize >= 0 && (unsigned long long)h.nbytes > (unsigned long long)(fsize - (long long)(hstart + hlen)))
     return clt__err(CLT_ERR_FORMAT, "'%s': the data is truncated: %zu bytes expected, %lld present",
                     path, h.nbytes, fsize - (long long)(hstart + hlen));
   clt_device *host;
@@ -283,10 +294,12 @@ static clt_status load_file(FILE *f, const char *path, clt_device *dev, clt_tens
   clt_tensor *raw = clt__empty(host, h.dt, h.ndim, h.shape);
   clt_device_release(host);
   if (!raw) return clt_last_status();
-  if (h.nbytes > 0 && fread(raw->st->ptr, 1, h.nbytes, f) != h.nbytes) {
+  if (extra > h.nbytes) extra = h.nbytes;
+  memcpy(raw->st->ptr, prefix + hstart + hlen, extra);
+  if (h.nbytes > extra && fread((uint8_t *)raw->st->ptr + extra, 1, h.nbytes - extra, f) != h.nbytes - extra) {
     clt__tensor_release(raw);
     return clt__err(ferror(f) ? CLT_ERR_IO : CLT_ERR_FORMAT,
-                    "'%s' ended before its %zu data bytes (it changed while being read?)", path,
+                    "'%s' is truncated: it ended before its %zu data bytes (it changed while being read?)", path,
                     h.nbytes);
   }
   *out = tensor_from_data(&h, raw, dev ? dev : raw->st->dev);

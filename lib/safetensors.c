@@ -217,7 +217,8 @@ static clt_status parse_entry(const char *name, json_t *e, const uint8_t *data, 
     return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: entry '%s' has %llu data bytes for shape of %lld elements of %s",
                     name, (unsigned long long)(end - begin), (long long)numel, clt_dtype_name(dt));
   if (end > data_len)
-    return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: entry '%s' ends at byte %llu of %llu data bytes", name,
+    return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: entry '%s' ends at byte %llu of %llu data bytes (truncated?)",
+                    name,
                     (unsigned long long)end, (unsigned long long)data_len);
   clt_tensor *h = clt__from_host(host, dt, (int)nd, shape, data + begin);
   if (!h) return clt_last_status();

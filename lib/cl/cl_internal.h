@@ -66,6 +66,7 @@ typedef struct clt__cl_dev {
   bool is_pocl;                           /* PoCL: no binary cache by default (program.c) */
   bool int64_atomics;                     /* cl_khr_int64_base_atomics */
   bool counted;                           /* counted among open devices (gemm.c) */
+  bool clblast_unusable;                  /* CLBlast's kernels failed to run here (gemm.c) */
   clt__pool_bucket pool[CLT__POOL_CLASSES];
   clt_memory_stats stats;
 } clt__cl_dev;

@@ -4,7 +4,8 @@
  *            OpenBLAS runs 5-10x faster than CLBlast and the map is zero-copy; it waits for the
  *            queue (the map blocks).
  *   clblast  CLBlast's GEMM (strided-batched for batches): the default elsewhere. Every event
- *            CLBlast returns is released.
+ *            CLBlast returns is released. Where CLBlast's kernels cannot run on the device (a
+ *            work-group limit below its tuning, say), auto falls back to the kernel for good.
  *   kernel   kernels/gemm.cl, a plain kernel: the default in builds without CLBlast. */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@ enum { GEMM_HOST, GEMM_CLBLAST, GEMM_KERNEL };
  * 256x1024x1024 at 80-100 against 12). */
 #define HOST_GEMM_MIN_FLOPS (64.0 * 1024 * 1024)
 
-static clt_status pick_provider(const clt_device *dev, const clt__gemm_args *g, int *out) {
+static clt_status pick_provider(const clt_device *dev, const clt__gemm_args *g, int *out, bool *automatic) {
   const char *env = clt__getenv("CLT_GEMM");
 #ifdef CLT_HAVE_CBLAS
   const bool cblas = true;
@@ -33,12 +34,13 @@ static clt_status pick_provider(const clt_device *dev, const clt__gemm_args *g, 
 #else
   const bool clblast = false;
 #endif
-  if (!env || !*env || strcmp(env, "auto") == 0) {
+  *automatic = !env || !*env || strcmp(env, "auto") == 0;
+  if (*automatic) {
     double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)g->batch;
     *out = cblas && dev->info.type == CLT_DEVICE_CPU && dev->info.host_unified_memory && flops >= HOST_GEMM_MIN_FLOPS
                ? GEMM_HOST
-           : clblast ? GEMM_CLBLAST
-                     : GEMM_KERNEL;
+           : clblast && !clt__cl(dev)->clblast_unusable ? GEMM_CLBLAST
+                                                        : GEMM_KERNEL;
     return CLT_OK;
   }
   if (strcmp(env, "host") == 0 && cblas) *out = GEMM_HOST;
@@ -132,7 +134,7 @@ static const char *clblast_name(int code) {
   }
 }
 
-static clt_status clblast_gemm(clt_device *dev, const clt__gemm_args *g) {
+static clt_status clblast_gemm(clt_device *dev, const clt__gemm_args *g, int *code) {
   clt__cl_dev *d = clt__cl(dev);
   CLBlastTranspose ta = g->ta ? CLBlastTransposeYes : CLBlastTransposeNo, tb = g->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
   cl_mem a = clt__cl_mem(g->a), b = clt__cl_mem(g->b), c = clt__cl_mem(g->c);
@@ -162,6 +164,7 @@ static clt_status clblast_gemm(clt_device *dev, const clt__gemm_args *g) {
                                             (size_t)g->c_stride, (size_t)g->batch, &d->queue, &ev));
   }
   if (ev) clReleaseEvent(ev);
+  *code = st;
   if (st != 0) {
     clt_status s = st == CL_MEM_OBJECT_ALLOCATION_FAILURE || st == CL_OUT_OF_RESOURCES ? CLT_ERR_DEVICE_OOM
                    : st == CL_OUT_OF_HOST_MEMORY                                     ? CLT_ERR_OOM
@@ -187,14 +190,32 @@ void clt__cl_gemm_device_closed(void) {}
 
 #endif
 
+/* CLBlast errors that say its kernels cannot run on this device (its tuned work-group sizes or
+ * local memory exceed the device's, or its kernels do not build here), as opposed to running
+ * out of memory: auto then falls back to the plain kernel, for good on this device. */
+static bool clblast_cannot_run(int code) {
+  switch (code) {
+    case -11: case -42: case -45: case -54: case -55: case -1024: case -2041: case -2046: return true;
+    default: return false;
+  }
+}
+
 clt_status clt__cl_gemm(clt_device *dev, const clt__gemm_args *g) {
-  int provider;
-  clt_status s = pick_provider(dev, g, &provider);
+  int provider = GEMM_KERNEL;
+  bool automatic;
+  clt_status s = pick_provider(dev, g, &provider, &automatic);
   if (s != CLT_OK) return s;
   switch (provider) {
     case GEMM_HOST: return host_gemm(dev, g);
 #ifdef CLT_HAVE_CLBLAST
-    case GEMM_CLBLAST: return clblast_gemm(dev, g);
+    case GEMM_CLBLAST: {
+      int code = 0;
+      s = clblast_gemm(dev, g, &code);
+      if (s == CLT_OK || !automatic || !clblast_cannot_run(code)) return s;
+      clt__cl(dev)->clblast_unusable = true;
+      clt_clear_error();
+      return kernel_gemm(dev, g);
+    }
 #endif
     default: return kernel_gemm(dev, g);
   }

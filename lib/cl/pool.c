@@ -53,6 +53,15 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
     d->stats.bytes_cached -= bytes;
     d->stats.pool_hits++;
   } else {
+    /* Never ask for more than the device reports (PoCL's POCL_MEMORY_LIMIT is only reported,
+     * and an overcommitted CPU device dies later, by the kernel's OOM killer). */
+    uint64_t limit = dev->info.global_mem_bytes;
+    if (limit > 0 && d->stats.bytes_in_use + d->stats.bytes_cached + bytes > limit && d->stats.bytes_cached > 0)
+      clt__cl_pool_empty(d);
+    if (limit > 0 && d->stats.bytes_in_use + bytes > limit)
+      return clt__err(CLT_ERR_DEVICE_OOM, "cannot allocate %zu bytes on %s (%s): %llu of its %llu bytes are in use",
+                      bytes, dev->info.spec, dev->info.name, (unsigned long long)d->stats.bytes_in_use,
+                      (unsigned long long)limit);
     cl_int err;
     if (create(d, bytes, &m, &err) != CLT_OK) {
       if (d->stats.bytes_cached > 0) { /* give the cache back to the driver and try once more */
