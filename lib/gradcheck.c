@@ -20,10 +20,14 @@ static clt_tensor *from_doubles(clt_device *dev, clt_dtype dt, int ndim, const i
 }
 
 /* t's elements as doubles into v (numel of them). */
+/* t's elements as doubles, converted on the host (a device without fp64 cannot cast to it). */
 static clt_status to_doubles(clt_tensor *t, double *v) {
-  clt_tensor *d = clt__cast(t, CLT_FLOAT64);
-  clt_status s = d ? clt__to_host(d, v) : clt_last_status();
-  clt__tensor_release(d);
+  size_t n = (size_t)t->numel, es = clt_dtype_size(t->dtype);
+  uint8_t *raw = clt__malloc(n ? n * es : 1);
+  if (!raw) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes", n * es);
+  clt_status s = clt__to_host(t, raw);
+  for (size_t i = 0; i < n && s == CLT_OK; i++) v[i] = clt__load_f64(t->dtype, raw + i * es);
+  clt__free_mem(raw);
   return s;
 }
 
