@@ -1,0 +1,115 @@
+/* Reduction and gradient kernels on small shapes, each checked against the host device: the
+ * workload tools/oclgrind.sh runs under Oclgrind (--data-races --uninitialized --check-api),
+ * small enough for its interpreter. Exit status 0 when every case matches the host. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "clt.h"
+
+static int failures;
+
+static void compare(const char *what, clt_tensor *got, clt_tensor *want) {
+  if (!got || !want) {
+    printf("FAIL %s: %s\n", what, clt_last_error());
+    failures++;
+    clt_clear_error();
+    return;
+  }
+  int64_t n = clt_numel(want);
+  double *g = malloc(sizeof(double) * (size_t)(n ? n : 1)), *w = malloc(sizeof(double) * (size_t)(n ? n : 1));
+  clt_tensor *gd = clt_cast(got, CLT_FLOAT64), *wd = clt_cast(want, CLT_FLOAT64);
+  int bad = -2;
+  if (g && w && gd && wd && clt_numel(got) == n && clt_to_host(gd, g, sizeof(double) * (size_t)n) == CLT_OK &&
+      clt_to_host(wd, w, sizeof(double) * (size_t)n) == CLT_OK) {
+    bad = -1;
+    for (int64_t i = 0; i < n && bad < 0; i++)
+      if (!(fabs(g[i] - w[i]) <= 1e-4 + 1e-4 * fabs(w[i])) && !(isnan(g[i]) && isnan(w[i]))) bad = (int)i;
+  }
+  if (bad != -1) {
+    printf("FAIL %s: %s\n", what, bad == -2 ? "cannot read the results" : "differs from the host");
+    failures++;
+  }
+  free(g);
+  free(w);
+  clt_release(gd);
+  clt_release(wd);
+}
+
+/* Gradients of a small graph on dev and on the host. */
+static void grads(const char *what, clt_device *dev, clt_device *host, int kind) {
+  clt_scope_begin();
+  clt_manual_seed(7);
+  clt_tensor *x[2] = {clt_randn(dev, CLT_FLOAT32, CLT_SHAPE(6, 9)), NULL};
+  clt_tensor *y = clt_from_host(dev, CLT_INT64, CLT_SHAPE(6), (const int64_t[]){0, 3, 8, 1, 1, 5});
+  clt_tensor *wt = clt_randn(dev, CLT_FLOAT32, CLT_SHAPE(9, 4));
+  clt_tensor *xs[2][2];
+  for (int side = 0; side < 2; side++) {
+    clt_device *d = side ? host : dev;
+    clt_tensor *a = side ? clt_to(x[0], host) : x[0], *w = side ? clt_to(wt, host) : wt, *t = side ? clt_to(y, host) : y;
+    clt_set_requires_grad(a, true);
+    clt_set_requires_grad(w, true);
+    clt_tensor *out;
+    switch (kind) {
+      case 0: out = clt_cross_entropy(a, t, CLT_REDUCTION_MEAN); break;
+      case 1: out = clt_sum(clt_mul(clt_softmax(a, 1), clt_tanh(a)), CLT_ALL_DIMS, false); break;
+      case 2: out = clt_mean(clt_square(clt_matmul(clt_relu(a), w)), CLT_ALL_DIMS, false); break;
+      case 3: out = clt_sum(clt_var(clt_exp(clt_transpose(a, 0, 1)), CLT_DIMS(1), 1, false), CLT_ALL_DIMS, false); break;
+      default: out = clt_sum(clt_logsumexp(clt_div(a, clt_add_scalar(clt_abs(a), 1)), CLT_DIMS(0), false), CLT_ALL_DIMS, false);
+    }
+    if (!out || clt_backward(out, NULL) != CLT_OK) {
+      printf("FAIL %s: %s\n", what, clt_last_error());
+      failures++;
+      clt_clear_error();
+      clt_scope_end();
+      return;
+    }
+    (void)d;
+    xs[side][0] = clt_grad(a);
+    xs[side][1] = clt_grad(w);
+  }
+  compare(what, xs[0][0], xs[1][0]);
+  if (kind == 2) compare(what, xs[0][1], xs[1][1]);
+  clt_scope_end();
+}
+
+int main(void) {
+  clt_device *dev, *host;
+  if (clt_device_open("cl", &dev) != CLT_OK || clt_device_open("host", &host) != CLT_OK) {
+    printf("FAIL open: %s\n", clt_last_error());
+    return 1;
+  }
+  clt_scope_begin();
+  clt_manual_seed(3);
+  clt_tensor *base[2] = {clt_randn(dev, CLT_FLOAT32, CLT_SHAPE(3, 40, 5)), clt_randn(dev, CLT_FLOAT32, CLT_SHAPE(2, 3, 43))};
+  clt_tensor *views[4] = {base[0], clt_permute(base[0], (const int[]){2, 0, 1}), clt_slice(base[0], 1, 3, 40, 3), base[1]};
+  struct { int nd; int dims[2]; } sets[] = {{0, {0}}, {1, {0}}, {1, {1}}, {1, {2}}, {2, {0, 2}}};
+  for (int v = 0; v < 4; v++) {
+    clt_tensor *h = clt_to(views[v], host);
+    for (size_t s = 0; s < sizeof sets / sizeof *sets; s++) {
+      int nd = sets[s].nd;
+      const int *dims = nd ? sets[s].dims : NULL;
+      char what[96];
+#define CASE(name, k, expr_dev, expr_host)                                 \
+  snprintf(what, sizeof what, "%s, view %d, case %d", name, v, (int)(k)); \
+  compare(what, expr_dev, expr_host)
+      CASE("sum", s, clt_sum(views[v], nd, dims, false), clt_sum(h, nd, dims, false));
+      CASE("max", s, clt_max(views[v], nd, dims, false), clt_max(h, nd, dims, false));
+      CASE("var", s, clt_var(views[v], nd, dims, 1, false), clt_var(h, nd, dims, 1, false));
+      CASE("logsumexp", s, clt_logsumexp(views[v], nd, dims, false), clt_logsumexp(h, nd, dims, false));
+    }
+    for (int d = 0; d < 3; d++) {
+      char what[96];
+      CASE("softmax", d, clt_softmax(views[v], d), clt_softmax(h, d));
+      CASE("argmax", d, clt_argmax(views[v], d, false), clt_argmax(h, d, false));
+    }
+  }
+  static const char *gname[] = {"cross entropy grad", "softmax * tanh grad", "matmul relu grad", "var of exp grad",
+                                 "logsumexp of a/(|a|+1) grad"};
+  for (int k = 0; k < 5; k++) grads(gname[k], dev, host, k);
+  clt_scope_end();
+  clt_device_release(dev);
+  clt_device_release(host);
+  printf("%s: %d failures\n", failures ? "FAIL" : "ok", failures);
+  return failures ? 1 : 0;
+}

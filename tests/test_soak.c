@@ -1,0 +1,102 @@
+/* Soak: 10,000 training steps of the digits-sized MLP (64-128-10, batch 64, Adam) with host RSS
+ * and the device pool flat after warm-up (growth under 1 MiB, no new buffer allocations), and
+ * 10,000 device open/close cycles (1,000 of them running an op) without RSS growth. Linux: RSS
+ * from /proc/self/statm. Not run under valgrind or the sanitizers, whose own memory would be
+ * measured. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <unistd.h>
+
+#include "tu.h"
+
+static long rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long pages = -1, resident = -1;
+  if (f) {
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = -1;
+    fclose(f);
+  }
+  return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
+}
+
+static void steps(clt_device *dev, clt_optim *opt, clt_tensor *x, clt_tensor *y, clt_tensor *const *p, int n) {
+  for (int i = 0; i < n; i++) {
+    clt_scope_begin();
+    clt_tensor *loss = clt_cross_entropy(clt_linear(clt_relu(clt_linear(x, p[0], p[1])), p[2], p[3]), y,
+                                         CLT_REDUCTION_MEAN);
+    ck_assert_msg(loss && clt_optim_zero_grad(opt) == CLT_OK && clt_backward(loss, NULL) == CLT_OK &&
+                      clt_optim_step(opt) == CLT_OK,
+                  "step %d: %s", i, clt_last_error());
+    clt_scope_end();
+  }
+  ck_assert_int_eq(clt_device_synchronize(dev), CLT_OK);
+}
+
+START_TEST(ten_thousand_training_steps_stay_flat) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_manual_seed(4);
+  clt_tensor *x = clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(64, 64));
+  clt_tensor *y = clt_cast(clt_mul_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(64)), 9.99), CLT_INT64);
+  clt_tensor *p[4] = {clt_randn(dev, CLT_FLOAT32, CLT_SHAPE(128, 64)), clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(128)),
+                      clt_randn(dev, CLT_FLOAT32, CLT_SHAPE(10, 128)), clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(10))};
+  for (int i = 0; i < 4; i++) ck_assert_int_eq(clt_set_requires_grad(p[i], true), CLT_OK);
+  clt_optim_config cfg = clt_optim_defaults(CLT_OPTIM_ADAM);
+  clt_optim *opt;
+  ck_assert_int_eq(clt_optim_create(&cfg, 4, p, &opt), CLT_OK);
+  steps(dev, opt, x, y, p, 500); /* warm-up: kernels built, pool filled */
+  clt_memory_stats m0, m1;
+  clt_device_memory_stats(dev, &m0);
+  long r0 = rss_bytes();
+  steps(dev, opt, x, y, p, 10000);
+  long r1 = rss_bytes();
+  clt_device_memory_stats(dev, &m1);
+  printf("soak on %s: 10000 steps, RSS %+ld bytes, pool in use %llu -> %llu, cached %llu -> %llu, allocations %llu -> %llu\n",
+         clt_device_spec(dev), r1 - r0, (unsigned long long)m0.bytes_in_use, (unsigned long long)m1.bytes_in_use,
+         (unsigned long long)m0.bytes_cached, (unsigned long long)m1.bytes_cached, (unsigned long long)m0.allocations,
+         (unsigned long long)m1.allocations);
+  fflush(stdout);
+  if (r0 > 0) ck_assert_msg(r1 - r0 < (1 << 20), "RSS grew by %ld bytes over 10000 steps", r1 - r0);
+  ck_assert_int_eq(m1.bytes_in_use, m0.bytes_in_use);
+  ck_assert_int_eq(m1.bytes_cached + m1.bytes_in_use, m0.bytes_cached + m0.bytes_in_use);
+  if (clt_device_get_type(dev) != CLT_DEVICE_HOST) /* the host allocates afresh; OpenCL reuses its pool */
+    ck_assert_int_eq(m1.allocations, m0.allocations);
+  clt_optim_release(opt);
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(ten_thousand_opens_stay_flat) {
+  const char *spec = clt_device_spec(TU_DEV);
+  long r0 = 0;
+  for (int i = 0; i < 10200; i++) {
+    if (i == 200) r0 = rss_bytes(); /* after warm-up */
+    clt_device *d;
+    ck_assert_msg(clt_device_open(spec, &d) == CLT_OK, "open %d: %s", i, clt_last_error());
+    if (i % 10 == 0) { /* an op every 10th cycle: programs built, buffers made, all released */
+      double v = 0;
+      clt_scope_begin();
+      clt_tensor *t = clt_full(d, CLT_FLOAT32, CLT_SHAPE(100), 2.0);
+      ck_assert_int_eq(clt_item(clt_sum(t, CLT_ALL_DIMS, false), &v), CLT_OK);
+      ck_assert(v == 200.0);
+      clt_scope_end();
+    }
+    clt_device_release(d);
+  }
+  long r1 = rss_bytes();
+  printf("soak on %s: 10000 open/close cycles (1000 with an op), RSS %+ld bytes\n", spec, r1 - r0);
+  fflush(stdout);
+  if (r0 > 0) ck_assert_msg(r1 - r0 < (1 << 20), "RSS grew by %ld bytes over 10000 open/close cycles", r1 - r0);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("soak");
+  TCase *tc = tu_tcase("soak");
+  TU_DEVICES(tc, ten_thousand_training_steps_stay_flat);
+  TU_DEVICES(tc, ten_thousand_opens_stay_flat);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return tu_main(suite, TU_MANY_KERNELS); }
