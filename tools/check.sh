@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds clt and runs the whole test suite three ways: plain; under valgrind (zero bytes lost in
-# clt code); and built with AddressSanitizer + UndefinedBehaviorSanitizer. This is the README's
-# test command and what CI runs.
+# clt code); and built with AddressSanitizer + UndefinedBehaviorSanitizer. Then the kernels under
+# Oclgrind (tools/oclgrind.sh) and each fuzzer for FUZZ_SECONDS (default 60; tools/fuzz.sh),
+# each skipped with a note where its tool is missing (tools/setup-debian.sh installs both). This
+# is the README's test command and what CI runs.
 #   BUILD=dir      build directory (default build-check; the sanitizer build goes to dir-asan)
 #   WERROR=1       treat warnings as errors (CI)
 #   CLT_REQUIRE_DEVICE=1   fail, instead of skipping, when no OpenCL device is found (CI)
@@ -32,4 +34,15 @@ setup "$build-asan" "${opts[@]}" -Db_sanitize=address,undefined -Db_lundef=false
   -Dc_args=-fno-sanitize-recover=all
 meson compile -C "$build-asan"
 meson test -C "$build-asan" --setup asan --print-errorlogs
-echo "check.sh: all tests passed plain, under valgrind, and with ASan + UBSan"
+
+if command -v oclgrind >/dev/null; then
+  tools/oclgrind.sh "$build"
+else
+  echo "check.sh: oclgrind not installed: kernels not checked under Oclgrind"
+fi
+if command -v clang >/dev/null; then
+  FUZZ_BUILD="$build-fuzz" tools/fuzz.sh "${FUZZ_SECONDS:-60}"
+else
+  echo "check.sh: clang not installed: fuzzers not run"
+fi
+echo "check.sh: all tests passed plain, under valgrind, with ASan + UBSan, under Oclgrind, and fuzzed"

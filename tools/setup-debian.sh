@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Installs everything clt needs to build, test and run on Debian 12 / Ubuntu 22.04 or newer:
 # compiler, meson, the OpenCL ICD loader and headers, PoCL (the CPU OpenCL device), CLBlast,
-# OpenBLAS, Jansson, Check and valgrind. Uses sudo when not run as root.
+# OpenBLAS, Jansson, Check and valgrind; and for tools/check.sh's reliability checks, clang with
+# its libFuzzer runtime and Oclgrind. Uses sudo when not run as root.
 set -euo pipefail
 packages=(
   build-essential pkg-config meson ninja-build python3
   ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
   libclblast-dev libopenblas-dev libjansson-dev
   check valgrind
+  clang oclgrind
 )
 run() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 export DEBIAN_FRONTEND=noninteractive
 run apt-get update -q
 run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
+# libFuzzer's runtime ships in the libclang-rt package of the installed clang's version (Debian
+# 12 and Ubuntu 22.04: 14); older releases carry it in libclang-common-N-dev, installed with clang.
+ver=$(clang --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
+if [ -n "$ver" ] && apt-cache show "libclang-rt-$ver-dev" >/dev/null 2>&1; then
+  run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "libclang-rt-$ver-dev"
+fi
