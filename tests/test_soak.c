@@ -69,8 +69,10 @@ END_TEST
 START_TEST(ten_thousand_opens_stay_flat) {
   const char *spec = clt_device_spec(TU_DEV);
   long r0 = 0;
-  for (int i = 0; i < 10200; i++) {
-    if (i == 200) r0 = rss_bytes(); /* after warm-up */
+  /* PoCL's and the allocator's caches settle over the first ~2,500 cycles with ops (measured:
+   * +2.7 MB, then flat through 20,000), so the 10,000 measured cycles follow 3,000 of warm-up */
+  for (int i = 0; i < 13000; i++) {
+    if (i == 3000) r0 = rss_bytes();
     clt_device *d;
     ck_assert_msg(clt_device_open(spec, &d) == CLT_OK, "open %d: %s", i, clt_last_error());
     if (i % 10 == 0) { /* an op every 10th cycle: programs built, buffers made, all released */
