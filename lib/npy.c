@@ -295,7 +295,7 @@ static clt_status load_file(FILE *f, const char *path, clt_device *dev, clt_tens
   clt_device_release(host);
   if (!raw) return clt_last_status();
   if (extra > h.nbytes) extra = h.nbytes;
-  memcpy(raw->st->ptr, prefix + hstart + hlen, extra);
+  if (extra) memcpy(raw->st->ptr, prefix + hstart + hlen, extra);
   if (h.nbytes > extra && fread((uint8_t *)raw->st->ptr + extra, 1, h.nbytes - extra, f) != h.nbytes - extra) {
     clt__tensor_release(raw);
     return clt__err(ferror(f) ? CLT_ERR_IO : CLT_ERR_FORMAT,

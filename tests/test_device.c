@@ -162,6 +162,42 @@ START_TEST(pool_reuses_buffers) {
 }
 END_TEST
 
+/* A failed clCreateBuffer frees the cache and tries once more; the retry's buffer must still have
+ * a place in its size class when it comes back (that array was once freed by the emptying). */
+START_TEST(pool_retry_after_a_failed_create) {
+  clt_device *dev = tu_cl();
+  clt_memory_stats base, now;
+  clt_device_empty_cache(dev);
+  clt_device_memory_stats(dev, &base);
+  int retried = 0;
+  for (long n = 1; n <= 8; n++) {
+    clt_device_empty_cache(dev);
+    clt_release(clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(1000))); /* something cached */
+    clt__fault_reset();
+    clt__fault_arm(n, -4 /* CL_MEM_OBJECT_ALLOCATION_FAILURE */);
+    clt_tensor *t = clt_empty(dev, CLT_FLOAT32, CLT_SHAPE(100000)); /* a class with nothing out */
+    bool fired = clt__fault_fired();
+    clt__fault_reset();
+    if (fired && t) retried++;
+    if (t) { /* usable, and its buffer goes back to the pool */
+      ck_assert_int_eq(clt_fill_(t, 3.0), CLT_OK);
+      double v;
+      clt_tensor *s = clt_sum(t, CLT_ALL_DIMS, false);
+      ck_assert_int_eq(clt_item(s, &v), CLT_OK);
+      ck_assert_double_eq(v, 300000.0);
+      clt_release(s);
+    }
+    clt_release(t);
+    clt_clear_error();
+  }
+  ck_assert_msg(retried > 0, "no fault point was a clCreateBuffer that the retry recovered");
+  clt_device_empty_cache(dev);
+  clt_device_memory_stats(dev, &now);
+  ck_assert_uint_eq(now.bytes_in_use, base.bytes_in_use);
+  ck_assert_uint_eq(now.bytes_cached, 0);
+}
+END_TEST
+
 START_TEST(too_large_allocations_fail_cleanly) {
   clt_device *dev = tu_cl();
   clt_device_info in;
@@ -430,6 +466,7 @@ static Suite *suite(void) {
     tc = tu_tcase("opencl");
     tcase_add_test(tc, specs_by_index_and_by_name);
     tcase_add_test(tc, pool_reuses_buffers);
+    tcase_add_test(tc, pool_retry_after_a_failed_create);
     tcase_add_test(tc, too_large_allocations_fail_cleanly);
     tcase_add_test(tc, kernel_build_errors_carry_the_log);
     tcase_add_test(tc, binary_cache_survives_corruption);

@@ -194,7 +194,9 @@ static int load_npy_xy(const options *o, dataset *d) {
             clt_ndim(x), (long long)clt_size(x, 0), clt_ndim(y), (long long)(clt_ndim(y) ? clt_size(y, 0) : 0));
     rc = 1;
   }
-  clt_tensor *xf = rc ? NULL : clt_cast(clt_flatten(x, 1, -1), CLT_FLOAT32), *yf = rc ? NULL : clt_cast(y, CLT_FLOAT64);
+  clt_tensor *flat = rc ? NULL : clt_flatten(x, 1, -1);
+  clt_tensor *xf = flat ? clt_cast(flat, CLT_FLOAT32) : NULL, *yf = rc ? NULL : clt_cast(y, CLT_FLOAT64);
+  clt_release(flat);
   if (!rc && (!xf || !yf)) rc = fail("reading the data");
   if (!rc) {
     d->n = clt_size(xf, 0);

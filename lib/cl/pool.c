@@ -27,6 +27,11 @@ static clt_status create(clt__cl_dev *d, size_t bytes, cl_mem *out, cl_int *err)
   return *out ? CLT_OK : CLT_ERR_DEVICE_OOM;
 }
 
+static void destroy(cl_mem m) {
+  clReleaseMemObject(m);
+  CLT__LIVE_DEC(CLT__LIVE_BUFFERS);
+}
+
 /* Room in b for every buffer of its class coming back. */
 static clt_status reserve(clt__pool_bucket *b) {
   if (b->len + b->out + 1 <= b->cap) return CLT_OK;
@@ -47,8 +52,7 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
     bytes = st->nbytes;
   }
   cl_mem m = NULL;
-  if (c >= 0 && reserve(&d->pool[c]) != CLT_OK) return CLT_ERR_OOM;
-  if (c >= 0 && d->pool[c].len > 0) {
+  if (c >= 0 && d->pool[c].len > 0) { /* taking one keeps len + out, so the bucket has room for it */
     m = d->pool[c].bufs[--d->pool[c].len];
     d->stats.bytes_cached -= bytes;
     d->stats.pool_hits++;
@@ -74,6 +78,12 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
       }
     }
     CLT__LIVE_INC(CLT__LIVE_BUFFERS);
+    /* Room for it to come back, made after the pool_empty calls above, which free the array
+     * of a bucket with no buffers out. */
+    if (c >= 0 && reserve(&d->pool[c]) != CLT_OK) {
+      destroy(m);
+      return CLT_ERR_OOM;
+    }
     d->stats.allocations++;
   }
   if (c >= 0) d->pool[c].out++;
@@ -82,11 +92,6 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
   d->stats.bytes_in_use += bytes;
   if (d->stats.bytes_in_use > d->stats.peak_bytes_in_use) d->stats.peak_bytes_in_use = d->stats.bytes_in_use;
   return CLT_OK;
-}
-
-static void destroy(cl_mem m) {
-  clReleaseMemObject(m);
-  CLT__LIVE_DEC(CLT__LIVE_BUFFERS);
 }
 
 void clt__cl_free(clt_device *dev, clt__storage *st) {
