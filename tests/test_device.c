@@ -198,6 +198,35 @@ START_TEST(pool_retry_after_a_failed_create) {
 }
 END_TEST
 
+/* CLT_NO_MEMORY_CACHING=1 or hold: nothing is reused, each allocation is a new buffer of the
+ * exact size. */
+START_TEST(memory_caching_can_be_turned_off) {
+  clt_device_info in;
+  clt_device_get_info(tu_cl(), &in);
+  setenv("CLT_NO_MEMORY_CACHING", _i ? "hold" : "1", 1);
+  clt_device *dev = NULL;
+  clt_status st = clt_device_open(in.spec, &dev);
+  unsetenv("CLT_NO_MEMORY_CACHING");
+  ck_assert_int_eq(st, CLT_OK);
+  clt_memory_stats a, b;
+  clt_device_memory_stats(dev, &a);
+  for (int i = 0; i < 3; i++) {
+    clt_tensor *t = clt_full(dev, CLT_FLOAT32, CLT_SHAPE(1000), 1.0);
+    ck_assert_ptr_nonnull(t);
+    clt_device_memory_stats(dev, &b);
+    ck_assert_uint_eq(b.bytes_in_use, a.bytes_in_use + 4000); /* exact: no size class */
+    clt_release(t);
+  }
+  clt_device_memory_stats(dev, &b);
+  ck_assert_uint_eq(b.bytes_cached, 0);
+  ck_assert_uint_eq(b.bytes_in_use, a.bytes_in_use);
+  ck_assert_uint_eq(b.pool_hits, a.pool_hits);
+  ck_assert_uint_eq(b.allocations, a.allocations + 3);
+  ck_assert_int_eq(clt_device_empty_cache(dev), CLT_OK); /* releases what "hold" kept */
+  clt_device_release(dev);
+}
+END_TEST
+
 START_TEST(too_large_allocations_fail_cleanly) {
   clt_device *dev = tu_cl();
   clt_device_info in;
@@ -467,6 +496,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, specs_by_index_and_by_name);
     tcase_add_test(tc, pool_reuses_buffers);
     tcase_add_test(tc, pool_retry_after_a_failed_create);
+    tcase_add_loop_test(tc, memory_caching_can_be_turned_off, 0, 2);
     tcase_add_test(tc, too_large_allocations_fail_cleanly);
     tcase_add_test(tc, kernel_build_errors_carry_the_log);
     tcase_add_test(tc, binary_cache_survives_corruption);

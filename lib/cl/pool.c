@@ -1,6 +1,14 @@
 /* The per-device caching buffer pool: freed buffers are kept by size class (four classes per
  * power of two, so at most 25% is wasted) and handed out again, since creating OpenCL buffers is
- * slow on most drivers. An allocation that fails empties the cache and retries once. */
+ * slow on most drivers. An allocation that fails empties the cache and retries once.
+ * CLT_NO_MEMORY_CACHING (read when the device opens) is for memory checkers such as Oclgrind:
+ * each buffer is created at its exact size and never reused, so a kernel reading what was never
+ * written in its buffer, or past its end, is reported instead of reading a recycled buffer's old
+ * contents. With 1 a freed buffer is released at once (as PYTORCH_NO_CUDA_MEMORY_CACHING does);
+ * with "hold" it is released only when the cache is emptied (clt_device_empty_cache, the device
+ * closing), because Oclgrind 21.10's --uninitialized check gives a new buffer created where a
+ * smaller one was released only the old one's extent of initialized bytes and reports correct
+ * reads past it (tools/oclgrind.sh). Slow and, with "hold", growing: for checking only. */
 #include <string.h>
 
 #include "cl_internal.h"
@@ -47,7 +55,10 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
   clt__cl_dev *d = clt__cl(dev);
   size_t bytes;
   int c = size_class(st->nbytes, &bytes);
-  if (c < 0 || bytes > dev->info.max_alloc_bytes) { /* too large to pool, or rounding would exceed */
+  if (d->no_caching) { /* the exact size, so that a checker also sees accesses past the end */
+    c = -1;
+    bytes = st->nbytes ? st->nbytes : 1;
+  } else if (c < 0 || bytes > dev->info.max_alloc_bytes) { /* too large to pool, or rounding would exceed */
     c = -1;
     bytes = st->nbytes;
   }
@@ -68,7 +79,7 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
                       (unsigned long long)limit);
     cl_int err;
     if (create(d, bytes, &m, &err) != CLT_OK) {
-      if (d->stats.bytes_cached > 0) { /* give the cache back to the driver and try once more */
+      if (d->stats.bytes_cached > 0 || d->nheld) { /* give the cache back to the driver and try once more */
         clt__cl_pool_empty(d);
         create(d, bytes, &m, &err);
       }
@@ -103,6 +114,22 @@ void clt__cl_free(clt_device *dev, clt__storage *st) {
   size_t bytes;
   int c = size_class(st->capacity, &bytes);
   d->stats.bytes_in_use -= st->capacity;
+  if (d->no_caching) {
+    if (d->no_caching == 2 && d->nheld == d->held_cap) {
+      size_t cap = d->held_cap ? 2 * d->held_cap : 64;
+      cl_mem *h = clt__realloc(d->held, cap * sizeof *h);
+      if (h) d->held = h, d->held_cap = cap;
+    }
+    if (d->no_caching == 2 && d->nheld < d->held_cap) {
+      d->held[d->nheld++] = clt__cl_mem(st);
+      return;
+    }
+    /* Released once the queue is idle: Oclgrind forgets which bytes a buffer had written when it
+     * is released, not when the commands still queued on it have run. */
+    clFinish(d->queue);
+    destroy(clt__cl_mem(st));
+    return;
+  }
   if (c < 0 || bytes != st->capacity) {
     destroy(clt__cl_mem(st));
     return;
@@ -137,4 +164,9 @@ void clt__cl_pool_empty(clt__cl_dev *d) {
     }
   }
   d->stats.bytes_cached = 0;
+  if (d->nheld) clFinish(d->queue);
+  for (size_t i = 0; i < d->nheld; i++) destroy(d->held[i]);
+  clt__free_mem(d->held);
+  d->held = NULL;
+  d->nheld = d->held_cap = 0;
 }
