@@ -63,8 +63,7 @@ static clt_tensor *rnd(clt_device *dev, clt_dtype dt, int ndim, const int64_t *s
   return clt_sub_scalar(clt_rand(dev, dt, ndim, shape), 0.5);
 }
 
-START_TEST(shapes_like_numpy) {
-  clt_device *dev = TU_DEV;
+static void shapes(clt_device *dev) {
   clt_manual_seed(21);
   for (int k = 0; k < 2; k++) {
     clt_dtype dt = k ? CLT_FLOAT64 : CLT_FLOAT32;
@@ -90,6 +89,37 @@ START_TEST(shapes_like_numpy) {
     check(rnd(dev, dt, CLT_SHAPE(33, 65)), rnd(dev, dt, CLT_SHAPE(65, 17)), 2, (const int64_t[]){33, 17}, "odd sizes");
     clt_scope_end();
   }
+}
+
+START_TEST(shapes_like_numpy) { shapes(TU_DEV); }
+END_TEST
+
+/* Every provider $CLT_GEMM can pick on an OpenCL device, on the same shapes (auto picks one of
+ * them: host on CPU devices sharing host memory, else CLBlast). */
+START_TEST(every_gemm_provider) {
+  static const char *names[] = {"host", "clblast", "kernel"};
+  setenv("CLT_GEMM", names[_i], 1);
+  clt_scope_begin();
+  clt_tensor *probe = clt_matmul(clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(1, 1)), clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(1, 1)));
+  clt_scope_end();
+  if (!probe && clt_last_status() == CLT_ERR_INVALID_ARG && strstr(clt_last_error(), "this build takes")) {
+    fprintf(stderr, "CLT_GEMM=%s: not in this build\n", names[_i]);
+  } else {
+    ck_assert_msg(probe != NULL || clt_last_status() == CLT_OK, "CLT_GEMM=%s: %s", names[_i], clt_last_error());
+    shapes(tu_cl());
+  }
+  unsetenv("CLT_GEMM");
+  clt_clear_error();
+}
+END_TEST
+
+START_TEST(bad_gemm_provider) {
+  setenv("CLT_GEMM", "cuda", 1);
+  clt_scope_begin();
+  ck_assert_ptr_null(clt_matmul(clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(2, 2)), clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(2, 2))));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_matmul: $CLT_GEMM is 'cuda': this build takes auto, kernel");
+  clt_scope_end();
+  unsetenv("CLT_GEMM");
 }
 END_TEST
 
@@ -147,7 +177,11 @@ static Suite *suite(void) {
   TU_DEVICES(tc, shapes_like_numpy);
   TU_DEVICES(tc, device_matches_host);
   TU_DEVICES(tc, empty_products_and_errors);
-  if (tu_cl()) tcase_add_test(tc, check_mode_runs_gemm_twice);
+  if (tu_cl()) {
+    tcase_add_test(tc, check_mode_runs_gemm_twice);
+    tcase_add_loop_test(tc, every_gemm_provider, 0, 3);
+    tcase_add_test(tc, bad_gemm_provider);
+  }
   suite_add_tcase(s, tc);
   return s;
 }
