@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds clt and runs the whole test suite three ways: plain; under valgrind (zero bytes lost in
-# clt code); and built with AddressSanitizer + UndefinedBehaviorSanitizer. Then the kernels under
-# Oclgrind (tools/oclgrind.sh) and each fuzzer for FUZZ_SECONDS (default 60; tools/fuzz.sh),
-# each skipped with a note where its tool is missing (tools/setup-debian.sh installs both). This
-# is the README's test command and what CI runs.
+# Builds clt and runs the whole test suite three ways: plain (then a smoke of clt-bench); under
+# valgrind (zero bytes lost in clt code); and built with AddressSanitizer +
+# UndefinedBehaviorSanitizer. Then the kernels under Oclgrind (tools/oclgrind.sh) and each
+# fuzzer for FUZZ_SECONDS (default 60; tools/fuzz.sh), each skipped with a note where its tool
+# is missing (tools/setup-debian.sh installs both). This is the README's test command and what
+# CI runs.
 #   BUILD=dir      build directory (default build-check; the sanitizer build goes to dir-asan)
 #   WERROR=1       treat warnings as errors (CI)
 #   CLT_REQUIRE_DEVICE=1   fail, instead of skipping, when no OpenCL device is found (CI)
@@ -26,6 +27,12 @@ setup() { # dir, options...
 setup "$build" "${opts[@]}"
 meson compile -C "$build"
 meson test -C "$build" --print-errorlogs
+# A smoke of clt-bench on the default device (--quick: about 10 s): it must run and print every
+# section; its figures are not judged here (shared machines are noisy; docs/PERFORMANCE.md).
+timeout 60 "$build/tools/clt-bench" --quick > "$build/clt-bench-quick.txt"
+for section in elementwise overhead reduction matmul transfer training startup; do
+  grep -q "^\[$section\]" "$build/clt-bench-quick.txt" || { echo "check.sh: clt-bench printed no $section section"; exit 1; }
+done
 meson test -C "$build" --setup valgrind --print-errorlogs
 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
   --suppressions=tests/valgrind.supp -q "$build/tools/clt-train" --device host --epochs 2 --quiet
