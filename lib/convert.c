@@ -168,6 +168,8 @@ clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtype, int n
   return clt__ret(t);
 }
 
+bool clt_tensor_is_zero_copy(const clt_tensor *t) { return t && t->st->wrapped; }
+
 void *clt_host_data(clt_tensor *t) {
   static char no_elements[1]; /* a valid, distinct pointer for tensors with no memory */
   clt__api("clt_host_data");

@@ -40,10 +40,16 @@ START_TEST(wrap_host_shares_and_frees_once) {
   clt_tensor *t = clt_wrap_host(mem, CLT_FLOAT64, CLT_SHAPE(4, 3), (const int64_t[]){1, 4}, count_free, &user);
   ck_assert_ptr_nonnull(t);
   ck_assert_ptr_eq(clt_host_data(t), mem);
+  ck_assert(clt_tensor_is_zero_copy(t));
   mem[1] = 100; /* shared: the tensor sees it */
   tu_assert_values(t, 2, (const int64_t[]){4, 3}, (const double[]){0, 4, 8, 100, 5, 9, 2, 6, 10, 3, 7, 11});
   clt_tensor *v = clt_slice(t, 0, 1, 3, 1);
   ck_assert_ptr_eq(clt_host_data(v), mem + 1);
+  ck_assert(clt_tensor_is_zero_copy(v)); /* a view shares what its base shares */
+  clt_tensor *copy = clt_contiguous(t);  /* not contiguous: a copy clt owns */
+  ck_assert(!clt_tensor_is_zero_copy(copy));
+  clt_release(copy);
+  ck_assert(!clt_tensor_is_zero_copy(NULL));
   clt_release(t);
   ck_assert_int_eq(frees, 0); /* the view keeps the memory alive */
   clt_release(v);
@@ -110,6 +116,10 @@ START_TEST(wrap_host_on_shares_with_the_device) {
   }
   ck_assert_msg(t != NULL, "%s", clt_last_error());
   ck_assert_ptr_eq(clt_get_device(t), dev);
+  ck_assert(clt_tensor_is_zero_copy(t));
+  clt_tensor *copied = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2, 4), mem);
+  ck_assert(!clt_tensor_is_zero_copy(copied));
+  clt_release(copied);
   clt_scope_begin();
   tu_assert_values(clt_sum(t, CLT_DIMS(1), false), 1, (const int64_t[]){2}, (const double[]){6, 22});
   ck_assert_int_eq(clt_add_(t, clt_ones(dev, CLT_FLOAT32, 0, NULL)), CLT_OK); /* written by the device ... */

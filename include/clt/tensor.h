@@ -132,6 +132,10 @@ CLT_API clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const i
  * clt_to_host or clt_host_data after clt_device_synchronize. */
 CLT_API clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
                                      clt_free_fn free_fn, void *user);
+/* Whether t's elements live in memory the caller lent (clt_wrap_host, clt_wrap_host_on, or a
+ * view of such a tensor): writes through t then reach the caller's array and the reverse. false
+ * for tensors clt allocated (clt_from_host and clt_to always copy) and for NULL. */
+CLT_API bool clt_tensor_is_zero_copy(const clt_tensor *t);
 /* Borrowed pointer to the first element of a host tensor (valid while t lives; strides as
  * clt_strides). NULL and CLT_ERR_DEVICE_MISMATCH for a tensor on an OpenCL device. */
 CLT_API void *clt_host_data(clt_tensor *t);
