@@ -8,9 +8,9 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "platform.h"
 #include "tu.h"
 
 static long rss_bytes(void) {
@@ -75,12 +75,6 @@ END_TEST
  * closes (measured: the heap grows ~350 bytes a cycle then, and is flat without it; valgrind
  * finds nothing lost either way). Growth is measured as heap in use (mallinfo2), the leak
  * signal; RSS, which the allocator's fragmentation moves by a few hundred KiB, is reported. */
-static double seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int opens_child(const char *spec) {
   long r0 = 0;
   size_t h0 = 0;
@@ -90,9 +84,9 @@ static int opens_child(const char *spec) {
   int warm = 5000, total = 15000;
   double t0 = 0;
   for (int i = 0; i < total; i++) {
-    if (i == 20) t0 = seconds(); /* after the first builds */
+    if (i == 20) t0 = clt__now(); /* after the first builds */
     if (i == 40) {
-      double per = (seconds() - t0) / 20;
+      double per = (clt__now() - t0) / 20;
       if (per > 0.01) {
         total = (int)(90.0 / per);
         if (total < 60) total = 60;

@@ -67,7 +67,7 @@ typedef struct clt__cl_dev {
   bool int64_atomics;                     /* cl_khr_int64_base_atomics */
   bool counted;                           /* counted among open devices (gemm.c) */
   bool clblast_unusable;                  /* CLBlast's kernels failed to run here (gemm.c) */
-  int no_caching;                         /* $CLT_NO_MEMORY_CACHING: 1 released at once, 2 held (pool.c) */
+  enum { CLT__CACHING, CLT__NO_CACHING_RELEASE, CLT__NO_CACHING_HOLD } no_caching; /* pool.c */
   cl_mem *held;                           /* freed buffers held until the cache empties (mode 2) */
   size_t nheld, held_cap;
   clt__pool_bucket pool[CLT__POOL_CLASSES];

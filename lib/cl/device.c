@@ -190,7 +190,9 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
   finish_setup(d, &dev->info);
   memcpy(d->max_item, items, sizeof d->max_item);
   const char *nc = clt__getenv("CLT_NO_MEMORY_CACHING");
-  d->no_caching = !nc || !*nc || strcmp(nc, "0") == 0 ? 0 : strcmp(nc, "hold") == 0 ? 2 : 1;
+  d->no_caching = !nc || !*nc || strcmp(nc, "0") == 0 ? CLT__CACHING
+                  : strcmp(nc, "hold") == 0              ? CLT__NO_CACHING_HOLD
+                                                         : CLT__NO_CACHING_RELEASE;
   d->counted = true;
   clt__cl_gemm_device_opened();
   *out = dev;

@@ -53,14 +53,13 @@ static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
   clt__storage view[3];
   void *ptr[3] = {NULL, NULL, NULL};
   clt_status s = CLT_OK;
-  /* The three maps enqueued without blocking, then one wait for the last (the queue is in
-   * order): each blocking map is a round trip to the driver's threads. */
-  cl_event done = NULL;
+  /* The three maps enqueued without blocking, then one wait for the queue (in order): each
+   * blocking map is a round trip to the driver's threads. */
   for (int i = 0; i < 3 && s == CLT_OK; i++) {
     cl_int err = CL_SUCCESS;
     cl_map_flags flags = i < 2 ? CL_MAP_READ : CL_MAP_WRITE_INVALIDATE_REGION;
     ptr[i] = CLT__CL_OBJ(&err, clEnqueueMapBuffer(d->queue, clt__cl_mem(st[i]), CL_FALSE, flags, 0, st[i]->nbytes, 0,
-                                                  NULL, i == 2 ? &done : NULL, &err));
+                                                  NULL, NULL, &err));
     if (err != CL_SUCCESS) {
       ptr[i] = NULL;
       s = clt__cl_fail("clEnqueueMapBuffer", err, "mapping a %zu-byte GEMM operand", st[i]->nbytes);
@@ -68,12 +67,9 @@ static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
     view[i] = *st[i];
     view[i].ptr = ptr[i];
   }
-  if (done) {
-    cl_int err = CLT__CL(clWaitForEvents(1, &done));
-    if (err != CL_SUCCESS && s == CLT_OK) s = clt__cl_fail("clWaitForEvents", err, "waiting for a GEMM operand's map");
-    clReleaseEvent(done);
-  } else if (s == CLT_OK) {
-    s = clt__cl_fail("clEnqueueMapBuffer", CL_INVALID_EVENT, "no event for a GEMM operand's map");
+  if (s == CLT_OK) {
+    cl_int err = CLT__CL(clFinish(d->queue));
+    if (err != CL_SUCCESS) s = clt__cl_fail("clFinish", err, "waiting for the GEMM operands' maps");
   }
   if (s == CLT_OK) {
     clt__gemm_args h = *g;

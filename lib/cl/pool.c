@@ -55,7 +55,7 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
   clt__cl_dev *d = clt__cl(dev);
   size_t bytes;
   int c = size_class(st->nbytes, &bytes);
-  if (d->no_caching) { /* the exact size, so that a checker also sees accesses past the end */
+  if (d->no_caching != CLT__CACHING) { /* the exact size, so that a checker also sees accesses past the end */
     c = -1;
     bytes = st->nbytes ? st->nbytes : 1;
   } else if (c < 0 || bytes > dev->info.max_alloc_bytes) { /* too large to pool, or rounding would exceed */
@@ -111,16 +111,15 @@ void clt__cl_free(clt_device *dev, clt__storage *st) {
     destroy(clt__cl_mem(st));
     return;
   }
-  size_t bytes;
-  int c = size_class(st->capacity, &bytes);
   d->stats.bytes_in_use -= st->capacity;
-  if (d->no_caching) {
-    if (d->no_caching == 2 && d->nheld == d->held_cap) {
+  if (d->no_caching != CLT__CACHING) {
+    bool hold = d->no_caching == CLT__NO_CACHING_HOLD;
+    if (hold && d->nheld == d->held_cap) {
       size_t cap = d->held_cap ? 2 * d->held_cap : 64;
       cl_mem *h = clt__realloc(d->held, cap * sizeof *h);
       if (h) d->held = h, d->held_cap = cap;
     }
-    if (d->no_caching == 2 && d->nheld < d->held_cap) {
+    if (hold && d->nheld < d->held_cap) {
       d->held[d->nheld++] = clt__cl_mem(st);
       return;
     }
@@ -130,6 +129,8 @@ void clt__cl_free(clt_device *dev, clt__storage *st) {
     destroy(clt__cl_mem(st));
     return;
   }
+  size_t bytes;
+  int c = size_class(st->capacity, &bytes);
   if (c < 0 || bytes != st->capacity) {
     destroy(clt__cl_mem(st));
     return;
