@@ -23,20 +23,20 @@
 #define G_tanh_bwd(g, s, p0, p1) ((g) * ((T)1 - (s) * (s)))
 #define G_sigmoid_bwd(g, s, p0, p1) ((g) * (s) * ((T)1 - (s)))
 #define G_leaky_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0))
-#define G_elu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0) * exp(s))
+#define G_elu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0) * CLT_EXP(s))
 #define G_gelu_bwd(g, s, p0, p1) \
-  ((g) * ((T)0.5 * ((T)1 + erf((s) * (T)0.70710678118654752440)) + (s) * INV_SQRT_2PI * exp((T)-0.5 * (s) * (s))))
+  ((g) * ((T)0.5 * ((T)1 + erf((s) * (T)0.70710678118654752440)) + (s) * INV_SQRT_2PI * CLT_EXP((T)-0.5 * (s) * (s))))
 T clt_gelu_tanh_d(T x) {
   T t = tanh(SQRT_2_PI * (x + (T)0.044715 * x * x * x));
   return (T)0.5 * ((T)1 + t) + (T)0.5 * x * ((T)1 - t * t) * SQRT_2_PI * ((T)1 + (T)0.134145 * x * x);
 }
 #define G_gelu_tanh_bwd(g, s, p0, p1) ((g) * clt_gelu_tanh_d(s))
 T clt_silu_d(T x) {
-  T sg = (T)1 / ((T)1 + exp(-x));
+  T sg = (T)1 / ((T)1 + CLT_EXP(-x));
   return sg * ((T)1 + x * ((T)1 - sg));
 }
 #define G_silu_bwd(g, s, p0, p1) ((g) * clt_silu_d(s))
-#define G_softplus_bwd(g, s, p0, p1) ((s) > (T)20 ? (g) : (g) / ((T)1 + exp(-(s))))
+#define G_softplus_bwd(g, s, p0, p1) ((s) > (T)20 ? (g) : (g) / ((T)1 + CLT_EXP(-(s))))
 #define G_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? (T)0 : (g) * (p0) * pow(s, (p0) - (T)1))
 #define G_rdiv_bwd(g, s, p0, p1) (-(g) * (p0) / ((s) * (s)))
 #define G_rpow_bwd(g, s, p0, p1) ((g) * (s) * log(p0))
@@ -47,8 +47,8 @@ T clt_silu_d(T x) {
 #define G_maximum_bwd(g, a, b) ((a) > (b) ? (g) : (a) == (b) ? (g) * (T)0.5 : (T)0)
 #define G_minimum_bwd(g, a, b) ((a) < (b) ? (g) : (a) == (b) ? (g) * (T)0.5 : (T)0)
 /* binary cross entropy of logit x against target y, stable: max(x,0) - x y + log(1 + exp(-|x|)) */
-#define G_bce_logits(x, y, p0, p1) (fmax((x), (T)0) - (x) * (y) + log1p(exp(-fabs(x))))
-#define G_bce_logits_bwd(g, x, y) ((g) * ((T)1 / ((T)1 + exp(-(x))) - (y)))
+#define G_bce_logits(x, y, p0, p1) (fmax((x), (T)0) - (x) * (y) + log1p(CLT_EXP(-fabs(x))))
+#define G_bce_logits_bwd(g, x, y) ((g) * ((T)1 / ((T)1 + CLT_EXP(-(x))) - (y)))
 
 #define CLT_GRAD2(NAME, NAME_S, G)                                                                   \
   __kernel void NAME(__global T *out, long oo, __global const T *g, long go, __global const T *s,    \

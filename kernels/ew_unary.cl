@@ -14,7 +14,7 @@
 #define K_relu(a, p0, p1) ((a) < 0 ? (T)0 : (a))
 #define K_clamp(a, p0, p1) ((a) < (p0) ? (p0) : ((a) > (p1) ? (p1) : (a)))
 
-#define K_exp(a, p0, p1) exp(a)
+#define K_exp(a, p0, p1) CLT_EXP(a)
 #define K_expm1(a, p0, p1) expm1(a)
 #define K_log(a, p0, p1) log(a)
 #define K_log1p(a, p0, p1) log1p(a)
@@ -24,14 +24,14 @@
 #define K_sin(a, p0, p1) sin(a)
 #define K_cos(a, p0, p1) cos(a)
 #define K_tanh(a, p0, p1) tanh(a)
-#define K_sigmoid(a, p0, p1) ((T)1 / ((T)1 + exp(-(a))))
+#define K_sigmoid(a, p0, p1) ((T)1 / ((T)1 + CLT_EXP(-(a))))
 #define K_leaky_relu(a, p0, p1) ((a) > 0 ? (a) : (a) * (p0))
 #define K_elu(a, p0, p1) ((a) > 0 ? (a) : (p0) * expm1(a))
 #define K_gelu(a, p0, p1) ((T)0.5 * (a) * ((T)1 + erf((a) * (T)0.70710678118654752440)))
 #define K_gelu_tanh(a, p0, p1) \
   ((T)0.5 * (a) * ((T)1 + tanh((T)0.79788456080286535588 * ((a) + (T)0.044715 * (a) * (a) * (a)))))
-#define K_silu(a, p0, p1) ((a) / ((T)1 + exp(-(a))))
-#define K_softplus(a, p0, p1) ((a) > (T)20 ? (a) : log1p(exp(a)))
+#define K_silu(a, p0, p1) ((a) / ((T)1 + CLT_EXP(-(a))))
+#define K_softplus(a, p0, p1) ((a) > (T)20 ? (a) : log1p(CLT_EXP(a)))
 
 #define CLT_UNARY_KERNELS(name, np, saves)                                                        \
   __kernel void name##_fwd(__global T *out, long oo, __global const T *in, long io, long n, T p0, \

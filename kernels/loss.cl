@@ -14,7 +14,7 @@
     T m = row[0];                                                                                          \
     for (long c = 1; c < C; c++) m = fmax(m, row[c]);                                                      \
     T ms = isfinite(m) ? m : (T)0, s = 0;                                                                  \
-    for (long c = 0; c < C; c++) s += exp(row[c] - ms);                                                    \
+    for (long c = 0; c < C; c++) s += CLT_EXP(row[c] - ms);                                                    \
     T ls = log(s);                                                                                         \
     long t = (long)y[yo + i];                                                                              \
     lse[i] = ms + ls;                                                                                      \
@@ -26,7 +26,7 @@
     long k = get_global_id(0);                                                                             \
     if (k >= N * C) return;                                                                                \
     long i = k / C, c = k % C;                                                                             \
-    T p = exp(x[xo + k] - lse[i]);                                                                         \
+    T p = CLT_EXP(x[xo + k] - lse[i]);                                                                         \
     out[k] = (p - (c == (long)y[yo + i] ? (T)1 : (T)0)) * g[go + i * gs];                                  \
   }
 

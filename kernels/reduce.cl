@@ -123,7 +123,7 @@ CLT_ACC_KERNEL(reduce_sum, (ACC)0, acc += v, COMB_ADD)
 CLT_ACC_KERNEL(reduce_prod, (ACC)1, acc *= v, COMB_MUL)
 #if CLT_IS_FLOAT
 CLT_ACC_KERNEL(reduce_sqdev, (ACC)0, acc += (v - m[mo + a * B + b]) * (v - m[mo + a * B + b]), COMB_ADD)
-CLT_ACC_KERNEL(reduce_sumexp, (ACC)0, acc += exp(v - SAFE_M(m[mo + a * B + b])), COMB_ADD)
+CLT_ACC_KERNEL(reduce_sumexp, (ACC)0, acc += exp(v - SAFE_M(m[mo + a * B + b])) /* v may be T8: the library's vector exp */, COMB_ADD)
 #endif
 
 /* v beats best: larger (smaller), or NaN over a number; never on ties. */
@@ -189,7 +189,7 @@ CLT_EXTREME_KERNEL(reduce_min, <)
     long b = row % B, a = row / B; /* before the branch: a division there is never hoisted */               \
     if (r >= R || row >= A * B) return;                                                                     \
     T x = in[off + a * sA + r * (SR) + b * sB], mm = SAFE_M(m[row]), ss = s[row];                           \
-    out[oo + a * oA + r * (OR) + b * oB] = logsm ? x - mm - log(ss) : exp(x - mm) / ss;                     \
+    out[oo + a * oA + r * (OR) + b * oB] = logsm ? x - mm - log(ss) : CLT_EXP(x - mm) / ss;                     \
   }
 /* _c: along a contiguous dim of both (sR = oR = 1), which the compiler then reads and writes
  * with wide loads and stores rather than gathers and scatters. */
