@@ -123,6 +123,101 @@ START_TEST(bad_gemm_provider) {
 }
 END_TEST
 
+#ifdef CLT_HAVE_CLBLAST
+#include <unistd.h>
+
+#include "clt/clt_cl.h"
+
+/* Opens the device under test with $CLT_CLBLAST_TUNING naming a file that holds text. */
+static clt_status open_tuned(const char *text, clt_device **out) {
+  char path[] = "/tmp/clt-tuning-XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  setenv("CLT_CLBLAST_TUNING", path, 1);
+  clt_status st = clt_device_open(clt_device_spec(tu_cl()), out);
+  unsetenv("CLT_CLBLAST_TUNING");
+  unlink(path);
+  return st;
+}
+
+/* CLBlast's parameters at device open: the built-in table's for this device (on the PoCL
+ * these were measured on, all three), none with "none", a file's before the built-in ones, and
+ * CLBlast's products right with them; a bad file fails the open naming the file's line. */
+START_TEST(clblast_tuning) {
+  clt_device *d = NULL;
+  clt_device_info info;
+  ck_assert_int_eq(clt_device_open(clt_device_spec(tu_cl()), &d), CLT_OK);
+  ck_assert_int_eq(clt_device_get_info(d, &info), CLT_OK);
+  const char *builtin = clt_cl_device_gemm_tuning(d);
+  ck_assert_ptr_nonnull(builtin);
+  bool measured_here = strcmp(info.name, "pthread-skylake-avx512-AMD EPYC") == 0 && strcmp(info.driver_version, "3.1+debian") == 0;
+  if (measured_here) ck_assert_str_eq(builtin, "Xgemm/32 XgemmDirect/32 GemmRoutine/32");
+  char builtin_copy[256];
+  snprintf(builtin_copy, sizeof builtin_copy, "%s", builtin);
+  clt_device_release(d);
+
+  setenv("CLT_CLBLAST_TUNING", "none", 1);
+  ck_assert_int_eq(clt_device_open(clt_device_spec(tu_cl()), &d), CLT_OK);
+  unsetenv("CLT_CLBLAST_TUNING");
+  ck_assert_str_eq(clt_cl_device_gemm_tuning(d), "");
+  clt_device_release(d);
+
+  /* Parameters every device runs (64 work-items, no local memory), every product through
+   * them (indirect from size 1), and an entry for another device that must not apply. */
+  char text[1024];
+  snprintf(text, sizeof text,
+           "# a comment, then a blank line\n\n"
+           "no such device\t*\tXgemmDirect\t32\tKWID=1\n"
+           "%s\t*\tXgemm\t32\tGEMMK=0 KREG=1 KWG=16 KWI=2 MDIMA=8 MDIMC=8 MWG=32 NDIMB=8 NDIMC=8 NWG=32 SA=0 SB=0 "
+           "STRM=0 STRN=0 VWM=1 VWN=1   # CLBlast's generic values\n"
+           "*\t%s\tGemmRoutine\t32\tXGEMM_MIN_INDIRECT_SIZE=1\n",
+           info.name, info.driver_version);
+  ck_assert_int_eq(open_tuned(text, &d), CLT_OK);
+  const char *set = clt_cl_device_gemm_tuning(d);
+  ck_assert_msg(strncmp(set, "Xgemm/32 GemmRoutine/32", 23) == 0 && !strstr(set + 23, "Xgemm/32") &&
+                    !strstr(set + 23, "GemmRoutine/32"), "tuning '%s'", set);
+  if (measured_here) ck_assert_str_eq(set, "Xgemm/32 GemmRoutine/32 XgemmDirect/32");
+  setenv("CLT_GEMM", "clblast", 1);
+  shapes(d);
+  unsetenv("CLT_GEMM");
+  clt_device_release(d);
+
+  static const struct { const char *text, *want1, *want2; clt_status st; } bad[] = {
+      {"*\t*\tXgemm\n", "line 1: 3 tab-separated fields; want 5", NULL, CLT_ERR_FORMAT},
+      {"# c\n*\t*\tXgemm\t32\tKWG=32\n", "line 2: CLBlastOverrideParameters(Xgemm, 32-bit, 1 parameters) failed",
+       "CLBlastMissingOverrideParameter (-2047): the kernel takes a different set of parameters", CLT_ERR_FORMAT},
+      {"*\t*\tGemmRoutine\t32\tXGEMM_MIN_INDIRECT_SIZE=-1\n", "parameter XGEMM_MIN_INDIRECT_SIZE has value '-1'",
+       "not a non-negative integer", CLT_ERR_FORMAT},
+      {"*\t*\tGemmRoutine\t32\tXGEMM_MIN_INDIRECT_SIZE\n", "'XGEMM_MIN_INDIRECT_SIZE' is not NAME=VALUE", NULL,
+       CLT_ERR_FORMAT},
+      {"*\t*\tGemmRoutine\t16\tXGEMM_MIN_INDIRECT_SIZE=1\n", "precision 16; CLBlast's are 32 and 64", NULL,
+       CLT_ERR_FORMAT},
+      {"*\t*\tGemmRoutine\tsingle\tXGEMM_MIN_INDIRECT_SIZE=1\n", "precision 'single' is not 32 or 64", NULL,
+       CLT_ERR_FORMAT},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    d = (clt_device *)1;
+    ck_assert_int_eq(open_tuned(bad[i].text, &d), bad[i].st);
+    ck_assert_ptr_null(d);
+    TU_ASSERT_ERR(bad[i].st, "clt_device_open: $CLT_CLBLAST_TUNING /tmp/clt-tuning-", bad[i].want1,
+                  bad[i].want2 ? bad[i].want2 : "");
+  }
+  setenv("CLT_CLBLAST_TUNING", "/nonexistent/tuning.tsv", 1);
+  ck_assert_int_eq(clt_device_open(clt_device_spec(tu_cl()), &d), CLT_ERR_IO);
+  unsetenv("CLT_CLBLAST_TUNING");
+  TU_ASSERT_ERR(CLT_ERR_IO, "clt_device_open: $CLT_CLBLAST_TUNING names '/nonexistent/tuning.tsv': cannot open it");
+  /* the built-in parameters back for the rest of the process (CLBlast keeps them per device) */
+  ck_assert_int_eq(clt_device_open(clt_device_spec(tu_cl()), &d), CLT_OK);
+  ck_assert_str_eq(clt_cl_device_gemm_tuning(d), builtin_copy);
+  clt_device_release(d);
+  ck_assert_ptr_null(clt_cl_device_gemm_tuning(tu_dev[0]));
+  TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "clt_cl_device_gemm_tuning: device host is not an OpenCL device");
+}
+END_TEST
+#endif
+
 START_TEST(device_matches_host) {
   clt_device *dev = TU_DEV;
   clt_scope_begin();
@@ -181,6 +276,9 @@ static Suite *suite(void) {
     tcase_add_test(tc, check_mode_runs_gemm_twice);
     tcase_add_loop_test(tc, every_gemm_provider, 0, 3);
     tcase_add_test(tc, bad_gemm_provider);
+#ifdef CLT_HAVE_CLBLAST
+    tcase_add_test(tc, clblast_tuning);
+#endif
   }
   suite_add_tcase(s, tc);
   return s;

@@ -27,6 +27,11 @@ CLT_API clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_co
 /* The OpenCL objects behind an OpenCL device handle (borrowed; retain them to keep them). */
 CLT_API clt_status clt_cl_device_get(const clt_device *dev, cl_context *ctx,
                                      cl_device_id *device, cl_command_queue *queue);
+/* The CLBlast kernels whose parameters clt set on this device when it opened, as
+ * "Xgemm/32 XgemmDirect/32" (kernel/precision), from clt's built-in table of measured devices and
+ * the file $CLT_CLBLAST_TUNING names ("none": none set); "" when none matched or the build has
+ * no CLBlast. Owned by the device. NULL (with the error set) for NULL or a non-OpenCL device. */
+CLT_API const char *clt_cl_device_gemm_tuning(const clt_device *dev);
 /* The buffer behind an OpenCL tensor (borrowed) and the byte offset of its first element. Work
  * queued on the device's queue is ordered with clt's own; on another queue, call
  * clt_device_synchronize() first. */

@@ -67,6 +67,7 @@ typedef struct clt__cl_dev {
   bool int64_atomics;                     /* cl_khr_int64_base_atomics */
   bool counted;                           /* counted among open devices (gemm.c) */
   bool clblast_unusable;                  /* CLBlast's kernels failed to run here (gemm.c) */
+  char gemm_tuning[256];                  /* CLBlast kernels given parameters at open (tuning.c) */
   enum { CLT__CACHING, CLT__NO_CACHING_RELEASE, CLT__NO_CACHING_HOLD } no_caching; /* pool.c */
   cl_mem *held;                           /* freed buffers held until the cache empties (mode 2) */
   size_t nheld, held_cap;
@@ -151,6 +152,9 @@ clt_status clt__cl_scatter_add(clt_device *dev, const clt__iter *it, int dim, cl
 clt_status clt__cl_gemm(clt_device *dev, const clt__gemm_args *g);
 void clt__cl_gemm_device_opened(void);
 void clt__cl_gemm_device_closed(void);
+/* Sets CLBlast's kernel parameters for the device from clt's built-in table and
+ * $CLT_CLBLAST_TUNING (tuning.c), listing what it set in d->gemm_tuning. */
+clt_status clt__cl_gemm_tune(clt__cl_dev *d, const clt_device_info *in);
 
 /* Fused cross entropy and optimizer steps (nn.c). */
 clt_status clt__cl_ce_fwd(clt_device *dev, const clt__ce_args *a);

@@ -182,12 +182,15 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
   clt_status st = fill_info(d->platform, d->device, &dev->info, &d->int64_atomics);
   if (st == CLT_OK)
     st = info_val(d->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, "CL_DEVICE_MAX_WORK_ITEM_SIZES", items, sizeof items);
+  if (st == CLT_OK) {
+    snprintf(dev->info.spec, sizeof dev->info.spec, "%s", spec);
+    finish_setup(d, &dev->info);
+    st = clt__cl_gemm_tune(d, &dev->info);
+  }
   if (st != CLT_OK) {
     clt_device_release(dev);
     return st;
   }
-  snprintf(dev->info.spec, sizeof dev->info.spec, "%s", spec);
-  finish_setup(d, &dev->info);
   memcpy(d->max_item, items, sizeof d->max_item);
   const char *nc = clt__getenv("CLT_NO_MEMORY_CACHING");
   d->no_caching = !nc || !*nc || strcmp(nc, "0") == 0 ? CLT__CACHING
@@ -288,6 +291,19 @@ clt_status clt_cl_device_get(const clt_device *dev, cl_context *ctx, cl_device_i
   if (device) *device = d->device;
   if (queue) *queue = d->queue;
   return CLT_OK;
+}
+
+const char *clt_cl_device_gemm_tuning(const clt_device *dev) {
+  clt__api("clt_cl_device_gemm_tuning");
+  if (!dev) {
+    clt__err(CLT_ERR_INVALID_ARG, "argument dev is NULL");
+    return NULL;
+  }
+  if (dev->be != &clt__cl_backend) {
+    clt__err(CLT_ERR_DEVICE_MISMATCH, "device %s is not an OpenCL device", dev->info.spec);
+    return NULL;
+  }
+  return clt__cl(dev)->gemm_tuning;
 }
 
 clt_status clt_cl_tensor_buffer(const clt_tensor *t, cl_mem *buf, size_t *byte_offset) {

@@ -1,13 +1,15 @@
 /* Matrix products on OpenCL, by one of three providers ($CLT_GEMM picks; auto by default):
- *   host     the host's CBLAS on the buffers mapped into host memory: the default on CPU
- *            devices that share host memory (PoCL), where the map is zero-copy. Measured on
- *            PoCL (2 cores, CLBlast at 10-35 GFLOP/s): a lone 64x64 product at 0.7x CLBlast's
- *            speed, 128x128 at 3.5x, 256 and up at 7-11x (180-250 GFLOP/s); a training step of
- *            the digits MLP (products of 0.2-1 Mflop) the same either way within the machine's
- *            noise. So no size threshold. It waits for the queue once, after the three maps.
- *   clblast  CLBlast's GEMM (strided-batched for batches): the default elsewhere. Every event
- *            CLBlast returns is released. Where CLBlast's kernels cannot run on the device (a
- *            work-group limit below its tuning, say), auto falls back to the kernel for good.
+ *   host     (also "cblas") the host's CBLAS on the buffers mapped into host memory: the default
+ *            on CPU devices that share host memory (PoCL), where the map is zero-copy. Measured
+ *            on PoCL (2 cores) against CLBlast with tuning.c's parameters (SGEMM 15-78 GFLOP/s):
+ *            180-250 GFLOP/s from 256 on (3x), 76-106 at 128, 0.7x CLBlast for a lone 64x64; a
+ *            training step of the digits MLP (products of 0.2-1 Mflop) the same either way
+ *            within the machine's noise. So no size threshold. It waits for the queue once,
+ *            after the three maps.
+ *   clblast  CLBlast's GEMM (strided-batched for batches), with the parameters tuning.c sets at
+ *            device open: the default elsewhere. Every event CLBlast returns is released. Where
+ *            CLBlast's kernels cannot run on the device (a work-group limit below its tuning,
+ *            say), auto falls back to the kernel for good.
  *   kernel   kernels/gemm.cl, a plain kernel: the default in builds without CLBlast. */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -37,12 +39,12 @@ static clt_status pick_provider(const clt_device *dev, int *out, bool *automatic
                                                         : GEMM_KERNEL;
     return CLT_OK;
   }
-  if (strcmp(env, "host") == 0 && cblas) *out = GEMM_HOST;
+  if ((strcmp(env, "host") == 0 || strcmp(env, "cblas") == 0) && cblas) *out = GEMM_HOST;
   else if (strcmp(env, "clblast") == 0 && clblast) *out = GEMM_CLBLAST;
   else if (strcmp(env, "kernel") == 0) *out = GEMM_KERNEL;
   else
     return clt__err(CLT_ERR_INVALID_ARG, "$CLT_GEMM is '%s': this build takes auto, kernel%s%s", env,
-                    cblas ? ", host" : "", clblast ? ", clblast" : "");
+                    cblas ? ", host (or cblas)" : "", clblast ? ", clblast" : "");
   return CLT_OK;
 }
 
