@@ -40,6 +40,7 @@ typedef struct {
   int variant;
   cl_kernel kernel;
   size_t local;     /* work-group size used for 1-D launches */
+  size_t walk_local; /* work-group size for elementwise strided walks (d->walk_group, fitted) */
 } clt__cl_kernel_entry;
 
 /* Freed buffers kept for reuse, by size class (pool.c). */
@@ -62,6 +63,7 @@ typedef struct clt__cl_dev {
   clt__cl_kernel_entry *kernels;          /* open-addressing table by name */
   size_t nkernels, kernel_cap;
   size_t max_local;
+  size_t walk_group;                      /* work-items per group wanted for strided walks */
   size_t max_item[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
   bool is_pocl;                           /* PoCL: no binary cache by default (program.c) */
   bool int64_atomics;                     /* cl_khr_int64_base_atomics */
@@ -98,8 +100,10 @@ clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_kernel_entry *k, const c
 
 /* Launches k (its arguments set) over rows of inner work-items: dimension 0 walks the row,
  * dimensions 1 and 2 together number the rows (global ids g1 + size1 * g2); power-of-two
- * work-group shapes, padded ranges, so the kernel bounds-checks both. */
-clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_kernel_entry *k, size_t inner, size_t rows);
+ * work-group shapes of group work-items (k->local or k->walk_local), padded ranges, so the
+ * kernel bounds-checks both. */
+clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_kernel_entry *k, size_t inner, size_t rows,
+                               size_t group);
 
 /* The walk as the index kernels see it (kernels/common.clh: clt_iter). */
 typedef struct {

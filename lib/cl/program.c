@@ -238,18 +238,24 @@ static clt_status table_grow(clt__cl_dev *d) {
   return CLT_OK;
 }
 
-/* The work-group size for 1-D launches of k: a fixed power of two (256, or less where the
- * kernel or device allows less), so that PoCL compiles each kernel once. */
-static clt_status pick_local(clt__cl_dev *d, cl_kernel k, const char *name, size_t *out) {
-  size_t kwg = 0, local = 256;
+/* The largest power of two <= want that the kernel and the device allow. */
+static size_t fit_local(const clt__cl_dev *d, size_t kwg, size_t want) {
+  if (kwg > 0 && want > kwg) want = kwg;
+  if (d->max_local > 0 && want > d->max_local) want = d->max_local;
+  size_t p = 1;
+  while (p * 2 <= want) p *= 2;
+  return p;
+}
+
+/* Work-group sizes for k: 1-D launches a fixed power of two (256, or less where the kernel or
+ * device allows less), so that PoCL compiles each kernel once; strided walks d->walk_group. */
+static clt_status pick_local(clt__cl_dev *d, cl_kernel k, const char *name, size_t *local, size_t *walk) {
+  size_t kwg = 0;
   cl_int err = CLT__CL(clGetKernelWorkGroupInfo(k, d->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL));
   if (err != CL_SUCCESS)
     return clt__cl_fail("clGetKernelWorkGroupInfo", err, "reading CL_KERNEL_WORK_GROUP_SIZE of '%s'", name);
-  if (kwg > 0 && local > kwg) local = kwg;
-  if (d->max_local > 0 && local > d->max_local) local = d->max_local;
-  size_t p = 1;
-  while (p * 2 <= local) p *= 2;
-  *out = p;
+  *local = fit_local(d, kwg, 256);
+  *walk = fit_local(d, kwg, d->walk_group);
   return CLT_OK;
 }
 
@@ -271,8 +277,8 @@ clt_status clt__cl_kernel(clt__cl_dev *d, int fam, int variant, const char *name
     return clt__cl_fail("clCreateKernel", err, "kernel '%s' of family '%s'%s%s", name, clt__kernel_families[fam].name,
                         variant == CLT__VARIANT_NONE ? "" : " for ",
                         variant == CLT__VARIANT_NONE ? "" : clt_dtype_name((clt_dtype)variant));
-  size_t local = 1;
-  if ((st = pick_local(d, k, name, &local)) != CLT_OK) {
+  size_t local = 1, walk = 1;
+  if ((st = pick_local(d, k, name, &local, &walk)) != CLT_OK) {
     clReleaseKernel(k);
     return st;
   }
@@ -283,7 +289,7 @@ clt_status clt__cl_kernel(clt__cl_dev *d, int fam, int variant, const char *name
   }
   size_t j = name_hash(name, variant) & (d->kernel_cap - 1);
   while (d->kernels[j].name) j = (j + 1) & (d->kernel_cap - 1);
-  d->kernels[j] = (clt__cl_kernel_entry){copy, variant, k, local};
+  d->kernels[j] = (clt__cl_kernel_entry){copy, variant, k, local, walk};
   d->nkernels++;
   CLT__LIVE_INC(CLT__LIVE_KERNELS);
   *out = &d->kernels[j];
@@ -327,15 +333,20 @@ clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_kernel_entry *k, const c
   return CLT_OK;
 }
 
-clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_kernel_entry *k, size_t inner, size_t rows) {
+clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_kernel_entry *k, size_t inner, size_t rows,
+                               size_t group) {
   if (inner == 0 || rows == 0) return CLT_OK;
   /* Work-group shapes are powers of two, (l0, l1) with l0 the smallest covering the row (at most
-   * the kernel's size) and l0 * l1 the kernel's size, so PoCL compiles a few shapes per kernel,
-   * never one per tensor size. Dimension 1 stays under 32768 groups (NVIDIA allows 65535) and
-   * dimension 2 takes the rest. */
+   * the kernel's 1-D size) and l0 * l1 = group; where group exceeds the 1-D size (CPU walks) l1
+   * halves, down to that size, until the rows make 8 groups, so that a small tensor neither pads
+   * to 4096 items nor runs on one thread. PoCL compiles a few shapes per kernel, never one per
+   * tensor size. Dimension 1 stays under 32768 groups
+   * (NVIDIA allows 65535) and dimension 2 takes the rest. */
   size_t local[3] = {1, 1, 1}, global[3];
   while (local[0] < inner && local[0] < k->local) local[0] *= 2;
-  local[1] = k->local / local[0];
+  local[1] = group / local[0] ? group / local[0] : 1;
+  if (group > k->local) /* at least 8 groups along the rows, for the device's threads */
+    while (local[1] > 1 && local[1] * 8 > rows && local[0] * local[1] > k->local) local[1] /= 2;
   if (d->max_item[1] > 0 && local[1] > d->max_item[1]) local[1] = d->max_item[1];
   global[0] = (inner + local[0] - 1) / local[0] * local[0];
   size_t slab = local[1] * 32768;
@@ -432,7 +443,7 @@ static clt_status launch_walk(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt
   CLT__ARG(&wa, w);
   if (wa.err != CL_SUCCESS)
     return clt__cl_fail("clSetKernelArg", wa.err, "argument %u of kernel '%s'", walk_arg, k->name);
-  return clt__cl_launch_rows(d, k, (size_t)inner, (size_t)rows);
+  return clt__cl_launch_rows(d, k, (size_t)inner, (size_t)rows, k->walk_local);
 }
 
 clt_status clt__cl_launch_iter(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt__cl_args *a, cl_uint walk_arg,

@@ -142,5 +142,7 @@ clt_status clt__cl_softmax(clt_device *dev, const clt__softmax_args *x) {
   CLT__ARG(&a, sm);
   CLT__ARG(&a, lg);
   if (a.err != CL_SUCCESS) return clt__cl_fail("clSetKernelArg", a.err, "argument %u of kernel '%s'", a.i, k->name);
-  return clt__cl_launch_rows(d, k, (size_t)x->L.R, (size_t)(x->L.A * x->L.B));
+  /* groups of the 1-D size: on PoCL, softmax at 7.7 GB/s (n = 1e6) in groups of 256, 2.6 in
+   * the 4096 that elementwise walks use */
+  return clt__cl_launch_rows(d, k, (size_t)x->L.R, (size_t)(x->L.A * x->L.B), k->local);
 }
