@@ -132,9 +132,8 @@ clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const int64_t *
   return clt__ret(t);
 }
 
-clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
-                             clt_free_fn free_fn, void *user) {
-  clt__api("clt_wrap_host_on");
+static clt_tensor *wrap_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+                           clt_free_fn free_fn, void *user) {
   int64_t numel;
   size_t nbytes;
   clt__storage *st = NULL;
@@ -165,6 +164,24 @@ clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtype, int n
   t->numel = numel;
   for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
   clt__contig_strides(ndim, shape, t->strides);
+  return t;
+}
+
+clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+                             clt_free_fn free_fn, void *user) {
+  clt__api("clt_wrap_host_on");
+  return clt__ret(wrap_on(dev, data, dtype, ndim, shape, free_fn, user));
+}
+
+clt_tensor *clt_import_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+                               clt_free_fn free_fn, void *user) {
+  clt__api("clt_import_host_on");
+  if (dev && (clt__is_host(dev) || (dev->be->wrap_host && dev->info.host_unified_memory)))
+    return clt__ret(wrap_on(dev, data, dtype, ndim, shape, free_fn, user));
+  clt_tensor *t = NULL;
+  if (!dev) clt__err(CLT_ERR_INVALID_ARG, "argument dev is NULL");
+  else t = clt__from_host(dev, dtype, ndim, shape, data); /* a blocking copy: data is free after it */
+  if (free_fn) free_fn(data, user);
   return clt__ret(t);
 }
 

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* Host conversions (copy or share, as named) and scopes. */
 #include "tu.h"
 
@@ -132,6 +133,57 @@ START_TEST(wrap_host_on_shares_with_the_device) {
   ck_assert_ptr_null(clt_wrap_host_on(dev, NULL, CLT_FLOAT32, CLT_SHAPE(2), count_free, NULL));
   ck_assert_int_eq(frees, 2);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_wrap_host_on: argument data is NULL for 2 elements");
+}
+END_TEST
+
+/* Import: shared where the device can share host memory, else copied with free_fn called at
+ * once; clt_tensor_is_zero_copy says which. The copy path runs on PoCL with
+ * CLT_DISABLE_HOST_UNIFIED (as on a discrete GPU), where clt_wrap_host_on refuses. */
+START_TEST(import_host_on_shares_or_copies) {
+  clt_device *devs[2] = {TU_DEV, NULL};
+  if (!clt__is_host(devs[0])) {
+    setenv("CLT_DISABLE_HOST_UNIFIED", "1", 1);
+    ck_assert_int_eq(clt_device_open(clt_device_spec(devs[0]), &devs[1]), CLT_OK);
+    unsetenv("CLT_DISABLE_HOST_UNIFIED");
+  }
+  for (int k = 0; k < 2 && devs[k]; k++) {
+    clt_device *dev = devs[k];
+    clt_device_info in;
+    clt_device_get_info(dev, &in);
+    bool shares = clt__is_host(dev) || in.host_unified_memory;
+    float *mem = malloc(8 * sizeof *mem);
+    for (int i = 0; i < 8; i++) mem[i] = (float)i;
+    frees = 0;
+    clt_tensor *t = clt_import_host_on(dev, mem, CLT_FLOAT32, CLT_SHAPE(2, 4), count_free, NULL);
+    ck_assert_msg(t != NULL, "%s", clt_last_error());
+    ck_assert_ptr_eq(clt_get_device(t), dev);
+    ck_assert(clt_tensor_is_zero_copy(t) == shares);
+    ck_assert_int_eq(frees, shares ? 0 : 1); /* copied: the caller's memory is no longer needed */
+    clt_scope_begin();
+    tu_assert_values(clt_sum(t, CLT_DIMS(1), false), 1, (const int64_t[]){2}, (const double[]){6, 22});
+    ck_assert_int_eq(clt_add_(t, clt_ones(dev, CLT_FLOAT32, 0, NULL)), CLT_OK);
+    ck_assert_int_eq(clt_device_synchronize(dev), CLT_OK);
+    ck_assert(mem[7] == (shares ? 8.0f : 7.0f));
+    clt_scope_end();
+    clt_release(t);
+    ck_assert_int_eq(frees, 1);
+    if (!shares) {
+      frees = 0;
+      ck_assert_ptr_null(clt_wrap_host_on(dev, mem, CLT_FLOAT32, CLT_SHAPE(2, 4), count_free, NULL));
+      ck_assert_int_eq(frees, 1);
+      TU_ASSERT_ERR(CLT_ERR_UNSUPPORTED, "clt_wrap_host_on: ", "does not share memory with the host; copy with clt_from_host");
+    }
+    free(mem);
+    frees = 0;
+    ck_assert_ptr_null(clt_import_host_on(dev, NULL, CLT_FLOAT32, CLT_SHAPE(2), count_free, NULL));
+    ck_assert_int_eq(frees, 1);
+    TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_import_host_on: argument data is NULL for 2 elements");
+  }
+  clt_device_release(devs[1]);
+  frees = 0;
+  ck_assert_ptr_null(clt_import_host_on(NULL, NULL, CLT_FLOAT32, CLT_SHAPE(2), count_free, NULL));
+  ck_assert_int_eq(frees, 1);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_import_host_on: argument dev is NULL");
 }
 END_TEST
 
@@ -270,6 +322,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, from_host_copies);
   tcase_add_test(tc, wrap_host_shares_and_frees_once);
   TU_DEVICES(tc, wrap_host_on_shares_with_the_device);
+  TU_DEVICES(tc, import_host_on_shares_or_copies);
   if (tu_cl()) tcase_add_test(tc, host_data_is_for_host_tensors);
   TU_DEVICES(tc, to_moves_between_devices);
   TU_DEVICES(tc, item_reads_one_element);

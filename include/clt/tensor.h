@@ -132,9 +132,18 @@ CLT_API clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const i
  * clt_to_host or clt_host_data after clt_device_synchronize. */
 CLT_API clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
                                      clt_free_fn free_fn, void *user);
-/* Whether t's elements live in memory the caller lent (clt_wrap_host, clt_wrap_host_on, or a
- * view of such a tensor): writes through t then reach the caller's array and the reverse. false
- * for tensors clt allocated (clt_from_host and clt_to always copy) and for NULL. */
+/* Imports row-major host memory to dev as cheaply as dev allows: shares it as clt_wrap_host_on
+ * where dev can (the host; OpenCL devices with host_unified_memory), else copies it as
+ * clt_from_host and, the copy done, calls free_fn (may be NULL) at once: data is no longer
+ * needed. clt_tensor_is_zero_copy(t) says which happened. free_fn is called exactly once in
+ * every case, failures included. For code that runs on any device; where sharing matters, call
+ * clt_wrap_host_on and let its error say so. */
+CLT_API clt_tensor *clt_import_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+                                       clt_free_fn free_fn, void *user);
+/* Whether t's elements live in memory the caller lent (clt_wrap_host, clt_wrap_host_on,
+ * clt_import_host_on where it shared, or a view of such a tensor): writes through t then reach
+ * the caller's array and the reverse. false for tensors clt allocated (clt_from_host and clt_to
+ * always copy) and for NULL. */
 CLT_API bool clt_tensor_is_zero_copy(const clt_tensor *t);
 /* Borrowed pointer to the first element of a host tensor (valid while t lives; strides as
  * clt_strides). NULL and CLT_ERR_DEVICE_MISMATCH for a tensor on an OpenCL device. */

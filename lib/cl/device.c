@@ -133,7 +133,7 @@ static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *i
   in->global_mem_bytes = gmem;
   in->max_alloc_bytes = maxalloc;
   in->max_work_group_size = maxwg;
-  in->host_unified_memory = unified == CL_TRUE;
+  in->host_unified_memory = unified == CL_TRUE && !clt__getenv("CLT_DISABLE_HOST_UNIFIED");
   in->fp64 = dfp != 0 && !clt__getenv("CLT_DISABLE_FP64");
   in->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
   if (int64_atomics) *int64_atomics = strstr(ext, "cl_khr_int64_base_atomics") != NULL;
