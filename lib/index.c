@@ -116,9 +116,30 @@ static clt_status check_index_dtype(const clt_tensor *index) {
   return clt__err(CLT_ERR_DTYPE, "index has dtype %s; int32 or int64 is needed", clt_dtype_name(index->dtype));
 }
 
-/* Every entry of index in [0, limit): read back its min and max (two small reads). */
+/* Every entry of index in [0, limit). A small index (a batch's labels or rows) is read back
+ * whole and checked on the host: one read instead of two reductions and a read (on PoCL each
+ * launch costs a few microseconds of the queue's time). A larger one is reduced to its min and
+ * max on the device, which are read back. */
+#define CLT__INDEX_READ_BACK 4096
 clt_status clt__check_index_range(clt_tensor *index, int64_t limit, const char *what) {
   if (index->numel == 0) return CLT_OK;
+  if (index->numel <= CLT__INDEX_READ_BACK) {
+    size_t es = clt_dtype_size(index->dtype);
+    uint8_t *vals = clt__malloc((size_t)index->numel * es);
+    if (!vals) return clt__err(CLT_ERR_OOM, "cannot allocate %lld bytes to check an index", (long long)index->numel * (long long)es);
+    clt_status s = clt__to_host(index, vals);
+    int64_t bad = 0;
+    bool found = false;
+    for (int64_t i = 0; s == CLT_OK && i < index->numel && !found; i++) {
+      int64_t v = clt__load_i64(index->dtype, vals + (size_t)i * es);
+      if (v < 0 || v >= limit) bad = v, found = true;
+    }
+    clt__free_mem(vals);
+    if (s != CLT_OK) return s;
+    if (found)
+      return clt__err(CLT_ERR_INDEX, "%s index %lld is out of range for size %lld", what, (long long)bad, (long long)limit);
+    return CLT_OK;
+  }
   clt_tensor *flat = clt__contiguous(index);
   clt_tensor *v = flat ? clt__view_of(flat, 1, &flat->numel, (const int64_t[]){1}, flat->offset) : NULL;
   clt_tensor *mm = v ? clt__empty(v->st->dev, index->dtype, 1, (const int64_t[]){2}) : NULL; /* [min, max] */
@@ -169,14 +190,15 @@ static clt_status check_gather_shapes(const clt_tensor *x, int d, const clt_tens
                   clt__shape_str(a, index->ndim, index->shape), what, clt__shape_str(b, x->ndim, x->shape), d);
 }
 
-static clt_tensor *gather(clt_tensor *x, int dim, clt_tensor *index) {
+/* range_checked: the caller already checked index's entries against x's size along dim. */
+static clt_tensor *gather(clt_tensor *x, int dim, clt_tensor *index, bool range_checked) {
   int d;
   if (clt__check_same_device(x, index) != CLT_OK || check_index_dtype(index) != CLT_OK ||
       clt__wrap_dim(dim, x->ndim > 0 ? x->ndim : 1, "dim", &d) != CLT_OK ||
       check_gather_shapes(x, d, index, "x") != CLT_OK)
     return NULL;
   if (x->ndim == 0) return clt__err(CLT_ERR_SHAPE, "cannot gather from a 0-d tensor"), NULL;
-  if (clt__check_index_range(index, x->shape[d], "gather:") != CLT_OK) return NULL;
+  if (!range_checked && clt__check_index_range(index, x->shape[d], "gather:") != CLT_OK) return NULL;
   clt_tensor *out = clt__empty(x->st->dev, x->dtype, index->ndim, index->shape);
   if (!out || out->numel == 0) return out;
   clt__iter it;
@@ -197,6 +219,8 @@ static clt_tensor *index_select(clt_tensor *x, int dim, clt_tensor *index) {
   if (index->ndim > 1)
     return clt__err(CLT_ERR_SHAPE, "index must be 0-d or 1-d, not %d-d", index->ndim), NULL;
   if (x->ndim == 0) return clt__err(CLT_ERR_SHAPE, "cannot index a 0-d tensor"), NULL;
+  /* the index itself is checked, not the broadcast view below, which would be copied whole */
+  if (clt__check_index_range(index, x->shape[d], "selection") != CLT_OK) return NULL;
   /* index_select is gather with the index broadcast over the other dims (a view, no copy) */
   int64_t shape[CLT_MAX_DIMS], strides[CLT_MAX_DIMS];
   for (int k = 0; k < x->ndim; k++) {
@@ -205,7 +229,7 @@ static clt_tensor *index_select(clt_tensor *x, int dim, clt_tensor *index) {
   }
   clt_tensor *iv = clt__view_of(index, x->ndim, shape, strides, index->offset);
   if (!iv) return NULL;
-  clt_tensor *out = clt__grad_gather(gather(x, d, iv), x, d, iv);
+  clt_tensor *out = clt__grad_gather(gather(x, d, iv, true), x, d, iv);
   clt__tensor_release(iv);
   return out;
 }
@@ -359,7 +383,7 @@ clt_status clt__host_scatter_add(clt_device *dev, const clt__iter *it, int dim, 
   return CLT_OK;
 }
 
-clt_tensor *clt__gather(clt_tensor *x, int dim, clt_tensor *index) { return gather(x, dim, index); }
+clt_tensor *clt__gather(clt_tensor *x, int dim, clt_tensor *index) { return gather(x, dim, index, false); }
 clt_tensor *clt__scatter_add(clt_tensor *x, int dim, clt_tensor *index, clt_tensor *src) {
   return scatter_add(x, dim, index, src);
 }
@@ -387,7 +411,7 @@ clt_tensor *clt_index_select(clt_tensor *x, int dim, clt_tensor *index) {
 clt_tensor *clt_gather(clt_tensor *x, int dim, clt_tensor *index) {
   clt__api("clt_gather");
   if (!x || !index) return clt__null_arg(x ? "index" : "x"), NULL;
-  clt_tensor *out = gather(x, dim, index);
+  clt_tensor *out = gather(x, dim, index, false);
   int d = dim < 0 ? dim + x->ndim : dim;
   return clt__ret(clt__grad_gather(out, x, d, index));
 }

@@ -65,7 +65,22 @@ START_TEST(index_select_and_gather) {
   /* errors */
   clt_tensor *oob = clt_from_host(dev, CLT_INT64, CLT_SHAPE(2), (const int64_t[]){1, 4});
   ck_assert_ptr_null(clt_index_select(x, 1, oob));
-  TU_ASSERT_ERR(CLT_ERR_INDEX, "clt_index_select: gather: index 4 is out of range for size 4");
+  TU_ASSERT_ERR(CLT_ERR_INDEX, "clt_index_select: selection index 4 is out of range for size 4");
+  /* an index past 4096 entries is checked by reductions on the device, not read back whole */
+  int32_t *many = malloc(5000 * sizeof *many);
+  for (int i = 0; i < 5000; i++) many[i] = i % 4;
+  clt_tensor *big = clt_from_host(dev, CLT_INT32, CLT_SHAPE(5000), many);
+  ck_assert_int_eq(clt_size(clt_index_select(x, 1, big), 1), 5000);
+  for (int bad = 0; bad < 2; bad++) {
+    many[4321] = bad ? -2 : 9;
+    big = clt_from_host(dev, CLT_INT32, CLT_SHAPE(5000), many);
+    ck_assert_ptr_null(clt_index_select(x, 1, big));
+    TU_ASSERT_ERR(CLT_ERR_INDEX, bad ? "clt_index_select: selection index -2 is out of range for size 4"
+                                     : "clt_index_select: selection index 9 is out of range for size 4");
+    ck_assert_ptr_null(clt_index_select(x, 1, clt_slice(big, 0, 4000, 5000, 1))); /* small again: read back */
+    TU_ASSERT_ERR(CLT_ERR_INDEX, "out of range for size 4");
+  }
+  free(many);
   clt_tensor *neg = clt_from_host(dev, CLT_INT32, CLT_SHAPE(1, 1), (const int32_t[]){-1});
   ck_assert_ptr_null(clt_gather(x, 0, neg));
   TU_ASSERT_ERR(CLT_ERR_INDEX, "clt_gather: gather: index -1 is out of range for size 3");
