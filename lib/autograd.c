@@ -184,10 +184,14 @@ static clt_status accumulate(clt_tensor **acc, clt_tensor *g) {
   return CLT_OK;
 }
 
-/* leaf->grad += g, in place once it exists. */
-static clt_status accumulate_leaf(clt_tensor *leaf, clt_tensor *g) {
+/* leaf->grad += g, in place once it exists. owners: how many references to g the engine holds
+ * (0: g is the caller's). A first gradient that only the engine holds, contiguous over memory
+ * of its own, becomes the leaf's without a copy (after clt_optim_zero_grad, every step's). */
+static clt_status accumulate_leaf(clt_tensor *leaf, clt_tensor *g, long owners) {
   if (!leaf->grad) {
-    leaf->grad = clt__clone(g);
+    bool own = owners > 0 && atomic_load(&g->refs) == owners && atomic_load(&g->st->refs) == 1 && !g->st->wrapped &&
+               g->offset == 0 && clt__is_contig(g) && !g->grad_fn && !g->requires_grad;
+    leaf->grad = own ? clt__retain(g) : clt__clone(g);
     return leaf->grad ? CLT_OK : clt_last_status();
   }
   clt_tensor *in[2] = {leaf->grad, g};
@@ -238,7 +242,7 @@ static clt_status collect(clt__node *root, node_list *all) {
 }
 
 static clt_status run_backward(clt_tensor *root, clt_tensor *grad, bool retain) {
-  if (!root->grad_fn) return accumulate_leaf(root, grad);
+  if (!root->grad_fn) return accumulate_leaf(root, grad, 0);
   node_list all = {0}, ready = {0};
   clt_status s = collect(root->grad_fn, &all);
   if (s == CLT_OK) {
@@ -265,7 +269,7 @@ static clt_status run_backward(clt_tensor *root, clt_tensor *grad, bool retain) 
         clt_tensor *f = fit(gv[i], e);
         if (!f) s = clt_last_status();
         else if (e->fn) s = accumulate(&e->fn->pending, f);
-        else s = accumulate_leaf(e->leaf, f);
+        else s = accumulate_leaf(e->leaf, f, f == gv[i] ? 2 : 1);
         clt__tensor_release(f);
       }
       if (gv) clt__tensor_release(gv[i]);

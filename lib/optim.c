@@ -123,9 +123,9 @@ clt_status clt_optim_zero_grad(clt_optim *o) {
     clt__api("clt_optim_zero_grad");
     return clt__err(CLT_ERR_INVALID_ARG, "argument o is NULL");
   }
-  for (int i = 0; i < o->n; i++) {
-    clt_status s = clt_zero_grad(o->params[i]);
-    if (s != CLT_OK) return s;
+  for (int i = 0; i < o->n; i++) { /* dropped, as PyTorch's zero_grad(set_to_none=True) */
+    clt__tensor_release(o->params[i]->grad);
+    o->params[i]->grad = NULL;
   }
   return CLT_OK;
 }
