@@ -21,6 +21,10 @@ clt_status clt__host_scatter_add(clt_device *dev, const clt__iter *it, int dim, 
                                  const clt__storage *index, const clt__storage *src, clt_dtype dt, clt_dtype idt);
 
 clt_status clt__host_gemm(clt_device *dev, const clt__gemm_args *g);
+/* The two halves of clt__host_gemm: the sizes CBLAS takes (an error otherwise), then the product,
+ * which cannot fail (so it may run where no error can be reported: an OpenCL native kernel). */
+clt_status clt__host_gemm_check(const clt__gemm_args *g);
+void clt__host_gemm_run(const clt__gemm_args *g);
 
 clt_status clt__host_ce_fwd(clt_device *dev, const clt__ce_args *a);
 clt_status clt__host_ce_bwd(clt_device *dev, const clt__ce_args *a);

@@ -8,6 +8,7 @@
 #include "dispatch.h"
 #include "ew.h"
 #include "grad.h"
+#include "host.h"
 
 /* How a [rows, cols] matrix with strides (s_row, s_col) goes into GEMM: row-major with ld, or
  * transposed (column-major) with ld; false when it is neither (a copy is needed). */
@@ -218,14 +219,26 @@ BLOCK_GEMM(float)
 BLOCK_GEMM(double)
 #endif
 
-clt_status clt__host_gemm(clt_device *dev, const clt__gemm_args *g) {
-  (void)dev;
+clt_status clt__host_gemm_check(const clt__gemm_args *g) {
 #ifdef CLT_HAVE_CBLAS
   if (g->m > INT32_MAX || g->n > INT32_MAX || g->k > INT32_MAX || g->lda > INT32_MAX || g->ldb > INT32_MAX ||
       g->ldc > INT32_MAX)
     return clt__err(CLT_ERR_OVERFLOW, "a %lldx%lldx%lld product exceeds CBLAS's int sizes", (long long)g->m,
                     (long long)g->n, (long long)g->k);
+#else
+  (void)g;
 #endif
+  return CLT_OK;
+}
+
+clt_status clt__host_gemm(clt_device *dev, const clt__gemm_args *g) {
+  (void)dev;
+  clt_status s = clt__host_gemm_check(g);
+  if (s == CLT_OK) clt__host_gemm_run(g);
+  return s;
+}
+
+void clt__host_gemm_run(const clt__gemm_args *g) {
   for (int64_t i = 0; i < g->batch; i++) {
     if (g->dt == CLT_FLOAT32) {
       const float *a = (const float *)g->a->ptr + g->a_off + i * g->a_stride;
@@ -249,5 +262,4 @@ clt_status clt__host_gemm(clt_device *dev, const clt__gemm_args *g) {
 #endif
     }
   }
-  return CLT_OK;
 }

@@ -97,8 +97,10 @@ END_TEST
 /* Every provider $CLT_GEMM can pick on an OpenCL device, on the same shapes (auto picks one of
  * them: host on CPU devices sharing host memory, else CLBlast). */
 START_TEST(every_gemm_provider) {
-  static const char *names[] = {"host", "clblast", "kernel"};
+  /* host twice: deferred to a callback (the default), then with the host waiting for the maps */
+  static const char *names[] = {"host", "host", "clblast", "kernel"};
   setenv("CLT_GEMM", names[_i], 1);
+  if (_i == 1) setenv("CLT_GEMM_WAIT", "1", 1);
   clt_scope_begin();
   clt_tensor *probe = clt_matmul(clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(1, 1)), clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(1, 1)));
   clt_scope_end();
@@ -109,6 +111,7 @@ START_TEST(every_gemm_provider) {
     shapes(tu_cl());
   }
   unsetenv("CLT_GEMM");
+  unsetenv("CLT_GEMM_WAIT");
   clt_clear_error();
 }
 END_TEST
@@ -274,7 +277,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, empty_products_and_errors);
   if (tu_cl()) {
     tcase_add_test(tc, check_mode_runs_gemm_twice);
-    tcase_add_loop_test(tc, every_gemm_provider, 0, 3);
+    tcase_add_loop_test(tc, every_gemm_provider, 0, 4);
     tcase_add_test(tc, bad_gemm_provider);
 #ifdef CLT_HAVE_CLBLAST
     tcase_add_test(tc, clblast_tuning);
