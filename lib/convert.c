@@ -16,6 +16,16 @@ clt_tensor *clt__from_host(clt_device *dev, clt_dtype dt, int ndim, const int64_
     clt__tensor_release(t);
     return NULL;
   }
+  if (dt == CLT_INT32 || dt == CLT_INT64 || dt == CLT_UINT8) { /* a scan while the values are at hand */
+    size_t es = clt_dtype_size(dt);
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (int64_t i = 0; i < t->numel; i++) {
+      int64_t v = clt__load_i64(dt, (const uint8_t *)data + (size_t)i * es);
+      lo = v < lo ? v : lo;
+      hi = v > hi ? v : hi;
+    }
+    clt__range_set(t->st, lo, hi);
+  }
   return t;
 }
 
@@ -191,6 +201,7 @@ void *clt_host_data(clt_tensor *t) {
   static char no_elements[1]; /* a valid, distinct pointer for tensors with no memory */
   clt__api("clt_host_data");
   if (!t) return clt__null_arg("t"), NULL;
+  clt__range_forget(t->st); /* the caller may write through the pointer */
   if (!clt__is_host(t->st->dev)) {
     clt__err(CLT_ERR_DEVICE_MISMATCH,
              "the tensor is on %s, not the host; copy it with clt_to_host() or clt_to()",

@@ -121,7 +121,29 @@ typedef struct clt__storage {
   clt_free_fn free_fn; /* for wrapped memory: called once with (ptr, user), may be NULL */
   void *user;
   atomic_long version; /* bumped by in-place writes; shared by every view */
+  /* The least and greatest of an integer storage's elements, known without reading them, so an
+   * index check costs no device work (index.c). Set where clt wrote every element from values it
+   * saw (clt_from_host; a gather from a storage with a known range); valid while version equals
+   * range_version; forgotten before every in-place write and where the caller gets write access
+   * (clt_host_data, clt_cl_tensor_buffer). */
+  bool range_known;
+  int64_t range_lo, range_hi;
+  long range_version;
 } clt__storage;
+
+static inline void clt__range_set(clt__storage *st, int64_t lo, int64_t hi) {
+  st->range_known = true;
+  st->range_lo = lo;
+  st->range_hi = hi;
+  st->range_version = atomic_load(&st->version);
+}
+static inline void clt__range_forget(clt__storage *st) { st->range_known = false; }
+static inline bool clt__range_get(const clt__storage *st, int64_t *lo, int64_t *hi) {
+  if (!st->range_known || st->range_version != atomic_load(&st->version)) return false;
+  *lo = st->range_lo;
+  *hi = st->range_hi;
+  return true;
+}
 
 struct clt__node;
 

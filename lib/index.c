@@ -123,6 +123,8 @@ static clt_status check_index_dtype(const clt_tensor *index) {
 #define CLT__INDEX_READ_BACK 4096
 clt_status clt__check_index_range(clt_tensor *index, int64_t limit, const char *what) {
   if (index->numel == 0) return CLT_OK;
+  int64_t known_lo, known_hi; /* every element of the storage, so of this view, is within */
+  if (clt__range_get(index->st, &known_lo, &known_hi) && known_lo >= 0 && known_hi < limit) return CLT_OK;
   if (index->numel <= CLT__INDEX_READ_BACK) {
     size_t es = clt_dtype_size(index->dtype);
     uint8_t *vals = clt__malloc((size_t)index->numel * es);
@@ -208,6 +210,8 @@ static clt_tensor *gather(clt_tensor *x, int dim, clt_tensor *index, bool range_
     clt__tensor_release(out);
     return NULL;
   }
+  int64_t lo, hi; /* every element of out is one of x's storage */
+  if (clt__range_get(x->st, &lo, &hi)) clt__range_set(out->st, lo, hi);
   return out;
 }
 

@@ -6,10 +6,16 @@
 #include "ew.h"
 #include "grad.h"
 
-static void bump(clt_tensor *t) { atomic_fetch_add(&t->st->version, 1); }
+static void bump(clt_tensor *t) {
+  clt__range_forget(t->st);
+  atomic_fetch_add(&t->st->version, 1);
+}
 
 /* Whether an in-place op on t (and other) records, and whether it may. */
+/* Called first by every in-place op: t's known value range goes now, written or not (a
+ * failure after the kernel ran, as $CLT_CHECK's, leaves the version as it was). */
 static clt_status may_record(const char *op, clt_tensor *t, clt_tensor *other, bool *record) {
+  clt__range_forget(t->st);
   clt_tensor *in[2] = {t, other};
   *record = clt_dtype_is_float(t->dtype) && clt__grad_needed(other ? 2 : 1, in);
   if (!*record) return CLT_OK;

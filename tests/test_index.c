@@ -4,6 +4,9 @@
 #include <stdio.h>
 
 #include "tu.h"
+#ifdef CLT_HAVE_OPENCL
+#include "clt/clt_cl.h"
+#endif
 
 static clt_tensor *ar(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape) {
   int64_t n = 1;
@@ -32,6 +35,60 @@ START_TEST(cat_and_stack) {
   clt_tensor *w[2] = {v[0], a};
   ck_assert_ptr_null(clt_stack(w, 2, 0));
   TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_stack: tensor 1 has shape [2,2], tensor 0 [3]; stack needs one shape");
+  clt_scope_end();
+}
+END_TEST
+
+/* An index's values known from where clt wrote them (clt_from_host, a gather from such a tensor)
+ * spare the check its device work; nothing that can change the values lets a stale range pass an
+ * index that is out of range: in-place ops, the caller's own writes through clt_host_data or the
+ * OpenCL buffer, and failed checks fall back to reading the values. */
+START_TEST(known_ranges_never_hide_a_bad_index) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = ar(dev, CLT_FLOAT32, CLT_SHAPE(3, 4));
+  clt_tensor *labels = clt_from_host(dev, CLT_INT64, CLT_SHAPE(6), (const int64_t[]){0, 1, 2, 3, 2, 7});
+  /* the storage holds a 7, but this slice does not: the precise check passes it */
+  clt_tensor *ok = clt_slice(labels, 0, 0, 5, 1);
+  ck_assert_int_eq(clt_size(clt_index_select(x, 1, ok), 1), 5);
+  ck_assert_ptr_null(clt_index_select(x, 1, labels));
+  TU_ASSERT_ERR(CLT_ERR_INDEX, "selection index 7 is out of range for size 4");
+  /* a gather's result inherits the range; an in-place write drops it */
+  clt_tensor *g = clt_index_select(labels, 0, clt_from_host(dev, CLT_INT64, CLT_SHAPE(3), (const int64_t[]){0, 3, 4}));
+  tu_assert_values(clt_index_select(x, 1, g), 2, (const int64_t[]){3, 3}, (const double[]){0, 3, 2, 4, 7, 6, 8, 11, 10});
+  ck_assert_int_eq(clt_add_(g, clt_full(dev, CLT_INT64, 0, NULL, 2)), CLT_OK); /* 2, 5, 4 */
+  ck_assert_ptr_null(clt_index_select(x, 1, g));
+  TU_ASSERT_ERR(CLT_ERR_INDEX, "selection index 5 is out of range for size 4");
+  ck_assert_int_eq(clt_fill_(g, 1), CLT_OK);
+  tu_assert_values(clt_index_select(x, 1, g), 2, (const int64_t[]){3, 3}, (const double[]){1, 1, 1, 5, 5, 5, 9, 9, 9});
+  ck_assert_int_eq(clt_copy_(g, clt_from_host(dev, CLT_INT64, CLT_SHAPE(3), (const int64_t[]){0, 9, 0})), CLT_OK);
+  ck_assert_ptr_null(clt_index_select(x, 1, g));
+  TU_ASSERT_ERR(CLT_ERR_INDEX, "selection index 9 is out of range for size 4");
+  /* the caller's own writes */
+  clt_tensor *w = clt_from_host(dev, CLT_INT32, CLT_SHAPE(2), (const int32_t[]){1, 2});
+  ck_assert_int_eq(clt_size(clt_index_select(x, 1, w), 1), 2);
+  if (clt_device_get_type(dev) == CLT_DEVICE_HOST) {
+    int32_t *p = clt_host_data(w);
+    p[1] = 4;
+  } else {
+#ifdef CLT_HAVE_OPENCL
+    cl_mem buf;
+    size_t off;
+    cl_command_queue q;
+    ck_assert_int_eq(clt_cl_tensor_buffer(w, &buf, &off), CLT_OK);
+    ck_assert_int_eq(clt_cl_device_get(dev, NULL, NULL, &q), CLT_OK);
+    const int32_t four = 4;
+    ck_assert_int_eq(clEnqueueWriteBuffer(q, buf, CL_TRUE, off + sizeof four, sizeof four, &four, 0, NULL, NULL), CL_SUCCESS);
+#endif
+  }
+  ck_assert_ptr_null(clt_index_select(x, 1, w));
+  TU_ASSERT_ERR(CLT_ERR_INDEX, "selection index 4 is out of range for size 4");
+  /* cross entropy's labels, gathered from known ones */
+  clt_tensor *logits = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(2, 3));
+  clt_tensor *y = clt_index_select(labels, 0, clt_from_host(dev, CLT_INT64, CLT_SHAPE(2), (const int64_t[]){1, 2}));
+  ck_assert_ptr_nonnull(clt_cross_entropy(logits, y, CLT_REDUCTION_MEAN));
+  ck_assert_ptr_null(clt_cross_entropy(logits, clt_index_select(labels, 0, clt_from_host(dev, CLT_INT64, CLT_SHAPE(2), (const int64_t[]){0, 3})), CLT_REDUCTION_MEAN));
+  TU_ASSERT_ERR(CLT_ERR_INDEX, "label index 3 is out of range for size 3");
   clt_scope_end();
 }
 END_TEST
@@ -161,6 +218,7 @@ static Suite *suite(void) {
   TCase *tc = tu_tcase("index");
   TU_DEVICES(tc, cat_and_stack);
   TU_DEVICES(tc, index_select_and_gather);
+  TU_DEVICES(tc, known_ranges_never_hide_a_bad_index);
   TU_DEVICES(tc, scatter_add_is_gathers_reverse);
   TU_DEVICES(tc, one_hot_like_pytorch);
   if (tu_cl()) tcase_add_test(tc, check_mode_runs_index_ops_twice);

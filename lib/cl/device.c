@@ -315,6 +315,7 @@ clt_status clt_cl_tensor_buffer(const clt_tensor *t, cl_mem *buf, size_t *byte_o
   if (!t) return clt__null_arg("t");
   if (t->st->dev->be != &clt__cl_backend)
     return clt__err(CLT_ERR_DEVICE_MISMATCH, "the tensor is on %s, not an OpenCL device", t->st->dev->info.spec);
+  clt__range_forget(t->st); /* the caller may write to the buffer */
   if (buf) *buf = clt__cl_mem(t->st);
   if (byte_offset) *byte_offset = (size_t)t->offset * clt_dtype_size(t->dtype);
   return CLT_OK;
