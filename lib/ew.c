@@ -184,6 +184,55 @@ clt_tensor *clt__cast(clt_tensor *x, clt_dtype dt) {
 }
 
 /* x in dtype dt: x itself (a new reference) or a cast copy. */
+/* The result of an elementwise op, as PyTorch lays it out in the common case: where every tensor
+ * input has the result's shape and one and the same dense, non-row-major layout (a transposed or
+ * permuted tensor), the result takes that layout, so the op reads and writes every operand in
+ * memory order (on PoCL a.T + b.T at n = 1e6 went from 0.31-0.39 of the copy kernel, a transpose,
+ * to a contiguous add); otherwise it is row-major. */
+static clt_tensor *empty_result(clt_device *dev, clt_dtype dt, int nd, const int64_t *shape, clt_tensor *const *in,
+                                int nin) {
+  const int64_t *st = NULL;
+  bool same = nin > 0 && nd > 1;
+  for (int i = 0; i < nin && same; i++) {
+    same = in[i]->ndim == nd;
+    for (int d = 0; d < nd && same; d++) same = in[i]->shape[d] == shape[d] && (!st || in[i]->strides[d] == st[d]);
+    if (!st) st = in[i]->strides;
+  }
+  int perm[CLT_MAX_DIMS];
+  if (same) { /* dims by decreasing stride (size-1 dims last): dense if they are row-major then */
+    int n = 0;
+    for (int d = 0; d < nd; d++)
+      if (shape[d] != 1) perm[n++] = d;
+    for (int i = 1; i < n; i++)
+      for (int j = i; j > 0 && st[perm[j]] > st[perm[j - 1]]; j--) {
+        int t = perm[j];
+        perm[j] = perm[j - 1];
+        perm[j - 1] = t;
+      }
+    bool identity = true;
+    int64_t expect = 1;
+    for (int i = n - 1; i >= 0 && same; i--) {
+      same = st[perm[i]] == expect;
+      expect *= shape[perm[i]];
+      identity = identity && (i == 0 || perm[i - 1] < perm[i]);
+    }
+    same = same && !identity && n > 1;
+    for (int d = 0, m = n; d < nd && same; d++)
+      if (shape[d] == 1) perm[m++] = d;
+  }
+  if (!same) return clt__empty(dev, dt, nd, shape);
+  int64_t pshape[CLT_MAX_DIMS], strides[CLT_MAX_DIMS], acc = 1;
+  for (int i = 0; i < nd; i++) pshape[i] = shape[perm[i]];
+  for (int i = nd - 1; i >= 0; i--) {
+    strides[perm[i]] = acc;
+    acc *= pshape[i];
+  }
+  clt_tensor *base = clt__empty(dev, dt, nd, pshape);
+  clt_tensor *out = base ? clt__view_of(base, nd, shape, strides, 0) : NULL;
+  clt__tensor_release(base);
+  return out;
+}
+
 static clt_tensor *as_dtype(clt_tensor *x, clt_dtype dt) {
   return x->dtype == dt ? clt__retain(x) : clt__cast(x, dt);
 }
@@ -210,7 +259,7 @@ clt_tensor *clt__unary(clt_op op, clt_tensor *x, double p0, double p1) {
   clt_dtype dt = compute_dtype(op, x->dtype);
   clt_tensor *xc = as_dtype(x, dt);
   if (!xc) return NULL;
-  clt_tensor *out = clt__empty(x->st->dev, clt__op_out_dtype(op, dt), x->ndim, x->shape);
+  clt_tensor *out = empty_result(x->st->dev, clt__op_out_dtype(op, dt), x->ndim, x->shape, &x, 1);
   const double params[2] = {p0, p1};
   if (out && run(op, out, &xc, 1, dt, params, 0) != CLT_OK) {
     clt__tensor_release(out);
@@ -243,7 +292,7 @@ clt_tensor *clt__binary(clt_op op, clt_tensor *a, clt_tensor *b) {
     return NULL;
   clt_tensor *in[2] = {as_dtype(a, dt), NULL}, *out = NULL;
   if (in[0]) in[1] = as_dtype(b, dt);
-  if (in[1]) out = clt__empty(a->st->dev, clt__op_out_dtype(op, dt), nd, shape);
+  if (in[1]) out = empty_result(a->st->dev, clt__op_out_dtype(op, dt), nd, shape, in, 2);
   if (out && run(op, out, in, 2, dt, NULL, 0) != CLT_OK) {
     clt__tensor_release(out);
     out = NULL;
@@ -263,7 +312,7 @@ clt_tensor *clt__binary_scalar(clt_op op, clt_tensor *a, double s, bool scalar_f
   if (binary_dtype(op, scalar_result_type(a, s), a->dtype, a->dtype, &dt) != CLT_OK) return NULL;
   clt_tensor *ac = as_dtype(a, dt);
   if (!ac) return NULL;
-  clt_tensor *out = clt__empty(a->st->dev, clt__op_out_dtype(op, dt), a->ndim, a->shape);
+  clt_tensor *out = empty_result(a->st->dev, clt__op_out_dtype(op, dt), a->ndim, a->shape, &ac, 1);
   const double params[2] = {s, 0};
   if (out && run(op, out, &ac, 1, dt, params, scalar_first ? 2 : 1) != CLT_OK) {
     clt__tensor_release(out);
@@ -284,7 +333,7 @@ clt_tensor *clt__where(clt_tensor *cond, clt_tensor *a, clt_tensor *b) {
   clt_tensor *in[3] = {as_dtype(cond, CLT_BOOL), NULL, NULL}, *out = NULL;
   if (in[0]) in[1] = as_dtype(a, dt);
   if (in[1]) in[2] = as_dtype(b, dt);
-  if (in[2]) out = clt__empty(a->st->dev, dt, n2, s2);
+  if (in[2]) out = empty_result(a->st->dev, dt, n2, s2, in, 3);
   if (out && run(CLT_OP_where, out, in, 3, dt, NULL, 0) != CLT_OK) {
     clt__tensor_release(out);
     out = NULL;

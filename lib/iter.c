@@ -1,5 +1,6 @@
-/* Strided walks shared by every backend: drop size-1 dims, merge dims that are contiguous for
- * every operand, so most walks reach the backend as one contiguous run. */
+/* Strided walks shared by every backend: order dims by the first operand's strides, drop size-1
+ * dims, merge dims that are contiguous for every operand, so most walks reach the backend as one
+ * contiguous run. */
 #include <string.h>
 
 #include "backend.h"
@@ -14,7 +15,19 @@ void clt__iter_build(clt__iter *it, int ndim, const int64_t *shape, int nops,
   for (int k = 0; k < nops; k++) it->offset[k] = offsets[k];
   int n = 0;
   if (numel > 1) {
-    for (int d = 0; d < ndim; d++) {
+    /* Dims in the order of operand 0's strides, largest first (stable, so row-major stays as it
+     * is): elements are independent, and a permuted output (ew.c gives a.T + b.T the inputs'
+     * layout) then merges into one contiguous run with its inputs. */
+    int order[CLT_MAX_DIMS];
+    for (int d = 0; d < ndim; d++) order[d] = d;
+    for (int i = 1; i < ndim; i++)
+      for (int j = i; j > 0 && strides[0][order[j]] > strides[0][order[j - 1]]; j--) {
+        int t = order[j];
+        order[j] = order[j - 1];
+        order[j - 1] = t;
+      }
+    for (int o = 0; o < ndim; o++) {
+      int d = order[o];
       if (shape[d] == 1) continue;
       bool merge = n > 0;
       for (int k = 0; k < nops && merge; k++)

@@ -262,6 +262,44 @@ START_TEST(exp_float_within_2_ulp) {
 }
 END_TEST
 
+/* Result layouts: row-major, except where every tensor input shares one dense permuted layout,
+ * which the result then takes (as PyTorch); values as the host's either way. */
+START_TEST(results_keep_a_shared_permuted_layout) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *a = clt_reshape(clt_arange(dev, CLT_FLOAT32, 0, 24, 1), CLT_SHAPE(2, 3, 4));
+  clt_tensor *b = clt_reshape(clt_arange(dev, CLT_FLOAT32, 24, 48, 1), CLT_SHAPE(2, 3, 4));
+  clt_tensor *at = clt_permute(a, (const int[]){2, 0, 1}), *bt = clt_permute(b, (const int[]){2, 0, 1});
+  clt_tensor *sum = clt_add(at, bt), *e = clt_exp(at), *sc = clt_mul_scalar(at, 2);
+  clt_tensor *w = clt_where(clt_gt(at, bt), at, bt);
+  clt_tensor *kept[4] = {sum, e, sc, w};
+  for (int i = 0; i < 4; i++) {
+    ck_assert_msg(kept[i] != NULL, "%s", clt_last_error());
+    ck_assert(!clt_is_contiguous(kept[i]));
+    for (int d = 0; d < 3; d++) ck_assert_int_eq(clt_strides(kept[i])[d], clt_strides(at)[d]);
+  }
+  clt_tensor *ah = clt_to(at, tu_dev[0]), *bh = clt_to(bt, tu_dev[0]);
+  assert_close(sum, clt_add(ah, bh), "a.T + b.T");
+  assert_close(e, clt_exp(ah), "exp(a.T)");
+  assert_close(sc, clt_mul_scalar(ah, 2), "a.T * 2");
+  assert_close(w, clt_where(clt_gt(ah, bh), ah, bh), "where on a.T, b.T");
+  assert_close(clt_contiguous(sum), clt_contiguous(clt_add(ah, bh)), "contiguous(a.T + b.T)");
+  /* mixed layouts, broadcasting, plain transposes of contiguous inputs: row-major */
+  ck_assert(clt_is_contiguous(clt_add(at, clt_contiguous(bt))));
+  ck_assert(clt_is_contiguous(clt_add(at, clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(1)))));
+  ck_assert(clt_is_contiguous(clt_exp(clt_slice(at, 0, 0, 4, 2)))); /* strided, not dense */
+  ck_assert(clt_is_contiguous(clt_exp(a)));
+  /* a gradient through such a result */
+  clt_tensor *x = clt_clone(at);
+  clt_set_requires_grad(x, true);
+  ck_assert_int_eq(clt_backward(clt_sum(clt_mul(clt_transpose(clt_exp(clt_transpose(x, 0, 1)), 0, 1), x), CLT_ALL_DIMS, false), NULL), CLT_OK);
+  clt_tensor *g = clt_grad(x);
+  clt_tensor *xh = clt_to(x, tu_dev[0]);
+  assert_close(g, clt_mul(clt_exp(xh), clt_add_scalar(xh, 1)), "d/dx sum(exp(x) x)");
+  clt_scope_end();
+}
+END_TEST
+
 /* Result dtypes, as PyTorch promotes. */
 START_TEST(promotion_like_pytorch) {
   clt_device *dev = TU_DEV;
@@ -417,6 +455,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, host_reference_known_values);
   TU_DEVICES(tc, ieee_special_values);
   TU_DEVICES(tc, exp_float_within_2_ulp);
+  TU_DEVICES(tc, results_keep_a_shared_permuted_layout);
   TU_DEVICES(tc, promotion_like_pytorch);
   TU_DEVICES(tc, casts_match_the_host);
   TU_DEVICES(tc, bad_inputs);

@@ -15,6 +15,11 @@
  * (exp, div, ...) promote integer inputs to float32. Arithmetic on two bool tensors is refused
  * (cast first); comparisons and logical ops give bool.
  *
+ * Results are row-major contiguous, except for elementwise ops whose tensor inputs all have the
+ * result's shape and one and the same dense permuted layout (a transposed matrix, a permuted
+ * tensor): the result then takes that layout, as PyTorch's does, so exp(x.T) or a.T + b.T walk
+ * memory in order. clt_is_contiguous says which; clt_contiguous makes any tensor row-major.
+ *
  * IEEE 754 everywhere: no fast-math; NaN and infinities behave as in C. maximum/minimum and
  * clamp propagate NaN, as PyTorch does.
  */
