@@ -66,6 +66,7 @@ typedef struct clt__cl_dev {
   size_t walk_group;                      /* work-items per group wanted for strided walks */
   size_t max_item[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
   bool is_pocl;                           /* PoCL: no binary cache by default (program.c) */
+  bool is_cpu;                            /* CL_DEVICE_TYPE_CPU (ew.c, program.c) */
   bool int64_atomics;                     /* cl_khr_int64_base_atomics */
   bool counted;                           /* counted among open devices (gemm.c) */
   bool clblast_unusable;                  /* CLBlast's kernels failed to run here (gemm.c) */
