@@ -28,6 +28,8 @@ void clt__iter_build(clt__iter *it, int ndim, const int64_t *shape, int nops,
                      const int64_t *const *strides, const int64_t *offsets);
 /* The walk over tensors of one shape (dst first). */
 void clt__iter_tensors(clt__iter *it, int nops, const clt_tensor *const *ts);
+/* order[0..ndim) = the dims by decreasing stride, ties in dim order (row-major: 0, 1, ...). */
+void clt__order_by_stride(int ndim, const int64_t *strides, int *order);
 /* Offsets of element i for every operand (host loops, tests). */
 void clt__iter_offsets(const clt__iter *it, int64_t i, int64_t *off);
 

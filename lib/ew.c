@@ -183,7 +183,6 @@ clt_tensor *clt__cast(clt_tensor *x, clt_dtype dt) {
   return out;
 }
 
-/* x in dtype dt: x itself (a new reference) or a cast copy. */
 /* The result of an elementwise op, as PyTorch lays it out in the common case: where every tensor
  * input has the result's shape and one and the same dense, non-row-major layout (a transposed or
  * permuted tensor), the result takes that layout, so the op reads and writes every operand in
@@ -199,26 +198,21 @@ static clt_tensor *empty_result(clt_device *dev, clt_dtype dt, int nd, const int
     if (!st) st = in[i]->strides;
   }
   int perm[CLT_MAX_DIMS];
-  if (same) { /* dims by decreasing stride (size-1 dims last): dense if they are row-major then */
-    int n = 0;
-    for (int d = 0; d < nd; d++)
-      if (shape[d] != 1) perm[n++] = d;
-    for (int i = 1; i < n; i++)
-      for (int j = i; j > 0 && st[perm[j]] > st[perm[j - 1]]; j--) {
-        int t = perm[j];
-        perm[j] = perm[j - 1];
-        perm[j - 1] = t;
-      }
+  if (same) { /* dense if, by decreasing stride, the dims longer than 1 are row-major */
+    clt__order_by_stride(nd, st, perm);
     bool identity = true;
     int64_t expect = 1;
-    for (int i = n - 1; i >= 0 && same; i--) {
+    for (int i = nd - 1; i >= 0 && same; i--) {
+      if (shape[perm[i]] == 1) continue;
       same = st[perm[i]] == expect;
       expect *= shape[perm[i]];
-      identity = identity && (i == 0 || perm[i - 1] < perm[i]);
     }
-    same = same && !identity && n > 1;
-    for (int d = 0, m = n; d < nd && same; d++)
-      if (shape[d] == 1) perm[m++] = d;
+    for (int i = 0, prev = -1; i < nd; i++) /* row-major already: the plain path */
+      if (shape[perm[i]] != 1) {
+        identity = identity && perm[i] > prev;
+        prev = perm[i];
+      }
+    same = same && !identity;
   }
   if (!same) return clt__empty(dev, dt, nd, shape);
   int64_t pshape[CLT_MAX_DIMS], strides[CLT_MAX_DIMS], acc = 1;
@@ -233,6 +227,7 @@ static clt_tensor *empty_result(clt_device *dev, clt_dtype dt, int nd, const int
   return out;
 }
 
+/* x in dtype dt: x itself (a new reference) or a cast copy. */
 static clt_tensor *as_dtype(clt_tensor *x, clt_dtype dt) {
   return x->dtype == dt ? clt__retain(x) : clt__cast(x, dt);
 }

@@ -5,6 +5,16 @@
 
 #include "backend.h"
 
+void clt__order_by_stride(int ndim, const int64_t *strides, int *order) {
+  for (int d = 0; d < ndim; d++) order[d] = d;
+  for (int i = 1; i < ndim; i++)
+    for (int j = i; j > 0 && strides[order[j]] > strides[order[j - 1]]; j--) {
+      int t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+}
+
 void clt__iter_build(clt__iter *it, int ndim, const int64_t *shape, int nops,
                      const int64_t *const *strides, const int64_t *offsets) {
   memset(it, 0, sizeof *it);
@@ -19,13 +29,7 @@ void clt__iter_build(clt__iter *it, int ndim, const int64_t *shape, int nops,
      * is): elements are independent, and a permuted output (ew.c gives a.T + b.T the inputs'
      * layout) then merges into one contiguous run with its inputs. */
     int order[CLT_MAX_DIMS];
-    for (int d = 0; d < ndim; d++) order[d] = d;
-    for (int i = 1; i < ndim; i++)
-      for (int j = i; j > 0 && strides[0][order[j]] > strides[0][order[j - 1]]; j--) {
-        int t = order[j];
-        order[j] = order[j - 1];
-        order[j - 1] = t;
-      }
+    clt__order_by_stride(ndim, strides[0], order);
     for (int o = 0; o < ndim; o++) {
       int d = order[o];
       if (shape[d] == 1) continue;

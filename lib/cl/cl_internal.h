@@ -40,7 +40,7 @@ typedef struct {
   int variant;
   cl_kernel kernel;
   size_t local;     /* work-group size used for 1-D launches */
-  size_t walk_local; /* work-group size for elementwise strided walks (d->walk_group, fitted) */
+  size_t walk_local; /* work-group size for elementwise strided walks (program.c: pick_local) */
 } clt__cl_kernel_entry;
 
 /* Freed buffers kept for reuse, by size class (pool.c). */
@@ -63,7 +63,6 @@ typedef struct clt__cl_dev {
   clt__cl_kernel_entry *kernels;          /* open-addressing table by name */
   size_t nkernels, kernel_cap;
   size_t max_local;
-  size_t walk_group;                      /* work-items per group wanted for strided walks */
   size_t max_item[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
   bool is_pocl;                           /* PoCL: no binary cache by default (program.c) */
   bool is_cpu;                            /* CL_DEVICE_TYPE_CPU (ew.c, program.c) */
@@ -160,6 +159,8 @@ void clt__cl_gemm_device_closed(void);
 /* Sets CLBlast's kernel parameters for the device from clt's built-in table and
  * $CLT_CLBLAST_TUNING (tuning.c), listing what it set in d->gemm_tuning. */
 clt_status clt__cl_gemm_tune(clt__cl_dev *d, const clt_device_info *in);
+/* "CLBlastMissingOverrideParameter" for -2047 ..., else the OpenCL name (gemm.c; CLBlast builds). */
+const char *clt__clblast_status_name(int code);
 
 /* Fused cross entropy and optimizer steps (nn.c). */
 clt_status clt__cl_ce_fwd(clt_device *dev, const clt__ce_args *a);

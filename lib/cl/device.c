@@ -165,11 +165,7 @@ static void finish_setup(clt__cl_dev *d, const clt_device_info *in) {
   snprintf(d->cache_key, sizeof d->cache_key, "%s|%s|%s|%s|%s", in->platform, in->name,
            in->driver_version, in->device_version, d->options);
   d->max_local = in->max_work_group_size;
-  /* A CPU device runs a work-group as loops on one thread, so fewer, larger groups cost less:
-   * on PoCL a broadcast add over rows of 100 floats ran at 19-21 GB/s (n = 1e7) in groups of
-   * 256 and 28-30 in groups of 4096. GPUs keep 256. */
   d->is_cpu = in->type == CLT_DEVICE_CPU;
-  d->walk_group = d->is_cpu ? 4096 : 256;
   d->is_pocl = strstr(in->platform_vendor, "pocl") != NULL || strstr(in->platform, "Portable Computing Language") != NULL;
 }
 

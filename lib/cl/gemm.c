@@ -68,6 +68,25 @@ static void CL_CALLBACK run_deferred(cl_event mapped, cl_int status, void *p) {
   clt__free_mem(x);
 }
 
+/* Enqueues the maps of A and B (read) and C (write) without waiting; *last (may be NULL) gets
+ * C's map event. view[i] is st[i] with ptr[i] as its memory. Stops at the first failure. */
+static clt_status map_operands(clt__cl_dev *d, const clt__storage *const *st, void **ptr, clt__storage *view,
+                               cl_event *last) {
+  for (int i = 0; i < 3; i++) {
+    cl_int err = CL_SUCCESS;
+    cl_map_flags flags = i < 2 ? CL_MAP_READ : CL_MAP_WRITE_INVALIDATE_REGION;
+    ptr[i] = CLT__CL_OBJ(&err, clEnqueueMapBuffer(d->queue, clt__cl_mem(st[i]), CL_FALSE, flags, 0, st[i]->nbytes, 0,
+                                                  NULL, i == 2 ? last : NULL, &err));
+    if (err != CL_SUCCESS) {
+      ptr[i] = NULL;
+      return clt__cl_fail("clEnqueueMapBuffer", err, "mapping a %zu-byte GEMM operand", st[i]->nbytes);
+    }
+    view[i] = *st[i];
+    view[i].ptr = ptr[i];
+  }
+  return CLT_OK;
+}
+
 static clt_status deferred_host_gemm(clt_device *dev, const clt__gemm_args *g) {
   clt__cl_dev *d = clt__cl(dev);
   clt_status s = clt__host_gemm_check(g);
@@ -81,17 +100,7 @@ static clt_status deferred_host_gemm(clt_device *dev, const clt__gemm_args *g) {
   cl_int err = CL_SUCCESS;
   cl_event done = CLT__CL_OBJ(&err, clCreateUserEvent(d->ctx, &err));
   if (!done) s = clt__cl_fail("clCreateUserEvent", err, "for the host's GEMM");
-  for (int i = 0; i < 3 && s == CLT_OK; i++) {
-    cl_map_flags flags = i < 2 ? CL_MAP_READ : CL_MAP_WRITE_INVALIDATE_REGION;
-    ptr[i] = CLT__CL_OBJ(&err, clEnqueueMapBuffer(d->queue, clt__cl_mem(st[i]), CL_FALSE, flags, 0, st[i]->nbytes, 0,
-                                                  NULL, i == 2 ? &mapped : NULL, &err));
-    if (err != CL_SUCCESS) {
-      ptr[i] = NULL;
-      s = clt__cl_fail("clEnqueueMapBuffer", err, "mapping a %zu-byte GEMM operand", st[i]->nbytes);
-    }
-    x->view[i] = *st[i];
-    x->view[i].ptr = ptr[i];
-  }
+  if (s == CLT_OK) s = map_operands(d, st, ptr, x->view, &mapped);
   for (int i = 0; i < 3 && s == CLT_OK; i++) {
     err = CLT__CL(clEnqueueUnmapMemObject(d->queue, clt__cl_mem(st[i]), ptr[i], 1, &done, NULL));
     if (err != CL_SUCCESS) s = clt__cl_fail("clEnqueueUnmapMemObject", err, "unmapping a GEMM operand");
@@ -133,21 +142,8 @@ static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
   const clt__storage *st[3] = {g->a, g->b, g->c};
   clt__storage view[3];
   void *ptr[3] = {NULL, NULL, NULL};
-  clt_status s = CLT_OK;
-  /* The three maps enqueued without blocking, then one wait for the queue (in order): each
-   * blocking map is a round trip to the driver's threads. */
-  for (int i = 0; i < 3 && s == CLT_OK; i++) {
-    cl_int err = CL_SUCCESS;
-    cl_map_flags flags = i < 2 ? CL_MAP_READ : CL_MAP_WRITE_INVALIDATE_REGION;
-    ptr[i] = CLT__CL_OBJ(&err, clEnqueueMapBuffer(d->queue, clt__cl_mem(st[i]), CL_FALSE, flags, 0, st[i]->nbytes, 0,
-                                                  NULL, NULL, &err));
-    if (err != CL_SUCCESS) {
-      ptr[i] = NULL;
-      s = clt__cl_fail("clEnqueueMapBuffer", err, "mapping a %zu-byte GEMM operand", st[i]->nbytes);
-    }
-    view[i] = *st[i];
-    view[i].ptr = ptr[i];
-  }
+  /* the maps enqueued without blocking, then one wait for the queue (in order) */
+  clt_status s = map_operands(d, st, ptr, view, NULL);
   if (s == CLT_OK) {
     cl_int err = CLT__CL(clFinish(d->queue));
     if (err != CL_SUCCESS) s = clt__cl_fail("clFinish", err, "waiting for the GEMM operands' maps");
@@ -195,8 +191,10 @@ static clt_status kernel_gemm(clt_device *dev, const clt__gemm_args *g) {
 #ifdef CLT_HAVE_CLBLAST
 #include <clblast_c.h>
 
-static const char *clblast_name(int code) {
+const char *clt__clblast_status_name(int code) {
   switch (code) {
+    case -2048: return "CLBlastInvalidOverrideKernel";
+    case -2047: return "CLBlastMissingOverrideParameter";
     case -1024: return "CLBlastNotImplemented";
     case -1017: return "CLBlastInvalidDimension";
     case -1016: return "CLBlastInvalidLeadDimA";
@@ -250,7 +248,7 @@ static clt_status clblast_gemm(clt_device *dev, const clt__gemm_args *g, int *co
     clt_status s = st == CL_MEM_OBJECT_ALLOCATION_FAILURE || st == CL_OUT_OF_RESOURCES ? CLT_ERR_DEVICE_OOM
                    : st == CL_OUT_OF_HOST_MEMORY                                     ? CLT_ERR_OOM
                                                                                      : CLT_ERR_BACKEND;
-    return clt__err(s, "%s failed with %s (%d): %lldx%lldx%lld, batch %lld, %s on %s", fn, clblast_name(st), st,
+    return clt__err(s, "%s failed with %s (%d): %lldx%lldx%lld, batch %lld, %s on %s", fn, clt__clblast_status_name(st), st,
                     (long long)g->m, (long long)g->n, (long long)g->k, (long long)g->batch, clt_dtype_name(g->dt),
                     dev->info.spec);
   }

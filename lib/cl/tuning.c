@@ -76,16 +76,6 @@ static clt_status parse_params(char *buf, const char *where, const char **names,
   return CLT_OK;
 }
 
-static const char *code_name(int code) {
-  switch (code) {
-    case -2048: return "CLBlastInvalidOverrideKernel";
-    case -2047: return "CLBlastMissingOverrideParameter";
-    case -2041: return "CLBlastDatabaseError";
-    case -2040: return "CLBlastUnknownError";
-    default: return clt__cl_error_name(code);
-  }
-}
-
 /* Applies one entry's parameters to the device and notes it in d->gemm_tuning. */
 static clt_status apply(clt__cl_dev *d, const char *kernel, int precision, const char *params, const char *where) {
   char buf[1024];
@@ -103,7 +93,7 @@ static clt_status apply(clt__cl_dev *d, const char *kernel, int precision, const
   if (code != 0) {
     clt_status st = code == -2048 || code == -2047 ? CLT_ERR_FORMAT : CLT_ERR_BACKEND;
     return clt__err(st, "%s: CLBlastOverrideParameters(%s, %d-bit, %zu parameters) failed with %s (%d)%s", where,
-                    kernel, precision, n, code_name(code), code,
+                    kernel, precision, n, clt__clblast_status_name(code), code,
                     code == -2047 ? ": the kernel takes a different set of parameters" : "");
   }
   size_t len = strlen(d->gemm_tuning);
