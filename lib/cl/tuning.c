@@ -1,8 +1,8 @@
 /* CLBlast's kernel parameters, set per device at open with CLBlastOverrideParameters.
  *
  * CLBlast picks its kernels' tile sizes from a database compiled into it; a device it does not
- * know (PoCL on this CPU, for one) gets generic values that run SGEMM at 5-10 GFLOP/s where tuned
- * values reach 40-70. Entries name the device and driver exactly, as CL_DEVICE_NAME and
+ * know (PoCL on this CPU, for one) gets generic values: SGEMM at 12-33 GFLOP/s on PoCL here,
+ * 16-79 with the values below (docs/PERFORMANCE.md). Entries name the device and driver exactly, as CL_DEVICE_NAME and
  * CL_DRIVER_VERSION report them ("*" matches any), the CLBlast kernel ("Xgemm", "XgemmDirect",
  * ...), the precision (32 or 64) and every parameter of that kernel:
  *
