@@ -173,9 +173,12 @@ clt_tensor *clt_transpose(clt_tensor *t, int dim0, int dim1) {
   return clt__ret(clt__grad_permute(out, t, perm));
 }
 
-clt_tensor *clt_permute(clt_tensor *t, const int *dims) {
+clt_tensor *clt_permute(clt_tensor *t, int ndims, const int *dims) {
   clt__api("clt_permute");
   if (!t) return clt__null_arg("t"), NULL;
+  if (ndims != t->ndim)
+    return clt__err(CLT_ERR_INVALID_ARG, "ndims is %d for a %d-d tensor; dims must list all %d dims", ndims, t->ndim,
+                    t->ndim), NULL;
   if (!dims && t->ndim > 0) return clt__err(CLT_ERR_INVALID_ARG, "argument dims is NULL"), NULL;
   int perm[CLT_MAX_DIMS];
   bool seen[CLT_MAX_DIMS] = {false};

@@ -281,7 +281,7 @@ START_TEST(results_keep_a_shared_permuted_layout) {
   clt_scope_begin();
   clt_tensor *a = clt_reshape(clt_arange(dev, CLT_FLOAT32, 0, 24, 1), CLT_SHAPE(2, 3, 4));
   clt_tensor *b = clt_reshape(clt_arange(dev, CLT_FLOAT32, 24, 48, 1), CLT_SHAPE(2, 3, 4));
-  clt_tensor *at = clt_permute(a, (const int[]){2, 0, 1}), *bt = clt_permute(b, (const int[]){2, 0, 1});
+  clt_tensor *at = clt_permute(a, CLT_DIMS(2, 0, 1)), *bt = clt_permute(b, CLT_DIMS(2, 0, 1));
   clt_tensor *sum = clt_add(at, bt), *e = clt_exp(at), *sc = clt_mul_scalar(at, 2);
   clt_tensor *w = clt_where(clt_gt(at, bt), at, bt);
   clt_tensor *kept[4] = {sum, e, sc, w};

@@ -69,7 +69,7 @@ START_TEST(reductions_match_the_host) {
       clt_tensor *x = input(dev, dts[t], CLT_SHAPE(3, 40, 5), (rkind)k);
       /* rows of 43: 8-wide vector reads (kernels/reduce.cl) plus a tail */
       clt_tensor *y = input(dev, dts[t], CLT_SHAPE(2, 3, 43), (rkind)k);
-      clt_tensor *views[4] = {x, clt_permute(x, (const int[]){2, 0, 1}), clt_slice(x, 1, 3, 40, 3), y};
+      clt_tensor *views[4] = {x, clt_permute(x, CLT_DIMS(2, 0, 1)), clt_slice(x, 1, 3, 40, 3), y};
       for (int v = 0; v < 4; v++)
         for (size_t s = 0; s < sizeof sets / sizeof *sets; s++)
           for (int keep = 0; keep < 2; keep++) {

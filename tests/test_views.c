@@ -68,7 +68,7 @@ START_TEST(strided_walks_of_any_rank) {
     /* reverse the last `rank` dims: nothing merges, the walk has `rank` dims */
     int perm[6];
     for (int d = 0; d < 6; d++) perm[d] = d < 6 - rank ? d : 6 - 1 - (d - (6 - rank));
-    clt_tensor *p = clt_permute(x, perm);
+    clt_tensor *p = clt_permute(x, 6, perm);
     ck_assert_ptr_nonnull(p);
     int64_t pshape[6], idx[6] = {0};
     for (int d = 0; d < 6; d++) pshape[d] = shape[perm[d]];
@@ -110,13 +110,13 @@ START_TEST(flatten_transpose_permute) {
   ck_assert(clt_is_contiguous(tt));
   ck_assert_ptr_null(clt_transpose(x, 0, 3));
   TU_ASSERT_ERR(CLT_ERR_INDEX, "clt_transpose: dim1 3 is out of range for a 3-d tensor (expected -3..2)");
-  clt_tensor *p = clt_permute(x, (const int[]){2, 0, 1}); /* [4,2,3] */
+  clt_tensor *p = clt_permute(x, CLT_DIMS(2, 0, 1)); /* [4,2,3] */
   double want[24];
   for (int i = 0, k = 0; i < 4; i++)
     for (int j = 0; j < 2; j++)
       for (int l = 0; l < 3; l++) want[k++] = j * 12 + l * 4 + i;
   tu_assert_values(clt_contiguous(p), 3, (const int64_t[]){4, 2, 3}, want);
-  ck_assert_ptr_null(clt_permute(x, (const int[]){0, 0, 1}));
+  ck_assert_ptr_null(clt_permute(x, CLT_DIMS(0, 0, 1)));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_permute: dims repeats dim 0; it must be a permutation of 0..2");
   clt_tensor *s0 = clt_transpose(clt_full(dev, CLT_FLOAT32, 0, NULL, 1), 0, -1); /* 0-d: allowed */
   ck_assert_int_eq(clt_ndim(s0), 0);

@@ -131,9 +131,8 @@ CLT_API clt_dtype clt_result_type(const clt_tensor *a, const clt_tensor *b);
 /* Reductions take the dims to reduce as (ndims, dims): negative dims count from the end, and
  * ndims 0 (dims NULL) reduces every dim. CLT_DIMS(0, 2) spells a literal list; CLT_ALL_DIMS is
  * 0, NULL. keepdim keeps reduced dims as size 1. Float sums accumulate in chunks and then
- * pairwise, within n * eps * sum|x| of the exact sum. */
-#define CLT_DIMS(...) \
-  (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)), (const int[]) { __VA_ARGS__ }
+ * pairwise, within n * eps * sum|x| of the exact sum. (argmax and argmin take one dim, not a
+ * list: see there.) */
 #define CLT_ALL_DIMS 0, NULL
 
 /* Sum and product: integers and bool give int64, floats keep their dtype. An empty reduction
