@@ -103,6 +103,11 @@ clt_status clt__broadcast_shapes(int na, const int64_t *a, int nb, const int64_t
     out[i] = da == 1 ? db : da;
   }
   *n = m;
+  if (!clt__shape_fits(m, out, NULL)) { /* expanded views can make each operand fit but not the result */
+    char sa[CLT__SHAPE_STR], sb[CLT__SHAPE_STR], so[CLT__SHAPE_STR];
+    return clt__err(CLT_ERR_OVERFLOW, "shapes %s and %s broadcast to %s, whose sizes multiply past 2^63 - 1",
+                    clt__shape_str(sa, na, a), clt__shape_str(sb, nb, b), clt__shape_str(so, m, out));
+  }
   return CLT_OK;
 }
 
@@ -205,7 +210,7 @@ static clt_tensor *empty_result(clt_device *dev, clt_dtype dt, int nd, const int
     for (int i = nd - 1; i >= 0 && same; i--) {
       if (shape[perm[i]] == 1) continue;
       same = st[perm[i]] == expect;
-      expect *= shape[perm[i]];
+      expect *= shape[perm[i]]; /* fits: the shape does (clt__shape_fits) */
     }
     for (int i = 0, prev = -1; i < nd; i++) /* row-major already: the plain path */
       if (shape[perm[i]] != 1) {
