@@ -221,6 +221,7 @@ static clt_tensor *reduction(kind k, clt_tensor *x, int ndims, const int *dims, 
 
 static clt_tensor *arg_reduction(bool want_max, clt_tensor *x, int dim, bool keepdim) {
   clt_tensor *flat = NULL;
+  bool keep_all = keepdim;
   int d[1] = {dim};
   int nd = 1;
   if (dim == CLT_ALL) { /* over the flattened tensor */
@@ -236,6 +237,10 @@ static clt_tensor *arg_reduction(bool want_max, clt_tensor *x, int dim, bool kee
   prepared p;
   clt_tensor *out = NULL;
   if (prepare(src, nd, d, keepdim, &p) == CLT_OK) {
+    if (dim == CLT_ALL && keep_all) { /* every dim kept as size 1, as PyTorch */
+      p.ndim = x->ndim;
+      for (int k = 0; k < x->ndim; k++) p.shape[k] = 1;
+    }
     if (p.L.R == 0)
       clt__err(CLT_ERR_SHAPE, "%s over an empty dim has no value", want_max ? "argmax" : "argmin");
     else
@@ -341,13 +346,13 @@ clt_tensor *clt_std(clt_tensor *x, int ndims, const int *dims, double correction
                                    correction));
 }
 
-clt_tensor *clt_argmax(clt_tensor *x, int dim, bool keepdim) {
+clt_tensor *(clt_argmax)(clt_tensor *x, int dim, bool keepdim) {
   clt__api("clt_argmax");
   if (!x) return clt__null_arg("x"), NULL;
   return clt__ret(arg_reduction(true, x, dim, keepdim));
 }
 
-clt_tensor *clt_argmin(clt_tensor *x, int dim, bool keepdim) {
+clt_tensor *(clt_argmin)(clt_tensor *x, int dim, bool keepdim) {
   clt__api("clt_argmin");
   if (!x) return clt__null_arg("x"), NULL;
   return clt__ret(arg_reduction(false, x, dim, keepdim));

@@ -119,6 +119,26 @@ START_TEST(argmax_argmin_match_the_host) {
 }
 END_TEST
 
+/* argmax/argmin over every dim with keepdim keep every dim as size 1, as PyTorch (before: a 0-d
+ * result). */
+START_TEST(arg_over_all_dims_keeps_every_dim) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_from_host(dev, CLT_INT32, CLT_SHAPE(2, 1, 3), (const int32_t[]){1, 5, 2, 7, 0, 3});
+  tu_assert_values(clt_argmax(x, CLT_ALL, true), 3, (const int64_t[]){1, 1, 1}, (const double[]){3});
+  tu_assert_values(clt_argmin(x, CLT_ALL, true), 3, (const int64_t[]){1, 1, 1}, (const double[]){4});
+  tu_assert_values(clt_argmax(x, CLT_ALL, false), 0, NULL, (const double[]){3});
+  tu_assert_values(clt_argmax(clt_transpose(x, 0, 2), CLT_ALL, true), 3, (const int64_t[]){1, 1, 1},
+                   (const double[]){1}); /* row-major order of the view: [[1,7]],[[5,0]],[[2,3]] */
+  tu_assert_values(clt_argmin(x, -1, true), 3, (const int64_t[]){2, 1, 1}, (const double[]){0, 1});
+  clt_tensor *s = clt_full(dev, CLT_FLOAT32, 0, NULL, 4);
+  tu_assert_values(clt_argmax(s, CLT_ALL, true), 0, NULL, (const double[]){0}); /* 0-d stays 0-d */
+  ck_assert_ptr_null(clt_argmax(clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(0, 3)), CLT_ALL, true));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_argmax: argmax over an empty dim has no value");
+  clt_scope_end();
+}
+END_TEST
+
 /* Float32 sums of 1e7 elements stay within n * eps * sum|x| of the exact sum (long double
  * here), as the issue asks; the chunked, multi-pass sum does far better. */
 START_TEST(sums_of_ten_million_are_accurate) {
@@ -232,6 +252,7 @@ static Suite *suite(void) {
   TCase *tc = tu_tcase("reduce");
   TU_DEVICES(tc, reductions_match_the_host);
   TU_DEVICES(tc, argmax_argmin_match_the_host);
+  TU_DEVICES(tc, arg_over_all_dims_keeps_every_dim);
   TU_DEVICES(tc, sums_of_ten_million_are_accurate);
   TU_DEVICES(tc, softmax_matches_the_host_and_is_stable);
   TU_DEVICES(tc, empty_and_bad_input);

@@ -145,10 +145,21 @@ CLT_API clt_tensor *clt_mean(clt_tensor *x, int ndims, const int *dims, bool kee
 CLT_API clt_tensor *clt_max(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 CLT_API clt_tensor *clt_min(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 /* Index (int64) of the first largest / smallest value along dim, or over all elements in
- * row-major order when dim is CLT_ALL. NaN counts as the largest (and the smallest). */
+ * row-major order when dim is CLT_ALL (torch.argmax with dim=None). NaN counts as the largest
+ * (and the smallest). keepdim keeps the reduced dim as size 1; with CLT_ALL it keeps every dim,
+ * so the result has shape [1, ..., 1] (0-d for a 0-d x), as PyTorch. No elements to choose
+ * from: CLT_ERR_SHAPE.
+ *
+ * These take one dim, not a (ndims, dims) list, and the macros below make them take exactly
+ * three arguments: clt_argmax(x, CLT_ALL_DIMS) or clt_argmax(x, CLT_DIMS(1), false), which
+ * would otherwise compile into an argmax over dim 0 (0 and NULL as dim and keepdim), fail to
+ * compile. Write clt_argmax(x, CLT_ALL, false). The parenthesised name (clt_argmax)(...) and
+ * the function's address are unaffected. */
 #define CLT_ALL (-1000)
 CLT_API clt_tensor *clt_argmax(clt_tensor *x, int dim, bool keepdim);
 CLT_API clt_tensor *clt_argmin(clt_tensor *x, int dim, bool keepdim);
+#define clt_argmax(x, dim, keepdim) (clt_argmax)(x, dim, keepdim)
+#define clt_argmin(x, dim, keepdim) (clt_argmin)(x, dim, keepdim)
 /* Variance and standard deviation with Bessel's correction: sum((x - mean)^2) / (n - correction)
  * (correction 1: the unbiased estimate, 0: the population one), computed in two passes.
  * Floats only. */
