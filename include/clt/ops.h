@@ -7,13 +7,20 @@
  *
  * Broadcasting follows NumPy: shapes are aligned from the right, and each dim must be equal or 1.
  *
- * Dtype promotion follows PyTorch: bool < integers < floats; uint8 and int32 give int32, any
- * int with int64 gives int64, float32 with float64 gives float64, an integer with a float gives
- * the float. A 0-d tensor takes part only by its kind (a float32 tensor plus a 0-d float64
- * tensor is float32; an int32 tensor plus a 0-d float64 tensor is float32). A double scalar
- * counts as an integer when its value is integral, else as a float. Ops defined for floats only
- * (exp, div, ...) promote integer inputs to float32. Arithmetic on two bool tensors is refused
- * (cast first); comparisons and logical ops give bool.
+ * Dtype promotion is PyTorch's (torch.result_type), checked against a table PyTorch wrote
+ * (tests/fixtures/result_types.txt, from tools/make_result_types.py). Two dtypes promote as
+ * torch.promote_types: bool < integers < floats; uint8 and int32 give int32, any int with int64
+ * gives int64, float32 with float64 gives float64, an integer with a float gives the float.
+ * Operands with dims decide first; 0-d tensors and then scalars count only when their kind
+ * (bool < integer < float) is higher than what decided so far, and then by their own dtype:
+ *   float32 [2] + 0-d float64 -> float32     int32 [2] + 0-d float64 -> float64
+ *   int32 [2] + 0-d int64     -> int32       bool [2] + 0-d int32    -> int32
+ * A double scalar is a Python int (int64) when its value is integral, else a Python float
+ * (float32, torch's default dtype): int32 [2] + 2.0 is int32, int32 [2] + 2.5 is float32,
+ * bool [2] + 2 is int64. Ops defined for floats only (exp, div, ...) compute integer and bool
+ * results in float32. Where the result is bool, add and maximum are logical or, mul and minimum
+ * logical and, and pow is refused (CLT_ERR_DTYPE); sub refuses any bool operand (use
+ * clt_logical_not or clt_logical_xor), all as PyTorch. Comparisons and logical ops give bool.
  *
  * Results are row-major contiguous, except for elementwise ops whose tensor inputs all have the
  * result's shape and one and the same dense permuted layout (a transposed matrix, a permuted
@@ -123,7 +130,8 @@ CLT_API clt_tensor *clt_unary(clt_op op, clt_tensor *x, double p0, double p1);
 CLT_API clt_tensor *clt_binary(clt_op op, clt_tensor *a, clt_tensor *b);
 CLT_API clt_tensor *clt_binary_scalar(clt_op op, clt_tensor *a, double s);
 
-/* The dtype a binary op on a and b computes in (the promotion rules above). */
+/* torch.result_type(a, b): the dtype the promotion rules above give a and b (the dtype a binary
+ * op computes in, before float-only ops take integers to float32). CLT_DTYPE_COUNT for NULL. */
 CLT_API clt_dtype clt_result_type(const clt_tensor *a, const clt_tensor *b);
 
 /* ---- reductions ------------------------------------------------------------------------- */
