@@ -2,7 +2,12 @@
  *
  * A tensor is a typed, strided view (shape, element strides, storage offset) of a storage that
  * lives in host memory or in one OpenCL buffer. Shapes are row-major, up to CLT_MAX_DIMS
- * dimensions; 0-d scalars and tensors with a zero-size dimension are valid everywhere.
+ * dimensions; 0-d scalars and tensors with a zero-size dimension are valid everywhere. Every
+ * tensor and view, however made (creation, views such as clt_expand, broadcasting, clt_cat,
+ * files), has sizes that multiply to at most 2^63 - 1 with a 0 counted as 1, so that its
+ * element count and strides fit in int64; a shape past that is CLT_ERR_OVERFLOW (PyTorch refuses
+ * (0, 2^62, 2^62) too). Copying out a view whose bytes exceed the address space (a large
+ * expanded view) is CLT_ERR_OVERFLOW as well.
  *
  * Ownership: every function returning clt_tensor * returns one new reference that the caller
  * releases with clt_release(), unless a scope is open (see clt_scope_begin). Inputs are borrowed.
