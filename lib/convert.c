@@ -31,7 +31,8 @@ clt_tensor *clt__from_host(clt_device *dev, clt_dtype dt, int ndim, const int64_
 
 clt_status clt__to_host(const clt_tensor *t, void *dst) {
   if (t->numel == 0) return CLT_OK;
-  size_t es = clt_dtype_size(t->dtype), n = (size_t)t->numel * es;
+  size_t es = clt_dtype_size(t->dtype), n;
+  if (clt__nbytes(t->numel, t->dtype, &n) != CLT_OK) return clt_last_status(); /* a large expanded view */
   clt_device *dev = t->st->dev;
   if (clt__is_contig(t)) return dev->be->read(dev, t->st, (size_t)t->offset * es, dst, n);
   if (clt__is_host(dev)) { /* gather straight into dst */
@@ -215,7 +216,8 @@ void *clt_host_data(clt_tensor *t) {
 clt_status clt_to_host(const clt_tensor *t, void *dst, size_t dst_bytes) {
   clt__api("clt_to_host");
   if (!t) return clt__null_arg("t");
-  size_t need = (size_t)t->numel * clt_dtype_size(t->dtype);
+  size_t need;
+  if (clt__nbytes(t->numel, t->dtype, &need) != CLT_OK) return clt_last_status();
   char shape[CLT__SHAPE_STR];
   if (dst_bytes < need)
     return clt__err(CLT_ERR_INVALID_ARG,

@@ -87,9 +87,30 @@ static inline bool clt__mul_ovf(int64_t a, int64_t b, int64_t *r) {
 #endif
 }
 
-/* Wrapping multiply for products of shapes that may overflow only when another dim is 0 (an
- * empty tensor): any 0 factor still gives 0, and nothing is undefined. */
+static inline bool clt__add_ovf(int64_t a, int64_t b, int64_t *r) {
+#if defined(__GNUC__)
+  return __builtin_add_overflow(a, b, r);
+#else
+  if ((b > 0 && a > INT64_MAX - b) || (b < 0 && a < INT64_MIN - b)) return true;
+  *r = a + b;
+  return false;
+#endif
+}
+
+/* Wrapping multiply: any 0 factor still gives 0, and nothing is undefined. Products of a
+ * tensor's sizes never wrap (every tensor's shape passes clt__shape_fits); new code forms them
+ * with clt__mul_ovf or clt__dims_prod, which check all the same. */
 static inline int64_t clt__wmul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
+
+/* The rule every clt shape obeys (checked where a tensor or view is made): its sizes, with 0
+ * counted as 1, multiply to at most INT64_MAX. So the element count, the row-major strides and
+ * the product of any subset of the sizes fit in int64, also for an empty tensor such as
+ * (0, 2^62, 2^62), which is refused (PyTorch refuses it too: "Stride calculation overflowed").
+ * Sizes must be non-negative. *numel (may be NULL) gets the element count. */
+bool clt__shape_fits(int ndim, const int64_t *shape, int64_t *numel);
+/* The product of the sizes of dims [from, to) of a shape that fits: checked all the same (a
+ * shape that broke the rule gives 0, so nothing is walked). */
+int64_t clt__dims_prod(const int64_t *shape, int from, int to);
 
 /* ---- dtypes (dtype.c) ------------------------------------------------------------------- */
 
@@ -170,9 +191,11 @@ clt_status clt__spec_resolve(const char *spec, const clt_device_info *devs, size
 bool clt__same_device(const clt_device *a, const clt_device *b);
 clt_device *clt__device_new(const clt__backend *be, void *impl);
 
-/* Validates and copies a shape; computes numel with overflow checks. arg names the argument
- * in messages. */
+/* Validates a shape (0..CLT_MAX_DIMS dims, sizes >= 0, clt__shape_fits) and gives its element
+ * count (numel may be NULL). arg names the argument in messages. */
 clt_status clt__check_shape(int ndim, const int64_t *shape, int64_t *numel, const char *arg);
+/* Records CLT_ERR_OVERFLOW for a shape that breaks clt__shape_fits, naming arg and the shape. */
+clt_status clt__shape_overflow(int ndim, const int64_t *shape, const char *arg);
 /* Row-major strides for shape. */
 void clt__contig_strides(int ndim, const int64_t *shape, int64_t *strides);
 bool clt__is_contig(const clt_tensor *t);
@@ -187,6 +210,7 @@ void clt__storage_release(clt__storage *st);
 clt_tensor *clt__tensor_alloc(void); /* header only */
 clt_tensor *clt__empty(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape);
 clt_tensor *clt__full(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape, double v);
+/* A view of base's storage; NULL and CLT_ERR_OVERFLOW for a shape that breaks clt__shape_fits. */
 clt_tensor *clt__view_of(const clt_tensor *base, int ndim, const int64_t *shape,
                          const int64_t *strides, int64_t offset);
 clt_tensor *clt__contiguous(clt_tensor *t);

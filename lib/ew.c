@@ -66,26 +66,55 @@ clt_dtype clt__promote_types(clt_dtype a, clt_dtype b) {
   return ra > rb ? a : b;
 }
 
-static clt_dtype default_of(kind k) { return k == KIND_FLOAT ? CLT_FLOAT32 : k == KIND_INT ? CLT_INT64 : CLT_BOOL; }
+/* PyTorch's result type (c10's ResultTypeState and combine_categories): dimensioned tensors,
+ * 0-d tensors and scalars are promoted among themselves, each group into its own slot; then a
+ * lower slot counts only when its kind is higher than the upper one's (float over integer over
+ * bool), and then by its own dtype: int32 [2] + a 0-d float64 is float64, int32 [2] + a 0-d
+ * int64 is int32, bool [2] + a 0-d int32 is int32. Scalars enter with their kind's default
+ * dtype: int64, or float32 for a float (torch's default dtype). SLOT_NONE: an empty slot. */
+#define SLOT_NONE CLT_DTYPE_COUNT
 
-/* dims-tensors dominate; a 0-d operand (or a scalar) counts only when its kind is higher. */
-static clt_dtype result_type(clt_dtype a, bool a_dim, clt_dtype b, bool b_dim) {
-  if (a_dim == b_dim) return clt__promote_types(a, b);
-  clt_dtype d = a_dim ? a : b, z = a_dim ? b : a;
-  return kind_of(z) > kind_of(d) ? (kind_of(z) == KIND_FLOAT && kind_of(d) != KIND_FLOAT ? CLT_FLOAT32 : default_of(kind_of(z)))
-                                 : d;
+static clt_dtype promote_slot(clt_dtype a, clt_dtype b) {
+  return a == SLOT_NONE ? b : b == SLOT_NONE ? a : clt__promote_types(a, b);
 }
+
+static clt_dtype combine(clt_dtype higher, clt_dtype lower) {
+  if (higher != SLOT_NONE && kind_of(higher) == KIND_FLOAT) return higher;
+  if (higher == CLT_BOOL || (lower != SLOT_NONE && kind_of(lower) == KIND_FLOAT)) return promote_slot(higher, lower);
+  return higher != SLOT_NONE ? higher : lower;
+}
+
+typedef struct {
+  clt_dtype slot[3]; /* dimensioned tensors, 0-d tensors, scalars */
+} result_state;
+
+static void state_add(result_state *st, int slot, clt_dtype dt) { st->slot[slot] = promote_slot(st->slot[slot], dt); }
+
+static void state_add_tensor(result_state *st, const clt_tensor *t) { state_add(st, t->ndim > 0 ? 0 : 1, t->dtype); }
+
+/* A double scalar is a Python int when integral (and in int64's range), else a Python float. */
+static void state_add_scalar(result_state *st, double s) {
+  bool integral = isfinite(s) && s == floor(s) && fabs(s) < 9.2e18;
+  state_add(st, 2, integral ? CLT_INT64 : CLT_FLOAT32);
+}
+
+static clt_dtype state_result(const result_state *st) { return combine(st->slot[0], combine(st->slot[1], st->slot[2])); }
+
+#define STATE_EMPTY ((result_state){{SLOT_NONE, SLOT_NONE, SLOT_NONE}})
 
 clt_dtype clt_result_type(const clt_tensor *a, const clt_tensor *b) {
   if (!a || !b) return CLT_DTYPE_COUNT;
-  return result_type(a->dtype, a->ndim > 0, b->dtype, b->ndim > 0);
+  result_state st = STATE_EMPTY;
+  state_add_tensor(&st, a);
+  state_add_tensor(&st, b);
+  return state_result(&st);
 }
 
-/* A double scalar is an integer when integral, else a float; it never outranks a dims-tensor
- * of its kind. */
 static clt_dtype scalar_result_type(const clt_tensor *a, double s) {
-  bool integral = isfinite(s) && s == floor(s) && fabs(s) < 9.2e18;
-  return result_type(a->dtype, true, integral ? CLT_INT64 : CLT_FLOAT64, false);
+  result_state st = STATE_EMPTY;
+  state_add_tensor(&st, a);
+  state_add_scalar(&st, s);
+  return state_result(&st);
 }
 
 /* ---- shapes and devices ----------------------------------------------------------------- */
@@ -103,6 +132,11 @@ clt_status clt__broadcast_shapes(int na, const int64_t *a, int nb, const int64_t
     out[i] = da == 1 ? db : da;
   }
   *n = m;
+  if (!clt__shape_fits(m, out, NULL)) { /* expanded views can make each operand fit but not the result */
+    char sa[CLT__SHAPE_STR], sb[CLT__SHAPE_STR], so[CLT__SHAPE_STR];
+    return clt__err(CLT_ERR_OVERFLOW, "shapes %s and %s broadcast to %s, whose sizes multiply past 2^63 - 1",
+                    clt__shape_str(sa, na, a), clt__shape_str(sb, nb, b), clt__shape_str(so, m, out));
+  }
   return CLT_OK;
 }
 
@@ -205,7 +239,7 @@ static clt_tensor *empty_result(clt_device *dev, clt_dtype dt, int nd, const int
     for (int i = nd - 1; i >= 0 && same; i--) {
       if (shape[perm[i]] == 1) continue;
       same = st[perm[i]] == expect;
-      expect *= shape[perm[i]];
+      expect *= shape[perm[i]]; /* fits: the shape does (clt__shape_fits) */
     }
     for (int i = 0, prev = -1; i < nd; i++) /* row-major already: the plain path */
       if (shape[perm[i]] != 1) {
@@ -264,11 +298,19 @@ clt_tensor *clt__unary(clt_op op, clt_tensor *x, double p0, double p1) {
   return out;
 }
 
-/* The dtype both inputs of a binary op are brought to. */
-static clt_status binary_dtype(clt_op op, clt_dtype promoted, clt_dtype a, clt_dtype b, clt_dtype *dt) {
+/* The dtype both inputs of a binary op are brought to, and the op that runs (b: SLOT_NONE for a
+ * scalar). As PyTorch: sub refuses any bool operand; where the promoted dtype is bool, add and
+ * maximum are logical or, mul and minimum logical and (a bool result), pow is refused, and div
+ * computes in float32 as for integers. */
+static clt_status binary_plan(clt_op op, clt_dtype promoted, clt_dtype a, clt_dtype b, clt_dtype *dt, clt_op *run) {
   clt__op_kind k = clt__op_table[op].kind;
-  if ((k == CLT__K_BINARY_INT || k == CLT__K_BINARY_FLOAT) && a == CLT_BOOL && b == CLT_BOOL)
-    return refuse_bool(op, CLT_BOOL);
+  *run = op;
+  if (op == CLT_OP_sub && (a == CLT_BOOL || b == CLT_BOOL))
+    return clt__err(CLT_ERR_DTYPE, "sub of a bool tensor is not supported, as in PyTorch: invert a mask with "
+                                   "clt_logical_not, compare two with clt_logical_xor, or cast first");
+  if (promoted == CLT_BOOL && op == CLT_OP_pow) return refuse_bool(op, CLT_BOOL);
+  if (promoted == CLT_BOOL && (op == CLT_OP_add || op == CLT_OP_maximum)) *run = CLT_OP_logical_or;
+  if (promoted == CLT_BOOL && (op == CLT_OP_mul || op == CLT_OP_minimum)) *run = CLT_OP_logical_and;
   *dt = k == CLT__K_LOGICAL ? promoted : compute_dtype(op, promoted);
   return CLT_OK;
 }
@@ -279,16 +321,17 @@ clt_tensor *clt__binary(clt_op op, clt_tensor *a, clt_tensor *b) {
     return NULL;
   }
   clt_dtype dt;
+  clt_op run_op;
   int nd;
   int64_t shape[CLT_MAX_DIMS];
   if (clt__check_same_device(a, b) != CLT_OK ||
-      binary_dtype(op, clt_result_type(a, b), a->dtype, b->dtype, &dt) != CLT_OK ||
+      binary_plan(op, clt_result_type(a, b), a->dtype, b->dtype, &dt, &run_op) != CLT_OK ||
       clt__broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &nd, shape) != CLT_OK)
     return NULL;
   clt_tensor *in[2] = {as_dtype(a, dt), NULL}, *out = NULL;
   if (in[0]) in[1] = as_dtype(b, dt);
-  if (in[1]) out = empty_result(a->st->dev, clt__op_out_dtype(op, dt), nd, shape, in, 2);
-  if (out && run(op, out, in, 2, dt, NULL, 0) != CLT_OK) {
+  if (in[1]) out = empty_result(a->st->dev, clt__op_out_dtype(run_op, dt), nd, shape, in, 2);
+  if (out && run(run_op, out, in, 2, dt, NULL, 0) != CLT_OK) {
     clt__tensor_release(out);
     out = NULL;
   }
@@ -304,7 +347,8 @@ clt_tensor *clt__binary_scalar(clt_op op, clt_tensor *a, double s, bool scalar_f
     return NULL;
   }
   clt_dtype dt;
-  if (binary_dtype(op, scalar_result_type(a, s), a->dtype, a->dtype, &dt) != CLT_OK) return NULL;
+  clt_op run_op; /* a scalar never promotes to bool: the op itself */
+  if (binary_plan(op, scalar_result_type(a, s), a->dtype, SLOT_NONE, &dt, &run_op) != CLT_OK) return NULL;
   clt_tensor *ac = as_dtype(a, dt);
   if (!ac) return NULL;
   clt_tensor *out = empty_result(a->st->dev, clt__op_out_dtype(op, dt), a->ndim, a->shape, &ac, 1);

@@ -190,7 +190,7 @@ static clt_status bw_slice(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   int dim = (int)n->ip[0];
   int64_t start = n->ip[1], step = n->ip[2], strides[CLT_MAX_DIMS];
   memcpy(strides, z->strides, sizeof strides);
-  strides[dim] *= step;
+  if (g->shape[dim] > 1) strides[dim] *= step; /* within z then; one element needs no step (and it may be huge) */
   clt_tensor *v = clt__view_of(z, g->ndim, g->shape, strides, start * z->strides[dim]);
   clt_status s = v ? clt__copy_into(v, g) : clt_last_status();
   clt__tensor_release(v);

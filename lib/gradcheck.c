@@ -10,9 +10,10 @@
 /* A tensor of dtype dt on dev from row-major doubles. */
 static clt_tensor *from_doubles(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape, const double *v,
                                 size_t n) {
-  size_t es = clt_dtype_size(dt);
-  uint8_t *raw = clt__malloc(n ? n * es : 1);
-  if (!raw) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes", n * es), NULL;
+  size_t es = clt_dtype_size(dt), nbytes;
+  if (clt__nbytes((int64_t)n, dt, &nbytes) != CLT_OK) return NULL;
+  uint8_t *raw = clt__malloc(n ? nbytes : 1);
+  if (!raw) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes", nbytes), NULL;
   for (size_t i = 0; i < n; i++) clt__store_f64(dt, raw + i * es, v[i]);
   clt_tensor *t = clt__from_host(dev, dt, ndim, shape, raw);
   clt__free_mem(raw);
@@ -22,9 +23,10 @@ static clt_tensor *from_doubles(clt_device *dev, clt_dtype dt, int ndim, const i
 /* t's elements as doubles into v (numel of them). */
 /* t's elements as doubles, converted on the host (a device without fp64 cannot cast to it). */
 static clt_status to_doubles(clt_tensor *t, double *v) {
-  size_t n = (size_t)t->numel, es = clt_dtype_size(t->dtype);
-  uint8_t *raw = clt__malloc(n ? n * es : 1);
-  if (!raw) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes", n * es);
+  size_t n = (size_t)t->numel, es = clt_dtype_size(t->dtype), nbytes;
+  if (clt__nbytes(t->numel, t->dtype, &nbytes) != CLT_OK) return clt_last_status();
+  uint8_t *raw = clt__malloc(n ? nbytes : 1);
+  if (!raw) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes", nbytes);
   clt_status s = clt__to_host(t, raw);
   for (size_t i = 0; i < n && s == CLT_OK; i++) v[i] = clt__load_f64(t->dtype, raw + i * es);
   clt__free_mem(raw);
@@ -63,7 +65,7 @@ static clt_status eval(clt_gradcheck_fn fn, void *user, clt_tensor *const *x, in
 
 static clt_status check_input(clt_gradcheck_fn fn, void *user, clt_tensor *const *x, int n, int i, clt_tensor *w,
                               const clt_gradcheck_opts *o) {
-  size_t m = (size_t)x[i]->numel;
+  size_t m = (size_t)x[i]->numel; /* x[i] is a cast copy: its bytes, and so m doubles, fit */
   double *val = clt__malloc((m ? m : 1) * sizeof *val), *ana = clt__calloc(m ? m : 1, sizeof *ana);
   clt_status s = val && ana ? CLT_OK : clt__err(CLT_ERR_OOM, "cannot allocate %zu doubles", m);
   if (s == CLT_OK) s = to_doubles(x[i], val);
@@ -111,15 +113,16 @@ clt_status clt_gradcheck(clt_gradcheck_fn fn, void *user, int n, clt_tensor *con
   }
   if (st == CLT_OK) st = call(fn, user, x, &out);
   if (st == CLT_OK) { /* fixed weights w in [-0.5, 0.5), from a generator of its own */
-    size_t m = (size_t)out->numel;
-    double *wv = clt__malloc((m ? m : 1) * sizeof *wv);
-    if (wv) {
+    size_t m = (size_t)out->numel, nbytes;
+    double *wv = NULL;
+    st = clt__nbytes(out->numel, CLT_FLOAT64, &nbytes); /* out may be a large expanded view */
+    if (st == CLT_OK && !(wv = clt__malloc(m ? nbytes : 1))) st = clt__err(CLT_ERR_OOM, "cannot allocate the weights");
+    if (st == CLT_OK) {
       clt__philox_uniform(wv, CLT_FLOAT64, (int64_t)m, 0x9c7eULL, 0);
       for (size_t i = 0; i < m; i++) wv[i] -= 0.5;
-      w = from_doubles(out->st->dev, dt, out->ndim, out->shape, wv, m);
+      if (!(w = from_doubles(out->st->dev, dt, out->ndim, out->shape, wv, m))) st = clt_last_status();
     }
     clt__free_mem(wv);
-    if (!w) st = wv ? clt_last_status() : clt__err(CLT_ERR_OOM, "cannot allocate the weights");
   }
   if (st == CLT_OK && !(L = project(out, w))) st = clt_last_status();
   if (st == CLT_OK && L->requires_grad) st = clt__backward(L, NULL, false);

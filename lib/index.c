@@ -47,8 +47,14 @@ static clt_tensor *cat(clt_tensor *const *ts, int n, int dim) {
                clt__shape_str(a, t->ndim, t->shape), clt__shape_str(b, ref->ndim, ref->shape), d);
       return NULL;
     }
-    shape[d] += t->shape[d];
+    if (clt__add_ovf(shape[d], t->shape[d], &shape[d])) {
+      char a[CLT__SHAPE_STR];
+      clt__err(CLT_ERR_OVERFLOW, "the sizes along dim %d add up past 2^63 - 1 at tensor %d (shape %s)", d, i,
+               clt__shape_str(a, t->ndim, t->shape));
+      return NULL;
+    }
   }
+  if (clt__check_shape(ref->ndim, shape, NULL, "the joined shape") != CLT_OK) return NULL;
   clt_tensor *out = clt__empty(ref->st->dev, dt, ref->ndim, shape);
   int64_t at = 0;
   for (int i = 0; i < n && out; i++) {
@@ -126,9 +132,10 @@ clt_status clt__check_index_range(clt_tensor *index, int64_t limit, const char *
   int64_t known_lo, known_hi; /* every element of the storage, so of this view, is within */
   if (clt__range_get(index->st, &known_lo, &known_hi) && known_lo >= 0 && known_hi < limit) return CLT_OK;
   if (index->numel <= CLT__INDEX_READ_BACK) {
-    size_t es = clt_dtype_size(index->dtype);
-    uint8_t *vals = clt__malloc((size_t)index->numel * es);
-    if (!vals) return clt__err(CLT_ERR_OOM, "cannot allocate %lld bytes to check an index", (long long)index->numel * (long long)es);
+    size_t es = clt_dtype_size(index->dtype), nbytes;
+    if (clt__nbytes(index->numel, index->dtype, &nbytes) != CLT_OK) return clt_last_status();
+    uint8_t *vals = clt__malloc(nbytes);
+    if (!vals) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes to check an index", nbytes);
     clt_status s = clt__to_host(index, vals);
     int64_t bad = 0;
     bool found = false;

@@ -19,8 +19,8 @@ void clt__iter_build(clt__iter *it, int ndim, const int64_t *shape, int nops,
                      const int64_t *const *strides, const int64_t *offsets) {
   memset(it, 0, sizeof *it);
   it->nops = nops;
-  int64_t numel = 1;
-  for (int d = 0; d < ndim; d++) numel = clt__wmul(numel, shape[d]);
+  int64_t numel;
+  if (!clt__shape_fits(ndim, shape, &numel)) numel = 0; /* every tensor's shape fits: walk nothing */
   it->numel = numel;
   for (int k = 0; k < nops; k++) it->offset[k] = offsets[k];
   int n = 0;
@@ -34,10 +34,12 @@ void clt__iter_build(clt__iter *it, int ndim, const int64_t *shape, int nops,
       int d = order[o];
       if (shape[d] == 1) continue;
       bool merge = n > 0;
-      for (int k = 0; k < nops && merge; k++)
-        merge = it->strides[k][n - 1] == strides[k][d] * shape[d];
+      for (int k = 0; k < nops && merge; k++) { /* a stride times a size can pass int64 (wrapped memory) */
+        int64_t span;
+        merge = !clt__mul_ovf(strides[k][d], shape[d], &span) && it->strides[k][n - 1] == span;
+      }
       if (merge) {
-        it->shape[n - 1] *= shape[d];
+        it->shape[n - 1] *= shape[d]; /* at most numel */
         for (int k = 0; k < nops; k++) it->strides[k][n - 1] = strides[k][d];
       } else {
         it->shape[n] = shape[d];

@@ -43,10 +43,11 @@ static bool batch_stride(const clt_tensor *t, int nb, const int64_t *bs, int64_t
     if (!set) {
       *stride = st[i];
       set = true;
-    } else if (st[i] != *stride * inner) {
-      return false;
+    } else {
+      int64_t span; /* a stride times a size can pass int64 (wrapped memory): no merge then */
+      if (clt__mul_ovf(*stride, inner, &span) || st[i] != span) return false;
     }
-    inner *= bs[i];
+    inner *= bs[i]; /* fits: the broadcast batch shape does */
   }
   return true;
 }
@@ -90,7 +91,8 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
   int64_t s2[2], st2[2];
   clt_tensor *A = NULL, *B = NULL, *out = NULL, *res = NULL;
   if (a->ndim == 1) {
-    s2[0] = 1, s2[1] = a->shape[0], st2[0] = a->shape[0] * a->strides[0], st2[1] = a->strides[0];
+    s2[0] = 1, s2[1] = a->shape[0], st2[1] = a->strides[0];
+    if (clt__mul_ovf(a->shape[0], a->strides[0], &st2[0])) st2[0] = 1; /* any stride serves a size-1 dim */
     A = view2(a, 2, s2, st2);
   } else {
     A = clt__retain(a);
@@ -128,7 +130,7 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
   out = clt__empty(A->st->dev, dt, nb + 2, oshape);
   if (!out) goto done;
   int64_t batch = 1;
-  for (int i = 0; i < nb; i++) batch *= bs[i];
+  for (int i = 0; i < nb; i++) batch *= bs[i]; /* fits: out's shape does */
   if (out->numel > 0 && k == 0) { /* an empty sum: zeros, no BLAS call */
     clt__tensor_release(out);
     out = clt__full(A->st->dev, dt, nb + 2, oshape, 0.0);

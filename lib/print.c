@@ -234,7 +234,8 @@ static bool dtype_shown(clt_dtype dt) {
 
 static clt_status render(const clt_tensor *t, sbuf *out) {
   printer p = {.t = t};
-  size_t nbytes = (size_t)t->numel * clt_dtype_size(t->dtype);
+  size_t nbytes;
+  if (clt__nbytes(t->numel, t->dtype, &nbytes) != CLT_OK) return clt_last_status();
   uint8_t *data = clt__malloc(nbytes);
   if (!data) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes to print", nbytes);
   clt_status st = clt__to_host(t, data);

@@ -26,17 +26,20 @@ static clt_status dims_mask(const clt_tensor *x, int ndims, const int *dims, boo
   return CLT_OK;
 }
 
-/* Merges a run of dims (in order) into one (size n, stride s); false when not contiguous. */
+/* Merges a run of dims (in order) into one (size n, stride s); false when not contiguous. The
+ * products are checked: a stride times a size can pass int64 (wrapped memory may have any
+ * strides), and an overflow is no merge. */
 static bool merge_dims(const clt_tensor *x, const int *ds, int k, int64_t *n, int64_t *s) {
   *n = 1;
   *s = 1;
   bool first = true;
   for (int i = k - 1; i >= 0; i--) {
     int d = ds[i];
+    int64_t span;
     if (x->shape[d] == 1) continue;
     if (first) *s = x->strides[d];
-    else if (x->strides[d] != *n * *s) return false;
-    *n *= x->shape[d];
+    else if (clt__mul_ovf(*n, *s, &span) || x->strides[d] != span) return false;
+    if (clt__mul_ovf(*n, x->shape[d], n)) return false;
     first = false;
   }
   return true;
@@ -62,16 +65,16 @@ static bool plan(const clt_tensor *x, const bool *mask, clt__rlayout *L) {
 
 /* x with the reduced dims last, contiguous, and its walk [A, R, 1]. */
 static clt_tensor *permuted_copy(clt_tensor *x, const bool *mask, clt__rlayout *L) {
-  int64_t shape[CLT_MAX_DIMS], strides[CLT_MAX_DIMS], A = 1, R = 1;
-  int k = 0;
+  int64_t shape[CLT_MAX_DIMS], strides[CLT_MAX_DIMS];
+  int k = 0, nkept = 0;
   for (int pass = 0; pass < 2; pass++)
     for (int d = 0; d < x->ndim; d++)
       if (mask[d] == (pass == 1)) {
         shape[k] = x->shape[d];
         strides[k++] = x->strides[d];
-        if (pass) R = clt__wmul(R, x->shape[d]);
-        else A = clt__wmul(A, x->shape[d]);
+        nkept += !pass;
       }
+  int64_t A = clt__dims_prod(shape, 0, nkept), R = clt__dims_prod(shape, nkept, k); /* fit: x's shape does */
   clt_tensor *v = clt__view_of(x, x->ndim, shape, strides, x->offset);
   clt_tensor *c = v ? clt__clone(v) : NULL;
   clt__tensor_release(v);
@@ -123,18 +126,21 @@ static clt_status prepare(clt_tensor *x, int ndims, const int *dims, bool keepdi
   clt_status s = dims_mask(x, ndims, dims, mask);
   if (s != CLT_OK) return s;
   p->ndim = out_shape(x, mask, keepdim, p->shape);
+  if (x->numel == 0) { /* nothing to walk: only the sizes count (R == 0: an empty reduction) */
+    int64_t kept[CLT_MAX_DIMS], red[CLT_MAX_DIMS];
+    int nk = 0, nr = 0;
+    for (int d = 0; d < x->ndim; d++) {
+      if (mask[d]) red[nr++] = x->shape[d];
+      else kept[nk++] = x->shape[d];
+    }
+    p->L = (clt__rlayout){.A = clt__dims_prod(kept, 0, nk), .R = clt__dims_prod(red, 0, nr), .B = 1, .off = x->offset};
+    p->x = clt__retain(x);
+    return CLT_OK;
+  }
   if (plan(x, mask, &p->L)) {
     p->x = clt__retain(x);
   } else if (!(p->x = permuted_copy(x, mask, &p->L))) {
     return clt_last_status();
-  }
-  if (x->numel == 0) { /* plan() merged around size-0 dims; the sizes are what count */
-    p->L.A = p->L.B = 1;
-    p->L.R = 1;
-    for (int d = 0; d < x->ndim; d++) {
-      if (mask[d]) p->L.R = clt__wmul(p->L.R, x->shape[d]);
-      else p->L.A = clt__wmul(p->L.A, x->shape[d]);
-    }
   }
   return CLT_OK;
 }
@@ -215,6 +221,7 @@ static clt_tensor *reduction(kind k, clt_tensor *x, int ndims, const int *dims, 
 
 static clt_tensor *arg_reduction(bool want_max, clt_tensor *x, int dim, bool keepdim) {
   clt_tensor *flat = NULL;
+  bool keep_all = keepdim;
   int d[1] = {dim};
   int nd = 1;
   if (dim == CLT_ALL) { /* over the flattened tensor */
@@ -230,6 +237,10 @@ static clt_tensor *arg_reduction(bool want_max, clt_tensor *x, int dim, bool kee
   prepared p;
   clt_tensor *out = NULL;
   if (prepare(src, nd, d, keepdim, &p) == CLT_OK) {
+    if (dim == CLT_ALL && keep_all) { /* every dim kept as size 1, as PyTorch */
+      p.ndim = x->ndim;
+      for (int k = 0; k < x->ndim; k++) p.shape[k] = 1;
+    }
     if (p.L.R == 0)
       clt__err(CLT_ERR_SHAPE, "%s over an empty dim has no value", want_max ? "argmax" : "argmin");
     else
@@ -335,13 +346,13 @@ clt_tensor *clt_std(clt_tensor *x, int ndims, const int *dims, double correction
                                    correction));
 }
 
-clt_tensor *clt_argmax(clt_tensor *x, int dim, bool keepdim) {
+clt_tensor *(clt_argmax)(clt_tensor *x, int dim, bool keepdim) {
   clt__api("clt_argmax");
   if (!x) return clt__null_arg("x"), NULL;
   return clt__ret(arg_reduction(true, x, dim, keepdim));
 }
 
-clt_tensor *clt_argmin(clt_tensor *x, int dim, bool keepdim) {
+clt_tensor *(clt_argmin)(clt_tensor *x, int dim, bool keepdim) {
   clt__api("clt_argmin");
   if (!x) return clt__null_arg("x"), NULL;
   return clt__ret(arg_reduction(false, x, dim, keepdim));

@@ -7,37 +7,57 @@
 
 /* ---- shapes ----------------------------------------------------------------------------- */
 
+bool clt__shape_fits(int ndim, const int64_t *shape, int64_t *numel) {
+  int64_t p = 1;
+  bool empty = false;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] == 0) empty = true;
+    else if (clt__mul_ovf(p, shape[d], &p)) return false;
+  }
+  if (numel) *numel = empty ? 0 : p;
+  return true;
+}
+
+int64_t clt__dims_prod(const int64_t *shape, int from, int to) {
+  int64_t p = 1;
+  for (int d = from; d < to; d++)
+    if (clt__mul_ovf(p, shape[d], &p)) return 0;
+  return p;
+}
+
+clt_status clt__shape_overflow(int ndim, const int64_t *shape, const char *arg) {
+  char buf[CLT__SHAPE_STR];
+  bool empty = false;
+  for (int d = 0; d < ndim; d++) empty = empty || shape[d] == 0;
+  if (empty)
+    return clt__err(CLT_ERR_OVERFLOW, "%s %s overflows: its sizes other than 0 multiply past 2^63 - 1", arg,
+                    clt__shape_str(buf, ndim, shape));
+  return clt__err(CLT_ERR_OVERFLOW, "%s %s has more than 2^63 - 1 elements", arg, clt__shape_str(buf, ndim, shape));
+}
+
 clt_status clt__check_shape(int ndim, const int64_t *shape, int64_t *numel, const char *arg) {
   if (ndim < 0 || ndim > CLT_MAX_DIMS)
     return clt__err(CLT_ERR_SHAPE, "%s has %d dims; 0 to %d are allowed", arg, ndim, CLT_MAX_DIMS);
   if (ndim > 0 && !shape) return clt__err(CLT_ERR_INVALID_ARG, "%s is NULL with ndim %d", arg, ndim);
-  int64_t n = 1;
-  bool empty = false;
-  for (int d = 0; d < ndim; d++) {
-    char buf[CLT__SHAPE_STR];
+  char buf[CLT__SHAPE_STR];
+  for (int d = 0; d < ndim; d++)
     if (shape[d] < 0)
       return clt__err(CLT_ERR_SHAPE, "%s %s has a negative size in dim %d", arg,
                       clt__shape_str(buf, ndim, shape), d);
-    if (shape[d] == 0) empty = true;
-    if (!empty && clt__mul_ovf(n, shape[d], &n))
-      return clt__err(CLT_ERR_OVERFLOW, "%s %s has more than 2^63 elements", arg,
-                      clt__shape_str(buf, ndim, shape));
-  }
-  if (numel) *numel = empty ? 0 : n;
-  return CLT_OK;
+  return clt__shape_fits(ndim, shape, numel) ? CLT_OK : clt__shape_overflow(ndim, shape, arg);
 }
 
 void clt__contig_strides(int ndim, const int64_t *shape, int64_t *strides) {
   int64_t s = 1;
   for (int d = ndim - 1; d >= 0; d--) {
     strides[d] = s;
-    s = clt__wmul(s, shape[d] > 1 ? shape[d] : 1);
+    if (clt__mul_ovf(s, shape[d] > 1 ? shape[d] : 1, &s)) s = 0; /* only for a shape that broke the rule */
   }
 }
 
 bool clt__is_contig(const clt_tensor *t) {
   if (t->numel <= 1) return true;
-  int64_t s = 1;
+  int64_t s = 1; /* at most numel: every size is >= 1 here */
   for (int d = t->ndim - 1; d >= 0; d--) {
     if (t->shape[d] != 1 && t->strides[d] != s) return false;
     s *= t->shape[d];
@@ -126,17 +146,19 @@ void clt__tensor_release(clt_tensor *t) {
 
 clt_tensor *clt__view_of(const clt_tensor *base, int ndim, const int64_t *shape,
                          const int64_t *strides, int64_t offset) {
+  int64_t numel;
+  if (!clt__shape_fits(ndim, shape, &numel)) /* public ops check first, naming their argument */
+    return clt__shape_overflow(ndim, shape, "the view's shape"), NULL;
   clt_tensor *t = clt__tensor_alloc();
   if (!t) return NULL;
   t->st = base->st;
   atomic_fetch_add(&t->st->refs, 1);
   t->dtype = base->dtype;
   t->ndim = ndim;
-  t->numel = 1;
+  t->numel = numel;
   for (int d = 0; d < ndim; d++) {
     t->shape[d] = shape[d];
     t->strides[d] = strides[d];
-    t->numel = clt__wmul(t->numel, shape[d]);
   }
   t->offset = offset;
   return t;

@@ -28,19 +28,21 @@ clt_tensor *clt__contiguous(clt_tensor *t) {
 
 /* Strides for viewing t with a new shape of the same numel without copying (PyTorch's
  * computeStride): dims can be split or merged only inside runs that are contiguous in memory.
- * false when no such strides exist. */
+ * false when no such strides exist. The sizes multiplied are at most numel (no size is 0 here);
+ * a size times a stride is checked (wrapped host memory can have any strides). */
 static bool view_strides(const clt_tensor *t, int ndim, const int64_t *shape, int64_t *strides) {
   if (t->numel <= 1) {
     clt__contig_strides(ndim, shape, strides);
     return true;
   }
   int view_d = ndim - 1;
-  int64_t chunk = t->strides[t->ndim - 1], tensor_numel = 1, view_numel = 1;
+  int64_t chunk = t->strides[t->ndim - 1], tensor_numel = 1, view_numel = 1, span;
   for (int d = t->ndim - 1; d >= 0; d--) {
     tensor_numel *= t->shape[d];
-    if (d == 0 || (t->shape[d - 1] != 1 && t->strides[d - 1] != tensor_numel * chunk)) {
+    if (d == 0 || (t->shape[d - 1] != 1 &&
+                   (clt__mul_ovf(tensor_numel, chunk, &span) || t->strides[d - 1] != span))) {
       while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
-        strides[view_d] = view_numel * chunk;
+        if (clt__mul_ovf(view_numel, chunk, &strides[view_d])) return false;
         view_numel *= shape[view_d];
         view_d--;
       }
@@ -63,6 +65,7 @@ static clt_status infer_shape(const clt_tensor *t, int ndim, const int64_t *shap
   if (ndim > 0 && !shape) return clt__err(CLT_ERR_INVALID_ARG, "shape is NULL with ndim %d", ndim);
   int infer = -1;
   int64_t known = 1;
+  bool known_ovf = false;
   for (int d = 0; d < ndim; d++) {
     out[d] = shape[d];
     if (shape[d] == -1) {
@@ -70,19 +73,21 @@ static clt_status infer_shape(const clt_tensor *t, int ndim, const int64_t *shap
       infer = d;
     } else if (shape[d] < 0) {
       return clt__err(CLT_ERR_SHAPE, "shape %s has a negative size", clt__shape_str(a, ndim, shape));
-    } else if (clt__mul_ovf(known, shape[d], &known)) {
-      return clt__err(CLT_ERR_OVERFLOW, "shape %s overflows", clt__shape_str(a, ndim, shape));
+    } else {
+      known_ovf = known_ovf || clt__mul_ovf(known, shape[d], &known);
     }
   }
   if (infer >= 0) {
-    if (known == 0 || t->numel % known != 0)
+    /* known past int64 is more than numel, so no size fits the -1 */
+    if (known_ovf || known == 0 || t->numel % known != 0)
       return clt__err(CLT_ERR_SHAPE, "shape %s is invalid for a tensor of shape %s (%lld elements)",
                       clt__shape_str(a, ndim, shape), clt__shape_str(b, t->ndim, t->shape),
                       (long long)t->numel);
     out[infer] = t->numel / known;
-    known = t->numel;
   }
-  if (known != t->numel)
+  int64_t numel;
+  if (clt__check_shape(ndim, out, &numel, "shape") != CLT_OK) return clt_last_status();
+  if (numel != t->numel)
     return clt__err(CLT_ERR_SHAPE, "shape %s is invalid for a tensor of shape %s (%lld elements)",
                     clt__shape_str(a, ndim, shape), clt__shape_str(b, t->ndim, t->shape),
                     (long long)t->numel);
@@ -140,9 +145,7 @@ clt_tensor *clt_flatten(clt_tensor *t, int start_dim, int end_dim) {
   int64_t shape[CLT_MAX_DIMS];
   int k = 0;
   for (int d = 0; d < s; d++) shape[k++] = t->shape[d];
-  int64_t m = 1;
-  for (int d = s; d <= e; d++) m = clt__wmul(m, t->shape[d]);
-  shape[k++] = m;
+  shape[k++] = clt__dims_prod(t->shape, s, e + 1); /* fits: t's shape does */
   for (int d = e + 1; d < t->ndim; d++) shape[k++] = t->shape[d];
   return clt__ret(viewed(reshape(t, k, shape, true), t, "flatten"));
 }
@@ -173,9 +176,12 @@ clt_tensor *clt_transpose(clt_tensor *t, int dim0, int dim1) {
   return clt__ret(clt__grad_permute(out, t, perm));
 }
 
-clt_tensor *clt_permute(clt_tensor *t, const int *dims) {
+clt_tensor *clt_permute(clt_tensor *t, int ndims, const int *dims) {
   clt__api("clt_permute");
   if (!t) return clt__null_arg("t"), NULL;
+  if (ndims != t->ndim)
+    return clt__err(CLT_ERR_INVALID_ARG, "ndims is %d for a %d-d tensor; dims must list all %d dims", ndims, t->ndim,
+                    t->ndim), NULL;
   if (!dims && t->ndim > 0) return clt__err(CLT_ERR_INVALID_ARG, "argument dims is NULL"), NULL;
   int perm[CLT_MAX_DIMS];
   bool seen[CLT_MAX_DIMS] = {false};
@@ -205,12 +211,14 @@ clt_tensor *clt_slice(clt_tensor *t, int dim, int64_t start, int64_t end, int64_
   if (end < 0) end = end < -n ? 0 : end + n;
   if (start > n) start = n;
   if (end > n) end = n;
-  int64_t len = end > start ? (end - start + step - 1) / step : 0;
+  int64_t len = end > start ? (end - start - 1) / step + 1 : 0; /* ceil without the overflow of + step - 1 */
   int64_t shape[CLT_MAX_DIMS], strides[CLT_MAX_DIMS];
   memcpy(shape, t->shape, sizeof shape);
   memcpy(strides, t->strides, sizeof strides);
   shape[d] = len;
-  strides[d] = t->strides[d] * step;
+  /* the product lies within t's extent when t has elements; an empty tensor's strides address
+   * nothing (and wrapped memory may give any), so an overflow keeps the old stride */
+  if (len <= 1 || clt__mul_ovf(t->strides[d], step, &strides[d])) strides[d] = t->strides[d];
   int64_t off = t->offset + (len > 0 ? start * t->strides[d] : 0);
   clt_tensor *out = clt__view_of(t, t->ndim, shape, strides, off);
   if (out) out->is_view = true;
@@ -250,6 +258,7 @@ clt_tensor *clt_expand(clt_tensor *t, int ndim, const int64_t *shape) {
       return NULL;
     }
   }
+  if (clt__check_shape(ndim, s, NULL, "shape") != CLT_OK) return NULL;
   return clt__ret(viewed(clt__view_of(t, ndim, s, st, t->offset), t, "expand"));
 }
 
@@ -295,7 +304,8 @@ clt_tensor *clt_unsqueeze(clt_tensor *t, int dim) {
   for (int i = 0, k = 0; i <= t->ndim; i++) {
     if (i == d) {
       s[i] = 1;
-      st[i] = d < t->ndim ? t->shape[d] * t->strides[d] : 1;
+      /* any stride serves a size-1 dim; PyTorch's keeps the layout readable */
+      if (d >= t->ndim || clt__mul_ovf(t->shape[d], t->strides[d], &st[i])) st[i] = 1;
     } else {
       s[i] = t->shape[k];
       st[i] = t->strides[k++];

@@ -82,7 +82,7 @@ int main(void) {
   clt_scope_begin();
   clt_manual_seed(3);
   clt_tensor *base[2] = {clt_randn(dev, CLT_FLOAT32, CLT_SHAPE(3, 40, 5)), clt_randn(dev, CLT_FLOAT32, CLT_SHAPE(2, 3, 43))};
-  clt_tensor *views[4] = {base[0], clt_permute(base[0], (const int[]){2, 0, 1}), clt_slice(base[0], 1, 3, 40, 3), base[1]};
+  clt_tensor *views[4] = {base[0], clt_permute(base[0], CLT_DIMS(2, 0, 1)), clt_slice(base[0], 1, 3, 40, 3), base[1]};
   struct { int nd; int dims[2]; } sets[] = {{0, {0}}, {1, {0}}, {1, {1}}, {1, {2}}, {2, {0, 2}}};
   for (int v = 0; v < 4; v++) {
     clt_tensor *h = clt_to(views[v], host);

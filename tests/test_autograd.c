@@ -73,7 +73,7 @@ static clt_tensor *c_views(void *u, clt_tensor *const *in) {
   switch (c->iparam) {
     case 0: return clt_reshape(x, CLT_SHAPE(4, 6));
     case 1: return clt_transpose(x, 0, 2);
-    case 2: return clt_permute(x, (const int[]){1, 2, 0});
+    case 2: return clt_permute(x, CLT_DIMS(1, 2, 0));
     case 3: return clt_slice(clt_slice(x, 2, 1, 4, 2), 1, -2, INT64_MAX, 1);
     case 4: return clt_expand(clt_unsqueeze(x, 1), CLT_SHAPE(2, 5, 3, 4));
     case 5: return clt_squeeze(clt_unsqueeze(x, -1), -1);

@@ -1,5 +1,9 @@
 #define _POSIX_C_SOURCE 200809L
 /* Host conversions (copy or share, as named) and scopes. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "clt/io.h"
 #include "tu.h"
 
 static int frees;
@@ -316,6 +320,116 @@ START_TEST(round_trip_survives_every_fault) {
 }
 END_TEST
 
+/* A view whose element count fits in int64 but whose bytes do not fit in size_t (2^61 float64
+ * elements: 2^64 bytes): every path that forms its byte count refuses it. Before, the count
+ * wrapped to 0, clt_to_host into 16 bytes went ahead, and printing or saving it wrote past a
+ * zero-byte buffer. */
+START_TEST(byte_counts_past_size_max_are_refused) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  const int64_t n = (int64_t)1 << 61;
+  clt_tensor *v = clt_expand(clt_ones(dev, CLT_FLOAT64, CLT_SHAPE(1)), 1, &n);
+  ck_assert_ptr_nonnull(v);
+  ck_assert_int_eq(clt_numel(v), n);
+  double buf[2];
+  ck_assert_int_eq(clt_to_host(v, buf, sizeof buf), CLT_ERR_OVERFLOW);
+  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_to_host: 2305843009213693952 elements of float64 overflow the address space");
+  char text[64];
+  ck_assert_int_eq(clt_format(v, text, sizeof text, NULL), CLT_ERR_OVERFLOW);
+  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_format: 2305843009213693952 elements of float64 overflow");
+  FILE *f = tmpfile();
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(clt_print(v, f), CLT_ERR_OVERFLOW);
+  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_print: 2305843009213693952 elements of float64 overflow");
+  ck_assert_int_eq(ftell(f), 0);
+  fclose(f);
+  ck_assert_ptr_null(clt_contiguous(v));
+  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_contiguous: 2305843009213693952 elements of float64 overflow");
+  ck_assert_ptr_null(clt_to(v, dev == tu_dev[0] && tu_cl() ? tu_cl() : tu_dev[0]));
+  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_to: 2305843009213693952 elements of float64 overflow");
+  void *npy = NULL;
+  size_t len = 0;
+  ck_assert_int_eq(clt_format_npy(v, &npy, &len), CLT_ERR_OVERFLOW);
+  ck_assert_ptr_null(npy);
+  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_format_npy: ");
+  char dir[] = "/tmp/clt-convert-XXXXXX", path[64];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/v.npy", dir);
+  ck_assert_int_eq(clt_save_npy(v, path), CLT_ERR_OVERFLOW);
+  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_save_npy: ");
+  ck_assert_int_eq(rmdir(dir), 0); /* empty: no file, no temporary left */
+  /* the same from wrapped memory: stride 0 over one element */
+  static double one = 1;
+  clt_tensor *w = clt_wrap_host(&one, CLT_FLOAT64, 1, &n, (const int64_t[]){0}, NULL, NULL);
+  ck_assert_ptr_nonnull(w);
+  ck_assert_int_eq(clt_to_host(w, buf, sizeof buf), CLT_ERR_OVERFLOW);
+  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_to_host: 2305843009213693952 elements of float64 overflow the address space");
+  clt_scope_end();
+}
+END_TEST
+
+/* A .npy file in memory: version 1.0 with the given dtype and shape text, no data. */
+static size_t npy_header(uint8_t *buf, size_t cap, const char *descr, const char *shape) {
+  char dict[200];
+  int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
+  size_t hlen = ((10 + (size_t)n + 1 + 63) / 64) * 64 - 10;
+  ck_assert_uint_le(10 + hlen, cap);
+  memcpy(buf, "\x93NUMPY\x01\x00", 8);
+  buf[8] = (uint8_t)(hlen & 0xff);
+  buf[9] = (uint8_t)(hlen >> 8);
+  memset(buf + 10, ' ', hlen);
+  memcpy(buf + 10, dict, (size_t)n);
+  buf[10 + hlen - 1] = '\n';
+  return 10 + hlen;
+}
+
+/* An empty tensor with large dims from a file: loaded when its sizes fit, refused when they
+ * would overflow (before, (0, 2^62, 2^62) loaded, and reductions and cat then overflowed). */
+START_TEST(loaders_check_empty_shapes) {
+  clt_device *dev = TU_DEV;
+  uint8_t buf[256];
+  clt_tensor *t = NULL;
+  size_t n = npy_header(buf, sizeof buf, "<f4", "(0, 2147483648, 2147483648)");
+  ck_assert_int_eq(clt_parse_npy(buf, n, dev, &t), CLT_OK);
+  ck_assert_int_eq(clt_numel(t), 0);
+  ck_assert_int_eq(clt_shape(t)[2], (int64_t)1 << 31);
+  clt_tensor *s = clt_sum(t, CLT_DIMS(1, 2), false);
+  tu_assert_values(s, 1, (const int64_t[]){0}, NULL);
+  clt_release(s);
+  clt_release(t);
+  t = NULL;
+  n = npy_header(buf, sizeof buf, "<f4", "(0, 4611686018427387904, 4611686018427387904)");
+  clt_status st = clt_parse_npy(buf, n, dev, &t);
+  ck_assert_ptr_null(t);
+  /* refused by the shape rule (CLT_ERR_OVERFLOW) or by the header's own checks */
+  ck_assert_msg(st == CLT_ERR_OVERFLOW || st == CLT_ERR_FORMAT, "status %s: %s", clt_status_name(st), clt_last_error());
+  ck_assert_msg(strstr(clt_last_error(), "clt_parse_npy: ") == clt_last_error(), "%s", clt_last_error());
+  char json[] = "{\"x\":{\"dtype\":\"F32\",\"shape\":[0,4611686018427387904,4611686018427387904],"
+                 "\"data_offsets\":[0,0]}}";
+  size_t jl = sizeof json - 1, pad = (8 - jl % 8) % 8;
+  clt_tensor_list *l = NULL;
+  for (int fits = 0; fits < 2; fits++) {
+    if (fits) /* the same length, so the header length stays */
+      memcpy(strstr(json, "[0,"), "[0,2147483648,2147483648]                  ", 43);
+    memset(buf, 0, 8);
+    buf[0] = (uint8_t)(jl + pad);
+    memcpy(buf + 8, json, jl);
+    memset(buf + 8 + jl, ' ', pad);
+    st = clt_parse_safetensors(buf, 8 + jl + pad, dev, &l);
+    if (!fits) {
+      ck_assert_ptr_null(l);
+      ck_assert_msg(st == CLT_ERR_OVERFLOW || st == CLT_ERR_FORMAT, "status %s: %s", clt_status_name(st),
+                    clt_last_error());
+    }
+  }
+  ck_assert_int_eq(st, CLT_OK);
+  t = clt_tensor_list_get(l, 0);
+  ck_assert_int_eq(clt_shape(t)[1], (int64_t)1 << 31);
+  clt_release(t);
+  clt_tensor_list_release(l);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("convert");
   TCase *tc = tu_tcase("convert");
@@ -328,6 +442,8 @@ static Suite *suite(void) {
   TU_DEVICES(tc, item_reads_one_element);
   TU_DEVICES(tc, scopes_release_what_they_track);
   TU_DEVICES(tc, round_trip_survives_every_fault);
+  TU_DEVICES(tc, byte_counts_past_size_max_are_refused);
+  TU_DEVICES(tc, loaders_check_empty_shapes);
   suite_add_tcase(s, tc);
   return s;
 }

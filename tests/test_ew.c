@@ -64,7 +64,9 @@ static const clt_dtype all_dtypes[] = {CLT_FLOAT32, CLT_FLOAT64, CLT_INT32, CLT_
 
 static bool takes(clt_op op, clt_dtype dt) {
   clt__op_kind k = clt__op_table[op].kind;
-  if (dt == CLT_BOOL) return k == CLT__K_COMPARE || k == CLT__K_LOGICAL || k == CLT__K_NOT;
+  if (dt == CLT_BOOL) /* bool arithmetic is logical where PyTorch defines it (div computes in float32) */
+    return k == CLT__K_COMPARE || k == CLT__K_LOGICAL || k == CLT__K_NOT || op == CLT_OP_add || op == CLT_OP_mul ||
+           op == CLT_OP_maximum || op == CLT_OP_minimum || op == CLT_OP_div;
   return true; /* float-only ops promote integers */
 }
 
@@ -130,8 +132,9 @@ START_TEST(binary_ops_match_the_host) {
         clt_tensor *ah = clt_to(a, tu_dev[0]);
         assert_close(clt_binary_scalar((clt_op)op, clt_transpose(a, 0, 1), s),
                      clt_binary_scalar((clt_op)op, clt_transpose(ah, 0, 1), s), "scalar form");
-        /* a op s equals a op full(s) */
-        clt_tensor *full = clt_full(tu_dev[0], s == floor(s) ? CLT_INT64 : CLT_FLOAT64, 0, NULL, s);
+        /* a op s equals a op full(s), a 0-d tensor of the scalar's dtype (int64, or float32 as
+         * PyTorch's default dtype for a Python float) */
+        clt_tensor *full = clt_full(tu_dev[0], s == floor(s) ? CLT_INT64 : CLT_FLOAT32, 0, NULL, s);
         assert_close(clt_binary_scalar((clt_op)op, ah, s), clt_binary((clt_op)op, ah, full), "scalar vs 0-d tensor");
       }
       clt_scope_end();
@@ -281,7 +284,7 @@ START_TEST(results_keep_a_shared_permuted_layout) {
   clt_scope_begin();
   clt_tensor *a = clt_reshape(clt_arange(dev, CLT_FLOAT32, 0, 24, 1), CLT_SHAPE(2, 3, 4));
   clt_tensor *b = clt_reshape(clt_arange(dev, CLT_FLOAT32, 24, 48, 1), CLT_SHAPE(2, 3, 4));
-  clt_tensor *at = clt_permute(a, (const int[]){2, 0, 1}), *bt = clt_permute(b, (const int[]){2, 0, 1});
+  clt_tensor *at = clt_permute(a, CLT_DIMS(2, 0, 1)), *bt = clt_permute(b, CLT_DIMS(2, 0, 1));
   clt_tensor *sum = clt_add(at, bt), *e = clt_exp(at), *sc = clt_mul_scalar(at, 2);
   clt_tensor *w = clt_where(clt_gt(at, bt), at, bt);
   clt_tensor *kept[4] = {sum, e, sc, w};
@@ -323,7 +326,7 @@ START_TEST(promotion_like_pytorch) {
   struct { clt_tensor *a, *b; clt_dtype want; } cases[] = {
       {f32, f64, CLT_FLOAT64}, {i32, f32, CLT_FLOAT32}, {i64, f32, CLT_FLOAT32}, {u8, i32, CLT_INT32},
       {u8, i64, CLT_INT64}, {i32, i64, CLT_INT64}, {b, u8, CLT_UINT8}, {b, f64, CLT_FLOAT64},
-      {f32, f64s, CLT_FLOAT32}, {i32, f64s, CLT_FLOAT32}, {u8, i64s, CLT_UINT8}, {b, i64s, CLT_INT64},
+      {f32, f64s, CLT_FLOAT32}, {i32, f64s, CLT_FLOAT64}, {u8, i64s, CLT_UINT8}, {b, i64s, CLT_INT64},
       {f64s, i64s, CLT_FLOAT64},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -398,7 +401,7 @@ START_TEST(bad_inputs) {
   TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_add: shapes");
   clt_tensor *bb = clt_ones(dev, CLT_BOOL, CLT_SHAPE(2));
   ck_assert_ptr_null(clt_sub(bb, bb));
-  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_sub: sub is not defined for bool tensors; cast them first");
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_sub: sub of a bool tensor is not supported, as in PyTorch");
   ck_assert_ptr_null(clt_neg(bb));
   TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_neg: neg is not defined for bool tensors");
   ck_assert_ptr_null(clt_unary(CLT_OP_add, a, 0, 0));
@@ -420,6 +423,117 @@ START_TEST(bad_inputs) {
                    (const int64_t[]){0, 3}, NULL);
   tu_assert_values(clt_mul(clt_full(dev, CLT_INT64, 0, NULL, 3), clt_full(dev, CLT_INT64, 0, NULL, 4)), 0, NULL,
                    (const double[]){12});
+  clt_scope_end();
+}
+END_TEST
+
+/* An operand of tests/fixtures/result_types.txt: "<dtype>[2]" (values 1, 2; bool: true, false),
+ * "<dtype>[]" (0-d, 2; bool: true), or a scalar "int" (2) or "float" (2.5). */
+static bool row_operand(clt_device *dev, const char *desc, clt_tensor **t, double *scalar) {
+  *t = NULL;
+  if (!strcmp(desc, "int") || !strcmp(desc, "float")) {
+    *scalar = desc[0] == 'i' ? 2 : 2.5;
+    return true;
+  }
+  for (size_t k = 0; k < 6; k++) {
+    const char *name = clt_dtype_name(all_dtypes[k]);
+    size_t n = strlen(name);
+    if (strncmp(desc, name, n) != 0 || (strcmp(desc + n, "[2]") && strcmp(desc + n, "[]"))) continue;
+    bool b = all_dtypes[k] == CLT_BOOL;
+    if (desc[n + 1] == ']') {
+      *t = clt_full(dev, all_dtypes[k], 0, NULL, b ? 1 : 2);
+    } else {
+      uint8_t raw[16];
+      clt__store_f64(all_dtypes[k], raw, 1);
+      clt__store_f64(all_dtypes[k], raw + clt_dtype_size(all_dtypes[k]), b ? 0 : 2);
+      *t = clt_from_host(dev, all_dtypes[k], CLT_SHAPE(2), raw);
+    }
+    return true;
+  }
+  return false;
+}
+
+/* The row's op on the operands: a tensor op, a scalar second (a op s) or first (s op b). */
+static clt_tensor *row_result(const char *name, clt_tensor *cond, clt_tensor *a, double sa, clt_tensor *b, double sb) {
+  if (!strcmp(name, "where")) return clt_where(cond, a, b);
+  clt_op op = CLT_OP_COUNT;
+  for (int k = 0; k < CLT_OP_COUNT; k++)
+    if (!strcmp(clt_op_name((clt_op)k), name)) op = (clt_op)k;
+  ck_assert_msg(op != CLT_OP_COUNT, "unknown op %s", name);
+  if (a && b) return clt_binary(op, a, b);
+  if (a) return clt_binary_scalar(op, a, sb);
+  ck_assert_msg(op == CLT_OP_sub || op == CLT_OP_div || op == CLT_OP_pow, "no scalar-first form of %s", name);
+  return op == CLT_OP_sub ? clt_rsub_scalar(b, sa) : op == CLT_OP_div ? clt_rdiv_scalar(b, sa) : clt_rpow_scalar(b, sa);
+}
+
+/* clt_result_type and the result dtype (or the refusal) of add, sub, mul, div, pow, maximum, eq
+ * and where, over every pair of dtypes as dimensioned tensors, 0-d tensors and scalars, against
+ * what PyTorch gave (tests/fixtures/result_types.txt, tools/make_result_types.py). */
+START_TEST(result_types_match_pytorch) {
+  clt_device *dev = TU_DEV;
+  char path[4096], line[160], bad[2048] = "";
+  snprintf(path, sizeof path, "%s/result_types.txt", getenv("CLT_FIXTURES"));
+  FILE *f = fopen(path, "r");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  int rows = 0, wrong = 0;
+  while (fgets(line, sizeof line, f)) {
+    char op[16], as[24], bs[24], want[16];
+    if (line[0] == '#') continue;
+    ck_assert_msg(sscanf(line, "%15s %23s %23s %15s", op, as, bs, want) == 4, "bad line: %s", line);
+    rows++;
+    if (!dev->info.fp64 && (strstr(as, "float64") || strstr(bs, "float64") || !strcmp(want, "float64"))) continue;
+    clt_scope_begin();
+    clt_tensor *a, *b, *cond = clt_from_host(dev, CLT_BOOL, CLT_SHAPE(2), (const uint8_t[]){1, 0});
+    double sa = 0, sb = 0;
+    ck_assert_msg(row_operand(dev, as, &a, &sa) && row_operand(dev, bs, &b, &sb), "bad operand: %s", line);
+    clt_clear_error();
+    const char *got;
+    if (!strcmp(op, "result_type")) {
+      got = clt_dtype_name(clt_result_type(a, b));
+    } else {
+      clt_tensor *r = row_result(op, cond, a, sa, b, sb);
+      got = r ? clt_dtype_name(clt_get_dtype(r)) : clt_last_status() == CLT_ERR_DTYPE ? "error" : clt_last_error();
+    }
+    if (strcmp(got, want) != 0 && ++wrong <= 12) {
+      size_t n = strlen(bad);
+      snprintf(bad + n, sizeof bad - n, "\n  %s %s %s: %s, PyTorch %s", op, as, bs, got, want);
+    }
+    clt_scope_end();
+  }
+  fclose(f);
+  ck_assert_int_eq(rows, 1536);
+  ck_assert_msg(wrong == 0, "%d of %d rows differ on %s:%s", wrong, rows, clt_device_spec(dev), bad);
+}
+END_TEST
+
+/* Where the promoted dtype is bool, arithmetic is logical (PyTorch's values), and the dtypes the
+ * table checks carry the right values. */
+START_TEST(bool_arithmetic_is_logical) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *p = clt_from_host(dev, CLT_BOOL, CLT_SHAPE(4), (const uint8_t[]){1, 1, 0, 0});
+  clt_tensor *q = clt_from_host(dev, CLT_BOOL, CLT_SHAPE(4), (const uint8_t[]){1, 0, 1, 0});
+  tu_assert_values(clt_add(p, q), 1, (const int64_t[]){4}, (const double[]){1, 1, 1, 0});
+  tu_assert_values(clt_maximum(p, q), 1, (const int64_t[]){4}, (const double[]){1, 1, 1, 0});
+  tu_assert_values(clt_mul(p, q), 1, (const int64_t[]){4}, (const double[]){1, 0, 0, 0});
+  tu_assert_values(clt_minimum(p, clt_full(dev, CLT_BOOL, 0, NULL, 1)), 1, (const int64_t[]){4},
+                   (const double[]){1, 1, 0, 0});
+  ck_assert_int_eq(clt_get_dtype(clt_add(p, q)), CLT_BOOL);
+  tu_assert_values(clt_div(p, q), 1, (const int64_t[]){4}, (const double[]){1, INFINITY, 0, NAN});
+  tu_assert_values(clt_add(p, clt_full(dev, CLT_INT32, 0, NULL, 5)), 1, (const int64_t[]){4}, (const double[]){6, 6, 5, 5});
+  tu_assert_values(clt_add_scalar(p, 2), 1, (const int64_t[]){4}, (const double[]){3, 3, 2, 2});
+  clt_tensor *i = clt_from_host(dev, CLT_INT32, CLT_SHAPE(2), (const int32_t[]){1, 2});
+  if (dev->info.fp64) {
+    clt_tensor *r = clt_add(i, clt_full(dev, CLT_FLOAT64, 0, NULL, 0.1));
+    ck_assert_int_eq(clt_get_dtype(r), CLT_FLOAT64);
+    tu_assert_values(r, 1, (const int64_t[]){2}, (const double[]){1.1, 2.1}); /* 0.1 kept in float64 */
+  }
+  ck_assert_ptr_null(clt_sub(i, p));
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_sub: sub of a bool tensor is not supported");
+  ck_assert_ptr_null(clt_rsub_scalar(p, 1));
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_rsub_scalar: sub of a bool tensor is not supported");
+  ck_assert_ptr_null(clt_pow(p, q));
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_pow: pow is not defined for bool tensors");
   clt_scope_end();
 }
 END_TEST
@@ -470,6 +584,8 @@ static Suite *suite(void) {
   TU_DEVICES(tc, exp_float_within_2_ulp);
   TU_DEVICES(tc, results_keep_a_shared_permuted_layout);
   TU_DEVICES(tc, promotion_like_pytorch);
+  TU_DEVICES(tc, result_types_match_pytorch);
+  TU_DEVICES(tc, bool_arithmetic_is_logical);
   TU_DEVICES(tc, casts_match_the_host);
   TU_DEVICES(tc, bad_inputs);
   if (tu_cl()) tcase_add_test(tc, check_mode_catches_a_wrong_kernel);

@@ -110,7 +110,7 @@ START_TEST(index_select_and_gather) {
   /* every element size, against the host */
   const clt_dtype dts[] = {CLT_UINT8, CLT_INT32, CLT_FLOAT64};
   for (int k = 0; k < 3; k++) {
-    clt_tensor *y = clt_permute(ar(dev, dts[k], CLT_SHAPE(4, 5, 6)), (const int[]){1, 2, 0});
+    clt_tensor *y = clt_permute(ar(dev, dts[k], CLT_SHAPE(4, 5, 6)), CLT_DIMS(1, 2, 0));
     clt_manual_seed(3);
     clt_tensor *r = clt_cast(clt_mul_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(5, 3, 4)), 5.99), CLT_INT64);
     clt_tensor *got = clt_gather(y, 1, r);

@@ -83,7 +83,7 @@ static void shapes(clt_device *dev) {
     check(at, bt, 2, (const int64_t[]){5, 3}, "both transposed");
     clt_tensor *as = clt_slice(rnd(dev, dt, CLT_SHAPE(5, 14)), 1, 0, 14, 2);
     check(as, clt_slice(rnd(dev, dt, CLT_SHAPE(7, 6)), 1, 1, 6, 2), 2, (const int64_t[]){5, 3}, "strided");
-    check(clt_permute(rnd(dev, dt, CLT_SHAPE(7, 4, 5)), (const int[]){1, 2, 0}), rnd(dev, dt, CLT_SHAPE(4, 7, 3)), 3,
+    check(clt_permute(rnd(dev, dt, CLT_SHAPE(7, 4, 5)), CLT_DIMS(1, 2, 0)), rnd(dev, dt, CLT_SHAPE(4, 7, 3)), 3,
           (const int64_t[]){4, 5, 3}, "permuted batch");
     check(rnd(dev, dt, CLT_SHAPE(1, 7)), rnd(dev, dt, CLT_SHAPE(7, 1)), 2, (const int64_t[]){1, 1}, "1x1");
     check(rnd(dev, dt, CLT_SHAPE(33, 65)), rnd(dev, dt, CLT_SHAPE(65, 17)), 2, (const int64_t[]){33, 17}, "odd sizes");

@@ -69,7 +69,7 @@ START_TEST(reductions_match_the_host) {
       clt_tensor *x = input(dev, dts[t], CLT_SHAPE(3, 40, 5), (rkind)k);
       /* rows of 43: 8-wide vector reads (kernels/reduce.cl) plus a tail */
       clt_tensor *y = input(dev, dts[t], CLT_SHAPE(2, 3, 43), (rkind)k);
-      clt_tensor *views[4] = {x, clt_permute(x, (const int[]){2, 0, 1}), clt_slice(x, 1, 3, 40, 3), y};
+      clt_tensor *views[4] = {x, clt_permute(x, CLT_DIMS(2, 0, 1)), clt_slice(x, 1, 3, 40, 3), y};
       for (int v = 0; v < 4; v++)
         for (size_t s = 0; s < sizeof sets / sizeof *sets; s++)
           for (int keep = 0; keep < 2; keep++) {
@@ -115,6 +115,26 @@ START_TEST(argmax_argmin_match_the_host) {
   clt_tensor *big = clt_arange(dev, CLT_FLOAT32, 0, 100000, 1);
   tu_assert_values(clt_argmax(big, CLT_ALL, false), 0, NULL, (const double[]){99999});
   tu_assert_values(clt_argmin(big, 0, true), 1, (const int64_t[]){1}, (const double[]){0});
+  clt_scope_end();
+}
+END_TEST
+
+/* argmax/argmin over every dim with keepdim keep every dim as size 1, as PyTorch (before: a 0-d
+ * result). */
+START_TEST(arg_over_all_dims_keeps_every_dim) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_from_host(dev, CLT_INT32, CLT_SHAPE(2, 1, 3), (const int32_t[]){1, 5, 2, 7, 0, 3});
+  tu_assert_values(clt_argmax(x, CLT_ALL, true), 3, (const int64_t[]){1, 1, 1}, (const double[]){3});
+  tu_assert_values(clt_argmin(x, CLT_ALL, true), 3, (const int64_t[]){1, 1, 1}, (const double[]){4});
+  tu_assert_values(clt_argmax(x, CLT_ALL, false), 0, NULL, (const double[]){3});
+  tu_assert_values(clt_argmax(clt_transpose(x, 0, 2), CLT_ALL, true), 3, (const int64_t[]){1, 1, 1},
+                   (const double[]){1}); /* row-major order of the view: [[1,7]],[[5,0]],[[2,3]] */
+  tu_assert_values(clt_argmin(x, -1, true), 3, (const int64_t[]){2, 1, 1}, (const double[]){0, 1});
+  clt_tensor *s = clt_full(dev, CLT_FLOAT32, 0, NULL, 4);
+  tu_assert_values(clt_argmax(s, CLT_ALL, true), 0, NULL, (const double[]){0}); /* 0-d stays 0-d */
+  ck_assert_ptr_null(clt_argmax(clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(0, 3)), CLT_ALL, true));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_argmax: argmax over an empty dim has no value");
   clt_scope_end();
 }
 END_TEST
@@ -232,6 +252,7 @@ static Suite *suite(void) {
   TCase *tc = tu_tcase("reduce");
   TU_DEVICES(tc, reductions_match_the_host);
   TU_DEVICES(tc, argmax_argmin_match_the_host);
+  TU_DEVICES(tc, arg_over_all_dims_keeps_every_dim);
   TU_DEVICES(tc, sums_of_ten_million_are_accurate);
   TU_DEVICES(tc, softmax_matches_the_host_and_is_stable);
   TU_DEVICES(tc, empty_and_bad_input);

@@ -117,6 +117,11 @@ CLT_API const char *clt_version(void);
   (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),              \
       (const int64_t[]) { __VA_ARGS__ }
 
+/* Dim-list helper, likewise: CLT_DIMS(2, 0, 1) expands to the (ndims, dims) pair
+ * 3, (const int[]){2, 0, 1} that reductions and clt_permute take. */
+#define CLT_DIMS(...) \
+  (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)), (const int[]) { __VA_ARGS__ }
+
 #ifdef __cplusplus
 }
 #endif

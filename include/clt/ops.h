@@ -7,13 +7,20 @@
  *
  * Broadcasting follows NumPy: shapes are aligned from the right, and each dim must be equal or 1.
  *
- * Dtype promotion follows PyTorch: bool < integers < floats; uint8 and int32 give int32, any
- * int with int64 gives int64, float32 with float64 gives float64, an integer with a float gives
- * the float. A 0-d tensor takes part only by its kind (a float32 tensor plus a 0-d float64
- * tensor is float32; an int32 tensor plus a 0-d float64 tensor is float32). A double scalar
- * counts as an integer when its value is integral, else as a float. Ops defined for floats only
- * (exp, div, ...) promote integer inputs to float32. Arithmetic on two bool tensors is refused
- * (cast first); comparisons and logical ops give bool.
+ * Dtype promotion is PyTorch's (torch.result_type), checked against a table PyTorch wrote
+ * (tests/fixtures/result_types.txt, from tools/make_result_types.py). Two dtypes promote as
+ * torch.promote_types: bool < integers < floats; uint8 and int32 give int32, any int with int64
+ * gives int64, float32 with float64 gives float64, an integer with a float gives the float.
+ * Operands with dims decide first; 0-d tensors and then scalars count only when their kind
+ * (bool < integer < float) is higher than what decided so far, and then by their own dtype:
+ *   float32 [2] + 0-d float64 -> float32     int32 [2] + 0-d float64 -> float64
+ *   int32 [2] + 0-d int64     -> int32       bool [2] + 0-d int32    -> int32
+ * A double scalar is a Python int (int64) when its value is integral, else a Python float
+ * (float32, torch's default dtype): int32 [2] + 2.0 is int32, int32 [2] + 2.5 is float32,
+ * bool [2] + 2 is int64. Ops defined for floats only (exp, div, ...) compute integer and bool
+ * results in float32. Where the result is bool, add and maximum are logical or, mul and minimum
+ * logical and, and pow is refused (CLT_ERR_DTYPE); sub refuses any bool operand (use
+ * clt_logical_not or clt_logical_xor), all as PyTorch. Comparisons and logical ops give bool.
  *
  * Results are row-major contiguous, except for elementwise ops whose tensor inputs all have the
  * result's shape and one and the same dense permuted layout (a transposed matrix, a permuted
@@ -123,7 +130,8 @@ CLT_API clt_tensor *clt_unary(clt_op op, clt_tensor *x, double p0, double p1);
 CLT_API clt_tensor *clt_binary(clt_op op, clt_tensor *a, clt_tensor *b);
 CLT_API clt_tensor *clt_binary_scalar(clt_op op, clt_tensor *a, double s);
 
-/* The dtype a binary op on a and b computes in (the promotion rules above). */
+/* torch.result_type(a, b): the dtype the promotion rules above give a and b (the dtype a binary
+ * op computes in, before float-only ops take integers to float32). CLT_DTYPE_COUNT for NULL. */
 CLT_API clt_dtype clt_result_type(const clt_tensor *a, const clt_tensor *b);
 
 /* ---- reductions ------------------------------------------------------------------------- */
@@ -131,9 +139,8 @@ CLT_API clt_dtype clt_result_type(const clt_tensor *a, const clt_tensor *b);
 /* Reductions take the dims to reduce as (ndims, dims): negative dims count from the end, and
  * ndims 0 (dims NULL) reduces every dim. CLT_DIMS(0, 2) spells a literal list; CLT_ALL_DIMS is
  * 0, NULL. keepdim keeps reduced dims as size 1. Float sums accumulate in chunks and then
- * pairwise, within n * eps * sum|x| of the exact sum. */
-#define CLT_DIMS(...) \
-  (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)), (const int[]) { __VA_ARGS__ }
+ * pairwise, within n * eps * sum|x| of the exact sum. (argmax and argmin take one dim, not a
+ * list: see there.) */
 #define CLT_ALL_DIMS 0, NULL
 
 /* Sum and product: integers and bool give int64, floats keep their dtype. An empty reduction
@@ -146,10 +153,21 @@ CLT_API clt_tensor *clt_mean(clt_tensor *x, int ndims, const int *dims, bool kee
 CLT_API clt_tensor *clt_max(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 CLT_API clt_tensor *clt_min(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 /* Index (int64) of the first largest / smallest value along dim, or over all elements in
- * row-major order when dim is CLT_ALL. NaN counts as the largest (and the smallest). */
+ * row-major order when dim is CLT_ALL (torch.argmax with dim=None). NaN counts as the largest
+ * (and the smallest). keepdim keeps the reduced dim as size 1; with CLT_ALL it keeps every dim,
+ * so the result has shape [1, ..., 1] (0-d for a 0-d x), as PyTorch. No elements to choose
+ * from: CLT_ERR_SHAPE.
+ *
+ * These take one dim, not a (ndims, dims) list, and the macros below make them take exactly
+ * three arguments: clt_argmax(x, CLT_ALL_DIMS) or clt_argmax(x, CLT_DIMS(1), false), which
+ * would otherwise compile into an argmax over dim 0 (0 and NULL as dim and keepdim), fail to
+ * compile. Write clt_argmax(x, CLT_ALL, false). The parenthesised name (clt_argmax)(...) and
+ * the function's address are unaffected. */
 #define CLT_ALL (-1000)
 CLT_API clt_tensor *clt_argmax(clt_tensor *x, int dim, bool keepdim);
 CLT_API clt_tensor *clt_argmin(clt_tensor *x, int dim, bool keepdim);
+#define clt_argmax(x, dim, keepdim) (clt_argmax)(x, dim, keepdim)
+#define clt_argmin(x, dim, keepdim) (clt_argmin)(x, dim, keepdim)
 /* Variance and standard deviation with Bessel's correction: sum((x - mean)^2) / (n - correction)
  * (correction 1: the unbiased estimate, 0: the population one), computed in two passes.
  * Floats only. */

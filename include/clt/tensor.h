@@ -2,7 +2,12 @@
  *
  * A tensor is a typed, strided view (shape, element strides, storage offset) of a storage that
  * lives in host memory or in one OpenCL buffer. Shapes are row-major, up to CLT_MAX_DIMS
- * dimensions; 0-d scalars and tensors with a zero-size dimension are valid everywhere.
+ * dimensions; 0-d scalars and tensors with a zero-size dimension are valid everywhere. Every
+ * tensor and view, however made (creation, views such as clt_expand, broadcasting, clt_cat,
+ * files), has sizes that multiply to at most 2^63 - 1 with a 0 counted as 1, so that its
+ * element count and strides fit in int64; a shape past that is CLT_ERR_OVERFLOW (PyTorch refuses
+ * (0, 2^62, 2^62) too). Copying out a view whose bytes exceed the address space (a large
+ * expanded view) is CLT_ERR_OVERFLOW as well.
  *
  * Ownership: every function returning clt_tensor * returns one new reference that the caller
  * releases with clt_release(), unless a scope is open (see clt_scope_begin). Inputs are borrowed.
@@ -91,13 +96,17 @@ CLT_API clt_tensor *clt_view(clt_tensor *t, int ndim, const int64_t *shape);
 /* Merges dims start..end (inclusive, negative from the end) into one. */
 CLT_API clt_tensor *clt_flatten(clt_tensor *t, int start_dim, int end_dim);
 CLT_API clt_tensor *clt_transpose(clt_tensor *t, int dim0, int dim1);
-/* dims: a permutation of 0..ndim-1 (negative entries count from the end). */
-CLT_API clt_tensor *clt_permute(clt_tensor *t, const int *dims);
+/* Dims reordered: result dim i is t's dim dims[i]. (ndims, dims) lists every dim of t once, a
+ * permutation of 0..ndim-1 (negative entries count from the end); ndims must equal t's ndim
+ * (CLT_ERR_INVALID_ARG otherwise). CLT_DIMS spells a literal list:
+ * clt_permute(t, CLT_DIMS(2, 0, 1)). */
+CLT_API clt_tensor *clt_permute(clt_tensor *t, int ndims, const int *dims);
 /* Elements start, start+step, ... < end along dim, with Python's rules for negative and
  * out-of-range start and end (clamped); step >= 1. Use INT64_MAX for "to the end". */
 CLT_API clt_tensor *clt_slice(clt_tensor *t, int dim, int64_t start, int64_t end, int64_t step);
 /* Size-1 dims broadcast to the given shape (stride 0); -1 keeps a size; new leading dims may be
- * added. */
+ * added. A shape whose sizes multiply past 2^63 - 1 is refused (CLT_ERR_OVERFLOW), as it is
+ * everywhere a tensor or view is made (a 0 size counts as 1 there, so that strides fit too). */
 CLT_API clt_tensor *clt_expand(clt_tensor *t, int ndim, const int64_t *shape);
 /* Removes dim if its size is 1 (else returns a view unchanged, as PyTorch). */
 CLT_API clt_tensor *clt_squeeze(clt_tensor *t, int dim);
