@@ -207,6 +207,144 @@ START_TEST(gradcheck_catches_wrong_gradients) {
 }
 END_TEST
 
+/* ---- binary ops over mixed dtypes --------------------------------------------------------- */
+
+static const clt_dtype all_dtypes[] = {CLT_FLOAT32, CLT_FLOAT64, CLT_INT32, CLT_INT64, CLT_UINT8, CLT_BOOL};
+
+/* Operand values of dtype dt for op (which 0: a [2,3], 1: b [3]): non-integral floats without
+ * ties between the operands, positive bases for pow, divisors away from 0. */
+static clt_tensor *mixed_operand(clt_device *dev, clt_op op, clt_dtype dt, int which) {
+  static const double fa[6] = {-1.3, 0.7, 2.1, -0.4, 1.6, -2.2}, fb[3] = {0.9, -1.7, 1.2};
+  static const double pa[6] = {0.6, 1.4, 2.2, 0.9, 1.7, 2.5}, pb[3] = {-1.5, 0.5, 1.3};
+  static const double ia[6] = {-2, 1, 3, -1, 2, 4}, ib[3] = {3, -2, 1};
+  static const double ua[6] = {1, 2, 3, 4, 5, 6}, ub[3] = {3, 2, 1};
+  static const double ba[6] = {1, 0, 1, 1, 0, 1}, ones[6] = {1, 1, 1, 1, 1, 1};
+  bool positive = op == CLT_OP_pow && which == 0; /* a real power needs a positive base */
+  const double *v = clt_dtype_is_float(dt) ? (op == CLT_OP_pow ? (which ? pb : pa) : (which ? fb : fa))
+                    : dt == CLT_BOOL        ? (op == CLT_OP_pow || op == CLT_OP_div || which ? ones : ba)
+                    : dt == CLT_UINT8 || positive ? (which ? ub : ua)
+                                                  : (which ? ib : ia);
+  uint8_t raw[6 * 8];
+  int64_t n = which ? 3 : 6;
+  for (int64_t i = 0; i < n; i++) clt__store_f64(dt, raw + i * (int64_t)clt_dtype_size(dt), v[i]);
+  clt_tensor *t = which ? clt_from_host(dev, dt, CLT_SHAPE(3), raw) : clt_from_host(dev, dt, CLT_SHAPE(2, 3), raw);
+  ck_assert_ptr_nonnull(t);
+  return t;
+}
+
+/* sum(op(a, b) * w) in float64 on the host, for central differences. */
+static double mixed_loss(clt_op op, clt_tensor *a, clt_tensor *b, clt_tensor *w) {
+  double v;
+  ck_assert_int_eq(clt_item(clt_sum(clt_mul(clt_binary(op, a, b), w), CLT_ALL_DIMS, false), &v), CLT_OK);
+  return v;
+}
+
+/* Every binary op's gradient for every pair of operand dtypes the op accepts, on every device,
+ * with broadcasting: each float operand's gradient, in its own dtype, against central
+ * differences of the op in float64 (clt_gradcheck makes every input float64 and cannot see
+ * operands of different dtypes). */
+START_TEST(binary_gradients_over_mixed_dtypes) {
+  clt_device *dev = TU_DEV, *host = tu_dev[0];
+  int checked = 0;
+  for (int op = 0; op < CLT_OP_COUNT; op++) {
+    clt__op_kind k = clt__op_table[op].kind;
+    if (k != CLT__K_BINARY_INT && k != CLT__K_BINARY_FLOAT) continue;
+    for (size_t i = 0; i < 6; i++)
+      for (size_t j = 0; j < 6; j++) {
+        clt_dtype da = all_dtypes[i], db = all_dtypes[j];
+        if (!clt_dtype_is_float(da) && !clt_dtype_is_float(db)) continue; /* nothing to differentiate */
+        clt_scope_begin();
+        clt_tensor *in[2] = {mixed_operand(dev, (clt_op)op, da, 0), mixed_operand(dev, (clt_op)op, db, 1)};
+        for (int s = 0; s < 2; s++)
+          if (clt_dtype_is_float(clt_get_dtype(in[s]))) clt_set_requires_grad(in[s], true);
+        clt_tensor *y = clt_binary((clt_op)op, in[0], in[1]);
+        if (!y) { /* a pair the op refuses: only as a dtype error */
+          ck_assert_msg(clt_last_status() == CLT_ERR_DTYPE, "%s(%s, %s): %s", clt_op_name((clt_op)op),
+                        clt_dtype_name(da), clt_dtype_name(db), clt_last_error());
+          clt_clear_error();
+          clt_scope_end();
+          continue;
+        }
+        double wv[6] = {0.3, -0.7, 0.2, 0.9, -0.4, 0.6};
+        clt_tensor *w = clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(2, 3), wv);
+        ck_assert_int_eq(clt_backward(clt_sum(clt_mul(y, clt_cast(w, clt_get_dtype(y))), CLT_ALL_DIMS, false), NULL),
+                         CLT_OK);
+        /* the float64 reference: both operands as float64 on the host */
+        clt_tensor *wh = clt_to(w, host), *ref[2];
+        for (int s = 0; s < 2; s++) ref[s] = clt_cast(clt_detach(clt_to(in[s], host)), CLT_FLOAT64);
+        bool f32 = clt_get_dtype(y) == CLT_FLOAT32;
+        for (int s = 0; s < 2; s++) {
+          if (!clt_dtype_is_float(clt_get_dtype(in[s]))) continue;
+          clt_tensor *g = clt_grad(in[s]);
+          ck_assert_ptr_nonnull(g);
+          ck_assert_int_eq(clt_get_dtype(g), clt_get_dtype(in[s]));
+          double *ana = tu_values(g), *x = tu_values(ref[s]);
+          for (int64_t e = 0; e < clt_numel(in[s]); e++) {
+            double h = 1e-6 * fmax(1.0, fabs(x[e])), l[2];
+            for (int side = 0; side < 2; side++) {
+              double keep = x[e];
+              x[e] = keep + (side ? -h : h);
+              clt_tensor *p = clt_from_host(host, CLT_FLOAT64, clt_ndim(ref[s]), clt_shape(ref[s]), x);
+              x[e] = keep;
+              l[side] = mixed_loss((clt_op)op, s ? ref[0] : p, s ? p : ref[1], wh);
+              clt_release(p);
+            }
+            double num = (l[0] - l[1]) / (2 * h), tol = f32 ? 1e-5 + 1e-4 * fabs(num) : 1e-7 + 1e-6 * fabs(num);
+            ck_assert_msg(fabs(ana[e] - num) <= tol, "%s(%s, %s) on %s: gradient of %s element %lld is %.9g, want %.9g",
+                          clt_op_name((clt_op)op), clt_dtype_name(da), clt_dtype_name(db), clt_device_spec(dev),
+                          s ? "b" : "a", (long long)e, ana[e], num);
+          }
+          free(ana);
+          free(x);
+          checked++;
+        }
+        clt_scope_end();
+      }
+  }
+  ck_assert_int_ge(checked, 7 * 24);
+}
+END_TEST
+
+/* The reproductions, with PyTorch's values (g = 1). */
+START_TEST(mixed_dtype_gradients_known_values) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  struct {
+    clt_op op;
+    clt_dtype da, db;
+    double a[2], b[2];
+    int n;
+    double ga[2], gb[2];
+  } cases[] = {
+      {CLT_OP_div, CLT_FLOAT32, CLT_FLOAT64, {3}, {2}, 1, {0.5}, {-0.75}},
+      {CLT_OP_div, CLT_INT32, CLT_FLOAT32, {3}, {2}, 1, {NAN}, {-0.75}},
+      {CLT_OP_pow, CLT_FLOAT64, CLT_FLOAT32, {2}, {3}, 1, {12}, {8 * 0.69314718055994531}},
+      {CLT_OP_maximum, CLT_FLOAT32, CLT_FLOAT64, {3, -1}, {2, 0.5}, 2, {1, 0}, {0, 1}},
+      {CLT_OP_minimum, CLT_FLOAT64, CLT_FLOAT32, {3, -1}, {2, 0.5}, 2, {0, 1}, {1, 0}},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    uint8_t ra[16], rb[16];
+    for (int i = 0; i < cases[c].n; i++) {
+      clt__store_f64(cases[c].da, ra + i * (int)clt_dtype_size(cases[c].da), cases[c].a[i]);
+      clt__store_f64(cases[c].db, rb + i * (int)clt_dtype_size(cases[c].db), cases[c].b[i]);
+    }
+    clt_tensor *a = clt_from_host(dev, cases[c].da, CLT_SHAPE(cases[c].n), ra);
+    clt_tensor *b = clt_from_host(dev, cases[c].db, CLT_SHAPE(cases[c].n), rb);
+    if (clt_dtype_is_float(cases[c].da)) clt_set_requires_grad(a, true);
+    clt_set_requires_grad(b, true);
+    ck_assert_int_eq(clt_backward(clt_sum(clt_binary(cases[c].op, a, b), CLT_ALL_DIMS, false), NULL), CLT_OK);
+    const int64_t shape[1] = {cases[c].n};
+    double *gb = tu_values(clt_grad(b));
+    for (int i = 0; i < cases[c].n; i++)
+      ck_assert_msg(fabs(gb[i] - cases[c].gb[i]) <= 1e-6 * fabs(cases[c].gb[i]), "%s case %zu: grad b[%d] = %.9g, want %.9g",
+                    clt_op_name(cases[c].op), c, i, gb[i], cases[c].gb[i]);
+    free(gb);
+    if (clt_dtype_is_float(cases[c].da)) tu_assert_values(clt_grad(a), 1, shape, cases[c].ga);
+  }
+  clt_scope_end();
+}
+END_TEST
+
 /* ---- semantics -------------------------------------------------------------------------- */
 
 START_TEST(pytorch_tutorial_example) {
@@ -405,6 +543,8 @@ static Suite *suite(void) {
   TCase *tc = tu_tcase("autograd");
   TU_DEVICES(tc, gradcheck_every_op);
   TU_DEVICES(tc, gradcheck_catches_wrong_gradients);
+  TU_DEVICES(tc, binary_gradients_over_mixed_dtypes);
+  TU_DEVICES(tc, mixed_dtype_gradients_known_values);
   TU_DEVICES(tc, pytorch_tutorial_example);
   TU_DEVICES(tc, accumulation_diamonds_and_retain);
   TU_DEVICES(tc, no_grad_detach_and_leaves);
