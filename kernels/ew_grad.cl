@@ -9,7 +9,10 @@
 
 #define G_abs_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (s) < 0 ? -(g) : (T)0)
 #define G_square_bwd(g, s, p0, p1) ((T)2 * (g) * (s))
-#define G_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (T)0)
+/* Comparisons are written so that NaN takes the branch PyTorch's formulas give it: relu and
+ * elu pass g at NaN (their zero branch is x <= 0), maximum and minimum give g to both operands
+ * where either is NaN (their zero branch is a < b, a > b). */
+#define G_relu_bwd(g, s, p0, p1) ((s) <= 0 ? (T)0 : (g))
 #define G_clamp_bwd(g, s, p0, p1) ((s) >= (p0) && (s) <= (p1) ? (g) : (T)0)
 #define G_exp_bwd(g, s, p0, p1) ((g) * (s))
 #define G_expm1_bwd(g, s, p0, p1) ((g) * ((s) + (T)1))
@@ -23,7 +26,7 @@
 #define G_tanh_bwd(g, s, p0, p1) ((g) * ((T)1 - (s) * (s)))
 #define G_sigmoid_bwd(g, s, p0, p1) ((g) * (s) * ((T)1 - (s)))
 #define G_leaky_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0))
-#define G_elu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0) * CLT_EXP(s))
+#define G_elu_bwd(g, s, p0, p1) ((s) <= 0 ? (g) * (p0) * CLT_EXP(s) : (g))
 #define G_gelu_bwd(g, s, p0, p1) \
   ((g) * ((T)0.5 * ((T)1 + erf((s) * (T)0.70710678118654752440)) + (s) * INV_SQRT_2PI * CLT_EXP((T)-0.5 * (s) * (s))))
 T clt_gelu_tanh_d(T x) {
@@ -37,15 +40,17 @@ T clt_silu_d(T x) {
 }
 #define G_silu_bwd(g, s, p0, p1) ((g) * clt_silu_d(s))
 #define G_softplus_bwd(g, s, p0, p1) ((s) > (T)20 ? (g) : (g) / ((T)1 + CLT_EXP(-(s))))
-#define G_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? (T)0 : (g) * (p0) * pow(s, (p0) - (T)1))
+#define G_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? (T)0 : (g) * (p0) * CLT_POW_SCALAR(s, (p0) - (T)1))
 #define G_rdiv_bwd(g, s, p0, p1) (-(g) * (p0) / ((s) * (s)))
-#define G_rpow_bwd(g, s, p0, p1) ((g) * (s) * log(p0))
+/* s is the result p0^x: with base 0 the exponent is >= 0 exactly where s (0 or 1) is <= 1, and
+ * there the gradient is 0, as PyTorch's (not 0 * log 0) */
+#define G_rpow_bwd(g, s, p0, p1) ((p0) == 0 && (s) <= 1 ? (T)0 : (g) * (s) * log(p0))
 
 #define G_div_bwd_b(g, a, b) (-(g) * (a) / ((b) * (b)))
 #define G_pow_bwd_a(g, a, b) ((b) == 0 ? (T)0 : (g) * (b) * pow(a, (b) - (T)1))
 #define G_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? (T)0 : (g) * pow(a, b) * log(a))
-#define G_maximum_bwd(g, a, b) ((a) > (b) ? (g) : (a) == (b) ? (g) * (T)0.5 : (T)0)
-#define G_minimum_bwd(g, a, b) ((a) < (b) ? (g) : (a) == (b) ? (g) * (T)0.5 : (T)0)
+#define G_maximum_bwd(g, a, b) ((a) == (b) ? (g) * (T)0.5 : (a) < (b) ? (T)0 : (g))
+#define G_minimum_bwd(g, a, b) ((a) == (b) ? (g) * (T)0.5 : (a) > (b) ? (T)0 : (g))
 /* binary cross entropy of logit x against target y, stable: max(x,0) - x y + log(1 + exp(-|x|)) */
 #define G_bce_logits(x, y, p0, p1) (fmax((x), (T)0) - (x) * (y) + log1p(CLT_EXP(-fabs(x))))
 #define G_bce_logits_bwd(g, x, y) ((g) * ((T)1 / ((T)1 + CLT_EXP(-(x))) - (y)))

@@ -3,12 +3,12 @@
  * through clt_iter); p0 and p1 are the op's parameters. K_<op> is the op's expression. */
 
 #define K_neg(a, p0, p1) (-(a))
+/* sign(NaN) and sign(-0) are +0, as PyTorch's */
+#define K_sign(a, p0, p1) ((T)(((a) > 0) - ((a) < 0)))
 #if CLT_IS_FLOAT
 #define K_abs(a, p0, p1) fabs(a)
-#define K_sign(a, p0, p1) (isnan(a) ? (a) : (T)(((a) > 0) - ((a) < 0)))
 #else
 #define K_abs(a, p0, p1) ((T)abs(a)) /* the builtin: clang turns a ternary into llvm.abs, which Oclgrind lacks */
-#define K_sign(a, p0, p1) ((T)(((a) > 0) - ((a) < 0)))
 #endif
 #define K_square(a, p0, p1) ((a) * (a))
 #define K_relu(a, p0, p1) ((a) < 0 ? (T)0 : (a))

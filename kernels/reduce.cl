@@ -179,7 +179,8 @@ CLT_EXTREME_KERNEL(reduce_min, <)
 
 #if CLT_IS_FLOAT
 /* out (a, r, b) = softmax or log_softmax of in along R, given the max m and the sum s of
- * exp(x - m') per (a, b). Launched over rows (lib/cl/program.c: clt__cl_launch_rows): dimension
+ * exp(x - m') per (a, b). A row whose max is infinite or NaN has no normaliser: s + (m - m)
+ * makes the whole row NaN, as PyTorch's (a row of -inf already is: 0 / 0). Launched over rows (lib/cl/program.c: clt__cl_launch_rows): dimension
  * 0 is r, dimensions 1-2 the row a * B + b, so the row's division is shared along it. */
 #define CLT_SOFTMAX_APPLY(NAME, SR, OR)                                                                 \
   __kernel void NAME(__global const T *in, long off, long A, long R, long B, long sA, long sR, long sB,     \
@@ -188,7 +189,7 @@ CLT_EXTREME_KERNEL(reduce_min, <)
     long r = get_global_id(0), row = get_global_id(1) + (long)get_global_size(1) * get_global_id(2);      \
     long b = row % B, a = row / B; /* before the branch: a division there is never hoisted */               \
     if (r >= R || row >= A * B) return;                                                                     \
-    T x = in[off + a * sA + r * (SR) + b * sB], mm = SAFE_M(m[row]), ss = s[row];                           \
+    T x = in[off + a * sA + r * (SR) + b * sB], mr = m[row], mm = SAFE_M(mr), ss = s[row] + (mr - mr);       \
     out[oo + a * oA + r * (OR) + b * oB] = logsm ? x - mm - log(ss) : CLT_EXP(x - mm) / ss;                     \
   }
 /* _c: along a contiguous dim of both (sR = oR = 1), which the compiler then reads and writes

@@ -318,11 +318,13 @@ static clt_status bw_reduce(clt__node *n, clt_tensor *g, clt_tensor **gin) {
       clt_tensor *m = clt__mean(x, nd, dims, true), *d = m ? clt__binary(CLT_OP_sub, x, m) : NULL;
       clt_tensor *gd = d ? mul(ge, d) : NULL;
       if (gd && k == CLT__RK_VAR) r = clt__binary_scalar(CLT_OP_mul, gd, 2.0 / (denom > 0 ? denom : 0), false);
-      if (gd && k == CLT__RK_STD) {
+      if (gd && k == CLT__RK_STD) { /* g (x - mean) / (std denom), and 0 where std is 0, as PyTorch */
         clt_tensor *yk = expand_back(n, y), *q = yk ? clt__binary(CLT_OP_div, gd, yk) : NULL;
-        if (q) r = clt__binary_scalar(CLT_OP_mul, q, 1.0 / (denom > 0 ? denom : 0), false);
-        clt__tensor_release(yk);
-        clt__tensor_release(q);
+        clt_tensor *z = q ? scalar_like(q, 0.0) : NULL, *y0 = z ? clt__binary(CLT_OP_eq, yk, z) : NULL;
+        clt_tensor *qm = y0 ? clt__where(y0, z, q) : NULL;
+        if (qm) r = clt__binary_scalar(CLT_OP_mul, qm, 1.0 / (denom > 0 ? denom : 0), false);
+        clt_tensor *tmp[] = {yk, q, z, y0, qm};
+        for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
       }
       clt__tensor_release(m);
       clt__tensor_release(d);

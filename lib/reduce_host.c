@@ -85,7 +85,7 @@ clt_status clt__host_softmax(clt_device *dev, const clt__softmax_args *s) {
   for (int64_t a = 0; a < L->A; a++)
     for (int64_t b = 0; b < L->B; b++) {
       int64_t o = a * L->B + b;
-      double m = safe_m(load(s->m, s->dt, o)), sum = load(s->s, s->dt, o);
+      double mr = load(s->m, s->dt, o), m = safe_m(mr), sum = load(s->s, s->dt, o) + (mr - mr); /* reduce.cl */
       for (int64_t i = 0; i < L->R; i++) {
         double v = load(s->in, s->dt, L->off + a * L->sA + i * L->sR + b * L->sB);
         double y = s->log ? v - m - log(sum) : exp(v - m) / sum;

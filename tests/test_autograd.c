@@ -345,6 +345,85 @@ START_TEST(mixed_dtype_gradients_known_values) {
 }
 END_TEST
 
+/* ---- special values --------------------------------------------------------------------- */
+
+/* t's values equal want exactly, NaN for NaN and the sign of zeros included. */
+static void assert_bits(clt_tensor *t, const double *want, const char *what) {
+  ck_assert_msg(t != NULL, "%s: %s", what, clt_last_error());
+  double *v = tu_values(t);
+  for (int64_t i = 0; i < clt_numel(t); i++)
+    ck_assert_msg(isnan(want[i]) ? isnan(v[i]) : v[i] == want[i] && signbit(v[i]) == signbit(want[i]),
+                  "%s on %s, element %lld: got %g, want %g", what, clt_device_spec(clt_get_device(t)), (long long)i,
+                  v[i], want[i]);
+  free(v);
+}
+
+typedef clt_tensor *(*unary_fn)(clt_tensor *x, double p);
+static clt_tensor *f_relu(clt_tensor *x, double p) { return (void)p, clt_relu(x); }
+static clt_tensor *f_elu(clt_tensor *x, double p) { return clt_elu(x, p); }
+static clt_tensor *f_pow_scalar(clt_tensor *x, double p) { return clt_pow_scalar(x, p); }
+static clt_tensor *f_rpow_scalar(clt_tensor *x, double p) { return clt_rpow_scalar(x, p); }
+static clt_tensor *f_max_nan(clt_tensor *x, double p) { /* maximum(x, NaN), as a tensor of p */
+  return clt_maximum(x, clt_full(clt_get_device(x), clt_get_dtype(x), CLT_SHAPE(1), p));
+}
+static clt_tensor *f_min_nan(clt_tensor *x, double p) {
+  return clt_minimum(clt_full(clt_get_device(x), clt_get_dtype(x), CLT_SHAPE(1), p), x);
+}
+static clt_tensor *f_softmax(clt_tensor *x, double p) { return p ? clt_log_softmax(x, -1) : clt_softmax(x, -1); }
+static clt_tensor *f_std(clt_tensor *x, double p) { return clt_std(x, CLT_ALL_DIMS, p, false); }
+static clt_tensor *f_std_dim1(clt_tensor *x, double p) { return clt_std(x, CLT_DIMS(1), p, false); }
+
+/* Gradients at special values, as PyTorch 2.x gives them (include/clt/ops.h states each):
+ * relu and elu pass g at NaN; maximum(x, NaN) and minimum(NaN, x) pass g to x; softmax and
+ * log_softmax of a row holding +inf are NaN, gradient included; a power by the scalar 0.5 is
+ * sqrt's; rpow_scalar(0, x) has gradient 0 where x >= 0; std where the std is 0 has gradient
+ * 0, on every device, float32 and float64. The gradient is of sum(f(x) * w) with w = 1. */
+START_TEST(gradients_at_special_values) {
+  clt_device *dev = TU_DEV;
+  static const struct {
+    const char *name;
+    unary_fn f;
+    double p;
+    int ndim;
+    int64_t shape[2];
+    double x[6], y[6], g[6];
+  } cases[] = {
+      {"relu", f_relu, 0, 1, {4}, {NAN, 0, 1, -1}, {NAN, 0, 1, 0}, {1, 0, 1, 0}},
+      {"elu", f_elu, 0.5, 1, {5}, {NAN, 0, 1, -INFINITY, INFINITY}, {NAN, 0, 1, -0.5, INFINITY}, {1, 0.5, 1, 0, 1}},
+      {"maximum(x, NaN)", f_max_nan, NAN, 1, {2}, {1, NAN}, {NAN, NAN}, {1, 1}},
+      {"minimum(NaN, x)", f_min_nan, NAN, 1, {2}, {1, -INFINITY}, {NAN, NAN}, {1, 1}},
+      {"softmax, a row with +inf", f_softmax, 0, 2, {2, 3}, {1, INFINITY, 2, -INFINITY, 0, 0},
+       {NAN, NAN, NAN, 0, 0.5, 0.5}, {NAN, NAN, NAN, 0, 0, 0}},
+      {"log_softmax, a row with +inf", f_softmax, 1, 2, {2, 3}, {INFINITY, INFINITY, 1, -INFINITY, -INFINITY, 0},
+       {NAN, NAN, NAN, -INFINITY, -INFINITY, 0}, {NAN, NAN, NAN, 1, 1, -2}},
+      {"pow_scalar 0.5", f_pow_scalar, 0.5, 1, {4}, {-INFINITY, -0.0, 4, INFINITY}, {NAN, -0.0, 2, INFINITY},
+       {NAN, -INFINITY, 0.25, 0}},
+      {"pow_scalar 1.5", f_pow_scalar, 1.5, 1, {3}, {-INFINITY, -0.0, 4}, {INFINITY, 0, 8}, {NAN, -0.0, 3}},
+      {"rpow_scalar 0", f_rpow_scalar, 0, 1, {5}, {0, 1, 2, -1, NAN}, {1, 0, 0, INFINITY, NAN},
+       {0, 0, 0, -INFINITY, NAN}},
+      {"std of a constant", f_std, 1, 1, {3}, {2, 2, 2}, {0}, {0, 0, 0}},
+      {"std of a 0-d tensor", f_std, 0, 0, {0}, {2}, {0}, {0}},
+      {"std of a 0-d tensor, correction 1", f_std, 1, 0, {0}, {2}, {NAN}, {NAN}},
+      {"std over a dim of size 1", f_std_dim1, 0, 2, {2, 1}, {2, 3}, {0, 0}, {0, 0}},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+    for (int k = 0; k < 2; k++) {
+      clt_scope_begin();
+      clt_dtype dt = k ? CLT_FLOAT64 : CLT_FLOAT32;
+      clt_tensor *x = clt_cast(clt_from_host(dev, CLT_FLOAT64, cases[c].ndim, cases[c].shape, cases[c].x), dt);
+      clt_set_requires_grad(x, true);
+      clt_tensor *y = cases[c].f(x, cases[c].p);
+      char what[96];
+      snprintf(what, sizeof what, "%s (%s)", cases[c].name, clt_dtype_name(dt));
+      assert_bits(y, cases[c].y, what);
+      ck_assert_int_eq(clt_backward(clt_sum(y, CLT_ALL_DIMS, false), NULL), CLT_OK);
+      snprintf(what, sizeof what, "gradient of %s (%s)", cases[c].name, clt_dtype_name(dt));
+      assert_bits(clt_grad(x), cases[c].g, what);
+      clt_scope_end();
+    }
+}
+END_TEST
+
 /* ---- semantics -------------------------------------------------------------------------- */
 
 START_TEST(pytorch_tutorial_example) {
@@ -545,6 +624,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, gradcheck_catches_wrong_gradients);
   TU_DEVICES(tc, binary_gradients_over_mixed_dtypes);
   TU_DEVICES(tc, mixed_dtype_gradients_known_values);
+  TU_DEVICES(tc, gradients_at_special_values);
   TU_DEVICES(tc, pytorch_tutorial_example);
   TU_DEVICES(tc, accumulation_diamonds_and_retain);
   TU_DEVICES(tc, no_grad_detach_and_leaves);

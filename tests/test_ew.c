@@ -217,10 +217,43 @@ START_TEST(ieee_special_values) {
   tu_assert_values(clt_eq(x, x), 1, (const int64_t[]){5}, (const double[]){0, 1, 1, 1, 1});
   tu_assert_values(clt_ne(x, x), 1, (const int64_t[]){5}, (const double[]){1, 0, 0, 0, 0});
   tu_assert_values(clt_div_scalar(x, 0), 1, (const int64_t[]){5}, (const double[]){NAN, INFINITY, -INFINITY, NAN, -INFINITY});
-  tu_assert_values(clt_sign(x), 1, (const int64_t[]){5}, (const double[]){NAN, 1, -1, 0, -1});
+  tu_assert_values(clt_sign(x), 1, (const int64_t[]){5}, (const double[]){0, 1, -1, 0, -1});
   tu_assert_values(clt_cast(x, CLT_INT32), 1, (const int64_t[]){5}, (const double[]){0, 2147483647, -2147483648.0, 0, -1});
   tu_assert_values(clt_cast(x, CLT_BOOL), 1, (const int64_t[]){5}, (const double[]){1, 1, 1, 0, 1});
   clt_scope_end();
+}
+END_TEST
+
+/* t's values equal want exactly, NaN for NaN and the sign of zeros included. */
+static void assert_bits(clt_tensor *t, const double *want, const char *what) {
+  ck_assert_ptr_nonnull(t);
+  double *v = tu_values(t);
+  for (int64_t i = 0; i < clt_numel(t); i++)
+    ck_assert_msg(isnan(want[i]) ? isnan(v[i]) : v[i] == want[i] && signbit(v[i]) == signbit(want[i]),
+                  "%s on %s, element %lld: got %g, want %g", what, clt_device_spec(clt_get_device(t)), (long long)i,
+                  v[i], want[i]);
+  free(v);
+}
+
+/* The special values ops.h decides, as PyTorch 2.x gives them: sign(NaN) and sign(-0) are +0,
+ * abs(-0) is +0, and a power by the scalar 0.5 or -0.5 is sqrt or rsqrt (so (-inf)^0.5 is NaN
+ * and (-0)^0.5 is -0) where a power by a tensor keeps pow's values. */
+START_TEST(special_values_as_pytorch) {
+  clt_device *dev = TU_DEV;
+  for (int k = 0; k < 2; k++) {
+    clt_dtype dt = k ? CLT_FLOAT64 : CLT_FLOAT32;
+    clt_scope_begin();
+    const double v[6] = {NAN, -0.0, -INFINITY, INFINITY, 4, -1};
+    clt_tensor *x = clt_cast(clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(6), v), dt);
+    assert_bits(clt_sign(x), (const double[]){0, 0, -1, 1, 1, -1}, "sign");
+    assert_bits(clt_abs(x), (const double[]){NAN, 0, INFINITY, INFINITY, 4, 1}, "abs");
+    assert_bits(clt_pow_scalar(x, 0.5), (const double[]){NAN, -0.0, NAN, INFINITY, 2, NAN}, "pow_scalar 0.5");
+    assert_bits(clt_pow_scalar(x, -0.5), (const double[]){NAN, -INFINITY, NAN, 0, 0.5, NAN}, "pow_scalar -0.5");
+    assert_bits(clt_pow_scalar(x, 3), (const double[]){NAN, -0.0, -INFINITY, INFINITY, 64, -1}, "pow_scalar 3");
+    clt_tensor *half = clt_full(dev, dt, CLT_SHAPE(6), 0.5);
+    assert_bits(clt_pow(x, half), (const double[]){NAN, 0, INFINITY, INFINITY, 2, NAN}, "pow by a tensor of 0.5");
+    clt_scope_end();
+  }
 }
 END_TEST
 
@@ -467,6 +500,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, where_matches_the_host);
   tcase_add_test(tc, host_reference_known_values);
   TU_DEVICES(tc, ieee_special_values);
+  TU_DEVICES(tc, special_values_as_pytorch);
   TU_DEVICES(tc, exp_float_within_2_ulp);
   TU_DEVICES(tc, results_keep_a_shared_permuted_layout);
   TU_DEVICES(tc, promotion_like_pytorch);

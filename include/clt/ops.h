@@ -21,7 +21,19 @@
  * memory in order. clt_is_contiguous says which; clt_contiguous makes any tensor row-major.
  *
  * IEEE 754 everywhere: no fast-math; NaN and infinities behave as in C. maximum/minimum and
- * clamp propagate NaN, as PyTorch does.
+ * clamp propagate NaN, as PyTorch does. Where PyTorch 2.x (CPU) departs from C, clt follows it,
+ * on every device, in value and in gradient:
+ *   sign(NaN) and sign(-0) are +0; abs(-0) is +0.
+ *   A power by a scalar (clt_pow_scalar) of 0.5 or -0.5 is sqrt or 1 / sqrt: (-inf)^0.5 is NaN
+ *   and (-0)^0.5 is -0 (C's pow gives +inf and +0). A power by a tensor (clt_pow) is C's pow.
+ *   relu's and elu's gradients at NaN pass g (their zero branch is x <= 0); leaky_relu's is
+ *   slope * g.
+ *   maximum and minimum: ties split g evenly; where either operand is NaN both get g.
+ *   rpow_scalar(0, x) has gradient 0 where x >= 0 (-inf where x < 0).
+ *   softmax and log_softmax of a row holding +inf (or NaN, or only -inf) are NaN in the whole
+ *   row, and so is their gradient.
+ *   std's gradient is 0 where the std is 0 (a constant slice, a 0-d tensor, a dim of size 1
+ *   with correction 0); where n - correction <= 0 the std and its gradient are NaN.
  */
 #ifndef CLT_OPS_H
 #define CLT_OPS_H
