@@ -29,9 +29,12 @@
 #define G_elu_bwd(g, s, p0, p1) ((s) <= 0 ? (g) * (p0) * CLT_EXP(s) : (g))
 #define G_gelu_bwd(g, s, p0, p1) \
   ((g) * ((T)0.5 * ((T)1 + erf((s) * (T)0.70710678118654752440)) + (s) * INV_SQRT_2PI * CLT_EXP((T)-0.5 * (s) * (s))))
+/* d/dx x s(2u) = s + x s (1 - s) 2u' with s = sigmoid(2u) (common.clh: CLT_GELU_TANH_U).
+ * Where s (1 - s) is 0 (|x| beyond about 10 in float) so is the second term, whose 2u' may
+ * overflow (x^2 past 1e19): x * 0 then, which keeps +-inf NaN, as PyTorch's. */
 T clt_gelu_tanh_d(T x) {
-  T t = tanh(SQRT_2_PI * (x + (T)0.044715 * x * x * x));
-  return (T)0.5 * ((T)1 + t) + (T)0.5 * x * ((T)1 - t * t) * SQRT_2_PI * ((T)1 + (T)0.134145 * x * x);
+  T u = CLT_GELU_TANH_U(x), e = CLT_GELU_TANH_E(u), r = (T)1 / ((T)1 + e), st = e * r * r;
+  return (u >= 0 ? r : e * r) + (st == 0 ? x * (T)0 : st * x * (T)2 * SQRT_2_PI * ((T)1 + (T)0.134145 * x * x));
 }
 #define G_gelu_tanh_bwd(g, s, p0, p1) ((g) * clt_gelu_tanh_d(s))
 T clt_silu_d(T x) {

@@ -29,8 +29,13 @@
 #define K_leaky_relu(a, p0, p1) ((a) > 0 ? (a) : (a) * (p0))
 #define K_elu(a, p0, p1) ((a) > 0 ? (a) : (p0) * expm1(a))
 #define K_gelu(a, p0, p1) ((T)0.5 * (a) * ((T)1 + erf((a) * (T)0.70710678118654752440)))
-#define K_gelu_tanh(a, p0, p1) \
-  ((T)0.5 * (a) * ((T)1 + tanh((T)0.79788456080286535588 * ((a) + (T)0.044715 * (a) * (a) * (a)))))
+#if CLT_IS_FLOAT
+T clt_gelu_tanh(T x) { /* common.clh: CLT_GELU_TANH_U */
+  T u = CLT_GELU_TANH_U(x), e = CLT_GELU_TANH_E(u);
+  return x * (u >= 0 ? (T)1 : e) / ((T)1 + e);
+}
+#endif
+#define K_gelu_tanh(a, p0, p1) clt_gelu_tanh(a)
 #define K_silu(a, p0, p1) ((a) / ((T)1 + CLT_EXP(-(a))))
 #define K_softplus(a, p0, p1) ((a) > (T)20 ? (a) : log1p(CLT_EXP(a)))
 

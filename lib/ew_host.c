@@ -58,7 +58,12 @@ static inline int64_t iabs(int64_t a) { return a < 0 ? wneg(a) : a; }
 #define H_leaky_relu(a, p0, p1) ((a) > 0 ? (a) : (a) * (p0))
 #define H_elu(a, p0, p1) ((a) > 0 ? (a) : (p0) * expm1(a))
 #define H_gelu(a, p0, p1) (0.5 * (a) * (1.0 + erf((a) / sqrt(2.0))))
-#define H_gelu_tanh(a, p0, p1) (0.5 * (a) * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * ((a) + 0.044715 * (a) * (a) * (a)))))
+/* gelu_tanh: 0.5 x (1 + tanh u) = x sigmoid(2u), in forms exact in both tails (kernels/common.clh) */
+static double gelu_tanh_u(double x) { return sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x); }
+static double sigmoid_2u(double u) { /* without cancellation, and 0 or 1 (never NaN) for u = -+inf */
+  return u >= 0 ? 1.0 / (1.0 + exp(-2.0 * u)) : exp(2.0 * u) / (1.0 + exp(2.0 * u));
+}
+#define H_gelu_tanh(a, p0, p1) ((a) * sigmoid_2u(gelu_tanh_u(a)))
 #define H_silu(a, p0, p1) ((a) / (1.0 + exp(-(a))))
 #define H_softplus(a, p0, p1) ((a) > 20.0 ? (a) : log1p(exp(a)))
 
@@ -164,9 +169,12 @@ FOR_BOOL(WHERE_ROW, where, AS_INPUT, )
 static double gelu_d(double x) {
   return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * 3.14159265358979323846);
 }
+/* s(2u) + x sech^2(u) u' / 2; where sech^2 is 0 so is the second term (x^2 may overflow), and
+ * x * 0 keeps +-inf NaN, as PyTorch's */
 static double gelu_tanh_d(double x) {
-  double k = sqrt(2.0 / 3.14159265358979323846), t = tanh(k * (x + 0.044715 * x * x * x));
-  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x);
+  double u = gelu_tanh_u(x), c = cosh(u), sech2 = 1.0 / (c * c);
+  return sigmoid_2u(u) + (sech2 == 0 ? x * 0.0
+                                     : 0.5 * x * sech2 * sqrt(2.0 / 3.14159265358979323846) * (1.0 + 3.0 * 0.044715 * x * x));
 }
 static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 #define H_abs_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (s) < 0 ? -(g) : 0.0)

@@ -347,14 +347,17 @@ END_TEST
 
 /* ---- special values --------------------------------------------------------------------- */
 
-/* t's values equal want exactly, NaN for NaN and the sign of zeros included. */
+/* t's values equal want (rounded to t's dtype) exactly, NaN for NaN and the sign of zeros
+ * included. */
 static void assert_bits(clt_tensor *t, const double *want, const char *what) {
   ck_assert_msg(t != NULL, "%s: %s", what, clt_last_error());
   double *v = tu_values(t);
-  for (int64_t i = 0; i < clt_numel(t); i++)
-    ck_assert_msg(isnan(want[i]) ? isnan(v[i]) : v[i] == want[i] && signbit(v[i]) == signbit(want[i]),
+  for (int64_t i = 0; i < clt_numel(t); i++) {
+    double w = clt_get_dtype(t) == CLT_FLOAT32 ? (double)(float)want[i] : want[i];
+    ck_assert_msg(isnan(w) ? isnan(v[i]) : v[i] == w && signbit(v[i]) == signbit(w),
                   "%s on %s, element %lld: got %g, want %g", what, clt_device_spec(clt_get_device(t)), (long long)i,
-                  v[i], want[i]);
+                  v[i], w);
+  }
   free(v);
 }
 
@@ -370,13 +373,15 @@ static clt_tensor *f_min_nan(clt_tensor *x, double p) {
   return clt_minimum(clt_full(clt_get_device(x), clt_get_dtype(x), CLT_SHAPE(1), p), x);
 }
 static clt_tensor *f_softmax(clt_tensor *x, double p) { return p ? clt_log_softmax(x, -1) : clt_softmax(x, -1); }
+static clt_tensor *f_gelu_tanh(clt_tensor *x, double p) { return (void)p, clt_gelu_tanh(x); }
 static clt_tensor *f_std(clt_tensor *x, double p) { return clt_std(x, CLT_ALL_DIMS, p, false); }
 static clt_tensor *f_std_dim1(clt_tensor *x, double p) { return clt_std(x, CLT_DIMS(1), p, false); }
 
 /* Gradients at special values, as PyTorch 2.x gives them (include/clt/ops.h states each):
  * relu and elu pass g at NaN; maximum(x, NaN) and minimum(NaN, x) pass g to x; softmax and
  * log_softmax of a row holding +inf are NaN, gradient included; a power by the scalar 0.5 is
- * sqrt's; rpow_scalar(0, x) has gradient 0 where x >= 0; std where the std is 0 has gradient
+ * sqrt's; gelu_tanh is x and 0 (gradient 1 and 0) far right and left, NaN at -inf (gradient
+ * NaN at +-inf); rpow_scalar(0, x) has gradient 0 where x >= 0; std where the std is 0 has gradient
  * 0, on every device, float32 and float64. The gradient is of sum(f(x) * w) with w = 1. */
 START_TEST(gradients_at_special_values) {
   clt_device *dev = TU_DEV;
@@ -401,6 +406,8 @@ START_TEST(gradients_at_special_values) {
       {"pow_scalar 1.5", f_pow_scalar, 1.5, 1, {3}, {-INFINITY, -0.0, 4}, {INFINITY, 0, 8}, {NAN, -0.0, 3}},
       {"rpow_scalar 0", f_rpow_scalar, 0, 1, {5}, {0, 1, 2, -1, NAN}, {1, 0, 0, INFINITY, NAN},
        {0, 0, 0, -INFINITY, NAN}},
+      {"gelu_tanh in its tails", f_gelu_tanh, 0, 1, {6}, {1e4, -1e4, 1e30, -1e30, INFINITY, -INFINITY},
+       {1e4, -0.0, 1e30, -0.0, INFINITY, NAN}, {1, 0, 1, 0, NAN, NAN}},
       {"std of a constant", f_std, 1, 1, {3}, {2, 2, 2}, {0}, {0, 0, 0}},
       {"std of a 0-d tensor", f_std, 0, 0, {0}, {2}, {0}, {0}},
       {"std of a 0-d tensor, correction 1", f_std, 1, 0, {0}, {2}, {NAN}, {NAN}},

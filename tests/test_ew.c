@@ -307,6 +307,46 @@ START_TEST(exp_float_within_2_ulp) {
 }
 END_TEST
 
+/* gelu_tanh in float32 against the float64 reference (the host's, rounded once) over every
+ * 9973rd float in [-40, 40] and the tails: exact where |x| > 40 (x or -0), and within
+ * 4 + 4 |u| ulp elsewhere, u = sqrt(2/pi) (x + 0.044715 x^3): e^(-2u) carries u's float
+ * rounding error times |2u|, as any float formula does (measured on PoCL: at most 1 ulp for
+ * x > 0, 97 ulp near x = -9.8 where u = -41 and the result is 2e-35). PoCL's float tanh made
+ * the old formula 6e-8 wrong far left on any scale: gelu_tanh(-1e4) was -3e-4. */
+START_TEST(gelu_tanh_float32_in_range_and_tails) {
+  clt_device *dev = TU_DEV;
+  size_t cap = 1u << 18, n = 0;
+  float *x = malloc(cap * sizeof *x), *y = malloc(cap * sizeof *y);
+  ck_assert_ptr_nonnull(x);
+  ck_assert_ptr_nonnull(y);
+  const float tails[] = {1e4f, -1e4f, 1e30f, -1e30f, 3e38f, -3e38f, 50.0f, -50.0f, 1e-30f, -1e-30f, 0.0f, -0.0f};
+  for (size_t i = 0; i < sizeof tails / sizeof *tails; i++) x[n++] = tails[i];
+  for (int64_t o = float_order(-40.0f); o < float_order(40.0f) && n < cap; o += 9973) {
+    int32_t bits = (int32_t)(o < 0 ? (int64_t)INT32_MIN - o : o);
+    memcpy(&x[n++], &bits, sizeof bits);
+  }
+  clt_scope_begin();
+  const int64_t shape[1] = {(int64_t)n};
+  clt_tensor *t = clt_from_host(dev, CLT_FLOAT32, 1, shape, x);
+  ck_assert_int_eq(clt_to_host(clt_gelu_tanh(t), y, n * sizeof *y), CLT_OK);
+  double *ref = tu_values(clt_gelu_tanh(clt_cast(clt_to(t, tu_dev[0]), CLT_FLOAT64)));
+  int64_t worst = 0;
+  for (size_t i = 0; i < n; i++) {
+    float want = (float)ref[i];
+    double u = 0.79788456080286535588 * ((double)x[i] + 0.044715 * (double)x[i] * x[i] * x[i]);
+    int64_t ulp = llabs(float_order(want) - float_order(y[i])), bound = fabsf(x[i]) > 40 ? 0 : 4 + (int64_t)(4 * fabs(u));
+    ck_assert_msg(ulp <= bound && signbit(y[i]) == signbit(want), "gelu_tanh(%.9g) on %s is %.9g, want %.9g (%lld ulp)",
+                  x[i], clt_device_spec(dev), y[i], want, (long long)ulp);
+    if (ulp > worst) worst = ulp;
+  }
+  printf("gelu_tanh float32 on %s: %zu values, at most %lld ulp from float64\n", clt_device_spec(dev), n, (long long)worst);
+  free(ref);
+  clt_scope_end();
+  free(x);
+  free(y);
+}
+END_TEST
+
 /* Result layouts: row-major, except where every tensor input shares one dense permuted layout,
  * which the result then takes (as PyTorch); values as the host's either way. */
 START_TEST(results_keep_a_shared_permuted_layout) {
@@ -502,6 +542,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, ieee_special_values);
   TU_DEVICES(tc, special_values_as_pytorch);
   TU_DEVICES(tc, exp_float_within_2_ulp);
+  TU_DEVICES(tc, gelu_tanh_float32_in_range_and_tails);
   TU_DEVICES(tc, results_keep_a_shared_permuted_layout);
   TU_DEVICES(tc, promotion_like_pytorch);
   TU_DEVICES(tc, casts_match_the_host);
