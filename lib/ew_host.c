@@ -198,12 +198,28 @@ static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 #define H_gelu_tanh_bwd(g, s, p0, p1) ((g) * gelu_tanh_d(s))
 #define H_silu_bwd(g, s, p0, p1) ((g) * sigm(s) * (1.0 + (s) * (1.0 - sigm(s))))
 #define H_softplus_bwd(g, s, p0, p1) ((s) > 20.0 ? (g) : (g) * sigm(s))
-#define H_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? 0.0 : (g) * (p0) * pow_scalar(s, (p0) - 1.0))
-#define H_rdiv_bwd(g, s, p0, p1) (-(g) * (p0) / ((s) * (s)))
+/* b x^(b-1), falling back on (b / x) x^b where x^(b-1) alone overflows (float64 operands; see
+ * kernels/ew_grad.cl: clt_pow_d) */
+static double pow_d(double x, double b, double (*pw)(double, double)) {
+  double p = pw(x, b - 1.0), q = isinf(p) ? b / x * pw(x, b) : NAN;
+  return isfinite(q) ? q : b * p;
+}
+/* a^b log a, as (a^(b/2) log a) a^(b/2) where a^b alone overflows */
+static double pow_log(double a, double b) {
+  double p = pow(a, b);
+  if (!isinf(p)) return p * log(a);
+  double h = pow(a, 0.5 * b);
+  return h * log(a) * h;
+}
+#define H_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? 0.0 : (g) * pow_d(s, p0, pow_scalar))
+/* a / b^2 without a rounding among the subnormals or an overflow the result has not
+ * (kernels/ew_grad.cl: clt_div_b2), for float64 operands */
+static double div_b2(double a, double b) { return fabs(b) >= 0x1p-511 && fabs(b) <= 0x1p511 ? a / (b * b) : a / b / b; }
+#define H_rdiv_bwd(g, s, p0, p1) (-(g) * div_b2(p0, s))
 #define H_rpow_bwd(g, s, p0, p1) ((p0) == 0 && (s) <= 1 ? 0.0 : (g) * (s) * log(p0))
-#define H_div_bwd_b(g, a, b) (-(g) * (a) / ((b) * (b)))
-#define H_pow_bwd_a(g, a, b) ((b) == 0 ? 0.0 : (g) * (b) * pow(a, (b) - 1.0))
-#define H_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? 0.0 : (g) * pow(a, b) * log(a))
+#define H_div_bwd_b(g, a, b) (-(g) * div_b2(a, b))
+#define H_pow_bwd_a(g, a, b) ((b) == 0 ? 0.0 : (g) * pow_d(a, b, pow))
+#define H_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? 0.0 : (g) * pow_log(a, b))
 #define H_maximum_bwd(g, a, b) ((a) == (b) ? 0.5 * (g) : (a) < (b) ? 0.0 : (g))
 #define H_minimum_bwd(g, a, b) ((a) == (b) ? 0.5 * (g) : (a) > (b) ? 0.0 : (g))
 #define H_bce_logits(x, y, p0, p1) (((x) > 0 ? (x) : 0.0) - (x) * (y) + log1p(exp(-fabs(x))))

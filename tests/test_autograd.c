@@ -1,6 +1,7 @@
 /* Autograd: gradcheck (float64 central differences) for every differentiable op on every
  * device, with broadcast shapes, views and non-contiguous inputs; accumulation, diamonds,
  * no-grad, detach, in-place ops and their version errors, backward twice, memory. */
+#include <float.h>
 #include <stdio.h>
 
 #include "ew.h"
@@ -431,6 +432,128 @@ START_TEST(gradients_at_special_values) {
 }
 END_TEST
 
+/* ---- float32 gradients over the whole float32 range ------------------------------------ */
+
+static int64_t float_order(float f) {
+  int32_t i;
+  memcpy(&i, &f, sizeof i);
+  return i < 0 ? (int64_t)INT32_MIN - i : i;
+}
+
+/* The gradients of sum(op(a, b)) for a and b, elementwise ([n] each, of dtype src), computed in
+ * dtype dt on dev: the host copies of both, as doubles (caller frees). */
+static void binary_grads(clt_device *dev, clt_op op, clt_dtype dt, clt_dtype src, const void *a, const void *b,
+                         int64_t n, double **ga, double **gb) {
+  clt_scope_begin();
+  clt_tensor *x[2] = {clt_cast(clt_from_host(dev, src, 1, &n, a), dt), clt_cast(clt_from_host(dev, src, 1, &n, b), dt)};
+  for (int i = 0; i < 2; i++) clt_set_requires_grad(x[i], true);
+  ck_assert_int_eq(clt_backward(clt_sum(clt_binary(op, x[0], x[1]), CLT_ALL_DIMS, false), NULL), CLT_OK);
+  *ga = tu_values(clt_grad(x[0]));
+  *gb = tu_values(clt_grad(x[1]));
+  clt_scope_end();
+}
+
+/* Float32 gradients of div and pow on every device against the float64 reference (the host's
+ * float64 gradients of the same operands, rounded once): where that is a normal float or
+ * infinite, within 4 ulp for div (OpenCL's division may be 2.5 ulp off) and 32 for pow (its
+ * pow 16); where it is subnormal, within 4 and 64 steps of the smallest subnormal. Measured on
+ * PoCL: 1 ulp and 0 steps for div, 2 ulp and 6 steps for pow. Operands cover the float32 range
+ * (every 7th power of two with two mantissas, both signs, for div; positive bases and
+ * exponents from -30 to 130 for pow), so that a / b^2 is formed where b * b overflows or
+ * underflows (b = 1e20, b = 1e-40) and pow's gradients where a power alone overflows. */
+START_TEST(float32_gradients_over_the_float32_range) {
+  clt_device *dev = TU_DEV;
+  float mag[128];
+  int nm = 0;
+  for (int k = -149; k <= 127; k += 7)
+    for (int m = 0; m < 2; m++) mag[nm++] = ldexpf(m ? 1.37f : 1.0f, k);
+  static const float exps[] = {-30, -2.5f, -1, -0.5f, -1e-7f, 1e-7f, 0.5f, 1, 2.5f, 30, 127.5f, 130};
+  int64_t cap = 4 * 128 * 128, n;
+  float *a = malloc((size_t)cap * sizeof *a), *b = malloc((size_t)cap * sizeof *b);
+  ck_assert_ptr_nonnull(a);
+  ck_assert_ptr_nonnull(b);
+  for (int which = 0; which < 2; which++) {
+    clt_op op = which ? CLT_OP_pow : CLT_OP_div;
+    n = 0;
+    for (int i = -1; i < nm; i++)
+      for (int j = 0; j < (which ? (int)(sizeof exps / sizeof *exps) : 2 * nm); j++) {
+        a[n] = i < 0 ? 0.0f : mag[i] * (which || n % 2 ? 1 : -1);
+        b[n++] = which ? exps[j] : (j % 2 ? -1 : 1) * mag[j / 2];
+      }
+    double *ga, *gb, *ra, *rb;
+    binary_grads(dev, op, CLT_FLOAT32, CLT_FLOAT32, a, b, n, &ga, &gb);
+    binary_grads(tu_dev[0], op, CLT_FLOAT64, CLT_FLOAT32, a, b, n, &ra, &rb);
+    int64_t worst = 0, worst_sub = 0;
+    for (int64_t i = 0; i < 2 * n; i++) {
+      float got = (float)(i < n ? ga[i] : gb[i - n]), want = (float)(i < n ? ra[i] : rb[i - n]);
+      int64_t e = i % n;
+      if (which && i < n && a[e] == 0) continue; /* d/da a^b at a = 0: 0 * inf forms on purpose */
+      if (isnan(want) || isnan(got)) {
+        ck_assert_msg(isnan(want) && isnan(got), "%s(%.9g, %.9g) on %s: gradient of %s %.9g, want %.9g",
+                      clt_op_name(op), a[e], b[e], clt_device_spec(dev), i < n ? "a" : "b", got, want);
+        continue;
+      }
+      bool sub = fabsf(want) < FLT_MIN;
+      int64_t d = sub ? (int64_t)fabs(((double)got - want) / 0x1p-149) : llabs(float_order(got) - float_order(want));
+      if (sub && d > worst_sub) worst_sub = d;
+      if (!sub && d > worst) worst = d;
+      ck_assert_msg(d <= (sub ? (which ? 64 : 4) : (which ? 32 : 4)), "%s(%.9g, %.9g) on %s: gradient of %s %.9g, want %.9g (%lld %s)",
+                    clt_op_name(op), a[e], b[e], clt_device_spec(dev), i < n ? "a" : "b", got, want, (long long)d,
+                    sub ? "subnormal steps" : "ulp");
+    }
+    printf("%s float32 gradients on %s: %lld values, at most %lld ulp, %lld subnormal steps\n", clt_op_name(op),
+           clt_device_spec(dev), (long long)(2 * n), (long long)worst, (long long)worst_sub);
+    free(ga);
+    free(gb);
+    free(ra);
+    free(rb);
+  }
+  free(a);
+  free(b);
+}
+END_TEST
+
+/* The issue's float32 reproductions, float32 and float64 on every device: div's gradient for b
+ * at b = 1e20 (b * b overflowed: -0) and at a = 0, b = 1e-40 (b * b underflowed: NaN); pow's for
+ * a tiny base (a^(b-1) overflowed: -inf) and for an overflowing power (2^128 ln 2); and their
+ * float64 counterparts, which the host got wrong too. */
+START_TEST(div_and_pow_gradients_known_values) {
+  clt_device *dev = TU_DEV;
+  static const struct {
+    clt_op op;
+    double a, b;
+    int which; /* the gradient of a (0) or b (1) */
+    double want;
+  } cases[] = {
+      {CLT_OP_div, 1e30, 1e20, 1, -1e-10},
+      {CLT_OP_div, 0, 1e-40, 1, -0.0},
+      {CLT_OP_div, 1, 1e-20, 1, -INFINITY}, /* float32; 1e40 in float64 */
+      {CLT_OP_pow, 2.6e-39, -1e-7, 0, 0}, /* b a^(b-1), computed below */
+      {CLT_OP_pow, 2, 128, 1, 2.358657632255133e38},
+      /* the same beyond float32's range: float64 only */
+      {CLT_OP_div, 1e300, 1e200, 1, -1e-100},
+      {CLT_OP_pow, 2, 1024, 1, 1.2460659279417838e308},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+    for (int k = 0; k < 2; k++) {
+      clt_dtype dt = k ? CLT_FLOAT64 : CLT_FLOAT32;
+      if (!k && (fabs(cases[c].a) > FLT_MAX || fabs(cases[c].b) > 1e30)) continue;
+      double fa = k ? cases[c].a : (float)cases[c].a, fb = k ? cases[c].b : (float)cases[c].b;
+      double *ga, *gb, got, want = cases[c].want;
+      binary_grads(dev, cases[c].op, dt, CLT_FLOAT64, &fa, &fb, 1, &ga, &gb);
+      got = cases[c].which ? gb[0] : ga[0];
+      free(ga);
+      free(gb);
+      if (cases[c].op == CLT_OP_pow && cases[c].which == 0) want = (double)fb * pow((double)fa, (double)fb - 1);
+      if (isinf(want) && k) want = -(double)fa / ((double)fb * fb);
+      if (k == 0) want = (double)(float)want;
+      ck_assert_msg((got == want && signbit(got) == signbit(want)) || fabs(got - want) <= 1e-6 * fabs(want),
+                    "%s(%g, %g) on %s, %s: gradient of %s %.9g, want %.9g", clt_op_name(cases[c].op), cases[c].a,
+                    cases[c].b, clt_device_spec(dev), clt_dtype_name(dt), cases[c].which ? "b" : "a", got, want);
+    }
+}
+END_TEST
+
 /* ---- semantics -------------------------------------------------------------------------- */
 
 START_TEST(pytorch_tutorial_example) {
@@ -632,6 +755,8 @@ static Suite *suite(void) {
   TU_DEVICES(tc, binary_gradients_over_mixed_dtypes);
   TU_DEVICES(tc, mixed_dtype_gradients_known_values);
   TU_DEVICES(tc, gradients_at_special_values);
+  TU_DEVICES(tc, float32_gradients_over_the_float32_range);
+  TU_DEVICES(tc, div_and_pow_gradients_known_values);
   TU_DEVICES(tc, pytorch_tutorial_example);
   TU_DEVICES(tc, accumulation_diamonds_and_retain);
   TU_DEVICES(tc, no_grad_detach_and_leaves);

@@ -100,7 +100,11 @@ CLT_API clt_tensor *clt_clamp(clt_tensor *x, double lo, double hi);
  *   comparisons (bool result): clt_eq clt_ne clt_lt clt_le clt_gt clt_ge
  *   logical (bool result, nonzero is true): clt_logical_and clt_logical_or clt_logical_xor
  * div is true division (integers give float32). Integer pow with a negative exponent truncates
- * (0 unless the base is 1 or -1). */
+ * (0 unless the base is 1 or -1). Gradients compute in the result's dtype, with the operands
+ * promoted to it as the op did, and are formed so that they over- or underflow only where the
+ * gradient itself does (a / b^2 for b = 1e20 or 1e-40, b a^(b-1) for a tiny base, a^b log a
+ * past a^b's overflow): in float32 within 4 ulp of the float64 reference for div and 32 for
+ * pow (OpenCL's error bounds; 1 and 2 measured on PoCL). */
 #define CLT__DECL_BINARY(name, np, saves) CLT_API clt_tensor *clt_##name(clt_tensor *a, clt_tensor *b);
 CLT_BINARY_OPS(CLT__DECL_BINARY)
 CLT_COMPARE_OPS(CLT__DECL_BINARY)
