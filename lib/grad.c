@@ -314,21 +314,19 @@ static clt_status bw_reduce(clt__node *n, clt_tensor *g, clt_tensor **gin) {
       break;
     }
     case CLT__RK_VAR: case CLT__RK_STD: {
-      double denom = R - n->p[0];
-      clt_tensor *m = clt__mean(x, nd, dims, true), *d = m ? clt__binary(CLT_OP_sub, x, m) : NULL;
-      clt_tensor *gd = d ? mul(ge, d) : NULL;
-      if (gd && k == CLT__RK_VAR) r = clt__binary_scalar(CLT_OP_mul, gd, 2.0 / (denom > 0 ? denom : 0), false);
-      if (gd && k == CLT__RK_STD) { /* g (x - mean) / (std denom), and 0 where std is 0, as PyTorch */
-        clt_tensor *yk = expand_back(n, y), *q = yk ? clt__binary(CLT_OP_div, gd, yk) : NULL;
-        clt_tensor *z = q ? scalar_like(q, 0.0) : NULL, *y0 = z ? clt__binary(CLT_OP_eq, yk, z) : NULL;
-        clt_tensor *qm = y0 ? clt__where(y0, z, q) : NULL;
-        if (qm) r = clt__binary_scalar(CLT_OP_mul, qm, 1.0 / (denom > 0 ? denom : 0), false);
-        clt_tensor *tmp[] = {yk, q, z, y0, qm};
-        for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
-      }
-      clt__tensor_release(m);
-      clt__tensor_release(d);
-      clt__tensor_release(gd);
+      /* var: 2 g d / denom; std: g (d / std) / denom, 0 where the std is 0, as PyTorch; d = x -
+       * mean, the mean as var computes it (no overflow for |x| near the float range's end), and
+       * d / std first, so that neither underflows for tiny x nor overflows for huge x */
+      double inv = 1.0 / (R - n->p[0] > 0 ? R - n->p[0] : 0);
+      clt_tensor *m = clt__mean_scaled(x, nd, dims, true), *d = m ? clt__binary(CLT_OP_sub, x, m) : NULL;
+      clt_tensor *q = NULL, *yk = NULL, *z = NULL, *y0 = NULL, *qm = NULL, *gq = NULL;
+      if (d && k == CLT__RK_VAR && (gq = mul(ge, d))) r = clt__binary_scalar(CLT_OP_mul, gq, 2 * inv, false);
+      if (d && k == CLT__RK_STD && (yk = expand_back(n, y)) && (q = clt__binary(CLT_OP_div, d, yk)) &&
+          (z = scalar_like(q, 0.0)) && (y0 = clt__binary(CLT_OP_eq, yk, z)) && (qm = clt__where(y0, z, q)) &&
+          (gq = mul(ge, qm)))
+        r = clt__binary_scalar(CLT_OP_mul, gq, inv, false);
+      clt_tensor *tmp[] = {m, d, q, yk, z, y0, qm, gq};
+      for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
       break;
     }
     case CLT__RK_LSE: {

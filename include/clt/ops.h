@@ -167,8 +167,12 @@ CLT_API clt_tensor *clt_min(clt_tensor *x, int ndims, const int *dims, bool keep
 CLT_API clt_tensor *clt_argmax(clt_tensor *x, int dim, bool keepdim);
 CLT_API clt_tensor *clt_argmin(clt_tensor *x, int dim, bool keepdim);
 /* Variance and standard deviation with Bessel's correction: sum((x - mean)^2) / (n - correction)
- * (correction 1: the unbiased estimate, 0: the population one), computed in two passes.
- * Floats only. */
+ * (correction 1: the unbiased estimate, 0: the population one). Floats only. Computed on each
+ * slice scaled by the power of two that brings its largest |x| below 1, in four passes (max |x|,
+ * the mean, the mean of the deviations from it, which puts back what rounding the mean lost,
+ * and the squared deviations), so that no square over- or underflows: over the whole float32
+ * range within 8 ulp of the float64 reference (1 measured on PoCL); var past the largest float
+ * is inf. The gradients take the mean the same way. */
 CLT_API clt_tensor *clt_var(clt_tensor *x, int ndims, const int *dims, double correction, bool keepdim);
 CLT_API clt_tensor *clt_std(clt_tensor *x, int ndims, const int *dims, double correction, bool keepdim);
 /* log(sum(exp(x))), computed as max + log(sum(exp(x - max))); integers promote to float32. */
