@@ -306,6 +306,62 @@ START_TEST(binary_gradients_over_mixed_dtypes) {
 }
 END_TEST
 
+/* s op x (first) or x op s: the scalar forms, reversed ones through their own functions. */
+static clt_tensor *scalar_form(clt_op op, bool first, clt_tensor *x, double s) {
+  if (!first) return clt_binary_scalar(op, x, s);
+  return op == CLT_OP_sub ? clt_rsub_scalar(x, s) : op == CLT_OP_div ? clt_rdiv_scalar(x, s) : clt_rpow_scalar(x, s);
+}
+
+/* The scalar forms' gradients in float32 and float64 on every device, with integral and
+ * fractional scalars, against central differences in float64. */
+START_TEST(scalar_form_gradients_in_each_float_dtype) {
+  clt_device *dev = TU_DEV, *host = tu_dev[0];
+  static const double xs[4] = {0.6, 1.3, 2.2, 0.9}, scalars[3] = {2, 0.7, -1.5}, w[4] = {0.3, -0.7, 0.2, 0.9};
+  int checked = 0;
+  for (int op = 0; op < CLT_OP_COUNT; op++) {
+    clt__op_kind k = clt__op_table[op].kind;
+    if (k != CLT__K_BINARY_INT && k != CLT__K_BINARY_FLOAT) continue;
+    for (int first = 0; first < 2; first++) {
+      if (first && op != CLT_OP_sub && op != CLT_OP_div && op != CLT_OP_pow) continue;
+      for (int si = 0; si < 3; si++)
+        for (int d = 0; d < 2; d++) {
+          double sc = first && op == CLT_OP_pow ? fabs(scalars[si]) : scalars[si]; /* a real power: base > 0 */
+          clt_dtype dt = d ? CLT_FLOAT64 : CLT_FLOAT32;
+          clt_scope_begin();
+          clt_tensor *x = clt_cast(clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(4), xs), dt);
+          clt_set_requires_grad(x, true);
+          clt_tensor *wt = clt_cast(clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(4), w), dt);
+          ck_assert_int_eq(clt_backward(clt_sum(clt_mul(scalar_form((clt_op)op, first, x, sc), wt), CLT_ALL_DIMS, false),
+                                        NULL),
+                           CLT_OK);
+          double *ana = tu_values(clt_grad(x)), v[4];
+          memcpy(v, xs, sizeof v);
+          for (int e = 0; e < 4; e++) {
+            double l[2], h = 1e-6;
+            for (int side = 0; side < 2; side++) {
+              v[e] = xs[e] + (side ? -h : h);
+              clt_tensor *p = clt_from_host(host, CLT_FLOAT64, CLT_SHAPE(4), v);
+              clt_tensor *wh = clt_from_host(host, CLT_FLOAT64, CLT_SHAPE(4), w);
+              ck_assert_int_eq(clt_item(clt_sum(clt_mul(scalar_form((clt_op)op, first, p, sc), wh), CLT_ALL_DIMS, false),
+                                        &l[side]),
+                               CLT_OK);
+              v[e] = xs[e];
+            }
+            double num = (l[0] - l[1]) / (2 * h), tol = d ? 1e-7 + 1e-6 * fabs(num) : 1e-5 + 1e-4 * fabs(num);
+            ck_assert_msg(fabs(ana[e] - num) <= tol, "%s%s_scalar(%s, %g) on %s: gradient %lld is %.9g, want %.9g",
+                          first ? "r" : "", clt_op_name((clt_op)op), clt_dtype_name(dt), sc, clt_device_spec(dev),
+                          (long long)e, ana[e], num);
+          }
+          free(ana);
+          checked++;
+          clt_scope_end();
+        }
+    }
+  }
+  ck_assert_int_eq(checked, (7 + 3) * 3 * 2);
+}
+END_TEST
+
 /* The reproductions, with PyTorch's values (g = 1). */
 START_TEST(mixed_dtype_gradients_known_values) {
   clt_device *dev = TU_DEV;
@@ -753,6 +809,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, gradcheck_every_op);
   TU_DEVICES(tc, gradcheck_catches_wrong_gradients);
   TU_DEVICES(tc, binary_gradients_over_mixed_dtypes);
+  TU_DEVICES(tc, scalar_form_gradients_in_each_float_dtype);
   TU_DEVICES(tc, mixed_dtype_gradients_known_values);
   TU_DEVICES(tc, gradients_at_special_values);
   TU_DEVICES(tc, float32_gradients_over_the_float32_range);
