@@ -55,25 +55,25 @@ T clt_ipow(T a, T b) {
   __kernel void FWD(__global OT *out, long oo, __global const T *a, long ao, __global const T *b,  \
                     long bo, long n) {                                                             \
     long i = get_global_id(0);                                                                     \
-    if (i < n) out[oo + i] = (OT)K(a[ao + i], b[bo + i], 0);                                          \
+    if (i < n) out[oo + i] = (OT)K(a[ao + i], b[bo + i], 0);                                       \
   }                                                                                                \
   __kernel void FWD_S(__global OT *out, __global const T *a, __global const T *b, clt_walk it) {   \
     CLT_WALK_BEGIN(it);                                                                            \
-      out[off0] = (OT)K(a[off1], b[off2], 0);                                                   \
+      out[off0] = (OT)K(a[off1], b[off2], 0);                                                      \
   }
 
-#define CLT_SCALAR_KERNELS(FWD, FWD_S, K, OT, X, Y, SC)                                                \
+#define CLT_SCALAR_KERNELS(FWD, FWD_S, K, OT, X, Y, SC)                                            \
   __kernel void FWD(__global OT *out, long oo, __global const T *in, long io, long n, T p0, T p1) { \
     long i = get_global_id(0);                                                                     \
     if (i < n) {                                                                                   \
       T v = in[io + i];                                                                            \
-      out[oo + i] = (OT)K(X, Y, SC);                                                                   \
+      out[oo + i] = (OT)K(X, Y, SC);                                                               \
     }                                                                                              \
   }                                                                                                \
-  __kernel void FWD_S(__global OT *out, __global const T *in, clt_walk it, T p0, T p1) {          \
-    CLT_WALK_BEGIN(it);                                                                           \
-      T v = in[off1];                                                                           \
-      out[off0] = (OT)K(X, Y, SC);                                                                  \
+  __kernel void FWD_S(__global OT *out, __global const T *in, clt_walk it, T p0, T p1) {           \
+    CLT_WALK_BEGIN(it);                                                                            \
+      T v = in[off1];                                                                              \
+      out[off0] = (OT)K(X, Y, SC);                                                                 \
   }
 
 #define CLT_ARITH_KERNELS(name, np, saves)                                     \

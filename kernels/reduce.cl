@@ -33,8 +33,8 @@ typedef long ACC;
 #if CLT_DT == 0
 #define CLT_EXP_LO -100
 #define CLT_EXP_HI 126
-/* ilogb(x) + 1 and 2^-e from the bits (no calls: PoCL leaves ilogb and ldexp as calls, which
- * keep a kernel from vectorizing); a subnormal, 0, inf or NaN max clamps */
+/* e = ilogb(max) + 1, clamped, and 2^-e, read and written as bits (a subnormal or 0 max gives
+ * the low clamp, inf the high one) */
 int clt_slice_exp(T maxabs) { return clamp((int)((as_uint(maxabs) >> 23) & 0xff) - 126, CLT_EXP_LO, CLT_EXP_HI); }
 #define CLT_SLICE_SCALE(maxabs) as_float((uint)(127 - clt_slice_exp(maxabs)) << 23)
 #else
@@ -218,8 +218,9 @@ CLT_EXTREME_KERNEL(reduce_min, <)
 #if CLT_IS_FLOAT
 /* out (a, r, b) = softmax or log_softmax of in along R, given the max m and the sum s of
  * exp(x - m') per (a, b). A row whose max is infinite or NaN has no normaliser: s + (m - m)
- * makes the whole row NaN, as PyTorch's (a row of -inf already is: 0 / 0). Launched over rows (lib/cl/program.c: clt__cl_launch_rows): dimension
- * 0 is r, dimensions 1-2 the row a * B + b, so the row's division is shared along it. */
+ * makes the whole row NaN, as PyTorch's (a row of -inf already is: 0 / 0). Launched over rows
+ * (lib/cl/program.c: clt__cl_launch_rows): dimension 0 is r, dimensions 1-2 the row a * B + b,
+ * so the row's division is shared along it. */
 #define CLT_SOFTMAX_APPLY(NAME, SR, OR)                                                                 \
   __kernel void NAME(__global const T *in, long off, long A, long R, long B, long sA, long sR, long sB,     \
                      __global T *out, long oo, long oA, long oR, long oB, __global const T *m,              \
