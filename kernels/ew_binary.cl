@@ -3,7 +3,10 @@
  *   <op>_fwd      a, b contiguous (element offsets)      <op>_fwd_s    any strides (clt_iter)
  *   <op>_fwd_c    b is the scalar p0, a contiguous        <op>_fwd_cs   b is p0, a strided
  *   <op>_fwd_rc   a is the scalar p0, b contiguous        <op>_fwd_rcs  a is p0, b strided
- * The scalar forms take the unary kernels' arguments (out, oo, in, io, n, p0, p1). */
+ * The scalar forms take the unary kernels' arguments (out, oo, in, io, n, p0, p1). K_<op>(a, b, sc)
+ * is the op's expression; sc is 1 where b is the scalar p0 (the _c forms), which only pow
+ * reads: PyTorch computes a power by a Python scalar 0.5 or -0.5 as sqrt or rsqrt (common.clh:
+ * CLT_POW_SCALAR), and a power by a tensor with pow. */
 
 #if CLT_IS_INT
 /* Integer power by squaring; a negative exponent gives the truncated result (0 unless |a| = 1). */
@@ -19,31 +22,31 @@ T clt_ipow(T a, T b) {
   }
   return r;
 }
-#define K_pow(a, b) clt_ipow(a, b)
+#define K_pow(a, b, sc) clt_ipow(a, b)
 #else
-#define K_pow(a, b) pow(a, b)
+#define K_pow(a, b, sc) ((sc) ? CLT_POW_SCALAR(a, b) : pow(a, b))
 #endif
 
-#define K_add(a, b) ((a) + (b))
-#define K_sub(a, b) ((a) - (b))
-#define K_mul(a, b) ((a) * (b))
-#define K_div(a, b) ((a) / (b))
+#define K_add(a, b, sc) ((a) + (b))
+#define K_sub(a, b, sc) ((a) - (b))
+#define K_mul(a, b, sc) ((a) * (b))
+#define K_div(a, b, sc) ((a) / (b))
 #if CLT_IS_FLOAT /* NaN propagates, as in PyTorch */
-#define K_maximum(a, b) (((a) > (b) || isnan(a)) ? (a) : (b))
-#define K_minimum(a, b) (((a) < (b) || isnan(a)) ? (a) : (b))
+#define K_maximum(a, b, sc) (((a) > (b) || isnan(a)) ? (a) : (b))
+#define K_minimum(a, b, sc) (((a) < (b) || isnan(a)) ? (a) : (b))
 #else
-#define K_maximum(a, b) ((a) > (b) ? (a) : (b))
-#define K_minimum(a, b) ((a) < (b) ? (a) : (b))
+#define K_maximum(a, b, sc) ((a) > (b) ? (a) : (b))
+#define K_minimum(a, b, sc) ((a) < (b) ? (a) : (b))
 #endif
-#define K_eq(a, b) ((a) == (b))
-#define K_ne(a, b) ((a) != (b))
-#define K_lt(a, b) ((a) < (b))
-#define K_le(a, b) ((a) <= (b))
-#define K_gt(a, b) ((a) > (b))
-#define K_ge(a, b) ((a) >= (b))
-#define K_logical_and(a, b) ((a) != (T)0 && (b) != (T)0)
-#define K_logical_or(a, b) ((a) != (T)0 || (b) != (T)0)
-#define K_logical_xor(a, b) (((a) != (T)0) != ((b) != (T)0))
+#define K_eq(a, b, sc) ((a) == (b))
+#define K_ne(a, b, sc) ((a) != (b))
+#define K_lt(a, b, sc) ((a) < (b))
+#define K_le(a, b, sc) ((a) <= (b))
+#define K_gt(a, b, sc) ((a) > (b))
+#define K_ge(a, b, sc) ((a) >= (b))
+#define K_logical_and(a, b, sc) ((a) != (T)0 && (b) != (T)0)
+#define K_logical_or(a, b, sc) ((a) != (T)0 || (b) != (T)0)
+#define K_logical_xor(a, b, sc) (((a) != (T)0) != ((b) != (T)0))
 
 /* The op's name is pasted (##) where the table's X macro receives it, never passed on bare: an
  * OpenCL implementation may define builtins such as pow as macros, and a bare name would expand
@@ -52,35 +55,35 @@ T clt_ipow(T a, T b) {
   __kernel void FWD(__global OT *out, long oo, __global const T *a, long ao, __global const T *b,  \
                     long bo, long n) {                                                             \
     long i = get_global_id(0);                                                                     \
-    if (i < n) out[oo + i] = (OT)K(a[ao + i], b[bo + i]);                                          \
+    if (i < n) out[oo + i] = (OT)K(a[ao + i], b[bo + i], 0);                                       \
   }                                                                                                \
   __kernel void FWD_S(__global OT *out, __global const T *a, __global const T *b, clt_walk it) {   \
     CLT_WALK_BEGIN(it);                                                                            \
-      out[off0] = (OT)K(a[off1], b[off2]);                                                   \
+      out[off0] = (OT)K(a[off1], b[off2], 0);                                                      \
   }
 
-#define CLT_SCALAR_KERNELS(FWD, FWD_S, K, OT, X, Y)                                                \
+#define CLT_SCALAR_KERNELS(FWD, FWD_S, K, OT, X, Y, SC)                                            \
   __kernel void FWD(__global OT *out, long oo, __global const T *in, long io, long n, T p0, T p1) { \
     long i = get_global_id(0);                                                                     \
     if (i < n) {                                                                                   \
       T v = in[io + i];                                                                            \
-      out[oo + i] = (OT)K(X, Y);                                                                   \
+      out[oo + i] = (OT)K(X, Y, SC);                                                               \
     }                                                                                              \
   }                                                                                                \
-  __kernel void FWD_S(__global OT *out, __global const T *in, clt_walk it, T p0, T p1) {          \
-    CLT_WALK_BEGIN(it);                                                                           \
-      T v = in[off1];                                                                           \
-      out[off0] = (OT)K(X, Y);                                                                  \
+  __kernel void FWD_S(__global OT *out, __global const T *in, clt_walk it, T p0, T p1) {           \
+    CLT_WALK_BEGIN(it);                                                                            \
+      T v = in[off1];                                                                              \
+      out[off0] = (OT)K(X, Y, SC);                                                                 \
   }
 
 #define CLT_ARITH_KERNELS(name, np, saves)                                     \
   CLT_BINARY_TENSOR_KERNELS(name##_fwd, name##_fwd_s, K_##name, T)             \
-  CLT_SCALAR_KERNELS(name##_fwd_c, name##_fwd_cs, K_##name, T, v, p0)          \
-  CLT_SCALAR_KERNELS(name##_fwd_rc, name##_fwd_rcs, K_##name, T, p0, v)
+  CLT_SCALAR_KERNELS(name##_fwd_c, name##_fwd_cs, K_##name, T, v, p0, 1)       \
+  CLT_SCALAR_KERNELS(name##_fwd_rc, name##_fwd_rcs, K_##name, T, p0, v, 0)
 
 #define CLT_COMPARE_KERNELS(name, np, saves)                                   \
   CLT_BINARY_TENSOR_KERNELS(name##_fwd, name##_fwd_s, K_##name, clt_bool)      \
-  CLT_SCALAR_KERNELS(name##_fwd_c, name##_fwd_cs, K_##name, clt_bool, v, p0)
+  CLT_SCALAR_KERNELS(name##_fwd_c, name##_fwd_cs, K_##name, clt_bool, v, p0, 1)
 
 #define CLT_LOGICAL_KERNELS(name, np, saves) CLT_BINARY_TENSOR_KERNELS(name##_fwd, name##_fwd_s, K_##name, clt_bool)
 

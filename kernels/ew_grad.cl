@@ -9,7 +9,10 @@
 
 #define G_abs_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (s) < 0 ? -(g) : (T)0)
 #define G_square_bwd(g, s, p0, p1) ((T)2 * (g) * (s))
-#define G_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (T)0)
+/* Comparisons are written so that NaN takes the branch PyTorch's formulas give it: relu and
+ * elu pass g at NaN (their zero branch is x <= 0), maximum and minimum give g to both operands
+ * where either is NaN (their zero branch is a < b, a > b). */
+#define G_relu_bwd(g, s, p0, p1) ((s) <= 0 ? (T)0 : (g))
 #define G_clamp_bwd(g, s, p0, p1) ((s) >= (p0) && (s) <= (p1) ? (g) : (T)0)
 #define G_exp_bwd(g, s, p0, p1) ((g) * (s))
 #define G_expm1_bwd(g, s, p0, p1) ((g) * ((s) + (T)1))
@@ -23,12 +26,15 @@
 #define G_tanh_bwd(g, s, p0, p1) ((g) * ((T)1 - (s) * (s)))
 #define G_sigmoid_bwd(g, s, p0, p1) ((g) * (s) * ((T)1 - (s)))
 #define G_leaky_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0))
-#define G_elu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0) * CLT_EXP(s))
+#define G_elu_bwd(g, s, p0, p1) ((s) <= 0 ? (g) * (p0) * CLT_EXP(s) : (g))
 #define G_gelu_bwd(g, s, p0, p1) \
   ((g) * ((T)0.5 * ((T)1 + erf((s) * (T)0.70710678118654752440)) + (s) * INV_SQRT_2PI * CLT_EXP((T)-0.5 * (s) * (s))))
+/* d/dx x s(2u) = s + x s (1 - s) 2u' with s = sigmoid(2u) (common.clh: CLT_GELU_TANH_U).
+ * Where s (1 - s) is 0 (|x| beyond about 10 in float) so is the second term, whose 2u' may
+ * overflow (x^2 past 1e19): x * 0 then, which keeps +-inf NaN, as PyTorch's. */
 T clt_gelu_tanh_d(T x) {
-  T t = tanh(SQRT_2_PI * (x + (T)0.044715 * x * x * x));
-  return (T)0.5 * ((T)1 + t) + (T)0.5 * x * ((T)1 - t * t) * SQRT_2_PI * ((T)1 + (T)0.134145 * x * x);
+  T u = CLT_GELU_TANH_U(x), e = CLT_GELU_TANH_E(u), r = (T)1 / ((T)1 + e), st = e * r * r;
+  return (u >= 0 ? r : e * r) + (st == 0 ? x * (T)0 : st * x * (T)2 * SQRT_2_PI * ((T)1 + (T)0.134145 * x * x));
 }
 #define G_gelu_tanh_bwd(g, s, p0, p1) ((g) * clt_gelu_tanh_d(s))
 T clt_silu_d(T x) {
@@ -37,15 +43,51 @@ T clt_silu_d(T x) {
 }
 #define G_silu_bwd(g, s, p0, p1) ((g) * clt_silu_d(s))
 #define G_softplus_bwd(g, s, p0, p1) ((s) > (T)20 ? (g) : (g) / ((T)1 + CLT_EXP(-(s))))
-#define G_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? (T)0 : (g) * (p0) * pow(s, (p0) - (T)1))
-#define G_rdiv_bwd(g, s, p0, p1) (-(g) * (p0) / ((s) * (s)))
-#define G_rpow_bwd(g, s, p0, p1) ((g) * (s) * log(p0))
+/* b x^(b-1), pow's gradient for its base (sc: b is the scalar form's exponent, common.clh:
+ * CLT_POW_SCALAR). b - 1 rounds (for |b| < 1/2, and for b < -1/2 with low bits), and its
+ * rounding error lo times ln x came out in the result (1e-7 (2.9e-39)^(1e-7 - 1) was 23 ulp off):
+ * lo, exact by Knuth's two-sum, puts it back as x^lo. x^(b-1) overflows where b x^(b-1) need
+ * not, for tiny x and |b| < 1 ((2.6e-39)^(-1 - 1e-7) is inf, -1e-7 times it -3.8e31): then
+ * (b / x) x^b where that is finite. */
+T clt_pow_d(T x, T b, int sc) {
+  T hi = b - (T)1, t = hi - b, lo = (b - (hi - t)) - ((T)1 + t), c = lo * log(x);
+  T p = sc ? CLT_POW_SCALAR(x, hi) : pow(x, hi), r = b * (lo != 0 && isfinite(c) ? p * CLT_EXP(c) : p);
+  if (isinf(p)) {
+    T q = b / x * (sc ? CLT_POW_SCALAR(x, b) : pow(x, b));
+    if (isfinite(q)) r = q;
+  }
+  return r;
+}
+/* a^b log a, pow's gradient for its exponent: a^b overflows where the product need not
+ * (2^128 ln 2 is 2.4e38): then a^(b/2) log a a^(b/2). */
+T clt_pow_log(T a, T b) {
+  T p = pow(a, b), h = isinf(p) ? pow(a, b * (T)0.5) : (T)1;
+  return isinf(p) ? h * log(a) * h : p * log(a);
+}
+#define G_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? (T)0 : (g) * clt_pow_d(s, p0, 1))
+/* a / b^2, div's gradient for b: as a / (b b) where b b is a normal number, else as (a / b) / b,
+ * whose a / b then over- or underflows only where the result does. b b overflowed for |b| >
+ * 1.8e19 (b = 1e20 gave -0) and underflowed to 0 below 1e-19 (a = 0, b = 1e-40 gave NaN); and
+ * (a / b) / b alone, PyTorch's form, rounds a / b among the subnormals for tiny a and |b| < 1
+ * (-1.4e-45 / 2e-5 / 2e-5 was 92 ulp off). */
+#if CLT_DT == 0
+#define CLT_SQRT_MIN 0x1p-63f /* squares of [CLT_SQRT_MIN, CLT_SQRT_MAX] are normal */
+#define CLT_SQRT_MAX 0x1p63f
+#else
+#define CLT_SQRT_MIN 0x1p-511
+#define CLT_SQRT_MAX 0x1p511
+#endif
+T clt_div_b2(T a, T b) { return fabs(b) >= CLT_SQRT_MIN && fabs(b) <= CLT_SQRT_MAX ? a / (b * b) : a / b / b; }
+#define G_rdiv_bwd(g, s, p0, p1) (-(g) * clt_div_b2(p0, s))
+/* s is the result p0^x: with base 0 the exponent is >= 0 exactly where s (0 or 1) is <= 1, and
+ * there the gradient is 0, as PyTorch's (not 0 * log 0) */
+#define G_rpow_bwd(g, s, p0, p1) ((p0) == 0 && (s) <= 1 ? (T)0 : (g) * (s) * log(p0))
 
-#define G_div_bwd_b(g, a, b) (-(g) * (a) / ((b) * (b)))
-#define G_pow_bwd_a(g, a, b) ((b) == 0 ? (T)0 : (g) * (b) * pow(a, (b) - (T)1))
-#define G_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? (T)0 : (g) * pow(a, b) * log(a))
-#define G_maximum_bwd(g, a, b) ((a) > (b) ? (g) : (a) == (b) ? (g) * (T)0.5 : (T)0)
-#define G_minimum_bwd(g, a, b) ((a) < (b) ? (g) : (a) == (b) ? (g) * (T)0.5 : (T)0)
+#define G_div_bwd_b(g, a, b) (-(g) * clt_div_b2(a, b))
+#define G_pow_bwd_a(g, a, b) ((b) == 0 ? (T)0 : (g) * clt_pow_d(a, b, 0))
+#define G_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? (T)0 : (g) * clt_pow_log(a, b))
+#define G_maximum_bwd(g, a, b) ((a) == (b) ? (g) * (T)0.5 : (a) < (b) ? (T)0 : (g))
+#define G_minimum_bwd(g, a, b) ((a) == (b) ? (g) * (T)0.5 : (a) > (b) ? (T)0 : (g))
 /* binary cross entropy of logit x against target y, stable: max(x,0) - x y + log(1 + exp(-|x|)) */
 #define G_bce_logits(x, y, p0, p1) (fmax((x), (T)0) - (x) * (y) + log1p(CLT_EXP(-fabs(x))))
 #define G_bce_logits_bwd(g, x, y) ((g) * ((T)1 / ((T)1 + CLT_EXP(-(x))) - (y)))

@@ -3,12 +3,12 @@
  * through clt_iter); p0 and p1 are the op's parameters. K_<op> is the op's expression. */
 
 #define K_neg(a, p0, p1) (-(a))
+/* sign(NaN) and sign(-0) are +0, as PyTorch's */
+#define K_sign(a, p0, p1) ((T)(((a) > 0) - ((a) < 0)))
 #if CLT_IS_FLOAT
 #define K_abs(a, p0, p1) fabs(a)
-#define K_sign(a, p0, p1) (isnan(a) ? (a) : (T)(((a) > 0) - ((a) < 0)))
 #else
 #define K_abs(a, p0, p1) ((T)abs(a)) /* the builtin: clang turns a ternary into llvm.abs, which Oclgrind lacks */
-#define K_sign(a, p0, p1) ((T)(((a) > 0) - ((a) < 0)))
 #endif
 #define K_square(a, p0, p1) ((a) * (a))
 #define K_relu(a, p0, p1) ((a) < 0 ? (T)0 : (a))
@@ -29,8 +29,13 @@
 #define K_leaky_relu(a, p0, p1) ((a) > 0 ? (a) : (a) * (p0))
 #define K_elu(a, p0, p1) ((a) > 0 ? (a) : (p0) * expm1(a))
 #define K_gelu(a, p0, p1) ((T)0.5 * (a) * ((T)1 + erf((a) * (T)0.70710678118654752440)))
-#define K_gelu_tanh(a, p0, p1) \
-  ((T)0.5 * (a) * ((T)1 + tanh((T)0.79788456080286535588 * ((a) + (T)0.044715 * (a) * (a) * (a)))))
+#if CLT_IS_FLOAT
+T clt_gelu_tanh(T x) { /* common.clh: CLT_GELU_TANH_U */
+  T u = CLT_GELU_TANH_U(x), e = CLT_GELU_TANH_E(u);
+  return x * (u >= 0 ? (T)1 : e) / ((T)1 + e);
+}
+#endif
+#define K_gelu_tanh(a, p0, p1) clt_gelu_tanh(a)
 #define K_silu(a, p0, p1) ((a) / ((T)1 + CLT_EXP(-(a))))
 #define K_softplus(a, p0, p1) ((a) > (T)20 ? (a) : log1p(CLT_EXP(a)))
 

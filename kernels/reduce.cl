@@ -23,11 +23,36 @@ typedef long ACC;
   __global const T *in, long off, long A, long R, long B, long sA, long sR, long sB, long chunk,      \
       long nchunks
 
+#if CLT_IS_FLOAT
+/* var, std and their gradient's mean work on x 2^-e, e per output from its slice's largest |x|
+ * (reduce_maxabs): 2^e > max |x|, so the scaled values are below 1 in magnitude, their mean
+ * and deviations below 2, and the sum of squared deviations neither overflows (for |x| past
+ * 1.8e19 in float, (x - mean)^2 did: std([1e20, -1e20]) was inf) nor underflows (below 1e-19:
+ * std([1e-30, -1e-30]) was 0). The scaling is exact: e is clamped so that 2^-e is a normal
+ * float, and the post-ops scale back with ldexp. lib/reduce_host.c does the same. */
+#if CLT_DT == 0
+#define CLT_EXP_LO -100
+#define CLT_EXP_HI 126
+/* e = ilogb(max) + 1, clamped, and 2^-e, read and written as bits (a subnormal or 0 max gives
+ * the low clamp, inf the high one) */
+int clt_slice_exp(T maxabs) { return clamp((int)((as_uint(maxabs) >> 23) & 0xff) - 126, CLT_EXP_LO, CLT_EXP_HI); }
+#define CLT_SLICE_SCALE(maxabs) as_float((uint)(127 - clt_slice_exp(maxabs)) << 23)
+#else
+#define CLT_EXP_LO -1000
+#define CLT_EXP_HI 1022
+int clt_slice_exp(T maxabs) { return clamp((int)((as_ulong(maxabs) >> 52) & 0x7ff) - 1022, CLT_EXP_LO, CLT_EXP_HI); }
+#define CLT_SLICE_SCALE(maxabs) as_double((ulong)(1023 - clt_slice_exp(maxabs)) << 52)
+#endif
+#endif
+
+/* The post-op (lib/reduce.h: clt__rpost) of the output whose first-pass vector m is at mi. */
 ACC clt_post(ACC acc, int post, ACC scale, __global const T *m, long mi) {
 #if CLT_IS_FLOAT
   if (post == 1) return acc * scale;
-  if (post == 2) return sqrt(acc * scale);
+  if (post == 2) return ldexp(sqrt(acc * scale), clt_slice_exp(m[mi])); /* std */
   if (post == 3) return log(acc) + SAFE_M(m[mi]);
+  if (post == 4) return ldexp(acc * scale, 2 * clt_slice_exp(m[mi])); /* var */
+  if (post == 5) return ldexp(acc * scale, clt_slice_exp(m[mi]));     /* mean of x 2^-e */
 #endif
   return acc;
 }
@@ -67,10 +92,12 @@ typedef double2 T2;
 #define COMB_ADD(x, y) ((x) + (y))
 #define COMB_MUL(x, y) ((x) * (y))
 
-#define CLT_ACC_KERNEL(NAME, INIT, STEP, COMB)                                                        \
+/* PRE declares what STEP reads per output (a statement, or nothing). */
+#define CLT_ACC_KERNEL(NAME, INIT, PRE, STEP, COMB)                                                   \
   __kernel void NAME(CLT_REDUCE_ARGS, __global ACC *out, long oo, __global const T *m, long mo,       \
                      int post, ACC scale) {                                                           \
     CLT_REDUCE_INDEX                                                                                  \
+    PRE                                                                                               \
     ACC acc = INIT;                                                                                   \
     CLT_VEC_CHUNK(INIT, STEP, COMB)                                                                   \
     for (long r = r0; r < r1; r++) {                                                                  \
@@ -119,11 +146,22 @@ CLT_ACC_KERNEL_B8(reduce_sum, (T)0, acc += v)
 CLT_ACC_KERNEL_B8(reduce_prod, (T)1, acc *= v)
 #endif
 
-CLT_ACC_KERNEL(reduce_sum, (ACC)0, acc += v, COMB_ADD)
-CLT_ACC_KERNEL(reduce_prod, (ACC)1, acc *= v, COMB_MUL)
+CLT_ACC_KERNEL(reduce_sum, (ACC)0, , acc += v, COMB_ADD)
+CLT_ACC_KERNEL(reduce_prod, (ACC)1, , acc *= v, COMB_MUL)
 #if CLT_IS_FLOAT
-CLT_ACC_KERNEL(reduce_sqdev, (ACC)0, acc += (v - m[mo + a * B + b]) * (v - m[mo + a * B + b]), COMB_ADD)
-CLT_ACC_KERNEL(reduce_sumexp, (ACC)0, acc += exp(v - SAFE_M(m[mo + a * B + b])) /* v may be T8: the library's vector exp */, COMB_ADD)
+/* m holds max |x| per output (reduce_maxabs); then the mean ms of x 2^-e (reduce_sumsc); then
+ * the mean rs of x 2^-e - ms (reduce_devsum), which is what rounding the mean to T lost, so
+ * that sqdev's deviations are from the mean itself: without rs a row a few ulp apart came out
+ * 3% off (var adds the rounding's square). */
+#define CLT_SLICE_SC T sc = CLT_SLICE_SCALE(m[mo + a * B + b]);
+#define CLT_SLICE_MS T ms = m[mo + (A + a) * B + b];
+#define CLT_SLICE_RS T rs = m[mo + (2 * A + a) * B + b];
+CLT_ACC_KERNEL(reduce_maxabs, (ACC)0, , acc = fmax(acc, fabs(v)), fmax)
+CLT_ACC_KERNEL(reduce_sumsc, (ACC)0, CLT_SLICE_SC, acc += v * sc, COMB_ADD)
+CLT_ACC_KERNEL(reduce_devsum, (ACC)0, CLT_SLICE_SC CLT_SLICE_MS, acc += v * sc - ms, COMB_ADD)
+CLT_ACC_KERNEL(reduce_sqdev, (ACC)0, CLT_SLICE_SC CLT_SLICE_MS CLT_SLICE_RS, acc += (v * sc - ms - rs) * (v * sc - ms - rs),
+               COMB_ADD)
+CLT_ACC_KERNEL(reduce_sumexp, (ACC)0, , acc += exp(v - SAFE_M(m[mo + a * B + b])) /* v may be T8: the library's vector exp */, COMB_ADD)
 #endif
 
 /* v beats best: larger (smaller), or NaN over a number; never on ties. */
@@ -179,8 +217,10 @@ CLT_EXTREME_KERNEL(reduce_min, <)
 
 #if CLT_IS_FLOAT
 /* out (a, r, b) = softmax or log_softmax of in along R, given the max m and the sum s of
- * exp(x - m') per (a, b). Launched over rows (lib/cl/program.c: clt__cl_launch_rows): dimension
- * 0 is r, dimensions 1-2 the row a * B + b, so the row's division is shared along it. */
+ * exp(x - m') per (a, b). A row whose max is infinite or NaN has no normaliser: s + (m - m)
+ * makes the whole row NaN, as PyTorch's (a row of -inf already is: 0 / 0). Launched over rows
+ * (lib/cl/program.c: clt__cl_launch_rows): dimension 0 is r, dimensions 1-2 the row a * B + b,
+ * so the row's division is shared along it. */
 #define CLT_SOFTMAX_APPLY(NAME, SR, OR)                                                                 \
   __kernel void NAME(__global const T *in, long off, long A, long R, long B, long sA, long sR, long sB,     \
                      __global T *out, long oo, long oA, long oR, long oB, __global const T *m,              \
@@ -188,7 +228,7 @@ CLT_EXTREME_KERNEL(reduce_min, <)
     long r = get_global_id(0), row = get_global_id(1) + (long)get_global_size(1) * get_global_id(2);      \
     long b = row % B, a = row / B; /* before the branch: a division there is never hoisted */               \
     if (r >= R || row >= A * B) return;                                                                     \
-    T x = in[off + a * sA + r * (SR) + b * sB], mm = SAFE_M(m[row]), ss = s[row];                           \
+    T x = in[off + a * sA + r * (SR) + b * sB], mr = m[row], mm = SAFE_M(mr), ss = s[row] + (mr - mr);       \
     out[oo + a * oA + r * (OR) + b * oB] = logsm ? x - mm - log(ss) : CLT_EXP(x - mm) / ss;                     \
   }
 /* _c: along a contiguous dim of both (sR = oR = 1), which the compiler then reads and writes

@@ -32,10 +32,15 @@ static int64_t ipow(int64_t a, int64_t b) {
   return r;
 }
 #define POW(a, b) _Generic((a), int64_t: ipow, default: pow)(a, b)
+/* PyTorch's power by a scalar exponent (kernels/common.clh: CLT_POW_SCALAR) */
+static double pow_scalar(double x, double e) { return e == 0.5 ? sqrt(x) : e == -0.5 ? 1.0 / sqrt(x) : pow(x, e); }
+#define POW_SCALAR(a, b) _Generic((a), int64_t: ipow, default: pow_scalar)(a, b)
+static inline int64_t iabs(int64_t a) { return a < 0 ? wneg(a) : a; }
+#define ABS(a) _Generic((a), int64_t: iabs, default: fabs)(a) /* fabs: abs(-0.0) is +0 */
 
 #define H_neg(a, p0, p1) NEG(a)
-#define H_abs(a, p0, p1) ((a) < 0 ? NEG(a) : (a))
-#define H_sign(a, p0, p1) ((a) != (a) ? (a) : (((a) > 0) - ((a) < 0)))
+#define H_abs(a, p0, p1) ABS(a)
+#define H_sign(a, p0, p1) (((a) > 0) - ((a) < 0)) /* NaN and -0 give +0, as PyTorch */
 #define H_square(a, p0, p1) MUL(a, a)
 #define H_relu(a, p0, p1) ((a) < 0 ? 0 : (a))
 #define H_clamp(a, p0, p1) ((a) < (p0) ? (p0) : (a) > (p1) ? (p1) : (a))
@@ -53,26 +58,31 @@ static int64_t ipow(int64_t a, int64_t b) {
 #define H_leaky_relu(a, p0, p1) ((a) > 0 ? (a) : (a) * (p0))
 #define H_elu(a, p0, p1) ((a) > 0 ? (a) : (p0) * expm1(a))
 #define H_gelu(a, p0, p1) (0.5 * (a) * (1.0 + erf((a) / sqrt(2.0))))
-#define H_gelu_tanh(a, p0, p1) (0.5 * (a) * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * ((a) + 0.044715 * (a) * (a) * (a)))))
+/* gelu_tanh: 0.5 x (1 + tanh u) = x sigmoid(2u), in forms exact in both tails (kernels/common.clh) */
+static double gelu_tanh_u(double x) { return sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x); }
+static double sigmoid_2u(double u) { /* without cancellation, and 0 or 1 (never NaN) for u = -+inf */
+  return u >= 0 ? 1.0 / (1.0 + exp(-2.0 * u)) : exp(2.0 * u) / (1.0 + exp(2.0 * u));
+}
+#define H_gelu_tanh(a, p0, p1) ((a) * sigmoid_2u(gelu_tanh_u(a)))
 #define H_silu(a, p0, p1) ((a) / (1.0 + exp(-(a))))
 #define H_softplus(a, p0, p1) ((a) > 20.0 ? (a) : log1p(exp(a)))
 
-#define H_add(a, b) ADD(a, b)
-#define H_sub(a, b) SUB(a, b)
-#define H_mul(a, b) MUL(a, b)
-#define H_div(a, b) ((a) / (b))
-#define H_pow(a, b) POW(a, b)
-#define H_maximum(a, b) (((a) != (a) || (a) > (b)) ? (a) : (b))
-#define H_minimum(a, b) (((a) != (a) || (a) < (b)) ? (a) : (b))
-#define H_eq(a, b) ((a) == (b))
-#define H_ne(a, b) ((a) != (b))
-#define H_lt(a, b) ((a) < (b))
-#define H_le(a, b) ((a) <= (b))
-#define H_gt(a, b) ((a) > (b))
-#define H_ge(a, b) ((a) >= (b))
-#define H_logical_and(a, b) ((a) != 0 && (b) != 0)
-#define H_logical_or(a, b) ((a) != 0 || (b) != 0)
-#define H_logical_xor(a, b) (((a) != 0) != ((b) != 0))
+#define H_add(a, b, sc) ADD(a, b)
+#define H_sub(a, b, sc) SUB(a, b)
+#define H_mul(a, b, sc) MUL(a, b)
+#define H_div(a, b, sc) ((a) / (b))
+#define H_pow(a, b, sc) ((sc) ? POW_SCALAR(a, b) : POW(a, b))
+#define H_maximum(a, b, sc) (((a) != (a) || (a) > (b)) ? (a) : (b))
+#define H_minimum(a, b, sc) (((a) != (a) || (a) < (b)) ? (a) : (b))
+#define H_eq(a, b, sc) ((a) == (b))
+#define H_ne(a, b, sc) ((a) != (b))
+#define H_lt(a, b, sc) ((a) < (b))
+#define H_le(a, b, sc) ((a) <= (b))
+#define H_gt(a, b, sc) ((a) > (b))
+#define H_ge(a, b, sc) ((a) >= (b))
+#define H_logical_and(a, b, sc) ((a) != 0 && (b) != 0)
+#define H_logical_or(a, b, sc) ((a) != 0 || (b) != 0)
+#define H_logical_xor(a, b, sc) (((a) != 0) != ((b) != 0))
 
 typedef struct {
   char *base[CLT__MAX_OPS];
@@ -110,7 +120,7 @@ typedef struct {
       CT v = (CT)x[i * sx], a = v, b = s;                                                        \
       if (c->scalar == 2) a = s, b = v;                                                          \
       else if (c->scalar == 0) b = (CT)y[i * sy];                                                \
-      o[i * step[0]] = (OT)(H_##name(a, b));                                                     \
+      o[i * step[0]] = (OT)(H_##name(a, b, c->scalar == 1));                                     \
     }                                                                                            \
   }
 
@@ -159,14 +169,17 @@ FOR_BOOL(WHERE_ROW, where, AS_INPUT, )
 static double gelu_d(double x) {
   return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * 3.14159265358979323846);
 }
+/* s(2u) + x sech^2(u) u' / 2; where sech^2 is 0 so is the second term (x^2 may overflow), and
+ * x * 0 keeps +-inf NaN, as PyTorch's */
 static double gelu_tanh_d(double x) {
-  double k = sqrt(2.0 / 3.14159265358979323846), t = tanh(k * (x + 0.044715 * x * x * x));
-  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x);
+  double u = gelu_tanh_u(x), c = cosh(u), sech2 = 1.0 / (c * c);
+  return sigmoid_2u(u) + (sech2 == 0 ? x * 0.0
+                                     : 0.5 * x * sech2 * sqrt(2.0 / 3.14159265358979323846) * (1.0 + 3.0 * 0.044715 * x * x));
 }
 static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 #define H_abs_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (s) < 0 ? -(g) : 0.0)
 #define H_square_bwd(g, s, p0, p1) (2.0 * (g) * (s))
-#define H_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : 0.0)
+#define H_relu_bwd(g, s, p0, p1) ((s) <= 0 ? 0.0 : (g))
 #define H_clamp_bwd(g, s, p0, p1) ((s) >= (p0) && (s) <= (p1) ? (g) : 0.0)
 #define H_exp_bwd(g, s, p0, p1) ((g) * (s))
 #define H_expm1_bwd(g, s, p0, p1) ((g) * ((s) + 1.0))
@@ -180,19 +193,35 @@ static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 #define H_tanh_bwd(g, s, p0, p1) ((g) * (1.0 - (s) * (s)))
 #define H_sigmoid_bwd(g, s, p0, p1) ((g) * (s) * (1.0 - (s)))
 #define H_leaky_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0))
-#define H_elu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0) * exp(s))
+#define H_elu_bwd(g, s, p0, p1) ((s) <= 0 ? (g) * (p0) * exp(s) : (g))
 #define H_gelu_bwd(g, s, p0, p1) ((g) * gelu_d(s))
 #define H_gelu_tanh_bwd(g, s, p0, p1) ((g) * gelu_tanh_d(s))
 #define H_silu_bwd(g, s, p0, p1) ((g) * sigm(s) * (1.0 + (s) * (1.0 - sigm(s))))
 #define H_softplus_bwd(g, s, p0, p1) ((s) > 20.0 ? (g) : (g) * sigm(s))
-#define H_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? 0.0 : (g) * (p0) * pow(s, (p0) - 1.0))
-#define H_rdiv_bwd(g, s, p0, p1) (-(g) * (p0) / ((s) * (s)))
-#define H_rpow_bwd(g, s, p0, p1) ((g) * (s) * log(p0))
-#define H_div_bwd_b(g, a, b) (-(g) * (a) / ((b) * (b)))
-#define H_pow_bwd_a(g, a, b) ((b) == 0 ? 0.0 : (g) * (b) * pow(a, (b) - 1.0))
-#define H_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? 0.0 : (g) * pow(a, b) * log(a))
-#define H_maximum_bwd(g, a, b) ((a) > (b) ? (g) : (a) == (b) ? 0.5 * (g) : 0.0)
-#define H_minimum_bwd(g, a, b) ((a) < (b) ? (g) : (a) == (b) ? 0.5 * (g) : 0.0)
+/* b x^(b-1), falling back on (b / x) x^b where x^(b-1) alone overflows (float64 operands; see
+ * kernels/ew_grad.cl: clt_pow_d) */
+static double pow_d(double x, double b, double (*pw)(double, double)) {
+  double p = pw(x, b - 1.0), q = isinf(p) ? b / x * pw(x, b) : NAN;
+  return isfinite(q) ? q : b * p;
+}
+/* a^b log a, as (a^(b/2) log a) a^(b/2) where a^b alone overflows */
+static double pow_log(double a, double b) {
+  double p = pow(a, b);
+  if (!isinf(p)) return p * log(a);
+  double h = pow(a, 0.5 * b);
+  return h * log(a) * h;
+}
+#define H_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? 0.0 : (g) * pow_d(s, p0, pow_scalar))
+/* a / b^2 without a rounding among the subnormals or an overflow the result has not
+ * (kernels/ew_grad.cl: clt_div_b2), for float64 operands */
+static double div_b2(double a, double b) { return fabs(b) >= 0x1p-511 && fabs(b) <= 0x1p511 ? a / (b * b) : a / b / b; }
+#define H_rdiv_bwd(g, s, p0, p1) (-(g) * div_b2(p0, s))
+#define H_rpow_bwd(g, s, p0, p1) ((p0) == 0 && (s) <= 1 ? 0.0 : (g) * (s) * log(p0))
+#define H_div_bwd_b(g, a, b) (-(g) * div_b2(a, b))
+#define H_pow_bwd_a(g, a, b) ((b) == 0 ? 0.0 : (g) * pow_d(a, b, pow))
+#define H_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? 0.0 : (g) * pow_log(a, b))
+#define H_maximum_bwd(g, a, b) ((a) == (b) ? 0.5 * (g) : (a) < (b) ? 0.0 : (g))
+#define H_minimum_bwd(g, a, b) ((a) == (b) ? 0.5 * (g) : (a) > (b) ? 0.0 : (g))
 #define H_bce_logits(x, y, p0, p1) (((x) > 0 ? (x) : 0.0) - (x) * (y) + log1p(exp(-fabs(x))))
 #define H_bce_logits_bwd(g, x, y) ((g) * (sigm(x) - (y)))
 

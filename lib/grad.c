@@ -51,13 +51,10 @@ static const int unary_grad[CLT_OP_COUNT] = {
     [CLT_OP_gelu_tanh] = CLT__G_gelu_tanh_bwd, [CLT_OP_silu] = CLT__G_silu_bwd, [CLT_OP_softplus] = CLT__G_softplus_bwd,
 };
 
-clt_status clt__bw_ew(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+static clt_status bw_ew(clt__node *n, clt_tensor *g, clt_tensor *a, clt_tensor *b, clt_tensor **gin) {
   int op = (int)n->ip[0], scalar = (int)n->ip[1];
   double s = n->p[0];
   clt__op_kind kind = clt__op_table[op].kind;
-  clt_tensor *a = n->nsaved > 0 && n->saved[0] ? clt__saved(n, 0) : NULL;
-  clt_tensor *b = n->nsaved > 1 && n->saved[1] ? clt__saved(n, 1) : NULL;
-  if ((n->nsaved > 0 && n->saved[0] && !a) || (n->nsaved > 1 && n->saved[1] && !b)) return clt_last_status();
   if (kind == CLT__K_UNARY_INT || kind == CLT__K_UNARY_FLOAT) {
     if (op == CLT_OP_neg) gin[0] = clt__unary(CLT_OP_neg, g, 0, 0);
     else if (op == CLT_OP_sign) gin[0] = zeros_shaped(g, g->ndim, g->shape);
@@ -84,7 +81,7 @@ clt_status clt__bw_ew(clt__node *n, clt_tensor *g, clt_tensor **gin) {
         r = scalar == 1 ? clt__ew_grad(CLT__G_pow_scalar_bwd, g, a, NULL, s, 0) : clt__ew_grad(CLT__G_rpow_bwd, g, a, NULL, s, 0);
         break;
       default: { /* maximum / minimum against a constant */
-        clt_tensor *c = scalar_like(a, s);
+        clt_tensor *c = scalar_like(g, s);
         if (c) r = clt__ew_grad(op == CLT_OP_maximum ? CLT__G_maximum_bwd : CLT__G_minimum_bwd, g, a, c, 0, 0);
         clt__tensor_release(c);
       }
@@ -121,6 +118,27 @@ clt_status clt__bw_ew(clt__node *n, clt_tensor *g, clt_tensor **gin) {
     }
   }
   return CLT_OK;
+}
+
+/* Saved tensor i of n (NULL when none was saved) as the operand the op computed with: in the
+ * dtype of its result, which g has. A binary op promotes its operands before it computes
+ * (div(int32, float32) divides floats, pow(float64, float32) doubles), and so must its
+ * gradient: the gradient kernels read every operand in g's dtype. *ok is false on failure. */
+static clt_tensor *operand(clt__node *n, int i, clt_dtype dt, bool *ok) {
+  if (n->nsaved <= i || !n->saved[i]) return NULL;
+  clt_tensor *t = clt__saved(n, i), *c = !t ? NULL : t->dtype == dt ? clt__retain(t) : clt__cast(t, dt);
+  if (!c) *ok = false;
+  return c;
+}
+
+clt_status clt__bw_ew(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  bool ok = true, where = clt__op_table[n->ip[0]].kind == CLT__K_WHERE; /* where saves its bool condition */
+  clt_tensor *a = operand(n, 0, where ? CLT_BOOL : g->dtype, &ok);
+  clt_tensor *b = ok ? operand(n, 1, g->dtype, &ok) : NULL;
+  clt_status s = ok ? bw_ew(n, g, a, b, gin) : clt_last_status();
+  clt__tensor_release(a);
+  clt__tensor_release(b);
+  return s;
 }
 
 clt_tensor *clt__grad_ew(clt_tensor *out, int op, clt_tensor *const *in, int nin, double p0, double p1, int scalar) {
@@ -296,19 +314,19 @@ static clt_status bw_reduce(clt__node *n, clt_tensor *g, clt_tensor **gin) {
       break;
     }
     case CLT__RK_VAR: case CLT__RK_STD: {
-      double denom = R - n->p[0];
-      clt_tensor *m = clt__mean(x, nd, dims, true), *d = m ? clt__binary(CLT_OP_sub, x, m) : NULL;
-      clt_tensor *gd = d ? mul(ge, d) : NULL;
-      if (gd && k == CLT__RK_VAR) r = clt__binary_scalar(CLT_OP_mul, gd, 2.0 / (denom > 0 ? denom : 0), false);
-      if (gd && k == CLT__RK_STD) {
-        clt_tensor *yk = expand_back(n, y), *q = yk ? clt__binary(CLT_OP_div, gd, yk) : NULL;
-        if (q) r = clt__binary_scalar(CLT_OP_mul, q, 1.0 / (denom > 0 ? denom : 0), false);
-        clt__tensor_release(yk);
-        clt__tensor_release(q);
-      }
-      clt__tensor_release(m);
-      clt__tensor_release(d);
-      clt__tensor_release(gd);
+      /* var: 2 g d / denom; std: g (d / std) / denom, 0 where the std is 0, as PyTorch; d = x -
+       * mean, the mean as var computes it (no overflow for |x| near the float range's end), and
+       * d / std first, so that neither underflows for tiny x nor overflows for huge x */
+      double inv = 1.0 / (R - n->p[0] > 0 ? R - n->p[0] : 0);
+      clt_tensor *m = clt__mean_scaled(x, nd, dims, true), *d = m ? clt__binary(CLT_OP_sub, x, m) : NULL;
+      clt_tensor *q = NULL, *yk = NULL, *z = NULL, *y0 = NULL, *qm = NULL, *gq = NULL;
+      if (d && k == CLT__RK_VAR && (gq = mul(ge, d))) r = clt__binary_scalar(CLT_OP_mul, gq, 2 * inv, false);
+      if (d && k == CLT__RK_STD && (yk = expand_back(n, y)) && (q = clt__binary(CLT_OP_div, d, yk)) &&
+          (z = scalar_like(q, 0.0)) && (y0 = clt__binary(CLT_OP_eq, yk, z)) && (qm = clt__where(y0, z, q)) &&
+          (gq = mul(ge, qm)))
+        r = clt__binary_scalar(CLT_OP_mul, gq, inv, false);
+      clt_tensor *tmp[] = {m, d, q, yk, z, y0, qm, gq};
+      for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
       break;
     }
     case CLT__RK_LSE: {

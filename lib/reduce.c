@@ -162,12 +162,32 @@ static clt_tensor *reduce_into(prepared *p, clt__rop op, clt__rpost post, double
   return out;
 }
 
-typedef enum { K_SUM, K_PROD, K_MEAN, K_MAX, K_MIN, K_VAR, K_STD, K_LSE } kind;
+typedef enum { K_SUM, K_PROD, K_MEAN, K_MAX, K_MIN, K_VAR, K_STD, K_LSE, K_MEAN_SCALED } kind;
 
-static const char *kind_name[] = {"sum", "prod", "mean", "max", "min", "var", "std", "logsumexp"};
+static const char *kind_name[] = {"sum", "prod", "mean", "max", "min", "var", "std", "logsumexp", "mean"};
+
+/* Var's first three passes into one [3, A*B] tensor: max |x| per output, the mean of x 2^-e,
+ * and the mean of x 2^-e minus that mean (lib/reduce.h: CLT__R_SQDEV reads all three). */
+static clt_tensor *slice_stats(prepared *p) {
+  clt_device *dev = p->x->st->dev;
+  int64_t n = p->L.A * p->L.B, n3 = 3 * n;
+  clt_tensor *st = clt__empty(dev, p->x->dtype, 1, &n3);
+  if (!st) return NULL;
+  static const clt__rop ops[3] = {CLT__R_MAXABS, CLT__R_SUMSC, CLT__R_DEVSUM};
+  clt_status s = CLT_OK;
+  for (int i = 0; i < 3 && s == CLT_OK; i++) {
+    clt__reduce_args r = {.op = ops[i], .post = i ? CLT__POST_SCALE : CLT__POST_NONE, .scale = 1.0 / (double)p->L.R,
+                          .in = p->x->st, .dt = p->x->dtype, .L = p->L, .m = i ? st->st : NULL, .m_off = st->offset,
+                          .out = st->st, .out_off = st->offset + i * n, .odt = p->x->dtype};
+    s = run_reduce(dev, &r);
+  }
+  if (s == CLT_OK) return st;
+  clt__tensor_release(st);
+  return NULL;
+}
 
 static clt_tensor *reduction(kind k, clt_tensor *x, int ndims, const int *dims, bool keepdim, double correction) {
-  bool needs_float = k == K_MEAN || k == K_VAR || k == K_STD;
+  bool needs_float = k == K_MEAN || k == K_VAR || k == K_STD || k == K_MEAN_SCALED;
   if (needs_float && !clt_dtype_is_float(x->dtype)) {
     clt__err(CLT_ERR_DTYPE, "%s needs a float tensor, not %s (cast it first)", kind_name[k], clt_dtype_name(x->dtype));
     return NULL;
@@ -200,17 +220,24 @@ static clt_tensor *reduction(kind k, clt_tensor *x, int ndims, const int *dims, 
     case K_MEAN: out = reduce_into(&p, CLT__R_SUM, CLT__POST_SCALE, 1.0 / (double)R, dt, NULL); break;
     case K_MAX: out = reduce_into(&p, CLT__R_MAX, CLT__POST_NONE, 1, dt, NULL); break;
     case K_MIN: out = reduce_into(&p, CLT__R_MIN, CLT__POST_NONE, 1, dt, NULL); break;
-    case K_VAR: case K_STD: case K_LSE: {
-      /* the first pass (mean or max) as a flat [A*B] tensor, then the second against it */
+    case K_VAR: case K_STD: { /* four passes: slice_stats, then the squared deviations of x 2^-e */
+      bool none = p.L.A * p.L.B == 0; /* no output: reduce_into returns the empty result */
+      clt_tensor *st = none ? NULL : slice_stats(&p);
+      double denom = (double)R - correction;
+      if (st || none)
+        out = reduce_into(&p, CLT__R_SQDEV, k == K_STD ? CLT__POST_STD : CLT__POST_VAR, 1.0 / (denom > 0 ? denom : 0),
+                          dt, st);
+      clt__tensor_release(st);
+      break;
+    }
+    case K_LSE: case K_MEAN_SCALED: {
+      /* the first pass (max, or max |x|) as a flat [A*B] tensor, then the second against it */
       prepared flat = p;
       flat.ndim = 1;
       flat.shape[0] = p.L.A * p.L.B;
-      clt_tensor *m = k == K_LSE ? reduce_into(&flat, CLT__R_MAX, CLT__POST_NONE, 1, dt, NULL)
-                                 : reduce_into(&flat, CLT__R_SUM, CLT__POST_SCALE, 1.0 / (double)R, dt, NULL);
-      double denom = (double)R - correction;
+      clt_tensor *m = reduce_into(&flat, k == K_LSE ? CLT__R_MAX : CLT__R_MAXABS, CLT__POST_NONE, 1, dt, NULL);
       if (m && k == K_LSE) out = reduce_into(&p, CLT__R_SUMEXP, CLT__POST_LOG_ADD_M, 1, dt, m);
-      else if (m) out = reduce_into(&p, CLT__R_SQDEV, k == K_STD ? CLT__POST_SCALE_SQRT : CLT__POST_SCALE,
-                                    1.0 / (denom > 0 ? denom : 0), dt, m);
+      else if (m) out = reduce_into(&p, CLT__R_SUMSC, CLT__POST_UNSCALE, 1.0 / (double)R, dt, m);
       clt__tensor_release(m);
       break;
     }
@@ -316,6 +343,9 @@ clt_tensor *clt__prod(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
   return reduction(K_PROD, x, ndims, dims, keepdim, 0);
 }
 clt_tensor *clt__softmax(clt_tensor *x, int dim, bool log) { return softmax(x, dim, log); }
+clt_tensor *clt__mean_scaled(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
+  return reduction(K_MEAN_SCALED, x, ndims, dims, keepdim, 0);
+}
 
 /* ---- public ----------------------------------------------------------------------------- */
 

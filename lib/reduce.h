@@ -11,17 +11,28 @@ typedef enum {
   CLT__R_MIN,
   CLT__R_ARGMAX,
   CLT__R_ARGMIN,
-  CLT__R_SQDEV,  /* sum of (x - m)^2 */
+  CLT__R_SQDEV,  /* sum of (x 2^-e - m2 - m3)^2, m = [max |x|, m2, m3] (A*B each), 2^-e from max |x| */
   CLT__R_SUMEXP, /* sum of exp(x - m'), m' = m where finite, else 0 */
+  CLT__R_MAXABS, /* max |x| (NaN ignored) */
+  CLT__R_SUMSC,  /* sum of x 2^-e, m = max |x| */
+  CLT__R_DEVSUM, /* sum of x 2^-e - m2, m = [max |x|, m2] */
   CLT__R_COUNT
 } clt__rop;
 
+/* Var, std and the mean their gradient uses scale each slice by the power of two 2^-e that
+ * brings its largest |x| below 1 (kernels/reduce.cl: clt_slice_exp), so that no square over- or
+ * underflows; the post-ops scale back. */
 typedef enum {
   CLT__POST_NONE,
-  CLT__POST_SCALE,      /* acc * scale */
-  CLT__POST_SCALE_SQRT, /* sqrt(acc * scale) */
-  CLT__POST_LOG_ADD_M   /* log(acc) + m' */
+  CLT__POST_SCALE,     /* acc * scale */
+  CLT__POST_STD,       /* sqrt(acc * scale) 2^e, e from m (max |x|) */
+  CLT__POST_LOG_ADD_M, /* log(acc) + m' */
+  CLT__POST_VAR,       /* acc * scale 2^(2e) */
+  CLT__POST_UNSCALE    /* acc * scale 2^e */
 } clt__rpost;
+
+/* The e of the slice scale 2^-e for max |x| in dtype dt (kernels/reduce.cl: clt_slice_exp). */
+int clt__slice_exp(double maxabs, clt_dtype dt);
 
 /* Element (a, r, b) of the input is at off + a*sA + r*sR + b*sB; the result of (a, b) goes to
  * element a*B + b of the outputs. */
@@ -66,6 +77,9 @@ clt_tensor *clt__sum(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 clt_tensor *clt__mean(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 clt_tensor *clt__prod(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 clt_tensor *clt__softmax(clt_tensor *x, int dim, bool log);
+/* The mean as var computes it (of x scaled per slice, then scaled back): no overflow where
+ * the sum of x would overflow (var's and std's gradients use it). */
+clt_tensor *clt__mean_scaled(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 
 clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r);
 clt_status clt__host_softmax(clt_device *dev, const clt__softmax_args *a);

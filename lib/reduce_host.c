@@ -22,6 +22,12 @@ static bool better(double v, double best, bool want_max) {
 
 static double safe_m(double m) { return isfinite(m) ? m : 0.0; }
 
+int clt__slice_exp(double maxabs, clt_dtype dt) {
+  int lo = dt == CLT_FLOAT32 ? -100 : -1000, hi = dt == CLT_FLOAT32 ? 126 : 1022; /* 2^-e stays normal */
+  int e = maxabs > 0 && isfinite(maxabs) ? ilogb(maxabs) : maxabs > 0 ? hi : lo - 1;
+  return (e < lo - 1 ? lo - 1 : e > hi - 1 ? hi - 1 : e) + 1;
+}
+
 clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r) {
   (void)dev;
   const clt__rlayout *L = &r->L;
@@ -30,8 +36,11 @@ clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r) {
   for (int64_t a = 0; a < L->A; a++)
     for (int64_t b = 0; b < L->B; b++) {
       int64_t o = a * L->B + b, base = L->off + a * L->sA + b * L->sB;
-      double m = r->m ? load(r->m, r->dt, r->m_off + o) : 0;
-      double acc = 0;
+      double m = r->m ? load(r->m, r->dt, r->m_off + o) : 0, acc = 0;
+      int e = r->m && r->op != CLT__R_SUMEXP ? clt__slice_exp(m, r->dt) : 0; /* m is max |x| */
+      bool dev = r->op == CLT__R_SQDEV || r->op == CLT__R_DEVSUM; /* m = [max |x|, mean, residual] */
+      double sc = ldexp(1.0, -e), ms = dev ? load(r->m, r->dt, r->m_off + L->A * L->B + o) : 0;
+      double rs = r->op == CLT__R_SQDEV ? load(r->m, r->dt, r->m_off + 2 * L->A * L->B + o) : 0;
       int64_t iacc = r->op == CLT__R_PROD ? 1 : 0, best_i = 0;
       if (r->op == CLT__R_PROD) acc = 1;
       for (int64_t i = 0; i < L->R; i++) {
@@ -54,16 +63,21 @@ clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r) {
             }
             break;
           }
-          case CLT__R_SQDEV: acc += (v - m) * (v - m); break;
+          case CLT__R_SQDEV: acc += (v * sc - ms - rs) * (v * sc - ms - rs); break;
+          case CLT__R_DEVSUM: acc += v * sc - ms; break;
           case CLT__R_SUMEXP: acc += exp(v - safe_m(m)); break;
+          case CLT__R_MAXABS: acc = fmax(acc, fabs(v)); break;
+          case CLT__R_SUMSC: acc += v * sc; break;
           default: break;
         }
       }
       if ((r->op == CLT__R_SUM || r->op == CLT__R_PROD) && !is_float) acc = (double)iacc;
       switch (r->post) {
         case CLT__POST_SCALE: acc *= r->scale; break;
-        case CLT__POST_SCALE_SQRT: acc = sqrt(acc * r->scale); break;
+        case CLT__POST_STD: acc = ldexp(sqrt(acc * r->scale), e); break;
         case CLT__POST_LOG_ADD_M: acc = log(acc) + safe_m(m); break;
+        case CLT__POST_VAR: acc = ldexp(acc * r->scale, 2 * e); break;
+        case CLT__POST_UNSCALE: acc = ldexp(acc * r->scale, e); break;
         default: break;
       }
       if (r->idx) ((int64_t *)r->idx->ptr)[r->idx_off + o] = best_i;
@@ -85,7 +99,7 @@ clt_status clt__host_softmax(clt_device *dev, const clt__softmax_args *s) {
   for (int64_t a = 0; a < L->A; a++)
     for (int64_t b = 0; b < L->B; b++) {
       int64_t o = a * L->B + b;
-      double m = safe_m(load(s->m, s->dt, o)), sum = load(s->s, s->dt, o);
+      double mr = load(s->m, s->dt, o), m = safe_m(mr), sum = load(s->s, s->dt, o) + (mr - mr); /* reduce.cl */
       for (int64_t i = 0; i < L->R; i++) {
         double v = load(s->in, s->dt, L->off + a * L->sA + i * L->sR + b * L->sB);
         double y = s->log ? v - m - log(sum) : exp(v - m) / sum;

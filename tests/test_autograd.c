@@ -1,6 +1,7 @@
 /* Autograd: gradcheck (float64 central differences) for every differentiable op on every
  * device, with broadcast shapes, views and non-contiguous inputs; accumulation, diamonds,
  * no-grad, detach, in-place ops and their version errors, backward twice, memory. */
+#include <float.h>
 #include <stdio.h>
 
 #include "ew.h"
@@ -207,6 +208,408 @@ START_TEST(gradcheck_catches_wrong_gradients) {
 }
 END_TEST
 
+/* ---- binary ops over mixed dtypes --------------------------------------------------------- */
+
+static const clt_dtype all_dtypes[] = {CLT_FLOAT32, CLT_FLOAT64, CLT_INT32, CLT_INT64, CLT_UINT8, CLT_BOOL};
+
+/* Operand values of dtype dt for op (which 0: a [2,3], 1: b [3]): non-integral floats without
+ * ties between the operands, positive bases for pow, divisors away from 0. */
+static clt_tensor *mixed_operand(clt_device *dev, clt_op op, clt_dtype dt, int which) {
+  static const double fa[6] = {-1.3, 0.7, 2.1, -0.4, 1.6, -2.2}, fb[3] = {0.9, -1.7, 1.2};
+  static const double pa[6] = {0.6, 1.4, 2.2, 0.9, 1.7, 2.5}, pb[3] = {-1.5, 0.5, 1.3};
+  static const double ia[6] = {-2, 1, 3, -1, 2, 4}, ib[3] = {3, -2, 1};
+  static const double ua[6] = {1, 2, 3, 4, 5, 6}, ub[3] = {3, 2, 1};
+  static const double ba[6] = {1, 0, 1, 1, 0, 1}, ones[6] = {1, 1, 1, 1, 1, 1};
+  bool positive = op == CLT_OP_pow && which == 0; /* a real power needs a positive base */
+  const double *v = clt_dtype_is_float(dt) ? (op == CLT_OP_pow ? (which ? pb : pa) : (which ? fb : fa))
+                    : dt == CLT_BOOL        ? (op == CLT_OP_pow || op == CLT_OP_div || which ? ones : ba)
+                    : dt == CLT_UINT8 || positive ? (which ? ub : ua)
+                                                  : (which ? ib : ia);
+  uint8_t raw[6 * 8];
+  int64_t n = which ? 3 : 6;
+  for (int64_t i = 0; i < n; i++) clt__store_f64(dt, raw + i * (int64_t)clt_dtype_size(dt), v[i]);
+  clt_tensor *t = which ? clt_from_host(dev, dt, CLT_SHAPE(3), raw) : clt_from_host(dev, dt, CLT_SHAPE(2, 3), raw);
+  ck_assert_ptr_nonnull(t);
+  return t;
+}
+
+/* sum(op(a, b) * w) in float64 on the host, for central differences. */
+static double mixed_loss(clt_op op, clt_tensor *a, clt_tensor *b, clt_tensor *w) {
+  double v;
+  ck_assert_int_eq(clt_item(clt_sum(clt_mul(clt_binary(op, a, b), w), CLT_ALL_DIMS, false), &v), CLT_OK);
+  return v;
+}
+
+/* Every binary op's gradient for every pair of operand dtypes the op accepts, on every device,
+ * with broadcasting: each float operand's gradient, in its own dtype, against central
+ * differences of the op in float64 (clt_gradcheck makes every input float64 and cannot see
+ * operands of different dtypes). */
+START_TEST(binary_gradients_over_mixed_dtypes) {
+  clt_device *dev = TU_DEV, *host = tu_dev[0];
+  int checked = 0;
+  for (int op = 0; op < CLT_OP_COUNT; op++) {
+    clt__op_kind k = clt__op_table[op].kind;
+    if (k != CLT__K_BINARY_INT && k != CLT__K_BINARY_FLOAT) continue;
+    for (size_t i = 0; i < 6; i++)
+      for (size_t j = 0; j < 6; j++) {
+        clt_dtype da = all_dtypes[i], db = all_dtypes[j];
+        if (!clt_dtype_is_float(da) && !clt_dtype_is_float(db)) continue; /* nothing to differentiate */
+        clt_scope_begin();
+        clt_tensor *in[2] = {mixed_operand(dev, (clt_op)op, da, 0), mixed_operand(dev, (clt_op)op, db, 1)};
+        for (int s = 0; s < 2; s++)
+          if (clt_dtype_is_float(clt_get_dtype(in[s]))) clt_set_requires_grad(in[s], true);
+        clt_tensor *y = clt_binary((clt_op)op, in[0], in[1]);
+        if (!y) { /* a pair the op refuses: only as a dtype error */
+          ck_assert_msg(clt_last_status() == CLT_ERR_DTYPE, "%s(%s, %s): %s", clt_op_name((clt_op)op),
+                        clt_dtype_name(da), clt_dtype_name(db), clt_last_error());
+          clt_clear_error();
+          clt_scope_end();
+          continue;
+        }
+        double wv[6] = {0.3, -0.7, 0.2, 0.9, -0.4, 0.6};
+        clt_tensor *w = clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(2, 3), wv);
+        ck_assert_int_eq(clt_backward(clt_sum(clt_mul(y, clt_cast(w, clt_get_dtype(y))), CLT_ALL_DIMS, false), NULL),
+                         CLT_OK);
+        /* the float64 reference: both operands as float64 on the host */
+        clt_tensor *wh = clt_to(w, host), *ref[2];
+        for (int s = 0; s < 2; s++) ref[s] = clt_cast(clt_detach(clt_to(in[s], host)), CLT_FLOAT64);
+        bool f32 = clt_get_dtype(y) == CLT_FLOAT32;
+        for (int s = 0; s < 2; s++) {
+          if (!clt_dtype_is_float(clt_get_dtype(in[s]))) continue;
+          clt_tensor *g = clt_grad(in[s]);
+          ck_assert_ptr_nonnull(g);
+          ck_assert_int_eq(clt_get_dtype(g), clt_get_dtype(in[s]));
+          double *ana = tu_values(g), *x = tu_values(ref[s]);
+          for (int64_t e = 0; e < clt_numel(in[s]); e++) {
+            double h = 1e-6 * fmax(1.0, fabs(x[e])), l[2];
+            for (int side = 0; side < 2; side++) {
+              double keep = x[e];
+              x[e] = keep + (side ? -h : h);
+              clt_tensor *p = clt_from_host(host, CLT_FLOAT64, clt_ndim(ref[s]), clt_shape(ref[s]), x);
+              x[e] = keep;
+              l[side] = mixed_loss((clt_op)op, s ? ref[0] : p, s ? p : ref[1], wh);
+              clt_release(p);
+            }
+            double num = (l[0] - l[1]) / (2 * h), tol = f32 ? 1e-5 + 1e-4 * fabs(num) : 1e-7 + 1e-6 * fabs(num);
+            ck_assert_msg(fabs(ana[e] - num) <= tol, "%s(%s, %s) on %s: gradient of %s element %lld is %.9g, want %.9g",
+                          clt_op_name((clt_op)op), clt_dtype_name(da), clt_dtype_name(db), clt_device_spec(dev),
+                          s ? "b" : "a", (long long)e, ana[e], num);
+          }
+          free(ana);
+          free(x);
+          checked++;
+        }
+        clt_scope_end();
+      }
+  }
+  ck_assert_int_ge(checked, 7 * 24);
+}
+END_TEST
+
+/* s op x (first) or x op s: the scalar forms, reversed ones through their own functions. */
+static clt_tensor *scalar_form(clt_op op, bool first, clt_tensor *x, double s) {
+  if (!first) return clt_binary_scalar(op, x, s);
+  return op == CLT_OP_sub ? clt_rsub_scalar(x, s) : op == CLT_OP_div ? clt_rdiv_scalar(x, s) : clt_rpow_scalar(x, s);
+}
+
+/* The scalar forms' gradients in float32 and float64 on every device, with integral and
+ * fractional scalars, against central differences in float64. */
+START_TEST(scalar_form_gradients_in_each_float_dtype) {
+  clt_device *dev = TU_DEV, *host = tu_dev[0];
+  static const double xs[4] = {0.6, 1.3, 2.2, 0.9}, scalars[3] = {2, 0.7, -1.5}, w[4] = {0.3, -0.7, 0.2, 0.9};
+  int checked = 0;
+  for (int op = 0; op < CLT_OP_COUNT; op++) {
+    clt__op_kind k = clt__op_table[op].kind;
+    if (k != CLT__K_BINARY_INT && k != CLT__K_BINARY_FLOAT) continue;
+    for (int first = 0; first < 2; first++) {
+      if (first && op != CLT_OP_sub && op != CLT_OP_div && op != CLT_OP_pow) continue;
+      for (int si = 0; si < 3; si++)
+        for (int d = 0; d < 2; d++) {
+          double sc = first && op == CLT_OP_pow ? fabs(scalars[si]) : scalars[si]; /* a real power: base > 0 */
+          clt_dtype dt = d ? CLT_FLOAT64 : CLT_FLOAT32;
+          clt_scope_begin();
+          clt_tensor *x = clt_cast(clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(4), xs), dt);
+          clt_set_requires_grad(x, true);
+          clt_tensor *wt = clt_cast(clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(4), w), dt);
+          ck_assert_int_eq(clt_backward(clt_sum(clt_mul(scalar_form((clt_op)op, first, x, sc), wt), CLT_ALL_DIMS, false),
+                                        NULL),
+                           CLT_OK);
+          double *ana = tu_values(clt_grad(x)), v[4];
+          memcpy(v, xs, sizeof v);
+          for (int e = 0; e < 4; e++) {
+            double l[2], h = 1e-6;
+            for (int side = 0; side < 2; side++) {
+              v[e] = xs[e] + (side ? -h : h);
+              clt_tensor *p = clt_from_host(host, CLT_FLOAT64, CLT_SHAPE(4), v);
+              clt_tensor *wh = clt_from_host(host, CLT_FLOAT64, CLT_SHAPE(4), w);
+              ck_assert_int_eq(clt_item(clt_sum(clt_mul(scalar_form((clt_op)op, first, p, sc), wh), CLT_ALL_DIMS, false),
+                                        &l[side]),
+                               CLT_OK);
+              v[e] = xs[e];
+            }
+            double num = (l[0] - l[1]) / (2 * h), tol = d ? 1e-7 + 1e-6 * fabs(num) : 1e-5 + 1e-4 * fabs(num);
+            ck_assert_msg(fabs(ana[e] - num) <= tol, "%s%s_scalar(%s, %g) on %s: gradient %lld is %.9g, want %.9g",
+                          first ? "r" : "", clt_op_name((clt_op)op), clt_dtype_name(dt), sc, clt_device_spec(dev),
+                          (long long)e, ana[e], num);
+          }
+          free(ana);
+          checked++;
+          clt_scope_end();
+        }
+    }
+  }
+  ck_assert_int_eq(checked, (7 + 3) * 3 * 2);
+}
+END_TEST
+
+/* The reproductions, with PyTorch's values (g = 1). */
+START_TEST(mixed_dtype_gradients_known_values) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  struct {
+    clt_op op;
+    clt_dtype da, db;
+    double a[2], b[2];
+    int n;
+    double ga[2], gb[2];
+  } cases[] = {
+      {CLT_OP_div, CLT_FLOAT32, CLT_FLOAT64, {3}, {2}, 1, {0.5}, {-0.75}},
+      {CLT_OP_div, CLT_INT32, CLT_FLOAT32, {3}, {2}, 1, {NAN}, {-0.75}},
+      {CLT_OP_pow, CLT_FLOAT64, CLT_FLOAT32, {2}, {3}, 1, {12}, {8 * 0.69314718055994531}},
+      {CLT_OP_maximum, CLT_FLOAT32, CLT_FLOAT64, {3, -1}, {2, 0.5}, 2, {1, 0}, {0, 1}},
+      {CLT_OP_minimum, CLT_FLOAT64, CLT_FLOAT32, {3, -1}, {2, 0.5}, 2, {0, 1}, {1, 0}},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    uint8_t ra[16], rb[16];
+    for (int i = 0; i < cases[c].n; i++) {
+      clt__store_f64(cases[c].da, ra + i * (int)clt_dtype_size(cases[c].da), cases[c].a[i]);
+      clt__store_f64(cases[c].db, rb + i * (int)clt_dtype_size(cases[c].db), cases[c].b[i]);
+    }
+    clt_tensor *a = clt_from_host(dev, cases[c].da, CLT_SHAPE(cases[c].n), ra);
+    clt_tensor *b = clt_from_host(dev, cases[c].db, CLT_SHAPE(cases[c].n), rb);
+    if (clt_dtype_is_float(cases[c].da)) clt_set_requires_grad(a, true);
+    clt_set_requires_grad(b, true);
+    ck_assert_int_eq(clt_backward(clt_sum(clt_binary(cases[c].op, a, b), CLT_ALL_DIMS, false), NULL), CLT_OK);
+    const int64_t shape[1] = {cases[c].n};
+    double *gb = tu_values(clt_grad(b));
+    for (int i = 0; i < cases[c].n; i++)
+      ck_assert_msg(fabs(gb[i] - cases[c].gb[i]) <= 1e-6 * fabs(cases[c].gb[i]), "%s case %zu: grad b[%d] = %.9g, want %.9g",
+                    clt_op_name(cases[c].op), c, i, gb[i], cases[c].gb[i]);
+    free(gb);
+    if (clt_dtype_is_float(cases[c].da)) tu_assert_values(clt_grad(a), 1, shape, cases[c].ga);
+  }
+  clt_scope_end();
+}
+END_TEST
+
+/* ---- special values --------------------------------------------------------------------- */
+
+/* t's values equal want (rounded to t's dtype) exactly, NaN for NaN and the sign of zeros
+ * included. */
+static void assert_bits(clt_tensor *t, const double *want, const char *what) {
+  ck_assert_msg(t != NULL, "%s: %s", what, clt_last_error());
+  double *v = tu_values(t);
+  for (int64_t i = 0; i < clt_numel(t); i++) {
+    double w = clt_get_dtype(t) == CLT_FLOAT32 ? (double)(float)want[i] : want[i];
+    ck_assert_msg(isnan(w) ? isnan(v[i]) : v[i] == w && signbit(v[i]) == signbit(w),
+                  "%s on %s, element %lld: got %g, want %g", what, clt_device_spec(clt_get_device(t)), (long long)i,
+                  v[i], w);
+  }
+  free(v);
+}
+
+typedef clt_tensor *(*unary_fn)(clt_tensor *x, double p);
+static clt_tensor *f_relu(clt_tensor *x, double p) { return (void)p, clt_relu(x); }
+static clt_tensor *f_elu(clt_tensor *x, double p) { return clt_elu(x, p); }
+static clt_tensor *f_pow_scalar(clt_tensor *x, double p) { return clt_pow_scalar(x, p); }
+static clt_tensor *f_rpow_scalar(clt_tensor *x, double p) { return clt_rpow_scalar(x, p); }
+static clt_tensor *f_max_nan(clt_tensor *x, double p) { /* maximum(x, NaN), as a tensor of p */
+  return clt_maximum(x, clt_full(clt_get_device(x), clt_get_dtype(x), CLT_SHAPE(1), p));
+}
+static clt_tensor *f_min_nan(clt_tensor *x, double p) {
+  return clt_minimum(clt_full(clt_get_device(x), clt_get_dtype(x), CLT_SHAPE(1), p), x);
+}
+static clt_tensor *f_softmax(clt_tensor *x, double p) { return p ? clt_log_softmax(x, -1) : clt_softmax(x, -1); }
+static clt_tensor *f_gelu_tanh(clt_tensor *x, double p) { return (void)p, clt_gelu_tanh(x); }
+static clt_tensor *f_std(clt_tensor *x, double p) { return clt_std(x, CLT_ALL_DIMS, p, false); }
+static clt_tensor *f_std_dim1(clt_tensor *x, double p) { return clt_std(x, CLT_DIMS(1), p, false); }
+
+/* Gradients at special values, as PyTorch 2.x gives them (include/clt/ops.h states each):
+ * relu and elu pass g at NaN; maximum(x, NaN) and minimum(NaN, x) pass g to x; softmax and
+ * log_softmax of a row holding +inf are NaN, gradient included; a power by the scalar 0.5 is
+ * sqrt's; gelu_tanh is x and 0 (gradient 1 and 0) far right and left, NaN at -inf (gradient
+ * NaN at +-inf); rpow_scalar(0, x) has gradient 0 where x >= 0; std where the std is 0 has gradient
+ * 0, on every device, float32 and float64. The gradient is of sum(f(x) * w) with w = 1. */
+START_TEST(gradients_at_special_values) {
+  clt_device *dev = TU_DEV;
+  static const struct {
+    const char *name;
+    unary_fn f;
+    double p;
+    int ndim;
+    int64_t shape[2];
+    double x[6], y[6], g[6];
+  } cases[] = {
+      {"relu", f_relu, 0, 1, {4}, {NAN, 0, 1, -1}, {NAN, 0, 1, 0}, {1, 0, 1, 0}},
+      {"elu", f_elu, 0.5, 1, {5}, {NAN, 0, 1, -INFINITY, INFINITY}, {NAN, 0, 1, -0.5, INFINITY}, {1, 0.5, 1, 0, 1}},
+      {"maximum(x, NaN)", f_max_nan, NAN, 1, {2}, {1, NAN}, {NAN, NAN}, {1, 1}},
+      {"minimum(NaN, x)", f_min_nan, NAN, 1, {2}, {1, -INFINITY}, {NAN, NAN}, {1, 1}},
+      {"softmax, a row with +inf", f_softmax, 0, 2, {2, 3}, {1, INFINITY, 2, -INFINITY, 0, 0},
+       {NAN, NAN, NAN, 0, 0.5, 0.5}, {NAN, NAN, NAN, 0, 0, 0}},
+      {"log_softmax, a row with +inf", f_softmax, 1, 2, {2, 3}, {INFINITY, INFINITY, 1, -INFINITY, -INFINITY, 0},
+       {NAN, NAN, NAN, -INFINITY, -INFINITY, 0}, {NAN, NAN, NAN, 1, 1, -2}},
+      {"pow_scalar 0.5", f_pow_scalar, 0.5, 1, {4}, {-INFINITY, -0.0, 4, INFINITY}, {NAN, -0.0, 2, INFINITY},
+       {NAN, -INFINITY, 0.25, 0}},
+      {"pow_scalar 1.5", f_pow_scalar, 1.5, 1, {3}, {-INFINITY, -0.0, 4}, {INFINITY, 0, 8}, {NAN, -0.0, 3}},
+      {"rpow_scalar 0", f_rpow_scalar, 0, 1, {5}, {0, 1, 2, -1, NAN}, {1, 0, 0, INFINITY, NAN},
+       {0, 0, 0, -INFINITY, NAN}},
+      {"gelu_tanh in its tails", f_gelu_tanh, 0, 1, {6}, {1e4, -1e4, 1e30, -1e30, INFINITY, -INFINITY},
+       {1e4, -0.0, 1e30, -0.0, INFINITY, NAN}, {1, 0, 1, 0, NAN, NAN}},
+      {"std of a constant", f_std, 1, 1, {3}, {2, 2, 2}, {0}, {0, 0, 0}},
+      {"std of a 0-d tensor", f_std, 0, 0, {0}, {2}, {0}, {0}},
+      {"std of a 0-d tensor, correction 1", f_std, 1, 0, {0}, {2}, {NAN}, {NAN}},
+      {"std over a dim of size 1", f_std_dim1, 0, 2, {2, 1}, {2, 3}, {0, 0}, {0, 0}},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+    for (int k = 0; k < 2; k++) {
+      clt_scope_begin();
+      clt_dtype dt = k ? CLT_FLOAT64 : CLT_FLOAT32;
+      clt_tensor *x = clt_cast(clt_from_host(dev, CLT_FLOAT64, cases[c].ndim, cases[c].shape, cases[c].x), dt);
+      clt_set_requires_grad(x, true);
+      clt_tensor *y = cases[c].f(x, cases[c].p);
+      char what[96];
+      snprintf(what, sizeof what, "%s (%s)", cases[c].name, clt_dtype_name(dt));
+      assert_bits(y, cases[c].y, what);
+      ck_assert_int_eq(clt_backward(clt_sum(y, CLT_ALL_DIMS, false), NULL), CLT_OK);
+      snprintf(what, sizeof what, "gradient of %s (%s)", cases[c].name, clt_dtype_name(dt));
+      assert_bits(clt_grad(x), cases[c].g, what);
+      clt_scope_end();
+    }
+}
+END_TEST
+
+/* ---- float32 gradients over the whole float32 range ------------------------------------ */
+
+static int64_t float_order(float f) {
+  int32_t i;
+  memcpy(&i, &f, sizeof i);
+  return i < 0 ? (int64_t)INT32_MIN - i : i;
+}
+
+/* The gradients of sum(op(a, b)) for a and b, elementwise ([n] each, of dtype src), computed in
+ * dtype dt on dev: the host copies of both, as doubles (caller frees). */
+static void binary_grads(clt_device *dev, clt_op op, clt_dtype dt, clt_dtype src, const void *a, const void *b,
+                         int64_t n, double **ga, double **gb) {
+  clt_scope_begin();
+  clt_tensor *x[2] = {clt_cast(clt_from_host(dev, src, 1, &n, a), dt), clt_cast(clt_from_host(dev, src, 1, &n, b), dt)};
+  for (int i = 0; i < 2; i++) clt_set_requires_grad(x[i], true);
+  ck_assert_int_eq(clt_backward(clt_sum(clt_binary(op, x[0], x[1]), CLT_ALL_DIMS, false), NULL), CLT_OK);
+  *ga = tu_values(clt_grad(x[0]));
+  *gb = tu_values(clt_grad(x[1]));
+  clt_scope_end();
+}
+
+/* Float32 gradients of div and pow on every device against the float64 reference (the host's
+ * float64 gradients of the same operands, rounded once): where that is a normal float or
+ * infinite, within 4 ulp for div (OpenCL's division may be 2.5 ulp off) and 32 for pow (its
+ * pow 16); where it is subnormal, within 4 and 64 steps of the smallest subnormal. Measured on
+ * PoCL: 1 ulp and 0 steps for div, 2 ulp and 6 steps for pow. Operands cover the float32 range
+ * (every 7th power of two with two mantissas, both signs, for div; positive bases and
+ * exponents from -30 to 130 for pow), so that a / b^2 is formed where b * b overflows or
+ * underflows (b = 1e20, b = 1e-40) and pow's gradients where a power alone overflows. */
+START_TEST(float32_gradients_over_the_float32_range) {
+  clt_device *dev = TU_DEV;
+  float mag[128];
+  int nm = 0;
+  for (int k = -149; k <= 127; k += 7)
+    for (int m = 0; m < 2; m++) mag[nm++] = ldexpf(m ? 1.37f : 1.0f, k);
+  static const float exps[] = {-30, -2.5f, -1, -0.5f, -1e-7f, 1e-7f, 0.5f, 1, 2.5f, 30, 127.5f, 130};
+  int64_t cap = 4 * 128 * 128, n;
+  float *a = malloc((size_t)cap * sizeof *a), *b = malloc((size_t)cap * sizeof *b);
+  ck_assert_ptr_nonnull(a);
+  ck_assert_ptr_nonnull(b);
+  for (int which = 0; which < 2; which++) {
+    clt_op op = which ? CLT_OP_pow : CLT_OP_div;
+    n = 0;
+    for (int i = -1; i < nm; i++)
+      for (int j = 0; j < (which ? (int)(sizeof exps / sizeof *exps) : 2 * nm); j++) {
+        a[n] = i < 0 ? 0.0f : mag[i] * (which || n % 2 ? 1 : -1);
+        b[n++] = which ? exps[j] : (j % 2 ? -1 : 1) * mag[j / 2];
+      }
+    double *ga, *gb, *ra, *rb;
+    binary_grads(dev, op, CLT_FLOAT32, CLT_FLOAT32, a, b, n, &ga, &gb);
+    binary_grads(tu_dev[0], op, CLT_FLOAT64, CLT_FLOAT32, a, b, n, &ra, &rb);
+    int64_t worst = 0, worst_sub = 0;
+    for (int64_t i = 0; i < 2 * n; i++) {
+      float got = (float)(i < n ? ga[i] : gb[i - n]), want = (float)(i < n ? ra[i] : rb[i - n]);
+      int64_t e = i % n;
+      if (which && i < n && a[e] == 0) continue; /* d/da a^b at a = 0: 0 * inf forms on purpose */
+      if (isnan(want) || isnan(got)) {
+        ck_assert_msg(isnan(want) && isnan(got), "%s(%.9g, %.9g) on %s: gradient of %s %.9g, want %.9g",
+                      clt_op_name(op), a[e], b[e], clt_device_spec(dev), i < n ? "a" : "b", got, want);
+        continue;
+      }
+      bool sub = fabsf(want) < FLT_MIN;
+      int64_t d = sub ? (int64_t)fabs(((double)got - want) / 0x1p-149) : llabs(float_order(got) - float_order(want));
+      if (sub && d > worst_sub) worst_sub = d;
+      if (!sub && d > worst) worst = d;
+      ck_assert_msg(d <= (sub ? (which ? 64 : 4) : (which ? 32 : 4)), "%s(%.9g, %.9g) on %s: gradient of %s %.9g, want %.9g (%lld %s)",
+                    clt_op_name(op), a[e], b[e], clt_device_spec(dev), i < n ? "a" : "b", got, want, (long long)d,
+                    sub ? "subnormal steps" : "ulp");
+    }
+    printf("%s float32 gradients on %s: %lld values, at most %lld ulp, %lld subnormal steps\n", clt_op_name(op),
+           clt_device_spec(dev), (long long)(2 * n), (long long)worst, (long long)worst_sub);
+    free(ga);
+    free(gb);
+    free(ra);
+    free(rb);
+  }
+  free(a);
+  free(b);
+}
+END_TEST
+
+/* The issue's float32 reproductions, float32 and float64 on every device: div's gradient for b
+ * at b = 1e20 (b * b overflowed: -0) and at a = 0, b = 1e-40 (b * b underflowed: NaN); pow's for
+ * a tiny base (a^(b-1) overflowed: -inf) and for an overflowing power (2^128 ln 2); and their
+ * float64 counterparts, which the host got wrong too. */
+START_TEST(div_and_pow_gradients_known_values) {
+  clt_device *dev = TU_DEV;
+  static const struct {
+    clt_op op;
+    double a, b;
+    int which; /* the gradient of a (0) or b (1) */
+    double want;
+  } cases[] = {
+      {CLT_OP_div, 1e30, 1e20, 1, -1e-10},
+      {CLT_OP_div, 0, 1e-40, 1, -0.0},
+      {CLT_OP_div, 1, 1e-20, 1, -INFINITY}, /* float32; 1e40 in float64 */
+      {CLT_OP_pow, 2.6e-39, -1e-7, 0, 0}, /* b a^(b-1), computed below */
+      {CLT_OP_pow, 2, 128, 1, 2.358657632255133e38},
+      /* the same beyond float32's range: float64 only */
+      {CLT_OP_div, 1e300, 1e200, 1, -1e-100},
+      {CLT_OP_pow, 2, 1024, 1, 1.2460659279417838e308},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+    for (int k = 0; k < 2; k++) {
+      clt_dtype dt = k ? CLT_FLOAT64 : CLT_FLOAT32;
+      if (!k && (fabs(cases[c].a) > FLT_MAX || fabs(cases[c].b) > 1e30)) continue;
+      double fa = k ? cases[c].a : (float)cases[c].a, fb = k ? cases[c].b : (float)cases[c].b;
+      double *ga, *gb, got, want = cases[c].want;
+      binary_grads(dev, cases[c].op, dt, CLT_FLOAT64, &fa, &fb, 1, &ga, &gb);
+      got = cases[c].which ? gb[0] : ga[0];
+      free(ga);
+      free(gb);
+      if (cases[c].op == CLT_OP_pow && cases[c].which == 0) want = (double)fb * pow((double)fa, (double)fb - 1);
+      if (isinf(want) && k) want = -(double)fa / ((double)fb * fb);
+      if (k == 0) want = (double)(float)want;
+      ck_assert_msg((got == want && signbit(got) == signbit(want)) || fabs(got - want) <= 1e-6 * fabs(want),
+                    "%s(%g, %g) on %s, %s: gradient of %s %.9g, want %.9g", clt_op_name(cases[c].op), cases[c].a,
+                    cases[c].b, clt_device_spec(dev), clt_dtype_name(dt), cases[c].which ? "b" : "a", got, want);
+    }
+}
+END_TEST
+
 /* ---- semantics -------------------------------------------------------------------------- */
 
 START_TEST(pytorch_tutorial_example) {
@@ -405,6 +808,12 @@ static Suite *suite(void) {
   TCase *tc = tu_tcase("autograd");
   TU_DEVICES(tc, gradcheck_every_op);
   TU_DEVICES(tc, gradcheck_catches_wrong_gradients);
+  TU_DEVICES(tc, binary_gradients_over_mixed_dtypes);
+  TU_DEVICES(tc, scalar_form_gradients_in_each_float_dtype);
+  TU_DEVICES(tc, mixed_dtype_gradients_known_values);
+  TU_DEVICES(tc, gradients_at_special_values);
+  TU_DEVICES(tc, float32_gradients_over_the_float32_range);
+  TU_DEVICES(tc, div_and_pow_gradients_known_values);
   TU_DEVICES(tc, pytorch_tutorial_example);
   TU_DEVICES(tc, accumulation_diamonds_and_retain);
   TU_DEVICES(tc, no_grad_detach_and_leaves);

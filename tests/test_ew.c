@@ -220,10 +220,43 @@ START_TEST(ieee_special_values) {
   tu_assert_values(clt_eq(x, x), 1, (const int64_t[]){5}, (const double[]){0, 1, 1, 1, 1});
   tu_assert_values(clt_ne(x, x), 1, (const int64_t[]){5}, (const double[]){1, 0, 0, 0, 0});
   tu_assert_values(clt_div_scalar(x, 0), 1, (const int64_t[]){5}, (const double[]){NAN, INFINITY, -INFINITY, NAN, -INFINITY});
-  tu_assert_values(clt_sign(x), 1, (const int64_t[]){5}, (const double[]){NAN, 1, -1, 0, -1});
+  tu_assert_values(clt_sign(x), 1, (const int64_t[]){5}, (const double[]){0, 1, -1, 0, -1});
   tu_assert_values(clt_cast(x, CLT_INT32), 1, (const int64_t[]){5}, (const double[]){0, 2147483647, -2147483648.0, 0, -1});
   tu_assert_values(clt_cast(x, CLT_BOOL), 1, (const int64_t[]){5}, (const double[]){1, 1, 1, 0, 1});
   clt_scope_end();
+}
+END_TEST
+
+/* t's values equal want exactly, NaN for NaN and the sign of zeros included. */
+static void assert_bits(clt_tensor *t, const double *want, const char *what) {
+  ck_assert_ptr_nonnull(t);
+  double *v = tu_values(t);
+  for (int64_t i = 0; i < clt_numel(t); i++)
+    ck_assert_msg(isnan(want[i]) ? isnan(v[i]) : v[i] == want[i] && signbit(v[i]) == signbit(want[i]),
+                  "%s on %s, element %lld: got %g, want %g", what, clt_device_spec(clt_get_device(t)), (long long)i,
+                  v[i], want[i]);
+  free(v);
+}
+
+/* The special values ops.h decides, as PyTorch 2.x gives them: sign(NaN) and sign(-0) are +0,
+ * abs(-0) is +0, and a power by the scalar 0.5 or -0.5 is sqrt or rsqrt (so (-inf)^0.5 is NaN
+ * and (-0)^0.5 is -0) where a power by a tensor keeps pow's values. */
+START_TEST(special_values_as_pytorch) {
+  clt_device *dev = TU_DEV;
+  for (int k = 0; k < 2; k++) {
+    clt_dtype dt = k ? CLT_FLOAT64 : CLT_FLOAT32;
+    clt_scope_begin();
+    const double v[6] = {NAN, -0.0, -INFINITY, INFINITY, 4, -1};
+    clt_tensor *x = clt_cast(clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(6), v), dt);
+    assert_bits(clt_sign(x), (const double[]){0, 0, -1, 1, 1, -1}, "sign");
+    assert_bits(clt_abs(x), (const double[]){NAN, 0, INFINITY, INFINITY, 4, 1}, "abs");
+    assert_bits(clt_pow_scalar(x, 0.5), (const double[]){NAN, -0.0, NAN, INFINITY, 2, NAN}, "pow_scalar 0.5");
+    assert_bits(clt_pow_scalar(x, -0.5), (const double[]){NAN, -INFINITY, NAN, 0, 0.5, NAN}, "pow_scalar -0.5");
+    assert_bits(clt_pow_scalar(x, 3), (const double[]){NAN, -0.0, -INFINITY, INFINITY, 64, -1}, "pow_scalar 3");
+    clt_tensor *half = clt_full(dev, dt, CLT_SHAPE(6), 0.5);
+    assert_bits(clt_pow(x, half), (const double[]){NAN, 0, INFINITY, INFINITY, 2, NAN}, "pow by a tensor of 0.5");
+    clt_scope_end();
+  }
 }
 END_TEST
 
@@ -271,6 +304,46 @@ START_TEST(exp_float_within_2_ulp) {
     ck_assert_msg(ulp <= (i < sizeof edges / sizeof edges[0] ? 0 : 2), "exp(%.9g) on %s is %.9g, want %.9g (%lld ulp)",
                   x[i], clt_device_spec(dev), y[i], want, (long long)ulp);
   }
+  clt_scope_end();
+  free(x);
+  free(y);
+}
+END_TEST
+
+/* gelu_tanh in float32 against the float64 reference (the host's, rounded once) over every
+ * 9973rd float in [-40, 40] and the tails: exact where |x| > 40 (x or -0), and within
+ * 4 + 4 |u| ulp elsewhere, u = sqrt(2/pi) (x + 0.044715 x^3): e^(-2u) carries u's float
+ * rounding error times |2u|, as any float formula does (measured on PoCL: at most 1 ulp for
+ * x > 0, 97 ulp near x = -9.8 where u = -41 and the result is 2e-35). PoCL's float tanh made
+ * the old formula 6e-8 wrong far left on any scale: gelu_tanh(-1e4) was -3e-4. */
+START_TEST(gelu_tanh_float32_in_range_and_tails) {
+  clt_device *dev = TU_DEV;
+  size_t cap = 1u << 18, n = 0;
+  float *x = malloc(cap * sizeof *x), *y = malloc(cap * sizeof *y);
+  ck_assert_ptr_nonnull(x);
+  ck_assert_ptr_nonnull(y);
+  const float tails[] = {1e4f, -1e4f, 1e30f, -1e30f, 3e38f, -3e38f, 50.0f, -50.0f, 1e-30f, -1e-30f, 0.0f, -0.0f};
+  for (size_t i = 0; i < sizeof tails / sizeof *tails; i++) x[n++] = tails[i];
+  for (int64_t o = float_order(-40.0f); o < float_order(40.0f) && n < cap; o += 9973) {
+    int32_t bits = (int32_t)(o < 0 ? (int64_t)INT32_MIN - o : o);
+    memcpy(&x[n++], &bits, sizeof bits);
+  }
+  clt_scope_begin();
+  const int64_t shape[1] = {(int64_t)n};
+  clt_tensor *t = clt_from_host(dev, CLT_FLOAT32, 1, shape, x);
+  ck_assert_int_eq(clt_to_host(clt_gelu_tanh(t), y, n * sizeof *y), CLT_OK);
+  double *ref = tu_values(clt_gelu_tanh(clt_cast(clt_to(t, tu_dev[0]), CLT_FLOAT64)));
+  int64_t worst = 0;
+  for (size_t i = 0; i < n; i++) {
+    float want = (float)ref[i];
+    double u = 0.79788456080286535588 * ((double)x[i] + 0.044715 * (double)x[i] * x[i] * x[i]);
+    int64_t ulp = llabs(float_order(want) - float_order(y[i])), bound = fabsf(x[i]) > 40 ? 0 : 4 + (int64_t)(4 * fabs(u));
+    ck_assert_msg(ulp <= bound && signbit(y[i]) == signbit(want), "gelu_tanh(%.9g) on %s is %.9g, want %.9g (%lld ulp)",
+                  x[i], clt_device_spec(dev), y[i], want, (long long)ulp);
+    if (ulp > worst) worst = ulp;
+  }
+  printf("gelu_tanh float32 on %s: %zu values, at most %lld ulp from float64\n", clt_device_spec(dev), n, (long long)worst);
+  free(ref);
   clt_scope_end();
   free(x);
   free(y);
@@ -581,7 +654,9 @@ static Suite *suite(void) {
   TU_DEVICES(tc, where_matches_the_host);
   tcase_add_test(tc, host_reference_known_values);
   TU_DEVICES(tc, ieee_special_values);
+  TU_DEVICES(tc, special_values_as_pytorch);
   TU_DEVICES(tc, exp_float_within_2_ulp);
+  TU_DEVICES(tc, gelu_tanh_float32_in_range_and_tails);
   TU_DEVICES(tc, results_keep_a_shared_permuted_layout);
   TU_DEVICES(tc, promotion_like_pytorch);
   TU_DEVICES(tc, result_types_match_pytorch);

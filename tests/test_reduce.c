@@ -247,6 +247,110 @@ START_TEST(check_mode_runs_reductions_twice) {
 }
 END_TEST
 
+/* ---- var and std over the float32 range ------------------------------------------------- */
+
+static int64_t float_order(float f) {
+  int32_t i;
+  memcpy(&i, &f, sizeof i);
+  return i < 0 ? (int64_t)INT32_MIN - i : i;
+}
+
+/* got (float32 results) against want (the float64 reference's, rounded once): within ulp where
+ * want is normal or infinite, within sub steps of the smallest subnormal where it is
+ * subnormal; the worst ulp and steps into worst. */
+static void assert_ulp(const double *got, const double *want, int64_t n, int64_t ulp, int64_t sub, int64_t *worst,
+                       const char *what) {
+  for (int64_t i = 0; i < n; i++) {
+    float g = (float)got[i], w = (float)want[i];
+    if (isnan(w) || isnan(g)) {
+      ck_assert_msg(isnan(w) && isnan(g), "%s, output %lld: %.9g, want %.9g", what, (long long)i, g, w);
+      continue;
+    }
+    bool s = fabsf(w) < FLT_MIN;
+    int64_t d = s ? (int64_t)fabs(((double)g - w) / 0x1p-149) : llabs(float_order(g) - float_order(w));
+    if (d > worst[s]) worst[s] = d;
+    ck_assert_msg(d <= (s ? sub : ulp), "%s, output %lld: %.9g, want %.9g (%lld %s)", what, (long long)i, g, w,
+                  (long long)d, s ? "subnormal steps" : "ulp");
+  }
+}
+
+/* Float32 var and std on every device against the float64 reference (the host's float64 var
+ * and std of the same float32 values, rounded once), over rows scaled by every 4th power of two
+ * from 2^-149 to 2^127: alternating signs, mixed values, a large offset with a tiny spread,
+ * constants, and magnitudes 2^80 apart in one row; over rows (B = 1) and columns (B > 1); and
+ * rows of 4096 (partial sums over chunks). Within 8 ulp where the reference is normal or
+ * infinite (var past 3.4e38 is inf), 8 subnormal steps where it is subnormal (measured on PoCL:
+ * 1 ulp, 0 steps). Squares of deviations used to overflow past |x| = 1.8e19 (std([1e20, -1e20])
+ * was inf) and underflow below 1e-19 (std([1e-30, -1e-30]) was 0) on OpenCL, and rounding the
+ * mean to float32 made rows a few ulp apart 3% off on every device. */
+START_TEST(var_std_over_the_float32_range) {
+  clt_device *dev = TU_DEV;
+  static const double pat[5][8] = {
+      {1, -1, 1, -1, 1, -1, 1, -1},
+      {1, 1.5, -0.25, 0.75, -1.75, 0.5, 1.25, -0.125},
+      {1, 1 + 0x1p-20, 1, 1, 1 - 0x1p-21, 1, 1, 1},
+      {1, 1, 1, 1, 1, 1, 1, 1},
+      {1, 0x1p-40, -0x1p-80, 0, -0x1p-60, 0.5, 0, 0x1p-70},
+  };
+  int64_t rows = 0, cap = 5 * 80;
+  float *v = malloc((size_t)cap * 8 * sizeof *v), *big = malloc(3 * 4096 * sizeof *big);
+  ck_assert_ptr_nonnull(v);
+  ck_assert_ptr_nonnull(big);
+  for (int k = -149; k <= 127; k += 4)
+    for (int p = 0; p < 5; p++, rows++)
+      for (int j = 0; j < 8; j++) v[rows * 8 + j] = (float)ldexp(pat[p][j], k);
+  for (int j = 0; j < 4096; j++) { /* long rows: 1e20, 3e38 and 1e-40 scales */
+    double u = (double)((j * 37) % 101) / 50.0 - 1.0;
+    big[j] = (float)(1e20 * u);
+    big[4096 + j] = (float)(3e38 * u);
+    big[2 * 4096 + j] = (float)(1e-40 * u);
+  }
+  int64_t worst[2] = {0, 0};
+  clt_scope_begin();
+  clt_tensor *x = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(rows, 8), v);
+  clt_tensor *xl = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(3, 4096), big);
+  clt_tensor *views[3] = {x, clt_transpose(clt_contiguous(clt_transpose(x, 0, 1)), 0, 1), xl};
+  const int dims[3] = {1, 1, 1};
+  for (int c = 0; c < 3; c++)
+    for (int corr = 0; corr < 2; corr++)
+      for (int st = 0; st < 2; st++) {
+        clt_tensor *h = clt_cast(clt_to(views[c], tu_dev[0]), CLT_FLOAT64);
+        clt_tensor *got = st ? clt_std(views[c], 1, &dims[c], corr, false) : clt_var(views[c], 1, &dims[c], corr, false);
+        clt_tensor *want = st ? clt_std(h, 1, &dims[c], corr, false) : clt_var(h, 1, &dims[c], corr, false);
+        ck_assert_msg(got && want, "%s", clt_last_error());
+        double *g = tu_values(got), *w = tu_values(want);
+        char what[96];
+        snprintf(what, sizeof what, "%s (correction %d) of %s rows on %s", st ? "std" : "var", corr,
+                 c == 2 ? "long" : c ? "column-major" : "short", clt_device_spec(dev));
+        assert_ulp(g, w, clt_numel(got), 8, 8, worst, what);
+        free(g);
+        free(w);
+      }
+  /* the issue's value and the ends of the range, with their gradients, which take the mean as
+   * var does (the plain mean of 3e38 and 2e38 overflows) */
+  static const float ends[3][2] = {{1e20f, -1e20f}, {1e-30f, -1e-30f}, {3e38f, 2e38f}};
+  for (int k = 0; k < 3; k++) {
+    clt_tensor *e = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2), ends[k]);
+    clt_set_requires_grad(e, true);
+    clt_tensor *sd = clt_std(e, CLT_ALL_DIMS, 0, false);
+    ck_assert_int_eq(clt_backward(sd, NULL), CLT_OK);
+    tu_assert_values(sd, 0, NULL, (const double[]){(float)(((double)ends[k][0] - ends[k][1]) / 2)});
+    double *g = tu_values(clt_grad(e));
+    ck_assert_msg(fabs(g[0] - 0.5) < 1e-6 && fabs(g[1] + 0.5) < 1e-6, "std's gradient at [%g, %g] on %s: [%.9g, %.9g]",
+                  ends[k][0], ends[k][1], clt_device_spec(dev), g[0], g[1]);
+    free(g);
+  }
+  /* float32's var of [1e20, -1e20] is inf, as PyTorch's */
+  tu_assert_values(clt_var(clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2), ends[0]), CLT_ALL_DIMS, 0, false), 0, NULL,
+                   (const double[]){INFINITY});
+  clt_scope_end();
+  printf("var and std float32 on %s: at most %lld ulp, %lld subnormal steps from float64\n", clt_device_spec(dev),
+         (long long)worst[0], (long long)worst[1]);
+  free(v);
+  free(big);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("reduce");
   TCase *tc = tu_tcase("reduce");
@@ -258,6 +362,9 @@ static Suite *suite(void) {
   TU_DEVICES(tc, empty_and_bad_input);
   if (tu_cl()) tcase_add_test(tc, check_mode_runs_reductions_twice);
   suite_add_tcase(s, tc);
+  TCase *num = tu_tcase("reduce_numerics");
+  TU_DEVICES(num, var_std_over_the_float32_range);
+  suite_add_tcase(s, num);
   return s;
 }
 

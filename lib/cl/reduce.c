@@ -22,6 +22,9 @@ static const char *kernel_name(clt__rop op) {
     case CLT__R_PROD: return "reduce_prod";
     case CLT__R_SQDEV: return "reduce_sqdev";
     case CLT__R_SUMEXP: return "reduce_sumexp";
+    case CLT__R_MAXABS: return "reduce_maxabs";
+    case CLT__R_SUMSC: return "reduce_sumsc";
+    case CLT__R_DEVSUM: return "reduce_devsum";
     case CLT__R_MAX: case CLT__R_ARGMAX: return "reduce_max";
     default: return "reduce_min";
   }
@@ -120,7 +123,7 @@ clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
     in = pin;
     dt = pdt;
     L = (clt__rlayout){.A = L.A, .R = n, .B = L.B, .sA = n * L.B, .sR = L.B, .sB = 1, .off = 0};
-    if (op == CLT__R_SQDEV || op == CLT__R_SUMEXP) op = CLT__R_SUM;
+    if (op == CLT__R_SQDEV || op == CLT__R_SUMEXP || op == CLT__R_SUMSC || op == CLT__R_DEVSUM) op = CLT__R_SUM;
   }
   return s;
 }
