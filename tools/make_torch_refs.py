@@ -538,6 +538,14 @@ def binary_cases(gen):
                 continue
             a, b = int_operands(gen, name, da, db)
             add('binary', '%s_%s_%s' % (name, da, db), name, [], [In(a, da), In(b, db)], f, tol, gtol)
+    # gradients whose intermediate terms leave the float32 range while the gradient does not
+    # (div's a / b^2, pow's b a^(b-1) and a^b log a)
+    add('binary', 'div_grad_extremes', 'div', [],
+        [In(f32([0, 1, 1, 0, -3, 1e-30])), In(f32([1e-40, 1e20, -1e20, 1e20, 1e-20, 3e38]))],
+        lambda v: torch.div(v[0], v[1]), 'arith', 'arith', sz=True)
+    add('binary', 'pow_grad_extremes', 'pow', [],
+        [In(f32([1e10, 2, 1e19, 0.5, 1e-20, 3, 1e20, -1e10])), In(f32([3.5, 100, 2, -120, -1.5, 80, 1.95, 4]))],
+        lambda v: torch.pow(v[0], v[1]), 'transc', 'transc')
     # dtype promotion with 0-d operands (PyTorch: a dimensioned operand wins within its category,
     # a 0-d operand of a higher category decides)
     promo = [('int32', (2,), 'float64', ()), ('bool', (2,), 'int32', ()), ('float32', (2,), 'float64', ()),
