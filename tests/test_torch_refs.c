@@ -268,9 +268,13 @@ static void load_manifest(void) {
         snprintf(parse_error, sizeof parse_error, "case %s: unknown family %s", cur.name, cur.family);
         return;
       }
-      if (ncases == cap && !(cases = realloc(cases, (size_t)(cap = cap ? 2 * cap : 256) * sizeof *cases))) {
-        snprintf(parse_error, sizeof parse_error, "out of memory");
-        return;
+      if (ncases == cap) {
+        ref_case *grown = realloc(cases, (size_t)(cap = cap ? 2 * cap : 256) * sizeof *cases);
+        if (!grown) {
+          snprintf(parse_error, sizeof parse_error, "out of memory");
+          return;
+        }
+        cases = grown;
       }
       cases[ncases++] = cur;
       memset(&cur, 0, sizeof cur);
