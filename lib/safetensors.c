@@ -350,9 +350,11 @@ static clt_status read_tensors(clt__src *s, entry **sorted, size_t n, clt_device
     uint8_t extra;
     size_t more = clt__src_read(s, &extra, 1);
     if (more == 0 && s->err) return clt__src_short(s, "the end of the file", 1, 0);
+    if (more == 1 && n == 0)
+      return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: data bytes belong to no tensor");
     if (more == 1)
-      return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: bytes follow the data of the last tensor%s%.*s%s "
-                      "(trailing bytes)", n ? ", '" : "", NAME_SHOWN, n ? sorted[n - 1]->name : "", n ? "'" : "");
+      return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: bytes follow the data of the last tensor, '%.*s' "
+                      "(trailing bytes)", NAME_SHOWN, sorted[n - 1]->name);
   }
   return CLT_OK;
 }
