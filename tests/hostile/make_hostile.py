@@ -5,7 +5,8 @@ the test names the error each must give. Files that must load are named good_*.
 
 safetensors (the rules of huggingface/safetensors, which refuses all of these): data_offsets
 that overlap, share bytes, leave a gap or leave trailing bytes; __metadata__ values that are not
-strings; an empty tensor name. .npy: 'shape': (2), which NumPy refuses (it is the number 2, not
+strings; an empty tensor name. Both formats: an empty tensor whose other dims multiply past
+int64 (valid, loaded; seeds for the fuzzers, whose harnesses run ops on it). .npy: 'shape': (2), which NumPy refuses (it is the number 2, not
 a tuple); a 131-byte file whose header claims 16 GiB of data; a [300, 0] feature matrix for
 clt-train (the labels are tests/fixtures/npy/blobs_y.npy).
 """
@@ -55,7 +56,12 @@ def main():
         "good_unordered.safetensors": safetensors({"b": f32([1], 8, 12), "a": f32([2], 0, 8)}, d12),
         "good_empty_tensors.safetensors": safetensors(
             {"e1": f32([0], 0, 0), "a": f32([2], 0, 8), "e2": f32([0, 5], 8, 8), "e3": f32([0], 8, 8)}, d8),
+        # valid, and empty: dims whose product overflows int64 but for the 0 (issue 12 item 5:
+        # the loaders take them; the ops run on them must check their products)
+        "empty_huge_dims.safetensors": safetensors({"e": f32([0, 1 << 62, 1 << 62], 0, 0)}, b""),
         # .npy
+        "empty_huge_dims.npy": npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4611686018427387904, "
+                                   "4611686018427387904), }"),
         "shape_int.npy": npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2), }", d8),
         "claims_16gib.npy": npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296,), }", b"abc",
                                 total=131),
