@@ -97,6 +97,7 @@ static pid_t dead_pid(void) {
 static void in_child(int (*fn)(void), const char *what) {
   pid_t p = fork();
   if (p == 0) {
+    signal(SIGALRM, SIG_DFL); /* Check's handler would kill the whole process group */
     alarm(20);
     _exit(fn());
   }
@@ -459,7 +460,10 @@ START_TEST(claims_beyond_the_input_are_refused) {
     clt_tensor *t = (clt_tensor *)1;
     ck_assert_int_eq(load_npy(path, (way)w, TU_DEV, &t), CLT_ERR_FORMAT);
     ck_assert_ptr_null(t);
-    TU_ASSERT_ERR(CLT_ERR_FORMAT, "the .npy data is truncated: 17179869184 bytes expected, 3 present");
+    if (SIZE_MAX > 0xffffffffu)
+      TU_ASSERT_ERR(CLT_ERR_FORMAT, "the .npy data is truncated: 17179869184 bytes expected, 3 present");
+    else /* 32-bit: no such size at all */
+      TU_ASSERT_ERR(CLT_ERR_FORMAT, "the data size of 4294967296 elements of float32 overflows");
   }
 }
 END_TEST
