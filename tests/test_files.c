@@ -160,12 +160,14 @@ static int planted(bool fifo) {
     fprintf(stderr, "a destination is not a regular file\n");
     rc = 1;
   }
-  clt_tensor *back = NULL;
+  clt_tensor *back = NULL, *sum = NULL;
   double v = 0;
-  if (clt_load_npy(npy, host, &back) != CLT_OK || clt_item(clt_sum(back, CLT_ALL_DIMS, false), &v) != CLT_OK || v != 7.5) {
+  if (clt_load_npy(npy, host, &back) != CLT_OK || !(sum = clt_sum(back, CLT_ALL_DIMS, false)) ||
+      clt_item(sum, &v) != CLT_OK || v != 7.5) {
     fprintf(stderr, "the saved file does not load back (%g)\n", v);
     rc = 1;
   }
+  clt_release(sum);
   clt_release(back);
   clt_release(t);
   clt_device_release(host);
