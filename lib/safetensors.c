@@ -97,12 +97,31 @@ static const char *st_dtype(clt_dtype dt) {
   }
 }
 
+/* Whether s is UTF-8 as JSON requires of the header's keys: no overlong form, no surrogate,
+ * nothing past U+10FFFF. */
+static bool valid_utf8(const char *s) {
+  static const uint32_t least[4] = {0, 0x80, 0x800, 0x10000};
+  for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    unsigned c = *p, n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 4;
+    if (n == 4) return false;
+    uint32_t cp = n ? c & (0x3fu >> n) : c;
+    for (unsigned k = 1; k <= n; k++) { /* a NUL ends this before reading past it */
+      if ((p[k] & 0xc0) != 0x80) return false;
+      cp = cp << 6 | (p[k] & 0x3f);
+    }
+    if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
 static clt_status check_named(int n, const char *const *names, clt_tensor *const *tensors) {
   if (n < 0 || (n > 0 && (!names || !tensors))) return clt__err(CLT_ERR_INVALID_ARG, "need n >= 0 names and tensors");
   for (int i = 0; i < n; i++) {
     if (!names[i] || !*names[i]) return clt__err(CLT_ERR_INVALID_ARG, "names[%d] is NULL or empty", i);
     if (!tensors[i]) return clt__err(CLT_ERR_INVALID_ARG, "tensors[%d] ('%s') is NULL", i, names[i]);
     if (strcmp(names[i], "__metadata__") == 0) return clt__err(CLT_ERR_INVALID_ARG, "the name __metadata__ is reserved");
+    if (!valid_utf8(names[i])) return clt__err(CLT_ERR_INVALID_ARG, "names[%d] is not UTF-8 (safetensors names are JSON keys)", i);
     for (int j = 0; j < i; j++)
       if (strcmp(names[i], names[j]) == 0) return clt__err(CLT_ERR_INVALID_ARG, "the name '%s' appears twice", names[i]);
   }
@@ -185,7 +204,7 @@ clt_status clt_save_safetensors(const char *path, int n, const char *const *name
     json_t *e = entry_json(t, off, off + lens[i + 1]);
     if (!e) s = clt__err(CLT_ERR_OOM, "cannot build the header entry of '%s'", names[i]);
     else if (json_object_set_new(hdr, names[i], e) != 0)
-      s = clt__err(CLT_ERR_INVALID_ARG, "cannot add '%s' to the header (names must be UTF-8)", names[i]);
+      s = clt__err(CLT_ERR_OOM, "cannot add '%s' to the header", names[i]);
     off += lens[i + 1];
     parts[i + 1] = data[i];
   }

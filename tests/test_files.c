@@ -309,6 +309,30 @@ START_TEST(failed_renames_leave_no_temporary) {
 }
 END_TEST
 
+/* Names are JSON keys: bytes that are not UTF-8 are the caller's error, said before anything is
+ * written (not an allocation failure). */
+START_TEST(safetensors_names_must_be_utf8) {
+  char dir[64], path[128];
+  new_dir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/w.safetensors", dir);
+  clt_tensor *t = clt_ones(tu_dev[0], CLT_FLOAT32, CLT_SHAPE(2));
+  const char *bad[] = {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    ck_assert_int_eq(clt_save_safetensors(path, 1, &bad[i], &t), CLT_ERR_INVALID_ARG);
+    TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_save_safetensors: names[0] is not UTF-8");
+  }
+  const char *good[1] = {"gr\xc3\xb6\xc3\x9f" "e.\xf0\x9f\x98\x80"}; /* 2- and 4-byte sequences */
+  ck_assert_int_eq(clt_save_safetensors(path, 1, good, &t), CLT_OK);
+  clt_tensor_list *l;
+  ck_assert_int_eq(clt_load_safetensors(path, NULL, &l), CLT_OK);
+  ck_assert_str_eq(clt_tensor_list_name(l, 0), good[0]);
+  clt_tensor_list_release(l);
+  ck_assert_int_eq(entries(dir), 1);
+  clt_release(t);
+  rm_tree(dir);
+}
+END_TEST
+
 /* ---- hostile files ------------------------------------------------------------------------ */
 
 static void hostile(char *buf, size_t cap, const char *name) { snprintf(buf, cap, "%s/%s", hostile_dir, name); }
@@ -905,6 +929,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, the_longest_legal_name_saves);
   tcase_add_test(tc, dead_processes_temporaries_are_removed);
   tcase_add_test(tc, failed_renames_leave_no_temporary);
+  tcase_add_test(tc, safetensors_names_must_be_utf8);
   suite_add_tcase(s, tc);
   tc = tu_tcase("hostile");
   TU_DEVICES(tc, hostile_safetensors_are_refused);
