@@ -10,7 +10,7 @@
 
 #include "clt.h"
 
-static void fuzz_ops(clt_tensor *t) {
+static inline void fuzz_ops(clt_tensor *t) {
   static FILE *sink;
   if (!sink) sink = fopen("/dev/null", "w");
   clt_scope_begin();
@@ -28,7 +28,7 @@ static void fuzz_ops(clt_tensor *t) {
   clt_clear_error();
 }
 
-static void fuzz_ops_list(clt_tensor_list *l) {
+static inline void fuzz_ops_list(clt_tensor_list *l) {
   for (int i = 0; i < clt_tensor_list_size(l); i++) {
     clt_tensor *t = clt_tensor_list_get(l, i);
     (void)clt_tensor_list_name(l, i);
