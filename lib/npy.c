@@ -14,18 +14,13 @@
 
 typedef struct {
   clt_dtype dt;
-  bool swap;    /* file byte order differs from the host's */
+  bool little;  /* the file's byte order */
   bool fortran;
   int ndim;
   int64_t shape[CLT_MAX_DIMS];
   int64_t numel;
   size_t nbytes;
 } npy_header;
-
-static bool host_is_little(void) {
-  const uint16_t one = 1;
-  return *(const uint8_t *)&one == 1;
-}
 
 /* ---- the header dict, a Python literal such as
  *      {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }                      ---- */
@@ -93,6 +88,8 @@ static clt_status parse_shape(cursor *c, npy_header *h) {
     h->shape[h->ndim++] = v;
     if (!eat(c, ',')) {
       if (!eat(c, ')')) return fmt_err("'shape' tuple is not closed");
+      /* Python reads (2) as the number 2, and NumPy refuses it; a 1-tuple is (2,) */
+      if (h->ndim == 1) return fmt_err("'shape' (n) is a number, not a tuple (a 1-d shape is written (n,))");
       break;
     }
   }
@@ -112,8 +109,7 @@ static clt_status parse_descr(const char *d, npy_header *h) {
 #undef CLT__NPY_CODE
   if (found < 0) return clt__err(CLT_ERR_DTYPE, "dtype '%s' has no clt equivalent", d);
   h->dt = (clt_dtype)found;
-  bool little = order == '<' || (order == '=' && host_is_little());
-  h->swap = clt_dtype_size(h->dt) > 1 && order != '|' && little != host_is_little();
+  h->little = order == '<' || (order == '=' && clt__host_little()) || order == '|';
   if (order == '|' && clt_dtype_size(h->dt) > 1)
     return clt__err(CLT_ERR_FORMAT, "malformed .npy header: dtype '%s' needs a byte order", d);
   return CLT_OK;
@@ -161,10 +157,9 @@ static clt_status parse_dict(const char *text, size_t len, npy_header *h) {
     if (clt__mul_ovf(numel, h->shape[d], &numel))
       return clt__err(CLT_ERR_FORMAT, "malformed .npy header: the shape's element count overflows");
   h->numel = numel;
-  int64_t nb;
-  if (clt__mul_ovf(numel, (int64_t)clt_dtype_size(h->dt), &nb) || (uint64_t)nb > SIZE_MAX)
-    return clt__err(CLT_ERR_FORMAT, "malformed .npy header: the data size overflows");
-  h->nbytes = (size_t)nb;
+  if (clt__nbytes(numel, h->dt, &h->nbytes) != CLT_OK)
+    return clt__err(CLT_ERR_FORMAT, "malformed .npy header: the data size of %lld elements of %s overflows",
+                    (long long)numel, clt_dtype_name(h->dt));
   return CLT_OK;
 }
 
@@ -193,15 +188,8 @@ static clt_status parse_prefix(const uint8_t *p, size_t avail, size_t *hlen, siz
 /* Makes a host tensor of the header's shape from raw file data (swapping, normalising bools,
  * reordering Fortran data), then moves it to dev. */
 static clt_tensor *tensor_from_data(const npy_header *h, clt_tensor *raw, clt_device *dev) {
-  size_t es = clt_dtype_size(h->dt);
   uint8_t *p = raw->st->ptr;
-  if (h->swap)
-    for (size_t i = 0; i < h->nbytes; i += es)
-      for (size_t a = 0, b = es - 1; a < b; a++, b--) {
-        uint8_t tmp = p[i + a];
-        p[i + a] = p[i + b];
-        p[i + b] = tmp;
-      }
+  clt__byte_order(p, h->nbytes, clt_dtype_size(h->dt), h->little, clt__host_little());
   if (h->dt == CLT_BOOL)
     for (size_t i = 0; i < h->nbytes; i++) p[i] = p[i] != 0;
   clt_tensor *ordered = clt__retain(raw);
@@ -222,27 +210,45 @@ static clt_tensor *tensor_from_data(const npy_header *h, clt_tensor *raw, clt_de
   return out;
 }
 
-static clt_status parse_mem(const uint8_t *buf, size_t len, clt_device *dev, clt_tensor **out) {
-  size_t hlen, hstart;
-  npy_header h = {0};
-  clt_status st = parse_prefix(buf, len, &hlen, &hstart);
+/* Reads a .npy file from s front to back: the prefix, the header, then only as many data bytes
+ * as the header names, checked against what the input holds before memory is taken for them. */
+static clt_status load(clt__src *s, clt_device *dev, clt_tensor **out) {
+  uint8_t prefix[12];
+  size_t got = clt__src_read(s, prefix, 10), hlen = 0, hstart = 0;
+  if (got == 10 && prefix[6] != 1) got += clt__src_read(s, prefix + 10, 2); /* versions 2 and 3 */
+  if (s->err) return clt__src_short(s, "the .npy prefix", 10, got);
+  clt_status st = parse_prefix(prefix, got, &hlen, &hstart);
   if (st != CLT_OK) return st;
-  if (hlen > len - hstart)
-    return clt__err(CLT_ERR_FORMAT, "the .npy header length %zu exceeds the %zu bytes that follow",
-                    hlen, len - hstart);
-  if ((st = parse_dict((const char *)buf + hstart, hlen, &h)) != CLT_OK) return st;
-  size_t data = hstart + hlen;
-  if (h.nbytes > len - data)
-    return clt__err(CLT_ERR_FORMAT, "the .npy data is truncated: %zu bytes expected, %zu present",
-                    h.nbytes, len - data);
+  long long left = clt__src_left(s);
+  if (left >= 0 && (unsigned long long)hlen > (unsigned long long)left)
+    return clt__err(CLT_ERR_FORMAT, "the .npy header length %zu exceeds the %lld bytes that follow", hlen, left);
+  void *text;
+  if ((st = clt__src_read_alloc(s, hlen, &text, &got)) != CLT_OK) return st;
+  npy_header h = {0};
+  if (got != hlen)
+    st = clt__src_short(s, "the .npy header", hlen, got);
+  else
+    st = parse_dict(text, hlen, &h);
+  clt__free_mem(text);
+  if (st != CLT_OK) return st;
   clt_device *host;
   if ((st = clt__host_for(dev, &host)) != CLT_OK) return st;
-  clt_tensor *raw = clt__from_host(host, h.dt, h.ndim, h.shape, buf + data);
+  clt_tensor *raw = clt__src_read_tensor(s, host, h.dt, h.ndim, h.shape, h.nbytes, "the .npy data");
   clt_device_release(host);
   if (!raw) return clt_last_status();
   *out = tensor_from_data(&h, raw, dev ? dev : raw->st->dev);
   clt__tensor_release(raw);
   return *out ? CLT_OK : clt_last_status();
+}
+
+clt_status clt__npy_load(const char *path, clt_device *dev, clt_tensor **out) {
+  clt__src s;
+  clt_status st = clt__src_open(&s, path);
+  if (st != CLT_OK) return st;
+  st = load(&s, dev, out);
+  clt__src_close(&s);
+  if (st != CLT_OK) clt__err_append(" (in '%s')", path);
+  return st;
 }
 
 clt_status clt_parse_npy(const void *buf, size_t len, clt_device *dev, clt_tensor **out) {
@@ -250,61 +256,11 @@ clt_status clt_parse_npy(const void *buf, size_t len, clt_device *dev, clt_tenso
   if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
   *out = NULL;
   if (!buf && len > 0) return clt__err(CLT_ERR_INVALID_ARG, "argument buf is NULL");
-  clt_status st = parse_mem(buf, len, dev, out);
+  clt__src s;
+  clt__src_mem(&s, buf, len);
+  clt_status st = load(&s, dev, out);
   if (st == CLT_OK) *out = clt__ret(*out);
   return st;
-}
-
-/* Reads a .npy file, or a stream (a pipe, /dev/stdin) front to back: the size checks then wait
- * for the bytes to run out. */
-static clt_status load_file(FILE *f, const char *path, clt_device *dev, clt_tensor **out) {
-  long long fsize = clt__file_size(f); /* < 0: not a regular file, size unknown */
-  uint8_t prefix[12];
-  size_t want = fsize >= 0 && (long long)sizeof prefix > fsize ? (size_t)fsize : sizeof prefix;
-  errno = 0;
-  size_t got = fread(prefix, 1, want, f);
-  if (got < want && ferror(f))
-    return clt__err(CLT_ERR_IO, "cannot read '%s': %s", path, errno ? strerror(errno) : "read error");
-  size_t hlen, hstart;
-  clt_status st = parse_prefix(prefix, got, &hlen, &hstart);
-  if (st != CLT_OK) return st;
-  if (fsize >= 0 && (long long)hlen > fsize - (long long)hstart)
-    return clt__err(CLT_ERR_FORMAT, "'%s': the header length %zu exceeds the file", path, hlen);
-  if (fsize < 0 && hlen > ((size_t)1 << 20))
-    return clt__err(CLT_ERR_FORMAT, "'%s': a header of %zu bytes (more than 1 MiB) in a stream", path, hlen);
-  char *text = clt__malloc(hlen ? hlen : 1);
-  if (!text) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes for the header", hlen);
-  npy_header h = {0};
-  size_t early = got > hstart ? got - hstart : 0; /* header bytes the prefix read took */
-  if (early > hlen) early = hlen;
-  memcpy(text, prefix + hstart, early);
-  if (fread(text + early, 1, hlen - early, f) != hlen - early) {
-    clt__free_mem(text);
-    return clt__err(CLT_ERR_FORMAT, "'%s' is truncated: it ended inside its %zu-byte header", path, hlen);
-  }
-  size_t extra = got > hstart + hlen ? got - hstart - hlen : 0; /* data bytes the prefix read took */
-  st = parse_dict(text, hlen, &h);
-  clt__free_mem(text);
-  if (st != CLT_OK) return st;
-  if (fsize >= 0 && (unsigned long long)h.nbytes > (unsigned long long)(fsize - (long long)(hstart + hlen)))
-    return clt__err(CLT_ERR_FORMAT, "'%s': the data is truncated: %zu bytes expected, %lld present",
-                    path, h.nbytes, fsize - (long long)(hstart + hlen));
-  clt_device *host;
-  if ((st = clt__host_for(dev, &host)) != CLT_OK) return st;
-  clt_tensor *raw = clt__empty(host, h.dt, h.ndim, h.shape);
-  clt_device_release(host);
-  if (!raw) return clt_last_status();
-  if (extra > h.nbytes) extra = h.nbytes;
-  if (extra) memcpy(raw->st->ptr, prefix + hstart + hlen, extra);
-  if (h.nbytes > extra && fread((uint8_t *)raw->st->ptr + extra, 1, h.nbytes - extra, f) != h.nbytes - extra) {
-    clt__tensor_release(raw);
-    return clt__err(ferror(f) ? CLT_ERR_IO : CLT_ERR_FORMAT,
-                    "'%s' is truncated: it ended before its %zu data bytes (it changed while being read?)", path,
-                    h.nbytes);
-  }
-  *out = tensor_from_data(&h, raw, dev ? dev : raw->st->dev);
-  clt__tensor_release(raw);
-  return *out ? CLT_OK : clt_last_status();
 }
 
 clt_status clt_load_npy(const char *path, clt_device *dev, clt_tensor **out) {
@@ -312,11 +268,7 @@ clt_status clt_load_npy(const char *path, clt_device *dev, clt_tensor **out) {
   if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
   *out = NULL;
   if (!path) return clt__err(CLT_ERR_INVALID_ARG, "argument path is NULL");
-  FILE *f = NULL;
-  clt_status st = clt__file_open_read(path, &f);
-  if (st != CLT_OK) return st;
-  st = load_file(f, path, dev, out);
-  fclose(f);
+  clt_status st = clt__npy_load(path, dev, out);
   if (st == CLT_OK) *out = clt__ret(*out);
   return st;
 }
@@ -355,24 +307,20 @@ static size_t make_header(const clt_tensor *t, char *hdr, size_t cap) {
   return total;
 }
 
-/* The tensor's bytes, row-major, little-endian, in a new buffer. */
-static clt_status data_bytes(const clt_tensor *t, uint8_t **buf, size_t *len) {
-  size_t es = clt_dtype_size(t->dtype);
-  *len = (size_t)t->numel * es;
-  *buf = clt__malloc(*len);
-  if (!*buf) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes to write", *len);
-  clt_status st = clt__to_host(t, *buf);
-  if (st != CLT_OK) {
+/* A new buffer of lead bytes (left for the caller) then the tensor's bytes, row-major,
+ * little-endian; *len: the bytes of data. */
+static clt_status data_bytes(const clt_tensor *t, size_t lead, uint8_t **buf, size_t *len) {
+  clt_status st = clt__nbytes(t->numel, t->dtype, len);
+  if (st != CLT_OK) return st;
+  if (*len > SIZE_MAX - lead)
+    return clt__err(CLT_ERR_OVERFLOW, "%zu bytes of data and a %zu-byte header overflow the address space", *len, lead);
+  *buf = clt__malloc(lead + *len);
+  if (!*buf) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes to write", lead + *len);
+  if ((st = clt__to_host(t, *buf + lead)) != CLT_OK) {
     clt__free_mem(*buf);
     return st;
   }
-  if (!host_is_little())
-    for (size_t i = 0; i < *len; i += es)
-      for (size_t a = 0, b = es - 1; a < b; a++, b--) {
-        uint8_t tmp = (*buf)[i + a];
-        (*buf)[i + a] = (*buf)[i + b];
-        (*buf)[i + b] = tmp;
-      }
+  clt__byte_order(*buf + lead, *len, clt_dtype_size(t->dtype), clt__host_little(), true);
   return CLT_OK;
 }
 
@@ -381,19 +329,11 @@ clt_status clt_format_npy(const clt_tensor *t, void **buf, size_t *len) {
   if (!t) return clt__null_arg("t");
   if (!buf || !len) return clt__err(CLT_ERR_INVALID_ARG, "argument buf or len is NULL");
   char hdr[1024];
-  size_t hn = make_header(t, hdr, sizeof hdr);
-  uint8_t *data;
-  size_t dn;
-  clt_status st = data_bytes(t, &data, &dn);
+  size_t hn = make_header(t, hdr, sizeof hdr), dn;
+  uint8_t *out;
+  clt_status st = data_bytes(t, hn, &out, &dn);
   if (st != CLT_OK) return st;
-  uint8_t *out = clt__malloc(hn + dn);
-  if (!out) {
-    clt__free_mem(data);
-    return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes", hn + dn);
-  }
   memcpy(out, hdr, hn);
-  if (dn) memcpy(out + hn, data, dn);
-  clt__free_mem(data);
   *buf = out;
   *len = hn + dn;
   return CLT_OK;
@@ -407,7 +347,7 @@ clt_status clt_save_npy(const clt_tensor *t, const char *path) {
   size_t hn = make_header(t, hdr, sizeof hdr);
   uint8_t *data;
   size_t dn;
-  clt_status st = data_bytes(t, &data, &dn);
+  clt_status st = data_bytes(t, 0, &data, &dn);
   if (st != CLT_OK) return st;
   const void *parts[2] = {hdr, data};
   const size_t lens[2] = {hn, dn};

@@ -20,16 +20,53 @@ bool clt__path_is_absolute(const char *path);
 /* Creates path and its parents (mode 0700 where modes exist); true on success or when it
  * exists. */
 bool clt__mkdir_p(const char *path);
-/* Size of an open file, -1 when unknown. */
+/* Size of an open file, -1 when unknown (a pipe, a device, anything but a regular file). */
 long long clt__file_size(FILE *f);
-/* Replaces dst with src atomically where the system allows it. 0 on success, else errno. */
-int clt__rename_replace(const char *src, const char *dst);
-/* Makes written data durable before a rename (fsync); 0 on success. */
-int clt__file_sync(FILE *f);
 /* The names (malloc'd, free each and the array) of the regular files in dir ending with ext. */
 bool clt__list_dir(const char *dir, const char *ext, char ***names, size_t *count);
 
 /* A number distinct per process, for temporary file names. */
 unsigned long clt__process_id(void);
+
+/* ---- replacing a file atomically --------------------------------------------------------
+
+   A save writes a new temporary file beside its destination and renames it over the
+   destination. The temporary is named CLT__TMP_PREFIX "<pid>-<12 random characters>" in the
+   destination's directory: short whatever the destination's name (a legal 255-byte name still
+   saves), unpredictable, and created new and exclusively, so nothing already there (a planted
+   symlink, a FIFO, another process's file) is ever opened, followed or blocked on. A process
+   killed mid-save leaves its temporary; the next save into that directory removes the
+   temporaries of processes that no longer exist (see clt__tmp_clean_stale). */
+#define CLT__TMP_PREFIX ".clt-tmp-"
+/* Bytes a temporary's name may add to its directory's length, with the terminating NUL. */
+#define CLT__TMP_NAME_MAX 48
+/* Creates the temporary for path: its name goes to tmp (at least strlen(path) +
+   CLT__TMP_NAME_MAX bytes), the open file to *f. 0 on success, else an errno value. */
+int clt__tmp_create(const char *path, char *tmp, size_t cap, FILE **f);
+/* Makes the temporary durable and puts it at path: gives it the permission bits of the regular
+   file it replaces (a new file gets the umask's), flushes and syncs it, closes it, renames it
+   over path, then syncs the directory. Closes f in every case and removes the temporary on
+   every failure. 0 on success, else an errno value; *renamed says whether path already holds
+   the new data (only the directory sync failed). */
+int clt__tmp_commit(FILE *f, const char *tmp, const char *path, bool *renamed);
+/* Closes f and removes the temporary (a failed save). */
+void clt__tmp_discard(FILE *f, const char *tmp);
+/* Age, in seconds, after which a dead process's temporary counts as stale. A temporary in a
+   directory several machines share may belong to a live process on another machine whose pid is
+   free here; its data keeps changing while it is written, so an old one is abandoned. */
+#define CLT__TMP_STALE_S 600
+/* Removes, from path's directory, the temporaries this user's processes left when they died
+   (killed mid-save): regular files named CLT__TMP_PREFIX "<pid>-..." whose pid is no running
+   process and that were not modified for CLT__TMP_STALE_S seconds. Best effort, silent. */
+void clt__tmp_clean_stale(const char *path);
+
+/* ---- trusting a directory ----------------------------------------------------------------- */
+
+/* Whether dir (which must exist) can be trusted with code the library runs (kernel sources,
+   program binaries): owned by this user, writable by no one else, and every directory above it
+   owned by this user or root and writable by no one else unless sticky (/tmp), as ssh requires
+   of its key files. When not, why gets the reason. (Windows: per-user profile directories are
+   private by their ACLs; no check is made there.) */
+bool clt__dir_is_private(const char *dir, char *why, size_t cap);
 
 #endif

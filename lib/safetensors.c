@@ -1,7 +1,11 @@
 /* Named tensors on disk: safetensors (8-byte little-endian header length, a JSON header with
  * dtype, shape and data_offsets per tensor, then the raw little-endian data), with the JSON read
- * and written by Jansson; and directories of .npy files. Every size is checked against the
- * bytes that are there before anything is allocated. */
+ * and written by Jansson; and directories of .npy files. Files are read header first: every size
+ * is checked against the bytes that are there (or, from a stream, read as they arrive) before
+ * memory of that size is taken, and the format's rules are kept as the reference implementation
+ * (huggingface/safetensors) keeps them: the tensors' data_offsets tile the data exactly, with no
+ * overlap, gap or trailing byte, and __metadata__ maps strings to strings. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,60 +97,114 @@ static const char *st_dtype(clt_dtype dt) {
   }
 }
 
+/* Whether s is UTF-8 as JSON requires of the header's keys: no overlong form, no surrogate,
+ * nothing past U+10FFFF. */
+static bool valid_utf8(const char *s) {
+  static const uint32_t least[4] = {0, 0x80, 0x800, 0x10000};
+  for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    unsigned c = *p, n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 4;
+    if (n == 4) return false;
+    uint32_t cp = n ? c & (0x3fu >> n) : c;
+    for (unsigned k = 1; k <= n; k++) { /* a NUL ends this before reading past it */
+      if ((p[k] & 0xc0) != 0x80) return false;
+      cp = cp << 6 | (p[k] & 0x3f);
+    }
+    if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
 static clt_status check_named(int n, const char *const *names, clt_tensor *const *tensors) {
   if (n < 0 || (n > 0 && (!names || !tensors))) return clt__err(CLT_ERR_INVALID_ARG, "need n >= 0 names and tensors");
   for (int i = 0; i < n; i++) {
     if (!names[i] || !*names[i]) return clt__err(CLT_ERR_INVALID_ARG, "names[%d] is NULL or empty", i);
     if (!tensors[i]) return clt__err(CLT_ERR_INVALID_ARG, "tensors[%d] ('%s') is NULL", i, names[i]);
     if (strcmp(names[i], "__metadata__") == 0) return clt__err(CLT_ERR_INVALID_ARG, "the name __metadata__ is reserved");
+    if (!valid_utf8(names[i])) return clt__err(CLT_ERR_INVALID_ARG, "names[%d] is not UTF-8 (safetensors names are JSON keys)", i);
     for (int j = 0; j < i; j++)
       if (strcmp(names[i], names[j]) == 0) return clt__err(CLT_ERR_INVALID_ARG, "the name '%s' appears twice", names[i]);
   }
   return CLT_OK;
 }
 
-/* A tensor's bytes, row-major, little-endian (this file assumes a little-endian host, as the
- * .npy writer checks). */
+/* A tensor's bytes, row-major, little-endian. */
 static clt_status bytes_of(const clt_tensor *t, void **buf, size_t *len) {
-  *len = (size_t)t->numel * clt_dtype_size(t->dtype);
+  clt_status s = clt__nbytes(t->numel, t->dtype, len);
+  if (s != CLT_OK) return s;
   *buf = clt__malloc(*len ? *len : 1);
   if (!*buf) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes", *len);
-  clt_status s = clt__to_host(t, *buf);
+  s = clt__to_host(t, *buf);
   if (s != CLT_OK) {
     clt__free_mem(*buf);
     *buf = NULL; /* the caller frees what is left in its array */
+    return s;
   }
-  return s;
+  clt__byte_order(*buf, *len, clt_dtype_size(t->dtype), clt__host_little(), true);
+  return CLT_OK;
 }
 
 #ifdef CLT_HAVE_JANSSON
+
+/* Jansson's allocations go through clt's, so the fault hook reaches them (tests make each fail
+ * in turn) and a failure there is reported like any other. Jansson's allocator is process-wide:
+ * it is set once, and only while it is still the C library's, so an application that gave
+ * Jansson its own keeps it. clt__malloc and clt__free_mem are malloc and free underneath, so
+ * objects made before the switch are freed correctly after it. */
+static void *json_alloc(size_t n) { return clt__malloc(n); }
+
+static void use_clt_allocator(void) {
+  static atomic_int state; /* 0: not yet, 1: being set, 2: done */
+  int expected = 0;
+  if (atomic_load(&state) == 2) return;
+  if (atomic_compare_exchange_strong(&state, &expected, 1)) {
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f);
+    if (m == malloc && f == free) json_set_alloc_funcs(json_alloc, clt__free_mem);
+    atomic_store(&state, 2);
+  }
+  while (atomic_load(&state) != 2) {
+  }
+}
+
+/* One tensor's header entry; NULL when Jansson runs out of memory. The _new calls take over
+ * their value even when they fail, so nothing leaks on any path. */
+static json_t *entry_json(const clt_tensor *t, uint64_t begin, uint64_t end) {
+  json_t *e = json_object(), *shape = json_array(), *offs = json_array();
+  bool bad = false;
+  for (int d = 0; d < t->ndim; d++) bad |= json_array_append_new(shape, json_integer((json_int_t)t->shape[d])) != 0;
+  bad |= json_array_append_new(offs, json_integer((json_int_t)begin)) != 0;
+  bad |= json_array_append_new(offs, json_integer((json_int_t)end)) != 0;
+  bad |= json_object_set_new(e, "dtype", json_string(st_dtype(t->dtype))) != 0;
+  bad |= json_object_set_new(e, "shape", shape) != 0;
+  bad |= json_object_set_new(e, "data_offsets", offs) != 0;
+  if (!bad) return e;
+  json_decref(e);
+  return NULL;
+}
 
 clt_status clt_save_safetensors(const char *path, int n, const char *const *names, clt_tensor *const *tensors) {
   clt__api("clt_save_safetensors");
   if (!path) return clt__err(CLT_ERR_INVALID_ARG, "argument path is NULL");
   clt_status s = check_named(n, names, tensors);
   if (s != CLT_OK) return s;
+  use_clt_allocator();
   json_t *hdr = json_object(), *meta = json_object();
   void **data = clt__calloc((size_t)(n ? n : 1), sizeof *data);
   size_t *lens = clt__calloc((size_t)n + 1, sizeof *lens); /* the header, then each tensor's data */
   const void **parts = clt__calloc((size_t)n + 1, sizeof *parts);
-  if (!hdr || !meta || !data || !lens || !parts) s = clt__err(CLT_ERR_OOM, "cannot allocate the header");
-  if (s == CLT_OK) {
-    json_object_set_new(meta, "producer", json_string("clt"));
-    json_object_set(hdr, "__metadata__", meta);
-  }
+  if (!hdr || !meta || !data || !lens || !parts ||
+      json_object_set_new(meta, "producer", json_string("clt")) != 0 || json_object_set(hdr, "__metadata__", meta) != 0)
+    s = clt__err(CLT_ERR_OOM, "cannot allocate the header");
   uint64_t off = 0;
   for (int i = 0; i < n && s == CLT_OK; i++) {
     const clt_tensor *t = tensors[i];
     if ((s = bytes_of(t, &data[i], &lens[i + 1])) != CLT_OK) break;
-    json_t *e = json_object(), *shape = json_array(), *offs = json_array();
-    for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer((json_int_t)t->shape[d]));
-    json_array_append_new(offs, json_integer((json_int_t)off));
-    json_array_append_new(offs, json_integer((json_int_t)(off + lens[i + 1])));
-    json_object_set_new(e, "dtype", json_string(st_dtype(t->dtype)));
-    json_object_set_new(e, "shape", shape);
-    json_object_set_new(e, "data_offsets", offs);
-    if (json_object_set_new(hdr, names[i], e) != 0) s = clt__err(CLT_ERR_OOM, "cannot build the header");
+    json_t *e = entry_json(t, off, off + lens[i + 1]);
+    if (!e) s = clt__err(CLT_ERR_OOM, "cannot build the header entry of '%s'", names[i]);
+    else if (json_object_set_new(hdr, names[i], e) != 0)
+      s = clt__err(CLT_ERR_OOM, "cannot add '%s' to the header", names[i]);
     off += lens[i + 1];
     parts[i + 1] = data[i];
   }
@@ -167,7 +225,12 @@ clt_status clt_save_safetensors(const char *path, int n, const char *const *name
       clt__free_mem(h);
     }
   }
-  free(text);
+  if (text) {
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f); /* clt's, unless the application set its own */
+    f(text);
+  }
   for (int i = 0; i < n && data; i++) clt__free_mem(data[i]);
   clt__free_mem(data);
   clt__free_mem(lens);
@@ -190,73 +253,195 @@ static clt_status parse_dtype(const char *s, clt_dtype *dt) {
   return clt__err(CLT_ERR_DTYPE, "safetensors dtype '%s' has no clt equivalent", s);
 }
 
-/* One entry of the header into a tensor on dev. */
-static clt_status parse_entry(const char *name, json_t *e, const uint8_t *data, uint64_t data_len, clt_device *host,
-                              clt_device *dev, clt_tensor **out) {
+/* One tensor of the header, checked on its own; the tiling is checked over all of them. */
+typedef struct {
+  const char *name; /* in the JSON, which outlives it */
+  clt_dtype dt;
+  int ndim;
+  int64_t shape[CLT_MAX_DIMS];
+  uint64_t begin, end;
+  clt_tensor *t;
+} entry;
+
+/* Names longer than this are cut in messages. */
+#define NAME_SHOWN 200
+
+static clt_status parse_entry(const char *name, json_t *e, long long data_len, entry *out) {
   json_t *jd = json_object_get(e, "dtype"), *js = json_object_get(e, "shape"), *jo = json_object_get(e, "data_offsets");
+  if (!*name) return fmt("a tensor has an empty name");
   if (!json_is_object(e) || !json_is_string(jd) || !json_is_array(js) || !json_is_array(jo) || json_array_size(jo) != 2)
-    return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: entry '%s' lacks dtype, shape or data_offsets", name);
-  clt_dtype dt = CLT_FLOAT32;
-  clt_status s = parse_dtype(json_string_value(jd), &dt);
+    return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: entry '%.*s' lacks dtype, shape or data_offsets",
+                    NAME_SHOWN, name);
+  out->name = name;
+  clt_status s = parse_dtype(json_string_value(jd), &out->dt);
   if (s != CLT_OK) return s;
   size_t nd = json_array_size(js);
-  if (nd > CLT_MAX_DIMS) return clt__err(CLT_ERR_UNSUPPORTED, "entry '%s' has %zu dims (clt has %d)", name, nd, CLT_MAX_DIMS);
-  int64_t shape[CLT_MAX_DIMS], numel = 1;
+  if (nd > CLT_MAX_DIMS)
+    return clt__err(CLT_ERR_UNSUPPORTED, "entry '%.*s' has %zu dims (clt has %d)", NAME_SHOWN, name, nd, CLT_MAX_DIMS);
+  out->ndim = (int)nd;
+  int64_t numel = 1;
   for (size_t d = 0; d < nd; d++) {
     json_t *v = json_array_get(js, d);
     if (!json_is_integer(v) || json_integer_value(v) < 0) return fmt("a shape entry is not a non-negative integer");
-    shape[d] = (int64_t)json_integer_value(v);
-    if (clt__mul_ovf(numel, shape[d], &numel)) return fmt("a shape's element count overflows");
+    out->shape[d] = (int64_t)json_integer_value(v);
+    if (clt__mul_ovf(numel, out->shape[d], &numel)) return fmt("a shape's element count overflows");
   }
   json_t *b = json_array_get(jo, 0), *en = json_array_get(jo, 1);
   if (!json_is_integer(b) || !json_is_integer(en) || json_integer_value(b) < 0 || json_integer_value(en) < json_integer_value(b))
     return fmt("data_offsets are not two increasing non-negative integers");
-  uint64_t begin = (uint64_t)json_integer_value(b), end = (uint64_t)json_integer_value(en);
+  out->begin = (uint64_t)json_integer_value(b);
+  out->end = (uint64_t)json_integer_value(en);
   int64_t nbytes;
-  if (clt__mul_ovf(numel, (int64_t)clt_dtype_size(dt), &nbytes) || (uint64_t)nbytes != end - begin)
-    return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: entry '%s' has %llu data bytes for shape of %lld elements of %s",
-                    name, (unsigned long long)(end - begin), (long long)numel, clt_dtype_name(dt));
-  if (end > data_len)
-    return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: entry '%s' ends at byte %llu of %llu data bytes (truncated?)",
-                    name,
-                    (unsigned long long)end, (unsigned long long)data_len);
-  clt_tensor *h = clt__from_host(host, dt, (int)nd, shape, data + begin);
-  if (!h) return clt_last_status();
-  if (dt == CLT_BOOL)
-    for (int64_t i = 0; i < numel; i++) ((uint8_t *)h->st->ptr)[i] = ((uint8_t *)h->st->ptr)[i] != 0;
-  *out = dev ? clt__to(h, dev) : clt__retain(h);
-  clt__tensor_release(h);
-  return *out ? CLT_OK : clt_last_status();
+  if (clt__mul_ovf(numel, (int64_t)clt_dtype_size(out->dt), &nbytes) || (uint64_t)nbytes != out->end - out->begin)
+    return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: entry '%.*s' has %llu data bytes for shape of %lld elements of %s",
+                    NAME_SHOWN, name, (unsigned long long)(out->end - out->begin), (long long)numel, clt_dtype_name(out->dt));
+  if (data_len >= 0 && out->end > (uint64_t)data_len)
+    return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: entry '%.*s' ends at byte %llu of %lld data bytes (truncated?)",
+                    NAME_SHOWN, name, (unsigned long long)out->end, data_len);
+  if ((uint64_t)nbytes > SIZE_MAX)
+    return clt__err(CLT_ERR_OVERFLOW, "entry '%.*s' has %lld bytes, more than this host's address space", NAME_SHOWN, name,
+                    (long long)nbytes);
+  return CLT_OK;
 }
 
-static clt_status parse(const uint8_t *buf, size_t len, clt_device *dev, clt_tensor_list **out) {
-  if (len < 8) return fmt("shorter than its 8-byte header length");
-  uint64_t hl = 0;
-  for (int i = 0; i < 8; i++) hl |= (uint64_t)buf[i] << (8 * i);
-  if (hl > MAX_HEADER || hl > len - 8)
-    return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: header length %llu exceeds the %zu bytes that follow",
-                    (unsigned long long)hl, len - 8);
-  json_error_t jerr;
-  json_t *hdr = json_loadb((const char *)buf + 8, (size_t)hl, JSON_REJECT_DUPLICATES, &jerr);
-  if (!hdr) return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: header JSON: %s (at %d)", jerr.text, jerr.position);
-  clt_status s = json_is_object(hdr) ? CLT_OK : fmt("the header is not a JSON object");
-  clt_device *host = NULL;
-  if (s == CLT_OK) s = clt__host_for(dev, &host);
-  if (s == CLT_OK) s = list_new(out);
+static clt_status check_metadata(json_t *meta) {
+  if (!json_is_object(meta)) return fmt("__metadata__ is not an object of strings");
+  const char *key;
+  json_t *v;
+  json_object_foreach(meta, key, v) {
+    if (!json_is_string(v))
+      return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: __metadata__ value '%.*s' is not a string",
+                      NAME_SHOWN, key);
+  }
+  return CLT_OK;
+}
+
+static int by_offsets(const void *a, const void *b) {
+  const entry *x = *(entry *const *)a, *y = *(entry *const *)b;
+  if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+  return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* The data must be the tensors back to back: each begins where the one before it ends. */
+static clt_status check_tiling(entry **sorted, size_t n, long long data_len) {
+  uint64_t at = 0;
+  const char *prev = NULL;
+  for (size_t i = 0; i < n; i++) {
+    const entry *e = sorted[i];
+    if (e->begin < at)
+      return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: entry '%.*s' (bytes %llu..%llu) overlaps '%.*s', "
+                      "which ends at byte %llu", NAME_SHOWN, e->name, (unsigned long long)e->begin,
+                      (unsigned long long)e->end, NAME_SHOWN, prev, (unsigned long long)at);
+    if (e->begin > at)
+      return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: entry '%.*s' begins at byte %llu, leaving bytes "
+                      "%llu..%llu %s%.*s%s unused (a gap)", NAME_SHOWN, e->name, (unsigned long long)e->begin,
+                      (unsigned long long)at, (unsigned long long)e->begin, prev ? "after '" : "at the start",
+                      NAME_SHOWN, prev ? prev : "", prev ? "'" : "");
+    at = e->end;
+    prev = e->name;
+  }
+  if (data_len >= 0 && at < (uint64_t)data_len) {
+    if (!prev)
+      return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: %lld data bytes belong to no tensor", data_len);
+    return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: %llu bytes follow the data of the last tensor, '%.*s' "
+                    "(trailing bytes)", (unsigned long long)data_len - at, NAME_SHOWN, prev);
+  }
+  return CLT_OK;
+}
+
+/* Reads the tensors in the order of their data, each straight to dev. */
+static clt_status read_tensors(clt__src *s, entry **sorted, size_t n, clt_device *host, clt_device *dev) {
+  for (size_t i = 0; i < n; i++) {
+    entry *e = sorted[i];
+    char what[NAME_SHOWN + 32];
+    snprintf(what, sizeof what, "the data of '%.*s'", NAME_SHOWN, e->name);
+    clt_tensor *h = clt__src_read_tensor(s, host, e->dt, e->ndim, e->shape, (size_t)(e->end - e->begin), what);
+    if (!h) return clt_last_status();
+    uint8_t *p = h->st->ptr;
+    clt__byte_order(p, (size_t)(e->end - e->begin), clt_dtype_size(e->dt), true, clt__host_little());
+    if (e->dt == CLT_BOOL)
+      for (uint64_t k = 0; k < e->end - e->begin; k++) p[k] = p[k] != 0;
+    e->t = dev ? clt__to(h, dev) : clt__retain(h);
+    clt__tensor_release(h);
+    if (!e->t) return clt_last_status();
+  }
+  if (clt__src_left(s) < 0) { /* a stream: it must end with the last tensor */
+    uint8_t extra;
+    size_t more = clt__src_read(s, &extra, 1);
+    if (more == 0 && s->err) return clt__src_short(s, "the end of the file", 1, 0);
+    if (more == 1 && n == 0)
+      return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: data bytes belong to no tensor");
+    if (more == 1)
+      return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: bytes follow the data of the last tensor, '%.*s' "
+                      "(trailing bytes)", NAME_SHOWN, sorted[n - 1]->name);
+  }
+  return CLT_OK;
+}
+
+/* The header's tensors, checked, with the metadata; *sorted: the same in data order. */
+static clt_status parse_header(json_t *hdr, long long data_len, entry *entries, entry **sorted, size_t *n) {
+  if (!json_is_object(hdr)) return fmt("the header is not a JSON object");
   const char *name;
   json_t *e;
+  *n = 0;
   json_object_foreach(hdr, name, e) {
-    if (s != CLT_OK) break;
-    if (strcmp(name, "__metadata__") == 0) continue;
-    clt_tensor *t = NULL;
-    s = parse_entry(name, e, buf + 8 + hl, len - 8 - hl, host, dev, &t);
-    if (s == CLT_OK) s = list_add(*out, name, t);
+    clt_status s = strcmp(name, "__metadata__") == 0 ? check_metadata(e) : parse_entry(name, e, data_len, &entries[*n]);
+    if (s != CLT_OK) return s;
+    if (strcmp(name, "__metadata__") != 0) {
+      sorted[*n] = &entries[*n];
+      (*n)++;
+    }
+  }
+  qsort(sorted, *n, sizeof *sorted, by_offsets);
+  return check_tiling(sorted, *n, data_len);
+}
+
+static clt_status load(clt__src *src, clt_device *dev, clt_tensor_list **out) {
+  uint8_t lb[8];
+  size_t got = clt__src_read(src, lb, 8);
+  if (got != 8) return src->err ? clt__src_short(src, "the header length", 8, got) : fmt("shorter than its 8-byte header length");
+  uint64_t hl = 0;
+  for (int i = 0; i < 8; i++) hl |= (uint64_t)lb[i] << (8 * i);
+  long long left = clt__src_left(src);
+  if (hl > MAX_HEADER || (left >= 0 && hl > (unsigned long long)left)) {
+    if (left < 0)
+      return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: header length %llu exceeds the format's limit of %u",
+                      (unsigned long long)hl, MAX_HEADER);
+    return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: header length %llu exceeds the %lld bytes that follow",
+                    (unsigned long long)hl, left);
+  }
+  void *text;
+  clt_status s = clt__src_read_alloc(src, (size_t)hl, &text, &got);
+  if (s != CLT_OK) return s;
+  if (got != hl) {
+    clt__free_mem(text);
+    return clt__src_short(src, "the safetensors header", (size_t)hl, got);
+  }
+  use_clt_allocator();
+  json_error_t jerr;
+  json_t *hdr = json_loadb(text, (size_t)hl, JSON_REJECT_DUPLICATES, &jerr);
+  clt__free_mem(text);
+  if (!hdr) return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: header JSON: %s (at %d)", jerr.text, jerr.position);
+  size_t cap = json_is_object(hdr) ? json_object_size(hdr) : 0, n = 0;
+  entry *entries = clt__calloc(cap ? cap : 1, sizeof *entries);
+  entry **sorted = clt__calloc(cap ? cap : 1, sizeof *sorted);
+  clt_device *host = NULL;
+  if (!entries || !sorted) s = clt__err(CLT_ERR_OOM, "cannot allocate %zu header entries", cap);
+  if (s == CLT_OK) s = parse_header(hdr, clt__src_left(src), entries, sorted, &n);
+  if (s == CLT_OK) s = clt__host_for(dev, &host);
+  if (s == CLT_OK) s = read_tensors(src, sorted, n, host, dev);
+  if (s == CLT_OK) s = list_new(out);
+  for (size_t i = 0; i < n; i++) { /* the list keeps the header's order */
+    if (s == CLT_OK) s = list_add(*out, entries[i].name, entries[i].t);
+    else clt__tensor_release(entries[i].t);
   }
   if (s != CLT_OK) {
     clt_tensor_list_release(*out);
     *out = NULL;
   }
   clt_device_release(host);
+  clt__free_mem(entries);
+  clt__free_mem(sorted);
   json_decref(hdr);
   return s;
 }
@@ -269,8 +454,8 @@ clt_status clt_save_safetensors(const char *path, int n, const char *const *name
   return clt__err(CLT_ERR_UNSUPPORTED, "clt was built without Jansson (libjansson-dev), which safetensors needs");
 }
 
-static clt_status parse(const uint8_t *buf, size_t len, clt_device *dev, clt_tensor_list **out) {
-  (void)buf, (void)len, (void)dev, (void)out;
+static clt_status load(clt__src *src, clt_device *dev, clt_tensor_list **out) {
+  (void)src, (void)dev, (void)out;
   return clt__err(CLT_ERR_UNSUPPORTED, "clt was built without Jansson (libjansson-dev), which safetensors needs");
 }
 
@@ -281,7 +466,9 @@ clt_status clt_parse_safetensors(const void *buf, size_t len, clt_device *dev, c
   if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
   *out = NULL;
   if (!buf && len > 0) return clt__err(CLT_ERR_INVALID_ARG, "argument buf is NULL");
-  return parse(buf, len, dev, out);
+  clt__src s;
+  clt__src_mem(&s, buf, len);
+  return load(&s, dev, out);
 }
 
 clt_status clt_load_safetensors(const char *path, clt_device *dev, clt_tensor_list **out) {
@@ -289,12 +476,12 @@ clt_status clt_load_safetensors(const char *path, clt_device *dev, clt_tensor_li
   if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
   *out = NULL;
   if (!path) return clt__err(CLT_ERR_INVALID_ARG, "argument path is NULL");
-  void *buf;
-  size_t len;
-  clt_status s = clt__file_read_all(path, (size_t)1 << 40, &buf, &len);
+  clt__src src;
+  clt_status s = clt__src_open(&src, path);
   if (s != CLT_OK) return s;
-  s = parse(buf, len, dev, out);
-  clt__free_mem(buf);
+  s = load(&src, dev, out);
+  clt__src_close(&src);
+  if (s != CLT_OK) clt__err_append(" (in '%s')", path);
   return s;
 }
 
@@ -356,21 +543,12 @@ clt_status clt_load_npy_dir(const char *dir, clt_device *dev, clt_tensor_list **
       s = clt_last_status();
       break;
     }
-    void *buf;
-    size_t len;
-    s = clt__file_read_all(path, (size_t)1 << 40, &buf, &len);
     clt_tensor *t = NULL;
-    if (s == CLT_OK) {
-      s = clt_parse_npy(buf, len, dev, &t);
-      clt__api("clt_load_npy_dir");
-      if (t) clt_keep(t);
-      clt__free_mem(buf);
-    }
+    s = clt__npy_load(path, dev, &t); /* header first: a huge or endless file costs nothing */
     if (s == CLT_OK) {
       files[i][strlen(files[i]) - 4] = '\0'; /* the name without .npy */
       s = list_add(*out, files[i], t);
     }
-    if (s != CLT_OK) clt__err_append(" (in '%s')", path);
     clt__free_mem(path);
   }
   for (size_t i = 0; i < nf; i++) free(files[i]);

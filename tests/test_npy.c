@@ -159,7 +159,8 @@ START_TEST(failed_saves_leave_the_old_file) {
     free(after);
   }
   ck_assert_int_eq(clt_save_npy(b, "/nonexistent-dir/x.npy"), CLT_ERR_IO);
-  TU_ASSERT_ERR(CLT_ERR_IO, "clt_save_npy: cannot create '/nonexistent-dir/x.npy.tmp-");
+  TU_ASSERT_ERR(CLT_ERR_IO, "clt_save_npy: cannot create a temporary file beside '/nonexistent-dir/x.npy'",
+                "No such file or directory");
   ck_assert_int_eq(clt_save_npy(NULL, path), CLT_ERR_INVALID_ARG);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_save_npy: argument t is NULL");
   ck_assert_int_eq(clt_save_npy(b, NULL), CLT_ERR_INVALID_ARG);

@@ -46,6 +46,10 @@ if "$train" --device host --x "$fixtures/npy/blobs_x.npy" --y "$fixtures/npy/goo
   fail "mismatched --x/--y were accepted"
 fi
 grep -q "must be \[N, F\]" "$tmp/err" || fail "no clear message for mismatched shapes: $(cat "$tmp/err")"
+if "$train" --device host --x "$fixtures/../hostile/zero_features_x.npy" --y "$fixtures/npy/blobs_y.npy" 2> "$tmp/err"; then
+  fail "data with 0 features was accepted"
+fi
+grep -q "zero_features_x.npy has 0 features per row" "$tmp/err" || fail "no clear message for 0 features: $(cat "$tmp/err")"
 set +e
 "$train" --no-such-flag 2> "$tmp/err"
 rc=$?

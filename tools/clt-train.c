@@ -201,6 +201,13 @@ static int load_npy_xy(const options *o, dataset *d) {
   if (!rc) {
     d->n = clt_size(xf, 0);
     d->f = clt_size(xf, 1);
+  }
+  if (!rc && d->f == 0) { /* no features: the initialisers' bounds would be 1/sqrt(0) */
+    fprintf(stderr, "clt-train: --x %s has 0 features per row (shape [%lld, 0] once flattened); need at least 1\n",
+            o->x_path, (long long)d->n);
+    rc = 1;
+  }
+  if (!rc) {
     d->x = malloc((size_t)clt_numel(xf) * sizeof *d->x);
     d->y = malloc((size_t)d->n * sizeof *d->y);
     double *yv = malloc((size_t)d->n * sizeof *yv);

@@ -3,8 +3,25 @@
  * NumPy .npy: reads format versions 1.0, 2.0 and 3.0 with every clt dtype ('<f4', '<f8', '<i4',
  * '<i8', '|u1', '|b1', big-endian '>' forms too) in C or Fortran order; writes version 1.0
  * (2.0 when the header would not fit 1.0's 16-bit length), little-endian, C order. Object
- * dtypes and pickles are refused. A malformed file gives CLT_ERR_FORMAT (never a crash, and
- * never an allocation larger than the file can hold); a dtype clt lacks gives CLT_ERR_DTYPE.
+ * dtypes and pickles are refused, and so is a 'shape' that is not a tuple ((2) rather than
+ * (2,)), as NumPy refuses it. A malformed file gives CLT_ERR_FORMAT (never a crash); a dtype clt
+ * lacks gives CLT_ERR_DTYPE.
+ *
+ * Files are untrusted input. Every loader reads the header first and checks each size it names
+ * against the bytes that are there before taking memory for them, so no allocation is larger
+ * than the input can hold: a file's size is known, and from a stream (a pipe, /dev/stdin) the
+ * data is read in bounded, growing steps as it arrives, so a short stream claiming gigabytes
+ * costs what it delivered. Errors of the path loaders end with " (in '<path>')".
+ *
+ * Saving writes a new temporary file in the destination's directory, named
+ * ".clt-tmp-<pid>-<12 random characters>" and created exclusively (an existing name, a symlink
+ * or a FIFO planted there included, is never opened or followed), syncs it, gives it the
+ * permission bits of the regular file it replaces (a new file gets 0666 less the umask), renames
+ * it over the destination (a symlink there is replaced, not written through) and syncs the
+ * directory. A failed save removes its temporary and leaves the old file as it was. A process
+ * killed mid-save leaves its temporary behind; the next save into that directory removes such
+ * files of this user whose process no longer runs and that are 10 minutes old (find them with
+ * `find DIR -name '.clt-tmp-*'`).
  */
 #ifndef CLT_IO_H
 #define CLT_IO_H
@@ -44,17 +61,24 @@ CLT_API void clt_tensor_list_release(clt_tensor_list *l);
 /* safetensors (huggingface/safetensors, what PyTorch and model hubs read): an 8-byte
  * little-endian header length, a JSON header {"name": {"dtype": "F32", "shape": [..],
  * "data_offsets": [begin, end]}, "__metadata__": {...}} padded with spaces to 8 bytes, then the
- * data. Saves n tensors (any device, any view) in order, atomically (temporary file and rename).
- * dtypes F32, F64, I32, I64, U8, BOOL. The JSON is read and written by Jansson. */
+ * little-endian data (swapped on big-endian hosts). Saves n tensors (any device, any view) in
+ * order, atomically (as clt_save_npy). dtypes F32, F64, I32, I64, U8, BOOL. The JSON is read and
+ * written by Jansson; clt points Jansson's allocator at its own (malloc and free underneath)
+ * the first time it needs Jansson, unless the application has set one (json_set_alloc_funcs),
+ * so do that before the first safetensors call if you do. */
 CLT_API clt_status clt_save_safetensors(const char *path, int n, const char *const *names,
                                         clt_tensor *const *tensors);
-/* Loads every tensor onto dev (NULL: the host). A malformed file gives CLT_ERR_FORMAT, an
- * unknown dtype CLT_ERR_DTYPE. */
+/* Loads every tensor onto dev (NULL: the host), listed in the header's order. The format's rules
+ * are kept as its reference implementation keeps them: the tensors' data_offsets tile the data
+ * exactly (no overlap, no two tensors on the same bytes, no gap, no byte after the last tensor),
+ * every name is non-empty, and __metadata__ maps strings to strings. A file that breaks one
+ * gives CLT_ERR_FORMAT naming the tensor; an unknown dtype CLT_ERR_DTYPE. */
 CLT_API clt_status clt_load_safetensors(const char *path, clt_device *dev, clt_tensor_list **out);
 CLT_API clt_status clt_parse_safetensors(const void *buf, size_t len, clt_device *dev, clt_tensor_list **out);
 
-/* A directory of .npy files, one per tensor, named <name>.npy (names must be file names).
- * Loading reads every *.npy in the directory, in name order. */
+/* A directory of .npy files, one per tensor, named <name>.npy (names must be file names), each
+ * saved as clt_save_npy saves. Loading reads every regular *.npy in the directory, in name
+ * order, each header first; an error names the file. */
 CLT_API clt_status clt_save_npy_dir(const char *dir, int n, const char *const *names, clt_tensor *const *tensors);
 CLT_API clt_status clt_load_npy_dir(const char *dir, clt_device *dev, clt_tensor_list **out);
 

@@ -6,7 +6,10 @@
 #include "../fileio.h"
 #include "cl_internal.h"
 
-#define BIN_MAGIC "CLTBIN01"
+/* A cache entry: this magic, the key's length, the binary's length and a checksum over key and
+ * binary (three little-endian 64-bit numbers), the key, the binary. */
+#define BIN_MAGIC "CLTBIN02"
+#define BIN_HEAD 32
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
   const unsigned char *b = p;
@@ -63,6 +66,18 @@ static clt_status load_sources(int fam, sources *s) {
     }
     s->text[i] = s->owned[i];
     s->len[i] = len;
+    const char *nul = memchr(s->text[i], '\0', len);
+    if (nul) {
+      sources_free(s);
+      return clt__err(CLT_ERR_FORMAT, "$CLT_KERNEL_DIR: '%s/%s' holds a NUL byte at offset %zu (a kernel source is text)",
+                      dir, e->name, (size_t)(nul - s->text[i]));
+    }
+  }
+  char why[1024];
+  if (dir && !clt__dir_is_private(dir, why, sizeof why)) {
+    sources_free(s);
+    return clt__err(CLT_ERR_INVALID_ARG, "$CLT_KERNEL_DIR: %s; kernels from a directory another user can change are "
+                    "refused", why);
   }
   return CLT_OK;
 }
@@ -80,7 +95,10 @@ static bool cache_enabled(const clt__cl_dev *d) {
   return !d->is_pocl;
 }
 
-/* The cache directory: $CLT_CACHE_DIR, else $XDG_CACHE_HOME/clt, else $HOME/.cache/clt. */
+/* The cache directory: $CLT_CACHE_DIR, else $XDG_CACHE_HOME/clt, else $HOME/.cache/clt. Made
+ * when missing (mode 0700), and used only when private to this user (clt__dir_is_private):
+ * whoever can write there could put their code in front of every kernel clt runs. Otherwise
+ * there is no binary cache, which costs only time. */
 static bool cache_dir(char *buf, size_t cap) {
   const char *dir = clt__getenv("CLT_CACHE_DIR"), *xdg = clt__getenv("XDG_CACHE_HOME"),
              *home = clt__getenv("HOME");
@@ -89,7 +107,8 @@ static bool cache_dir(char *buf, size_t cap) {
   else if (xdg) n = snprintf(buf, cap, "%s/clt", xdg);
   else if (home) n = snprintf(buf, cap, "%s/.cache/clt", home);
   else return false;
-  return n > 0 && (size_t)n < cap;
+  char why[1024];
+  return n > 0 && (size_t)n < cap && clt__mkdir_p(buf) && clt__dir_is_private(buf, why, sizeof why);
 }
 
 static bool cache_path(const clt__cl_dev *d, int fam, const sources *s, const char *options, char *buf,
@@ -97,11 +116,36 @@ static bool cache_path(const clt__cl_dev *d, int fam, const sources *s, const ch
   char dir[1024];
   if (!cache_enabled(d) || !cache_dir(dir, sizeof dir)) return false;
   uint64_t h = 0xcbf29ce484222325ULL;
+  const int version[3] = {CLT_VERSION_MAJOR, CLT_VERSION_MINOR, CLT_VERSION_PATCH};
+  h = fnv1a(h, version, sizeof version);
   for (int i = 0; i < NSRC; i++) h = fnv1a(h, s->text[i], s->len[i]);
   h = fnv1a(h, d->cache_key, strlen(d->cache_key));
   h = fnv1a(h, options, strlen(options));
   int n = snprintf(buf, cap, "%s/%s-%016llx.bin", dir, clt__kernel_families[fam].name, (unsigned long long)h);
   return n > 0 && (size_t)n < cap;
+}
+
+/* What an entry must hold to be used: the clt version, its own name (the family and the hash of
+ * the sources, device identity, options and version), the device, driver and platform, and the
+ * build options. An entry put under another entry's name (another family's, or one built from
+ * other sources) differs, so it is a miss and is rebuilt, never run. */
+static size_t entry_key(const clt__cl_dev *d, const char *path, const char *options, char *buf, size_t cap) {
+  const char *name = strrchr(path, '/');
+  int n = snprintf(buf, cap, "clt %d.%d.%d\nentry %s\ndevice %s\noptions %s\n", CLT_VERSION_MAJOR, CLT_VERSION_MINOR,
+                   CLT_VERSION_PATCH, name ? name + 1 : path, d->cache_key, options);
+  return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+#define KEY_MAX (sizeof ((clt__cl_dev *)0)->cache_key + 1200)
+
+static uint64_t get_u64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+static void put_u64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
 static cl_program from_cache(clt__cl_dev *d, const char *path, const char *options) {
@@ -117,13 +161,18 @@ static cl_program from_cache(clt__cl_dev *d, const char *path, const char *optio
   }
   cl_program prog = NULL;
   const unsigned char *b = file;
-  uint64_t size = 0, sum = 0;
-  if (len >= 24 && memcmp(b, BIN_MAGIC, 8) == 0) {
-    memcpy(&size, b + 8, 8);
-    memcpy(&sum, b + 16, 8);
+  char key[KEY_MAX];
+  size_t kl = entry_key(d, path, options, key, sizeof key);
+  uint64_t klen = 0, size = 0, sum = 0;
+  if (len >= BIN_HEAD && memcmp(b, BIN_MAGIC, 8) == 0) {
+    klen = get_u64(b + 8);
+    size = get_u64(b + 16);
+    sum = get_u64(b + 24);
   }
-  if (size > 0 && size == len - 24 && sum == fnv1a(0xcbf29ce484222325ULL, b + 24, size)) {
-    const unsigned char *bin = b + 24;
+  bool ok = kl > 0 && klen == kl && size > 0 && size <= len - BIN_HEAD && klen == len - BIN_HEAD - size &&
+            sum == fnv1a(0xcbf29ce484222325ULL, b + BIN_HEAD, len - BIN_HEAD) && memcmp(b + BIN_HEAD, key, kl) == 0;
+  if (ok) {
+    const unsigned char *bin = b + BIN_HEAD + klen;
     size_t blen = (size_t)size;
     cl_int err, bstat;
     prog = CLT__CL_OBJ(&err, clCreateProgramWithBinary(d->ctx, 1, &d->device, &blen, &bin, &bstat, &err));
@@ -133,31 +182,33 @@ static cl_program from_cache(clt__cl_dev *d, const char *path, const char *optio
     }
   }
   clt__free_mem(file);
-  if (!prog) remove(path); /* corrupt or stale: rebuilt from source and written again */
+  if (!prog) remove(path); /* corrupt, stale or not this entry: rebuilt from source and written again */
   if (saved == CLT_OK) clt_clear_error();
   return prog;
 }
 
-static void to_cache(clt__cl_dev *d, cl_program prog, const char *path) {
+static void to_cache(clt__cl_dev *d, cl_program prog, const char *path, const char *options) {
   size_t size = 0;
   if (CLT__CL(clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL)) != CL_SUCCESS ||
       size == 0)
     return;
   unsigned char *bin = clt__malloc(size);
   if (!bin) return;
-  if (CLT__CL(clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL)) == CL_SUCCESS) {
-    char dir[1024];
-    uint64_t sz = size, sum = fnv1a(0xcbf29ce484222325ULL, bin, size);
-    if (cache_dir(dir, sizeof dir) && clt__mkdir_p(dir)) {
-      const void *parts[4] = {BIN_MAGIC, &sz, &sum, bin};
-      const size_t lens[4] = {8, 8, 8, size};
-      clt_status saved = clt_last_status();
-      /* a cache that cannot be written only costs time; the error is not the caller's */
-      if (clt__file_write_atomic(path, parts, lens, 4) != CLT_OK && saved == CLT_OK) clt_clear_error();
-    }
+  char key[KEY_MAX];
+  size_t kl = entry_key(d, path, options, key, sizeof key);
+  if (kl > 0 && CLT__CL(clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL)) == CL_SUCCESS) {
+    unsigned char head[BIN_HEAD];
+    memcpy(head, BIN_MAGIC, 8);
+    put_u64(head + 8, kl);
+    put_u64(head + 16, size);
+    put_u64(head + 24, fnv1a(fnv1a(0xcbf29ce484222325ULL, key, kl), bin, size));
+    const void *parts[3] = {head, key, bin};
+    const size_t lens[3] = {BIN_HEAD, kl, size};
+    clt_status saved = clt_last_status();
+    /* a cache that cannot be written only costs time; the error is not the caller's */
+    if (clt__file_write_atomic(path, parts, lens, 3) != CLT_OK && saved == CLT_OK) clt_clear_error();
   }
   clt__free_mem(bin);
-  (void)d;
 }
 
 /* ---- building --------------------------------------------------------------------------- */
@@ -208,7 +259,7 @@ static clt_status build(clt__cl_dev *d, int fam, int variant) {
       sources_free(&s);
       return st;
     }
-    if (cached) to_cache(d, prog, path);
+    if (cached) to_cache(d, prog, path, options);
   }
   sources_free(&s);
   d->programs[fam][variant] = prog;

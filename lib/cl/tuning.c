@@ -15,7 +15,6 @@
  * parameters per cl_device_id, the application's own CLBlast calls on that device included. */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cl_internal.h"
@@ -55,19 +54,60 @@ static bool wanted(const clt_device_info *in, const char *device, const char *dr
   return field_matches(device, in->name) && field_matches(driver, in->driver_version) && (precision != 64 || in->fp64);
 }
 
+/* A decimal number, the whole of text, at most hi; false for anything else: a sign, a space, a
+ * value past hi (strtol's 4294967328 became 32 once cast to int). */
+static bool parse_number(const char *text, unsigned long long hi, unsigned long long *out) {
+  if (*text < '0' || *text > '9') return false;
+  unsigned long long v = 0;
+  for (; *text >= '0' && *text <= '9'; text++) {
+    unsigned digit = (unsigned)(*text - '0');
+    if (v > (hi - digit) / 10) return false;
+    v = v * 10 + digit;
+  }
+  *out = v;
+  return *text == '\0';
+}
+
+/* The largest parameter value taken: CLBlast's are tile sizes, vector widths and switches, and
+ * its own tuners never go past a few thousand. */
+#define PARAM_MAX (1u << 20)
+
+/* Parameters that may be 0: switches (GEMMK, the SA/SB/STRM/STRN/PAD* choices) and sizes from
+ * which a route is taken. Every other one is a tile size, a work-group dimension or a vector
+ * width, which CLBlast divides by: 0 would fail only at the first product. */
+static bool zero_allowed(const char *name) {
+  static const char *const names[] = {"GEMMK", "SA", "SB", "STRM", "STRN", "PADA", "PADB", "TRA_PAD", "TRA_SHUFFLE",
+                                      "PADTRA_PAD", "XGEMM_MIN_INDIRECT_SIZE"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (strcmp(name, names[i]) == 0) return true;
+  return false;
+}
+
+/* The next token of buf separated by spaces or tabs (buf is modified), NULL at the end. */
+static char *next_token(char **cursor) {
+  char *p = *cursor + strspn(*cursor, " \t");
+  if (!*p) return NULL;
+  char *end = p + strcspn(p, " \t");
+  *cursor = *end ? end + 1 : end;
+  *end = '\0';
+  return p;
+}
+
 /* Splits "A=1 B=2" into names and values (names point into buf, which is modified). */
 static clt_status parse_params(char *buf, const char *where, const char **names, size_t *values, size_t *n) {
   *n = 0;
-  for (char *save = NULL, *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-    char *eq = strchr(tok, '='), *end = NULL;
+  for (char *cursor = buf, *tok; (tok = next_token(&cursor));) {
+    char *eq = strchr(tok, '=');
     if (!eq || eq == tok || !eq[1])
       return clt__err(CLT_ERR_FORMAT, "%s: '%s' is not NAME=VALUE", where, tok);
     *eq = '\0';
-    errno = 0;
-    unsigned long long v = strtoull(eq + 1, &end, 10);
-    if (*end || errno || eq[1] == '-')
-      return clt__err(CLT_ERR_FORMAT, "%s: parameter %s has value '%s', not a non-negative integer", where, tok,
-                      eq + 1);
+    unsigned long long v;
+    if (!parse_number(eq + 1, PARAM_MAX, &v))
+      return clt__err(CLT_ERR_FORMAT, "%s: parameter %s has value '%s', not a non-negative integer up to %u", where,
+                      tok, eq + 1, PARAM_MAX);
+    if (v == 0 && !zero_allowed(tok))
+      return clt__err(CLT_ERR_FORMAT, "%s: parameter %s is 0; tile sizes, work-group dimensions and vector widths "
+                      "must be at least 1", where, tok);
     if (*n == MAX_PARAMS) return clt__err(CLT_ERR_FORMAT, "%s: more than %d parameters", where, MAX_PARAMS);
     names[*n] = tok;
     values[(*n)++] = (size_t)v;
@@ -140,9 +180,8 @@ static clt_status apply_file(clt__cl_dev *d, const clt_device_info *in, const ch
                                    "NAME=VALUE list)", where, nf);
       break;
     }
-    char *end = NULL;
-    long prec = strtol(field[3], &end, 10);
-    if (*end || end == field[3]) {
+    unsigned long long prec;
+    if (!parse_number(field[3], 1000, &prec)) {
       s = clt__err(CLT_ERR_FORMAT, "%s: precision '%s' is not 32 or 64", where, field[3]);
       break;
     }
