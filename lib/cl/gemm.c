@@ -81,8 +81,9 @@ static clt_status map_operands(clt__cl_dev *d, const clt__storage *const *st, vo
       ptr[i] = NULL;
       return clt__cl_fail("clEnqueueMapBuffer", err, "mapping a %zu-byte GEMM operand", st[i]->nbytes);
     }
-    view[i] = *st[i];
-    view[i].ptr = ptr[i];
+    /* only what the host's GEMM reads: copying the whole storage would read its reference
+     * count while another thread sharing the tensor changes it */
+    view[i] = (clt__storage){.dev = st[i]->dev, .nbytes = st[i]->nbytes, .ptr = ptr[i], .capacity = st[i]->capacity};
   }
   return CLT_OK;
 }
@@ -173,7 +174,8 @@ static clt_status kernel_gemm(clt_device *dev, const clt__gemm_args *g) {
   cl_int ta = g->ta, tb = g->tb;
   cl_mem a = clt__cl_mem(g->a), b = clt__cl_mem(g->b), c = clt__cl_mem(g->c);
   cl_long v[10] = {g->a_off, g->lda, g->a_stride, g->b_off, g->ldb, g->b_stride, g->c_off, g->ldc, g->c_stride, g->batch};
-  clt__cl_args x = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_args x;
+  clt__cl_args_init(&x, k);
   CLT__ARG(&x, m);
   CLT__ARG(&x, n);
   CLT__ARG(&x, kk);
@@ -185,7 +187,7 @@ static clt_status kernel_gemm(clt_device *dev, const clt__gemm_args *g) {
   for (int i = 3; i < 6; i++) CLT__ARG(&x, v[i]);
   CLT__ARG(&x, c);
   for (int i = 6; i < 10; i++) CLT__ARG(&x, v[i]);
-  return clt__cl_launch(d, k, &x, (size_t)(g->batch * g->m * g->n));
+  return clt__cl_launch(d, &x, (size_t)(g->batch * g->m * g->n));
 }
 
 #ifdef CLT_HAVE_CLBLAST

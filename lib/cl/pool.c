@@ -8,7 +8,9 @@
  * with "hold" it is released only when the cache is emptied (clt_device_empty_cache, the device
  * closing), because Oclgrind 21.10's --uninitialized check gives a new buffer created where a
  * smaller one was released only the old one's extent of initialized bytes and reports correct
- * reads past it (tools/oclgrind.sh). Slow and, with "hold", growing: for checking only. */
+ * reads past it (tools/oclgrind.sh). Slow and, with "hold", growing: for checking only.
+ * Every function here runs under the device's pool lock (cl_internal.h): several threads may
+ * allocate and free on one device at once. */
 #include <string.h>
 
 #include "cl_internal.h"
@@ -51,7 +53,9 @@ static clt_status reserve(clt__pool_bucket *b) {
   return CLT_OK;
 }
 
-clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
+static void empty_locked(clt__cl_dev *d);
+
+static clt_status alloc_locked(clt_device *dev, clt__storage *st) {
   clt__cl_dev *d = clt__cl(dev);
   size_t bytes;
   int c = size_class(st->nbytes, &bytes);
@@ -72,7 +76,7 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
      * and an overcommitted CPU device dies later, by the kernel's OOM killer). */
     uint64_t limit = dev->info.global_mem_bytes;
     if (limit > 0 && d->stats.bytes_in_use + d->stats.bytes_cached + bytes > limit && d->stats.bytes_cached > 0)
-      clt__cl_pool_empty(d);
+      empty_locked(d);
     if (limit > 0 && d->stats.bytes_in_use + bytes > limit)
       return clt__err(CLT_ERR_DEVICE_OOM, "cannot allocate %zu bytes on %s (%s): %llu of its %llu bytes are in use",
                       bytes, dev->info.spec, dev->info.name, (unsigned long long)d->stats.bytes_in_use,
@@ -80,7 +84,7 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
     cl_int err;
     if (create(d, bytes, &m, &err) != CLT_OK) {
       if (d->stats.bytes_cached > 0 || d->nheld) { /* give the cache back to the driver and try once more */
-        clt__cl_pool_empty(d);
+        empty_locked(d);
         create(d, bytes, &m, &err);
       }
       if (!m) {
@@ -105,12 +109,15 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
   return CLT_OK;
 }
 
-void clt__cl_free(clt_device *dev, clt__storage *st) {
+clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
   clt__cl_dev *d = clt__cl(dev);
-  if (st->wrapped) { /* a CL_MEM_USE_HOST_PTR buffer over the caller's memory: never pooled */
-    destroy(clt__cl_mem(st));
-    return;
-  }
+  clt__mutex_lock(&d->pool_lock);
+  clt_status s = alloc_locked(dev, st);
+  clt__mutex_unlock(&d->pool_lock);
+  return s;
+}
+
+static void free_locked(clt__cl_dev *d, clt__storage *st) {
   d->stats.bytes_in_use -= st->capacity;
   if (d->no_caching != CLT__CACHING) {
     bool hold = d->no_caching == CLT__NO_CACHING_HOLD;
@@ -141,6 +148,24 @@ void clt__cl_free(clt_device *dev, clt__storage *st) {
   d->stats.bytes_cached += bytes;
 }
 
+void clt__cl_free(clt_device *dev, clt__storage *st) {
+  if (st->wrapped) { /* a CL_MEM_USE_HOST_PTR buffer over the caller's memory: never pooled */
+    destroy(clt__cl_mem(st));
+    return;
+  }
+  clt__cl_dev *d = clt__cl(dev);
+  clt__mutex_lock(&d->pool_lock);
+  free_locked(d, st);
+  clt__mutex_unlock(&d->pool_lock);
+}
+
+void clt__cl_memory_stats(const clt_device *dev, clt_memory_stats *out) {
+  clt__cl_dev *d = clt__cl(dev);
+  clt__mutex_lock(&d->pool_lock);
+  *out = d->stats;
+  clt__mutex_unlock(&d->pool_lock);
+}
+
 clt_status clt__cl_wrap_host(clt_device *dev, clt__storage *st) {
   if (!dev->info.host_unified_memory)
     return clt__err(CLT_ERR_UNSUPPORTED, "%s (%s) does not share memory with the host; copy with clt_from_host",
@@ -154,7 +179,7 @@ clt_status clt__cl_wrap_host(clt_device *dev, clt__storage *st) {
   return CLT_OK;
 }
 
-void clt__cl_pool_empty(clt__cl_dev *d) {
+static void empty_locked(clt__cl_dev *d) {
   for (int c = 0; c < CLT__POOL_CLASSES; c++) {
     clt__pool_bucket *b = &d->pool[c];
     for (size_t i = 0; i < b->len; i++) destroy(b->bufs[i]);
@@ -170,4 +195,10 @@ void clt__cl_pool_empty(clt__cl_dev *d) {
   clt__free_mem(d->held);
   d->held = NULL;
   d->nheld = d->held_cap = 0;
+}
+
+void clt__cl_pool_empty(clt__cl_dev *d) {
+  clt__mutex_lock(&d->pool_lock);
+  empty_locked(d);
+  clt__mutex_unlock(&d->pool_lock);
 }
