@@ -55,6 +55,33 @@ static clt_status reserve(clt__pool_bucket *b) {
 
 static void empty_locked(clt__cl_dev *d);
 
+/* From this size on an allocation is also checked against the memory the system has available,
+ * which costs a read of /proc/meminfo (tens of microseconds); smaller ones only against the
+ * process's limits (two getrlimit calls). */
+#define AVAILABLE_CHECK_BYTES ((size_t)64 << 20)
+
+/* Devices whose buffers are this process's memory (PoCL) map a buffer's memory when it is first
+ * used, and PoCL 3.1 aborts there when the process may not map it (an assertion in
+ * pocl_create_migration_commands under ulimit -v), so what the process's limits or the system's
+ * available memory cannot hold is refused here, after emptying the cache once. */
+static clt_status check_host_room(clt_device *dev, clt__cl_dev *d, size_t bytes) {
+  if (!d->host_memory) return CLT_OK;
+  const char *what;
+  bool with_available = bytes >= AVAILABLE_CHECK_BYTES;
+  uint64_t room = clt__host_mem_room(with_available, &what);
+  if (bytes <= room) return CLT_OK;
+  if (d->stats.bytes_cached > 0 || d->nheld) {
+    empty_locked(d);
+    room = clt__host_mem_room(with_available, &what);
+    if (bytes <= room) return CLT_OK;
+  }
+  return clt__err(CLT_ERR_DEVICE_OOM,
+                  "cannot allocate %zu bytes on %s (%s), whose memory is the process's: only %llu more bytes fit "
+                  "under %s; %llu bytes are in use there",
+                  bytes, dev->info.spec, dev->info.name, (unsigned long long)room, what,
+                  (unsigned long long)d->stats.bytes_in_use);
+}
+
 static clt_status alloc_locked(clt_device *dev, clt__storage *st) {
   clt__cl_dev *d = clt__cl(dev);
   size_t bytes;
@@ -81,6 +108,8 @@ static clt_status alloc_locked(clt_device *dev, clt__storage *st) {
       return clt__err(CLT_ERR_DEVICE_OOM, "cannot allocate %zu bytes on %s (%s): %llu of its %llu bytes are in use",
                       bytes, dev->info.spec, dev->info.name, (unsigned long long)d->stats.bytes_in_use,
                       (unsigned long long)limit);
+    clt_status room = check_host_room(dev, d, bytes);
+    if (room != CLT_OK) return room;
     cl_int err;
     if (create(d, bytes, &m, &err) != CLT_OK) {
       if (d->stats.bytes_cached > 0 || d->nheld) { /* give the cache back to the driver and try once more */
