@@ -21,6 +21,15 @@
 
 extern char **environ;
 
+#if defined(__SANITIZE_ADDRESS__)
+/* The thread that first initialises PoCL gets an alternate signal stack from LLVM inside it (a
+ * malloc'd 79040 bytes: strace shows the sigaltstack call), which ASan then tries to munmap as
+ * its own when the thread exits ("AddressSanitizer failed to deallocate"). Here that thread is
+ * never the main one, so ASan keeps no alternate stacks of its own. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "use_sigaltstack=0"; }
+#endif
+
 typedef struct {
   pthread_barrier_t *go;
   clt_status st;
