@@ -358,43 +358,31 @@ cl_uint clt__cl_arg_slot(clt__cl_args *a, size_t size) {
 }
 
 /* Sets a's arguments on its kernel and enqueues it, under the launch lock: another thread
- * setting the same kernel's arguments in between would launch it with a mix of both. On
- * failure *call names the call that failed and *arg the argument. */
-static cl_int enqueue(clt__cl_dev *d, const clt__cl_args *a, cl_uint dims, const size_t *global, const size_t *local,
-                      const char **call, cl_uint *arg) {
+ * setting the same kernel's arguments in between would launch it with a mix of both. A failure
+ * is recorded with the call, the argument (clSetKernelArg) or the range (global, dims of it). */
+static clt_status enqueue(clt__cl_dev *d, const clt__cl_args *a, cl_uint dims, const size_t *global,
+                          const size_t *local) {
   cl_kernel k = a->k->kernel;
   cl_int err = CL_SUCCESS;
+  cl_uint i = 0;
   clt__mutex_lock(&d->launch_lock);
-  for (cl_uint i = 0; i < a->i && err == CL_SUCCESS; i++) {
-    err = CLT__CL(clSetKernelArg(k, i, a->size[i], a->data + a->off[i]));
-    *arg = i;
-  }
-  *call = "clSetKernelArg";
-  if (err == CL_SUCCESS) {
-    err = CLT__CL(clEnqueueNDRangeKernel(d->queue, k, dims, NULL, global, local, 0, NULL, NULL));
-    *call = "clEnqueueNDRangeKernel";
-  }
+  for (; i < a->i && err == CL_SUCCESS; i++) err = CLT__CL(clSetKernelArg(k, i, a->size[i], a->data + a->off[i]));
+  bool args_set = err == CL_SUCCESS;
+  if (args_set) err = CLT__CL(clEnqueueNDRangeKernel(d->queue, k, dims, NULL, global, local, 0, NULL, NULL));
   clt__mutex_unlock(&d->launch_lock);
-  return err;
-}
-
-static clt_status launch_fail(const clt__cl_args *a, cl_int err, const char *call, cl_uint arg, cl_uint dims,
-                              const size_t *global) {
-  if (strcmp(call, "clSetKernelArg") == 0)
-    return clt__cl_fail(call, err, "argument %u of kernel '%s'", arg, a->k->name);
-  if (dims == 1) return clt__cl_fail(call, err, "kernel '%s' over %zu work-items", a->k->name, global[0]);
-  return clt__cl_fail(call, err, "kernel '%s' over %zu x %zu x %zu work-items", a->k->name, global[0], global[1],
-                      global[2]);
+  if (err == CL_SUCCESS) return CLT_OK;
+  if (!args_set) return clt__cl_fail("clSetKernelArg", err, "argument %u of kernel '%s'", i - 1, a->k->name);
+  if (dims == 1)
+    return clt__cl_fail("clEnqueueNDRangeKernel", err, "kernel '%s' over %zu work-items", a->k->name, global[0]);
+  return clt__cl_fail("clEnqueueNDRangeKernel", err, "kernel '%s' over %zu x %zu x %zu work-items", a->k->name,
+                      global[0], global[1], global[2]);
 }
 
 clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_args *a, size_t n) {
   if (a->err != CL_SUCCESS)
     return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, a->k->name);
   size_t local = a->k->local, global = (n + local - 1) / local * local;
-  const char *call;
-  cl_uint arg = 0;
-  cl_int err = enqueue(d, a, 1, &global, &local, &call, &arg);
-  return err == CL_SUCCESS ? CLT_OK : launch_fail(a, err, call, arg, 1, &n);
+  return enqueue(d, a, 1, &global, &local);
 }
 
 clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_args *a, size_t inner, size_t rows, size_t group) {
@@ -422,10 +410,7 @@ clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_args *a, size_t inn
     global[1] = slab;
     global[2] = (rows + slab - 1) / slab;
   }
-  const char *call;
-  cl_uint arg = 0;
-  cl_int err = enqueue(d, a, 3, global, local, &call, &arg);
-  return err == CL_SUCCESS ? CLT_OK : launch_fail(a, err, call, arg, 3, global);
+  return enqueue(d, a, 3, global, local);
 }
 
 /* Division by the invariant d (1 <= d < 2^31) for n < 2^31: n / d = (mul_hi(n, magic) + n) >> shift
