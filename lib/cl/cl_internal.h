@@ -37,7 +37,7 @@ clt_status clt__cl_fail_alloc(const char *call, cl_int err, const char *fmt, ...
 
 /* A kernel and its launch shapes. Entries are allocated one by one and live until the device
  * closes, so a pointer to one stays valid while the table grows under another thread. The
- * cl_kernel's arguments are set only under the device's launch lock (clt__cl_launch). */
+ * cl_kernel's arguments are set only under the device's enqueue lock (clt__cl_launch). */
 typedef struct {
   const char *name; /* interned copy */
   int variant;
@@ -58,8 +58,12 @@ typedef struct {
 /* One device handle may be used by several threads at once (include/clt/device.h). What they
  * share is guarded by three locks, none held while taking another:
  *   kernel_lock  programs and the kernel table (program.c), held while a family builds;
- *   launch_lock  from the first clSetKernelArg of a launch to its clEnqueueNDRangeKernel, since
- *                a cl_kernel's arguments are the one thing OpenCL does not make thread-safe;
+ *   enqueue_lock from the first clSetKernelArg of a launch to its clEnqueueNDRangeKernel, since a
+ *                cl_kernel's arguments are the one thing OpenCL does not make thread-safe; and
+ *                around each group of map or unmap enqueues of the host's GEMM (gemm.c), since
+ *                PoCL 3.1 pairs an unmap with a mapping by its pointer, and two threads mapping
+ *                one buffer (a weight both use) got each other's mappings: crashes in
+ *                pocl_driver_map_mem and CL_INVALID_VALUE from clEnqueueUnmapMemObject;
  *   pool_lock    the buffer pool, held buffers and the statistics (pool.c).
  * The queue is OpenCL's and thread-safe; in order, so each thread's commands keep their order.
  * Everything else is set at open and only read afterwards. */
@@ -68,7 +72,7 @@ typedef struct clt__cl_dev {
   cl_device_id device;
   cl_context ctx;
   cl_command_queue queue;
-  clt__mutex kernel_lock, launch_lock, pool_lock;
+  clt__mutex kernel_lock, enqueue_lock, pool_lock;
   char options[256];                      /* kernel build options */
   char cache_key[1024];                   /* device identity for the binary cache */
   cl_program programs[CLT__KFAM_COUNT][CLT__NVARIANTS]; /* built lazily */
@@ -99,7 +103,7 @@ clt_status clt__cl_kernel(clt__cl_dev *d, int family, int variant, const char *n
 void clt__cl_programs_release(clt__cl_dev *d);
 
 /* A launch's kernel arguments, recorded in order on the caller's stack and handed to the
- * kernel only by the launch, under the device's launch lock. Too many or too large gives
+ * kernel only by the launch, under the device's enqueue lock. Too many or too large gives
  * CL_INVALID_ARG_SIZE at the launch (a bug in clt, reported like any failed clSetKernelArg). */
 #define CLT__MAX_KARGS 24
 #define CLT__KARG_BYTES 1024

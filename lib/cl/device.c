@@ -179,9 +179,9 @@ static clt__cl_dev *state_new(void) {
     return NULL;
   }
   bool pool = clt__mutex_init(&d->pool_lock), kernels = pool && clt__mutex_init(&d->kernel_lock);
-  bool launch = kernels && clt__mutex_init(&d->launch_lock);
+  bool enqueue = kernels && clt__mutex_init(&d->enqueue_lock);
   atomic_init(&d->clblast_unusable, false);
-  if (launch) return d;
+  if (enqueue) return d;
   if (kernels) clt__mutex_destroy(&d->kernel_lock);
   if (pool) clt__mutex_destroy(&d->pool_lock);
   clt__free_mem(d);
@@ -192,7 +192,7 @@ static clt__cl_dev *state_new(void) {
 static void state_free(clt__cl_dev *d) {
   clt__mutex_destroy(&d->pool_lock);
   clt__mutex_destroy(&d->kernel_lock);
-  clt__mutex_destroy(&d->launch_lock);
+  clt__mutex_destroy(&d->enqueue_lock);
   clt__free_mem(d);
 }
 

@@ -69,7 +69,8 @@ static void CL_CALLBACK run_deferred(cl_event mapped, cl_int status, void *p) {
 }
 
 /* Enqueues the maps of A and B (read) and C (write) without waiting; *last (may be NULL) gets
- * C's map event. view[i] is st[i] with ptr[i] as its memory. Stops at the first failure. */
+ * C's map event. view[i] is st[i] with ptr[i] as its memory. Stops at the first failure. The
+ * caller holds the enqueue lock (cl_internal.h): another thread's GEMM may map the same buffer. */
 static clt_status map_operands(clt__cl_dev *d, const clt__storage *const *st, void **ptr, clt__storage *view,
                                cl_event *last) {
   for (int i = 0; i < 3; i++) {
@@ -101,12 +102,14 @@ static clt_status deferred_host_gemm(clt_device *dev, const clt__gemm_args *g) {
   cl_int err = CL_SUCCESS;
   cl_event done = CLT__CL_OBJ(&err, clCreateUserEvent(d->ctx, &err));
   if (!done) s = clt__cl_fail("clCreateUserEvent", err, "for the host's GEMM");
+  clt__mutex_lock(&d->enqueue_lock);
   if (s == CLT_OK) s = map_operands(d, st, ptr, x->view, &mapped);
   for (int i = 0; i < 3 && s == CLT_OK; i++) {
     err = CLT__CL(clEnqueueUnmapMemObject(d->queue, clt__cl_mem(st[i]), ptr[i], 1, &done, NULL));
     if (err != CL_SUCCESS) s = clt__cl_fail("clEnqueueUnmapMemObject", err, "unmapping a GEMM operand");
     unmapped[i] = err == CL_SUCCESS;
   }
+  clt__mutex_unlock(&d->enqueue_lock);
   if (s == CLT_OK) {
     x->g = *g;
     x->g.a = &x->view[0];
@@ -125,8 +128,10 @@ static clt_status deferred_host_gemm(clt_device *dev, const clt__gemm_args *g) {
   }
   /* Failed: release the unmaps already waiting, unmap what is still mapped, wait, tidy up. */
   if (done) clSetUserEventStatus(done, CL_COMPLETE);
+  clt__mutex_lock(&d->enqueue_lock);
   for (int i = 0; i < 3; i++)
     if (ptr[i] && !unmapped[i]) clEnqueueUnmapMemObject(d->queue, clt__cl_mem(st[i]), ptr[i], 0, NULL, NULL);
+  clt__mutex_unlock(&d->enqueue_lock);
   clFinish(d->queue);
   if (mapped) clReleaseEvent(mapped);
   if (done) clReleaseEvent(done);
@@ -144,7 +149,9 @@ static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
   clt__storage view[3];
   void *ptr[3] = {NULL, NULL, NULL};
   /* the maps enqueued without blocking, then one wait for the queue (in order) */
+  clt__mutex_lock(&d->enqueue_lock);
   clt_status s = map_operands(d, st, ptr, view, NULL);
+  clt__mutex_unlock(&d->enqueue_lock);
   if (s == CLT_OK) {
     cl_int err = CLT__CL(clFinish(d->queue));
     if (err != CL_SUCCESS) s = clt__cl_fail("clFinish", err, "waiting for the GEMM operands' maps");
@@ -156,11 +163,13 @@ static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
     h.c = &view[2];
     s = clt__host_gemm(dev, &h);
   }
+  clt__mutex_lock(&d->enqueue_lock);
   for (int i = 0; i < 3; i++) {
     if (!ptr[i]) continue;
     cl_int err = CLT__CL(clEnqueueUnmapMemObject(d->queue, clt__cl_mem(st[i]), ptr[i], 0, NULL, NULL));
     if (err != CL_SUCCESS && s == CLT_OK) s = clt__cl_fail("clEnqueueUnmapMemObject", err, "unmapping a GEMM operand");
   }
+  clt__mutex_unlock(&d->enqueue_lock);
   return s;
 }
 

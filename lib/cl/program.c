@@ -357,7 +357,7 @@ cl_uint clt__cl_arg_slot(clt__cl_args *a, size_t size) {
   return i;
 }
 
-/* Sets a's arguments on its kernel and enqueues it, under the launch lock: another thread
+/* Sets a's arguments on its kernel and enqueues it, under the enqueue lock: another thread
  * setting the same kernel's arguments in between would launch it with a mix of both. A failure
  * is recorded with the call, the argument (clSetKernelArg) or the range (global, dims of it). */
 static clt_status enqueue(clt__cl_dev *d, const clt__cl_args *a, cl_uint dims, const size_t *global,
@@ -365,11 +365,11 @@ static clt_status enqueue(clt__cl_dev *d, const clt__cl_args *a, cl_uint dims, c
   cl_kernel k = a->k->kernel;
   cl_int err = CL_SUCCESS;
   cl_uint i = 0;
-  clt__mutex_lock(&d->launch_lock);
+  clt__mutex_lock(&d->enqueue_lock);
   for (; i < a->i && err == CL_SUCCESS; i++) err = CLT__CL(clSetKernelArg(k, i, a->size[i], a->data + a->off[i]));
   bool args_set = err == CL_SUCCESS;
   if (args_set) err = CLT__CL(clEnqueueNDRangeKernel(d->queue, k, dims, NULL, global, local, 0, NULL, NULL));
-  clt__mutex_unlock(&d->launch_lock);
+  clt__mutex_unlock(&d->enqueue_lock);
   if (err == CL_SUCCESS) return CLT_OK;
   if (!args_set) return clt__cl_fail("clSetKernelArg", err, "argument %u of kernel '%s'", i - 1, a->k->name);
   if (dims == 1)
