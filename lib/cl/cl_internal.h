@@ -60,10 +60,10 @@ typedef struct {
  *   kernel_lock  programs and the kernel table (program.c), held while a family builds;
  *   enqueue_lock from the first clSetKernelArg of a launch to its clEnqueueNDRangeKernel, since a
  *                cl_kernel's arguments are the one thing OpenCL does not make thread-safe; and
- *                around each group of map or unmap enqueues of the host's GEMM (gemm.c), since
- *                PoCL 3.1 pairs an unmap with a mapping by its pointer, and two threads mapping
- *                one buffer (a weight both use) got each other's mappings: crashes in
- *                pocl_driver_map_mem and CL_INVALID_VALUE from clEnqueueUnmapMemObject;
+ *                around each group of map or unmap enqueues of the host's GEMM (gemm.c): threads
+ *                mapping one buffer at once (a tensor they all multiply) made PoCL 3.1 crash in
+ *                pocl_driver_map_mem or refuse an unmap with CL_INVALID_VALUE (it finds a
+ *                mapping by its pointer, and such mappings share one);
  *   pool_lock    the buffer pool, held buffers and the statistics (pool.c).
  * The queue is OpenCL's and thread-safe; in order, so each thread's commands keep their order.
  * Everything else is set at open and only read afterwards. */
