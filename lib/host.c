@@ -6,8 +6,10 @@
 #include "host.h"
 #include "reduce.h"
 
+/* Memory statistics, updated by every thread using the handle (include/clt/device.h): atomic,
+ * so the single-thread path takes no lock. */
 typedef struct {
-  uint64_t in_use, peak, allocations;
+  atomic_uint_least64_t in_use, peak, allocations;
 } host_state;
 
 void clt__host_walk(const clt__iter *it, clt__host_run_fn fn, void *ctx) {
@@ -37,15 +39,17 @@ static clt_status host_alloc(clt_device *dev, clt__storage *st) {
     return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes of host memory", st->nbytes);
   st->capacity = st->nbytes;
   host_state *hs = dev->impl;
-  hs->in_use += st->nbytes;
-  hs->allocations++;
-  if (hs->in_use > hs->peak) hs->peak = hs->in_use;
+  uint_least64_t now = atomic_fetch_add(&hs->in_use, st->nbytes) + st->nbytes;
+  atomic_fetch_add(&hs->allocations, 1);
+  uint_least64_t peak = atomic_load(&hs->peak);
+  while (now > peak && !atomic_compare_exchange_weak(&hs->peak, &peak, now)) {
+  }
   return CLT_OK;
 }
 
 static void host_free(clt_device *dev, clt__storage *st) {
   host_state *hs = dev->impl;
-  hs->in_use -= st->capacity;
+  atomic_fetch_sub(&hs->in_use, st->capacity);
   clt__free_mem(st->ptr);
 }
 
@@ -124,9 +128,9 @@ static clt_status host_sync(clt_device *dev) {
 static void host_stats(const clt_device *dev, clt_memory_stats *out) {
   const host_state *hs = dev->impl;
   memset(out, 0, sizeof *out);
-  out->bytes_in_use = hs->in_use;
-  out->peak_bytes_in_use = hs->peak;
-  out->allocations = hs->allocations;
+  out->bytes_in_use = atomic_load(&hs->in_use);
+  out->peak_bytes_in_use = atomic_load(&hs->peak);
+  out->allocations = atomic_load(&hs->allocations);
 }
 
 static void host_empty_cache(clt_device *dev) { (void)dev; }
@@ -161,6 +165,9 @@ const clt__backend clt__host_backend = {
 clt_status clt__host_open(clt_device **out) {
   host_state *hs = clt__calloc(1, sizeof *hs);
   if (!hs) return clt__err(CLT_ERR_OOM, "cannot allocate the host device");
+  atomic_init(&hs->in_use, 0);
+  atomic_init(&hs->peak, 0);
+  atomic_init(&hs->allocations, 0);
   clt_device *dev = clt__device_new(&clt__host_backend, hs);
   if (!dev) {
     clt__free_mem(hs);

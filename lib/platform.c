@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #endif
@@ -463,4 +464,79 @@ bool clt__dir_is_private(const char *dir, char *why, size_t cap) {
   }
   return true;
 #endif
+}
+
+/* ---- locks and limits ------------------------------------------------------------------- */
+
+#if defined(_WIN32)
+void clt__mutex_lock(clt__mutex *m) { AcquireSRWLockExclusive((PSRWLOCK)m); }
+void clt__mutex_unlock(clt__mutex *m) { ReleaseSRWLockExclusive((PSRWLOCK)m); }
+bool clt__mutex_init(clt__mutex *m) {
+  InitializeSRWLock((PSRWLOCK)m);
+  return true;
+}
+void clt__mutex_destroy(clt__mutex *m) { (void)m; }
+#else
+bool clt__mutex_init(clt__mutex *m) { return pthread_mutex_init(m, NULL) == 0; }
+void clt__mutex_destroy(clt__mutex *m) { pthread_mutex_destroy(m); }
+#endif
+
+#if defined(__linux__)
+/* Fields of /proc/self/statm in bytes: the whole address space and data + stack. */
+static bool statm(uint64_t *size, uint64_t *data) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long long v[6];
+  bool ok = f && fscanf(f, "%llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6;
+  if (f) fclose(f);
+  long page = sysconf(_SC_PAGESIZE);
+  if (!ok || page <= 0) return false;
+  *size = v[0] * (uint64_t)page;
+  *data = v[5] * (uint64_t)page;
+  return true;
+}
+
+/* MemAvailable + SwapFree of /proc/meminfo in bytes. */
+static bool available(uint64_t *out) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f) return false;
+  char line[256];
+  unsigned long long kb, avail = 0, swap = 0;
+  bool seen = false;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) avail = kb, seen = true;
+    else if (sscanf(line, "SwapFree: %llu kB", &kb) == 1) swap = kb;
+  }
+  fclose(f);
+  *out = (avail + swap) * 1024;
+  return seen;
+}
+#endif
+
+uint64_t clt__host_mem_room(bool with_available, const char **what) {
+  uint64_t room = UINT64_MAX;
+  *what = "no limit";
+#if !defined(_WIN32)
+  struct rlimit as, data;
+  bool as_set = getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY;
+  bool data_set = getrlimit(RLIMIT_DATA, &data) == 0 && data.rlim_cur != RLIM_INFINITY;
+  uint64_t used_as = 0, used_data = 0;
+#if defined(__linux__)
+  if ((as_set || data_set) && !statm(&used_as, &used_data)) used_as = used_data = 0;
+#endif
+  if (as_set) {
+    room = (uint64_t)as.rlim_cur > used_as ? (uint64_t)as.rlim_cur - used_as : 0;
+    *what = "RLIMIT_AS (ulimit -v)";
+  }
+  if (data_set) {
+    uint64_t r = (uint64_t)data.rlim_cur > used_data ? (uint64_t)data.rlim_cur - used_data : 0;
+    if (r < room) room = r, *what = "RLIMIT_DATA (ulimit -d)";
+  }
+#endif
+#if defined(__linux__)
+  uint64_t avail;
+  if (with_available && available(&avail) && avail < room) room = avail, *what = "available memory";
+#else
+  (void)with_available;
+#endif
+  return room;
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #if defined(_MSC_VER) && !defined(__clang__)
@@ -68,5 +69,35 @@ void clt__tmp_clean_stale(const char *path);
    of its key files. When not, why gets the reason. (Windows: per-user profile directories are
    private by their ACLs; no check is made there.) */
 bool clt__dir_is_private(const char *dir, char *why, size_t cap);
+
+/* ---- threads (platform.c, "locks and limits") -------------------------------------------- */
+
+/* A plain (not recursive) mutex: pthreads, or an SRWLOCK on Windows, where threads.h is often
+ * missing. Both initialise statically (CLT__MUTEX_INIT) with no once-call, so a lock guarding
+ * a library's first use needs no initialisation race of its own. Lock and unlock cannot fail
+ * on a mutex that is initialised and used correctly. */
+#if defined(_WIN32)
+typedef struct {
+  void *opaque; /* the SRWLOCK */
+} clt__mutex;
+#define CLT__MUTEX_INIT {0}
+void clt__mutex_lock(clt__mutex *m);
+void clt__mutex_unlock(clt__mutex *m);
+#else
+#include <pthread.h>
+typedef pthread_mutex_t clt__mutex;
+#define CLT__MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
+static inline void clt__mutex_lock(clt__mutex *m) { pthread_mutex_lock(m); }
+static inline void clt__mutex_unlock(clt__mutex *m) { pthread_mutex_unlock(m); }
+#endif
+/* For mutexes inside allocated objects: false when the system refuses one. */
+bool clt__mutex_init(clt__mutex *m);
+void clt__mutex_destroy(clt__mutex *m);
+
+/* Bytes this process can still map, as far as its limits say: RLIMIT_AS and RLIMIT_DATA less
+ * what it already uses, and, when with_available, the memory the system has available
+ * (MemAvailable plus free swap: reading it costs tens of microseconds). UINT64_MAX when
+ * nothing limits it or the system does not say; *what names the tightest limit. */
+uint64_t clt__host_mem_room(bool with_available, const char **what);
 
 #endif

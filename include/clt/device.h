@@ -2,8 +2,28 @@
  *
  * A device is the host (plain memory, reference implementations) or one OpenCL device. Handles
  * are reference counted; tensors retain their device, so release order never matters. Each
- * handle owns its own OpenCL context, queue, program cache and buffer pool: use one handle from
- * one thread at a time (open one handle per thread for concurrent work).
+ * handle owns its own OpenCL context, queue, program cache and buffer pool.
+ *
+ * Threads. Every function may be called from several threads at once, within these rules:
+ *   - Opening, listing and releasing devices is safe from any thread, also as a process's first
+ *     clt calls: clt enumerates OpenCL platforms and devices and makes contexts under one
+ *     process-wide lock, since drivers initialise there and some (PoCL 3.1) crash when two
+ *     threads do it at once.
+ *   - One handle may be used by several threads at once: ops, allocation and freeing, copies in
+ *     and out, saving and loading, clt_device_memory_stats, clt_device_empty_cache and
+ *     clt_device_synchronize (which waits for every thread's work on the handle). Each thread's
+ *     commands run in the order it issued them, so it gets what it would get alone. They share
+ *     the handle's one in-order queue: for kernels running side by side, open one handle per
+ *     thread (handles share nothing but the driver).
+ *   - A tensor may be read by several threads at once (an op's input, clt_to_host, a save).
+ *     Writing one while another thread reads or writes it (in-place ops, clt_backward into the
+ *     same leaves' gradients, optimizer steps on the same parameters, the memory behind
+ *     clt_host_data or clt_cl_tensor_buffer) needs the caller's own synchronisation, as in
+ *     PyTorch; so does an optimizer or a tensor list used from two threads.
+ *   - Per thread: the last error, the no-grad mode, scopes and the random generator
+ *     (clt_manual_seed seeds the calling thread's only).
+ *   - Environment variables are read when used: changing them (setenv) while other threads run
+ *     clt is as unsafe as it is for getenv everywhere.
  *
  * Spec strings for clt_device_open():
  *   NULL          $CLT_DEVICE if set and not empty, else the first GPU, else the first other

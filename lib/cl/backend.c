@@ -39,11 +39,12 @@ static clt_status cl_copy(clt_device *dev, const clt__iter *it, clt__storage *ds
   clt_status st = clt__cl_kernel(d, CLT__KFAM_copy, CLT__VARIANT_NONE, name, &k);
   if (st != CLT_OK) return st;
   cl_mem dm = clt__cl_mem(dst), sm = clt__cl_mem(src);
-  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_args a;
+  clt__cl_args_init(&a, k);
   CLT__ARG(&a, dm);
   CLT__ARG(&a, sm);
-  cl_uint walk = a.i++;
-  return clt__cl_launch_iter(d, k, &a, walk, it);
+  cl_uint walk = clt__cl_arg_slot(&a, sizeof(clt__cl_walk));
+  return clt__cl_launch_iter(d, &a, walk, it);
 }
 
 static clt_status cl_fill(clt_device *dev, const clt__iter *it, clt__storage *dst, size_t esize, const void *value) {
@@ -54,16 +55,17 @@ static clt_status cl_fill(clt_device *dev, const clt__iter *it, clt__storage *ds
   clt_status st = clt__cl_kernel(d, CLT__KFAM_copy, CLT__VARIANT_NONE, name, &k);
   if (st != CLT_OK) return st;
   cl_mem dm = clt__cl_mem(dst);
-  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_args a;
+  clt__cl_args_init(&a, k);
   CLT__ARG(&a, dm);
   if (it->contiguous) {
     cl_long off = it->offset[0], n = it->numel;
     CLT__ARG(&a, off);
     CLT__ARG(&a, n);
   }
-  cl_uint walk = it->contiguous ? 0 : a.i++;
+  cl_uint walk = it->contiguous ? 0 : clt__cl_arg_slot(&a, sizeof(clt__cl_walk));
   clt__cl_arg(&a, esize, value);
-  return clt__cl_launch_iter(d, k, &a, walk, it);
+  return clt__cl_launch_iter(d, &a, walk, it);
 }
 
 static clt_status cl_rand(clt_device *dev, clt__storage *dst, int64_t off, int64_t n, clt_dtype dt, uint64_t seed,
@@ -76,22 +78,21 @@ static clt_status cl_rand(clt_device *dev, clt__storage *dst, int64_t off, int64
   cl_long o = off, cn = n;
   cl_uint k0 = (cl_uint)seed, k1 = (cl_uint)(seed >> 32);
   cl_ulong c = counter;
-  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_args a;
+  clt__cl_args_init(&a, k);
   CLT__ARG(&a, dm);
   CLT__ARG(&a, o);
   CLT__ARG(&a, cn);
   CLT__ARG(&a, k0);
   CLT__ARG(&a, k1);
   CLT__ARG(&a, c);
-  return clt__cl_launch(d, k, &a, (size_t)clt__philox_blocks(dt, n));
+  return clt__cl_launch(d, &a, (size_t)clt__philox_blocks(dt, n));
 }
 
 static clt_status cl_sync(clt_device *dev) {
   cl_int err = CLT__CL(clFinish(clt__cl(dev)->queue));
   return err == CL_SUCCESS ? CLT_OK : clt__cl_fail("clFinish", err, "waiting for %s", dev->info.spec);
 }
-
-static void cl_stats(const clt_device *dev, clt_memory_stats *out) { *out = clt__cl(dev)->stats; }
 
 static void cl_empty_cache(clt_device *dev) { clt__cl_pool_empty(clt__cl(dev)); }
 
@@ -117,6 +118,6 @@ const clt__backend clt__cl_backend = {
     .optim_step = clt__cl_optim_step,
     .wrap_host = clt__cl_wrap_host,
     .sync = cl_sync,
-    .memory_stats = cl_stats,
+    .memory_stats = clt__cl_memory_stats,
     .empty_cache = cl_empty_cache,
 };

@@ -35,6 +35,9 @@ clt_status clt__cl_fail_alloc(const char *call, cl_int err, const char *fmt, ...
 #define CLT__VARIANT_NONE CLT_DTYPE_COUNT
 #define CLT__NVARIANTS (CLT_DTYPE_COUNT + 1)
 
+/* A kernel and its launch shapes. Entries are allocated one by one and live until the device
+ * closes, so a pointer to one stays valid while the table grows under another thread. The
+ * cl_kernel's arguments are set only under the device's enqueue lock (clt__cl_launch). */
 typedef struct {
   const char *name; /* interned copy */
   int variant;
@@ -52,15 +55,28 @@ typedef struct {
                  free never allocates and cannot fail */
 } clt__pool_bucket;
 
+/* One device handle may be used by several threads at once (include/clt/device.h). What they
+ * share is guarded by three locks, none held while taking another:
+ *   kernel_lock  programs and the kernel table (program.c), held while a family builds;
+ *   enqueue_lock from the first clSetKernelArg of a launch to its clEnqueueNDRangeKernel, since a
+ *                cl_kernel's arguments are the one thing OpenCL does not make thread-safe; and
+ *                around each group of map or unmap enqueues of the host's GEMM (gemm.c): threads
+ *                mapping one buffer at once (a tensor they all multiply) made PoCL 3.1 crash in
+ *                pocl_driver_map_mem or refuse an unmap with CL_INVALID_VALUE (it finds a
+ *                mapping by its pointer, and such mappings share one);
+ *   pool_lock    the buffer pool, held buffers and the statistics (pool.c).
+ * The queue is OpenCL's and thread-safe; in order, so each thread's commands keep their order.
+ * Everything else is set at open and only read afterwards. */
 typedef struct clt__cl_dev {
   cl_platform_id platform;
   cl_device_id device;
   cl_context ctx;
   cl_command_queue queue;
+  clt__mutex kernel_lock, enqueue_lock, pool_lock;
   char options[256];                      /* kernel build options */
   char cache_key[1024];                   /* device identity for the binary cache */
   cl_program programs[CLT__KFAM_COUNT][CLT__NVARIANTS]; /* built lazily */
-  clt__cl_kernel_entry *kernels;          /* open-addressing table by name */
+  clt__cl_kernel_entry **kernels;         /* open-addressing table by name */
   size_t nkernels, kernel_cap;
   size_t max_local;
   size_t max_item[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
@@ -68,7 +84,8 @@ typedef struct clt__cl_dev {
   bool is_cpu;                            /* CL_DEVICE_TYPE_CPU (ew.c, program.c) */
   bool int64_atomics;                     /* cl_khr_int64_base_atomics */
   bool counted;                           /* counted among open devices (gemm.c) */
-  bool clblast_unusable;                  /* CLBlast's kernels failed to run here (gemm.c) */
+  bool host_memory;                       /* buffers are this process's memory (pool.c) */
+  atomic_bool clblast_unusable;           /* CLBlast's kernels failed to run here (gemm.c) */
   char gemm_tuning[256];                  /* CLBlast kernels given parameters at open (tuning.c) */
   enum { CLT__CACHING, CLT__NO_CACHING_RELEASE, CLT__NO_CACHING_HOLD } no_caching; /* pool.c */
   cl_mem *held;                           /* freed buffers held until the cache empties (mode 2) */
@@ -85,25 +102,40 @@ clt_status clt__cl_kernel(clt__cl_dev *d, int family, int variant, const char *n
                           clt__cl_kernel_entry **out);
 void clt__cl_programs_release(clt__cl_dev *d);
 
-/* Kernel arguments, set in order; the first failure is kept. */
+/* A launch's kernel arguments, recorded in order on the caller's stack and handed to the
+ * kernel only by the launch, under the device's enqueue lock. Too many or too large gives
+ * CL_INVALID_ARG_SIZE at the launch (a bug in clt, reported like any failed clSetKernelArg). */
+#define CLT__MAX_KARGS 24
+#define CLT__KARG_BYTES 1024
 typedef struct {
-  cl_kernel k;
-  cl_uint i;
-  cl_int err;
+  const clt__cl_kernel_entry *k;
+  cl_uint i;  /* arguments recorded */
+  cl_int err; /* the first failure */
+  size_t used;
+  uint16_t off[CLT__MAX_KARGS], size[CLT__MAX_KARGS];
+  unsigned char data[CLT__KARG_BYTES];
 } clt__cl_args;
+/* Starts k's arguments (without clearing the value bytes: a launch costs microseconds). */
+static inline void clt__cl_args_init(clt__cl_args *a, const clt__cl_kernel_entry *k) {
+  a->k = k;
+  a->i = 0;
+  a->err = CL_SUCCESS;
+  a->used = 0;
+}
 void clt__cl_arg(clt__cl_args *a, size_t size, const void *value);
 #define CLT__ARG(a, v) clt__cl_arg((a), sizeof(v), &(v))
+/* Reserves the next argument, size bytes, for a value set later (clt__cl_launch_iter's walk);
+ * returns its index. */
+cl_uint clt__cl_arg_slot(clt__cl_args *a, size_t size);
 /* Launches a 1-D range of n work-items (padded to the kernel's local size; the kernel bounds-
  * checks). n must be > 0. */
-clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_kernel_entry *k, const clt__cl_args *a,
-                          size_t n);
+clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_args *a, size_t n);
 
-/* Launches k (its arguments set) over rows of inner work-items: dimension 0 walks the row,
- * dimensions 1 and 2 together number the rows (global ids g1 + size1 * g2); power-of-two
- * work-group shapes of group work-items (k->local or k->walk_local), padded ranges, so the
- * kernel bounds-checks both. */
-clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_kernel_entry *k, size_t inner, size_t rows,
-                               size_t group);
+/* Launches a's kernel over rows of inner work-items: dimension 0 walks the row, dimensions 1
+ * and 2 together number the rows (global ids g1 + size1 * g2); power-of-two work-group shapes
+ * of group work-items (k->local or k->walk_local), padded ranges, so the kernel bounds-checks
+ * both. */
+clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_args *a, size_t inner, size_t rows, size_t group);
 
 /* The walk as the index kernels see it (kernels/common.clh: clt_iter). */
 typedef struct {
@@ -125,10 +157,10 @@ typedef struct {
   cl_uint magic[CLT__WALK_DIMS], shift[CLT__WALK_DIMS];
 } clt__cl_walk;
 /* Launches an elementwise kernel over it. Contiguous: one 1-D launch over numel, its arguments
- * all set. Strided: argument walk_arg is left for this function, which sets it to a clt__cl_walk
- * and launches once per piece, splitting walks of more dims or elements than clt_walk holds. */
-clt_status clt__cl_launch_iter(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt__cl_args *a, cl_uint walk_arg,
-                               const clt__iter *it);
+ * all set. Strided: argument walk_arg is a slot (clt__cl_arg_slot, sizeof(clt__cl_walk)) this
+ * function fills with a clt__cl_walk, launching once per piece, splitting walks of more dims or
+ * elements than clt_walk holds. */
+clt_status clt__cl_launch_iter(clt__cl_dev *d, clt__cl_args *a, cl_uint walk_arg, const clt__iter *it);
 
 /* Closes a device (device.c). Release calls are not fault points: a failed release cannot be
  * handled, only leaked. */
@@ -171,7 +203,9 @@ clt_status clt__cl_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtyp
 /* Memory (pool.c). */
 clt_status clt__cl_alloc(clt_device *dev, clt__storage *st);
 void clt__cl_free(clt_device *dev, clt__storage *st);
+/* Empties the pool (takes the pool lock). */
 void clt__cl_pool_empty(clt__cl_dev *d);
+void clt__cl_memory_stats(const clt_device *dev, clt_memory_stats *out);
 clt_status clt__cl_wrap_host(clt_device *dev, clt__storage *st);
 
 #endif

@@ -11,6 +11,14 @@ typedef struct {
   cl_device_id device;
 } cl_pair;
 
+/* Held around every enumeration of platforms and devices, the reading of their records, and
+ * the making of a device (context, queue, CLBlast's parameters). Drivers initialise on the first
+ * of these calls, and PoCL 3.1 crashes (or lists no device) when two threads make them at once
+ * in a fresh process (tests/test_cold_open.c: 50 of 50 processes failed with 4 threads). Opening
+ * is rare, so every open takes it, not only the first: no once-flag to get wrong. The mutex is
+ * statically initialised, so the lock has no first-use race of its own. */
+static clt__mutex driver_lock = CLT__MUTEX_INIT;
+
 /* Every (platform, device) pair in spec order. No platform at all gives count 0. */
 static clt_status enumerate(cl_pair **out, size_t *count) {
   *out = NULL;
@@ -140,7 +148,7 @@ static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *i
   return CLT_OK;
 }
 
-clt_status clt__cl_list(clt_device_info *info, size_t cap, size_t *count) {
+static clt_status list_locked(clt_device_info *info, size_t cap, size_t *count) {
   cl_pair *pairs;
   size_t n;
   clt_status st = enumerate(&pairs, &n);
@@ -154,7 +162,39 @@ clt_status clt__cl_list(clt_device_info *info, size_t cap, size_t *count) {
   return st;
 }
 
+clt_status clt__cl_list(clt_device_info *info, size_t cap, size_t *count) {
+  clt__mutex_lock(&driver_lock);
+  clt_status st = list_locked(info, cap, count);
+  clt__mutex_unlock(&driver_lock);
+  return st;
+}
+
 /* ---- open, wrap, destroy ---------------------------------------------------------------- */
+
+/* The backend state with its locks (cl_internal.h); NULL (the error recorded) when out of memory. */
+static clt__cl_dev *state_new(void) {
+  clt__cl_dev *d = clt__calloc(1, sizeof *d);
+  if (!d) {
+    clt__err(CLT_ERR_OOM, "cannot allocate the device state");
+    return NULL;
+  }
+  bool pool = clt__mutex_init(&d->pool_lock), kernels = pool && clt__mutex_init(&d->kernel_lock);
+  bool enqueue = kernels && clt__mutex_init(&d->enqueue_lock);
+  atomic_init(&d->clblast_unusable, false);
+  if (enqueue) return d;
+  if (kernels) clt__mutex_destroy(&d->kernel_lock);
+  if (pool) clt__mutex_destroy(&d->pool_lock);
+  clt__free_mem(d);
+  clt__err(CLT_ERR_BACKEND, "cannot create the device's locks");
+  return NULL;
+}
+
+static void state_free(clt__cl_dev *d) {
+  clt__mutex_destroy(&d->pool_lock);
+  clt__mutex_destroy(&d->kernel_lock);
+  clt__mutex_destroy(&d->enqueue_lock);
+  clt__free_mem(d);
+}
 
 /* Derives build options and the binary-cache identity once the record is filled. */
 static void finish_setup(clt__cl_dev *d, const clt_device_info *in) {
@@ -166,6 +206,7 @@ static void finish_setup(clt__cl_dev *d, const clt_device_info *in) {
            in->driver_version, in->device_version, d->options);
   d->max_local = in->max_work_group_size;
   d->is_cpu = in->type == CLT_DEVICE_CPU;
+  d->host_memory = d->is_cpu || in->host_unified_memory;
   d->is_pocl = strstr(in->platform_vendor, "pocl") != NULL || strstr(in->platform, "Portable Computing Language") != NULL;
 }
 
@@ -176,7 +217,7 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
   if (!dev) {
     if (d->queue) clReleaseCommandQueue(d->queue);
     if (d->ctx) clReleaseContext(d->ctx);
-    clt__free_mem(d);
+    state_free(d);
     return clt__err(CLT_ERR_OOM, "cannot allocate the device handle");
   }
   size_t items[16] = {0};
@@ -203,7 +244,7 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
   return CLT_OK;
 }
 
-clt_status clt__cl_open(size_t index, clt_device **out) {
+static clt_status open_locked(size_t index, clt_device **out) {
   cl_pair *pairs;
   size_t n;
   clt_status st = enumerate(&pairs, &n);
@@ -214,26 +255,33 @@ clt_status clt__cl_open(size_t index, clt_device **out) {
   }
   cl_pair p = pairs[index];
   clt__free_mem(pairs);
-  clt__cl_dev *d = clt__calloc(1, sizeof *d);
-  if (!d) return clt__err(CLT_ERR_OOM, "cannot allocate the device state");
+  clt__cl_dev *d = state_new();
+  if (!d) return clt_last_status();
   d->platform = p.platform;
   d->device = p.device;
   cl_int err;
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)p.platform, 0};
   d->ctx = CLT__CL_OBJ(&err, clCreateContext(props, 1, &p.device, NULL, NULL, &err));
   if (!d->ctx) {
-    clt__free_mem(d);
+    state_free(d);
     return clt__cl_fail("clCreateContext", err, "device cl:%zu", index);
   }
   d->queue = CLT__CL_OBJ(&err, clCreateCommandQueue(d->ctx, p.device, 0, &err));
   if (!d->queue) {
     clReleaseContext(d->ctx);
-    clt__free_mem(d);
+    state_free(d);
     return clt__cl_fail("clCreateCommandQueue", err, "device cl:%zu", index);
   }
   char spec[32];
   snprintf(spec, sizeof spec, "cl:%zu", index);
   return make_device(d, spec, out);
+}
+
+clt_status clt__cl_open(size_t index, clt_device **out) {
+  clt__mutex_lock(&driver_lock);
+  clt_status st = open_locked(index, out);
+  clt__mutex_unlock(&driver_lock);
+  return st;
 }
 
 clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_queue queue,
@@ -258,12 +306,12 @@ clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_qu
     if (qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
       return clt__err(CLT_ERR_UNSUPPORTED, "the queue is out-of-order; clt needs an in-order queue");
   }
-  clt__cl_dev *d = clt__calloc(1, sizeof *d);
-  if (!d) return clt__err(CLT_ERR_OOM, "cannot allocate the device state");
+  clt__cl_dev *d = state_new();
+  if (!d) return clt_last_status();
   d->platform = plat;
   d->device = device;
   if ((err = CLT__CL(clRetainContext(ctx))) != CL_SUCCESS) {
-    clt__free_mem(d);
+    state_free(d);
     return clt__cl_fail("clRetainContext", err, "adopting the context");
   }
   d->ctx = ctx;
@@ -275,10 +323,13 @@ clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_qu
   }
   if (!d->queue) {
     clReleaseContext(ctx);
-    clt__free_mem(d);
+    state_free(d);
     return clt__cl_fail(queue ? "clRetainCommandQueue" : "clCreateCommandQueue", err, "adopting the queue");
   }
-  return make_device(d, "cl:app", out);
+  clt__mutex_lock(&driver_lock);
+  clt_status st = make_device(d, "cl:app", out);
+  clt__mutex_unlock(&driver_lock);
+  return st;
 }
 
 clt_status clt_cl_device_get(const clt_device *dev, cl_context *ctx, cl_device_id *device,
@@ -326,5 +377,5 @@ void clt__cl_destroy(clt_device *dev) {
   if (d->queue) clReleaseCommandQueue(d->queue);
   if (d->ctx) clReleaseContext(d->ctx);
   if (d->counted) clt__cl_gemm_device_closed();
-  clt__free_mem(d);
+  state_free(d);
 }

@@ -21,7 +21,7 @@ static void operand_args(clt__cl_args *a, const clt__iter *it, clt__storage *con
     cl_long n = it->numel;
     CLT__ARG(a, n);
   } else {
-    *walk_arg = a->i++;
+    *walk_arg = clt__cl_arg_slot(a, sizeof(clt__cl_walk));
   }
 }
 
@@ -45,7 +45,8 @@ clt_status clt__cl_ew(clt_device *dev, int op, const clt__iter *it, clt__storage
   clt__cl_kernel_entry *k;
   clt_status s = clt__cl_kernel(d, fam, (int)dt, name, &k);
   if (s != CLT_OK) return s;
-  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_args a;
+  clt__cl_args_init(&a, k);
   cl_uint walk = 0;
   operand_args(&a, it, st, it->nops, &walk);
   if (with_params) {
@@ -57,8 +58,8 @@ clt_status clt__cl_ew(clt_device *dev, int op, const clt__iter *it, clt__storage
     clt__cl_arg(&a, clt_dtype_size(dt), p[0]);
     clt__cl_arg(&a, clt_dtype_size(dt), p[1]);
   }
-  if (wide) return clt__cl_launch(d, k, &a, (size_t)((it->numel + 15) / 16));
-  return clt__cl_launch_iter(d, k, &a, walk, it);
+  if (wide) return clt__cl_launch(d, &a, (size_t)((it->numel + 15) / 16));
+  return clt__cl_launch_iter(d, &a, walk, it);
 }
 
 clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
@@ -69,9 +70,10 @@ clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst,
   clt__cl_kernel_entry *k;
   clt_status s = clt__cl_kernel(d, CLT__KFAM_cast, (int)sdt, name, &k);
   if (s != CLT_OK) return s;
-  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_args a;
+  clt__cl_args_init(&a, k);
   cl_uint walk = 0;
   clt__storage *st[2] = {dst, (clt__storage *)src};
   operand_args(&a, it, st, 2, &walk);
-  return clt__cl_launch_iter(d, k, &a, walk, it);
+  return clt__cl_launch_iter(d, &a, walk, it);
 }

@@ -69,7 +69,8 @@ static void CL_CALLBACK run_deferred(cl_event mapped, cl_int status, void *p) {
 }
 
 /* Enqueues the maps of A and B (read) and C (write) without waiting; *last (may be NULL) gets
- * C's map event. view[i] is st[i] with ptr[i] as its memory. Stops at the first failure. */
+ * C's map event. view[i] is st[i] with ptr[i] as its memory. Stops at the first failure. The
+ * caller holds the enqueue lock (cl_internal.h): another thread's GEMM may map the same buffer. */
 static clt_status map_operands(clt__cl_dev *d, const clt__storage *const *st, void **ptr, clt__storage *view,
                                cl_event *last) {
   for (int i = 0; i < 3; i++) {
@@ -81,8 +82,9 @@ static clt_status map_operands(clt__cl_dev *d, const clt__storage *const *st, vo
       ptr[i] = NULL;
       return clt__cl_fail("clEnqueueMapBuffer", err, "mapping a %zu-byte GEMM operand", st[i]->nbytes);
     }
-    view[i] = *st[i];
-    view[i].ptr = ptr[i];
+    /* only what the host's GEMM reads: copying the whole storage would read its reference
+     * count while another thread sharing the tensor changes it */
+    view[i] = (clt__storage){.dev = st[i]->dev, .nbytes = st[i]->nbytes, .ptr = ptr[i], .capacity = st[i]->capacity};
   }
   return CLT_OK;
 }
@@ -100,12 +102,14 @@ static clt_status deferred_host_gemm(clt_device *dev, const clt__gemm_args *g) {
   cl_int err = CL_SUCCESS;
   cl_event done = CLT__CL_OBJ(&err, clCreateUserEvent(d->ctx, &err));
   if (!done) s = clt__cl_fail("clCreateUserEvent", err, "for the host's GEMM");
+  clt__mutex_lock(&d->enqueue_lock);
   if (s == CLT_OK) s = map_operands(d, st, ptr, x->view, &mapped);
   for (int i = 0; i < 3 && s == CLT_OK; i++) {
     err = CLT__CL(clEnqueueUnmapMemObject(d->queue, clt__cl_mem(st[i]), ptr[i], 1, &done, NULL));
     if (err != CL_SUCCESS) s = clt__cl_fail("clEnqueueUnmapMemObject", err, "unmapping a GEMM operand");
     unmapped[i] = err == CL_SUCCESS;
   }
+  clt__mutex_unlock(&d->enqueue_lock);
   if (s == CLT_OK) {
     x->g = *g;
     x->g.a = &x->view[0];
@@ -124,8 +128,10 @@ static clt_status deferred_host_gemm(clt_device *dev, const clt__gemm_args *g) {
   }
   /* Failed: release the unmaps already waiting, unmap what is still mapped, wait, tidy up. */
   if (done) clSetUserEventStatus(done, CL_COMPLETE);
+  clt__mutex_lock(&d->enqueue_lock);
   for (int i = 0; i < 3; i++)
     if (ptr[i] && !unmapped[i]) clEnqueueUnmapMemObject(d->queue, clt__cl_mem(st[i]), ptr[i], 0, NULL, NULL);
+  clt__mutex_unlock(&d->enqueue_lock);
   clFinish(d->queue);
   if (mapped) clReleaseEvent(mapped);
   if (done) clReleaseEvent(done);
@@ -143,7 +149,9 @@ static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
   clt__storage view[3];
   void *ptr[3] = {NULL, NULL, NULL};
   /* the maps enqueued without blocking, then one wait for the queue (in order) */
+  clt__mutex_lock(&d->enqueue_lock);
   clt_status s = map_operands(d, st, ptr, view, NULL);
+  clt__mutex_unlock(&d->enqueue_lock);
   if (s == CLT_OK) {
     cl_int err = CLT__CL(clFinish(d->queue));
     if (err != CL_SUCCESS) s = clt__cl_fail("clFinish", err, "waiting for the GEMM operands' maps");
@@ -155,11 +163,13 @@ static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
     h.c = &view[2];
     s = clt__host_gemm(dev, &h);
   }
+  clt__mutex_lock(&d->enqueue_lock);
   for (int i = 0; i < 3; i++) {
     if (!ptr[i]) continue;
     cl_int err = CLT__CL(clEnqueueUnmapMemObject(d->queue, clt__cl_mem(st[i]), ptr[i], 0, NULL, NULL));
     if (err != CL_SUCCESS && s == CLT_OK) s = clt__cl_fail("clEnqueueUnmapMemObject", err, "unmapping a GEMM operand");
   }
+  clt__mutex_unlock(&d->enqueue_lock);
   return s;
 }
 
@@ -173,7 +183,8 @@ static clt_status kernel_gemm(clt_device *dev, const clt__gemm_args *g) {
   cl_int ta = g->ta, tb = g->tb;
   cl_mem a = clt__cl_mem(g->a), b = clt__cl_mem(g->b), c = clt__cl_mem(g->c);
   cl_long v[10] = {g->a_off, g->lda, g->a_stride, g->b_off, g->ldb, g->b_stride, g->c_off, g->ldc, g->c_stride, g->batch};
-  clt__cl_args x = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_args x;
+  clt__cl_args_init(&x, k);
   CLT__ARG(&x, m);
   CLT__ARG(&x, n);
   CLT__ARG(&x, kk);
@@ -185,7 +196,7 @@ static clt_status kernel_gemm(clt_device *dev, const clt__gemm_args *g) {
   for (int i = 3; i < 6; i++) CLT__ARG(&x, v[i]);
   CLT__ARG(&x, c);
   for (int i = 6; i < 10; i++) CLT__ARG(&x, v[i]);
-  return clt__cl_launch(d, k, &x, (size_t)(g->batch * g->m * g->n));
+  return clt__cl_launch(d, &x, (size_t)(g->batch * g->m * g->n));
 }
 
 #ifdef CLT_HAVE_CLBLAST

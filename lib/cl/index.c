@@ -19,13 +19,14 @@ static clt_status launch(clt__cl_dev *d, const char *name, const clt__iter *it, 
   clt__cl_iter ci;
   clt__cl_iter_from(&ci, it);
   cl_int cd = dim;
-  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_args a;
+  clt__cl_args_init(&a, k);
   CLT__ARG(&a, m0);
   CLT__ARG(&a, m1);
   CLT__ARG(&a, m2);
   CLT__ARG(&a, ci);
   CLT__ARG(&a, cd);
-  return clt__cl_launch(d, k, &a, (size_t)it->numel);
+  return clt__cl_launch(d, &a, (size_t)it->numel);
 }
 
 clt_status clt__cl_gather(clt_device *dev, const clt__iter *it, int dim, clt__storage *out, const clt__storage *x,

@@ -18,7 +18,8 @@ static clt_status ce(clt_device *dev, const clt__ce_args *x, bool bwd) {
   if (s != CLT_OK) return s;
   cl_mem xm = clt__cl_mem(x->x), ym = clt__cl_mem(x->y);
   cl_long v[4] = {x->xo, x->yo, x->N, x->C};
-  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_args a;
+  clt__cl_args_init(&a, k);
   CLT__ARG(&a, xm);
   CLT__ARG(&a, v[0]);
   CLT__ARG(&a, ym);
@@ -27,7 +28,7 @@ static clt_status ce(clt_device *dev, const clt__ce_args *x, bool bwd) {
     cl_mem l = clt__cl_mem(x->loss), e = clt__cl_mem(x->lse);
     CLT__ARG(&a, l);
     CLT__ARG(&a, e);
-    return clt__cl_launch(d, k, &a, (size_t)x->N);
+    return clt__cl_launch(d, &a, (size_t)x->N);
   }
   cl_mem e = clt__cl_mem(x->lse), g = clt__cl_mem(x->g), o = clt__cl_mem(x->out);
   cl_long go = x->go, gs = x->gs;
@@ -36,7 +37,7 @@ static clt_status ce(clt_device *dev, const clt__ce_args *x, bool bwd) {
   CLT__ARG(&a, go);
   CLT__ARG(&a, gs);
   CLT__ARG(&a, o);
-  return clt__cl_launch(d, k, &a, (size_t)(x->N * x->C));
+  return clt__cl_launch(d, &a, (size_t)(x->N * x->C));
 }
 
 clt_status clt__cl_ce_fwd(clt_device *dev, const clt__ce_args *a) { return ce(dev, a, false); }
@@ -54,7 +55,8 @@ clt_status clt__cl_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtyp
   if (s != CLT_OK) return s;
   cl_mem pm = clt__cl_mem(p), gm = clt__cl_mem(g), m1 = s1 ? clt__cl_mem(s1) : pm, m2 = s2 ? clt__cl_mem(s2) : pm;
   cl_long cn = n;
-  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_args a;
+  clt__cl_args_init(&a, k);
   CLT__ARG(&a, pm);
   CLT__ARG(&a, gm);
   CLT__ARG(&a, m1);
@@ -77,5 +79,5 @@ clt_status clt__cl_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtyp
     arg_t(&a, dt, hp->bc2);
     CLT__ARG(&a, dec);
   }
-  return clt__cl_launch(d, k, &a, (size_t)n);
+  return clt__cl_launch(d, &a, (size_t)n);
 }

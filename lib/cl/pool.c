@@ -8,7 +8,9 @@
  * with "hold" it is released only when the cache is emptied (clt_device_empty_cache, the device
  * closing), because Oclgrind 21.10's --uninitialized check gives a new buffer created where a
  * smaller one was released only the old one's extent of initialized bytes and reports correct
- * reads past it (tools/oclgrind.sh). Slow and, with "hold", growing: for checking only. */
+ * reads past it (tools/oclgrind.sh). Slow and, with "hold", growing: for checking only.
+ * Every function here runs under the device's pool lock (cl_internal.h): several threads may
+ * allocate and free on one device at once. */
 #include <string.h>
 
 #include "cl_internal.h"
@@ -51,7 +53,36 @@ static clt_status reserve(clt__pool_bucket *b) {
   return CLT_OK;
 }
 
-clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
+static void empty_locked(clt__cl_dev *d);
+
+/* From this size on an allocation is also checked against the memory the system has available,
+ * which costs a read of /proc/meminfo (tens of microseconds); smaller ones only against the
+ * process's limits (two getrlimit calls). */
+#define AVAILABLE_CHECK_BYTES ((size_t)64 << 20)
+
+/* Devices whose buffers are this process's memory (PoCL) map a buffer's memory when it is first
+ * used, and PoCL 3.1 aborts there when the process may not map it (an assertion in
+ * pocl_create_migration_commands under ulimit -v), so what the process's limits or the system's
+ * available memory cannot hold is refused here, after emptying the cache once. */
+static clt_status check_host_room(clt_device *dev, clt__cl_dev *d, size_t bytes) {
+  if (!d->host_memory) return CLT_OK;
+  const char *what;
+  bool with_available = bytes >= AVAILABLE_CHECK_BYTES;
+  uint64_t room = clt__host_mem_room(with_available, &what);
+  if (bytes <= room) return CLT_OK;
+  if (d->stats.bytes_cached > 0 || d->nheld) {
+    empty_locked(d);
+    room = clt__host_mem_room(with_available, &what);
+    if (bytes <= room) return CLT_OK;
+  }
+  return clt__err(CLT_ERR_DEVICE_OOM,
+                  "cannot allocate %zu bytes on %s (%s), whose memory is the process's: only %llu more bytes fit "
+                  "under %s; %llu bytes are in use there",
+                  bytes, dev->info.spec, dev->info.name, (unsigned long long)room, what,
+                  (unsigned long long)d->stats.bytes_in_use);
+}
+
+static clt_status alloc_locked(clt_device *dev, clt__storage *st) {
   clt__cl_dev *d = clt__cl(dev);
   size_t bytes;
   int c = size_class(st->nbytes, &bytes);
@@ -72,15 +103,17 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
      * and an overcommitted CPU device dies later, by the kernel's OOM killer). */
     uint64_t limit = dev->info.global_mem_bytes;
     if (limit > 0 && d->stats.bytes_in_use + d->stats.bytes_cached + bytes > limit && d->stats.bytes_cached > 0)
-      clt__cl_pool_empty(d);
+      empty_locked(d);
     if (limit > 0 && d->stats.bytes_in_use + bytes > limit)
       return clt__err(CLT_ERR_DEVICE_OOM, "cannot allocate %zu bytes on %s (%s): %llu of its %llu bytes are in use",
                       bytes, dev->info.spec, dev->info.name, (unsigned long long)d->stats.bytes_in_use,
                       (unsigned long long)limit);
+    clt_status room = check_host_room(dev, d, bytes);
+    if (room != CLT_OK) return room;
     cl_int err;
     if (create(d, bytes, &m, &err) != CLT_OK) {
       if (d->stats.bytes_cached > 0 || d->nheld) { /* give the cache back to the driver and try once more */
-        clt__cl_pool_empty(d);
+        empty_locked(d);
         create(d, bytes, &m, &err);
       }
       if (!m) {
@@ -105,12 +138,15 @@ clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
   return CLT_OK;
 }
 
-void clt__cl_free(clt_device *dev, clt__storage *st) {
+clt_status clt__cl_alloc(clt_device *dev, clt__storage *st) {
   clt__cl_dev *d = clt__cl(dev);
-  if (st->wrapped) { /* a CL_MEM_USE_HOST_PTR buffer over the caller's memory: never pooled */
-    destroy(clt__cl_mem(st));
-    return;
-  }
+  clt__mutex_lock(&d->pool_lock);
+  clt_status s = alloc_locked(dev, st);
+  clt__mutex_unlock(&d->pool_lock);
+  return s;
+}
+
+static void free_locked(clt__cl_dev *d, clt__storage *st) {
   d->stats.bytes_in_use -= st->capacity;
   if (d->no_caching != CLT__CACHING) {
     bool hold = d->no_caching == CLT__NO_CACHING_HOLD;
@@ -141,6 +177,24 @@ void clt__cl_free(clt_device *dev, clt__storage *st) {
   d->stats.bytes_cached += bytes;
 }
 
+void clt__cl_free(clt_device *dev, clt__storage *st) {
+  if (st->wrapped) { /* a CL_MEM_USE_HOST_PTR buffer over the caller's memory: never pooled */
+    destroy(clt__cl_mem(st));
+    return;
+  }
+  clt__cl_dev *d = clt__cl(dev);
+  clt__mutex_lock(&d->pool_lock);
+  free_locked(d, st);
+  clt__mutex_unlock(&d->pool_lock);
+}
+
+void clt__cl_memory_stats(const clt_device *dev, clt_memory_stats *out) {
+  clt__cl_dev *d = clt__cl(dev);
+  clt__mutex_lock(&d->pool_lock);
+  *out = d->stats;
+  clt__mutex_unlock(&d->pool_lock);
+}
+
 clt_status clt__cl_wrap_host(clt_device *dev, clt__storage *st) {
   if (!dev->info.host_unified_memory)
     return clt__err(CLT_ERR_UNSUPPORTED, "%s (%s) does not share memory with the host; copy with clt_from_host",
@@ -154,7 +208,7 @@ clt_status clt__cl_wrap_host(clt_device *dev, clt__storage *st) {
   return CLT_OK;
 }
 
-void clt__cl_pool_empty(clt__cl_dev *d) {
+static void empty_locked(clt__cl_dev *d) {
   for (int c = 0; c < CLT__POOL_CLASSES; c++) {
     clt__pool_bucket *b = &d->pool[c];
     for (size_t i = 0; i < b->len; i++) destroy(b->bufs[i]);
@@ -170,4 +224,10 @@ void clt__cl_pool_empty(clt__cl_dev *d) {
   clt__free_mem(d->held);
   d->held = NULL;
   d->nheld = d->held_cap = 0;
+}
+
+void clt__cl_pool_empty(clt__cl_dev *d) {
+  clt__mutex_lock(&d->pool_lock);
+  empty_locked(d);
+  clt__mutex_unlock(&d->pool_lock);
 }

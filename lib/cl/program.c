@@ -275,12 +275,12 @@ static size_t name_hash(const char *s, int variant) {
 
 static clt_status table_grow(clt__cl_dev *d) {
   size_t cap = d->kernel_cap ? 2 * d->kernel_cap : 64;
-  clt__cl_kernel_entry *t = clt__calloc(cap, sizeof *t);
+  clt__cl_kernel_entry **t = clt__calloc(cap, sizeof *t);
   if (!t) return clt__err(CLT_ERR_OOM, "cannot grow the kernel table");
   for (size_t i = 0; i < d->kernel_cap; i++) {
-    if (!d->kernels[i].name) continue;
-    size_t j = name_hash(d->kernels[i].name, d->kernels[i].variant) & (cap - 1);
-    while (t[j].name) j = (j + 1) & (cap - 1);
+    if (!d->kernels[i]) continue;
+    size_t j = name_hash(d->kernels[i]->name, d->kernels[i]->variant) & (cap - 1);
+    while (t[j]) j = (j + 1) & (cap - 1);
     t[j] = d->kernels[i];
   }
   clt__free_mem(d->kernels);
@@ -313,12 +313,13 @@ static clt_status pick_local(clt__cl_dev *d, cl_kernel k, const char *name, size
   return CLT_OK;
 }
 
-clt_status clt__cl_kernel(clt__cl_dev *d, int fam, int variant, const char *name, clt__cl_kernel_entry **out) {
+/* clt__cl_kernel with the kernel lock held. */
+static clt_status kernel_locked(clt__cl_dev *d, int fam, int variant, const char *name, clt__cl_kernel_entry **out) {
   if (d->kernel_cap) {
     size_t j = name_hash(name, variant) & (d->kernel_cap - 1);
-    for (; d->kernels[j].name; j = (j + 1) & (d->kernel_cap - 1))
-      if (d->kernels[j].variant == variant && strcmp(d->kernels[j].name, name) == 0) {
-        *out = &d->kernels[j];
+    for (; d->kernels[j]; j = (j + 1) & (d->kernel_cap - 1))
+      if (d->kernels[j]->variant == variant && strcmp(d->kernels[j]->name, name) == 0) {
+        *out = d->kernels[j];
         return CLT_OK;
       }
   }
@@ -337,24 +338,36 @@ clt_status clt__cl_kernel(clt__cl_dev *d, int fam, int variant, const char *name
     return st;
   }
   char *copy = clt__strdup(name);
-  if (!copy) {
+  clt__cl_kernel_entry *e = copy ? clt__malloc(sizeof *e) : NULL;
+  if (!e) {
+    clt__free_mem(copy);
     clReleaseKernel(k);
-    return clt__err(CLT_ERR_OOM, "cannot allocate a kernel name");
+    return clt__err(CLT_ERR_OOM, "cannot allocate a kernel entry");
   }
+  *e = (clt__cl_kernel_entry){copy, variant, k, local, walk};
   size_t j = name_hash(name, variant) & (d->kernel_cap - 1);
-  while (d->kernels[j].name) j = (j + 1) & (d->kernel_cap - 1);
-  d->kernels[j] = (clt__cl_kernel_entry){copy, variant, k, local, walk};
+  while (d->kernels[j]) j = (j + 1) & (d->kernel_cap - 1);
+  d->kernels[j] = e;
   d->nkernels++;
   CLT__LIVE_INC(CLT__LIVE_KERNELS);
-  *out = &d->kernels[j];
+  *out = e;
   return CLT_OK;
+}
+
+clt_status clt__cl_kernel(clt__cl_dev *d, int fam, int variant, const char *name, clt__cl_kernel_entry **out) {
+  clt__mutex_lock(&d->kernel_lock);
+  clt_status st = kernel_locked(d, fam, variant, name, out);
+  clt__mutex_unlock(&d->kernel_lock);
+  return st;
 }
 
 void clt__cl_programs_release(clt__cl_dev *d) {
   for (size_t i = 0; i < d->kernel_cap; i++) {
-    if (!d->kernels[i].name) continue;
-    clReleaseKernel(d->kernels[i].kernel);
-    clt__free_mem((void *)d->kernels[i].name);
+    clt__cl_kernel_entry *e = d->kernels[i];
+    if (!e) continue;
+    clReleaseKernel(e->kernel);
+    clt__free_mem((void *)e->name);
+    clt__free_mem(e);
     CLT__LIVE_DEC(CLT__LIVE_KERNELS);
   }
   clt__free_mem(d->kernels);
@@ -371,25 +384,63 @@ void clt__cl_programs_release(clt__cl_dev *d) {
 
 /* ---- arguments and launches ------------------------------------------------------------- */
 
+/* Room for an argument of size bytes; NULL (and a->err set) when the record is full. */
+static unsigned char *arg_room(clt__cl_args *a, size_t size) {
+  if (a->err != CL_SUCCESS) return NULL;
+  if (a->i >= CLT__MAX_KARGS || size > CLT__KARG_BYTES - a->used) {
+    a->err = CL_INVALID_ARG_SIZE;
+    return NULL;
+  }
+  a->off[a->i] = (uint16_t)a->used;
+  a->size[a->i] = (uint16_t)size;
+  a->used += size;
+  return a->data + a->off[a->i++];
+}
+
 void clt__cl_arg(clt__cl_args *a, size_t size, const void *value) {
-  if (a->err != CL_SUCCESS) return;
-  a->err = CLT__CL(clSetKernelArg(a->k, a->i, size, value));
-  if (a->err == CL_SUCCESS) a->i++;
+  unsigned char *p = arg_room(a, size);
+  if (p) memcpy(p, value, size);
 }
 
-clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_kernel_entry *k, const clt__cl_args *a, size_t n) {
+cl_uint clt__cl_arg_slot(clt__cl_args *a, size_t size) {
+  cl_uint i = a->i;
+  arg_room(a, size);
+  return i;
+}
+
+/* Sets a's arguments on its kernel and enqueues it, under the enqueue lock: another thread
+ * setting the same kernel's arguments in between would launch it with a mix of both. A failure
+ * is recorded with the call, the argument (clSetKernelArg) or the range (global, dims of it). */
+static clt_status enqueue(clt__cl_dev *d, const clt__cl_args *a, cl_uint dims, const size_t *global,
+                          const size_t *local) {
+  cl_kernel k = a->k->kernel;
+  cl_int err = CL_SUCCESS;
+  cl_uint i = 0;
+  clt__mutex_lock(&d->enqueue_lock);
+  for (; i < a->i && err == CL_SUCCESS; i++) err = CLT__CL(clSetKernelArg(k, i, a->size[i], a->data + a->off[i]));
+  bool args_set = err == CL_SUCCESS;
+  if (args_set) err = CLT__CL(clEnqueueNDRangeKernel(d->queue, k, dims, NULL, global, local, 0, NULL, NULL));
+  clt__mutex_unlock(&d->enqueue_lock);
+  if (err == CL_SUCCESS) return CLT_OK;
+  if (!args_set) return clt__cl_fail("clSetKernelArg", err, "argument %u of kernel '%s'", i - 1, a->k->name);
+  if (dims == 1)
+    return clt__cl_fail("clEnqueueNDRangeKernel", err, "kernel '%s' over %zu work-items", a->k->name, global[0]);
+  return clt__cl_fail("clEnqueueNDRangeKernel", err, "kernel '%s' over %zu x %zu x %zu work-items", a->k->name,
+                      global[0], global[1], global[2]);
+}
+
+clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_args *a, size_t n) {
   if (a->err != CL_SUCCESS)
-    return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, k->name);
-  size_t local = k->local, global = (n + local - 1) / local * local;
-  cl_int err = CLT__CL(clEnqueueNDRangeKernel(d->queue, k->kernel, 1, NULL, &global, &local, 0, NULL, NULL));
-  if (err != CL_SUCCESS)
-    return clt__cl_fail("clEnqueueNDRangeKernel", err, "kernel '%s' over %zu work-items", k->name, n);
-  return CLT_OK;
+    return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, a->k->name);
+  size_t local = a->k->local, global = (n + local - 1) / local * local;
+  return enqueue(d, a, 1, &global, &local);
 }
 
-clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_kernel_entry *k, size_t inner, size_t rows,
-                               size_t group) {
+clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_args *a, size_t inner, size_t rows, size_t group) {
   if (inner == 0 || rows == 0) return CLT_OK;
+  if (a->err != CL_SUCCESS)
+    return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, a->k->name);
+  const clt__cl_kernel_entry *k = a->k;
   /* Work-group shapes are powers of two, (l0, l1) with l0 the smallest covering the row (at most
    * the kernel's 1-D size) and l0 * l1 that size, so PoCL compiles a few shapes per kernel, never
    * one per tensor size. Where group is larger (CPU walks), rows of 33 or more elements that
@@ -410,11 +461,7 @@ clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_kernel_entry *k, si
     global[1] = slab;
     global[2] = (rows + slab - 1) / slab;
   }
-  cl_int err = CLT__CL(clEnqueueNDRangeKernel(d->queue, k->kernel, 3, NULL, global, local, 0, NULL, NULL));
-  if (err != CL_SUCCESS)
-    return clt__cl_fail("clEnqueueNDRangeKernel", err, "kernel '%s' over %zu x %zu x %zu work-items", k->name,
-                        global[0], global[1], global[2]);
-  return CLT_OK;
+  return enqueue(d, a, 3, global, local);
 }
 
 /* Division by the invariant d (1 <= d < 2^31) for n < 2^31: n / d = (mul_hi(n, magic) + n) >> shift
@@ -426,8 +473,7 @@ static void walk_divisor(uint64_t d, cl_uint *magic, cl_uint *shift) {
   *shift = s;
 }
 
-static clt_status launch_walk(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt__cl_args *a, cl_uint walk_arg,
-                              const clt__iter *it) {
+static clt_status launch_walk(clt__cl_dev *d, clt__cl_args *a, cl_uint walk_arg, const clt__iter *it) {
   const int64_t limit = INT32_MAX;
   if (it->numel == 0) return CLT_OK;
   if (it->ndim > 1) {
@@ -449,7 +495,7 @@ static clt_status launch_walk(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt
       }
       r.shape[it->ndim - 1] = it->shape[best];
       for (int q = 0; q < it->nops; q++) r.strides[q][it->ndim - 1] = it->strides[q][best];
-      return launch_walk(d, k, a, walk_arg, &r);
+      return launch_walk(d, a, walk_arg, &r);
     }
   }
   int64_t inner = it->shape[it->ndim - 1], rows = it->numel / inner;
@@ -464,7 +510,7 @@ static clt_status launch_walk(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt
     }
     for (int64_t i = 0; i < it->shape[0]; i++) {
       for (int q = 0; q < it->nops; q++) sub.offset[q] = it->offset[q] + i * it->strides[q][0];
-      clt_status s = launch_walk(d, k, a, walk_arg, &sub);
+      clt_status s = launch_walk(d, a, walk_arg, &sub);
       if (s != CLT_OK) return s;
     }
     return CLT_OK;
@@ -476,7 +522,7 @@ static clt_status launch_walk(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt
       sub.shape[0] = it->shape[0] - i < chunk ? it->shape[0] - i : chunk;
       sub.numel = sub.shape[0] * per;
       for (int q = 0; q < it->nops; q++) sub.offset[q] = it->offset[q] + i * it->strides[q][0];
-      clt_status s = launch_walk(d, k, a, walk_arg, &sub);
+      clt_status s = launch_walk(d, a, walk_arg, &sub);
       if (s != CLT_OK) return s;
     }
     return CLT_OK;
@@ -492,19 +538,18 @@ static clt_status launch_walk(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt
     for (int q = 0; q < it->nops; q++) w.stride[q][j] = j < pad ? 0 : it->strides[q][j - pad];
   }
   for (int q = 0; q < it->nops; q++) w.offset[q] = it->offset[q];
-  clt__cl_args wa = {a->k, walk_arg, CL_SUCCESS};
-  CLT__ARG(&wa, w);
-  if (wa.err != CL_SUCCESS)
-    return clt__cl_fail("clSetKernelArg", wa.err, "argument %u of kernel '%s'", walk_arg, k->name);
-  return clt__cl_launch_rows(d, k, (size_t)inner, (size_t)rows, k->walk_local);
+  if (walk_arg >= a->i || a->size[walk_arg] != sizeof w)
+    return clt__cl_fail("clSetKernelArg", CL_INVALID_ARG_SIZE, "argument %u of kernel '%s' is no walk slot", walk_arg,
+                        a->k->name);
+  memcpy(a->data + a->off[walk_arg], &w, sizeof w);
+  return clt__cl_launch_rows(d, a, (size_t)inner, (size_t)rows, a->k->walk_local);
 }
 
-clt_status clt__cl_launch_iter(clt__cl_dev *d, const clt__cl_kernel_entry *k, clt__cl_args *a, cl_uint walk_arg,
-                               const clt__iter *it) {
-  if (it->contiguous || it->ndim == 0) return clt__cl_launch(d, k, a, (size_t)it->numel);
+clt_status clt__cl_launch_iter(clt__cl_dev *d, clt__cl_args *a, cl_uint walk_arg, const clt__iter *it) {
+  if (it->contiguous || it->ndim == 0) return clt__cl_launch(d, a, (size_t)it->numel);
   if (a->err != CL_SUCCESS)
-    return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, k->name);
-  return launch_walk(d, k, a, walk_arg, it);
+    return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, a->k->name);
+  return launch_walk(d, a, walk_arg, it);
 }
 
 void clt__cl_iter_from(clt__cl_iter *out, const clt__iter *it) {
