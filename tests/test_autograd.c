@@ -302,7 +302,7 @@ START_TEST(binary_gradients_over_mixed_dtypes) {
         clt_scope_end();
       }
   }
-  ck_assert_int_ge(checked, 7 * 24);
+  ck_assert_int_eq(checked, 7 * 24 - 4); /* sub refuses its 4 pairs with a bool operand, as PyTorch */
 }
 END_TEST
 
