@@ -473,7 +473,10 @@ static clt_status bw_cat(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   int64_t at = 0;
   for (int i = 0; i < n->nin; i++) {
     const clt__edge *e = &n->next[i];
-    if (!stack && e->ndim == 1 && e->shape[0] == 0 && g->ndim != 1) continue; /* skipped empty input */
+    if (!stack && e->ndim == 1 && e->shape[0] == 0 && g->ndim != 1) { /* an empty input cat skipped */
+      if (clt__wants(n, i) && !(gin[i] = zeros_shaped(g, 1, e->shape))) return clt_last_status(); /* PyTorch's [0] */
+      continue;
+    }
     int64_t len = stack ? 1 : e->shape[dim], shape[CLT_MAX_DIMS];
     if (clt__wants(n, i)) {
       memcpy(shape, g->shape, sizeof shape);
