@@ -80,7 +80,8 @@ START_TEST(unary_ops_match_the_host) {
       clt_dtype dt = all_dtypes[k];
       if (!takes((clt_op)op, dt)) continue;
       clt_scope_begin();
-      double p0 = op == CLT_OP_clamp ? -1.5 : 0.3, p1 = op == CLT_OP_clamp ? 2.0 : 0;
+      /* integral bounds, so that integer clamps stay integer (a fractional one makes float32) */
+      double p0 = op == CLT_OP_clamp ? -2.0 : 0.3, p1 = op == CLT_OP_clamp ? 2.0 : 0;
       clt_tensor *x = make_input(dev, (clt_op)op, dt, CLT_SHAPE(5, 6), 0);
       clt_tensor *xh = clt_to(x, tu_dev[0]);
       clt_tensor *views[3] = {x, clt_transpose(x, 0, 1), clt_slice(clt_slice(x, 0, 1, 5, 2), 1, 0, 6, 3)};
@@ -646,6 +647,52 @@ START_TEST(check_mode_catches_a_wrong_kernel) {
 }
 END_TEST
 
+/* clamp's bounds promote as scalars, as PyTorch's: a fractional one makes an integer tensor's
+ * result float32 (it stayed int32: clamp(int32, -0.5, 1) truncated the bound), also through
+ * clt_unary, which also checks the bounds now; an infinite one is no bound and changes no dtype,
+ * and on the host an integer tensor's infinite bound saturates as on devices (converting it to
+ * int64 was undefined: clamp(int32, -1, inf) gave 0s on x86). pow_scalar refuses integers to a
+ * negative integer power, naming the exponent (it truncated), as PyTorch; a tensor of negative
+ * integer exponents still truncates, as PyTorch's does. */
+START_TEST(clamp_bounds_and_integer_powers_as_pytorch) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *i = clt_from_host(dev, CLT_INT32, CLT_SHAPE(5), (const int32_t[]){-3, 0, 1, 5, 100});
+  clt_tensor *c[2] = {clt_clamp(i, -0.5, 1), clt_unary(CLT_OP_clamp, i, -0.5, 1)};
+  for (int k = 0; k < 2; k++) {
+    ck_assert_msg(c[k] && clt_get_dtype(c[k]) == CLT_FLOAT32, "clamp(int32, -0.5, 1) on %s: %s", clt_device_spec(dev),
+                  c[k] ? clt_dtype_name(clt_get_dtype(c[k])) : clt_last_error());
+    tu_assert_values(c[k], 1, (const int64_t[]){5}, (const double[]){-0.5, 0, 1, 1, 1});
+  }
+  clt_tensor *lo = clt_clamp(i, -1, INFINITY), *hi = clt_clamp(i, -INFINITY, 2);
+  ck_assert_int_eq(clt_get_dtype(lo), CLT_INT32);
+  ck_assert_int_eq(clt_get_dtype(hi), CLT_INT32);
+  tu_assert_values(lo, 1, (const int64_t[]){5}, (const double[]){-1, 0, 1, 5, 100});
+  tu_assert_values(hi, 1, (const int64_t[]){5}, (const double[]){-3, 0, 1, 2, 2});
+  clt_tensor *i64 = clt_cast(i, CLT_INT64);
+  tu_assert_values(clt_clamp(i64, -INFINITY, INFINITY), 1, (const int64_t[]){5}, (const double[]){-3, 0, 1, 5, 100});
+  tu_assert_values(clt_clamp(clt_cast(i, CLT_UINT8), 2, 300), 1, (const int64_t[]){5},
+                   (const double[]){253, 2, 2, 5, 100});
+  ck_assert_ptr_null(clt_unary(CLT_OP_clamp, i, 2, 1));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_unary: min 2 is greater than max 1");
+  ck_assert_int_eq(clt_get_dtype(clt_clamp(clt_ones(dev, CLT_FLOAT64, CLT_SHAPE(2)), -0.5, 0.5)), CLT_FLOAT64);
+  /* integer powers */
+  const clt_dtype ints[4] = {CLT_INT32, CLT_INT64, CLT_UINT8, CLT_BOOL};
+  for (int k = 0; k < 4; k++) {
+    ck_assert_ptr_null(clt_pow_scalar(clt_cast(i, ints[k]), -2));
+    TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_pow_scalar: exponent -2: integers to negative integer powers are not allowed",
+                  clt_dtype_name(ints[k]));
+  }
+  tu_assert_values(clt_pow_scalar(i, -0.5), 1, (const int64_t[]){5}, (const double[]){NAN, INFINITY, 1, 1 / sqrtf(5), 0.1f});
+  tu_assert_values(clt_pow_scalar(i, 2), 1, (const int64_t[]){5}, (const double[]){9, 0, 1, 25, 10000});
+  clt_tensor *e = clt_from_host(dev, CLT_INT32, CLT_SHAPE(5), (const int32_t[]){-1, -1, -3, -1, -2});
+  clt_tensor *base = clt_from_host(dev, CLT_INT32, CLT_SHAPE(5), (const int32_t[]){2, 0, -1, 1, 3});
+  tu_assert_values(clt_pow(base, e), 1, (const int64_t[]){5}, (const double[]){0, 0, -1, 1, 0});
+  tu_assert_values(clt_rpow_scalar(e, 2), 1, (const int64_t[]){5}, (const double[]){0, 0, 0, 0, 0});
+  clt_scope_end();
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("ew");
   TCase *tc = tu_tcase("elementwise");
@@ -663,6 +710,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, bool_arithmetic_is_logical);
   TU_DEVICES(tc, casts_match_the_host);
   TU_DEVICES(tc, bad_inputs);
+  TU_DEVICES(tc, clamp_bounds_and_integer_powers_as_pytorch);
   if (tu_cl()) tcase_add_test(tc, check_mode_catches_a_wrong_kernel);
   suite_add_tcase(s, tc);
   return s;
