@@ -41,6 +41,8 @@ Mapping conventions (clt's C API cannot say everything Python can):
     compare as uint8 (PyTorch's refuse bool).
   - Where PyTorch itself fails (pow's backward with a bool exponent, scatter_add's backward for a
     src larger than index, subtraction with bool), the case leaves that part out.
+  - Where clt departs from PyTorch on purpose (include/clt/ops.h), the float64 reference is the
+    exact answer instead: gelu_tanh (GeluTanhExact, with mpmath).
 """
 import argparse
 import filecmp
