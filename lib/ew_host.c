@@ -235,7 +235,7 @@ static double div_b2(double a, double b) { return fabs(b) >= 0x1p-511 && fabs(b)
     ew_ctx *c = vc;                                                                              \
     ST *o = (ST *)c->base[0] + off[0];                                                           \
     const ST *g = (const ST *)c->base[1] + off[1], *s = (const ST *)c->base[2] + off[2];         \
-    double p0 = (ST)c->p0, p1 = (ST)c->p1; /* rounded to ST as the kernels' T p0, p1 */          \
+    double p0 = c->p0, p1 = c->p1;                                                               \
     (void)p0;                                                                                    \
     (void)p1;                                                                                    \
     for (int64_t i = 0; i < n; i++) {                                                            \
@@ -290,12 +290,15 @@ clt_status clt__host_ew(clt_device *dev, int op, const clt__iter *it, clt__stora
     c.p0 = params[0];
     c.p1 = params[1];
   }
-  if (params && !clt_dtype_is_float(dt)) { /* saturated into dt, as the kernels' T p0 and p1 */
-    uint8_t b[8];
-    clt__store_f64(dt, b, c.p0);
-    c.ip0 = clt__load_i64(dt, b);
-    clt__store_f64(dt, b, c.p1);
-    c.ip1 = clt__load_i64(dt, b);
+  if (params && (op == CLT_OP_clamp || op == CLT__G_clamp_bwd)) { /* the bounds in dt, as the kernels' T p0, p1 */
+    double *p[2] = {&c.p0, &c.p1};
+    int64_t *ip[2] = {&c.ip0, &c.ip1};
+    for (int k = 0; k < 2; k++) { /* through memory: GCC 12's SLP vectorizer dropped (double)(float)p casts */
+      uint8_t b[8];
+      clt__store_f64(dt, b, params[k]);
+      if (clt_dtype_is_float(dt)) *p[k] = clt__load_f64(dt, b);
+      else *ip[k] = clt__load_i64(dt, b);
+    }
   }
   clt__host_walk(it, fn, &c);
   return CLT_OK;

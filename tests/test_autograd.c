@@ -806,7 +806,10 @@ END_TEST
 /* ---- PyTorch 2.15's answers (tests/torch_refs/ found them) ---------------------------- */
 
 static clt_tensor *f_clamp(clt_tensor *x, double p) { /* p: which bounds */
-  return p == 0 ? clt_clamp(x, -0.5, 1) : p == 1 ? clt_clamp(x, -INFINITY, 1) : clt_clamp(x, -1, INFINITY);
+  return p == 0   ? clt_clamp(x, -0.5, 1)
+         : p == 1 ? clt_clamp(x, -INFINITY, 1)
+         : p == 2 ? clt_clamp(x, -1, INFINITY)
+                  : clt_clamp(x, 0.1, 0.7);
 }
 static clt_tensor *f_pow_base(clt_tensor *x, double p) { /* p ** x, p a tensor: x's gradient */
   return clt_pow(clt_full(clt_get_device(x), clt_get_dtype(x), CLT_SHAPE(1), p), x);
@@ -815,7 +818,8 @@ static clt_tensor *f_pow_base(clt_tensor *x, double p) { /* p ** x, p a tensor: 
 /* Values and gradients (of sum(f(x))) where the suite against PyTorch found clt's differ, as
  * PyTorch 2.15 gives them (include/clt/ops.h states each), on every device in float32 and
  * float64: clamp passes g strictly inside its bounds (g was passed at them), an infinite bound
- * being no bound; pow's exponent gradient and rpow_scalar's at a base of -0 keep the sign of
+ * being no bound, and compares in the tensor's dtype (on the host, float32 0.1 > 0.1 passed g);
+ * pow's exponent gradient and rpow_scalar's at a base of -0 keep the sign of
  * (-0)^x (pow(-0, -1) gave -inf, rpow_scalar(-0, -1) gave 0, for +inf). */
 START_TEST(gradients_as_pytorch_2_15) {
   clt_device *dev = TU_DEV;
@@ -831,6 +835,7 @@ START_TEST(gradients_as_pytorch_2_15) {
        {1, 0, 1, 0, 0, 1}},
       {"clamp(x, -1, inf)", f_clamp, 2, 6, {-INFINITY, -1, 0, INFINITY, NAN, 2}, {-1, -1, 0, INFINITY, NAN, 2},
        {0, 0, 1, 1, 0, 1}},
+      {"clamp(x, 0.1, 0.7)", f_clamp, 3, 3, {0.1, 0.7, 0.4}, {0.1, 0.7, 0.4}, {0, 0, 1}},
       {"rpow_scalar(-0, x)", f_rpow_scalar, -0.0, 8, {-1, -2, 1, 0, -INFINITY, 2, NAN, INFINITY},
        {-INFINITY, INFINITY, -0.0, 1, INFINITY, 0, NAN, 0}, {INFINITY, -INFINITY, 0, 0, -INFINITY, 0, NAN, 0}},
       {"pow(-0, x)", f_pow_base, -0.0, 5, {-1, -2, 1, 0.5, -0.5}, {-INFINITY, INFINITY, -0.0, 0, INFINITY},
