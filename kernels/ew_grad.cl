@@ -13,7 +13,10 @@
  * elu pass g at NaN (their zero branch is x <= 0), maximum and minimum give g to both operands
  * where either is NaN (their zero branch is a < b, a > b). */
 #define G_relu_bwd(g, s, p0, p1) ((s) <= 0 ? (T)0 : (g))
-#define G_clamp_bwd(g, s, p0, p1) ((s) >= (p0) && (s) <= (p1) ? (g) : (T)0)
+/* g strictly inside (lo, hi), as PyTorch 2.x (0 at the bounds and at NaN); an infinite bound is
+ * no bound (ops.h), so x = -inf passes g under lo = -inf as under PyTorch's min=None */
+#define G_clamp_bwd(g, s, p0, p1) \
+  (((s) > (p0) || (p0) == -INFINITY) && ((s) < (p1) || (p1) == INFINITY) ? (g) : (T)0)
 #define G_exp_bwd(g, s, p0, p1) ((g) * (s))
 #define G_expm1_bwd(g, s, p0, p1) ((g) * ((s) + (T)1))
 #define G_log_bwd(g, s, p0, p1) ((g) / (s))
@@ -59,10 +62,12 @@ T clt_pow_d(T x, T b, int sc) {
   return r;
 }
 /* a^b log a, pow's gradient for its exponent: a^b overflows where the product need not
- * (2^128 ln 2 is 2.4e38): then a^(b/2) log a a^(b/2). */
+ * (2^128 ln 2 is 2.4e38): then a^(b/2) log a a^(b/2). Not where log a is infinite (a = +-0 or
+ * inf): a^b is then infinite itself, and the halves lost its sign ((-0)^-1 log(-0) is +inf, as
+ * PyTorch's; the halves gave -inf). */
 T clt_pow_log(T a, T b) {
-  T p = pow(a, b), h = isinf(p) ? pow(a, b * (T)0.5) : (T)1;
-  return isinf(p) ? h * log(a) * h : p * log(a);
+  T p = pow(a, b), l = log(a), h = isinf(p) && isfinite(l) ? pow(a, b * (T)0.5) : (T)1;
+  return isinf(p) && isfinite(l) ? h * l * h : p * l;
 }
 #define G_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? (T)0 : (g) * clt_pow_d(s, p0, 1))
 /* a / b^2, div's gradient for b: as a / (b b) where b b is a normal number, else as (a / b) / b,
@@ -79,9 +84,10 @@ T clt_pow_log(T a, T b) {
 #endif
 T clt_div_b2(T a, T b) { return fabs(b) >= CLT_SQRT_MIN && fabs(b) <= CLT_SQRT_MAX ? a / (b * b) : a / b / b; }
 #define G_rdiv_bwd(g, s, p0, p1) (-(g) * clt_div_b2(p0, s))
-/* s is the result p0^x: with base 0 the exponent is >= 0 exactly where s (0 or 1) is <= 1, and
- * there the gradient is 0, as PyTorch's (not 0 * log 0) */
-#define G_rpow_bwd(g, s, p0, p1) ((p0) == 0 && (s) <= 1 ? (T)0 : (g) * (s) * log(p0))
+/* s is the result p0^x: with base +-0 the exponent is >= 0 exactly where s (+-0 or 1) is at
+ * most 1 in magnitude, and there the gradient is 0, as PyTorch's (not 0 * log 0); below, s is
+ * +-inf ((-0)^-1 is -inf) and the gradient g s log 0 */
+#define G_rpow_bwd(g, s, p0, p1) ((p0) == 0 && fabs(s) <= 1 ? (T)0 : (g) * (s) * log(p0))
 
 #define G_div_bwd_b(g, a, b) (-(g) * clt_div_b2(a, b))
 #define G_pow_bwd_a(g, a, b) ((b) == 0 ? (T)0 : (g) * clt_pow_d(a, b, 0))

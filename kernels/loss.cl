@@ -1,13 +1,15 @@
 /* Fused cross entropy over rows of logits x [N, C] (contiguous from xo) with int32 or int64
- * labels y, stamped for a float dtype T. Forward: one work-item per row computes the max, the
- * log-sum-exp and the row's loss; backward: one work-item per element, (softmax - one_hot) times
- * the row's incoming gradient. A label outside 0..C-1 gives a NaN loss (the core checks labels
- * before launching). */
+ * labels y, stamped for a float dtype T. Forward: one work-item per row computes the max m, the
+ * sum s of exp(x - m) and the row's loss, and keeps [m, s] per row (st); backward: one
+ * work-item per element, (softmax - one_hot) times the row's incoming gradient, the softmax as
+ * exp(x - m) / s: exp(x - (m + log s)) lost log s next to a large m (logits [1e6, 1e6] in float
+ * gave [0.497, 0.503], [1e30, 1e30, -1e30] gave [0, 1, 0]). A label outside 0..C-1 gives a NaN
+ * loss (the core checks labels before launching). */
 
 #if CLT_IS_FLOAT
 #define CLT_CE(IS, IT)                                                                                     \
   __kernel void ce_fwd_##IS(__global const T *x, long xo, __global const IT *y, long yo, long N, long C,  \
-                            __global T *loss, __global T *lse) {                                           \
+                            __global T *loss, __global T *st) {                                            \
     long i = get_global_id(0);                                                                             \
     if (i >= N) return;                                                                                    \
     __global const T *row = x + xo + i * C;                                                                \
@@ -17,16 +19,17 @@
     for (long c = 0; c < C; c++) s += CLT_EXP(row[c] - ms);                                                    \
     T ls = log(s);                                                                                         \
     long t = (long)y[yo + i];                                                                              \
-    lse[i] = ms + ls;                                                                                      \
+    st[2 * i] = ms;                                                                                        \
+    st[2 * i + 1] = s;                                                                                     \
     /* (m - x_t) + log s: exact where the label holds the max, unlike (m + log s) - x_t */                 \
     loss[i] = t >= 0 && t < C ? (ms - row[t]) + ls : NAN;                                                  \
   }                                                                                                        \
   __kernel void ce_bwd_##IS(__global const T *x, long xo, __global const IT *y, long yo, long N, long C,  \
-                            __global const T *lse, __global const T *g, long go, long gs, __global T *out) { \
+                            __global const T *st, __global const T *g, long go, long gs, __global T *out) { \
     long k = get_global_id(0);                                                                             \
     if (k >= N * C) return;                                                                                \
     long i = k / C, c = k % C;                                                                             \
-    T p = CLT_EXP(x[xo + k] - lse[i]);                                                                         \
+    T p = CLT_EXP(x[xo + k] - st[2 * i]) / st[2 * i + 1];                                                  \
     out[k] = (p - (c == (long)y[yo + i] ? (T)1 : (T)0)) * g[go + i * gs];                                  \
   }
 

@@ -216,6 +216,27 @@ CLT_EXTREME_KERNEL(reduce_max, >)
 CLT_EXTREME_KERNEL(reduce_min, <)
 
 #if CLT_IS_FLOAT
+/* prod's gradient: out (a, r, b) (row-major [A, R, B] from oo) is the product of the other
+ * elements of slice (a, b), the exclusive prefix product times the exclusive suffix product, so
+ * zeros, infinities and NaNs count as they do in the product itself (x / prod gave NaN for an
+ * inf). One work-item per slice, in order, as the host (lib/reduce_host.c). */
+__kernel void reduce_prodx(__global const T *in, long off, long A, long R, long B, long sA, long sR, long sB,
+                           __global T *out, long oo) {
+  long g = get_global_id(0);
+  if (g >= A * B) return;
+  long b = g % B, a = g / B, base = off + a * sA + b * sB, o = oo + a * R * B + b;
+  T p = 1;
+  for (long r = 0; r < R; r++) {
+    out[o + r * B] = p;
+    p *= in[base + r * sR];
+  }
+  p = 1;
+  for (long r = R - 1; r >= 0; r--) {
+    out[o + r * B] *= p;
+    p *= in[base + r * sR];
+  }
+}
+
 /* out (a, r, b) = softmax or log_softmax of in along R, given the max m and the sum s of
  * exp(x - m') per (a, b). A row whose max is infinite or NaN has no normaliser: s + (m - m)
  * makes the whole row NaN, as PyTorch's (a row of -inf already is: 0 / 0). Launched over rows

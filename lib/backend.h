@@ -66,7 +66,7 @@ typedef struct {
   int64_t xo;
   const clt__storage *y;
   int64_t yo;
-  clt__storage *loss, *lse;       /* forward: [N] each, from 0 */
+  clt__storage *loss, *lse;       /* forward: loss [N], lse [N, 2] (the row's max m and sum of exp(x - m)), from 0 */
   const clt__storage *g;          /* backward: row i's gradient at go + i * gs */
   int64_t go, gs;
   clt__storage *out;              /* backward: [N, C] from 0 */

@@ -349,6 +349,12 @@ clt_tensor *clt__binary_scalar(clt_op op, clt_tensor *a, double s, bool scalar_f
   clt_dtype dt;
   clt_op run_op; /* a scalar never promotes to bool: the op itself */
   if (binary_plan(op, scalar_result_type(a, s), a->dtype, SLOT_NONE, &dt, &run_op) != CLT_OK) return NULL;
+  if (op == CLT_OP_pow && !scalar_first && !clt_dtype_is_float(dt) && s < 0) /* PyTorch's rule too */
+    return clt__err(CLT_ERR_INVALID_ARG,
+                    "exponent %g: integers to negative integer powers are not allowed (the result would be %s); "
+                    "cast the %s tensor to a float dtype first",
+                    s, clt_dtype_name(dt), clt_dtype_name(a->dtype)),
+           NULL;
   clt_tensor *ac = as_dtype(a, dt);
   if (!ac) return NULL;
   clt_tensor *out = empty_result(a->st->dev, clt__op_out_dtype(op, dt), a->ndim, a->shape, &ac, 1);
@@ -400,10 +406,27 @@ clt_tensor *clt__rec_scalar(clt_op op, clt_tensor *a, double s, bool first) {
 #define binary_rec clt__rec_binary
 #define scalar_rec clt__rec_scalar
 
+/* clamp's checks and promotion, for clt_clamp and clt_unary alike: the bounds promote as
+ * scalars (clamp(int32, -0.5, 1) is float32, as PyTorch's); an infinite one is no bound
+ * (PyTorch's None), so it changes no dtype. */
+static clt_tensor *clamp_rec(clt_tensor *x, double lo, double hi) {
+  if (lo > hi) return clt__err(CLT_ERR_INVALID_ARG, "min %g is greater than max %g", lo, hi), NULL;
+  if (isnan(lo) || isnan(hi)) return clt__err(CLT_ERR_INVALID_ARG, "min and max must not be NaN"), NULL;
+  result_state st = STATE_EMPTY;
+  state_add_tensor(&st, x);
+  if (isfinite(lo)) state_add_scalar(&st, lo);
+  if (isfinite(hi)) state_add_scalar(&st, hi);
+  clt_dtype dt = state_result(&st);
+  if (!clt_dtype_is_float(dt) || dt == x->dtype) return unary_rec(CLT_OP_clamp, x, lo, hi);
+  clt_tensor *xf = clt__cast(x, dt), *out = xf ? unary_rec(CLT_OP_clamp, xf, lo, hi) : NULL;
+  clt__tensor_release(xf);
+  return out;
+}
+
 clt_tensor *clt_unary(clt_op op, clt_tensor *x, double p0, double p1) {
   clt__api("clt_unary");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(unary_rec(op, x, p0, p1));
+  return clt__ret(op == CLT_OP_clamp ? clamp_rec(x, p0, p1) : unary_rec(op, x, p0, p1));
 }
 
 clt_tensor *clt_binary(clt_op op, clt_tensor *a, clt_tensor *b) {
@@ -461,9 +484,7 @@ clt_tensor *clt_elu(clt_tensor *x, double alpha) {
 clt_tensor *clt_clamp(clt_tensor *x, double lo, double hi) {
   clt__api("clt_clamp");
   if (!x) return clt__null_arg("x"), NULL;
-  if (lo > hi) return clt__err(CLT_ERR_INVALID_ARG, "min %g is greater than max %g", lo, hi), NULL;
-  if (isnan(lo) || isnan(hi)) return clt__err(CLT_ERR_INVALID_ARG, "min and max must not be NaN"), NULL;
-  return clt__ret(unary_rec(CLT_OP_clamp, x, lo, hi));
+  return clt__ret(clamp_rec(x, lo, hi));
 }
 
 #define CLT__DEF_BINARY(name, np, saves)                         \

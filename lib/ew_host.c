@@ -87,17 +87,21 @@ static double sigmoid_2u(double u) { /* without cancellation, and 0 or 1 (never 
 typedef struct {
   char *base[CLT__MAX_OPS];
   double p0, p1;
+  int64_t ip0, ip1; /* p0 and p1 of an integer unary op (clamp's bounds) */
   int scalar;
   clt_dtype sdt, ddt; /* casts */
 } ew_ctx;
 
-/* Row functions, one per (op, dtype): ST is the storage type, CT the compute type. */
+/* Row functions, one per (op, dtype): ST is the storage type, CT the compute type. An integer
+ * row takes its parameters saturated into the dtype (an infinite clamp bound converted to
+ * int64 was undefined: clamp(int32 x, -1, inf) gave 0s on x86). */
+#define PARAM(CT, v, iv) _Generic((CT)0, int64_t: (iv), default: (v))
 #define UNARY_ROW(name, sfx, ST, CT, OT)                                                        \
   static void u_##name##_##sfx(void *vc, const int64_t *off, int64_t n, const int64_t *step) { \
     ew_ctx *c = vc;                                                                             \
     OT *o = (OT *)c->base[0] + off[0];                                                          \
     const ST *x = (const ST *)c->base[1] + off[1];                                              \
-    CT p0 = (CT)c->p0, p1 = (CT)c->p1;                                                          \
+    CT p0 = (CT)PARAM(CT, c->p0, c->ip0), p1 = (CT)PARAM(CT, c->p1, c->ip1);                    \
     (void)p0;                                                                                   \
     (void)p1;                                                                                   \
     for (int64_t i = 0; i < n; i++) {                                                           \
@@ -180,7 +184,7 @@ static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 #define H_abs_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (s) < 0 ? -(g) : 0.0)
 #define H_square_bwd(g, s, p0, p1) (2.0 * (g) * (s))
 #define H_relu_bwd(g, s, p0, p1) ((s) <= 0 ? 0.0 : (g))
-#define H_clamp_bwd(g, s, p0, p1) ((s) >= (p0) && (s) <= (p1) ? (g) : 0.0)
+#define H_clamp_bwd(g, s, p0, p1) (((s) > (p0) || (p0) == -INFINITY) && ((s) < (p1) || (p1) == INFINITY) ? (g) : 0.0)
 #define H_exp_bwd(g, s, p0, p1) ((g) * (s))
 #define H_expm1_bwd(g, s, p0, p1) ((g) * ((s) + 1.0))
 #define H_log_bwd(g, s, p0, p1) ((g) / (s))
@@ -204,19 +208,20 @@ static double pow_d(double x, double b, double (*pw)(double, double)) {
   double p = pw(x, b - 1.0), q = isinf(p) ? b / x * pw(x, b) : NAN;
   return isfinite(q) ? q : b * p;
 }
-/* a^b log a, as (a^(b/2) log a) a^(b/2) where a^b alone overflows */
+/* a^b log a, as (a^(b/2) log a) a^(b/2) where a^b alone overflows and log a is finite
+ * (kernels/ew_grad.cl: clt_pow_log) */
 static double pow_log(double a, double b) {
-  double p = pow(a, b);
-  if (!isinf(p)) return p * log(a);
+  double p = pow(a, b), l = log(a);
+  if (!isinf(p) || !isfinite(l)) return p * l;
   double h = pow(a, 0.5 * b);
-  return h * log(a) * h;
+  return h * l * h;
 }
 #define H_pow_scalar_bwd(g, s, p0, p1) ((p0) == 0 ? 0.0 : (g) * pow_d(s, p0, pow_scalar))
 /* a / b^2 without a rounding among the subnormals or an overflow the result has not
  * (kernels/ew_grad.cl: clt_div_b2), for float64 operands */
 static double div_b2(double a, double b) { return fabs(b) >= 0x1p-511 && fabs(b) <= 0x1p511 ? a / (b * b) : a / b / b; }
 #define H_rdiv_bwd(g, s, p0, p1) (-(g) * div_b2(p0, s))
-#define H_rpow_bwd(g, s, p0, p1) ((p0) == 0 && (s) <= 1 ? 0.0 : (g) * (s) * log(p0))
+#define H_rpow_bwd(g, s, p0, p1) ((p0) == 0 && fabs(s) <= 1 ? 0.0 : (g) * (s) * log(p0))
 #define H_div_bwd_b(g, a, b) (-(g) * div_b2(a, b))
 #define H_pow_bwd_a(g, a, b) ((b) == 0 ? 0.0 : (g) * pow_d(a, b, pow))
 #define H_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? 0.0 : (g) * pow_log(a, b))
@@ -284,6 +289,16 @@ clt_status clt__host_ew(clt_device *dev, int op, const clt__iter *it, clt__stora
   if (params) {
     c.p0 = params[0];
     c.p1 = params[1];
+  }
+  if (params && (op == CLT_OP_clamp || op == CLT__G_clamp_bwd)) { /* the bounds in dt, as the kernels' T p0, p1 */
+    double *p[2] = {&c.p0, &c.p1};
+    int64_t *ip[2] = {&c.ip0, &c.ip1};
+    for (int k = 0; k < 2; k++) { /* through memory: GCC 12's SLP vectorizer dropped (double)(float)p casts */
+      uint8_t b[8];
+      clt__store_f64(dt, b, params[k]);
+      if (clt_dtype_is_float(dt)) *p[k] = clt__load_f64(dt, b);
+      else *ip[k] = clt__load_i64(dt, b);
+    }
   }
   clt__host_walk(it, fn, &c);
   return CLT_OK;

@@ -295,22 +295,11 @@ static clt_status bw_reduce(clt__node *n, clt_tensor *g, clt_tensor **gin) {
       clt__tensor_release(gm);
       break;
     }
-    case CLT__RK_PROD: { /* prod of the others, also where x has zeros */
-      clt_tensor *z = scalar_like(x, 0.0), *one = scalar_like(x, 1.0);
-      clt_tensor *isz = z ? clt__binary(CLT_OP_eq, x, z) : NULL, *zf = isz ? clt__cast(isz, x->dtype) : NULL;
-      clt_tensor *nz = zf ? clt__sum(zf, nd, dims, true) : NULL;          /* zeros per slice */
-      clt_tensor *xnz = isz ? clt__where(isz, one, x) : NULL;             /* zeros as ones */
-      clt_tensor *pnz = xnz ? clt__prod(xnz, nd, dims, true) : NULL;      /* prod of the nonzeros */
-      clt_tensor *others = pnz ? clt__binary(CLT_OP_div, pnz, xnz) : NULL; /* prod of the others (no zeros) */
-      /* no zero in the slice: others; one zero: pnz at the zero, 0 elsewhere; more: 0 */
-      clt_tensor *c0 = nz ? clt__binary_scalar(CLT_OP_eq, nz, 0, false) : NULL;
-      clt_tensor *c1 = nz ? clt__binary_scalar(CLT_OP_eq, nz, 1, false) : NULL;
-      clt_tensor *at0 = c1 ? clt__binary(CLT_OP_logical_and, c1, isz) : NULL;
-      clt_tensor *w1 = at0 ? clt__where(at0, pnz, z) : NULL;
-      clt_tensor *w = w1 ? clt__where(c0, others, w1) : NULL;
-      if (w) r = mul(ge, w);
-      clt_tensor *tmp[] = {z, one, isz, zf, nz, xnz, pnz, others, c0, c1, at0, w1, w};
-      for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
+    case CLT__RK_PROD: { /* the product of the others, as PyTorch's safe (cumprod) form: exact with
+                            zeros, infs and NaNs in the slice, where prod / x was NaN at an inf */
+      clt_tensor *others = clt__prod_others(x, nd, dims);
+      if (others) r = mul(ge, others);
+      clt__tensor_release(others);
       break;
     }
     case CLT__RK_VAR: case CLT__RK_STD: {
@@ -484,7 +473,10 @@ static clt_status bw_cat(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   int64_t at = 0;
   for (int i = 0; i < n->nin; i++) {
     const clt__edge *e = &n->next[i];
-    if (!stack && e->ndim == 1 && e->shape[0] == 0 && g->ndim != 1) continue; /* skipped empty input */
+    if (!stack && e->ndim == 1 && e->shape[0] == 0 && g->ndim != 1) { /* an empty input cat skipped */
+      if (clt__wants(n, i) && !(gin[i] = zeros_shaped(g, 1, e->shape))) return clt_last_status(); /* PyTorch's [0] */
+      continue;
+    }
     int64_t len = stack ? 1 : e->shape[dim], shape[CLT_MAX_DIMS];
     if (clt__wants(n, i)) {
       memcpy(shape, g->shape, sizeof shape);

@@ -92,7 +92,7 @@ static clt_tensor *cross_entropy(clt_tensor *logits, clt_tensor *labels, clt_red
   clt_device *dev = logits->st->dev;
   clt_tensor *x = clt__contiguous(logits), *y = x ? clt__contiguous(labels) : NULL;
   clt_tensor *rows = y ? clt__empty(dev, logits->dtype, labels->ndim, labels->shape) : NULL;
-  clt_tensor *lse = rows ? clt__empty(dev, logits->dtype, 1, &N) : NULL;
+  clt_tensor *lse = rows ? clt__empty(dev, logits->dtype, 2, (const int64_t[]){N, 2}) : NULL; /* max, sum */
   clt_tensor *out = NULL;
   if (lse && N > 0) {
     clt__ce_args a = {.dt = x->dtype, .idt = y->dtype, .N = N, .C = C, .x = x->st, .xo = x->offset, .y = y->st,

@@ -25,7 +25,8 @@ clt_status clt__host_ce_fwd(clt_device *dev, const clt__ce_args *a) {
     double ms = isfinite(m) ? m : 0;
     for (int64_t c = 0; c < a->C; c++) s += exp(ld(a->x, a->dt, r + c) - ms);
     int64_t t = label(a, i);
-    st(a->lse, a->dt, i, ms + log(s));
+    st(a->lse, a->dt, 2 * i, ms); /* kernels/loss.cl: the softmax is exp(x - m) / s */
+    st(a->lse, a->dt, 2 * i + 1, s);
     st(a->loss, a->dt, i, t >= 0 && t < a->C ? (ms - ld(a->x, a->dt, r + t)) + log(s) : NAN);
   }
   return CLT_OK;
@@ -34,10 +35,10 @@ clt_status clt__host_ce_fwd(clt_device *dev, const clt__ce_args *a) {
 clt_status clt__host_ce_bwd(clt_device *dev, const clt__ce_args *a) {
   (void)dev;
   for (int64_t i = 0; i < a->N; i++) {
-    double l = ld(a->lse, a->dt, i), g = ld(a->g, a->dt, a->go + i * a->gs);
+    double m = ld(a->lse, a->dt, 2 * i), s = ld(a->lse, a->dt, 2 * i + 1), g = ld(a->g, a->dt, a->go + i * a->gs);
     int64_t t = label(a, i);
     for (int64_t c = 0; c < a->C; c++) {
-      double p = exp(ld(a->x, a->dt, a->xo + i * a->C + c) - l);
+      double p = exp(ld(a->x, a->dt, a->xo + i * a->C + c) - m) / s;
       st(a->out, a->dt, i * a->C + c, (p - (c == t ? 1.0 : 0.0)) * g);
     }
   }

@@ -105,7 +105,7 @@ static clt_status run_reduce(clt_device *dev, const clt__reduce_args *r) {
     else h.idx = c.ptr[0];
     s = clt__host_backend.reduce(c.hostdev, &h);
     clt__iter it;
-    int64_t n = r->L.A * r->L.B, one = 1, off = r->out ? r->out_off : r->idx_off;
+    int64_t n = r->L.A * r->L.B * (r->op == CLT__R_PRODX ? r->L.R : 1), one = 1, off = r->out ? r->out_off : r->idx_off;
     const int64_t *strides[1] = {&one};
     clt__iter_build(&it, 1, &n, 1, strides, &off);
     if (s == CLT_OK) s = clt__check_end(&c, dev, &it, result, r->out ? r->odt : CLT_INT64, "reduction");
@@ -345,6 +345,41 @@ clt_tensor *clt__prod(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
 clt_tensor *clt__softmax(clt_tensor *x, int dim, bool log) { return softmax(x, dim, log); }
 clt_tensor *clt__mean_scaled(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
   return reduction(K_MEAN_SCALED, x, ndims, dims, keepdim, 0);
+}
+
+/* The walk's output is [A, R, B] row-major: x's own shape where x itself is walked (the kept dims
+ * before the reduced ones, the rest after), else that of the permuted copy (kept dims, then
+ * reduced), viewed back in x's dim order. */
+clt_tensor *clt__prod_others(clt_tensor *x, int ndims, const int *dims) {
+  bool mask[CLT_MAX_DIMS];
+  prepared p;
+  if (dims_mask(x, ndims, dims, mask) != CLT_OK || prepare(x, ndims, dims, true, &p) != CLT_OK) return NULL;
+  bool copied = p.x != x; /* prepare walks x itself or its permuted copy */
+  int order[CLT_MAX_DIMS], k = 0;
+  int64_t shape[CLT_MAX_DIMS];
+  for (int pass = 0; pass < 2; pass++)
+    for (int d = 0; d < x->ndim; d++)
+      if (copied ? mask[d] == (pass == 1) : pass == 0) {
+        shape[k] = x->shape[d];
+        order[k++] = d;
+      }
+  clt_tensor *base = clt__empty(x->st->dev, x->dtype, x->ndim, shape), *out = NULL;
+  if (base && base->numel > 0) {
+    clt__reduce_args r = {.op = CLT__R_PRODX, .in = p.x->st, .dt = p.x->dtype, .L = p.L, .out = base->st,
+                          .out_off = base->offset, .odt = x->dtype};
+    if (run_reduce(x->st->dev, &r) != CLT_OK) {
+      clt__tensor_release(base);
+      base = NULL;
+    }
+  }
+  if (base) {
+    int64_t st[CLT_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) st[order[i]] = base->strides[i];
+    out = clt__view_of(base, x->ndim, x->shape, st, base->offset);
+  }
+  clt__tensor_release(base);
+  clt__tensor_release(p.x);
+  return out;
 }
 
 /* ---- public ----------------------------------------------------------------------------- */

@@ -16,6 +16,7 @@ typedef enum {
   CLT__R_MAXABS, /* max |x| (NaN ignored) */
   CLT__R_SUMSC,  /* sum of x 2^-e, m = max |x| */
   CLT__R_DEVSUM, /* sum of x 2^-e - m2, m = [max |x|, m2] */
+  CLT__R_PRODX,  /* prod's gradient: out holds [A, R, B], (a, r, b) the product of the slice's others */
   CLT__R_COUNT
 } clt__rop;
 
@@ -76,6 +77,9 @@ clt_dtype clt__reduce_acc_dtype(clt__rop op, clt_dtype dt);
 clt_tensor *clt__sum(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 clt_tensor *clt__mean(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 clt_tensor *clt__prod(clt_tensor *x, int ndims, const int *dims, bool keepdim);
+/* x's shape (float x): each element the product of the other elements of its slice over dims,
+ * prod's gradient (lib/grad.c), from exclusive prefix and suffix products (no division). */
+clt_tensor *clt__prod_others(clt_tensor *x, int ndims, const int *dims);
 clt_tensor *clt__softmax(clt_tensor *x, int dim, bool log);
 /* The mean as var computes it (of x scaled per slice, then scaled back): no overflow where
  * the sum of x would overflow (var's and std's gradients use it). */

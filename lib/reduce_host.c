@@ -1,6 +1,7 @@
 /* Host reference reductions: one pass per output in double (floats) or int64 (integers),
  * in order, so argmax/argmin find the first extreme. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "reduce.h"
 
@@ -28,8 +29,35 @@ int clt__slice_exp(double maxabs, clt_dtype dt) {
   return (e < lo - 1 ? lo - 1 : e > hi - 1 ? hi - 1 : e) + 1;
 }
 
+/* CLT__R_PRODX: the exclusive prefix products in double (kept in pre), times the exclusive
+ * suffix products, rounded once: each element the product of the slice's others, zeros, infs
+ * and NaNs included (kernels/reduce.cl: reduce_prodx). */
+static clt_status prod_others(const clt__reduce_args *r) {
+  const clt__rlayout *L = &r->L;
+  double *pre = malloc((size_t)L->R * sizeof *pre);
+  if (!pre) return clt__err(CLT_ERR_OOM, "cannot allocate %lld doubles for prod's gradient", (long long)L->R);
+  size_t es = clt_dtype_size(r->dt);
+  for (int64_t a = 0; a < L->A; a++)
+    for (int64_t b = 0; b < L->B; b++) {
+      int64_t base = L->off + a * L->sA + b * L->sB, o = r->out_off + a * L->R * L->B + b;
+      double p = 1;
+      for (int64_t i = 0; i < L->R; i++) {
+        pre[i] = p;
+        p *= load(r->in, r->dt, base + i * L->sR);
+      }
+      p = 1;
+      for (int64_t i = L->R - 1; i >= 0; i--) {
+        clt__store_f64(r->odt, (char *)r->out->ptr + (size_t)(o + i * L->B) * es, pre[i] * p);
+        p *= load(r->in, r->dt, base + i * L->sR);
+      }
+    }
+  free(pre);
+  return CLT_OK;
+}
+
 clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r) {
   (void)dev;
+  if (r->op == CLT__R_PRODX) return prod_others(r);
   const clt__rlayout *L = &r->L;
   bool is_float = clt_dtype_is_float(r->dt);
   size_t ies = clt_dtype_size(r->dt);

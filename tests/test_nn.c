@@ -435,6 +435,41 @@ START_TEST(npy_directories) {
 }
 END_TEST
 
+/* cross_entropy's gradient, softmax(x) - one_hot, next to a large max: the softmax is exp(x - m)
+ * / sum, where exp(x - (m + log sum)) lost log sum (float32 [1e6, 1e6] gave [-0.4972, 0.5028],
+ * [1e30, 1e30, -1e30] [0, 1, 0] in both dtypes). Within 4 ulp, loss and gradient. */
+START_TEST(cross_entropy_gradient_next_to_a_large_max) {
+  clt_device *dev = TU_DEV;
+  const double x[4][3] = {{1e6, 1e6, 0}, {1e30, 1e30, -1e30}, {-1e30, 3, 1e30}, {0.5, -1, 2}};
+  const int32_t labels[4] = {0, 0, 2, 1};
+  double want_g[4][3] = {{-0.5, 0.5, 0}, {-0.5, 0.5, 0}, {0, 0, 0}}, want_l[4] = {log(2.0), log(2.0), 0};
+  double s = exp(0.5 - 2) + exp(-1 - 2) + 1; /* the last row, from its definition */
+  for (int c = 0; c < 3; c++) want_g[3][c] = exp(x[3][c] - 2) / s - (c == 1);
+  want_l[3] = 3 + log(s);
+  for (int k = 0; k < 2; k++) {
+    clt_scope_begin();
+    clt_dtype dt = k ? CLT_FLOAT64 : CLT_FLOAT32;
+    double eps = k ? 0x1p-52 : 0x1p-23;
+    clt_tensor *xt = clt_cast(clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(4, 3), x), dt);
+    clt_set_requires_grad(xt, true);
+    clt_tensor *l = clt_cross_entropy(xt, clt_from_host(dev, CLT_INT32, CLT_SHAPE(4), labels), CLT_REDUCTION_NONE);
+    ck_assert_int_eq(clt_backward(clt_sum(l, CLT_ALL_DIMS, false), NULL), CLT_OK);
+    double *gl = tu_values(l), *gg = tu_values(clt_grad(xt));
+    for (int i = 0; i < 12; i++) {
+      double w = want_g[i / 3][i % 3];
+      ck_assert_msg(fabs(gg[i] - w) <= 4 * eps * fabs(w), "%s on %s: gradient [%d][%d] is %.9g, want %.9g",
+                    clt_dtype_name(dt), clt_device_spec(dev), i / 3, i % 3, gg[i], w);
+    }
+    for (int i = 0; i < 4; i++)
+      ck_assert_msg(fabs(gl[i] - want_l[i]) <= 4 * eps * fabs(want_l[i]), "%s on %s: loss [%d] is %.9g, want %.9g",
+                    clt_dtype_name(dt), clt_device_spec(dev), i, gl[i], want_l[i]);
+    free(gl);
+    free(gg);
+    clt_scope_end();
+  }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("nn");
   TCase *tc = tu_tcase("nn");
@@ -448,6 +483,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, safetensors_from_python_and_back);
   TU_DEVICES(tc, broken_safetensors);
   TU_DEVICES(tc, npy_directories);
+  TU_DEVICES(tc, cross_entropy_gradient_next_to_a_large_max);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -351,6 +351,78 @@ START_TEST(var_std_over_the_float32_range) {
 }
 END_TEST
 
+/* prod's gradient is the product of the other elements of each slice (exclusive prefix times
+ * suffix products), on every device, float32 and float64, also where the slice holds zeros,
+ * infinities or NaN (prod / x gave NaN at an inf, and inf at 3e38 in [3e38, 0.5, 4] in
+ * float32, where the product overflows but the others' does not), over one dim of a matrix,
+ * its transpose (a strided walk), two dims around a kept one (the permuted copy) and every dim,
+ * with keepdim, and under $CLT_CHECK (the device against the host). Against the products
+ * formed here in float64 in slice order, rounded once: NaN for NaN, infinities and zeros
+ * exact, else within 8 ulp. */
+static void check_prod_grad(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape, const double *v, int nd,
+                            const int *dims, bool transpose) {
+  clt_scope_begin();
+  clt_tensor *base = clt_cast(clt_from_host(dev, CLT_FLOAT64, ndim, shape, v), dt);
+  clt_set_requires_grad(base, true);
+  clt_tensor *x = transpose ? clt_transpose(base, 0, 1) : base;
+  ck_assert_msg(clt_backward(clt_sum(clt_prod(x, nd, dims, true), CLT_ALL_DIMS, false), NULL) == CLT_OK, "%s",
+                clt_last_error());
+  clt_tensor *g = transpose ? clt_transpose(clt_grad(base), 0, 1) : clt_grad(base);
+  double *xv = tu_values(clt_contiguous(x)), *got = tu_values(clt_contiguous(g));
+  bool red[CLT_MAX_DIMS] = {false};
+  for (int d = 0; d < ndim; d++) red[d] = nd == 0;
+  for (int i = 0; i < nd; i++) red[dims[i]] = true;
+  int64_t n = clt_numel(x), xs[CLT_MAX_DIMS], st = 1; /* x's row-major strides */
+  for (int d = ndim - 1; d >= 0; d--) {
+    xs[d] = st;
+    st *= clt_shape(x)[d];
+  }
+  double eps = dt == CLT_FLOAT32 ? 0x1p-23 : 0x1p-52;
+  for (int64_t i = 0; i < n; i++) {
+    double want = 1;
+    for (int64_t j = 0; j < n; j++) { /* j in i's slice: equal coordinates along every kept dim */
+      bool same = j != i;
+      for (int d = 0; d < ndim && same; d++)
+        same = red[d] || (i / xs[d]) % clt_shape(x)[d] == (j / xs[d]) % clt_shape(x)[d];
+      if (same) want *= xv[j];
+    }
+    want = dt == CLT_FLOAT32 ? (double)(float)want : want;
+    bool ok = isnan(want)                   ? isnan(got[i])
+              : isinf(want) || want == 0 ? got[i] == want
+                                         : fabs(got[i] - want) <= 8 * eps * fabs(want);
+    ck_assert_msg(ok, "prod's gradient (%s, %s, %d dims%s) on %s, element %lld: %.9g, want %.9g", clt_dtype_name(dt),
+                  transpose ? "transposed" : "contiguous", nd ? nd : ndim, nd ? "" : ", all", clt_device_spec(dev),
+                  (long long)i, got[i], want);
+  }
+  free(xv);
+  free(got);
+  clt_scope_end();
+}
+
+START_TEST(prod_gradient_is_the_product_of_the_others) {
+  clt_device *dev = TU_DEV;
+  static const double rows[8][3] = {{NAN, 1, 2},      {INFINITY, 1, 2},          {-INFINITY, 1, 2},
+                                    {0, -0.0, 0},     {INFINITY, -INFINITY, 0}, {-INFINITY, -INFINITY, -INFINITY},
+                                    {0, 2, 3},        {3e38, 0.5, 4}};
+  double cube[2][3][4];
+  for (int i = 0; i < 24; i++) cube[i / 12][i / 4 % 3][i % 4] = i % 7 == 3 ? 0 : i % 11 == 5 ? INFINITY : 0.5 + 0.1 * i;
+  const int d1[1] = {1}, d0[1] = {0}, d02[2] = {0, 2};
+  for (int check = 0; check < (dev == tu_dev[0] ? 1 : 2); check++) {
+    if (check) setenv("CLT_CHECK", "1", 1);
+    for (int k = 0; k < 2; k++) {
+      clt_dtype dt = k ? CLT_FLOAT64 : CLT_FLOAT32;
+      check_prod_grad(dev, dt, 2, (const int64_t[]){8, 3}, &rows[0][0], 1, d1, false);
+      check_prod_grad(dev, dt, 2, (const int64_t[]){8, 3}, &rows[0][0], 1, d0, false);
+      check_prod_grad(dev, dt, 2, (const int64_t[]){8, 3}, &rows[0][0], 1, d0, true);
+      check_prod_grad(dev, dt, 3, (const int64_t[]){2, 3, 4}, &cube[0][0][0], 2, d02, false);
+      check_prod_grad(dev, dt, 3, (const int64_t[]){2, 3, 4}, &cube[0][0][0], 0, NULL, false);
+    }
+    unsetenv("CLT_CHECK");
+  }
+  ck_assert_int_eq(clt_last_status(), CLT_OK);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("reduce");
   TCase *tc = tu_tcase("reduce");
@@ -364,6 +436,7 @@ static Suite *suite(void) {
   suite_add_tcase(s, tc);
   TCase *num = tu_tcase("reduce_numerics");
   TU_DEVICES(num, var_std_over_the_float32_range);
+  TU_DEVICES(num, prod_gradient_is_the_product_of_the_others);
   suite_add_tcase(s, num);
   return s;
 }

@@ -23,7 +23,7 @@ CLT_API clt_tensor *clt_l1_loss(clt_tensor *input, clt_tensor *target, clt_reduc
 /* Cross entropy of float logits [N, C] (or [C] with a 0-d label) against int32 or int64 class
  * labels [N] in 0..C-1 (CLT_ERR_INDEX names one that is not): logsumexp(x_i) - x_i[y_i], with
  * the log-sum-exp inside one kernel (no overflow for large logits) and a fused backward
- * (softmax - one_hot). */
+ * (softmax - one_hot), the softmax as exp(x - max) / sum, exact next to a large max. */
 CLT_API clt_tensor *clt_cross_entropy(clt_tensor *logits, clt_tensor *labels, clt_reduction reduction);
 /* Negative log likelihood of log-probabilities [N, C] (log_softmax's output): -x_i[y_i]. */
 CLT_API clt_tensor *clt_nll_loss(clt_tensor *logprobs, clt_tensor *labels, clt_reduction reduction);

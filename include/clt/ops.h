@@ -36,11 +36,21 @@
  *   relu's and elu's gradients at NaN pass g (their zero branch is x <= 0); leaky_relu's is
  *   slope * g.
  *   maximum and minimum: ties split g evenly; where either operand is NaN both get g.
- *   rpow_scalar(0, x) has gradient 0 where x >= 0 (-inf where x < 0).
+ *   rpow_scalar(+-0, x) has gradient 0 where x >= 0, and g (+-0)^x log 0 where x < 0 (-inf
+ *   for +0; for -0, +inf at odd x and -inf at even x); so has pow(+-0, b) for b.
  *   softmax and log_softmax of a row holding +inf (or NaN, or only -inf) are NaN in the whole
  *   row, and so is their gradient.
  *   std's gradient is 0 where the std is 0 (a constant slice, a 0-d tensor, a dim of size 1
  *   with correction 0); where n - correction <= 0 the std and its gradient are NaN.
+ * tanh is exactly +-1 from |x| = 9.1 in float32 on every driver (PoCL's own tanh stops at
+ * +-0.99999994), so its gradient 1 - t^2 is 0 there.
+ * Where clt departs from PyTorch on purpose: gelu_tanh is x sigmoid(2u), u = sqrt(2/pi) (x +
+ * 0.044715 x^3), computed from e^(-2|u|) without the cancellation of PyTorch's 0.5 x (1 + tanh u)
+ * for negative x, whose float64 result loses digits as x falls (relative error 6.8e-15 at -3,
+ * 1.4e-12 at -4, 2.7e-7 at -6, all from -8: -0 at -20, where clt gives -3.4e-261); and where x^3
+ * overflows for a finite x (float64 |x| > 5.6e102) the gradient is its limit, 1 or 0, where
+ * PyTorch's is NaN. At +-inf clt gives PyTorch's answers: gelu_tanh(-inf) is NaN, the gradient
+ * NaN at both. (tests/torch_refs/ holds the exact values for gelu_tanh in float64.)
  */
 #ifndef CLT_OPS_H
 #define CLT_OPS_H
@@ -99,15 +109,21 @@ CLT__DECL_UNARY0(softplus, 0, NONE)
 CLT_API clt_tensor *clt_leaky_relu(clt_tensor *x, double slope);
 /* x where x > 0, else alpha * (exp(x) - 1). */
 CLT_API clt_tensor *clt_elu(clt_tensor *x, double alpha);
-/* min(max(x, lo), hi); NaN stays NaN. Use -INFINITY / INFINITY for one side only. */
+/* min(max(x, lo), hi); NaN stays NaN. Use -INFINITY / INFINITY for one side only: an infinite
+ * bound is no bound (PyTorch's None). The bounds promote as scalars: a finite fractional one
+ * makes an integer tensor's result float32 (clamp(int32, -0.5, 1) is float32, as PyTorch's);
+ * an integer tensor's bounds saturate into its dtype. The gradient passes g strictly inside the
+ * bounds, 0 at them and at NaN (PyTorch 2.x). clt_unary(CLT_OP_clamp, ...) is the same. */
 CLT_API clt_tensor *clt_clamp(clt_tensor *x, double lo, double hi);
 
 /* Binary ops with broadcasting and promotion:
  *   clt_add clt_sub clt_mul clt_div clt_pow clt_maximum clt_minimum
  *   comparisons (bool result): clt_eq clt_ne clt_lt clt_le clt_gt clt_ge
  *   logical (bool result, nonzero is true): clt_logical_and clt_logical_or clt_logical_xor
- * div is true division (integers give float32). Integer pow with a negative exponent truncates
- * (0 unless the base is 1 or -1). Gradients compute in the result's dtype, with the operands
+ * div is true division (integers give float32). Integer pow with a tensor of negative exponents
+ * truncates (0 unless the base is 1 or -1), as PyTorch's; clt_pow_scalar refuses an integer
+ * tensor (or a bool one, which promotes to int64) to a negative integer power
+ * (CLT_ERR_INVALID_ARG, naming the exponent), as PyTorch. Gradients compute in the result's dtype, with the operands
  * promoted to it as the op did, and are formed so that they over- or underflow only where the
  * gradient itself does (a / b^2 for b = 1e20 or 1e-40, b a^(b-1) for a tiny base, a^b log a
  * past a^b's overflow): in float32 within 4 ulp of the float64 reference for div and 32 for
@@ -160,7 +176,10 @@ CLT_API clt_dtype clt_result_type(const clt_tensor *a, const clt_tensor *b);
 #define CLT_ALL_DIMS 0, NULL
 
 /* Sum and product: integers and bool give int64, floats keep their dtype. An empty reduction
- * gives 0 (sum) or 1 (prod). */
+ * gives 0 (sum) or 1 (prod). prod's gradient is g times the product of the other elements of
+ * the slice (exclusive prefix times suffix products, one work-item per slice on OpenCL), so
+ * zeros, infinities and NaN count as they do in the product: PyTorch's answer where the input
+ * holds a zero; where it holds none, PyTorch divides prod / x, NaN at an inf, and clt does not. */
 CLT_API clt_tensor *clt_sum(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 CLT_API clt_tensor *clt_prod(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 /* Mean of floats (integers: CLT_ERR_DTYPE, as PyTorch); empty gives NaN. */

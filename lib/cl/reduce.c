@@ -38,8 +38,23 @@ static void layout_args(clt__cl_args *a, const clt__storage *in, const clt__rlay
   for (int i = 0; i < 7; i++) CLT__ARG(a, v[i]);
 }
 
+/* CLT__R_PRODX: one pass, one work-item per slice (reduce.cl: reduce_prodx). */
+static clt_status prod_others(clt__cl_dev *d, const clt__reduce_args *r) {
+  clt__cl_kernel_entry *k;
+  clt_status s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)r->dt, "reduce_prodx", &k);
+  if (s != CLT_OK) return s;
+  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  layout_args(&a, r->in, &r->L);
+  cl_mem om = clt__cl_mem(r->out);
+  cl_long oo = r->out_off;
+  CLT__ARG(&a, om);
+  CLT__ARG(&a, oo);
+  return clt__cl_launch(d, k, &a, (size_t)(r->L.A * r->L.B));
+}
+
 clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
   clt__cl_dev *d = clt__cl(dev);
+  if (r->op == CLT__R_PRODX) return prod_others(d, r);
   bool extreme = r->op == CLT__R_MAX || r->op == CLT__R_MIN || r->op == CLT__R_ARGMAX || r->op == CLT__R_ARGMIN;
   clt__rop op = r->op;
   clt_dtype dt = r->dt;
