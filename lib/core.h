@@ -69,6 +69,8 @@ enum {
   CLT__LIVE_PROGRAMS,
   CLT__LIVE_KERNELS,
   CLT__LIVE_EVENTS,
+  CLT__LIVE_CONTEXTS, /* OpenCL contexts and queues clt holds a reference to (created or retained) */
+  CLT__LIVE_QUEUES,
   CLT__LIVE_COUNT
 };
 extern atomic_long clt__live[CLT__LIVE_COUNT];

@@ -22,6 +22,8 @@ void tu_close_devices(void);
 /* The OpenCL device under test, or NULL. */
 clt_device *tu_cl(void);
 
+/* The name of live counter k (CLT__LIVE_*), for messages. */
+const char *tu_live_name(int k);
 /* Checked fixture: records live objects at the start of each test, compares at its end. */
 void tu_leak_setup(void);
 void tu_leak_teardown(void);

@@ -174,8 +174,14 @@ static void finish_setup(clt__cl_dev *d, const clt_device_info *in) {
 static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out) {
   clt_device *dev = clt__device_new(&clt__cl_backend, d);
   if (!dev) {
-    if (d->queue) clReleaseCommandQueue(d->queue);
-    if (d->ctx) clReleaseContext(d->ctx);
+    if (d->queue) {
+      clReleaseCommandQueue(d->queue);
+      CLT__LIVE_DEC(CLT__LIVE_QUEUES);
+    }
+    if (d->ctx) {
+      clReleaseContext(d->ctx);
+      CLT__LIVE_DEC(CLT__LIVE_CONTEXTS);
+    }
     clt__free_mem(d);
     return clt__err(CLT_ERR_OOM, "cannot allocate the device handle");
   }
@@ -225,12 +231,15 @@ clt_status clt__cl_open(size_t index, clt_device **out) {
     clt__free_mem(d);
     return clt__cl_fail("clCreateContext", err, "device cl:%zu", index);
   }
+  CLT__LIVE_INC(CLT__LIVE_CONTEXTS);
   d->queue = CLT__CL_OBJ(&err, clCreateCommandQueue(d->ctx, p.device, 0, &err));
   if (!d->queue) {
     clReleaseContext(d->ctx);
+    CLT__LIVE_DEC(CLT__LIVE_CONTEXTS);
     clt__free_mem(d);
     return clt__cl_fail("clCreateCommandQueue", err, "device cl:%zu", index);
   }
+  CLT__LIVE_INC(CLT__LIVE_QUEUES);
   char spec[32];
   snprintf(spec, sizeof spec, "cl:%zu", index);
   return make_device(d, spec, out);
@@ -266,6 +275,7 @@ clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_qu
     clt__free_mem(d);
     return clt__cl_fail("clRetainContext", err, "adopting the context");
   }
+  CLT__LIVE_INC(CLT__LIVE_CONTEXTS);
   d->ctx = ctx;
   if (queue) {
     err = CLT__CL(clRetainCommandQueue(queue));
@@ -275,9 +285,11 @@ clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_qu
   }
   if (!d->queue) {
     clReleaseContext(ctx);
+    CLT__LIVE_DEC(CLT__LIVE_CONTEXTS);
     clt__free_mem(d);
     return clt__cl_fail(queue ? "clRetainCommandQueue" : "clCreateCommandQueue", err, "adopting the queue");
   }
+  CLT__LIVE_INC(CLT__LIVE_QUEUES);
   return make_device(d, "cl:app", out);
 }
 
@@ -323,8 +335,14 @@ void clt__cl_destroy(clt_device *dev) {
   if (d->queue) clFinish(d->queue);
   clt__cl_programs_release(d);
   clt__cl_pool_empty(d);
-  if (d->queue) clReleaseCommandQueue(d->queue);
-  if (d->ctx) clReleaseContext(d->ctx);
+  if (d->queue) {
+    clReleaseCommandQueue(d->queue);
+    CLT__LIVE_DEC(CLT__LIVE_QUEUES);
+  }
+  if (d->ctx) {
+    clReleaseContext(d->ctx);
+    CLT__LIVE_DEC(CLT__LIVE_CONTEXTS);
+  }
   if (d->counted) clt__cl_gemm_device_closed();
   clt__free_mem(d);
 }
