@@ -30,7 +30,7 @@ static clt_status enumerate(cl_pair **out, size_t *count) {
   for (cl_uint p = 0; p < np && st == CLT_OK; p++) {
     cl_uint nd = 0;
     err = CLT__CL(clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd));
-    if (err == CL_DEVICE_NOT_FOUND || nd == 0) continue;
+    if (err == CL_DEVICE_NOT_FOUND || (err == CL_SUCCESS && nd == 0)) continue;
     if (err != CL_SUCCESS) {
       st = clt__cl_fail("clGetDeviceIDs", err, "listing devices of platform %u", p);
       break;
