@@ -26,6 +26,10 @@ clt_status clt__err(clt_status st, const char *fmt, ...)
 /* For a NULL tensor argument: keeps an error already recorded (the chain rule of DESIGN.md),
  * else records CLT_ERR_INVALID_ARG naming the argument. Returns the recorded status. */
 clt_status clt__null_arg(const char *arg);
+/* Puts back a record read earlier with clt_last_status() and clt_last_error(): for work whose
+ * own failures are not the caller's (the binary cache), which must neither leave an error of its
+ * own nor replace one already recorded. */
+void clt__err_restore(clt_status st, const char *msg);
 /* Appends text to the recorded message (build logs). */
 void clt__err_append(const char *fmt, ...)
 #if defined(__GNUC__)

@@ -108,11 +108,11 @@ static cl_program from_cache(clt__cl_dev *d, const char *path, const char *optio
   void *file;
   size_t len;
   clt_status saved = clt_last_status();
-  char saved_msg[256];
+  char saved_msg[1024];
   snprintf(saved_msg, sizeof saved_msg, "%s", clt_last_error());
   if (clt__file_read_all(path, 256u << 20, &file, &len) != CLT_OK) {
     /* a missing entry is the normal cold case, not an error to report */
-    if (saved == CLT_OK) clt_clear_error();
+    clt__err_restore(saved, saved_msg);
     return NULL;
   }
   cl_program prog = NULL;
@@ -134,7 +134,7 @@ static cl_program from_cache(clt__cl_dev *d, const char *path, const char *optio
   }
   clt__free_mem(file);
   if (!prog) remove(path); /* corrupt or stale: rebuilt from source and written again */
-  if (saved == CLT_OK) clt_clear_error();
+  clt__err_restore(saved, saved_msg);
   return prog;
 }
 
@@ -152,8 +152,10 @@ static void to_cache(clt__cl_dev *d, cl_program prog, const char *path) {
       const void *parts[4] = {BIN_MAGIC, &sz, &sum, bin};
       const size_t lens[4] = {8, 8, 8, size};
       clt_status saved = clt_last_status();
+      char saved_msg[1024];
+      snprintf(saved_msg, sizeof saved_msg, "%s", clt_last_error());
       /* a cache that cannot be written only costs time; the error is not the caller's */
-      if (clt__file_write_atomic(path, parts, lens, 4) != CLT_OK && saved == CLT_OK) clt_clear_error();
+      if (clt__file_write_atomic(path, parts, lens, 4) != CLT_OK) clt__err_restore(saved, saved_msg);
     }
   }
   clt__free_mem(bin);
