@@ -42,9 +42,13 @@ const char *clt__shape_str(char *buf, int ndim, const int64_t *shape);
 
 /* ---- fault points and host memory (fault.c) --------------------------------------------- */
 
-/* Every OpenCL call and every host allocation first asks clt__fault_hit(); a test arms it to
- * make the Nth point fail. */
+/* Every OpenCL call and every host allocation first asks clt__fault_hit() (allocations) or
+ * clt__fault_hit_cl(the call's text); a test arms it to make the Nth point fail. */
 bool clt__fault_hit(void);
+bool clt__fault_hit_cl(const char *call);
+/* Names the points that follow (until set back): the region whose failures the caller absorbs
+ * by design (the binary cache's "binary cache"), or NULL. Returns the label it replaces. */
+const char *clt__fault_region(const char *label);
 /* The OpenCL error code an armed fault returns (CL_OUT_OF_RESOURCES by default). */
 int clt__fault_cl_code(void);
 /* Test controls: count points from zero, make the nth point from now (1-based) fail with
@@ -53,6 +57,10 @@ void clt__fault_reset(void);
 void clt__fault_arm(long nth, int cl_code);
 long clt__fault_count(void);
 bool clt__fault_fired(void);
+/* Where the armed fault fired, so a test can check the error names it: the OpenCL call's text
+ * ("clFinish(d->queue)"), or NULL for a host allocation; and the region label then in force. */
+const char *clt__fault_fired_call(void);
+const char *clt__fault_fired_region(void);
 
 void *clt__malloc(size_t n);
 void *clt__calloc(size_t n, size_t size);

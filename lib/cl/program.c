@@ -195,7 +195,10 @@ static clt_status build(clt__cl_dev *d, int fam, int variant) {
     snprintf(options, sizeof options, "%s -DCLT_DT=%d", d->options, variant);
   char path[1200];
   bool cached = cache_path(d, fam, &s, options, path, sizeof path);
+  /* the cache's own faults cost time only: a test tells them by this label */
+  const char *region = clt__fault_region("binary cache");
   cl_program prog = cached ? from_cache(d, path, options) : NULL;
+  clt__fault_region(region);
   if (!prog) {
     cl_int err;
     prog = CLT__CL_OBJ(&err, clCreateProgramWithSource(d->ctx, NSRC, s.text, s.len, &err));
@@ -210,7 +213,11 @@ static clt_status build(clt__cl_dev *d, int fam, int variant) {
       sources_free(&s);
       return st;
     }
-    if (cached) to_cache(d, prog, path);
+    if (cached) {
+      region = clt__fault_region("binary cache");
+      to_cache(d, prog, path);
+      clt__fault_region(region);
+    }
   }
   sources_free(&s);
   d->programs[fam][variant] = prog;
