@@ -120,6 +120,27 @@ void tu_assert_err_(clt_status st, const char *file, int line, ...) {
   clt_clear_error();
 }
 
+const char *tu_fault_unnamed(clt_status st) {
+  static char why[2048];
+  const char *call = clt__fault_fired_call(), *msg = clt_last_error();
+  if (!clt__fault_fired()) return "the fault never fired";
+  if (strncmp(msg, "clt_", 4) != 0 || !strstr(msg, ": ")) {
+    snprintf(why, sizeof why, "message '%s' names no function", msg);
+    return why;
+  }
+  if (!call) {
+    if (st == CLT_ERR_OOM) return NULL;
+    snprintf(why, sizeof why, "a host allocation failed, but the status is %s: '%s'", clt_status_name(st), msg);
+    return why;
+  }
+  size_t len = strcspn(call, "( ");
+  char name[64];
+  snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), call);
+  if (strstr(msg, name)) return NULL;
+  snprintf(why, sizeof why, "%s failed, but the message does not name %s: '%s'", call, name, msg);
+  return why;
+}
+
 double *tu_values(const clt_tensor *t) {
   int64_t n = clt_numel(t);
   size_t es = clt_dtype_size(clt_get_dtype(t));

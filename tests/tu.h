@@ -47,6 +47,11 @@ int tu_main(Suite *(*make_suite)(void), tu_kernels kernels);
 #define TU_ASSERT_ERR(st, ...) tu_assert_err_((st), __FILE__, __LINE__, __VA_ARGS__, (const char *)NULL)
 void tu_assert_err_(clt_status st, const char *file, int line, ...);
 
+/* After a call that failed with st through an armed fault that fired (read before
+ * clt__fault_reset): NULL when the error names what failed (the OpenCL call, by its name as the
+ * fault point's text begins; for a host allocation, CLT_ERR_OOM), else what is wrong with it. */
+const char *tu_fault_unnamed(clt_status st);
+
 /* Host copies of a tensor's elements as doubles (caller frees). */
 double *tu_values(const clt_tensor *t);
 /* Asserts t has the given shape and values (as doubles, exact). */
