@@ -80,7 +80,7 @@ static int compare(clt_tensor *got, clt_tensor *want, const char *what) {
       clt_to_host(wd, w, sizeof(double) * (size_t)n) == CLT_OK) {
     bad = -1;
     for (int64_t i = 0; i < n && bad < 0; i++)
-      if (fabs(g[i] - w[i]) > 1e-4 + 1e-4 * fabs(w[i])) bad = (int)i;
+      if (!(fabs(g[i] - w[i]) <= 1e-4 + 1e-4 * fabs(w[i]))) bad = (int)i; /* NaN is a difference too */
   }
   free(g);
   free(w);
