@@ -1,6 +1,7 @@
 /* Known values written here, on every device: reductions over a dim (mean, var and std with
  * their corrections, prod), binary ops and their scalar forms, comparisons, logical ops, where,
- * and the unary wrappers (leaky_relu's and elu's parameters among them) against libm in double.
+ * reversed scalar forms, promotions and casts, and the unary wrappers (leaky_relu's and elu's
+ * parameters among them) against libm in double.
  * The other suites hold each device to the host reference; the host and the devices share code
  * (lib/reduce.c computes the scale factors and the var/std denominator once for both), so a
  * mistake there passes every comparison with the host and is caught only here. */
@@ -230,6 +231,33 @@ START_TEST(logical_ops_and_where) {
 }
 END_TEST
 
+/* Reversed scalar forms, a float condition, int to float promotion of float ops, and casts
+ * that wrap or saturate. */
+START_TEST(reversed_forms_promotions_and_casts) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  const int64_t s3[] = {3}, s4[] = {4};
+  clt_tensor *x = clt_arange(dev, CLT_FLOAT32, 1, 5, 1);
+  expect(clt_rsub_scalar(x, 10), CLT_FLOAT32, 1, s4, (const double[]){9, 8, 7, 6}, 0, "rsub_scalar");
+  expect(clt_rdiv_scalar(x, 12), CLT_FLOAT32, 1, s4, (const double[]){12, 6, 4, 3}, 0, "rdiv_scalar");
+  expect(clt_rpow_scalar(x, 2), CLT_FLOAT32, 1, s4, (const double[]){2, 4, 8, 16}, 0, "rpow_scalar");
+  expect(clt_where(clt_arange(dev, CLT_FLOAT32, -1, 2, 1), clt_ones(dev, CLT_INT32, CLT_SHAPE(3)),
+                   clt_zeros(dev, CLT_INT32, CLT_SHAPE(3))),
+         CLT_INT32, 1, s3, (const double[]){1, 0, 1}, 0, "where with a float condition");
+  clt_tensor *i = clt_from_host(dev, CLT_INT32, CLT_SHAPE(3), (const int32_t[]){1, 4, 9});
+  expect(clt_sqrt(i), CLT_FLOAT32, 1, s3, (const double[]){1, 2, 3}, 0, "sqrt of int32");
+  expect(clt_div(i, i), CLT_FLOAT32, 1, s3, (const double[]){1, 1, 1}, 0, "div of int32");
+  clt_tensor *w = clt_from_host(dev, CLT_INT32, CLT_SHAPE(3), (const int32_t[]){-1, 256, 511});
+  expect(clt_cast(w, CLT_UINT8), CLT_UINT8, 1, s3, (const double[]){255, 0, 255}, 0, "int32 -> uint8 wraps");
+  expect(clt_cast(clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(3), (const double[]){1e30, -1e30, -2.7}), CLT_INT64),
+         CLT_INT64, 1, s3, (const double[]){9223372036854775807.0, -9223372036854775808.0, -2}, 0,
+         "float64 -> int64 saturates, truncates");
+  expect(clt_cast(clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(3), (const float[]){0, -0.5f, NAN}), CLT_BOOL), CLT_BOOL, 1,
+         s3, (const double[]){0, 1, 1}, 0, "float32 -> bool");
+  clt_scope_end();
+}
+END_TEST
+
 /* ---- unary wrappers against libm -------------------------------------------------------- */
 
 static double gelu(double x) { return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
@@ -297,6 +325,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, reductions_over_dims);
   TU_DEVICES(tc, binary_ops_and_comparisons);
   TU_DEVICES(tc, logical_ops_and_where);
+  TU_DEVICES(tc, reversed_forms_promotions_and_casts);
   TU_DEVICES(tc, unary_wrappers_and_their_parameters);
   suite_add_tcase(s, tc);
   return s;

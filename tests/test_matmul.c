@@ -273,7 +273,7 @@ static Suite *suite(void) {
   Suite *s = suite_create("matmul");
   TCase *tc = tu_tcase("matmul");
   TU_DEVICES(tc, shapes_like_numpy);
-  TU_DEVICES(tc, device_matches_host);
+  TU_VS_HOST(tc, device_matches_host);
   TU_DEVICES(tc, empty_products_and_errors);
   if (tu_cl()) {
     tcase_add_test(tc, check_mode_runs_gemm_twice);

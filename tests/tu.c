@@ -80,6 +80,17 @@ void tu_leak_teardown(void) {
   }
 }
 
+static int vs_host_skipped;
+
+void tu_add_vs_host(TCase *tc, const TTest *fn, const char *name) {
+  if (tu_ndev > 1) {
+    tcase_add_loop_test(tc, fn, 1, tu_ndev);
+  } else {
+    fprintf(stderr, "%s not run: it holds a device to the host, and only the host is under test\n", name);
+    vs_host_skipped++;
+  }
+}
+
 TCase *tu_tcase(const char *name) {
   TCase *tc = tcase_create(name);
   tcase_add_checked_fixture(tc, tu_leak_setup, tu_leak_teardown);
@@ -94,6 +105,7 @@ int tu_main(Suite *(*make_suite)(void), tu_kernels kernels) {
   SRunner *sr = srunner_create(make_suite());
   srunner_set_fork_status(sr, CK_NOFORK);
   srunner_run_all(sr, CK_NORMAL);
+  if (vs_host_skipped) fprintf(stderr, "%d device-against-host tests not run (host only)\n", vs_host_skipped);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
   tu_close_devices();

@@ -42,6 +42,11 @@ int tu_main(Suite *(*make_suite)(void), tu_kernels kernels);
 /* Loop test over every device under test: the body sees clt_device *dev. */
 #define TU_DEVICES(tc, fn) tcase_add_loop_test((tc), (fn), 0, tu_ndev)
 #define TU_DEV (tu_dev[_i])
+/* A test that holds a device to the host reference: on every device but the host, where it
+ * would compare the host with itself (under valgrind, suites with many kernels run on the host
+ * alone: tu_main then says which tests did not run). */
+#define TU_VS_HOST(tc, fn) tu_add_vs_host((tc), (fn), #fn)
+void tu_add_vs_host(TCase *tc, const TTest *fn, const char *name);
 
 /* Asserts the last call failed with status st and a message containing each given text. */
 #define TU_ASSERT_ERR(st, ...) tu_assert_err_((st), __FILE__, __LINE__, __VA_ARGS__, (const char *)NULL)
