@@ -462,15 +462,15 @@ END_TEST
 static Suite *suite(void) {
   Suite *s = suite_create("ew");
   TCase *tc = tu_tcase("elementwise");
-  TU_DEVICES(tc, unary_ops_match_the_host);
-  TU_DEVICES(tc, binary_ops_match_the_host);
-  TU_DEVICES(tc, where_matches_the_host);
+  TU_VS_HOST(tc, unary_ops_match_the_host);
+  TU_VS_HOST(tc, binary_ops_match_the_host);
+  TU_VS_HOST(tc, where_matches_the_host);
   tcase_add_test(tc, host_reference_known_values);
   TU_DEVICES(tc, ieee_special_values);
   TU_DEVICES(tc, exp_float_within_2_ulp);
   TU_DEVICES(tc, results_keep_a_shared_permuted_layout);
   TU_DEVICES(tc, promotion_like_pytorch);
-  TU_DEVICES(tc, casts_match_the_host);
+  TU_VS_HOST(tc, casts_match_the_host);
   TU_DEVICES(tc, bad_inputs);
   if (tu_cl()) tcase_add_test(tc, check_mode_catches_a_wrong_kernel);
   suite_add_tcase(s, tc);
