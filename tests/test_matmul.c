@@ -104,15 +104,15 @@ START_TEST(every_gemm_provider) {
   clt_scope_begin();
   clt_tensor *probe = clt_matmul(clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(1, 1)), clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(1, 1)));
   clt_scope_end();
-  if (!probe && clt_last_status() == CLT_ERR_INVALID_ARG && strstr(clt_last_error(), "this build takes")) {
-    fprintf(stderr, "CLT_GEMM=%s: not in this build\n", names[_i]);
-  } else {
+  bool built = probe || clt_last_status() != CLT_ERR_INVALID_ARG || !strstr(clt_last_error(), "this build takes");
+  if (built) {
     ck_assert_msg(probe != NULL || clt_last_status() == CLT_OK, "CLT_GEMM=%s: %s", names[_i], clt_last_error());
     shapes(tu_cl());
   }
   unsetenv("CLT_GEMM");
   unsetenv("CLT_GEMM_WAIT");
   clt_clear_error();
+  if (!built) TU_SKIP("CLT_GEMM=%s: not in this build", names[_i]);
 }
 END_TEST
 

@@ -6,6 +6,21 @@
 clt_device *tu_dev[TU_MAX_DEV];
 int tu_ndev;
 
+bool tu_required(void) {
+  const char *req = getenv("CLT_REQUIRE_DEVICE");
+  return req && strcmp(req, "1") == 0;
+}
+
+void tu_skip_(const char *fmt, ...) {
+  char why[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  if (tu_required()) ck_abort_msg("%s, and CLT_REQUIRE_DEVICE=1 makes a skip a failure", why);
+  fprintf(stderr, "skipped: %s\n", why);
+}
+
 bool tu_open_devices(bool host_only) {
   tu_ndev = 0;
   if (clt_device_open("host", &tu_dev[tu_ndev]) != CLT_OK) {
@@ -21,10 +36,9 @@ bool tu_open_devices(bool host_only) {
   if (clt_device_open(spec && *spec ? spec : "cl", &tu_dev[tu_ndev]) == CLT_OK) {
     tu_ndev++;
   } else {
-    const char *req = getenv("CLT_REQUIRE_DEVICE");
     fprintf(stderr, "no OpenCL device: %s\n", clt_last_error());
     clt_clear_error();
-    if (req && strcmp(req, "1") == 0) {
+    if (tu_required()) {
       fprintf(stderr, "CLT_REQUIRE_DEVICE=1: failing instead of skipping the device tests\n");
       return false;
     }

@@ -57,6 +57,20 @@ void tu_assert_err_(clt_status st, const char *file, int line, ...);
  * fault point's text begins; for a host allocation, CLT_ERR_OOM), else what is wrong with it. */
 const char *tu_fault_unnamed(clt_status st);
 
+/* Whether $CLT_REQUIRE_DEVICE=1 (CI): a test that cannot run here must fail, not skip. */
+bool tu_required(void);
+/* Returns from a test that cannot run here, saying why; fails it under $CLT_REQUIRE_DEVICE=1. */
+#define TU_SKIP(...)               \
+  do {                             \
+    tu_skip_(__VA_ARGS__);         \
+    return;                        \
+  } while (0)
+void tu_skip_(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
 /* Host copies of a tensor's elements as doubles (caller frees). */
 double *tu_values(const clt_tensor *t);
 /* Asserts t has the given shape and values (as doubles, exact). */
