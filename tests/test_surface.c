@@ -2,7 +2,7 @@
  * the safetensors name __metadata__, cross entropy without classes, clamp with NaN bounds,
  * cat / gather / index_select / scatter_add on 0-d tensors, gradcheck with grad mode off,
  * one_hot with -1 classes on an empty index, optimizer parameters that are views or on two
- * devices, and a stream that cannot be written. (tests/test_exports.sh fails when an exported
+ * devices, and a stream that cannot be written. (tests/test_exports.py fails when an exported
  * function is called by no test.) */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
