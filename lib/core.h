@@ -26,6 +26,10 @@ clt_status clt__err(clt_status st, const char *fmt, ...)
 /* For a NULL tensor argument: keeps an error already recorded (the chain rule of DESIGN.md),
  * else records CLT_ERR_INVALID_ARG naming the argument. Returns the recorded status. */
 clt_status clt__null_arg(const char *arg);
+/* Puts back a record read earlier with clt_last_status() and clt_last_error(): for work whose
+ * own failures are not the caller's (the binary cache), which must neither leave an error of its
+ * own nor replace one already recorded. */
+void clt__err_restore(clt_status st, const char *msg);
 /* Appends text to the recorded message (build logs). */
 void clt__err_append(const char *fmt, ...)
 #if defined(__GNUC__)
@@ -38,9 +42,13 @@ const char *clt__shape_str(char *buf, int ndim, const int64_t *shape);
 
 /* ---- fault points and host memory (fault.c) --------------------------------------------- */
 
-/* Every OpenCL call and every host allocation first asks clt__fault_hit(); a test arms it to
- * make the Nth point fail. */
+/* Every OpenCL call and every host allocation first asks clt__fault_hit() (allocations) or
+ * clt__fault_hit_cl(the call's text); a test arms it to make the Nth point fail. */
 bool clt__fault_hit(void);
+bool clt__fault_hit_cl(const char *call);
+/* Names the points that follow (until set back): the region whose failures the caller absorbs
+ * by design (the binary cache's "binary cache"), or NULL. Returns the label it replaces. */
+const char *clt__fault_region(const char *label);
 /* The OpenCL error code an armed fault returns (CL_OUT_OF_RESOURCES by default). */
 int clt__fault_cl_code(void);
 /* Test controls: count points from zero, make the nth point from now (1-based) fail with
@@ -49,6 +57,10 @@ void clt__fault_reset(void);
 void clt__fault_arm(long nth, int cl_code);
 long clt__fault_count(void);
 bool clt__fault_fired(void);
+/* Where the armed fault fired, so a test can check the error names it: the OpenCL call's text
+ * ("clFinish(d->queue)"), or NULL for a host allocation; and the region label then in force. */
+const char *clt__fault_fired_call(void);
+const char *clt__fault_fired_region(void);
 
 void *clt__malloc(size_t n);
 void *clt__calloc(size_t n, size_t size);
@@ -69,6 +81,8 @@ enum {
   CLT__LIVE_PROGRAMS,
   CLT__LIVE_KERNELS,
   CLT__LIVE_EVENTS,
+  CLT__LIVE_CONTEXTS, /* OpenCL contexts and queues clt holds a reference to (created or retained) */
+  CLT__LIVE_QUEUES,
   CLT__LIVE_COUNT
 };
 extern atomic_long clt__live[CLT__LIVE_COUNT];

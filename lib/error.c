@@ -40,6 +40,11 @@ void clt_clear_error(void) {
   last_msg[0] = '\0';
 }
 
+void clt__err_restore(clt_status st, const char *msg) {
+  last_status = st;
+  snprintf(last_msg, sizeof last_msg, "%s", st == CLT_OK ? "" : msg);
+}
+
 void clt__api(const char *name) { api_name = name; }
 const char *clt__api_name(void) { return api_name; }
 

@@ -13,14 +13,25 @@ static CLT__TLS long fault_count; /* points passed since reset */
 static CLT__TLS long fault_at;    /* fail when fault_count reaches this (0: disarmed) */
 static CLT__TLS int fault_code = CLT__CL_OUT_OF_RESOURCES;
 static CLT__TLS bool fault_fired;
+static CLT__TLS const char *fault_region, *fired_call, *fired_region;
 
-bool clt__fault_hit(void) {
+bool clt__fault_hit_cl(const char *call) {
   fault_count++;
   if (fault_at != 0 && fault_count == fault_at) {
     fault_fired = true;
+    fired_call = call;
+    fired_region = fault_region;
     return true;
   }
   return false;
+}
+
+bool clt__fault_hit(void) { return clt__fault_hit_cl(NULL); }
+
+const char *clt__fault_region(const char *label) {
+  const char *old = fault_region;
+  fault_region = label;
+  return old;
 }
 
 int clt__fault_cl_code(void) { return fault_code; }
@@ -29,6 +40,7 @@ void clt__fault_reset(void) {
   fault_count = 0;
   fault_at = 0;
   fault_fired = false;
+  fired_call = fired_region = NULL;
   fault_code = CLT__CL_OUT_OF_RESOURCES;
 }
 
@@ -36,10 +48,13 @@ void clt__fault_arm(long nth, int cl_code) {
   fault_at = nth > 0 ? fault_count + nth : 0;
   fault_code = cl_code ? cl_code : CLT__CL_OUT_OF_RESOURCES;
   fault_fired = false;
+  fired_call = fired_region = NULL;
 }
 
 long clt__fault_count(void) { return fault_count; }
 bool clt__fault_fired(void) { return fault_fired; }
+const char *clt__fault_fired_call(void) { return fired_call; }
+const char *clt__fault_fired_region(void) { return fired_region; }
 
 void *clt__malloc(size_t n) {
   if (clt__fault_hit()) return NULL;

@@ -151,7 +151,14 @@ static clt_status bytes_of(const clt_tensor *t, void **buf, size_t *len) {
  * it is set once, and only while it is still the C library's, so an application that gave
  * Jansson its own keeps it. clt__malloc and clt__free_mem are malloc and free underneath, so
  * objects made before the switch are freed correctly after it. */
-static void *json_alloc(size_t n) { return clt__malloc(n); }
+/* Jansson reports a failed allocation inside its lexer as a syntax error ("premature end of
+ * input"), so the loader counts them itself to call it what it was. */
+static CLT__TLS unsigned long json_alloc_failures;
+static void *json_alloc(size_t n) {
+  void *p = clt__malloc(n);
+  if (!p) json_alloc_failures++;
+  return p;
+}
 
 static void use_clt_allocator(void) {
   static atomic_int state; /* 0: not yet, 1: being set, 2: done */
@@ -190,6 +197,7 @@ clt_status clt_save_safetensors(const char *path, int n, const char *const *name
   clt_status s = check_named(n, names, tensors);
   if (s != CLT_OK) return s;
   use_clt_allocator();
+  unsigned long failures = json_alloc_failures;
   json_t *hdr = json_object(), *meta = json_object();
   void **data = clt__calloc((size_t)(n ? n : 1), sizeof *data);
   size_t *lens = clt__calloc((size_t)n + 1, sizeof *lens); /* the header, then each tensor's data */
@@ -209,7 +217,8 @@ clt_status clt_save_safetensors(const char *path, int n, const char *const *name
     parts[i + 1] = data[i];
   }
   char *text = s == CLT_OK ? json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-  if (s == CLT_OK && !text) s = clt__err(CLT_ERR_OOM, "cannot write the header");
+  /* Jansson 2.14 can return a truncated text when an allocation fails while it writes */
+  if (s == CLT_OK && (!text || json_alloc_failures != failures)) s = clt__err(CLT_ERR_OOM, "cannot write the header");
   if (s == CLT_OK) {
     size_t tl = strlen(text), padded = (tl + 7) / 8 * 8;
     char *h = clt__malloc(padded + 8);
@@ -419,8 +428,11 @@ static clt_status load(clt__src *src, clt_device *dev, clt_tensor_list **out) {
   }
   use_clt_allocator();
   json_error_t jerr;
+  unsigned long failures = json_alloc_failures;
   json_t *hdr = json_loadb(text, (size_t)hl, JSON_REJECT_DUPLICATES, &jerr);
   clt__free_mem(text);
+  if (!hdr && json_alloc_failures != failures)
+    return clt__err(CLT_ERR_OOM, "cannot allocate memory to parse the safetensors header (%s)", jerr.text);
   if (!hdr) return clt__err(CLT_ERR_FORMAT, "malformed safetensors file: header JSON: %s (at %d)", jerr.text, jerr.position);
   size_t cap = json_is_object(hdr) ? json_object_size(hdr) : 0, n = 0;
   entry *entries = clt__calloc(cap ? cap : 1, sizeof *entries);

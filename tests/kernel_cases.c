@@ -2,12 +2,20 @@
  * workload tools/oclgrind.sh runs under Oclgrind (--data-races --uninitialized --check-api),
  * small enough for its interpreter. Exit status 0 when every case matches the host. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "clt.h"
 
 static int failures;
+
+static bool same_shape_and_dtype(const clt_tensor *a, const clt_tensor *b) {
+  if (clt_get_dtype(a) != clt_get_dtype(b) || clt_ndim(a) != clt_ndim(b)) return false;
+  for (int d = 0; d < clt_ndim(a); d++)
+    if (clt_shape(a)[d] != clt_shape(b)[d]) return false;
+  return true;
+}
 
 static void compare(const char *what, clt_tensor *got, clt_tensor *want) {
   if (!got || !want) {
@@ -16,11 +24,17 @@ static void compare(const char *what, clt_tensor *got, clt_tensor *want) {
     clt_clear_error();
     return;
   }
+  if (!same_shape_and_dtype(got, want)) {
+    printf("FAIL %s: %d dims of %s against the host's %d of %s\n", what, clt_ndim(got), clt_dtype_name(clt_get_dtype(got)),
+           clt_ndim(want), clt_dtype_name(clt_get_dtype(want)));
+    failures++;
+    return;
+  }
   int64_t n = clt_numel(want);
   double *g = malloc(sizeof(double) * (size_t)(n ? n : 1)), *w = malloc(sizeof(double) * (size_t)(n ? n : 1));
   clt_tensor *gd = clt_cast(got, CLT_FLOAT64), *wd = clt_cast(want, CLT_FLOAT64);
   int bad = -2;
-  if (g && w && gd && wd && clt_numel(got) == n && clt_to_host(gd, g, sizeof(double) * (size_t)n) == CLT_OK &&
+  if (g && w && gd && wd && clt_to_host(gd, g, sizeof(double) * (size_t)n) == CLT_OK &&
       clt_to_host(wd, w, sizeof(double) * (size_t)n) == CLT_OK) {
     bad = -1;
     for (int64_t i = 0; i < n && bad < 0; i++)

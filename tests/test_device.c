@@ -461,7 +461,8 @@ END_TEST
 #endif
 
 START_TEST(device_open_survives_every_fault) {
-  /* every OpenCL call of an open, failed in turn: a clear error, nothing left behind */
+  /* every OpenCL call and allocation of an open, failed in turn: an error naming the failed
+   * call, and nothing left behind (no context, queue, device or anything else counted) */
   const char *spec = clt_device_spec(tu_cl());
   clt__fault_reset();
   clt_device *d;
@@ -469,13 +470,22 @@ START_TEST(device_open_survives_every_fault) {
   long points = clt__fault_count();
   clt_device_release(d);
   for (long n = 1; n <= points; n++) {
+    long before[CLT__LIVE_COUNT];
+    for (int k = 0; k < CLT__LIVE_COUNT; k++) before[k] = atomic_load(&clt__live[k]);
     clt__fault_reset();
     clt__fault_arm(n, 0);
     clt_clear_error();
     d = NULL;
     clt_status st = clt_device_open(spec, &d);
+    ck_assert_msg(clt__fault_fired(), "fault %ld of %ld never fired", n, points);
+    const char *call = clt__fault_fired_call();
     ck_assert_msg(st != CLT_OK && d == NULL, "fault %ld of %ld: open succeeded", n, points);
-    ck_assert_ptr_nonnull(strstr(clt_last_error(), "clt_device_open: "));
+    ck_assert_msg(strncmp(clt_last_error(), "clt_device_open: ", 17) == 0, "fault %ld: %s", n, clt_last_error());
+    const char *wrong = tu_fault_unnamed(st);
+    ck_assert_msg(!wrong, "fault %ld of %ld: %s", n, points, wrong);
+    for (int k = 0; k < CLT__LIVE_COUNT; k++)
+      ck_assert_msg(atomic_load(&clt__live[k]) == before[k], "fault %ld of %ld at %s: live %s went %ld -> %ld", n,
+                    points, call ? call : "a host allocation", tu_live_name(k), before[k], atomic_load(&clt__live[k]));
   }
   clt__fault_reset();
   clt_clear_error();

@@ -758,9 +758,9 @@ END_TEST
 static Suite *suite(void) {
   Suite *s = suite_create("ew");
   TCase *tc = tu_tcase("elementwise");
-  TU_DEVICES(tc, unary_ops_match_the_host);
-  TU_DEVICES(tc, binary_ops_match_the_host);
-  TU_DEVICES(tc, where_matches_the_host);
+  TU_VS_HOST(tc, unary_ops_match_the_host);
+  TU_VS_HOST(tc, binary_ops_match_the_host);
+  TU_VS_HOST(tc, where_matches_the_host);
   tcase_add_test(tc, host_reference_known_values);
   TU_DEVICES(tc, ieee_special_values);
   TU_DEVICES(tc, special_values_as_pytorch);
@@ -770,7 +770,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, promotion_like_pytorch);
   TU_DEVICES(tc, result_types_match_pytorch);
   TU_DEVICES(tc, bool_arithmetic_is_logical);
-  TU_DEVICES(tc, casts_match_the_host);
+  TU_VS_HOST(tc, casts_match_the_host);
   TU_DEVICES(tc, bad_inputs);
   TU_DEVICES(tc, clamp_bounds_and_integer_powers_as_pytorch);
   TU_DEVICES(tc, tanh_float32_in_range_and_tails);

@@ -94,25 +94,73 @@ static void shapes(clt_device *dev) {
 START_TEST(shapes_like_numpy) { shapes(TU_DEV); }
 END_TEST
 
-/* Every provider $CLT_GEMM can pick on an OpenCL device, on the same shapes (auto picks one of
- * them: host on CPU devices sharing host memory, else CLBlast). */
-START_TEST(every_gemm_provider) {
-  /* host twice: deferred to a callback (the default), then with the host waiting for the maps */
-  static const char *names[] = {"host", "host", "clblast", "kernel"};
-  setenv("CLT_GEMM", names[_i], 1);
-  if (_i == 1) setenv("CLT_GEMM_WAIT", "1", 1);
+/* The providers $CLT_GEMM can pick on an OpenCL device (auto picks one of them: host on CPU
+ * devices sharing host memory, else CLBlast), host twice: deferred to a callback (the default),
+ * then with the host waiting for the maps. */
+static const char *const providers[] = {"host", "host", "clblast", "kernel"};
+#define NPROVIDERS 4
+
+/* Sets provider i for the OpenCL device under test; false (environment restored) when this
+ * build lacks it. */
+static bool use_provider(int i) {
+  setenv("CLT_GEMM", providers[i], 1);
+  if (i == 1) setenv("CLT_GEMM_WAIT", "1", 1);
   clt_scope_begin();
   clt_tensor *probe = clt_matmul(clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(1, 1)), clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(1, 1)));
   clt_scope_end();
-  if (!probe && clt_last_status() == CLT_ERR_INVALID_ARG && strstr(clt_last_error(), "this build takes")) {
-    fprintf(stderr, "CLT_GEMM=%s: not in this build\n", names[_i]);
-  } else {
-    ck_assert_msg(probe != NULL || clt_last_status() == CLT_OK, "CLT_GEMM=%s: %s", names[_i], clt_last_error());
-    shapes(tu_cl());
-  }
+  bool built = probe || clt_last_status() != CLT_ERR_INVALID_ARG || !strstr(clt_last_error(), "this build takes");
+  if (built) ck_assert_msg(probe != NULL, "CLT_GEMM=%s: %s", providers[i], clt_last_error());
+  clt_clear_error();
+  return built;
+}
+
+static void default_provider(void) {
   unsetenv("CLT_GEMM");
   unsetenv("CLT_GEMM_WAIT");
-  clt_clear_error();
+}
+
+/* Every provider on the shapes above. */
+START_TEST(every_gemm_provider) {
+  bool built = use_provider(_i);
+  if (built) shapes(tu_cl());
+  default_provider();
+  if (!built) TU_SKIP("CLT_GEMM=%s: not in this build", providers[_i]);
+}
+END_TEST
+
+/* Gradients through every provider, in float64 against central differences: the backward
+ * products take the transposed and batched paths (A^T g, g B^T, summed over broadcast batches)
+ * that the forward shapes reach only in part. */
+typedef struct {
+  bool transpose_a;
+} mm_case;
+
+static clt_tensor *mm(void *user, clt_tensor *const *in) {
+  const mm_case *c = user;
+  return clt_matmul(c->transpose_a ? clt_transpose(in[0], -1, -2) : in[0], in[1]);
+}
+
+START_TEST(every_gemm_provider_gradients) {
+  static const struct {
+    int na, nb;
+    int64_t a[3], b[3];
+    mm_case c;
+  } cases[] = {
+      {2, 2, {3, 4}, {4, 5}, {false}},          {1, 3, {4}, {2, 4, 3}, {false}},
+      {3, 2, {2, 3, 4}, {4, 2}, {false}},       {3, 3, {2, 4, 3}, {1, 4, 2}, {true}},
+      {2, 1, {3, 4}, {4}, {false}},
+  };
+  bool built = use_provider(_i);
+  for (size_t k = 0; built && k < sizeof cases / sizeof *cases; k++) {
+    clt_scope_begin();
+    clt_manual_seed(30 + (uint64_t)k);
+    clt_tensor *in[2] = {rnd(tu_cl(), CLT_FLOAT64, cases[k].na, cases[k].a), rnd(tu_cl(), CLT_FLOAT64, cases[k].nb, cases[k].b)};
+    clt_status st = clt_gradcheck(mm, (void *)&cases[k].c, 2, in, NULL);
+    clt_scope_end();
+    ck_assert_msg(st == CLT_OK, "CLT_GEMM=%s, case %zu: %s", providers[_i], k, clt_last_error());
+  }
+  default_provider();
+  if (!built) TU_SKIP("CLT_GEMM=%s: not in this build", providers[_i]);
 }
 END_TEST
 
@@ -273,11 +321,12 @@ static Suite *suite(void) {
   Suite *s = suite_create("matmul");
   TCase *tc = tu_tcase("matmul");
   TU_DEVICES(tc, shapes_like_numpy);
-  TU_DEVICES(tc, device_matches_host);
+  TU_VS_HOST(tc, device_matches_host);
   TU_DEVICES(tc, empty_products_and_errors);
   if (tu_cl()) {
     tcase_add_test(tc, check_mode_runs_gemm_twice);
-    tcase_add_loop_test(tc, every_gemm_provider, 0, 4);
+    tcase_add_loop_test(tc, every_gemm_provider, 0, NPROVIDERS);
+    tcase_add_loop_test(tc, every_gemm_provider_gradients, 0, NPROVIDERS);
     tcase_add_test(tc, bad_gemm_provider);
 #ifdef CLT_HAVE_CLBLAST
     tcase_add_test(tc, clblast_tuning);

@@ -6,6 +6,21 @@
 clt_device *tu_dev[TU_MAX_DEV];
 int tu_ndev;
 
+bool tu_required(void) {
+  const char *req = getenv("CLT_REQUIRE_DEVICE");
+  return req && strcmp(req, "1") == 0;
+}
+
+void tu_skip_(const char *fmt, ...) {
+  char why[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  if (tu_required()) ck_abort_msg("%s, and CLT_REQUIRE_DEVICE=1 makes a skip a failure", why);
+  fprintf(stderr, "skipped: %s\n", why);
+}
+
 bool tu_open_devices(bool host_only) {
   tu_ndev = 0;
   if (clt_device_open("host", &tu_dev[tu_ndev]) != CLT_OK) {
@@ -21,10 +36,9 @@ bool tu_open_devices(bool host_only) {
   if (clt_device_open(spec && *spec ? spec : "cl", &tu_dev[tu_ndev]) == CLT_OK) {
     tu_ndev++;
   } else {
-    const char *req = getenv("CLT_REQUIRE_DEVICE");
     fprintf(stderr, "no OpenCL device: %s\n", clt_last_error());
     clt_clear_error();
-    if (req && strcmp(req, "1") == 0) {
+    if (tu_required()) {
       fprintf(stderr, "CLT_REQUIRE_DEVICE=1: failing instead of skipping the device tests\n");
       return false;
     }
@@ -38,6 +52,13 @@ void tu_close_devices(void) {
 }
 
 clt_device *tu_cl(void) { return tu_ndev > 1 ? tu_dev[1] : NULL; }
+
+const char *tu_live_name(int k) {
+  static const char *const names[] = {"tensors", "storages", "devices", "buffers", "programs",
+                                      "kernels", "events",   "contexts", "queues"};
+  _Static_assert(sizeof names / sizeof *names == CLT__LIVE_COUNT, "a name for every live counter");
+  return k >= 0 && k < CLT__LIVE_COUNT ? names[k] : "?";
+}
 
 static long live_at_start[CLT__LIVE_COUNT];
 static uint64_t in_use_at_start[TU_MAX_DEV];
@@ -58,13 +79,29 @@ void tu_leak_teardown(void) {
   int depth = clt_scope_depth();
   while (clt_scope_depth() > 0) clt_scope_end(); /* so that one failure does not cascade */
   ck_assert_int_eq(depth, 0);
-  ck_assert_int_eq(atomic_load(&clt__live[CLT__LIVE_TENSORS]), live_at_start[CLT__LIVE_TENSORS]);
-  ck_assert_int_eq(atomic_load(&clt__live[CLT__LIVE_STORAGES]), live_at_start[CLT__LIVE_STORAGES]);
-  ck_assert_int_eq(atomic_load(&clt__live[CLT__LIVE_DEVICES]), live_at_start[CLT__LIVE_DEVICES]);
+  /* what a test owns; buffers, programs and kernels stay with the devices it shares */
+  static const int owned[] = {CLT__LIVE_TENSORS, CLT__LIVE_STORAGES, CLT__LIVE_DEVICES, CLT__LIVE_CONTEXTS,
+                              CLT__LIVE_QUEUES};
+  for (size_t i = 0; i < sizeof owned / sizeof *owned; i++) {
+    long now = atomic_load(&clt__live[owned[i]]);
+    ck_assert_msg(now == live_at_start[owned[i]], "live %s: %ld at the start of the test, %ld at its end",
+                  tu_live_name(owned[i]), live_at_start[owned[i]], now);
+  }
   for (int i = 0; i < tu_ndev; i++) {
     clt_memory_stats ms;
     clt_device_memory_stats(tu_dev[i], &ms);
     ck_assert_uint_eq(ms.bytes_in_use, in_use_at_start[i]);
+  }
+}
+
+static int vs_host_skipped;
+
+void tu_add_vs_host(TCase *tc, const TTest *fn, const char *name) {
+  if (tu_ndev > 1) {
+    tcase_add_loop_test(tc, fn, 1, tu_ndev);
+  } else {
+    fprintf(stderr, "%s not run: it holds a device to the host, and only the host is under test\n", name);
+    vs_host_skipped++;
   }
 }
 
@@ -82,13 +119,14 @@ int tu_main(Suite *(*make_suite)(void), tu_kernels kernels) {
   SRunner *sr = srunner_create(make_suite());
   srunner_set_fork_status(sr, CK_NOFORK);
   srunner_run_all(sr, CK_NORMAL);
+  if (vs_host_skipped) fprintf(stderr, "%d device-against-host tests not run (host only)\n", vs_host_skipped);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
   tu_close_devices();
   for (int k = 0; k < CLT__LIVE_COUNT; k++) {
     long n = atomic_load(&clt__live[k]);
     if (n != 0 && !failed) {
-      fprintf(stderr, "leak: live counter %d is %ld after closing every device\n", k, n);
+      fprintf(stderr, "leak: %ld live %s after closing every device\n", n, tu_live_name(k));
       failed = 1;
     }
   }
@@ -106,6 +144,27 @@ void tu_assert_err_(clt_status st, const char *file, int line, ...) {
       ck_abort_msg("%s:%d: message \"%s\" lacks \"%s\"", file, line, clt_last_error(), want);
   va_end(ap);
   clt_clear_error();
+}
+
+const char *tu_fault_unnamed(clt_status st) {
+  static char why[2048];
+  const char *call = clt__fault_fired_call(), *msg = clt_last_error();
+  if (!clt__fault_fired()) return "the fault never fired";
+  if (strncmp(msg, "clt_", 4) != 0 || !strstr(msg, ": ")) {
+    snprintf(why, sizeof why, "message '%s' names no function", msg);
+    return why;
+  }
+  if (!call) {
+    if (st == CLT_ERR_OOM) return NULL;
+    snprintf(why, sizeof why, "a host allocation failed, but the status is %s: '%s'", clt_status_name(st), msg);
+    return why;
+  }
+  size_t len = strcspn(call, "( ");
+  char name[64];
+  snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), call);
+  if (strstr(msg, name)) return NULL;
+  snprintf(why, sizeof why, "%s failed, but the message does not name %s: '%s'", call, name, msg);
+  return why;
 }
 
 double *tu_values(const clt_tensor *t) {

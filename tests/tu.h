@@ -22,6 +22,8 @@ void tu_close_devices(void);
 /* The OpenCL device under test, or NULL. */
 clt_device *tu_cl(void);
 
+/* The name of live counter k (CLT__LIVE_*), for messages. */
+const char *tu_live_name(int k);
 /* Checked fixture: records live objects at the start of each test, compares at its end. */
 void tu_leak_setup(void);
 void tu_leak_teardown(void);
@@ -40,10 +42,34 @@ int tu_main(Suite *(*make_suite)(void), tu_kernels kernels);
 /* Loop test over every device under test: the body sees clt_device *dev. */
 #define TU_DEVICES(tc, fn) tcase_add_loop_test((tc), (fn), 0, tu_ndev)
 #define TU_DEV (tu_dev[_i])
+/* A test that holds a device to the host reference: on every device but the host, where it
+ * would compare the host with itself (under valgrind, suites with many kernels run on the host
+ * alone: tu_main then says which tests did not run). */
+#define TU_VS_HOST(tc, fn) tu_add_vs_host((tc), (fn), #fn)
+void tu_add_vs_host(TCase *tc, const TTest *fn, const char *name);
 
 /* Asserts the last call failed with status st and a message containing each given text. */
 #define TU_ASSERT_ERR(st, ...) tu_assert_err_((st), __FILE__, __LINE__, __VA_ARGS__, (const char *)NULL)
 void tu_assert_err_(clt_status st, const char *file, int line, ...);
+
+/* After a call that failed with st through an armed fault that fired (read before
+ * clt__fault_reset): NULL when the error names what failed (the OpenCL call, by its name as the
+ * fault point's text begins; for a host allocation, CLT_ERR_OOM), else what is wrong with it. */
+const char *tu_fault_unnamed(clt_status st);
+
+/* Whether $CLT_REQUIRE_DEVICE=1 (CI): a test that cannot run here must fail, not skip. */
+bool tu_required(void);
+/* Returns from a test that cannot run here, saying why; fails it under $CLT_REQUIRE_DEVICE=1. */
+#define TU_SKIP(...)               \
+  do {                             \
+    tu_skip_(__VA_ARGS__);         \
+    return;                        \
+  } while (0)
+void tu_skip_(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 
 /* Host copies of a tensor's elements as doubles (caller frees). */
 double *tu_values(const clt_tensor *t);

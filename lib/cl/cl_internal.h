@@ -10,9 +10,9 @@
 #include "kernels_embedded.h"
 
 /* Every OpenCL call goes through one of these, so a test can make it fail (fault.c). */
-#define CLT__CL(call) (clt__fault_hit() ? (cl_int)clt__fault_cl_code() : (call))
+#define CLT__CL(call) (clt__fault_hit_cl(#call) ? (cl_int)clt__fault_cl_code() : (call))
 #define CLT__CL_OBJ(errp, call) \
-  (clt__fault_hit() ? (*(errp) = (cl_int)clt__fault_cl_code(), NULL) : (call))
+  (clt__fault_hit_cl(#call) ? (*(errp) = (cl_int)clt__fault_cl_code(), NULL) : (call))
 
 /* "CL_OUT_OF_RESOURCES" for -5 ... */
 const char *clt__cl_error_name(cl_int err);

@@ -38,7 +38,7 @@ static clt_status enumerate(cl_pair **out, size_t *count) {
   for (cl_uint p = 0; p < np && st == CLT_OK; p++) {
     cl_uint nd = 0;
     err = CLT__CL(clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd));
-    if (err == CL_DEVICE_NOT_FOUND || nd == 0) continue;
+    if (err == CL_DEVICE_NOT_FOUND || (err == CL_SUCCESS && nd == 0)) continue;
     if (err != CL_SUCCESS) {
       st = clt__cl_fail("clGetDeviceIDs", err, "listing devices of platform %u", p);
       break;
@@ -215,8 +215,14 @@ static void finish_setup(clt__cl_dev *d, const clt_device_info *in) {
 static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out) {
   clt_device *dev = clt__device_new(&clt__cl_backend, d);
   if (!dev) {
-    if (d->queue) clReleaseCommandQueue(d->queue);
-    if (d->ctx) clReleaseContext(d->ctx);
+    if (d->queue) {
+      clReleaseCommandQueue(d->queue);
+      CLT__LIVE_DEC(CLT__LIVE_QUEUES);
+    }
+    if (d->ctx) {
+      clReleaseContext(d->ctx);
+      CLT__LIVE_DEC(CLT__LIVE_CONTEXTS);
+    }
     state_free(d);
     return clt__err(CLT_ERR_OOM, "cannot allocate the device handle");
   }
@@ -266,12 +272,15 @@ static clt_status open_locked(size_t index, clt_device **out) {
     state_free(d);
     return clt__cl_fail("clCreateContext", err, "device cl:%zu", index);
   }
+  CLT__LIVE_INC(CLT__LIVE_CONTEXTS);
   d->queue = CLT__CL_OBJ(&err, clCreateCommandQueue(d->ctx, p.device, 0, &err));
   if (!d->queue) {
     clReleaseContext(d->ctx);
+    CLT__LIVE_DEC(CLT__LIVE_CONTEXTS);
     state_free(d);
     return clt__cl_fail("clCreateCommandQueue", err, "device cl:%zu", index);
   }
+  CLT__LIVE_INC(CLT__LIVE_QUEUES);
   char spec[32];
   snprintf(spec, sizeof spec, "cl:%zu", index);
   return make_device(d, spec, out);
@@ -314,6 +323,7 @@ clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_qu
     state_free(d);
     return clt__cl_fail("clRetainContext", err, "adopting the context");
   }
+  CLT__LIVE_INC(CLT__LIVE_CONTEXTS);
   d->ctx = ctx;
   if (queue) {
     err = CLT__CL(clRetainCommandQueue(queue));
@@ -323,9 +333,11 @@ clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_qu
   }
   if (!d->queue) {
     clReleaseContext(ctx);
+    CLT__LIVE_DEC(CLT__LIVE_CONTEXTS);
     state_free(d);
     return clt__cl_fail(queue ? "clRetainCommandQueue" : "clCreateCommandQueue", err, "adopting the queue");
   }
+  CLT__LIVE_INC(CLT__LIVE_QUEUES);
   clt__mutex_lock(&driver_lock);
   clt_status st = make_device(d, "cl:app", out);
   clt__mutex_unlock(&driver_lock);
@@ -374,8 +386,14 @@ void clt__cl_destroy(clt_device *dev) {
   if (d->queue) clFinish(d->queue);
   clt__cl_programs_release(d);
   clt__cl_pool_empty(d);
-  if (d->queue) clReleaseCommandQueue(d->queue);
-  if (d->ctx) clReleaseContext(d->ctx);
+  if (d->queue) {
+    clReleaseCommandQueue(d->queue);
+    CLT__LIVE_DEC(CLT__LIVE_QUEUES);
+  }
+  if (d->ctx) {
+    clReleaseContext(d->ctx);
+    CLT__LIVE_DEC(CLT__LIVE_CONTEXTS);
+  }
   if (d->counted) clt__cl_gemm_device_closed();
   state_free(d);
 }

@@ -152,11 +152,11 @@ static cl_program from_cache(clt__cl_dev *d, const char *path, const char *optio
   void *file;
   size_t len;
   clt_status saved = clt_last_status();
-  char saved_msg[256];
+  char saved_msg[1024];
   snprintf(saved_msg, sizeof saved_msg, "%s", clt_last_error());
   if (clt__file_read_all(path, 256u << 20, &file, &len) != CLT_OK) {
     /* a missing entry is the normal cold case, not an error to report */
-    if (saved == CLT_OK) clt_clear_error();
+    clt__err_restore(saved, saved_msg);
     return NULL;
   }
   cl_program prog = NULL;
@@ -183,7 +183,7 @@ static cl_program from_cache(clt__cl_dev *d, const char *path, const char *optio
   }
   clt__free_mem(file);
   if (!prog) remove(path); /* corrupt, stale or not this entry: rebuilt from source and written again */
-  if (saved == CLT_OK) clt_clear_error();
+  clt__err_restore(saved, saved_msg);
   return prog;
 }
 
@@ -205,8 +205,10 @@ static void to_cache(clt__cl_dev *d, cl_program prog, const char *path, const ch
     const void *parts[3] = {head, key, bin};
     const size_t lens[3] = {BIN_HEAD, kl, size};
     clt_status saved = clt_last_status();
+    char saved_msg[1024];
+    snprintf(saved_msg, sizeof saved_msg, "%s", clt_last_error());
     /* a cache that cannot be written only costs time; the error is not the caller's */
-    if (clt__file_write_atomic(path, parts, lens, 3) != CLT_OK && saved == CLT_OK) clt_clear_error();
+    if (clt__file_write_atomic(path, parts, lens, 3) != CLT_OK) clt__err_restore(saved, saved_msg);
   }
   clt__free_mem(bin);
 }
@@ -244,7 +246,10 @@ static clt_status build(clt__cl_dev *d, int fam, int variant) {
     snprintf(options, sizeof options, "%s -DCLT_DT=%d", d->options, variant);
   char path[1200];
   bool cached = cache_path(d, fam, &s, options, path, sizeof path);
+  /* the cache's own faults cost time only: a test tells them by this label */
+  const char *region = clt__fault_region("binary cache");
   cl_program prog = cached ? from_cache(d, path, options) : NULL;
+  clt__fault_region(region);
   if (!prog) {
     cl_int err;
     prog = CLT__CL_OBJ(&err, clCreateProgramWithSource(d->ctx, NSRC, s.text, s.len, &err));
@@ -259,7 +264,11 @@ static clt_status build(clt__cl_dev *d, int fam, int variant) {
       sources_free(&s);
       return st;
     }
-    if (cached) to_cache(d, prog, path, options);
+    if (cached) {
+      region = clt__fault_region("binary cache");
+      to_cache(d, prog, path, options);
+      clt__fault_region(region);
+    }
   }
   sources_free(&s);
   d->programs[fam][variant] = prog;

@@ -43,13 +43,14 @@ static clt_status prod_others(clt__cl_dev *d, const clt__reduce_args *r) {
   clt__cl_kernel_entry *k;
   clt_status s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)r->dt, "reduce_prodx", &k);
   if (s != CLT_OK) return s;
-  clt__cl_args a = {k->kernel, 0, CL_SUCCESS};
+  clt__cl_args a;
+  clt__cl_args_init(&a, k);
   layout_args(&a, r->in, &r->L);
   cl_mem om = clt__cl_mem(r->out);
   cl_long oo = r->out_off;
   CLT__ARG(&a, om);
   CLT__ARG(&a, oo);
-  return clt__cl_launch(d, k, &a, (size_t)(r->L.A * r->L.B));
+  return clt__cl_launch(d, &a, (size_t)(r->L.A * r->L.B));
 }
 
 clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {

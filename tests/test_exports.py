@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Fails when a function libclt.so exports is called by no test: each exported name (nm -D) must
+appear as an identifier in the test sources (every .c file under tests/), outside comments and
+string literals, so a message naming a function does not count as a call.
+usage: test_exports.py NM LIBCLT_SO TESTS_DIR"""
+import pathlib
+import re
+import subprocess
+import sys
+
+nm, lib, tests = sys.argv[1:4]
+out = subprocess.run([nm, '-D', '--defined-only', lib], capture_output=True, text=True, check=True).stdout
+exported = sorted({f[2] for f in (l.split() for l in out.splitlines()) if len(f) == 3 and f[1] in 'TW'})
+if len(exported) < 50:
+    sys.exit(f'test_exports: only {len(exported)} functions exported by {lib}: is it the right library?')
+
+# comments, then string and character literals, replaced by a space
+code = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
+called = set()
+for src in sorted(pathlib.Path(tests).rglob('*.c')):
+    called.update(re.findall(r'\b[A-Za-z_]\w*\b', code.sub(' ', src.read_text(errors='replace'))))
+
+missing = [f for f in exported if f not in called]
+for f in missing:
+    print(f'test_exports: {f} is exported by {pathlib.Path(lib).name} but no test under {tests} calls it')
+print(f'test_exports: {len(exported) - len(missing)} of {len(exported)} exported functions called by a test')
+sys.exit(1 if missing else 0)
