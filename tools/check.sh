@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds clt and runs the whole test suite three ways: plain (then a smoke of clt-bench); under
 # valgrind (zero bytes lost in clt code); and built with AddressSanitizer +
-# UndefinedBehaviorSanitizer. Then the kernels under Oclgrind (tools/oclgrind.sh) and each
+# UndefinedBehaviorSanitizer; then the thread suites built with ThreadSanitizer (tools/tsan.sh). Then the kernels under Oclgrind (tools/oclgrind.sh) and each
 # fuzzer for FUZZ_SECONDS (default 60; tools/fuzz.sh), each skipped with a note where its tool
 # is missing (tools/setup-debian.sh installs both). The last line names what ran and what did
 # not. This is the README's test command and what CI runs.
@@ -59,6 +59,10 @@ setup "$build-asan" "${opts[@]}" -Db_sanitize=address,undefined -Db_lundef=false
 meson compile -C "$build-asan"
 meson test -C "$build-asan" --setup asan --print-errorlogs
 ran+=("with ASan + UBSan")
+
+# The thread suites built with ThreadSanitizer (a third build: the library's locks and atomics)
+BUILD="$build-tsan" tools/tsan.sh
+ran+=("the thread suites under TSan")
 
 if command -v oclgrind >/dev/null; then
   tools/oclgrind.sh "$build"
