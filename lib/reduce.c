@@ -8,6 +8,11 @@
 #include "ew.h"
 #include "reduce.h"
 
+clt_dtype clt__reduce_acc_dtype(clt__rop op, clt_dtype dt) {
+  if ((op == CLT__R_SUM || op == CLT__R_PROD) && !clt_dtype_is_float(dt)) return CLT_INT64;
+  return dt;
+}
+
 /* Which dims are reduced; ndims 0 means all. Records an error for bad or repeated dims. */
 static clt_status dims_mask(const clt_tensor *x, int ndims, const int *dims, bool *mask) {
   for (int d = 0; d < CLT_MAX_DIMS; d++) mask[d] = ndims == 0;

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../blas.h"
 #include "host.h"
-#include "reduce.h"
 
 /* Memory statistics, updated by every thread using the handle (include/clt/device.h): atomic,
  * so the single-thread path takes no lock. */
@@ -120,6 +120,13 @@ static clt_status host_rand(clt_device *dev, clt__storage *dst, int64_t off, int
   return CLT_OK;
 }
 
+static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
+  (void)dev;
+  clt_status s = clt__cpu_gemm_check(g);
+  if (s == CLT_OK) clt__cpu_gemm_run(g);
+  return s;
+}
+
 static clt_status host_sync(clt_device *dev) {
   (void)dev;
   return CLT_OK;
@@ -153,7 +160,7 @@ const clt__backend clt__host_backend = {
     .softmax = clt__host_softmax,
     .gather = clt__host_gather,
     .scatter_add = clt__host_scatter_add,
-    .gemm = clt__host_gemm,
+    .gemm = host_gemm,
     .ce_fwd = clt__host_ce_fwd,
     .ce_bwd = clt__host_ce_bwd,
     .optim_step = clt__host_optim_step,
