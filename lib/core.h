@@ -42,23 +42,26 @@ const char *clt__shape_str(char *buf, int ndim, const int64_t *shape);
 
 /* ---- fault points and host memory (fault.c) --------------------------------------------- */
 
-/* Every OpenCL call and every host allocation first asks clt__fault_hit() (allocations) or
- * clt__fault_hit_cl(the call's text); a test arms it to make the Nth point fail. */
+/* Every driver call of a backend (the OpenCL backend's CLT__CL), every dispatch of a backend
+ * entry and every host allocation first asks clt__fault_hit() (allocations) or
+ * clt__fault_hit_call(the call's text); a test arms it to make the Nth point fail. */
 bool clt__fault_hit(void);
-bool clt__fault_hit_cl(const char *call);
+bool clt__fault_hit_call(const char *call);
 /* Names the points that follow (until set back): the region whose failures the caller absorbs
  * by design (the binary cache's "binary cache"), or NULL. Returns the label it replaces. */
 const char *clt__fault_region(const char *label);
-/* The OpenCL error code an armed fault returns (CL_OUT_OF_RESOURCES by default). */
-int clt__fault_cl_code(void);
-/* Test controls: count points from zero, make the nth point from now (1-based) fail with
- * cl_code, read how many points passed, whether the armed fault fired. */
+/* The error code a failing point returns: the one the test armed, else default_code (the
+ * backend's: CL_OUT_OF_RESOURCES for OpenCL calls). */
+int clt__fault_code(int default_code);
+/* Test controls: count points from zero, make the nth point from now (1-based) fail with code
+ * (0: each point's default), read how many points passed, whether the armed fault fired. */
 void clt__fault_reset(void);
-void clt__fault_arm(long nth, int cl_code);
+void clt__fault_arm(long nth, int code);
 long clt__fault_count(void);
 bool clt__fault_fired(void);
-/* Where the armed fault fired, so a test can check the error names it: the OpenCL call's text
- * ("clFinish(d->queue)"), or NULL for a host allocation; and the region label then in force. */
+/* Where the armed fault fired, so a test can check the error names it: the call's text
+ * ("clFinish(d->queue)", "dispatch(gemm)"), or NULL for a host allocation; and the region label
+ * then in force. */
 const char *clt__fault_fired_call(void);
 const char *clt__fault_fired_region(void);
 
@@ -198,10 +201,13 @@ struct clt_tensor {
   clt_tensor *grad;         /* a leaf's accumulated gradient (retained) */
 };
 
+/* Whether dev is the host device: its storages' memory is ptr, addressed directly. */
 bool clt__is_host(const clt_device *dev);
-/* The spec grammar over a list of OpenCL devices (device.c): index -1 is the host; why gets the
- * reason for a default choice; CLT_ERR_NO_DEVICE (not recorded) when nothing matches. */
-clt_status clt__spec_resolve(const char *spec, const clt_device_info *devs, size_t n, long *index, const char **why);
+/* The spec grammar (include/clt/device.h) over the devices of every backend in registry order
+ * (device.c): *index gets the device's position in devs; why gets the reason for a default
+ * choice (spec NULL); CLT_ERR_NO_DEVICE (not recorded) when nothing matches. A backend's devices
+ * are those whose spec starts with its prefix. */
+clt_status clt__spec_resolve(const char *spec, const clt_device_info *devs, size_t n, size_t *index, const char **why);
 bool clt__same_device(const clt_device *a, const clt_device *b);
 clt_device *clt__device_new(const clt__backend *be, void *impl);
 

@@ -252,7 +252,7 @@ static const struct {
 START_TEST(scenario_in_a_fresh_process) {
   if (scenarios[_i].needs_pocl) {
     clt_device_info in;
-    if (!tu_cl() || clt_device_get_info(tu_cl(), &in) != CLT_OK || !strstr(in.platform, "Portable Computing Language"))
+    if (!tu_cl() || clt_device_get_info(tu_cl(), &in) != CLT_OK || !strstr(in.driver, "Portable Computing Language"))
       TU_SKIP("scenario %s: the OpenCL device under test is not PoCL", scenarios[_i].name);
   }
   pid_t p = fork();

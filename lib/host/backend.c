@@ -1,5 +1,6 @@
-/* The host backend: plain memory and reference loops. It is always present and is the
- * reference every other backend is checked against. */
+/* The host backend: plain memory and reference loops. It is always present, the registry's first
+ * entry, and the reference every other backend is checked against ($CLT_CHECK). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,8 +145,9 @@ static void host_empty_cache(clt_device *dev) { (void)dev; }
 
 static void host_destroy(clt_device *dev) { clt__free_mem(dev->impl); }
 
-const clt__backend clt__host_backend = {
+static const clt__backend host_backend = {
     .name = "host",
+    .reference = true,
     .destroy = host_destroy,
     .alloc = host_alloc,
     .free = host_free,
@@ -169,19 +171,11 @@ const clt__backend clt__host_backend = {
     .empty_cache = host_empty_cache,
 };
 
-clt_status clt__host_open(clt_device **out) {
-  host_state *hs = clt__calloc(1, sizeof *hs);
-  if (!hs) return clt__err(CLT_ERR_OOM, "cannot allocate the host device");
-  atomic_init(&hs->in_use, 0);
-  atomic_init(&hs->peak, 0);
-  atomic_init(&hs->allocations, 0);
-  clt_device *dev = clt__device_new(&clt__host_backend, hs);
-  if (!dev) {
-    clt__free_mem(hs);
-    return clt__err(CLT_ERR_OOM, "cannot allocate the host device");
-  }
-  clt_device_info *in = &dev->info;
+/* The host's record; one device, spec "host". */
+static void host_info(clt_device_info *in) {
+  memset(in, 0, sizeof *in);
   snprintf(in->spec, sizeof in->spec, "host");
+  snprintf(in->backend, sizeof in->backend, "host");
   snprintf(in->name, sizeof in->name, "host memory (reference backend)");
   snprintf(in->vendor, sizeof in->vendor, "clt");
   snprintf(in->driver_version, sizeof in->driver_version, "%s", clt_version());
@@ -191,6 +185,29 @@ clt_status clt__host_open(clt_device **out) {
   in->host_unified_memory = true;
   in->max_alloc_bytes = (uint64_t)PTRDIFF_MAX;
   in->global_mem_bytes = (uint64_t)PTRDIFF_MAX;
+}
+
+static clt_status host_list(clt_device_info *info, size_t cap, size_t *count) {
+  if (cap > 0) host_info(&info[0]);
+  *count = 1;
+  return CLT_OK;
+}
+
+static clt_status host_open(size_t index, clt_device **out) {
+  (void)index; /* the list has one device */
+  host_state *hs = clt__calloc(1, sizeof *hs);
+  if (!hs) return clt__err(CLT_ERR_OOM, "cannot allocate the host device");
+  atomic_init(&hs->in_use, 0);
+  atomic_init(&hs->peak, 0);
+  atomic_init(&hs->allocations, 0);
+  clt_device *dev = clt__device_new(&host_backend, hs);
+  if (!dev) {
+    clt__free_mem(hs);
+    return clt__err(CLT_ERR_OOM, "cannot allocate the host device");
+  }
+  host_info(&dev->info);
   *out = dev;
   return CLT_OK;
 }
+
+const clt__backend_entry clt__backend_host = {"host", host_list, host_open};
