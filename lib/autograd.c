@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "autograd_impl.h"
+#include "dispatch.h"
 #include "ew.h"
 #include "reduce.h"
 
@@ -361,7 +362,7 @@ clt_status clt_zero_grad(clt_tensor *t) {
   const clt_tensor *ops[1] = {t->grad};
   clt__iter_tensors(&it, 1, ops);
   clt_device *dev = t->grad->st->dev;
-  return dev->be->fill(dev, &it, t->grad->st, clt_dtype_size(t->grad->dtype), zero);
+  return clt__run_fill(dev, &it, t->grad->st, clt_dtype_size(t->grad->dtype), zero);
 }
 
 clt_tensor *clt_detach(clt_tensor *t) {

@@ -159,7 +159,7 @@ clt_status clt__check_index_range(clt_tensor *index, int64_t limit, const char *
     for (int k = 0; k < 2 && s == CLT_OK; k++) {
       clt__reduce_args r = {.op = k ? CLT__R_MAX : CLT__R_MIN, .in = v->st, .dt = v->dtype, .L = L, .out = mm->st,
                             .out_off = k, .odt = v->dtype};
-      s = dev->be->reduce(dev, &r);
+      s = clt__run_reduce(dev, &r);
     }
     if (s == CLT_OK) s = dev->be->read(dev, mm->st, 0, buf, 2 * clt_dtype_size(index->dtype)); /* one wait */
   }
@@ -296,7 +296,7 @@ static clt_tensor *one_hot(clt_tensor *index, int64_t num_classes) {
       clt__reduce_args r = {.op = CLT__R_MAX, .in = flat->st, .dt = flat->dtype,
                             .L = {.A = 1, .R = flat->numel, .B = 1, .sR = 1, .off = flat->offset}, .out = mx->st,
                             .odt = flat->dtype};
-      s = flat->st->dev->be->reduce(flat->st->dev, &r);
+      s = clt__run_reduce(flat->st->dev, &r);
       if (s == CLT_OK) s = flat->st->dev->be->read(flat->st->dev, mx->st, 0, buf, clt_dtype_size(flat->dtype));
     }
     if (s == CLT_OK) num_classes = clt__load_i64(index->dtype, buf) + 1;

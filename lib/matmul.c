@@ -51,27 +51,6 @@ static clt_tensor *view2(clt_tensor *t, int ndim, const int64_t *shape, const in
   return clt__view_of(t, ndim, shape, strides, t->offset);
 }
 
-static clt_status run_gemm(clt_device *dev, const clt__gemm_args *g) {
-  clt__check c;
-  clt__storage *st[3] = {g->c, (clt__storage *)g->a, (clt__storage *)g->b};
-  clt_status s = clt__check_begin(&c, dev, 3, st);
-  if (s == CLT_OK) s = dev->be->gemm(dev, g);
-  if (s == CLT_OK && c.on) {
-    clt__gemm_args h = *g;
-    h.c = c.ptr[0];
-    h.a = c.ptr[1];
-    h.b = c.ptr[2];
-    s = clt__host_backend.gemm(c.hostdev, &h);
-    clt__iter it;
-    int64_t n = g->m * g->n * g->batch, one = 1, off = g->c_off;
-    const int64_t *strides[1] = {&one};
-    clt__iter_build(&it, 1, &n, 1, strides, &off);
-    if (s == CLT_OK) s = clt__check_end(&c, dev, &it, g->c, g->dt, "matmul");
-  }
-  clt__check_free(&c);
-  return s;
-}
-
 static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
   char sa[CLT__SHAPE_STR], sb[CLT__SHAPE_STR];
   if (clt__check_same_device(a, b) != CLT_OK) return NULL;
@@ -165,7 +144,7 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
         g.ta = tr, g.a = (*T)->st, g.a_off = (*T)->offset, g.lda = ld, g.a_stride = bstride;
       }
     }
-    if (run_gemm(A->st->dev, &g) != CLT_OK) goto done;
+    if (clt__run_gemm(A->st->dev, &g) != CLT_OK) goto done;
   }
   /* drop the dims the 1-d operands gained */
   {

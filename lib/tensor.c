@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "autograd_impl.h"
-#include "backend.h"
+#include "dispatch.h"
 
 /* ---- shapes ----------------------------------------------------------------------------- */
 
@@ -205,7 +205,7 @@ static clt_status fill_value(clt_tensor *t, double value) {
   const clt_tensor *ops[1] = {t};
   clt__iter_tensors(&it, 1, ops);
   clt_device *dev = t->st->dev;
-  return dev->be->fill(dev, &it, t->st, clt_dtype_size(t->dtype), pattern);
+  return clt__run_fill(dev, &it, t->st, clt_dtype_size(t->dtype), pattern);
 }
 
 clt_tensor *clt__full(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape, double v) {
