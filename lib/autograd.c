@@ -12,6 +12,16 @@ static CLT__TLS int no_grad_depth;
 
 bool clt_is_grad_enabled(void) { return no_grad_depth == 0; }
 
+int clt_no_grad_depth(void) { return no_grad_depth; }
+
+clt_status clt_no_grad_unwind(int depth) {
+  clt__api("clt_no_grad_unwind");
+  if (depth < 0 || depth > no_grad_depth)
+    return clt__err(CLT_ERR_STATE, "depth %d: %d no-grad regions are open", depth, no_grad_depth);
+  no_grad_depth = depth;
+  return CLT_OK;
+}
+
 clt_status clt_no_grad_begin(void) {
   clt__api("clt_no_grad_begin");
   no_grad_depth++;

@@ -119,6 +119,6 @@ clt_status clt__check_call(clt_device *dev, const clt__entry *e, const void *arg
   }
   for (int i = 0; i < c.n; i++) clt__free_mem(c.copy[i].ptr);
   clt__free_mem(hargs);
-  clt_device_release(ref);
+  clt__device_drop(ref);
   return s;
 }

@@ -121,7 +121,7 @@ clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const int64_t *
       clt__reference_open(&host) != CLT_OK || clt__storage_new(host, 0, &st) != CLT_OK ||
       !(t = clt__tensor_alloc())) {
     clt__storage_release(st);
-    clt_device_release(host);
+    clt__device_drop(host);
     if (free_fn) free_fn(data, user);
     return NULL;
   }
@@ -130,7 +130,7 @@ clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const int64_t *
   st->wrapped = true;
   st->free_fn = free_fn;
   st->user = user;
-  clt_device_release(host); /* the storage holds its own reference */
+  clt__device_drop(host); /* the storage holds its own reference */
   t->st = st;
   t->dtype = dtype;
   t->ndim = ndim;

@@ -143,6 +143,7 @@ typedef struct clt__backend clt__backend;
 
 struct clt_device {
   atomic_long refs;
+  atomic_long storages; /* live storages on it, each holding one of refs (leak.c) */
   const clt__backend *be;
   clt_device_info info;
   void *impl; /* backend state */
@@ -199,6 +200,11 @@ struct clt_tensor {
   bool is_view;             /* made by a public view op: in-place ops on it record nothing */
   struct clt__node *grad_fn; /* the recorded op that made it; NULL for leaves (retained) */
   clt_tensor *grad;         /* a leaf's accumulated gradient (retained) */
+  /* leaks a user can see (leak.c): the public function that made it, and its place in the list
+   * of tensors clt functions have returned, while it is there */
+  const char *made_by;
+  bool listed;
+  clt_tensor *list_prev, *list_next;
 };
 
 /* Whether dev is the host device: its storages' memory is ptr, addressed directly. */
@@ -249,8 +255,21 @@ static inline clt_tensor *clt__retain(clt_tensor *t) {
 /* Normalises a possibly negative dim into 0..n-1; records CLT_ERR_INDEX otherwise. */
 clt_status clt__wrap_dim(int dim, int n, const char *arg, int *out);
 
-/* Scope registration of a tensor a public function is about to return. */
+/* Scope registration of a tensor a public function is about to return (and its entry in the
+ * leak list). */
 clt_tensor *clt__ret(clt_tensor *t);
+
+/* Leaks a user can see (leak.c): tensors clt returned to the caller are listed until their last
+ * reference goes, so that clt_leak_report and $CLT_LEAK_CHECK=1 can name them. */
+void clt__leak_list(clt_tensor *t);
+void clt__leak_unlist(clt_tensor *t);
+/* Under $CLT_LEAK_CHECK=1: arranges the report at exit (once), when a device opens. */
+void clt__leak_check_arm(void);
+/* Under $CLT_LEAK_CHECK=1: dev's last handle was released (public clt_device_release) while
+ * tensors keep it open: names them on stderr. */
+void clt__leak_device_released(const clt_device *dev);
+/* Drops a reference to dev without the leak check: for the core's own handles. */
+void clt__device_drop(clt_device *dev);
 
 /* Internal clt_rand / clt_randn (this thread's generator). */
 clt_tensor *clt__rand(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape);

@@ -11,9 +11,11 @@ clt_device *clt__device_new(const clt__backend *be, void *impl) {
   clt_device *dev = clt__calloc(1, sizeof *dev);
   if (!dev) return NULL;
   atomic_init(&dev->refs, 1);
+  atomic_init(&dev->storages, 0);
   dev->be = be;
   dev->impl = impl;
   CLT__LIVE_INC(CLT__LIVE_DEVICES);
+  clt__leak_check_arm();
   return dev;
 }
 
@@ -37,11 +39,19 @@ clt_device *clt_device_retain(clt_device *dev) {
   return dev;
 }
 
-void clt_device_release(clt_device *dev) {
+void clt__device_drop(clt_device *dev) {
   if (!dev || atomic_fetch_sub(&dev->refs, 1) != 1) return;
   dev->be->destroy(dev);
   clt__free_mem(dev);
   CLT__LIVE_DEC(CLT__LIVE_DEVICES);
+}
+
+void clt_device_release(clt_device *dev) {
+  if (!dev) return;
+  /* only storages holding it: this was the caller's last handle */
+  if (atomic_load(&dev->refs) - 1 == atomic_load(&dev->storages) && atomic_load(&dev->storages) > 0)
+    clt__leak_device_released(dev);
+  clt__device_drop(dev);
 }
 
 clt_status clt_device_get_info(const clt_device *dev, clt_device_info *out) {

@@ -324,7 +324,7 @@ static clt_tensor *one_hot(clt_tensor *index, int64_t num_classes) {
       for (int64_t i = 0; h && i < num_classes; i++) clt__store_f64(index->dtype, (char *)h->st->ptr + (size_t)i * clt_dtype_size(index->dtype), (double)i);
       classes = h ? clt__to(h, dev) : NULL;
       clt__tensor_release(h);
-      clt_device_release(host);
+      clt__device_drop(host);
     }
   }
   if (classes) eq = clt__binary(CLT_OP_eq, col, classes);

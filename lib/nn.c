@@ -277,7 +277,7 @@ static clt_tensor *host_random(clt_tensor *t, bool normal) {
   clt_device *host;
   if (clt__host_for(t->st->dev, &host) != CLT_OK) return NULL;
   clt_tensor *r = normal ? clt__randn(host, t->dtype, t->ndim, t->shape) : clt__rand(host, t->dtype, t->ndim, t->shape);
-  clt_device_release(host);
+  clt__device_drop(host);
   return r;
 }
 

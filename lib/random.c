@@ -130,6 +130,6 @@ clt_tensor *clt__randn(clt_device *dev, clt_dtype dtype, int ndim, const int64_t
     clt__tensor_release(c);
     clt__tensor_release(h);
   }
-  clt_device_release(host);
+  clt__device_drop(host);
   return t;
 }

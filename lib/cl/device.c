@@ -248,7 +248,7 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
     st = clt__cl_gemm_tune(d, &dev->info);
   }
   if (st != CLT_OK) {
-    clt_device_release(dev);
+    clt__device_drop(dev);
     return st;
   }
   memcpy(d->max_item, items, sizeof d->max_item);
