@@ -84,7 +84,7 @@ enum {
   CLT__LIVE_PROGRAMS,
   CLT__LIVE_KERNELS,
   CLT__LIVE_EVENTS,
-  CLT__LIVE_CONTEXTS, /* OpenCL contexts and queues clt holds a reference to (created or retained) */
+  CLT__LIVE_CONTEXTS, /* a backend's contexts and queues clt holds a reference to (OpenCL's: created or retained) */
   CLT__LIVE_QUEUES,
   CLT__LIVE_COUNT
 };
