@@ -87,7 +87,9 @@ typedef struct clt_device_info {
 CLT_API clt_status clt_device_open(const char *spec, clt_device **out);
 /* Adds a reference to dev and returns it. */
 CLT_API clt_device *clt_device_retain(clt_device *dev);
-/* Drops a reference; the last one closes the device. NULL is a no-op. */
+/* Drops a reference; the last one closes the device. NULL is a no-op. With $CLT_LEAK_CHECK=1,
+ * releasing the caller's last handle while tensors clt returned keep the device open names them
+ * on stderr (clt_leak_report). */
 CLT_API void clt_device_release(clt_device *dev);
 /* The capability record of an open device. */
 CLT_API clt_status clt_device_get_info(const clt_device *dev, clt_device_info *out);
