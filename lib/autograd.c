@@ -4,12 +4,23 @@
 #include <string.h>
 
 #include "autograd_impl.h"
+#include "dispatch.h"
 #include "ew.h"
 #include "reduce.h"
 
 static CLT__TLS int no_grad_depth;
 
 bool clt_is_grad_enabled(void) { return no_grad_depth == 0; }
+
+int clt_no_grad_depth(void) { return no_grad_depth; }
+
+clt_status clt_no_grad_unwind(int depth) {
+  clt__api("clt_no_grad_unwind");
+  if (depth < 0 || depth > no_grad_depth)
+    return clt__err(CLT_ERR_STATE, "depth %d: %d no-grad regions are open", depth, no_grad_depth);
+  no_grad_depth = depth;
+  return CLT_OK;
+}
 
 clt_status clt_no_grad_begin(void) {
   clt__api("clt_no_grad_begin");
@@ -361,7 +372,7 @@ clt_status clt_zero_grad(clt_tensor *t) {
   const clt_tensor *ops[1] = {t->grad};
   clt__iter_tensors(&it, 1, ops);
   clt_device *dev = t->grad->st->dev;
-  return dev->be->fill(dev, &it, t->grad->st, clt_dtype_size(t->grad->dtype), zero);
+  return clt__run_fill(dev, &it, t->grad->st, clt_dtype_size(t->grad->dtype), zero);
 }
 
 clt_tensor *clt_detach(clt_tensor *t) {

@@ -1,5 +1,8 @@
-/* The one table through which the core talks to a backend (host, OpenCL). Adding a backend means
- * implementing this table; no core file changes. */
+/* The one table through which the core talks to a backend (host, OpenCL), and the registry that
+ * finds backends. Adding a backend means implementing this table and a registry entry in its own
+ * directory (lib/<name>/) and listing both in meson.build; no core file changes
+ * (docs/ARCHITECTURE.md). The core calls the compute entries only through the dispatch door
+ * (dispatch.h), which checks them against the reference backend under $CLT_CHECK. */
 #ifndef CLT_BACKEND_H
 #define CLT_BACKEND_H
 
@@ -74,6 +77,8 @@ typedef struct {
 
 struct clt__backend {
   const char *name;
+  /* The reference backend (the host's plain loops): every other table is checked against it. */
+  bool reference;
   void (*destroy)(clt_device *dev);
   /* Memory: alloc fills st->ptr or st->handle for st->nbytes > 0 bytes. */
   clt_status (*alloc)(clt_device *dev, clt__storage *st);
@@ -122,18 +127,23 @@ struct clt__backend {
   void (*empty_cache)(clt_device *dev);
 };
 
-extern const clt__backend clt__host_backend;
-/* Opens a host device handle (host.c). */
-clt_status clt__host_open(clt_device **out);
+/* A backend's entry in the registry: the specs "<prefix>" and "<prefix>:<rest>" name its devices
+ * (device.c). Each backend defines one as clt__backend_<name>, where <name> is how meson.build's
+ * list of backends names it (registry.c). */
+typedef struct clt__backend_entry {
+  const char *prefix;
+  /* Writes the records of up to cap of the backend's devices to info (spec "<prefix>:N" for
+   * number N, or "<prefix>" for a backend with one device) and the number that exist to *count.
+   * Errors are recorded; a backend whose driver is missing is not an error (count 0). */
+  clt_status (*list)(clt_device_info *info, size_t cap, size_t *count);
+  /* Opens device number index of the list. */
+  clt_status (*open)(size_t index, clt_device **out);
+} clt__backend_entry;
 
-/* Backends the build has, tried by spec (device.c). */
-#ifdef CLT_HAVE_OPENCL
-extern const clt__backend clt__cl_backend;
-/* Enumerates OpenCL devices into info[0..cap) (spec "cl:N"); *count gets the total. Errors are
- * recorded; no platform at all is not an error (count 0). */
-clt_status clt__cl_list(clt_device_info *info, size_t cap, size_t *count);
-/* Opens OpenCL device number index of clt__cl_list. */
-clt_status clt__cl_open(size_t index, clt_device **out);
-#endif
+/* The registry (registry.c): the backends the build has, the reference backend first. */
+size_t clt__backend_count(void);
+const clt__backend_entry *clt__backend_at(size_t i);
+/* Opens the reference backend's device: host memory, plain loops. */
+clt_status clt__reference_open(clt_device **out);
 
 #endif

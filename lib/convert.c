@@ -1,7 +1,7 @@
 /* Host conversions: which of them copy and which share is in their names (tensor.h). */
 #include <string.h>
 
-#include "backend.h"
+#include "dispatch.h"
 
 clt_tensor *clt__from_host(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape,
                            const void *data) {
@@ -43,7 +43,7 @@ clt_status clt__to_host(const clt_tensor *t, void *dst) {
     const int64_t offs[2] = {0, t->offset};
     clt__iter it;
     clt__iter_build(&it, t->ndim, t->shape, 2, ss, offs);
-    return dev->be->copy(dev, &it, &out, t->st, es);
+    return clt__run_copy(dev, &it, &out, t->st, es);
   }
   clt_tensor *c = clt__clone(t); /* gather on the device, then one read */
   if (!c) return clt_last_status();
@@ -118,10 +118,10 @@ clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const int64_t *
   clt__storage *st = NULL;
   clt_tensor *t = NULL;
   if (check_wrap(data, dtype, ndim, shape, strides, &numel, &nbytes) != CLT_OK ||
-      clt__host_open(&host) != CLT_OK || clt__storage_new(host, 0, &st) != CLT_OK ||
+      clt__reference_open(&host) != CLT_OK || clt__storage_new(host, 0, &st) != CLT_OK ||
       !(t = clt__tensor_alloc())) {
     clt__storage_release(st);
-    clt_device_release(host);
+    clt__device_drop(host);
     if (free_fn) free_fn(data, user);
     return NULL;
   }
@@ -130,7 +130,7 @@ clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const int64_t *
   st->wrapped = true;
   st->free_fn = free_fn;
   st->user = user;
-  clt_device_release(host); /* the storage holds its own reference */
+  clt__device_drop(host); /* the storage holds its own reference */
   t->st = st;
   t->dtype = dtype;
   t->ndim = ndim;

@@ -42,23 +42,26 @@ const char *clt__shape_str(char *buf, int ndim, const int64_t *shape);
 
 /* ---- fault points and host memory (fault.c) --------------------------------------------- */
 
-/* Every OpenCL call and every host allocation first asks clt__fault_hit() (allocations) or
- * clt__fault_hit_cl(the call's text); a test arms it to make the Nth point fail. */
+/* Every driver call of a backend (the OpenCL backend's CLT__CL), every dispatch of a backend
+ * entry and every host allocation first asks clt__fault_hit() (allocations) or
+ * clt__fault_hit_call(the call's text); a test arms it to make the Nth point fail. */
 bool clt__fault_hit(void);
-bool clt__fault_hit_cl(const char *call);
+bool clt__fault_hit_call(const char *call);
 /* Names the points that follow (until set back): the region whose failures the caller absorbs
  * by design (the binary cache's "binary cache"), or NULL. Returns the label it replaces. */
 const char *clt__fault_region(const char *label);
-/* The OpenCL error code an armed fault returns (CL_OUT_OF_RESOURCES by default). */
-int clt__fault_cl_code(void);
-/* Test controls: count points from zero, make the nth point from now (1-based) fail with
- * cl_code, read how many points passed, whether the armed fault fired. */
+/* The error code a failing point returns: the one the test armed, else default_code (the
+ * backend's: CL_OUT_OF_RESOURCES for OpenCL calls). */
+int clt__fault_code(int default_code);
+/* Test controls: count points from zero, make the nth point from now (1-based) fail with code
+ * (0: each point's default), read how many points passed, whether the armed fault fired. */
 void clt__fault_reset(void);
-void clt__fault_arm(long nth, int cl_code);
+void clt__fault_arm(long nth, int code);
 long clt__fault_count(void);
 bool clt__fault_fired(void);
-/* Where the armed fault fired, so a test can check the error names it: the OpenCL call's text
- * ("clFinish(d->queue)"), or NULL for a host allocation; and the region label then in force. */
+/* Where the armed fault fired, so a test can check the error names it: the call's text
+ * ("clFinish(d->queue)", "dispatch(gemm)"), or NULL for a host allocation; and the region label
+ * then in force. */
 const char *clt__fault_fired_call(void);
 const char *clt__fault_fired_region(void);
 
@@ -81,7 +84,7 @@ enum {
   CLT__LIVE_PROGRAMS,
   CLT__LIVE_KERNELS,
   CLT__LIVE_EVENTS,
-  CLT__LIVE_CONTEXTS, /* OpenCL contexts and queues clt holds a reference to (created or retained) */
+  CLT__LIVE_CONTEXTS, /* a backend's contexts and queues clt holds a reference to (OpenCL's: created or retained) */
   CLT__LIVE_QUEUES,
   CLT__LIVE_COUNT
 };
@@ -140,6 +143,7 @@ typedef struct clt__backend clt__backend;
 
 struct clt_device {
   atomic_long refs;
+  atomic_long storages; /* live storages on it, each holding one of refs (leak.c) */
   const clt__backend *be;
   clt_device_info info;
   void *impl; /* backend state */
@@ -196,12 +200,20 @@ struct clt_tensor {
   bool is_view;             /* made by a public view op: in-place ops on it record nothing */
   struct clt__node *grad_fn; /* the recorded op that made it; NULL for leaves (retained) */
   clt_tensor *grad;         /* a leaf's accumulated gradient (retained) */
+  /* leaks a user can see (leak.c): the public function that made it, and its place in the list
+   * of tensors clt functions have returned, while it is there */
+  const char *made_by;
+  bool listed;
+  clt_tensor *list_prev, *list_next;
 };
 
+/* Whether dev is the host device: its storages' memory is ptr, addressed directly. */
 bool clt__is_host(const clt_device *dev);
-/* The spec grammar over a list of OpenCL devices (device.c): index -1 is the host; why gets the
- * reason for a default choice; CLT_ERR_NO_DEVICE (not recorded) when nothing matches. */
-clt_status clt__spec_resolve(const char *spec, const clt_device_info *devs, size_t n, long *index, const char **why);
+/* The spec grammar (include/clt/device.h) over the devices of every backend in registry order
+ * (device.c): *index gets the device's position in devs; why gets the reason for a default
+ * choice (spec NULL); CLT_ERR_NO_DEVICE (not recorded) when nothing matches. A backend's devices
+ * are those whose spec starts with its prefix. */
+clt_status clt__spec_resolve(const char *spec, const clt_device_info *devs, size_t n, size_t *index, const char **why);
 bool clt__same_device(const clt_device *a, const clt_device *b);
 clt_device *clt__device_new(const clt__backend *be, void *impl);
 
@@ -243,8 +255,21 @@ static inline clt_tensor *clt__retain(clt_tensor *t) {
 /* Normalises a possibly negative dim into 0..n-1; records CLT_ERR_INDEX otherwise. */
 clt_status clt__wrap_dim(int dim, int n, const char *arg, int *out);
 
-/* Scope registration of a tensor a public function is about to return. */
+/* Scope registration of a tensor a public function is about to return (and its entry in the
+ * leak list). */
 clt_tensor *clt__ret(clt_tensor *t);
+
+/* Leaks a user can see (leak.c): tensors clt returned to the caller are listed until their last
+ * reference goes, so that clt_leak_report and $CLT_LEAK_CHECK=1 can name them. */
+void clt__leak_list(clt_tensor *t);
+void clt__leak_unlist(clt_tensor *t);
+/* Under $CLT_LEAK_CHECK=1: arranges the report at exit (once), when a device opens. */
+void clt__leak_check_arm(void);
+/* Under $CLT_LEAK_CHECK=1: dev's last handle was released (public clt_device_release) while
+ * tensors keep it open: names them on stderr. */
+void clt__leak_device_released(const clt_device *dev);
+/* Drops a reference to dev without the leak check: for the core's own handles. */
+void clt__device_drop(clt_device *dev);
 
 /* Internal clt_rand / clt_randn (this thread's generator). */
 clt_tensor *clt__rand(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape);

@@ -1,4 +1,5 @@
-/* Device handles, the spec grammar of DESIGN.md, and device listing. */
+/* Device handles, the spec grammar of include/clt/device.h over the backend registry
+ * (registry.c), and device listing. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,13 +11,15 @@ clt_device *clt__device_new(const clt__backend *be, void *impl) {
   clt_device *dev = clt__calloc(1, sizeof *dev);
   if (!dev) return NULL;
   atomic_init(&dev->refs, 1);
+  atomic_init(&dev->storages, 0);
   dev->be = be;
   dev->impl = impl;
   CLT__LIVE_INC(CLT__LIVE_DEVICES);
+  clt__leak_check_arm();
   return dev;
 }
 
-bool clt__is_host(const clt_device *dev) { return dev->be == &clt__host_backend; }
+bool clt__is_host(const clt_device *dev) { return dev->info.type == CLT_DEVICE_HOST; }
 
 bool clt__same_device(const clt_device *a, const clt_device *b) {
   return a == b || (clt__is_host(a) && clt__is_host(b));
@@ -28,7 +31,7 @@ clt_status clt__host_for(clt_device *dev, clt_device **host) {
     *host = clt_device_retain(dev);
     return CLT_OK;
   }
-  return clt__host_open(host);
+  return clt__reference_open(host);
 }
 
 clt_device *clt_device_retain(clt_device *dev) {
@@ -36,11 +39,19 @@ clt_device *clt_device_retain(clt_device *dev) {
   return dev;
 }
 
-void clt_device_release(clt_device *dev) {
+void clt__device_drop(clt_device *dev) {
   if (!dev || atomic_fetch_sub(&dev->refs, 1) != 1) return;
   dev->be->destroy(dev);
   clt__free_mem(dev);
   CLT__LIVE_DEC(CLT__LIVE_DEVICES);
+}
+
+void clt_device_release(clt_device *dev) {
+  if (!dev) return;
+  /* only storages holding it: this was the caller's last handle */
+  if (atomic_load(&dev->refs) - 1 == atomic_load(&dev->storages) && atomic_load(&dev->storages) > 0)
+    clt__leak_device_released(dev);
+  clt__device_drop(dev);
 }
 
 clt_status clt_device_get_info(const clt_device *dev, clt_device_info *out) {
@@ -90,31 +101,61 @@ clt_status clt_device_empty_cache(clt_device *dev) {
 
 /* ---- listing and spec matching ---------------------------------------------------------- */
 
-/* The OpenCL devices of this machine; the list is small, so it is read anew for every open. */
+/* Devices of the backends in the registry, in its order: records, and each one's backend and
+ * number there. The lists are small, so they are read anew for every open. */
 typedef struct {
   clt_device_info *info;
+  const clt__backend_entry **be;
+  size_t *index;
   size_t count;
-} cl_devices;
+} devices;
 
-static clt_status list_cl(cl_devices *out) {
-  out->info = NULL;
-  out->count = 0;
-#ifdef CLT_HAVE_OPENCL
-  size_t n = 0;
-  clt_status st = clt__cl_list(NULL, 0, &n);
+static void devices_free(devices *ds) {
+  clt__free_mem(ds->info);
+  clt__free_mem(ds->be);
+  clt__free_mem(ds->index);
+  *ds = (devices){0};
+}
+
+/* Appends the devices of backend e. */
+static clt_status list_backend(const clt__backend_entry *e, devices *ds) {
+  size_t n = 0, got = 0;
+  clt_status st = e->list(NULL, 0, &n);
   if (st != CLT_OK || n == 0) return st;
-  out->info = clt__calloc(n, sizeof *out->info);
-  if (!out->info) return clt__err(CLT_ERR_OOM, "cannot allocate the device list");
-  st = clt__cl_list(out->info, n, &out->count);
-  if (st != CLT_OK) {
-    clt__free_mem(out->info);
-    out->info = NULL;
-    out->count = 0;
-    return st;
+  size_t total = ds->count + n;
+  clt_device_info *info = clt__realloc(ds->info, total * sizeof *info);
+  if (info) ds->info = info;
+  const clt__backend_entry **be = info ? clt__realloc(ds->be, total * sizeof *be) : NULL;
+  if (be) ds->be = be;
+  size_t *index = be ? clt__realloc(ds->index, total * sizeof *index) : NULL;
+  if (index) ds->index = index;
+  if (!index) return clt__err(CLT_ERR_OOM, "cannot allocate the device list");
+  memset(ds->info + ds->count, 0, n * sizeof *info);
+  if ((st = e->list(ds->info + ds->count, n, &got)) != CLT_OK) return st;
+  if (got > n) got = n; /* a device appeared since the count */
+  for (size_t i = 0; i < got; i++) {
+    ds->be[ds->count + i] = e;
+    ds->index[ds->count + i] = i;
   }
-  if (out->count > n) out->count = n;
-#endif
+  ds->count += got;
   return CLT_OK;
+}
+
+/* The spec's backend prefix: the text before ':' (or all of it). */
+static size_t prefix_len(const char *spec) { return strcspn(spec, ":"); }
+
+/* The devices of the backends spec may name: the one its prefix names, or all for NULL (the
+ * default picks among them) or for the error message. */
+static clt_status list_devices(const char *spec, devices *ds) {
+  *ds = (devices){0};
+  clt_status st = CLT_OK;
+  for (size_t i = 0; i < clt__backend_count() && st == CLT_OK; i++) {
+    const clt__backend_entry *e = clt__backend_at(i);
+    if (spec && (prefix_len(spec) != strlen(e->prefix) || strncmp(spec, e->prefix, strlen(e->prefix)) != 0)) continue;
+    st = list_backend(e, ds);
+  }
+  if (st != CLT_OK) devices_free(ds);
+  return st;
 }
 
 static bool contains_nocase(const char *hay, const char *needle) {
@@ -128,79 +169,79 @@ static bool contains_nocase(const char *hay, const char *needle) {
   return false;
 }
 
-/* Index of the first device of type t, or -1. */
-static long first_of_type(const cl_devices *ds, clt_device_type t) {
-  for (size_t i = 0; i < ds->count; i++)
-    if (ds->info[i].type == t) return (long)i;
+/* Index of the first device of type t among devs[from, to), or -1. */
+static long first_of_type(const clt_device_info *devs, size_t from, size_t to, clt_device_type t) {
+  for (size_t i = from; i < to; i++)
+    if (devs[i].type == t) return (long)i;
   return -1;
 }
 
-static clt_status resolve_in(const char *spec, const cl_devices *ds, long *index, const char **why);
-
-clt_status clt__spec_resolve(const char *spec, const clt_device_info *devs, size_t n, long *index, const char **why) {
-  const cl_devices ds = {(clt_device_info *)devs, n};
-  return resolve_in(spec, &ds, index, why);
-}
-
-/* Resolves a spec to "host" (-1) or an OpenCL index. why gets the reason for a default choice.
- * Returns CLT_ERR_NO_DEVICE when nothing matches. */
-static clt_status resolve_in(const char *spec, const cl_devices *ds, long *index, const char **why) {
+clt_status clt__spec_resolve(const char *spec, const clt_device_info *devs, size_t n, size_t *index, const char **why) {
   *why = "named by the spec";
-  if (!spec) {
-    long i = first_of_type(ds, CLT_DEVICE_GPU);
-    *why = "first OpenCL GPU";
-    if (i < 0) {
-      i = first_of_type(ds, CLT_DEVICE_ACCELERATOR);
-      *why = "no GPU; first OpenCL accelerator";
+  long i = -1;
+  if (!spec) { /* a device of a backend other than the host's, by kind; else the host */
+    static const struct {
+      clt_device_type type;
+      const char *why;
+    } order[] = {{CLT_DEVICE_GPU, "first GPU"},
+                 {CLT_DEVICE_ACCELERATOR, "no GPU; first accelerator"},
+                 {CLT_DEVICE_CPU, "no GPU or accelerator; first CPU device"},
+                 {CLT_DEVICE_HOST, "no other device; the host"}};
+    for (size_t k = 0; k < sizeof order / sizeof *order && i < 0; k++) {
+      i = first_of_type(devs, 0, n, order[k].type);
+      *why = order[k].why;
     }
-    if (i < 0) {
-      i = first_of_type(ds, CLT_DEVICE_CPU);
-      *why = "no GPU or accelerator; first OpenCL CPU device";
-    }
-    if (i < 0) *why = "no OpenCL device; the host";
-    *index = i;
-    return CLT_OK;
-  }
-  if (strcmp(spec, "host") == 0) {
-    *index = -1;
-    return CLT_OK;
-  }
-  if (strcmp(spec, "cl") == 0) {
-    long i = first_of_type(ds, CLT_DEVICE_GPU);
-    if (i < 0 && ds->count > 0) i = 0;
-    *index = i;
-    return i < 0 ? CLT_ERR_NO_DEVICE : CLT_OK;
-  }
-  if (strncmp(spec, "cl:", 3) == 0 && spec[3] != '\0') {
-    const char *rest = spec + 3;
-    bool digits = true;
-    for (const char *p = rest; *p; p++) digits = digits && isdigit((unsigned char)*p);
-    if (digits) {
-      char *end = NULL;
-      unsigned long long v = strtoull(rest, &end, 10);
-      if (v >= ds->count) return CLT_ERR_NO_DEVICE;
-      *index = (long)v;
-      return CLT_OK;
-    }
-    for (size_t i = 0; i < ds->count; i++) {
-      const clt_device_info *in = &ds->info[i];
-      if (contains_nocase(in->platform, rest) || contains_nocase(in->platform_vendor, rest) ||
-          contains_nocase(in->vendor, rest) || contains_nocase(in->name, rest)) {
-        *index = (long)i;
-        return CLT_OK;
+  } else {
+    /* the devices of the backend the prefix names: a run of the list, specs "<prefix>[:N]" */
+    size_t p = prefix_len(spec), from = 0, to;
+    while (from < n && (prefix_len(devs[from].spec) != p || strncmp(devs[from].spec, spec, p) != 0)) from++;
+    for (to = from; to < n && prefix_len(devs[to].spec) == p && strncmp(devs[to].spec, spec, p) == 0;) to++;
+    const char *rest = spec[p] == ':' ? spec + p + 1 : NULL;
+    bool digits = rest && *rest;
+    for (const char *c = rest; digits && *c; c++) digits = isdigit((unsigned char)*c);
+    if (from == to) {
+      i = -1;
+    } else if (!rest) { /* "cl": the backend's first GPU, else its first device */
+      i = first_of_type(devs, from, to, CLT_DEVICE_GPU);
+      if (i < 0) i = (long)from;
+    } else if (digits) { /* "cl:N" */
+      unsigned long long v = strtoull(rest, NULL, 10);
+      i = v < to - from ? (long)(from + v) : -1;
+    } else if (*rest) { /* "cl:TEXT" */
+      for (size_t k = from; k < to && i < 0; k++) {
+        const clt_device_info *in = &devs[k];
+        if (contains_nocase(in->driver, rest) || contains_nocase(in->driver_vendor, rest) ||
+            contains_nocase(in->vendor, rest) || contains_nocase(in->name, rest))
+          i = (long)k;
       }
     }
   }
-  return CLT_ERR_NO_DEVICE;
+  if (i < 0) return CLT_ERR_NO_DEVICE;
+  *index = (size_t)i;
+  return CLT_OK;
 }
 
-static void describe_devices(const cl_devices *ds) {
-  clt__err_append("; devices: host");
-  for (size_t i = 0; i < ds->count; i++)
-    clt__err_append(", %s (%s: %s)", ds->info[i].spec, ds->info[i].platform, ds->info[i].name);
-#ifndef CLT_HAVE_OPENCL
-  clt__err_append(" (clt was built without OpenCL)");
-#endif
+static void describe_devices(void) {
+  devices ds;
+  clt_status st = clt_last_status();
+  char *msg = clt__strdup(clt_last_error());
+  if (!msg || list_devices(NULL, &ds) != CLT_OK) { /* the listing's own failure is not the caller's */
+    if (msg) clt__err_restore(st, msg);
+    clt__free_mem(msg);
+    return;
+  }
+  clt__err_restore(st, msg);
+  clt__free_mem(msg);
+  clt__err_append("; devices:");
+  for (size_t i = 0; i < ds.count; i++) {
+    const clt_device_info *in = &ds.info[i];
+    clt__err_append("%s %s", i ? "," : "", in->spec);
+    if (*in->driver) clt__err_append(" (%s: %s)", in->driver, in->name);
+  }
+  clt__err_append(" (backends of this build:");
+  for (size_t i = 0; i < clt__backend_count(); i++) clt__err_append(" %s", clt__backend_at(i)->prefix);
+  clt__err_append(")");
+  devices_free(&ds);
 }
 
 /* The spec NULL means, and where it came from. */
@@ -212,55 +253,44 @@ static const char *effective_spec(const char *spec, bool *from_env) {
   return env;
 }
 
+/* Resolves s (NULL: the default) over the devices it may name: *ds holds them on success. */
+static clt_status resolve(const char *s, bool from_env, devices *ds, size_t *index, const char **why) {
+  clt_status st = list_devices(s, ds);
+  if (st != CLT_OK) return st;
+  if (clt__spec_resolve(s, ds->info, ds->count, index, why) == CLT_OK) return CLT_OK;
+  devices_free(ds);
+  clt__err(CLT_ERR_NO_DEVICE, "no device matches \"%s\"%s", s ? s : "(none)", from_env ? " (from $CLT_DEVICE)" : "");
+  describe_devices();
+  return CLT_ERR_NO_DEVICE;
+}
+
 clt_status clt_device_open(const char *spec, clt_device **out) {
   clt__api("clt_device_open");
   if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
   *out = NULL;
   bool from_env;
   const char *s = effective_spec(spec, &from_env);
-  if (s && strcmp(s, "host") == 0) return clt__host_open(out); /* no OpenCL probing needed */
-  cl_devices ds;
-  clt_status st = list_cl(&ds);
-  if (st != CLT_OK) return st;
-  long index = -1;
+  devices ds;
+  size_t index;
   const char *why;
-  st = resolve_in(s, &ds, &index, &why);
-  if (st != CLT_OK) {
-    clt__err(CLT_ERR_NO_DEVICE, "no device matches \"%s\"%s", s,
-             from_env ? " (from $CLT_DEVICE)" : "");
-    describe_devices(&ds);
-    clt__free_mem(ds.info);
-    return CLT_ERR_NO_DEVICE;
-  }
-  clt__free_mem(ds.info);
-  if (index < 0) return clt__host_open(out);
-#ifdef CLT_HAVE_OPENCL
-  return clt__cl_open((size_t)index, out);
-#else
-  return clt__err(CLT_ERR_NO_DEVICE, "clt was built without OpenCL");
-#endif
-}
-
-static void host_info(clt_device_info *in) {
-  memset(in, 0, sizeof *in);
-  clt_device *h = NULL;
-  if (clt__host_open(&h) == CLT_OK) {
-    *in = h->info;
-    clt_device_release(h);
-  }
+  clt_status st = resolve(s, from_env, &ds, &index, &why);
+  if (st != CLT_OK) return st;
+  const clt__backend_entry *e = ds.be[index];
+  size_t k = ds.index[index];
+  devices_free(&ds);
+  return e->open(k, out);
 }
 
 clt_status clt_device_list(clt_device_info *out, size_t cap, size_t *count) {
   clt__api("clt_device_list");
   if (!count) return clt__err(CLT_ERR_INVALID_ARG, "argument count is NULL");
   if (cap > 0 && !out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL with cap %zu", cap);
-  cl_devices ds;
-  clt_status st = list_cl(&ds);
+  devices ds;
+  clt_status st = list_devices(NULL, &ds);
   if (st != CLT_OK) return st;
-  *count = ds.count + 1;
-  if (cap > 0) host_info(&out[0]);
-  for (size_t i = 0; i < ds.count && i + 1 < cap; i++) out[i + 1] = ds.info[i];
-  clt__free_mem(ds.info);
+  *count = ds.count;
+  for (size_t i = 0; i < ds.count && i < cap; i++) out[i] = ds.info[i];
+  devices_free(&ds);
   return CLT_OK;
 }
 
@@ -268,25 +298,18 @@ clt_status clt_device_default(char *spec, size_t spec_len, char *reason, size_t 
   clt__api("clt_device_default");
   bool from_env;
   const char *s = effective_spec(NULL, &from_env);
-  cl_devices ds;
-  clt_status st = list_cl(&ds);
-  if (st != CLT_OK) return st;
-  long index = -1;
+  devices ds;
+  size_t index;
   const char *why;
-  st = resolve_in(s, &ds, &index, &why);
-  if (st != CLT_OK) {
-    clt__err(CLT_ERR_NO_DEVICE, "no device matches \"%s\" (from $CLT_DEVICE)", s);
-    describe_devices(&ds);
-    clt__free_mem(ds.info);
-    return CLT_ERR_NO_DEVICE;
-  }
-  if (spec && spec_len) snprintf(spec, spec_len, "%s", index < 0 ? "host" : ds.info[index].spec);
+  clt_status st = resolve(s, from_env, &ds, &index, &why);
+  if (st != CLT_OK) return st;
+  if (spec && spec_len) snprintf(spec, spec_len, "%s", ds.info[index].spec);
   if (reason && reason_len) {
     if (from_env)
       snprintf(reason, reason_len, "$CLT_DEVICE=%s", s);
     else
       snprintf(reason, reason_len, "%s", why);
   }
-  clt__free_mem(ds.info);
+  devices_free(&ds);
   return CLT_OK;
 }

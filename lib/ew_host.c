@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ew.h"
-#include "host.h"
+#include "host/host.h"
 
 /* Wrapping integer arithmetic (signed overflow is undefined in C). */
 static inline int64_t wadd(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }

@@ -1,21 +1,20 @@
-/* The one place every OpenCL call and host allocation passes through, so that a test can make
+/* The one place every backend's driver call (the OpenCL backend's CLT__CL), every dispatch of a
+ * backend entry (dispatch.c) and every host allocation passes through, so that a test can make
  * the Nth of them fail; and the live-object counters leak tests read. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
 
-#define CLT__CL_OUT_OF_RESOURCES (-5) /* the value of CL_OUT_OF_RESOURCES; no OpenCL here */
-
 atomic_long clt__live[CLT__LIVE_COUNT];
 
 static CLT__TLS long fault_count; /* points passed since reset */
 static CLT__TLS long fault_at;    /* fail when fault_count reaches this (0: disarmed) */
-static CLT__TLS int fault_code = CLT__CL_OUT_OF_RESOURCES;
+static CLT__TLS int fault_code; /* 0: the failing point's own default */
 static CLT__TLS bool fault_fired;
 static CLT__TLS const char *fault_region, *fired_call, *fired_region;
 
-bool clt__fault_hit_cl(const char *call) {
+bool clt__fault_hit_call(const char *call) {
   fault_count++;
   if (fault_at != 0 && fault_count == fault_at) {
     fault_fired = true;
@@ -26,7 +25,7 @@ bool clt__fault_hit_cl(const char *call) {
   return false;
 }
 
-bool clt__fault_hit(void) { return clt__fault_hit_cl(NULL); }
+bool clt__fault_hit(void) { return clt__fault_hit_call(NULL); }
 
 const char *clt__fault_region(const char *label) {
   const char *old = fault_region;
@@ -34,19 +33,19 @@ const char *clt__fault_region(const char *label) {
   return old;
 }
 
-int clt__fault_cl_code(void) { return fault_code; }
+int clt__fault_code(int default_code) { return fault_code ? fault_code : default_code; }
 
 void clt__fault_reset(void) {
   fault_count = 0;
   fault_at = 0;
   fault_fired = false;
   fired_call = fired_region = NULL;
-  fault_code = CLT__CL_OUT_OF_RESOURCES;
+  fault_code = 0;
 }
 
-void clt__fault_arm(long nth, int cl_code) {
+void clt__fault_arm(long nth, int code) {
   fault_at = nth > 0 ? fault_count + nth : 0;
-  fault_code = cl_code ? cl_code : CLT__CL_OUT_OF_RESOURCES;
+  fault_code = code;
   fault_fired = false;
   fired_call = fired_region = NULL;
 }

@@ -4,7 +4,6 @@
 #include "dispatch.h"
 #include "ew.h"
 #include "grad.h"
-#include "host.h"
 #include "reduce.h"
 
 /* dst (a view) = src converted to dst's dtype. */
@@ -160,7 +159,7 @@ clt_status clt__check_index_range(clt_tensor *index, int64_t limit, const char *
     for (int k = 0; k < 2 && s == CLT_OK; k++) {
       clt__reduce_args r = {.op = k ? CLT__R_MAX : CLT__R_MIN, .in = v->st, .dt = v->dtype, .L = L, .out = mm->st,
                             .out_off = k, .odt = v->dtype};
-      s = dev->be->reduce(dev, &r);
+      s = clt__run_reduce(dev, &r);
     }
     if (s == CLT_OK) s = dev->be->read(dev, mm->st, 0, buf, 2 * clt_dtype_size(index->dtype)); /* one wait */
   }
@@ -297,7 +296,7 @@ static clt_tensor *one_hot(clt_tensor *index, int64_t num_classes) {
       clt__reduce_args r = {.op = CLT__R_MAX, .in = flat->st, .dt = flat->dtype,
                             .L = {.A = 1, .R = flat->numel, .B = 1, .sR = 1, .off = flat->offset}, .out = mx->st,
                             .odt = flat->dtype};
-      s = flat->st->dev->be->reduce(flat->st->dev, &r);
+      s = clt__run_reduce(flat->st->dev, &r);
       if (s == CLT_OK) s = flat->st->dev->be->read(flat->st->dev, mx->st, 0, buf, clt_dtype_size(flat->dtype));
     }
     if (s == CLT_OK) num_classes = clt__load_i64(index->dtype, buf) + 1;
@@ -325,7 +324,7 @@ static clt_tensor *one_hot(clt_tensor *index, int64_t num_classes) {
       for (int64_t i = 0; h && i < num_classes; i++) clt__store_f64(index->dtype, (char *)h->st->ptr + (size_t)i * clt_dtype_size(index->dtype), (double)i);
       classes = h ? clt__to(h, dev) : NULL;
       clt__tensor_release(h);
-      clt_device_release(host);
+      clt__device_drop(host);
     }
   }
   if (classes) eq = clt__binary(CLT_OP_eq, col, classes);
@@ -334,64 +333,6 @@ static clt_tensor *one_hot(clt_tensor *index, int64_t num_classes) {
   clt__tensor_release(classes);
   clt__tensor_release(col);
   return out;
-}
-
-/* ---- host backend ----------------------------------------------------------------------- */
-
-/* Offsets of the element at coordinates c (index's shape) in operand k, with dim replaced. */
-static int64_t offset_of(const clt__iter *it, int k, const int64_t *c, int dim, int64_t at_dim) {
-  int64_t o = it->offset[k];
-  for (int d = 0; d < it->ndim; d++) o += (d == dim && at_dim >= 0 ? at_dim : c[d]) * it->strides[k][d];
-  return o;
-}
-
-static void coords_of(const clt__iter *it, int64_t i, int64_t *c) {
-  for (int d = it->ndim - 1; d >= 0; d--) {
-    c[d] = i % it->shape[d];
-    i /= it->shape[d];
-  }
-}
-
-clt_status clt__host_gather(clt_device *dev, const clt__iter *it, int dim, clt__storage *out, const clt__storage *x,
-                            const clt__storage *index, clt_dtype dt, clt_dtype idt) {
-  (void)dev;
-  size_t es = clt_dtype_size(dt), is = clt_dtype_size(idt);
-  for (int64_t i = 0; i < it->numel; i++) {
-    int64_t c[CLT_MAX_DIMS];
-    coords_of(it, i, c);
-    int64_t j = clt__load_i64(idt, (const char *)index->ptr + (size_t)offset_of(it, 2, c, -1, -1) * is);
-    memcpy((char *)out->ptr + (size_t)(it->offset[0] + i) * es, (const char *)x->ptr + (size_t)offset_of(it, 1, c, dim, j) * es,
-           es);
-  }
-  return CLT_OK;
-}
-
-clt_status clt__host_scatter_add(clt_device *dev, const clt__iter *it, int dim, clt__storage *out,
-                                 const clt__storage *index, const clt__storage *src, clt_dtype dt, clt_dtype idt) {
-  (void)dev;
-  size_t es = clt_dtype_size(dt), is = clt_dtype_size(idt);
-  for (int64_t i = 0; i < it->numel; i++) {
-    int64_t c[CLT_MAX_DIMS];
-    coords_of(it, i, c);
-    int64_t j = clt__load_i64(idt, (const char *)index->ptr + (size_t)offset_of(it, 1, c, -1, -1) * is);
-    char *o = (char *)out->ptr + (size_t)offset_of(it, 0, c, dim, j) * es;
-    const char *s = (const char *)src->ptr + (size_t)offset_of(it, 2, c, -1, -1) * es;
-    if (clt_dtype_is_float(dt)) clt__store_f64(dt, o, clt__load_f64(dt, o) + clt__load_f64(dt, s));
-    else if (dt == CLT_INT32) {
-      int32_t a, b;
-      memcpy(&a, o, 4);
-      memcpy(&b, s, 4);
-      a = (int32_t)((uint32_t)a + (uint32_t)b);
-      memcpy(o, &a, 4);
-    } else {
-      int64_t a, b;
-      memcpy(&a, o, 8);
-      memcpy(&b, s, 8);
-      a = (int64_t)((uint64_t)a + (uint64_t)b);
-      memcpy(o, &a, 8);
-    }
-  }
-  return CLT_OK;
 }
 
 clt_tensor *clt__gather(clt_tensor *x, int dim, clt_tensor *index) { return gather(x, dim, index, false); }

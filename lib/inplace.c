@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "autograd_impl.h"
+#include "dispatch.h"
 #include "ew.h"
 #include "grad.h"
 
@@ -129,7 +130,7 @@ static clt_status fill_(clt_tensor *t, double v, const char *name) {
     const clt_tensor *ops[1] = {t};
     clt__iter_tensors(&it, 1, ops);
     clt_device *dev = t->st->dev;
-    if ((s = dev->be->fill(dev, &it, t->st, clt_dtype_size(t->dtype), pattern)) != CLT_OK) return s;
+    if ((s = clt__run_fill(dev, &it, t->st, clt_dtype_size(t->dtype), pattern)) != CLT_OK) return s;
   }
   bump(t);
   clt__node *n;

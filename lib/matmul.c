@@ -1,14 +1,9 @@
 /* matmul: NumPy's shape rules down to one (strided-)batched GEMM call. */
 #include <string.h>
 
-#ifdef CLT_HAVE_CBLAS
-#include <cblas.h>
-#endif
-
 #include "dispatch.h"
 #include "ew.h"
 #include "grad.h"
-#include "host.h"
 
 /* How a [rows, cols] matrix with strides (s_row, s_col) goes into GEMM: row-major with ld, or
  * transposed (column-major) with ld; false when it is neither (a copy is needed). */
@@ -54,27 +49,6 @@ static bool batch_stride(const clt_tensor *t, int nb, const int64_t *bs, int64_t
 
 static clt_tensor *view2(clt_tensor *t, int ndim, const int64_t *shape, const int64_t *strides) {
   return clt__view_of(t, ndim, shape, strides, t->offset);
-}
-
-static clt_status run_gemm(clt_device *dev, const clt__gemm_args *g) {
-  clt__check c;
-  clt__storage *st[3] = {g->c, (clt__storage *)g->a, (clt__storage *)g->b};
-  clt_status s = clt__check_begin(&c, dev, 3, st);
-  if (s == CLT_OK) s = dev->be->gemm(dev, g);
-  if (s == CLT_OK && c.on) {
-    clt__gemm_args h = *g;
-    h.c = c.ptr[0];
-    h.a = c.ptr[1];
-    h.b = c.ptr[2];
-    s = clt__host_backend.gemm(c.hostdev, &h);
-    clt__iter it;
-    int64_t n = g->m * g->n * g->batch, one = 1, off = g->c_off;
-    const int64_t *strides[1] = {&one};
-    clt__iter_build(&it, 1, &n, 1, strides, &off);
-    if (s == CLT_OK) s = clt__check_end(&c, dev, &it, g->c, g->dt, "matmul");
-  }
-  clt__check_free(&c);
-  return s;
 }
 
 static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
@@ -170,7 +144,7 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
         g.ta = tr, g.a = (*T)->st, g.a_off = (*T)->offset, g.lda = ld, g.a_stride = bstride;
       }
     }
-    if (run_gemm(A->st->dev, &g) != CLT_OK) goto done;
+    if (clt__run_gemm(A->st->dev, &g) != CLT_OK) goto done;
   }
   /* drop the dims the 1-d operands gained */
   {
@@ -196,72 +170,4 @@ clt_tensor *clt_matmul(clt_tensor *a, clt_tensor *b) {
   clt__api("clt_matmul");
   if (!a || !b) return clt__null_arg(a ? "b" : "a"), NULL;
   return clt__ret(clt__grad_matmul(matmul(a, b), a, b));
-}
-
-/* ---- host GEMM -------------------------------------------------------------------------- */
-
-#ifndef CLT_HAVE_CBLAS
-/* Blocked row-major GEMM for builds without CBLAS: blocks of k and n keep B's rows in cache. */
-#define BLOCK_GEMM(T)                                                                                    \
-  static void gemm_##T(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,     \
-                       const T *b, int64_t ldb, T *c, int64_t ldc) {                                    \
-    for (int64_t i = 0; i < m; i++)                                                                     \
-      for (int64_t j = 0; j < n; j++) c[i * ldc + j] = 0;                                               \
-    const int64_t KB = 128, NB = 256;                                                                   \
-    for (int64_t k0 = 0; k0 < k; k0 += KB)                                                              \
-      for (int64_t j0 = 0; j0 < n; j0 += NB)                                                            \
-        for (int64_t i = 0; i < m; i++)                                                                 \
-          for (int64_t p = k0; p < k0 + KB && p < k; p++) {                                             \
-            T av = ta ? a[p * lda + i] : a[i * lda + p];                                                \
-            T *ci = c + i * ldc;                                                                        \
-            for (int64_t j = j0; j < j0 + NB && j < n; j++) ci[j] += av * (tb ? b[j * ldb + p] : b[p * ldb + j]); \
-          }                                                                                             \
-  }
-BLOCK_GEMM(float)
-BLOCK_GEMM(double)
-#endif
-
-clt_status clt__host_gemm_check(const clt__gemm_args *g) {
-#ifdef CLT_HAVE_CBLAS
-  if (g->m > INT32_MAX || g->n > INT32_MAX || g->k > INT32_MAX || g->lda > INT32_MAX || g->ldb > INT32_MAX ||
-      g->ldc > INT32_MAX)
-    return clt__err(CLT_ERR_OVERFLOW, "a %lldx%lldx%lld product exceeds CBLAS's int sizes", (long long)g->m,
-                    (long long)g->n, (long long)g->k);
-#else
-  (void)g;
-#endif
-  return CLT_OK;
-}
-
-clt_status clt__host_gemm(clt_device *dev, const clt__gemm_args *g) {
-  (void)dev;
-  clt_status s = clt__host_gemm_check(g);
-  if (s == CLT_OK) clt__host_gemm_run(g);
-  return s;
-}
-
-void clt__host_gemm_run(const clt__gemm_args *g) {
-  for (int64_t i = 0; i < g->batch; i++) {
-    if (g->dt == CLT_FLOAT32) {
-      const float *a = (const float *)g->a->ptr + g->a_off + i * g->a_stride;
-      const float *b = (const float *)g->b->ptr + g->b_off + i * g->b_stride;
-      float *c = (float *)g->c->ptr + g->c_off + i * g->c_stride;
-#ifdef CLT_HAVE_CBLAS
-      cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, (int)g->m,
-                  (int)g->n, (int)g->k, 1.0f, a, (int)g->lda, b, (int)g->ldb, 0.0f, c, (int)g->ldc);
-#else
-      gemm_float(g->ta, g->tb, g->m, g->n, g->k, a, g->lda, b, g->ldb, c, g->ldc);
-#endif
-    } else {
-      const double *a = (const double *)g->a->ptr + g->a_off + i * g->a_stride;
-      const double *b = (const double *)g->b->ptr + g->b_off + i * g->b_stride;
-      double *c = (double *)g->c->ptr + g->c_off + i * g->c_stride;
-#ifdef CLT_HAVE_CBLAS
-      cblas_dgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, (int)g->m,
-                  (int)g->n, (int)g->k, 1.0, a, (int)g->lda, b, (int)g->ldb, 0.0, c, (int)g->ldc);
-#else
-      gemm_double(g->ta, g->tb, g->m, g->n, g->k, a, g->lda, b, g->ldb, c, g->ldc);
-#endif
-    }
-  }
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "autograd_impl.h"
+#include "dispatch.h"
 #include "ew.h"
 #include "grad.h"
 #include "reduce.h"
@@ -75,7 +76,7 @@ static clt_status bw_cross_entropy(clt__node *n, clt_tensor *g, clt_tensor **gin
     clt__ce_args a = {.dt = x->dtype, .idt = y->dtype, .N = N, .C = C, .x = x->st, .xo = x->offset, .y = y->st,
                       .yo = y->offset, .lse = lse->st, .g = gr->st, .go = gr->offset,
                       .gs = r == CLT_REDUCTION_NONE ? 1 : 0, .out = out->st};
-    s = x->st->dev->be->ce_bwd(x->st->dev, &a);
+    s = clt__run_ce_bwd(x->st->dev, &a);
   }
   clt__tensor_release(gr);
   if (s != CLT_OK) {
@@ -97,7 +98,7 @@ static clt_tensor *cross_entropy(clt_tensor *logits, clt_tensor *labels, clt_red
   if (lse && N > 0) {
     clt__ce_args a = {.dt = x->dtype, .idt = y->dtype, .N = N, .C = C, .x = x->st, .xo = x->offset, .y = y->st,
                       .yo = y->offset, .loss = rows->st, .lse = lse->st};
-    if (dev->be->ce_fwd(dev, &a) != CLT_OK) goto done;
+    if (clt__run_ce_fwd(dev, &a) != CLT_OK) goto done;
   }
   if (!lse) goto done;
   out = r == CLT_REDUCTION_NONE ? clt__retain(rows)
@@ -276,7 +277,7 @@ static clt_tensor *host_random(clt_tensor *t, bool normal) {
   clt_device *host;
   if (clt__host_for(t->st->dev, &host) != CLT_OK) return NULL;
   clt_tensor *r = normal ? clt__randn(host, t->dtype, t->ndim, t->shape) : clt__rand(host, t->dtype, t->ndim, t->shape);
-  clt_device_release(host);
+  clt__device_drop(host);
   return r;
 }
 

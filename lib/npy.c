@@ -234,7 +234,7 @@ static clt_status load(clt__src *s, clt_device *dev, clt_tensor **out) {
   clt_device *host;
   if ((st = clt__host_for(dev, &host)) != CLT_OK) return st;
   clt_tensor *raw = clt__src_read_tensor(s, host, h.dt, h.ndim, h.shape, h.nbytes, "the .npy data");
-  clt_device_release(host);
+  clt__device_drop(host);
   if (!raw) return clt_last_status();
   *out = tensor_from_data(&h, raw, dev ? dev : raw->st->dev);
   clt__tensor_release(raw);

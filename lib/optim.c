@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "backend.h"
+#include "dispatch.h"
 #include "clt/nn.h"
 
 struct clt_optim {
@@ -109,7 +109,7 @@ clt_status clt_optim_step(clt_optim *o) {
     if (g->dtype != p->dtype || !clt__is_contig(g))
       return clt__err(CLT_ERR_STATE, "the gradient of params[%d] is not a contiguous %s tensor", i, clt_dtype_name(p->dtype));
     if (p->numel == 0) continue;
-    clt_status s = dev->be->optim_step(dev, &hp, p->dtype, p->numel, p->st, p->offset, g->st, g->offset,
+    clt_status s = clt__run_optim_step(dev, &hp, p->dtype, p->numel, p->st, p->offset, g->st, g->offset,
                                        o->s1[i] ? o->s1[i]->st : NULL, o->s2[i] ? o->s2[i]->st : NULL);
     if (s != CLT_OK) return s;
     atomic_fetch_add(&p->st->version, 1);

@@ -2,7 +2,7 @@
  * gives the same words on the host and in kernels/random.cl. */
 #include <math.h>
 
-#include "backend.h"
+#include "dispatch.h"
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -92,7 +92,7 @@ clt_tensor *clt__rand(clt_device *dev, clt_dtype dtype, int ndim, const int64_t 
   if (!t) return NULL;
   uint64_t counter = rng_offset;
   if (t->numel > 0 &&
-      dev->be->rand_uniform(dev, t->st, 0, t->numel, dtype, rng_seed, counter) != CLT_OK) {
+      clt__run_rand_uniform(dev, t->st, 0, t->numel, dtype, rng_seed, counter) != CLT_OK) {
     clt__tensor_release(t);
     return NULL;
   }
@@ -130,6 +130,6 @@ clt_tensor *clt__randn(clt_device *dev, clt_dtype dtype, int ndim, const int64_t
     clt__tensor_release(c);
     clt__tensor_release(h);
   }
-  clt_device_release(host);
+  clt__device_drop(host);
   return t;
 }

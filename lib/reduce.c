@@ -8,6 +8,11 @@
 #include "ew.h"
 #include "reduce.h"
 
+clt_dtype clt__reduce_acc_dtype(clt__rop op, clt_dtype dt) {
+  if ((op == CLT__R_SUM || op == CLT__R_PROD) && !clt_dtype_is_float(dt)) return CLT_INT64;
+  return dt;
+}
+
 /* Which dims are reduced; ndims 0 means all. Records an error for bad or repeated dims. */
 static clt_status dims_mask(const clt_tensor *x, int ndims, const int *dims, bool *mask) {
   for (int d = 0; d < CLT_MAX_DIMS; d++) mask[d] = ndims == 0;
@@ -91,29 +96,6 @@ static int out_shape(const clt_tensor *x, const bool *mask, bool keepdim, int64_
   return k;
 }
 
-static clt_status run_reduce(clt_device *dev, const clt__reduce_args *r) {
-  clt__check c;
-  clt__storage *result = r->out ? r->out : r->idx; /* arg ops write indices only */
-  clt__storage *st[3] = {result, (clt__storage *)r->in, (clt__storage *)(r->m ? r->m : r->in)};
-  clt_status s = clt__check_begin(&c, dev, 3, st);
-  if (s == CLT_OK) s = dev->be->reduce(dev, r);
-  if (s == CLT_OK && c.on) {
-    clt__reduce_args h = *r;
-    h.in = c.ptr[1];
-    h.m = r->m ? c.ptr[2] : NULL;
-    if (r->out) h.out = c.ptr[0];
-    else h.idx = c.ptr[0];
-    s = clt__host_backend.reduce(c.hostdev, &h);
-    clt__iter it;
-    int64_t n = r->L.A * r->L.B * (r->op == CLT__R_PRODX ? r->L.R : 1), one = 1, off = r->out ? r->out_off : r->idx_off;
-    const int64_t *strides[1] = {&one};
-    clt__iter_build(&it, 1, &n, 1, strides, &off);
-    if (s == CLT_OK) s = clt__check_end(&c, dev, &it, result, r->out ? r->odt : CLT_INT64, "reduction");
-  }
-  clt__check_free(&c);
-  return s;
-}
-
 typedef struct {
   clt_tensor *x; /* the input the walk reads (x itself or a permuted copy); owned */
   clt__rlayout L;
@@ -155,7 +137,7 @@ static clt_tensor *reduce_into(prepared *p, clt__rop op, clt__rpost post, double
   clt__reduce_args r = {.op = op, .post = post, .scale = scale, .in = p->x->st, .dt = p->x->dtype, .L = p->L,
                         .m = m ? m->st : NULL, .m_off = m ? m->offset : 0, .out = arg ? NULL : out->st,
                         .odt = odt, .idx = arg ? out->st : NULL};
-  if (run_reduce(dev, &r) != CLT_OK) {
+  if (clt__run_reduce(dev, &r) != CLT_OK) {
     clt__tensor_release(out);
     return NULL;
   }
@@ -179,7 +161,7 @@ static clt_tensor *slice_stats(prepared *p) {
     clt__reduce_args r = {.op = ops[i], .post = i ? CLT__POST_SCALE : CLT__POST_NONE, .scale = 1.0 / (double)p->L.R,
                           .in = p->x->st, .dt = p->x->dtype, .L = p->L, .m = i ? st->st : NULL, .m_off = st->offset,
                           .out = st->st, .out_off = st->offset + i * n, .odt = p->x->dtype};
-    s = run_reduce(dev, &r);
+    s = clt__run_reduce(dev, &r);
   }
   if (s == CLT_OK) return st;
   clt__tensor_release(st);
@@ -278,28 +260,6 @@ static clt_tensor *arg_reduction(bool want_max, clt_tensor *x, int dim, bool kee
   return out;
 }
 
-static clt_status run_softmax(clt_device *dev, const clt__softmax_args *a) {
-  clt__check c;
-  clt__storage *st[4] = {a->out, (clt__storage *)a->in, (clt__storage *)a->m, (clt__storage *)a->s};
-  clt_status s = clt__check_begin(&c, dev, 4, st);
-  if (s == CLT_OK) s = dev->be->softmax(dev, a);
-  if (s == CLT_OK && c.on) {
-    clt__softmax_args h = *a;
-    h.out = c.ptr[0];
-    h.in = c.ptr[1];
-    h.m = c.ptr[2];
-    h.s = c.ptr[3];
-    s = clt__host_backend.softmax(c.hostdev, &h);
-    clt__iter it;
-    int64_t n = a->L.A * a->L.R * a->L.B, one = 1, off = a->out_off;
-    const int64_t *strides[1] = {&one};
-    clt__iter_build(&it, 1, &n, 1, strides, &off);
-    if (s == CLT_OK) s = clt__check_end(&c, dev, &it, a->out, a->dt, a->log ? "log_softmax" : "softmax");
-  }
-  clt__check_free(&c);
-  return s;
-}
-
 static clt_tensor *softmax(clt_tensor *x, int dim, bool log) {
   int d;
   if (clt__wrap_dim(dim, x->ndim > 0 ? x->ndim : 1, "dim", &d) != CLT_OK) return NULL;
@@ -321,7 +281,7 @@ static clt_tensor *softmax(clt_tensor *x, int dim, bool log) {
   clt_tensor *s = m ? reduce_into(&p, CLT__R_SUMEXP, CLT__POST_NONE, 1, xf->dtype, m) : NULL;
   clt__softmax_args a = {.in = xf->st, .dt = xf->dtype, .L = p.L, .m = m ? m->st : NULL, .s = s ? s->st : NULL,
                          .out = out->st, .out_off = 0, .oA = R * B, .oR = B, .oB = 1, .log = log};
-  if (!s || run_softmax(xf->st->dev, &a) != CLT_OK) {
+  if (!s || clt__run_softmax(xf->st->dev, &a) != CLT_OK) {
     clt__tensor_release(out);
     out = NULL;
   }
@@ -367,7 +327,7 @@ clt_tensor *clt__prod_others(clt_tensor *x, int ndims, const int *dims) {
   if (base && base->numel > 0) {
     clt__reduce_args r = {.op = CLT__R_PRODX, .in = p.x->st, .dt = p.x->dtype, .L = p.L, .out = base->st,
                           .out_off = base->offset, .odt = x->dtype};
-    if (run_reduce(x->st->dev, &r) != CLT_OK) {
+    if (clt__run_reduce(x->st->dev, &r) != CLT_OK) {
       clt__tensor_release(base);
       base = NULL;
     }

@@ -32,9 +32,6 @@ typedef enum {
   CLT__POST_UNSCALE    /* acc * scale 2^e */
 } clt__rpost;
 
-/* The e of the slice scale 2^-e for max |x| in dtype dt (kernels/reduce.cl: clt_slice_exp). */
-int clt__slice_exp(double maxabs, clt_dtype dt);
-
 /* Element (a, r, b) of the input is at off + a*sA + r*sR + b*sB; the result of (a, b) goes to
  * element a*B + b of the outputs. */
 typedef struct {
@@ -84,8 +81,5 @@ clt_tensor *clt__softmax(clt_tensor *x, int dim, bool log);
 /* The mean as var computes it (of x scaled per slice, then scaled back): no overflow where
  * the sum of x would overflow (var's and std's gradients use it). */
 clt_tensor *clt__mean_scaled(clt_tensor *x, int ndims, const int *dims, bool keepdim);
-
-clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r);
-clt_status clt__host_softmax(clt_device *dev, const clt__softmax_args *a);
 
 #endif

@@ -451,7 +451,7 @@ static clt_status load(clt__src *src, clt_device *dev, clt_tensor_list **out) {
     clt_tensor_list_release(*out);
     *out = NULL;
   }
-  clt_device_release(host);
+  clt__device_drop(host);
   clt__free_mem(entries);
   clt__free_mem(sorted);
   json_decref(hdr);

@@ -12,7 +12,9 @@ static CLT__TLS scope scopes[CLT__MAX_SCOPES];
 static CLT__TLS int depth;
 
 clt_tensor *clt__ret(clt_tensor *t) {
-  if (!t || depth == 0) return t;
+  if (!t) return t;
+  clt__leak_list(t);
+  if (depth == 0) return t;
   scope *s = &scopes[depth - 1];
   if (s->len == s->cap) {
     size_t cap = s->cap ? 2 * s->cap : 64;
@@ -56,13 +58,18 @@ clt_status clt_scope_begin(void) {
   return CLT_OK;
 }
 
-clt_status clt_scope_end(void) {
-  clt__api("clt_scope_end");
-  if (depth == 0) return clt__err(CLT_ERR_STATE, "no scope is open");
+/* Releases the tensors of the innermost scope and closes it. */
+static void end_one(void) {
   scope *s = &scopes[--depth];
   for (size_t i = 0; i < s->len; i++) clt__tensor_release(s->items[i]);
   clt__free_mem(s->items);
   *s = (scope){0};
+}
+
+clt_status clt_scope_end(void) {
+  clt__api("clt_scope_end");
+  if (depth == 0) return clt__err(CLT_ERR_STATE, "no scope is open");
+  end_one();
   return CLT_OK;
 }
 
@@ -72,3 +79,10 @@ clt_tensor *clt_keep(clt_tensor *t) {
 }
 
 int clt_scope_depth(void) { return depth; }
+
+clt_status clt_scope_unwind(int to) {
+  clt__api("clt_scope_unwind");
+  if (to < 0 || to > depth) return clt__err(CLT_ERR_STATE, "depth %d: %d scopes are open", to, depth);
+  while (depth > to) end_one();
+  return CLT_OK;
+}

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "autograd_impl.h"
-#include "backend.h"
+#include "dispatch.h"
 
 /* ---- shapes ----------------------------------------------------------------------------- */
 
@@ -105,6 +105,7 @@ clt_status clt__storage_new(clt_device *dev, size_t nbytes, clt__storage **out) 
     }
   }
   st->dev = clt_device_retain(dev);
+  atomic_fetch_add(&dev->storages, 1);
   CLT__LIVE_INC(CLT__LIVE_STORAGES);
   *out = st;
   return CLT_OK;
@@ -117,7 +118,8 @@ void clt__storage_release(clt__storage *st) {
     if (st->free_fn) st->free_fn(st->ptr, st->user);
   } else if (st->nbytes > 0)
     st->dev->be->free(st->dev, st);
-  clt_device_release(st->dev);
+  atomic_fetch_sub(&st->dev->storages, 1);
+  clt__device_drop(st->dev);
   clt__free_mem(st);
   CLT__LIVE_DEC(CLT__LIVE_STORAGES);
 }
@@ -131,12 +133,14 @@ clt_tensor *clt__tensor_alloc(void) {
     return NULL;
   }
   atomic_init(&t->refs, 1);
+  t->made_by = clt__api_name();
   CLT__LIVE_INC(CLT__LIVE_TENSORS);
   return t;
 }
 
 void clt__tensor_release(clt_tensor *t) {
   if (!t || atomic_fetch_sub(&t->refs, 1) != 1) return;
+  clt__leak_unlist(t);
   clt__node_release(t->grad_fn);
   clt__tensor_release(t->grad);
   clt__storage_release(t->st);
@@ -205,7 +209,7 @@ static clt_status fill_value(clt_tensor *t, double value) {
   const clt_tensor *ops[1] = {t};
   clt__iter_tensors(&it, 1, ops);
   clt_device *dev = t->st->dev;
-  return dev->be->fill(dev, &it, t->st, clt_dtype_size(t->dtype), pattern);
+  return clt__run_fill(dev, &it, t->st, clt_dtype_size(t->dtype), pattern);
 }
 
 clt_tensor *clt__full(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape, double v) {
@@ -300,6 +304,6 @@ clt_tensor *clt_arange(clt_device *dev, clt_dtype dtype, double start, double en
     t = clt__to(h, dev);
     clt__tensor_release(h);
   }
-  clt_device_release(host);
+  clt__device_drop(host);
   return clt__ret(t);
 }

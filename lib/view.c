@@ -1,7 +1,7 @@
 /* Views: new shapes and strides over the same storage; contiguous copies where needed. */
 #include <string.h>
 
-#include "backend.h"
+#include "dispatch.h"
 #include "grad.h"
 
 clt_status clt__copy_into(clt_tensor *dst, const clt_tensor *src) {
@@ -10,7 +10,7 @@ clt_status clt__copy_into(clt_tensor *dst, const clt_tensor *src) {
   const clt_tensor *ops[2] = {dst, src};
   clt__iter_tensors(&it, 2, ops);
   clt_device *dev = dst->st->dev;
-  return dev->be->copy(dev, &it, dst->st, src->st, clt_dtype_size(dst->dtype));
+  return clt__run_copy(dev, &it, dst->st, src->st, clt_dtype_size(dst->dtype));
 }
 
 clt_tensor *clt__clone(const clt_tensor *t) {

@@ -1,5 +1,8 @@
-/* Errors, dtypes and the fault-injection hook. */
+/* Errors, dtypes, the fault-injection hook, the leak list, and unwinding scopes and no-grad
+ * regions on an early return. */
+#define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdio.h>
 
 #include "tu.h"
 
@@ -112,6 +115,115 @@ START_TEST(fault_hook_fails_the_nth_allocation) {
 }
 END_TEST
 
+/* The leak list's text for the tensors alive now (one a line, oldest first). */
+static char *leak_text(int64_t *n) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  ck_assert_ptr_nonnull(f);
+  *n = clt_leak_report(f);
+  fclose(f);
+  return buf;
+}
+
+/* Tensors a clt function returned are listed with their dtype, shape, device and maker until
+ * their last reference goes; one returned twice (clt_to onto its own device) is listed once;
+ * the core's own temporaries never are. */
+START_TEST(live_tensors_are_listed_with_their_maker) {
+  clt_device *dev = TU_DEV;
+  int64_t base = clt_leak_report(NULL), n;
+  char want[128];
+  clt_tensor *a = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(2, 3)), *at = clt_transpose(a, 0, 1);
+  clt_tensor *b = clt_matmul(a, at);
+  ck_assert_ptr_nonnull(b);
+  ck_assert_int_eq(clt_leak_report(NULL), base + 3);
+  ck_assert_ptr_eq(clt_to(a, dev), a); /* a second reference to a, listed once */
+  ck_assert_int_eq(clt_leak_report(NULL), base + 3);
+  clt_release(a);
+  char *text = leak_text(&n);
+  ck_assert_int_eq(n, base + 3);
+  snprintf(want, sizeof want, "  float32 [2,3] on %s, made by clt_zeros\n", clt_device_spec(dev));
+  ck_assert_msg(strstr(text, want), "%s", text);
+  snprintf(want, sizeof want, "  float32 [3,2] on %s, made by clt_transpose\n", clt_device_spec(dev));
+  ck_assert_msg(strstr(text, want), "%s", text);
+  snprintf(want, sizeof want, "  float32 [2,2] on %s, made by clt_matmul\n", clt_device_spec(dev));
+  ck_assert_msg(strstr(text, want), "%s", text);
+  ck_assert_msg(strstr(text, " still alive:\n"), "%s", text);
+  ck_assert_msg(strstr(text, "clt_zeros") < strstr(text, "clt_matmul"), "oldest first: %s", text);
+  free(text);
+  clt_release(a);
+  clt_release(b);
+  ck_assert_int_eq(clt_leak_report(NULL), base + 1); /* the transpose, which holds a's storage */
+  /* a leaf that requires grad says so; a scope's tensors leave the list with the scope */
+  clt_scope_begin();
+  clt_tensor *w = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(4));
+  clt_set_requires_grad(w, true);
+  ck_assert_ptr_nonnull(clt_relu(w));
+  ck_assert_int_eq(clt_leak_report(NULL), base + 3);
+  text = leak_text(&n);
+  snprintf(want, sizeof want, "  float32 [4] on %s, made by clt_ones (requires grad)\n", clt_device_spec(dev));
+  ck_assert_msg(strstr(text, want), "%s", text);
+  free(text);
+  clt_scope_end();
+  ck_assert_int_eq(clt_leak_report(NULL), base + 1);
+  clt_release(at);
+  ck_assert_int_eq(clt_leak_report(NULL), base);
+  text = leak_text(&n); /* nothing alive: no text */
+  ck_assert_str_eq(text, "");
+  free(text);
+}
+END_TEST
+
+/* clt_scope_unwind ends the scopes an early return leaves open, releasing their tensors and
+ * keeping the error that caused the return; clt_no_grad_unwind does the same for no-grad. */
+static clt_status step_that_fails(clt_device *dev) {
+  int depth = clt_scope_depth(), ng = clt_no_grad_depth();
+  clt_scope_begin();
+  clt_no_grad_begin();
+  clt_scope_begin();
+  clt_tensor *x = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2, 3));
+  clt_tensor *y = clt_matmul(x, x); /* [2,3] @ [2,3]: a shape error */
+  if (!y) {
+    clt_status st = clt_last_status();
+    clt_scope_unwind(depth);
+    clt_no_grad_unwind(ng);
+    return st;
+  }
+  return CLT_OK;
+}
+
+START_TEST(scopes_and_no_grad_unwind_on_an_early_return) {
+  clt_device *dev = TU_DEV;
+  long live = atomic_load(&clt__live[CLT__LIVE_TENSORS]);
+  ck_assert_int_eq(clt_scope_depth(), 0);
+  ck_assert_int_eq(clt_no_grad_depth(), 0);
+  ck_assert_int_eq(step_that_fails(dev), CLT_ERR_SHAPE);
+  ck_assert_int_eq(clt_scope_depth(), 0);
+  ck_assert_int_eq(clt_no_grad_depth(), 0);
+  ck_assert(clt_is_grad_enabled());
+  ck_assert_int_eq(atomic_load(&clt__live[CLT__LIVE_TENSORS]), live); /* x went with its scope */
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_matmul: shapes [2,3] and [2,3] do not multiply");
+  /* unwinding to the depth there is does nothing; past it, or below zero, is refused */
+  clt_scope_begin();
+  clt_no_grad_begin();
+  ck_assert_int_eq(clt_scope_unwind(1), CLT_OK);
+  ck_assert_int_eq(clt_scope_depth(), 1);
+  ck_assert_int_eq(clt_scope_unwind(2), CLT_ERR_STATE);
+  TU_ASSERT_ERR(CLT_ERR_STATE, "clt_scope_unwind: depth 2: 1 scopes are open");
+  ck_assert_int_eq(clt_scope_unwind(-1), CLT_ERR_STATE);
+  clt_clear_error();
+  ck_assert_int_eq(clt_no_grad_unwind(2), CLT_ERR_STATE);
+  TU_ASSERT_ERR(CLT_ERR_STATE, "clt_no_grad_unwind: depth 2: 1 no-grad regions are open");
+  ck_assert_int_eq(clt_no_grad_unwind(-1), CLT_ERR_STATE);
+  clt_clear_error();
+  ck_assert(!clt_is_grad_enabled());
+  ck_assert_int_eq(clt_no_grad_unwind(0), CLT_OK);
+  ck_assert(clt_is_grad_enabled());
+  ck_assert_int_eq(clt_scope_unwind(0), CLT_OK);
+  ck_assert_int_eq(clt_scope_depth(), 0);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("core");
   TCase *tc = tu_tcase("errors");
@@ -121,6 +233,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, errors_are_thread_local);
   tcase_add_test(tc, dtype_attributes);
   TU_DEVICES(tc, fault_hook_fails_the_nth_allocation);
+  TU_DEVICES(tc, live_tensors_are_listed_with_their_maker);
+  TU_DEVICES(tc, scopes_and_no_grad_unwind_on_an_early_return);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -61,7 +61,7 @@ START_TEST(clt_device_environment_variable) {
   unset("CLT_DEVICE");
   ck_assert_int_eq(clt_device_default(spec, sizeof spec, why, sizeof why), CLT_OK);
   ck_assert_str_eq(spec, tu_cl() ? clt_device_spec(tu_cl()) : "host");
-  ck_assert_ptr_nonnull(strstr(why, tu_cl() ? "first OpenCL" : "no OpenCL device"));
+  ck_assert_ptr_nonnull(strstr(why, tu_cl() ? "first" : "no other device; the host"));
 }
 END_TEST
 
@@ -74,6 +74,7 @@ START_TEST(list_has_the_host_first) {
   ck_assert_int_eq(clt_device_list(in, n, &m), CLT_OK);
   ck_assert_uint_eq(m, n);
   ck_assert_str_eq(in[0].spec, "host");
+  ck_assert_str_eq(in[0].backend, "host");
   for (size_t i = 1; i < n; i++) {
     char spec[32];
     snprintf(spec, sizeof spec, "cl:%zu", i - 1);
@@ -83,7 +84,9 @@ START_TEST(list_has_the_host_first) {
     ck_assert_uint_gt(in[i].global_mem_bytes, 0);
     ck_assert_uint_gt(in[i].max_alloc_bytes, 0);
     ck_assert(strlen(in[i].name) > 0);
-    ck_assert(strncmp(in[i].opencl_c_version, "OpenCL C ", 9) == 0);
+    ck_assert_str_eq(in[i].backend, "opencl"); /* the one other backend of this build */
+    ck_assert(strncmp(in[i].backend_version, "OpenCL ", 7) == 0);
+    ck_assert(strlen(in[i].driver) > 0);
   }
   free(in);
   ck_assert_int_eq(clt_device_list(NULL, 3, &m), CLT_ERR_INVALID_ARG);
@@ -108,7 +111,7 @@ START_TEST(specs_by_index_and_by_name) {
   snprintf(spec, sizeof spec, "cl:%s", part);
   ck_assert_int_eq(clt_device_open(spec, &d), CLT_OK);
   clt_device_release(d);
-  if (strstr(in.platform_vendor, "pocl") || strstr(in.device_version, "PoCL")) {
+  if (strstr(in.driver_vendor, "pocl") || strstr(in.backend_version, "PoCL")) {
     ck_assert_int_eq(clt_device_open("cl:pocl", &d), CLT_OK);
     clt_device_release(d);
   }
@@ -455,7 +458,29 @@ START_TEST(interop_rejects_host_objects) {
   TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "the tensor is on host, not an OpenCL device");
   ck_assert_int_eq(clt_cl_device_get(tu_dev[0], NULL, NULL, NULL), CLT_ERR_DEVICE_MISMATCH);
   TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "device host is not an OpenCL device");
+  clt_cl_details x;
+  ck_assert_int_eq(clt_cl_device_details(tu_dev[0], &x), CLT_ERR_DEVICE_MISMATCH);
+  TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "clt_cl_device_details: device host is not an OpenCL device");
   clt_release(t);
+}
+END_TEST
+
+/* OpenCL's own record of a device lives in the interop header; the neutral record names the
+ * driver (platform) and the backend's version from it. */
+START_TEST(opencl_details_match_the_neutral_record) {
+  clt_cl_details x;
+  clt_device_info in;
+  ck_assert_int_eq(clt_cl_device_details(tu_cl(), &x), CLT_OK);
+  ck_assert_int_eq(clt_device_get_info(tu_cl(), &in), CLT_OK);
+  ck_assert(strncmp(x.opencl_c_version, "OpenCL C ", 9) == 0);
+  ck_assert(strncmp(x.platform_version, "OpenCL ", 7) == 0);
+  ck_assert_str_eq(x.platform, in.driver);
+  ck_assert_str_eq(x.platform_vendor, in.driver_vendor);
+  ck_assert_str_eq(x.device_version, in.backend_version);
+  ck_assert_int_eq(clt_cl_device_details(NULL, &x), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "argument dev is NULL");
+  ck_assert_int_eq(clt_cl_device_details(tu_cl(), NULL), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "argument out is NULL");
 }
 END_TEST
 #endif
@@ -516,6 +541,7 @@ static Suite *suite(void) {
 #ifdef CLT_HAVE_OPENCL
     tcase_add_test(tc, wrap_adopts_without_stealing);
     tcase_add_test(tc, interop_rejects_host_objects);
+    tcase_add_test(tc, opencl_details_match_the_neutral_record);
 #endif
     suite_add_tcase(s, tc);
   }

@@ -3,7 +3,8 @@
  * PoCL kernel cache, .npy and safetensors files that end mid-read (a pipe whose writer stops),
  * and a full disk while saving (RLIMIT_FSIZE: writes fail with EFBIG). Each must give a clear
  * error or the right answer, never a crash, and a failed save must leave the old file and no
- * temporary behind. (A broken $CLT_KERNEL_DIR, a corrupted or unwritable clt binary cache and
+ * temporary behind. $CLT_LEAK_CHECK=1 names the tensors a program leaves alive, when a device's
+ * last handle goes and at exit. (A broken $CLT_KERNEL_DIR, a corrupted or unwritable clt binary cache and
  * $CLT_DISABLE_FP64 are covered by the device suite.) */
 #define _DEFAULT_SOURCE
 #include <dirent.h>
@@ -233,6 +234,22 @@ static int disk_full(void) {
   return 0;
 }
 
+/* $CLT_LEAK_CHECK=1 (the parent sets it and reads stderr): a tensor kept in a global, alive
+ * when the device's handle is released and at exit; one released in time, never named. */
+static clt_tensor *kept;
+static int leak_check(void) {
+  clt_device *dev;
+  if (clt_device_open("host", &dev) != CLT_OK) FAIL("open");
+  clt_tensor *gone = clt_ones(dev, CLT_FLOAT64, CLT_SHAPE(7));
+  kept = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(2, 3));
+  if (!gone || !kept) FAIL("ops");
+  clt_release(gone);
+  fprintf(stderr, "releasing the device\n");
+  clt_device_release(dev);
+  fprintf(stderr, "exiting\n");
+  return 0;
+}
+
 static const struct {
   const char *name, *env;
   int (*fn)(void);
@@ -244,6 +261,7 @@ static const struct {
     {"npy_mid_read", NULL, npy_mid_read, false},
     {"safetensors_mid_read", NULL, safetensors_mid_read, false},
     {"disk_full", NULL, disk_full, false},
+    {"leak_check", "CLT_LEAK_CHECK=1", leak_check, false},
 };
 #define NSCEN ((int)(sizeof scenarios / sizeof *scenarios))
 
@@ -252,7 +270,7 @@ static const struct {
 START_TEST(scenario_in_a_fresh_process) {
   if (scenarios[_i].needs_pocl) {
     clt_device_info in;
-    if (!tu_cl() || clt_device_get_info(tu_cl(), &in) != CLT_OK || !strstr(in.platform, "Portable Computing Language"))
+    if (!tu_cl() || clt_device_get_info(tu_cl(), &in) != CLT_OK || !strstr(in.driver, "Portable Computing Language"))
       TU_SKIP("scenario %s: the OpenCL device under test is not PoCL", scenarios[_i].name);
   }
   pid_t p = fork();
@@ -269,10 +287,43 @@ START_TEST(scenario_in_a_fresh_process) {
 }
 END_TEST
 
+/* The leak_check scenario's stderr: the kept tensor named when the device's handle goes and
+ * again at exit; the released one never. */
+START_TEST(leak_check_names_what_is_left_alive) {
+  char out[64];
+  snprintf(out, sizeof out, "/tmp/clt-leak-check-%ld.txt", (long)getpid());
+  pid_t p = fork();
+  if (p == 0) {
+    putenv((char *)"CLT_LEAK_CHECK=1");
+    if (!freopen(out, "w", stderr)) _exit(126);
+    execl(self, self, "--scenario", "leak_check", (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  ck_assert_int_eq(waitpid(p, &status, 0), p);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the scenario failed (%s)", out);
+  FILE *f = fopen(out, "r");
+  ck_assert_ptr_nonnull(f);
+  char text[4096];
+  size_t len = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  unlink(out);
+  text[len] = '\0';
+  const char *rel = strstr(text, "releasing the device\n"), *ex = strstr(text, "exiting\n");
+  const char *at_rel = strstr(text, "clt: $CLT_LEAK_CHECK: host's last handle released while 1 tensor it returned keeps it open:\n"
+                                    "  float32 [2,3] on host, made by clt_zeros\n");
+  const char *at_exit = strstr(text, "clt: $CLT_LEAK_CHECK: 1 tensor was never released:\n"
+                                     "  float32 [2,3] on host, made by clt_zeros\n");
+  ck_assert_msg(rel && ex && at_rel && at_exit && rel < at_rel && at_rel < ex && ex < at_exit, "stderr:\n%s", text);
+  ck_assert_msg(!strstr(text, "float64") && !strstr(text, "clt_ones"), "a released tensor named:\n%s", text);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("env");
   TCase *tc = tu_tcase("env");
   tcase_add_loop_test(tc, scenario_in_a_fresh_process, 0, NSCEN);
+  tcase_add_test(tc, leak_check_names_what_is_left_alive);
   suite_add_tcase(s, tc);
   return s;
 }

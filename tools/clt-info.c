@@ -20,8 +20,9 @@ static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
 static void usage(FILE *f) {
   fprintf(f,
           "usage: clt-info [--json] [--help]\n"
-          "Lists the devices clt can open: the host and every OpenCL device, with the spec string\n"
-          "that opens each (clt_device_open, --device, $CLT_DEVICE). '*' marks the default.\n");
+          "Lists the devices clt can open: the host and every device of the build's other backends\n"
+          "(OpenCL), with the spec string that opens each (clt_device_open, --device, $CLT_DEVICE).\n"
+          "'*' marks the default.\n");
 }
 
 int main(int argc, char **argv) {
@@ -61,18 +62,20 @@ int main(int argc, char **argv) {
       const clt_device_info *d = &info[i];
       printf("%s\n  {\"spec\": ", i ? "," : "");
       json_str(d->spec);
-      printf(", \"type\": \"%s\", \"platform\": ", clt_device_type_name(d->type));
-      json_str(d->platform);
-      printf(", \"platform_vendor\": ");
-      json_str(d->platform_vendor);
+      printf(", \"type\": \"%s\", \"backend\": ", clt_device_type_name(d->type));
+      json_str(d->backend);
+      printf(", \"backend_version\": ");
+      json_str(d->backend_version);
+      printf(", \"driver\": ");
+      json_str(d->driver);
+      printf(", \"driver_vendor\": ");
+      json_str(d->driver_vendor);
+      printf(", \"driver_version\": ");
+      json_str(d->driver_version);
       printf(", \"vendor\": ");
       json_str(d->vendor);
       printf(", \"name\": ");
       json_str(d->name);
-      printf(", \"driver_version\": ");
-      json_str(d->driver_version);
-      printf(", \"opencl_c_version\": ");
-      json_str(d->opencl_c_version);
       printf(", \"compute_units\": %u, \"global_mem_bytes\": %llu, \"max_alloc_bytes\": %llu, "
              "\"max_work_group_size\": %llu, \"fp64\": %s, \"fp16\": %s, \"host_unified_memory\": %s, "
              "\"default\": %s}",
@@ -89,10 +92,10 @@ int main(int argc, char **argv) {
       printf("\n%s %-6s %s\n", is_def ? "*" : " ", d->spec, d->name);
       if (is_def) printf("    default      yes: %s\n", why);
       printf("    type         %s\n", clt_device_type_name(d->type));
-      if (*d->platform) printf("    platform     %s (%s)\n", d->platform, d->platform_vendor);
+      printf("    backend      %s%s%s\n", d->backend, *d->backend_version ? ": " : "", d->backend_version);
       printf("    vendor       %s\n", d->vendor);
-      printf("    driver       %s\n", d->driver_version);
-      if (*d->opencl_c_version) printf("    OpenCL C     %s\n", d->opencl_c_version);
+      if (*d->driver) printf("    driver       %s (%s) %s\n", d->driver, d->driver_vendor, d->driver_version);
+      else printf("    driver       %s\n", d->driver_version);
       if (d->type != CLT_DEVICE_HOST) {
         printf("    memory       %.2f GiB (largest allocation %.2f GiB)\n", gib(d->global_mem_bytes),
                gib(d->max_alloc_bytes));

@@ -56,6 +56,11 @@ CLT_API clt_status clt_zero_grad(clt_tensor *t);
 CLT_API clt_status clt_no_grad_begin(void);
 CLT_API clt_status clt_no_grad_end(void);
 CLT_API bool clt_is_grad_enabled(void);
+/* The number of no-grad regions open on this thread, and a return to depth of them (for an early
+ * return on an error, as clt_scope_unwind; the recorded error is kept). CLT_ERR_STATE when
+ * depth is negative or more than are open. */
+CLT_API int clt_no_grad_depth(void);
+CLT_API clt_status clt_no_grad_unwind(int depth);
 
 /* A tensor sharing t's storage (and version counter) that records nothing and requires no
  * grad (torch.Tensor.detach). */

@@ -27,6 +27,19 @@ CLT_API clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_co
 /* The OpenCL objects behind an OpenCL device handle (borrowed; retain them to keep them). */
 CLT_API clt_status clt_cl_device_get(const clt_device *dev, cl_context *ctx,
                                      cl_device_id *device, cl_command_queue *queue);
+/* OpenCL's own description of an OpenCL device, beyond the backend-neutral clt_device_info
+ * (whose driver and driver_vendor are the platform's name and vendor, and whose backend_version
+ * is device_version). Strings are NUL-terminated and truncated to fit. */
+typedef struct clt_cl_details {
+  char platform[128];         /* CL_PLATFORM_NAME: "Portable Computing Language" */
+  char platform_vendor[128];  /* CL_PLATFORM_VENDOR: "The pocl project" */
+  char platform_version[128]; /* CL_PLATFORM_VERSION: "OpenCL 3.0 PoCL 3.1 ..." */
+  char device_version[128];   /* CL_DEVICE_VERSION: "OpenCL 3.0 PoCL HSTR: ..." */
+  char opencl_c_version[64];  /* CL_DEVICE_OPENCL_C_VERSION: "OpenCL C 1.2 PoCL" */
+  bool int64_atomics;         /* cl_khr_int64_base_atomics */
+} clt_cl_details;
+/* The OpenCL record of an open OpenCL device. CLT_ERR_DEVICE_MISMATCH for another backend's. */
+CLT_API clt_status clt_cl_device_details(const clt_device *dev, clt_cl_details *out);
 /* The CLBlast kernels whose parameters clt set on this device when it opened, as
  * "Xgemm/32 XgemmDirect/32" (kernel/precision), from clt's built-in table of measured devices and
  * the file $CLT_CLBLAST_TUNING names ("none": none set); "" when none matched or the build has

@@ -1,8 +1,9 @@
 /* clt: devices.
  *
- * A device is the host (plain memory, reference implementations) or one OpenCL device. Handles
- * are reference counted; tensors retain their device, so release order never matters. Each
- * handle owns its own OpenCL context, queue, program cache and buffer pool.
+ * A device is the host (plain memory, reference implementations) or a device of another backend
+ * the build has (OpenCL). Handles are reference counted; tensors retain their device, so release
+ * order never matters. Each handle owns its own state (for OpenCL: context, queue, program cache
+ * and buffer pool).
  *
  * Threads. Every function may be called from several threads at once, within these rules:
  *   - Opening, listing and releasing devices is safe from any thread, also as a process's first
@@ -25,17 +26,20 @@
  *   - Environment variables are read when used: changing them (setenv) while other threads run
  *     clt is as unsafe as it is for getenv everywhere.
  *
- * Spec strings for clt_device_open():
+ * Spec strings for clt_device_open(): a backend's prefix ("host", "cl" for OpenCL), alone or
+ * with ":" and more.
  *   NULL          $CLT_DEVICE if set and not empty, else the first GPU, else the first other
- *                 accelerator, else the first OpenCL CPU device, else the host
+ *                 accelerator, else the first CPU device of a backend other than the host's,
+ *                 else the host
  *   "host"        the host device (always exists)
  *   "cl"          the first OpenCL GPU, else the first OpenCL device of any type
  *   "cl:N"        the N-th OpenCL device, counting over all platforms in the order clt-info
  *                 lists them
- *   "cl:TEXT"     the first OpenCL device whose platform name, platform vendor, device vendor or
- *                 device name contains TEXT (case-insensitive), e.g. "cl:nvidia", "cl:pocl"
- * A spec that matches nothing gives CLT_ERR_NO_DEVICE with a message listing the devices that do
- * exist.
+ *   "cl:TEXT"     the first OpenCL device whose driver (platform) name, driver vendor, device
+ *                 vendor or device name contains TEXT (case-insensitive), e.g. "cl:nvidia",
+ *                 "cl:pocl"
+ * Every backend's prefix takes the same three forms. A spec that matches nothing gives
+ * CLT_ERR_NO_DEVICE with a message listing the devices that do exist.
  */
 #ifndef CLT_DEVICE_H
 #define CLT_DEVICE_H
@@ -54,16 +58,20 @@ typedef enum clt_device_type {
   CLT_DEVICE_OTHER
 } clt_device_type;
 
-/* What a device is and can do. Strings are NUL-terminated and truncated to fit. */
+/* What a device is and can do, in terms every backend shares (a backend's own details come
+ * from its interop header: clt_cl_device_details in clt/clt_cl.h). Strings are NUL-terminated
+ * and truncated to fit. */
 typedef struct clt_device_info {
   char spec[32];             /* "host", "cl:0": opens this device again */
-  char platform[128];        /* OpenCL platform name ("" for the host) */
-  char platform_vendor[128]; /* "The pocl project", "NVIDIA Corporation", ... */
+  char backend[16];          /* the backend that drives it: "host", "opencl" */
+  char driver[128];          /* the driver that runs it (OpenCL: the platform's name,
+                                "Portable Computing Language"); "" for the host */
+  char driver_vendor[128];   /* "The pocl project", "NVIDIA Corporation", ...; "" for the host */
   char vendor[128];          /* the device's vendor */
   char name[128];
-  char driver_version[64];
-  char opencl_c_version[64]; /* "OpenCL C 1.2 PoCL"; "" for the host */
-  char device_version[64];   /* "OpenCL 3.0 ..."; "" for the host */
+  char driver_version[64];   /* the driver's version; clt's for the host */
+  char backend_version[128]; /* the API version the device offers, as its backend words it
+                                ("OpenCL 3.0 PoCL 3.1 ..."); "" for the host */
   clt_device_type type;
   uint32_t compute_units;
   uint64_t global_mem_bytes;
@@ -79,7 +87,9 @@ typedef struct clt_device_info {
 CLT_API clt_status clt_device_open(const char *spec, clt_device **out);
 /* Adds a reference to dev and returns it. */
 CLT_API clt_device *clt_device_retain(clt_device *dev);
-/* Drops a reference; the last one closes the device. NULL is a no-op. */
+/* Drops a reference; the last one closes the device. NULL is a no-op. With $CLT_LEAK_CHECK=1,
+ * releasing the caller's last handle while tensors clt returned keep the device open names them
+ * on stderr (clt_leak_report). */
 CLT_API void clt_device_release(clt_device *dev);
 /* The capability record of an open device. */
 CLT_API clt_status clt_device_get_info(const clt_device *dev, clt_device_info *out);
@@ -90,8 +100,8 @@ CLT_API const char *clt_device_type_name(clt_device_type type);
 /* Waits until every operation queued on dev has finished. */
 CLT_API clt_status clt_device_synchronize(clt_device *dev);
 
-/* Lists every device without opening one: the host first, then each OpenCL device in spec
- * order. Writes up to cap records to out (out may be NULL when cap is 0) and the number that
+/* Lists every device without opening one: the host first, then each other backend's devices
+ * (OpenCL's) in spec order. Writes up to cap records to out (out may be NULL when cap is 0) and the number that
  * exist to *count. */
 CLT_API clt_status clt_device_list(clt_device_info *out, size_t cap, size_t *count);
 /* The spec clt_device_open(NULL) would open and, in reason, why ("$CLT_DEVICE is set",

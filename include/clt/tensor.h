@@ -192,6 +192,24 @@ CLT_API clt_status clt_scope_end(void);
 CLT_API clt_tensor *clt_keep(clt_tensor *t);
 /* Number of scopes open on this thread. */
 CLT_API int clt_scope_depth(void);
+/* Ends the scopes opened on this thread since clt_scope_depth() returned depth (releasing their
+ * tensors), innermost first: for an early return on an error, so that the caller's scopes are as
+ * it found them. The recorded error is kept. CLT_ERR_STATE when depth is negative or more than
+ * are open.
+ *   int depth = clt_scope_depth();
+ *   ...
+ *   if (!loss) { clt_scope_unwind(depth); return clt_last_status(); } */
+CLT_API clt_status clt_scope_unwind(int depth);
+
+/* ---- leaks ------------------------------------------------------------------------------ */
+
+/* Every tensor a clt function returns to the caller is listed, with the function that made it,
+ * until its last reference is released. Writes the ones still alive to f (NULL: only counts),
+ * oldest first, one a line: dtype, shape, device, the function that made it ("float32 [2,3] on
+ * cl:0, made by clt_matmul"); returns how many there are. With $CLT_LEAK_CHECK=1 clt writes the
+ * same to stderr at exit, and when the caller's last handle of a device is released while
+ * tensors it returned keep the device open (clt works on: the report is a diagnosis). */
+CLT_API int64_t clt_leak_report(FILE *f);
 
 #ifdef __cplusplus
 }

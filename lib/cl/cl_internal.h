@@ -7,12 +7,17 @@
 #include <CL/cl.h>
 
 #include "../backend.h"
+#include "clt/clt_cl.h"
 #include "kernels_embedded.h"
 
-/* Every OpenCL call goes through one of these, so a test can make it fail (fault.c). */
-#define CLT__CL(call) (clt__fault_hit_cl(#call) ? (cl_int)clt__fault_cl_code() : (call))
+/* The OpenCL backend's table (backend.c); its registry entry is clt__backend_cl (device.c). */
+extern const clt__backend clt__cl_backend;
+
+/* Every OpenCL call goes through one of these, so a test can make it fail (fault.c), by default
+ * with CL_OUT_OF_RESOURCES. */
+#define CLT__CL(call) (clt__fault_hit_call(#call) ? (cl_int)clt__fault_code(CL_OUT_OF_RESOURCES) : (call))
 #define CLT__CL_OBJ(errp, call) \
-  (clt__fault_hit_cl(#call) ? (*(errp) = (cl_int)clt__fault_cl_code(), NULL) : (call))
+  (clt__fault_hit_call(#call) ? (*(errp) = (cl_int)clt__fault_code(CL_OUT_OF_RESOURCES), NULL) : (call))
 
 /* "CL_OUT_OF_RESOURCES" for -5 ... */
 const char *clt__cl_error_name(cl_int err);
@@ -72,6 +77,7 @@ typedef struct clt__cl_dev {
   cl_device_id device;
   cl_context ctx;
   cl_command_queue queue;
+  clt_cl_details details;                 /* OpenCL's own record (clt_cl_device_details) */
   clt__mutex kernel_lock, enqueue_lock, pool_lock;
   char options[256];                      /* kernel build options */
   char cache_key[1024];                   /* device identity for the binary cache */

@@ -88,6 +88,14 @@ static clt_status info_val(cl_device_id d, cl_device_info what, const char *name
   return err == CL_SUCCESS ? CLT_OK : clt__cl_fail("clGetDeviceInfo", err, "reading %s", name);
 }
 
+static clt_status platform_str(cl_platform_id p, cl_platform_info what, const char *name, char *buf, size_t cap) {
+  size_t got = 0;
+  cl_int err = CLT__CL(clGetPlatformInfo(p, what, cap - 1, buf, &got));
+  if (err != CL_SUCCESS) return clt__cl_fail("clGetPlatformInfo", err, "reading %s", name);
+  buf[got < cap ? got : cap - 1] = '\0';
+  return CLT_OK;
+}
+
 static void trim(char *s) {
   size_t n = strlen(s);
   while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n')) s[--n] = '\0';
@@ -96,16 +104,11 @@ static void trim(char *s) {
   if (k) memmove(s, s + k, n - k + 1);
 }
 
-/* Fills the capability record of one device. */
-static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *in, bool *int64_atomics) {
+/* Fills the capability record of one device and OpenCL's own details of it (x). */
+static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *in, clt_cl_details *x) {
   memset(in, 0, sizeof *in);
-  size_t got = 0;
-  cl_int err = CLT__CL(clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof in->platform - 1, in->platform, &got));
-  if (err != CL_SUCCESS) return clt__cl_fail("clGetPlatformInfo", err, "reading CL_PLATFORM_NAME");
-  in->platform[got < sizeof in->platform ? got : sizeof in->platform - 1] = '\0';
-  err = CLT__CL(clGetPlatformInfo(p, CL_PLATFORM_VENDOR, sizeof in->platform_vendor - 1, in->platform_vendor, &got));
-  if (err != CL_SUCCESS) return clt__cl_fail("clGetPlatformInfo", err, "reading CL_PLATFORM_VENDOR");
-  in->platform_vendor[got < sizeof in->platform_vendor ? got : sizeof in->platform_vendor - 1] = '\0';
+  memset(x, 0, sizeof *x);
+  snprintf(in->backend, sizeof in->backend, "opencl");
   cl_device_type type = 0;
   cl_uint cu = 0;
   cl_ulong gmem = 0, maxalloc = 0;
@@ -114,12 +117,15 @@ static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *i
   cl_device_fp_config dfp = 0;
   char ext[4096];
   clt_status st;
-  if ((st = info_str(d, CL_DEVICE_VENDOR, "CL_DEVICE_VENDOR", in->vendor, sizeof in->vendor)) ||
+  if ((st = platform_str(p, CL_PLATFORM_NAME, "CL_PLATFORM_NAME", x->platform, sizeof x->platform)) ||
+      (st = platform_str(p, CL_PLATFORM_VENDOR, "CL_PLATFORM_VENDOR", x->platform_vendor, sizeof x->platform_vendor)) ||
+      (st = platform_str(p, CL_PLATFORM_VERSION, "CL_PLATFORM_VERSION", x->platform_version, sizeof x->platform_version)) ||
+      (st = info_str(d, CL_DEVICE_VENDOR, "CL_DEVICE_VENDOR", in->vendor, sizeof in->vendor)) ||
       (st = info_str(d, CL_DEVICE_NAME, "CL_DEVICE_NAME", in->name, sizeof in->name)) ||
       (st = info_str(d, CL_DRIVER_VERSION, "CL_DRIVER_VERSION", in->driver_version, sizeof in->driver_version)) ||
-      (st = info_str(d, CL_DEVICE_OPENCL_C_VERSION, "CL_DEVICE_OPENCL_C_VERSION", in->opencl_c_version,
-                     sizeof in->opencl_c_version)) ||
-      (st = info_str(d, CL_DEVICE_VERSION, "CL_DEVICE_VERSION", in->device_version, sizeof in->device_version)) ||
+      (st = info_str(d, CL_DEVICE_OPENCL_C_VERSION, "CL_DEVICE_OPENCL_C_VERSION", x->opencl_c_version,
+                     sizeof x->opencl_c_version)) ||
+      (st = info_str(d, CL_DEVICE_VERSION, "CL_DEVICE_VERSION", x->device_version, sizeof x->device_version)) ||
       (st = info_str(d, CL_DEVICE_EXTENSIONS, "CL_DEVICE_EXTENSIONS", ext, sizeof ext)) ||
       (st = info_val(d, CL_DEVICE_TYPE, "CL_DEVICE_TYPE", &type, sizeof type)) ||
       (st = info_val(d, CL_DEVICE_MAX_COMPUTE_UNITS, "CL_DEVICE_MAX_COMPUTE_UNITS", &cu, sizeof cu)) ||
@@ -129,10 +135,13 @@ static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *i
       (st = info_val(d, CL_DEVICE_HOST_UNIFIED_MEMORY, "CL_DEVICE_HOST_UNIFIED_MEMORY", &unified, sizeof unified)) ||
       (st = info_val(d, CL_DEVICE_DOUBLE_FP_CONFIG, "CL_DEVICE_DOUBLE_FP_CONFIG", &dfp, sizeof dfp)))
     return st;
-  trim(in->platform);
-  trim(in->platform_vendor);
+  trim(x->platform);
+  trim(x->platform_vendor);
   trim(in->name);
   trim(in->vendor);
+  snprintf(in->driver, sizeof in->driver, "%s", x->platform);
+  snprintf(in->driver_vendor, sizeof in->driver_vendor, "%s", x->platform_vendor);
+  snprintf(in->backend_version, sizeof in->backend_version, "%s", x->device_version);
   in->type = (type & CL_DEVICE_TYPE_GPU)           ? CLT_DEVICE_GPU
              : (type & CL_DEVICE_TYPE_CPU)         ? CLT_DEVICE_CPU
              : (type & CL_DEVICE_TYPE_ACCELERATOR) ? CLT_DEVICE_ACCELERATOR
@@ -144,7 +153,7 @@ static clt_status fill_info(cl_platform_id p, cl_device_id d, clt_device_info *i
   in->host_unified_memory = unified == CL_TRUE && !clt__getenv("CLT_DISABLE_HOST_UNIFIED");
   in->fp64 = dfp != 0 && !clt__getenv("CLT_DISABLE_FP64");
   in->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
-  if (int64_atomics) *int64_atomics = strstr(ext, "cl_khr_int64_base_atomics") != NULL;
+  x->int64_atomics = strstr(ext, "cl_khr_int64_base_atomics") != NULL;
   return CLT_OK;
 }
 
@@ -154,7 +163,8 @@ static clt_status list_locked(clt_device_info *info, size_t cap, size_t *count) 
   clt_status st = enumerate(&pairs, &n);
   if (st != CLT_OK) return st;
   for (size_t i = 0; i < n && i < cap && st == CLT_OK; i++) {
-    st = fill_info(pairs[i].platform, pairs[i].device, &info[i], NULL);
+    clt_cl_details x;
+    st = fill_info(pairs[i].platform, pairs[i].device, &info[i], &x);
     snprintf(info[i].spec, sizeof info[i].spec, "cl:%zu", i);
   }
   clt__free_mem(pairs);
@@ -162,7 +172,7 @@ static clt_status list_locked(clt_device_info *info, size_t cap, size_t *count) 
   return st;
 }
 
-clt_status clt__cl_list(clt_device_info *info, size_t cap, size_t *count) {
+static clt_status cl_list(clt_device_info *info, size_t cap, size_t *count) {
   clt__mutex_lock(&driver_lock);
   clt_status st = list_locked(info, cap, count);
   clt__mutex_unlock(&driver_lock);
@@ -196,18 +206,20 @@ static void state_free(clt__cl_dev *d) {
   clt__free_mem(d);
 }
 
-/* Derives build options and the binary-cache identity once the record is filled. */
+/* Derives build options and the binary-cache identity once the records are filled. */
 static void finish_setup(clt__cl_dev *d, const clt_device_info *in) {
+  const clt_cl_details *x = &d->details;
   int major = 1, minor = 0;
-  if (sscanf(in->opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2) major = 1, minor = 0;
+  if (sscanf(x->opencl_c_version, "OpenCL C %d.%d", &major, &minor) != 2) major = 1, minor = 0;
   snprintf(d->options, sizeof d->options, "%s-DCLT_FP64=%d",
            (major > 1 || minor >= 2) ? "-cl-std=CL1.2 " : "", in->fp64 ? 1 : 0);
-  snprintf(d->cache_key, sizeof d->cache_key, "%s|%s|%s|%s|%s", in->platform, in->name,
-           in->driver_version, in->device_version, d->options);
+  snprintf(d->cache_key, sizeof d->cache_key, "%s|%s|%s|%s|%s", x->platform, in->name,
+           in->driver_version, x->device_version, d->options);
   d->max_local = in->max_work_group_size;
   d->is_cpu = in->type == CLT_DEVICE_CPU;
   d->host_memory = d->is_cpu || in->host_unified_memory;
-  d->is_pocl = strstr(in->platform_vendor, "pocl") != NULL || strstr(in->platform, "Portable Computing Language") != NULL;
+  d->is_pocl = strstr(x->platform_vendor, "pocl") != NULL || strstr(x->platform, "Portable Computing Language") != NULL;
+  d->int64_atomics = x->int64_atomics;
 }
 
 /* Creates the device handle around an already retained context/queue. On failure releases
@@ -227,7 +239,7 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
     return clt__err(CLT_ERR_OOM, "cannot allocate the device handle");
   }
   size_t items[16] = {0};
-  clt_status st = fill_info(d->platform, d->device, &dev->info, &d->int64_atomics);
+  clt_status st = fill_info(d->platform, d->device, &dev->info, &d->details);
   if (st == CLT_OK)
     st = info_val(d->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, "CL_DEVICE_MAX_WORK_ITEM_SIZES", items, sizeof items);
   if (st == CLT_OK) {
@@ -236,7 +248,7 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
     st = clt__cl_gemm_tune(d, &dev->info);
   }
   if (st != CLT_OK) {
-    clt_device_release(dev);
+    clt__device_drop(dev);
     return st;
   }
   memcpy(d->max_item, items, sizeof d->max_item);
@@ -286,12 +298,14 @@ static clt_status open_locked(size_t index, clt_device **out) {
   return make_device(d, spec, out);
 }
 
-clt_status clt__cl_open(size_t index, clt_device **out) {
+static clt_status cl_open(size_t index, clt_device **out) {
   clt__mutex_lock(&driver_lock);
   clt_status st = open_locked(index, out);
   clt__mutex_unlock(&driver_lock);
   return st;
 }
+
+const clt__backend_entry clt__backend_cl = {"cl", cl_list, cl_open};
 
 clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_queue queue,
                               clt_device **out) {
@@ -354,6 +368,16 @@ clt_status clt_cl_device_get(const clt_device *dev, cl_context *ctx, cl_device_i
   if (ctx) *ctx = d->ctx;
   if (device) *device = d->device;
   if (queue) *queue = d->queue;
+  return CLT_OK;
+}
+
+clt_status clt_cl_device_details(const clt_device *dev, clt_cl_details *out) {
+  clt__api("clt_cl_device_details");
+  if (!dev) return clt__err(CLT_ERR_INVALID_ARG, "argument dev is NULL");
+  if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
+  if (dev->be != &clt__cl_backend)
+    return clt__err(CLT_ERR_DEVICE_MISMATCH, "device %s is not an OpenCL device", dev->info.spec);
+  *out = clt__cl(dev)->details;
   return CLT_OK;
 }
 

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../host.h"
+#include "../blas.h"
 #include "cl_internal.h"
 
 enum { GEMM_HOST, GEMM_CLBLAST, GEMM_KERNEL };
@@ -62,7 +62,7 @@ typedef struct {
 static void CL_CALLBACK run_deferred(cl_event mapped, cl_int status, void *p) {
   (void)mapped;
   deferred_gemm *x = p;
-  if (status == CL_COMPLETE) clt__host_gemm_run(&x->g);
+  if (status == CL_COMPLETE) clt__cpu_gemm_run(&x->g);
   clSetUserEventStatus(x->done, status == CL_COMPLETE ? CL_COMPLETE : CL_MAP_FAILURE);
   clReleaseEvent(x->done);
   clt__free_mem(x);
@@ -91,7 +91,7 @@ static clt_status map_operands(clt__cl_dev *d, const clt__storage *const *st, vo
 
 static clt_status deferred_host_gemm(clt_device *dev, const clt__gemm_args *g) {
   clt__cl_dev *d = clt__cl(dev);
-  clt_status s = clt__host_gemm_check(g);
+  clt_status s = clt__cpu_gemm_check(g);
   if (s != CLT_OK) return s;
   deferred_gemm *x = clt__calloc(1, sizeof *x);
   if (!x) return clt__err(CLT_ERR_OOM, "cannot allocate a deferred GEMM");
@@ -161,7 +161,8 @@ static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
     h.a = &view[0];
     h.b = &view[1];
     h.c = &view[2];
-    s = clt__host_gemm(dev, &h);
+    s = clt__cpu_gemm_check(&h);
+    if (s == CLT_OK) clt__cpu_gemm_run(&h);
   }
   clt__mutex_lock(&d->enqueue_lock);
   for (int i = 0; i < 3; i++) {

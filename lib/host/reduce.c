@@ -3,12 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "reduce.h"
-
-clt_dtype clt__reduce_acc_dtype(clt__rop op, clt_dtype dt) {
-  if ((op == CLT__R_SUM || op == CLT__R_PROD) && !clt_dtype_is_float(dt)) return CLT_INT64;
-  return dt;
-}
+#include "host.h"
 
 static double load(const clt__storage *st, clt_dtype dt, int64_t i) {
   return clt__load_f64(dt, (const char *)st->ptr + (size_t)i * clt_dtype_size(dt));
@@ -23,7 +18,8 @@ static bool better(double v, double best, bool want_max) {
 
 static double safe_m(double m) { return isfinite(m) ? m : 0.0; }
 
-int clt__slice_exp(double maxabs, clt_dtype dt) {
+/* The e of the slice scale 2^-e for max |x| in dtype dt (kernels/reduce.cl: clt_slice_exp). */
+static int slice_exp(double maxabs, clt_dtype dt) {
   int lo = dt == CLT_FLOAT32 ? -100 : -1000, hi = dt == CLT_FLOAT32 ? 126 : 1022; /* 2^-e stays normal */
   int e = maxabs > 0 && isfinite(maxabs) ? ilogb(maxabs) : maxabs > 0 ? hi : lo - 1;
   return (e < lo - 1 ? lo - 1 : e > hi - 1 ? hi - 1 : e) + 1;
@@ -65,7 +61,7 @@ clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r) {
     for (int64_t b = 0; b < L->B; b++) {
       int64_t o = a * L->B + b, base = L->off + a * L->sA + b * L->sB;
       double m = r->m ? load(r->m, r->dt, r->m_off + o) : 0, acc = 0;
-      int e = r->m && r->op != CLT__R_SUMEXP ? clt__slice_exp(m, r->dt) : 0; /* m is max |x| */
+      int e = r->m && r->op != CLT__R_SUMEXP ? slice_exp(m, r->dt) : 0; /* m is max |x| */
       bool dev = r->op == CLT__R_SQDEV || r->op == CLT__R_DEVSUM; /* m = [max |x|, mean, residual] */
       double sc = ldexp(1.0, -e), ms = dev ? load(r->m, r->dt, r->m_off + L->A * L->B + o) : 0;
       double rs = r->op == CLT__R_SQDEV ? load(r->m, r->dt, r->m_off + 2 * L->A * L->B + o) : 0;

@@ -1,8 +1,8 @@
 /* Host reference of the fused cross entropy and the optimizer steps, in double. */
 #include <math.h>
 
-#include "backend.h"
 #include "clt/nn.h"
+#include "host.h"
 
 static double ld(const clt__storage *s, clt_dtype dt, int64_t i) {
   return clt__load_f64(dt, (const char *)s->ptr + (size_t)i * clt_dtype_size(dt));

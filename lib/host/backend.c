@@ -1,10 +1,11 @@
-/* The host backend: plain memory and reference loops. It is always present and is the
- * reference every other backend is checked against. */
+/* The host backend: plain memory and reference loops. It is always present, the registry's first
+ * entry, and the reference every other backend is checked against ($CLT_CHECK). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../blas.h"
 #include "host.h"
-#include "reduce.h"
 
 /* Memory statistics, updated by every thread using the handle (include/clt/device.h): atomic,
  * so the single-thread path takes no lock. */
@@ -120,6 +121,13 @@ static clt_status host_rand(clt_device *dev, clt__storage *dst, int64_t off, int
   return CLT_OK;
 }
 
+static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
+  (void)dev;
+  clt_status s = clt__cpu_gemm_check(g);
+  if (s == CLT_OK) clt__cpu_gemm_run(g);
+  return s;
+}
+
 static clt_status host_sync(clt_device *dev) {
   (void)dev;
   return CLT_OK;
@@ -137,8 +145,9 @@ static void host_empty_cache(clt_device *dev) { (void)dev; }
 
 static void host_destroy(clt_device *dev) { clt__free_mem(dev->impl); }
 
-const clt__backend clt__host_backend = {
+static const clt__backend host_backend = {
     .name = "host",
+    .reference = true,
     .destroy = host_destroy,
     .alloc = host_alloc,
     .free = host_free,
@@ -153,7 +162,7 @@ const clt__backend clt__host_backend = {
     .softmax = clt__host_softmax,
     .gather = clt__host_gather,
     .scatter_add = clt__host_scatter_add,
-    .gemm = clt__host_gemm,
+    .gemm = host_gemm,
     .ce_fwd = clt__host_ce_fwd,
     .ce_bwd = clt__host_ce_bwd,
     .optim_step = clt__host_optim_step,
@@ -162,19 +171,11 @@ const clt__backend clt__host_backend = {
     .empty_cache = host_empty_cache,
 };
 
-clt_status clt__host_open(clt_device **out) {
-  host_state *hs = clt__calloc(1, sizeof *hs);
-  if (!hs) return clt__err(CLT_ERR_OOM, "cannot allocate the host device");
-  atomic_init(&hs->in_use, 0);
-  atomic_init(&hs->peak, 0);
-  atomic_init(&hs->allocations, 0);
-  clt_device *dev = clt__device_new(&clt__host_backend, hs);
-  if (!dev) {
-    clt__free_mem(hs);
-    return clt__err(CLT_ERR_OOM, "cannot allocate the host device");
-  }
-  clt_device_info *in = &dev->info;
+/* The host's record; one device, spec "host". */
+static void host_info(clt_device_info *in) {
+  memset(in, 0, sizeof *in);
   snprintf(in->spec, sizeof in->spec, "host");
+  snprintf(in->backend, sizeof in->backend, "host");
   snprintf(in->name, sizeof in->name, "host memory (reference backend)");
   snprintf(in->vendor, sizeof in->vendor, "clt");
   snprintf(in->driver_version, sizeof in->driver_version, "%s", clt_version());
@@ -184,6 +185,29 @@ clt_status clt__host_open(clt_device **out) {
   in->host_unified_memory = true;
   in->max_alloc_bytes = (uint64_t)PTRDIFF_MAX;
   in->global_mem_bytes = (uint64_t)PTRDIFF_MAX;
+}
+
+static clt_status host_list(clt_device_info *info, size_t cap, size_t *count) {
+  if (cap > 0) host_info(&info[0]);
+  *count = 1;
+  return CLT_OK;
+}
+
+static clt_status host_open(size_t index, clt_device **out) {
+  (void)index; /* the list has one device */
+  host_state *hs = clt__calloc(1, sizeof *hs);
+  if (!hs) return clt__err(CLT_ERR_OOM, "cannot allocate the host device");
+  atomic_init(&hs->in_use, 0);
+  atomic_init(&hs->peak, 0);
+  atomic_init(&hs->allocations, 0);
+  clt_device *dev = clt__device_new(&host_backend, hs);
+  if (!dev) {
+    clt__free_mem(hs);
+    return clt__err(CLT_ERR_OOM, "cannot allocate the host device");
+  }
+  host_info(&dev->info);
   *out = dev;
   return CLT_OK;
 }
+
+const clt__backend_entry clt__backend_host = {"host", host_list, host_open};

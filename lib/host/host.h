@@ -1,8 +1,11 @@
-/* Host backend helpers shared by the host reference implementations. */
+/* The host backend's own header: only files of the host backend include it (lib/host/ and, until
+ * it moves there, lib/ew_host.c). The core reaches the backend through the registry and its
+ * table (lib/backend.h), never through these names. */
 #ifndef CLT_HOST_H
 #define CLT_HOST_H
 
-#include "backend.h"
+#include "../backend.h"
+#include "../reduce.h"
 
 /* One contiguous-in-index run of a walk: n elements; operand k starts at element off[k] and
  * steps by step[k]. */
@@ -10,6 +13,7 @@ typedef void (*clt__host_run_fn)(void *ctx, const int64_t *off, int64_t n, const
 /* Calls fn once per innermost row of it, in row-major order. */
 void clt__host_walk(const clt__iter *it, clt__host_run_fn fn, void *ctx);
 
+/* The table's entries, one file per family: ew_host.c, index.c, reduce.c, nn.c. */
 clt_status clt__host_ew(clt_device *dev, int op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
                         const double *params, int scalar);
 clt_status clt__host_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
@@ -20,17 +24,12 @@ clt_status clt__host_gather(clt_device *dev, const clt__iter *it, int dim, clt__
 clt_status clt__host_scatter_add(clt_device *dev, const clt__iter *it, int dim, clt__storage *out,
                                  const clt__storage *index, const clt__storage *src, clt_dtype dt, clt_dtype idt);
 
-clt_status clt__host_gemm(clt_device *dev, const clt__gemm_args *g);
-/* The two halves of clt__host_gemm: the sizes CBLAS takes (an error otherwise), then the product,
- * which cannot fail (so it may run where no error can be reported: an OpenCL native kernel). */
-clt_status clt__host_gemm_check(const clt__gemm_args *g);
-void clt__host_gemm_run(const clt__gemm_args *g);
+clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r);
+clt_status clt__host_softmax(clt_device *dev, const clt__softmax_args *a);
 
 clt_status clt__host_ce_fwd(clt_device *dev, const clt__ce_args *a);
 clt_status clt__host_ce_bwd(clt_device *dev, const clt__ce_args *a);
 clt_status clt__host_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                                 int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
-
-static inline void *clt__host_ptr(const clt__storage *st) { return st->ptr; }
 
 #endif
