@@ -96,7 +96,24 @@ void tu_leak_teardown(void) {
 
 static int vs_host_skipped;
 
+bool tu_selected(const char *name) {
+  const char *only = getenv("CLT_TEST_ONLY");
+  if (!only || !*only) return true;
+  for (const char *p = only; *p;) {
+    size_t n = strcspn(p, ",");
+    for (const char *q = name; n > 0 && *q; q++)
+      if (strncmp(q, p, n) == 0) return true;
+    p += n + (p[n] == ',');
+  }
+  return false;
+}
+
+void tu_add_devices(TCase *tc, const TTest *fn, const char *name) {
+  if (tu_selected(name)) tcase_add_loop_test(tc, fn, 0, tu_ndev);
+}
+
 void tu_add_vs_host(TCase *tc, const TTest *fn, const char *name) {
+  if (!tu_selected(name)) return;
   if (tu_ndev > 1) {
     tcase_add_loop_test(tc, fn, 1, tu_ndev);
   } else {

@@ -39,8 +39,12 @@ typedef enum { TU_FEW_KERNELS, TU_MANY_KERNELS } tu_kernels;
  * process exit status: 0 pass, 1 fail. */
 int tu_main(Suite *(*make_suite)(void), tu_kernels kernels);
 
-/* Loop test over every device under test: the body sees clt_device *dev. */
-#define TU_DEVICES(tc, fn) tcase_add_loop_test((tc), (fn), 0, tu_ndev)
+/* Loop test over every device under test: the body sees clt_device *dev. $CLT_TEST_ONLY (a
+ * comma-separated list of substrings) keeps only the tests whose names contain one of them. */
+#define TU_DEVICES(tc, fn) tu_add_devices((tc), (fn), #fn)
+void tu_add_devices(TCase *tc, const TTest *fn, const char *name);
+/* Whether $CLT_TEST_ONLY selects the test called name (true when unset). */
+bool tu_selected(const char *name);
 #define TU_DEV (tu_dev[_i])
 /* A test that holds a device to the host reference: on every device but the host, where it
  * would compare the host with itself (under valgrind, suites with many kernels run on the host
