@@ -13,7 +13,15 @@ packages=(
 )
 run() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 export DEBIAN_FRONTEND=noninteractive
-run apt-get update -q
+# A mirror caught mid-sync fails `apt-get update` for one index (seen in CI: "File has unexpected
+# size ... Mirror sync in progress?"), often one of a foreign architecture clt does not use. Try
+# again a few times; then go on with the indexes that did arrive, and let the install say whether
+# what clt needs is missing.
+for try in 1 2 3 4; do
+  if run apt-get update -q; then break; fi
+  if [ "$try" -eq 4 ]; then echo "setup-debian.sh: apt-get update failed 4 times; installing from the indexes it has" >&2; break; fi
+  sleep $((try * 15))
+done
 run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
 # libFuzzer's runtime ships in the libclang-rt package of the installed clang's version (Debian
 # 12 and Ubuntu 22.04: 14); older releases carry it in libclang-common-N-dev, installed with clang.
