@@ -280,7 +280,8 @@ START_TEST(exp_float_within_2_ulp) {
   const float edges[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 88.72283f, 88.7228f, 88.72284f, -87.33655f,
                          -103.2789f, -103.972f, -104.0f, 89.0f, 1e-30f, -1e-30f};
   for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) x[n++] = edges[i];
-  for (int64_t o = float_order(-110.0f); o < float_order(95.0f) && n < cap; o += 613) {
+  const int64_t step = tu_sweep_step(613);
+  for (int64_t o = float_order(-110.0f); o < float_order(95.0f) && n < cap; o += step) {
     int32_t bits = (int32_t)(o < 0 ? (int64_t)INT32_MIN - o : o);
     memcpy(&x[n++], &bits, sizeof bits);
   }
@@ -325,7 +326,8 @@ START_TEST(gelu_tanh_float32_in_range_and_tails) {
   ck_assert_ptr_nonnull(y);
   const float tails[] = {1e4f, -1e4f, 1e30f, -1e30f, 3e38f, -3e38f, 50.0f, -50.0f, 1e-30f, -1e-30f, 0.0f, -0.0f};
   for (size_t i = 0; i < sizeof tails / sizeof *tails; i++) x[n++] = tails[i];
-  for (int64_t o = float_order(-40.0f); o < float_order(40.0f) && n < cap; o += 9973) {
+  const int64_t step = tu_sweep_step(9973);
+  for (int64_t o = float_order(-40.0f); o < float_order(40.0f) && n < cap; o += step) {
     int32_t bits = (int32_t)(o < 0 ? (int64_t)INT32_MIN - o : o);
     memcpy(&x[n++], &bits, sizeof bits);
   }
@@ -698,6 +700,7 @@ END_TEST
  * ulp (0: the same number, sign of zero included). Returns the worst ulp seen. */
 static int64_t float32_sweep(clt_device *dev, clt_tensor *(*f)(clt_tensor *), const char *name, const float *edges,
                              size_t nedges, float lo, float hi, int64_t step, int64_t (*bound)(float)) {
+  step = tu_sweep_step(step);
   size_t cap = nedges + (size_t)((float_order(hi) - float_order(lo)) / step) + 1, n = 0;
   float *x = malloc(cap * sizeof *x), *y = malloc(cap * sizeof *y);
   ck_assert_ptr_nonnull(x);

@@ -96,6 +96,12 @@ void tu_leak_teardown(void) {
 
 static int vs_host_skipped;
 
+int64_t tu_sweep_step(int64_t step) {
+  const char *e = getenv("CLT_TEST_SWEEP_SCALE");
+  long scale = e ? strtol(e, NULL, 10) : 1;
+  return scale > 1 ? step * scale : step;
+}
+
 bool tu_selected(const char *name) {
   const char *only = getenv("CLT_TEST_ONLY");
   if (!only || !*only) return true;

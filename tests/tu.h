@@ -45,6 +45,10 @@ int tu_main(Suite *(*make_suite)(void), tu_kernels kernels);
 void tu_add_devices(TCase *tc, const TTest *fn, const char *name);
 /* Whether $CLT_TEST_ONLY selects the test called name (true when unset). */
 bool tu_selected(const char *name);
+/* The step of a sweep over float bit patterns, times $CLT_TEST_SWEEP_SCALE (default 1): the
+ * Oclgrind run, which checks memory accesses rather than rounding, sets it so that the exp, tanh
+ * and gelu sweeps (millions of work-items, interpreted) take seconds instead of minutes. */
+int64_t tu_sweep_step(int64_t step);
 #define TU_DEV (tu_dev[_i])
 /* A test that holds a device to the host reference: on every device but the host, where it
  * would compare the host with itself (under valgrind, suites with many kernels run on the host
