@@ -6,14 +6,13 @@
 
 #include "ew.h"
 
-clt_status clt__run_ew(clt_device *dev, clt_op op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
-                       const double *params, int scalar) {
+clt_status clt__run_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st) {
   clt__check c;
   clt_status s = clt__check_begin(&c, dev, it->nops, st);
-  if (s == CLT_OK) s = dev->be->ew(dev, (int)op, it, st, dt, params, scalar);
+  if (s == CLT_OK) s = dev->be->ew(dev, p, it, st);
   if (s == CLT_OK && c.on) {
-    s = clt__host_backend.ew(c.hostdev, (int)op, it, c.ptr, dt, params, scalar);
-    if (s == CLT_OK) s = clt__check_end(&c, dev, it, st[0], clt__op_out_dtype(op, dt), clt_op_name(op));
+    s = clt__host_backend.ew(c.hostdev, p, it, c.ptr);
+    if (s == CLT_OK) s = clt__check_end(&c, dev, it, st[0], clt__ew_prog_out_dtype(p), clt__ew_prog_name(p));
   }
   clt__check_free(&c);
   return s;

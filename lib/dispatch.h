@@ -6,8 +6,7 @@
 #include "backend.h"
 #include "clt/ops.h"
 
-clt_status clt__run_ew(clt_device *dev, clt_op op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
-                       const double *params, int scalar);
+clt_status clt__run_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st);
 clt_status clt__run_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                          const clt__storage *src, clt_dtype sdt);
 
