@@ -223,7 +223,7 @@ CLT_API clt_tensor *clt_logical_xor(clt_tensor *a, clt_tensor *b);
 
 /* ---- ternary ----------------------------------------------------------------------------- */
 
-/* a where cond is true (nonzero), else b; the three broadcast together */
+/* a where cond is true (nonzero), else b; the three broadcast together, a and b promote */
 CLT_API clt_tensor *clt_where(clt_tensor *cond, clt_tensor *a, clt_tensor *b);
 
 #ifdef __cplusplus
