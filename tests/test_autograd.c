@@ -809,6 +809,41 @@ START_TEST(modified_saved_tensor_is_an_error) {
 }
 END_TEST
 
+/* A node saves what its gradient reads and nothing else (the op table's terms): the scalar forms
+ * of add, sub, mul and div read no tensor, so modifying their input in place afterwards is no
+ * error (as PyTorch; they saved it and failed), while pow's (which reads a) and s / b (which
+ * reads b) still fail. Each gradient is still right. */
+START_TEST(nodes_save_what_their_gradient_reads) {
+  clt_device *dev = TU_DEV;
+  static const struct {
+    clt_op op;
+    bool first, saves;
+    double grad; /* d/dx of op(x, 3) (first: op(3, x)) at x = 2 */
+  } cases[] = {
+      {CLT_OP_add, false, false, 1},  {CLT_OP_sub, false, false, 1}, {CLT_OP_sub, true, false, -1},
+      {CLT_OP_mul, false, false, 3},  {CLT_OP_div, false, false, 1.0f / 3},
+      {CLT_OP_pow, false, true, 12},  {CLT_OP_div, true, true, -0.75},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    clt_scope_begin();
+    clt_tensor *p = clt_full(dev, CLT_FLOAT32, CLT_SHAPE(2), 2);
+    clt_set_requires_grad(p, true);
+    clt_tensor *x = clt_mul_scalar(p, 1); /* not a leaf, so it may be modified in place */
+    clt_tensor *y = cases[k].first ? rscalar_fn(cases[k].op)(x, 3) : clt_binary_scalar(cases[k].op, x, 3);
+    ck_assert_int_eq(clt_add_(x, clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2))), CLT_OK);
+    clt_status st = clt_backward(clt_sum(y, CLT_ALL_DIMS, false), NULL);
+    ck_assert_msg(st == (cases[k].saves ? CLT_ERR_AUTOGRAD : CLT_OK), "%s%s_scalar on %s: %s", cases[k].first ? "r" : "",
+                  clt_op_name(cases[k].op), clt_device_spec(dev), st == CLT_OK ? "no error" : clt_last_error());
+    if (st == CLT_OK)
+      tu_assert_values(clt_grad(p), 1, (const int64_t[]){2}, (const double[]){cases[k].grad, cases[k].grad});
+    else
+      TU_ASSERT_ERR(CLT_ERR_AUTOGRAD, "saved for its gradient was modified by an in-place op");
+    clt_clear_error();
+    clt_scope_end();
+  }
+}
+END_TEST
+
 /* 1000 steps of forward, backward and zero_grad leave host and device memory flat, and the
  * graph goes with the last tensor that reaches it. */
 START_TEST(memory_stays_flat) {
@@ -936,6 +971,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, no_grad_detach_and_leaves);
   TU_DEVICES(tc, inplace_ops_and_versions);
   TU_DEVICES(tc, modified_saved_tensor_is_an_error);
+  TU_DEVICES(tc, nodes_save_what_their_gradient_reads);
   TU_DEVICES(tc, memory_stays_flat);
   TU_DEVICES(tc, gradients_as_pytorch_2_15);
   TU_DEVICES(tc, cat_gives_a_skipped_empty_input_a_gradient);
