@@ -71,7 +71,7 @@ static clt_tensor *term_value(term_env *e, int x) {
 /* One gradient term of the table on the node's values; NULL (recorded) on failure. */
 static clt_tensor *run_term(term_env *e, const clt__grad_term *t) {
   clt_tensor *g = e->g, *x[3] = {NULL, NULL, NULL};
-  int nx = t->kind == CLT__T_OP ? clt__op_table[t->op].arity : t->kind == CLT__T_KERN ? clt__op_table[t->op].arity : 0;
+  int nx = t->kind == CLT__T_OP || t->kind == CLT__T_KERN ? clt__op_table[t->op].arity : 0;
   bool scalar = t->kind == CLT__T_OP && nx == 2 && t->x[1] == CLT__GO_S; /* the op's scalar form */
   for (int k = 0; k < nx; k++)
     if (!(k == 1 && scalar) && !(x[k] = term_value(e, t->x[k]))) return NULL;
