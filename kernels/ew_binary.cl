@@ -3,6 +3,7 @@
  *   <op>_fwd      a, b contiguous (element offsets)      <op>_fwd_s    any strides (clt_iter)
  *   <op>_fwd_c    b is the scalar p0, a contiguous        <op>_fwd_cs   b is p0, a strided
  *   <op>_fwd_rc   a is the scalar p0, b contiguous        <op>_fwd_rcs  a is p0, b strided
+ * (the _c forms for rows whose forms are TS or TSR, the _rc forms for TSR rows).
  * The scalar forms take the unary kernels' arguments (out, oo, in, io, n, p0, p1). K_<op>(a, b, sc)
  * is the op's expression; sc is 1 where b is the scalar p0 (the _c forms), which only pow
  * reads: PyTorch computes a power by a Python scalar 0.5 or -0.5 as sqrt or rsqrt (common.clh:
@@ -76,25 +77,39 @@ T clt_ipow(T a, T b) {
       out[off0] = (OT)K(X, Y, SC);                                                                 \
   }
 
-#define CLT_ARITH_KERNELS(name, np, saves)                                     \
-  CLT_BINARY_TENSOR_KERNELS(name##_fwd, name##_fwd_s, K_##name, T)             \
-  CLT_SCALAR_KERNELS(name##_fwd_c, name##_fwd_cs, K_##name, T, v, p0, 1)       \
-  CLT_SCALAR_KERNELS(name##_fwd_rc, name##_fwd_rcs, K_##name, T, p0, v, 0)
-
-#define CLT_COMPARE_KERNELS(name, np, saves)                                   \
-  CLT_BINARY_TENSOR_KERNELS(name##_fwd, name##_fwd_s, K_##name, clt_bool)      \
-  CLT_SCALAR_KERNELS(name##_fwd_c, name##_fwd_cs, K_##name, clt_bool, v, p0, 1)
-
-#define CLT_LOGICAL_KERNELS(name, np, saves) CLT_BINARY_TENSOR_KERNELS(name##_fwd, name##_fwd_s, K_##name, clt_bool)
-
+/* The kernels of each row (lib/optable.h), for the dtypes its rule takes, and the scalar forms
+ * its forms column names: a op s takes p0 as b (sc 1), s op b as a (sc 0). */
+#define CLT_BINARY_ROW(name, v, rule, forms, ga, gb, gs, gr, da, db, doc) \
+  CLT_BINARY_##rule(name##_fwd, name##_fwd_s, K_##name)                   \
+  CLT_FORMS_##forms(name##_fwd_c, name##_fwd_cs, name##_fwd_rc, name##_fwd_rcs, K_##name, CLT_SCALAR_##rule)
+#define CLT_FORMS_T(C, CS, RC, RCS, K, SC)
+#define CLT_FORMS_TS(C, CS, RC, RCS, K, SC) SC(C, CS, K, v, p0, 1)
+#define CLT_FORMS_TSR(C, CS, RC, RCS, K, SC) SC(C, CS, K, v, p0, 1) SC(RC, RCS, K, p0, v, 0)
 #if CLT_IS_FLOAT || CLT_IS_INT
-CLT_BINARY_INT_OPS(CLT_ARITH_KERNELS)
+#define CLT_BINARY_INT(FWD, FWD_S, K) CLT_BINARY_TENSOR_KERNELS(FWD, FWD_S, K, T)
+#define CLT_SCALAR_INT(FWD, FWD_S, K, X, Y, SC) CLT_SCALAR_KERNELS(FWD, FWD_S, K, T, X, Y, SC)
+#else
+#define CLT_BINARY_INT(FWD, FWD_S, K)
+#define CLT_SCALAR_INT(FWD, FWD_S, K, X, Y, SC)
 #endif
 #if CLT_IS_FLOAT
-CLT_BINARY_FLOAT_OPS(CLT_ARITH_KERNELS)
+#define CLT_BINARY_FLOAT(FWD, FWD_S, K) CLT_BINARY_TENSOR_KERNELS(FWD, FWD_S, K, T)
+#define CLT_SCALAR_FLOAT(FWD, FWD_S, K, X, Y, SC) CLT_SCALAR_KERNELS(FWD, FWD_S, K, T, X, Y, SC)
+#else
+#define CLT_BINARY_FLOAT(FWD, FWD_S, K)
+#define CLT_SCALAR_FLOAT(FWD, FWD_S, K, X, Y, SC)
 #endif
-CLT_COMPARE_OPS(CLT_COMPARE_KERNELS)
-CLT_LOGICAL_OPS(CLT_LOGICAL_KERNELS)
+#define CLT_BINARY_INT_OR CLT_BINARY_INT
+#define CLT_BINARY_INT_AND CLT_BINARY_INT
+#define CLT_BINARY_INT_NOBOOL CLT_BINARY_INT
+#define CLT_SCALAR_INT_OR CLT_SCALAR_INT
+#define CLT_SCALAR_INT_AND CLT_SCALAR_INT
+#define CLT_SCALAR_INT_NOBOOL CLT_SCALAR_INT
+#define CLT_BINARY_CMP(FWD, FWD_S, K) CLT_BINARY_TENSOR_KERNELS(FWD, FWD_S, K, clt_bool)
+#define CLT_SCALAR_CMP(FWD, FWD_S, K, X, Y, SC) CLT_SCALAR_KERNELS(FWD, FWD_S, K, clt_bool, X, Y, SC)
+#define CLT_BINARY_LOGIC CLT_BINARY_CMP
+#define CLT_SCALAR_LOGIC CLT_SCALAR_CMP
+CLT_BINARY_OPS(CLT_BINARY_ROW)
 
 /* where(cond, a, b): cond is bool. */
 __kernel void where_fwd(__global T *out, long oo, __global const clt_bool *c, long co, __global const T *a, long ao,

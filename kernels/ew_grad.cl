@@ -1,5 +1,6 @@
 /* Gradient kernels for the differentiable elementwise ops, one launch each, stamped for a float
- * dtype T. Two-input kernels get the incoming gradient g and a saved tensor s plus the op's
+ * dtype T: G_<kernel> for each kernel the op table's gradient terms name (lib/optable.h: KERN2,
+ * KERN3). Two-input kernels get the incoming gradient g and a saved tensor s plus the op's
  * parameters p0, p1; three-input kernels get g and a binary op's operands a, b. Each has a
  * contiguous form <name> and a strided one <name>_s. */
 
@@ -90,7 +91,7 @@ T clt_div_b2(T a, T b) { return fabs(b) >= CLT_SQRT_MIN && fabs(b) <= CLT_SQRT_M
 #define G_rpow_bwd(g, s, p0, p1) ((p0) == 0 && fabs(s) <= 1 ? (T)0 : (g) * (s) * log(p0))
 
 #define G_div_bwd_b(g, a, b) (-(g) * clt_div_b2(a, b))
-#define G_pow_bwd_a(g, a, b) ((b) == 0 ? (T)0 : (g) * clt_pow_d(a, b, 0))
+#define G_pow_bwd(g, a, b) ((b) == 0 ? (T)0 : (g) * clt_pow_d(a, b, 0))
 #define G_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? (T)0 : (g) * clt_pow_log(a, b))
 #define G_maximum_bwd(g, a, b) ((a) == (b) ? (g) * (T)0.5 : (a) < (b) ? (T)0 : (g))
 #define G_minimum_bwd(g, a, b) ((a) == (b) ? (g) * (T)0.5 : (a) > (b) ? (T)0 : (g))
@@ -122,7 +123,8 @@ T clt_div_b2(T a, T b) { return fabs(b) >= CLT_SQRT_MIN && fabs(b) <= CLT_SQRT_M
       out[off0] = G(g[off1], a[off2], b[off3]);                                              \
   }
 
-/* name pasted where X receives it (see ew_binary.cl) */
-#define CLT_GRAD_KERNEL(name, nin) CLT_GRAD##nin(name, name##_s, G_##name)
-CLT_GRAD_KERNELS(CLT_GRAD_KERNEL)
+/* Every gradient kernel the op table's rows name (KERN2, KERN3) and the loss kernels */
+#define CLT__GK_EMIT(k, nin) CLT_GRAD##nin(k, k##_s, G_##k)
+CLT_GRAD_KERNELS
+#undef CLT__GK_EMIT
 #endif

@@ -1,6 +1,7 @@
-/* Unary elementwise ops, stamped for one dtype T (built with -DCLT_DT). Each op of the table's
- * unary lists gets <op>_fwd (contiguous operands, element offsets) and <op>_fwd_s (any strides,
- * through clt_iter); p0 and p1 are the op's parameters. K_<op> is the op's expression. */
+/* Unary elementwise ops, stamped for one dtype T (built with -DCLT_DT). Each unary row of the op
+ * table (lib/optable.h) gets <op>_fwd (contiguous operands, element offsets) and <op>_fwd_s
+ * (any strides, through clt_iter); p0 and p1 are the op's parameters. K_<op> is the op's
+ * expression. */
 
 #define K_neg(a, p0, p1) (-(a))
 /* sign(NaN) and sign(-0) are +0, as PyTorch's */
@@ -62,27 +63,38 @@ T clt_gelu_tanh(T x) { /* common.clh: CLT_GELU_TANH_U */
 #define K_silu(a, p0, p1) ((a) / ((T)1 + CLT_EXP(-(a))))
 #define K_softplus(a, p0, p1) ((a) > (T)20 ? (a) : log1p(CLT_EXP(a)))
 
-#define CLT_UNARY_KERNELS(name, np, saves)                                                        \
-  __kernel void name##_fwd(__global T *out, long oo, __global const T *in, long io, long n, T p0, \
-                           T p1) {                                                                \
+#define K_logical_not(a, p0, p1) ((a) == (T)0)
+
+/* The kernels of each row (lib/optable.h), for the dtypes its rule takes: OT is the result's
+ * type. The name is pasted where the row is received (see ew_binary.cl). */
+#define CLT_UNARY_KERNELS(FWD, FWD_S, K, OT)                                                      \
+  __kernel void FWD(__global OT *out, long oo, __global const T *in, long io, long n, T p0, T p1) { \
     long i = get_global_id(0);                                                                    \
     if (i < n) {                                                                                  \
       T a = in[io + i];                                                                           \
-      out[oo + i] = K_##name(a, p0, p1);                                                          \
+      out[oo + i] = K(a, p0, p1);                                                                 \
     }                                                                                             \
   }                                                                                               \
-  __kernel void name##_fwd_s(__global T *out, __global const T *in, clt_walk it, T p0, T p1) {    \
+  __kernel void FWD_S(__global OT *out, __global const T *in, clt_walk it, T p0, T p1) {          \
     CLT_WALK_BEGIN(it);                                                                           \
-      T a = in[off1];                                                                           \
-      out[off0] = K_##name(a, p0, p1);                                                          \
+      T a = in[off1];                                                                             \
+      out[off0] = K(a, p0, p1);                                                                   \
   }
 
+#define CLT_UNARY_ROW(name, v, rule, params, g, dom, doc) CLT_UNARY_##rule(name##_fwd, name##_fwd_s, K_##name)
 #if CLT_IS_FLOAT || CLT_IS_INT
-CLT_UNARY_INT_OPS(CLT_UNARY_KERNELS)
+#define CLT_UNARY_INT(FWD, FWD_S, K) CLT_UNARY_KERNELS(FWD, FWD_S, K, T)
+#else
+#define CLT_UNARY_INT(FWD, FWD_S, K)
 #endif
+#define CLT_UNARY_INT_BOUNDS CLT_UNARY_INT
 #if CLT_IS_FLOAT
-CLT_UNARY_FLOAT_OPS(CLT_UNARY_KERNELS)
+#define CLT_UNARY_FLOAT(FWD, FWD_S, K) CLT_UNARY_KERNELS(FWD, FWD_S, K, T)
+#else
+#define CLT_UNARY_FLOAT(FWD, FWD_S, K)
 #endif
+#define CLT_UNARY_LOGIC(FWD, FWD_S, K) CLT_UNARY_KERNELS(FWD, FWD_S, K, clt_bool)
+CLT_UNARY_OPS(CLT_UNARY_ROW)
 
 #if defined(CLT_DT) && CLT_DT == 0
 /* exp of a contiguous float32 run, 16 elements per work-item (lib/cl/ew.c picks it on CPU
@@ -97,13 +109,3 @@ __kernel void exp_fwd16(__global T *out, long oo, __global const T *in, long io,
 }
 #endif
 
-/* logical_not: any dtype, result bool. */
-__kernel void logical_not_fwd(__global clt_bool *out, long oo, __global const T *in, long io, long n, T p0, T p1) {
-  long i = get_global_id(0);
-  if (i < n) out[oo + i] = in[io + i] == (T)0;
-}
-
-__kernel void logical_not_fwd_s(__global clt_bool *out, __global const T *in, clt_walk it, T p0, T p1) {
-  CLT_WALK_BEGIN(it);
-    out[off0] = in[off1] == (T)0;
-}

@@ -23,6 +23,38 @@ typedef struct {
 
 #define CLT__MAX_SAVED 4
 
+/* What a node's backward needs besides its saved tensors: one typed struct per kind of op. */
+typedef union {
+  struct {
+    int op;      /* clt_op */
+    int form;    /* lib/ew.h: clt__form (the tensor form, a op s, s op b) */
+    double p[2]; /* the op's parameters; a op s and s op b: p[0] is s */
+  } ew;
+  int perm[CLT_MAX_DIMS]; /* permute: result dim d is input dim perm[d] */
+  struct {
+    int dim;
+    int64_t start, step;
+  } slice;
+  struct {
+    uint64_t mask; /* the reduced dims */
+    int kind;      /* lib/grad.h: clt__rkind */
+    double correction, count; /* var and std's correction; the number of elements reduced */
+  } reduce;
+  struct {
+    int dim;
+    bool log;
+  } softmax;
+  struct {
+    int dim;
+    bool stack;
+  } cat;
+  int dim; /* gather, scatter_add */
+  struct {
+    clt_reduction reduction;
+    int64_t N, C;
+  } cross_entropy;
+} clt__node_args;
+
 struct clt__node {
   atomic_long refs;
   const char *name;
@@ -33,8 +65,7 @@ struct clt__node {
   clt_tensor *saved[CLT__MAX_SAVED]; /* aliases without graph */
   long saved_version[CLT__MAX_SAVED];
   bool freed;                        /* saved tensors released by a backward */
-  double p[4];                       /* the op's parameters */
-  int64_t ip[CLT_MAX_DIMS + 2];      /* dims, flags */
+  clt__node_args args;
   int ndim_out;                      /* the result's shape */
   int64_t shape_out[CLT_MAX_DIMS];
   /* engine state during one backward */

@@ -36,6 +36,28 @@ void clt__order_by_stride(int ndim, const int64_t *strides, int *order);
 /* Offsets of element i for every operand (host loops, tests). */
 void clt__iter_offsets(const clt__iter *it, int64_t i, int64_t *off);
 
+/* An elementwise program: a short sequence of instructions over up to 3 input operands, which
+ * a backend runs in one pass (a fused chain needs no new interface). Registers 0 .. nin-1 are
+ * the inputs (operands 1 .. nin of the walk), register nin + i the result of instruction i, in
+ * the dtype its op gives (lib/ew.h: clt__op_out_dtype); the last instruction's result is the
+ * output (operand 0). A single op is a one-instruction program over registers 0, 1, 2. */
+#define CLT__EW_MAX_INSTR 8
+
+typedef struct {
+  int16_t op;     /* a clt_op, or a gradient or loss kernel (lib/ew.h: CLT__G_*) */
+  int8_t scalar;  /* 1: the second operand is p[0] instead of a register; 2: the first is */
+  uint8_t dt;     /* the clt_dtype its operands are in (where: a's and b's; the condition is bool) */
+  uint8_t in[3];  /* its operands' registers */
+  double p[2];    /* its parameters (clamp's bounds, leaky_relu's slope, the scalar) */
+} clt__ew_instr;
+
+typedef struct clt__ew_prog {
+  int n;                           /* instructions, 1 .. CLT__EW_MAX_INSTR */
+  int nin;                         /* inputs, at most CLT__MAX_OPS - 1 */
+  uint8_t in_dt[CLT__MAX_OPS - 1]; /* the inputs' dtypes */
+  clt__ew_instr ins[CLT__EW_MAX_INSTR];
+} clt__ew_prog;
+
 struct clt__reduce_args_s;
 struct clt__softmax_args_s;
 
@@ -94,11 +116,11 @@ struct clt__backend {
   /* Fills n contiguous elements of float dt at element offset off with Philox uniforms. */
   clt_status (*rand_uniform)(clt_device *dev, clt__storage *dst, int64_t off, int64_t n,
                              clt_dtype dt, uint64_t seed, uint64_t counter);
-  /* Elementwise op along it: st[0] is the output, st[1..] the inputs. dt is the inputs' dtype
-   * (where: a's and b's; its condition is bool). scalar 1: the second input is params[0]
-   * instead of a tensor; scalar 2: the first is. params[0..1] are the op's parameters. */
-  clt_status (*ew)(clt_device *dev, int op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
-                   const double *params, int scalar);
+  /* Elementwise program p along it: st[0] is the output, st[1 .. p->nin] the inputs (see
+   * clt__ew_prog). The host runs any valid program; the OpenCL backend runs one-instruction
+   * programs (today's prebuilt kernels, one launch) and returns CLT_ERR_UNSUPPORTED for longer
+   * ones until fused kernels are generated (issue 16). */
+  clt_status (*ew)(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st);
   /* dst (dtype ddt) = src (dtype sdt) converted, along it (operand 0 dst, 1 src). */
   clt_status (*cast)(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                      const clt__storage *src, clt_dtype sdt);

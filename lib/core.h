@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "clt.h"
+#include "enums.h"
 #include "platform.h"
 
 /* ---- errors (error.c) ------------------------------------------------------------------- */

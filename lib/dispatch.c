@@ -52,35 +52,28 @@ static bool operand0(clt__span *o, const clt__iter *it, clt_dtype dt, size_t esi
 /* ---- elementwise ops -------------------------------------------------------------------- */
 
 typedef struct {
-  int op;
+  const clt__ew_prog *p;
   const clt__iter *it;
   clt__storage *st[CLT__MAX_OPS]; /* output first; NULL past it->nops */
-  clt_dtype dt;
-  const double *params;
-  int scalar;
 } ew_call;
 
 static clt_status call_ew(clt_device *dev, const void *a) {
   const ew_call *x = a;
-  return dev->be->ew(dev, x->op, x->it, x->st, x->dt, x->params, x->scalar);
+  return dev->be->ew(dev, x->p, x->it, x->st);
 }
 static bool span_ew(const void *a, int k, clt__span *o) {
   const ew_call *x = a;
-  clt_dtype dt = clt__op_out_dtype((clt_op)x->op, x->dt);
+  clt_dtype dt = clt__ew_prog_out_dtype(x->p);
   (void)k;
   return operand0(o, x->it, dt, clt_dtype_size(dt), false);
 }
-static const char *what_ew(const void *a) {
-  int op = ((const ew_call *)a)->op;
-  return op >= 0 && op < CLT__EW_COUNT ? clt__op_table[op].name : "elementwise op";
-}
+static const char *what_ew(const void *a) { return clt__ew_prog_name(((const ew_call *)a)->p); }
 static const clt__entry entry_ew = {"ew", "dispatch(ew)", call_ew, sizeof(ew_call), CLT__MAX_OPS, 1,
                                     {ST(ew_call, st[0]), ST(ew_call, st[1]), ST(ew_call, st[2]), ST(ew_call, st[3])},
                                     {"out"}, span_ew, what_ew};
 
-clt_status clt__run_ew(clt_device *dev, clt_op op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
-                       const double *params, int scalar) {
-  ew_call x = {.op = (int)op, .it = it, .dt = dt, .params = params, .scalar = scalar};
+clt_status clt__run_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st) {
+  ew_call x = {.p = p, .it = it};
   for (int k = 0; k < it->nops; k++) x.st[k] = st[k];
   return clt__dispatch(dev, &entry_ew, &x);
 }

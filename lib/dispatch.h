@@ -50,8 +50,7 @@ typedef struct clt__entry {
 clt_status clt__dispatch(clt_device *dev, const clt__entry *e, const void *args);
 
 /* One function per entry, with the entry's own arguments. */
-clt_status clt__run_ew(clt_device *dev, clt_op op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
-                       const double *params, int scalar);
+clt_status clt__run_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st);
 clt_status clt__run_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                          const clt__storage *src, clt_dtype sdt);
 clt_status clt__run_copy(clt_device *dev, const clt__iter *it, clt__storage *dst, const clt__storage *src,

@@ -1,8 +1,13 @@
-/* dtype attributes and scalar conversions, all from CLT_DTYPE_LIST. */
+/* dtype attributes and scalar conversions, all from CLT_DTYPE_LIST (lib/enums.h). */
 #include <math.h>
 #include <string.h>
 
 #include "core.h"
+
+/* Every dtype of clt/common.h is in lib/enums.h's list. */
+#define CLT__DT_ONE(e, name, size, code) +1
+_Static_assert(0 CLT_DTYPE_LIST(CLT__DT_ONE) == CLT_DTYPE_COUNT, "lib/enums.h lists every dtype of clt/common.h");
+#undef CLT__DT_ONE
 
 bool clt__dtype_valid(clt_dtype dt) { return (unsigned)dt < (unsigned)CLT_DTYPE_COUNT; }
 

@@ -10,6 +10,11 @@ static CLT__TLS clt_status last_status = CLT_OK;
 static CLT__TLS char last_msg[CLT__ERRBUF];
 static CLT__TLS const char *api_name = "clt";
 
+/* The public enum (clt/common.h) and the list agree. */
+#define CLT__STATUS_VALUE(name, value, text) _Static_assert(name == value, #name " in clt/common.h and lib/enums.h");
+CLT_STATUS_LIST(CLT__STATUS_VALUE)
+#undef CLT__STATUS_VALUE
+
 const char *clt_status_name(clt_status s) {
   switch (s) {
 #define CLT__STATUS_NAME(name, value, text) \

@@ -6,45 +6,86 @@
 #include "dispatch.h"
 #include "ew.h"
 
+/* ---- the table ------------------------------------------------------------------------- */
+
+/* A row's columns as C data (optable.h). A term's head is pasted onto CLT__TM_, which takes the
+ * slot's kernel name next (used by KERN2 and KERN3 only). */
+#define CLT__NP_P0 0
+#define CLT__NP_P1(a) 1
+#define CLT__NP_P2(a, b) 2
+#define CLT__TM_NONE(k) {CLT__T_NONE, {0, 0, 0}, 0}
+#define CLT__TM_PASS(k) {CLT__T_PASS, {CLT__GO_G, 0, 0}, 0}
+#define CLT__TM_ZEROS(k) {CLT__T_ZEROS, {0, 0, 0}, 0}
+#define CLT__TM_OP(o, x, y, z) {CLT__T_OP, {CLT__GO_##x, CLT__GO_##y, CLT__GO_##z}, CLT_OP_##o} CLT__TM_EAT
+#define CLT__TM_GK(k, x, y, z) {CLT__T_KERN, {CLT__GO_##x, CLT__GO_##y, CLT__GO_##z}, CLT__G_##k} CLT__TM_EAT
+#define CLT__TM_KERN2(x, y) {CLT__T_KERN, {CLT__GO_##x, CLT__GO_##y, CLT__GO__}, CLT__TM_KID
+#define CLT__TM_KERN3(x, y, z) {CLT__T_KERN, {CLT__GO_##x, CLT__GO_##y, CLT__GO_##z}, CLT__TM_KID
+#define CLT__TM_KID(k) CLT__G_##k}
+#define CLT__TM_EAT(k)
+
+#define U_ROW(name, v, rule, params, g, dom, doc)                                                          \
+  [CLT_OP_##name] = {#name, 1, CLT__R_##rule, CLT__NP_##params, CLT__FORMS_T, {CLT__DOM_##dom, 0, 0}, \
+                     {{CLT__TM_##g(name##_bwd)}}},
+#define B_ROW(name, v, rule, forms, ga, gb, gs, gr, da, db, doc)                                            \
+  [CLT_OP_##name] = {#name, 2, CLT__R_##rule, 0, CLT__FORMS_##forms, {CLT__DOM_##da, CLT__DOM_##db, 0},  \
+                     {{CLT__TM_##ga(name##_bwd), CLT__TM_##gb(name##_bwd_b)},                              \
+                      {CLT__TM_##gs(name##_scalar_bwd)},                                                   \
+                      {CLT__TM_##gr(r##name##_bwd)}}},
+#define T_ROW(name, v, rule, args, g0, g1, g2, doc)                           \
+  [CLT_OP_##name] = {#name, 3, CLT__R_##rule, 0, CLT__FORMS_T, {0, 0, 0}, \
+                     {{CLT__TM_##g0(name##_bwd), CLT__TM_##g1(name##_bwd_b), CLT__TM_##g2(name##_bwd_c)}}},
+#define CLT__GK_EMIT(k, nin) [CLT__G_##k] = {#k, nin, CLT__R_KERNEL, 2, 0, {0, 0, 0}, {{CLT__TM_NONE(k)}}},
+
 const clt__op_info clt__op_table[CLT__EW_COUNT] = {
-#define UI(name, np, saves) {#name, CLT__K_UNARY_INT, np},
-#define UF(name, np, saves) {#name, CLT__K_UNARY_FLOAT, np},
-#define BI(name, np, saves) {#name, CLT__K_BINARY_INT, np},
-#define BF(name, np, saves) {#name, CLT__K_BINARY_FLOAT, np},
-#define CM(name, np, saves) {#name, CLT__K_COMPARE, np},
-#define LG(name, np, saves) {#name, CLT__K_LOGICAL, np},
-    CLT_UNARY_INT_OPS(UI) CLT_UNARY_FLOAT_OPS(UF) CLT_BINARY_INT_OPS(BI) CLT_BINARY_FLOAT_OPS(BF)
-        CLT_COMPARE_OPS(CM) CLT_LOGICAL_OPS(LG)
-    {"logical_not", CLT__K_NOT, 0},
-    {"where", CLT__K_WHERE, 0},
-#define GR(name, nin) {#name, nin == 2 ? CLT__K_GRAD2 : CLT__K_GRAD3, 2},
-    CLT_GRAD_KERNELS(GR)
-#undef GR
-#undef UI
-#undef UF
-#undef BI
-#undef BF
-#undef CM
-#undef LG
-};
+    CLT_UNARY_OPS(U_ROW) CLT_BINARY_OPS(B_ROW) CLT_TERNARY_OPS(T_ROW) CLT_GRAD_KERNELS};
+#undef CLT__GK_EMIT
 
-const char *clt_op_name(clt_op op) {
-  return (unsigned)op < (unsigned)CLT_OP_COUNT ? clt__op_table[op].name : NULL;
+/* The public enum (clt/elementwise.h, generated from the table) agrees with the rows: a stale
+ * header does not compile. */
+#define ASSERT_VALUE(name, v) _Static_assert(CLT_OP_##name == v, "clt/elementwise.h is stale: run the regen target");
+#define U_VALUE(name, v, rule, params, g, dom, doc) ASSERT_VALUE(name, v)
+#define B_VALUE(name, v, rule, forms, ga, gb, gs, gr, da, db, doc) ASSERT_VALUE(name, v)
+#define T_VALUE(name, v, rule, args, g0, g1, g2, doc) ASSERT_VALUE(name, v)
+CLT_UNARY_OPS(U_VALUE)
+CLT_BINARY_OPS(B_VALUE)
+CLT_TERNARY_OPS(T_VALUE)
+
+bool clt__op_valid(int op) { return op >= 0 && op < CLT_OP_COUNT && clt__op_table[op].name; }
+
+const char *clt_op_name(clt_op op) { return clt__op_valid((int)op) ? clt__op_table[op].name : NULL; }
+
+bool clt__op_is_unary(clt_op op) { return clt__op_table[op].arity == 1; }
+
+int clt__op_arity(clt_op op) { return clt__op_table[op].arity; }
+
+clt_dtype clt__op_out_dtype(int op, clt_dtype dt) {
+  clt__dtype_rule r = (clt__dtype_rule)clt__op_table[op].rule;
+  return r == CLT__R_CMP || r == CLT__R_LOGIC ? CLT_BOOL : dt;
 }
 
-bool clt__op_is_unary(clt_op op) {
-  clt__op_kind k = clt__op_table[op].kind;
-  return k == CLT__K_UNARY_INT || k == CLT__K_UNARY_FLOAT || k == CLT__K_NOT;
+bool clt__op_takes_bool(clt_op op, clt_dtype a, clt_dtype b) {
+  clt__dtype_rule r = (clt__dtype_rule)clt__op_table[op].rule;
+  if (r == CLT__R_LOGIC || r == CLT__R_CMP || r == CLT__R_WHERE) return true;
+  if (clt__op_table[op].arity == 1) return a != CLT_BOOL;
+  if (r == CLT__R_INT_NOBOOL) return a != CLT_BOOL && b != CLT_BOOL;
+  return r != CLT__R_INT || clt__promote_types(a, b) != CLT_BOOL;
 }
 
-int clt__op_arity(clt_op op) {
-  clt__op_kind k = clt__op_table[op].kind;
-  return clt__op_is_unary(op) ? 1 : (k == CLT__K_WHERE || k == CLT__K_GRAD3) ? 3 : 2;
+double clt__domain_value(clt__domain d, double u) {
+  switch (d) {
+    case CLT__DOM_POS: return 0.2 + 2.8 * u;
+    case CLT__DOM_NONZERO: return u < 0.5 ? -2.0 + 3.0 * u : 0.5 + 3.0 * (u - 0.5);
+    case CLT__DOM_EXPONENT: return -1.5 + 3.0 * u;
+    default: return -2.0 + 4.0 * u;
+  }
 }
 
-clt_dtype clt__op_out_dtype(clt_op op, clt_dtype dt) {
-  clt__op_kind k = clt__op_table[op].kind;
-  return (k == CLT__K_COMPARE || k == CLT__K_LOGICAL || k == CLT__K_NOT) ? CLT_BOOL : dt;
+unsigned clt__op_saves(int op, clt__form form) {
+  unsigned m = 0;
+  const clt__op_info *o = &clt__op_table[op];
+  for (int i = 0; i < (form == CLT__FORM_TENSOR ? o->arity : 1); i++)
+    for (int k = 0; k < 3; k++) m |= 1u << o->grad[form][i].x[k];
+  return m & (1u << CLT__GO_A | 1u << CLT__GO_B | 1u << CLT__GO_C | 1u << CLT__GO_Y);
 }
 
 /* ---- promotion -------------------------------------------------------------------------- */
@@ -153,26 +194,127 @@ clt_status clt__check_same_device(const clt_tensor *a, const clt_tensor *b) {
                   a->st->dev->info.spec, b->st->dev->info.spec);
 }
 
+/* ---- programs --------------------------------------------------------------------------- */
+
+/* The dtype operand k of an instruction reads (where's condition is bool). */
+static clt_dtype operand_dtype(int op, clt_dtype dt, int k) {
+  return clt__op_table[op].rule == CLT__R_WHERE && k == 0 ? CLT_BOOL : dt;
+}
+
+static void set_instr(clt__ew_instr *i, int op, clt_dtype dt, const int *in, const double *params, int scalar) {
+  i->op = (int16_t)op;
+  i->scalar = (int8_t)scalar;
+  i->dt = (uint8_t)dt;
+  for (int k = 0; k < 3; k++) i->in[k] = (uint8_t)(in ? in[k] : k);
+  i->p[0] = params ? params[0] : 0;
+  i->p[1] = params ? params[1] : 0;
+}
+
+void clt__ew_prog_single(clt__ew_prog *p, int op, int nin, clt_dtype dt, const double *params, int scalar) {
+  p->n = 1;
+  p->nin = nin;
+  for (int k = 0; k < CLT__MAX_OPS - 1; k++) p->in_dt[k] = (uint8_t)operand_dtype(op, dt, k);
+  set_instr(&p->ins[0], op, dt, NULL, params, scalar);
+}
+
+void clt__ew_prog_init(clt__ew_prog *p, int nin, const clt_dtype *in_dt) {
+  p->n = 0;
+  p->nin = nin;
+  for (int k = 0; k < CLT__MAX_OPS - 1; k++) p->in_dt[k] = (uint8_t)(k < nin ? in_dt[k] : 0);
+}
+
+int clt__ew_prog_add(clt__ew_prog *p, int op, clt_dtype dt, const int *in, const double *params, int scalar) {
+  if (p->n >= CLT__EW_MAX_INSTR)
+    return clt__err(CLT_ERR_INVALID_ARG, "elementwise program: more than %d instructions", CLT__EW_MAX_INSTR), -1;
+  int regs[3] = {0, 0, 0};
+  for (int k = 0; k < 3 && k < clt__op_table[op].arity - (scalar ? 1 : 0); k++) regs[k] = in[k];
+  set_instr(&p->ins[p->n], op, dt, regs, params, scalar);
+  return p->nin + p->n++;
+}
+
+clt_dtype clt__ew_prog_reg_dtype(const clt__ew_prog *p, int r) {
+  if (r < p->nin) return (clt_dtype)p->in_dt[r];
+  const clt__ew_instr *i = &p->ins[r - p->nin];
+  return clt__op_out_dtype(i->op, (clt_dtype)i->dt);
+}
+
+clt_dtype clt__ew_prog_out_dtype(const clt__ew_prog *p) { return clt__ew_prog_reg_dtype(p, p->nin + p->n - 1); }
+
+const char *clt__ew_prog_name(const clt__ew_prog *p) {
+  return p->n == 1 ? clt__op_table[p->ins[0].op].name : "elementwise program";
+}
+
+clt_status clt__ew_prog_check(const clt__ew_prog *p) {
+  if (p->n < 1 || p->n > CLT__EW_MAX_INSTR || p->nin < 0 || p->nin > CLT__MAX_OPS - 1)
+    return clt__err(CLT_ERR_INVALID_ARG, "elementwise program of %d instructions over %d inputs (at most %d over %d)",
+                    p->n, p->nin, CLT__EW_MAX_INSTR, CLT__MAX_OPS - 1);
+  for (int k = 0; k < p->nin; k++)
+    if (!clt__dtype_valid((clt_dtype)p->in_dt[k]))
+      return clt__err(CLT_ERR_INVALID_ARG, "elementwise program: input %d has dtype %d", k, p->in_dt[k]);
+  for (int n = 0; n < p->n; n++) {
+    const clt__ew_instr *i = &p->ins[n];
+    if (i->op < 0 || i->op >= CLT__EW_COUNT || !clt__op_table[i->op].name || !clt__dtype_valid((clt_dtype)i->dt) ||
+        i->scalar < 0 || i->scalar > 2 || (i->scalar && clt__op_table[i->op].arity != 2))
+      return clt__err(CLT_ERR_INVALID_ARG, "elementwise program: instruction %d (op %d, dtype %d, scalar %d) is not an op",
+                      n, i->op, i->dt, i->scalar);
+    int nops = clt__op_table[i->op].arity - (i->scalar ? 1 : 0);
+    for (int k = 0; k < nops; k++) {
+      int r = i->in[k];
+      if (r >= p->nin + n)
+        return clt__err(CLT_ERR_INVALID_ARG, "elementwise program: instruction %d (%s) reads register %d before it is written",
+                        n, clt__op_table[i->op].name, r);
+      clt_dtype want = operand_dtype(i->op, (clt_dtype)i->dt, i->scalar == 2 ? 1 : k), have = clt__ew_prog_reg_dtype(p, r);
+      if (have != want)
+        return clt__err(CLT_ERR_INVALID_ARG, "elementwise program: instruction %d (%s) reads register %d as %s, which holds %s",
+                        n, clt__op_table[i->op].name, r, clt_dtype_name(want), clt_dtype_name(have));
+    }
+  }
+  return CLT_OK;
+}
+
 /* ---- running ---------------------------------------------------------------------------- */
 
-clt_status clt__ew_run(int op, clt_tensor *out, clt_tensor *const *in, int nin, clt_dtype dt, const double *params,
-                       int scalar) {
+/* p over in into out; checked: p's instructions and dtypes first (single ops are right by
+ * construction and skip it). */
+static clt_status run_prog(const clt__ew_prog *p, clt_tensor *out, clt_tensor *const *in, bool checked) {
   if (out->numel == 0) return CLT_OK;
+  if (checked) {
+    clt_status s = clt__ew_prog_check(p);
+    for (int k = 0; k < p->nin && s == CLT_OK; k++)
+      if (in[k]->dtype != p->in_dt[k])
+        s = clt__err(CLT_ERR_DTYPE, "elementwise program: input %d is %s, the program reads %s", k,
+                     clt_dtype_name(in[k]->dtype), clt_dtype_name((clt_dtype)p->in_dt[k]));
+    if (s == CLT_OK && out->dtype != clt__ew_prog_out_dtype(p))
+      s = clt__err(CLT_ERR_DTYPE, "elementwise program gives %s, the output is %s",
+                   clt_dtype_name(clt__ew_prog_out_dtype(p)), clt_dtype_name(out->dtype));
+    if (s != CLT_OK) return s;
+  }
   const int64_t *strides[CLT__MAX_OPS];
   int64_t offsets[CLT__MAX_OPS], bs[CLT__MAX_OPS][CLT_MAX_DIMS];
   clt__storage *st[CLT__MAX_OPS];
   strides[0] = out->strides;
   offsets[0] = out->offset;
   st[0] = out->st;
-  for (int k = 0; k < nin; k++) {
+  for (int k = 0; k < p->nin; k++) {
     clt__broadcast_strides(in[k], out->ndim, out->shape, bs[k]);
     strides[k + 1] = bs[k];
     offsets[k + 1] = in[k]->offset;
     st[k + 1] = in[k]->st;
   }
   clt__iter it;
-  clt__iter_build(&it, out->ndim, out->shape, nin + 1, strides, offsets);
-  return clt__run_ew(out->st->dev, op, &it, st, dt, params, scalar);
+  clt__iter_build(&it, out->ndim, out->shape, p->nin + 1, strides, offsets);
+  return clt__run_ew(out->st->dev, p, &it, st);
+}
+
+clt_status clt__ew_run_prog(const clt__ew_prog *p, clt_tensor *out, clt_tensor *const *in) {
+  return run_prog(p, out, in, true);
+}
+
+clt_status clt__ew_run(int op, clt_tensor *out, clt_tensor *const *in, int nin, clt_dtype dt, const double *params,
+                       int scalar) {
+  clt__ew_prog p;
+  clt__ew_prog_single(&p, op, nin, dt, params, scalar);
+  return run_prog(&p, out, in, false);
 }
 
 static clt_status run(clt_op op, clt_tensor *out, clt_tensor *const *in, int nin, clt_dtype dt, const double *params,
@@ -273,18 +415,16 @@ static clt_status refuse_bool(clt_op op, clt_dtype dt) {
 
 /* The dtype a numeric op computes in, from the promoted dtype. */
 static clt_dtype compute_dtype(clt_op op, clt_dtype dt) {
-  clt__op_kind k = clt__op_table[op].kind;
-  if ((k == CLT__K_UNARY_FLOAT || k == CLT__K_BINARY_FLOAT) && !clt_dtype_is_float(dt)) return CLT_FLOAT32;
+  if (clt__op_table[op].rule == CLT__R_FLOAT && !clt_dtype_is_float(dt)) return CLT_FLOAT32;
   return dt;
 }
 
 clt_tensor *clt__unary(clt_op op, clt_tensor *x, double p0, double p1) {
-  if ((unsigned)op >= (unsigned)CLT_OP_COUNT || !clt__op_is_unary(op)) {
+  if (!clt__op_valid((int)op) || !clt__op_is_unary(op)) {
     clt__err(CLT_ERR_INVALID_ARG, "op %d is not a unary op", (int)op);
     return NULL;
   }
-  clt__op_kind k = clt__op_table[op].kind;
-  if (k != CLT__K_NOT && refuse_bool(op, x->dtype) != CLT_OK) return NULL;
+  if (clt__op_table[op].rule != CLT__R_LOGIC && refuse_bool(op, x->dtype) != CLT_OK) return NULL;
   clt_dtype dt = compute_dtype(op, x->dtype);
   clt_tensor *xc = as_dtype(x, dt);
   if (!xc) return NULL;
@@ -299,24 +439,25 @@ clt_tensor *clt__unary(clt_op op, clt_tensor *x, double p0, double p1) {
 }
 
 /* The dtype both inputs of a binary op are brought to, and the op that runs (b: SLOT_NONE for a
- * scalar). As PyTorch: sub refuses any bool operand; where the promoted dtype is bool, add and
- * maximum are logical or, mul and minimum logical and (a bool result), pow is refused, and div
- * computes in float32 as for integers. */
+ * scalar), by the op's dtype rule (optable.h), as PyTorch: sub (INT_NOBOOL) refuses any bool
+ * operand; where the promoted dtype is bool, add and maximum (INT_OR) are logical or, mul and
+ * minimum (INT_AND) logical and (a bool result), pow (INT) is refused, and div (FLOAT) computes
+ * in float32 as for integers. */
 static clt_status binary_plan(clt_op op, clt_dtype promoted, clt_dtype a, clt_dtype b, clt_dtype *dt, clt_op *run) {
-  clt__op_kind k = clt__op_table[op].kind;
+  clt__dtype_rule r = (clt__dtype_rule)clt__op_table[op].rule;
   *run = op;
-  if (op == CLT_OP_sub && (a == CLT_BOOL || b == CLT_BOOL))
-    return clt__err(CLT_ERR_DTYPE, "sub of a bool tensor is not supported, as in PyTorch: invert a mask with "
-                                   "clt_logical_not, compare two with clt_logical_xor, or cast first");
-  if (promoted == CLT_BOOL && op == CLT_OP_pow) return refuse_bool(op, CLT_BOOL);
-  if (promoted == CLT_BOOL && (op == CLT_OP_add || op == CLT_OP_maximum)) *run = CLT_OP_logical_or;
-  if (promoted == CLT_BOOL && (op == CLT_OP_mul || op == CLT_OP_minimum)) *run = CLT_OP_logical_and;
-  *dt = k == CLT__K_LOGICAL ? promoted : compute_dtype(op, promoted);
+  if (r == CLT__R_INT_NOBOOL && (a == CLT_BOOL || b == CLT_BOOL))
+    return clt__err(CLT_ERR_DTYPE, "%s of a bool tensor is not supported, as in PyTorch: invert a mask with "
+                                   "clt_logical_not, compare two with clt_logical_xor, or cast first", clt_op_name(op));
+  if (promoted == CLT_BOOL && (r == CLT__R_INT || r == CLT__R_INT_BOUNDS)) return refuse_bool(op, CLT_BOOL);
+  if (promoted == CLT_BOOL && r == CLT__R_INT_OR) *run = CLT_OP_logical_or;
+  if (promoted == CLT_BOOL && r == CLT__R_INT_AND) *run = CLT_OP_logical_and;
+  *dt = r == CLT__R_LOGIC ? promoted : compute_dtype(op, promoted);
   return CLT_OK;
 }
 
 clt_tensor *clt__binary(clt_op op, clt_tensor *a, clt_tensor *b) {
-  if ((unsigned)op >= (unsigned)CLT_OP_COUNT || clt__op_arity(op) != 2) {
+  if (!clt__op_valid((int)op) || clt__op_arity(op) != 2) {
     clt__err(CLT_ERR_INVALID_ARG, "op %d is not a binary op", (int)op);
     return NULL;
   }
@@ -341,8 +482,8 @@ clt_tensor *clt__binary(clt_op op, clt_tensor *a, clt_tensor *b) {
 }
 
 clt_tensor *clt__binary_scalar(clt_op op, clt_tensor *a, double s, bool scalar_first) {
-  clt__op_kind k = (unsigned)op < (unsigned)CLT_OP_COUNT ? clt__op_table[op].kind : CLT__K_WHERE;
-  if (k != CLT__K_BINARY_INT && k != CLT__K_BINARY_FLOAT && (k != CLT__K_COMPARE || scalar_first)) {
+  int form = scalar_first ? CLT__FORM_RSCALAR : CLT__FORM_SCALAR;
+  if (!clt__op_valid((int)op) || !(clt__op_table[op].forms & 1 << form)) {
     clt__err(CLT_ERR_INVALID_ARG, "op %s has no scalar form", clt_op_name(op) ? clt_op_name(op) : "(invalid)");
     return NULL;
   }
@@ -406,10 +547,10 @@ clt_tensor *clt__rec_scalar(clt_op op, clt_tensor *a, double s, bool first) {
 #define binary_rec clt__rec_binary
 #define scalar_rec clt__rec_scalar
 
-/* clamp's checks and promotion, for clt_clamp and clt_unary alike: the bounds promote as
- * scalars (clamp(int32, -0.5, 1) is float32, as PyTorch's); an infinite one is no bound
- * (PyTorch's None), so it changes no dtype. */
-static clt_tensor *clamp_rec(clt_tensor *x, double lo, double hi) {
+/* A unary op with bounds (INT_BOUNDS: clamp), for its own function and clt_unary alike: the
+ * bounds promote as scalars (clamp(int32, -0.5, 1) is float32, as PyTorch's); an infinite one
+ * is no bound (PyTorch's None), so it changes no dtype. */
+static clt_tensor *bounds_rec(clt_op op, clt_tensor *x, double lo, double hi) {
   if (lo > hi) return clt__err(CLT_ERR_INVALID_ARG, "min %g is greater than max %g", lo, hi), NULL;
   if (isnan(lo) || isnan(hi)) return clt__err(CLT_ERR_INVALID_ARG, "min and max must not be NaN"), NULL;
   result_state st = STATE_EMPTY;
@@ -417,16 +558,21 @@ static clt_tensor *clamp_rec(clt_tensor *x, double lo, double hi) {
   if (isfinite(lo)) state_add_scalar(&st, lo);
   if (isfinite(hi)) state_add_scalar(&st, hi);
   clt_dtype dt = state_result(&st);
-  if (!clt_dtype_is_float(dt) || dt == x->dtype) return unary_rec(CLT_OP_clamp, x, lo, hi);
-  clt_tensor *xf = clt__cast(x, dt), *out = xf ? unary_rec(CLT_OP_clamp, xf, lo, hi) : NULL;
+  if (!clt_dtype_is_float(dt) || dt == x->dtype) return unary_rec(op, x, lo, hi);
+  clt_tensor *xf = clt__cast(x, dt), *out = xf ? unary_rec(op, xf, lo, hi) : NULL;
   clt__tensor_release(xf);
   return out;
+}
+
+static clt_tensor *unary_entry(clt_op op, clt_tensor *x, double p0, double p1) {
+  bool bounds = clt__op_valid((int)op) && clt__op_table[op].rule == CLT__R_INT_BOUNDS;
+  return bounds ? bounds_rec(op, x, p0, p1) : unary_rec(op, x, p0, p1);
 }
 
 clt_tensor *clt_unary(clt_op op, clt_tensor *x, double p0, double p1) {
   clt__api("clt_unary");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(op == CLT_OP_clamp ? clamp_rec(x, p0, p1) : unary_rec(op, x, p0, p1));
+  return clt__ret(unary_entry(op, x, p0, p1));
 }
 
 clt_tensor *clt_binary(clt_op op, clt_tensor *a, clt_tensor *b) {
@@ -441,80 +587,44 @@ clt_tensor *clt_binary_scalar(clt_op op, clt_tensor *a, double s) {
   return clt__ret(scalar_rec(op, a, s, false));
 }
 
-#define CLT__DEF_UNARY0(name)                             \
-  clt_tensor *clt_##name(clt_tensor *x) {                 \
-    clt__api("clt_" #name);                               \
-    if (!x) return clt__null_arg("x"), NULL;              \
-    return clt__ret(unary_rec(CLT_OP_##name, x, 0, 0));   \
+/* The public function of every row (clt/elementwise.h declares them): a unary op with its
+ * parameters; a binary op, its scalar form (a op s) and reversed scalar form (s op b) as its
+ * forms column says. Names are pasted where the row is received. */
+#define UNARY_BODY(op, api, p0, p1)           \
+  {                                       \
+    clt__api(api);                        \
+    if (!x) return clt__null_arg("x"), NULL; \
+    return clt__ret(unary_entry(op, x, p0, p1)); \
   }
-CLT__DEF_UNARY0(neg)
-CLT__DEF_UNARY0(abs)
-CLT__DEF_UNARY0(sign)
-CLT__DEF_UNARY0(square)
-CLT__DEF_UNARY0(relu)
-CLT__DEF_UNARY0(exp)
-CLT__DEF_UNARY0(expm1)
-CLT__DEF_UNARY0(log)
-CLT__DEF_UNARY0(log1p)
-CLT__DEF_UNARY0(sqrt)
-CLT__DEF_UNARY0(rsqrt)
-CLT__DEF_UNARY0(reciprocal)
-CLT__DEF_UNARY0(sin)
-CLT__DEF_UNARY0(cos)
-CLT__DEF_UNARY0(tanh)
-CLT__DEF_UNARY0(sigmoid)
-CLT__DEF_UNARY0(gelu)
-CLT__DEF_UNARY0(gelu_tanh)
-CLT__DEF_UNARY0(silu)
-CLT__DEF_UNARY0(softplus)
-CLT__DEF_UNARY0(logical_not)
+#define DEFU_P0 DEFU0
+#define DEFU_P1(a) DEFU1
+#define DEFU_P2(a, b) DEFU2
+#define DEFU0(fn, op, api) clt_tensor *fn(clt_tensor *x) UNARY_BODY(op, api, 0, 0)
+#define DEFU1(fn, op, api) clt_tensor *fn(clt_tensor *x, double p0) UNARY_BODY(op, api, p0, 0)
+#define DEFU2(fn, op, api) clt_tensor *fn(clt_tensor *x, double p0, double p1) UNARY_BODY(op, api, p0, p1)
+#define U_DEF(name, v, rule, params, g, dom, doc) DEFU_##params(clt_##name, CLT_OP_##name, "clt_" #name)
+CLT_UNARY_OPS(U_DEF)
 
-clt_tensor *clt_leaky_relu(clt_tensor *x, double slope) {
-  clt__api("clt_leaky_relu");
-  if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(unary_rec(CLT_OP_leaky_relu, x, slope, 0));
-}
-
-clt_tensor *clt_elu(clt_tensor *x, double alpha) {
-  clt__api("clt_elu");
-  if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(unary_rec(CLT_OP_elu, x, alpha, 0));
-}
-
-clt_tensor *clt_clamp(clt_tensor *x, double lo, double hi) {
-  clt__api("clt_clamp");
-  if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(clamp_rec(x, lo, hi));
-}
-
-#define CLT__DEF_BINARY(name, np, saves)                         \
-  clt_tensor *clt_##name(clt_tensor *a, clt_tensor *b) {         \
-    clt__api("clt_" #name);                                      \
+#define DEF_BINARY(fn, op, api)                                  \
+  clt_tensor *fn(clt_tensor *a, clt_tensor *b) {                 \
+    clt__api(api);                                               \
     if (!a || !b) return clt__null_arg(a ? "b" : "a"), NULL;     \
-    return clt__ret(binary_rec(CLT_OP_##name, a, b));            \
+    return clt__ret(binary_rec(op, a, b));                       \
   }
-CLT_BINARY_OPS(CLT__DEF_BINARY)
-CLT_COMPARE_OPS(CLT__DEF_BINARY)
-CLT_LOGICAL_OPS(CLT__DEF_BINARY)
-
-#define CLT__DEF_SCALAR(name, np, saves)                                 \
-  clt_tensor *clt_##name##_scalar(clt_tensor *a, double s) {             \
-    clt__api("clt_" #name "_scalar");                                    \
-    if (!a) return clt__null_arg("a"), NULL;                             \
-    return clt__ret(scalar_rec(CLT_OP_##name, a, s, false));             \
+#define DEF_SCALAR(fn, op, api, arg, first)                      \
+  clt_tensor *fn(clt_tensor *arg, double s) {                    \
+    clt__api(api);                                               \
+    if (!arg) return clt__null_arg(#arg), NULL;                  \
+    return clt__ret(scalar_rec(op, arg, s, first));              \
   }
-CLT_BINARY_OPS(CLT__DEF_SCALAR)
-CLT_COMPARE_OPS(CLT__DEF_SCALAR)
-
-#define CLT__DEF_RSCALAR(name, op)                                    \
-  clt_tensor *clt_##name##_scalar(clt_tensor *b, double s) {          \
-    clt__api("clt_" #name "_scalar");                                 \
-    if (!b) return clt__null_arg("b"), NULL;                          \
-    return clt__ret(scalar_rec(CLT_OP_##op, b, s, true));             \
-  }
-CLT__DEF_RSCALAR(rsub, sub)
-CLT__DEF_RSCALAR(rdiv, div)
-CLT__DEF_RSCALAR(rpow, pow)
+#define DEFB_T(sfn, rfn, op, sapi, rapi)
+#define DEFB_TS(sfn, rfn, op, sapi, rapi) DEF_SCALAR(sfn, op, sapi, a, false)
+#define DEFB_TSR(sfn, rfn, op, sapi, rapi) DEF_SCALAR(sfn, op, sapi, a, false) DEF_SCALAR(rfn, op, rapi, b, true)
+#define B_DEF(name, v, rule, forms, ga, gb, gs, gr, da, db, doc)                                              \
+  DEF_BINARY(clt_##name, CLT_OP_##name, "clt_" #name)                                                        \
+  DEFB_##forms(clt_##name##_scalar, clt_r##name##_scalar, CLT_OP_##name, "clt_" #name "_scalar", "clt_r" #name \
+               "_scalar")
+CLT_BINARY_OPS(B_DEF)
 
 clt_tensor *clt_where(clt_tensor *cond, clt_tensor *a, clt_tensor *b) {
   clt__api("clt_where");

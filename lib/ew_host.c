@@ -66,6 +66,7 @@ static double sigmoid_2u(double u) { /* without cancellation, and 0 or 1 (never 
 #define H_gelu_tanh(a, p0, p1) ((a) * sigmoid_2u(gelu_tanh_u(a)))
 #define H_silu(a, p0, p1) ((a) / (1.0 + exp(-(a))))
 #define H_softplus(a, p0, p1) ((a) > 20.0 ? (a) : log1p(exp(a)))
+#define H_logical_not(a, p0, p1) ((a) == 0)
 
 #define H_add(a, b, sc) ADD(a, b)
 #define H_sub(a, b, sc) SUB(a, b)
@@ -111,24 +112,34 @@ typedef struct {
   }
 
 /* Binary rows (OT: the output's storage type). A scalar (c->p0) replaces b (scalar 1) or a
- * (scalar 2); the one tensor input is then operand 1. */
-#define BINARY_ROW(name, sfx, ST, CT, OT)                                                        \
-  static void b_##name##_##sfx(void *vc, const int64_t *off, int64_t n, const int64_t *step) {  \
-    ew_ctx *c = vc;                                                                              \
-    OT *o = (OT *)c->base[0] + off[0];                                                           \
-    const ST *x = (const ST *)c->base[1] + off[1];                                               \
-    const ST *y = c->scalar ? x : (const ST *)c->base[2] + off[2];                               \
-    int64_t sx = step[1], sy = c->scalar ? 0 : step[2];                                          \
-    CT s = (CT)c->p0;                                                                            \
-    for (int64_t i = 0; i < n; i++) {                                                            \
-      CT v = (CT)x[i * sx], a = v, b = s;                                                        \
-      if (c->scalar == 2) a = s, b = v;                                                          \
-      else if (c->scalar == 0) b = (CT)y[i * sy];                                                \
-      o[i * step[0]] = (OT)(H_##name(a, b, c->scalar == 1));                                     \
-    }                                                                                            \
+ * (scalar 2); the one tensor input is then operand 1. One loop per form, with no branch
+ * inside. */
+#define BINARY_ROW(name, sfx, ST, CT, OT)                                                          \
+  static void b_##name##_##sfx(void *vc, const int64_t *off, int64_t n, const int64_t *step) {    \
+    ew_ctx *c = vc;                                                                                \
+    OT *o = (OT *)c->base[0] + off[0];                                                             \
+    const ST *x = (const ST *)c->base[1] + off[1];                                                 \
+    int64_t so = step[0], sx = step[1];                                                            \
+    CT s = (CT)c->p0;                                                                              \
+    if (c->scalar == 1) {                                                                          \
+      for (int64_t i = 0; i < n; i++) {                                                            \
+        CT a = (CT)x[i * sx];                                                                      \
+        o[i * so] = (OT)(H_##name(a, s, 1));                                                       \
+      }                                                                                            \
+    } else if (c->scalar == 2) {                                                                   \
+      for (int64_t i = 0; i < n; i++) {                                                            \
+        CT b = (CT)x[i * sx];                                                                      \
+        o[i * so] = (OT)(H_##name(s, b, 0));                                                       \
+      }                                                                                            \
+    } else {                                                                                       \
+      const ST *y = (const ST *)c->base[2] + off[2];                                               \
+      int64_t sy = step[2];                                                                        \
+      for (int64_t i = 0; i < n; i++) {                                                            \
+        CT a = (CT)x[i * sx], b = (CT)y[i * sy];                                                   \
+        o[i * so] = (OT)(H_##name(a, b, 0));                                                       \
+      }                                                                                            \
+    }                                                                                              \
   }
-
-#define H_logical_not(a, p0, p1) ((a) == 0)
 
 #define WHERE_ROW(name, sfx, ST, CT, OT)                                                        \
   static void w_##sfx(void *vc, const int64_t *off, int64_t n, const int64_t *step) {           \
@@ -148,22 +159,27 @@ typedef struct {
 #define AS_INPUT(ST, OUT) ST
 #define AS_BOOL(ST, OUT) uint8_t
 
-#define UI_ROWS(name, np, saves) FOR_FLOATS(UNARY_ROW, name, AS_INPUT, ) FOR_INTS(UNARY_ROW, name, AS_INPUT, )
-#define UF_ROWS(name, np, saves) FOR_FLOATS(UNARY_ROW, name, AS_INPUT, )
-#define BI_ROWS(name, np, saves) FOR_FLOATS(BINARY_ROW, name, AS_INPUT, ) FOR_INTS(BINARY_ROW, name, AS_INPUT, )
-#define BF_ROWS(name, np, saves) FOR_FLOATS(BINARY_ROW, name, AS_INPUT, )
-#define BOOL_ROWS(name, np, saves) \
+/* The row functions of every op, for the dtypes its dtype rule takes (optable.h): INT rules
+ * floats and integers (a bool sum or product runs as logical_or or logical_and), FLOAT floats,
+ * CMP and LOGIC every dtype with a bool result. */
+#define U_ROWS(name, v, rule, params, g, dom, doc) U_ROWS_##rule(name)
+#define U_ROWS_INT(name) FOR_FLOATS(UNARY_ROW, name, AS_INPUT, ) FOR_INTS(UNARY_ROW, name, AS_INPUT, )
+#define U_ROWS_INT_BOUNDS U_ROWS_INT
+#define U_ROWS_FLOAT(name) FOR_FLOATS(UNARY_ROW, name, AS_INPUT, )
+#define U_ROWS_LOGIC(name) \
+  FOR_FLOATS(UNARY_ROW, name, AS_BOOL, ) FOR_INTS(UNARY_ROW, name, AS_BOOL, ) FOR_BOOL(UNARY_ROW, name, AS_BOOL, )
+#define B_ROWS(name, v, rule, forms, ga, gb, gs, gr, da, db, doc) B_ROWS_##rule(name)
+#define B_ROWS_INT(name) FOR_FLOATS(BINARY_ROW, name, AS_INPUT, ) FOR_INTS(BINARY_ROW, name, AS_INPUT, )
+#define B_ROWS_INT_OR B_ROWS_INT
+#define B_ROWS_INT_AND B_ROWS_INT
+#define B_ROWS_INT_NOBOOL B_ROWS_INT
+#define B_ROWS_FLOAT(name) FOR_FLOATS(BINARY_ROW, name, AS_INPUT, )
+#define B_ROWS_CMP(name) \
   FOR_FLOATS(BINARY_ROW, name, AS_BOOL, ) FOR_INTS(BINARY_ROW, name, AS_BOOL, ) FOR_BOOL(BINARY_ROW, name, AS_BOOL, )
+#define B_ROWS_LOGIC B_ROWS_CMP
 
-CLT_UNARY_INT_OPS(UI_ROWS)
-CLT_UNARY_FLOAT_OPS(UF_ROWS)
-CLT_BINARY_INT_OPS(BI_ROWS)
-CLT_BINARY_FLOAT_OPS(BF_ROWS)
-CLT_COMPARE_OPS(BOOL_ROWS)
-CLT_LOGICAL_OPS(BOOL_ROWS)
-FOR_FLOATS(UNARY_ROW, logical_not, AS_BOOL, )
-FOR_INTS(UNARY_ROW, logical_not, AS_BOOL, )
-FOR_BOOL(UNARY_ROW, logical_not, AS_BOOL, )
+CLT_UNARY_OPS(U_ROWS)
+CLT_BINARY_OPS(B_ROWS)
 FOR_FLOATS(WHERE_ROW, where, AS_INPUT, )
 FOR_INTS(WHERE_ROW, where, AS_INPUT, )
 FOR_BOOL(WHERE_ROW, where, AS_INPUT, )
@@ -223,7 +239,7 @@ static double div_b2(double a, double b) { return fabs(b) >= 0x1p-511 && fabs(b)
 #define H_rdiv_bwd(g, s, p0, p1) (-(g) * div_b2(p0, s))
 #define H_rpow_bwd(g, s, p0, p1) ((p0) == 0 && fabs(s) <= 1 ? 0.0 : (g) * (s) * log(p0))
 #define H_div_bwd_b(g, a, b) (-(g) * div_b2(a, b))
-#define H_pow_bwd_a(g, a, b) ((b) == 0 ? 0.0 : (g) * pow_d(a, b, pow))
+#define H_pow_bwd(g, a, b) ((b) == 0 ? 0.0 : (g) * pow_d(a, b, pow))
 #define H_pow_bwd_b(g, a, b) ((a) == 0 && (b) >= 0 ? 0.0 : (g) * pow_log(a, b))
 #define H_maximum_bwd(g, a, b) ((a) == (b) ? 0.5 * (g) : (a) < (b) ? 0.0 : (g))
 #define H_minimum_bwd(g, a, b) ((a) == (b) ? 0.5 * (g) : (a) > (b) ? 0.0 : (g))
@@ -254,54 +270,131 @@ static double div_b2(double a, double b) { return fabs(b) >= 0x1p-511 && fabs(b)
       o[i * step[0]] = (ST)(H_##name(gv, av, bv));                                               \
     }                                                                                            \
   }
-#define GRAD_ROWS(name, nin) FOR_FLOATS(GRAD##nin##_ROW, name, AS_INPUT, )
-CLT_GRAD_KERNELS(GRAD_ROWS)
+#define CLT__GK_EMIT(k, nin) FOR_FLOATS(GRAD##nin##_ROW, k, AS_INPUT, )
+CLT_GRAD_KERNELS
+#undef CLT__GK_EMIT
 
 /* The row function of every (op, input dtype); NULL where the core never asks. */
 #define TAB_F(p, name) [CLT_FLOAT32] = p##name##_f32, [CLT_FLOAT64] = p##name##_f64
 #define TAB_I(p, name) [CLT_INT32] = p##name##_i32, [CLT_INT64] = p##name##_i64, [CLT_UINT8] = p##name##_u8
 #define TAB_B(p, name) [CLT_BOOL] = p##name##_b
-#define UI_TAB(name, np, saves) [CLT_OP_##name] = {TAB_F(u_, name), TAB_I(u_, name)},
-#define UF_TAB(name, np, saves) [CLT_OP_##name] = {TAB_F(u_, name)},
-#define BI_TAB(name, np, saves) [CLT_OP_##name] = {TAB_F(b_, name), TAB_I(b_, name)},
-#define BF_TAB(name, np, saves) [CLT_OP_##name] = {TAB_F(b_, name)},
-#define BOOL_TAB(name, np, saves) [CLT_OP_##name] = {TAB_F(b_, name), TAB_I(b_, name), TAB_B(b_, name)},
+#define U_TAB(name, v, rule, params, g, dom, doc) [CLT_OP_##name] = {U_TAB_##rule(u_, name)},
+#define U_TAB_INT(p, name) TAB_F(p, name), TAB_I(p, name)
+#define U_TAB_INT_BOUNDS U_TAB_INT
+#define U_TAB_FLOAT(p, name) TAB_F(p, name)
+#define U_TAB_LOGIC(p, name) TAB_F(p, name), TAB_I(p, name), TAB_B(p, name)
+#define B_TAB(name, v, rule, forms, ga, gb, gs, gr, da, db, doc) [CLT_OP_##name] = {B_TAB_##rule(b_, name)},
+#define B_TAB_INT U_TAB_INT
+#define B_TAB_INT_OR U_TAB_INT
+#define B_TAB_INT_AND U_TAB_INT
+#define B_TAB_INT_NOBOOL U_TAB_INT
+#define B_TAB_FLOAT U_TAB_FLOAT
+#define B_TAB_CMP U_TAB_LOGIC
+#define B_TAB_LOGIC U_TAB_LOGIC
 
-#define GRAD_TAB(name, nin) [CLT__G_##name] = {TAB_F(g_, name)},
+#define CLT__GK_EMIT(k, nin) [CLT__G_##k] = {TAB_F(g_, k)},
 static const clt__host_run_fn rows[CLT__EW_COUNT][CLT_DTYPE_COUNT] = {
-    CLT_UNARY_INT_OPS(UI_TAB) CLT_UNARY_FLOAT_OPS(UF_TAB) CLT_BINARY_INT_OPS(BI_TAB) CLT_BINARY_FLOAT_OPS(BF_TAB)
-        CLT_COMPARE_OPS(BOOL_TAB) CLT_LOGICAL_OPS(BOOL_TAB)
-    [CLT_OP_logical_not] = {TAB_F(u_, logical_not), TAB_I(u_, logical_not), TAB_B(u_, logical_not)},
+    CLT_UNARY_OPS(U_TAB) CLT_BINARY_OPS(B_TAB)
     [CLT_OP_where] = {[CLT_FLOAT32] = w_f32, [CLT_FLOAT64] = w_f64, [CLT_INT32] = w_i32, [CLT_INT64] = w_i64,
                       [CLT_UINT8] = w_u8, [CLT_BOOL] = w_b},
-    CLT_GRAD_KERNELS(GRAD_TAB)
+    CLT_GRAD_KERNELS
 };
+#undef CLT__GK_EMIT
 
-clt_status clt__host_ew(clt_device *dev, int op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
-                        const double *params, int scalar) {
-  (void)dev;
-  clt__host_run_fn fn = rows[op][dt];
-  if (!fn)
-    return clt__err(CLT_ERR_DTYPE, "%s has no host implementation for %s", clt__op_table[op].name,
-                    clt_dtype_name(dt));
-  ew_ctx c = {.scalar = scalar};
-  for (int k = 0; k < it->nops; k++) c.base[k] = st[k]->ptr;
-  if (params) {
-    c.p0 = params[0];
-    c.p1 = params[1];
-  }
-  if (params && (op == CLT_OP_clamp || op == CLT__G_clamp_bwd)) { /* the bounds in dt, as the kernels' T p0, p1 */
-    double *p[2] = {&c.p0, &c.p1};
-    int64_t *ip[2] = {&c.ip0, &c.ip1};
+/* The ops whose parameters are bounds in the op's dtype (INT_BOUNDS), and their gradient
+ * kernels: the host takes the bounds in dt, as the kernels' T p0, p1 (float32 compares in
+ * float: 0.1f > 0.1 must not pass g). Other parameters stay double. */
+#define U_BOUNDS(name, v, rule, params, g, dom, doc) U_BOUNDS_##rule(name)
+#define U_BOUNDS_INT_BOUNDS(name) [CLT_OP_##name] = true, [CLT__G_##name##_bwd] = true,
+#define U_BOUNDS_INT(name)
+#define U_BOUNDS_FLOAT(name)
+#define U_BOUNDS_LOGIC(name)
+static const bool bounds_params[CLT__EW_COUNT] = {CLT_UNARY_OPS(U_BOUNDS)};
+
+/* The context of one instruction: its operands' bases and its parameters, as the row
+ * functions read them. */
+static clt_status instr_ctx(const clt__ew_instr *i, ew_ctx *c, clt__host_run_fn *fn) {
+  clt_dtype dt = (clt_dtype)i->dt;
+  *fn = rows[i->op][dt];
+  if (!*fn)
+    return clt__err(CLT_ERR_DTYPE, "%s has no host implementation for %s", clt__op_table[i->op].name, clt_dtype_name(dt));
+  *c = (ew_ctx){.scalar = i->scalar, .p0 = i->p[0], .p1 = i->p[1]};
+  if (bounds_params[i->op]) {
+    double *p[2] = {&c->p0, &c->p1};
+    int64_t *ip[2] = {&c->ip0, &c->ip1};
     for (int k = 0; k < 2; k++) { /* through memory: GCC 12's SLP vectorizer dropped (double)(float)p casts */
       uint8_t b[8];
-      clt__store_f64(dt, b, params[k]);
+      clt__store_f64(dt, b, i->p[k]);
       if (clt_dtype_is_float(dt)) *p[k] = clt__load_f64(dt, b);
       else *ip[k] = clt__load_i64(dt, b);
     }
   }
-  clt__host_walk(it, fn, &c);
   return CLT_OK;
+}
+
+/* A program of several instructions, CHUNK elements of a row at a time: each instruction runs
+ * the same row function as alone, from its operands (the walk's inputs or earlier results,
+ * kept in their dtype) into a temporary, the last one into the output. So a program gives
+ * exactly what its instructions give one at a time. */
+#define CHUNK 256
+
+typedef struct {
+  const clt__ew_prog *p;
+  char *base[CLT__MAX_OPS];
+  ew_ctx c[CLT__EW_MAX_INSTR];
+  clt__host_run_fn fn[CLT__EW_MAX_INSTR];
+  double tmp[CLT__EW_MAX_INSTR][CHUNK]; /* room for CHUNK elements of any dtype */
+} prog_ctx;
+
+static void prog_row(void *vc, const int64_t *off, int64_t n, const int64_t *step) {
+  prog_ctx *pc = vc;
+  const clt__ew_prog *p = pc->p;
+  for (int64_t at = 0; at < n; at += CHUNK) {
+    int64_t m = n - at < CHUNK ? n - at : CHUNK;
+    for (int k = 0; k < p->n; k++) {
+      const clt__ew_instr *i = &p->ins[k];
+      ew_ctx *c = &pc->c[k];
+      int64_t o[CLT__MAX_OPS], s[CLT__MAX_OPS];
+      bool last = k == p->n - 1;
+      c->base[0] = last ? pc->base[0] : (char *)pc->tmp[k];
+      o[0] = last ? off[0] + at * step[0] : 0;
+      s[0] = last ? step[0] : 1;
+      for (int j = 0; j < 3; j++) {
+        int r = i->in[j];
+        bool input = r < p->nin;
+        c->base[j + 1] = input ? pc->base[r + 1] : (char *)pc->tmp[r - p->nin];
+        o[j + 1] = input ? off[r + 1] + at * step[r + 1] : 0;
+        s[j + 1] = input ? step[r + 1] : 1;
+      }
+      pc->fn[k](c, o, m, s);
+    }
+  }
+}
+
+clt_status clt__host_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st) {
+  (void)dev;
+  if (p->n == 1) { /* one op: its row function straight over the walk */
+    ew_ctx c;
+    clt__host_run_fn fn;
+    clt_status s = instr_ctx(&p->ins[0], &c, &fn);
+    if (s != CLT_OK) return s;
+    for (int k = 0; k < it->nops; k++) c.base[k] = st[k]->ptr;
+    clt__host_walk(it, fn, &c);
+    return CLT_OK;
+  }
+  clt_status s = clt__ew_prog_check(p);
+  if (s != CLT_OK) return s;
+  if (it->nops != p->nin + 1)
+    return clt__err(CLT_ERR_INVALID_ARG, "elementwise program over %d inputs given a walk over %d operands", p->nin,
+                    it->nops);
+  prog_ctx *pc = clt__malloc(sizeof *pc);
+  if (!pc) return clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes for an elementwise program", sizeof *pc);
+  pc->p = p;
+  for (int k = 0; k < it->nops; k++) pc->base[k] = st[k]->ptr;
+  for (int k = 0; k < p->n && s == CLT_OK; k++) s = instr_ctx(&p->ins[k], &pc->c[k], &pc->fn[k]);
+  if (s == CLT_OK) clt__host_walk(it, prog_row, pc);
+  clt__free_mem(pc);
+  return s;
 }
 
 /* ---- casts ------------------------------------------------------------------------------ */

@@ -32,142 +32,100 @@ static clt_tensor *mul(clt_tensor *a, clt_tensor *b) { return clt__binary(CLT_OP
 
 /* ---- elementwise ------------------------------------------------------------------------ */
 
-/* What each unary op saves for its gradient kernel: its input (IN) or its result (OUT). */
-typedef enum { SAVE_NONE, SAVE_IN, SAVE_OUT } save_kind;
-static const save_kind unary_saves[CLT_OP_COUNT] = {
-#define SAVES(name, np, saves) [CLT_OP_##name] = SAVE_##saves,
-    CLT_UNARY_OPS(SAVES)
-#undef SAVES
-};
-
-/* The gradient kernel of each unary op (0: none). */
-static const int unary_grad[CLT_OP_COUNT] = {
-    [CLT_OP_abs] = CLT__G_abs_bwd, [CLT_OP_square] = CLT__G_square_bwd, [CLT_OP_relu] = CLT__G_relu_bwd,
-    [CLT_OP_clamp] = CLT__G_clamp_bwd, [CLT_OP_exp] = CLT__G_exp_bwd, [CLT_OP_expm1] = CLT__G_expm1_bwd,
-    [CLT_OP_log] = CLT__G_log_bwd, [CLT_OP_log1p] = CLT__G_log1p_bwd, [CLT_OP_sqrt] = CLT__G_sqrt_bwd,
-    [CLT_OP_rsqrt] = CLT__G_rsqrt_bwd, [CLT_OP_reciprocal] = CLT__G_reciprocal_bwd, [CLT_OP_sin] = CLT__G_sin_bwd,
-    [CLT_OP_cos] = CLT__G_cos_bwd, [CLT_OP_tanh] = CLT__G_tanh_bwd, [CLT_OP_sigmoid] = CLT__G_sigmoid_bwd,
-    [CLT_OP_leaky_relu] = CLT__G_leaky_relu_bwd, [CLT_OP_elu] = CLT__G_elu_bwd, [CLT_OP_gelu] = CLT__G_gelu_bwd,
-    [CLT_OP_gelu_tanh] = CLT__G_gelu_tanh_bwd, [CLT_OP_silu] = CLT__G_silu_bwd, [CLT_OP_softplus] = CLT__G_softplus_bwd,
-};
-
-static clt_status bw_ew(clt__node *n, clt_tensor *g, clt_tensor *a, clt_tensor *b, clt_tensor **gin) {
-  int op = (int)n->ip[0], scalar = (int)n->ip[1];
-  double s = n->p[0];
-  clt__op_kind kind = clt__op_table[op].kind;
-  if (kind == CLT__K_UNARY_INT || kind == CLT__K_UNARY_FLOAT) {
-    if (op == CLT_OP_neg) gin[0] = clt__unary(CLT_OP_neg, g, 0, 0);
-    else if (op == CLT_OP_sign) gin[0] = zeros_shaped(g, g->ndim, g->shape);
-    else gin[0] = clt__ew_grad(unary_grad[op], g, a, NULL, n->p[0], n->p[1]);
-    return gin[0] ? CLT_OK : clt_last_status();
-  }
-  if (kind == CLT__K_WHERE) { /* a (saved[0]) is the condition */
-    clt_tensor *z = scalar_like(g, 0.0);
-    if (z && clt__wants(n, 1)) gin[1] = clt__where(a, g, z);
-    if (z && clt__wants(n, 2)) gin[2] = clt__where(a, z, g);
-    clt__tensor_release(z);
-    return z ? CLT_OK : clt_last_status();
-  }
-  if (scalar) { /* one tensor input (index 0) */
-    clt_tensor *r = NULL;
-    switch (op) {
-      case CLT_OP_add: r = clt__retain(g); break;
-      case CLT_OP_sub: r = scalar == 1 ? clt__retain(g) : clt__unary(CLT_OP_neg, g, 0, 0); break;
-      case CLT_OP_mul: r = clt__binary_scalar(CLT_OP_mul, g, s, false); break;
-      case CLT_OP_div:
-        r = scalar == 1 ? clt__binary_scalar(CLT_OP_div, g, s, false) : clt__ew_grad(CLT__G_rdiv_bwd, g, a, NULL, s, 0);
-        break;
-      case CLT_OP_pow:
-        r = scalar == 1 ? clt__ew_grad(CLT__G_pow_scalar_bwd, g, a, NULL, s, 0) : clt__ew_grad(CLT__G_rpow_bwd, g, a, NULL, s, 0);
-        break;
-      default: { /* maximum / minimum against a constant */
-        clt_tensor *c = scalar_like(g, s);
-        if (c) r = clt__ew_grad(op == CLT_OP_maximum ? CLT__G_maximum_bwd : CLT__G_minimum_bwd, g, a, c, 0, 0);
-        clt__tensor_release(c);
-      }
-    }
-    gin[0] = r;
-    return r ? CLT_OK : clt_last_status();
-  }
-  bool wa = clt__wants(n, 0), wb = clt__wants(n, 1);
-  switch (op) {
-    case CLT_OP_add:
-      if (wa) gin[0] = clt__retain(g);
-      if (wb) gin[1] = clt__retain(g);
-      break;
-    case CLT_OP_sub:
-      if (wa) gin[0] = clt__retain(g);
-      if (wb && !(gin[1] = clt__unary(CLT_OP_neg, g, 0, 0))) return clt_last_status();
-      break;
-    case CLT_OP_mul:
-      if (wa && !(gin[0] = mul(g, b))) return clt_last_status();
-      if (wb && !(gin[1] = mul(g, a))) return clt_last_status();
-      break;
-    case CLT_OP_div:
-      if (wa && !(gin[0] = clt__binary(CLT_OP_div, g, b))) return clt_last_status();
-      if (wb && !(gin[1] = clt__ew_grad(CLT__G_div_bwd_b, g, a, b, 0, 0))) return clt_last_status();
-      break;
-    case CLT_OP_pow:
-      if (wa && !(gin[0] = clt__ew_grad(CLT__G_pow_bwd_a, g, a, b, 0, 0))) return clt_last_status();
-      if (wb && !(gin[1] = clt__ew_grad(CLT__G_pow_bwd_b, g, a, b, 0, 0))) return clt_last_status();
-      break;
-    default: { /* maximum, minimum: ties split the gradient */
-      int k = op == CLT_OP_maximum ? CLT__G_maximum_bwd : CLT__G_minimum_bwd;
-      if (wa && !(gin[0] = clt__ew_grad(k, g, a, b, 0, 0))) return clt_last_status();
-      if (wb && !(gin[1] = clt__ew_grad(k, g, b, a, 0, 0))) return clt_last_status();
-    }
-  }
-  return CLT_OK;
-}
+/* The values a node's gradient terms read (optable.h: the operands of a term), made once each:
+ * the saved inputs and result in g's dtype (where's condition stays bool), s and 0 as 0-d
+ * tensors of g's dtype. */
+typedef struct {
+  clt__node *n;
+  clt_tensor *g, *v[CLT__GO_Z + 1];
+} term_env;
 
 /* Saved tensor i of n (NULL when none was saved) as the operand the op computed with: in the
  * dtype of its result, which g has. A binary op promotes its operands before it computes
  * (div(int32, float32) divides floats, pow(float64, float32) doubles), and so must its
- * gradient: the gradient kernels read every operand in g's dtype. *ok is false on failure. */
-static clt_tensor *operand(clt__node *n, int i, clt_dtype dt, bool *ok) {
-  if (n->nsaved <= i || !n->saved[i]) return NULL;
-  clt_tensor *t = clt__saved(n, i), *c = !t ? NULL : t->dtype == dt ? clt__retain(t) : clt__cast(t, dt);
-  if (!c) *ok = false;
-  return c;
+ * gradient: the gradient kernels read every operand in g's dtype. NULL on failure. */
+static clt_tensor *operand(clt__node *n, int i, clt_dtype dt) {
+  clt_tensor *t = clt__saved(n, i);
+  return !t ? NULL : t->dtype == dt ? clt__retain(t) : clt__cast(t, dt);
+}
+
+/* The saved slot of each operand: inputs 0 .. 2 (the tensor of a scalar form is A or B, as the
+ * row names it), then the result. */
+static int slot_of(int x) { return x == CLT__GO_Y ? 3 : x - CLT__GO_A; }
+
+static clt_tensor *term_value(term_env *e, int x) {
+  if (x == CLT__GO_G) return e->g;
+  if (e->v[x]) return e->v[x];
+  clt__node *n = e->n;
+  if (x == CLT__GO_S || x == CLT__GO_Z) {
+    e->v[x] = scalar_like(e->g, x == CLT__GO_S ? n->args.ew.p[0] : 0.0);
+  } else {
+    int slot = slot_of(x);
+    bool cond = clt__op_table[n->args.ew.op].rule == CLT__R_WHERE && x == CLT__GO_A; /* where's condition */
+    if (n->nsaved > slot && n->saved[slot]) e->v[x] = operand(n, slot, cond ? CLT_BOOL : e->g->dtype);
+    else clt__err(CLT_ERR_AUTOGRAD, "backward of %s: operand %d was not saved", n->name, x);
+  }
+  return e->v[x];
+}
+
+/* One gradient term of the table on the node's values; NULL (recorded) on failure. */
+static clt_tensor *run_term(term_env *e, const clt__grad_term *t) {
+  clt_tensor *g = e->g, *x[3] = {NULL, NULL, NULL};
+  int nx = t->kind == CLT__T_OP || t->kind == CLT__T_KERN ? clt__op_table[t->op].arity : 0;
+  bool scalar = t->kind == CLT__T_OP && nx == 2 && t->x[1] == CLT__GO_S; /* the op's scalar form */
+  for (int k = 0; k < nx; k++)
+    if (!(k == 1 && scalar) && !(x[k] = term_value(e, t->x[k]))) return NULL;
+  const double *p = e->n->args.ew.p;
+  switch (t->kind) {
+    case CLT__T_PASS: return clt__retain(g);
+    case CLT__T_ZEROS: return zeros_shaped(g, g->ndim, g->shape);
+    case CLT__T_KERN: return clt__ew_grad(t->op, x[0], x[1], x[2], p[0], p[1]);
+    case CLT__T_OP:
+      if (nx == 1) return clt__unary((clt_op)t->op, x[0], 0, 0);
+      if (scalar) return clt__binary_scalar((clt_op)t->op, x[0], p[0], false);
+      if (nx == 2) return clt__binary((clt_op)t->op, x[0], x[1]);
+      return clt__where(x[0], x[1], x[2]);
+    default: return NULL;
+  }
 }
 
 clt_status clt__bw_ew(clt__node *n, clt_tensor *g, clt_tensor **gin) {
-  bool ok = true, where = clt__op_table[n->ip[0]].kind == CLT__K_WHERE; /* where saves its bool condition */
-  clt_tensor *a = operand(n, 0, where ? CLT_BOOL : g->dtype, &ok);
-  clt_tensor *b = ok ? operand(n, 1, g->dtype, &ok) : NULL;
-  clt_status s = ok ? bw_ew(n, g, a, b, gin) : clt_last_status();
-  clt__tensor_release(a);
-  clt__tensor_release(b);
+  const clt__op_info *o = &clt__op_table[n->args.ew.op];
+  int form = n->args.ew.form, nin = form == CLT__FORM_TENSOR ? o->arity : 1;
+  term_env e = {n, g, {NULL}};
+  clt_status s = CLT_OK;
+  for (int i = 0; i < nin && s == CLT_OK; i++) {
+    const clt__grad_term *t = &o->grad[form][i];
+    if (t->kind == CLT__T_NONE || !clt__wants(n, i)) continue;
+    if (!(gin[i] = run_term(&e, t))) s = clt_last_status();
+  }
+  for (int k = 0; k <= CLT__GO_Z; k++) clt__tensor_release(e.v[k]);
   return s;
 }
 
 clt_tensor *clt__grad_ew(clt_tensor *out, int op, clt_tensor *const *in, int nin, double p0, double p1, int scalar) {
   if (!out || !clt_dtype_is_float(out->dtype) || !clt__grad_needed(nin, in)) return out;
-  clt__op_kind kind = clt__op_table[op].kind;
-  if (kind == CLT__K_COMPARE || kind == CLT__K_LOGICAL || kind == CLT__K_NOT) return out;
-  clt_tensor *saved[2] = {NULL, NULL};
+  const clt__op_info *o = &clt__op_table[op];
+  int ninputs = scalar ? 1 : o->arity;
+  bool any = false;
+  for (int i = 0; i < ninputs; i++) any = any || o->grad[scalar][i].kind != CLT__T_NONE;
+  if (!any) return out; /* not differentiable */
+  /* the values the terms read: the one tensor of a scalar form is A (a op s) or B (s op b) */
+  unsigned saves = clt__op_saves(op, (clt__form)scalar);
+  clt_tensor *saved[4] = {NULL, NULL, NULL, NULL};
   int nsaved = 0;
-  if (kind == CLT__K_UNARY_INT || kind == CLT__K_UNARY_FLOAT) {
-    save_kind sk = unary_saves[op];
-    saved[0] = sk == SAVE_IN ? in[0] : sk == SAVE_OUT ? out : NULL;
-    nsaved = 1;
-  } else if (kind == CLT__K_WHERE) {
-    saved[0] = in[0];
-    nsaved = 1;
-  } else if (scalar) {
-    saved[0] = op == CLT_OP_pow && scalar == 2 ? out : in[0];
-    nsaved = 1;
-  } else if (op != CLT_OP_add && op != CLT_OP_sub) {
-    saved[0] = in[0];
-    saved[1] = in[1];
-    nsaved = 2;
+  for (int x = CLT__GO_A; x <= CLT__GO_Y; x++) {
+    if (!(saves & 1u << x)) continue;
+    int slot = slot_of(x);
+    saved[slot] = x == CLT__GO_Y ? out : scalar ? in[0] : in[slot];
+    nsaved = slot + 1;
   }
-  clt__node *n = clt__record(&out, clt__op_table[op].name, clt__bw_ew, nin, in, nsaved, saved);
+  clt__node *n = clt__record(&out, o->name, clt__bw_ew, nin, in, nsaved, saved);
   if (!n) return NULL;
-  n->ip[0] = op;
-  n->ip[1] = scalar;
-  n->p[0] = p0;
-  n->p[1] = p1;
+  n->args.ew.op = op;
+  n->args.ew.form = scalar;
+  n->args.ew.p[0] = p0;
+  n->args.ew.p[1] = p1;
   return out;
 }
 
@@ -193,9 +151,9 @@ static clt_status bw_reshape(clt__node *n, clt_tensor *g, clt_tensor **gin) {
 
 static clt_status bw_permute(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   int64_t shape[CLT_MAX_DIMS], strides[CLT_MAX_DIMS];
-  for (int d = 0; d < g->ndim; d++) { /* out dim d came from input dim ip[d] */
-    shape[n->ip[d]] = g->shape[d];
-    strides[n->ip[d]] = g->strides[d];
+  for (int d = 0; d < g->ndim; d++) { /* out dim d came from input dim perm[d] */
+    shape[n->args.perm[d]] = g->shape[d];
+    strides[n->args.perm[d]] = g->strides[d];
   }
   gin[0] = clt__view_of(g, g->ndim, shape, strides, g->offset);
   return gin[0] ? CLT_OK : clt_last_status();
@@ -205,8 +163,8 @@ static clt_status bw_slice(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   const clt__edge *e = &n->next[0];
   clt_tensor *z = zeros_shaped(g, e->ndim, e->shape);
   if (!z) return clt_last_status();
-  int dim = (int)n->ip[0];
-  int64_t start = n->ip[1], step = n->ip[2], strides[CLT_MAX_DIMS];
+  int dim = n->args.slice.dim;
+  int64_t start = n->args.slice.start, step = n->args.slice.step, strides[CLT_MAX_DIMS];
   memcpy(strides, z->strides, sizeof strides);
   if (g->shape[dim] > 1) strides[dim] *= step; /* within z then; one element needs no step (and it may be huge) */
   clt_tensor *v = clt__view_of(z, g->ndim, g->shape, strides, start * z->strides[dim]);
@@ -232,7 +190,7 @@ clt_tensor *clt__grad_permute(clt_tensor *out, clt_tensor *x, const int *perm) {
   if (!out || !clt__grad_needed(1, &x) || !clt_dtype_is_float(x->dtype)) return out;
   clt__node *n = clt__record(&out, "permute", bw_permute, 1, &x, 0, NULL);
   if (!n) return NULL;
-  for (int d = 0; d < x->ndim; d++) n->ip[d] = perm[d];
+  for (int d = 0; d < x->ndim; d++) n->args.perm[d] = perm[d];
   return out;
 }
 
@@ -240,9 +198,9 @@ clt_tensor *clt__grad_slice(clt_tensor *out, clt_tensor *x, int dim, int64_t sta
   if (!out || !clt__grad_needed(1, &x) || !clt_dtype_is_float(x->dtype)) return out;
   clt__node *n = clt__record(&out, "slice", bw_slice, 1, &x, 0, NULL);
   if (!n) return NULL;
-  n->ip[0] = dim;
-  n->ip[1] = start;
-  n->ip[2] = step;
+  n->args.slice.dim = dim;
+  n->args.slice.start = start;
+  n->args.slice.step = step;
   return out;
 }
 
@@ -252,7 +210,7 @@ clt_tensor *clt__grad_slice(clt_tensor *out, clt_tensor *x, int dim, int64_t sta
  * input's shape (a broadcast view, no copy). */
 static clt_tensor *expand_back(clt__node *n, clt_tensor *g) {
   const clt__edge *e = &n->next[0];
-  uint64_t mask = (uint64_t)n->ip[0];
+  uint64_t mask = n->args.reduce.mask;
   int64_t keep[CLT_MAX_DIMS];
   for (int d = 0; d < e->ndim; d++) keep[d] = (mask >> d) & 1 ? 1 : e->shape[d];
   clt_tensor *k = reshaped(g, e->ndim, keep);
@@ -267,19 +225,19 @@ static clt_tensor *expand_back(clt__node *n, clt_tensor *g) {
 static int mask_dims(const clt__node *n, int *dims) {
   int nd = 0;
   for (int d = 0; d < n->next[0].ndim; d++)
-    if (((uint64_t)n->ip[0] >> d) & 1) dims[nd++] = d;
+    if ((n->args.reduce.mask >> d) & 1) dims[nd++] = d;
   return nd;
 }
 
 static clt_status bw_reduce(clt__node *n, clt_tensor *g, clt_tensor **gin) {
-  clt__rkind k = (clt__rkind)n->ip[1];
+  clt__rkind k = (clt__rkind)n->args.reduce.kind;
   clt_tensor *x = NULL, *y = NULL;
   if (n->nsaved > 0 && n->saved[0] && !(x = clt__saved(n, 0))) return clt_last_status();
   if (n->nsaved > 1 && n->saved[1] && !(y = clt__saved(n, 1))) return clt_last_status();
   clt_tensor *ge = expand_back(n, g), *r = NULL;
   if (!ge) return clt_last_status();
   int dims[CLT_MAX_DIMS], nd = mask_dims(n, dims);
-  double R = n->p[1];
+  double R = n->args.reduce.count;
   switch (k) {
     case CLT__RK_SUM: r = clt__retain(ge); break;
     case CLT__RK_MEAN: r = clt__binary_scalar(CLT_OP_mul, ge, 1.0 / R, false); break;
@@ -306,7 +264,7 @@ static clt_status bw_reduce(clt__node *n, clt_tensor *g, clt_tensor **gin) {
       /* var: 2 g d / denom; std: g (d / std) / denom, 0 where the std is 0, as PyTorch; d = x -
        * mean, the mean as var computes it (no overflow for |x| near the float range's end), and
        * d / std first, so that neither underflows for tiny x nor overflows for huge x */
-      double inv = 1.0 / (R - n->p[0] > 0 ? R - n->p[0] : 0);
+      double c = n->args.reduce.correction, inv = 1.0 / (R - c > 0 ? R - c : 0);
       clt_tensor *m = clt__mean_scaled(x, nd, dims, true), *d = m ? clt__binary(CLT_OP_sub, x, m) : NULL;
       clt_tensor *q = NULL, *yk = NULL, *z = NULL, *y0 = NULL, *qm = NULL, *gq = NULL;
       if (d && k == CLT__RK_VAR && (gq = mul(ge, d))) r = clt__binary_scalar(CLT_OP_mul, gq, 2 * inv, false);
@@ -355,10 +313,10 @@ clt_tensor *clt__grad_reduce(clt_tensor *out, clt_tensor *x, clt__rkind k, int n
   }
   clt__node *n = clt__record(&out, names[k], bw_reduce, 1, &x, nsaved, saved);
   if (!n) return NULL;
-  n->ip[0] = (int64_t)mask;
-  n->ip[1] = k;
-  n->p[0] = correction;
-  n->p[1] = (double)R;
+  n->args.reduce.mask = mask;
+  n->args.reduce.kind = k;
+  n->args.reduce.correction = correction;
+  n->args.reduce.count = (double)R;
   return out;
 }
 
@@ -366,8 +324,8 @@ clt_tensor *clt__grad_reduce(clt_tensor *out, clt_tensor *x, clt__rkind k, int n
 static clt_status bw_softmax(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   clt_tensor *y = clt__saved(n, 0);
   if (!y) return clt_last_status();
-  int dim = (int)n->ip[0];
-  bool log = n->ip[1] != 0;
+  int dim = n->args.softmax.dim;
+  bool log = n->args.softmax.log;
   clt_tensor *r = NULL;
   if (log) {
     clt_tensor *s = clt__sum(g, 1, &dim, true), *e = s ? clt__unary(CLT_OP_exp, y, 0, 0) : NULL;
@@ -392,8 +350,8 @@ clt_tensor *clt__grad_softmax(clt_tensor *out, clt_tensor *x, int dim, bool log)
   if (!out || !clt_dtype_is_float(x->dtype) || !clt__grad_needed(1, &x)) return out;
   clt__node *n = clt__record(&out, log ? "log_softmax" : "softmax", bw_softmax, 1, &x, 1, &out);
   if (!n) return NULL;
-  n->ip[0] = dim < 0 ? dim + (x->ndim > 0 ? x->ndim : 1) : dim;
-  n->ip[1] = log;
+  n->args.softmax.dim = dim < 0 ? dim + (x->ndim > 0 ? x->ndim : 1) : dim;
+  n->args.softmax.log = log;
   return out;
 }
 
@@ -468,8 +426,8 @@ clt_tensor *clt__grad_matmul(clt_tensor *out, clt_tensor *a, clt_tensor *b) {
 /* ---- joining and indexing --------------------------------------------------------------- */
 
 static clt_status bw_cat(clt__node *n, clt_tensor *g, clt_tensor **gin) {
-  int dim = (int)n->ip[0];
-  bool stack = n->ip[1] != 0;
+  int dim = n->args.cat.dim;
+  bool stack = n->args.cat.stack;
   int64_t at = 0;
   for (int i = 0; i < n->nin; i++) {
     const clt__edge *e = &n->next[i];
@@ -495,8 +453,8 @@ clt_tensor *clt__grad_cat(clt_tensor *out, clt_tensor *const *ts, int n, int dim
   if (!out || !clt_dtype_is_float(out->dtype) || !clt__grad_needed(n, ts)) return out;
   clt__node *node = clt__record(&out, stack ? "stack" : "cat", bw_cat, n, ts, 0, NULL);
   if (!node) return NULL;
-  node->ip[0] = dim < 0 ? dim + out->ndim : dim;
-  node->ip[1] = stack;
+  node->args.cat.dim = dim < 0 ? dim + out->ndim : dim;
+  node->args.cat.stack = stack;
   return out;
 }
 
@@ -506,7 +464,7 @@ static clt_status bw_gather(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   if (!index) return clt_last_status();
   const clt__edge *e = &n->next[0];
   clt_tensor *z = zeros_shaped(g, e->ndim, e->shape);
-  gin[0] = z ? clt__scatter_add(z, (int)n->ip[0], index, g) : NULL;
+  gin[0] = z ? clt__scatter_add(z, n->args.dim, index, g) : NULL;
   clt__tensor_release(z);
   return gin[0] ? CLT_OK : clt_last_status();
 }
@@ -515,7 +473,7 @@ clt_tensor *clt__grad_gather(clt_tensor *out, clt_tensor *x, int dim, clt_tensor
   if (!out || !clt_dtype_is_float(x->dtype) || !clt__grad_needed(1, &x)) return out;
   clt__node *n = clt__record(&out, "gather", bw_gather, 1, &x, 1, &index);
   if (!n) return NULL;
-  n->ip[0] = dim;
+  n->args.dim = dim;
   return out;
 }
 
@@ -525,7 +483,7 @@ static clt_status bw_scatter_add(clt__node *n, clt_tensor *g, clt_tensor **gin) 
   if (!clt__wants(n, 1)) return CLT_OK;
   clt_tensor *index = clt__saved(n, 0);
   if (!index) return clt_last_status();
-  clt_tensor *gs = clt__gather(g, (int)n->ip[0], index);
+  clt_tensor *gs = clt__gather(g, n->args.dim, index);
   const clt__edge *e = &n->next[1];
   bool same = gs && gs->ndim == e->ndim;
   for (int d = 0; same && d < e->ndim; d++) same = gs->shape[d] == e->shape[d];
@@ -546,6 +504,6 @@ clt_tensor *clt__grad_scatter_add(clt_tensor *out, clt_tensor *x, int dim, clt_t
   if (!out || !clt_dtype_is_float(x->dtype) || !clt__grad_needed(2, in)) return out;
   clt__node *n = clt__record(&out, "scatter_add", bw_scatter_add, 2, in, 1, &index);
   if (!n) return NULL;
-  n->ip[0] = dim;
+  n->args.dim = dim;
   return out;
 }

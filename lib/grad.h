@@ -27,8 +27,9 @@ clt_tensor *clt__grad_cat(clt_tensor *out, clt_tensor *const *ts, int n, int dim
 clt_tensor *clt__grad_gather(clt_tensor *out, clt_tensor *x, int dim, clt_tensor *index);
 clt_tensor *clt__grad_scatter_add(clt_tensor *out, clt_tensor *x, int dim, clt_tensor *index, clt_tensor *src);
 
-/* The backward of elementwise ops (ip[0] the op, ip[1] the scalar form, p[] parameters; in-place
- * ops reuse it). */
+/* The backward of elementwise ops, from the op table's gradient terms (node args.ew: the op, its
+ * form, its parameters; saved: the inputs in slots 0 .. 2, the result in slot 3, those the terms
+ * read; in-place ops reuse it). */
 clt_status clt__bw_ew(clt__node *n, clt_tensor *g, clt_tensor **gin);
 
 /* Recorded internal ops, for composite ops in lib/ (losses, layers). */

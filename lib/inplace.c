@@ -110,8 +110,8 @@ static clt_status binary_(clt_op op, clt_tensor *t, clt_tensor *other) {
     clt__node *n;
     bool saves = op == CLT_OP_mul || op == CLT_OP_div;
     if ((s = record_inplace(t, clt_op_name(op), clt__bw_ew, 2, rin, saves ? 2 : 0, saved, &n)) == CLT_OK) {
-      n->ip[0] = op;
-      n->ip[1] = 0;
+      n->args.ew.op = op;
+      n->args.ew.form = CLT__FORM_TENSOR;
     }
   }
   clt__tensor_release(old);
@@ -212,10 +212,10 @@ clt_status clt_clamp_(clt_tensor *t, double lo, double hi) {
   if (s == CLT_OK) bump(t);
   clt__node *n;
   if (s == CLT_OK && rec && (s = record_inplace(t, "clamp_", clt__bw_ew, 1, &t, 1, &old, &n)) == CLT_OK) {
-    n->ip[0] = CLT_OP_clamp;
-    n->ip[1] = 0;
-    n->p[0] = lo;
-    n->p[1] = hi;
+    n->args.ew.op = CLT_OP_clamp;
+    n->args.ew.form = CLT__FORM_TENSOR;
+    n->args.ew.p[0] = lo;
+    n->args.ew.p[1] = hi;
   }
   clt__tensor_release(old);
   return s;

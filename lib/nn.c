@@ -66,8 +66,8 @@ static clt_status check_labels(clt_tensor *logits, clt_tensor *labels, int64_t *
 static clt_status bw_cross_entropy(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   clt_tensor *x = clt__saved(n, 0), *y = x ? clt__saved(n, 1) : NULL, *lse = y ? clt__saved(n, 2) : NULL;
   if (!lse) return clt_last_status();
-  int64_t N = n->ip[1], C = n->ip[2];
-  clt_reduction r = (clt_reduction)n->ip[0];
+  int64_t N = n->args.cross_entropy.N, C = n->args.cross_entropy.C;
+  clt_reduction r = n->args.cross_entropy.reduction;
   clt_tensor *gr = r == CLT_REDUCTION_MEAN ? clt__binary_scalar(CLT_OP_mul, g, 1.0 / (double)(N ? N : 1), false)
                                            : clt__contiguous(g);
   clt_tensor *out = gr ? clt__empty(x->st->dev, x->dtype, x->ndim, x->shape) : NULL;
@@ -108,9 +108,9 @@ static clt_tensor *cross_entropy(clt_tensor *logits, clt_tensor *labels, clt_red
     clt_tensor *saved[3] = {x, y, lse};
     clt__node *n = clt__record(&out, "cross_entropy", bw_cross_entropy, 1, &logits, 3, saved);
     if (n) {
-      n->ip[0] = r;
-      n->ip[1] = N;
-      n->ip[2] = C;
+      n->args.cross_entropy.reduction = r;
+      n->args.cross_entropy.N = N;
+      n->args.cross_entropy.C = C;
     }
   }
 done:

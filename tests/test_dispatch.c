@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "dispatch.h"
+#include "ew.h"
 #include "tu.h"
 
 /* ---- a table that plants a wrong result ------------------------------------------------- */
@@ -30,10 +31,9 @@ static clt_status spoil(clt_device *dev, const clt__storage *st, int64_t off, cl
 /* The dtype of an element of esize bytes, compared exactly. */
 static clt_dtype exact_dtype(size_t esize) { return esize == 1 ? CLT_UINT8 : esize == 4 ? CLT_INT32 : CLT_INT64; }
 
-static clt_status bad_ew(clt_device *dev, int op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
-                         const double *params, int scalar) {
-  clt_status s = real->ew(dev, op, it, st, dt, params, scalar);
-  return s == CLT_OK ? spoil(dev, st[0], it->offset[0], dt) : s; /* the cases' ops keep the dtype */
+static clt_status bad_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st) {
+  clt_status s = real->ew(dev, p, it, st);
+  return s == CLT_OK ? spoil(dev, st[0], it->offset[0], clt__ew_prog_out_dtype(p)) : s;
 }
 static clt_status bad_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                            const clt__storage *src, clt_dtype sdt) {

@@ -29,16 +29,19 @@ static void assert_close(const clt_tensor *got, const clt_tensor *want, const ch
   free(w);
 }
 
-/* Inputs in an op's domain: positive for logs and roots, away from 0 for reciprocals. */
+/* Inputs in the domain the op table gives each operand (lib/optable.h): positive for logs,
+ * roots and pow's base, away from 0 for divisors, small exponents. */
 static double input_value(clt_op op, int64_t i, int which) {
-  double u = (double)((i * 37 + which * 11) % 23) / 22.0; /* 0..1 */
-  switch (op) {
-    case CLT_OP_log: case CLT_OP_log1p: case CLT_OP_sqrt: case CLT_OP_rsqrt: case CLT_OP_reciprocal:
-      return 0.1 + 4.0 * u;
-    case CLT_OP_pow: return which == 0 ? 0.2 + 3.0 * u : -2.0 + 4.0 * u;
-    case CLT_OP_div: return which == 1 ? (u < 0.5 ? -2.0 + u : 0.5 + u) : -3.0 + 6.0 * u;
-    default: return -3.0 + 6.0 * u;
-  }
+  double u = (double)((i * 37 + which * 11) % 23) / 23.0; /* 0..1 */
+  return clt__domain_value((clt__domain)clt__op_table[op].domain[which], u);
+}
+
+/* The parameters an op is tested with: integral bounds (an integer clamp stays integer; a
+ * fractional bound makes float32), else 0.3. */
+static void test_params(clt_op op, double *p0, double *p1) {
+  bool bounds = clt__op_table[op].rule == CLT__R_INT_BOUNDS;
+  *p0 = bounds ? -1.0 : 0.3;
+  *p1 = bounds ? 1.0 : 0;
 }
 
 static clt_tensor *make_input(clt_device *dev, clt_op op, clt_dtype dt, int ndim, const int64_t *shape, int which) {
@@ -50,7 +53,7 @@ static clt_tensor *make_input(clt_device *dev, clt_op op, clt_dtype dt, int ndim
     v[i] = input_value(op, i, which);
     if (!clt_dtype_is_float(dt)) v[i] = dt == CLT_BOOL ? (double)((i + which) % 3 == 0) : floor(v[i] * 2);
     if (dt == CLT_UINT8) v[i] = fabs(v[i]);
-    if (op == CLT_OP_pow && !clt_dtype_is_float(dt)) v[i] = which ? (double)(i % 4) : v[i];
+    if (clt__op_table[op].domain[which] == CLT__DOM_EXPONENT && !clt_dtype_is_float(dt)) v[i] = (double)(i % 4);
     clt__store_f64(dt, raw + (size_t)i * clt_dtype_size(dt), v[i]);
   }
   clt_tensor *t = clt_from_host(dev, dt, ndim, shape, raw);
@@ -62,26 +65,22 @@ static clt_tensor *make_input(clt_device *dev, clt_op op, clt_dtype dt, int ndim
 
 static const clt_dtype all_dtypes[] = {CLT_FLOAT32, CLT_FLOAT64, CLT_INT32, CLT_INT64, CLT_UINT8, CLT_BOOL};
 
-static bool takes(clt_op op, clt_dtype dt) {
-  clt__op_kind k = clt__op_table[op].kind;
-  if (dt == CLT_BOOL) /* bool arithmetic is logical where PyTorch defines it (div computes in float32) */
-    return k == CLT__K_COMPARE || k == CLT__K_LOGICAL || k == CLT__K_NOT || op == CLT_OP_add || op == CLT_OP_mul ||
-           op == CLT_OP_maximum || op == CLT_OP_minimum || op == CLT_OP_div;
-  return true; /* float-only ops promote integers */
-}
+/* Whether the op takes tensors of dtype dt: bool arithmetic is logical where PyTorch defines it
+ * (div computes in float32), float-only ops promote integers. */
+static bool takes(clt_op op, clt_dtype dt) { return clt__op_takes_bool(op, dt, dt); }
 
 /* The op on the device under test equals the op on the host, for four layouts of the input:
  * contiguous, transposed, sliced with a step, and (binary) broadcast. */
 START_TEST(unary_ops_match_the_host) {
   clt_device *dev = TU_DEV;
   for (int op = 0; op < CLT_OP_COUNT; op++) {
-    if (!clt__op_is_unary((clt_op)op)) continue;
+    if (!clt__op_valid(op) || !clt__op_is_unary((clt_op)op)) continue;
     for (size_t k = 0; k < 6; k++) {
       clt_dtype dt = all_dtypes[k];
       if (!takes((clt_op)op, dt)) continue;
       clt_scope_begin();
-      /* integral bounds, so that integer clamps stay integer (a fractional one makes float32) */
-      double p0 = op == CLT_OP_clamp ? -2.0 : 0.3, p1 = op == CLT_OP_clamp ? 2.0 : 0;
+      double p0, p1;
+      test_params((clt_op)op, &p0, &p1);
       clt_tensor *x = make_input(dev, (clt_op)op, dt, CLT_SHAPE(5, 6), 0);
       clt_tensor *xh = clt_to(x, tu_dev[0]);
       clt_tensor *views[3] = {x, clt_transpose(x, 0, 1), clt_slice(clt_slice(x, 0, 1, 5, 2), 1, 0, 6, 3)};
@@ -93,8 +92,8 @@ START_TEST(unary_ops_match_the_host) {
         clt_tensor *got = clt_unary((clt_op)op, views[v], p0, p1);
         ck_assert_msg(got != NULL, "%s: %s", what, clt_last_error());
         assert_close(got, clt_unary((clt_op)op, hviews[v], p0, p1), what);
-        clt_dtype want_dt = op == CLT_OP_logical_not ? CLT_BOOL
-                            : clt__op_table[op].kind == CLT__K_UNARY_FLOAT && !clt_dtype_is_float(dt) ? CLT_FLOAT32 : dt;
+        clt_dtype want_dt = clt__op_out_dtype(op, clt__op_table[op].rule == CLT__R_FLOAT && !clt_dtype_is_float(dt)
+                                                      ? CLT_FLOAT32 : dt);
         ck_assert_int_eq(clt_get_dtype(got), want_dt);
       }
       clt_scope_end();
@@ -106,8 +105,7 @@ END_TEST
 START_TEST(binary_ops_match_the_host) {
   clt_device *dev = TU_DEV;
   for (int op = 0; op < CLT_OP_COUNT; op++) {
-    if (clt__op_arity((clt_op)op) != 2) continue;
-    clt__op_kind kind = clt__op_table[op].kind;
+    if (!clt__op_valid(op) || clt__op_arity((clt_op)op) != 2) continue;
     for (size_t k = 0; k < 6; k++) {
       clt_dtype dt = all_dtypes[k];
       if (!takes((clt_op)op, dt)) continue;
@@ -128,8 +126,8 @@ START_TEST(binary_ops_match_the_host) {
         clt_tensor *want = clt_binary((clt_op)op, clt_to(A[v], tu_dev[0]), clt_to(B[v], tu_dev[0]));
         assert_close(got, want, what);
       }
-      if (kind == CLT__K_BINARY_INT || kind == CLT__K_BINARY_FLOAT || kind == CLT__K_COMPARE) {
-        double s = op == CLT_OP_pow ? 2.0 : 1.5;
+      if (clt__op_table[op].forms & 1 << CLT__FORM_SCALAR) {
+        double s = clt__op_table[op].domain[1] == CLT__DOM_EXPONENT ? 2.0 : 1.5;
         clt_tensor *ah = clt_to(a, tu_dev[0]);
         assert_close(clt_binary_scalar((clt_op)op, clt_transpose(a, 0, 1), s),
                      clt_binary_scalar((clt_op)op, clt_transpose(ah, 0, 1), s), "scalar form");
@@ -169,6 +167,212 @@ START_TEST(where_matches_the_host) {
                      1, (const int64_t[]){3}, (const double[]){1, 0, 1});
     clt_scope_end();
   }
+}
+END_TEST
+
+/* Every public function of the op table's rows (clt/elementwise.h), named here through the
+ * table: clt_<op>, clt_<op>_scalar, clt_r<op>_scalar. */
+#define UFN_P0 UFN0
+#define UFN_P1(a) UFN1
+#define UFN_P2(a, b) UFN2
+#define UFN0(fn, op) {op, 0, fn, NULL, NULL},
+#define UFN1(fn, op) {op, 1, NULL, fn, NULL},
+#define UFN2(fn, op) {op, 2, NULL, NULL, fn},
+#define U_FN(name, v, rule, params, g, dom, doc) UFN_##params(clt_##name, CLT_OP_##name)
+static const struct {
+  clt_op op;
+  int np;
+  clt_tensor *(*f0)(clt_tensor *);
+  clt_tensor *(*f1)(clt_tensor *, double);
+  clt_tensor *(*f2)(clt_tensor *, double, double);
+} unary_fns[] = {CLT_UNARY_OPS(U_FN)};
+
+#define BFN_S_T(f) NULL
+#define BFN_S_TS(f) f
+#define BFN_S_TSR(f) f
+#define BFN_R_T(f) NULL
+#define BFN_R_TS(f) NULL
+#define BFN_R_TSR(f) f
+#define B_FN(name, v, rule, forms, ga, gb, gs, gr, da, db, doc) \
+  {CLT_OP_##name, clt_##name, BFN_S_##forms(clt_##name##_scalar), BFN_R_##forms(clt_r##name##_scalar)},
+static const struct {
+  clt_op op;
+  clt_tensor *(*f)(clt_tensor *, clt_tensor *);
+  clt_tensor *(*scalar)(clt_tensor *, double);
+  clt_tensor *(*rscalar)(clt_tensor *, double);
+} binary_fns[] = {CLT_BINARY_OPS(B_FN)};
+
+/* a and b hold the same values, bit for bit (NaN for NaN). */
+static void assert_same(clt_tensor *got, clt_tensor *want, const char *what) {
+  ck_assert_msg(got != NULL && want != NULL, "%s: %s", what, clt_last_error());
+  ck_assert_int_eq(clt_get_dtype(got), clt_get_dtype(want));
+  ck_assert_int_eq(clt_numel(got), clt_numel(want));
+  double *g = tu_values(got), *w = tu_values(want);
+  for (int64_t i = 0; i < clt_numel(got); i++)
+    ck_assert_msg(isnan(w[i]) ? isnan(g[i]) : memcmp(&g[i], &w[i], sizeof *g) == 0, "%s, element %lld: %.17g, want %.17g",
+                  what, (long long)i, g[i], w[i]);
+  free(g);
+  free(w);
+}
+
+/* Each public function is the op of its row: the same values as clt_unary, clt_binary and
+ * clt_binary_scalar give for the op's value (s op b: as clt_binary with s a 0-d tensor), and the
+ * rows cover every value of clt_op that names an op. */
+START_TEST(public_functions_are_their_rows) {
+  clt_device *dev = TU_DEV;
+  int covered = 0, valid = 0;
+  for (int op = 0; op < CLT_OP_COUNT; op++) valid += clt__op_valid(op);
+  char what[96];
+  for (size_t k = 0; k < sizeof unary_fns / sizeof *unary_fns; k++) {
+    clt_scope_begin();
+    clt_op op = unary_fns[k].op;
+    double p0, p1;
+    test_params(op, &p0, &p1);
+    clt_tensor *x = make_input(dev, op, CLT_FLOAT32, CLT_SHAPE(3, 5), 0);
+    clt_tensor *got = unary_fns[k].np == 0   ? unary_fns[k].f0(x)
+                      : unary_fns[k].np == 1 ? unary_fns[k].f1(x, p0)
+                                             : unary_fns[k].f2(x, p0, p1);
+    ck_assert_int_eq(unary_fns[k].np, clt__op_table[op].nparams);
+    snprintf(what, sizeof what, "clt_%s on %s", clt_op_name(op), clt_device_spec(dev));
+    assert_same(got, clt_unary(op, x, unary_fns[k].np > 0 ? p0 : 0, unary_fns[k].np > 1 ? p1 : 0), what);
+    covered++;
+    clt_scope_end();
+  }
+  for (size_t k = 0; k < sizeof binary_fns / sizeof *binary_fns; k++) {
+    clt_scope_begin();
+    clt_op op = binary_fns[k].op;
+    clt_tensor *a = make_input(dev, op, CLT_FLOAT32, CLT_SHAPE(3, 5), 0), *b = make_input(dev, op, CLT_FLOAT32, CLT_SHAPE(5), 1);
+    snprintf(what, sizeof what, "clt_%s on %s", clt_op_name(op), clt_device_spec(dev));
+    assert_same(binary_fns[k].f(a, b), clt_binary(op, a, b), what);
+    int forms = clt__op_table[op].forms;
+    ck_assert((binary_fns[k].scalar != NULL) == ((forms & 1 << CLT__FORM_SCALAR) != 0));
+    ck_assert((binary_fns[k].rscalar != NULL) == ((forms & 1 << CLT__FORM_RSCALAR) != 0));
+    /* scalars float32 holds exactly (the host computes a op s with s in double) */
+    double s = round(8 * clt__domain_value((clt__domain)clt__op_table[op].domain[1], 0.7)) / 8;
+    double r = round(8 * clt__domain_value((clt__domain)clt__op_table[op].domain[0], 0.7)) / 8;
+    if (binary_fns[k].scalar) {
+      snprintf(what, sizeof what, "clt_%s_scalar on %s", clt_op_name(op), clt_device_spec(dev));
+      assert_same(binary_fns[k].scalar(a, s), clt_binary_scalar(op, a, s), what);
+    }
+    if (binary_fns[k].rscalar) {
+      snprintf(what, sizeof what, "clt_r%s_scalar on %s", clt_op_name(op), clt_device_spec(dev));
+      assert_same(binary_fns[k].rscalar(b, r), clt_binary(op, clt_full(dev, CLT_FLOAT32, 0, NULL, r), b), what);
+    }
+    covered++;
+    clt_scope_end();
+  }
+  clt_scope_begin();
+  clt_tensor *c = make_input(dev, CLT_OP_where, CLT_BOOL, CLT_SHAPE(5), 0), *a = clt_ones(dev, CLT_INT32, CLT_SHAPE(5));
+  tu_assert_values(clt_where(c, a, clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(5))), 1, (const int64_t[]){5},
+                   (const double[]){1, 0, 0, 1, 0});
+  covered++; /* the one ternary row */
+  clt_scope_end();
+  ck_assert_int_eq(covered, valid);
+}
+END_TEST
+
+/* ---- elementwise programs --------------------------------------------------------------- */
+
+/* Runs program p over in[0 .. p->nin) into a new tensor of the program's dtype and out's shape
+ * (NULL, recorded, on failure). */
+static clt_tensor *run_prog(const clt__ew_prog *p, clt_tensor *const *in, clt_tensor *like) {
+  clt_tensor *out = clt__empty(clt_get_device(like), clt__ew_prog_out_dtype(p), clt_ndim(like), clt_shape(like));
+  ck_assert_ptr_nonnull(out);
+  if (clt__ew_run_prog(p, out, in) != CLT_OK) {
+    clt__tensor_release(out);
+    return NULL;
+  }
+  return out;
+}
+
+/* p over in gives exactly want. */
+static void assert_prog(const clt__ew_prog *p, clt_tensor *const *in, clt_tensor *want, const char *what) {
+  clt_tensor *got = run_prog(p, in, want);
+  assert_same(got, want, what);
+  clt__tensor_release(got);
+}
+
+static int add(clt__ew_prog *p, int op, clt_dtype dt, int r0, int r1, int r2, double p0, double p1, int scalar) {
+  const int in[3] = {r0, r1, r2};
+  const double params[2] = {p0, p1};
+  int r = clt__ew_prog_add(p, op, dt, in, params, scalar);
+  ck_assert_msg(r >= 0, "%s", clt_last_error());
+  return r;
+}
+
+/* A program of several instructions runs on the host as its instructions do one at a time, bit
+ * for bit, over strided and broadcast inputs and rows longer than the interpreter's chunk: a
+ * float32 chain through a scalar form, where, clamp's bounds and a comparison into logical ops;
+ * a float64 one through a gradient kernel; an integer one (clamp's bounds as integers). The
+ * OpenCL backend refuses programs of more than one instruction (fused kernels: issue 16) and
+ * runs one-instruction ones as the op. Bad programs are refused, naming what is wrong. */
+START_TEST(programs_run_as_their_instructions) {
+  clt_device *h = tu_dev[0];
+  clt_scope_begin();
+  clt_tensor *a = clt_transpose(make_input(h, CLT_OP_add, CLT_FLOAT32, CLT_SHAPE(700, 3), 0), 0, 1); /* [3, 700] */
+  clt_tensor *b = make_input(h, CLT_OP_add, CLT_FLOAT32, CLT_SHAPE(700), 1);
+  clt_tensor *c = make_input(h, CLT_OP_where, CLT_BOOL, CLT_SHAPE(3, 1), 0);
+  clt_tensor *in[3] = {a, b, c};
+  clt__ew_prog p;
+  clt__ew_prog_init(&p, 3, (const clt_dtype[]){CLT_FLOAT32, CLT_FLOAT32, CLT_BOOL});
+  int r = add(&p, CLT_OP_mul, CLT_FLOAT32, 0, 0, 0, 2.5, 0, 1);
+  r = add(&p, CLT_OP_add, CLT_FLOAT32, r, 1, 0, 0, 0, 0);
+  r = add(&p, CLT_OP_sigmoid, CLT_FLOAT32, r, 0, 0, 0, 0, 0);
+  r = add(&p, CLT_OP_where, CLT_FLOAT32, 2, r, 0, 0, 0, 0);
+  r = add(&p, CLT_OP_clamp, CLT_FLOAT32, r, 0, 0, -0.25, 0.75, 0);
+  r = add(&p, CLT_OP_lt, CLT_FLOAT32, r, 0, 0, 0.5, 0, 1);
+  add(&p, CLT_OP_logical_xor, CLT_BOOL, r, 2, 0, 0, 0, 0);
+  clt_tensor *want = clt_logical_xor(
+      clt_lt_scalar(clt_clamp(clt_where(c, clt_sigmoid(clt_add(clt_mul_scalar(a, 2.5), b)), a), -0.25, 0.75), 0.5), c);
+  assert_prog(&p, in, want, "float32 program on the host");
+  if (tu_cl()) { /* on OpenCL: refused, and a single op runs as the op */
+    clt_tensor *ca = clt_to(a, tu_cl()), *cb = clt_to(b, tu_cl()), *cc = clt_to(c, tu_cl()), *cin[3] = {ca, cb, cc};
+    ck_assert_ptr_null(run_prog(&p, cin, clt_to(want, tu_cl())));
+    TU_ASSERT_ERR(CLT_ERR_UNSUPPORTED, "elementwise programs of 7 instructions do not run on OpenCL devices yet");
+    clt__ew_prog one;
+    clt__ew_prog_init(&one, 2, (const clt_dtype[]){CLT_FLOAT32, CLT_FLOAT32});
+    add(&one, CLT_OP_add, CLT_FLOAT32, 0, 1, 0, 0, 0, 0);
+    clt_tensor *sum = clt_add(ca, cb);
+    assert_prog(&one, cin, sum, "one-instruction program on OpenCL");
+  }
+  /* float64 through a gradient kernel: (g tanh'(x))^2 */
+  clt_tensor *g = clt_cast(b, CLT_FLOAT64), *x = clt_cast(clt_contiguous(a), CLT_FLOAT64), *gx[2] = {g, x};
+  clt__ew_prog_init(&p, 2, (const clt_dtype[]){CLT_FLOAT64, CLT_FLOAT64});
+  int y = add(&p, CLT_OP_tanh, CLT_FLOAT64, 1, 0, 0, 0, 0, 0);
+  r = add(&p, CLT__G_tanh_bwd, CLT_FLOAT64, 0, y, 0, 0, 0, 0);
+  add(&p, CLT_OP_mul, CLT_FLOAT64, r, r, 0, 0, 0, 0);
+  clt_tensor *d = clt__ew_grad(CLT__G_tanh_bwd, g, clt_tanh(x), NULL, 0, 0);
+  want = clt_mul(d, d);
+  clt__tensor_release(d);
+  assert_prog(&p, gx, want, "float64 program through a gradient kernel");
+  /* int32: clamp's bounds in the dtype */
+  clt_tensor *i = clt_cast(clt_mul_scalar(x, 3), CLT_INT32), *j = clt_cast(g, CLT_INT32), *ij[2] = {i, j};
+  clt__ew_prog_init(&p, 2, (const clt_dtype[]){CLT_INT32, CLT_INT32});
+  r = add(&p, CLT_OP_add, CLT_INT32, 0, 1, 0, 0, 0, 0);
+  r = add(&p, CLT_OP_clamp, CLT_INT32, r, 0, 0, -3, INFINITY, 0);
+  add(&p, CLT_OP_mul, CLT_INT32, r, 0, 0, 0, 0, 0);
+  want = clt_mul(clt_clamp(clt_add(i, j), -3, INFINITY), i);
+  assert_prog(&p, ij, want, "int32 program");
+  /* bad programs */
+  clt__ew_prog_init(&p, 2, (const clt_dtype[]){CLT_INT32, CLT_INT32});
+  add(&p, CLT_OP_add, CLT_INT32, 0, 3, 0, 0, 0, 0);
+  ck_assert_ptr_null(run_prog(&p, ij, want));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "instruction 0 (add) reads register 3 before it is written");
+  clt__ew_prog_init(&p, 2, (const clt_dtype[]){CLT_INT32, CLT_INT32});
+  r = add(&p, CLT_OP_lt, CLT_INT32, 0, 1, 0, 0, 0, 0);
+  add(&p, CLT_OP_add, CLT_INT32, r, 1, 0, 0, 0, 0);
+  ck_assert_ptr_null(run_prog(&p, ij, want));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "instruction 1 (add) reads register 2 as int32, which holds bool");
+  clt__ew_prog_init(&p, 2, (const clt_dtype[]){CLT_FLOAT64, CLT_INT32});
+  add(&p, CLT_OP_add, CLT_INT32, 0, 1, 0, 0, 0, 0);
+  add(&p, CLT_OP_neg, CLT_INT32, 2, 0, 0, 0, 0, 0);
+  ck_assert_ptr_null(run_prog(&p, ij, want));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "instruction 0 (add) reads register 0 as int32, which holds float64");
+  for (int k = 0; k < CLT__EW_MAX_INSTR; k++) p.ins[k] = p.ins[0];
+  p.n = CLT__EW_MAX_INSTR;
+  ck_assert_int_eq(clt__ew_prog_add(&p, CLT_OP_neg, CLT_INT32, (const int[]){0, 0, 0}, NULL, 0), -1);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "elementwise program: more than 8 instructions");
+  clt_scope_end();
 }
 END_TEST
 
@@ -628,7 +832,7 @@ START_TEST(check_mode_catches_a_wrong_kernel) {
   char dir[] = "/tmp/clt-check-XXXXXX", cmd[1024];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(cmd, sizeof cmd,
-           "cp %s/kernels/*.cl %s/kernels/common.clh %s/include/clt/optable.h %s/ && "
+           "cp %s/kernels/*.cl %s/kernels/common.clh %s/lib/optable.h %s/ && "
            "sed -i -e 's/#define K_exp(a, p0, p1) CLT_EXP(a)/#define K_exp(a, p0, p1) (CLT_EXP(a) + 1)/' "
            "-e 's/#define K_exp16(a) clt_expf16(a)/#define K_exp16(a) (clt_expf16(a) + 1)/' %s/ew_unary.cl",
            src, src, src, dir, dir);
@@ -765,6 +969,8 @@ static Suite *suite(void) {
   TU_VS_HOST(tc, binary_ops_match_the_host);
   TU_VS_HOST(tc, where_matches_the_host);
   tcase_add_test(tc, host_reference_known_values);
+  TU_DEVICES(tc, public_functions_are_their_rows);
+  tcase_add_test(tc, programs_run_as_their_instructions);
   TU_DEVICES(tc, ieee_special_values);
   TU_DEVICES(tc, special_values_as_pytorch);
   TU_DEVICES(tc, exp_float_within_2_ulp);

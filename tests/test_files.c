@@ -647,7 +647,7 @@ END_TEST
 
 /* ---- OpenCL: the kernel cache, kernel directories, tuning files ----------------------------- */
 
-static const char *kernel_files[] = {"include/clt/optable.h", "kernels/common.clh", "kernels/cast.cl",
+static const char *kernel_files[] = {"lib/optable.h", "kernels/common.clh", "kernels/cast.cl",
                                      "kernels/copy.cl", "kernels/ew_binary.cl", "kernels/ew_grad.cl",
                                      "kernels/ew_unary.cl", "kernels/gemm.cl", "kernels/index.cl",
                                      "kernels/loss.cl", "kernels/optim.cl", "kernels/random.cl",

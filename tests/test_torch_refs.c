@@ -56,6 +56,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "optable.h"
 #include "tu.h"
 
 enum { MAX_IN = 4, MAX_ARGS = 6, MAX_ALT = 6 };
@@ -359,13 +360,13 @@ static clt_tensor *apply_views(clt_tensor *t, const char *views) {
 
 /* ---- the clt call of each op ------------------------------------------------------------- */
 
-#define EW_UNARY(name, np, saves) {#name, CLT_OP_##name, 1},
-#define EW_BINARY(name, np, saves) {#name, CLT_OP_##name, 2},
+#define EW_UNARY(name, v, rule, params, g, dom, doc) {#name, CLT_OP_##name, 1},
+#define EW_BINARY(name, v, rule, forms, ga, gb, gs, gr, da, db, doc) {#name, CLT_OP_##name, 2},
 static const struct {
   const char *name;
   clt_op op;
   int arity;
-} ew_ops[] = {CLT_UNARY_OPS(EW_UNARY) CLT_BINARY_OPS(EW_BINARY) CLT_COMPARE_OPS(EW_BINARY) CLT_LOGICAL_OPS(EW_BINARY)};
+} ew_ops[] = {CLT_UNARY_OPS(EW_UNARY) CLT_BINARY_OPS(EW_BINARY)};
 #undef EW_UNARY
 #undef EW_BINARY
 

@@ -42,48 +42,40 @@ extern "C" {
 /* Largest number of dimensions a tensor may have. */
 #define CLT_MAX_DIMS 8
 
-/* X(name, value, text): the one list the enum, clt_status_name() and clt_status_string() come
- * from. */
-#define CLT_STATUS_LIST(X)                                                          \
-  X(CLT_OK, 0, "success")                                                           \
-  X(CLT_ERR_INVALID_ARG, -1, "invalid argument")                                    \
-  X(CLT_ERR_SHAPE, -2, "invalid or mismatched shape")                               \
-  X(CLT_ERR_DTYPE, -3, "invalid or mismatched dtype")                               \
-  X(CLT_ERR_DEVICE_MISMATCH, -4, "tensors are on different devices")                \
-  X(CLT_ERR_NO_DEVICE, -5, "no such device")                                        \
-  X(CLT_ERR_UNSUPPORTED, -6, "not supported by this device or build")              \
-  X(CLT_ERR_OOM, -7, "host out of memory")                                          \
-  X(CLT_ERR_DEVICE_OOM, -8, "device out of memory")                                 \
-  X(CLT_ERR_BACKEND, -9, "device backend call failed")                              \
-  X(CLT_ERR_KERNEL_BUILD, -10, "kernel build failed")                               \
-  X(CLT_ERR_FORMAT, -11, "malformed file or data")                                  \
-  X(CLT_ERR_IO, -12, "file input/output failed")                                    \
-  X(CLT_ERR_OVERFLOW, -13, "size overflows")                                        \
-  X(CLT_ERR_INDEX, -14, "index out of range")                                       \
-  X(CLT_ERR_AUTOGRAD, -15, "autograd error")                                        \
-  X(CLT_ERR_MISMATCH, -16, "device result differs from the host reference")        \
-  X(CLT_ERR_STATE, -17, "call made in the wrong state or order")
-
+/* Status codes: 0 for success, negative for errors. The values are part of the ABI and never
+ * change; a new status takes the next free value. clt_status_name() and clt_status_string()
+ * give a status's name and a short English description. */
 typedef enum clt_status {
-#define CLT__STATUS_ENUM(name, value, text) name = value,
-  CLT_STATUS_LIST(CLT__STATUS_ENUM)
-#undef CLT__STATUS_ENUM
+  CLT_OK = 0,
+  CLT_ERR_INVALID_ARG = -1,     /* invalid argument */
+  CLT_ERR_SHAPE = -2,           /* invalid or mismatched shape */
+  CLT_ERR_DTYPE = -3,           /* invalid or mismatched dtype */
+  CLT_ERR_DEVICE_MISMATCH = -4, /* tensors are on different devices */
+  CLT_ERR_NO_DEVICE = -5,       /* no such device */
+  CLT_ERR_UNSUPPORTED = -6,     /* not supported by this device or build */
+  CLT_ERR_OOM = -7,             /* host out of memory */
+  CLT_ERR_DEVICE_OOM = -8,      /* device out of memory */
+  CLT_ERR_BACKEND = -9,         /* device backend call failed */
+  CLT_ERR_KERNEL_BUILD = -10,   /* kernel build failed */
+  CLT_ERR_FORMAT = -11,         /* malformed file or data */
+  CLT_ERR_IO = -12,             /* file input/output failed */
+  CLT_ERR_OVERFLOW = -13,       /* size overflows */
+  CLT_ERR_INDEX = -14,          /* index out of range */
+  CLT_ERR_AUTOGRAD = -15,       /* autograd error */
+  CLT_ERR_MISMATCH = -16,       /* device result differs from the host reference */
+  CLT_ERR_STATE = -17           /* call made in the wrong state or order */
 } clt_status;
 
-/* X(enum, name, size in bytes, NumPy type code without byte order): the one dtype list. */
-#define CLT_DTYPE_LIST(X)             \
-  X(CLT_FLOAT32, float32, 4, "f4")    \
-  X(CLT_FLOAT64, float64, 8, "f8")    \
-  X(CLT_INT32, int32, 4, "i4")        \
-  X(CLT_INT64, int64, 8, "i8")        \
-  X(CLT_UINT8, uint8, 1, "u1")        \
-  X(CLT_BOOL, bool, 1, "b1")
-
+/* Element types. The values are part of the ABI and never change; a new dtype takes the next
+ * free value. */
 typedef enum clt_dtype {
-#define CLT__DTYPE_ENUM(e, name, size, code) e,
-  CLT_DTYPE_LIST(CLT__DTYPE_ENUM)
-#undef CLT__DTYPE_ENUM
-  CLT_DTYPE_COUNT
+  CLT_FLOAT32 = 0,
+  CLT_FLOAT64 = 1,
+  CLT_INT32 = 2,
+  CLT_INT64 = 3,
+  CLT_UINT8 = 4,
+  CLT_BOOL = 5,    /* one byte, 0 or 1 */
+  CLT_DTYPE_COUNT = 6 /* one more than the largest value; grows as dtypes are added */
 } clt_dtype;
 
 typedef struct clt_device clt_device;

@@ -50,12 +50,13 @@
 extern "C" {
 #endif
 
+/* What a device is. The values are part of the ABI and never change. */
 typedef enum clt_device_type {
-  CLT_DEVICE_HOST,
-  CLT_DEVICE_CPU,
-  CLT_DEVICE_GPU,
-  CLT_DEVICE_ACCELERATOR,
-  CLT_DEVICE_OTHER
+  CLT_DEVICE_HOST = 0,
+  CLT_DEVICE_CPU = 1,
+  CLT_DEVICE_GPU = 2,
+  CLT_DEVICE_ACCELERATOR = 3,
+  CLT_DEVICE_OTHER = 4
 } clt_device_type;
 
 /* What a device is and can do, in terms every backend shares (a backend's own details come

@@ -11,10 +11,11 @@ extern "C" {
 
 /* ---- losses ----------------------------------------------------------------------------- */
 
+/* How a loss reduces its elements. The values are part of the ABI and never change. */
 typedef enum clt_reduction {
-  CLT_REDUCTION_MEAN, /* the mean over every element (the default in PyTorch) */
-  CLT_REDUCTION_SUM,
-  CLT_REDUCTION_NONE  /* one loss per element (per sample for class losses) */
+  CLT_REDUCTION_MEAN = 0, /* the mean over every element (the default in PyTorch) */
+  CLT_REDUCTION_SUM = 1,
+  CLT_REDUCTION_NONE = 2  /* one loss per element (per sample for class losses) */
 } clt_reduction;
 
 /* (input - target)^2 and |input - target|; target broadcasts to input's shape. */
@@ -59,7 +60,12 @@ CLT_API clt_status clt_init_xavier_uniform_(clt_tensor *t, double gain);
 
 typedef struct clt_optim clt_optim;
 
-typedef enum clt_optim_kind { CLT_OPTIM_SGD, CLT_OPTIM_ADAM, CLT_OPTIM_ADAMW } clt_optim_kind;
+/* The values are part of the ABI and never change. */
+typedef enum clt_optim_kind {
+  CLT_OPTIM_SGD = 0,
+  CLT_OPTIM_ADAM = 1,
+  CLT_OPTIM_ADAMW = 2
+} clt_optim_kind;
 
 /* Hyperparameters, as PyTorch's torch.optim.SGD / Adam / AdamW. */
 typedef struct clt_optim_config {

@@ -56,101 +56,47 @@
 #define CLT_OPS_H
 
 #include "clt/common.h"
-#include "clt/optable.h"
+#include "clt/elementwise.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Every elementwise op, from the op table (clt/optable.h): CLT_OP_neg, CLT_OP_add, ... */
-typedef enum clt_op {
-#define CLT__OP_ENUM(name, np, saves) CLT_OP_##name,
-  CLT_ELEMENTWISE_OPS(CLT__OP_ENUM)
-#undef CLT__OP_ENUM
-  CLT_OP_COUNT
-} clt_op;
-
-/* "add", "relu", ...; NULL for a value out of range. */
+/* "add", "relu", ...; NULL for a value no op has. */
 CLT_API const char *clt_op_name(clt_op op);
 
 /* ---- elementwise ------------------------------------------------------------------------ */
 
-/* Unary ops without parameters, one function each:
- *   integers stay integers:   clt_neg clt_abs clt_sign clt_square clt_relu
- *   floats (ints -> float32): clt_exp clt_expm1 clt_log clt_log1p clt_sqrt clt_rsqrt
- *                             clt_reciprocal clt_sin clt_cos clt_tanh clt_sigmoid clt_gelu
- *                             clt_gelu_tanh clt_silu clt_softplus
- * gelu is x * Phi(x) with the erf; gelu_tanh is its tanh approximation; softplus is
- * log(1 + exp(x)), and x itself above 20 (PyTorch's threshold). */
-#define CLT__DECL_UNARY0(name, np, saves) CLT_API clt_tensor *clt_##name(clt_tensor *x);
-CLT__DECL_UNARY0(neg, 0, NONE)
-CLT__DECL_UNARY0(abs, 0, NONE)
-CLT__DECL_UNARY0(sign, 0, NONE)
-CLT__DECL_UNARY0(square, 0, NONE)
-CLT__DECL_UNARY0(relu, 0, NONE)
-CLT__DECL_UNARY0(exp, 0, NONE)
-CLT__DECL_UNARY0(expm1, 0, NONE)
-CLT__DECL_UNARY0(log, 0, NONE)
-CLT__DECL_UNARY0(log1p, 0, NONE)
-CLT__DECL_UNARY0(sqrt, 0, NONE)
-CLT__DECL_UNARY0(rsqrt, 0, NONE)
-CLT__DECL_UNARY0(reciprocal, 0, NONE)
-CLT__DECL_UNARY0(sin, 0, NONE)
-CLT__DECL_UNARY0(cos, 0, NONE)
-CLT__DECL_UNARY0(tanh, 0, NONE)
-CLT__DECL_UNARY0(sigmoid, 0, NONE)
-CLT__DECL_UNARY0(gelu, 0, NONE)
-CLT__DECL_UNARY0(gelu_tanh, 0, NONE)
-CLT__DECL_UNARY0(silu, 0, NONE)
-CLT__DECL_UNARY0(softplus, 0, NONE)
-#undef CLT__DECL_UNARY0
-
-/* x where x > 0, else slope * x. */
-CLT_API clt_tensor *clt_leaky_relu(clt_tensor *x, double slope);
-/* x where x > 0, else alpha * (exp(x) - 1). */
-CLT_API clt_tensor *clt_elu(clt_tensor *x, double alpha);
-/* min(max(x, lo), hi); NaN stays NaN. Use -INFINITY / INFINITY for one side only: an infinite
- * bound is no bound (PyTorch's None). The bounds promote as scalars: a finite fractional one
- * makes an integer tensor's result float32 (clamp(int32, -0.5, 1) is float32, as PyTorch's);
- * an integer tensor's bounds saturate into its dtype. The gradient passes g strictly inside the
- * bounds, 0 at them and at NaN (PyTorch 2.x). clt_unary(CLT_OP_clamp, ...) is the same. */
-CLT_API clt_tensor *clt_clamp(clt_tensor *x, double lo, double hi);
-
-/* Binary ops with broadcasting and promotion:
- *   clt_add clt_sub clt_mul clt_div clt_pow clt_maximum clt_minimum
- *   comparisons (bool result): clt_eq clt_ne clt_lt clt_le clt_gt clt_ge
- *   logical (bool result, nonzero is true): clt_logical_and clt_logical_or clt_logical_xor
+/* Every elementwise function is declared in clt/elementwise.h, generated from the op table (one
+ * line of documentation each); what they share is said here.
+ *
+ * Unary: clt_neg clt_abs clt_sign clt_square clt_relu clt_clamp keep integers; clt_exp clt_expm1
+ * clt_log clt_log1p clt_sqrt clt_rsqrt clt_reciprocal clt_sin clt_cos clt_tanh clt_sigmoid
+ * clt_leaky_relu clt_elu clt_gelu clt_gelu_tanh clt_silu clt_softplus compute integers in
+ * float32. All refuse bool tensors, except clt_logical_not (bool result).
+ *
+ * clt_clamp(x, lo, hi): min(max(x, lo), hi); NaN stays NaN. Use -INFINITY / INFINITY for one
+ * side only: an infinite bound is no bound (PyTorch's None). The bounds promote as scalars: a
+ * finite fractional one makes an integer tensor's result float32 (clamp(int32, -0.5, 1) is
+ * float32, as PyTorch's); an integer tensor's bounds saturate into its dtype. The gradient
+ * passes g strictly inside the bounds, 0 at them and at NaN (PyTorch 2.x).
+ * clt_unary(CLT_OP_clamp, ...) is the same.
+ *
+ * Binary, with broadcasting and promotion: clt_add clt_sub clt_mul clt_div clt_pow clt_maximum
+ * clt_minimum; comparisons (bool result): clt_eq clt_ne clt_lt clt_le clt_gt clt_ge; logical
+ * (bool result, nonzero is true): clt_logical_and clt_logical_or clt_logical_xor. The
+ * arithmetic ops and comparisons have a scalar form with a scalar second operand (a op s):
+ * clt_add_scalar ... clt_ge_scalar; sub, div and pow also one with a scalar first operand
+ * (s op b): clt_rsub_scalar(b, s) is s - b, clt_rdiv_scalar s / b, clt_rpow_scalar s ** b.
  * div is true division (integers give float32). Integer pow with a tensor of negative exponents
  * truncates (0 unless the base is 1 or -1), as PyTorch's; clt_pow_scalar refuses an integer
  * tensor (or a bool one, which promotes to int64) to a negative integer power
- * (CLT_ERR_INVALID_ARG, naming the exponent), as PyTorch. Gradients compute in the result's dtype, with the operands
- * promoted to it as the op did, and are formed so that they over- or underflow only where the
- * gradient itself does (a / b^2 for b = 1e20 or 1e-40, b a^(b-1) for a tiny base, a^b log a
- * past a^b's overflow): in float32 within 4 ulp of the float64 reference for div and 32 for
- * pow (OpenCL's error bounds; 1 and 2 measured on PoCL). */
-#define CLT__DECL_BINARY(name, np, saves) CLT_API clt_tensor *clt_##name(clt_tensor *a, clt_tensor *b);
-CLT_BINARY_OPS(CLT__DECL_BINARY)
-CLT_COMPARE_OPS(CLT__DECL_BINARY)
-CLT_LOGICAL_OPS(CLT__DECL_BINARY)
-#undef CLT__DECL_BINARY
+ * (CLT_ERR_INVALID_ARG, naming the exponent), as PyTorch. Gradients compute in the result's
+ * dtype, with the operands promoted to it as the op did, and are formed so that they over- or
+ * underflow only where the gradient itself does (a / b^2 for b = 1e20 or 1e-40, b a^(b-1) for a
+ * tiny base, a^b log a past a^b's overflow): in float32 within 4 ulp of the float64 reference
+ * for div and 32 for pow (OpenCL's error bounds; 1 and 2 measured on PoCL). */
 
-/* The same with a scalar second operand (a op s): clt_add_scalar ... clt_div_scalar,
- * clt_pow_scalar, clt_maximum_scalar, clt_minimum_scalar, clt_eq_scalar ... clt_ge_scalar. */
-#define CLT__DECL_SCALAR(name, np, saves) CLT_API clt_tensor *clt_##name##_scalar(clt_tensor *a, double s);
-CLT_BINARY_OPS(CLT__DECL_SCALAR)
-CLT_COMPARE_OPS(CLT__DECL_SCALAR)
-#undef CLT__DECL_SCALAR
-
-/* A scalar first operand (s op b): clt_rsub_scalar(b, s) is s - b; also rdiv (s / b) and rpow
- * (s ** b). */
-CLT_API clt_tensor *clt_rsub_scalar(clt_tensor *b, double s);
-CLT_API clt_tensor *clt_rdiv_scalar(clt_tensor *b, double s);
-CLT_API clt_tensor *clt_rpow_scalar(clt_tensor *b, double s);
-
-/* Logical not (bool result). */
-CLT_API clt_tensor *clt_logical_not(clt_tensor *x);
-/* a where cond is true (nonzero), else b; the three broadcast together; a and b promote. */
-CLT_API clt_tensor *clt_where(clt_tensor *cond, clt_tensor *a, clt_tensor *b);
 /* x converted to dtype (a new tensor; a copy even when the dtype is the same). Floats to
  * integers truncate and saturate, NaN gives 0; integers to narrower integers wrap; to bool is
  * != 0. */

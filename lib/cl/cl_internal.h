@@ -173,8 +173,7 @@ clt_status clt__cl_launch_iter(clt__cl_dev *d, clt__cl_args *a, cl_uint walk_arg
 void clt__cl_destroy(clt_device *dev);
 
 /* Elementwise ops and casts (ew.c). */
-clt_status clt__cl_ew(clt_device *dev, int op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
-                      const double *params, int scalar);
+clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st);
 clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                         const clt__storage *src, clt_dtype sdt);
 

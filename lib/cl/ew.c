@@ -25,12 +25,19 @@ static void operand_args(clt__cl_args *a, const clt__iter *it, clt__storage *con
   }
 }
 
-clt_status clt__cl_ew(clt_device *dev, int op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
-                        const double *params, int scalar) {
+clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st) {
+  const clt__ew_instr *ins = &p->ins[0];
+  bool in_order = p->n == 1;
+  for (int k = 0; in_order && k < clt__op_table[ins->op].arity - (ins->scalar ? 1 : 0); k++) in_order = ins->in[k] == k;
+  if (!in_order) /* fused kernels: issue 16 */
+    return clt__err(CLT_ERR_UNSUPPORTED, "elementwise programs of %d instructions do not run on OpenCL devices yet "
+                    "(one instruction over its inputs in order does)", p->n);
   clt__cl_dev *d = clt__cl(dev);
+  int op = ins->op, scalar = ins->scalar;
+  clt_dtype dt = (clt_dtype)ins->dt;
   const clt__op_info *info = &clt__op_table[op];
-  bool grad = info->kind == CLT__K_GRAD2 || info->kind == CLT__K_GRAD3;
-  bool unary = !grad && clt__op_is_unary((clt_op)op);
+  bool grad = info->rule == CLT__R_KERNEL;
+  bool unary = info->arity == 1;
   bool with_params = unary || grad || scalar != 0; /* (operands, [n|it], p0, p1) */
   const char *sfx = scalar == 1 ? "_c" : scalar == 2 ? "_rc" : "";
   char name[64];
@@ -50,13 +57,11 @@ clt_status clt__cl_ew(clt_device *dev, int op, const clt__iter *it, clt__storage
   cl_uint walk = 0;
   operand_args(&a, it, st, it->nops, &walk);
   if (with_params) {
-    uint8_t p[2][8] = {{0}};
-    if (params) {
-      clt__store_f64(dt, p[0], params[0]);
-      clt__store_f64(dt, p[1], params[1]);
-    }
-    clt__cl_arg(&a, clt_dtype_size(dt), p[0]);
-    clt__cl_arg(&a, clt_dtype_size(dt), p[1]);
+    uint8_t pv[2][8] = {{0}};
+    clt__store_f64(dt, pv[0], ins->p[0]);
+    clt__store_f64(dt, pv[1], ins->p[1]);
+    clt__cl_arg(&a, clt_dtype_size(dt), pv[0]);
+    clt__cl_arg(&a, clt_dtype_size(dt), pv[1]);
   }
   if (wide) return clt__cl_launch(d, &a, (size_t)((it->numel + 15) / 16));
   return clt__cl_launch_iter(d, &a, walk, it);

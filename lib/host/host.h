@@ -14,8 +14,7 @@ typedef void (*clt__host_run_fn)(void *ctx, const int64_t *off, int64_t n, const
 void clt__host_walk(const clt__iter *it, clt__host_run_fn fn, void *ctx);
 
 /* The table's entries, one file per family: ew_host.c, index.c, reduce.c, nn.c. */
-clt_status clt__host_ew(clt_device *dev, int op, const clt__iter *it, clt__storage *const *st, clt_dtype dt,
-                        const double *params, int scalar);
+clt_status clt__host_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st);
 clt_status clt__host_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                           const clt__storage *src, clt_dtype sdt);
 
