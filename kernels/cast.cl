@@ -1,6 +1,6 @@
 /* Casts from one dtype T (built with -DCLT_DT) to every dtype: to_<dtype> and to_<dtype>_s.
  * Floats to integers saturate and NaN becomes 0 (OpenCL's _sat conversions); integers to
- * narrower integers wrap; anything to bool is != 0. The host (lib/ew_host.c) does the same. */
+ * narrower integers wrap; anything to bool is != 0. The host (lib/host/ew.c) does the same. */
 
 #define CLT_CAST_KERNELS(name, OT, EXPR)                                                          \
   __kernel void to_##name(__global OT *out, long oo, __global const T *in, long io, long n) {    \

@@ -1,16 +1,16 @@
 /* clt: the op table. Every elementwise op is one row, and everything about the op that is not
  * an expression comes from it: the public enum and functions (include/clt/elementwise.h is
  * generated from it), the names, the dtype rules and the dispatch (lib/ew.c), the saved values
- * and the backward (lib/grad.c), the host reference loops (lib/ew_host.c), the OpenCL kernels
+ * and the backward (lib/grad.c), the host reference loops (lib/host/ew.c), the OpenCL kernels
  * (kernels/, which are built with this file prepended) and the table-driven tests. Only macros
  * here: this file is valid C and valid OpenCL C (no variadic macros). Internal: not installed.
  *
  * Adding an elementwise op:
  *   1. its row below, with the next free value (values are the ABI: never reuse or change one);
  *   2. its kernel expression K_<op> in kernels/ew_unary.cl or kernels/ew_binary.cl;
- *   3. its host expression H_<op> in lib/ew_host.c;
+ *   3. its host expression H_<op> in lib/host/ew.c;
  *   4. for a gradient kernel (KERN2/KERN3 below), its expression G_<kernel> in
- *      kernels/ew_grad.cl and H_<kernel> in lib/ew_host.c;
+ *      kernels/ew_grad.cl and H_<kernel> in lib/host/ew.c;
  * then `meson compile -C build regen` rewrites include/clt/elementwise.h and tests/abi.txt.
  * The tests (ew, autograd, known, torch_refs, surface) pick the row up, domain included.
  *
@@ -48,7 +48,7 @@
  *                               <op>_bwd (unary x; binary a; ternary 0), <op>_bwd_b (b),
  *                               <op>_scalar_bwd (a op s), r<op>_bwd (s op b), <op>_bwd_c
  *                               (ternary 2): G_<kernel> in kernels/ew_grad.cl, H_<kernel>
- *                               in lib/ew_host.c
+ *                               in lib/host/ew.c
  *             GK(k, x, y, z)    the kernel k another slot defines, on other operands
  *           Operands: G the incoming gradient, A and B the inputs (unary: A is x; ternary: A, B
  *           and C are inputs 0, 1, 2; s op b: the tensor is B), Y the result, S the scalar s (a

@@ -1,6 +1,6 @@
-/* The host backend's own header: only files of the host backend include it (lib/host/ and, until
- * it moves there, lib/ew_host.c). The core reaches the backend through the registry and its
- * table (lib/backend.h), never through these names. */
+/* The host backend's own header: only files of the host backend (lib/host/) include it. The
+ * core reaches the backend through the registry and its table (lib/backend.h), never through
+ * these names. */
 #ifndef CLT_HOST_H
 #define CLT_HOST_H
 
@@ -13,7 +13,7 @@ typedef void (*clt__host_run_fn)(void *ctx, const int64_t *off, int64_t n, const
 /* Calls fn once per innermost row of it, in row-major order. */
 void clt__host_walk(const clt__iter *it, clt__host_run_fn fn, void *ctx);
 
-/* The table's entries, one file per family: ew_host.c, index.c, reduce.c, nn.c. */
+/* The table's entries, one file per family: ew.c, index.c, reduce.c, nn.c. */
 clt_status clt__host_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st);
 clt_status clt__host_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                           const clt__storage *src, clt_dtype sdt);
