@@ -255,8 +255,9 @@ CLT_EXTREME_KERNEL(reduce_min, <)
     ACC acc = INIT;                                                                                   \
     if (active) {                                                                                     \
       PRE                                                                                             \
-      for (long r = r0 + lr; r < r1; r += LR) {                                                       \
-        ACC v = (ACC)in[base + r * sR];                                                               \
+      long i = base + (r0 + lr) * sR, di = (long)LR * sR;                                             \
+      for (long r = r0 + lr; r < r1; r += LR, i += di) {                                              \
+        ACC v = (ACC)in[i];                                                                           \
         STEP;                                                                                         \
       }                                                                                               \
     }                                                                                                 \
@@ -276,14 +277,16 @@ CLT_EXTREME_KERNEL(reduce_min, <)
     CLT_WG_INDEX                                                                                      \
     T best = 0;                                                                                       \
     long bi = -1;                                                                                     \
-    if (active)                                                                                       \
-      for (long r = r0 + lr; r < r1; r += LR) {                                                       \
-        T v = in[base + r * sR];                                                                      \
+    if (active) {                                                                                     \
+      long i = base + (r0 + lr) * sR, di = (long)LR * sR;                                             \
+      for (long r = r0 + lr; r < r1; r += LR, i += di) {                                              \
+        T v = in[i];                                                                                  \
         if (bi < 0 || BEATS(v, best, GT)) {                                                           \
           best = v;                                                                                   \
-          bi = has_iin ? iin[base + r * sR] : r;                                                      \
+          bi = has_iin ? iin[i] : r;                                                                  \
         }                                                                                             \
       }                                                                                               \
+    }                                                                                                 \
     sv[lid] = best;                                                                                   \
     si[lid] = bi;                                                                                     \
     CLT_WG_TREE(lr, LR, 1u << lbb, if (si[j] >= 0 && (si[lid] < 0 || BEATS(sv[j], sv[lid], GT) ||                       \
