@@ -35,4 +35,41 @@
 
 CLT_CE(i32, int)
 CLT_CE(i64, long)
+
+#if CLT_GPU
+/* The GPU-shaped forward (lib/cl/nn.c): a work-group holds wg / LC rows of LC = 2^lcb lanes;
+ * a row's lanes read it LC elements apart and combine its max, then its sum, in local memory
+ * (common.clh: CLT_WG_TREE), and its first lane writes as ce_fwd does. The max of fmax ignores NaN as
+ * ce_fwd's does (a lane with no element holds NaN). */
+#define CLT_CE_WG(IS, IT)                                                                                  \
+  __kernel void ce_fwd_wg_##IS(__global const T *x, long xo, __global const IT *y, long yo, long N, long C, \
+                               __global T *loss, __global T *st, int lcb) {                                \
+    __local T sh[CLT_WG_MAX];                                                                              \
+    uint lid = get_local_id(0), LC = 1u << lcb, lc = lid & (LC - 1), lead = lid - lc;                      \
+    long i = (long)get_group_id(0) * (long)(get_local_size(0) >> lcb) + (lid >> lcb);                     \
+    bool active = i < N;                                                                                   \
+    long rb = xo + (active ? i : 0) * C;                                                                   \
+    T m = NAN;                                                                                             \
+    if (active)                                                                                            \
+      for (long c = lc; c < C; c += LC) m = fmax(m, x[rb + c]);                                           \
+    sh[lid] = m;                                                                                           \
+    CLT_WG_TREE(lc, LC, 1, sh[lid] = fmax(sh[lid], sh[j]))                                                 \
+    m = sh[lead];                                                                                          \
+    T ms = isfinite(m) ? m : (T)0, s = 0;                                                                  \
+    if (active)                                                                                            \
+      for (long c = lc; c < C; c += LC) s += CLT_EXP(x[rb + c] - ms);                                     \
+    barrier(CLK_LOCAL_MEM_FENCE); /* every lane has read its row's max */                                 \
+    sh[lid] = s;                                                                                           \
+    CLT_WG_TREE(lc, LC, 1, sh[lid] += sh[j])                                                               \
+    if (active && lc == 0) {                                                                               \
+      s = sh[lid];                                                                                         \
+      long t = (long)y[yo + i];                                                                            \
+      st[2 * i] = ms;                                                                                      \
+      st[2 * i + 1] = s;                                                                                   \
+      loss[i] = t >= 0 && t < C ? (ms - x[rb + t]) + log(s) : NAN;                                         \
+    }                                                                                                      \
+  }
+CLT_CE_WG(i32, int)
+CLT_CE_WG(i64, long)
+#endif
 #endif

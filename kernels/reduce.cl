@@ -142,26 +142,34 @@ typedef double2 T2;
     for (int l = 0; l < nl; l++)                                                                      \
       out[oo + o + l] = nchunks == 1 ? clt_post(lanes[l], post, scale, m, mo + a * B + b + l) : lanes[l]; \
   }
+#if !CLT_GPU
 CLT_ACC_KERNEL_B8(reduce_sum, (T)0, acc += v)
 CLT_ACC_KERNEL_B8(reduce_prod, (T)1, acc *= v)
 #endif
+#endif
 
-CLT_ACC_KERNEL(reduce_sum, (ACC)0, , acc += v, COMB_ADD)
-CLT_ACC_KERNEL(reduce_prod, (ACC)1, , acc *= v, COMB_MUL)
+/* The accumulating reductions, each (NAME, INIT, PRE, STEP, COMB), stamped below by the CPU- or
+ * the GPU-shaped kernel. m holds max |x| per output (reduce_maxabs); then the mean ms of x 2^-e
+ * (reduce_sumsc); then the mean rs of x 2^-e - ms (reduce_devsum), which is what rounding the
+ * mean to T lost, so that sqdev's deviations are from the mean itself: without rs a row a few
+ * ulp apart came out 3% off (var adds the rounding's square). */
+#define CLT_ACC_OPS(X)                     \
+  X(reduce_sum, (ACC)0, , acc += v, COMB_ADD) \
+  X(reduce_prod, (ACC)1, , acc *= v, COMB_MUL)
 #if CLT_IS_FLOAT
-/* m holds max |x| per output (reduce_maxabs); then the mean ms of x 2^-e (reduce_sumsc); then
- * the mean rs of x 2^-e - ms (reduce_devsum), which is what rounding the mean to T lost, so
- * that sqdev's deviations are from the mean itself: without rs a row a few ulp apart came out
- * 3% off (var adds the rounding's square). */
 #define CLT_SLICE_SC T sc = CLT_SLICE_SCALE(m[mo + a * B + b]);
 #define CLT_SLICE_MS T ms = m[mo + (A + a) * B + b];
 #define CLT_SLICE_RS T rs = m[mo + (2 * A + a) * B + b];
-CLT_ACC_KERNEL(reduce_maxabs, (ACC)0, , acc = fmax(acc, fabs(v)), fmax)
-CLT_ACC_KERNEL(reduce_sumsc, (ACC)0, CLT_SLICE_SC, acc += v * sc, COMB_ADD)
-CLT_ACC_KERNEL(reduce_devsum, (ACC)0, CLT_SLICE_SC CLT_SLICE_MS, acc += v * sc - ms, COMB_ADD)
-CLT_ACC_KERNEL(reduce_sqdev, (ACC)0, CLT_SLICE_SC CLT_SLICE_MS CLT_SLICE_RS, acc += (v * sc - ms - rs) * (v * sc - ms - rs),
-               COMB_ADD)
-CLT_ACC_KERNEL(reduce_sumexp, (ACC)0, , acc += exp(v - SAFE_M(m[mo + a * B + b])) /* v may be T8: the library's vector exp */, COMB_ADD)
+#define CLT_FLOAT_ACC_OPS(X)                                                                               \
+  X(reduce_maxabs, (ACC)0, , acc = fmax(acc, fabs(v)), fmax)                                               \
+  X(reduce_sumsc, (ACC)0, CLT_SLICE_SC, acc += v * sc, COMB_ADD)                                           \
+  X(reduce_devsum, (ACC)0, CLT_SLICE_SC CLT_SLICE_MS, acc += v * sc - ms, COMB_ADD)                        \
+  X(reduce_sqdev, (ACC)0, CLT_SLICE_SC CLT_SLICE_MS CLT_SLICE_RS, acc += (v * sc - ms - rs) * (v * sc - ms - rs), \
+    COMB_ADD)                                                                                              \
+  X(reduce_sumexp, (ACC)0, , acc += exp(v - SAFE_M(m[mo + a * B + b])) /* v may be T8: the library's vector exp */, \
+    COMB_ADD)
+#else
+#define CLT_FLOAT_ACC_OPS(X)
 #endif
 
 /* v beats best: larger (smaller), or NaN over a number; never on ties. */
@@ -212,8 +220,91 @@ CLT_ACC_KERNEL(reduce_sumexp, (ACC)0, , acc += exp(v - SAFE_M(m[mo + a * B + b])
     if (iout) iout[io + o] = bi;                                                                      \
   }
 
+#if !CLT_GPU
+CLT_ACC_OPS(CLT_ACC_KERNEL)
+CLT_FLOAT_ACC_OPS(CLT_ACC_KERNEL)
 CLT_EXTREME_KERNEL(reduce_max, >)
 CLT_EXTREME_KERNEL(reduce_min, <)
+#endif
+
+#if CLT_GPU
+/* GPU-shaped reductions (lib/cl/reduce.c, CLT_KERNEL_VARIANT): a work-group of wg = 2^k
+ * work-items (at most CLT_WG_MAX) holds wg / (LB LR) slots of LB x LR lanes, lanes over b
+ * fastest. A slot is one output block of LB adjacent b and one chunk of R of one a; its lanes
+ * read the chunk LR rows apart, so a work-group's reads are adjacent in memory whichever of r
+ * (LB = 1) or b steps by one element, then combine in local memory, LR/2 lanes at a time.
+ * lbb and lrb are log2 LB and log2 LR; the host picks them from a few powers of two, so the
+ * launch shape is always the same and no tensor size builds anything. */
+#define CLT_WG_INDEX                                                                             \
+  uint lid = get_local_id(0), LR = 1u << lrb;                                                    \
+  uint lb = lid & ((1u << lbb) - 1), lr = (lid >> lbb) & (LR - 1);                               \
+  long nbg = (B + (1L << lbb) - 1) >> lbb;                                                       \
+  long slot = (long)get_group_id(0) * (long)(get_local_size(0) >> (lbb + lrb)) + (lid >> (lbb + lrb)); \
+  long bg = slot % nbg, t = slot / nbg, c = t % nchunks, a = t / nchunks;                       \
+  long b = (bg << lbb) + lb;                                                                     \
+  bool active = a < A && b < B;                                                                  \
+  long r0 = c * chunk, r1 = min(R, r0 + chunk);                                                  \
+  long base = off + a * sA + b * sB;                                                             \
+  long o = (a * nchunks + c) * B + b;
+
+#define CLT_WG_ACC_KERNEL(NAME, INIT, PRE, STEP, COMB)                                                \
+  __kernel void NAME##_wg(CLT_REDUCE_ARGS, __global ACC *out, long oo, __global const T *m, long mo, \
+                          int post, ACC scale, int lbb, int lrb) {                                  \
+    __local ACC sh[CLT_WG_MAX];                                                                       \
+    CLT_WG_INDEX                                                                                      \
+    ACC acc = INIT;                                                                                   \
+    if (active) {                                                                                     \
+      PRE                                                                                             \
+      long i = base + (r0 + lr) * sR, di = (long)LR * sR;                                             \
+      for (long r = r0 + lr; r < r1; r += LR, i += di) {                                              \
+        ACC v = (ACC)in[i];                                                                           \
+        STEP;                                                                                         \
+      }                                                                                               \
+    }                                                                                                 \
+    sh[lid] = acc;                                                                                    \
+    CLT_WG_TREE(lr, LR, 1u << lbb, sh[lid] = COMB(sh[lid], sh[j]))                                                       \
+    if (active && lr == 0) out[oo + o] = nchunks == 1 ? clt_post(sh[lid], post, scale, m, mo + a * B + b) : sh[lid]; \
+  }
+
+/* max/min and their indices: a lane keeps its first best (bi < 0: no element yet), and the tree
+ * takes the other lane's pair when it beats this one, or ties it (equal, or both NaN) with a
+ * smaller index, so the first of equal values wins as in one sequential pass. */
+#define CLT_WG_EXTREME_KERNEL(NAME, GT)                                                               \
+  __kernel void NAME##_wg(CLT_REDUCE_ARGS, __global T *vout, long vo, __global long *iout, long io, \
+                          __global const long *iin, int has_iin, int lbb, int lrb) {                \
+    __local T sv[CLT_WG_MAX];                                                                         \
+    __local long si[CLT_WG_MAX];                                                                      \
+    CLT_WG_INDEX                                                                                      \
+    T best = 0;                                                                                       \
+    long bi = -1;                                                                                     \
+    if (active) {                                                                                     \
+      long i = base + (r0 + lr) * sR, di = (long)LR * sR;                                             \
+      for (long r = r0 + lr; r < r1; r += LR, i += di) {                                              \
+        T v = in[i];                                                                                  \
+        if (bi < 0 || BEATS(v, best, GT)) {                                                           \
+          best = v;                                                                                   \
+          bi = has_iin ? iin[i] : r;                                                                  \
+        }                                                                                             \
+      }                                                                                               \
+    }                                                                                                 \
+    sv[lid] = best;                                                                                   \
+    si[lid] = bi;                                                                                     \
+    CLT_WG_TREE(lr, LR, 1u << lbb, if (si[j] >= 0 && (si[lid] < 0 || BEATS(sv[j], sv[lid], GT) ||                       \
+                                   (!BEATS(sv[lid], sv[j], GT) && si[j] < si[lid]))) {                \
+      sv[lid] = sv[j];                                                                                \
+      si[lid] = si[j];                                                                                \
+    })                                                                                                \
+    if (active && lr == 0) {                                                                          \
+      if (vout) vout[vo + o] = sv[lid];                                                               \
+      if (iout) iout[io + o] = si[lid];                                                               \
+    }                                                                                                 \
+  }
+
+CLT_ACC_OPS(CLT_WG_ACC_KERNEL)
+CLT_FLOAT_ACC_OPS(CLT_WG_ACC_KERNEL)
+CLT_WG_EXTREME_KERNEL(reduce_max, >)
+CLT_WG_EXTREME_KERNEL(reduce_min, <)
+#endif
 
 #if CLT_IS_FLOAT
 /* prod's gradient: out (a, r, b) (row-major [A, R, B] from oo) is the product of the other
@@ -241,19 +332,32 @@ __kernel void reduce_prodx(__global const T *in, long off, long A, long R, long 
  * exp(x - m') per (a, b). A row whose max is infinite or NaN has no normaliser: s + (m - m)
  * makes the whole row NaN, as PyTorch's (a row of -inf already is: 0 / 0). Launched over rows
  * (lib/cl/program.c: clt__cl_launch_rows): dimension 0 is r, dimensions 1-2 the row a * B + b,
- * so the row's division is shared along it. */
-#define CLT_SOFTMAX_APPLY(NAME, SR, OR)                                                                 \
+ * so the row's division is shared along it (CLT_SM_ALONG_R); or, for the GPU-shaped kernels
+ * where b steps by one element, dimension 0 is b and the rows a * R + r (CLT_SM_ALONG_B), so
+ * that neighbouring work-items touch neighbouring elements. */
+#define CLT_SM_ROW (get_global_id(1) + (long)get_global_size(1) * get_global_id(2))
+#define CLT_SM_ALONG_R                                                   \
+  long r = get_global_id(0), row = CLT_SM_ROW;                           \
+  long b = row % B, a = row / B; /* before the branch: a division there is never hoisted */ \
+  if (r >= R || row >= A * B) return;
+#define CLT_SM_ALONG_B                      \
+  long b = get_global_id(0), row = CLT_SM_ROW; \
+  long r = row % R, a = row / R;            \
+  if (b >= B || row >= A * R) return;
+#define CLT_SOFTMAX_APPLY(NAME, INDEX, SR, OR)                                                                 \
   __kernel void NAME(__global const T *in, long off, long A, long R, long B, long sA, long sR, long sB,     \
                      __global T *out, long oo, long oA, long oR, long oB, __global const T *m,              \
                      __global const T *s, int logsm) {                                                      \
-    long r = get_global_id(0), row = get_global_id(1) + (long)get_global_size(1) * get_global_id(2);      \
-    long b = row % B, a = row / B; /* before the branch: a division there is never hoisted */               \
-    if (r >= R || row >= A * B) return;                                                                     \
-    T x = in[off + a * sA + r * (SR) + b * sB], mr = m[row], mm = SAFE_M(mr), ss = s[row] + (mr - mr);       \
-    out[oo + a * oA + r * (OR) + b * oB] = logsm ? x - mm - log(ss) : CLT_EXP(x - mm) / ss;                     \
+    INDEX                                                                                                   \
+    long mi = a * B + b;                                                                                    \
+    T x = in[off + a * sA + r * (SR) + b * sB], mr = m[mi], mm = SAFE_M(mr), ss = s[mi] + (mr - mr);        \
+    out[oo + a * oA + r * (OR) + b * oB] = logsm ? x - mm - log(ss) : CLT_EXP(x - mm) / ss;                 \
   }
 /* _c: along a contiguous dim of both (sR = oR = 1), which the compiler then reads and writes
  * with wide loads and stores rather than gathers and scatters. */
-CLT_SOFTMAX_APPLY(softmax_apply, sR, oR)
-CLT_SOFTMAX_APPLY(softmax_apply_c, 1, 1)
+CLT_SOFTMAX_APPLY(softmax_apply, CLT_SM_ALONG_R, sR, oR)
+CLT_SOFTMAX_APPLY(softmax_apply_c, CLT_SM_ALONG_R, 1, 1)
+#if CLT_GPU
+CLT_SOFTMAX_APPLY(softmax_apply_b, CLT_SM_ALONG_B, sR, oR)
+#endif
 #endif

@@ -8,10 +8,13 @@
       weights clt-train saved (clt-train --epochs 0 --save FILE), so the two runs can be compared
       step for step; without it PyTorch initialises its own nn.Linear layers from --seed.
 
-  bench_torch.py bench [--clt-bench PATH] [--device SPEC] [--quick] [--threads N] [--json]
-      Runs clt-bench --json on one device, then the same workloads in PyTorch on the CPU, in the
-      same run, and prints both with clt/PyTorch (above 1: clt is faster). Timing as clt-bench:
-      the median of five samples of at least 0.2 s (0.01 s with --quick).
+  bench_torch.py bench [--clt-bench PATH | --clt-json FILE] [--device SPEC] [--torch-device cpu|cuda|auto]
+                       [--quick] [--threads N] [--json]
+      Runs clt-bench --json on one device (or reads the JSON it wrote), then the same workloads in
+      PyTorch, in the same run, and prints both with clt/PyTorch (above 1: clt is faster). Timing
+      as clt-bench: the median of five samples of at least 0.2 s (0.01 s with --quick). PyTorch
+      runs on the CPU, or on CUDA (--torch-device cuda; auto takes CUDA where PyTorch has it),
+      synchronised after each batch of calls, with TF32 off (clt computes in full FP32).
 """
 import argparse
 import json
@@ -126,10 +129,19 @@ def train_digits(args):
            100 * summary["test_acc"]))
 
 
+def no_sync():
+    pass
+
+
+SYNC = no_sync  # torch.cuda.synchronize when the workloads run on CUDA
+
+
 def measure(fn, min_time):
-    """Median seconds per call of fn, as tools/clt-bench.c's measure()."""
+    """Median seconds per call of fn, as tools/clt-bench.c's measure(): queued device work is
+    waited for after each batch of calls."""
     fn()
     fn()
+    SYNC()
     samples = []
     reps = 1
     for _ in range(5):
@@ -137,6 +149,7 @@ def measure(fn, min_time):
             t0 = time.perf_counter()
             for _ in range(reps):
                 fn()
+            SYNC()
             dt = time.perf_counter() - t0
             if dt >= min_time or reps > (1 << 30):
                 break
@@ -145,45 +158,58 @@ def measure(fn, min_time):
     return sorted(samples)[2]
 
 
-def torch_workloads(quick, min_time):
-    """The PyTorch figures keyed (section, name, n), in clt-bench's units."""
+def torch_workloads(quick, min_time, dev="cpu"):
+    """The PyTorch figures keyed (section, name, n), in clt-bench's units, on device dev."""
     out = {}
-    g = torch.Generator().manual_seed(1)
+    torch.manual_seed(1)
+
+    def rand(*shape):
+        return torch.rand(*shape, device=dev)
     top = 1000000 if quick else 10000000
     n = 1000
     while n <= top:
         rows = n // 100
-        a, b = torch.rand(n, generator=g), torch.rand(n, generator=g)
-        ra, rb = torch.rand(rows, 100, generator=g), torch.rand(100, generator=g)
-        ta, tb = torch.rand(rows, 100, generator=g).t(), torch.rand(rows, 100, generator=g).t()
+        a, b = rand(n), rand(n)
+        ra, rb = rand(rows, 100), rand(100)
+        ta, tb = rand(rows, 100).t(), rand(rows, 100).t()
         for name, nbytes, fn in [("add", 12, lambda: a + b), ("mul", 12, lambda: a * b), ("relu", 8, lambda: torch.relu(a)),
                                  ("exp", 8, lambda: torch.exp(a)), ("add, broadcast row", 8, lambda: ra + rb),
-                                 ("add, transposed inputs", 12, lambda: ta + tb)]:
+                                 ("add, transposed inputs", 12, lambda: ta + tb),
+                                 ("contiguous copy of a transpose", 8, lambda: ta.contiguous())]:
             out[("elementwise", name, n)] = nbytes * n / measure(fn, min_time) / 1e9
         n *= 10
     n = 1000000
     while n <= (1000000 if quick else 10000000):
-        x = torch.rand(n // 1000, 1000, generator=g)
+        x = rand(n // 1000, 1000)
+        xt = rand(1000, n // 1000).t()
+        y = (rand(n // 1000) * 999.99).long()
         for name, nbytes, fn in [("sum, all", 4, lambda: x.sum()), ("sum, over rows (dim 1)", 4, lambda: x.sum(1)),
                                  ("sum, over columns (dim 0)", 4, lambda: x.sum(0)),
-                                 ("softmax, last dim", 8, lambda: torch.softmax(x, -1))]:
+                                 ("sum, over rows of a transposed input", 4, lambda: xt.sum(1)),
+                                 ("argmax, over rows (dim 1)", 4, lambda: x.argmax(1)),
+                                 ("softmax, last dim", 8, lambda: torch.softmax(x, -1)),
+                                 ("cross entropy, 1000 classes", 4,
+                                  lambda: torch.nn.functional.cross_entropy(x, y, reduction="none"))]:
             out[("reduction", name, n)] = nbytes * n / measure(fn, min_time) / 1e9
         n *= 10
     m = 64
     while m <= (256 if quick else 2048):
-        x, y = torch.rand(m, m, generator=g), torch.rand(m, m, generator=g)
+        x, y = rand(m, m), rand(m, m)
         out[("matmul", "matmul %dx%d" % (m, m), m)] = 2.0 * m ** 3 / measure(lambda: x @ y, min_time) / 1e9
         if m == 128:
-            xb, yb = torch.rand(32, m, m, generator=g), torch.rand(32, m, m, generator=g)
+            xb, yb = rand(32, m, m), rand(32, m, m)
             out[("matmul", "matmul 128x128, batch 32", m)] = 2.0 * 32 * m ** 3 / measure(lambda: xb @ yb, min_time) / 1e9
         m *= 2
     n = 1000000 if quick else 10000000
     host = np.zeros(n, dtype=np.float32)
-    out[("transfer", "host to device (clt_from_host)", n)] = 4 * n / measure(lambda: torch.tensor(host), min_time) / 1e9
-    t = torch.zeros(n)
-    out[("transfer", "device to host (clt_to_host)", n)] = 4 * n / measure(lambda: t.numpy().copy(), min_time) / 1e9
-    out[("transfer", "zero-copy import (clt_wrap_host_on)", n)] = 4 * n / measure(lambda: torch.from_numpy(host),
-                                                                                     min_time) / 1e9
+    out[("transfer", "host to device (clt_from_host)", n)] = 4 * n / measure(lambda: torch.tensor(host, device=dev),
+                                                                              min_time) / 1e9
+    t = torch.zeros(n, device=dev)
+    out[("transfer", "device to host (clt_to_host)", n)] = 4 * n / measure(lambda: t.cpu().numpy().copy(),
+                                                                            min_time) / 1e9
+    if dev == "cpu":
+        out[("transfer", "zero-copy import (clt_wrap_host_on)", n)] = 4 * n / measure(lambda: torch.from_numpy(host),
+                                                                                         min_time) / 1e9
     for name, sizes, batch in [("digits MLP 64-128-10, batch 64", [64, 128, 10], 64),
                                ("MLP 784-1024-1024-10, batch 256", [784, 1024, 1024, 10], 256)][:1 if quick else 2]:
         layers = []
@@ -191,10 +217,10 @@ def torch_workloads(quick, min_time):
             layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
             if i + 2 < len(sizes):
                 layers.append(torch.nn.ReLU())
-        model = torch.nn.Sequential(*layers)
+        model = torch.nn.Sequential(*layers).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        x = torch.rand(batch, sizes[0], generator=g)
-        y = (torch.rand(batch, generator=g) * 9.99).long()
+        x = rand(batch, sizes[0])
+        y = (rand(batch) * 9.99).long()
 
         def step():
             opt.zero_grad()
@@ -204,14 +230,34 @@ def torch_workloads(quick, min_time):
     return out
 
 
+def torch_device(want):
+    """cpu or cuda (FP32 throughout: TF32 off), from --torch-device."""
+    global SYNC
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("bench_torch.py: --torch-device cuda, but this PyTorch has no CUDA device")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
+        SYNC = torch.cuda.synchronize
+    return want
+
+
 def bench(args):
-    exe = args.clt_bench or os.path.join(HERE, "..", "build", "tools", "clt-bench")
-    cmd = [exe, "--json"] + (["--quick"] if args.quick else []) + (["--device", args.device] if args.device else [])
-    import subprocess
-    res = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, universal_newlines=True)
-    clt = json.loads(res.stdout)
+    if args.clt_json:
+        clt = json.load(open(args.clt_json))
+    else:
+        exe = args.clt_bench or os.path.join(HERE, "..", "build", "tools", "clt-bench")
+        cmd = [exe, "--json"] + (["--quick"] if args.quick else []) + (["--device", args.device] if args.device else [])
+        import subprocess
+        res = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, universal_newlines=True)
+        clt = json.loads(res.stdout)
     torch.set_num_threads(args.threads)
-    theirs = torch_workloads(args.quick, 0.01 if args.quick else 0.2)
+    dev = torch_device(args.torch_device)
+    dev_name = torch.cuda.get_device_name() if dev == "cuda" else "CPU, %d thread(s)" % args.threads
+    theirs = torch_workloads(args.quick, 0.01 if args.quick else 0.2, dev)
     rows = []
     for r in clt["results"]:
         key = (r["section"], r["name"], int(r["n"]))
@@ -219,10 +265,11 @@ def bench(args):
         rows.append(dict(r, torch=t, clt_over_torch=(r["value"] / t) if t else None))
     if args.json:
         print(json.dumps({"device": clt["device"], "device_name": clt["device_name"], "torch": torch.__version__,
-                          "torch_threads": args.threads, "results": rows}))
+                          "torch_device": dev, "torch_device_name": dev_name, "torch_threads": args.threads,
+                          "tf32": False, "results": rows}))
         return
-    print("clt on %s (%s) against PyTorch %s on the CPU, %d thread(s); clt/PyTorch above 1: clt is faster" %
-          (clt["device"], clt["device_name"], torch.__version__, args.threads))
+    print("clt on %s (%s) against PyTorch %s on %s (%s); clt/PyTorch above 1: clt is faster" %
+          (clt["device"], clt["device_name"], torch.__version__, dev, dev_name))
     section = None
     for r in rows:
         if r["torch"] is None:
@@ -246,7 +293,9 @@ def main():
     d.add_argument("--json", action="store_true")
     b = sub.add_parser("bench")
     b.add_argument("--clt-bench")
-    b.add_argument("--device")
+    b.add_argument("--clt-json", help="clt-bench --json output to compare with, instead of running clt-bench")
+    b.add_argument("--device", help="clt's device (clt-bench --device)")
+    b.add_argument("--torch-device", choices=["cpu", "cuda", "auto"], default="cpu")
     b.add_argument("--quick", action="store_true")
     b.add_argument("--threads", type=int, default=torch.get_num_threads())
     b.add_argument("--json", action="store_true")

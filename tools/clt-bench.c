@@ -169,7 +169,74 @@ static void raw_add(void *v) {
 }
 
 static void raw_sync(void *v) { clFinish(((copy_ctx *)v)->r->q); }
+
+/* The device's FP32 FMA rate: 8 independent chains of fma per work-item (enough to cover the
+ * latency of two FMA units), as scalars (GPUs run a work-item per lane) and as float16 vectors
+ * (PoCL does not vectorise across work-items whose body holds a loop: the scalar kernel ran at
+ * 7 GFLOP/s there, float16 with 4 chains 54-66, with 8 chains 103-129, 16 no better). 2 FLOP
+ * per fma. */
+#define FMA_ITERS "1024"
+static const char *fma_src =
+    "__kernel void fma1(__global float *o, float a, float b) {"
+    "  float x0 = get_global_id(0), x1 = x0 + 1, x2 = x0 + 2, x3 = x0 + 3, x4 = x0 + 4, x5 = x0 + 5, x6 = x0 + 6,"
+    "        x7 = x0 + 7;"
+    "  for (int i = 0; i < " FMA_ITERS "; i++) {"
+    "    x0 = fma(x0, a, b); x1 = fma(x1, a, b); x2 = fma(x2, a, b); x3 = fma(x3, a, b);"
+    "    x4 = fma(x4, a, b); x5 = fma(x5, a, b); x6 = fma(x6, a, b); x7 = fma(x7, a, b); }"
+    "  o[get_global_id(0)] = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7; }"
+    "__kernel void fma16(__global float *o, float a, float b) {"
+    "  float16 va = a, vb = b, x0 = (float16)get_global_id(0), x1 = x0 + 1, x2 = x0 + 2, x3 = x0 + 3, x4 = x0 + 4,"
+    "          x5 = x0 + 5, x6 = x0 + 6, x7 = x0 + 7;"
+    "  for (int i = 0; i < " FMA_ITERS "; i++) {"
+    "    x0 = fma(x0, va, vb); x1 = fma(x1, va, vb); x2 = fma(x2, va, vb); x3 = fma(x3, va, vb);"
+    "    x4 = fma(x4, va, vb); x5 = fma(x5, va, vb); x6 = fma(x6, va, vb); x7 = fma(x7, va, vb); }"
+    "  float16 x = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7;"
+    "  o[get_global_id(0)] = x.s0 + x.s1 + x.s2 + x.s3 + x.s4 + x.s5 + x.s6 + x.s7 + x.s8 + x.s9 + x.sa + x.sb +"
+    "                        x.sc + x.sd + x.se + x.sf; }";
+
+typedef struct {
+  cl_command_queue q;
+  cl_kernel k;
+  size_t global;
+} fma_ctx;
+
+static void run_fma(void *v) {
+  fma_ctx *c = v;
+  size_t local = 64;
+  clEnqueueNDRangeKernel(c->q, c->k, 1, NULL, &c->global, &local, 0, NULL, NULL);
+}
+static void fma_sync(void *v) { clFinish(((fma_ctx *)v)->q); }
 #endif
+
+static void bench_peak(void) {
+#ifdef CLT_BENCH_OPENCL
+  cl_context ctx;
+  cl_device_id d;
+  cl_command_queue q;
+  if (clt_device_get_type(bdev) == CLT_DEVICE_HOST || clt_cl_device_get(bdev, &ctx, &d, &q) != CLT_OK) return;
+  cl_int err;
+  cl_program p = clCreateProgramWithSource(ctx, 1, &fma_src, NULL, &err);
+  if (err || clBuildProgram(p, 1, &d, NULL, NULL, NULL)) die("building the FMA kernels");
+  static const struct { const char *name; size_t global; double flop; } ks[] = {
+      {"fma1", (size_t)1 << 20, 8 * 2}, {"fma16", (size_t)1 << 16, 8 * 16 * 2}};
+  double best = 0;
+  for (int i = 0; i < 2; i++) {
+    fma_ctx c = {q, clCreateKernel(p, ks[i].name, &err), ks[i].global};
+    if (err) die("creating an FMA kernel");
+    cl_mem o = clCreateBuffer(ctx, CL_MEM_WRITE_ONLY, c.global * sizeof(float), NULL, &err);
+    float a = 0.999f, b = 0.001f;
+    clSetKernelArg(c.k, 0, sizeof o, &o);
+    clSetKernelArg(c.k, 1, sizeof a, &a);
+    clSetKernelArg(c.k, 2, sizeof b, &b);
+    double gflops = ks[i].flop * atof(FMA_ITERS) * (double)c.global / measure(run_fma, &c, fma_sync) / 1e9;
+    if (gflops > best) best = gflops;
+    clReleaseMemObject(o);
+    clReleaseKernel(c.k);
+  }
+  clReleaseProgram(p);
+  add_row("peak", "FP32 FMA (fma kernel, scalar or float16)", 0, best, "GFLOP/s", 0, "");
+#endif
+}
 
 /* ---- elementwise and reductions --------------------------------------------------------- */
 
@@ -178,7 +245,8 @@ typedef struct {
   clt_tensor *a, *b;
 } op_ctx;
 
-enum { K_ADD, K_MUL, K_RELU, K_EXP, K_BCAST, K_TRANS, K_SUM_ALL, K_SUM_ROWS, K_SUM_COLS, K_SOFTMAX };
+enum { K_ADD, K_MUL, K_RELU, K_EXP, K_BCAST, K_TRANS, K_COPY_T, K_SUM_ALL, K_SUM_ROWS, K_SUM_COLS, K_SUM_ROWS_T,
+       K_ARGMAX_ROWS, K_SOFTMAX, K_CE };
 
 static void run_op(void *v) {
   op_ctx *c = v;
@@ -191,7 +259,11 @@ static void run_op(void *v) {
     case K_SUM_ALL: r = clt_sum(c->a, CLT_ALL_DIMS, false); break;
     case K_SUM_ROWS: r = clt_sum(c->a, CLT_DIMS(1), false); break;
     case K_SUM_COLS: r = clt_sum(c->a, CLT_DIMS(0), false); break;
+    case K_COPY_T: r = clt_contiguous(c->a); break;
+    case K_SUM_ROWS_T: r = clt_sum(c->a, CLT_DIMS(1), false); break;
+    case K_ARGMAX_ROWS: r = clt_argmax(c->a, 1, false); break;
     case K_SOFTMAX: r = clt_softmax(c->a, -1); break;
+    case K_CE: r = clt_cross_entropy(c->a, c->b, CLT_REDUCTION_NONE); break;
   }
   if (!r) die("an op");
   clt_release(r);
@@ -221,7 +293,8 @@ static double memcpy_bandwidth(size_t bytes);
 static void bench_elementwise(void) {
   static const struct { int kind; const char *name; double bytes; } ops[] = {
       {K_ADD, "add", 12}, {K_MUL, "mul", 12}, {K_RELU, "relu", 8}, {K_EXP, "exp", 8},
-      {K_BCAST, "add, broadcast row", 8}, {K_TRANS, "add, transposed inputs", 12}};
+      {K_BCAST, "add, broadcast row", 8}, {K_TRANS, "add, transposed inputs", 12},
+      {K_COPY_T, "contiguous copy of a transpose", 8}};
   int64_t top = quick ? 1000000 : 10000000;
   bool host = clt_device_get_type(bdev) == CLT_DEVICE_HOST;
   for (int64_t n = 1000; n <= top; n *= 10) {
@@ -235,6 +308,9 @@ static void bench_elementwise(void) {
       if (c.kind == K_BCAST) {
         c.a = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(rows, 100));
         c.b = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(100));
+      } else if (c.kind == K_COPY_T) {
+        c.a = clt_transpose(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(rows, 100)), 0, 1);
+        c.b = c.a;
       } else if (c.kind == K_TRANS) {
         c.a = clt_transpose(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(rows, 100)), 0, 1);
         c.b = clt_transpose(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(rows, 100)), 0, 1);
@@ -292,14 +368,17 @@ static void bench_overhead(void) {
 static void bench_reductions(void) {
   static const struct { int kind; const char *name; double bytes; } ops[] = {
       {K_SUM_ALL, "sum, all", 4}, {K_SUM_ROWS, "sum, over rows (dim 1)", 4}, {K_SUM_COLS, "sum, over columns (dim 0)", 4},
-      {K_SOFTMAX, "softmax, last dim", 8}};
+      {K_SUM_ROWS_T, "sum, over rows of a transposed input", 4}, {K_ARGMAX_ROWS, "argmax, over rows (dim 1)", 4},
+      {K_SOFTMAX, "softmax, last dim", 8}, {K_CE, "cross entropy, 1000 classes", 4}};
   bool host = clt_device_get_type(bdev) == CLT_DEVICE_HOST;
   for (int64_t n = 1000000; n <= (quick ? 1000000 : 10000000); n *= 10) {
     double ref = host ? memcpy_bandwidth((size_t)n * 4) : copy_bandwidth(n);
     for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
       clt_scope_begin();
       op_ctx c = {ops[k].kind, clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000)), NULL};
-      if (!c.a) die("reduction input");
+      if (c.kind == K_SUM_ROWS_T) c.a = clt_transpose(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(1000, n / 1000)), 0, 1);
+      if (c.kind == K_CE) c.b = clt_cast(clt_mul_scalar(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000)), 999.99), CLT_INT64);
+      if (!c.a || (c.kind == K_CE && !c.b)) die("reduction input");
       double t = measure(run_op, &c, sync_dev);
       add_row("reduction", ops[k].name, (double)n, ops[k].bytes * (double)n / t / 1e9, "GB/s", ref,
               host ? "memcpy" : "copy kernel");
@@ -354,11 +433,28 @@ static void run_cblas(void *v) {
 }
 #endif
 
+/* Host seconds per call, enqueueing only: the best of five runs of 20 calls, the device's work
+ * waited for outside the timing. Where a product takes the device less time than the host
+ * spends issuing it, this, not the device, sets the rate. */
+static double host_per_call(bench_fn fn, void *ctx, bench_fn sync) {
+  fn(ctx);
+  sync(ctx);
+  double best = 1e30;
+  for (int s = 0; s < 5; s++) {
+    double t0 = now();
+    for (int i = 0; i < 20; i++) fn(ctx);
+    double t = (now() - t0) / 20;
+    sync(ctx);
+    if (t < best) best = t;
+  }
+  return best;
+}
+
 static void bench_matmul(void) {
   bool host = clt_device_get_type(bdev) == CLT_DEVICE_HOST;
   for (int64_t m = 64; m <= (quick ? 256 : 2048); m *= 2) {
     for (int batched = 0; batched < 2; batched++) {
-      if (batched && m != 128) continue;
+      if (batched && m != 128 && (quick || m != 256)) continue;
       int64_t batch = batched ? 32 : 1;
       clt_scope_begin();
       mm_ctx c = {0};
@@ -367,7 +463,7 @@ static void bench_matmul(void) {
       c.b = batched ? clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(batch, m, m)) : clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(m, m));
       if (!c.a || !c.b) die("matmul inputs");
       double flop = 2.0 * (double)m * (double)m * (double)m * (double)batch;
-      double t = measure(run_matmul, &c, sync_dev), ref = 0;
+      double t = measure(run_matmul, &c, sync_dev), ref = 0, host_clt = 0, host_raw = 0;
       const char *ref_name = "";
 #ifdef CLT_BENCH_CLBLAST
       if (!host) {
@@ -381,6 +477,10 @@ static void bench_matmul(void) {
         c.batch = (size_t)batch;
         ref = flop / measure(run_clblast, &c, sync_q) / 1e9;
         ref_name = "raw CLBlast";
+        if (batched && m == 128) {
+          host_clt = host_per_call(run_matmul, &c, sync_dev);
+          host_raw = host_per_call(run_clblast, &c, sync_q);
+        }
       }
 #endif
 #ifdef CLT_BENCH_CBLAS
@@ -398,6 +498,9 @@ static void bench_matmul(void) {
       snprintf(name, sizeof name, batched ? "matmul %lldx%lld, batch %lld" : "matmul %lldx%lld", (long long)m,
                (long long)m, (long long)batch);
       add_row("matmul", name, (double)m, flop / t / 1e9, "GFLOP/s", ref, ref_name);
+      if (host_clt > 0)
+        add_row("matmul", "matmul 128x128, batch 32: host us per call", (double)m, 1e6 * host_clt, "us", 1e6 * host_raw,
+                "raw CLBlast's");
       clt_scope_end();
     }
   }
@@ -597,7 +700,9 @@ static void bench_startup(const char *self, const char *spec, int runs) {
 /* ---- output ----------------------------------------------------------------------------- */
 
 static void print_table(const clt_device_info *in) {
-  printf("clt-bench on %s (%s); ratio = value / reference, measured in this run\n", in->spec, in->name);
+  const char *v = getenv("CLT_KERNEL_VARIANT");
+  printf("clt-bench on %s (%s), kernels: %s; ratio = value / reference, measured in this run\n", in->spec, in->name,
+         v && *v ? v : "the device type's");
   const char *section = "";
   for (int i = 0; i < nrows; i++) {
     row *r = &rows[i];
@@ -615,7 +720,9 @@ static void print_table(const clt_device_info *in) {
 }
 
 static void print_json(const clt_device_info *in, bool first) {
-  printf("%s{\"device\": \"%s\", \"device_name\": \"%s\", \"results\": [", first ? "" : ",\n", in->spec, in->name);
+  const char *v = getenv("CLT_KERNEL_VARIANT");
+  printf("%s{\"device\": \"%s\", \"device_name\": \"%s\", \"kernel_variant\": \"%s\", \"results\": [", first ? "" : ",\n",
+         in->spec, in->name, v && *v ? v : "default");
   for (int i = 0; i < nrows; i++) {
     row *r = &rows[i];
     printf("%s\n  {\"section\": \"%s\", \"name\": \"%s\", \"n\": %.0f, \"value\": %.6g, \"unit\": \"%s\"", i ? "," : "",
@@ -682,7 +789,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: clt-bench [--device SPEC | --all] [--quick] [--json] [--svg FILE] [--only SECTION]\n"
           "       clt-bench --startup [--device SPEC] [--runs N] [--json]\n"
-          "Sections: elementwise, overhead, reduction, matmul, transfer, training, startup.\n");
+          "Sections: peak, elementwise, overhead, reduction, matmul, transfer, training, startup.\n"
+          "$CLT_KERNEL_VARIANT (gpu or cpu) picks clt's kernels; the output names it.\n");
 }
 
 int main(int argc, char **argv) {
@@ -721,6 +829,7 @@ int main(int argc, char **argv) {
     clt_device_get_info(bdev, &in);
 #define RUN(name, call) \
   if (!only || strcmp(only, name) == 0) call
+    RUN("peak", bench_peak());
     RUN("elementwise", bench_elementwise());
     RUN("overhead", bench_overhead());
     RUN("reduction", bench_reductions());

@@ -4,7 +4,11 @@
 # exits 0 whatever it finds):
 #   - the elementwise suite (tests/test_ew: every op, dtype and view kind, casts, special values);
 #   - tests/kernel_cases (reductions over every dim set and view kind, softmax, argmax, and the
-#     gradients of cross entropy, softmax, matmul, var and logsumexp, each against the host).
+#     gradients of cross entropy, softmax, matmul, var and logsumexp, each against the host),
+#     once with each kernel variant (CLT_KERNEL_VARIANT: the CPU-shaped kernels PoCL runs, and
+#     the GPU-shaped ones, work-group reductions through local memory and tiled copies, whose
+#     barriers --data-races checks). Oclgrind reports itself as a GPU (and a CPU, and an
+#     accelerator), so the elementwise suite runs the GPU variant's walks and copies.
 # CLT_NO_MEMORY_CACHING=hold gives every tensor a buffer of its exact size that is never reused,
 # so reads past a tensor's end or of bytes it never wrote are reported rather than hidden by a
 # recycled buffer's old contents; "hold" rather than 1 because Oclgrind 21.10 gives a buffer
@@ -42,5 +46,8 @@ run() { # name, oclgrind checks..., -- command...
   fi
 }
 run elementwise --data-races --uninitialized --check-api -- "$build/tests/test_ew"
-run reductions-and-gradients --data-races --uninitialized --check-api -- "$build/tests/kernel_cases"
+for variant in cpu gpu; do
+  run reductions-and-gradients-$variant-kernels --data-races --uninitialized --check-api -- \
+    env CLT_KERNEL_VARIANT=$variant "$build/tests/kernel_cases"
+done
 exit $status

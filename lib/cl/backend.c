@@ -33,12 +33,15 @@ static clt_status cl_copy(clt_device *dev, const clt__iter *it, clt__storage *ds
       return clt__cl_fail("clEnqueueCopyBuffer", err, "%lld elements of %zu bytes", (long long)it->numel, esize);
     return CLT_OK;
   }
+  cl_mem dm = clt__cl_mem(dst), sm = clt__cl_mem(src);
+  bool tiled;
+  clt_status st = clt__cl_copy_tiled(d, it, dm, sm, esize, &tiled);
+  if (st != CLT_OK || tiled) return st;
   char name[32];
   snprintf(name, sizeof name, "copy_strided_%s", esize_suffix(esize));
   clt__cl_kernel_entry *k;
-  clt_status st = clt__cl_kernel(d, CLT__KFAM_copy, CLT__VARIANT_NONE, name, &k);
+  st = clt__cl_kernel(d, CLT__KFAM_copy, CLT__VARIANT_NONE, name, &k);
   if (st != CLT_OK) return st;
-  cl_mem dm = clt__cl_mem(dst), sm = clt__cl_mem(src);
   clt__cl_args a;
   clt__cl_args_init(&a, k);
   CLT__ARG(&a, dm);

@@ -88,6 +88,7 @@ typedef struct clt__cl_dev {
   size_t max_item[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
   bool is_pocl;                           /* PoCL: no binary cache by default (program.c) */
   bool is_cpu;                            /* CL_DEVICE_TYPE_CPU (ew.c, program.c) */
+  bool gpu_kernels;                       /* the GPU-shaped kernels (program.c: clt__cl_pick_variant) */
   bool int64_atomics;                     /* cl_khr_int64_base_atomics */
   bool counted;                           /* counted among open devices (gemm.c) */
   bool host_memory;                       /* buffers are this process's memory (pool.c) */
@@ -104,6 +105,14 @@ static inline clt__cl_dev *clt__cl(const clt_device *dev) { return (clt__cl_dev 
 static inline cl_mem clt__cl_mem(const clt__storage *st) { return (cl_mem)st->handle; }
 
 /* Programs and kernels (program.c). */
+/* Chooses the kernel variant once, when the device opens: the GPU-shaped kernels (work-group
+ * reductions, tiled transposes; built with -DCLT_GPU=1) on every device but CPUs, or what
+ * $CLT_KERNEL_VARIANT says (gpu or cpu), so that PoCL and Oclgrind can run either. Appends the
+ * define to d->options. */
+clt_status clt__cl_pick_variant(clt__cl_dev *d);
+/* Kernels' fixed work-group size for 1-D launches, and the largest the GPU-shaped kernels'
+ * local arrays hold (kernels/common.clh: CLT_WG_MAX). */
+#define CLT__WG_MAX 256
 clt_status clt__cl_kernel(clt__cl_dev *d, int family, int variant, const char *name,
                           clt__cl_kernel_entry **out);
 void clt__cl_programs_release(clt__cl_dev *d);
@@ -167,6 +176,11 @@ typedef struct {
  * function fills with a clt__cl_walk, launching once per piece, splitting walks of more dims or
  * elements than clt_walk holds. */
 clt_status clt__cl_launch_iter(clt__cl_dev *d, clt__cl_args *a, cl_uint walk_arg, const clt__iter *it);
+
+/* With the GPU-shaped kernels, a copy along it (operand 0 dst, 1 src) whose two operands step
+ * by one element along different dims goes through tiles in local memory (transpose.c); *done
+ * tells whether it did, or whether the caller's strided walk is still to run. */
+clt_status clt__cl_copy_tiled(clt__cl_dev *d, const clt__iter *it, cl_mem dst, cl_mem src, size_t esize, bool *done);
 
 /* Closes a device (device.c). Release calls are not fault points: a failed release cannot be
  * handled, only leaked. */

@@ -245,7 +245,8 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
   if (st == CLT_OK) {
     snprintf(dev->info.spec, sizeof dev->info.spec, "%s", spec);
     finish_setup(d, &dev->info);
-    st = clt__cl_gemm_tune(d, &dev->info);
+    st = clt__cl_pick_variant(d);
+    if (st == CLT_OK) st = clt__cl_gemm_tune(d, &dev->info);
   }
   if (st != CLT_OK) {
     clt__device_drop(dev);

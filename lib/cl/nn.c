@@ -12,7 +12,8 @@ static void arg_t(clt__cl_args *a, clt_dtype dt, double v) {
 static clt_status ce(clt_device *dev, const clt__ce_args *x, bool bwd) {
   clt__cl_dev *d = clt__cl(dev);
   char name[32];
-  snprintf(name, sizeof name, "ce_%s_%s", bwd ? "bwd" : "fwd", x->idt == CLT_INT32 ? "i32" : "i64");
+  bool wg = d->gpu_kernels && !bwd; /* the backward is elementwise either way */
+  snprintf(name, sizeof name, "ce_%s_%s", bwd ? "bwd" : wg ? "fwd_wg" : "fwd", x->idt == CLT_INT32 ? "i32" : "i64");
   clt__cl_kernel_entry *k;
   clt_status s = clt__cl_kernel(d, CLT__KFAM_loss, (int)x->dt, name, &k);
   if (s != CLT_OK) return s;
@@ -28,7 +29,13 @@ static clt_status ce(clt_device *dev, const clt__ce_args *x, bool bwd) {
     cl_mem l = clt__cl_mem(x->loss), e = clt__cl_mem(x->lse);
     CLT__ARG(&a, l);
     CLT__ARG(&a, e);
-    return clt__cl_launch(d, &a, (size_t)x->N);
+    if (!wg) return clt__cl_launch(d, &a, (size_t)x->N);
+    /* kernels/loss.cl: ce_fwd_wg, rows of 2^lcb lanes, the fewest that cover a row */
+    cl_int lcb = 0;
+    while (((size_t)1 << lcb) < k->local && ((int64_t)1 << lcb) < x->C) lcb++;
+    size_t rows = k->local >> lcb;
+    CLT__ARG(&a, lcb);
+    return clt__cl_launch(d, &a, ((size_t)x->N + rows - 1) / rows * k->local);
   }
   cl_mem e = clt__cl_mem(x->lse), g = clt__cl_mem(x->g), o = clt__cl_mem(x->out);
   cl_long go = x->go, gs = x->gs;

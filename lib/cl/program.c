@@ -213,6 +213,25 @@ static void to_cache(clt__cl_dev *d, cl_program prog, const char *path, const ch
   clt__free_mem(bin);
 }
 
+/* ---- the kernel variant ----------------------------------------------------------------- */
+
+/* CPU-shaped kernels (one element or one chunk per work-item, which PoCL vectorises across
+ * work-items) on CPU devices, where they are measured (docs/PERFORMANCE.md); GPU-shaped ones
+ * (work-group tree reductions in local memory, tiled transposes) everywhere else. Chosen per
+ * device, never per tensor size: each variant is one set of programs, built once. */
+clt_status clt__cl_pick_variant(clt__cl_dev *d) {
+  const char *env = clt__getenv("CLT_KERNEL_VARIANT");
+  if (!env || !*env) d->gpu_kernels = !d->is_cpu;
+  else if (strcmp(env, "gpu") == 0) d->gpu_kernels = true;
+  else if (strcmp(env, "cpu") == 0) d->gpu_kernels = false;
+  else return clt__err(CLT_ERR_INVALID_ARG, "$CLT_KERNEL_VARIANT is '%s': it takes gpu or cpu", env);
+  size_t used = strlen(d->options);
+  int n = snprintf(d->options + used, sizeof d->options - used, " -DCLT_GPU=%d", d->gpu_kernels ? 1 : 0);
+  if (n < 0 || (size_t)n >= sizeof d->options - used)
+    return clt__err(CLT_ERR_BACKEND, "the kernel build options of %s are too long", d->cache_key);
+  return CLT_OK;
+}
+
 /* ---- building --------------------------------------------------------------------------- */
 
 static clt_status build_log_error(clt__cl_dev *d, cl_program prog, int fam, const char *options, cl_int err) {
@@ -308,17 +327,17 @@ static size_t fit_local(const clt__cl_dev *d, size_t kwg, size_t want) {
 }
 
 /* Work-group sizes for k: 1-D launches a fixed power of two (256, or less where the kernel or
- * device allows less), so that PoCL compiles each kernel once. Strided walks the same on GPUs;
- * on a CPU device, which runs a work-group as loops on one thread, 4096, since fewer, larger
- * groups cost less there (PoCL: a broadcast add over rows of 100 floats at 19-21 GB/s, n = 1e7,
+ * device allows less), so that PoCL compiles each kernel once. Strided walks the same with the
+ * GPU-shaped kernels; with the CPU-shaped ones (a CPU device runs a work-group as loops on one
+ * thread) 4096, since fewer, larger groups cost less there (PoCL: a broadcast add over rows of 100 floats at 19-21 GB/s, n = 1e7,
  * in groups of 256, 28-30 in groups of 4096). */
 static clt_status pick_local(clt__cl_dev *d, cl_kernel k, const char *name, size_t *local, size_t *walk) {
   size_t kwg = 0;
   cl_int err = CLT__CL(clGetKernelWorkGroupInfo(k, d->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL));
   if (err != CL_SUCCESS)
     return clt__cl_fail("clGetKernelWorkGroupInfo", err, "reading CL_KERNEL_WORK_GROUP_SIZE of '%s'", name);
-  *local = fit_local(d, kwg, 256);
-  *walk = fit_local(d, kwg, d->is_cpu ? 4096 : 256);
+  *local = fit_local(d, kwg, CLT__WG_MAX);
+  *walk = fit_local(d, kwg, d->gpu_kernels ? 256 : 4096);
   return CLT_OK;
 }
 

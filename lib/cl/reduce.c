@@ -16,6 +16,46 @@ static int64_t chunks_for(const clt__cl_dev *d, const clt__rlayout *L, uint32_t 
   return (L->R + chunk - 1) / chunk;
 }
 
+/* The GPU-shaped kernels' launch (kernels/reduce.cl: CLT_WG_INDEX): lanes over b (2^lbb of them)
+ * where b rather than r steps through memory, lanes over r (2^lrb) for the rest of the group,
+ * and enough chunks of R that the first pass has about 8 work-groups per compute unit, each
+ * lane of a chunk reading at least 8 elements. */
+typedef struct {
+  int lbb, lrb;
+  int64_t nchunks, chunk, groups;
+} wg_geometry;
+
+static int ceil_log2(int64_t n) {
+  int b = 0;
+  while (b < 62 && ((int64_t)1 << b) < n) b++;
+  return b;
+}
+
+static wg_geometry wg_geometry_for(const clt__rlayout *L, size_t wg, uint32_t compute_units) {
+  wg_geometry g;
+  int wgb = ceil_log2((int64_t)wg), most_b = wgb < 5 ? wgb : 5;
+  g.lbb = L->B > 1 && L->sR != 1 ? ceil_log2(L->B) : 0;
+  if (g.lbb > most_b) g.lbb = most_b;
+  int lrb = ceil_log2(L->R);
+  if (lrb > wgb - g.lbb) lrb = wgb - g.lbb;
+  int64_t nbg = (L->B + ((int64_t)1 << g.lbb) - 1) >> g.lbb, per_group = (int64_t)1 << (wgb - g.lbb - lrb);
+  int64_t groups = (L->A * nbg + per_group - 1) / per_group, target = (int64_t)(compute_units ? compute_units : 1) * 8;
+  int64_t n = 1;
+  if (groups < target) {
+    int64_t most = L->R / ((int64_t)8 << lrb);
+    n = (target + groups - 1) / groups;
+    if (n > most) n = most;
+    if (n < 1) n = 1;
+  }
+  g.chunk = (L->R + n - 1) / n;
+  g.nchunks = (L->R + g.chunk - 1) / g.chunk;
+  g.lrb = ceil_log2(g.chunk);
+  if (g.lrb > wgb - g.lbb) g.lrb = wgb - g.lbb;
+  per_group = (int64_t)1 << (wgb - g.lbb - g.lrb);
+  g.groups = (L->A * g.nchunks * nbg + per_group - 1) / per_group;
+  return g;
+}
+
 static const char *kernel_name(clt__rop op) {
   switch (op) {
     case CLT__R_SUM: return "reduce_sum";
@@ -60,20 +100,34 @@ clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
   clt__rop op = r->op;
   clt_dtype dt = r->dt;
   clt__rlayout L = r->L;
+  /* One output per a (B = 1) with a stepping through memory faster than r: the outputs are
+   * the same taken as b (element a * B + b either way), and the GPU-shaped kernels then read
+   * along them (a sum over dim 1 of x.T). */
+  if (d->gpu_kernels && L.B == 1 && L.A > 1 && L.R > 1 && L.sA < L.sR)
+    L = (clt__rlayout){.A = 1, .R = L.R, .B = L.A, .sA = 0, .sR = L.sR, .sB = L.sA, .off = L.off};
   const clt__storage *in = r->in;
   clt__storage *pin = NULL, *pidx_in = NULL; /* this pass's partial inputs (owned) */
   clt_status s = CLT_OK;
   for (;;) {
     /* float sums and products down contiguous columns: 8 columns per work-item (reduce.cl) */
-    bool b8 = (op == CLT__R_SUM || op == CLT__R_PROD) && clt_dtype_is_float(dt) && L.sB == 1 && L.B >= 8;
+    bool b8 = !d->gpu_kernels && (op == CLT__R_SUM || op == CLT__R_PROD) && clt_dtype_is_float(dt) && L.sB == 1 &&
+              L.B >= 8;
+    clt__cl_kernel_entry *k;
+    char name[32];
+    snprintf(name, sizeof name, "%s%s", kernel_name(op), d->gpu_kernels ? "_wg" : b8 ? "_b8" : "");
+    s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)dt, name, &k);
+    if (s != CLT_OK) break;
     clt__rlayout LW = L;
     if (b8) LW.B = (L.B + 7) / 8;
-    int64_t n = chunks_for(d, &LW, dev->info.compute_units), chunk = (L.R + n - 1) / n;
+    wg_geometry g = {0, 0, 1, L.R, 0};
+    if (d->gpu_kernels) g = wg_geometry_for(&L, k->local, dev->info.compute_units);
+    int64_t n = d->gpu_kernels ? g.nchunks : chunks_for(d, &LW, dev->info.compute_units);
+    int64_t chunk = d->gpu_kernels ? g.chunk : (L.R + n - 1) / n;
     bool final = n == 1;
     clt_dtype pdt = extreme ? dt : clt__reduce_acc_dtype(op, dt);
     clt__storage *vout = NULL, *iout = NULL;
     int64_t vo = 0, io = 0;
-    size_t cnt = (size_t)(L.A * n * L.B), launch = (size_t)(LW.A * n * LW.B);
+    size_t cnt = (size_t)(L.A * n * L.B), launch = d->gpu_kernels ? (size_t)g.groups * k->local : (size_t)(LW.A * n * LW.B);
     if (final) {
       vout = r->out;
       vo = r->out_off;
@@ -87,43 +141,42 @@ clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
         break;
       }
     }
-    clt__cl_kernel_entry *k;
-    char name[32];
-    snprintf(name, sizeof name, "%s%s", kernel_name(op), b8 ? "_b8" : "");
-    s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)dt, name, &k);
-    if (s == CLT_OK) {
-      clt__cl_args a;
-      clt__cl_args_init(&a, k);
-      cl_long ch = chunk, nc = n;
-      layout_args(&a, in, &L);
-      CLT__ARG(&a, ch);
-      CLT__ARG(&a, nc);
-      cl_mem vm = vout ? clt__cl_mem(vout) : NULL, im = iout ? clt__cl_mem(iout) : NULL;
-      cl_long vol = vo, iol = io;
-      if (extreme) {
-        cl_mem iin = pidx_in ? clt__cl_mem(pidx_in) : NULL;
-        cl_int has = pidx_in != NULL;
-        CLT__ARG(&a, vm);
-        CLT__ARG(&a, vol);
-        CLT__ARG(&a, im);
-        CLT__ARG(&a, iol);
-        CLT__ARG(&a, iin);
-        CLT__ARG(&a, has);
-      } else {
-        cl_mem mm = r->m ? clt__cl_mem(r->m) : clt__cl_mem(in);
-        cl_long mo = r->m_off;
-        cl_int post = final ? (cl_int)r->post : 0;
-        uint8_t scale[8];
-        clt__store_f64(pdt, scale, r->scale);
-        CLT__ARG(&a, vm);
-        CLT__ARG(&a, vol);
-        CLT__ARG(&a, mm);
-        CLT__ARG(&a, mo);
-        CLT__ARG(&a, post);
-        clt__cl_arg(&a, clt_dtype_size(pdt), scale);
-      }
-      s = clt__cl_launch(d, &a, launch);
+    clt__cl_args a;
+    clt__cl_args_init(&a, k);
+    cl_long ch = chunk, nc = n;
+    layout_args(&a, in, &L);
+    CLT__ARG(&a, ch);
+    CLT__ARG(&a, nc);
+    cl_mem vm = vout ? clt__cl_mem(vout) : NULL, im = iout ? clt__cl_mem(iout) : NULL;
+    cl_long vol = vo, iol = io;
+    if (extreme) {
+      cl_mem iin = pidx_in ? clt__cl_mem(pidx_in) : NULL;
+      cl_int has = pidx_in != NULL;
+      CLT__ARG(&a, vm);
+      CLT__ARG(&a, vol);
+      CLT__ARG(&a, im);
+      CLT__ARG(&a, iol);
+      CLT__ARG(&a, iin);
+      CLT__ARG(&a, has);
+    } else {
+      cl_mem mm = r->m ? clt__cl_mem(r->m) : clt__cl_mem(in);
+      cl_long mo = r->m_off;
+      cl_int post = final ? (cl_int)r->post : 0;
+      uint8_t scale[8];
+      clt__store_f64(pdt, scale, r->scale);
+      CLT__ARG(&a, vm);
+      CLT__ARG(&a, vol);
+      CLT__ARG(&a, mm);
+      CLT__ARG(&a, mo);
+      CLT__ARG(&a, post);
+      clt__cl_arg(&a, clt_dtype_size(pdt), scale);
     }
+    if (d->gpu_kernels) {
+      cl_int lbb = g.lbb, lrb = g.lrb;
+      CLT__ARG(&a, lbb);
+      CLT__ARG(&a, lrb);
+    }
+    s = clt__cl_launch(d, &a, launch);
     /* the queue is in order: releasing the inputs now cannot let a later write overtake them */
     clt__storage_release(pin);
     clt__storage_release(pidx_in);
@@ -142,14 +195,17 @@ clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
     L = (clt__rlayout){.A = L.A, .R = n, .B = L.B, .sA = n * L.B, .sR = L.B, .sB = 1, .off = 0};
     if (op == CLT__R_SQDEV || op == CLT__R_SUMEXP || op == CLT__R_SUMSC || op == CLT__R_DEVSUM) op = CLT__R_SUM;
   }
+  clt__storage_release(pin);
+  clt__storage_release(pidx_in);
   return s;
 }
 
 clt_status clt__cl_softmax(clt_device *dev, const clt__softmax_args *x) {
   clt__cl_dev *d = clt__cl(dev);
   clt__cl_kernel_entry *k;
-  bool unit = x->L.sR == 1 && x->oR == 1;
-  clt_status s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)x->dt, unit ? "softmax_apply_c" : "softmax_apply", &k);
+  bool unit = x->L.sR == 1 && x->oR == 1, along_b = d->gpu_kernels && x->L.B > 1 && x->L.sB == 1 && !unit;
+  clt_status s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)x->dt,
+                                along_b ? "softmax_apply_b" : unit ? "softmax_apply_c" : "softmax_apply", &k);
   if (s != CLT_OK) return s;
   clt__cl_args a;
   clt__cl_args_init(&a, k);
@@ -164,5 +220,6 @@ clt_status clt__cl_softmax(clt_device *dev, const clt__softmax_args *x) {
   CLT__ARG(&a, lg);
   /* groups of the 1-D size: on PoCL, softmax at 7.7 GB/s (n = 1e6) in groups of 256, 2.6 in
    * the 4096 that elementwise walks use */
+  if (along_b) return clt__cl_launch_rows(d, &a, (size_t)x->L.B, (size_t)(x->L.A * x->L.R), k->local);
   return clt__cl_launch_rows(d, &a, (size_t)x->L.R, (size_t)(x->L.A * x->L.B), k->local);
 }
