@@ -193,10 +193,16 @@ static clt_status fail_handle(clt_dist *d, clt_status s) {
   return s;
 }
 
+/* After a failure the operation stays in flight inside MPI: our copy of its handles goes (MPI
+ * never writes to it unless asked), the memory it names stays with the caller. */
 clt_status clt__dist_test(clt_dist *d, clt__dist_req *req, bool *done) {
   int flag = 0, rc = MPI_Testall(req->n, req->r, &flag, MPI_STATUSES_IGNORE);
   *done = false;
-  if (rc != MPI_SUCCESS) return fail_handle(d, mpi_fail("MPI_Testall", rc, "polling %s", req->call));
+  if (rc != MPI_SUCCESS) {
+    clt_status s = fail_handle(d, mpi_fail("MPI_Testall", rc, "polling %s", req->call));
+    clt__free_mem(req);
+    return s;
+  }
   if (flag) clt__free_mem(req);
   *done = flag != 0;
   return CLT_OK;
@@ -208,17 +214,18 @@ clt_status clt__dist_wait(clt_dist *d, clt__dist_req *req, const char *what) {
   double start = clt__now();
   for (;;) {
     int flag = 0, rc = MPI_Testall(req->n, req->r, &flag, MPI_STATUSES_IGNORE);
-    if (rc != MPI_SUCCESS) return fail_handle(d, mpi_fail("MPI_Testall", rc, "waiting for %s (%s)", req->call, what));
-    if (flag) {
+    clt_status s = CLT_OK;
+    if (rc != MPI_SUCCESS)
+      s = fail_handle(d, mpi_fail("MPI_Testall", rc, "waiting for %s (%s)", req->call, what));
+    else if (!flag && clt__now() - start > d->timeout_s)
+      s = fail_handle(d, clt__err(CLT_ERR_BACKEND,
+                                  "%s: %s did not complete within %g s on rank %d of %d: another rank stopped, died or "
+                                  "is still busy (the limit: clt_dist_set_timeout or $CLT_DIST_TIMEOUT)",
+                                  what, req->call, d->timeout_s, d->rank, d->size));
+    if (flag || s != CLT_OK) { /* on a failure, as clt__dist_test */
       clt__free_mem(req);
-      return CLT_OK;
+      return s;
     }
-    double waited = clt__now() - start;
-    if (waited > d->timeout_s)
-      return fail_handle(d, clt__err(CLT_ERR_BACKEND,
-                                     "%s: %s did not complete within %g s on rank %d of %d: another rank stopped, died or "
-                                     "is still busy (the limit: clt_dist_set_timeout or $CLT_DIST_TIMEOUT)",
-                                     what, req->call, d->timeout_s, d->rank, d->size));
   }
 }
 

@@ -115,7 +115,11 @@ static clt_status poll(clt_ddp *ddp) {
     bool done = false;
     if (!b->req) continue;
     clt_status s = clt__dist_test(ddp->d, b->req, &done);
-    if (s != CLT_OK) return s;
+    if (s != CLT_OK) { /* the request is gone, the bucket's allreduce may still be in flight */
+      b->req = NULL;
+      ddp->broken = true;
+      return s;
+    }
     if (done) b->req = NULL;
   }
   return CLT_OK;
@@ -137,6 +141,7 @@ static clt_status on_leaf(void *user, clt_tensor *leaf) {
 /* Starts every bucket not started yet, in order, with zeros for gradients that never came. */
 static clt_status launch_rest(clt_ddp *ddp) {
   clt_status s = CLT_OK;
+  if (ddp->broken) return s; /* the communicator failed: nothing more can be started */
   for (int i = 0; i < ddp->n && s == CLT_OK; i++) {
     if (ddp->ready[i] || ddp->bucket_of[i] < ddp->next) continue;
     if ((s = fill_slot(ddp, i)) == CLT_OK) {
@@ -159,12 +164,12 @@ static clt_status finish(clt_ddp *ddp) {
       snprintf(what, sizeof what, "bucket %d of %d (%lld %s gradients)", k, ddp->nbuckets, (long long)b->numel,
                clt_dtype_name(b->dt));
       clt_status w = clt__dist_wait(ddp->d, b->req, what);
+      b->req = NULL;
       if (w != CLT_OK) {
         ddp->broken = true;
         s = w;
         continue;
       }
-      b->req = NULL;
     }
     if (ddp->broken || !b->ptr) continue;
     if (s == CLT_OK && size > 1) { /* the sum over ranks to the mean */

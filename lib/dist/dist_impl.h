@@ -27,11 +27,12 @@ clt_status clt__dist_ibcast(clt_dist *d, void *buf, size_t bytes, int root, clt_
 clt_status clt__dist_iallgather(clt_dist *d, const void *src, size_t bytes, void *dst, clt__dist_req **req);
 clt_status clt__dist_ibarrier(clt_dist *d, clt__dist_req **req);
 
-/* Lets MPI progress req: *done gets whether it completed (req is then freed). */
+/* Lets MPI progress req: *done gets whether it completed (req is then freed). A failure marks
+ * d failed and frees req as clt__dist_wait's. */
 clt_status clt__dist_test(clt_dist *d, clt__dist_req *req, bool *done);
 /* Waits for req (what names it in messages) and frees it. Past the handle's timeout, or when MPI
- * reports a failure, marks d failed and returns CLT_ERR_BACKEND; req then stays with MPI, and
- * so must the memory it names (the caller keeps it allocated). */
+ * reports a failure, marks d failed and returns CLT_ERR_BACKEND: the operation then stays in
+ * flight inside MPI, and the memory it names must stay allocated (clt__stage_abandon). */
 clt_status clt__dist_wait(clt_dist *d, clt__dist_req *req, const char *what);
 
 /* *same gets whether every rank passed the same v (one small allreduce; the same answer on
