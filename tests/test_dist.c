@@ -4,6 +4,7 @@
  * process's, the parameters' broadcast, empty shares, and a fault sweep. In every build: the
  * autograd engine's leaf hook, the backends' map and unmap, the sampler, the optimizer's state
  * for checkpoints; without MPI, that every communicating function refuses. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdio.h>
 
 #include "autograd_impl.h"
@@ -333,8 +334,23 @@ END_TEST
 
 /* ---- the communicator ---------------------------------------------------------------------- */
 
-static clt_dist *world;
-static int R, N; /* this rank, the world's size */
+static clt_dist *world, *ring_world; /* ring_world: every allreduce through clt's ring */
+static int R, N;                      /* this rank, the world's size */
+
+/* Tests of allreduces run on each device with each handle: _i counts devices, then handles. */
+#define TU_DEVICES_BOTH_PATHS(tc, fn) tcase_add_loop_test((tc), (fn), 0, 2 * tu_ndev)
+#define BOTH_DEV (tu_dev[_i % tu_ndev])
+#define BOTH_WORLD (_i >= tu_ndev ? ring_world : world)
+
+
+/* A handle whose allreduces all take the ring (lib/dist/comm_mpi.c), whatever their size. */
+static clt_dist *adopt_world(bool ring) {
+  clt_dist *d = NULL;
+  if (ring) setenv("CLT_DIST_RING_MIN", "0", 1);
+  clt_status s = clt_dist_adopt(MPI_COMM_WORLD, &d);
+  if (ring) unsetenv("CLT_DIST_RING_MIN");
+  return s == CLT_OK ? d : NULL;
+}
 
 START_TEST(handles_know_their_ranks) {
   ck_assert(clt_dist_available());
@@ -384,13 +400,20 @@ static double value_at(clt_dtype dt, int r, int i) {
   return dt == CLT_BOOL ? (double)((r + i) % 3 == 0) : (double)((r + 1) * (i + 2) % 7) - (dt == CLT_UINT8 ? 0 : 2);
 }
 
+/* Sizes: fewer elements than ranks (the ring's chunks empty), a few, and past the size from
+ * which allreduces take the ring by default (256 KiB of float32), uneven in chunks. */
 START_TEST(allreduce_every_dtype_and_op) {
-  clt_device *dev = TU_DEV;
-  enum { n = 5 };
+  clt_device *dev = BOTH_DEV;
+  clt_dist *d = BOTH_WORLD;
+  static const int sizes[3] = {1, 5, 70001};
+  for (int z = 0; z < 3; z++)
   for (int dt = 0; dt < CLT_DTYPE_COUNT; dt++) {
     if (dt == CLT_FLOAT64 && !dev->info.fp64) continue;
+    /* past 256 KiB float32 takes the default handle's ring, uint8 still MPI_Iallreduce */
+    if (z == 2 && (d == ring_world || (dt != CLT_FLOAT32 && dt != CLT_UINT8))) continue;
     for (int op = CLT_DIST_SUM; op <= CLT_DIST_MAX; op++) {
-      double mine[n], want[n];
+      int n = sizes[z];
+      double *mine = malloc((size_t)n * sizeof *mine), *want = malloc((size_t)n * sizeof *want);
       for (int i = 0; i < n; i++) {
         mine[i] = value_at(dt, R, i);
         want[i] = op == CLT_DIST_MAX ? -1e9 : 0;
@@ -398,10 +421,11 @@ START_TEST(allreduce_every_dtype_and_op) {
           want[i] = op == CLT_DIST_MAX ? fmax(want[i], value_at(dt, r, i)) : want[i] + value_at(dt, r, i);
         if (op == CLT_DIST_MEAN) want[i] = dt == CLT_FLOAT32 ? (double)(float)(want[i] / N) : want[i] / N;
       }
-      clt_tensor *f = clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(n), mine), *t = clt_cast(f, dt);
+      clt_tensor *f = clt_from_host(tu_dev[0], CLT_FLOAT64, 1, (const int64_t[]){n}, mine), *c = clt_cast(f, dt);
+      clt_tensor *t = clt_to(c, dev);
       ck_assert_ptr_nonnull(t);
       long version = atomic_load(&t->st->version);
-      clt_status s = clt_dist_allreduce(world, t, op);
+      clt_status s = clt_dist_allreduce(d, t, op);
       if (op == CLT_DIST_MEAN && !clt_dtype_is_float(dt)) {
         ck_assert_int_eq(s, CLT_ERR_DTYPE);
         TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_dist_allreduce", "CLT_DIST_MEAN", clt_dtype_name(dt));
@@ -415,21 +439,24 @@ START_TEST(allreduce_every_dtype_and_op) {
         ck_assert_int_gt(atomic_load(&t->st->version), version);
       }
       clt_release(f);
+      clt_release(c);
       clt_release(t);
+      free(mine);
+      free(want);
     }
   }
   /* a view that is not contiguous: reduced through a copy, written back */
   clt_tensor *base = clt_arange(dev, CLT_FLOAT32, 0, 6, 1), *r = clt_view(base, CLT_SHAPE(2, 3)), *v = clt_transpose(r, 0, 1);
-  ck_assert_int_eq(clt_dist_allreduce(world, v, CLT_DIST_SUM), CLT_OK);
+  ck_assert_int_eq(clt_dist_allreduce(d, v, CLT_DIST_SUM), CLT_OK);
   double want6[6];
   for (int i = 0; i < 6; i++) want6[i] = (double)(i * N);
   tu_assert_values(base, 1, (const int64_t[]){6}, want6);
   /* empty: nothing to do; bad arguments */
   clt_tensor *e = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(0, 3));
-  ck_assert_int_eq(clt_dist_allreduce(world, e, CLT_DIST_SUM), CLT_OK);
-  ck_assert_int_eq(clt_dist_allreduce(world, base, (clt_dist_op)7), CLT_ERR_INVALID_ARG);
+  ck_assert_int_eq(clt_dist_allreduce(d, e, CLT_DIST_SUM), CLT_OK);
+  ck_assert_int_eq(clt_dist_allreduce(d, base, (clt_dist_op)7), CLT_ERR_INVALID_ARG);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "op 7");
-  ck_assert_int_eq(clt_dist_allreduce(world, NULL, CLT_DIST_SUM), CLT_ERR_INVALID_ARG);
+  ck_assert_int_eq(clt_dist_allreduce(d, NULL, CLT_DIST_SUM), CLT_ERR_INVALID_ARG);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_dist_allreduce", "t is NULL");
   ck_assert_int_eq(clt_dist_allreduce(NULL, base, CLT_DIST_SUM), CLT_ERR_INVALID_ARG);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "d is NULL");
@@ -601,17 +628,18 @@ static void my_rows(int64_t rows, int64_t *from, int64_t *to) {
  * (started during the backward), an unused parameter (zeros), gradients that accumulate without
  * zero_grad, and batches too short for every rank to get a row. */
 START_TEST(ddp_gradients_are_one_process_gradients) {
-  clt_device *dev = TU_DEV;
+  clt_device *dev = BOTH_DEV;
+  clt_dist *d = BOTH_WORLD;
   if (!dev->info.fp64) TU_SKIP("%s has no float64", dev->info.spec);
   clt_scope_begin();
   model m;
   model_init(&m, dev, 1000 + R);
   clt_ddp *ddp;
   clt_ddp_options opts = {.bucket_bytes = 64}; /* b2, w2, b1, w1, unused: 5 buckets */
-  ck_assert_int_eq(clt_ddp_create(world, 5, m.p, &opts, &ddp), CLT_OK);
+  ck_assert_int_eq(clt_ddp_create(d, 5, m.p, &opts, &ddp), CLT_OK);
   ck_assert_int_eq(clt_ddp_buckets(ddp), 5);
   for (int i = 0; i < 5; i++) { /* rank 0's weights everywhere */
-    clt_tensor *all = clt_dist_all_gather(world, m.p[i]);
+    clt_tensor *all = clt_dist_all_gather(d, m.p[i]);
     double *v = tu_values(all);
     int64_t n = clt_numel(m.p[i]);
     for (int r = 1; r < N; r++)
@@ -722,7 +750,7 @@ START_TEST(ddp_shared_weights_and_bad_arguments) {
 END_TEST
 
 /* One of each collective and a data-parallel step on dev; the numbers it ends with. */
-static clt_status workload(clt_device *dev, double *got) {
+static clt_status workload(clt_device *dev, bool ring, double *got) {
   clt_status s = CLT_OK;
   clt_dist *h = NULL;
   clt_ddp *ddp = NULL;
@@ -730,7 +758,9 @@ static clt_status workload(clt_device *dev, double *got) {
   clt_tensor *t = clt_full(dev, CLT_FLOAT32, CLT_SHAPE(4), 1 + R);
   clt_tensor *w = clt_keep(clt_full(dev, CLT_FLOAT32, CLT_SHAPE(3), 0.5 + R));
   if (!t || !w) s = clt_last_status();
+  if (s == CLT_OK && ring) setenv("CLT_DIST_RING_MIN", "0", 1);
   if (s == CLT_OK) s = clt_dist_adopt(MPI_COMM_WORLD, &h);
+  unsetenv("CLT_DIST_RING_MIN");
   if (s == CLT_OK) s = clt_dist_allreduce(h, t, CLT_DIST_SUM);
   if (s == CLT_OK) s = clt_dist_broadcast(h, t, N - 1);
   clt_tensor *all = s == CLT_OK ? clt_dist_all_gather(h, t) : NULL;
@@ -754,21 +784,23 @@ static clt_status workload(clt_device *dev, double *got) {
  * same): each failure is an error naming what failed, leaks nothing, leaves the ranks in step
  * (no collective waits for one another never starts), and the clean run after it is right. */
 START_TEST(fault_sweep_keeps_the_ranks_in_step) {
-  clt_device *dev = TU_DEV;
+  clt_device *dev = BOTH_DEV;
+  bool ring = _i >= tu_ndev;
+  if (ring && _i != tu_ndev) return; /* the ring's points are the same on every device: the host's */
   double want[2], got[2];
-  ck_assert_msg(workload(dev, want) == CLT_OK, "%s", clt_last_error());
+  ck_assert_msg(workload(dev, ring, want) == CLT_OK, "%s", clt_last_error());
   /* sum of N * N elements of sum(1..N); gradient 2 w (1 + r), w = 0.5 (rank 0's), mean over r */
   ck_assert_double_eq(want[0], 4.0 * N * N * (N + 1) / 2.0);
   ck_assert_double_eq_tol(want[1], 3.0 * (1.0 + (N - 1) / 2.0), 1e-6);
   clt__fault_reset();
-  ck_assert_int_eq(workload(dev, got), CLT_OK);
+  ck_assert_int_eq(workload(dev, ring, got), CLT_OK);
   long points = clt__fault_count(), mpi_points = 0;
   for (long n = 1; n <= points; n++) {
     long before[CLT__LIVE_COUNT];
     for (int k = 0; k < CLT__LIVE_COUNT; k++) before[k] = atomic_load(&clt__live[k]);
     clt__fault_reset();
     clt__fault_arm(n, 0);
-    clt_status st = workload(dev, got);
+    clt_status st = workload(dev, ring, got);
     bool fired = clt__fault_fired();
     const char *call = clt__fault_fired_call(), *wrong = st != CLT_OK ? tu_fault_unnamed(st) : NULL;
     mpi_points += call && strncmp(call, "MPI_", 4) == 0;
@@ -782,12 +814,13 @@ START_TEST(fault_sweep_keeps_the_ranks_in_step) {
       if (k != CLT__LIVE_BUFFERS && k != CLT__LIVE_KERNELS && k != CLT__LIVE_PROGRAMS)
         ck_assert_msg(atomic_load(&clt__live[k]) == before[k], "fault %ld at %s: live %s %ld -> %ld", n,
                       call ? call : "a host allocation", tu_live_name(k), before[k], atomic_load(&clt__live[k]));
-    ck_assert_msg(workload(dev, got) == CLT_OK, "after fault %ld: %s", n, clt_last_error());
+    ck_assert_msg(workload(dev, ring, got) == CLT_OK, "after fault %ld: %s", n, clt_last_error());
     ck_assert(got[0] == want[0] && got[1] == want[1]);
   }
   ck_assert_int_ge(mpi_points, 8); /* dup, split, allreduce, bcast, allgather, and those of ddp */
-  if (R == 0) printf("fault sweep on %s: %ld points (%ld MPI calls), each failed in turn on %d ranks\n", dev->info.spec,
-                     points, mpi_points, N);
+  if (R == 0)
+    printf("fault sweep on %s%s: %ld points (%ld MPI calls), each failed in turn on %d ranks\n", dev->info.spec,
+           ring ? " (allreduces in a ring)" : "", points, mpi_points, N);
 }
 END_TEST
 
@@ -807,13 +840,13 @@ static Suite *make_suite(void) {
   TU_DEVICES(tc, without_mpi_every_collective_refuses);
 #else
   tcase_add_test(tc, handles_know_their_ranks);
-  TU_DEVICES(tc, allreduce_every_dtype_and_op);
+  TU_DEVICES_BOTH_PATHS(tc, allreduce_every_dtype_and_op);
   TU_DEVICES(tc, broadcast_from_every_root);
   TU_DEVICES(tc, all_gather_stacks_in_rank_order);
   tcase_add_test(tc, a_collective_no_other_rank_joins_times_out);
-  TU_DEVICES(tc, ddp_gradients_are_one_process_gradients);
+  TU_DEVICES_BOTH_PATHS(tc, ddp_gradients_are_one_process_gradients);
   TU_DEVICES(tc, ddp_shared_weights_and_bad_arguments);
-  TU_DEVICES(tc, fault_sweep_keeps_the_ranks_in_step);
+  TU_DEVICES_BOTH_PATHS(tc, fault_sweep_keeps_the_ranks_in_step);
 #endif
   suite_add_tcase(s, tc);
   return s;
@@ -829,6 +862,11 @@ int main(int argc, char **argv) {
   R = clt_dist_rank(world);
   N = clt_dist_size(world);
   clt_dist_set_timeout(world, 120); /* a rank whose test failed leaves the others waiting */
+  if (!(ring_world = adopt_world(true))) {
+    fprintf(stderr, "test_dist: %s\n", clt_last_error());
+    return 1;
+  }
+  clt_dist_set_timeout(ring_world, 120);
   int rc = tu_main(make_suite, TU_MANY_KERNELS);
   /* every rank's verdict, so that all exit alike */
   int all = rc;
@@ -838,6 +876,7 @@ int main(int argc, char **argv) {
    * neither name nor suppress what they keep (tests/lsan-mpi.supp). */
   __lsan_do_leak_check();
 #endif
+  clt_dist_release(ring_world);
   clt_dist_release(world);
   if (R == 0) printf("test_dist: %d ranks, %s\n", N, all ? "FAILED" : "passed");
   return all;

@@ -18,14 +18,11 @@ struct clt_dist {
   int rank, size, local_rank;
   double timeout_s;
   bool owns_mpi; /* counts towards finalising the MPI clt initialised */
+  size_t ring_min; /* allreduces of at least this many bytes take the ring */
+  int tag_ub;      /* MPI_TAG_UB */
+  uint64_t ring_seq; /* rings started: each has its window of tags */
   bool failed;   /* a collective timed out or MPI failed: requests may still be in flight */
   char why[512];
-};
-
-struct clt__dist_req {
-  int n; /* MPI requests in r */
-  const char *call;
-  MPI_Request r[];
 };
 
 /* Whether clt initialised MPI, and how many handles of clt_dist_init are alive: the last one
@@ -52,6 +49,16 @@ static clt_status mpi_fail(const char *call, int rc, const char *fmt, ...) {
   return clt__err(CLT_ERR_BACKEND, "%s failed: %s (MPI error class %d): %s", call, text, cls, detail);
 }
 
+/* Measured on 2 ranks (docs/DISTRIBUTED.md): below this, MPI_Iallreduce's latency wins. */
+#define RING_MIN_BYTES ((size_t)256 << 10)
+
+static size_t ring_min(void) {
+  const char *env = clt__getenv("CLT_DIST_RING_MIN");
+  char *end;
+  unsigned long long v = env ? strtoull(env, &end, 10) : 0;
+  return env && end != env && *end == '\0' ? (size_t)v : RING_MIN_BYTES;
+}
+
 static double default_timeout(void) {
   const char *env = clt__getenv("CLT_DIST_TIMEOUT");
   char *end;
@@ -66,6 +73,7 @@ static clt_status make_handle(MPI_Comm comm, bool owns, clt_dist **out) {
   atomic_init(&d->refs, 1);
   d->comm = MPI_COMM_NULL;
   d->timeout_s = default_timeout();
+  d->ring_min = ring_min();
   int rc = CLT__MPI(MPI_Comm_dup(comm, &d->comm));
   if (rc != MPI_SUCCESS) {
     clt__free_mem(d);
@@ -80,6 +88,9 @@ static clt_status make_handle(MPI_Comm comm, bool owns, clt_dist **out) {
     call = "MPI_Comm_split_type",
     rc = CLT__MPI(MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
   if (rc == MPI_SUCCESS) call = "MPI_Comm_rank", rc = MPI_Comm_rank(node, &d->local_rank);
+  int *ub = NULL, has_ub = 0;
+  if (rc == MPI_SUCCESS) call = "MPI_Comm_get_attr", rc = MPI_Comm_get_attr(d->comm, MPI_TAG_UB, &ub, &has_ub);
+  d->tag_ub = has_ub && ub ? *ub : 32767; /* the least the standard allows */
   if (node != MPI_COMM_NULL) MPI_Comm_free(&node);
   if (rc != MPI_SUCCESS) {
     MPI_Comm_free(&d->comm);
@@ -174,6 +185,35 @@ clt_status clt__dist_usable(const clt_dist *d) {
 
 /* ---- requests --------------------------------------------------------------------------- */
 
+/* A ring allreduce (reduce-scatter, then allgather; Patarasuk and Yuan's bandwidth-optimal
+ * algorithm, as Horovod's and Gloo's) over non-blocking point-to-point messages, for large
+ * buffers. Open MPI's MPI_Iallreduce takes a binomial reduce and broadcast whenever the buffer
+ * is in place or the ranks are fewer than 4, at half MPI_Allreduce's bandwidth and below
+ * (docs/DISTRIBUTED.md); the ring moves 2 (p - 1) / p of the buffer per rank, as MPI_Allreduce.
+ * Step s < p - 1 sends chunk (r - s) to the right and adds chunk (r - s - 1) from the left into
+ * the buffer (incoming + own, so each chunk's sum runs in one fixed order of ranks); the next
+ * p - 1 steps pass the finished chunks around. Each step has a tag of its own in the handle's
+ * window for this operation, so that rings in flight at once never take each other's
+ * messages. */
+typedef struct {
+  char *buf, *scratch; /* scratch: one incoming chunk */
+  int64_t count;
+  size_t es;
+  MPI_Datatype dt;
+  MPI_Op op;
+  int p, r, tag;
+  int step; /* steps finished, of 2 (p - 1) */
+  bool posted;
+  MPI_Request rq[2];
+} ring;
+
+struct clt__dist_req {
+  const char *call;
+  ring *ring; /* or n MPI requests */
+  int n;
+  MPI_Request r[];
+};
+
 static clt__dist_req *req_new(int n, const char *call) {
   clt__dist_req *r = clt__malloc(sizeof *r + (size_t)(n ? n : 1) * sizeof(MPI_Request));
   if (!r) {
@@ -181,8 +221,80 @@ static clt__dist_req *req_new(int n, const char *call) {
     return NULL;
   }
   r->n = 0;
+  r->ring = NULL;
   r->call = call;
   return r;
+}
+
+/* Frees req; after a failure (in_flight) the ring's scratch may still be a receive's target,
+ * and stays. */
+static void req_free(clt__dist_req *req, bool in_flight) {
+  if (req->ring && !in_flight) clt__free_mem(req->ring->scratch);
+  clt__free_mem(req->ring);
+  clt__free_mem(req);
+}
+
+/* Chunk c of the ring: numpy.array_split of count in p. */
+static void chunk(const ring *g, int c, int64_t *off, int *n) {
+  c = ((c % g->p) + g->p) % g->p;
+  int64_t base = g->count / g->p, extra = g->count % g->p;
+  *off = c * base + (c < extra ? c : extra);
+  *n = (int)(base + (c < extra));
+}
+
+/* Posts the receive and the send of the ring's current step. */
+static int ring_post(MPI_Comm comm, ring *g, bool fault_point, const char **call) {
+  bool scatter = g->step < g->p - 1;
+  int t = scatter ? g->step : g->step - (g->p - 1), n_in, n_out;
+  int64_t in, out;
+  chunk(g, scatter ? g->r - t - 1 : g->r - t, &in, &n_in);
+  chunk(g, scatter ? g->r - t : g->r + 1 - t, &out, &n_out);
+  int left = (g->r + g->p - 1) % g->p, right = (g->r + 1) % g->p, tag = g->tag + g->step;
+  void *to = scatter ? g->scratch : g->buf + (size_t)in * g->es;
+  *call = "MPI_Irecv";
+  int rc = fault_point ? CLT__MPI(MPI_Irecv(to, n_in, g->dt, left, tag, comm, &g->rq[0]))
+                       : MPI_Irecv(to, n_in, g->dt, left, tag, comm, &g->rq[0]);
+  if (rc != MPI_SUCCESS) return rc;
+  *call = "MPI_Isend";
+  rc = fault_point ? CLT__MPI(MPI_Isend(g->buf + (size_t)out * g->es, n_out, g->dt, right, tag, comm, &g->rq[1]))
+                   : MPI_Isend(g->buf + (size_t)out * g->es, n_out, g->dt, right, tag, comm, &g->rq[1]);
+  if (rc != MPI_SUCCESS) { /* nothing was sent to match the receive: withdrawn, so scratch is free */
+    MPI_Cancel(&g->rq[0]);
+    MPI_Wait(&g->rq[0], MPI_STATUS_IGNORE);
+    return rc;
+  }
+  g->posted = true;
+  return MPI_SUCCESS;
+}
+
+/* Moves req on as far as it goes without waiting: *done when complete. On a failure *call names
+ * the MPI call. */
+static int progress(MPI_Comm comm, clt__dist_req *req, bool *done, const char **call) {
+  ring *g = req->ring;
+  if (!g) {
+    int flag = 0, rc = MPI_Testall(req->n, req->r, &flag, MPI_STATUSES_IGNORE);
+    *call = "MPI_Testall";
+    *done = flag != 0;
+    return rc;
+  }
+  *done = false;
+  while (g->step < 2 * (g->p - 1)) {
+    int flag = 0, rc;
+    if (!g->posted && (rc = ring_post(comm, g, false, call)) != MPI_SUCCESS) return rc;
+    if ((rc = MPI_Testall(2, g->rq, &flag, MPI_STATUSES_IGNORE)) != MPI_SUCCESS) return *call = "MPI_Testall", rc;
+    if (!flag) return MPI_SUCCESS;
+    if (g->step < g->p - 1) {
+      int64_t off;
+      int n;
+      chunk(g, g->r - g->step - 1, &off, &n);
+      if ((rc = MPI_Reduce_local(g->scratch, g->buf + (size_t)off * g->es, n, g->dt, g->op)) != MPI_SUCCESS)
+        return *call = "MPI_Reduce_local", rc;
+    }
+    g->step++;
+    g->posted = false;
+  }
+  *done = true;
+  return MPI_SUCCESS;
 }
 
 /* Marks d failed: what happened goes to the record and d->why. */
@@ -196,15 +308,15 @@ static clt_status fail_handle(clt_dist *d, clt_status s) {
 /* After a failure the operation stays in flight inside MPI: our copy of its handles goes (MPI
  * never writes to it unless asked), the memory it names stays with the caller. */
 clt_status clt__dist_test(clt_dist *d, clt__dist_req *req, bool *done) {
-  int flag = 0, rc = MPI_Testall(req->n, req->r, &flag, MPI_STATUSES_IGNORE);
-  *done = false;
+  const char *call = NULL;
+  int rc = progress(d->comm, req, done, &call);
   if (rc != MPI_SUCCESS) {
-    clt_status s = fail_handle(d, mpi_fail("MPI_Testall", rc, "polling %s", req->call));
-    clt__free_mem(req);
+    clt_status s = fail_handle(d, mpi_fail(call, rc, "polling %s", req->call));
+    req_free(req, true);
+    *done = false;
     return s;
   }
-  if (flag) clt__free_mem(req);
-  *done = flag != 0;
+  if (*done) req_free(req, false);
   return CLT_OK;
 }
 
@@ -213,17 +325,19 @@ clt_status clt__dist_test(clt_dist *d, clt__dist_req *req, bool *done) {
 clt_status clt__dist_wait(clt_dist *d, clt__dist_req *req, const char *what) {
   double start = clt__now();
   for (;;) {
-    int flag = 0, rc = MPI_Testall(req->n, req->r, &flag, MPI_STATUSES_IGNORE);
+    const char *call = NULL;
+    bool done = false;
+    int rc = progress(d->comm, req, &done, &call);
     clt_status s = CLT_OK;
     if (rc != MPI_SUCCESS)
-      s = fail_handle(d, mpi_fail("MPI_Testall", rc, "waiting for %s (%s)", req->call, what));
-    else if (!flag && clt__now() - start > d->timeout_s)
+      s = fail_handle(d, mpi_fail(call, rc, "waiting for %s (%s)", req->call, what));
+    else if (!done && clt__now() - start > d->timeout_s)
       s = fail_handle(d, clt__err(CLT_ERR_BACKEND,
                                   "%s: %s did not complete within %g s on rank %d of %d: another rank stopped, died or "
                                   "is still busy (the limit: clt_dist_set_timeout or $CLT_DIST_TIMEOUT)",
                                   what, req->call, d->timeout_s, d->rank, d->size));
-    if (flag || s != CLT_OK) { /* on a failure, as clt__dist_test */
-      clt__free_mem(req);
+    if (done || s != CLT_OK) {
+      req_free(req, !done);
       return s;
     }
   }
@@ -232,7 +346,7 @@ clt_status clt__dist_wait(clt_dist *d, clt__dist_req *req, const char *what) {
 /* The started part of a request that failed to start whole, waited for so its memory is free. */
 static clt_status start_failed(clt_dist *d, clt__dist_req *req, clt_status s) {
   if (req->n == 0) {
-    clt__free_mem(req);
+    req_free(req, false);
     return s;
   }
   char msg[1024];
@@ -255,8 +369,38 @@ static MPI_Datatype mpi_type(clt_dtype dt) {
 /* Elements per MPI call: counts are ints. */
 #define CHUNK ((int64_t)1 << 30)
 
+/* Starts the ring over count elements at buf (every chunk fits an int). */
+static clt_status start_ring(clt_dist *d, void *buf, int64_t count, clt_dtype dt, clt_dist_op op, clt__dist_req **out) {
+  clt__dist_req *req = req_new(0, "a ring allreduce (MPI_Isend, MPI_Irecv)");
+  ring *g = req ? clt__calloc(1, sizeof *g) : NULL;
+  size_t es = clt_dtype_size(dt), most = (size_t)((count + d->size - 1) / d->size);
+  char *scratch = g ? clt__malloc(most * es) : NULL;
+  if (!scratch) {
+    clt__free_mem(g);
+    if (req) clt__free_mem(req);
+    return clt__err(CLT_ERR_OOM, "cannot allocate a ring allreduce's %zu-byte chunk", most * es);
+  }
+  *g = (ring){.buf = buf, .scratch = scratch, .count = count, .es = es, .dt = mpi_type(dt),
+              .op = op == CLT_DIST_MAX ? MPI_MAX : MPI_SUM, .p = d->size, .r = d->rank};
+  int window = 2 * (d->size - 1);
+  g->tag = (int)(d->ring_seq++ % (uint64_t)(d->tag_ub / window)) * window;
+  req->ring = g;
+  const char *call = NULL;
+  int rc = ring_post(d->comm, g, true, &call); /* the first step now, the others as it progresses */
+  if (rc != MPI_SUCCESS) {
+    req_free(req, false);
+    return mpi_fail(call, rc, "%lld %s elements in a ring of %d", (long long)count, clt_dtype_name(dt), d->size);
+  }
+  *out = req;
+  return CLT_OK;
+}
+
 clt_status clt__dist_iallreduce(clt_dist *d, void *buf, int64_t count, clt_dtype dt, clt_dist_op op,
                                 clt__dist_req **out) {
+  size_t bytes = (size_t)count * clt_dtype_size(dt);
+  int window = 2 * (d->size - 1);
+  if (d->size > 1 && bytes >= d->ring_min && count / d->size < CHUNK && d->tag_ub / window >= 1)
+    return start_ring(d, buf, count, dt, op, out);
   int parts = (int)((count + CHUNK - 1) / CHUNK);
   clt__dist_req *req = req_new(parts, "MPI_Iallreduce");
   if (!req) return CLT_ERR_OOM;
