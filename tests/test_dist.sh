@@ -102,8 +102,8 @@ unit)
     # exec: valgrind's wrapper of this script then stops watching (the shell's own leaks are not
     # clt's); each rank runs under valgrind instead
     exec "$mpirun" --oversubscribe --timeout 1500 -np "$np" "$@" "$exe"
-  else
-    mpi "$np" 240 "$exe"
+  else # under the sanitizers (ASan's whole stacks: tens of times slower), a longer limit
+    mpi "$np" "$([ -n "${ASAN_OPTIONS:-}" ] && echo 850 || echo 240)" "$exe"
   fi
   ;;
 
