@@ -757,15 +757,17 @@ int main(int argc, char **argv) {
       qsort(epoch_s + 1, (size_t)trained - 1, sizeof *epoch_s, cmp_double);
       steady = 1000.0 * epoch_s[1 + (trained - 1) / 2] / (double)nbatches;
     }
-    clt_ddp_stats ds = {0};
-    if (ddp) clt_ddp_get_stats(ddp, &ds);
+    char ranks[160] = ""; /* with --distributed: where rank 0's backward time went */
+    clt_ddp_stats ds;
+    if (ddp && clt_ddp_get_stats(ddp, &ds) == CLT_OK)
+      snprintf(ranks, sizeof ranks, ", \"buckets\": %d, \"backward_seconds\": %.4f, \"allreduce_wait_seconds\": %.4f",
+               clt_ddp_buckets(ddp), ds.backward_s, ds.wait_s);
     if (o.json)
       printf("{\"summary\": true, \"device\": \"%s\", \"device_name\": \"%s\", \"epochs\": %d, \"steps\": %lld, "
              "\"train_seconds\": %.4f, \"ms_per_step\": %.4f, \"steady_ms_per_step\": %.4f, \"final_loss\": %.9g, "
-             "\"test_loss\": %.9g, \"test_acc\": %.6f, \"train_acc\": %.6f, \"world_size\": %d, \"buckets\": %d, "
-             "\"backward_seconds\": %.4f, \"allreduce_wait_seconds\": %.4f}\n",
+             "\"test_loss\": %.9g, \"test_acc\": %.6f, \"train_acc\": %.6f, \"world_size\": %d%s}\n",
              info.spec, info.name, o.epochs, (long long)steps, t_train, ms, steady, last_loss, test_loss, test_acc,
-             train_acc, world, clt_ddp_buckets(ddp), ds.backward_s, ds.wait_s);
+             train_acc, world, ranks);
     else
       printf("done on %s (%s)%s: %d epochs, %lld steps in %.2f s (%.3f ms per step, %.3f after the first epoch); "
              "final loss %.4f, test accuracy %.2f%%\n",
