@@ -334,7 +334,9 @@ END_TEST
 
 /* ---- the communicator ---------------------------------------------------------------------- */
 
-static clt_dist *world, *ring_world; /* ring_world: every allreduce through clt's ring */
+/* world: every allreduce one MPI_Iallreduce; ring_world: through clt's ring (whatever the size
+ * and the number of ranks, which choose between them by default) */
+static clt_dist *world, *ring_world;
 static int R, N;                      /* this rank, the world's size */
 
 /* Tests of allreduces run on each device with each handle: _i counts devices, then handles. */
@@ -343,12 +345,14 @@ static int R, N;                      /* this rank, the world's size */
 #define BOTH_WORLD (_i >= tu_ndev ? ring_world : world)
 
 
-/* A handle whose allreduces all take the ring (lib/dist/comm_mpi.c), whatever their size. */
+/* Allreduces of handles made from now on: all in the ring (lib/dist/comm_mpi.c), or none. */
+static void choose_path(bool ring) { setenv("CLT_DIST_RING_MIN", ring ? "0" : "18446744073709551615", 1); }
+
 static clt_dist *adopt_world(bool ring) {
   clt_dist *d = NULL;
-  if (ring) setenv("CLT_DIST_RING_MIN", "0", 1);
+  choose_path(ring);
   clt_status s = clt_dist_adopt(MPI_COMM_WORLD, &d);
-  if (ring) unsetenv("CLT_DIST_RING_MIN");
+  choose_path(false);
   return s == CLT_OK ? d : NULL;
 }
 
@@ -400,8 +404,7 @@ static double value_at(clt_dtype dt, int r, int i) {
   return dt == CLT_BOOL ? (double)((r + i) % 3 == 0) : (double)((r + 1) * (i + 2) % 7) - (dt == CLT_UINT8 ? 0 : 2);
 }
 
-/* Sizes: fewer elements than ranks (the ring's chunks empty), a few, and past the size from
- * which allreduces take the ring by default (256 KiB of float32), uneven in chunks. */
+/* Sizes: fewer elements than ranks (the ring's chunks empty), a few, and large (uneven chunks). */
 START_TEST(allreduce_every_dtype_and_op) {
   clt_device *dev = BOTH_DEV;
   clt_dist *d = BOTH_WORLD;
@@ -409,8 +412,7 @@ START_TEST(allreduce_every_dtype_and_op) {
   for (int z = 0; z < 3; z++)
   for (int dt = 0; dt < CLT_DTYPE_COUNT; dt++) {
     if (dt == CLT_FLOAT64 && !dev->info.fp64) continue;
-    /* past 256 KiB float32 takes the default handle's ring, uint8 still MPI_Iallreduce */
-    if (z == 2 && (d == ring_world || (dt != CLT_FLOAT32 && dt != CLT_UINT8))) continue;
+    if (z == 2 && dt != CLT_FLOAT32 && dt != CLT_UINT8) continue;
     for (int op = CLT_DIST_SUM; op <= CLT_DIST_MAX; op++) {
       int n = sizes[z];
       double *mine = malloc((size_t)n * sizeof *mine), *want = malloc((size_t)n * sizeof *want);
@@ -758,9 +760,9 @@ static clt_status workload(clt_device *dev, bool ring, double *got) {
   clt_tensor *t = clt_full(dev, CLT_FLOAT32, CLT_SHAPE(4), 1 + R);
   clt_tensor *w = clt_keep(clt_full(dev, CLT_FLOAT32, CLT_SHAPE(3), 0.5 + R));
   if (!t || !w) s = clt_last_status();
-  if (s == CLT_OK && ring) setenv("CLT_DIST_RING_MIN", "0", 1);
+  choose_path(ring);
   if (s == CLT_OK) s = clt_dist_adopt(MPI_COMM_WORLD, &h);
-  unsetenv("CLT_DIST_RING_MIN");
+  choose_path(false);
   if (s == CLT_OK) s = clt_dist_allreduce(h, t, CLT_DIST_SUM);
   if (s == CLT_OK) s = clt_dist_broadcast(h, t, N - 1);
   clt_tensor *all = s == CLT_OK ? clt_dist_all_gather(h, t) : NULL;
@@ -855,6 +857,7 @@ static Suite *make_suite(void) {
 int main(int argc, char **argv) {
 #ifdef CLT_HAVE_MPI
   /* the whole run's handle: clt initialises MPI here and finalises it when this is released */
+  choose_path(false);
   if (clt_dist_init(&argc, &argv, &world) != CLT_OK) {
     fprintf(stderr, "test_dist: %s\n", clt_last_error());
     return 1;

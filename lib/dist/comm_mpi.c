@@ -19,6 +19,7 @@ struct clt_dist {
   double timeout_s;
   bool owns_mpi; /* counts towards finalising the MPI clt initialised */
   size_t ring_min; /* allreduces of at least this many bytes take the ring */
+  bool ring_min_set; /* by $CLT_DIST_RING_MIN (else two ranks always take it) */
   int tag_ub;      /* MPI_TAG_UB */
   uint64_t ring_seq; /* rings started: each has its window of tags */
   bool failed;   /* a collective timed out or MPI failed: requests may still be in flight */
@@ -52,11 +53,13 @@ static clt_status mpi_fail(const char *call, int rc, const char *fmt, ...) {
 /* Measured on 2 ranks (docs/DISTRIBUTED.md): below this, MPI_Iallreduce's latency wins. */
 #define RING_MIN_BYTES ((size_t)256 << 10)
 
-static size_t ring_min(void) {
+/* $CLT_DIST_RING_MIN, or RING_MIN_BYTES (*set: whether the variable set it). */
+static size_t ring_min(bool *set) {
   const char *env = clt__getenv("CLT_DIST_RING_MIN");
   char *end;
   unsigned long long v = env ? strtoull(env, &end, 10) : 0;
-  return env && end != env && *end == '\0' ? (size_t)v : RING_MIN_BYTES;
+  *set = env && end != env && *end == '\0';
+  return *set ? (size_t)v : RING_MIN_BYTES;
 }
 
 static double default_timeout(void) {
@@ -73,7 +76,7 @@ static clt_status make_handle(MPI_Comm comm, bool owns, clt_dist **out) {
   atomic_init(&d->refs, 1);
   d->comm = MPI_COMM_NULL;
   d->timeout_s = default_timeout();
-  d->ring_min = ring_min();
+  d->ring_min = ring_min(&d->ring_min_set);
   int rc = CLT__MPI(MPI_Comm_dup(comm, &d->comm));
   if (rc != MPI_SUCCESS) {
     clt__free_mem(d);
@@ -399,7 +402,10 @@ clt_status clt__dist_iallreduce(clt_dist *d, void *buf, int64_t count, clt_dtype
                                 clt__dist_req **out) {
   size_t bytes = (size_t)count * clt_dtype_size(dt);
   int window = 2 * (d->size - 1);
-  if (d->size > 1 && bytes >= d->ring_min && count / d->size < CHUNK && d->tag_ub / window >= 1)
+  /* on two ranks the ring is two exchanges of half the buffer: it beat MPI_Iallreduce (a binomial
+   * reduce and broadcast) from 4 KB on; on more, its 2 (p - 1) steps cost latency below ring_min */
+  bool ring = (d->size == 2 && !d->ring_min_set) || (d->size > 1 && bytes >= d->ring_min);
+  if (ring && count / d->size < CHUNK && d->tag_ub / window >= 1)
     return start_ring(d, buf, count, dt, op, out);
   int parts = (int)((count + CHUNK - 1) / CHUNK);
   clt__dist_req *req = req_new(parts, "MPI_Iallreduce");
