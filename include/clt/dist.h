@@ -80,10 +80,12 @@ CLT_API clt_status clt_dist_barrier(clt_dist *d);
    final first). clt_ddp_backward runs the backward and, as soon as the gradients of a bucket are
    final (the autograd engine calls a hook when a leaf's gradient is complete), starts the
    bucket's allreduce (MPI_Iallreduce on the bucket mapped into host memory), so communication
-   runs while the rest of the backward does. Buckets start in one order on every rank. When it
-   returns, each parameter's gradient holds the mean over the ranks (copied back from the bucket,
-   as PyTorch's DDP by default), and the optimizer steps as usual. A parameter no gradient reached
-   on a rank counts as zeros there.
+   runs while the rest of the backward does. Buckets start in one order on every rank. Each
+   gradient goes into its bucket divided by the number of ranks (as PyTorch's DDP divides before
+   the allreduce: exact for powers of two), so the sum over the ranks is their mean. When it
+   returns, each parameter's gradient holds that mean (copied back from the bucket, as PyTorch's
+   DDP by default), and the optimizer steps as usual. A parameter no gradient reached on a rank
+   counts as zeros there.
 
    With the loss each rank computes as the sum over its samples times size / (global batch), the
    mean over ranks is the gradient of the global batch's mean loss: one process's gradient, but

@@ -7,6 +7,7 @@
 
 #include "../autograd_impl.h"
 #include "../backend.h"
+#include "../ew.h"
 #include "dist_impl.h"
 
 #define DEFAULT_BUCKET_BYTES ((size_t)25 << 20)
@@ -60,14 +61,21 @@ static clt_tensor *slot(const clt_ddp *ddp, int i) {
   return clt__view_of(ddp->b[ddp->bucket_of[i]].flat, p->ndim, p->shape, strides, ddp->offset[i]);
 }
 
-/* Puts parameter i's gradient (zeros where none reached it) into its bucket. */
+/* Puts parameter i's gradient (zeros where none reached it) into its bucket, divided by the
+ * number of ranks on the way (PyTorch's DDP divides before the allreduce too): the sum over the
+ * ranks is then the mean, with no pass over the bucket after it. Exact for powers of two. */
 static clt_status fill_slot(clt_ddp *ddp, int i) {
   clt_tensor *p = ddp->params[i], *g = p->grad;
   if (p->numel == 0) return CLT_OK;
   clt_tensor *v = slot(ddp, i);
   if (!v) return clt_last_status();
   clt_status s;
-  if (g) {
+  int size = clt__dist_size(ddp->d);
+  if (g && size > 1) {
+    clt_tensor *in[1] = {g};
+    const double scale[2] = {1.0 / size, 0};
+    s = clt__ew_run(CLT_OP_mul, v, in, 1, g->dtype, scale, 1);
+  } else if (g) {
     s = clt__copy_into(v, g);
   } else {
     uint8_t zero[8] = {0};
@@ -152,11 +160,10 @@ static clt_status launch_rest(clt_ddp *ddp) {
   return s == CLT_OK ? launch_ready(ddp) : s;
 }
 
-/* Waits for every started bucket, takes the mean and unmaps. Past a failed wait the buckets still
- * in flight stay mapped and allocated (MPI may still write to them). */
+/* Waits for every started bucket and unmaps it. Past a failed wait the buckets still in flight
+ * stay mapped and allocated (MPI may still write to them). */
 static clt_status finish(clt_ddp *ddp) {
   clt_status s = CLT_OK;
-  int size = clt__dist_size(ddp->d);
   for (int k = 0; k < ddp->next; k++) {
     bucket *b = &ddp->b[k];
     if (b->req && !ddp->broken) {
@@ -172,12 +179,6 @@ static clt_status finish(clt_ddp *ddp) {
       }
     }
     if (ddp->broken || !b->ptr) continue;
-    if (s == CLT_OK && size > 1) { /* the sum over ranks to the mean */
-      if (b->dt == CLT_FLOAT32)
-        for (int64_t e = 0; e < b->numel; e++) ((float *)b->ptr)[e] /= (float)size;
-      else
-        for (int64_t e = 0; e < b->numel; e++) ((double *)b->ptr)[e] /= (double)size;
-    }
     clt_device *dev = b->flat->st->dev;
     clt_status u = dev->be->unmap(dev, b->flat->st, b->ptr);
     b->ptr = NULL;
