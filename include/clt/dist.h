@@ -99,16 +99,17 @@ typedef struct clt_ddp_options {
   size_t bucket_bytes; /* 0: 25 MiB (PyTorch's bucket_cap_mb) */
 } clt_ddp_options;
 
-/* Data-parallel training of params (n float leaves that require grad, contiguous, on one
- * device, the same shapes and dtypes in the same order on every rank: checked, CLT_ERR_SHAPE
- * otherwise) over d. opts may be NULL. Broadcasts the parameters from rank 0. Retains d and the
+/* Data-parallel training of params (n distinct float leaves that require grad, on one device,
+ * the same shapes and dtypes in the same order on every rank: checked, CLT_ERR_SHAPE otherwise)
+ * over d. opts may be NULL. Broadcasts the parameters from rank 0. Retains d and the
  * parameters. Collective. */
 CLT_API clt_status clt_ddp_create(clt_dist *d, int n, clt_tensor *const *params, const clt_ddp_options *opts,
                                   clt_ddp **out);
 /* clt_backward(loss, grad) with the gradients averaged over the ranks as described above.
- * Collective. After a failure of this rank alone it still completes the step's allreduces, so
- * that the other ranks are not left waiting, and returns the failure (the gradients are then
- * undefined). */
+ * Collective. After a failure of this rank alone (its backward, say) it still starts and waits
+ * for the step's remaining allreduces, with zeros where gradients are missing, so that the other
+ * ranks are not left waiting, and returns the first failure (the gradients are then undefined).
+ * After a failed allreduce the ddp refuses further steps (CLT_ERR_STATE). */
 CLT_API clt_status clt_ddp_backward(clt_ddp *ddp, clt_tensor *loss, clt_tensor *grad);
 /* Number of buckets the parameters were sorted into; -1 for NULL. */
 CLT_API int clt_ddp_buckets(const clt_ddp *ddp);
