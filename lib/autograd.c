@@ -1,6 +1,7 @@
 /* The autograd engine: recording nodes, backward in topological order, leaves' gradients,
  * grad mode, detach, in-place ops and gradcheck. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "autograd_impl.h"
@@ -252,10 +253,60 @@ static clt_status collect(clt__node *root, node_list *all) {
   return s;
 }
 
-static clt_status run_backward(clt_tensor *root, clt_tensor *grad, bool retain) {
-  if (!root->grad_fn) return accumulate_leaf(root, grad, 0);
+/* The leaves a graph reaches, each with the edges into it still to deliver: for the leaf hook,
+ * sorted by address. */
+typedef struct {
+  clt_tensor *leaf;
+  long left;
+} leaf_count;
+
+typedef struct {
+  leaf_count *items;
+  size_t len;
+  clt__leaf_hook hook;
+  void *user;
+} leaf_counts;
+
+static int by_address(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)((const leaf_count *)a)->leaf, y = (uintptr_t)((const leaf_count *)b)->leaf;
+  return (x > y) - (x < y);
+}
+
+static clt_status count_leaves(const node_list *all, leaf_counts *lc) {
+  size_t n = 0;
+  for (size_t i = 0; i < all->len; i++)
+    for (int k = 0; k < all->items[i]->nin; k++) n += all->items[i]->next[k].leaf != NULL;
+  if (!n) return CLT_OK;
+  if (!(lc->items = clt__malloc(n * sizeof *lc->items)))
+    return clt__err(CLT_ERR_OOM, "cannot allocate the counts of %zu leaf edges", n);
+  for (size_t i = 0; i < all->len; i++)
+    for (int k = 0; k < all->items[i]->nin; k++)
+      if (all->items[i]->next[k].leaf) lc->items[lc->len++] = (leaf_count){all->items[i]->next[k].leaf, 1};
+  qsort(lc->items, lc->len, sizeof *lc->items, by_address);
+  size_t u = 0; /* one entry per leaf, counting its edges */
+  for (size_t i = 0; i < lc->len; i++) {
+    if (u > 0 && lc->items[u - 1].leaf == lc->items[i].leaf) lc->items[u - 1].left++;
+    else lc->items[u++] = lc->items[i];
+  }
+  lc->len = u;
+  return CLT_OK;
+}
+
+/* One edge into leaf has delivered: the hook runs after the last. */
+static clt_status leaf_delivered(leaf_counts *lc, clt_tensor *leaf) {
+  leaf_count key = {leaf, 0}, *c = bsearch(&key, lc->items, lc->len, sizeof key, by_address);
+  return c && --c->left == 0 ? lc->hook(lc->user, leaf) : CLT_OK;
+}
+
+static clt_status run_backward(clt_tensor *root, clt_tensor *grad, bool retain, clt__leaf_hook hook, void *user) {
+  if (!root->grad_fn) {
+    clt_status s = accumulate_leaf(root, grad, 0);
+    return s == CLT_OK && hook ? hook(user, root) : s;
+  }
   node_list all = {0}, ready = {0};
+  leaf_counts leaves = {.hook = hook, .user = user};
   clt_status s = collect(root->grad_fn, &all);
+  if (s == CLT_OK && hook) s = count_leaves(&all, &leaves);
   if (s == CLT_OK) {
     root->grad_fn->pending = clt__retain(grad);
     s = push(&ready, root->grad_fn);
@@ -283,6 +334,7 @@ static clt_status run_backward(clt_tensor *root, clt_tensor *grad, bool retain) 
         else s = accumulate_leaf(e->leaf, f, f == gv[i] ? 2 : 1);
         clt__tensor_release(f);
       }
+      if (e->leaf && hook && s == CLT_OK) s = leaf_delivered(&leaves, e->leaf);
       if (gv) clt__tensor_release(gv[i]);
       if (e->fn && --e->fn->deps == 0 && s == CLT_OK) s = push(&ready, e->fn);
     }
@@ -301,6 +353,7 @@ static clt_status run_backward(clt_tensor *root, clt_tensor *grad, bool retain) 
   }
   clt__free_mem(all.items);
   clt__free_mem(ready.items);
+  clt__free_mem(leaves.items);
   return s;
 }
 
@@ -311,6 +364,10 @@ clt_status clt_backward_ex(clt_tensor *t, clt_tensor *grad, bool retain_graph) {
 }
 
 clt_status clt__backward(clt_tensor *t, clt_tensor *grad, bool retain_graph) {
+  return clt__backward_hooked(t, grad, retain_graph, NULL, NULL);
+}
+
+clt_status clt__backward_hooked(clt_tensor *t, clt_tensor *grad, bool retain_graph, clt__leaf_hook hook, void *user) {
   if (!t->requires_grad)
     return clt__err(CLT_ERR_AUTOGRAD, "the tensor does not require grad (no leaf it depends on requires grad, or "
                                       "it was made in no-grad mode)");
@@ -332,7 +389,7 @@ clt_status clt__backward(clt_tensor *t, clt_tensor *grad, bool retain_graph) {
   }
   if (!g) return clt_last_status();
   no_grad_depth++; /* backward records nothing */
-  clt_status s = run_backward(t, g, retain_graph);
+  clt_status s = run_backward(t, g, retain_graph, hook, user);
   no_grad_depth--;
   clt__tensor_release(g);
   return s;

@@ -80,6 +80,14 @@ void clt__node_release(clt__node *n);
 /* clt_backward_ex without naming itself (gradcheck calls it). */
 clt_status clt__backward(clt_tensor *t, clt_tensor *grad, bool retain_graph);
 
+/* Called during a backward when a leaf's gradient is final: every edge into the leaf from the
+ * graph has delivered its part (leaf->grad holds the sum, or is NULL when no gradient flowed).
+ * A failure stops the backward with that status. Data-parallel training (lib/dist/ddp.c) starts
+ * a bucket's allreduce there, while the rest of the backward runs. */
+typedef clt_status (*clt__leaf_hook)(void *user, clt_tensor *leaf);
+/* clt__backward with hook (may be NULL) called once per leaf the graph reaches. */
+clt_status clt__backward_hooked(clt_tensor *t, clt_tensor *grad, bool retain_graph, clt__leaf_hook hook, void *user);
+
 /* Whether an op over these inputs records (grad mode on and one of them requires grad). */
 bool clt__grad_needed(int n, clt_tensor *const *in);
 /* Makes out the result of a new node. Returns the node (owned by out), or NULL after

@@ -97,6 +97,10 @@ typedef struct {
   clt__storage *out;              /* backward: [N, C] from 0 */
 } clt__ce_args;
 
+/* What a map gives the host (backend map): the storage's bytes to read, and/or memory whose
+ * writes reach the storage at unmap. */
+enum { CLT__MAP_READ = 1, CLT__MAP_WRITE = 2 };
+
 struct clt__backend {
   const char *name;
   /* The reference backend (the host's plain loops): every other table is checked against it. */
@@ -144,6 +148,14 @@ struct clt__backend {
   /* Makes st->handle address the caller's memory st->ptr (st->nbytes) without copying, or
    * CLT_ERR_UNSUPPORTED. NULL for backends that address host memory directly. */
   clt_status (*wrap_host)(clt_device *dev, clt__storage *st);
+  /* Host access to bytes [off, off + n) of st (n > 0), once the work queued on the device before
+   * is done: *ptr gets memory that holds those bytes (flags has CLT__MAP_READ) and whose writes
+   * reach st at unmap (CLT__MAP_WRITE), until unmap. The storage's own memory on the host and on
+   * devices that share host memory (no copy); elsewhere the driver stages it (a copy in to read,
+   * a copy out after writing). No device work may use st while it is mapped, and one map of a
+   * storage at a time. MPI reads and writes device tensors through this (lib/dist/). */
+  clt_status (*map)(clt_device *dev, clt__storage *st, size_t off, size_t n, unsigned flags, void **ptr);
+  clt_status (*unmap)(clt_device *dev, clt__storage *st, void *ptr);
   clt_status (*sync)(clt_device *dev);
   void (*memory_stats)(const clt_device *dev, clt_memory_stats *out);
   void (*empty_cache)(clt_device *dev);

@@ -5,6 +5,7 @@
 
 #include "dispatch.h"
 #include "clt/nn.h"
+#include "ew.h"
 
 struct clt_optim {
   clt_optim_config cfg;
@@ -139,3 +140,75 @@ clt_status clt_optim_set_lr(clt_optim *o, double lr) {
 }
 
 int64_t clt_optim_steps(const clt_optim *o) { return o ? o->steps : -1; }
+
+/* ---- state, for checkpoints ------------------------------------------------------------- */
+
+static clt_status check_index(const clt_optim *o, int i) {
+  if (!o) return clt__err(CLT_ERR_INVALID_ARG, "argument o is NULL");
+  if (i < 0 || i >= o->n) return clt__err(CLT_ERR_INDEX, "parameter %d of an optimizer over %d", i, o->n);
+  return CLT_OK;
+}
+
+clt_status clt_optim_get_state(const clt_optim *o, int i, clt_tensor **s1, clt_tensor **s2) {
+  clt__api("clt_optim_get_state");
+  clt_status s = check_index(o, i);
+  if (s != CLT_OK) return s;
+  if (!s1 || !s2) return clt__err(CLT_ERR_INVALID_ARG, "argument %s is NULL", s1 ? "s2" : "s1");
+  *s1 = clt__ret(clt__retain(o->s1[i]));
+  *s2 = clt__ret(clt__retain(o->s2[i]));
+  return CLT_OK;
+}
+
+/* A buffer of its own for parameter p, holding src's values. */
+static clt_tensor *own_copy(const clt_tensor *p, clt_tensor *src) {
+  clt_tensor *on = clt__to(src, p->st->dev);
+  clt_tensor *typed = on && on->dtype != p->dtype ? clt__cast(on, p->dtype) : clt__retain(on);
+  clt_tensor *c = typed ? clt__clone(typed) : NULL;
+  clt__tensor_release(on);
+  clt__tensor_release(typed);
+  return c;
+}
+
+clt_status clt_optim_set_state(clt_optim *o, int i, clt_tensor *s1, clt_tensor *s2) {
+  clt__api("clt_optim_set_state");
+  clt_status s = check_index(o, i);
+  if (s != CLT_OK) return s;
+  const clt_optim_config *c = &o->cfg;
+  bool want1 = c->kind != CLT_OPTIM_SGD || c->momentum != 0, want2 = c->kind != CLT_OPTIM_SGD;
+  if ((s1 && !want1) || (s2 && !want2))
+    return clt__err(CLT_ERR_INVALID_ARG, "%s keeps no %s", want1 ? "SGD" : "SGD without momentum",
+                    s2 && !want2 ? "second buffer (s2)" : "state (s1)");
+  if (want2 && !s1 != !s2) return clt__err(CLT_ERR_INVALID_ARG, "Adam's moments go together: s1 and s2 both or neither");
+  const clt_tensor *p = o->params[i];
+  clt_tensor *in[2] = {s1, s2}, *own[2] = {NULL, NULL};
+  for (int k = 0; k < 2 && s == CLT_OK; k++) {
+    if (!in[k]) continue;
+    bool same = in[k]->ndim == p->ndim && clt_dtype_is_float(in[k]->dtype);
+    for (int d = 0; same && d < p->ndim; d++) same = in[k]->shape[d] == p->shape[d];
+    char a[CLT__SHAPE_STR], b[CLT__SHAPE_STR];
+    if (!same)
+      s = clt__err(CLT_ERR_SHAPE, "s%d is a %s tensor %s, parameter %d a float one %s", k + 1,
+                   clt_dtype_name(in[k]->dtype), clt__shape_str(a, in[k]->ndim, in[k]->shape), i,
+                   clt__shape_str(b, p->ndim, p->shape));
+    else if (!(own[k] = own_copy(p, in[k])))
+      s = clt_last_status();
+  }
+  if (s != CLT_OK) {
+    clt__tensor_release(own[0]);
+    clt__tensor_release(own[1]);
+    return s;
+  }
+  clt__tensor_release(o->s1[i]);
+  clt__tensor_release(o->s2[i]);
+  o->s1[i] = own[0];
+  o->s2[i] = own[1];
+  return CLT_OK;
+}
+
+clt_status clt_optim_set_steps(clt_optim *o, int64_t steps) {
+  clt__api("clt_optim_set_steps");
+  if (!o) return clt__err(CLT_ERR_INVALID_ARG, "argument o is NULL");
+  if (steps < 0) return clt__err(CLT_ERR_INVALID_ARG, "steps %lld must be >= 0", (long long)steps);
+  o->steps = steps;
+  return CLT_OK;
+}

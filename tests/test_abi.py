@@ -9,8 +9,9 @@ addition fails here, so that each is a decision (README: ABI and versioning).
 check: the functions libclt.so exports (nm -D), the functions the headers declare (CLT_API) and
 the list's functions are one set; every function of the op table (GEN --names) is among them;
 every enumerator of the headers has an explicit value, and the headers' enumerators and values
-are the list's. Functions declared in clt_cl.h (the OpenCL interop header, installed with the
-OpenCL backend only) are marked "opencl" in the list and not expected without it.
+are the list's. Functions declared in a header installed only with an optional part (clt_cl.h
+with the OpenCL backend, dist_mpi.h with MPI) are marked with the part ("opencl", "mpi") in the
+list and not expected without it.
 regen: rewrites ELEMENTWISE_H from the op table (GEN --write), then the list from the headers;
 review the diff: a removal or a changed value is an ABI break (bump the minor version while
 0.x, and list it in CHANGELOG.md)."""
@@ -19,6 +20,7 @@ import re
 import subprocess
 import sys
 
+OPTIONAL = {'clt_cl.h': 'opencl', 'dist_mpi.h': 'mpi'}  # header -> the part that installs it
 COMMENT = re.compile(r'/\*.*?\*/|//[^\n]*', re.S)
 
 
@@ -47,7 +49,8 @@ def list_lines(funcs, enums):
            '# headers. Written by `meson compile -C build regen`; checked by the lint test abi.',
            '# Removing a line or changing a value breaks the ABI (README: ABI and versioning).']
     for f in sorted(funcs):
-        out.append('function %s%s' % (f, ' opencl' if funcs[f] == 'clt_cl.h' else ''))
+        part = OPTIONAL.get(funcs[f])
+        out.append('function %s%s' % (f, ' ' + part if part else ''))
     for e in enums:  # in the headers' order
         out.append('enum %s %d' % (e, enums[e]))
     return '\n'.join(out) + '\n'
@@ -60,7 +63,7 @@ def read_list(path):
         if not f or f[0].startswith('#'):
             continue
         if f[0] == 'function':
-            funcs[f[1]] = 'opencl' in f[2:]
+            funcs[f[1]] = f[2] if len(f) > 2 else None
         elif f[0] == 'enum':
             enums[f[1]] = int(f[2])
         else:
@@ -75,7 +78,7 @@ def check(nm, lib, gen, abi_list, headers):
     exported = {s for s, t in exported.items() if t in 'TW'}
     declared, enums, implicit = parse_headers(headers)
     listed, listed_enums = read_list(abi_list)
-    opencl = any(pathlib.Path(h).name == 'clt_cl.h' for h in headers)
+    parts = {OPTIONAL[pathlib.Path(h).name] for h in headers if pathlib.Path(h).name in OPTIONAL}
     if len(exported) < 50:
         sys.exit('test_abi: only %d functions exported by %s: is it the right library?' % (len(exported), lib))
     bad = []
@@ -85,7 +88,7 @@ def check(nm, lib, gen, abi_list, headers):
         bad.append('%s is exported but declared in no installed header (CLT_API ... %s(...);)' % (f, f))
     for f in sorted(set(declared) - exported):
         bad.append('%s is declared in %s but not exported' % (f, declared[f]))
-    for f in sorted(f for f in listed if f not in exported and (opencl or not listed[f])):
+    for f in sorted(f for f in listed if f not in exported and (listed[f] is None or listed[f] in parts)):
         bad.append('%s was removed (tests/abi.txt lists it): an ABI break; if intended, run the regen '
                    'target and note it in CHANGELOG.md' % f)
     for f in sorted(exported - set(listed)):

@@ -1,6 +1,7 @@
 /* clt-train: trains an MLP classifier with clt. With no arguments it learns the UCI handwritten
  * digits (embedded) on the default device: a 64-128-10 ReLU MLP, Adam lr 1e-3, batches of 64,
- * 30 epochs, a fixed seed and an 80/20 split. Run with --help for the options. */
+ * 30 epochs, a fixed seed and an 80/20 split. Run with --help for the options. Under mpirun with
+ * --distributed, every rank takes its share of each batch (clt/dist.h): the same run, faster. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "clt.h"
+#include "clt/dist.h"
 
 extern const unsigned char clt_digits[];
 extern const unsigned long clt_digits_size;
@@ -19,14 +21,14 @@ extern const unsigned long clt_digits_size;
 #define MAX_LAYERS 8
 
 typedef struct {
-  const char *device, *x_path, *y_path, *save, *load, *log;
+  const char *device, *x_path, *y_path, *save, *load, *log, *checkpoint, *resume;
   int epochs, batch, nhidden;
   int64_t hidden[MAX_LAYERS];
-  double lr, test_fraction;
+  double lr, test_fraction, timeout, bucket_mb;
   clt_optim_kind optim;
   uint64_t seed;
   enum { NORM_DEFAULT, NORM_NONE, NORM_MINMAX, NORM_STANDARD } normalize;
-  bool json, quiet;
+  bool json, quiet, distributed;
 } options;
 
 static void usage(FILE *f) {
@@ -50,13 +52,25 @@ static void usage(FILE *f) {
           "                       as PyTorch's nn.Sequential(Linear, ReLU, Linear) names them)\n"
           "  --load FILE          start from these weights (safetensors, same names and shapes)\n"
           "  --log FILE.csv       one line per epoch: epoch,loss,train_acc,test_acc,samples_per_s,seconds\n"
+          "  --checkpoint FILE    after every epoch, the weights, the optimizer's state and the epoch\n"
+          "                       (safetensors, replaced atomically)\n"
+          "  --resume FILE        continue the run a --checkpoint file saved (same data, seed and batch)\n"
+          "  --distributed        under mpirun: each rank takes its share of every batch (--batch stays the\n"
+          "                       global batch) and the gradients are averaged over the ranks; rank 0\n"
+          "                       prints and saves (see docs/DISTRIBUTED.md)\n"
+          "  --timeout S          with --distributed: fail when the other ranks do not answer for S\n"
+          "                       seconds (600, or $CLT_DIST_TIMEOUT)\n"
+          "  --bucket-mb X        with --distributed: gradients per allreduce, in MiB (25)\n"
           "  --json               machine-readable output: one JSON object per epoch and a summary\n"
           "  --quiet              only the summary\n"
           "  --help               this text\n");
 }
 
+/* With --distributed, messages name the rank. */
+static char who[32] = "clt-train";
+
 static int fail(const char *what) {
-  fprintf(stderr, "clt-train: %s: %s\n", what, clt_last_error());
+  fprintf(stderr, "%s: %s: %s\n", who, what, clt_last_error());
   return 1;
 }
 
@@ -65,7 +79,7 @@ static int complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int complain(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fputs("clt-train: ", stderr);
+  fprintf(stderr, "%s: ", who);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
@@ -99,12 +113,14 @@ static int parse_args(int argc, char **argv, options *o) {
     int64_t n;
     bool takes = true, ok = v != NULL;
     static const char *valued[] = {"--device", "--epochs", "--batch", "--lr", "--seed", "--x", "--y", "--save",
-                                   "--load", "--log", "--test-fraction", "--optim", "--normalize", "--hidden"};
+                                   "--load", "--log", "--test-fraction", "--optim", "--normalize", "--hidden",
+                                   "--checkpoint", "--resume", "--timeout", "--bucket-mb"};
     bool known = false;
     for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known = known || strcmp(a, valued[k]) == 0;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 1;
     if (strcmp(a, "--json") == 0) o->json = true, takes = false, ok = true;
     else if (strcmp(a, "--quiet") == 0) o->quiet = true, takes = false, ok = true;
+    else if (strcmp(a, "--distributed") == 0) o->distributed = true, takes = false, ok = true;
     else if (!known) {
       fprintf(stderr, "clt-train: unknown option '%s' (see --help)\n", a);
       return 2;
@@ -119,6 +135,10 @@ static int parse_args(int argc, char **argv, options *o) {
     else if (strcmp(a, "--save") == 0) o->save = v;
     else if (strcmp(a, "--load") == 0) o->load = v;
     else if (strcmp(a, "--log") == 0) o->log = v;
+    else if (strcmp(a, "--checkpoint") == 0) o->checkpoint = v;
+    else if (strcmp(a, "--resume") == 0) o->resume = v;
+    else if (strcmp(a, "--timeout") == 0) ok = parse_double(v, &o->timeout) && o->timeout > 0;
+    else if (strcmp(a, "--bucket-mb") == 0) ok = parse_double(v, &o->bucket_mb) && o->bucket_mb > 0 && o->bucket_mb < 1e6;
     else if (strcmp(a, "--test-fraction") == 0) ok = parse_double(v, &o->test_fraction) && o->test_fraction > 0 && o->test_fraction < 1;
     else if (strcmp(a, "--optim") == 0) {
       if (strcmp(v, "adam") == 0) o->optim = CLT_OPTIM_ADAM;
@@ -148,6 +168,10 @@ static int parse_args(int argc, char **argv, options *o) {
   }
   if (!o->x_path != !o->y_path) {
     fprintf(stderr, "clt-train: --x and --y go together\n");
+    return 2;
+  }
+  if ((o->timeout > 0 || o->bucket_mb > 0) && !o->distributed) {
+    fprintf(stderr, "clt-train: --timeout and --bucket-mb go with --distributed\n");
     return 2;
   }
   return 0;
@@ -368,24 +392,26 @@ static void layer_name(char *buf, size_t n, int layer, bool bias) {
   snprintf(buf, n, "%d.%s", 2 * layer, bias ? "bias" : "weight");
 }
 
-static int mlp_save(const mlp *m, const char *path) {
-  char names[2 * MAX_LAYERS][32];
-  const char *np[2 * MAX_LAYERS];
-  clt_tensor *ts[2 * MAX_LAYERS];
-  for (int i = 0; i < m->n; i++) {
-    layer_name(names[2 * i], 32, i, false);
-    layer_name(names[2 * i + 1], 32, i, true);
-    np[2 * i] = names[2 * i];
-    np[2 * i + 1] = names[2 * i + 1];
-    ts[2 * i] = m->w[i];
-    ts[2 * i + 1] = m->b[i];
+/* The weights (2 * m->n) with their names into names[] and ts[]. */
+static int mlp_tensors(const mlp *m, char (*names)[48], clt_tensor **ts) {
+  for (int i = 0; i < 2 * m->n; i++) {
+    layer_name(names[i], 48, i / 2, i % 2);
+    ts[i] = i % 2 ? m->b[i / 2] : m->w[i / 2];
   }
-  return clt_save_safetensors(path, 2 * m->n, np, ts) == CLT_OK ? 0 : fail("--save");
+  return 2 * m->n;
 }
 
-static int mlp_load(mlp *m, const char *path, clt_device *dev) {
-  clt_tensor_list *l;
-  if (clt_load_safetensors(path, dev, &l) != CLT_OK) return fail("--load");
+static int mlp_save(const mlp *m, const char *path) {
+  char names[2 * MAX_LAYERS][48];
+  const char *np[2 * MAX_LAYERS];
+  clt_tensor *ts[2 * MAX_LAYERS];
+  int n = mlp_tensors(m, names, ts);
+  for (int i = 0; i < n; i++) np[i] = names[i];
+  return clt_save_safetensors(path, n, np, ts) == CLT_OK ? 0 : fail("--save");
+}
+
+/* Copies the model's weights from l (read from path). */
+static int mlp_load_list(mlp *m, clt_tensor_list *l, const char *path, const char *what) {
   int rc = 0;
   for (int i = 0; i < 2 * m->n && !rc; i++) {
     char name[32];
@@ -394,16 +420,125 @@ static int mlp_load(mlp *m, const char *path, clt_device *dev) {
     bool ok = src && clt_ndim(src) == clt_ndim(dst);
     for (int d = 0; ok && d < clt_ndim(dst); d++) ok = clt_size(src, d) == clt_size(dst, d);
     if (!ok) {
-      fprintf(stderr, "clt-train: --load %s: %s is missing or not shaped like the model's\n", path, name);
+      fprintf(stderr, "%s: %s %s: %s is missing or not shaped like the model's\n", who, what, path, name);
       rc = 1;
     } else {
       clt_no_grad_begin();
-      if (clt_copy_(dst, src) != CLT_OK) rc = fail("--load");
+      if (clt_copy_(dst, src) != CLT_OK) rc = fail(what);
       clt_no_grad_end();
     }
     clt_release(src);
   }
+  return rc;
+}
+
+static int mlp_load(mlp *m, const char *path, clt_device *dev) {
+  clt_tensor_list *l;
+  if (clt_load_safetensors(path, dev, &l) != CLT_OK) return fail("--load");
+  int rc = mlp_load_list(m, l, path, "--load");
   clt_tensor_list_release(l);
+  return rc;
+}
+
+/* ---- checkpoints: the weights, the optimizer's state and where the run is ----------------- */
+
+/* train.state holds these, as int64 */
+enum { CK_EPOCH, CK_STEPS, CK_SEED, CK_BATCH, CK_SAMPLES, CK_LEN };
+
+/* Saved by rank 0 after an epoch, atomically (a run killed while saving keeps the last one). */
+static int checkpoint_save(const char *path, const mlp *m, clt_optim *opt, clt_device *dev, const int64_t *state) {
+  char names[6 * MAX_LAYERS + 1][48];
+  const char *np[6 * MAX_LAYERS + 1];
+  clt_tensor *ts[6 * MAX_LAYERS + 1], *held[4 * MAX_LAYERS];
+  int n = mlp_tensors(m, names, ts), nheld = 0, rc = 0;
+  for (int i = 0, k = n; i < n && !rc; i++) {
+    clt_tensor *s[2];
+    if (clt_optim_get_state(opt, i, &s[0], &s[1]) != CLT_OK) rc = fail("--checkpoint");
+    for (int j = 0; j < 2 && !rc; j++) {
+      if (!s[j]) continue;
+      snprintf(names[n + nheld], 48, "optim.%.32s.s%d", names[i], j + 1);
+      ts[k + nheld] = held[nheld] = s[j];
+      nheld++;
+    }
+  }
+  snprintf(names[n + nheld], 48, "train.state");
+  clt_tensor *st = rc ? NULL : clt_from_host(dev, CLT_INT64, CLT_SHAPE(CK_LEN), state);
+  if (!rc && !st) rc = fail("--checkpoint");
+  ts[n + nheld] = st;
+  for (int i = 0; i <= n + nheld; i++) np[i] = names[i];
+  if (!rc && clt_save_safetensors(path, n + nheld + 1, np, ts) != CLT_OK) rc = fail("--checkpoint");
+  clt_release(st);
+  for (int i = 0; i < nheld; i++) clt_release(held[i]);
+  return rc;
+}
+
+/* Reads a checkpoint into the model and the optimizer; state gets train.state. With --distributed
+ * only rank 0 reads it: resume_share hands the rest to the other ranks. */
+static int checkpoint_load(const char *path, mlp *m, clt_optim *opt, clt_device *dev, int64_t *state) {
+  clt_tensor_list *l;
+  if (clt_load_safetensors(path, dev, &l) != CLT_OK) return fail("--resume");
+  int rc = mlp_load_list(m, l, path, "--resume");
+  clt_tensor *st = rc ? NULL : clt_tensor_list_find(l, "train.state");
+  if (!rc && (!st || clt_numel(st) != CK_LEN || clt_get_dtype(st) != CLT_INT64)) {
+    fprintf(stderr, "%s: --resume %s: no train.state: not a checkpoint of clt-train's\n", who, path);
+    rc = 1;
+  }
+  if (!rc && clt_to_host(st, state, CK_LEN * sizeof *state) != CLT_OK) rc = fail("--resume");
+  clt_release(st);
+  for (int i = 0; i < 2 * m->n && !rc; i++) {
+    char name[32], sn[48];
+    layer_name(name, sizeof name, i / 2, i % 2);
+    clt_tensor *s[2];
+    for (int j = 0; j < 2; j++) {
+      snprintf(sn, sizeof sn, "optim.%s.s%d", name, j + 1);
+      s[j] = clt_tensor_list_find(l, sn); /* NULL: none, as before the first step */
+    }
+    if (clt_optim_set_state(opt, i, s[0], s[1]) != CLT_OK) rc = fail("--resume");
+    clt_release(s[0]);
+    clt_release(s[1]);
+  }
+  if (!rc && clt_optim_set_steps(opt, state[CK_STEPS]) != CLT_OK) rc = fail("--resume");
+  clt_tensor_list_release(l);
+  return rc;
+}
+
+/* With --distributed: rank 0 read the checkpoint (ok says whether it could); every rank gets
+ * train.state and the optimizer's state from it (the weights come with clt_ddp_create). */
+static int resume_share(clt_dist *dist, mlp *m, clt_optim *opt, clt_device *dev, bool ok, int64_t *state) {
+  int64_t head[CK_LEN + 1 + 4 * MAX_LAYERS] = {0}; /* ok, train.state, then which buffers rank 0 has */
+  int n = 2 * m->n, rank = clt_dist_rank(dist);
+  head[0] = ok;
+  if (rank == 0 && ok) {
+    memcpy(head + 1, state, CK_LEN * sizeof *state);
+    for (int i = 0; i < n; i++) {
+      clt_tensor *s[2];
+      if (clt_optim_get_state(opt, i, &s[0], &s[1]) != CLT_OK) return fail("--resume");
+      head[1 + CK_LEN + 2 * i] = s[0] != NULL;
+      head[2 + CK_LEN + 2 * i] = s[1] != NULL;
+      clt_release(s[0]);
+      clt_release(s[1]);
+    }
+  }
+  clt_tensor *h = clt_from_host(dev, CLT_INT64, CLT_SHAPE(1 + CK_LEN + 2 * n), head);
+  int rc = h && clt_dist_broadcast(dist, h, 0) == CLT_OK && clt_to_host(h, head, (size_t)(1 + CK_LEN + 2 * n) * sizeof *head) == CLT_OK
+               ? 0
+               : fail("--resume");
+  clt_release(h);
+  if (rc || !head[0]) return 1; /* rank 0 said why */
+  memcpy(state, head + 1, CK_LEN * sizeof *state);
+  for (int i = 0; i < n && !rc; i++) {
+    clt_tensor *s[2] = {NULL, NULL}, *p = i % 2 ? m->b[i / 2] : m->w[i / 2];
+    if (rank == 0 && clt_optim_get_state(opt, i, &s[0], &s[1]) != CLT_OK) rc = fail("--resume");
+    for (int j = 0; j < 2 && !rc; j++) {
+      if (!head[1 + CK_LEN + 2 * i + j]) continue;
+      if (rank != 0 && !(s[j] = clt_zeros(dev, clt_get_dtype(p), clt_ndim(p), clt_shape(p)))) rc = fail("--resume");
+      else if (clt_dist_broadcast(dist, s[j], 0) != CLT_OK) rc = fail("--resume");
+    }
+    if (!rc && rank != 0 && clt_optim_set_state(opt, i, s[0], s[1]) != CLT_OK) rc = fail("--resume");
+    clt_release(s[0]);
+    clt_release(s[1]);
+  }
+  if (!rc && clt_optim_set_steps(opt, state[CK_STEPS]) != CLT_OK) rc = fail("--resume");
   return rc;
 }
 
@@ -449,6 +584,17 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (rc) return 2;
+  /* With --distributed every rank runs this program on its share of each batch: rank 0 talks. */
+  clt_dist *dist = NULL;
+  int rank = 0, world = 1;
+  if (o.distributed) {
+    if (clt_dist_init(&argc, &argv, &dist) != CLT_OK) return fail("--distributed");
+    rank = clt_dist_rank(dist);
+    world = clt_dist_size(dist);
+    snprintf(who, sizeof who, "clt-train (rank %d of %d)", rank, world);
+    if (o.timeout > 0 && clt_dist_set_timeout(dist, o.timeout) != CLT_OK) return fail("--timeout");
+    if (rank != 0) o.json = false, o.quiet = true, o.log = NULL, o.save = NULL, o.checkpoint = NULL;
+  }
   clt_device *dev;
   if (clt_device_open(o.device, &dev) != CLT_OK) return fail("opening the device");
   clt_device_info info;
@@ -480,71 +626,116 @@ int main(int argc, char **argv) {
   if (!rc) rc = upload(dev, &d, order, n_train, &xtr, &ytr);
   if (!rc) rc = upload(dev, &d, order + n_train, n_test, &xte, &yte);
   clt_optim *opt = NULL;
+  clt_tensor *params[2 * MAX_LAYERS];
+  for (int i = 0; i < m.n; i++) params[2 * i] = m.w[i], params[2 * i + 1] = m.b[i];
   if (!rc) {
     clt_optim_config cfg = clt_optim_defaults(o.optim);
     cfg.lr = o.lr;
-    clt_tensor *params[2 * MAX_LAYERS];
-    for (int i = 0; i < m.n; i++) params[2 * i] = m.w[i], params[2 * i + 1] = m.b[i];
     if (clt_optim_create(&cfg, 2 * m.n, params, &opt) != CLT_OK) rc = fail("creating the optimizer");
+  }
+  /* The batches' order: one stream from the seed, any epoch's made directly (clt_dist_shard). */
+  uint64_t brng = o.seed * 0x9E3779B97F4A7C15ULL + 7;
+  int64_t ck[CK_LEN] = {0}, start = 0; /* epochs done before this run */
+  if (!rc && o.resume) {
+    bool ok = rank != 0 || checkpoint_load(o.resume, &m, opt, dev, ck) == 0;
+    if (ok && rank == 0 && (ck[CK_SEED] != (int64_t)o.seed || ck[CK_BATCH] != o.batch || ck[CK_SAMPLES] != n_train))
+      ok = !complain("--resume %s was saved by a run with seed %lld, batch %lld and %lld training samples, not %llu, %d and %lld",
+                     o.resume, (long long)ck[CK_SEED], (long long)ck[CK_BATCH], (long long)ck[CK_SAMPLES],
+                     (unsigned long long)o.seed, o.batch, (long long)n_train);
+    rc = dist ? resume_share(dist, &m, opt, dev, ok, ck) : !ok;
+    start = ck[CK_EPOCH];
+  }
+  clt_ddp *ddp = NULL;
+  if (!rc && dist) {
+    clt_ddp_options dopt = {.bucket_bytes = (size_t)(o.bucket_mb * 1048576.0)};
+    if (clt_ddp_create(dist, 2 * m.n, params, &dopt, &ddp) != CLT_OK) rc = fail("--distributed");
   }
   FILE *log = NULL;
   if (!rc && o.log && !(log = fopen(o.log, "w"))) rc = complain("cannot write %s", o.log);
   if (log) fprintf(log, "epoch,loss,train_acc,test_acc,samples_per_s,seconds\n");
   bool tty = isatty(fileno(stdout)) && !o.json && !o.quiet;
   if (!rc && !o.quiet) {
-    char arch[128] = "";
+    char arch[128] = "", ranks[64] = "";
     for (int i = 0; i < nsizes; i++) snprintf(arch + strlen(arch), sizeof arch - strlen(arch), i ? "-%lld" : "%lld", (long long)sizes[i]);
+    if (dist) snprintf(ranks, sizeof ranks, " on %d ranks (global)", world);
     if (o.json)
-      printf("{\"device\": \"%s\", \"device_name\": \"%s\", \"model\": \"%s\", \"train\": %lld, \"test\": %lld}\n", info.spec,
-             info.name, arch, (long long)n_train, (long long)n_test);
+      printf("{\"device\": \"%s\", \"device_name\": \"%s\", \"model\": \"%s\", \"train\": %lld, \"test\": %lld, "
+             "\"world_size\": %d, \"start_epoch\": %lld}\n",
+             info.spec, info.name, arch, (long long)n_train, (long long)n_test, world, (long long)start);
     else
-      printf("clt-train: %s MLP on %s (%s), %lld training and %lld test samples, %s lr %g, batch %d\n", arch, info.spec,
+      printf("clt-train: %s MLP on %s (%s), %lld training and %lld test samples, %s lr %g, batch %d%s%s\n", arch, info.spec,
              info.name, (long long)n_train, (long long)n_test,
-             o.optim == CLT_OPTIM_SGD ? "SGD" : o.optim == CLT_OPTIM_ADAM ? "Adam" : "AdamW", o.lr, o.batch);
+             o.optim == CLT_OPTIM_SGD ? "SGD" : o.optim == CLT_OPTIM_ADAM ? "Adam" : "AdamW", o.lr, o.batch, ranks,
+             o.resume ? ", resumed" : "");
+    if (o.resume && !o.json) printf("resuming after epoch %lld\n", (long long)start);
   }
 
+  int64_t nbatches = (n_train + o.batch - 1) / o.batch;
   int64_t *perm = malloc((size_t)(n_train > 0 ? n_train : 1) * sizeof *perm);
+  int64_t *counts = malloc((size_t)(nbatches > 0 ? nbatches : 1) * sizeof *counts);
   double *epoch_s = malloc((size_t)(o.epochs > 0 ? o.epochs : 1) * sizeof *epoch_s);
+  if (!rc && (!perm || !counts || !epoch_s)) rc = complain("out of memory");
   double t_train = 0, test_acc = 0, train_acc = 0, last_loss = 0, test_loss = 0;
-  int64_t steps = 0;
-  uint64_t brng = o.seed * 0x9E3779B97F4A7C15ULL + 7;
-  for (int epoch = 1; epoch <= o.epochs && !rc; epoch++) {
-    for (int64_t i = 0; i < n_train; i++) perm[i] = i;
-    shuffle(perm, n_train, &brng);
-    clt_tensor *pt = clt_from_host(dev, CLT_INT64, CLT_SHAPE(n_train), perm);
+  int64_t steps = 0, trained = 0;
+  for (int epoch = (int)start + 1; epoch <= o.epochs && !rc; epoch++) {
+    /* this rank's part of every batch of the epoch's permutation (all of it for one process) */
+    if (clt_dist_shard(n_train, o.batch, brng, epoch - 1, rank, world, perm, counts) != CLT_OK) {
+      rc = fail("starting an epoch");
+      break;
+    }
+    int64_t n_local = 0;
+    for (int64_t b = 0; b < nbatches; b++) n_local += counts[b];
+    clt_tensor *pt = clt_from_host(dev, CLT_INT64, CLT_SHAPE(n_local), perm);
     clt_tensor *loss_sum = clt_zeros(dev, CLT_FLOAT32, 0, NULL);
     if (!pt || !loss_sum) {
       rc = fail("starting an epoch");
       break;
     }
     double t0 = now();
-    for (int64_t s = 0; s < n_train && !rc; s += o.batch) {
-      int64_t e = s + o.batch < n_train ? s + o.batch : n_train;
+    for (int64_t b = 0, s = 0, e = 0; b < nbatches && !rc; b++, s = e) {
+      int64_t len = n_train - b * o.batch < o.batch ? n_train - b * o.batch : o.batch; /* the global batch */
+      e = s + counts[b];
       clt_scope_begin();
       clt_tensor *idx = clt_slice(pt, 0, s, e, 1);
       clt_tensor *xb = clt_index_select(xtr, 0, idx), *yb = clt_index_select(ytr, 0, idx);
-      clt_tensor *loss = clt_cross_entropy(mlp_forward(&m, xb), yb, CLT_REDUCTION_MEAN);
-      if (!loss || clt_optim_zero_grad(opt) != CLT_OK || clt_backward(loss, NULL) != CLT_OK ||
-          clt_optim_step(opt) != CLT_OK)
+      clt_tensor *logits = mlp_forward(&m, xb), *loss, *part;
+      if (ddp) {
+        /* The sum over this rank's samples times world / len: its mean over the ranks (what
+         * clt_ddp_backward takes) is the global batch's mean loss, whatever each rank's share. */
+        part = clt_cross_entropy(logits, yb, CLT_REDUCTION_SUM);
+        loss = clt_mul_scalar(part, (double)world / (double)len);
+      } else {
+        loss = clt_cross_entropy(logits, yb, CLT_REDUCTION_MEAN);
+        part = clt_mul_scalar(loss, (double)len);
+      }
+      if (!loss || !part || clt_optim_zero_grad(opt) != CLT_OK ||
+          (ddp ? clt_ddp_backward(ddp, loss, NULL) : clt_backward(loss, NULL)) != CLT_OK || clt_optim_step(opt) != CLT_OK)
         rc = fail("training");
       else {
         clt_no_grad_begin(); /* the epoch's loss stays on the device until the end of the epoch */
-        clt_add_(loss_sum, clt_mul_scalar(loss, (double)(e - s)));
+        clt_add_(loss_sum, part);
         clt_no_grad_end();
       }
       clt_scope_end();
       steps++;
-      if (tty) progress(epoch, o.epochs, e, n_train);
+      if (tty) progress(epoch, o.epochs, b * o.batch + len, n_train);
     }
     double sum = 0;
+    if (!rc && dist && clt_dist_allreduce(dist, loss_sum, CLT_DIST_SUM) != CLT_OK) rc = fail("summing the loss");
     if (!rc && clt_item(loss_sum, &sum) != CLT_OK) rc = fail("reading the loss");
     double dt = now() - t0;
     t_train += dt;
-    epoch_s[epoch - 1] = dt;
+    epoch_s[trained++] = dt;
     clt_release(pt);
     clt_release(loss_sum);
     if (rc) break;
     last_loss = sum / (double)n_train;
+    if (o.checkpoint) {
+      int64_t state[CK_LEN] = {[CK_EPOCH] = epoch, [CK_STEPS] = clt_optim_steps(opt), [CK_SEED] = (int64_t)o.seed,
+                               [CK_BATCH] = o.batch, [CK_SAMPLES] = n_train};
+      if ((rc = checkpoint_save(o.checkpoint, &m, opt, dev, state)) != 0) break;
+    }
+    if (rank != 0) continue; /* the others go on to the next epoch's first allreduce */
     if (evaluate(&m, xtr, ytr, &(double){0}, &train_acc) || evaluate(&m, xte, yte, &test_loss, &test_acc)) {
       rc = 1;
       break;
@@ -558,28 +749,36 @@ int main(int argc, char **argv) {
       printf("%sepoch %3d/%d  loss %.4f  train %.1f%%  test %.1f%%  %.0f samples/s\n", tty ? "\r" : "", epoch, o.epochs,
              last_loss, 100 * train_acc, 100 * test_acc, sps);
   }
-  if (!rc && o.epochs == 0) rc = evaluate(&m, xte, yte, &test_loss, &test_acc);
+  if (!rc && trained == 0 && rank == 0) rc = evaluate(&m, xte, yte, &test_loss, &test_acc);
   if (!rc && o.save) rc = mlp_save(&m, o.save);
-  if (!rc) {
+  if (!rc && rank == 0) {
     double ms = steps ? 1000.0 * t_train / (double)steps : 0, steady = ms;
-    if (o.epochs >= 3) { /* the median epoch after the first (which compiles the kernels) */
-      qsort(epoch_s + 1, (size_t)o.epochs - 1, sizeof *epoch_s, cmp_double);
-      steady = 1000.0 * epoch_s[1 + (o.epochs - 1) / 2] / (double)((n_train + o.batch - 1) / o.batch);
+    if (trained >= 3) { /* the median epoch after the first (which compiles the kernels) */
+      qsort(epoch_s + 1, (size_t)trained - 1, sizeof *epoch_s, cmp_double);
+      steady = 1000.0 * epoch_s[1 + (trained - 1) / 2] / (double)nbatches;
     }
+    char ranks[160] = ""; /* with --distributed: where rank 0's backward time went */
+    clt_ddp_stats ds;
+    if (ddp && clt_ddp_get_stats(ddp, &ds) == CLT_OK)
+      snprintf(ranks, sizeof ranks, ", \"buckets\": %d, \"backward_seconds\": %.4f, \"allreduce_wait_seconds\": %.4f",
+               clt_ddp_buckets(ddp), ds.backward_s, ds.wait_s);
     if (o.json)
       printf("{\"summary\": true, \"device\": \"%s\", \"device_name\": \"%s\", \"epochs\": %d, \"steps\": %lld, "
-             "\"train_seconds\": %.4f, \"ms_per_step\": %.4f, \"steady_ms_per_step\": %.4f, \"final_loss\": %.6f, "
-             "\"test_loss\": %.6f, \"test_acc\": %.6f, \"train_acc\": %.6f}\n",
+             "\"train_seconds\": %.4f, \"ms_per_step\": %.4f, \"steady_ms_per_step\": %.4f, \"final_loss\": %.9g, "
+             "\"test_loss\": %.9g, \"test_acc\": %.6f, \"train_acc\": %.6f, \"world_size\": %d%s}\n",
              info.spec, info.name, o.epochs, (long long)steps, t_train, ms, steady, last_loss, test_loss, test_acc,
-             train_acc);
+             train_acc, world, ranks);
     else
-      printf("done on %s (%s): %d epochs, %lld steps in %.2f s (%.3f ms per step, %.3f after the first epoch); "
+      printf("done on %s (%s)%s: %d epochs, %lld steps in %.2f s (%.3f ms per step, %.3f after the first epoch); "
              "final loss %.4f, test accuracy %.2f%%\n",
-             info.spec, info.name, o.epochs, (long long)steps, t_train, ms, steady, last_loss, 100 * test_acc);
+             info.spec, info.name, dist ? ", rank 0" : "", o.epochs, (long long)steps, t_train, ms, steady, last_loss,
+             100 * test_acc);
   }
   if (log) fclose(log);
   free(perm);
+  free(counts);
   free(epoch_s);
+  clt_ddp_release(ddp);
   clt_optim_release(opt);
   mlp_free(&m);
   clt_release(xtr);
@@ -590,5 +789,8 @@ int main(int argc, char **argv) {
   free(order);
   dataset_free(&d);
   clt_device_release(dev);
+  /* After a failure the job must end: without MPI_Finalize (which would wait for the other
+   * ranks), mpirun ends the other ranks at once. */
+  if (!rc) clt_dist_release(dist);
   return rc;
 }

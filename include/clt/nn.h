@@ -97,6 +97,16 @@ CLT_API clt_status clt_optim_zero_grad(clt_optim *o);
 CLT_API clt_status clt_optim_set_lr(clt_optim *o, double lr);
 /* Steps taken so far. */
 CLT_API int64_t clt_optim_steps(const clt_optim *o);
+/* The state of params[i], for checkpoints: new references to the optimizer's own buffers (SGD
+ * with momentum: the momentum buffer in *s1; Adam and AdamW: the first and second moments in *s1
+ * and *s2), NULL where there is none (SGD without momentum; before the first step). */
+CLT_API clt_status clt_optim_get_state(const clt_optim *o, int i, clt_tensor **s1, clt_tensor **s2);
+/* Restores params[i]'s state from a checkpoint: copies of s1 and s2 (float tensors of the
+ * parameter's shape, on any device; NULL: none, as before the first step). With the step count
+ * (clt_optim_set_steps, which sets Adam's bias corrections) a resumed run steps as the
+ * uninterrupted one. */
+CLT_API clt_status clt_optim_set_state(clt_optim *o, int i, clt_tensor *s1, clt_tensor *s2);
+CLT_API clt_status clt_optim_set_steps(clt_optim *o, int64_t steps);
 CLT_API void clt_optim_release(clt_optim *o);
 
 #ifdef __cplusplus

@@ -21,6 +21,31 @@ static clt_status cl_read(clt_device *dev, const clt__storage *st, size_t off, v
   return CLT_OK;
 }
 
+/* Blocking, so the memory is ready when it returns. Under the enqueue lock, as the GEMM's maps
+ * (gemm.c): PoCL tells mappings of one buffer apart by their pointers. */
+static clt_status cl_map(clt_device *dev, clt__storage *st, size_t off, size_t n, unsigned flags, void **ptr) {
+  clt__cl_dev *d = clt__cl(dev);
+  cl_map_flags f = !(flags & CLT__MAP_READ) ? CL_MAP_WRITE_INVALIDATE_REGION
+                   : flags & CLT__MAP_WRITE ? CL_MAP_READ | CL_MAP_WRITE
+                                            : CL_MAP_READ;
+  cl_int err = CL_SUCCESS;
+  clt__mutex_lock(&d->enqueue_lock);
+  void *p = CLT__CL_OBJ(&err, clEnqueueMapBuffer(d->queue, clt__cl_mem(st), CL_TRUE, f, off, n, 0, NULL, NULL, &err));
+  clt__mutex_unlock(&d->enqueue_lock);
+  if (err != CL_SUCCESS || !p)
+    return clt__cl_fail("clEnqueueMapBuffer", err, "mapping %zu bytes of %s into host memory", n, dev->info.spec);
+  *ptr = p;
+  return CLT_OK;
+}
+
+static clt_status cl_unmap(clt_device *dev, clt__storage *st, void *ptr) {
+  clt__cl_dev *d = clt__cl(dev);
+  clt__mutex_lock(&d->enqueue_lock);
+  cl_int err = CLT__CL(clEnqueueUnmapMemObject(d->queue, clt__cl_mem(st), ptr, 0, NULL, NULL));
+  clt__mutex_unlock(&d->enqueue_lock);
+  return err == CL_SUCCESS ? CLT_OK : clt__cl_fail("clEnqueueUnmapMemObject", err, "unmapping a buffer of %s", dev->info.spec);
+}
+
 static const char *esize_suffix(size_t esize) { return esize == 1 ? "1" : esize == 4 ? "4" : "8"; }
 
 static clt_status cl_copy(clt_device *dev, const clt__iter *it, clt__storage *dst, const clt__storage *src,
@@ -120,6 +145,8 @@ const clt__backend clt__cl_backend = {
     .ce_bwd = clt__cl_ce_bwd,
     .optim_step = clt__cl_optim_step,
     .wrap_host = clt__cl_wrap_host,
+    .map = cl_map,
+    .unmap = cl_unmap,
     .sync = cl_sync,
     .memory_stats = clt__cl_memory_stats,
     .empty_cache = cl_empty_cache,

@@ -128,6 +128,17 @@ static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
   return s;
 }
 
+static clt_status host_map(clt_device *dev, clt__storage *st, size_t off, size_t n, unsigned flags, void **ptr) {
+  (void)dev, (void)n, (void)flags;
+  *ptr = (char *)st->ptr + off;
+  return CLT_OK;
+}
+
+static clt_status host_unmap(clt_device *dev, clt__storage *st, void *ptr) {
+  (void)dev, (void)st, (void)ptr;
+  return CLT_OK;
+}
+
 static clt_status host_sync(clt_device *dev) {
   (void)dev;
   return CLT_OK;
@@ -166,6 +177,8 @@ static const clt__backend host_backend = {
     .ce_fwd = clt__host_ce_fwd,
     .ce_bwd = clt__host_ce_bwd,
     .optim_step = clt__host_optim_step,
+    .map = host_map,
+    .unmap = host_unmap,
     .sync = host_sync,
     .memory_stats = host_stats,
     .empty_cache = host_empty_cache,
