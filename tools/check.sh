@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds clt and runs the whole test suite three ways: plain (then a smoke of clt-bench); under
 # valgrind (zero bytes lost in clt code); and built with AddressSanitizer +
-# UndefinedBehaviorSanitizer; then the thread suites built with ThreadSanitizer (tools/tsan.sh). Then the kernels under Oclgrind (tools/oclgrind.sh) and each
-# fuzzer for FUZZ_SECONDS (default 60; tools/fuzz.sh), each skipped with a note where its tool
-# is missing (tools/setup-debian.sh installs both). The last line names what ran and what did
-# not. This is the README's test command and what CI runs.
+# UndefinedBehaviorSanitizer; then the thread suites built with ThreadSanitizer (tools/tsan.sh).
+# Then the kernels under Oclgrind (tools/oclgrind.sh) and each fuzzer for FUZZ_SECONDS (default
+# 60; tools/fuzz.sh), each skipped with a note where its tool is missing (tools/setup-debian.sh
+# installs both). The last lines give each phase's time and name what ran and what did not. This is the README's test command and what CI runs.
 #   BUILD=dir      build directory (default build-check; the sanitizer build goes to dir-asan)
 #   WERROR=1       treat warnings as errors (CI)
 #   MESON_OPTIONS  more meson setup options, space-separated (CI: -Dclblast=enabled ...)
@@ -19,6 +19,10 @@ read -ra extra <<< "${MESON_OPTIONS:-}"
 opts+=("${extra[@]}")
 ran=()
 skipped=()
+times=()
+# the minutes and seconds since the last mark, for the summary (CI must fit in 30 minutes)
+last=$SECONDS
+mark() { times+=("$1 $(((SECONDS - last) / 60))m$(((SECONDS - last) % 60))s"); last=$SECONDS; }
 # what did not run, and why: a failure under CLT_REQUIRE_DEVICE=1
 skip() {
   if [ "${CLT_REQUIRE_DEVICE:-0}" = 1 ]; then
@@ -43,39 +47,48 @@ setup "$build" "${opts[@]}"
 meson compile -C "$build"
 meson test -C "$build" --print-errorlogs
 ran+=(plain)
+mark "build and plain tests"
 # A smoke of clt-bench on the default device (--quick: about 10 s): it must run and print every
 # section; its figures are not judged here (shared machines are noisy; docs/PERFORMANCE.md).
 timeout 60 "$build/tools/clt-bench" --quick > "$build/clt-bench-quick.txt"
 for section in elementwise overhead reduction matmul transfer training startup; do
   grep -q "^\[$section\]" "$build/clt-bench-quick.txt" || { echo "check.sh: clt-bench printed no $section section"; exit 1; }
 done
+mark "clt-bench smoke"
 meson test -C "$build" --setup valgrind --print-errorlogs
 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
   --suppressions=tests/valgrind.supp -q "$build/tools/clt-train" --device host --epochs 2 --quiet
 ran+=("under valgrind")
+mark valgrind
 
 setup "$build-asan" "${opts[@]}" -Db_sanitize=address,undefined -Db_lundef=false \
   -Dc_args=-fno-sanitize-recover=all
 meson compile -C "$build-asan"
 meson test -C "$build-asan" --setup asan --print-errorlogs
 ran+=("with ASan + UBSan")
+mark "ASan + UBSan"
 
 # The thread suites built with ThreadSanitizer (a third build: the library's locks and atomics)
 BUILD="$build-tsan" tools/tsan.sh
 ran+=("the thread suites under TSan")
+mark TSan
 
 if command -v oclgrind >/dev/null; then
   tools/oclgrind.sh "$build"
   ran+=("the kernels under Oclgrind")
+  mark Oclgrind
 else
   skip "the kernels under Oclgrind" "oclgrind is not installed"
 fi
 if command -v clang >/dev/null; then
   FUZZ_BUILD="$build-fuzz" tools/fuzz.sh "${FUZZ_SECONDS:-60}"
   ran+=("the fuzzers")
+  mark fuzzers
 else
   skip "the fuzzers" "clang is not installed"
 fi
+summary=$(printf '%s, ' "${times[@]}")
+echo "check.sh: phase times: ${summary%, } (total $((SECONDS / 60))m$((SECONDS % 60))s)"
 summary=$(printf '%s, ' "${ran[@]}")
 echo "check.sh: passed: ${summary%, }"
 if [ ${#skipped[@]} -gt 0 ]; then
