@@ -87,26 +87,29 @@ static clt_status window_count(geom *g, int i, int64_t in, int64_t pb, int64_t p
 
 /* Where element (ki, kj) of window (oi, oj) reads: its place in the flattened image, or the slot
  * after the image (in[0] in[1], which holds the padding value) outside it. int64 [K L], row
- * (ki, kj), column (oi, oj); the range is known from the host, so no check reads it back. */
-static clt_tensor *window_index(clt_device *dev, const geom *g) {
-  int64_t K = g->k[0] * g->k[1], L, n, HW = g->in[0] * g->in[1];
+ * (ki, kj), column (oi, oj); the range is known from the host, so no check reads it back.
+ * inside_first: each window lists its elements inside the image first (in row-major order),
+ * then its padding, so that the first largest of a window is never padding (max_pool2d: a window
+ * of -inf sends its gradient to its first element in the image, as PyTorch). */
+static clt_tensor *window_index(clt_device *dev, const geom *g, bool inside_first) {
+  int64_t K, L, n, HW = g->in[0] * g->in[1];
   size_t bytes;
   if (clt__mul_ovf(g->k[0], g->k[1], &K) || clt__mul_ovf(g->out[0], g->out[1], &L) || clt__mul_ovf(K, L, &n) ||
       clt__nbytes(n, CLT_INT64, &bytes) != CLT_OK)
-    return clt__err(CLT_ERR_OVERFLOW, "the window index of %lld x %lld kernel positions overflows", (long long)K,
+    return clt__err(CLT_ERR_OVERFLOW, "the window index of %lld x %lld kernel positions overflows", (long long)g->k[0] * g->k[1],
                     (long long)g->out[0] * g->out[1]), NULL;
   int64_t *idx = clt__malloc(bytes ? bytes : 1);
   if (!idx) return clt__err(CLT_ERR_OOM, "cannot allocate the window index (%zu bytes)", bytes), NULL;
-  int64_t *p = idx;
-  for (int64_t ki = 0; ki < g->k[0]; ki++)
-    for (int64_t kj = 0; kj < g->k[1]; kj++)
-      for (int64_t oi = 0; oi < g->out[0]; oi++) {
-        int64_t ih = oi * g->s[0] - g->p0[0] + ki * g->d[0];
-        for (int64_t oj = 0; oj < g->out[1]; oj++) {
-          int64_t iw = oj * g->s[1] - g->p0[1] + kj * g->d[1];
-          *p++ = ih >= 0 && ih < g->in[0] && iw >= 0 && iw < g->in[1] ? ih * g->in[1] + iw : HW;
+  for (int64_t l = 0; l < L; l++) {
+    int64_t oi = l / g->out[1], oj = l % g->out[1], row = 0;
+    for (int pass = 0; pass < (inside_first ? 2 : 1); pass++)
+      for (int64_t ki = 0; ki < g->k[0]; ki++)
+        for (int64_t kj = 0; kj < g->k[1]; kj++) {
+          int64_t ih = oi * g->s[0] - g->p0[0] + ki * g->d[0], iw = oj * g->s[1] - g->p0[1] + kj * g->d[1];
+          bool inside = ih >= 0 && ih < g->in[0] && iw >= 0 && iw < g->in[1];
+          if (!inside_first || inside == (pass == 0)) idx[row++ * L + l] = inside ? ih * g->in[1] + iw : HW;
         }
-      }
+  }
   clt_tensor *t = clt__from_host(dev, CLT_INT64, 1, &n, idx);
   clt__free_mem(idx);
   return t;
@@ -155,9 +158,10 @@ static clt_tensor *index_view(clt_tensor *idx, int64_t N, int64_t C) {
   return clt__view_of(idx, 3, shape, st, idx->offset);
 }
 
-/* im2col: x [N, C, H, W] -> [N, C, K L], the padding read as v. */
+/* im2col: x [N, C, H, W] -> [N, C, K L], the padding read as v (-inf: each window's elements
+ * inside the image first, see window_index). */
 static clt_tensor *unfold_core(clt_tensor *x, const geom *g, double v) {
-  clt_tensor *idx = window_index(x->st->dev, g);
+  clt_tensor *idx = window_index(x->st->dev, g, isinf(v));
   clt_tensor *xp = idx ? pad_slot(x, v) : NULL;
   clt_tensor *iv = xp ? index_view(idx, x->shape[0], x->shape[1]) : NULL;
   clt_tensor *out = iv ? clt__grad_gather(clt__gather(xp, 2, iv), xp, 2, iv) : NULL;
@@ -170,7 +174,7 @@ static clt_tensor *unfold_core(clt_tensor *x, const geom *g, double v) {
 /* col2im: cols [N, C, K L] -> [N, C, H, W] (H, W: g->in), overlapping windows summed. */
 static clt_tensor *fold_core(clt_tensor *cols, const geom *g) {
   int64_t N = cols->shape[0], C = cols->shape[1], HW = g->in[0] * g->in[1];
-  clt_tensor *idx = window_index(cols->st->dev, g);
+  clt_tensor *idx = window_index(cols->st->dev, g, false);
   clt_tensor *z = idx ? clt__full(cols->st->dev, cols->dtype, 3, (const int64_t[]){N, C, HW + 1}, 0.0) : NULL;
   clt_tensor *iv = z ? index_view(idx, N, C) : NULL;
   clt_tensor *s = iv ? clt__grad_scatter_add(clt__scatter_add(z, 2, iv, cols), z, 2, iv, cols) : NULL;
@@ -316,7 +320,7 @@ static clt_tensor *conv2d_core(clt_tensor *x, clt_tensor *w, clt_tensor *b, cons
 }
 
 static clt_tensor *conv2d(clt_tensor *x, clt_tensor *w, clt_tensor *b, const clt_conv2d_opts *o) {
-  int64_t G, cout;
+  int64_t G = 1, cout;
   geom g;
   if (check_rank(x, 4, "x", "[N, Cin, H, W]") != CLT_OK || check_rank(w, 4, "w", "[Cout, Cin / groups, kh, kw]") != CLT_OK ||
       opt(o->groups, 1, 1, "groups", -1, &G) != CLT_OK || check_conv(x, w, b, G, false, &cout) != CLT_OK)
@@ -338,7 +342,7 @@ static clt_tensor *with_unit_height(clt_tensor *t) {
 }
 
 static clt_tensor *conv1d(clt_tensor *x, clt_tensor *w, clt_tensor *b, const clt_conv1d_opts *o) {
-  int64_t G, cout;
+  int64_t G = 1, cout;
   if (check_rank(x, 3, "x", "[N, Cin, L]") != CLT_OK || check_rank(w, 3, "w", "[Cout, Cin / groups, k]") != CLT_OK ||
       opt(o->groups, 1, 1, "groups", -1, &G) != CLT_OK || check_conv(x, w, b, G, false, &cout) != CLT_OK)
     return NULL;
@@ -348,7 +352,7 @@ static clt_tensor *conv1d(clt_tensor *x, clt_tensor *w, clt_tensor *b, const clt
   }
   /* as conv2d over a unit height; checked here so that messages name conv1d's options */
   geom g = {.k = {1, w->shape[2]}, .s = {1, 1}, .d = {1, 1}};
-  int64_t pad, total;
+  int64_t pad = 0, total;
   if (opt(o->stride, 1, 1, "stride", -1, &g.s[1]) != CLT_OK || opt(o->padding, 0, 0, "padding", -1, &pad) != CLT_OK ||
       opt(o->dilation, 1, 1, "dilation", -1, &g.d[1]) != CLT_OK)
     return NULL;
@@ -372,7 +376,7 @@ static clt_tensor *conv1d(clt_tensor *x, clt_tensor *w, clt_tensor *b, const clt
 
 /* fold(w^T x): x [N, G, Cin/G, HW], w^T [G, Cout/G K, Cin/G]. */
 static clt_tensor *conv_transpose2d(clt_tensor *x, clt_tensor *w, clt_tensor *b, const clt_conv_transpose2d_opts *o) {
-  int64_t G, cout, pad[2], op[2];
+  int64_t G = 1, cout, pad[2], op[2];
   char a[CLT__SHAPE_STR];
   geom g;
   if (check_rank(x, 4, "x", "[N, Cin, H, W]") != CLT_OK || check_rank(w, 4, "w", "[Cin, Cout / groups, kh, kw]") != CLT_OK ||

@@ -269,7 +269,7 @@ static void check_close(clt_tensor *got, int nd, const int64_t *shape, const dou
                   (long long)clt_shape(got)[d], (long long)shape[d]);
   double *v = tu_values(got);
   for (int64_t i = 0; i < prod(nd, shape); i++)
-    ck_assert_msg(fabs(v[i] - want[i]) <= tol * (1 + fabs(want[i])) || (isnan(v[i]) && isnan(want[i])),
+    ck_assert_msg(v[i] == want[i] || fabs(v[i] - want[i]) <= tol * (1 + fabs(want[i])) || (isnan(v[i]) && isnan(want[i])),
                   "%s %s on %s (%s): element %lld is %.12g, want %.12g", name, what, clt_device_spec(dev),
                   clt_dtype_name(clt_get_dtype(got)), (long long)i, v[i], want[i]);
   free(v);

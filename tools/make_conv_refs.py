@@ -84,6 +84,9 @@ case("max_pool2d", "max_pool2d", r(1, 2, 7, 6), kh=3, kw=2, stride=(2, 2), paddi
 tie = torch.tensor([[[[1.0, 1.0, 0.5, 2.0], [1.0, 0.0, 2.0, 2.0], [3.0, float("nan"), -1.0, -1.0],
                       [0.0, 3.0, -1.0, -1.0]]]], dtype=torch.float64)
 case("max_pool2d_ties_nan", "max_pool2d", tie, kh=2, kw=2)
+# windows of -inf that overlap the padding: the gradient goes to the first element inside the image
+case("max_pool2d_all_neg_inf_padded", "max_pool2d", torch.full((1, 1, 2, 3), -float("inf"), dtype=torch.float64), kh=2,
+     kw=2, stride=(1, 1), padding=(1, 1))
 case("avg_pool2d_include_pad", "avg_pool2d", r(1, 2, 5, 5), kh=3, kw=2, stride=(2, 2), padding=(1, 1), ceil=True)
 case("avg_pool2d_exclude_pad", "avg_pool2d", r(1, 1, 5, 6), kh=3, kw=3, stride=(2, 2), padding=(1, 1), ceil=True,
      exclude=True)

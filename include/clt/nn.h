@@ -104,8 +104,10 @@ CLT_API clt_tensor *clt_conv1d(clt_tensor *x, clt_tensor *w, clt_tensor *b, cons
 CLT_API clt_tensor *clt_conv_transpose2d(clt_tensor *x, clt_tensor *w, clt_tensor *b,
                                          const clt_conv_transpose2d_opts *opts);
 /* torch.nn.functional.max_pool2d: the largest value of each window (padding counts as -inf). The
- * gradient goes to one element per window, the first largest in row-major window order; a NaN
- * wins its window (value NaN, gradient to the first NaN, where PyTorch's goes to the last). */
+ * gradient goes to one element per window, as PyTorch's: the first largest in row-major window
+ * order, never the padding (a window of -inf: its first element inside the input). A NaN wins
+ * its window (value NaN); with two NaNs in a window the gradient goes to the first, where
+ * PyTorch's goes to the last. */
 CLT_API clt_tensor *clt_max_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const clt_pool2d_opts *opts);
 /* torch.nn.functional.avg_pool2d: window sums divided by the window's size within the padded
  * input (count_include_pad, the default) or by its count of input elements (exclude_pad). No
