@@ -521,6 +521,74 @@ START_TEST(conv_errors_name_the_argument) {
 }
 END_TEST
 
+/* ---- faults ----------------------------------------------------------------------------- */
+
+/* Every op here, forward and backward, on small shapes; *out gets the loss. Stops at the first
+ * failure so that the error read is the failing call's. */
+static clt_status workload(clt_device *dev, double *out) {
+  clt_status st = CLT_OK;
+  clt_scope_begin();
+  double *xv = pattern(2 * 2 * 5 * 5, 3), *wv = pattern(4 * 1 * 3 * 3, 4);
+  clt_tensor *x = clt_from_host(dev, CLT_FLOAT64, 4, (const int64_t[]){2, 2, 5, 5}, xv);
+  clt_tensor *w = clt_from_host(dev, CLT_FLOAT64, 4, (const int64_t[]){4, 1, 3, 3}, wv);
+  clt_tensor *b = clt_zeros(dev, CLT_FLOAT64, 1, (const int64_t[]){4});
+  free(xv);
+  free(wv);
+  if (!x || !w || !b) goto fail;
+  if ((st = clt_set_requires_grad(x, true)) != CLT_OK || (st = clt_set_requires_grad(w, true)) != CLT_OK) goto done;
+  clt_tensor *h = clt_conv2d(clt_transpose(x, 2, 3), w, b, &(clt_conv2d_opts){.padding = {1, 1}, .groups = 2});
+  clt_tensor *p = clt_max_pool2d(h, 2, 2, &(clt_pool2d_opts){.padding = {1, 1}});
+  clt_tensor *a = clt_avg_pool2d(p, 2, 2, &(clt_pool2d_opts){.stride = {1, 1}, .exclude_pad = true});
+  clt_tensor *t = clt_conv_transpose2d(a, w, NULL, &(clt_conv_transpose2d_opts){.stride = {2, 2}, .groups = 4});
+  clt_tensor *u = t ? clt_fold(clt_unfold(t, 2, 2, NULL), clt_shape(t)[2], clt_shape(t)[3], 2, 2, NULL) : NULL;
+  clt_tensor *q = clt_adaptive_avg_pool2d(u, 2, 3);
+  clt_tensor *c1 = clt_conv1d(clt_flatten(q, 2, 3), clt_ones(dev, CLT_FLOAT64, 3, (const int64_t[]){1, 4, 2}), NULL, NULL);
+  clt_tensor *loss = clt_sum(clt_square(c1), CLT_ALL_DIMS, false);
+  if (!loss) goto fail;
+  if ((st = clt_backward(loss, NULL)) != CLT_OK || (st = clt_item(loss, out)) != CLT_OK) goto done;
+  goto done;
+fail:
+  st = clt_last_status();
+  if (st == CLT_OK) st = CLT_ERR_STATE; /* a NULL without an error */
+done:
+  clt_scope_end();
+  return st;
+}
+
+/* Every fault point of the workload fails it cleanly: an error, nothing left alive, and the
+ * next clean run gives the same loss (to rounding: on parallel devices scatter_add, which fold
+ * and unfold's gradient use, adds in any order). */
+START_TEST(conv_survives_every_fault) {
+  clt_device *dev = TU_DEV;
+  double want, got;
+  ck_assert_msg(workload(dev, &want) == CLT_OK, "%s", clt_last_error()); /* builds what a warm device needs */
+  clt__fault_reset();
+  ck_assert_msg(workload(dev, &got) == CLT_OK && fabs(got - want) <= 1e-12 * fabs(want), "%s", clt_last_error());
+  long points = clt__fault_count();
+  for (long n = 1; n <= points; n++) {
+    long before[CLT__LIVE_COUNT], after[CLT__LIVE_COUNT];
+    for (int k = 0; k < CLT__LIVE_COUNT; k++) before[k] = atomic_load(&clt__live[k]);
+    clt__fault_reset();
+    clt__fault_arm(n, 0);
+    clt_clear_error();
+    clt_status st = workload(dev, &got);
+    bool fired = clt__fault_fired();
+    clt__fault_reset();
+    for (int k = 0; k < CLT__LIVE_COUNT; k++) after[k] = atomic_load(&clt__live[k]);
+    for (int k = 0; k < CLT__LIVE_COUNT; k++)
+      ck_assert_msg(after[k] == before[k], "fault %ld of %ld: live %s went %ld -> %ld", n, points, tu_live_name(k),
+                    before[k], after[k]);
+    ck_assert_msg(fired, "fault %ld of %ld never fired", n, points);
+    ck_assert_msg(st != CLT_OK && st != CLT_ERR_STATE, "fault %ld of %ld: status %d", n, points, (int)st);
+    clt_clear_error();
+    st = workload(dev, &got);
+    ck_assert_msg(st == CLT_OK && fabs(got - want) <= 1e-12 * fabs(want), "after fault %ld of %ld: status %d, loss %.17g, want %.17g: %s", n, points,
+                  (int)st, got, want, clt_last_error());
+  }
+  ck_assert_msg(points > 50, "only %ld fault points", points);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("conv");
   TCase *tc = tu_tcase("conv");
@@ -528,6 +596,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, conv_and_pool_gradcheck);
   TU_DEVICES(tc, conv_matches_pytorch);
   TU_DEVICES(tc, conv_errors_name_the_argument);
+  TU_DEVICES(tc, conv_survives_every_fault);
   suite_add_tcase(s, tc);
   return s;
 }
