@@ -521,6 +521,45 @@ START_TEST(conv_errors_name_the_argument) {
 }
 END_TEST
 
+/* An empty batch gives an empty result of the right shape, forward and backward. */
+START_TEST(conv_empty_batch) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_zeros(dev, CLT_FLOAT32, 4, (const int64_t[]){0, 4, 5, 5});
+  clt_tensor *w = clt_ones(dev, CLT_FLOAT32, 4, (const int64_t[]){6, 2, 3, 3});
+  clt_set_requires_grad(x, true);
+  clt_set_requires_grad(w, true);
+  clt_tensor *y = clt_conv2d(x, w, NULL, &(clt_conv2d_opts){.groups = 2});
+  ck_assert_msg(y != NULL, "%s", clt_last_error());
+  tu_assert_values(y, 4, (const int64_t[]){0, 6, 3, 3}, NULL);
+  clt_tensor *p = clt_max_pool2d(y, 2, 2, &(clt_pool2d_opts){.ceil_mode = true});
+  clt_tensor *a = clt_avg_pool2d(p, 2, 2, NULL);
+  ck_assert_msg(a != NULL, "%s", clt_last_error());
+  tu_assert_values(a, 4, (const int64_t[]){0, 6, 1, 1}, NULL);
+  ck_assert_msg(clt_backward(clt_sum(a, CLT_ALL_DIMS, false), NULL) == CLT_OK, "%s", clt_last_error());
+  double g;
+  ck_assert_int_eq(clt_item(clt_sum(clt_grad(w), CLT_ALL_DIMS, false), &g), CLT_OK);
+  ck_assert(g == 0);
+  clt_scope_end();
+}
+END_TEST
+
+/* Operands on two devices are refused, naming them. */
+START_TEST(conv_mixed_devices) {
+  clt_device *dev = TU_DEV;
+  if (dev == tu_dev[0]) return; /* needs a second device */
+  clt_scope_begin();
+  clt_tensor *x = clt_zeros(dev, CLT_FLOAT32, 4, (const int64_t[]){1, 2, 5, 5});
+  clt_tensor *w = clt_zeros(tu_dev[0], CLT_FLOAT32, 4, (const int64_t[]){3, 2, 3, 3});
+  ck_assert_ptr_null(clt_conv2d(x, w, NULL, NULL));
+  TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "clt_conv2d");
+  ck_assert_ptr_null(clt_conv_transpose2d(x, clt_zeros(dev, CLT_FLOAT32, 4, (const int64_t[]){2, 3, 3, 3}),
+                                          clt_zeros(tu_dev[0], CLT_FLOAT32, 1, (const int64_t[]){3}), NULL));
+  TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "clt_conv_transpose2d");
+  clt_scope_end();
+}
+END_TEST
+
 /* ---- faults ----------------------------------------------------------------------------- */
 
 /* Every op here, forward and backward, on small shapes; *out gets the loss. Stops at the first
@@ -597,6 +636,8 @@ static Suite *suite(void) {
   TU_DEVICES(tc, conv_matches_pytorch);
   TU_DEVICES(tc, conv_errors_name_the_argument);
   TU_DEVICES(tc, conv_survives_every_fault);
+  TU_DEVICES(tc, conv_empty_batch);
+  TU_DEVICES(tc, conv_mixed_devices);
   suite_add_tcase(s, tc);
   return s;
 }

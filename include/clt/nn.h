@@ -1,5 +1,6 @@
-/* clt: building blocks for training: losses, linear layers, dropout, parameter initialisers,
- * and optimizers. Every function here records autograd like the ops (clt/autograd.h). */
+/* clt: building blocks for training: losses, linear layers, convolution and pooling, dropout,
+ * parameter initialisers and optimizers. Every function here records autograd like the ops
+ * (clt/autograd.h). */
 #ifndef CLT_NN_H
 #define CLT_NN_H
 
