@@ -91,7 +91,8 @@ typedef struct clt_pool2d_opts {
  * padding_same must stay zero). */
 CLT_API clt_tensor *clt_unfold(clt_tensor *x, int64_t kh, int64_t kw, const clt_conv2d_opts *opts);
 /* torch.nn.functional.fold (col2im), unfold's adjoint: cols [N, C kh kw, L] -> [N, C, out_h,
- * out_w], overlapping entries summed; L must be the number of kernel positions in out_h x out_w. */
+ * out_w], overlapping entries summed; L must be the number of kernel positions in out_h x out_w.
+ * opts as unfold. */
 CLT_API clt_tensor *clt_fold(clt_tensor *cols, int64_t out_h, int64_t out_w, int64_t kh, int64_t kw,
                              const clt_conv2d_opts *opts);
 /* torch.nn.functional.conv2d: x [N, Cin, H, W], w [Cout, Cin / groups, kh, kw], b [Cout] or NULL
