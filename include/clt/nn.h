@@ -1,5 +1,6 @@
-/* clt: building blocks for training: losses, linear layers, dropout, parameter initialisers,
- * and optimizers. Every function here records autograd like the ops (clt/autograd.h). */
+/* clt: building blocks for training: losses, linear layers, convolution and pooling, dropout,
+ * parameter initialisers and optimizers. Every function here records autograd like the ops
+ * (clt/autograd.h). */
 #ifndef CLT_NN_H
 #define CLT_NN_H
 
@@ -42,6 +43,82 @@ CLT_API clt_tensor *clt_linear(clt_tensor *x, clt_tensor *w, clt_tensor *b);
  * (else returns x itself, a new reference). The mask comes from this thread's Philox generator
  * (clt_manual_seed), so a seed gives the same mask on every device. */
 CLT_API clt_tensor *clt_dropout(clt_tensor *x, double p, bool train);
+
+/* ---- convolution and pooling (NCHW, as PyTorch) ------------------------------------------ */
+
+/* Every function here takes float32 or float64 tensors of one dtype on one device (weights and
+ * bias too; CLT_ERR_DTYPE otherwise), with any strides, batched (x [N, C, H, W]; conv1d
+ * [N, C, L]); other ranks are CLT_ERR_SHAPE. They are built from gather / scatter_add with an
+ * int64 index computed on the host from the shapes and options (im2col), and matmul, so they run
+ * on every device and their gradients come from those ops. Bad sizes or options give
+ * CLT_ERR_SHAPE or CLT_ERR_INVALID_ARG naming the function, the argument and the shapes.
+ *
+ * Options: pass NULL, or a zero-initialised struct, for PyTorch's defaults. A zero stride or
+ * dilation means 1 (pooling: a zero stride means the kernel size), zero groups means 1;
+ * negative values are refused. */
+typedef struct clt_conv2d_opts {
+  int64_t stride[2];   /* (h, w); 0: 1 */
+  int64_t padding[2];  /* zeros on both sides of each spatial dim */
+  int64_t dilation[2]; /* 0: 1 */
+  int64_t groups;      /* 0: 1; Cin and Cout must be multiples of it (Cin groups: depthwise) */
+  bool padding_same;   /* padding="same": the output keeps H and W; total d (k - 1) per dim, the odd
+                          one on the bottom/right as PyTorch; needs stride 1 and padding 0 */
+} clt_conv2d_opts;
+
+typedef struct clt_conv1d_opts {
+  int64_t stride, padding, dilation, groups; /* as clt_conv2d_opts, for the one spatial dim */
+  bool padding_same;
+} clt_conv1d_opts;
+
+typedef struct clt_conv_transpose2d_opts {
+  int64_t stride[2], padding[2];
+  int64_t output_padding[2]; /* added to one side of the output; below stride or dilation */
+  int64_t dilation[2];
+  int64_t groups;
+} clt_conv_transpose2d_opts;
+
+typedef struct clt_pool2d_opts {
+  int64_t stride[2];   /* 0: the kernel size (PyTorch's stride=None) */
+  int64_t padding[2];  /* at most half the (dilated) kernel, as PyTorch */
+  int64_t dilation[2]; /* max_pool2d only; 0: 1 */
+  bool ceil_mode;      /* ceil instead of floor for the output size; the last window must start
+                          inside the input or the left padding, as PyTorch */
+  bool exclude_pad;    /* avg_pool2d: count_include_pad=False (the zero default is PyTorch's True) */
+} clt_pool2d_opts;
+
+/* torch.nn.functional.unfold (im2col): x [N, C, H, W] -> [N, C kh kw, L], L the number of
+ * kernel positions, rows ordered (c, ki, kj). opts: stride, padding, dilation (groups and
+ * padding_same must stay zero). */
+CLT_API clt_tensor *clt_unfold(clt_tensor *x, int64_t kh, int64_t kw, const clt_conv2d_opts *opts);
+/* torch.nn.functional.fold (col2im), unfold's adjoint: cols [N, C kh kw, L] -> [N, C, out_h,
+ * out_w], overlapping entries summed; L must be the number of kernel positions in out_h x out_w.
+ * opts as unfold. */
+CLT_API clt_tensor *clt_fold(clt_tensor *cols, int64_t out_h, int64_t out_w, int64_t kh, int64_t kw,
+                             const clt_conv2d_opts *opts);
+/* torch.nn.functional.conv2d: x [N, Cin, H, W], w [Cout, Cin / groups, kh, kw], b [Cout] or NULL
+ * -> [N, Cout, Ho, Wo], Ho = (H + 2 ph - dh (kh - 1) - 1) / sh + 1. */
+CLT_API clt_tensor *clt_conv2d(clt_tensor *x, clt_tensor *w, clt_tensor *b, const clt_conv2d_opts *opts);
+/* torch.nn.functional.conv1d: x [N, Cin, L], w [Cout, Cin / groups, k], b [Cout] or NULL. */
+CLT_API clt_tensor *clt_conv1d(clt_tensor *x, clt_tensor *w, clt_tensor *b, const clt_conv1d_opts *opts);
+/* torch.nn.functional.conv_transpose2d: x [N, Cin, H, W], w [Cin, Cout / groups, kh, kw], b [Cout]
+ * or NULL -> [N, Cout, Ho, Wo], Ho = (H - 1) sh - 2 ph + dh (kh - 1) + oph + 1: the adjoint of
+ * conv2d's map from its input (fold of w^T x). */
+CLT_API clt_tensor *clt_conv_transpose2d(clt_tensor *x, clt_tensor *w, clt_tensor *b,
+                                         const clt_conv_transpose2d_opts *opts);
+/* torch.nn.functional.max_pool2d: the largest value of each window (padding counts as -inf). The
+ * gradient goes to one element per window, as PyTorch's: the first largest in row-major window
+ * order, never the padding (a window of -inf: its first element inside the input). A NaN wins
+ * its window (value NaN); with two NaNs in a window the gradient goes to the first, where
+ * PyTorch's goes to the last. */
+CLT_API clt_tensor *clt_max_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const clt_pool2d_opts *opts);
+/* torch.nn.functional.avg_pool2d: window sums divided by the window's size within the padded
+ * input (count_include_pad, the default) or by its count of input elements (exclude_pad). No
+ * dilation (as PyTorch). */
+CLT_API clt_tensor *clt_avg_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const clt_pool2d_opts *opts);
+/* torch.nn.functional.adaptive_avg_pool2d: x [N, C, H, W] -> [N, C, out_h, out_w], output (i, j)
+ * the mean of rows floor(i H / out_h) .. ceil((i + 1) H / out_h) - 1 and the same for columns;
+ * computed as A_h x A_w^T with host-built averaging matrices. */
+CLT_API clt_tensor *clt_adaptive_avg_pool2d(clt_tensor *x, int64_t out_h, int64_t out_w);
 
 /* ---- initialisers (in place, recording nothing; as torch.nn.init) ------------------------ */
 

@@ -1,0 +1,649 @@
+/* Convolution and pooling (clt/nn.h): every option against naive float64 loops written here, on
+ * every device, float32 and float64, contiguous and strided inputs; gradients by clt_gradcheck;
+ * PyTorch's answers (tests/fixtures/conv_refs.txt, from tools/make_conv_refs.py); bad shapes and
+ * options. */
+#include <stdio.h>
+
+#include "tu.h"
+
+static char fixture_path[512];
+
+enum { CONV2D, CONV1D, CONVT, UNFOLD, FOLD, MAXPOOL, AVGPOOL, ADAPTIVE };
+static const char *const op_names[] = {"conv2d", "conv1d", "conv_transpose2d", "unfold", "fold",
+                                       "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"};
+
+/* One call: x's shape (conv1d [N, C, L], fold [N, C K, L], else [N, C, H, W]), w's (convs), and
+ * the options as the fixture lists them (zeros: PyTorch's defaults). */
+typedef struct {
+  const char *name;
+  int op, xnd;
+  int64_t x[4], w[4];
+  bool bias;
+  int64_t k[2], s[2], p[2], d[2], groups;
+  bool same, ceil, exclude;
+  int64_t opad[2], out[2];
+} tcase;
+
+static clt_tensor *run(const tcase *c, clt_tensor *x, clt_tensor *w, clt_tensor *b) {
+  clt_conv2d_opts co = {{c->s[0], c->s[1]}, {c->p[0], c->p[1]}, {c->d[0], c->d[1]}, c->groups, c->same};
+  clt_pool2d_opts po = {{c->s[0], c->s[1]}, {c->p[0], c->p[1]}, {c->d[0], c->d[1]}, c->ceil, c->exclude};
+  switch (c->op) {
+    case CONV2D: return clt_conv2d(x, w, b, &co);
+    case CONV1D: return clt_conv1d(x, w, b, &(clt_conv1d_opts){c->s[1], c->p[1], c->d[1], c->groups, c->same});
+    case CONVT:
+      return clt_conv_transpose2d(x, w, b, &(clt_conv_transpose2d_opts){{c->s[0], c->s[1]}, {c->p[0], c->p[1]},
+                                                                        {c->opad[0], c->opad[1]}, {c->d[0], c->d[1]}, c->groups});
+    case UNFOLD: return clt_unfold(x, c->k[0], c->k[1], &co);
+    case FOLD: return clt_fold(x, c->out[0], c->out[1], c->k[0], c->k[1], &co);
+    case MAXPOOL: return clt_max_pool2d(x, c->k[0], c->k[1], &po);
+    case AVGPOOL: return clt_avg_pool2d(x, c->k[0], c->k[1], &po);
+    default: return clt_adaptive_avg_pool2d(x, c->out[0], c->out[1]);
+  }
+}
+
+static bool has_w(const tcase *c) { return c->op <= CONVT; }
+
+static const tcase cases[] = {
+    {"conv2d bias", CONV2D, 4, {2, 3, 5, 4}, {4, 3, 3, 2}, true, .groups = 1},
+    {"conv2d stride padding dilation", CONV2D, 4, {1, 2, 7, 6}, {2, 2, 3, 3}, false, .s = {2, 1}, .p = {1, 2}, .d = {2, 1}},
+    {"conv2d groups", CONV2D, 4, {1, 4, 5, 5}, {6, 2, 2, 3}, true, .p = {1, 0}, .groups = 2},
+    {"conv2d depthwise", CONV2D, 4, {2, 3, 4, 4}, {3, 1, 3, 3}, true, .s = {2, 2}, .p = {1, 1}, .groups = 3},
+    {"conv2d same, even kernel", CONV2D, 4, {1, 2, 5, 6}, {2, 2, 2, 4}, true, .d = {1, 2}, .same = true},
+    {"conv1d same groups dilation", CONV1D, 3, {2, 2, 7}, {4, 1, 3}, true, .d = {0, 2}, .groups = 2, .same = true},
+    {"conv1d stride padding", CONV1D, 3, {1, 3, 9}, {2, 3, 4}, false, .s = {0, 3}, .p = {0, 1}},
+    {"conv_transpose2d", CONVT, 4, {1, 4, 3, 4}, {4, 1, 3, 2}, true, .s = {2, 3}, .p = {1, 0}, .groups = 2, .opad = {1, 2}},
+    {"conv_transpose2d dilation", CONVT, 4, {1, 2, 3, 3}, {2, 3, 2, 2}, false, .p = {1, 1}, .d = {2, 1}},
+    {"unfold", UNFOLD, 4, {1, 2, 5, 4}, {0}, false, .k = {2, 3}, .s = {2, 1}, .p = {1, 1}, .d = {1, 2}},
+    {"fold", FOLD, 3, {1, 12, 9}, {0}, false, .k = {2, 3}, .s = {1, 2}, .p = {0, 1}, .out = {4, 5}},
+    {"max_pool2d ceil dilation", MAXPOOL, 4, {1, 2, 7, 6}, {0}, false, .k = {3, 2}, .s = {2, 2}, .p = {1, 1}, .d = {1, 2},
+     .ceil = true},
+    {"max_pool2d default stride", MAXPOOL, 4, {2, 2, 4, 6}, {0}, false, .k = {2, 3}},
+    {"avg_pool2d count_include_pad", AVGPOOL, 4, {1, 2, 5, 5}, {0}, false, .k = {3, 2}, .s = {2, 2}, .p = {1, 1}, .ceil = true},
+    {"avg_pool2d exclude_pad", AVGPOOL, 4, {1, 1, 5, 6}, {0}, false, .k = {3, 3}, .s = {2, 2}, .p = {1, 1}, .ceil = true,
+     .exclude = true},
+    {"adaptive_avg_pool2d", ADAPTIVE, 4, {1, 2, 7, 5}, {0}, false, .out = {3, 4}},
+    {"adaptive_avg_pool2d up", ADAPTIVE, 4, {1, 1, 3, 2}, {0}, false, .out = {4, 3}},
+};
+#define NCASES (int)(sizeof cases / sizeof *cases)
+
+/* ---- the naive reference ---------------------------------------------------------------- */
+
+static int64_t or1(int64_t v) { return v ? v : 1; }
+static int64_t prod(int n, const int64_t *s) {
+  int64_t p = 1;
+  for (int i = 0; i < n; i++) p *= s[i];
+  return p;
+}
+
+/* Window positions over size n as PyTorch's conv and pooling formulas give them. */
+static int64_t positions(int64_t n, int64_t k, int64_t s, int64_t pb, int64_t pt, int64_t d, bool ceil) {
+  int64_t room = n + pt - d * (k - 1) - 1;
+  int64_t o = (ceil ? (room + s - 1) / s : room / s) + 1;
+  if (ceil && (o - 1) * s >= n + pb) o--;
+  return o;
+}
+
+/* The 2-d view of a case: images [N, C, H, W], kernel, stride, padding before and in all, dilation. */
+typedef struct {
+  int64_t N, C, H, W, k[2], s[2], pb[2], pt[2], d[2];
+} geo;
+
+static geo geometry(const tcase *c) {
+  bool one = c->op == CONV1D;
+  geo g = {.N = c->x[0], .C = c->x[1], .H = one ? 1 : c->x[2], .W = one ? c->x[2] : c->x[3]};
+  for (int i = 0; i < 2; i++) {
+    bool unit = one && i == 0;
+    g.k[i] = unit ? 1 : c->op == CONV1D ? c->w[2] : has_w(c) ? c->w[2 + i] : c->k[i];
+    g.s[i] = unit ? 1 : (c->op == MAXPOOL || c->op == AVGPOOL) && !c->s[i] ? g.k[i] : or1(c->s[i]);
+    g.d[i] = unit ? 1 : or1(c->d[i]);
+    g.pt[i] = unit ? 0 : c->same ? g.d[i] * (g.k[i] - 1) : 2 * c->p[i];
+    g.pb[i] = g.pt[i] / 2;
+  }
+  return g;
+}
+
+/* x, w, b row-major; the result's shape in nd, shape. */
+static double *reference(const tcase *c, const double *x, const double *w, const double *b, int *nd, int64_t *shape) {
+  geo g = geometry(c);
+  int64_t N = g.N, C = c->op == FOLD ? g.C / (g.k[0] * g.k[1]) : g.C, H = g.H, W = g.W, G = or1(c->groups);
+  int64_t o[2];
+  double *y = NULL;
+  if (c->op == CONVT) {
+    for (int i = 0; i < 2; i++) o[i] = ((i ? W : H) - 1) * g.s[i] - g.pt[i] + g.d[i] * (g.k[i] - 1) + c->opad[i] + 1;
+  } else if (c->op == FOLD || c->op == ADAPTIVE) {
+    o[0] = c->out[0];
+    o[1] = c->out[1];
+  } else {
+    for (int i = 0; i < 2; i++) o[i] = positions(i ? W : H, g.k[i], g.s[i], g.pb[i], g.pt[i], g.d[i], c->ceil);
+  }
+  int64_t Co = c->op == CONVT ? c->w[1] * G : c->w[0], K = g.k[0] * g.k[1], kw = g.k[1];
+#define X(n, ch, i, j) x[(((n) * C + (ch)) * H + (i)) * W + (j)]
+  switch (c->op) {
+    case CONV2D: case CONV1D: {
+      int64_t cg = C / G, og = Co / G;
+      y = calloc((size_t)(N * Co * o[0] * o[1]), sizeof *y);
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t co = 0; co < Co; co++)
+          for (int64_t oi = 0; oi < o[0]; oi++)
+            for (int64_t oj = 0; oj < o[1]; oj++) {
+              double acc = b ? b[co] : 0;
+              for (int64_t ci = 0; ci < cg; ci++)
+                for (int64_t ki = 0; ki < g.k[0]; ki++)
+                  for (int64_t kj = 0; kj < kw; kj++) {
+                    int64_t ih = oi * g.s[0] - g.pb[0] + ki * g.d[0], iw = oj * g.s[1] - g.pb[1] + kj * g.d[1];
+                    if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                      acc += X(n, co / og * cg + ci, ih, iw) * w[((co * cg + ci) * g.k[0] + ki) * kw + kj];
+                  }
+              y[((n * Co + co) * o[0] + oi) * o[1] + oj] = acc;
+            }
+      *nd = 4;
+      int64_t s4[4] = {N, Co, o[0], o[1]};
+      memcpy(shape, s4, sizeof s4);
+      if (c->op == CONV1D) {
+        *nd = 3;
+        shape[2] = o[1];
+      }
+      break;
+    }
+    case CONVT: {
+      int64_t cg = C / G, og = Co / G;
+      y = calloc((size_t)(N * Co * o[0] * o[1]), sizeof *y);
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t ci = 0; ci < C; ci++)
+          for (int64_t ih = 0; ih < H; ih++)
+            for (int64_t iw = 0; iw < W; iw++)
+              for (int64_t cog = 0; cog < og; cog++)
+                for (int64_t ki = 0; ki < g.k[0]; ki++)
+                  for (int64_t kj = 0; kj < kw; kj++) {
+                    int64_t oh = ih * g.s[0] - c->p[0] + ki * g.d[0], ow = iw * g.s[1] - c->p[1] + kj * g.d[1];
+                    int64_t co = ci / cg * og + cog;
+                    if (oh >= 0 && oh < o[0] && ow >= 0 && ow < o[1])
+                      y[((n * Co + co) * o[0] + oh) * o[1] + ow] +=
+                          X(n, ci, ih, iw) * w[((ci * og + cog) * g.k[0] + ki) * kw + kj];
+                  }
+      for (int64_t i = 0; b && i < N * Co * o[0] * o[1]; i++) y[i] += b[i / (o[0] * o[1]) % Co];
+      *nd = 4;
+      int64_t s4[4] = {N, Co, o[0], o[1]};
+      memcpy(shape, s4, sizeof s4);
+      break;
+    }
+    case UNFOLD: case FOLD: {
+      /* unfold: cols[n][c K + k][l] = x at the window's place; fold sums cols back there */
+      int64_t img[2] = {c->op == FOLD ? o[0] : H, c->op == FOLD ? o[1] : W}, L[2];
+      for (int i = 0; i < 2; i++) L[i] = positions(img[i], g.k[i], g.s[i], g.pb[i], g.pt[i], g.d[i], false);
+      int64_t nimg = N * C * img[0] * img[1], ncols = N * C * K * L[0] * L[1];
+      y = calloc((size_t)(c->op == FOLD ? nimg : ncols), sizeof *y);
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t ch = 0; ch < C; ch++)
+          for (int64_t k = 0; k < K; k++)
+            for (int64_t l = 0; l < L[0] * L[1]; l++) {
+              int64_t ih = l / L[1] * g.s[0] - g.pb[0] + k / kw * g.d[0], iw = l % L[1] * g.s[1] - g.pb[1] + k % kw * g.d[1];
+              if (ih < 0 || ih >= img[0] || iw < 0 || iw >= img[1]) continue;
+              int64_t ic = ((n * C + ch) * img[0] + ih) * img[1] + iw, cc = ((n * C + ch) * K + k) * L[0] * L[1] + l;
+              if (c->op == FOLD) y[ic] += x[cc];
+              else y[cc] = x[ic];
+            }
+      int64_t sf[4] = {N, C, o[0], o[1]}, su[3] = {N, C * K, L[0] * L[1]};
+      *nd = c->op == FOLD ? 4 : 3;
+      memcpy(shape, c->op == FOLD ? sf : su, (size_t)*nd * sizeof *shape);
+      break;
+    }
+    case MAXPOOL: case AVGPOOL: case ADAPTIVE: {
+      y = calloc((size_t)(N * C * o[0] * o[1]), sizeof *y);
+      for (int64_t nc = 0; nc < N * C; nc++)
+        for (int64_t oi = 0; oi < o[0]; oi++)
+          for (int64_t oj = 0; oj < o[1]; oj++) {
+            int64_t lo[2], hi[2], step[2];
+            double m = -INFINITY, sum = 0, div = 1;
+            if (c->op == ADAPTIVE) {
+              int64_t in[2] = {H, W}, oo[2] = {oi, oj};
+              for (int i = 0; i < 2; i++) {
+                lo[i] = oo[i] * in[i] / o[i];
+                hi[i] = ((oo[i] + 1) * in[i] + o[i] - 1) / o[i];
+                step[i] = 1;
+              }
+              div = (double)((hi[0] - lo[0]) * (hi[1] - lo[1]));
+            } else {
+              int64_t oo[2] = {oi, oj}, in[2] = {H, W}, cnt = 1, all = 1;
+              for (int i = 0; i < 2; i++) {
+                lo[i] = oo[i] * g.s[i] - g.pb[i];
+                hi[i] = lo[i] + g.d[i] * (g.k[i] - 1) + 1;
+                step[i] = g.d[i];
+                int64_t end = hi[i] < in[i] + g.pb[i] ? hi[i] : in[i] + g.pb[i]; /* avg: PyTorch's divisor */
+                all *= end - lo[i];
+                cnt *= (end < in[i] ? end : in[i]) - (lo[i] > 0 ? lo[i] : 0);
+              }
+              div = (double)(c->exclude ? cnt : all);
+            }
+            for (int64_t ih = lo[0]; ih < hi[0]; ih += step[0])
+              for (int64_t iw = lo[1]; iw < hi[1]; iw += step[1]) {
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                double v = x[(nc * H + ih) * W + iw];
+                if (v > m || isnan(v)) m = isnan(m) ? m : v;
+                sum += v;
+              }
+            y[(nc * o[0] + oi) * o[1] + oj] = c->op == MAXPOOL ? m : sum / div;
+          }
+      *nd = 4;
+      int64_t s4[4] = {N, C, o[0], o[1]};
+      memcpy(shape, s4, sizeof s4);
+      break;
+    }
+  }
+#undef X
+  return y;
+}
+
+/* ---- inputs ----------------------------------------------------------------------------- */
+
+static double *pattern(int64_t n, int seed) {
+  double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+  for (int64_t i = 0; i < n; i++) v[i] = -1 + 2 * (double)((i * 7919 + seed * 104729) % 1009) / 1009.0;
+  return v;
+}
+
+/* A tensor of shape holding v (row-major), of dtype dt; strided: a transposed view of a tensor
+ * with the last two dims swapped, so that its strides are not row-major. */
+static clt_tensor *make(clt_device *dev, clt_dtype dt, int nd, const int64_t *shape, const double *v, bool strided) {
+  if (!strided || nd < 2) return clt_cast(clt_from_host(dev, CLT_FLOAT64, nd, shape, v), dt);
+  int64_t s[4], n = prod(nd, shape), R = shape[nd - 2], Cc = shape[nd - 1];
+  memcpy(s, shape, (size_t)nd * sizeof *s);
+  s[nd - 2] = Cc;
+  s[nd - 1] = R;
+  double *t = malloc((size_t)(n ? n : 1) * sizeof *t);
+  for (int64_t i = 0; i < n; i++) { /* t[.., j, r] = v[.., r, j] */
+    int64_t m = i / (R * Cc), r = i / Cc % R, j = i % Cc;
+    t[(m * Cc + j) * R + r] = v[i];
+  }
+  clt_tensor *out = clt_transpose(clt_cast(clt_from_host(dev, CLT_FLOAT64, nd, s, t), dt), -1, -2);
+  free(t);
+  return out;
+}
+
+static void check_close(clt_tensor *got, int nd, const int64_t *shape, const double *want, double tol, const char *what,
+                        const char *name, clt_device *dev) {
+  ck_assert_msg(got != NULL, "%s %s on %s: %s", name, what, clt_device_spec(dev), clt_last_error());
+  ck_assert_msg(clt_ndim(got) == nd, "%s %s: %d dims, want %d", name, what, clt_ndim(got), nd);
+  for (int d = 0; d < nd; d++)
+    ck_assert_msg(clt_shape(got)[d] == shape[d], "%s %s: dim %d is %lld, want %lld", name, what, d,
+                  (long long)clt_shape(got)[d], (long long)shape[d]);
+  double *v = tu_values(got);
+  for (int64_t i = 0; i < prod(nd, shape); i++)
+    ck_assert_msg(v[i] == want[i] || fabs(v[i] - want[i]) <= tol * (1 + fabs(want[i])) || (isnan(v[i]) && isnan(want[i])),
+                  "%s %s on %s (%s): element %lld is %.12g, want %.12g", name, what, clt_device_spec(dev),
+                  clt_dtype_name(clt_get_dtype(got)), (long long)i, v[i], want[i]);
+  free(v);
+}
+
+/* ---- forward against the naive loops ---------------------------------------------------- */
+
+START_TEST(conv_and_pool_match_naive_loops) {
+  clt_device *dev = TU_DEV;
+  for (int ci = 0; ci < NCASES; ci++) {
+    const tcase *c = &cases[ci];
+    int wnd = c->op == CONV1D ? 3 : 4;
+    int64_t nx = prod(c->xnd, c->x), nw = has_w(c) ? prod(wnd, c->w) : 0, nb = c->op == CONVT ? c->w[1] * or1(c->groups) : c->w[0];
+    double *xv = pattern(nx, 1 + ci), *wv = pattern(nw, 100 + ci), *bv = pattern(nb, 200 + ci);
+    for (int dt = 0; dt < 2; dt++)
+      for (int strided = 0; strided < 2; strided++) {
+        clt_dtype t = dt ? CLT_FLOAT64 : CLT_FLOAT32;
+        clt_scope_begin();
+        clt_tensor *x = make(dev, t, c->xnd, c->x, xv, strided), *w = has_w(c) ? make(dev, t, wnd, c->w, wv, strided) : NULL;
+        clt_tensor *b = c->bias ? make(dev, t, 1, &nb, bv, false) : NULL;
+        /* the reference reads the values the device holds (float32 rounds them) */
+        double *xr = tu_values(x), *wr = w ? tu_values(w) : NULL, *br = b ? tu_values(b) : NULL;
+        int nd = 0;
+        int64_t shape[4];
+        double *want = reference(c, xr, wr, br, &nd, shape);
+        check_close(run(c, x, w, b), nd, shape, want, dt ? 1e-12 : 2e-5, strided ? "(strided)" : "", c->name, dev);
+        free(xr);
+        free(wr);
+        free(br);
+        free(want);
+        clt_scope_end();
+      }
+    free(xv);
+    free(wv);
+    free(bv);
+  }
+}
+END_TEST
+
+/* ---- gradients -------------------------------------------------------------------------- */
+
+typedef struct {
+  const tcase *c;
+  bool strided; /* the inputs arrive with their last two dims swapped and are transposed back */
+} gcase;
+
+static clt_tensor *grad_fn(void *user, clt_tensor *const *in) {
+  gcase *g = user;
+  const tcase *c = g->c;
+  clt_tensor *x = g->strided ? clt_transpose(in[0], -1, -2) : in[0];
+  clt_tensor *w = has_w(c) ? (g->strided ? clt_transpose(in[1], -1, -2) : in[1]) : NULL;
+  return run(c, x, w, c->bias ? in[2] : NULL);
+}
+
+START_TEST(conv_and_pool_gradcheck) {
+  clt_device *dev = TU_DEV;
+  for (int ci = 0; ci < NCASES; ci++) {
+    const tcase *c = &cases[ci];
+    gcase g = {c, ci % 2 == 1};
+    int wnd = c->op == CONV1D ? 3 : 4;
+    int64_t nx = prod(c->xnd, c->x), nw = has_w(c) ? prod(wnd, c->w) : 0, nb = c->op == CONVT ? c->w[1] * or1(c->groups) : c->w[0];
+    double *xv = pattern(nx, 1 + ci), *wv = pattern(nw, 100 + ci), *bv = pattern(nb, 200 + ci);
+    clt_scope_begin();
+    int64_t xs[4], ws[4];
+    memcpy(xs, c->x, sizeof xs);
+    memcpy(ws, c->w, sizeof ws);
+    if (g.strided) { /* the swapped shapes; the values are any values */
+      xs[c->xnd - 1] = c->x[c->xnd - 2];
+      xs[c->xnd - 2] = c->x[c->xnd - 1];
+      ws[wnd - 1] = c->w[wnd - 2];
+      ws[wnd - 2] = c->w[wnd - 1];
+    }
+    clt_tensor *in[3] = {clt_from_host(dev, CLT_FLOAT64, c->xnd, xs, xv), NULL, NULL};
+    int n = 1;
+    if (has_w(c)) in[n++] = clt_from_host(dev, CLT_FLOAT64, wnd, ws, wv);
+    if (c->bias) in[n++] = clt_from_host(dev, CLT_FLOAT64, 1, &nb, bv);
+    ck_assert_msg(clt_gradcheck(grad_fn, &g, n, in, NULL) == CLT_OK, "%s on %s: %s", c->name, clt_device_spec(dev),
+                  clt_last_error());
+    clt_scope_end();
+    free(xv);
+    free(wv);
+    free(bv);
+  }
+}
+END_TEST
+
+/* ---- PyTorch's answers ------------------------------------------------------------------ */
+
+typedef struct {
+  char name[32];
+  int nd;
+  int64_t shape[4];
+  double *v;
+} ftensor;
+
+typedef struct {
+  tcase c;
+  char name[64];
+  ftensor t[8]; /* x, w, b, gy, y, gx, gw, gb; v NULL where absent */
+} fcase;
+
+static const char *const tnames[8] = {"x", "w", "b", "gy", "y", "gx", "gw", "gb"};
+
+/* Reads the next case; false at the end of the file. */
+static bool read_case(FILE *f, fcase *fc) {
+  memset(fc, 0, sizeof *fc);
+  char op[32];
+  int64_t v[16];
+  if (fscanf(f, " case %63s %31s", fc->name, op) != 2) return false;
+  for (int i = 0; i < 16; i++) ck_assert_int_eq(fscanf(f, "%lld", (long long *)&v[i]), 1);
+  tcase *c = &fc->c;
+  c->name = fc->name;
+  c->op = -1;
+  for (int i = 0; i < 8; i++)
+    if (strcmp(op, op_names[i]) == 0) c->op = i;
+  ck_assert_msg(c->op >= 0, "unknown op %s", op);
+  c->k[0] = v[0], c->k[1] = v[1], c->s[0] = v[2], c->s[1] = v[3], c->p[0] = v[4], c->p[1] = v[5];
+  c->d[0] = v[6], c->d[1] = v[7], c->groups = v[8], c->same = v[9], c->ceil = v[10], c->exclude = v[11];
+  c->opad[0] = v[12], c->opad[1] = v[13], c->out[0] = v[14], c->out[1] = v[15];
+  for (;;) {
+    long pos = ftell(f);
+    char tag[8], name[32];
+    if (fscanf(f, " %7s", tag) != 1 || strcmp(tag, "t") != 0) {
+      fseek(f, pos, SEEK_SET);
+      break;
+    }
+    int slot = -1, nd;
+    ck_assert_int_eq(fscanf(f, "%31s %d", name, &nd), 2);
+    for (int i = 0; i < 8; i++)
+      if (strcmp(name, tnames[i]) == 0) slot = i;
+    ck_assert_msg(slot >= 0 && nd >= 1 && nd <= 4, "bad tensor %s", name);
+    ftensor *t = &fc->t[slot];
+    t->nd = nd;
+    for (int d = 0; d < nd; d++) ck_assert_int_eq(fscanf(f, "%lld", (long long *)&t->shape[d]), 1);
+    int64_t n = prod(nd, t->shape);
+    t->v = malloc((size_t)n * sizeof *t->v);
+    for (int64_t i = 0; i < n; i++) {
+      char num[64];
+      ck_assert_int_eq(fscanf(f, "%63s", num), 1);
+      t->v[i] = strtod(num, NULL); /* "nan" too */
+    }
+  }
+  c->xnd = fc->t[0].nd;
+  memcpy(c->x, fc->t[0].shape, sizeof c->x);
+  memcpy(c->w, fc->t[1].shape, sizeof c->w);
+  c->bias = fc->t[2].v != NULL;
+  return true;
+}
+
+START_TEST(conv_matches_pytorch) {
+  clt_device *dev = TU_DEV;
+  FILE *f = fopen(fixture_path, "r");
+  ck_assert_msg(f != NULL, "cannot open %s", fixture_path);
+  fcase fc;
+  int ncase = 0;
+  while (read_case(f, &fc)) {
+    const tcase *c = &fc.c;
+    for (int strided = 0; strided < 2; strided++) {
+      clt_scope_begin();
+      clt_tensor *in[3] = {NULL, NULL, NULL};
+      for (int i = 0; i < 3; i++) {
+        if (!fc.t[i].v) continue;
+        in[i] = make(dev, CLT_FLOAT64, fc.t[i].nd, fc.t[i].shape, fc.t[i].v, strided && i < 2);
+        clt_set_requires_grad(in[i], true);
+      }
+      clt_tensor *y = run(c, in[0], in[1], in[2]);
+      check_close(y, fc.t[4].nd, fc.t[4].shape, fc.t[4].v, 1e-10, "forward", fc.name, dev);
+      clt_tensor *gy = clt_from_host(dev, CLT_FLOAT64, fc.t[3].nd, fc.t[3].shape, fc.t[3].v);
+      ck_assert_msg(clt_backward(y, gy) == CLT_OK, "%s: %s", fc.name, clt_last_error());
+      for (int i = 0; i < 3; i++)
+        if (in[i]) check_close(clt_grad(in[i]), fc.t[5 + i].nd, fc.t[5 + i].shape, fc.t[5 + i].v, 1e-10, tnames[5 + i], fc.name, dev);
+      clt_scope_end();
+    }
+    for (int i = 0; i < 8; i++) free(fc.t[i].v);
+    ncase++;
+  }
+  fclose(f);
+  ck_assert_msg(ncase >= 12, "%s holds %d cases", fixture_path, ncase);
+}
+END_TEST
+
+/* ---- errors ----------------------------------------------------------------------------- */
+
+START_TEST(conv_errors_name_the_argument) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_zeros(dev, CLT_FLOAT32, 4, (const int64_t[]){2, 4, 5, 5});
+  clt_tensor *w = clt_zeros(dev, CLT_FLOAT32, 4, (const int64_t[]){6, 2, 3, 3});
+  clt_tensor *x3 = clt_zeros(dev, CLT_FLOAT32, 3, (const int64_t[]){2, 4, 5});
+  clt_tensor *w3 = clt_zeros(dev, CLT_FLOAT32, 3, (const int64_t[]){6, 4, 3});
+  clt_tensor *xd = clt_zeros(dev, CLT_FLOAT64, 4, (const int64_t[]){2, 4, 5, 5});
+  clt_tensor *xi = clt_zeros(dev, CLT_INT32, 4, (const int64_t[]){2, 4, 5, 5});
+  clt_tensor *b5 = clt_zeros(dev, CLT_FLOAT32, 1, (const int64_t[]){5});
+
+  ck_assert_ptr_null(clt_conv2d(x, w, NULL, NULL)); /* groups 1: w needs 4 input channels */
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_conv2d", "w [6,2,3,3]", "x [2,4,5,5]", "groups 1");
+  ck_assert_ptr_null(clt_conv2d(x, w, NULL, &(clt_conv2d_opts){.groups = 3}));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_conv2d", "x [2,4,5,5]", "groups 3");
+  ck_assert_ptr_null(clt_conv2d(x, w, b5, &(clt_conv2d_opts){.groups = 2}));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_conv2d", "b [5]", "[6]");
+  ck_assert_ptr_null(clt_conv2d(x3, w, NULL, NULL));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_conv2d", "x [2,4,5]", "4-d");
+  ck_assert_ptr_null(clt_conv2d(xd, w, NULL, &(clt_conv2d_opts){.groups = 2}));
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_conv2d", "w has dtype float32", "float64");
+  ck_assert_ptr_null(clt_conv2d(xi, w, NULL, NULL));
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_conv2d", "x must be float32 or float64", "int32");
+  ck_assert_ptr_null(clt_conv2d(x, w, NULL, &(clt_conv2d_opts){.stride = {2, 1}, .groups = 2, .padding_same = true}));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_conv2d", "padding_same needs stride 1");
+  ck_assert_ptr_null(clt_conv2d(x, w, NULL, &(clt_conv2d_opts){.stride = {1, -1}, .groups = 2}));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_conv2d", "opts->stride[1] is -1");
+  ck_assert_ptr_null(clt_conv2d(x, w, NULL, &(clt_conv2d_opts){.dilation = {3, 1}, .groups = 2}));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_conv2d", "x [2,4,5,5]", "spatial dim 0 of size 5", "kernel's extent 7");
+  ck_assert_ptr_null(clt_conv1d(x3, w3, NULL, &(clt_conv1d_opts){.padding = -2}));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_conv1d", "opts->padding is -2");
+  ck_assert_ptr_null(clt_conv1d(x3, w3, NULL, &(clt_conv1d_opts){.stride = 2, .padding_same = true}));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_conv1d", "padding_same needs stride 1");
+  ck_assert_ptr_null(clt_conv1d(x, w3, NULL, NULL));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_conv1d", "x [2,4,5,5]", "3-d");
+  ck_assert_ptr_null(clt_conv_transpose2d(x, w, NULL, &(clt_conv_transpose2d_opts){.stride = {2, 2}, .output_padding = {2, 0}}));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_conv_transpose2d", "w [6,2,3,3]", "x [2,4,5,5]");
+  clt_tensor *wt = clt_zeros(dev, CLT_FLOAT32, 4, (const int64_t[]){4, 2, 3, 3});
+  ck_assert_ptr_null(clt_conv_transpose2d(x, wt, NULL, &(clt_conv_transpose2d_opts){.stride = {2, 2}, .output_padding = {2, 0}}));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_conv_transpose2d", "output_padding[0] 2", "stride 2");
+  ck_assert_ptr_null(clt_unfold(x, 0, 2, NULL));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_unfold", "kh is 0");
+  ck_assert_ptr_null(clt_unfold(x, 2, 2, &(clt_conv2d_opts){.groups = 2}));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_unfold", "opts->groups");
+  clt_tensor *cols = clt_zeros(dev, CLT_FLOAT32, 3, (const int64_t[]){1, 8, 5});
+  ck_assert_ptr_null(clt_fold(cols, 4, 4, 2, 2, NULL));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_fold", "cols [1,8,5]", "has 5 blocks", "3 x 3");
+  ck_assert_ptr_null(clt_fold(cols, 4, 4, 3, 3, NULL));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_fold", "cols [1,8,5]", "multiple of kh kw");
+  ck_assert_ptr_null(clt_max_pool2d(x, 2, 2, &(clt_pool2d_opts){.padding = {2, 0}}));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_max_pool2d", "opts->padding[0] 2", "half");
+  ck_assert_ptr_null(clt_max_pool2d(x, 6, 2, NULL));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_max_pool2d", "x [2,4,5,5]", "kernel's extent 6");
+  ck_assert_ptr_null(clt_avg_pool2d(x, 2, 2, &(clt_pool2d_opts){.dilation = {2, 2}}));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_avg_pool2d", "dilation");
+  ck_assert_ptr_null(clt_avg_pool2d(x3, 2, 2, NULL));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_avg_pool2d", "x [2,4,5]", "4-d");
+  ck_assert_ptr_null(clt_adaptive_avg_pool2d(x, 0, 2));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_adaptive_avg_pool2d", "out_h is 0");
+  /* NULL in, NULL out, the first error kept */
+  ck_assert_ptr_null(clt_conv2d(NULL, w, NULL, NULL));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_conv2d", "x");
+  ck_assert_ptr_null(clt_max_pool2d(clt_avg_pool2d(x3, 2, 2, NULL), 2, 2, NULL));
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_avg_pool2d", "x [2,4,5]");
+  clt_scope_end();
+}
+END_TEST
+
+/* An empty batch gives an empty result of the right shape, forward and backward. */
+START_TEST(conv_empty_batch) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_zeros(dev, CLT_FLOAT32, 4, (const int64_t[]){0, 4, 5, 5});
+  clt_tensor *w = clt_ones(dev, CLT_FLOAT32, 4, (const int64_t[]){6, 2, 3, 3});
+  clt_set_requires_grad(x, true);
+  clt_set_requires_grad(w, true);
+  clt_tensor *y = clt_conv2d(x, w, NULL, &(clt_conv2d_opts){.groups = 2});
+  ck_assert_msg(y != NULL, "%s", clt_last_error());
+  tu_assert_values(y, 4, (const int64_t[]){0, 6, 3, 3}, NULL);
+  clt_tensor *p = clt_max_pool2d(y, 2, 2, &(clt_pool2d_opts){.ceil_mode = true});
+  clt_tensor *a = clt_avg_pool2d(p, 2, 2, NULL);
+  ck_assert_msg(a != NULL, "%s", clt_last_error());
+  tu_assert_values(a, 4, (const int64_t[]){0, 6, 1, 1}, NULL);
+  ck_assert_msg(clt_backward(clt_sum(a, CLT_ALL_DIMS, false), NULL) == CLT_OK, "%s", clt_last_error());
+  double g;
+  ck_assert_int_eq(clt_item(clt_sum(clt_grad(w), CLT_ALL_DIMS, false), &g), CLT_OK);
+  ck_assert(g == 0);
+  clt_scope_end();
+}
+END_TEST
+
+/* Operands on two devices are refused, naming them. */
+START_TEST(conv_mixed_devices) {
+  clt_device *dev = TU_DEV;
+  if (dev == tu_dev[0]) return; /* needs a second device */
+  clt_scope_begin();
+  clt_tensor *x = clt_zeros(dev, CLT_FLOAT32, 4, (const int64_t[]){1, 2, 5, 5});
+  clt_tensor *w = clt_zeros(tu_dev[0], CLT_FLOAT32, 4, (const int64_t[]){3, 2, 3, 3});
+  ck_assert_ptr_null(clt_conv2d(x, w, NULL, NULL));
+  TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "clt_conv2d");
+  ck_assert_ptr_null(clt_conv_transpose2d(x, clt_zeros(dev, CLT_FLOAT32, 4, (const int64_t[]){2, 3, 3, 3}),
+                                          clt_zeros(tu_dev[0], CLT_FLOAT32, 1, (const int64_t[]){3}), NULL));
+  TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "clt_conv_transpose2d");
+  clt_scope_end();
+}
+END_TEST
+
+/* ---- faults ----------------------------------------------------------------------------- */
+
+/* Every op here, forward and backward, on small shapes; *out gets the loss. Stops at the first
+ * failure so that the error read is the failing call's. */
+static clt_status workload(clt_device *dev, double *out) {
+  clt_status st = CLT_OK;
+  clt_scope_begin();
+  double *xv = pattern(2 * 2 * 5 * 5, 3), *wv = pattern(4 * 1 * 3 * 3, 4);
+  clt_tensor *x = clt_from_host(dev, CLT_FLOAT64, 4, (const int64_t[]){2, 2, 5, 5}, xv);
+  clt_tensor *w = clt_from_host(dev, CLT_FLOAT64, 4, (const int64_t[]){4, 1, 3, 3}, wv);
+  clt_tensor *b = clt_zeros(dev, CLT_FLOAT64, 1, (const int64_t[]){4});
+  free(xv);
+  free(wv);
+  if (!x || !w || !b) goto fail;
+  if ((st = clt_set_requires_grad(x, true)) != CLT_OK || (st = clt_set_requires_grad(w, true)) != CLT_OK) goto done;
+  clt_tensor *h = clt_conv2d(clt_transpose(x, 2, 3), w, b, &(clt_conv2d_opts){.padding = {1, 1}, .groups = 2});
+  clt_tensor *p = clt_max_pool2d(h, 2, 2, &(clt_pool2d_opts){.padding = {1, 1}});
+  clt_tensor *a = clt_avg_pool2d(p, 2, 2, &(clt_pool2d_opts){.stride = {1, 1}, .exclude_pad = true});
+  clt_tensor *t = clt_conv_transpose2d(a, w, NULL, &(clt_conv_transpose2d_opts){.stride = {2, 2}, .groups = 4});
+  clt_tensor *u = t ? clt_fold(clt_unfold(t, 2, 2, NULL), clt_shape(t)[2], clt_shape(t)[3], 2, 2, NULL) : NULL;
+  clt_tensor *q = clt_adaptive_avg_pool2d(u, 2, 3);
+  clt_tensor *c1 = clt_conv1d(clt_flatten(q, 2, 3), clt_ones(dev, CLT_FLOAT64, 3, (const int64_t[]){1, 4, 2}), NULL, NULL);
+  clt_tensor *loss = clt_sum(clt_square(c1), CLT_ALL_DIMS, false);
+  if (!loss) goto fail;
+  if ((st = clt_backward(loss, NULL)) != CLT_OK || (st = clt_item(loss, out)) != CLT_OK) goto done;
+  goto done;
+fail:
+  st = clt_last_status();
+  if (st == CLT_OK) st = CLT_ERR_STATE; /* a NULL without an error */
+done:
+  clt_scope_end();
+  return st;
+}
+
+/* Every fault point of the workload fails it cleanly: an error, nothing left alive, and the
+ * next clean run gives the same loss (to rounding: on parallel devices scatter_add, which fold
+ * and unfold's gradient use, adds in any order). */
+START_TEST(conv_survives_every_fault) {
+  clt_device *dev = TU_DEV;
+  double want, got;
+  ck_assert_msg(workload(dev, &want) == CLT_OK, "%s", clt_last_error()); /* builds what a warm device needs */
+  clt__fault_reset();
+  ck_assert_msg(workload(dev, &got) == CLT_OK && fabs(got - want) <= 1e-12 * fabs(want), "%s", clt_last_error());
+  long points = clt__fault_count();
+  for (long n = 1; n <= points; n++) {
+    long before[CLT__LIVE_COUNT], after[CLT__LIVE_COUNT];
+    for (int k = 0; k < CLT__LIVE_COUNT; k++) before[k] = atomic_load(&clt__live[k]);
+    clt__fault_reset();
+    clt__fault_arm(n, 0);
+    clt_clear_error();
+    clt_status st = workload(dev, &got);
+    bool fired = clt__fault_fired();
+    clt__fault_reset();
+    for (int k = 0; k < CLT__LIVE_COUNT; k++) after[k] = atomic_load(&clt__live[k]);
+    for (int k = 0; k < CLT__LIVE_COUNT; k++)
+      ck_assert_msg(after[k] == before[k], "fault %ld of %ld: live %s went %ld -> %ld", n, points, tu_live_name(k),
+                    before[k], after[k]);
+    ck_assert_msg(fired, "fault %ld of %ld never fired", n, points);
+    ck_assert_msg(st != CLT_OK && st != CLT_ERR_STATE, "fault %ld of %ld: status %d", n, points, (int)st);
+    clt_clear_error();
+    st = workload(dev, &got);
+    ck_assert_msg(st == CLT_OK && fabs(got - want) <= 1e-12 * fabs(want), "after fault %ld of %ld: status %d, loss %.17g, want %.17g: %s", n, points,
+                  (int)st, got, want, clt_last_error());
+  }
+  ck_assert_msg(points > 50, "only %ld fault points", points);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("conv");
+  TCase *tc = tu_tcase("conv");
+  TU_DEVICES(tc, conv_and_pool_match_naive_loops);
+  TU_DEVICES(tc, conv_and_pool_gradcheck);
+  TU_DEVICES(tc, conv_matches_pytorch);
+  TU_DEVICES(tc, conv_errors_name_the_argument);
+  TU_DEVICES(tc, conv_survives_every_fault);
+  TU_DEVICES(tc, conv_empty_batch);
+  TU_DEVICES(tc, conv_mixed_devices);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  const char *dir = getenv("CLT_FIXTURES");
+  snprintf(fixture_path, sizeof fixture_path, "%s/conv_refs.txt", dir ? dir : "tests/fixtures");
+  return tu_main(suite, TU_MANY_KERNELS);
+}
