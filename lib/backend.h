@@ -148,6 +148,11 @@ struct clt__backend {
   /* Makes st->handle address the caller's memory st->ptr (st->nbytes) without copying, or
    * CLT_ERR_UNSUPPORTED. NULL for backends that address host memory directly. */
   clt_status (*wrap_host)(clt_device *dev, clt__storage *st);
+  /* Adopts handle, a memory object of this backend the caller lends (an OpenCL cl_mem), as st's
+   * memory without copying: checks that it belongs to dev, takes a reference of its own (free
+   * drops it) and sets st->handle and st->nbytes (the object's size). NULL for backends without
+   * such objects (the host). */
+  clt_status (*wrap_handle)(clt_device *dev, void *handle, clt__storage *st);
   /* Host access to bytes [off, off + n) of st (n > 0), once the work queued on the device before
    * is done: *ptr gets memory that holds those bytes (flags has CLT__MAP_READ) and whose writes
    * reach st at unmap (CLT__MAP_WRITE), until unmap. The storage's own memory on the host and on

@@ -88,9 +88,8 @@ clt_tensor *clt_from_host(clt_device *dev, clt_dtype dtype, int ndim, const int6
   return clt__ret(clt__from_host(dev, dtype, ndim, shape, data));
 }
 
-/* Validates a wrap; on success *nbytes is the extent of memory the strides reach. */
-static clt_status check_wrap(const void *data, clt_dtype dt, int ndim, const int64_t *shape,
-                             const int64_t *strides, int64_t *numel, size_t *nbytes) {
+clt_status clt__check_wrap(const void *data, clt_dtype dt, int ndim, const int64_t *shape,
+                           const int64_t *strides, int64_t *numel, size_t *nbytes) {
   if (!clt__dtype_valid(dt)) return clt__err(CLT_ERR_DTYPE, "dtype %d is not a clt dtype", (int)dt);
   clt_status st = clt__check_shape(ndim, shape, numel, "shape");
   if (st != CLT_OK) return st;
@@ -117,7 +116,7 @@ clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const int64_t *
   clt_device *host = NULL;
   clt__storage *st = NULL;
   clt_tensor *t = NULL;
-  if (check_wrap(data, dtype, ndim, shape, strides, &numel, &nbytes) != CLT_OK ||
+  if (clt__check_wrap(data, dtype, ndim, shape, strides, &numel, &nbytes) != CLT_OK ||
       clt__reference_open(&host) != CLT_OK || clt__storage_new(host, 0, &st) != CLT_OK ||
       !(t = clt__tensor_alloc())) {
     clt__storage_release(st);
@@ -149,7 +148,7 @@ static clt_tensor *wrap_on(clt_device *dev, void *data, clt_dtype dtype, int ndi
   size_t nbytes;
   clt__storage *st = NULL;
   clt_tensor *t = NULL;
-  clt_status s = dev ? check_wrap(data, dtype, ndim, shape, NULL, &numel, &nbytes)
+  clt_status s = dev ? clt__check_wrap(data, dtype, ndim, shape, NULL, &numel, &nbytes)
                      : clt__err(CLT_ERR_INVALID_ARG, "argument dev is NULL");
   if (s == CLT_OK && dtype == CLT_FLOAT64 && !dev->info.fp64)
     s = clt__err(CLT_ERR_UNSUPPORTED, "float64 is not supported by %s (%s): it lacks fp64", dev->info.spec, dev->info.name);

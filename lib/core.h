@@ -229,6 +229,20 @@ bool clt__is_contig(const clt_tensor *t);
 /* Bytes of numel elements of dt, or an error on overflow. */
 clt_status clt__nbytes(int64_t numel, clt_dtype dt, size_t *out);
 
+/* Validates a wrap of memory the caller lends (clt_wrap_host and the like): dtype, shape, data
+ * not NULL unless empty, strides (elements, NULL: row-major) not negative. On success *numel is
+ * the element count and *nbytes the extent of memory the strides reach. */
+clt_status clt__check_wrap(const void *data, clt_dtype dt, int ndim, const int64_t *shape,
+                           const int64_t *strides, int64_t *numel, size_t *nbytes);
+/* A tensor over memory the caller lends (lib/wrap.c), for clt_cl_tensor_wrap and DLPack: on the
+ * host device mem is host memory, elsewhere the backend's own memory object (wrap_handle: a
+ * cl_mem), adopted with a reference of its own. byte_offset is the first element's (a multiple of
+ * the element size off the host); strides in elements (NULL: row-major), not negative; on a
+ * device the view must fit in the object. mem may be NULL for an empty tensor. free_fn(NULL for a
+ * memory object, else the host pointer, user) runs exactly once: when the last tensor on the
+ * memory goes, or before this returns NULL. No scope registration. */
+clt_tensor *clt__wrap_lent(clt_device *dev, void *mem, size_t byte_offset, clt_dtype dt, int ndim,
+                           const int64_t *shape, const int64_t *strides, clt_free_fn free_fn, void *user);
 /* New storage of nbytes on dev (uninitialised). */
 clt_status clt__storage_new(clt_device *dev, size_t nbytes, clt__storage **out);
 void clt__storage_release(clt__storage *st);

@@ -10,8 +10,8 @@ check: the functions libclt.so exports (nm -D), the functions the headers declar
 the list's functions are one set; every function of the op table (GEN --names) is among them;
 every enumerator of the headers has an explicit value, and the headers' enumerators and values
 are the list's. Functions declared in a header installed only with an optional part (clt_cl.h
-with the OpenCL backend, dist_mpi.h with MPI) are marked with the part ("opencl", "mpi") in the
-list and not expected without it.
+with the OpenCL backend, dist_mpi.h with MPI, dlpack.h with DLPack) are marked with the part
+("opencl", "mpi", "dlpack") in the list and not expected without it.
 regen: rewrites ELEMENTWISE_H from the op table (GEN --write), then the list from the headers;
 review the diff: a removal or a changed value is an ABI break (bump the minor version while
 0.x, and list it in CHANGELOG.md)."""
@@ -20,7 +20,7 @@ import re
 import subprocess
 import sys
 
-OPTIONAL = {'clt_cl.h': 'opencl', 'dist_mpi.h': 'mpi'}  # header -> the part that installs it
+OPTIONAL = {'clt_cl.h': 'opencl', 'dist_mpi.h': 'mpi', 'dlpack.h': 'dlpack'}  # header -> the part that installs it
 COMMENT = re.compile(r'/\*.*?\*/|//[^\n]*', re.S)
 
 

@@ -49,6 +49,17 @@ CLT_API const char *clt_cl_device_gemm_tuning(const clt_device *dev);
  * queued on the device's queue is ordered with clt's own; on another queue, call
  * clt_device_synchronize() first. */
 CLT_API clt_status clt_cl_tensor_buffer(const clt_tensor *t, cl_mem *buf, size_t *byte_offset);
+/* The reverse: the application's buffer buf as a tensor on dev, without a copy (as
+ * clt_wrap_host for host memory). The first element is at byte_offset (a multiple of the dtype's
+ * size); strides are in elements (NULL: row-major contiguous) and must not be negative. buf must be
+ * a buffer of dev's context (CL_MEM_CONTEXT: else CLT_ERR_DEVICE_MISMATCH; a device opened with
+ * clt_cl_device_wrap over the application's context accepts its buffers) and the view must fit in
+ * its CL_MEM_SIZE (else CLT_ERR_INVALID_ARG). clt retains buf (clRetainMemObject) and releases it
+ * when the last tensor using it goes; the application may release its own reference at once.
+ * Writes through the tensor reach buf and the reverse; order work on another queue with
+ * clt_device_synchronize. buf may be NULL only for a tensor with no elements. */
+CLT_API clt_tensor *clt_cl_tensor_wrap(clt_device *dev, cl_mem buf, size_t byte_offset, clt_dtype dtype, int ndim,
+                                       const int64_t *shape, const int64_t *strides);
 
 #ifdef __cplusplus
 }

@@ -145,6 +145,7 @@ const clt__backend clt__cl_backend = {
     .ce_bwd = clt__cl_ce_bwd,
     .optim_step = clt__cl_optim_step,
     .wrap_host = clt__cl_wrap_host,
+    .wrap_handle = clt__cl_wrap_handle,
     .map = cl_map,
     .unmap = cl_unmap,
     .sync = cl_sync,

@@ -226,5 +226,6 @@ void clt__cl_free(clt_device *dev, clt__storage *st);
 void clt__cl_pool_empty(clt__cl_dev *d);
 void clt__cl_memory_stats(const clt_device *dev, clt_memory_stats *out);
 clt_status clt__cl_wrap_host(clt_device *dev, clt__storage *st);
+clt_status clt__cl_wrap_handle(clt_device *dev, void *handle, clt__storage *st);
 
 #endif
