@@ -19,7 +19,7 @@
 int main(int argc, char **argv) {
   clt_device *dev;
   CHECK(clt_device_open(argc > 1 ? argv[1] : NULL, &dev) == CLT_OK);
-  printf("device: %s (%s)\n\n", clt_device_spec(dev), clt_device_get_type(dev) == CLT_DEVICE_HOST
+  printf("device: %s (%s)\n\n", clt_device_spec(dev), clt_device_type_of(dev) == CLT_DEVICE_HOST
                                                           ? "host" : "OpenCL");
   clt_scope_begin(); /* every tensor made below is released at clt_scope_end() */
 
@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
   double lv;
   CHECK(clt_item(loss, &lv) == CLT_OK);
   printf("\nloss = mean(w * w) = %g (grad_fn %s); d loss / d w, back on the host:\n", lv, clt_grad_fn_name(loss));
-  clt_print(clt_to(clt_grad(w), clt_get_device(shared)), stdout);
+  clt_print(clt_to(clt_grad(w), clt_device_of(shared)), stdout);
 
   /* 6. One element as a double (loss.item()), and a file NumPy reads (np.load). */
   double v;

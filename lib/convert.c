@@ -196,7 +196,7 @@ clt_tensor *clt_import_host_on(clt_device *dev, void *data, clt_dtype dtype, int
   return clt__ret(t);
 }
 
-bool clt_tensor_is_zero_copy(const clt_tensor *t) { return t && t->st->wrapped; }
+bool clt_is_zero_copy(const clt_tensor *t) { return t && t->st->wrapped; }
 
 void *clt_host_data(clt_tensor *t) {
   static char no_elements[1]; /* a valid, distinct pointer for tensors with no memory */

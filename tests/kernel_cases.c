@@ -11,7 +11,7 @@
 static int failures;
 
 static bool same_shape_and_dtype(const clt_tensor *a, const clt_tensor *b) {
-  if (clt_get_dtype(a) != clt_get_dtype(b) || clt_ndim(a) != clt_ndim(b)) return false;
+  if (clt_dtype_of(a) != clt_dtype_of(b) || clt_ndim(a) != clt_ndim(b)) return false;
   for (int d = 0; d < clt_ndim(a); d++)
     if (clt_shape(a)[d] != clt_shape(b)[d]) return false;
   return true;
@@ -25,8 +25,8 @@ static void compare(const char *what, clt_tensor *got, clt_tensor *want) {
     return;
   }
   if (!same_shape_and_dtype(got, want)) {
-    printf("FAIL %s: %d dims of %s against the host's %d of %s\n", what, clt_ndim(got), clt_dtype_name(clt_get_dtype(got)),
-           clt_ndim(want), clt_dtype_name(clt_get_dtype(want)));
+    printf("FAIL %s: %d dims of %s against the host's %d of %s\n", what, clt_ndim(got), clt_dtype_name(clt_dtype_of(got)),
+           clt_ndim(want), clt_dtype_name(clt_dtype_of(want)));
     failures++;
     return;
   }

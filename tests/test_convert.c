@@ -45,16 +45,16 @@ START_TEST(wrap_host_shares_and_frees_once) {
   clt_tensor *t = clt_wrap_host(mem, CLT_FLOAT64, CLT_SHAPE(4, 3), (const int64_t[]){1, 4}, count_free, &user);
   ck_assert_ptr_nonnull(t);
   ck_assert_ptr_eq(clt_host_data(t), mem);
-  ck_assert(clt_tensor_is_zero_copy(t));
+  ck_assert(clt_is_zero_copy(t));
   mem[1] = 100; /* shared: the tensor sees it */
   tu_assert_values(t, 2, (const int64_t[]){4, 3}, (const double[]){0, 4, 8, 100, 5, 9, 2, 6, 10, 3, 7, 11});
   clt_tensor *v = clt_slice(t, 0, 1, 3, 1);
   ck_assert_ptr_eq(clt_host_data(v), mem + 1);
-  ck_assert(clt_tensor_is_zero_copy(v)); /* a view shares what its base shares */
+  ck_assert(clt_is_zero_copy(v)); /* a view shares what its base shares */
   clt_tensor *copy = clt_contiguous(t);  /* not contiguous: a copy clt owns */
-  ck_assert(!clt_tensor_is_zero_copy(copy));
+  ck_assert(!clt_is_zero_copy(copy));
   clt_release(copy);
-  ck_assert(!clt_tensor_is_zero_copy(NULL));
+  ck_assert(!clt_is_zero_copy(NULL));
   clt_release(t);
   ck_assert_int_eq(frees, 0); /* the view keeps the memory alive */
   clt_release(v);
@@ -120,10 +120,10 @@ START_TEST(wrap_host_on_shares_with_the_device) {
     return;
   }
   ck_assert_msg(t != NULL, "%s", clt_last_error());
-  ck_assert_ptr_eq(clt_get_device(t), dev);
-  ck_assert(clt_tensor_is_zero_copy(t));
+  ck_assert_ptr_eq(clt_device_of(t), dev);
+  ck_assert(clt_is_zero_copy(t));
   clt_tensor *copied = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2, 4), mem);
-  ck_assert(!clt_tensor_is_zero_copy(copied));
+  ck_assert(!clt_is_zero_copy(copied));
   clt_release(copied);
   clt_scope_begin();
   tu_assert_values(clt_sum(t, CLT_DIMS(1), false), 1, (const int64_t[]){2}, (const double[]){6, 22});
@@ -141,7 +141,7 @@ START_TEST(wrap_host_on_shares_with_the_device) {
 END_TEST
 
 /* Import: shared where the device can share host memory, else copied with free_fn called at
- * once; clt_tensor_is_zero_copy says which. The copy path runs on PoCL with
+ * once; clt_is_zero_copy says which. The copy path runs on PoCL with
  * CLT_DISABLE_HOST_UNIFIED (as on a discrete GPU), where clt_wrap_host_on refuses. */
 START_TEST(import_host_on_shares_or_copies) {
   clt_device *devs[2] = {TU_DEV, NULL};
@@ -160,8 +160,8 @@ START_TEST(import_host_on_shares_or_copies) {
     frees = 0;
     clt_tensor *t = clt_import_host_on(dev, mem, CLT_FLOAT32, CLT_SHAPE(2, 4), count_free, NULL);
     ck_assert_msg(t != NULL, "%s", clt_last_error());
-    ck_assert_ptr_eq(clt_get_device(t), dev);
-    ck_assert(clt_tensor_is_zero_copy(t) == shares);
+    ck_assert_ptr_eq(clt_device_of(t), dev);
+    ck_assert(clt_is_zero_copy(t) == shares);
     ck_assert_int_eq(frees, shares ? 0 : 1); /* copied: the caller's memory is no longer needed */
     clt_scope_begin();
     tu_assert_values(clt_sum(t, CLT_DIMS(1), false), 1, (const int64_t[]){2}, (const double[]){6, 22});
@@ -212,7 +212,7 @@ START_TEST(to_moves_between_devices) {
   clt_scope_begin();
   clt_tensor *h = clt_reshape(clt_arange(tu_dev[0], CLT_INT64, 0, 12, 1), CLT_SHAPE(3, 4));
   clt_tensor *d = clt_to(h, dev);
-  ck_assert_ptr_eq(clt_get_device(d), dev);
+  ck_assert_ptr_eq(clt_device_of(d), dev);
   ck_assert_ptr_eq(clt_to(d, dev), d); /* already there: the same tensor */
   /* a strided view goes over as a contiguous copy, and comes back */
   clt_tensor *v = clt_transpose(d, 0, 1);
@@ -226,7 +226,7 @@ START_TEST(to_moves_between_devices) {
   ck_assert_int_eq(clt_device_open(clt_device_spec(dev), &other), CLT_OK);
   clt_tensor *o = clt_to(v, other);
   tu_assert_values(o, 2, (const int64_t[]){4, 3}, (const double[]){0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11});
-  ck_assert_ptr_eq(clt_get_device(o), _i == 0 ? clt_get_device(o) : other);
+  ck_assert_ptr_eq(clt_device_of(o), _i == 0 ? clt_device_of(o) : other);
   clt_device_release(other);
   ck_assert_ptr_null(clt_to(h, NULL));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_to: argument dev is NULL");
@@ -423,7 +423,7 @@ START_TEST(loaders_check_empty_shapes) {
     }
   }
   ck_assert_int_eq(st, CLT_OK);
-  t = clt_tensor_list_get(l, 0);
+  t = clt_tensor_list_at(l, 0);
   ck_assert_int_eq(clt_shape(t)[1], (int64_t)1 << 31);
   clt_release(t);
   clt_tensor_list_release(l);

@@ -427,7 +427,7 @@ START_TEST(what_the_rules_allow_loads) {
     clt_tensor *a = clt_tensor_list_find(l, "a"), *b = clt_tensor_list_find(l, "b");
     tu_assert_values(a, 1, (const int64_t[]){2}, (const double[]){0, 1});
     tu_assert_values(b, 1, (const int64_t[]){1}, (const double[]){2});
-    ck_assert_ptr_eq(clt_get_device(a), TU_DEV);
+    ck_assert_ptr_eq(clt_device_of(a), TU_DEV);
     clt_release(a);
     clt_release(b);
     clt_tensor_list_release(l);

@@ -68,8 +68,8 @@ START_TEST(loads_every_numpy_fixture) {
     fixture(path, sizeof path, "good", g->file);
     clt_tensor *t = NULL;
     ck_assert_msg(clt_load_npy(path, dev, &t) == CLT_OK, "%s: %s", g->file, clt_last_error());
-    ck_assert_int_eq(clt_get_dtype(t), g->dt);
-    ck_assert_ptr_eq(clt_get_device(t), dev);
+    ck_assert_int_eq(clt_dtype_of(t), g->dt);
+    ck_assert_ptr_eq(clt_device_of(t), dev);
     ck_assert(clt_is_contiguous(t));
     int64_t n = clt_numel(t);
     double *want = malloc((size_t)(n ? n : 1) * sizeof *want);
@@ -126,7 +126,7 @@ START_TEST(save_load_round_trip_of_views) {
   ck_assert_int_eq(clt_save_npy(v, path), CLT_OK);
   clt_tensor *back;
   ck_assert_int_eq(clt_load_npy(path, NULL, &back), CLT_OK); /* NULL: the host */
-  ck_assert_int_eq(clt_device_get_type(clt_get_device(back)), CLT_DEVICE_HOST);
+  ck_assert_int_eq(clt_device_type_of(clt_device_of(back)), CLT_DEVICE_HOST);
   double want[12];
   for (int i = 0, n = 0; i < 3; i++)
     for (int j = 0; j < 4; j++) want[n++] = j * 6 + 1 + 2 * i;

@@ -11,8 +11,8 @@
 static void assert_close_tol(const clt_tensor *got, const clt_tensor *want, double rtol, double atol, const char *what) {
   ck_assert_msg(got != NULL, "%s: %s", what, clt_last_error());
   ck_assert_ptr_nonnull(want);
-  ck_assert_msg(clt_get_dtype(got) == clt_get_dtype(want), "%s: dtype %s, want %s", what,
-                clt_dtype_name(clt_get_dtype(got)), clt_dtype_name(clt_get_dtype(want)));
+  ck_assert_msg(clt_dtype_of(got) == clt_dtype_of(want), "%s: dtype %s, want %s", what,
+                clt_dtype_name(clt_dtype_of(got)), clt_dtype_name(clt_dtype_of(want)));
   ck_assert_int_eq(clt_ndim(got), clt_ndim(want));
   for (int d = 0; d < clt_ndim(got); d++) ck_assert_int_eq(clt_shape(got)[d], clt_shape(want)[d]);
   double *g = tu_values(got), *w = tu_values(want);
@@ -79,7 +79,7 @@ START_TEST(reductions_match_the_host) {
                      clt_dtype_name(dts[t]), v, s, keep, clt_device_spec(dev));
             clt_tensor *got = apply((rkind)k, views[v], sets[s].nd, sets[s].dims, keep);
             clt_tensor *want = apply((rkind)k, clt_to(views[v], tu_dev[0]), sets[s].nd, sets[s].dims, keep);
-            bool f32 = clt_get_dtype(views[v]) == CLT_FLOAT32 || k == R_LSE;
+            bool f32 = clt_dtype_of(views[v]) == CLT_FLOAT32 || k == R_LSE;
             assert_close_tol(got, want, f32 ? 2e-5 : 1e-12, f32 ? 1e-5 : 1e-12, what);
           }
       clt_scope_end();
@@ -219,7 +219,7 @@ START_TEST(softmax_sums_to_one_and_is_stable) {
   clt_tensor *neg = clt_full(dev, CLT_FLOAT32, CLT_SHAPE(2), -INFINITY);
   tu_assert_values(clt_logsumexp(neg, CLT_ALL_DIMS, false), 0, NULL, (const double[]){-INFINITY});
   /* integers promote to float32 */
-  ck_assert_int_eq(clt_get_dtype(clt_softmax(clt_arange(dev, CLT_INT32, 0, 4, 1), 0)), CLT_FLOAT32);
+  ck_assert_int_eq(clt_dtype_of(clt_softmax(clt_arange(dev, CLT_INT32, 0, 4, 1), 0)), CLT_FLOAT32);
   clt_scope_end();
 }
 END_TEST
@@ -247,8 +247,8 @@ START_TEST(empty_and_bad_input) {
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "ndims 2 with dims NULL");
   ck_assert_ptr_null(clt_softmax(x, 5));
   TU_ASSERT_ERR(CLT_ERR_INDEX, "clt_softmax: dim 5 is out of range");
-  ck_assert_int_eq(clt_get_dtype(clt_sum(x, CLT_ALL_DIMS, false)), CLT_INT64);
-  ck_assert_int_eq(clt_get_dtype(clt_max(x, CLT_ALL_DIMS, false)), CLT_INT32);
+  ck_assert_int_eq(clt_dtype_of(clt_sum(x, CLT_ALL_DIMS, false)), CLT_INT64);
+  ck_assert_int_eq(clt_dtype_of(clt_max(x, CLT_ALL_DIMS, false)), CLT_INT32);
   /* 0-d input: dim 0 and -1 are allowed */
   clt_tensor *s = clt_full(dev, CLT_FLOAT64, 0, NULL, 4);
   tu_assert_values(clt_sum(s, CLT_DIMS(0), true), 0, NULL, (const double[]){4});

@@ -36,8 +36,8 @@ START_TEST(device_type_names) {
                {CLT_DEVICE_OTHER, "other"},
                {(clt_device_type)99, "other"}};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) ck_assert_str_eq(clt_device_type_name(names[i].type), names[i].name);
-  ck_assert_str_eq(clt_device_type_name(clt_device_get_type(tu_dev[0])), "host");
-  if (tu_cl()) ck_assert_str_ne(clt_device_type_name(clt_device_get_type(tu_cl())), "host");
+  ck_assert_str_eq(clt_device_type_name(clt_device_type_of(tu_dev[0])), "host");
+  if (tu_cl()) ck_assert_str_ne(clt_device_type_name(clt_device_type_of(tu_cl())), "host");
 }
 END_TEST
 

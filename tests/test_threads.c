@@ -166,11 +166,11 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
 /* Folds t's shape, dtype and bytes into *h; false (the error recorded) when t is NULL or cannot be read. */
 static bool fold(uint64_t *h, const clt_tensor *t) {
   if (!t) return false;
-  size_t n = (size_t)clt_numel(t) * clt_dtype_size(clt_get_dtype(t));
+  size_t n = (size_t)clt_numel(t) * clt_dtype_size(clt_dtype_of(t));
   unsigned char *buf = malloc(n ? n : 1);
   bool ok = buf && clt_to_host(t, buf, n) == CLT_OK;
   if (ok) {
-    int dt = (int)clt_get_dtype(t);
+    int dt = (int)clt_dtype_of(t);
     *h = fnv(*h, &dt, sizeof dt);
     *h = fnv(*h, clt_shape(t), (size_t)clt_ndim(t) * sizeof(int64_t));
     *h = fnv(*h, buf, n);
@@ -290,7 +290,7 @@ START_TEST(threads_share_one_device) {
     }
     clt_release(sx);
     clt_memory_stats ms;
-    ck_assert_int_eq(clt_device_memory_stats(shared, &ms), CLT_OK);
+    ck_assert_int_eq(clt_device_get_memory_stats(shared, &ms), CLT_OK);
     ck_assert_msg(ms.bytes_in_use == 0, "%llu bytes in use with no tensor left", (unsigned long long)ms.bytes_in_use);
     ck_assert_uint_ge(ms.peak_bytes_in_use, 4 * 64 * 16 * sizeof(float));
     clt_device_release(shared);

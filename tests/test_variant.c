@@ -66,7 +66,7 @@ END_TEST
 
 static void assert_close(clt_tensor *got, clt_tensor *want, double tol, const char *what) {
   ck_assert_msg(got && want, "%s: %s", what, clt_last_error());
-  ck_assert_int_eq(clt_get_dtype(got), clt_get_dtype(want));
+  ck_assert_int_eq(clt_dtype_of(got), clt_dtype_of(want));
   ck_assert_int_eq(clt_numel(got), clt_numel(want));
   double *g = tu_values(got), *w = tu_values(want);
   for (int64_t i = 0; i < clt_numel(got); i++)

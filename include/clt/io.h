@@ -54,7 +54,7 @@ CLT_API int clt_tensor_list_size(const clt_tensor_list *l);
 /* Name of entry i (valid while l lives), NULL when out of range. */
 CLT_API const char *clt_tensor_list_name(const clt_tensor_list *l, int i);
 /* Entry i, or the entry called name: a new reference. */
-CLT_API clt_tensor *clt_tensor_list_get(const clt_tensor_list *l, int i);
+CLT_API clt_tensor *clt_tensor_list_at(const clt_tensor_list *l, int i);
 CLT_API clt_tensor *clt_tensor_list_find(const clt_tensor_list *l, const char *name);
 CLT_API void clt_tensor_list_release(clt_tensor_list *l);
 

@@ -43,7 +43,12 @@ CLT_API void clt_release(clt_tensor *t);
 
 /* ---- properties ------------------------------------------------------------------------- */
 
-CLT_API clt_dtype clt_get_dtype(const clt_tensor *t);
+/* Accessors are named for what they return: clt_ndim(t), clt_shape(t), clt_device_spec(dev).
+ * Where that noun is also a type's name (clt_dtype, clt_device, clt_device_type), the accessor
+ * adds "_of": clt_dtype_of(t). "get_" is kept for functions that return a clt_status and write
+ * their results through pointers (clt_device_get_info, clt_rng_get_state), each with a "set_"
+ * twin where the value can be set. Predicates start with "is_". */
+CLT_API clt_dtype clt_dtype_of(const clt_tensor *t);
 CLT_API int clt_ndim(const clt_tensor *t);
 /* Size of dimension dim (negative counts from the end); -1 and an error for a bad dim. */
 CLT_API int64_t clt_size(const clt_tensor *t, int dim);
@@ -55,7 +60,7 @@ CLT_API int64_t clt_storage_offset(const clt_tensor *t);
 CLT_API int64_t clt_numel(const clt_tensor *t);
 CLT_API bool clt_is_contiguous(const clt_tensor *t);
 /* The device of t (borrowed: retain it to keep it past t). */
-CLT_API clt_device *clt_get_device(const clt_tensor *t);
+CLT_API clt_device *clt_device_of(const clt_tensor *t);
 /* true when a and b are views of the same storage. */
 CLT_API bool clt_shares_storage(const clt_tensor *a, const clt_tensor *b);
 
@@ -144,7 +149,7 @@ CLT_API clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtyp
 /* Imports row-major host memory to dev as cheaply as dev allows: shares it as clt_wrap_host_on
  * where dev can (the host; OpenCL devices with host_unified_memory), else copies it as
  * clt_from_host and, the copy done, calls free_fn (may be NULL) at once: data is no longer
- * needed. clt_tensor_is_zero_copy(t) says which happened. free_fn is called exactly once in
+ * needed. clt_is_zero_copy(t) says which happened. free_fn is called exactly once in
  * every case, failures included. For code that runs on any device; where sharing matters, call
  * clt_wrap_host_on and let its error say so. */
 CLT_API clt_tensor *clt_import_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
@@ -153,7 +158,7 @@ CLT_API clt_tensor *clt_import_host_on(clt_device *dev, void *data, clt_dtype dt
  * clt_import_host_on where it shared, or a view of such a tensor): writes through t then reach
  * the caller's array and the reverse. false for tensors clt allocated (clt_from_host and clt_to
  * always copy) and for NULL. */
-CLT_API bool clt_tensor_is_zero_copy(const clt_tensor *t);
+CLT_API bool clt_is_zero_copy(const clt_tensor *t);
 /* Borrowed pointer to the first element of a host tensor (valid while t lives; strides as
  * clt_strides). NULL and CLT_ERR_DEVICE_MISMATCH for a tensor on an OpenCL device. */
 CLT_API void *clt_host_data(clt_tensor *t);

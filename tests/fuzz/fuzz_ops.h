@@ -30,7 +30,7 @@ static inline void fuzz_ops(clt_tensor *t) {
 
 static inline void fuzz_ops_list(clt_tensor_list *l) {
   for (int i = 0; i < clt_tensor_list_size(l); i++) {
-    clt_tensor *t = clt_tensor_list_get(l, i);
+    clt_tensor *t = clt_tensor_list_at(l, i);
     (void)clt_tensor_list_name(l, i);
     fuzz_ops(t);
     clt_release(t);
