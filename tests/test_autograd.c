@@ -105,7 +105,7 @@ static clt_tensor *c_views(void *u, clt_tensor *const *in) {
 static clt_tensor *c_join(void *u, clt_tensor *const *in) {
   const gcase *c = u;
   clt_tensor *ts[3] = {in[0], clt_transpose(in[1], 0, 1), in[0]};
-  return c->iparam ? clt_stack(ts, 3, 1) : clt_cat(ts, 3, 1);
+  return c->iparam ? clt_stack(3, ts, 1) : clt_cat(3, ts, 1);
 }
 static clt_tensor *c_index(void *u, clt_tensor *const *in) {
   const gcase *c = u;
@@ -944,7 +944,7 @@ START_TEST(cat_gives_a_skipped_empty_input_a_gradient) {
   clt_tensor *in[4] = {e, a, e, b};
   clt_set_requires_grad(e, true);
   clt_set_requires_grad(a, true);
-  clt_tensor *y = clt_cat(in, 4, 0);
+  clt_tensor *y = clt_cat(4, in, 0);
   ck_assert_int_eq(clt_backward(clt_sum(clt_mul_scalar(y, 2), CLT_ALL_DIMS, false), NULL), CLT_OK);
   clt_tensor *ge = clt_grad(e);
   ck_assert_msg(ge != NULL, "the empty input has no gradient");

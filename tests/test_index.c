@@ -19,21 +19,21 @@ START_TEST(cat_and_stack) {
   clt_scope_begin();
   clt_tensor *a = ar(dev, CLT_INT32, CLT_SHAPE(2, 2)), *b = clt_full(dev, CLT_FLOAT32, CLT_SHAPE(2, 1), 9);
   clt_tensor *ts[3] = {a, b, clt_transpose(a, 0, 1)};
-  tu_assert_values(clt_cat(ts, 3, 1), 2, (const int64_t[]){2, 5}, (const double[]){0, 1, 9, 0, 2, 2, 3, 9, 1, 3});
-  ck_assert_int_eq(clt_dtype_of(clt_cat(ts, 3, -1)), CLT_FLOAT32);
+  tu_assert_values(clt_cat(3, ts, 1), 2, (const int64_t[]){2, 5}, (const double[]){0, 1, 9, 0, 2, 2, 3, 9, 1, 3});
+  ck_assert_int_eq(clt_dtype_of(clt_cat(3, ts, -1)), CLT_FLOAT32);
   clt_tensor *rows[2] = {a, clt_zeros(dev, CLT_INT32, CLT_SHAPE(0))}; /* a legacy empty 1-d tensor is skipped */
-  tu_assert_values(clt_cat(rows, 2, 0), 2, (const int64_t[]){2, 2}, (const double[]){0, 1, 2, 3});
+  tu_assert_values(clt_cat(2, rows, 0), 2, (const int64_t[]){2, 2}, (const double[]){0, 1, 2, 3});
   clt_tensor *bad[2] = {a, clt_ones(dev, CLT_INT32, CLT_SHAPE(3, 3))};
-  ck_assert_ptr_null(clt_cat(bad, 2, 0));
+  ck_assert_ptr_null(clt_cat(2, bad, 0));
   TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_cat: tensor 1 has shape [3,3], which does not match [2,2] outside dim 0");
-  ck_assert_ptr_null(clt_cat(ts, 0, 0));
+  ck_assert_ptr_null(clt_cat(0, ts, 0));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_cat: needs at least one tensor (n is 0)");
   clt_tensor *v[3] = {clt_arange(dev, CLT_INT64, 0, 3, 1), clt_arange(dev, CLT_INT64, 3, 6, 1),
                       clt_slice(clt_arange(dev, CLT_INT64, 0, 12, 1), 0, 6, 12, 2)};
-  tu_assert_values(clt_stack(v, 3, 0), 2, (const int64_t[]){3, 3}, (const double[]){0, 1, 2, 3, 4, 5, 6, 8, 10});
-  tu_assert_values(clt_stack(v, 3, -1), 2, (const int64_t[]){3, 3}, (const double[]){0, 3, 6, 1, 4, 8, 2, 5, 10});
+  tu_assert_values(clt_stack(3, v, 0), 2, (const int64_t[]){3, 3}, (const double[]){0, 1, 2, 3, 4, 5, 6, 8, 10});
+  tu_assert_values(clt_stack(3, v, -1), 2, (const int64_t[]){3, 3}, (const double[]){0, 3, 6, 1, 4, 8, 2, 5, 10});
   clt_tensor *w[2] = {v[0], a};
-  ck_assert_ptr_null(clt_stack(w, 2, 0));
+  ck_assert_ptr_null(clt_stack(2, w, 0));
   TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_stack: tensor 1 has shape [2,2], tensor 0 [3]; stack needs one shape");
   clt_scope_end();
 }

@@ -81,7 +81,7 @@ START_TEST(errors_no_other_test_reaches) {
   /* 0-d tensors where a dim is needed */
   clt_tensor *s = clt_full(dev, CLT_FLOAT32, 0, NULL, 3), *i0 = clt_zeros(dev, CLT_INT64, 0, NULL);
   clt_tensor *two[2] = {s, s};
-  ck_assert_ptr_null(clt_cat(two, 2, 0));
+  ck_assert_ptr_null(clt_cat(2, two, 0));
   TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_cat: cannot concatenate 0-d tensors (use clt_stack)");
   ck_assert_ptr_null(clt_gather(s, 0, i0));
   TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_gather: cannot gather from a 0-d tensor");

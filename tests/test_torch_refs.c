@@ -435,8 +435,8 @@ static clt_tensor *call_op(const ref_case *c, clt_tensor *const *x) {
   if (strcmp(op, "log_softmax") == 0) return clt_log_softmax(x[0], arg_i(c, "dim"));
   if (strcmp(op, "matmul") == 0) return clt_matmul(x[0], x[1]);
   if (strcmp(op, "linear") == 0) return clt_linear(x[0], x[1], c->nin > 2 ? x[2] : NULL);
-  if (strcmp(op, "cat") == 0) return clt_cat(x, c->nin, arg_i(c, "dim"));
-  if (strcmp(op, "stack") == 0) return clt_stack(x, c->nin, arg_i(c, "dim"));
+  if (strcmp(op, "cat") == 0) return clt_cat(c->nin, x, arg_i(c, "dim"));
+  if (strcmp(op, "stack") == 0) return clt_stack(c->nin, x, arg_i(c, "dim"));
   if (strcmp(op, "index_select") == 0) return clt_index_select(x[0], arg_i(c, "dim"), x[1]);
   if (strcmp(op, "gather") == 0) return clt_gather(x[0], arg_i(c, "dim"), x[1]);
   if (strcmp(op, "scatter_add") == 0) return clt_scatter_add(x[0], arg_i(c, "dim"), x[1], x[2]);

@@ -179,9 +179,9 @@ CLT_API clt_tensor *clt_matmul(clt_tensor *a, clt_tensor *b);
 
 /* Joins n tensors along dim; every shape must match except in dim (1-d tensors with no
  * elements are skipped, as PyTorch does). The result's dtype is the promotion of all inputs. */
-CLT_API clt_tensor *clt_cat(clt_tensor *const *tensors, int n, int dim);
+CLT_API clt_tensor *clt_cat(int n, clt_tensor *const *tensors, int dim);
 /* Stacks n tensors of one shape along a new dim (in -ndim-1 .. ndim). */
-CLT_API clt_tensor *clt_stack(clt_tensor *const *tensors, int n, int dim);
+CLT_API clt_tensor *clt_stack(int n, clt_tensor *const *tensors, int dim);
 /* The entries of x at the positions index (1-d or 0-d, int32 or int64) along dim. */
 CLT_API clt_tensor *clt_index_select(clt_tensor *x, int dim, clt_tensor *index);
 /* out[i][j][k] = x[i][index[i][j][k]][k] for dim 1 (and likewise for every dim): index has

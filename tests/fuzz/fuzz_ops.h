@@ -21,8 +21,8 @@ static inline void fuzz_ops(clt_tensor *t) {
   if (sink) (void)clt_print(t, sink);
   if (clt_ndim(t) > 0) {
     clt_tensor *two[2] = {t, t};
-    (void)clt_sum(clt_cat(two, 2, 0), CLT_ALL_DIMS, false);
-    (void)clt_cat(two, 2, -1);
+    (void)clt_sum(clt_cat(2, two, 0), CLT_ALL_DIMS, false);
+    (void)clt_cat(2, two, -1);
   }
   clt_scope_end();
   clt_clear_error();
