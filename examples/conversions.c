@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
   double v;
   CHECK(clt_item(clt_slice(clt_slice(t, 0, 2, 3, 1), 1, 1, 2, 1), &v) == CLT_OK);
   printf("clt_item of t[2, 1]: %g\n", v);
-  CHECK(clt_save_npy(t, "conversions.npy") == CLT_OK);
+  CHECK(clt_save_npy("conversions.npy", t) == CLT_OK);
   clt_tensor *loaded;
   CHECK(clt_load_npy("conversions.npy", dev, &loaded) == CLT_OK);
   printf("\nclt_save_npy + clt_load_npy round trip:\n");

@@ -355,7 +355,7 @@ START_TEST(byte_counts_past_size_max_are_refused) {
   char dir[] = "/tmp/clt-convert-XXXXXX", path[64];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/v.npy", dir);
-  ck_assert_int_eq(clt_save_npy(v, path), CLT_ERR_OVERFLOW);
+  ck_assert_int_eq(clt_save_npy(path, v), CLT_ERR_OVERFLOW);
   TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_save_npy: ");
   ck_assert_int_eq(rmdir(dir), 0); /* empty: no file, no temporary left */
   /* the same from wrapped memory: stride 0 over one element */

@@ -204,11 +204,11 @@ static int disk_full(void) {
   clt_tensor *small = clt_full(host, CLT_FLOAT32, CLT_SHAPE(10), 3.0);
   clt_tensor *big = clt_full(host, CLT_FLOAT32, CLT_SHAPE(100000), 4.0);
   const char *names[1] = {"x"};
-  if (clt_save_npy(small, npy) != CLT_OK || clt_save_safetensors(st, 1, names, &small) != CLT_OK) FAIL("first saves");
+  if (clt_save_npy(npy, small) != CLT_OK || clt_save_safetensors(st, 1, names, &small) != CLT_OK) FAIL("first saves");
   signal(SIGXFSZ, SIG_IGN);
   struct rlimit rl = {64 * 1024, 64 * 1024};
   if (setrlimit(RLIMIT_FSIZE, &rl) != 0) FAIL("setrlimit");
-  if (clt_save_npy(big, npy) != CLT_ERR_IO) FAIL("a 400 KB .npy save past the limit did not fail with CLT_ERR_IO");
+  if (clt_save_npy(npy, big) != CLT_ERR_IO) FAIL("a 400 KB .npy save past the limit did not fail with CLT_ERR_IO");
   if (!strstr(clt_last_error(), "clt_save_npy") || !strstr(clt_last_error(), strerror(EFBIG)))
     FAIL("the message lacks the function or the reason");
   fprintf(stderr, "clear error: %s\n", clt_last_error());

@@ -97,7 +97,7 @@ static clt_status workload(clt_device *dev, const char *spec, double result[2]) 
   if (!hw) goto fail;
   snprintf(path, sizeof path, "%s/w.npy", dir);
   clt_tensor *back = NULL;
-  if ((st = clt_save_npy(hw, path)) != CLT_OK || (st = clt_load_npy(path, dev, &back)) != CLT_OK) goto done;
+  if ((st = clt_save_npy(path, hw)) != CLT_OK || (st = clt_load_npy(path, dev, &back)) != CLT_OK) goto done;
   clt_release(back);
   snprintf(path, sizeof path, "%s/m.safetensors", dir);
   const char *names[2] = {"w", "b"};

@@ -225,7 +225,7 @@ static void *share_work(void *arg) {
   snprintf(npy_path, sizeof npy_path, "%s/job%d.npy", j->dir, j->id);
   clt_tensor_list *back = NULL;
   clt_tensor *w1_back = NULL;
-  if (clt_save_safetensors(st_path, 4, names, params) != CLT_OK || clt_save_npy(w1, npy_path) != CLT_OK ||
+  if (clt_save_safetensors(st_path, 4, names, params) != CLT_OK || clt_save_npy(npy_path, w1) != CLT_OK ||
       clt_load_safetensors(st_path, dev, &back) != CLT_OK || clt_load_npy(npy_path, dev, &w1_back) != CLT_OK)
     goto fail;
   uint64_t saved = 0, loaded = 0;
