@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
   clt_print(x, stdout);
 
   /* 2. The same array shared with a host tensor (torch.from_numpy(a)): writes show through. */
-  clt_tensor *shared = clt_wrap_host(a, CLT_FLOAT32, CLT_SHAPE(2, 3), NULL, NULL, NULL);
+  clt_tensor *shared = clt_wrap_host(CLT_FLOAT32, CLT_SHAPE(2, 3), NULL, a, NULL, NULL);
   CHECK(shared);
   a[0][0] = 10;
   printf("\nclt_wrap_host (shares): a[0][0] = 10 is seen by the tensor\n");

@@ -42,7 +42,7 @@ START_TEST(wrap_host_shares_and_frees_once) {
   frees = 0;
   int user = 42;
   /* a strided (column) view of a 3x4 row-major array: shape [4,3], strides [1,4] */
-  clt_tensor *t = clt_wrap_host(mem, CLT_FLOAT64, CLT_SHAPE(4, 3), (const int64_t[]){1, 4}, count_free, &user);
+  clt_tensor *t = clt_wrap_host(CLT_FLOAT64, CLT_SHAPE(4, 3), (const int64_t[]){1, 4}, mem, count_free, &user);
   ck_assert_ptr_nonnull(t);
   ck_assert_ptr_eq(clt_host_data(t), mem);
   ck_assert(clt_is_zero_copy(t));
@@ -65,16 +65,16 @@ START_TEST(wrap_host_shares_and_frees_once) {
   /* on failure free_fn runs too, exactly once */
   int dummy[4];
   frees = 0;
-  ck_assert_ptr_null(clt_wrap_host(dummy, CLT_INT32, CLT_SHAPE(2, 2), (const int64_t[]){2, -1}, count_free, NULL));
+  ck_assert_ptr_null(clt_wrap_host(CLT_INT32, CLT_SHAPE(2, 2), (const int64_t[]){2, -1}, dummy, count_free, NULL));
   ck_assert_int_eq(frees, 1);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_wrap_host: stride -1 of dim 1 is negative");
-  ck_assert_ptr_null(clt_wrap_host(dummy, (clt_dtype)9, CLT_SHAPE(2), NULL, count_free, NULL));
+  ck_assert_ptr_null(clt_wrap_host((clt_dtype)9, CLT_SHAPE(2), NULL, dummy, count_free, NULL));
   ck_assert_int_eq(frees, 2);
   TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_wrap_host: dtype 9 is not a clt dtype");
-  ck_assert_ptr_null(clt_wrap_host(NULL, CLT_INT32, CLT_SHAPE(2), NULL, count_free, NULL));
+  ck_assert_ptr_null(clt_wrap_host(CLT_INT32, CLT_SHAPE(2), NULL, NULL, count_free, NULL));
   ck_assert_int_eq(frees, 3);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "argument data is NULL for 2 elements");
-  ck_assert_ptr_null(clt_wrap_host(dummy, CLT_INT32, CLT_SHAPE(2, 2), (const int64_t[]){INT64_MAX, 1}, count_free, NULL));
+  ck_assert_ptr_null(clt_wrap_host(CLT_INT32, CLT_SHAPE(2, 2), (const int64_t[]){INT64_MAX, 1}, dummy, count_free, NULL));
   ck_assert_int_eq(frees, 4);
   TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "strides reach past 2^63 elements");
   /* allocation failure inside the wrap: still exactly once */
@@ -82,7 +82,7 @@ START_TEST(wrap_host_shares_and_frees_once) {
     frees = 0;
     clt__fault_reset();
     clt__fault_arm(n, 0);
-    clt_tensor *w = clt_wrap_host(dummy, CLT_INT32, CLT_SHAPE(4), NULL, count_free, NULL);
+    clt_tensor *w = clt_wrap_host(CLT_INT32, CLT_SHAPE(4), NULL, dummy, count_free, NULL);
     bool fired = clt__fault_fired();
     clt__fault_reset();
     if (fired) {
@@ -97,7 +97,7 @@ START_TEST(wrap_host_shares_and_frees_once) {
     }
   }
   /* no free_fn: the caller keeps ownership */
-  clt_tensor *z = clt_wrap_host(dummy, CLT_INT32, CLT_SHAPE(0), NULL, NULL, NULL);
+  clt_tensor *z = clt_wrap_host(CLT_INT32, CLT_SHAPE(0), NULL, dummy, NULL, NULL);
   ck_assert_ptr_nonnull(z);
   clt_release(z);
 }
@@ -111,7 +111,7 @@ START_TEST(wrap_host_on_shares_with_the_device) {
   float *mem = malloc(8 * sizeof *mem);
   for (int i = 0; i < 8; i++) mem[i] = (float)i;
   frees = 0;
-  clt_tensor *t = clt_wrap_host_on(dev, mem, CLT_FLOAT32, CLT_SHAPE(2, 4), count_free, NULL);
+  clt_tensor *t = clt_wrap_host_on(dev, CLT_FLOAT32, CLT_SHAPE(2, 4), mem, count_free, NULL);
   if (!in.host_unified_memory) {
     ck_assert_ptr_null(t);
     ck_assert_int_eq(frees, 1);
@@ -134,7 +134,7 @@ START_TEST(wrap_host_on_shares_with_the_device) {
   clt_release(t);
   ck_assert_int_eq(frees, 1);
   free(mem);
-  ck_assert_ptr_null(clt_wrap_host_on(dev, NULL, CLT_FLOAT32, CLT_SHAPE(2), count_free, NULL));
+  ck_assert_ptr_null(clt_wrap_host_on(dev, CLT_FLOAT32, CLT_SHAPE(2), NULL, count_free, NULL));
   ck_assert_int_eq(frees, 2);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_wrap_host_on: argument data is NULL for 2 elements");
 }
@@ -158,7 +158,7 @@ START_TEST(import_host_on_shares_or_copies) {
     float *mem = malloc(8 * sizeof *mem);
     for (int i = 0; i < 8; i++) mem[i] = (float)i;
     frees = 0;
-    clt_tensor *t = clt_import_host_on(dev, mem, CLT_FLOAT32, CLT_SHAPE(2, 4), count_free, NULL);
+    clt_tensor *t = clt_import_host_on(dev, CLT_FLOAT32, CLT_SHAPE(2, 4), mem, count_free, NULL);
     ck_assert_msg(t != NULL, "%s", clt_last_error());
     ck_assert_ptr_eq(clt_device_of(t), dev);
     ck_assert(clt_is_zero_copy(t) == shares);
@@ -173,19 +173,19 @@ START_TEST(import_host_on_shares_or_copies) {
     ck_assert_int_eq(frees, 1);
     if (!shares) {
       frees = 0;
-      ck_assert_ptr_null(clt_wrap_host_on(dev, mem, CLT_FLOAT32, CLT_SHAPE(2, 4), count_free, NULL));
+      ck_assert_ptr_null(clt_wrap_host_on(dev, CLT_FLOAT32, CLT_SHAPE(2, 4), mem, count_free, NULL));
       ck_assert_int_eq(frees, 1);
       TU_ASSERT_ERR(CLT_ERR_UNSUPPORTED, "clt_wrap_host_on: ", "does not share memory with the host; copy with clt_from_host");
     }
     free(mem);
     frees = 0;
-    ck_assert_ptr_null(clt_import_host_on(dev, NULL, CLT_FLOAT32, CLT_SHAPE(2), count_free, NULL));
+    ck_assert_ptr_null(clt_import_host_on(dev, CLT_FLOAT32, CLT_SHAPE(2), NULL, count_free, NULL));
     ck_assert_int_eq(frees, 1);
     TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_import_host_on: argument data is NULL for 2 elements");
   }
   clt_device_release(devs[1]);
   frees = 0;
-  ck_assert_ptr_null(clt_import_host_on(NULL, NULL, CLT_FLOAT32, CLT_SHAPE(2), count_free, NULL));
+  ck_assert_ptr_null(clt_import_host_on(NULL, CLT_FLOAT32, CLT_SHAPE(2), NULL, count_free, NULL));
   ck_assert_int_eq(frees, 1);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_import_host_on: argument dev is NULL");
 }
@@ -360,7 +360,7 @@ START_TEST(byte_counts_past_size_max_are_refused) {
   ck_assert_int_eq(rmdir(dir), 0); /* empty: no file, no temporary left */
   /* the same from wrapped memory: stride 0 over one element */
   static double one = 1;
-  clt_tensor *w = clt_wrap_host(&one, CLT_FLOAT64, 1, &n, (const int64_t[]){0}, NULL, NULL);
+  clt_tensor *w = clt_wrap_host(CLT_FLOAT64, 1, &n, (const int64_t[]){0}, &one, NULL, NULL);
   ck_assert_ptr_nonnull(w);
   ck_assert_int_eq(clt_to_host(w, buf, sizeof buf), CLT_ERR_OVERFLOW);
   TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_to_host: 2305843009213693952 elements of float64 overflow the address space");

@@ -277,7 +277,7 @@ START_TEST(sizes_past_int64_are_refused) {
   REFUSED(clt_reshape(flat0, CLT_SHAPE(-1, P62, P62)), CLT_ERR_SHAPE,
           "clt_reshape: shape [-1,4611686018427387904,4611686018427387904] is invalid for a tensor of shape [0]");
   uint8_t byte = 1;
-  REFUSED(clt_wrap_host(&byte, CLT_UINT8, CLT_SHAPE(0, P62, P62), NULL, NULL, NULL), CLT_ERR_OVERFLOW,
+  REFUSED(clt_wrap_host(CLT_UINT8, CLT_SHAPE(0, P62, P62), NULL, &byte, NULL, NULL), CLT_ERR_OVERFLOW,
           "clt_wrap_host: shape [0,4611686018427387904,4611686018427387904] overflows");
   /* views that fit, and results that would not */
   clt_tensor *tall = clt_expand(one, CLT_SHAPE(P62, 1)), *row = clt_ones(dev, CLT_UINT8, CLT_SHAPE(1, 4));

@@ -560,7 +560,7 @@ static void run_d2h(void *v) {
 
 static void run_wrap(void *v) {
   xfer_ctx *c = v;
-  clt_tensor *t = clt_wrap_host_on(bdev, c->src, CLT_FLOAT32, 1, &c->n, NULL, NULL);
+  clt_tensor *t = clt_wrap_host_on(bdev, CLT_FLOAT32, 1, &c->n, c->src, NULL, NULL);
   if (!t) die("clt_wrap_host_on");
   clt_release(t);
 }

@@ -126,6 +126,8 @@ CLT_API clt_tensor *clt_clone(clt_tensor *t);
 
 /* ---- host conversions ------------------------------------------------------------------- */
 
+/* Like the creation functions, these take (dev, dtype, ndim, shape) first, then the host
+ * memory, then what frees it (free_fn, user: free_fn(data, user)). */
 /* Copies ndim/shape elements of dtype from the row-major host array data into a new tensor on
  * dev. data may be NULL only when the tensor has no elements. */
 CLT_API clt_tensor *clt_from_host(clt_device *dev, clt_dtype dtype, int ndim,
@@ -136,15 +138,15 @@ typedef void (*clt_free_fn)(void *data, void *user);
  * strides are in elements (NULL: row-major contiguous) and must not be negative. free_fn (may be
  * NULL) is called exactly once with (data, user): when the last tensor using the memory is
  * released, or before this function returns NULL on failure. data must stay valid until then. */
-CLT_API clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const int64_t *shape,
-                                  const int64_t *strides, clt_free_fn free_fn, void *user);
+CLT_API clt_tensor *clt_wrap_host(clt_dtype dtype, int ndim, const int64_t *shape, const int64_t *strides,
+                                  void *data, clt_free_fn free_fn, void *user);
 /* Shares row-major host memory with dev without copying (zero-copy import): on the host device
  * as clt_wrap_host; on an OpenCL device whose memory is the host's (host_unified_memory, e.g.
  * PoCL and integrated GPUs) through a CL_MEM_USE_HOST_PTR buffer. Other devices cannot share it:
  * CLT_ERR_UNSUPPORTED (use clt_from_host, which copies). free_fn as clt_wrap_host. While the
  * tensor lives, let only clt touch data (OpenCL's rule for host pointers): read results through
  * clt_to_host or clt_host_data after clt_device_synchronize. */
-CLT_API clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+CLT_API clt_tensor *clt_wrap_host_on(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape, void *data,
                                      clt_free_fn free_fn, void *user);
 /* Imports row-major host memory to dev as cheaply as dev allows: shares it as clt_wrap_host_on
  * where dev can (the host; OpenCL devices with host_unified_memory), else copies it as
@@ -152,7 +154,7 @@ CLT_API clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtyp
  * needed. clt_is_zero_copy(t) says which happened. free_fn is called exactly once in
  * every case, failures included. For code that runs on any device; where sharing matters, call
  * clt_wrap_host_on and let its error say so. */
-CLT_API clt_tensor *clt_import_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+CLT_API clt_tensor *clt_import_host_on(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape, void *data,
                                        clt_free_fn free_fn, void *user);
 /* Whether t's elements live in memory the caller lent (clt_wrap_host, clt_wrap_host_on,
  * clt_import_host_on where it shared, or a view of such a tensor): writes through t then reach
