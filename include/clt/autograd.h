@@ -48,7 +48,7 @@ CLT_API clt_status clt_backward_ex(clt_tensor *t, clt_tensor *grad, bool retain_
 
 /* The gradient accumulated in leaf t: a new reference, or NULL (with no error recorded) while
  * there is none. */
-CLT_API clt_tensor *clt_grad(clt_tensor *t);
+CLT_API clt_tensor *clt_grad(const clt_tensor *t);
 /* Sets t's accumulated gradient to zeros (keeping its memory); nothing when it has none. */
 CLT_API clt_status clt_zero_grad(clt_tensor *t);
 

@@ -13,6 +13,13 @@
  * releases with clt_release(), unless a scope is open (see clt_scope_begin). Inputs are borrowed.
  * Views share their base's storage and keep it alive.
  *
+ * const: a function that only reads a tensor and keeps nothing of it (properties, clt_to_host,
+ * saves, clt_grad, clt_optim_set_state's copies) takes const clt_tensor *. A function that
+ * returns a tensor takes clt_tensor *, because the result may hold its inputs (a view its base,
+ * the autograd graph the tensors it saved); so do the in-place ops and everything that writes.
+ * Arrays of tensors are clt_tensor *const *, read-only, because C does not convert
+ * clt_tensor ** to const clt_tensor *const * without a cast.
+ *
  * Conversions say whether they copy or share:
  *   clt_from_host   copies a row-major host array into a new tensor on a device
  *   clt_wrap_host   shares host memory as a host tensor (zero-copy); free_fn runs exactly once
