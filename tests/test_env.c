@@ -110,7 +110,7 @@ static int tiny_workgroups(void) {
   r |= compare(clt_sum(a, CLT_DIMS(1), false), clt_sum(ha, CLT_DIMS(1), false), "row sum");
   r |= compare(clt_softmax(a, -1), clt_softmax(ha, -1), "softmax");
   r |= compare(clt_matmul(a, b), clt_matmul(ha, hb), "matmul");
-  r |= compare(clt_argmax(a, 1, false), clt_argmax(ha, 1, false), "argmax");
+  r |= compare(clt_argmax(a, CLT_DIMS(1), false), clt_argmax(ha, CLT_DIMS(1), false), "argmax");
   clt_scope_end();
   clt_device_release(dev);
   clt_device_release(host);

@@ -217,7 +217,7 @@ static void *share_work(void *arg) {
       clt_sum(sx, CLT_DIMS(0), false), clt_sum(sx, CLT_ALL_DIMS, false), clt_max(sx, CLT_DIMS(1), true),
       clt_var(sx, CLT_DIMS(1), 1, false), clt_matmul(sx, clt_transpose(sx, 0, 1)), clt_softmax(sx, 1),
       clt_exp(clt_add_scalar(sx, j->id)), clt_cast(sx, CLT_FLOAT64), clt_index_select(sx, 1, idx),
-      clt_cat(2, parts, 0), clt_argmax(sx, 1, false), clt_contiguous(clt_transpose(sx, 0, 1))};
+      clt_cat(2, parts, 0), clt_argmax(sx, CLT_DIMS(1), false), clt_contiguous(clt_transpose(sx, 0, 1))};
   for (size_t i = 0; i < sizeof results / sizeof *results; i++)
     if (!fold(&h, results[i])) goto fail;
   char st_path[512], npy_path[512];

@@ -323,8 +323,8 @@ static clt_reduction arg_reduction(const ref_case *c) {
 static clt_tensor *view_permute(clt_tensor *t, int n, const int *dims) { return clt_permute(t, n, dims); }
 
 static clt_tensor *call_argminmax(clt_tensor *x, const char *dim, bool keep, bool min) {
-  int d = !dim || strcmp(dim, "all") == 0 ? CLT_ALL : atoi(dim);
-  return min ? clt_argmin(x, d, keep) : clt_argmax(x, d, keep);
+  int nd = !dim || strcmp(dim, "all") == 0 ? 0 : 1, d = nd ? atoi(dim) : 0;
+  return min ? clt_argmin(x, nd, &d, keep) : clt_argmax(x, nd, &d, keep);
 }
 
 /* Applies the view list ("transpose 0 1 slice 0 1 7 2") to t. */

@@ -261,7 +261,7 @@ static void run_op(void *v) {
     case K_SUM_COLS: r = clt_sum(c->a, CLT_DIMS(0), false); break;
     case K_COPY_T: r = clt_contiguous(c->a); break;
     case K_SUM_ROWS_T: r = clt_sum(c->a, CLT_DIMS(1), false); break;
-    case K_ARGMAX_ROWS: r = clt_argmax(c->a, 1, false); break;
+    case K_ARGMAX_ROWS: r = clt_argmax(c->a, CLT_DIMS(1), false); break;
     case K_SOFTMAX: r = clt_softmax(c->a, -1); break;
     case K_CE: r = clt_cross_entropy(c->a, c->b, CLT_REDUCTION_NONE); break;
   }

@@ -548,7 +548,7 @@ static int evaluate(const mlp *m, clt_tensor *x, clt_tensor *y, double *loss, do
   clt_scope_begin();
   clt_tensor *logits = mlp_forward(m, x);
   clt_tensor *l = clt_cross_entropy(logits, y, CLT_REDUCTION_MEAN);
-  clt_tensor *hits = clt_sum(clt_eq(clt_argmax(logits, 1, false), y), CLT_ALL_DIMS, false);
+  clt_tensor *hits = clt_sum(clt_eq(clt_argmax(logits, CLT_DIMS(1), false), y), CLT_ALL_DIMS, false);
   double h = 0;
   int rc = (l && hits && clt_item(l, loss) == CLT_OK && clt_item(hits, &h) == CLT_OK) ? 0 : fail("evaluating");
   *acc = h / (double)clt_size(y, 0);
