@@ -21,10 +21,10 @@ START_TEST(cat_and_stack) {
   clt_tensor *ts[3] = {a, b, clt_transpose(a, 0, 1)};
   tu_assert_values(clt_cat(3, ts, 1), 2, (const int64_t[]){2, 5}, (const double[]){0, 1, 9, 0, 2, 2, 3, 9, 1, 3});
   ck_assert_int_eq(clt_dtype_of(clt_cat(3, ts, -1)), CLT_FLOAT32);
-  clt_tensor *rows[2] = {a, clt_zeros(dev, CLT_INT32, CLT_SHAPE(0))}; /* a legacy empty 1-d tensor is skipped */
-  tu_assert_values(clt_cat(2, rows, 0), 2, (const int64_t[]){2, 2}, (const double[]){0, 1, 2, 3});
-  clt_tensor *bad[2] = {a, clt_ones(dev, CLT_INT32, CLT_SHAPE(3, 3))};
-  ck_assert_ptr_null(clt_cat(2, bad, 0));
+  /* a legacy empty 1-d tensor is skipped; CLT_TENSORS spells the (n, tensors) pair */
+  tu_assert_values(clt_cat(CLT_TENSORS(a, clt_zeros(dev, CLT_INT32, CLT_SHAPE(0))), 0), 2, (const int64_t[]){2, 2},
+                   (const double[]){0, 1, 2, 3});
+  ck_assert_ptr_null(clt_cat(CLT_TENSORS(a, clt_ones(dev, CLT_INT32, CLT_SHAPE(3, 3))), 0));
   TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_cat: tensor 1 has shape [3,3], which does not match [2,2] outside dim 0");
   ck_assert_ptr_null(clt_cat(0, ts, 0));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_cat: needs at least one tensor (n is 0)");

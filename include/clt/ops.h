@@ -169,7 +169,8 @@ CLT_API clt_tensor *clt_matmul(clt_tensor *a, clt_tensor *b);
 /* ---- joining and indexing -------------------------------------------------------------- */
 
 /* Joins n tensors along dim; every shape must match except in dim (1-d tensors with no
- * elements are skipped, as PyTorch does). The result's dtype is the promotion of all inputs. */
+ * elements are skipped, as PyTorch does). The result's dtype is the promotion of all inputs.
+ * CLT_TENSORS spells a literal list: clt_cat(CLT_TENSORS(a, b), 0). */
 CLT_API clt_tensor *clt_cat(int n, clt_tensor *const *tensors, int dim);
 /* Stacks n tensors of one shape along a new dim (in -ndim-1 .. ndim). */
 CLT_API clt_tensor *clt_stack(int n, clt_tensor *const *tensors, int dim);
