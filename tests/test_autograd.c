@@ -11,7 +11,7 @@
 
 typedef struct {
   const char *name;
-  clt_tensor *(*fn)(void *user, clt_tensor *const *in);
+  clt_tensor *(*fn)(clt_tensor *const *in, void *user);
   int n;
   int ndim[3];
   int64_t shape[3][4];
@@ -20,16 +20,16 @@ typedef struct {
   double param; /* lo == hi: an op of the table (iparam), its inputs in their domains (lib/optable.h) */
 } gcase;
 
-static clt_tensor *c_unary(void *u, clt_tensor *const *in) {
+static clt_tensor *c_unary(clt_tensor *const *in, void *u) {
   const gcase *c = u;
   bool bounds = clt__op_table[c->iparam].rule == CLT__R_INT_BOUNDS; /* kinks away from the inputs */
   double p0 = bounds ? -0.5 : 0.3, p1 = bounds ? 0.6 : 0;
   return clt_unary((clt_op)c->iparam, clt_transpose(in[0], 0, 1), p0, p1); /* a non-contiguous input */
 }
-static clt_tensor *c_binary(void *u, clt_tensor *const *in) {
+static clt_tensor *c_binary(clt_tensor *const *in, void *u) {
   return clt_binary((clt_op)((const gcase *)u)->iparam, in[0], in[1]);
 }
-static clt_tensor *c_scalar(void *u, clt_tensor *const *in) {
+static clt_tensor *c_scalar(clt_tensor *const *in, void *u) {
   const gcase *c = u;
   return clt_binary_scalar((clt_op)c->iparam, in[0], c->param);
 }
@@ -49,16 +49,16 @@ static clt_tensor *(*rscalar_fn(clt_op op))(clt_tensor *, double) {
   ck_abort_msg("%s has no scalar-first form", clt_op_name(op));
   return NULL;
 }
-static clt_tensor *c_rscalar(void *u, clt_tensor *const *in) {
+static clt_tensor *c_rscalar(clt_tensor *const *in, void *u) {
   const gcase *c = u;
   return rscalar_fn((clt_op)c->iparam)(in[0], c->param);
 }
-static clt_tensor *c_where(void *u, clt_tensor *const *in) {
+static clt_tensor *c_where(clt_tensor *const *in, void *u) {
   (void)u;
   return clt_where(clt_gt_scalar(in[0], 0.1), in[1], in[2]);
 }
 static const int d01[2] = {0, 1};
-static clt_tensor *c_reduce(void *u, clt_tensor *const *in) {
+static clt_tensor *c_reduce(clt_tensor *const *in, void *u) {
   const gcase *c = u;
   int nd = c->iparam % 10 == 0 ? 0 : c->iparam % 10 == 1 ? 1 : 2; /* all dims, dim 1, dims 0 and 1 */
   const int *dims = nd == 1 ? &d01[1] : d01;
@@ -74,19 +74,19 @@ static clt_tensor *c_reduce(void *u, clt_tensor *const *in) {
     default: return clt_logsumexp(in[0], nd, dims, keep);
   }
 }
-static clt_tensor *c_softmax(void *u, clt_tensor *const *in) {
+static clt_tensor *c_softmax(clt_tensor *const *in, void *u) {
   const gcase *c = u;
   return c->param ? clt_log_softmax(in[0], c->iparam) : clt_softmax(in[0], c->iparam);
 }
-static clt_tensor *c_matmul(void *u, clt_tensor *const *in) {
+static clt_tensor *c_matmul(clt_tensor *const *in, void *u) {
   (void)u;
   return clt_matmul(in[0], in[1]);
 }
-static clt_tensor *c_matmul_t(void *u, clt_tensor *const *in) {
+static clt_tensor *c_matmul_t(clt_tensor *const *in, void *u) {
   (void)u;
   return clt_matmul(clt_transpose(in[0], -1, -2), in[1]);
 }
-static clt_tensor *c_views(void *u, clt_tensor *const *in) {
+static clt_tensor *c_views(clt_tensor *const *in, void *u) {
   const gcase *c = u;
   clt_tensor *x = in[0]; /* [2,3,4] */
   switch (c->iparam) {
@@ -102,12 +102,12 @@ static clt_tensor *c_views(void *u, clt_tensor *const *in) {
     default: return clt_view(x, CLT_SHAPE(2, 12));
   }
 }
-static clt_tensor *c_join(void *u, clt_tensor *const *in) {
+static clt_tensor *c_join(clt_tensor *const *in, void *u) {
   const gcase *c = u;
   clt_tensor *ts[3] = {in[0], clt_transpose(in[1], 0, 1), in[0]};
   return c->iparam ? clt_stack(3, ts, 1) : clt_cat(3, ts, 1);
 }
-static clt_tensor *c_index(void *u, clt_tensor *const *in) {
+static clt_tensor *c_index(clt_tensor *const *in, void *u) {
   const gcase *c = u;
   clt_device *dev = clt_device_of(in[0]);
   clt_tensor *i1 = clt_from_host(dev, CLT_INT64, CLT_SHAPE(5), (const int64_t[]){2, 0, 2, 3, 1});
@@ -118,7 +118,7 @@ static clt_tensor *c_index(void *u, clt_tensor *const *in) {
     default: return clt_scatter_add(in[0], 1, i2, in[1]);
   }
 }
-static clt_tensor *c_chain(void *u, clt_tensor *const *in) {
+static clt_tensor *c_chain(clt_tensor *const *in, void *u) {
   (void)u; /* a small network: linear, activation, softmax, loss-like reduction */
   clt_tensor *h = clt_tanh(clt_add(clt_matmul(in[0], in[1]), in[2]));
   return clt_mean(clt_log_softmax(h, -1), CLT_DIMS(0), false);
@@ -223,7 +223,7 @@ START_TEST(gradcheck_every_op) {
 END_TEST
 
 /* gradcheck itself fails on a wrong gradient: relu's forward with exp's gradient cannot pass. */
-static clt_tensor *wrong(void *u, clt_tensor *const *in) {
+static clt_tensor *wrong(clt_tensor *const *in, void *u) {
   (void)u;
   clt_tensor *y = clt_relu(in[0]);
   clt_tensor *fake = clt_mul_scalar(clt_detach(y), 0); /* zero, not recorded */

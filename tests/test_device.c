@@ -367,7 +367,7 @@ START_TEST(unwritable_cache_is_not_an_error) {
 }
 END_TEST
 
-static clt_tensor *gc_tanh(void *user, clt_tensor *const *in) {
+static clt_tensor *gc_tanh(clt_tensor *const *in, void *user) {
   (void)user;
   return clt_tanh(in[0]);
 }

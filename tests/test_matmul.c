@@ -135,7 +135,7 @@ typedef struct {
   bool transpose_a;
 } mm_case;
 
-static clt_tensor *mm(void *user, clt_tensor *const *in) {
+static clt_tensor *mm(clt_tensor *const *in, void *user) {
   const mm_case *c = user;
   return clt_matmul(c->transpose_a ? clt_transpose(in[0], -1, -2) : in[0], in[1]);
 }

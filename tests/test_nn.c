@@ -40,7 +40,7 @@ typedef struct {
   clt_tensor *labels;
 } loss_case;
 
-static clt_tensor *loss_fn(void *u, clt_tensor *const *in) {
+static clt_tensor *loss_fn(clt_tensor *const *in, void *u) {
   loss_case *c = u;
   clt_reduction r = (clt_reduction)c->reduction;
   switch (c->kind) {
@@ -131,12 +131,12 @@ END_TEST
 
 /* ---- layers and initialisers ------------------------------------------------------------ */
 
-static clt_tensor *linear_fn(void *u, clt_tensor *const *in) {
+static clt_tensor *linear_fn(clt_tensor *const *in, void *u) {
   (void)u;
   return clt_linear(in[0], in[1], in[2]);
 }
 
-static clt_tensor *dropout_fn(void *u, clt_tensor *const *in) {
+static clt_tensor *dropout_fn(clt_tensor *const *in, void *u) {
   (void)u;
   clt_manual_seed(7); /* the same mask in every evaluation */
   return clt_dropout(in[0], 0.3, true);

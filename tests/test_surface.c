@@ -57,7 +57,7 @@ START_TEST(reserved_safetensors_name) {
 }
 END_TEST
 
-static clt_tensor *sum_of(void *user, clt_tensor *const *in) {
+static clt_tensor *sum_of(clt_tensor *const *in, void *user) {
   (void)user;
   return clt_sum(in[0], CLT_ALL_DIMS, false);
 }
