@@ -105,8 +105,10 @@ CLT_API bool clt_dtype_is_float(clt_dtype dt);
 /* Library version as "MAJOR.MINOR.PATCH". */
 CLT_API const char *clt_version(void);
 
-/* List helpers: each expands to a (count, array) pair, the order every function taking a list
- * uses, for a list written out in the call.
+/* List helpers. A list the caller passes in is a (count, array) pair, count first, everywhere
+ * ((ndim, shape), (ndims, dims), (n, tensors)); a buffer the library writes into is (buffer,
+ * capacity), as snprintf's (clt_to_host, clt_format, clt_device_list). Each helper expands to a
+ * (count, array) pair for a list written out in the call.
  *   CLT_SHAPE(2, 3)     2, {2, 3} as const int64_t *: clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(2, 3))
  *                       (for a 0-d scalar pass 0, NULL)
  *   CLT_DIMS(2, 0, 1)   3, {2, 0, 1} as const int *: the dims of reductions and clt_permute
