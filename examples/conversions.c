@@ -19,7 +19,7 @@
 int main(int argc, char **argv) {
   clt_device *dev;
   CHECK(clt_device_open(argc > 1 ? argv[1] : NULL, &dev) == CLT_OK);
-  printf("device: %s (%s)\n\n", clt_device_spec(dev), clt_device_get_type(dev) == CLT_DEVICE_HOST
+  printf("device: %s (%s)\n\n", clt_device_spec(dev), clt_device_type_of(dev) == CLT_DEVICE_HOST
                                                           ? "host" : "OpenCL");
   clt_scope_begin(); /* every tensor made below is released at clt_scope_end() */
 
@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
   clt_print(x, stdout);
 
   /* 2. The same array shared with a host tensor (torch.from_numpy(a)): writes show through. */
-  clt_tensor *shared = clt_wrap_host(a, CLT_FLOAT32, CLT_SHAPE(2, 3), NULL, NULL, NULL);
+  clt_tensor *shared = clt_wrap_host(CLT_FLOAT32, CLT_SHAPE(2, 3), NULL, a, NULL, NULL);
   CHECK(shared);
   a[0][0] = 10;
   printf("\nclt_wrap_host (shares): a[0][0] = 10 is seen by the tensor\n");
@@ -58,13 +58,13 @@ int main(int argc, char **argv) {
   double lv;
   CHECK(clt_item(loss, &lv) == CLT_OK);
   printf("\nloss = mean(w * w) = %g (grad_fn %s); d loss / d w, back on the host:\n", lv, clt_grad_fn_name(loss));
-  clt_print(clt_to(clt_grad(w), clt_get_device(shared)), stdout);
+  clt_print(clt_to(clt_grad(w), clt_device_of(shared)), stdout);
 
   /* 6. One element as a double (loss.item()), and a file NumPy reads (np.load). */
   double v;
   CHECK(clt_item(clt_slice(clt_slice(t, 0, 2, 3, 1), 1, 1, 2, 1), &v) == CLT_OK);
   printf("clt_item of t[2, 1]: %g\n", v);
-  CHECK(clt_save_npy(t, "conversions.npy") == CLT_OK);
+  CHECK(clt_save_npy("conversions.npy", t) == CLT_OK);
   clt_tensor *loaded;
   CHECK(clt_load_npy("conversions.npy", dev, &loaded) == CLT_OK);
   printf("\nclt_save_npy + clt_load_npy round trip:\n");

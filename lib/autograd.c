@@ -414,7 +414,7 @@ bool clt_requires_grad(const clt_tensor *t) { return t && t->requires_grad; }
 bool clt_is_leaf(const clt_tensor *t) { return t && !t->grad_fn; }
 const char *clt_grad_fn_name(const clt_tensor *t) { return t && t->grad_fn ? t->grad_fn->name : NULL; }
 
-clt_tensor *clt_grad(clt_tensor *t) {
+clt_tensor *clt_grad(const clt_tensor *t) {
   clt__api("clt_grad");
   if (!t) return clt__null_arg("t"), NULL;
   return t->grad ? clt__ret(clt__retain(t->grad)) : NULL;

@@ -108,8 +108,8 @@ clt_status clt__check_wrap(const void *data, clt_dtype dt, int ndim, const int64
   return clt__nbytes(extent, dt, nbytes);
 }
 
-clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const int64_t *shape,
-                          const int64_t *strides, clt_free_fn free_fn, void *user) {
+clt_tensor *clt_wrap_host(clt_dtype dtype, int ndim, const int64_t *shape, const int64_t *strides,
+                          void *data, clt_free_fn free_fn, void *user) {
   clt__api("clt_wrap_host");
   int64_t numel;
   size_t nbytes;
@@ -177,13 +177,13 @@ static clt_tensor *wrap_on(clt_device *dev, void *data, clt_dtype dtype, int ndi
   return t;
 }
 
-clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+clt_tensor *clt_wrap_host_on(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape, void *data,
                              clt_free_fn free_fn, void *user) {
   clt__api("clt_wrap_host_on");
   return clt__ret(wrap_on(dev, data, dtype, ndim, shape, free_fn, user));
 }
 
-clt_tensor *clt_import_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+clt_tensor *clt_import_host_on(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape, void *data,
                                clt_free_fn free_fn, void *user) {
   clt__api("clt_import_host_on");
   if (dev && (clt__is_host(dev) || (dev->be->wrap_host && dev->info.host_unified_memory)))
@@ -195,7 +195,7 @@ clt_tensor *clt_import_host_on(clt_device *dev, void *data, clt_dtype dtype, int
   return clt__ret(t);
 }
 
-bool clt_tensor_is_zero_copy(const clt_tensor *t) { return t && t->st->wrapped; }
+bool clt_is_zero_copy(const clt_tensor *t) { return t && t->st->wrapped; }
 
 void *clt_host_data(clt_tensor *t) {
   static char no_elements[1]; /* a valid, distinct pointer for tensors with no memory */

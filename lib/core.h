@@ -165,7 +165,7 @@ typedef struct clt__storage {
    * index check costs no device work (index.c). Set where clt wrote every element from values it
    * saw (clt_from_host; a gather from a storage with a known range); valid while version equals
    * range_version; forgotten before every in-place write and where the caller gets write access
-   * (clt_host_data, clt_cl_tensor_buffer). */
+   * (clt_host_data, clt_cl_tensor_get_buffer). */
   bool range_known;
   int64_t range_lo, range_hi;
   long range_version;

@@ -64,7 +64,7 @@ clt_status clt_device_get_info(const clt_device *dev, clt_device_info *out) {
 
 const char *clt_device_spec(const clt_device *dev) { return dev ? dev->info.spec : ""; }
 
-clt_device_type clt_device_get_type(const clt_device *dev) {
+clt_device_type clt_device_type_of(const clt_device *dev) {
   return dev ? dev->info.type : CLT_DEVICE_OTHER;
 }
 
@@ -84,8 +84,8 @@ clt_status clt_device_synchronize(clt_device *dev) {
   return dev->be->sync(dev);
 }
 
-clt_status clt_device_memory_stats(const clt_device *dev, clt_memory_stats *out) {
-  clt__api("clt_device_memory_stats");
+clt_status clt_device_get_memory_stats(const clt_device *dev, clt_memory_stats *out) {
+  clt__api("clt_device_get_memory_stats");
   if (!dev) return clt__err(CLT_ERR_INVALID_ARG, "argument dev is NULL");
   if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
   dev->be->memory_stats(dev, out);

@@ -43,7 +43,7 @@ static clt_tensor *project(clt_tensor *out, clt_tensor *w) {
 }
 
 static clt_status call(clt_gradcheck_fn fn, void *user, clt_tensor *const *in, clt_tensor **out) {
-  *out = fn(user, in);
+  *out = fn(in, user);
   clt__api("clt_gradcheck");
   if (*out) return CLT_OK;
   return clt_last_status() ? clt_last_status() : clt__err(CLT_ERR_INVALID_ARG, "the function returned NULL");

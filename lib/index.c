@@ -342,13 +342,13 @@ clt_tensor *clt__scatter_add(clt_tensor *x, int dim, clt_tensor *index, clt_tens
 
 /* ---- public ----------------------------------------------------------------------------- */
 
-clt_tensor *clt_cat(clt_tensor *const *tensors, int n, int dim) {
+clt_tensor *clt_cat(int n, clt_tensor *const *tensors, int dim) {
   clt__api("clt_cat");
   clt_tensor *out = cat(tensors, n, dim);
   return clt__ret(out ? clt__grad_cat(out, tensors, n, dim, false) : NULL);
 }
 
-clt_tensor *clt_stack(clt_tensor *const *tensors, int n, int dim) {
+clt_tensor *clt_stack(int n, clt_tensor *const *tensors, int dim) {
   clt__api("clt_stack");
   clt_tensor *out = stack(tensors, n, dim);
   return clt__ret(out ? clt__grad_cat(out, tensors, n, dim, true) : NULL);

@@ -339,7 +339,7 @@ clt_status clt_format_npy(const clt_tensor *t, void **buf, size_t *len) {
   return CLT_OK;
 }
 
-clt_status clt_save_npy(const clt_tensor *t, const char *path) {
+clt_status clt_save_npy(const char *path, const clt_tensor *t) {
   clt__api("clt_save_npy");
   if (!t) return clt__null_arg("t");
   if (!path) return clt__err(CLT_ERR_INVALID_ARG, "argument path is NULL");

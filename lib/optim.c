@@ -160,8 +160,9 @@ clt_status clt_optim_get_state(const clt_optim *o, int i, clt_tensor **s1, clt_t
 }
 
 /* A buffer of its own for parameter p, holding src's values. */
-static clt_tensor *own_copy(const clt_tensor *p, clt_tensor *src) {
-  clt_tensor *on = clt__to(src, p->st->dev);
+static clt_tensor *own_copy(const clt_tensor *p, const clt_tensor *src) {
+  /* clt__to may return a new reference to src itself: a count, not a change to the tensor */
+  clt_tensor *on = clt__to((clt_tensor *)src, p->st->dev);
   clt_tensor *typed = on && on->dtype != p->dtype ? clt__cast(on, p->dtype) : clt__retain(on);
   clt_tensor *c = typed ? clt__clone(typed) : NULL;
   clt__tensor_release(on);
@@ -169,7 +170,7 @@ static clt_tensor *own_copy(const clt_tensor *p, clt_tensor *src) {
   return c;
 }
 
-clt_status clt_optim_set_state(clt_optim *o, int i, clt_tensor *s1, clt_tensor *s2) {
+clt_status clt_optim_set_state(clt_optim *o, int i, const clt_tensor *s1, const clt_tensor *s2) {
   clt__api("clt_optim_set_state");
   clt_status s = check_index(o, i);
   if (s != CLT_OK) return s;
@@ -180,7 +181,8 @@ clt_status clt_optim_set_state(clt_optim *o, int i, clt_tensor *s1, clt_tensor *
                     s2 && !want2 ? "second buffer (s2)" : "state (s1)");
   if (want2 && !s1 != !s2) return clt__err(CLT_ERR_INVALID_ARG, "Adam's moments go together: s1 and s2 both or neither");
   const clt_tensor *p = o->params[i];
-  clt_tensor *in[2] = {s1, s2}, *own[2] = {NULL, NULL};
+  const clt_tensor *in[2] = {s1, s2};
+  clt_tensor *own[2] = {NULL, NULL};
   for (int k = 0; k < 2 && s == CLT_OK; k++) {
     if (!in[k]) continue;
     bool same = in[k]->ndim == p->ndim && clt_dtype_is_float(in[k]->dtype);

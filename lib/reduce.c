@@ -228,25 +228,30 @@ static clt_tensor *reduction(kind k, clt_tensor *x, int ndims, const int *dims, 
   return out;
 }
 
-static clt_tensor *arg_reduction(bool want_max, clt_tensor *x, int dim, bool keepdim) {
+static clt_tensor *arg_reduction(bool want_max, clt_tensor *x, int ndims, const int *dims, bool keepdim) {
+  /* one dim or all of them: an index into more than one dim but not all has no meaning */
+  if (ndims < 0 || ndims > 1 || (ndims == 1 && !dims))
+    return clt__err(CLT_ERR_INVALID_ARG, "%s takes one dim or all of them (ndims 0), not ndims %d with dims %s",
+                    want_max ? "argmax" : "argmin", ndims, dims ? "given" : "NULL"),
+           NULL;
+  bool all = ndims == 0;
   clt_tensor *flat = NULL;
   bool keep_all = keepdim;
-  int d[1] = {dim};
+  int d[1] = {all ? 0 : dims[0]};
   int nd = 1;
-  if (dim == CLT_ALL) { /* over the flattened tensor */
+  if (all) { /* over the flattened tensor */
     flat = clt__contiguous(x);
     if (!flat) return NULL;
     clt_tensor *v = clt__view_of(flat, 1, &flat->numel, (const int64_t[]){1}, flat->offset);
     clt__tensor_release(flat);
     if (!(flat = v)) return NULL;
-    d[0] = 0;
     keepdim = false;
   }
   clt_tensor *src = flat ? flat : x;
   prepared p;
   clt_tensor *out = NULL;
   if (prepare(src, nd, d, keepdim, &p) == CLT_OK) {
-    if (dim == CLT_ALL && keep_all) { /* every dim kept as size 1, as PyTorch */
+    if (all && keep_all) { /* every dim kept as size 1, as PyTorch */
       p.ndim = x->ndim;
       for (int k = 0; k < x->ndim; k++) p.shape[k] = 1;
     }
@@ -371,16 +376,16 @@ clt_tensor *clt_std(clt_tensor *x, int ndims, const int *dims, double correction
                                    correction));
 }
 
-clt_tensor *(clt_argmax)(clt_tensor *x, int dim, bool keepdim) {
+clt_tensor *clt_argmax(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
   clt__api("clt_argmax");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(arg_reduction(true, x, dim, keepdim));
+  return clt__ret(arg_reduction(true, x, ndims, dims, keepdim));
 }
 
-clt_tensor *(clt_argmin)(clt_tensor *x, int dim, bool keepdim) {
+clt_tensor *clt_argmin(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
   clt__api("clt_argmin");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(arg_reduction(false, x, dim, keepdim));
+  return clt__ret(arg_reduction(false, x, ndims, dims, keepdim));
 }
 
 clt_tensor *clt_softmax(clt_tensor *x, int dim) {

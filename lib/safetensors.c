@@ -71,8 +71,8 @@ const char *clt_tensor_list_name(const clt_tensor_list *l, int i) {
   return l && i >= 0 && i < l->n ? l->names[i] : NULL;
 }
 
-clt_tensor *clt_tensor_list_get(const clt_tensor_list *l, int i) {
-  clt__api("clt_tensor_list_get");
+clt_tensor *clt_tensor_list_at(const clt_tensor_list *l, int i) {
+  clt__api("clt_tensor_list_at");
   if (!l) return clt__err(CLT_ERR_INVALID_ARG, "argument l is NULL"), NULL;
   if (i < 0 || i >= l->n) return clt__err(CLT_ERR_INDEX, "index %d is out of range for %d tensors", i, l->n), NULL;
   return clt__ret(clt__retain(l->tensors[i]));

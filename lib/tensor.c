@@ -225,14 +225,14 @@ clt_tensor *clt__full(clt_device *dev, clt_dtype dt, int ndim, const int64_t *sh
 
 clt_tensor *clt_retain(clt_tensor *t) { return clt__retain(t); }
 
-clt_dtype clt_get_dtype(const clt_tensor *t) { return t ? t->dtype : CLT_DTYPE_COUNT; }
+clt_dtype clt_dtype_of(const clt_tensor *t) { return t ? t->dtype : CLT_DTYPE_COUNT; }
 int clt_ndim(const clt_tensor *t) { return t ? t->ndim : -1; }
 const int64_t *clt_shape(const clt_tensor *t) { return t ? t->shape : NULL; }
 const int64_t *clt_strides(const clt_tensor *t) { return t ? t->strides : NULL; }
 int64_t clt_storage_offset(const clt_tensor *t) { return t ? t->offset : -1; }
 int64_t clt_numel(const clt_tensor *t) { return t ? t->numel : -1; }
 bool clt_is_contiguous(const clt_tensor *t) { return t && clt__is_contig(t); }
-clt_device *clt_get_device(const clt_tensor *t) { return t ? t->st->dev : NULL; }
+clt_device *clt_device_of(const clt_tensor *t) { return t ? t->st->dev : NULL; }
 bool clt_shares_storage(const clt_tensor *a, const clt_tensor *b) {
   return a && b && a->st == b->st;
 }

@@ -11,7 +11,7 @@
 static int failures;
 
 static bool same_shape_and_dtype(const clt_tensor *a, const clt_tensor *b) {
-  if (clt_get_dtype(a) != clt_get_dtype(b) || clt_ndim(a) != clt_ndim(b)) return false;
+  if (clt_dtype_of(a) != clt_dtype_of(b) || clt_ndim(a) != clt_ndim(b)) return false;
   for (int d = 0; d < clt_ndim(a); d++)
     if (clt_shape(a)[d] != clt_shape(b)[d]) return false;
   return true;
@@ -25,8 +25,8 @@ static void compare(const char *what, clt_tensor *got, clt_tensor *want) {
     return;
   }
   if (!same_shape_and_dtype(got, want)) {
-    printf("FAIL %s: %d dims of %s against the host's %d of %s\n", what, clt_ndim(got), clt_dtype_name(clt_get_dtype(got)),
-           clt_ndim(want), clt_dtype_name(clt_get_dtype(want)));
+    printf("FAIL %s: %d dims of %s against the host's %d of %s\n", what, clt_ndim(got), clt_dtype_name(clt_dtype_of(got)),
+           clt_ndim(want), clt_dtype_name(clt_dtype_of(want)));
     failures++;
     return;
   }
@@ -115,14 +115,14 @@ int main(void) {
     for (int d = 0; d < 3; d++) {
       char what[96];
       CASE("softmax", d, clt_softmax(views[v], d), clt_softmax(h, d));
-      CASE("argmax", d, clt_argmax(views[v], d, false), clt_argmax(h, d, false));
+      CASE("argmax", d, clt_argmax(views[v], 1, &d, false), clt_argmax(h, 1, &d, false));
     }
   }
   /* 5200 elements: two passes of the GPU-shaped reductions on a device of one compute unit */
   clt_tensor *big = clt_randn(dev, CLT_FLOAT32, CLT_SHAPE(2, 2600)), *bh = clt_to(big, host);
   compare("sum of 5200", clt_sum(big, CLT_ALL_DIMS, false), clt_sum(bh, CLT_ALL_DIMS, false));
   compare("var of 5200", clt_var(big, CLT_ALL_DIMS, 1, false), clt_var(bh, CLT_ALL_DIMS, 1, false));
-  compare("argmax of 5200", clt_argmax(big, CLT_ALL, false), clt_argmax(bh, CLT_ALL, false));
+  compare("argmax of 5200", clt_argmax(big, CLT_ALL_DIMS, false), clt_argmax(bh, CLT_ALL_DIMS, false));
   compare("min of rows of 2600", clt_min(big, CLT_DIMS(1), false), clt_min(bh, CLT_DIMS(1), false));
   static const char *gname[] = {"cross entropy grad", "softmax * tanh grad", "matmul relu grad", "var of exp grad",
                                  "logsumexp of a/(|a|+1) grad"};

@@ -271,7 +271,7 @@ static void check_close(clt_tensor *got, int nd, const int64_t *shape, const dou
   for (int64_t i = 0; i < prod(nd, shape); i++)
     ck_assert_msg(v[i] == want[i] || fabs(v[i] - want[i]) <= tol * (1 + fabs(want[i])) || (isnan(v[i]) && isnan(want[i])),
                   "%s %s on %s (%s): element %lld is %.12g, want %.12g", name, what, clt_device_spec(dev),
-                  clt_dtype_name(clt_get_dtype(got)), (long long)i, v[i], want[i]);
+                  clt_dtype_name(clt_dtype_of(got)), (long long)i, v[i], want[i]);
   free(v);
 }
 
@@ -316,7 +316,7 @@ typedef struct {
   bool strided; /* the inputs arrive with their last two dims swapped and are transposed back */
 } gcase;
 
-static clt_tensor *grad_fn(void *user, clt_tensor *const *in) {
+static clt_tensor *grad_fn(clt_tensor *const *in, void *user) {
   gcase *g = user;
   const tcase *c = g->c;
   clt_tensor *x = g->strided ? clt_transpose(in[0], -1, -2) : in[0];

@@ -42,19 +42,19 @@ START_TEST(wrap_host_shares_and_frees_once) {
   frees = 0;
   int user = 42;
   /* a strided (column) view of a 3x4 row-major array: shape [4,3], strides [1,4] */
-  clt_tensor *t = clt_wrap_host(mem, CLT_FLOAT64, CLT_SHAPE(4, 3), (const int64_t[]){1, 4}, count_free, &user);
+  clt_tensor *t = clt_wrap_host(CLT_FLOAT64, CLT_SHAPE(4, 3), (const int64_t[]){1, 4}, mem, count_free, &user);
   ck_assert_ptr_nonnull(t);
   ck_assert_ptr_eq(clt_host_data(t), mem);
-  ck_assert(clt_tensor_is_zero_copy(t));
+  ck_assert(clt_is_zero_copy(t));
   mem[1] = 100; /* shared: the tensor sees it */
   tu_assert_values(t, 2, (const int64_t[]){4, 3}, (const double[]){0, 4, 8, 100, 5, 9, 2, 6, 10, 3, 7, 11});
   clt_tensor *v = clt_slice(t, 0, 1, 3, 1);
   ck_assert_ptr_eq(clt_host_data(v), mem + 1);
-  ck_assert(clt_tensor_is_zero_copy(v)); /* a view shares what its base shares */
+  ck_assert(clt_is_zero_copy(v)); /* a view shares what its base shares */
   clt_tensor *copy = clt_contiguous(t);  /* not contiguous: a copy clt owns */
-  ck_assert(!clt_tensor_is_zero_copy(copy));
+  ck_assert(!clt_is_zero_copy(copy));
   clt_release(copy);
-  ck_assert(!clt_tensor_is_zero_copy(NULL));
+  ck_assert(!clt_is_zero_copy(NULL));
   clt_release(t);
   ck_assert_int_eq(frees, 0); /* the view keeps the memory alive */
   clt_release(v);
@@ -65,16 +65,16 @@ START_TEST(wrap_host_shares_and_frees_once) {
   /* on failure free_fn runs too, exactly once */
   int dummy[4];
   frees = 0;
-  ck_assert_ptr_null(clt_wrap_host(dummy, CLT_INT32, CLT_SHAPE(2, 2), (const int64_t[]){2, -1}, count_free, NULL));
+  ck_assert_ptr_null(clt_wrap_host(CLT_INT32, CLT_SHAPE(2, 2), (const int64_t[]){2, -1}, dummy, count_free, NULL));
   ck_assert_int_eq(frees, 1);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_wrap_host: stride -1 of dim 1 is negative");
-  ck_assert_ptr_null(clt_wrap_host(dummy, (clt_dtype)9, CLT_SHAPE(2), NULL, count_free, NULL));
+  ck_assert_ptr_null(clt_wrap_host((clt_dtype)9, CLT_SHAPE(2), NULL, dummy, count_free, NULL));
   ck_assert_int_eq(frees, 2);
   TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_wrap_host: dtype 9 is not a clt dtype");
-  ck_assert_ptr_null(clt_wrap_host(NULL, CLT_INT32, CLT_SHAPE(2), NULL, count_free, NULL));
+  ck_assert_ptr_null(clt_wrap_host(CLT_INT32, CLT_SHAPE(2), NULL, NULL, count_free, NULL));
   ck_assert_int_eq(frees, 3);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "argument data is NULL for 2 elements");
-  ck_assert_ptr_null(clt_wrap_host(dummy, CLT_INT32, CLT_SHAPE(2, 2), (const int64_t[]){INT64_MAX, 1}, count_free, NULL));
+  ck_assert_ptr_null(clt_wrap_host(CLT_INT32, CLT_SHAPE(2, 2), (const int64_t[]){INT64_MAX, 1}, dummy, count_free, NULL));
   ck_assert_int_eq(frees, 4);
   TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "strides reach past 2^63 elements");
   /* allocation failure inside the wrap: still exactly once */
@@ -82,7 +82,7 @@ START_TEST(wrap_host_shares_and_frees_once) {
     frees = 0;
     clt__fault_reset();
     clt__fault_arm(n, 0);
-    clt_tensor *w = clt_wrap_host(dummy, CLT_INT32, CLT_SHAPE(4), NULL, count_free, NULL);
+    clt_tensor *w = clt_wrap_host(CLT_INT32, CLT_SHAPE(4), NULL, dummy, count_free, NULL);
     bool fired = clt__fault_fired();
     clt__fault_reset();
     if (fired) {
@@ -97,7 +97,7 @@ START_TEST(wrap_host_shares_and_frees_once) {
     }
   }
   /* no free_fn: the caller keeps ownership */
-  clt_tensor *z = clt_wrap_host(dummy, CLT_INT32, CLT_SHAPE(0), NULL, NULL, NULL);
+  clt_tensor *z = clt_wrap_host(CLT_INT32, CLT_SHAPE(0), NULL, dummy, NULL, NULL);
   ck_assert_ptr_nonnull(z);
   clt_release(z);
 }
@@ -111,7 +111,7 @@ START_TEST(wrap_host_on_shares_with_the_device) {
   float *mem = malloc(8 * sizeof *mem);
   for (int i = 0; i < 8; i++) mem[i] = (float)i;
   frees = 0;
-  clt_tensor *t = clt_wrap_host_on(dev, mem, CLT_FLOAT32, CLT_SHAPE(2, 4), count_free, NULL);
+  clt_tensor *t = clt_wrap_host_on(dev, CLT_FLOAT32, CLT_SHAPE(2, 4), mem, count_free, NULL);
   if (!in.host_unified_memory) {
     ck_assert_ptr_null(t);
     ck_assert_int_eq(frees, 1);
@@ -120,10 +120,10 @@ START_TEST(wrap_host_on_shares_with_the_device) {
     return;
   }
   ck_assert_msg(t != NULL, "%s", clt_last_error());
-  ck_assert_ptr_eq(clt_get_device(t), dev);
-  ck_assert(clt_tensor_is_zero_copy(t));
+  ck_assert_ptr_eq(clt_device_of(t), dev);
+  ck_assert(clt_is_zero_copy(t));
   clt_tensor *copied = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2, 4), mem);
-  ck_assert(!clt_tensor_is_zero_copy(copied));
+  ck_assert(!clt_is_zero_copy(copied));
   clt_release(copied);
   clt_scope_begin();
   tu_assert_values(clt_sum(t, CLT_DIMS(1), false), 1, (const int64_t[]){2}, (const double[]){6, 22});
@@ -134,14 +134,14 @@ START_TEST(wrap_host_on_shares_with_the_device) {
   clt_release(t);
   ck_assert_int_eq(frees, 1);
   free(mem);
-  ck_assert_ptr_null(clt_wrap_host_on(dev, NULL, CLT_FLOAT32, CLT_SHAPE(2), count_free, NULL));
+  ck_assert_ptr_null(clt_wrap_host_on(dev, CLT_FLOAT32, CLT_SHAPE(2), NULL, count_free, NULL));
   ck_assert_int_eq(frees, 2);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_wrap_host_on: argument data is NULL for 2 elements");
 }
 END_TEST
 
 /* Import: shared where the device can share host memory, else copied with free_fn called at
- * once; clt_tensor_is_zero_copy says which. The copy path runs on PoCL with
+ * once; clt_is_zero_copy says which. The copy path runs on PoCL with
  * CLT_DISABLE_HOST_UNIFIED (as on a discrete GPU), where clt_wrap_host_on refuses. */
 START_TEST(import_host_on_shares_or_copies) {
   clt_device *devs[2] = {TU_DEV, NULL};
@@ -158,10 +158,10 @@ START_TEST(import_host_on_shares_or_copies) {
     float *mem = malloc(8 * sizeof *mem);
     for (int i = 0; i < 8; i++) mem[i] = (float)i;
     frees = 0;
-    clt_tensor *t = clt_import_host_on(dev, mem, CLT_FLOAT32, CLT_SHAPE(2, 4), count_free, NULL);
+    clt_tensor *t = clt_import_host_on(dev, CLT_FLOAT32, CLT_SHAPE(2, 4), mem, count_free, NULL);
     ck_assert_msg(t != NULL, "%s", clt_last_error());
-    ck_assert_ptr_eq(clt_get_device(t), dev);
-    ck_assert(clt_tensor_is_zero_copy(t) == shares);
+    ck_assert_ptr_eq(clt_device_of(t), dev);
+    ck_assert(clt_is_zero_copy(t) == shares);
     ck_assert_int_eq(frees, shares ? 0 : 1); /* copied: the caller's memory is no longer needed */
     clt_scope_begin();
     tu_assert_values(clt_sum(t, CLT_DIMS(1), false), 1, (const int64_t[]){2}, (const double[]){6, 22});
@@ -173,19 +173,19 @@ START_TEST(import_host_on_shares_or_copies) {
     ck_assert_int_eq(frees, 1);
     if (!shares) {
       frees = 0;
-      ck_assert_ptr_null(clt_wrap_host_on(dev, mem, CLT_FLOAT32, CLT_SHAPE(2, 4), count_free, NULL));
+      ck_assert_ptr_null(clt_wrap_host_on(dev, CLT_FLOAT32, CLT_SHAPE(2, 4), mem, count_free, NULL));
       ck_assert_int_eq(frees, 1);
       TU_ASSERT_ERR(CLT_ERR_UNSUPPORTED, "clt_wrap_host_on: ", "does not share memory with the host; copy with clt_from_host");
     }
     free(mem);
     frees = 0;
-    ck_assert_ptr_null(clt_import_host_on(dev, NULL, CLT_FLOAT32, CLT_SHAPE(2), count_free, NULL));
+    ck_assert_ptr_null(clt_import_host_on(dev, CLT_FLOAT32, CLT_SHAPE(2), NULL, count_free, NULL));
     ck_assert_int_eq(frees, 1);
     TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_import_host_on: argument data is NULL for 2 elements");
   }
   clt_device_release(devs[1]);
   frees = 0;
-  ck_assert_ptr_null(clt_import_host_on(NULL, NULL, CLT_FLOAT32, CLT_SHAPE(2), count_free, NULL));
+  ck_assert_ptr_null(clt_import_host_on(NULL, CLT_FLOAT32, CLT_SHAPE(2), NULL, count_free, NULL));
   ck_assert_int_eq(frees, 1);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_import_host_on: argument dev is NULL");
 }
@@ -212,7 +212,7 @@ START_TEST(to_moves_between_devices) {
   clt_scope_begin();
   clt_tensor *h = clt_reshape(clt_arange(tu_dev[0], CLT_INT64, 0, 12, 1), CLT_SHAPE(3, 4));
   clt_tensor *d = clt_to(h, dev);
-  ck_assert_ptr_eq(clt_get_device(d), dev);
+  ck_assert_ptr_eq(clt_device_of(d), dev);
   ck_assert_ptr_eq(clt_to(d, dev), d); /* already there: the same tensor */
   /* a strided view goes over as a contiguous copy, and comes back */
   clt_tensor *v = clt_transpose(d, 0, 1);
@@ -226,7 +226,7 @@ START_TEST(to_moves_between_devices) {
   ck_assert_int_eq(clt_device_open(clt_device_spec(dev), &other), CLT_OK);
   clt_tensor *o = clt_to(v, other);
   tu_assert_values(o, 2, (const int64_t[]){4, 3}, (const double[]){0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11});
-  ck_assert_ptr_eq(clt_get_device(o), _i == 0 ? clt_get_device(o) : other);
+  ck_assert_ptr_eq(clt_device_of(o), _i == 0 ? clt_device_of(o) : other);
   clt_device_release(other);
   ck_assert_ptr_null(clt_to(h, NULL));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_to: argument dev is NULL");
@@ -355,12 +355,12 @@ START_TEST(byte_counts_past_size_max_are_refused) {
   char dir[] = "/tmp/clt-convert-XXXXXX", path[64];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(path, sizeof path, "%s/v.npy", dir);
-  ck_assert_int_eq(clt_save_npy(v, path), CLT_ERR_OVERFLOW);
+  ck_assert_int_eq(clt_save_npy(path, v), CLT_ERR_OVERFLOW);
   TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_save_npy: ");
   ck_assert_int_eq(rmdir(dir), 0); /* empty: no file, no temporary left */
   /* the same from wrapped memory: stride 0 over one element */
   static double one = 1;
-  clt_tensor *w = clt_wrap_host(&one, CLT_FLOAT64, 1, &n, (const int64_t[]){0}, NULL, NULL);
+  clt_tensor *w = clt_wrap_host(CLT_FLOAT64, 1, &n, (const int64_t[]){0}, &one, NULL, NULL);
   ck_assert_ptr_nonnull(w);
   ck_assert_int_eq(clt_to_host(w, buf, sizeof buf), CLT_ERR_OVERFLOW);
   TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_to_host: 2305843009213693952 elements of float64 overflow the address space");
@@ -423,7 +423,7 @@ START_TEST(loaders_check_empty_shapes) {
     }
   }
   ck_assert_int_eq(st, CLT_OK);
-  t = clt_tensor_list_get(l, 0);
+  t = clt_tensor_list_at(l, 0);
   ck_assert_int_eq(clt_shape(t)[1], (int64_t)1 << 31);
   clt_release(t);
   clt_tensor_list_release(l);

@@ -16,7 +16,7 @@ START_TEST(host_always_opens) {
   clt_device *h;
   ck_assert_int_eq(clt_device_open("host", &h), CLT_OK);
   ck_assert_str_eq(clt_device_spec(h), "host");
-  ck_assert_int_eq(clt_device_get_type(h), CLT_DEVICE_HOST);
+  ck_assert_int_eq(clt_device_type_of(h), CLT_DEVICE_HOST);
   clt_device_info in;
   ck_assert_int_eq(clt_device_get_info(h, &in), CLT_OK);
   ck_assert(in.fp64);
@@ -140,27 +140,27 @@ START_TEST(pool_reuses_buffers) {
   clt_device *dev = tu_cl();
   clt_device_empty_cache(dev);
   clt_memory_stats a, b, c;
-  clt_device_memory_stats(dev, &a);
+  clt_device_get_memory_stats(dev, &a);
   ck_assert_uint_eq(a.bytes_cached, 0);
   clt_tensor *t = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(1000));
-  clt_device_memory_stats(dev, &b);
+  clt_device_get_memory_stats(dev, &b);
   ck_assert_uint_ge(b.bytes_in_use, a.bytes_in_use + 4000);
   ck_assert_uint_le(b.bytes_in_use, a.bytes_in_use + 5000); /* classes waste at most 25% */
   ck_assert_uint_ge(b.peak_bytes_in_use, b.bytes_in_use);
   clt_release(t);
-  clt_device_memory_stats(dev, &c);
+  clt_device_get_memory_stats(dev, &c);
   ck_assert_uint_eq(c.bytes_in_use, a.bytes_in_use);
   ck_assert_uint_eq(c.bytes_cached, b.bytes_in_use - a.bytes_in_use);
   t = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(990)); /* same size class: served from the cache */
-  clt_device_memory_stats(dev, &b);
+  clt_device_get_memory_stats(dev, &b);
   ck_assert_uint_eq(b.pool_hits, c.pool_hits + 1);
   ck_assert_uint_eq(b.allocations, c.allocations);
   ck_assert_uint_eq(b.bytes_cached, 0);
   clt_release(t);
   ck_assert_int_eq(clt_device_empty_cache(dev), CLT_OK);
-  clt_device_memory_stats(dev, &c);
+  clt_device_get_memory_stats(dev, &c);
   ck_assert_uint_eq(c.bytes_cached, 0);
-  ck_assert_int_eq(clt_device_memory_stats(NULL, &c), CLT_ERR_INVALID_ARG);
+  ck_assert_int_eq(clt_device_get_memory_stats(NULL, &c), CLT_ERR_INVALID_ARG);
   clt_clear_error();
 }
 END_TEST
@@ -171,7 +171,7 @@ START_TEST(pool_retry_after_a_failed_create) {
   clt_device *dev = tu_cl();
   clt_memory_stats base, now;
   clt_device_empty_cache(dev);
-  clt_device_memory_stats(dev, &base);
+  clt_device_get_memory_stats(dev, &base);
   int retried = 0;
   for (long n = 1; n <= 8; n++) {
     clt_device_empty_cache(dev);
@@ -195,7 +195,7 @@ START_TEST(pool_retry_after_a_failed_create) {
   }
   ck_assert_msg(retried > 0, "no fault point was a clCreateBuffer that the retry recovered");
   clt_device_empty_cache(dev);
-  clt_device_memory_stats(dev, &now);
+  clt_device_get_memory_stats(dev, &now);
   ck_assert_uint_eq(now.bytes_in_use, base.bytes_in_use);
   ck_assert_uint_eq(now.bytes_cached, 0);
 }
@@ -212,15 +212,15 @@ START_TEST(memory_caching_can_be_turned_off) {
   unsetenv("CLT_NO_MEMORY_CACHING");
   ck_assert_int_eq(st, CLT_OK);
   clt_memory_stats a, b;
-  clt_device_memory_stats(dev, &a);
+  clt_device_get_memory_stats(dev, &a);
   for (int i = 0; i < 3; i++) {
     clt_tensor *t = clt_full(dev, CLT_FLOAT32, CLT_SHAPE(1000), 1.0);
     ck_assert_ptr_nonnull(t);
-    clt_device_memory_stats(dev, &b);
+    clt_device_get_memory_stats(dev, &b);
     ck_assert_uint_eq(b.bytes_in_use, a.bytes_in_use + 4000); /* exact: no size class */
     clt_release(t);
   }
-  clt_device_memory_stats(dev, &b);
+  clt_device_get_memory_stats(dev, &b);
   ck_assert_uint_eq(b.bytes_cached, 0);
   ck_assert_uint_eq(b.bytes_in_use, a.bytes_in_use);
   ck_assert_uint_eq(b.pool_hits, a.pool_hits);
@@ -367,7 +367,7 @@ START_TEST(unwritable_cache_is_not_an_error) {
 }
 END_TEST
 
-static clt_tensor *gc_tanh(void *user, clt_tensor *const *in) {
+static clt_tensor *gc_tanh(clt_tensor *const *in, void *user) {
   (void)user;
   return clt_tanh(in[0]);
 }
@@ -418,7 +418,7 @@ START_TEST(wrap_adopts_without_stealing) {
   ck_assert_ptr_nonnull(t);
   cl_mem buf;
   size_t off;
-  ck_assert_int_eq(clt_cl_tensor_buffer(t, &buf, &off), CLT_OK);
+  ck_assert_int_eq(clt_cl_tensor_get_buffer(t, &buf, &off), CLT_OK);
   float got[6];
   ck_assert_int_eq(clEnqueueReadBuffer(myq, buf, CL_TRUE, off, sizeof got, got, 0, NULL, NULL), CL_SUCCESS);
   ck_assert(got[5] == 5.0f);
@@ -454,13 +454,13 @@ END_TEST
 START_TEST(interop_rejects_host_objects) {
   clt_tensor *t = clt_zeros(tu_dev[0], CLT_FLOAT32, CLT_SHAPE(2));
   cl_mem m;
-  ck_assert_int_eq(clt_cl_tensor_buffer(t, &m, NULL), CLT_ERR_DEVICE_MISMATCH);
+  ck_assert_int_eq(clt_cl_tensor_get_buffer(t, &m, NULL), CLT_ERR_DEVICE_MISMATCH);
   TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "the tensor is on host, not an OpenCL device");
   ck_assert_int_eq(clt_cl_device_get(tu_dev[0], NULL, NULL, NULL), CLT_ERR_DEVICE_MISMATCH);
   TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "device host is not an OpenCL device");
   clt_cl_details x;
-  ck_assert_int_eq(clt_cl_device_details(tu_dev[0], &x), CLT_ERR_DEVICE_MISMATCH);
-  TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "clt_cl_device_details: device host is not an OpenCL device");
+  ck_assert_int_eq(clt_cl_device_get_details(tu_dev[0], &x), CLT_ERR_DEVICE_MISMATCH);
+  TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "clt_cl_device_get_details: device host is not an OpenCL device");
   clt_release(t);
 }
 END_TEST
@@ -470,16 +470,16 @@ END_TEST
 START_TEST(opencl_details_match_the_neutral_record) {
   clt_cl_details x;
   clt_device_info in;
-  ck_assert_int_eq(clt_cl_device_details(tu_cl(), &x), CLT_OK);
+  ck_assert_int_eq(clt_cl_device_get_details(tu_cl(), &x), CLT_OK);
   ck_assert_int_eq(clt_device_get_info(tu_cl(), &in), CLT_OK);
   ck_assert(strncmp(x.opencl_c_version, "OpenCL C ", 9) == 0);
   ck_assert(strncmp(x.platform_version, "OpenCL ", 7) == 0);
   ck_assert_str_eq(x.platform, in.driver);
   ck_assert_str_eq(x.platform_vendor, in.driver_vendor);
   ck_assert_str_eq(x.device_version, in.backend_version);
-  ck_assert_int_eq(clt_cl_device_details(NULL, &x), CLT_ERR_INVALID_ARG);
+  ck_assert_int_eq(clt_cl_device_get_details(NULL, &x), CLT_ERR_INVALID_ARG);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "argument dev is NULL");
-  ck_assert_int_eq(clt_cl_device_details(tu_cl(), NULL), CLT_ERR_INVALID_ARG);
+  ck_assert_int_eq(clt_cl_device_get_details(tu_cl(), NULL), CLT_ERR_INVALID_ARG);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "argument out is NULL");
 }
 END_TEST

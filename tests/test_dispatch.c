@@ -118,7 +118,7 @@ static clt_status run_sum(clt_device *dev) {
   return clt_sum(mat(dev, 3, 4), CLT_DIMS(1), false) ? CLT_OK : clt_last_status();
 }
 static clt_status run_argmax(clt_device *dev) {
-  return clt_argmax(mat(dev, 3, 4), 1, false) ? CLT_OK : clt_last_status();
+  return clt_argmax(mat(dev, 3, 4), CLT_DIMS(1), false) ? CLT_OK : clt_last_status();
 }
 static clt_status run_softmax(clt_device *dev) {
   return clt_softmax(mat(dev, 3, 4), 1) ? CLT_OK : clt_last_status();

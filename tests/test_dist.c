@@ -505,7 +505,7 @@ START_TEST(all_gather_stacks_in_rank_order) {
   clt_tensor *t = clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(2, 3), mine);
   clt_tensor *all = clt_dist_all_gather(world, t);
   tu_assert_values(all, 3, (const int64_t[]){N, 2, 3}, want);
-  ck_assert(clt_get_device(all) == dev);
+  ck_assert(clt_device_of(all) == dev);
   clt_tensor *e = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(0)), *ae = clt_dist_all_gather(world, e);
   tu_assert_values(ae, 2, (const int64_t[]){N, 0}, NULL);
   clt_tensor *big = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(1, 1, 1, 1, 1, 1, 1, 1));

@@ -44,17 +44,17 @@ START_TEST(cl_wrap_shares_the_application_buffer) {
   ck_assert_int_eq(clt_cl_device_get(dev, NULL, NULL, &q), CLT_OK);
   cl_mem m = app_buffer(dev, 16);
   /* elements 2.. as a [3,4] view, then its transpose by strides */
-  clt_tensor *t = clt_cl_tensor_wrap(dev, m, 2 * sizeof(float), CLT_FLOAT32, CLT_SHAPE(3, 4), NULL);
+  clt_tensor *t = clt_cl_tensor_wrap(dev, CLT_FLOAT32, CLT_SHAPE(3, 4), NULL, m, 2 * sizeof(float));
   ck_assert_ptr_nonnull(t);
   ck_assert_uint_eq(refcount(m), 2);
-  ck_assert(clt_tensor_is_zero_copy(t));
+  ck_assert(clt_is_zero_copy(t));
   cl_mem back;
   size_t off;
-  ck_assert_int_eq(clt_cl_tensor_buffer(t, &back, &off), CLT_OK);
+  ck_assert_int_eq(clt_cl_tensor_get_buffer(t, &back, &off), CLT_OK);
   ck_assert_ptr_eq(back, m);
   ck_assert_uint_eq(off, 2 * sizeof(float));
   assert_vals(t, (const double[]){2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}, 12);
-  clt_tensor *tt = clt_cl_tensor_wrap(dev, m, 0, CLT_FLOAT32, CLT_SHAPE(2, 3), (const int64_t[]){1, 2});
+  clt_tensor *tt = clt_cl_tensor_wrap(dev, CLT_FLOAT32, CLT_SHAPE(2, 3), (const int64_t[]){1, 2}, m, 0);
   assert_vals(tt, (const double[]){0, 2, 4, 1, 3, 5}, 6);
   /* clt's writes reach the application's buffer, and the reverse */
   ck_assert_int_eq(clt_fill_(t, 7), CLT_OK);
@@ -77,21 +77,21 @@ END_TEST
 START_TEST(cl_wrap_refuses_what_it_cannot_hold) {
   clt_device *dev = tu_cl();
   cl_mem m = app_buffer(dev, 8);
-  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, m, 0, CLT_FLOAT32, CLT_SHAPE(3, 3), NULL));
+  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, CLT_FLOAT32, CLT_SHAPE(3, 3), NULL, m, 0));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_cl_tensor_wrap", "reaches byte 0 + 36 of a buffer of 32 bytes");
-  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, m, 8, CLT_INT64, CLT_SHAPE(4), NULL));
+  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, CLT_INT64, CLT_SHAPE(4), NULL, m, 8));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "reaches byte 8 + 32 of a buffer of 32 bytes");
-  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, m, 2, CLT_FLOAT32, CLT_SHAPE(2), NULL));
+  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, CLT_FLOAT32, CLT_SHAPE(2), NULL, m, 2));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "byte offset 2 is not a multiple of float32's 4 bytes");
-  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, m, 0, CLT_FLOAT32, CLT_SHAPE(2, 2), (const int64_t[]){-1, 1}));
+  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, CLT_FLOAT32, CLT_SHAPE(2, 2), (const int64_t[]){-1, 1}, m, 0));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "stride -1 of dim 0 is negative");
-  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, NULL, 0, CLT_FLOAT32, CLT_SHAPE(2), NULL));
+  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, CLT_FLOAT32, CLT_SHAPE(2), NULL, NULL, 0));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "data is NULL for 2 elements");
-  ck_assert_ptr_null(clt_cl_tensor_wrap(tu_dev[0], m, 0, CLT_FLOAT32, CLT_SHAPE(2), NULL));
+  ck_assert_ptr_null(clt_cl_tensor_wrap(tu_dev[0], CLT_FLOAT32, CLT_SHAPE(2), NULL, m, 0));
   TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "host is not an OpenCL device");
-  ck_assert_ptr_null(clt_cl_tensor_wrap(NULL, m, 0, CLT_FLOAT32, CLT_SHAPE(2), NULL));
+  ck_assert_ptr_null(clt_cl_tensor_wrap(NULL, CLT_FLOAT32, CLT_SHAPE(2), NULL, m, 0));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "argument dev is NULL");
-  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, m, 0, (clt_dtype)99, CLT_SHAPE(2), NULL));
+  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, (clt_dtype)99, CLT_SHAPE(2), NULL, m, 0));
   TU_ASSERT_ERR(CLT_ERR_DTYPE, "dtype 99");
   /* a buffer of another context on the same device */
   cl_device_id id;
@@ -100,13 +100,13 @@ START_TEST(cl_wrap_refuses_what_it_cannot_hold) {
   cl_context other = clCreateContext(NULL, 1, &id, NULL, NULL, &err);
   ck_assert_int_eq(err, CL_SUCCESS);
   cl_mem foreign = clCreateBuffer(other, CL_MEM_READ_WRITE, 64, NULL, &err);
-  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, foreign, 0, CLT_FLOAT32, CLT_SHAPE(2), NULL));
+  ck_assert_ptr_null(clt_cl_tensor_wrap(dev, CLT_FLOAT32, CLT_SHAPE(2), NULL, foreign, 0));
   TU_ASSERT_ERR(CLT_ERR_DEVICE_MISMATCH, "belongs to another OpenCL context", "clt_cl_device_wrap");
   ck_assert_uint_eq(refcount(foreign), 1);
   clReleaseMemObject(foreign);
   clReleaseContext(other);
   /* an empty view needs no buffer */
-  clt_tensor *e = clt_cl_tensor_wrap(dev, NULL, 0, CLT_FLOAT32, CLT_SHAPE(0, 3), NULL);
+  clt_tensor *e = clt_cl_tensor_wrap(dev, CLT_FLOAT32, CLT_SHAPE(0, 3), NULL, NULL, 0);
   ck_assert_ptr_nonnull(e);
   ck_assert_int_eq(clt_numel(e), 0);
   clt_release(e);
@@ -114,7 +114,7 @@ START_TEST(cl_wrap_refuses_what_it_cannot_hold) {
   for (long n = 1;; n++) {
     clt__fault_reset();
     clt__fault_arm(n, 0);
-    clt_tensor *t = clt_cl_tensor_wrap(dev, m, 0, CLT_FLOAT32, CLT_SHAPE(8), NULL);
+    clt_tensor *t = clt_cl_tensor_wrap(dev, CLT_FLOAT32, CLT_SHAPE(8), NULL, m, 0);
     bool fired = clt__fault_fired();
     clt__fault_reset();
     if (!fired) {
@@ -201,13 +201,13 @@ START_TEST(dlpack_round_trips_every_dtype) {
 #ifdef CLT_HAVE_OPENCL
     else {
       cl_mem buf;
-      ck_assert_int_eq(clt_cl_tensor_buffer(s, &buf, NULL), CLT_OK);
+      ck_assert_int_eq(clt_cl_tensor_get_buffer(s, &buf, NULL), CLT_OK);
       ck_assert_ptr_eq(d->data, buf);
     }
 #endif
     clt_tensor *back = clt_from_dlpack(dev, m);
     ck_assert_msg(back != NULL, "%s", clt_last_error());
-    ck_assert(clt_tensor_is_zero_copy(back));
+    ck_assert(clt_is_zero_copy(back));
     double *want = tu_values(s);
     assert_vals(back, want, 4);
     free(want);

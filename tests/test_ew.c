@@ -13,12 +13,12 @@
 static void assert_close(const clt_tensor *got, const clt_tensor *want, const char *what) {
   ck_assert_ptr_nonnull(got);
   ck_assert_ptr_nonnull(want);
-  ck_assert_msg(clt_get_dtype(got) == clt_get_dtype(want), "%s: dtype %s, want %s", what,
-                clt_dtype_name(clt_get_dtype(got)), clt_dtype_name(clt_get_dtype(want)));
+  ck_assert_msg(clt_dtype_of(got) == clt_dtype_of(want), "%s: dtype %s, want %s", what,
+                clt_dtype_name(clt_dtype_of(got)), clt_dtype_name(clt_dtype_of(want)));
   ck_assert_int_eq(clt_ndim(got), clt_ndim(want));
   for (int d = 0; d < clt_ndim(got); d++) ck_assert_int_eq(clt_shape(got)[d], clt_shape(want)[d]);
   double *g = tu_values(got), *w = tu_values(want);
-  clt_dtype dt = clt_get_dtype(got);
+  clt_dtype dt = clt_dtype_of(got);
   double rtol = dt == CLT_FLOAT32 ? 1e-5 : dt == CLT_FLOAT64 ? 1e-12 : 0, atol = dt == CLT_FLOAT32 ? 1e-6 : 1e-14;
   for (int64_t i = 0; i < clt_numel(got); i++) {
     bool ok = (isnan(g[i]) && isnan(w[i])) || g[i] == w[i] ||
@@ -94,7 +94,7 @@ START_TEST(unary_ops_match_the_host) {
         assert_close(got, clt_unary((clt_op)op, hviews[v], p0, p1), what);
         clt_dtype want_dt = clt__op_out_dtype(op, clt__op_table[op].rule == CLT__R_FLOAT && !clt_dtype_is_float(dt)
                                                       ? CLT_FLOAT32 : dt);
-        ck_assert_int_eq(clt_get_dtype(got), want_dt);
+        ck_assert_int_eq(clt_dtype_of(got), want_dt);
       }
       clt_scope_end();
     }
@@ -205,7 +205,7 @@ static const struct {
 /* a and b hold the same values, bit for bit (NaN for NaN). */
 static void assert_same(clt_tensor *got, clt_tensor *want, const char *what) {
   ck_assert_msg(got != NULL && want != NULL, "%s: %s", what, clt_last_error());
-  ck_assert_int_eq(clt_get_dtype(got), clt_get_dtype(want));
+  ck_assert_int_eq(clt_dtype_of(got), clt_dtype_of(want));
   ck_assert_int_eq(clt_numel(got), clt_numel(want));
   double *g = tu_values(got), *w = tu_values(want);
   for (int64_t i = 0; i < clt_numel(got); i++)
@@ -276,7 +276,7 @@ END_TEST
 /* Runs program p over in[0 .. p->nin) into a new tensor of the program's dtype and out's shape
  * (NULL, recorded, on failure). */
 static clt_tensor *run_prog(const clt__ew_prog *p, clt_tensor *const *in, clt_tensor *like) {
-  clt_tensor *out = clt__empty(clt_get_device(like), clt__ew_prog_out_dtype(p), clt_ndim(like), clt_shape(like));
+  clt_tensor *out = clt__empty(clt_device_of(like), clt__ew_prog_out_dtype(p), clt_ndim(like), clt_shape(like));
   ck_assert_ptr_nonnull(out);
   if (clt__ew_run_prog(p, out, in) != CLT_OK) {
     clt__tensor_release(out);
@@ -438,7 +438,7 @@ static void assert_bits(clt_tensor *t, const double *want, const char *what) {
   double *v = tu_values(t);
   for (int64_t i = 0; i < clt_numel(t); i++)
     ck_assert_msg(isnan(want[i]) ? isnan(v[i]) : v[i] == want[i] && signbit(v[i]) == signbit(want[i]),
-                  "%s on %s, element %lld: got %g, want %g", what, clt_device_spec(clt_get_device(t)), (long long)i,
+                  "%s on %s, element %lld: got %g, want %g", what, clt_device_spec(clt_device_of(t)), (long long)i,
                   v[i], want[i]);
   free(v);
 }
@@ -611,16 +611,16 @@ START_TEST(promotion_like_pytorch) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     ck_assert_int_eq(clt_result_type(cases[i].a, cases[i].b), cases[i].want);
-    ck_assert_int_eq(clt_get_dtype(clt_add(cases[i].a, cases[i].b)), cases[i].want);
+    ck_assert_int_eq(clt_dtype_of(clt_add(cases[i].a, cases[i].b)), cases[i].want);
   }
-  ck_assert_int_eq(clt_get_dtype(clt_div(i32, i32)), CLT_FLOAT32);
-  ck_assert_int_eq(clt_get_dtype(clt_exp(u8)), CLT_FLOAT32);
-  ck_assert_int_eq(clt_get_dtype(clt_abs(i64)), CLT_INT64);
-  ck_assert_int_eq(clt_get_dtype(clt_add_scalar(i32, 2)), CLT_INT32);
-  ck_assert_int_eq(clt_get_dtype(clt_add_scalar(i32, 2.5)), CLT_FLOAT32);
-  ck_assert_int_eq(clt_get_dtype(clt_mul_scalar(f64, 2.5)), CLT_FLOAT64);
-  ck_assert_int_eq(clt_get_dtype(clt_lt_scalar(u8, 2.5)), CLT_BOOL);
-  ck_assert_int_eq(clt_get_dtype(clt_logical_and(f32, i32)), CLT_BOOL);
+  ck_assert_int_eq(clt_dtype_of(clt_div(i32, i32)), CLT_FLOAT32);
+  ck_assert_int_eq(clt_dtype_of(clt_exp(u8)), CLT_FLOAT32);
+  ck_assert_int_eq(clt_dtype_of(clt_abs(i64)), CLT_INT64);
+  ck_assert_int_eq(clt_dtype_of(clt_add_scalar(i32, 2)), CLT_INT32);
+  ck_assert_int_eq(clt_dtype_of(clt_add_scalar(i32, 2.5)), CLT_FLOAT32);
+  ck_assert_int_eq(clt_dtype_of(clt_mul_scalar(f64, 2.5)), CLT_FLOAT64);
+  ck_assert_int_eq(clt_dtype_of(clt_lt_scalar(u8, 2.5)), CLT_BOOL);
+  ck_assert_int_eq(clt_dtype_of(clt_logical_and(f32, i32)), CLT_BOOL);
   /* integer arithmetic wraps like the hardware */
   clt_tensor *big = clt_full(dev, CLT_INT32, CLT_SHAPE(1), 2147483647);
   tu_assert_values(clt_add_scalar(big, 1), 1, (const int64_t[]){1}, (const double[]){-2147483648.0});
@@ -772,7 +772,7 @@ START_TEST(result_types_match_pytorch) {
       got = clt_dtype_name(clt_result_type(a, b));
     } else {
       clt_tensor *r = row_result(op, cond, a, sa, b, sb);
-      got = r ? clt_dtype_name(clt_get_dtype(r)) : clt_last_status() == CLT_ERR_DTYPE ? "error" : clt_last_error();
+      got = r ? clt_dtype_name(clt_dtype_of(r)) : clt_last_status() == CLT_ERR_DTYPE ? "error" : clt_last_error();
     }
     if (strcmp(got, want) != 0 && ++wrong <= 12) {
       size_t n = strlen(bad);
@@ -798,14 +798,14 @@ START_TEST(bool_arithmetic_is_logical) {
   tu_assert_values(clt_mul(p, q), 1, (const int64_t[]){4}, (const double[]){1, 0, 0, 0});
   tu_assert_values(clt_minimum(p, clt_full(dev, CLT_BOOL, 0, NULL, 1)), 1, (const int64_t[]){4},
                    (const double[]){1, 1, 0, 0});
-  ck_assert_int_eq(clt_get_dtype(clt_add(p, q)), CLT_BOOL);
+  ck_assert_int_eq(clt_dtype_of(clt_add(p, q)), CLT_BOOL);
   tu_assert_values(clt_div(p, q), 1, (const int64_t[]){4}, (const double[]){1, INFINITY, 0, NAN});
   tu_assert_values(clt_add(p, clt_full(dev, CLT_INT32, 0, NULL, 5)), 1, (const int64_t[]){4}, (const double[]){6, 6, 5, 5});
   tu_assert_values(clt_add_scalar(p, 2), 1, (const int64_t[]){4}, (const double[]){3, 3, 2, 2});
   clt_tensor *i = clt_from_host(dev, CLT_INT32, CLT_SHAPE(2), (const int32_t[]){1, 2});
   if (dev->info.fp64) {
     clt_tensor *r = clt_add(i, clt_full(dev, CLT_FLOAT64, 0, NULL, 0.1));
-    ck_assert_int_eq(clt_get_dtype(r), CLT_FLOAT64);
+    ck_assert_int_eq(clt_dtype_of(r), CLT_FLOAT64);
     tu_assert_values(r, 1, (const int64_t[]){2}, (const double[]){1.1, 2.1}); /* 0.1 kept in float64 */
   }
   ck_assert_ptr_null(clt_sub(i, p));
@@ -866,13 +866,13 @@ START_TEST(clamp_bounds_and_integer_powers_as_pytorch) {
   clt_tensor *i = clt_from_host(dev, CLT_INT32, CLT_SHAPE(5), (const int32_t[]){-3, 0, 1, 5, 100});
   clt_tensor *c[2] = {clt_clamp(i, -0.5, 1), clt_unary(CLT_OP_clamp, i, -0.5, 1)};
   for (int k = 0; k < 2; k++) {
-    ck_assert_msg(c[k] && clt_get_dtype(c[k]) == CLT_FLOAT32, "clamp(int32, -0.5, 1) on %s: %s", clt_device_spec(dev),
-                  c[k] ? clt_dtype_name(clt_get_dtype(c[k])) : clt_last_error());
+    ck_assert_msg(c[k] && clt_dtype_of(c[k]) == CLT_FLOAT32, "clamp(int32, -0.5, 1) on %s: %s", clt_device_spec(dev),
+                  c[k] ? clt_dtype_name(clt_dtype_of(c[k])) : clt_last_error());
     tu_assert_values(c[k], 1, (const int64_t[]){5}, (const double[]){-0.5, 0, 1, 1, 1});
   }
   clt_tensor *lo = clt_clamp(i, -1, INFINITY), *hi = clt_clamp(i, -INFINITY, 2);
-  ck_assert_int_eq(clt_get_dtype(lo), CLT_INT32);
-  ck_assert_int_eq(clt_get_dtype(hi), CLT_INT32);
+  ck_assert_int_eq(clt_dtype_of(lo), CLT_INT32);
+  ck_assert_int_eq(clt_dtype_of(hi), CLT_INT32);
   tu_assert_values(lo, 1, (const int64_t[]){5}, (const double[]){-1, 0, 1, 5, 100});
   tu_assert_values(hi, 1, (const int64_t[]){5}, (const double[]){-3, 0, 1, 2, 2});
   clt_tensor *i64 = clt_cast(i, CLT_INT64);
@@ -881,7 +881,7 @@ START_TEST(clamp_bounds_and_integer_powers_as_pytorch) {
                    (const double[]){253, 2, 2, 5, 100});
   ck_assert_ptr_null(clt_unary(CLT_OP_clamp, i, 2, 1));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_unary: min 2 is greater than max 1");
-  ck_assert_int_eq(clt_get_dtype(clt_clamp(clt_ones(dev, CLT_FLOAT64, CLT_SHAPE(2)), -0.5, 0.5)), CLT_FLOAT64);
+  ck_assert_int_eq(clt_dtype_of(clt_clamp(clt_ones(dev, CLT_FLOAT64, CLT_SHAPE(2)), -0.5, 0.5)), CLT_FLOAT64);
   /* integer powers */
   const clt_dtype ints[4] = {CLT_INT32, CLT_INT64, CLT_UINT8, CLT_BOOL};
   for (int k = 0; k < 4; k++) {

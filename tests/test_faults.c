@@ -97,7 +97,7 @@ static clt_status workload(clt_device *dev, const char *spec, double result[2]) 
   if (!hw) goto fail;
   snprintf(path, sizeof path, "%s/w.npy", dir);
   clt_tensor *back = NULL;
-  if ((st = clt_save_npy(hw, path)) != CLT_OK || (st = clt_load_npy(path, dev, &back)) != CLT_OK) goto done;
+  if ((st = clt_save_npy(path, hw)) != CLT_OK || (st = clt_load_npy(path, dev, &back)) != CLT_OK) goto done;
   clt_release(back);
   snprintf(path, sizeof path, "%s/m.safetensors", dir);
   const char *names[2] = {"w", "b"};
@@ -240,7 +240,7 @@ START_TEST(cold_workload_survives_every_fault) {
   /* opening a device and building its programs on every run: each point on the host, one in
    * 7 on OpenCL (every point there takes minutes; the warm sweep covers the rest, and the
    * offset moves from run to run) */
-  bool host = clt_device_get_type(dev) == CLT_DEVICE_HOST;
+  bool host = clt_device_type_of(dev) == CLT_DEVICE_HOST;
   long points = sweep(NULL, clt_device_spec(dev), host ? 1 : 7, CACHE_OFF);
   ck_assert_int_gt(points, 50);
   /* with the cache written, PoCL compiles every kernel of a family to hand out its binary, so

@@ -14,7 +14,7 @@
 static void expect(clt_tensor *t, clt_dtype dt, int ndim, const int64_t *shape, const double *want, double rtol,
                    const char *what) {
   ck_assert_msg(t != NULL, "%s: %s", what, clt_last_error());
-  ck_assert_msg(clt_get_dtype(t) == dt, "%s: dtype %s, want %s", what, clt_dtype_name(clt_get_dtype(t)),
+  ck_assert_msg(clt_dtype_of(t) == dt, "%s: dtype %s, want %s", what, clt_dtype_name(clt_dtype_of(t)),
                 clt_dtype_name(dt));
   ck_assert_msg(clt_ndim(t) == ndim, "%s: %d dims, want %d", what, clt_ndim(t), ndim);
   for (int d = 0; d < ndim; d++)
@@ -23,7 +23,7 @@ static void expect(clt_tensor *t, clt_dtype dt, int ndim, const int64_t *shape, 
   double *v = tu_values(t);
   for (int64_t i = 0; i < clt_numel(t); i++)
     ck_assert_msg((isnan(v[i]) && isnan(want[i])) || fabs(v[i] - want[i]) <= rtol * fabs(want[i]) || v[i] == want[i],
-                  "%s on %s: element %lld is %.9g, want %.9g", what, clt_device_spec(clt_get_device(t)), (long long)i,
+                  "%s on %s: element %lld is %.9g, want %.9g", what, clt_device_spec(clt_device_of(t)), (long long)i,
                   v[i], want[i]);
   free(v);
 }

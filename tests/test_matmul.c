@@ -51,7 +51,7 @@ static void check(clt_tensor *a, clt_tensor *b, int ndim, const int64_t *shape, 
   for (int d = 0; d < ndim; d++) ck_assert_msg(clt_shape(c)[d] == shape[d], "%s: dim %d is %lld", what, d, (long long)clt_shape(c)[d]);
   double *want = malloc((size_t)(clt_numel(c) ? clt_numel(c) : 1) * sizeof *want), *got = tu_values(c);
   reference(a, b, c, want);
-  double tol = clt_get_dtype(c) == CLT_FLOAT32 ? 1e-4 : 1e-11;
+  double tol = clt_dtype_of(c) == CLT_FLOAT32 ? 1e-4 : 1e-11;
   for (int64_t i = 0; i < clt_numel(c); i++)
     ck_assert_msg(fabs(got[i] - want[i]) <= tol * (1 + fabs(want[i])), "%s: element %lld is %.10g, want %.10g", what,
                   (long long)i, got[i], want[i]);
@@ -135,7 +135,7 @@ typedef struct {
   bool transpose_a;
 } mm_case;
 
-static clt_tensor *mm(void *user, clt_tensor *const *in) {
+static clt_tensor *mm(clt_tensor *const *in, void *user) {
   const mm_case *c = user;
   return clt_matmul(c->transpose_a ? clt_transpose(in[0], -1, -2) : in[0], in[1]);
 }
@@ -293,7 +293,7 @@ START_TEST(empty_products_and_errors) {
   tu_assert_values(clt_matmul(clt_zeros(dev, CLT_FLOAT64, CLT_SHAPE(0)), clt_zeros(dev, CLT_FLOAT64, CLT_SHAPE(0))), 0, NULL,
                    (const double[]){0});
   /* float32 with float64 promotes */
-  ck_assert_int_eq(clt_get_dtype(clt_matmul(clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2, 2)), clt_ones(dev, CLT_FLOAT64, CLT_SHAPE(2)))),
+  ck_assert_int_eq(clt_dtype_of(clt_matmul(clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2, 2)), clt_ones(dev, CLT_FLOAT64, CLT_SHAPE(2)))),
                    CLT_FLOAT64);
   ck_assert_ptr_null(clt_matmul(clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2, 3)), clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2, 3))));
   TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_matmul: shapes [2,3] and [2,3] do not multiply: 3 columns against 2 rows");

@@ -19,8 +19,8 @@ static clt_tensor *vals(clt_device *dev, clt_dtype dt, int ndim, const int64_t *
 
 static void assert_close(clt_tensor *got, clt_tensor *want, double tol, const char *what) {
   ck_assert_msg(got != NULL && want != NULL, "%s: %s", what, clt_last_error());
-  ck_assert_msg(clt_get_dtype(got) == clt_get_dtype(want), "%s: dtype %s, want %s", what, clt_dtype_name(clt_get_dtype(got)),
-                clt_dtype_name(clt_get_dtype(want)));
+  ck_assert_msg(clt_dtype_of(got) == clt_dtype_of(want), "%s: dtype %s, want %s", what, clt_dtype_name(clt_dtype_of(got)),
+                clt_dtype_name(clt_dtype_of(want)));
   ck_assert_msg(clt_ndim(got) == clt_ndim(want), "%s: %d dims, want %d", what, clt_ndim(got), clt_ndim(want));
   for (int d = 0; d < clt_ndim(got); d++)
     ck_assert_msg(clt_shape(got)[d] == clt_shape(want)[d], "%s: dim %d is %lld, want %lld", what, d,
@@ -40,7 +40,7 @@ typedef struct {
   clt_tensor *labels;
 } loss_case;
 
-static clt_tensor *loss_fn(void *u, clt_tensor *const *in) {
+static clt_tensor *loss_fn(clt_tensor *const *in, void *u) {
   loss_case *c = u;
   clt_reduction r = (clt_reduction)c->reduction;
   switch (c->kind) {
@@ -131,12 +131,12 @@ END_TEST
 
 /* ---- layers and initialisers ------------------------------------------------------------ */
 
-static clt_tensor *linear_fn(void *u, clt_tensor *const *in) {
+static clt_tensor *linear_fn(clt_tensor *const *in, void *u) {
   (void)u;
   return clt_linear(in[0], in[1], in[2]);
 }
 
-static clt_tensor *dropout_fn(void *u, clt_tensor *const *in) {
+static clt_tensor *dropout_fn(clt_tensor *const *in, void *u) {
   (void)u;
   clt_manual_seed(7); /* the same mask in every evaluation */
   return clt_dropout(in[0], 0.3, true);
@@ -344,8 +344,8 @@ START_TEST(safetensors_from_python_and_back) {
   tu_assert_values(clt_tensor_list_find(l, "bool"), 1, (const int64_t[]){4}, (const double[]){0, 1, 0, 1});
   tu_assert_values(clt_tensor_list_find(l, "scalar"), 0, NULL, (const double[]){2.5});
   tu_assert_values(clt_tensor_list_find(l, "empty"), 2, (const int64_t[]){0, 3}, NULL);
-  ck_assert_int_eq(clt_get_dtype(clt_tensor_list_find(l, "bool")), CLT_BOOL);
-  ck_assert_ptr_eq(clt_get_device(clt_tensor_list_get(l, 0)), dev);
+  ck_assert_int_eq(clt_dtype_of(clt_tensor_list_find(l, "bool")), CLT_BOOL);
+  ck_assert_ptr_eq(clt_device_of(clt_tensor_list_at(l, 0)), dev);
   ck_assert_ptr_null(clt_tensor_list_find(l, "nope"));
   TU_ASSERT_ERR(CLT_ERR_INDEX, "clt_tensor_list_find: no tensor is named 'nope'");
   /* save them again (a view among them), load that, compare */

@@ -68,8 +68,8 @@ START_TEST(loads_every_numpy_fixture) {
     fixture(path, sizeof path, "good", g->file);
     clt_tensor *t = NULL;
     ck_assert_msg(clt_load_npy(path, dev, &t) == CLT_OK, "%s: %s", g->file, clt_last_error());
-    ck_assert_int_eq(clt_get_dtype(t), g->dt);
-    ck_assert_ptr_eq(clt_get_device(t), dev);
+    ck_assert_int_eq(clt_dtype_of(t), g->dt);
+    ck_assert_ptr_eq(clt_device_of(t), dev);
     ck_assert(clt_is_contiguous(t));
     int64_t n = clt_numel(t);
     double *want = malloc((size_t)(n ? n : 1) * sizeof *want);
@@ -123,10 +123,10 @@ START_TEST(save_load_round_trip_of_views) {
   clt_scope_begin();
   clt_tensor *x = clt_reshape(clt_arange(dev, CLT_FLOAT64, 0, 24, 1), CLT_SHAPE(4, 6));
   clt_tensor *v = clt_slice(clt_transpose(x, 0, 1), 0, 1, 6, 2); /* [3,4]: columns 1, 3, 5 */
-  ck_assert_int_eq(clt_save_npy(v, path), CLT_OK);
+  ck_assert_int_eq(clt_save_npy(path, v), CLT_OK);
   clt_tensor *back;
   ck_assert_int_eq(clt_load_npy(path, NULL, &back), CLT_OK); /* NULL: the host */
-  ck_assert_int_eq(clt_device_get_type(clt_get_device(back)), CLT_DEVICE_HOST);
+  ck_assert_int_eq(clt_device_type_of(clt_device_of(back)), CLT_DEVICE_HOST);
   double want[12];
   for (int i = 0, n = 0; i < 3; i++)
     for (int j = 0; j < 4; j++) want[n++] = j * 6 + 1 + 2 * i;
@@ -140,14 +140,14 @@ START_TEST(failed_saves_leave_the_old_file) {
   char path[64];
   temp_path(path, sizeof path);
   clt_tensor *a = clt_ones(tu_dev[0], CLT_INT32, CLT_SHAPE(3));
-  ck_assert_int_eq(clt_save_npy(a, path), CLT_OK);
+  ck_assert_int_eq(clt_save_npy(path, a), CLT_OK);
   size_t len0;
   void *before = slurp(path, &len0);
   clt_tensor *b = clt_zeros(tu_dev[0], CLT_INT32, CLT_SHAPE(300));
   for (long n = 1; n <= 3; n++) { /* each allocation of the save fails in turn */
     clt__fault_reset();
     clt__fault_arm(n, 0);
-    clt_status st = clt_save_npy(b, path);
+    clt_status st = clt_save_npy(path, b);
     bool fired = clt__fault_fired();
     clt__fault_reset();
     if (!fired) break;
@@ -158,12 +158,12 @@ START_TEST(failed_saves_leave_the_old_file) {
     ck_assert(len1 == len0 && memcmp(before, after, len0) == 0);
     free(after);
   }
-  ck_assert_int_eq(clt_save_npy(b, "/nonexistent-dir/x.npy"), CLT_ERR_IO);
+  ck_assert_int_eq(clt_save_npy("/nonexistent-dir/x.npy", b), CLT_ERR_IO);
   TU_ASSERT_ERR(CLT_ERR_IO, "clt_save_npy: cannot create a temporary file beside '/nonexistent-dir/x.npy'",
                 "No such file or directory");
-  ck_assert_int_eq(clt_save_npy(NULL, path), CLT_ERR_INVALID_ARG);
+  ck_assert_int_eq(clt_save_npy(path, NULL), CLT_ERR_INVALID_ARG);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_save_npy: argument t is NULL");
-  ck_assert_int_eq(clt_save_npy(b, NULL), CLT_ERR_INVALID_ARG);
+  ck_assert_int_eq(clt_save_npy(NULL, b), CLT_ERR_INVALID_ARG);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "argument path is NULL");
   free(before);
   clt_release(a);

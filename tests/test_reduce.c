@@ -11,8 +11,8 @@
 static void assert_close_tol(const clt_tensor *got, const clt_tensor *want, double rtol, double atol, const char *what) {
   ck_assert_msg(got != NULL, "%s: %s", what, clt_last_error());
   ck_assert_ptr_nonnull(want);
-  ck_assert_msg(clt_get_dtype(got) == clt_get_dtype(want), "%s: dtype %s, want %s", what,
-                clt_dtype_name(clt_get_dtype(got)), clt_dtype_name(clt_get_dtype(want)));
+  ck_assert_msg(clt_dtype_of(got) == clt_dtype_of(want), "%s: dtype %s, want %s", what,
+                clt_dtype_name(clt_dtype_of(got)), clt_dtype_name(clt_dtype_of(want)));
   ck_assert_int_eq(clt_ndim(got), clt_ndim(want));
   for (int d = 0; d < clt_ndim(got); d++) ck_assert_int_eq(clt_shape(got)[d], clt_shape(want)[d]);
   double *g = tu_values(got), *w = tu_values(want);
@@ -79,7 +79,7 @@ START_TEST(reductions_match_the_host) {
                      clt_dtype_name(dts[t]), v, s, keep, clt_device_spec(dev));
             clt_tensor *got = apply((rkind)k, views[v], sets[s].nd, sets[s].dims, keep);
             clt_tensor *want = apply((rkind)k, clt_to(views[v], tu_dev[0]), sets[s].nd, sets[s].dims, keep);
-            bool f32 = clt_get_dtype(views[v]) == CLT_FLOAT32 || k == R_LSE;
+            bool f32 = clt_dtype_of(views[v]) == CLT_FLOAT32 || k == R_LSE;
             assert_close_tol(got, want, f32 ? 2e-5 : 1e-12, f32 ? 1e-5 : 1e-12, what);
           }
       clt_scope_end();
@@ -97,10 +97,10 @@ START_TEST(argmax_argmin_match_the_host) {
     for (int v = 0; v < 2; v++)
       for (int dim = -1; dim < 3; dim++)
         for (int keep = 0; keep < 2; keep++) {
-          int d = dim < 0 ? CLT_ALL : dim;
+          int nd = dim < 0 ? 0 : 1; /* dim -1 stands for all dims */
           clt_tensor *h = clt_to(views[v], tu_dev[0]);
-          assert_close_tol(clt_argmax(views[v], d, keep), clt_argmax(h, d, keep), 0, 0, "argmax");
-          assert_close_tol(clt_argmin(views[v], d, keep), clt_argmin(h, d, keep), 0, 0, "argmin");
+          assert_close_tol(clt_argmax(views[v], nd, &dim, keep), clt_argmax(h, nd, &dim, keep), 0, 0, "argmax");
+          assert_close_tol(clt_argmin(views[v], nd, &dim, keep), clt_argmin(h, nd, &dim, keep), 0, 0, "argmin");
         }
     clt_scope_end();
   }
@@ -112,15 +112,15 @@ START_TEST(argmax_argmin_known_values) {
   /* the first of equal values, and NaN beats every number */
   clt_scope_begin();
   clt_tensor *t = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(6), (const float[]){1, 3, 3, NAN, 2, NAN});
-  tu_assert_values(clt_argmax(t, 0, false), 0, NULL, (const double[]){3});
-  tu_assert_values(clt_argmin(t, 0, false), 0, NULL, (const double[]){3});
-  tu_assert_values(clt_argmax(clt_slice(t, 0, 0, 3, 1), 0, false), 0, NULL, (const double[]){1});
+  tu_assert_values(clt_argmax(t, CLT_DIMS(0), false), 0, NULL, (const double[]){3});
+  tu_assert_values(clt_argmin(t, CLT_DIMS(0), false), 0, NULL, (const double[]){3});
+  tu_assert_values(clt_argmax(clt_slice(t, 0, 0, 3, 1), CLT_DIMS(0), false), 0, NULL, (const double[]){1});
   tu_assert_values(clt_max(t, CLT_ALL_DIMS, false), 0, NULL, (const double[]){NAN});
   tu_assert_values(clt_sum(t, CLT_ALL_DIMS, false), 0, NULL, (const double[]){NAN});
   /* a 1e5-element argmax needs several passes on a device */
   clt_tensor *big = clt_arange(dev, CLT_FLOAT32, 0, 100000, 1);
-  tu_assert_values(clt_argmax(big, CLT_ALL, false), 0, NULL, (const double[]){99999});
-  tu_assert_values(clt_argmin(big, 0, true), 1, (const int64_t[]){1}, (const double[]){0});
+  tu_assert_values(clt_argmax(big, CLT_ALL_DIMS, false), 0, NULL, (const double[]){99999});
+  tu_assert_values(clt_argmin(big, CLT_DIMS(0), true), 1, (const int64_t[]){1}, (const double[]){0});
   clt_scope_end();
 }
 END_TEST
@@ -131,16 +131,21 @@ START_TEST(arg_over_all_dims_keeps_every_dim) {
   clt_device *dev = TU_DEV;
   clt_scope_begin();
   clt_tensor *x = clt_from_host(dev, CLT_INT32, CLT_SHAPE(2, 1, 3), (const int32_t[]){1, 5, 2, 7, 0, 3});
-  tu_assert_values(clt_argmax(x, CLT_ALL, true), 3, (const int64_t[]){1, 1, 1}, (const double[]){3});
-  tu_assert_values(clt_argmin(x, CLT_ALL, true), 3, (const int64_t[]){1, 1, 1}, (const double[]){4});
-  tu_assert_values(clt_argmax(x, CLT_ALL, false), 0, NULL, (const double[]){3});
-  tu_assert_values(clt_argmax(clt_transpose(x, 0, 2), CLT_ALL, true), 3, (const int64_t[]){1, 1, 1},
+  tu_assert_values(clt_argmax(x, CLT_ALL_DIMS, true), 3, (const int64_t[]){1, 1, 1}, (const double[]){3});
+  tu_assert_values(clt_argmin(x, CLT_ALL_DIMS, true), 3, (const int64_t[]){1, 1, 1}, (const double[]){4});
+  tu_assert_values(clt_argmax(x, CLT_ALL_DIMS, false), 0, NULL, (const double[]){3});
+  tu_assert_values(clt_argmax(clt_transpose(x, 0, 2), CLT_ALL_DIMS, true), 3, (const int64_t[]){1, 1, 1},
                    (const double[]){1}); /* row-major order of the view: [[1,7]],[[5,0]],[[2,3]] */
-  tu_assert_values(clt_argmin(x, -1, true), 3, (const int64_t[]){2, 1, 1}, (const double[]){0, 1});
+  tu_assert_values(clt_argmin(x, CLT_DIMS(-1), true), 3, (const int64_t[]){2, 1, 1}, (const double[]){0, 1});
   clt_tensor *s = clt_full(dev, CLT_FLOAT32, 0, NULL, 4);
-  tu_assert_values(clt_argmax(s, CLT_ALL, true), 0, NULL, (const double[]){0}); /* 0-d stays 0-d */
-  ck_assert_ptr_null(clt_argmax(clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(0, 3)), CLT_ALL, true));
+  tu_assert_values(clt_argmax(s, CLT_ALL_DIMS, true), 0, NULL, (const double[]){0}); /* 0-d stays 0-d */
+  ck_assert_ptr_null(clt_argmax(clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(0, 3)), CLT_ALL_DIMS, true));
   TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_argmax: argmax over an empty dim has no value");
+  /* one dim or all of them: a list of two is no argmax, and a count needs its list */
+  ck_assert_ptr_null(clt_argmax(x, CLT_DIMS(0, 2), false));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_argmax: argmax takes one dim or all of them (ndims 0), not ndims 2");
+  ck_assert_ptr_null(clt_argmin(x, 1, NULL, false));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_argmin: argmin takes one dim or all of them (ndims 0), not ndims 1 with dims NULL");
   clt_scope_end();
 }
 END_TEST
@@ -219,7 +224,7 @@ START_TEST(softmax_sums_to_one_and_is_stable) {
   clt_tensor *neg = clt_full(dev, CLT_FLOAT32, CLT_SHAPE(2), -INFINITY);
   tu_assert_values(clt_logsumexp(neg, CLT_ALL_DIMS, false), 0, NULL, (const double[]){-INFINITY});
   /* integers promote to float32 */
-  ck_assert_int_eq(clt_get_dtype(clt_softmax(clt_arange(dev, CLT_INT32, 0, 4, 1), 0)), CLT_FLOAT32);
+  ck_assert_int_eq(clt_dtype_of(clt_softmax(clt_arange(dev, CLT_INT32, 0, 4, 1), 0)), CLT_FLOAT32);
   clt_scope_end();
 }
 END_TEST
@@ -234,7 +239,7 @@ START_TEST(empty_and_bad_input) {
   tu_assert_values(clt_sum(e, CLT_DIMS(0), false), 1, (const int64_t[]){0}, NULL);
   ck_assert_ptr_null(clt_max(e, CLT_DIMS(1), false));
   TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_max: max of a tensor of shape [2,0] over an empty dim has no value");
-  ck_assert_ptr_null(clt_argmax(e, 1, false));
+  ck_assert_ptr_null(clt_argmax(e, CLT_DIMS(1), false));
   TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_argmax: argmax over an empty dim has no value");
   clt_tensor *x = clt_ones(dev, CLT_INT32, CLT_SHAPE(2, 3));
   ck_assert_ptr_null(clt_mean(x, CLT_ALL_DIMS, false));
@@ -247,8 +252,8 @@ START_TEST(empty_and_bad_input) {
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "ndims 2 with dims NULL");
   ck_assert_ptr_null(clt_softmax(x, 5));
   TU_ASSERT_ERR(CLT_ERR_INDEX, "clt_softmax: dim 5 is out of range");
-  ck_assert_int_eq(clt_get_dtype(clt_sum(x, CLT_ALL_DIMS, false)), CLT_INT64);
-  ck_assert_int_eq(clt_get_dtype(clt_max(x, CLT_ALL_DIMS, false)), CLT_INT32);
+  ck_assert_int_eq(clt_dtype_of(clt_sum(x, CLT_ALL_DIMS, false)), CLT_INT64);
+  ck_assert_int_eq(clt_dtype_of(clt_max(x, CLT_ALL_DIMS, false)), CLT_INT32);
   /* 0-d input: dim 0 and -1 are allowed */
   clt_tensor *s = clt_full(dev, CLT_FLOAT64, 0, NULL, 4);
   tu_assert_values(clt_sum(s, CLT_DIMS(0), true), 0, NULL, (const double[]){4});
@@ -263,7 +268,7 @@ START_TEST(check_mode_runs_reductions_twice) {
   setenv("CLT_CHECK", "1", 1);
   clt_tensor *x = input(tu_cl(), CLT_FLOAT32, CLT_SHAPE(30, 70), R_SUM);
   ck_assert_ptr_nonnull(clt_var(x, CLT_DIMS(0), 1, false));
-  ck_assert_ptr_nonnull(clt_argmax(x, 1, false));
+  ck_assert_ptr_nonnull(clt_argmax(x, CLT_DIMS(1), false));
   ck_assert_ptr_nonnull(clt_log_softmax(x, 1));
   ck_assert_int_eq(clt_last_status(), CLT_OK);
   unsetenv("CLT_CHECK");

@@ -50,11 +50,11 @@ START_TEST(ten_thousand_training_steps_stay_flat) {
   ck_assert_int_eq(clt_optim_create(&cfg, 4, p, &opt), CLT_OK);
   steps(dev, opt, x, y, p, 500); /* warm-up: kernels built, pool filled */
   clt_memory_stats m0, m1;
-  clt_device_memory_stats(dev, &m0);
+  clt_device_get_memory_stats(dev, &m0);
   long r0 = rss_bytes();
   steps(dev, opt, x, y, p, 10000);
   long r1 = rss_bytes();
-  clt_device_memory_stats(dev, &m1);
+  clt_device_get_memory_stats(dev, &m1);
   printf("soak on %s: 10000 steps, RSS %+ld bytes, pool in use %llu -> %llu, cached %llu -> %llu, allocations %llu -> %llu\n",
          clt_device_spec(dev), r1 - r0, (unsigned long long)m0.bytes_in_use, (unsigned long long)m1.bytes_in_use,
          (unsigned long long)m0.bytes_cached, (unsigned long long)m1.bytes_cached, (unsigned long long)m0.allocations,
@@ -63,7 +63,7 @@ START_TEST(ten_thousand_training_steps_stay_flat) {
   if (r0 > 0) ck_assert_msg(r1 - r0 < (1 << 20), "RSS grew by %ld bytes over 10000 steps", r1 - r0);
   ck_assert_int_eq(m1.bytes_in_use, m0.bytes_in_use);
   ck_assert_int_eq(m1.bytes_cached + m1.bytes_in_use, m0.bytes_cached + m0.bytes_in_use);
-  if (clt_device_get_type(dev) != CLT_DEVICE_HOST) /* the host allocates afresh; OpenCL reuses its pool */
+  if (clt_device_type_of(dev) != CLT_DEVICE_HOST) /* the host allocates afresh; OpenCL reuses its pool */
     ck_assert_int_eq(m1.allocations, m0.allocations);
   clt_optim_release(opt);
   clt_scope_end();

@@ -11,8 +11,8 @@ START_TEST(full_every_dtype) {
     clt_tensor *o = clt_ones(dev, dt, CLT_SHAPE(3, 5));
     clt_tensor *f = clt_full(dev, dt, CLT_SHAPE(3, 5), 7.0);
     ck_assert_ptr_nonnull(z);
-    ck_assert_int_eq(clt_get_dtype(f), dt);
-    ck_assert_ptr_eq(clt_get_device(f), dev);
+    ck_assert_int_eq(clt_dtype_of(f), dt);
+    ck_assert_ptr_eq(clt_device_of(f), dev);
     double want_f = dt == CLT_BOOL ? 1.0 : 7.0, zeros[15] = {0}, ones[15], sevens[15];
     for (int i = 0; i < 15; i++) ones[i] = 1.0, sevens[i] = want_f;
     tu_assert_values(z, 2, (const int64_t[]){3, 5}, zeros);
@@ -52,9 +52,9 @@ START_TEST(scalars_and_empty_tensors) {
   ck_assert(clt_is_contiguous(s));
   clt_release(s);
   clt_memory_stats before, after;
-  clt_device_memory_stats(dev, &before);
+  clt_device_get_memory_stats(dev, &before);
   clt_tensor *e = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(3, 0, 2));
-  clt_device_memory_stats(dev, &after);
+  clt_device_get_memory_stats(dev, &after);
   ck_assert_ptr_nonnull(e);
   ck_assert_uint_eq(after.bytes_in_use, before.bytes_in_use); /* no zero-byte buffer */
   ck_assert_int_eq(clt_numel(e), 0);

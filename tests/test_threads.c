@@ -166,11 +166,11 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
 /* Folds t's shape, dtype and bytes into *h; false (the error recorded) when t is NULL or cannot be read. */
 static bool fold(uint64_t *h, const clt_tensor *t) {
   if (!t) return false;
-  size_t n = (size_t)clt_numel(t) * clt_dtype_size(clt_get_dtype(t));
+  size_t n = (size_t)clt_numel(t) * clt_dtype_size(clt_dtype_of(t));
   unsigned char *buf = malloc(n ? n : 1);
   bool ok = buf && clt_to_host(t, buf, n) == CLT_OK;
   if (ok) {
-    int dt = (int)clt_get_dtype(t);
+    int dt = (int)clt_dtype_of(t);
     *h = fnv(*h, &dt, sizeof dt);
     *h = fnv(*h, clt_shape(t), (size_t)clt_ndim(t) * sizeof(int64_t));
     *h = fnv(*h, buf, n);
@@ -217,7 +217,7 @@ static void *share_work(void *arg) {
       clt_sum(sx, CLT_DIMS(0), false), clt_sum(sx, CLT_ALL_DIMS, false), clt_max(sx, CLT_DIMS(1), true),
       clt_var(sx, CLT_DIMS(1), 1, false), clt_matmul(sx, clt_transpose(sx, 0, 1)), clt_softmax(sx, 1),
       clt_exp(clt_add_scalar(sx, j->id)), clt_cast(sx, CLT_FLOAT64), clt_index_select(sx, 1, idx),
-      clt_cat(parts, 2, 0), clt_argmax(sx, 1, false), clt_contiguous(clt_transpose(sx, 0, 1))};
+      clt_cat(2, parts, 0), clt_argmax(sx, CLT_DIMS(1), false), clt_contiguous(clt_transpose(sx, 0, 1))};
   for (size_t i = 0; i < sizeof results / sizeof *results; i++)
     if (!fold(&h, results[i])) goto fail;
   char st_path[512], npy_path[512];
@@ -225,7 +225,7 @@ static void *share_work(void *arg) {
   snprintf(npy_path, sizeof npy_path, "%s/job%d.npy", j->dir, j->id);
   clt_tensor_list *back = NULL;
   clt_tensor *w1_back = NULL;
-  if (clt_save_safetensors(st_path, 4, names, params) != CLT_OK || clt_save_npy(w1, npy_path) != CLT_OK ||
+  if (clt_save_safetensors(st_path, 4, names, params) != CLT_OK || clt_save_npy(npy_path, w1) != CLT_OK ||
       clt_load_safetensors(st_path, dev, &back) != CLT_OK || clt_load_npy(npy_path, dev, &w1_back) != CLT_OK)
     goto fail;
   uint64_t saved = 0, loaded = 0;
@@ -290,7 +290,7 @@ START_TEST(threads_share_one_device) {
     }
     clt_release(sx);
     clt_memory_stats ms;
-    ck_assert_int_eq(clt_device_memory_stats(shared, &ms), CLT_OK);
+    ck_assert_int_eq(clt_device_get_memory_stats(shared, &ms), CLT_OK);
     ck_assert_msg(ms.bytes_in_use == 0, "%llu bytes in use with no tensor left", (unsigned long long)ms.bytes_in_use);
     ck_assert_uint_ge(ms.peak_bytes_in_use, 4 * 64 * 16 * sizeof(float));
     clt_device_release(shared);

@@ -323,8 +323,8 @@ static clt_reduction arg_reduction(const ref_case *c) {
 static clt_tensor *view_permute(clt_tensor *t, int n, const int *dims) { return clt_permute(t, n, dims); }
 
 static clt_tensor *call_argminmax(clt_tensor *x, const char *dim, bool keep, bool min) {
-  int d = !dim || strcmp(dim, "all") == 0 ? CLT_ALL : atoi(dim);
-  return min ? clt_argmin(x, d, keep) : clt_argmax(x, d, keep);
+  int nd = !dim || strcmp(dim, "all") == 0 ? 0 : 1, d = nd ? atoi(dim) : 0;
+  return min ? clt_argmin(x, nd, &d, keep) : clt_argmax(x, nd, &d, keep);
 }
 
 /* Applies the view list ("transpose 0 1 slice 0 1 7 2") to t. */
@@ -435,8 +435,8 @@ static clt_tensor *call_op(const ref_case *c, clt_tensor *const *x) {
   if (strcmp(op, "log_softmax") == 0) return clt_log_softmax(x[0], arg_i(c, "dim"));
   if (strcmp(op, "matmul") == 0) return clt_matmul(x[0], x[1]);
   if (strcmp(op, "linear") == 0) return clt_linear(x[0], x[1], c->nin > 2 ? x[2] : NULL);
-  if (strcmp(op, "cat") == 0) return clt_cat(x, c->nin, arg_i(c, "dim"));
-  if (strcmp(op, "stack") == 0) return clt_stack(x, c->nin, arg_i(c, "dim"));
+  if (strcmp(op, "cat") == 0) return clt_cat(c->nin, x, arg_i(c, "dim"));
+  if (strcmp(op, "stack") == 0) return clt_stack(c->nin, x, arg_i(c, "dim"));
   if (strcmp(op, "index_select") == 0) return clt_index_select(x[0], arg_i(c, "dim"), x[1]);
   if (strcmp(op, "gather") == 0) return clt_gather(x[0], arg_i(c, "dim"), x[1]);
   if (strcmp(op, "scatter_add") == 0) return clt_scatter_add(x[0], arg_i(c, "dim"), x[1], x[2]);
@@ -488,11 +488,11 @@ static clt_tensor *load(const char *file) {
 /* Elements as doubles (NULL, with the error, when the copy fails). */
 static double *values(const clt_tensor *t) {
   int64_t n = clt_numel(t);
-  size_t es = clt_dtype_size(clt_get_dtype(t));
+  size_t es = clt_dtype_size(clt_dtype_of(t));
   unsigned char *raw = malloc((size_t)(n ? n : 1) * es);
   double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
   if (raw && v && clt_to_host(t, raw, (size_t)n * es) == CLT_OK) {
-    for (int64_t i = 0; i < n; i++) v[i] = clt__load_f64(clt_get_dtype(t), raw + (size_t)i * es);
+    for (int64_t i = 0; i < n; i++) v[i] = clt__load_f64(clt_dtype_of(t), raw + (size_t)i * es);
   } else {
     free(v);
     v = NULL;
@@ -542,8 +542,8 @@ static void shape_str(char *buf, size_t len, const clt_tensor *t) {
 static void compare(checker *k, const char *what, const clt_tensor *got, const clt_tensor *want, const clt_tensor *alt,
                     clt_dtype dtype, int tol, bool sz) {
   char a[128], b[128];
-  if (clt_get_dtype(got) != dtype)
-    FAIL_RET(k, "%s has dtype %s, PyTorch's %s", what, clt_dtype_name(clt_get_dtype(got)), clt_dtype_name(dtype));
+  if (clt_dtype_of(got) != dtype)
+    FAIL_RET(k, "%s has dtype %s, PyTorch's %s", what, clt_dtype_name(clt_dtype_of(got)), clt_dtype_name(dtype));
   bool same_shape = clt_ndim(got) == clt_ndim(want);
   for (int d = 0; same_shape && d < clt_ndim(got); d++) same_shape = clt_shape(got)[d] == clt_shape(want)[d];
   shape_str(a, sizeof a, got), shape_str(b, sizeof b, want);
@@ -603,7 +603,7 @@ static void run_case(checker *k) {
   for (int i = 0; i < c->nin; i++) {
     clt_tensor *t = load(c->in[i].file);
     int dt = c->in[i].dtype < 0 ? c->run_dtype[k->run] : c->in[i].dtype;
-    if (clt_get_dtype(t) != (clt_dtype)dt) t = clt_cast(t, (clt_dtype)dt);
+    if (clt_dtype_of(t) != (clt_dtype)dt) t = clt_cast(t, (clt_dtype)dt);
     leaf[i] = clt_to(t, dev);
     if (!leaf[i]) FAIL_RET(k, "input %d: %s", i, clt_last_error());
     if (c->in[i].grad && clt_set_requires_grad(leaf[i], true) != CLT_OK)
@@ -615,7 +615,7 @@ static void run_case(checker *k) {
   if (c->error) {
     char s[128];
     if (out) shape_str(s, sizeof s, out);
-    if (out) FAIL_RET(k, "PyTorch raises, clt returned a %s tensor of shape %s", clt_dtype_name(clt_get_dtype(out)), s);
+    if (out) FAIL_RET(k, "PyTorch raises, clt returned a %s tensor of shape %s", clt_dtype_name(clt_dtype_of(out)), s);
     clt_clear_error();
     return;
   }
@@ -624,7 +624,7 @@ static void run_case(checker *k) {
   compare(k, "result", out, load(c->out), find_alt(c, k->run, -1, &alt), c->out_dtype[k->run], c->tol, c->sz);
   if (!c->g) return;
   if (!clt_requires_grad(out)) FAIL_RET(k, "the result does not require grad; PyTorch's does");
-  clt_tensor *g = clt_to(clt_cast(load(c->g), clt_get_dtype(out)), dev);
+  clt_tensor *g = clt_to(clt_cast(load(c->g), clt_dtype_of(out)), dev);
   if (!g) FAIL_RET(k, "the cotangent: %s", clt_last_error());
   if (clt_backward(out, g) != CLT_OK) FAIL_RET(k, "backward: %s", clt_last_error());
   for (int i = 0; i < c->nin; i++) {
@@ -636,7 +636,7 @@ static void run_case(checker *k) {
       record_failure(k, "%s: none; PyTorch has one", what);
       continue;
     }
-    compare(k, what, gr, load(c->in[i].grad_file), find_alt(c, k->run, i, &alt), clt_get_dtype(leaf[i]), c->grad_tol,
+    compare(k, what, gr, load(c->in[i].grad_file), find_alt(c, k->run, i, &alt), clt_dtype_of(leaf[i]), c->grad_tol,
             false);
   }
 }

@@ -66,7 +66,7 @@ END_TEST
 
 static void assert_close(clt_tensor *got, clt_tensor *want, double tol, const char *what) {
   ck_assert_msg(got && want, "%s: %s", what, clt_last_error());
-  ck_assert_int_eq(clt_get_dtype(got), clt_get_dtype(want));
+  ck_assert_int_eq(clt_dtype_of(got), clt_dtype_of(want));
   ck_assert_int_eq(clt_numel(got), clt_numel(want));
   double *g = tu_values(got), *w = tu_values(want);
   for (int64_t i = 0; i < clt_numel(got); i++)
@@ -138,9 +138,9 @@ START_TEST(gpu_reductions_match_the_host) {
       }
       for (int s = -1; s < 3; s++) {
         char what[96];
-        int d = s < 0 ? CLT_ALL : s;
-        CHECK("argmax", clt_argmax(X, d, false));
-        CHECK("argmin", clt_argmin(X, d, true));
+        int nd = s < 0 ? 0 : 1; /* s -1 stands for all dims */
+        CHECK("argmax", clt_argmax(X, nd, &s, false));
+        CHECK("argmin", clt_argmin(X, nd, &s, true));
       }
 #undef CHECK
 #undef CHECK_ON
@@ -163,17 +163,17 @@ START_TEST(gpu_arg_ops_keep_the_first) {
   v[9000] = v[19999] = 0;
   clt_scope_begin();
   clt_tensor *x = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(20000), v);
-  tu_assert_values(clt_argmax(x, 0, false), 0, NULL, (const double[]){7000});
-  tu_assert_values(clt_argmin(x, 0, false), 0, NULL, (const double[]){9000});
-  tu_assert_values(clt_argmax(clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(20000)), 0, false), 0, NULL, (const double[]){0});
+  tu_assert_values(clt_argmax(x, CLT_DIMS(0), false), 0, NULL, (const double[]){7000});
+  tu_assert_values(clt_argmin(x, CLT_DIMS(0), false), 0, NULL, (const double[]){9000});
+  tu_assert_values(clt_argmax(clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(20000)), CLT_DIMS(0), false), 0, NULL, (const double[]){0});
   v[12000] = v[3000] = NAN;
   x = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(20000), v);
-  tu_assert_values(clt_argmax(x, 0, false), 0, NULL, (const double[]){3000});
-  tu_assert_values(clt_argmin(x, 0, false), 0, NULL, (const double[]){3000});
+  tu_assert_values(clt_argmax(x, CLT_DIMS(0), false), 0, NULL, (const double[]){3000});
+  tu_assert_values(clt_argmin(x, CLT_DIMS(0), false), 0, NULL, (const double[]){3000});
   tu_assert_values(clt_max(x, CLT_ALL_DIMS, false), 0, NULL, (const double[]){NAN});
   /* down columns: the same values as 4 columns of 5000 */
   x = clt_reshape(clt_transpose(clt_reshape(x, CLT_SHAPE(4, 5000)), 0, 1), CLT_SHAPE(5000, 4));
-  tu_assert_values(clt_argmax(x, 0, false), 1, (const int64_t[]){4}, (const double[]){3000, 2000, 2000, 0});
+  tu_assert_values(clt_argmax(x, CLT_DIMS(0), false), 1, (const int64_t[]){4}, (const double[]){3000, 2000, 2000, 0});
   clt_scope_end();
   free(v);
   clt_device_release(dev);

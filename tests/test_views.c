@@ -277,7 +277,7 @@ START_TEST(sizes_past_int64_are_refused) {
   REFUSED(clt_reshape(flat0, CLT_SHAPE(-1, P62, P62)), CLT_ERR_SHAPE,
           "clt_reshape: shape [-1,4611686018427387904,4611686018427387904] is invalid for a tensor of shape [0]");
   uint8_t byte = 1;
-  REFUSED(clt_wrap_host(&byte, CLT_UINT8, CLT_SHAPE(0, P62, P62), NULL, NULL, NULL), CLT_ERR_OVERFLOW,
+  REFUSED(clt_wrap_host(CLT_UINT8, CLT_SHAPE(0, P62, P62), NULL, &byte, NULL, NULL), CLT_ERR_OVERFLOW,
           "clt_wrap_host: shape [0,4611686018427387904,4611686018427387904] overflows");
   /* views that fit, and results that would not */
   clt_tensor *tall = clt_expand(one, CLT_SHAPE(P62, 1)), *row = clt_ones(dev, CLT_UINT8, CLT_SHAPE(1, 4));
@@ -291,15 +291,15 @@ START_TEST(sizes_past_int64_are_refused) {
   REFUSED(clt_matmul(clt_expand(f1, CLT_SHAPE((int64_t)1 << 40, 1, 1, 1)), clt_expand(f1, CLT_SHAPE(1, (int64_t)1 << 40, 1, 1))),
           CLT_ERR_OVERFLOW, "clt_matmul: shapes [1099511627776,1] and [1,1099511627776] broadcast to");
   clt_tensor *wide0 = clt_expand(clt_zeros(dev, CLT_UINT8, CLT_SHAPE(0, 1)), CLT_SHAPE(0, P62));
-  REFUSED(clt_cat((clt_tensor *[]){wide0, wide0}, 2, 1), CLT_ERR_OVERFLOW,
+  REFUSED(clt_cat(2, (clt_tensor *[]){wide0, wide0}, 1), CLT_ERR_OVERFLOW,
           "clt_cat: the sizes along dim 1 add up past 2^63 - 1 at tensor 1 (shape [0,4611686018427387904])");
   clt_tensor *half = clt_expand(one, CLT_SHAPE(P62 / 2, 2));
-  REFUSED(clt_cat((clt_tensor *[]){half, half}, 2, 0), CLT_ERR_OVERFLOW,
+  REFUSED(clt_cat(2, (clt_tensor *[]){half, half}, 0), CLT_ERR_OVERFLOW,
           "clt_cat: the joined shape [4611686018427387904,2] has more than 2^63 - 1 elements");
   clt_tensor *vec = clt_expand(clt_ones(dev, CLT_UINT8, CLT_SHAPE(1)), CLT_SHAPE(P62));
-  REFUSED(clt_stack((clt_tensor *[]){vec, vec}, 2, 0), CLT_ERR_OVERFLOW,
+  REFUSED(clt_stack(2, (clt_tensor *[]){vec, vec}, 0), CLT_ERR_OVERFLOW,
           "clt_stack: the joined shape [2,4611686018427387904] has more than 2^63 - 1 elements");
-  REFUSED(clt_stack((clt_tensor *[]){vec, vec}, 2, 1), CLT_ERR_OVERFLOW,
+  REFUSED(clt_stack(2, (clt_tensor *[]){vec, vec}, 1), CLT_ERR_OVERFLOW,
           "clt_stack: the joined shape [4611686018427387904,2] has more than 2^63 - 1 elements");
   clt_scope_end();
 }
@@ -319,9 +319,9 @@ START_TEST(empty_tensors_with_large_dims) {
   tu_assert_values(clt_mean(x, CLT_DIMS(-1, 1), true), 3, (const int64_t[]){0, 1, 1}, NULL);
   tu_assert_values(clt_max(x, CLT_DIMS(1), false), 2, (const int64_t[]){0, B}, NULL);
   tu_assert_values(clt_logsumexp(x, CLT_DIMS(2), false), 2, (const int64_t[]){0, B}, NULL);
-  tu_assert_values(clt_argmin(x, 2, true), 3, (const int64_t[]){0, B, 1}, NULL);
+  tu_assert_values(clt_argmin(x, CLT_DIMS(2), true), 3, (const int64_t[]){0, B, 1}, NULL);
   REFUSED(clt_max(x, CLT_DIMS(0), false), CLT_ERR_SHAPE, "clt_max: max of a tensor of shape [0,2147483648,2147483648]");
-  REFUSED(clt_argmax(x, CLT_ALL, false), CLT_ERR_SHAPE, "clt_argmax: argmax over an empty dim has no value");
+  REFUSED(clt_argmax(x, CLT_ALL_DIMS, false), CLT_ERR_SHAPE, "clt_argmax: argmax over an empty dim has no value");
   tu_assert_values(clt_softmax(x, 1), 3, (const int64_t[]){0, B, B}, NULL);
   tu_assert_values(clt_contiguous(clt_transpose(x, 0, 2)), 3, (const int64_t[]){B, B, 0}, NULL);
   tu_assert_values(clt_contiguous(clt_permute(x, CLT_DIMS(1, 0, 2))), 3, (const int64_t[]){B, 0, B}, NULL);
@@ -335,12 +335,12 @@ START_TEST(empty_tensors_with_large_dims) {
   tu_assert_values(clt_mul(x, col), 3, (const int64_t[]){0, B, B}, NULL);
   tu_assert_values(clt_matmul(x, clt_expand(clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(1, 1)), CLT_SHAPE(B, 2))), 3,
                    (const int64_t[]){0, B, 2}, NULL);
-  tu_assert_values(clt_cat((clt_tensor *[]){x, x}, 2, 0), 3, (const int64_t[]){0, B, B}, NULL);
-  tu_assert_values(clt_cat((clt_tensor *[]){x, clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(0, 1, B))}, 2, 1), 3,
+  tu_assert_values(clt_cat(2, (clt_tensor *[]){x, x}, 0), 3, (const int64_t[]){0, B, B}, NULL);
+  tu_assert_values(clt_cat(2, (clt_tensor *[]){x, clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(0, 1, B))}, 1), 3,
                    (const int64_t[]){0, B + 1, B}, NULL);
-  REFUSED(clt_cat((clt_tensor *[]){x, x}, 2, 1), CLT_ERR_OVERFLOW,
+  REFUSED(clt_cat(2, (clt_tensor *[]){x, x}, 1), CLT_ERR_OVERFLOW,
           "clt_cat: the joined shape [0,4294967296,2147483648] overflows: its sizes other than 0 multiply past 2^63 - 1");
-  REFUSED(clt_stack((clt_tensor *[]){x, x}, 2, 0), CLT_ERR_OVERFLOW, "clt_stack: the joined shape [2,0,2147483648,2147483648]");
+  REFUSED(clt_stack(2, (clt_tensor *[]){x, x}, 0), CLT_ERR_OVERFLOW, "clt_stack: the joined shape [2,0,2147483648,2147483648]");
   tu_assert_values(clt_index_select(x, 1, clt_zeros(dev, CLT_INT64, CLT_SHAPE(1))), 3, (const int64_t[]){0, 1, B}, NULL);
   char text[128];
   ck_assert_int_eq(clt_format(x, text, sizeof text, NULL), CLT_OK);

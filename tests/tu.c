@@ -69,7 +69,7 @@ void tu_leak_setup(void) {
   for (int k = 0; k < CLT__LIVE_COUNT; k++) live_at_start[k] = atomic_load(&clt__live[k]);
   for (int i = 0; i < tu_ndev; i++) {
     clt_memory_stats ms;
-    clt_device_memory_stats(tu_dev[i], &ms);
+    clt_device_get_memory_stats(tu_dev[i], &ms);
     in_use_at_start[i] = ms.bytes_in_use;
   }
 }
@@ -89,7 +89,7 @@ void tu_leak_teardown(void) {
   }
   for (int i = 0; i < tu_ndev; i++) {
     clt_memory_stats ms;
-    clt_device_memory_stats(tu_dev[i], &ms);
+    clt_device_get_memory_stats(tu_dev[i], &ms);
     ck_assert_uint_eq(ms.bytes_in_use, in_use_at_start[i]);
   }
 }
@@ -192,13 +192,13 @@ const char *tu_fault_unnamed(clt_status st) {
 
 double *tu_values(const clt_tensor *t) {
   int64_t n = clt_numel(t);
-  size_t es = clt_dtype_size(clt_get_dtype(t));
+  size_t es = clt_dtype_size(clt_dtype_of(t));
   unsigned char *raw = malloc((size_t)(n ? n : 1) * es);
   double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
   ck_assert_ptr_nonnull(raw);
   ck_assert_ptr_nonnull(v);
   ck_assert_msg(clt_to_host(t, raw, (size_t)n * es) == CLT_OK, "%s", clt_last_error());
-  for (int64_t i = 0; i < n; i++) v[i] = clt__load_f64(clt_get_dtype(t), raw + (size_t)i * es);
+  for (int64_t i = 0; i < n; i++) v[i] = clt__load_f64(clt_dtype_of(t), raw + (size_t)i * es);
   free(raw);
   return v;
 }

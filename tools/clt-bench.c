@@ -213,7 +213,7 @@ static void bench_peak(void) {
   cl_context ctx;
   cl_device_id d;
   cl_command_queue q;
-  if (clt_device_get_type(bdev) == CLT_DEVICE_HOST || clt_cl_device_get(bdev, &ctx, &d, &q) != CLT_OK) return;
+  if (clt_device_type_of(bdev) == CLT_DEVICE_HOST || clt_cl_device_get(bdev, &ctx, &d, &q) != CLT_OK) return;
   cl_int err;
   cl_program p = clCreateProgramWithSource(ctx, 1, &fma_src, NULL, &err);
   if (err || clBuildProgram(p, 1, &d, NULL, NULL, NULL)) die("building the FMA kernels");
@@ -261,7 +261,7 @@ static void run_op(void *v) {
     case K_SUM_COLS: r = clt_sum(c->a, CLT_DIMS(0), false); break;
     case K_COPY_T: r = clt_contiguous(c->a); break;
     case K_SUM_ROWS_T: r = clt_sum(c->a, CLT_DIMS(1), false); break;
-    case K_ARGMAX_ROWS: r = clt_argmax(c->a, 1, false); break;
+    case K_ARGMAX_ROWS: r = clt_argmax(c->a, CLT_DIMS(1), false); break;
     case K_SOFTMAX: r = clt_softmax(c->a, -1); break;
     case K_CE: r = clt_cross_entropy(c->a, c->b, CLT_REDUCTION_NONE); break;
   }
@@ -272,11 +272,11 @@ static void run_op(void *v) {
 static double copy_bandwidth(int64_t n) {
 #ifdef CLT_BENCH_OPENCL
   raw_cl r;
-  if (clt_device_get_type(bdev) == CLT_DEVICE_HOST || !raw_init(&r)) return 0;
+  if (clt_device_type_of(bdev) == CLT_DEVICE_HOST || !raw_init(&r)) return 0;
   clt_tensor *a = clt_zeros(bdev, CLT_FLOAT32, 1, &n), *b = clt_zeros(bdev, CLT_FLOAT32, 1, &n);
   copy_ctx c = {&r, NULL, NULL, n};
-  clt_cl_tensor_buffer(a, &c.o, NULL);
-  clt_cl_tensor_buffer(b, &c.i, NULL);
+  clt_cl_tensor_get_buffer(a, &c.o, NULL);
+  clt_cl_tensor_get_buffer(b, &c.i, NULL);
   double t = measure(raw_copy, &c, raw_sync);
   clt_release(a);
   clt_release(b);
@@ -296,7 +296,7 @@ static void bench_elementwise(void) {
       {K_BCAST, "add, broadcast row", 8}, {K_TRANS, "add, transposed inputs", 12},
       {K_COPY_T, "contiguous copy of a transpose", 8}};
   int64_t top = quick ? 1000000 : 10000000;
-  bool host = clt_device_get_type(bdev) == CLT_DEVICE_HOST;
+  bool host = clt_device_type_of(bdev) == CLT_DEVICE_HOST;
   for (int64_t n = 1000; n <= top; n *= 10) {
     double ref = host ? memcpy_bandwidth((size_t)n * 4) : copy_bandwidth(n);
     const char *ref_name = host ? "memcpy" : "copy kernel";
@@ -328,7 +328,7 @@ static void bench_elementwise(void) {
 
 static void bench_overhead(void) {
 #ifdef CLT_BENCH_OPENCL
-  if (clt_device_get_type(bdev) == CLT_DEVICE_HOST) return;
+  if (clt_device_type_of(bdev) == CLT_DEVICE_HOST) return;
   raw_cl r;
   if (!raw_init(&r)) return;
   int64_t n = 1000;
@@ -336,9 +336,9 @@ static void bench_overhead(void) {
   clt_tensor *a = clt_ones(bdev, CLT_FLOAT32, 1, &n), *b = clt_ones(bdev, CLT_FLOAT32, 1, &n);
   clt_tensor *o = clt_empty(bdev, CLT_FLOAT32, 1, &n);
   add_ctx c = {&r, NULL, NULL, NULL, n};
-  clt_cl_tensor_buffer(o, &c.o, NULL);
-  clt_cl_tensor_buffer(a, &c.a, NULL);
-  clt_cl_tensor_buffer(b, &c.b, NULL);
+  clt_cl_tensor_get_buffer(o, &c.o, NULL);
+  clt_cl_tensor_get_buffer(a, &c.a, NULL);
+  clt_cl_tensor_get_buffer(b, &c.b, NULL);
   double bare = measure(raw_add, &c, raw_sync);
   op_ctx op_c = {K_ADD, a, b};
   double op = measure(run_op, &op_c, sync_dev);
@@ -370,7 +370,7 @@ static void bench_reductions(void) {
       {K_SUM_ALL, "sum, all", 4}, {K_SUM_ROWS, "sum, over rows (dim 1)", 4}, {K_SUM_COLS, "sum, over columns (dim 0)", 4},
       {K_SUM_ROWS_T, "sum, over rows of a transposed input", 4}, {K_ARGMAX_ROWS, "argmax, over rows (dim 1)", 4},
       {K_SOFTMAX, "softmax, last dim", 8}, {K_CE, "cross entropy, 1000 classes", 4}};
-  bool host = clt_device_get_type(bdev) == CLT_DEVICE_HOST;
+  bool host = clt_device_type_of(bdev) == CLT_DEVICE_HOST;
   for (int64_t n = 1000000; n <= (quick ? 1000000 : 10000000); n *= 10) {
     double ref = host ? memcpy_bandwidth((size_t)n * 4) : copy_bandwidth(n);
     for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
@@ -451,7 +451,7 @@ static double host_per_call(bench_fn fn, void *ctx, bench_fn sync) {
 }
 
 static void bench_matmul(void) {
-  bool host = clt_device_get_type(bdev) == CLT_DEVICE_HOST;
+  bool host = clt_device_type_of(bdev) == CLT_DEVICE_HOST;
   for (int64_t m = 64; m <= (quick ? 256 : 2048); m *= 2) {
     for (int batched = 0; batched < 2; batched++) {
       if (batched && m != 128 && (quick || m != 256)) continue;
@@ -470,9 +470,9 @@ static void bench_matmul(void) {
         clt_tensor *out = clt_empty(bdev, CLT_FLOAT32, CLT_SHAPE(batch, m, m));
         cl_context ctx;
         clt_cl_device_get(bdev, &ctx, NULL, &c.q);
-        clt_cl_tensor_buffer(c.a, &c.ma, NULL);
-        clt_cl_tensor_buffer(c.b, &c.mb, NULL);
-        clt_cl_tensor_buffer(out, &c.mc, NULL);
+        clt_cl_tensor_get_buffer(c.a, &c.ma, NULL);
+        clt_cl_tensor_get_buffer(c.b, &c.mb, NULL);
+        clt_cl_tensor_get_buffer(out, &c.mc, NULL);
         c.m = (size_t)m;
         c.batch = (size_t)batch;
         ref = flop / measure(run_clblast, &c, sync_q) / 1e9;
@@ -560,7 +560,7 @@ static void run_d2h(void *v) {
 
 static void run_wrap(void *v) {
   xfer_ctx *c = v;
-  clt_tensor *t = clt_wrap_host_on(bdev, c->src, CLT_FLOAT32, 1, &c->n, NULL, NULL);
+  clt_tensor *t = clt_wrap_host_on(bdev, CLT_FLOAT32, 1, &c->n, c->src, NULL, NULL);
   if (!t) die("clt_wrap_host_on");
   clt_release(t);
 }

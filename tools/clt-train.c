@@ -479,7 +479,7 @@ static int checkpoint_load(const char *path, mlp *m, clt_optim *opt, clt_device 
   if (clt_load_safetensors(path, dev, &l) != CLT_OK) return fail("--resume");
   int rc = mlp_load_list(m, l, path, "--resume");
   clt_tensor *st = rc ? NULL : clt_tensor_list_find(l, "train.state");
-  if (!rc && (!st || clt_numel(st) != CK_LEN || clt_get_dtype(st) != CLT_INT64)) {
+  if (!rc && (!st || clt_numel(st) != CK_LEN || clt_dtype_of(st) != CLT_INT64)) {
     fprintf(stderr, "%s: --resume %s: no train.state: not a checkpoint of clt-train's\n", who, path);
     rc = 1;
   }
@@ -531,7 +531,7 @@ static int resume_share(clt_dist *dist, mlp *m, clt_optim *opt, clt_device *dev,
     if (rank == 0 && clt_optim_get_state(opt, i, &s[0], &s[1]) != CLT_OK) rc = fail("--resume");
     for (int j = 0; j < 2 && !rc; j++) {
       if (!head[1 + CK_LEN + 2 * i + j]) continue;
-      if (rank != 0 && !(s[j] = clt_zeros(dev, clt_get_dtype(p), clt_ndim(p), clt_shape(p)))) rc = fail("--resume");
+      if (rank != 0 && !(s[j] = clt_zeros(dev, clt_dtype_of(p), clt_ndim(p), clt_shape(p)))) rc = fail("--resume");
       else if (clt_dist_broadcast(dist, s[j], 0) != CLT_OK) rc = fail("--resume");
     }
     if (!rc && rank != 0 && clt_optim_set_state(opt, i, s[0], s[1]) != CLT_OK) rc = fail("--resume");
@@ -548,7 +548,7 @@ static int evaluate(const mlp *m, clt_tensor *x, clt_tensor *y, double *loss, do
   clt_scope_begin();
   clt_tensor *logits = mlp_forward(m, x);
   clt_tensor *l = clt_cross_entropy(logits, y, CLT_REDUCTION_MEAN);
-  clt_tensor *hits = clt_sum(clt_eq(clt_argmax(logits, 1, false), y), CLT_ALL_DIMS, false);
+  clt_tensor *hits = clt_sum(clt_eq(clt_argmax(logits, CLT_DIMS(1), false), y), CLT_ALL_DIMS, false);
   double h = 0;
   int rc = (l && hits && clt_item(l, loss) == CLT_OK && clt_item(hits, &h) == CLT_OK) ? 0 : fail("evaluating");
   *acc = h / (double)clt_size(y, 0);

@@ -48,7 +48,7 @@ CLT_API clt_status clt_backward_ex(clt_tensor *t, clt_tensor *grad, bool retain_
 
 /* The gradient accumulated in leaf t: a new reference, or NULL (with no error recorded) while
  * there is none. */
-CLT_API clt_tensor *clt_grad(clt_tensor *t);
+CLT_API clt_tensor *clt_grad(const clt_tensor *t);
 /* Sets t's accumulated gradient to zeros (keeping its memory); nothing when it has none. */
 CLT_API clt_status clt_zero_grad(clt_tensor *t);
 
@@ -86,7 +86,8 @@ CLT_API clt_status clt_clamp_(clt_tensor *t, double lo, double hi);
  * fp64); integer inputs (indices) are passed unchanged. Defaults: float64 eps 1e-6, atol 1e-5,
  * rtol 1e-3; float32 eps 1e-2, atol 1e-2, rtol 1e-2 (pass NULL opts for them). CLT_OK when every
  * element agrees, else CLT_ERR_MISMATCH naming the input, the element and both values. */
-typedef clt_tensor *(*clt_gradcheck_fn)(void *user, clt_tensor *const *inputs);
+/* Callbacks take the caller's user pointer last, as clt_free_fn does. */
+typedef clt_tensor *(*clt_gradcheck_fn)(clt_tensor *const *inputs, void *user);
 typedef struct clt_gradcheck_opts {
   double eps, atol, rtol;
 } clt_gradcheck_opts;

@@ -39,7 +39,7 @@ typedef struct clt_cl_details {
   bool int64_atomics;         /* cl_khr_int64_base_atomics */
 } clt_cl_details;
 /* The OpenCL record of an open OpenCL device. CLT_ERR_DEVICE_MISMATCH for another backend's. */
-CLT_API clt_status clt_cl_device_details(const clt_device *dev, clt_cl_details *out);
+CLT_API clt_status clt_cl_device_get_details(const clt_device *dev, clt_cl_details *out);
 /* The CLBlast kernels whose parameters clt set on this device when it opened, as
  * "Xgemm/32 XgemmDirect/32" (kernel/precision), from clt's built-in table of measured devices and
  * the file $CLT_CLBLAST_TUNING names ("none": none set); "" when none matched or the build has
@@ -48,7 +48,7 @@ CLT_API const char *clt_cl_device_gemm_tuning(const clt_device *dev);
 /* The buffer behind an OpenCL tensor (borrowed) and the byte offset of its first element. Work
  * queued on the device's queue is ordered with clt's own; on another queue, call
  * clt_device_synchronize() first. */
-CLT_API clt_status clt_cl_tensor_buffer(const clt_tensor *t, cl_mem *buf, size_t *byte_offset);
+CLT_API clt_status clt_cl_tensor_get_buffer(const clt_tensor *t, cl_mem *buf, size_t *byte_offset);
 /* The reverse: the application's buffer buf as a tensor on dev, without a copy (as
  * clt_wrap_host for host memory). The first element is at byte_offset (a multiple of the dtype's
  * size); strides are in elements (NULL: row-major contiguous) and must not be negative. buf must be
@@ -58,8 +58,8 @@ CLT_API clt_status clt_cl_tensor_buffer(const clt_tensor *t, cl_mem *buf, size_t
  * when the last tensor using it goes; the application may release its own reference at once.
  * Writes through the tensor reach buf and the reverse; order work on another queue with
  * clt_device_synchronize. buf may be NULL only for a tensor with no elements. */
-CLT_API clt_tensor *clt_cl_tensor_wrap(clt_device *dev, cl_mem buf, size_t byte_offset, clt_dtype dtype, int ndim,
-                                       const int64_t *shape, const int64_t *strides);
+CLT_API clt_tensor *clt_cl_tensor_wrap(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape,
+                                       const int64_t *strides, cl_mem buf, size_t byte_offset);
 
 #ifdef __cplusplus
 }

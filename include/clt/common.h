@@ -20,6 +20,8 @@
 #include <stdint.h>
 
 #ifdef __cplusplus
+#include <initializer_list>
+
 extern "C" {
 #endif
 
@@ -103,19 +105,38 @@ CLT_API bool clt_dtype_is_float(clt_dtype dt);
 /* Library version as "MAJOR.MINOR.PATCH". */
 CLT_API const char *clt_version(void);
 
-/* Shape helper for literal shapes: clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(2, 3)) expands to
- * the (ndim, shape) pair 2, (const int64_t[]){2, 3}. For a 0-d scalar pass 0, NULL. */
-#define CLT_SHAPE(...)                                                          \
-  (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),              \
-      (const int64_t[]) { __VA_ARGS__ }
-
-/* Dim-list helper, likewise: CLT_DIMS(2, 0, 1) expands to the (ndims, dims) pair
- * 3, (const int[]){2, 0, 1} that reductions and clt_permute take. */
-#define CLT_DIMS(...) \
-  (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)), (const int[]) { __VA_ARGS__ }
+/* List helpers. A list the caller passes in is a (count, array) pair, count first, everywhere
+ * ((ndim, shape), (ndims, dims), (n, tensors)); a buffer the library writes into is (buffer,
+ * capacity), as snprintf's (clt_to_host, clt_format, clt_device_list). Each helper expands to a
+ * (count, array) pair for a list written out in the call.
+ *   CLT_SHAPE(2, 3)     2, {2, 3} as const int64_t *: clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(2, 3))
+ *                       (for a 0-d scalar pass 0, NULL)
+ *   CLT_DIMS(2, 0, 1)   3, {2, 0, 1} as const int *: the dims of reductions and clt_permute
+ *   CLT_TENSORS(a, b)   2, {a, b} as clt_tensor *const *: clt_cat(CLT_TENSORS(a, b), 0)
+ * Each argument is evaluated once. The array lives until the end of the enclosing block in C and
+ * of the full expression in C++ (a temporary), so use it only as a call's argument. The same
+ * macros compile as standard C++11 (no compound literals, which C++ lacks: g++ -pedantic-errors
+ * refuses them), where list initialisation refuses narrowing: an int64_t or a constant fits a
+ * shape, a size_t variable needs a cast. */
+#ifdef __cplusplus
+#define CLT_SHAPE(...) CLT_CXX_LIST_(int64_t, __VA_ARGS__)
+#define CLT_DIMS(...) CLT_CXX_LIST_(int, __VA_ARGS__)
+#define CLT_TENSORS(...) CLT_CXX_LIST_(clt_tensor *, __VA_ARGS__)
+#else
+#define CLT_C_LIST_(T, ...) (int)(sizeof((T[]){__VA_ARGS__}) / sizeof(T)), (T[]) { __VA_ARGS__ }
+#define CLT_SHAPE(...) CLT_C_LIST_(const int64_t, __VA_ARGS__)
+#define CLT_DIMS(...) CLT_C_LIST_(const int, __VA_ARGS__)
+#define CLT_TENSORS(...) CLT_C_LIST_(clt_tensor *const, __VA_ARGS__)
+#endif
 
 #ifdef __cplusplus
 }
+
+/* The C++ side of the list helpers: the count from an unevaluated call (sizeof), so each
+ * argument runs once, and the array from a std::initializer_list temporary. */
+template <class... A> char (&clt_cxx_count_(const A &...))[sizeof...(A)];
+#define CLT_CXX_LIST_(T, ...) \
+  (int)sizeof(clt_cxx_count_(__VA_ARGS__)), std::initializer_list<T>{__VA_ARGS__}.begin()
 #endif
 
 #endif

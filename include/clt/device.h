@@ -11,7 +11,7 @@
  *     process-wide lock, since drivers initialise there and some (PoCL 3.1) crash when two
  *     threads do it at once.
  *   - One handle may be used by several threads at once: ops, allocation and freeing, copies in
- *     and out, saving and loading, clt_device_memory_stats, clt_device_empty_cache and
+ *     and out, saving and loading, clt_device_get_memory_stats, clt_device_empty_cache and
  *     clt_device_synchronize (which waits for every thread's work on the handle). Each thread's
  *     commands run in the order it issued them, so it gets what it would get alone. They share
  *     the handle's one in-order queue: for kernels running side by side, open one handle per
@@ -19,7 +19,7 @@
  *   - A tensor may be read by several threads at once (an op's input, clt_to_host, a save).
  *     Writing one while another thread reads or writes it (in-place ops, clt_backward into the
  *     same leaves' gradients, optimizer steps on the same parameters, the memory behind
- *     clt_host_data or clt_cl_tensor_buffer) needs the caller's own synchronisation, as in
+ *     clt_host_data or clt_cl_tensor_get_buffer) needs the caller's own synchronisation, as in
  *     PyTorch; so does an optimizer or a tensor list used from two threads.
  *   - Per thread: the last error, the no-grad mode, scopes and the random generator
  *     (clt_manual_seed seeds the calling thread's only).
@@ -60,7 +60,7 @@ typedef enum clt_device_type {
 } clt_device_type;
 
 /* What a device is and can do, in terms every backend shares (a backend's own details come
- * from its interop header: clt_cl_device_details in clt/clt_cl.h). Strings are NUL-terminated
+ * from its interop header: clt_cl_device_get_details in clt/clt_cl.h). Strings are NUL-terminated
  * and truncated to fit. */
 typedef struct clt_device_info {
   char spec[32];             /* "host", "cl:0": opens this device again */
@@ -96,7 +96,7 @@ CLT_API void clt_device_release(clt_device *dev);
 CLT_API clt_status clt_device_get_info(const clt_device *dev, clt_device_info *out);
 /* The spec string of an open device ("host", "cl:0", or "cl:app" for a wrapped one). */
 CLT_API const char *clt_device_spec(const clt_device *dev);
-CLT_API clt_device_type clt_device_get_type(const clt_device *dev);
+CLT_API clt_device_type clt_device_type_of(const clt_device *dev);
 CLT_API const char *clt_device_type_name(clt_device_type type);
 /* Waits until every operation queued on dev has finished. */
 CLT_API clt_status clt_device_synchronize(clt_device *dev);
@@ -119,7 +119,7 @@ typedef struct clt_memory_stats {
   uint64_t pool_hits;      /* allocations served from the cache */
 } clt_memory_stats;
 
-CLT_API clt_status clt_device_memory_stats(const clt_device *dev, clt_memory_stats *out);
+CLT_API clt_status clt_device_get_memory_stats(const clt_device *dev, clt_memory_stats *out);
 /* Frees every cached buffer of dev's pool. */
 CLT_API clt_status clt_device_empty_cache(clt_device *dev);
 

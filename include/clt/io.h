@@ -7,6 +7,9 @@
  * (2,)), as NumPy refuses it. A malformed file gives CLT_ERR_FORMAT (never a crash); a dtype clt
  * lacks gives CLT_ERR_DTYPE.
  *
+ * Every function takes the file first (its path, directory or buffer), then what is saved or the
+ * device to load onto; outputs come last: clt_save_npy(path, t), clt_load_npy(path, dev, &t).
+ *
  * Files are untrusted input. Every loader reads the header first and checks each size it names
  * against the bytes that are there before taking memory for them, so no allocation is larger
  * than the input can hold: a file's size is known, and from a stream (a pipe, /dev/stdin) the
@@ -42,7 +45,7 @@ CLT_API clt_status clt_load_npy(const char *path, clt_device *dev, clt_tensor **
 CLT_API clt_status clt_parse_npy(const void *buf, size_t len, clt_device *dev, clt_tensor **out);
 /* Writes t (any device, any view) to path. The file is written to a temporary name beside it
  * and renamed, so a failed save leaves an existing file untouched. */
-CLT_API clt_status clt_save_npy(const clt_tensor *t, const char *path);
+CLT_API clt_status clt_save_npy(const char *path, const clt_tensor *t);
 /* The bytes clt_save_npy would write, into a new buffer the caller frees with clt_free(). */
 CLT_API clt_status clt_format_npy(const clt_tensor *t, void **buf, size_t *len);
 
@@ -54,7 +57,7 @@ CLT_API int clt_tensor_list_size(const clt_tensor_list *l);
 /* Name of entry i (valid while l lives), NULL when out of range. */
 CLT_API const char *clt_tensor_list_name(const clt_tensor_list *l, int i);
 /* Entry i, or the entry called name: a new reference. */
-CLT_API clt_tensor *clt_tensor_list_get(const clt_tensor_list *l, int i);
+CLT_API clt_tensor *clt_tensor_list_at(const clt_tensor_list *l, int i);
 CLT_API clt_tensor *clt_tensor_list_find(const clt_tensor_list *l, const char *name);
 CLT_API void clt_tensor_list_release(clt_tensor_list *l);
 

@@ -182,7 +182,7 @@ CLT_API clt_status clt_optim_get_state(const clt_optim *o, int i, clt_tensor **s
  * parameter's shape, on any device; NULL: none, as before the first step). With the step count
  * (clt_optim_set_steps, which sets Adam's bias corrections) a resumed run steps as the
  * uninterrupted one. */
-CLT_API clt_status clt_optim_set_state(clt_optim *o, int i, clt_tensor *s1, clt_tensor *s2);
+CLT_API clt_status clt_optim_set_state(clt_optim *o, int i, const clt_tensor *s1, const clt_tensor *s2);
 CLT_API clt_status clt_optim_set_steps(clt_optim *o, int64_t steps);
 CLT_API void clt_optim_release(clt_optim *o);
 

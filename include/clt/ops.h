@@ -117,8 +117,7 @@ CLT_API clt_dtype clt_result_type(const clt_tensor *a, const clt_tensor *b);
 /* Reductions take the dims to reduce as (ndims, dims): negative dims count from the end, and
  * ndims 0 (dims NULL) reduces every dim. CLT_DIMS(0, 2) spells a literal list; CLT_ALL_DIMS is
  * 0, NULL. keepdim keeps reduced dims as size 1. Float sums accumulate in chunks and then
- * pairwise, within n * eps * sum|x| of the exact sum. (argmax and argmin take one dim, not a
- * list: see there.) */
+ * pairwise, within n * eps * sum|x| of the exact sum. */
 #define CLT_ALL_DIMS 0, NULL
 
 /* Sum and product: integers and bool give int64, floats keep their dtype. An empty reduction
@@ -133,22 +132,14 @@ CLT_API clt_tensor *clt_mean(clt_tensor *x, int ndims, const int *dims, bool kee
 /* Largest / smallest values (torch.amax / amin): any dtype, NaN wins. Empty: CLT_ERR_SHAPE. */
 CLT_API clt_tensor *clt_max(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 CLT_API clt_tensor *clt_min(clt_tensor *x, int ndims, const int *dims, bool keepdim);
-/* Index (int64) of the first largest / smallest value along dim, or over all elements in
- * row-major order when dim is CLT_ALL (torch.argmax with dim=None). NaN counts as the largest
- * (and the smallest). keepdim keeps the reduced dim as size 1; with CLT_ALL it keeps every dim,
- * so the result has shape [1, ..., 1] (0-d for a 0-d x), as PyTorch. No elements to choose
- * from: CLT_ERR_SHAPE.
- *
- * These take one dim, not a (ndims, dims) list, and the macros below make them take exactly
- * three arguments: clt_argmax(x, CLT_ALL_DIMS) or clt_argmax(x, CLT_DIMS(1), false), which
- * would otherwise compile into an argmax over dim 0 (0 and NULL as dim and keepdim), fail to
- * compile. Write clt_argmax(x, CLT_ALL, false). The parenthesised name (clt_argmax)(...) and
- * the function's address are unaffected. */
-#define CLT_ALL (-1000)
-CLT_API clt_tensor *clt_argmax(clt_tensor *x, int dim, bool keepdim);
-CLT_API clt_tensor *clt_argmin(clt_tensor *x, int dim, bool keepdim);
-#define clt_argmax(x, dim, keepdim) (clt_argmax)(x, dim, keepdim)
-#define clt_argmin(x, dim, keepdim) (clt_argmin)(x, dim, keepdim)
+/* Index (int64) of the first largest / smallest value along one dim, CLT_DIMS(d), or over all
+ * elements in row-major order with CLT_ALL_DIMS (torch.argmax with dim=None): the dims as every
+ * reduction takes them, so "all" is spelled the same everywhere. More than one dim is
+ * CLT_ERR_INVALID_ARG. NaN counts as the largest (and the smallest). keepdim keeps the reduced
+ * dim as size 1; over all dims it keeps every dim, so the result has shape [1, ..., 1] (0-d for
+ * a 0-d x), as PyTorch. No elements to choose from: CLT_ERR_SHAPE. */
+CLT_API clt_tensor *clt_argmax(clt_tensor *x, int ndims, const int *dims, bool keepdim);
+CLT_API clt_tensor *clt_argmin(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 /* Variance and standard deviation with Bessel's correction: sum((x - mean)^2) / (n - correction)
  * (correction 1: the unbiased estimate, 0: the population one). Floats only. Computed on each
  * slice scaled by the power of two that brings its largest |x| below 1, in four passes (max |x|,
@@ -178,10 +169,11 @@ CLT_API clt_tensor *clt_matmul(clt_tensor *a, clt_tensor *b);
 /* ---- joining and indexing -------------------------------------------------------------- */
 
 /* Joins n tensors along dim; every shape must match except in dim (1-d tensors with no
- * elements are skipped, as PyTorch does). The result's dtype is the promotion of all inputs. */
-CLT_API clt_tensor *clt_cat(clt_tensor *const *tensors, int n, int dim);
+ * elements are skipped, as PyTorch does). The result's dtype is the promotion of all inputs.
+ * CLT_TENSORS spells a literal list: clt_cat(CLT_TENSORS(a, b), 0). */
+CLT_API clt_tensor *clt_cat(int n, clt_tensor *const *tensors, int dim);
 /* Stacks n tensors of one shape along a new dim (in -ndim-1 .. ndim). */
-CLT_API clt_tensor *clt_stack(clt_tensor *const *tensors, int n, int dim);
+CLT_API clt_tensor *clt_stack(int n, clt_tensor *const *tensors, int dim);
 /* The entries of x at the positions index (1-d or 0-d, int32 or int64) along dim. */
 CLT_API clt_tensor *clt_index_select(clt_tensor *x, int dim, clt_tensor *index);
 /* out[i][j][k] = x[i][index[i][j][k]][k] for dim 1 (and likewise for every dim): index has

@@ -13,6 +13,13 @@
  * releases with clt_release(), unless a scope is open (see clt_scope_begin). Inputs are borrowed.
  * Views share their base's storage and keep it alive.
  *
+ * const: a function that only reads a tensor and keeps nothing of it (properties, clt_to_host,
+ * saves, clt_grad, clt_optim_set_state's copies) takes const clt_tensor *. A function that
+ * returns a tensor takes clt_tensor *, because the result may hold its inputs (a view its base,
+ * the autograd graph the tensors it saved); so do the in-place ops and everything that writes.
+ * Arrays of tensors are clt_tensor *const *, read-only, because C does not convert
+ * clt_tensor ** to const clt_tensor *const * without a cast.
+ *
  * Conversions say whether they copy or share:
  *   clt_from_host   copies a row-major host array into a new tensor on a device
  *   clt_wrap_host   shares host memory as a host tensor (zero-copy); free_fn runs exactly once
@@ -43,7 +50,12 @@ CLT_API void clt_release(clt_tensor *t);
 
 /* ---- properties ------------------------------------------------------------------------- */
 
-CLT_API clt_dtype clt_get_dtype(const clt_tensor *t);
+/* Accessors are named for what they return: clt_ndim(t), clt_shape(t), clt_device_spec(dev).
+ * Where that noun is also a type's name (clt_dtype, clt_device, clt_device_type), the accessor
+ * adds "_of": clt_dtype_of(t). "get_" is kept for functions that return a clt_status and write
+ * their results through pointers (clt_device_get_info, clt_rng_get_state), each with a "set_"
+ * twin where the value can be set. Predicates start with "is_". */
+CLT_API clt_dtype clt_dtype_of(const clt_tensor *t);
 CLT_API int clt_ndim(const clt_tensor *t);
 /* Size of dimension dim (negative counts from the end); -1 and an error for a bad dim. */
 CLT_API int64_t clt_size(const clt_tensor *t, int dim);
@@ -55,7 +67,7 @@ CLT_API int64_t clt_storage_offset(const clt_tensor *t);
 CLT_API int64_t clt_numel(const clt_tensor *t);
 CLT_API bool clt_is_contiguous(const clt_tensor *t);
 /* The device of t (borrowed: retain it to keep it past t). */
-CLT_API clt_device *clt_get_device(const clt_tensor *t);
+CLT_API clt_device *clt_device_of(const clt_tensor *t);
 /* true when a and b are views of the same storage. */
 CLT_API bool clt_shares_storage(const clt_tensor *a, const clt_tensor *b);
 
@@ -121,6 +133,8 @@ CLT_API clt_tensor *clt_clone(clt_tensor *t);
 
 /* ---- host conversions ------------------------------------------------------------------- */
 
+/* Like the creation functions, these take (dev, dtype, ndim, shape) first, then the host
+ * memory, then what frees it (free_fn, user: free_fn(data, user)). */
 /* Copies ndim/shape elements of dtype from the row-major host array data into a new tensor on
  * dev. data may be NULL only when the tensor has no elements. */
 CLT_API clt_tensor *clt_from_host(clt_device *dev, clt_dtype dtype, int ndim,
@@ -131,29 +145,29 @@ typedef void (*clt_free_fn)(void *data, void *user);
  * strides are in elements (NULL: row-major contiguous) and must not be negative. free_fn (may be
  * NULL) is called exactly once with (data, user): when the last tensor using the memory is
  * released, or before this function returns NULL on failure. data must stay valid until then. */
-CLT_API clt_tensor *clt_wrap_host(void *data, clt_dtype dtype, int ndim, const int64_t *shape,
-                                  const int64_t *strides, clt_free_fn free_fn, void *user);
+CLT_API clt_tensor *clt_wrap_host(clt_dtype dtype, int ndim, const int64_t *shape, const int64_t *strides,
+                                  void *data, clt_free_fn free_fn, void *user);
 /* Shares row-major host memory with dev without copying (zero-copy import): on the host device
  * as clt_wrap_host; on an OpenCL device whose memory is the host's (host_unified_memory, e.g.
  * PoCL and integrated GPUs) through a CL_MEM_USE_HOST_PTR buffer. Other devices cannot share it:
  * CLT_ERR_UNSUPPORTED (use clt_from_host, which copies). free_fn as clt_wrap_host. While the
  * tensor lives, let only clt touch data (OpenCL's rule for host pointers): read results through
  * clt_to_host or clt_host_data after clt_device_synchronize. */
-CLT_API clt_tensor *clt_wrap_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+CLT_API clt_tensor *clt_wrap_host_on(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape, void *data,
                                      clt_free_fn free_fn, void *user);
 /* Imports row-major host memory to dev as cheaply as dev allows: shares it as clt_wrap_host_on
  * where dev can (the host; OpenCL devices with host_unified_memory), else copies it as
  * clt_from_host and, the copy done, calls free_fn (may be NULL) at once: data is no longer
- * needed. clt_tensor_is_zero_copy(t) says which happened. free_fn is called exactly once in
+ * needed. clt_is_zero_copy(t) says which happened. free_fn is called exactly once in
  * every case, failures included. For code that runs on any device; where sharing matters, call
  * clt_wrap_host_on and let its error say so. */
-CLT_API clt_tensor *clt_import_host_on(clt_device *dev, void *data, clt_dtype dtype, int ndim, const int64_t *shape,
+CLT_API clt_tensor *clt_import_host_on(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape, void *data,
                                        clt_free_fn free_fn, void *user);
 /* Whether t's elements live in memory the caller lent (clt_wrap_host, clt_wrap_host_on,
  * clt_import_host_on where it shared, or a view of such a tensor): writes through t then reach
  * the caller's array and the reverse. false for tensors clt allocated (clt_from_host and clt_to
  * always copy) and for NULL. */
-CLT_API bool clt_tensor_is_zero_copy(const clt_tensor *t);
+CLT_API bool clt_is_zero_copy(const clt_tensor *t);
 /* Borrowed pointer to the first element of a host tensor (valid while t lives; strides as
  * clt_strides). NULL and CLT_ERR_DEVICE_MISMATCH for a tensor on an OpenCL device. */
 CLT_API void *clt_host_data(clt_tensor *t);

@@ -77,7 +77,7 @@ typedef struct clt__cl_dev {
   cl_device_id device;
   cl_context ctx;
   cl_command_queue queue;
-  clt_cl_details details;                 /* OpenCL's own record (clt_cl_device_details) */
+  clt_cl_details details;                 /* OpenCL's own record (clt_cl_device_get_details) */
   clt__mutex kernel_lock, enqueue_lock, pool_lock;
   char options[256];                      /* kernel build options */
   char cache_key[1024];                   /* device identity for the binary cache */

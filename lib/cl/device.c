@@ -372,8 +372,8 @@ clt_status clt_cl_device_get(const clt_device *dev, cl_context *ctx, cl_device_i
   return CLT_OK;
 }
 
-clt_status clt_cl_device_details(const clt_device *dev, clt_cl_details *out) {
-  clt__api("clt_cl_device_details");
+clt_status clt_cl_device_get_details(const clt_device *dev, clt_cl_details *out) {
+  clt__api("clt_cl_device_get_details");
   if (!dev) return clt__err(CLT_ERR_INVALID_ARG, "argument dev is NULL");
   if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
   if (dev->be != &clt__cl_backend)
@@ -395,8 +395,8 @@ const char *clt_cl_device_gemm_tuning(const clt_device *dev) {
   return clt__cl(dev)->gemm_tuning;
 }
 
-clt_status clt_cl_tensor_buffer(const clt_tensor *t, cl_mem *buf, size_t *byte_offset) {
-  clt__api("clt_cl_tensor_buffer");
+clt_status clt_cl_tensor_get_buffer(const clt_tensor *t, cl_mem *buf, size_t *byte_offset) {
+  clt__api("clt_cl_tensor_get_buffer");
   if (!t) return clt__null_arg("t");
   if (t->st->dev->be != &clt__cl_backend)
     return clt__err(CLT_ERR_DEVICE_MISMATCH, "the tensor is on %s, not an OpenCL device", t->st->dev->info.spec);

@@ -28,8 +28,8 @@ clt_status clt__cl_wrap_handle(clt_device *dev, void *handle, clt__storage *st) 
   return CLT_OK;
 }
 
-clt_tensor *clt_cl_tensor_wrap(clt_device *dev, cl_mem buf, size_t byte_offset, clt_dtype dtype, int ndim,
-                               const int64_t *shape, const int64_t *strides) {
+clt_tensor *clt_cl_tensor_wrap(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape, const int64_t *strides,
+                               cl_mem buf, size_t byte_offset) {
   clt__api("clt_cl_tensor_wrap");
   if (dev && dev->be != &clt__cl_backend) {
     clt__err(CLT_ERR_DEVICE_MISMATCH, "device %s is not an OpenCL device", dev->info.spec);

@@ -225,7 +225,7 @@ class Tensor:
     # -- properties
     @property
     def dtype(self):
-        return _dtypes[lib.clt_get_dtype(self._h)]
+        return _dtypes[lib.clt_dtype_of(self._h)]
 
     @property
     def ndim(self):
@@ -257,7 +257,7 @@ class Tensor:
 
     @property
     def device(self):
-        h = lib.clt_get_device(self._h)
+        h = lib.clt_device_of(self._h)
         i = _lib.DeviceInfo()
         _check(lib.clt_device_get_info(h, ctypes.byref(i)))
         spec = i.spec.decode()
@@ -584,9 +584,9 @@ def _var(name, t, dim, correction, keepdim):
 
 
 def _arg(name, t, dim, keepdim):
-    if dim is None:
-        return _ret(getattr(lib, "clt_" + name)(t.flatten(), 0, False))
-    return _ret(getattr(lib, "clt_" + name)(t._h, dim, keepdim))
+    if dim is None:  # over every element, as torch.argmax(t): CLT_ALL_DIMS
+        return _ret(getattr(lib, "clt_" + name)(t._h, 0, None, False))
+    return _ret(getattr(lib, "clt_" + name)(t._h, 1, (ctypes.c_int * 1)(dim), keepdim))
 
 
 # ---- capsules (DLPack's Python protocol) ---------------------------------------------------
@@ -661,7 +661,7 @@ def from_numpy(a):
     key = next(_lent_ids)
     _lent[key] = a
     # clt calls _free_lent exactly once, also on failure
-    return _ret(lib.clt_wrap_host(a.ctypes.data if a.size else None, dt.code, n, shape, strides, _free_lent, key))
+    return _ret(lib.clt_wrap_host(dt.code, n, shape, strides, a.ctypes.data if a.size else None, _free_lent, key))
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
@@ -762,7 +762,7 @@ def linear(x, weight, bias=None): return _ret(lib.clt_linear(x._h, weight._h, bi
 
 def _seq(name, tensors, dim):
     arr = (ctypes.c_void_p * max(len(tensors), 1))(*[t._h for t in tensors])
-    return _ret(getattr(lib, "clt_" + name)(arr, len(tensors), dim))
+    return _ret(getattr(lib, "clt_" + name)(len(tensors), arr, dim))
 
 
 def cat(tensors, dim=0): return _seq("cat", tensors, dim)

@@ -21,8 +21,8 @@ static inline void fuzz_ops(clt_tensor *t) {
   if (sink) (void)clt_print(t, sink);
   if (clt_ndim(t) > 0) {
     clt_tensor *two[2] = {t, t};
-    (void)clt_sum(clt_cat(two, 2, 0), CLT_ALL_DIMS, false);
-    (void)clt_cat(two, 2, -1);
+    (void)clt_sum(clt_cat(2, two, 0), CLT_ALL_DIMS, false);
+    (void)clt_cat(2, two, -1);
   }
   clt_scope_end();
   clt_clear_error();
@@ -30,7 +30,7 @@ static inline void fuzz_ops(clt_tensor *t) {
 
 static inline void fuzz_ops_list(clt_tensor_list *l) {
   for (int i = 0; i < clt_tensor_list_size(l); i++) {
-    clt_tensor *t = clt_tensor_list_get(l, i);
+    clt_tensor *t = clt_tensor_list_at(l, i);
     (void)clt_tensor_list_name(l, i);
     fuzz_ops(t);
     clt_release(t);
