@@ -241,21 +241,21 @@ static void bench_overlap(clt_dist *d, clt_device *dev, const int64_t *sizes, in
     char arch[128] = "";
     for (int i = 0; i < nsizes; i++) snprintf(arch + strlen(arch), sizeof arch - strlen(arch), i ? "-%lld" : "%lld", (long long)sizes[i]);
     printf("[overlap] MLP %s, batch %lld per rank, %.1f MB of float32 gradients in %d buckets of <= %.2f MB, %d ranks, "
-           "median and best of %d, the slowest rank's; %.1f of %d buckets started during the backward\n",
+           "%d rounds, the slowest rank's; %.1f of %d buckets started during the backward\n",
            arch, (long long)batch, (double)st.bytes / 1048576.0, nb, bucket_mb, size, reps,
            (double)st.overlapped / (double)st.steps, nb);
-    /* median() sorts: [0] is then the best */
-    double med[4] = {median(s_bwd, reps), median(s_copy, reps), median(s_comm, reps), median(s_ddp, reps)};
-    double best[4] = {s_bwd[0], s_copy[0], s_comm[0], s_ddp[0]}, in = median(s_in, reps), wait = median(s_wait, reps);
-    for (int k = 0; k < 2; k++) {
-      const double *v = k ? best : med;
-      double bwd = v[0], copy = v[1], comm = v[2], both = v[3], hidden = bwd + copy + comm - both;
-      printf("  %-6s backward %.2f ms + copies to and from the buckets %.2f + their allreduces %.2f = %.2f one after another; "
-             "clt_ddp_backward %.2f ms", k ? "best" : "median", 1e3 * bwd, 1e3 * copy, 1e3 * comm, 1e3 * (bwd + copy + comm),
-             1e3 * both);
-      if (!k) printf(" (%.2f in the backward, %.2f waiting after it)", 1e3 * in, 1e3 * wait);
-      printf(": overlap %.2f ms, %.0f%% of the communication\n", 1e3 * hidden, 100 * hidden / comm);
-    }
+    /* the overlap of each round (its parts ran back to back, so drift on a shared machine hits
+     * them alike), then medians; median() sorts */
+    double hid[64];
+    for (int r = 0; r < reps; r++) hid[r] = s_bwd[r] + s_copy[r] + s_comm[r] - s_ddp[r];
+    double bwd = median(s_bwd, reps), copy = median(s_copy, reps), comm = median(s_comm, reps), both = median(s_ddp, reps);
+    double hidden = median(hid, reps);
+    printf("  median: backward %.2f ms + copies to and from the buckets %.2f + their allreduces %.2f = %.2f one after "
+           "another; clt_ddp_backward %.2f ms (%.2f in the backward, %.2f after it: waiting, copying back)\n",
+           1e3 * bwd, 1e3 * copy, 1e3 * comm, 1e3 * (bwd + copy + comm), 1e3 * both, 1e3 * median(s_in, reps),
+           1e3 * median(s_wait, reps));
+    printf("  overlap (backward + copies + allreduces - clt_ddp_backward, per round): median %.2f ms = %.0f%% of the "
+           "allreduces' time (rounds: %.2f to %.2f ms)\n", 1e3 * hidden, 100 * hidden / comm, 1e3 * hid[0], 1e3 * hid[reps - 1]);
   }
   for (int b = 0; b < nb; b++) clt_release(bk.b[b]);
   clt_ddp_release(ddp);
