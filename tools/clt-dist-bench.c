@@ -4,10 +4,12 @@
  *              through its mapped memory) against Open MPI's own MPI_Allreduce on a host
  *              buffer of the same size, 4 KB to 64 MB: seconds per call, bandwidth (bytes / time,
  *              the size the caller reduces, as nccl-tests' "algbw") and the ratio MPI / clt.
- *   overlap    a data-parallel step of an MLP with several buckets: the backward alone, the
- *              buckets' allreduces alone, and clt_ddp_backward, which starts each bucket's
- *              allreduce as soon as its gradients are final; the part of the communication that
- *              ran while the backward did: (backward + allreduces - together) / allreduces.
+ *   overlap    a data-parallel step of an MLP with several buckets: the backward alone, then
+ *              what clt_ddp_backward adds to it, one after another (the gradients copied into
+ *              the buckets and back, the buckets' allreduces), and clt_ddp_backward, which
+ *              starts each bucket's allreduce as soon as its gradients are final; the part of
+ *              the communication that ran while the backward did:
+ *              (backward + copies + allreduces - clt_ddp_backward) / allreduces.
  *
  * Each figure is the median of --reps timed runs (calls interleaved, so that drift on a shared
  * machine hits both sides alike). Rank 0 prints. usage: mpirun -np N clt-dist-bench [options] */
@@ -125,19 +127,46 @@ static clt_tensor *forward(const mlp *m, clt_tensor *x) {
 }
 
 /* The buckets clt_ddp_create makes (parameters in reverse order, a new one past cap), as
- * tensors of their sizes: the allreduces a step makes, without the backward. */
-static int bucket_tensors(const mlp *m, clt_device *dev, size_t cap, clt_tensor **out) {
-  int nb = 0;
+ * tensors of their sizes, and where each parameter's gradient sits in them: what a step does
+ * besides the backward, without overlap. */
+typedef struct {
+  int nb, of[2 * MAX_LAYERS];
+  int64_t at[2 * MAX_LAYERS];
+  clt_tensor *b[2 * MAX_LAYERS];
+} buckets;
+
+static void make_buckets(const mlp *m, clt_device *dev, size_t cap, buckets *out) {
   int64_t numel = 0;
+  out->nb = 0;
   for (int i = m->n - 1; i >= -1; i--) {
     int64_t pn = i >= 0 ? clt_numel(m->p[i]) : 0;
     if (i < 0 || (numel > 0 && (size_t)(numel + pn) * 4 > cap)) {
-      out[nb++] = clt_keep(clt_ones(dev, CLT_FLOAT32, 1, &numel));
+      out->b[out->nb++] = clt_keep(clt_ones(dev, CLT_FLOAT32, 1, &numel));
       numel = 0;
     }
+    if (i >= 0) out->of[i] = out->nb, out->at[i] = numel;
     numel += pn;
   }
-  return nb;
+}
+
+/* Parameter i's place in its bucket, shaped as the parameter. */
+static clt_tensor *slot(const mlp *m, const buckets *bk, int i) {
+  const clt_tensor *p = m->p[i];
+  int64_t shape[2];
+  int nd = clt_ndim(p);
+  for (int k = 0; k < nd; k++) shape[k] = clt_shape(p)[k];
+  clt_tensor *flat = clt_slice(bk->b[bk->of[i]], 0, bk->at[i], bk->at[i] + clt_numel(p), 1);
+  return clt_view(flat, nd, shape);
+}
+
+/* The gradients into their buckets (into: true) or back. */
+static void copy_slots(const mlp *m, const buckets *bk, bool into) {
+  clt_scope_begin();
+  for (int i = 0; i < m->n; i++) {
+    clt_tensor *v = slot(m, bk, i), *g = clt_grad(m->p[i]);
+    if (!v || !g || clt_copy_(into ? v : g, into ? g : v) != CLT_OK) die("copying a gradient");
+  }
+  clt_scope_end();
 }
 
 static void bench_overlap(clt_dist *d, clt_device *dev, const int64_t *sizes, int nsizes, int64_t batch, double bucket_mb,
@@ -157,10 +186,11 @@ static void bench_overlap(clt_dist *d, clt_device *dev, const int64_t *sizes, in
   size_t cap = (size_t)(bucket_mb * 1048576.0);
   clt_ddp *ddp;
   if (clt_ddp_create(d, m.n, m.p, &(clt_ddp_options){.bucket_bytes = cap}, &ddp) != CLT_OK) die("clt_ddp_create");
-  clt_tensor *buckets[2 * MAX_LAYERS + 1];
-  int nb = bucket_tensors(&m, dev, cap, buckets);
+  buckets bk;
+  make_buckets(&m, dev, cap, &bk);
+  int nb = bk.nb;
   if (nb != clt_ddp_buckets(ddp)) die("the bench's buckets are not clt's");
-  double s_bwd[64], s_comm[64], s_ddp[64], s_in[64], s_wait[64];
+  double s_bwd[64], s_copy[64], s_comm[64], s_ddp[64], s_in[64], s_wait[64];
   for (int r = -2; r < reps; r++) { /* two warm-up rounds */
     /* the backward alone (the same graph, no communication) */
     clt_scope_begin();
@@ -171,12 +201,22 @@ static void bench_overlap(clt_dist *d, clt_device *dev, const int64_t *sizes, in
     if (clt_backward(loss, NULL) != CLT_OK || clt_device_synchronize(dev) != CLT_OK) die("clt_backward");
     double bwd = MPI_Wtime() - t0;
     clt_scope_end();
-    /* the buckets' allreduces alone */
+    /* what clt_ddp_backward adds, one after another: the gradients into the buckets and back
+     * (device copies), and the buckets' allreduces */
+    if (clt_dist_barrier(d) != CLT_OK) die("barrier");
+    t0 = MPI_Wtime();
+    copy_slots(&m, &bk, true);
+    if (clt_device_synchronize(dev) != CLT_OK) die("synchronising");
+    double copy = MPI_Wtime() - t0;
     if (clt_dist_barrier(d) != CLT_OK) die("barrier");
     t0 = MPI_Wtime();
     for (int b = 0; b < nb; b++)
-      if (clt_dist_allreduce(d, buckets[b], CLT_DIST_SUM) != CLT_OK) die("clt_dist_allreduce");
+      if (clt_dist_allreduce(d, bk.b[b], CLT_DIST_SUM) != CLT_OK) die("clt_dist_allreduce");
     double comm = MPI_Wtime() - t0;
+    t0 = MPI_Wtime();
+    copy_slots(&m, &bk, false);
+    if (clt_device_synchronize(dev) != CLT_OK) die("synchronising");
+    copy += MPI_Wtime() - t0;
     /* both, as clt_ddp_backward overlaps them */
     clt_scope_begin();
     loss = clt_cross_entropy(forward(&m, x), y, CLT_REDUCTION_MEAN);
@@ -189,10 +229,11 @@ static void bench_overlap(clt_dist *d, clt_device *dev, const int64_t *sizes, in
     double both = MPI_Wtime() - t0;
     clt_ddp_get_stats(ddp, &after);
     clt_scope_end();
-    double mine[5] = {bwd, comm, both, after.backward_s - before.backward_s, after.wait_s - before.wait_s}, worst[5];
-    MPI_Allreduce(mine, worst, 5, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    double mine[6] = {bwd, copy, comm, both, after.backward_s - before.backward_s, after.wait_s - before.wait_s}, worst[6];
+    MPI_Allreduce(mine, worst, 6, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     if (r < 0) continue;
-    s_bwd[r] = worst[0], s_comm[r] = worst[1], s_ddp[r] = worst[2], s_in[r] = worst[3], s_wait[r] = worst[4];
+    s_bwd[r] = worst[0], s_copy[r] = worst[1], s_comm[r] = worst[2], s_ddp[r] = worst[3], s_in[r] = worst[4],
+    s_wait[r] = worst[5];
   }
   clt_ddp_stats st;
   clt_ddp_get_stats(ddp, &st);
@@ -200,23 +241,23 @@ static void bench_overlap(clt_dist *d, clt_device *dev, const int64_t *sizes, in
     char arch[128] = "";
     for (int i = 0; i < nsizes; i++) snprintf(arch + strlen(arch), sizeof arch - strlen(arch), i ? "-%lld" : "%lld", (long long)sizes[i]);
     printf("[overlap] MLP %s, batch %lld per rank, %.1f MB of float32 gradients in %d buckets of <= %.2f MB, %d ranks, "
-           "median and best of %d, the slowest rank's; %.1f of %d buckets started during the backward\n",
+           "%d rounds, the slowest rank's; %.1f of %d buckets started during the backward\n",
            arch, (long long)batch, (double)st.bytes / 1048576.0, nb, bucket_mb, size, reps,
            (double)st.overlapped / (double)st.steps, nb);
-    /* median() sorts: [0] is then the best */
-    double med[3] = {median(s_bwd, reps), median(s_comm, reps), median(s_ddp, reps)};
-    double best[3] = {s_bwd[0], s_comm[0], s_ddp[0]}, in = median(s_in, reps), wait = median(s_wait, reps);
-    for (int k = 0; k < 2; k++) {
-      const double *v = k ? best : med;
-      double bwd = v[0], comm = v[1], both = v[2], hidden = bwd + comm - both;
-      printf("  %-6s backward alone %.2f ms, its buckets' allreduces alone %.2f ms, clt_ddp_backward %.2f ms", k ? "best" : "median",
-             1e3 * bwd, 1e3 * comm, 1e3 * both);
-      if (!k) printf(" (%.2f in the backward, %.2f waiting after it)", 1e3 * in, 1e3 * wait);
-      printf(": overlap %.2f ms, %.0f%% of the communication (%.0f%% of the backward)\n", 1e3 * hidden, 100 * hidden / comm,
-             100 * hidden / bwd);
-    }
+    /* the overlap of each round (its parts ran back to back, so drift on a shared machine hits
+     * them alike), then medians; median() sorts */
+    double hid[64];
+    for (int r = 0; r < reps; r++) hid[r] = s_bwd[r] + s_copy[r] + s_comm[r] - s_ddp[r];
+    double bwd = median(s_bwd, reps), copy = median(s_copy, reps), comm = median(s_comm, reps), both = median(s_ddp, reps);
+    double hidden = median(hid, reps);
+    printf("  median: backward %.2f ms + copies to and from the buckets %.2f + their allreduces %.2f = %.2f one after "
+           "another; clt_ddp_backward %.2f ms (%.2f in the backward, %.2f after it: waiting, copying back)\n",
+           1e3 * bwd, 1e3 * copy, 1e3 * comm, 1e3 * (bwd + copy + comm), 1e3 * both, 1e3 * median(s_in, reps),
+           1e3 * median(s_wait, reps));
+    printf("  overlap (backward + copies + allreduces - clt_ddp_backward, per round): median %.2f ms = %.0f%% of the "
+           "allreduces' time (rounds: %.2f to %.2f ms)\n", 1e3 * hidden, 100 * hidden / comm, 1e3 * hid[0], 1e3 * hid[reps - 1]);
   }
-  for (int b = 0; b < nb; b++) clt_release(buckets[b]);
+  for (int b = 0; b < nb; b++) clt_release(bk.b[b]);
   clt_ddp_release(ddp);
   for (int i = 0; i < m.n; i++) clt_release(m.p[i]);
   clt_release(x);
