@@ -481,6 +481,35 @@ START_TEST(train_ops_split_and_chunk) {
 }
 END_TEST
 
+/* Empty tensors and 0-d ones: every op gives the shapes PyTorch gives. */
+START_TEST(train_ops_empty_and_0d) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *e = clt_zeros(dev, CLT_FLOAT32, 2, (const int64_t[]){0, 3}), *ind = NULL;
+  ck_assert_int_eq(clt_numel(clt_sort(e, 0, false, &ind)), 0);
+  ck_assert_int_eq(clt_numel(ind), 0);
+  ck_assert_int_eq(clt_numel(clt_topk(e, 2, 1, true, NULL)), 0);
+  ck_assert_int_eq(clt_numel(clt_cumsum(e, 0)), 0);
+  ck_assert_int_eq(clt_numel(clt_cumprod(e, 1)), 0);
+  ck_assert_int_eq(clt_numel(clt_flip(e, 1, (const int[]){0})), 0);
+  clt_tensor *p = clt_pad(e, 4, (const int64_t[]){1, 0, 1, 1}, CLT_PAD_CONSTANT, 7);
+  tu_assert_values(p, 2, (const int64_t[]){2, 4}, (const double[]){7, 7, 7, 7, 7, 7, 7, 7});
+  ck_assert_ptr_null(clt_pad(e, 4, (const int64_t[]){0, 0, 1, 1}, CLT_PAD_REPLICATE, 0));
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_pad", "replicate", "empty");
+  clt_tensor *z = clt_full(dev, CLT_FLOAT64, 0, NULL, 2.5);
+  clt_set_requires_grad(z, true);
+  clt_tensor *s = clt_sort(z, 0, true, &ind), *k = clt_topk(z, 1, -1, true, NULL);
+  tu_assert_values(s, 0, NULL, (const double[]){2.5});
+  tu_assert_values(ind, 0, NULL, (const double[]){0});
+  tu_assert_values(clt_argsort(z, 0, false), 0, NULL, (const double[]){0});
+  tu_assert_values(clt_cumprod(z, 0), 0, NULL, (const double[]){2.5});
+  tu_assert_values(clt_flip(z, 1, (const int[]){0}), 0, NULL, (const double[]){2.5});
+  ck_assert_int_eq(clt_backward(clt_add(clt_mul_scalar(s, 2), clt_cumsum(k, -1)), NULL), CLT_OK);
+  tu_assert_values(clt_grad(z), 0, NULL, (const double[]){3});
+  clt_scope_end();
+}
+END_TEST
+
 /* ---- random ----------------------------------------------------------------------------- */
 
 static uint64_t ref_word64(uint64_t seed, uint64_t counter) {
@@ -777,6 +806,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, train_ops_cumprod_grad_at_zeros);
   TU_DEVICES(tc, train_ops_match_pytorch);
   TU_DEVICES(tc, train_ops_split_and_chunk);
+  TU_DEVICES(tc, train_ops_empty_and_0d);
   TU_DEVICES(tc, train_ops_random);
   TU_DEVICES(tc, train_ops_inplace_scalar);
   TU_DEVICES(tc, train_ops_errors_name_the_argument);
