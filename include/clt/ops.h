@@ -205,9 +205,9 @@ CLT_API clt_tensor *clt_one_hot(clt_tensor *index, int64_t num_classes);
  * Stable: equal keys keep their order, ascending and descending alike. NaN is greater than
  * everything (last ascending, first descending), as PyTorch; -0 equals +0. Any dtype (int64
  * keys compare exactly, not through double); a 0-d x is its own sort. The order is found on
- * the host: on an OpenCL device x is read back (one device -> host copy of x) and the indices
- * written back (no sorting kernel yet); the values are then a gather of x on its device, whose
- * gradient scatters g back (float dtypes). */
+ * the host by a merge sort of each slice: on an OpenCL device that costs a device -> host copy
+ * of x and a host -> device copy of the int64 indices (there is no sorting kernel yet); the
+ * values are then a gather of x on its device, whose gradient scatters g back (float dtypes). */
 CLT_API clt_tensor *clt_sort(clt_tensor *x, int dim, bool descending, clt_tensor **indices);
 /* torch.argsort(x, dim, descending, stable=True): clt_sort's indices alone. */
 CLT_API clt_tensor *clt_argsort(clt_tensor *x, int dim, bool descending);
@@ -218,10 +218,12 @@ CLT_API clt_tensor *clt_topk(clt_tensor *x, int64_t k, int dim, bool largest, cl
 
 /* torch.cumsum / torch.cumprod(x, dim): inclusive running sum / product along dim. Integers
  * and bool give int64 (as PyTorch), floats keep their dtype. Computed on x's device as
- * ceil(log2 n) steps of y + (y shifted by 1, 2, 4, ... along dim) (a Hillis-Steele scan of
- * existing elementwise ops), so a float sum is within about log2(n) ulp-steps of exact rather
- * than PyTorch's sequential rounding. Gradients: cumsum's is the reverse cumsum of g;
- * cumprod's is the scan's own chain of products, exact where x holds zeros too (no division). */
+ * ceil(log2 n) steps of y op (y shifted by 1, 2, 4, ... along dim, the gap filled with 0 or 1),
+ * a Hillis-Steele scan of existing elementwise ops (log2 n passes over the tensor, each a new
+ * tensor), so each float result is a tree of at most ceil(log2 n) + 1 levels of roundings,
+ * not PyTorch's sequential n (the last bits may differ from PyTorch's). Gradients come from
+ * the scan's own graph: cumsum's is the reverse cumsum of g; cumprod's is products of the
+ * other elements, never a division, so it is right where x holds zeros (PyTorch's too). */
 CLT_API clt_tensor *clt_cumsum(clt_tensor *x, int dim);
 CLT_API clt_tensor *clt_cumprod(clt_tensor *x, int dim);
 
