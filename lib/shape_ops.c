@@ -32,8 +32,11 @@ static clt_tensor *embed(clt_tensor *x, const int64_t *before, const int64_t *af
   char a[CLT__SHAPE_STR];
   for (int d = 0; d < x->ndim; d++) {
     int64_t s;
-    if (clt__add_ovf(x->shape[d], before[d], &s) || clt__add_ovf(s, after[d], &shape[d]) || shape[d] < 0)
-      return clt__err(CLT_ERR_SHAPE, "padding (%lld, %lld) of dim %d of x %s leaves no valid size", (long long)before[d],
+    if (clt__add_ovf(x->shape[d], before[d], &s) || clt__add_ovf(s, after[d], &shape[d]))
+      return clt__err(CLT_ERR_OVERFLOW, "padding (%lld, %lld) of dim %d of x %s overflows its size", (long long)before[d],
+                      (long long)after[d], d, SHAPE(a, x)), NULL;
+    if (shape[d] < 0)
+      return clt__err(CLT_ERR_SHAPE, "padding (%lld, %lld) of dim %d of x %s leaves a negative size", (long long)before[d],
                       (long long)after[d], d, SHAPE(a, x)), NULL;
     int64_t skip = before[d] < 0 ? -before[d] : 0, cut = after[d] < 0 ? -after[d] : 0;
     len[d] = x->shape[d] - skip - cut;

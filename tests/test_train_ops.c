@@ -654,7 +654,13 @@ START_TEST(train_ops_errors_name_the_argument) {
   ck_assert_ptr_null(clt_pad(x, 2, (const int64_t[]){5, 0}, CLT_PAD_CIRCULAR, 0));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_pad", "circular", "0 .. 4");
   ck_assert_ptr_null(clt_pad(x, 2, (const int64_t[]){-3, -2}, CLT_PAD_CONSTANT, 0));
-  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_pad", "(-3, -2)", "dim 1");
+  TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_pad", "(-3, -2)", "dim 1", "negative");
+  ck_assert_ptr_null(clt_pad(x, 2, (const int64_t[]){INT64_MAX, 1}, CLT_PAD_CONSTANT, 0));
+  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_pad", "dim 1", "overflows");
+  ck_assert_ptr_null(clt_pad(x, 4, (const int64_t[]){1LL << 62, 0, 0, 0}, CLT_PAD_CONSTANT, 0)); /* [3, 2^62 + 4] */
+  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_pad");
+  ck_assert_ptr_null(clt_randint(dev, CLT_INT64, 0, 2, 2, (const int64_t[]){1LL << 62, 4}));
+  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_randint");
   ck_assert_ptr_null(clt_pad(x, 2, (const int64_t[]){1, 1}, (clt_pad_mode)7, 0));
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_pad", "mode 7");
   ck_assert_ptr_null(clt_flip(x, 2, (const int[]){1, -1}));
