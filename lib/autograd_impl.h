@@ -49,6 +49,7 @@ typedef union {
     bool stack;
   } cat;
   int dim; /* gather, scatter_add */
+  int64_t pad[CLT_MAX_DIMS]; /* constant pad (lib/shape_ops.c): elements added before each dim */
   struct {
     clt_reduction reduction;
     int64_t N, C;

@@ -295,5 +295,8 @@ void clt__philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[
 void clt__philox_uniform(void *dst, clt_dtype dt, int64_t n, uint64_t seed, uint64_t counter);
 /* Blocks of 4 words used by n elements of dt. */
 uint64_t clt__philox_blocks(clt_dtype dt, int64_t n);
+/* This thread's generator's seed and counter, advanced past blocks blocks the caller takes
+ * (host-made random tensors: randperm, randint). */
+void clt__rng_take(uint64_t blocks, uint64_t *seed, uint64_t *counter);
 
 #endif

@@ -220,3 +220,39 @@ clt_status clt_clamp_(clt_tensor *t, double lo, double hi) {
   clt__tensor_release(old);
   return s;
 }
+
+/* ---- ops5: scalar forms ----------------------------------------------------------------- */
+
+/* s as a 0-d tensor that promotes beside t as a Python number does (a 0-d operand never decides
+ * over t's dims, only raises the kind): int64 when integral and within int64, else float64,
+ * which keeps s exact for a float64 t and rounds it once for a float32 one. Then the tensor
+ * form. */
+static clt_status scalar_(clt_op op, clt_tensor *t, double s) {
+  if (!t) return clt__null_arg("t");
+  clt_dtype dt = isfinite(s) && s == trunc(s) && fabs(s) < 0x1p63 ? CLT_INT64 : CLT_FLOAT64;
+  clt_tensor *o = clt__full(t->st->dev, dt, 0, NULL, s);
+  if (!o) return clt_last_status();
+  clt_status st = binary_(op, t, o);
+  clt__tensor_release(o);
+  return st;
+}
+
+clt_status clt_add_scalar_(clt_tensor *t, double s) {
+  clt__api("clt_add_scalar_");
+  return scalar_(CLT_OP_add, t, s);
+}
+
+clt_status clt_sub_scalar_(clt_tensor *t, double s) {
+  clt__api("clt_sub_scalar_");
+  return scalar_(CLT_OP_sub, t, s);
+}
+
+clt_status clt_mul_scalar_(clt_tensor *t, double s) {
+  clt__api("clt_mul_scalar_");
+  return scalar_(CLT_OP_mul, t, s);
+}
+
+clt_status clt_div_scalar_(clt_tensor *t, double s) {
+  clt__api("clt_div_scalar_");
+  return scalar_(CLT_OP_div, t, s);
+}

@@ -133,3 +133,9 @@ clt_tensor *clt__randn(clt_device *dev, clt_dtype dtype, int ndim, const int64_t
   clt__device_drop(host);
   return t;
 }
+
+void clt__rng_take(uint64_t blocks, uint64_t *seed, uint64_t *counter) {
+  *seed = rng_seed;
+  *counter = rng_offset;
+  rng_offset += blocks;
+}

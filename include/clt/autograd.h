@@ -79,6 +79,16 @@ CLT_API clt_status clt_fill_(clt_tensor *t, double value);
 /* Copies src (broadcast to t's shape, converted to t's dtype) into t. */
 CLT_API clt_status clt_copy_(clt_tensor *t, clt_tensor *src);
 CLT_API clt_status clt_clamp_(clt_tensor *t, double lo, double hi);
+/* ---- ops5: scalar forms (issue 14 item 5) ---- */
+/* t op= s (torch.Tensor.add_(s), sub_, mul_, div_ with a Python number): s is a Python int
+ * when integral and finite, else a Python float, and t must hold the result as for the tensor
+ * forms (int32 add_ 2 is int32; int32 add_ 2.5 or div_ anything is CLT_ERR_DTYPE; bool:
+ * CLT_ERR_DTYPE). Recorded as the tensor forms with a constant other. */
+CLT_API clt_status clt_add_scalar_(clt_tensor *t, double s);
+CLT_API clt_status clt_sub_scalar_(clt_tensor *t, double s);
+CLT_API clt_status clt_mul_scalar_(clt_tensor *t, double s);
+CLT_API clt_status clt_div_scalar_(clt_tensor *t, double s);
+/* ---- end of ops5 ---- */
 
 /* Gradient checking: fn maps the inputs to an output; the analytic gradient of
  * sum(output * w), for a fixed random w, is compared with central differences in every element

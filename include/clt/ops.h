@@ -189,6 +189,76 @@ CLT_API clt_tensor *clt_scatter_add(clt_tensor *x, int dim, clt_tensor *index, c
  * elsewhere; num_classes -1 takes max(index) + 1. */
 CLT_API clt_tensor *clt_one_hot(clt_tensor *index, int64_t num_classes);
 
+
+/* ---- ops5: sorting, scans, padding, splitting (issue 14 item 5) ------------------------- */
+
+/* torch.sort(x, dim, descending, stable=True): the values of x sorted along dim (negative
+ * counts from the end), and in *indices (may be NULL; int64, x's shape) where each came from.
+ * Stable: equal keys keep their order, ascending and descending alike. NaN is greater than
+ * everything (last ascending, first descending), as PyTorch; -0 equals +0. Any dtype (int64
+ * keys compare exactly, not through double); a 0-d x is its own sort. The order is found on
+ * the host by a merge sort of each slice: on an OpenCL device that costs a device -> host copy
+ * of x and a host -> device copy of the int64 indices (there is no sorting kernel yet); the
+ * values are then a gather of x on its device, whose gradient scatters g back (float dtypes). */
+CLT_API clt_tensor *clt_sort(clt_tensor *x, int dim, bool descending, clt_tensor **indices);
+/* torch.argsort(x, dim, descending, stable=True): clt_sort's indices alone. */
+CLT_API clt_tensor *clt_argsort(clt_tensor *x, int dim, bool descending);
+/* torch.topk(x, k, dim, largest, sorted=True): the k largest (smallest) values along dim, in
+ * order (largest first, or smallest first), ties in their order in x; *indices (may be NULL)
+ * as clt_sort's. k in 0 .. x.shape[dim]. As clt_sort (the host finds the order). */
+CLT_API clt_tensor *clt_topk(clt_tensor *x, int64_t k, int dim, bool largest, clt_tensor **indices);
+
+/* torch.cumsum / torch.cumprod(x, dim): inclusive running sum / product along dim. Integers
+ * and bool give int64 (as PyTorch), floats keep their dtype. Computed on x's device as
+ * ceil(log2 n) steps of y op (y shifted by 1, 2, 4, ... along dim, the gap filled with 0 or 1),
+ * a Hillis-Steele scan of existing elementwise ops (log2 n passes over the tensor, each a new
+ * tensor), so each float result is a tree of at most ceil(log2 n) + 1 levels of roundings,
+ * not PyTorch's sequential n (the last bits may differ from PyTorch's). Gradients come from
+ * the scan's own graph: cumsum's is the reverse cumsum of g; cumprod's is products of the
+ * other elements, never a division, so it is right where x holds zeros (PyTorch's too). */
+CLT_API clt_tensor *clt_cumsum(clt_tensor *x, int dim);
+CLT_API clt_tensor *clt_cumprod(clt_tensor *x, int dim);
+
+/* torch.Tensor.masked_fill(mask, value): x with value (converted to x's dtype, as a C cast;
+ * bool: value != 0) where the bool mask is true. mask broadcasts to x's shape (not the
+ * reverse); the result has x's shape. x's gradient is g where mask is false, 0 where filled. */
+CLT_API clt_tensor *clt_masked_fill(clt_tensor *x, clt_tensor *mask, double value);
+
+/* torch.split(x, split_size, dim): views of x along dim, split_size elements each (the last
+ * may be smaller; a dim of size 0 gives one empty piece). *n gets the number of pieces; out
+ * (room for cap) gets them, or may be NULL to ask for the number only. More pieces than cap:
+ * CLT_ERR_INVALID_ARG, nothing made. On any failure every out[i] is NULL. Each piece is a view
+ * (clt_slice): the caller releases each. */
+CLT_API clt_status clt_split(clt_tensor *x, int64_t split_size, int dim, clt_tensor **out, int cap, int *n);
+/* torch.split(x, [sizes], dim): nsizes views of the given sizes, which must add up to
+ * x.shape[dim]. */
+CLT_API clt_status clt_split_sizes(clt_tensor *x, int nsizes, const int64_t *sizes, int dim, clt_tensor **out);
+/* torch.chunk(x, chunks, dim): views of ceil(size / chunks) elements each along dim, so
+ * possibly fewer than chunks pieces (torch.chunk(arange(5), 4) gives 3); a dim of size 0 gives
+ * chunks empty pieces. out has room for chunks; *n gets the number made. */
+CLT_API clt_status clt_chunk(clt_tensor *x, int chunks, int dim, clt_tensor **out, int *n);
+
+/* Padding modes of clt_pad (torch.nn.functional.pad's mode). */
+typedef enum clt_pad_mode {
+  CLT_PAD_CONSTANT = 0,  /* "constant": value outside x */
+  CLT_PAD_REFLECT = 1,   /* "reflect": mirrored about the edge element (pad < size) */
+  CLT_PAD_REPLICATE = 2, /* "replicate": the edge element repeated (size > 0) */
+  CLT_PAD_CIRCULAR = 3   /* "circular": wrapped around (pad <= size) */
+} clt_pad_mode;
+/* torch.nn.functional.pad(x, pad, mode, value): pad holds npad (even, npad / 2 <= ndim)
+ * entries, (before, after) pairs for the last dim first, then the one before it, and so on.
+ * Constant mode takes negative entries (cropping), as PyTorch; the other modes need entries
+ * >= 0 and, unlike PyTorch (which pads only the last 1-3 dims of 2-5-d inputs there), pad any
+ * dims of any tensor. value: constant mode only (converted to x's dtype). Any dtype.
+ * Gradients: constant mode's is g cropped back; the others' are g scattered back (a gather
+ * per padded dim, as index_select). */
+CLT_API clt_tensor *clt_pad(clt_tensor *x, int npad, const int64_t *pad, clt_pad_mode mode, double value);
+/* torch.flip(x, dims): x reversed along each of the ndims dims listed (negative from the end,
+ * no repeats). A new tensor (PyTorch's too), one gather per dim; the gradient is g flipped. */
+CLT_API clt_tensor *clt_flip(clt_tensor *x, int ndims, const int *dims);
+
+/* ---- end of ops5 ------------------------------------------------------------------------ */
+
 #ifdef __cplusplus
 }
 #endif

@@ -225,6 +225,36 @@ CLT_API clt_status clt_scope_unwind(int depth);
  * tensors it returned keep the device open (clt works on: the report is a diagnosis). */
 CLT_API int64_t clt_leak_report(FILE *f);
 
+
+/* ---- ops5: more random tensors and *_like constructors (issue 14 item 5) ---------------- */
+
+/* torch.randperm(n, dtype): a random permutation of 0 .. n-1 (n >= 0) as a 1-d tensor of an
+ * integer or float dtype that holds n - 1 exactly. Fisher-Yates on the host from this thread's
+ * generator (swap i takes block offset + i: j = (64 bits of it) mod (i + 1), a bias below
+ * n / 2^64), then copied to dev; advances the generator by n blocks. */
+CLT_API clt_tensor *clt_randperm(clt_device *dev, clt_dtype dtype, int64_t n);
+/* torch.randint(low, high, shape, dtype): integers uniform in [low, high) (low < high, both
+ * held exactly by dtype; not bool). Element i is low + (64 bits of block offset + i) mod
+ * (high - low), made on the host and copied to dev; advances the generator by numel blocks. */
+CLT_API clt_tensor *clt_randint(clt_device *dev, clt_dtype dtype, int64_t low, int64_t high, int ndim,
+                                const int64_t *shape);
+/* torch.bernoulli(p): 1 with probability p (elementwise), else 0, in p's float dtype on p's
+ * device: rand_like(p) < p, with the generator advanced as clt_rand. Every p must lie in
+ * [0, 1] (CLT_ERR_INVALID_ARG otherwise, NaN included, as PyTorch; checked with one reduction
+ * read back). Not differentiable. */
+CLT_API clt_tensor *clt_bernoulli(clt_tensor *p);
+/* torch.empty_like, zeros_like, ones_like, full_like, rand_like, randn_like: t's shape, dtype
+ * and device, row-major contiguous (PyTorch keeps a dense input's layout; clt does not). rand
+ * and randn need a float t, as clt_rand and clt_randn. */
+CLT_API clt_tensor *clt_empty_like(clt_tensor *t);
+CLT_API clt_tensor *clt_zeros_like(clt_tensor *t);
+CLT_API clt_tensor *clt_ones_like(clt_tensor *t);
+CLT_API clt_tensor *clt_full_like(clt_tensor *t, double value);
+CLT_API clt_tensor *clt_rand_like(clt_tensor *t);
+CLT_API clt_tensor *clt_randn_like(clt_tensor *t);
+
+/* ---- end of ops5 ------------------------------------------------------------------------ */
+
 #ifdef __cplusplus
 }
 #endif
