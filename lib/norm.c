@@ -115,7 +115,7 @@ static clt_tensor *norm(const char *name, clt__norm_args a, clt_tensor *x, clt_t
   if (!xc || (w && !wc) || (b && !bc)) goto done;
   y = clt__empty(dev, x->dtype, x->ndim, x->shape);
   stats = y ? clt__empty(dev, x->dtype, 2, (const int64_t[]){a.S, 2}) : NULL;
-  if (!stats) goto done;
+  if (!stats) goto fail;
   if (x->numel > 0) {
     a.dt = x->dtype;
     a.x = xc->st;
@@ -138,11 +138,7 @@ static clt_tensor *norm(const char *name, clt__norm_args a, clt_tensor *x, clt_t
       clt__range_forget(rm->st);
       clt__range_forget(rv->st);
     }
-    if (clt__run_norm_fwd(dev, &a) != CLT_OK) {
-      clt__tensor_release(y);
-      y = NULL;
-      goto done;
-    }
+    if (clt__run_norm_fwd(dev, &a) != CLT_OK) goto fail;
     if (rm && !a.fixed) {
       bump(rm);
       bump(rv);
@@ -155,6 +151,10 @@ static clt_tensor *norm(const char *name, clt__norm_args a, clt_tensor *x, clt_t
     clt__node *n = clt__record(&y, name, bw_norm, nin, in, wc ? 3 : 2, saved);
     if (n) layout_to_node(n, &a, w != NULL, b != NULL);
   }
+  goto done;
+fail:
+  clt__tensor_release(y);
+  y = NULL;
 done:
   clt__tensor_release(xc);
   clt__tensor_release(wc);
