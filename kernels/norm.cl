@@ -4,13 +4,29 @@
  * statistic (forward, dx) or per channel (dw, db), each a loop over its elements: the
  * statistics in two passes (the mean, then the sum of squared deviations from it), so data far
  * from zero (1e4 + noise) keeps its variance, accumulated in ACC (double where the device has
- * fp64, as the host reference; else T). */
+ * fp64, as the host reference; else T with compensated sums), and the mean kept as a pair
+ * (lib/backend.h: clt__norm_args.stats) so that deviations from it stay exact in float32. */
 
 #if CLT_IS_FLOAT
+/* Sums of ACC: plain in double; in float (a device without fp64) Neumaier's compensated sum,
+ * whose error does not grow with the count. */
 #if CLT_FP64
 typedef double ACC;
+#define NSUM(s) ACC s = 0
+#define NADD(s, v) s += (v)
+#define NGET(s) (s)
+#define NREST(s) ((ACC)0)
 #else
 typedef T ACC;
+#define NSUM(s) ACC s = 0, s##_c = 0
+#define NADD(s, v)                                          \
+  {                                                         \
+    ACC v_ = (v), t_ = s + v_;                              \
+    s##_c += fabs(s) >= fabs(v_) ? (s - t_) + v_ : (v_ - t_) + s; \
+    s = t_;                                                 \
+  }
+#define NGET(s) (s + s##_c)
+#define NREST(s) (s##_c)
 #endif
 
 /* flags */
@@ -22,41 +38,53 @@ typedef T ACC;
 
 #define NORM_AT(p, s, q) (((p) * S + (s)) * Q + (q))
 #define NORM_CH(s, q) ((((s) % smod) * Q + (q)) / cdiv)
+/* x - mean with the mean as (hi, lo) (lib/backend.h: clt__norm_args.stats) */
+#define NORM_DEV(v, hi, lo) (((ACC)(v) - (ACC)(hi)) - (ACC)(lo))
 
 __kernel void norm_fwd(__global const T *x, long xo, __global const T *w, long wo, __global const T *b, long bo,
                        __global T *y, __global T *st, __global T *rm, long rmo, long rms, __global T *rv, long rvo,
                        long rvs, long P, long S, long Q, long smod, long cdiv, int flags, T eps, T mom) {
   long s = get_global_id(0);
   if (s >= S) return;
-  ACC M = (ACC)(P * Q), mean = 0, rstd;
+  ACC M = (ACC)(P * Q), rstd;
+  T hi = 0, lo = 0;
   if (flags & NORM_FIXED) {
-    mean = rm[rmo + s * rms];
+    hi = rm[rmo + s * rms];
     rstd = (ACC)1 / sqrt((ACC)rv[rvo + s * rvs] + (ACC)eps);
   } else {
-    ACC sum = 0, ss = 0;
     if (!(flags & NORM_RMS)) {
+      NSUM(sum);
       for (long p = 0; p < P; p++)
-        for (long q = 0; q < Q; q++) sum += x[xo + NORM_AT(p, s, q)];
-      mean = sum / M;
+        for (long q = 0; q < Q; q++) NADD(sum, (ACC)x[xo + NORM_AT(p, s, q)]);
+      ACC mean = NGET(sum) / M;
+      hi = (T)mean;
+      /* double: the rest of the mean; float: sum - hi M exactly (fma), plus the sum's rest */
+#if CLT_FP64
+      lo = (T)(mean - (ACC)hi);
+#else
+      lo = (fma(-(ACC)hi, M, sum) + NREST(sum)) / M;
+#endif
     }
+    NSUM(ss);
     for (long p = 0; p < P; p++)
       for (long q = 0; q < Q; q++) {
-        ACC d = (ACC)x[xo + NORM_AT(p, s, q)] - mean;
-        ss += d * d;
+        ACC d = NORM_DEV(x[xo + NORM_AT(p, s, q)], hi, lo);
+        NADD(ss, d * d);
       }
-    rstd = (ACC)1 / sqrt(ss / M + (ACC)eps);
+    rstd = (ACC)1 / sqrt(NGET(ss) / M + (ACC)eps);
     if (flags & NORM_RUNNING) {
       long i = rmo + s * rms, j = rvo + s * rvs;
-      rm[i] = ((ACC)1 - (ACC)mom) * rm[i] + (ACC)mom * mean;
-      rv[j] = ((ACC)1 - (ACC)mom) * rv[j] + (ACC)mom * ss / (M - 1);
+      rm[i] = ((ACC)1 - (ACC)mom) * rm[i] + (ACC)mom * ((ACC)hi + (ACC)lo);
+      rv[j] = ((ACC)1 - (ACC)mom) * rv[j] + (ACC)mom * NGET(ss) / (M - 1);
     }
   }
-  st[2 * s] = mean;
-  st[2 * s + 1] = rstd;
+  st[3 * s] = hi;
+  st[3 * s + 1] = lo;
+  st[3 * s + 2] = rstd;
   for (long p = 0; p < P; p++)
     for (long q = 0; q < Q; q++) {
       long c = NORM_CH(s, q), i = NORM_AT(p, s, q);
-      ACC v = ((ACC)x[xo + i] - mean) * rstd;
+      ACC v = NORM_DEV(x[xo + i], hi, lo) * rstd;
       if (flags & NORM_W) v *= w[wo + c];
       if (flags & NORM_B) v += b[bo + c];
       y[i] = v;
@@ -64,29 +92,31 @@ __kernel void norm_fwd(__global const T *x, long xo, __global const T *w, long w
 }
 
 /* dx = rstd (g w - mean(g w) - xhat mean(g w xhat)) over statistic s's elements (RMS norm:
- * without mean(g w); fixed statistics: rstd g w). The statistics come from the forward: xhat
- * is recomputed from x, mean and rstd, not from a second pass over the data. */
+ * without mean(g w); fixed statistics: rstd g w). xhat comes from x and the forward's
+ * statistics, not from a second pass for them. */
 __kernel void norm_bwd_dx(__global const T *g, long go, __global const T *x, long xo, __global const T *st,
                           __global const T *w, long wo, __global T *dx, long P, long S, long Q, long smod, long cdiv,
                           int flags) {
   long s = get_global_id(0);
   if (s >= S) return;
-  ACC M = (ACC)(P * Q), mean = st[2 * s], rstd = st[2 * s + 1], A = 0, B = 0;
+  ACC M = (ACC)(P * Q), rstd = st[3 * s + 2];
+  T hi = st[3 * s], lo = st[3 * s + 1];
+  NSUM(A);
+  NSUM(B);
   if (!(flags & NORM_FIXED))
     for (long p = 0; p < P; p++)
       for (long q = 0; q < Q; q++) {
         long i = NORM_AT(p, s, q);
         ACC gw = (flags & NORM_W) ? (ACC)g[go + i] * w[wo + NORM_CH(s, q)] : (ACC)g[go + i];
-        A += gw;
-        B += gw * (((ACC)x[xo + i] - mean) * rstd);
+        NADD(A, gw);
+        NADD(B, gw * (NORM_DEV(x[xo + i], hi, lo) * rstd));
       }
-  A = (flags & (NORM_FIXED | NORM_RMS)) ? 0 : A / M;
-  B = B / M;
+  ACC a = (flags & (NORM_FIXED | NORM_RMS)) ? 0 : NGET(A) / M, bm = NGET(B) / M;
   for (long p = 0; p < P; p++)
     for (long q = 0; q < Q; q++) {
       long i = NORM_AT(p, s, q);
       ACC gw = (flags & NORM_W) ? (ACC)g[go + i] * w[wo + NORM_CH(s, q)] : (ACC)g[go + i];
-      dx[i] = rstd * (gw - A - ((ACC)x[xo + i] - mean) * rstd * B);
+      dx[i] = rstd * (gw - a - NORM_DEV(x[xo + i], hi, lo) * rstd * bm);
     }
 }
 
@@ -96,16 +126,17 @@ __kernel void norm_bwd_dw(__global const T *g, long go, __global const T *x, lon
                           __global T *dw, __global T *db, long P, long S, long Q, long smod, long cdiv, int flags) {
   long c = get_global_id(0);
   if (c >= smod * Q / cdiv) return;
-  ACC sw = 0, sb = 0;
+  NSUM(sw);
+  NSUM(sb);
   for (long p = 0; p < P; p++)
     for (long k = 0; k < S / smod; k++)
       for (long t = c * cdiv; t < (c + 1) * cdiv; t++) {
         long s = k * smod + t / Q, i = NORM_AT(p, s, t % Q);
         ACC gv = g[go + i];
-        sw += gv * (((ACC)x[xo + i] - st[2 * s]) * st[2 * s + 1]);
-        sb += gv;
+        NADD(sw, gv * (NORM_DEV(x[xo + i], st[3 * s], st[3 * s + 1]) * (ACC)st[3 * s + 2]));
+        NADD(sb, gv);
       }
-  if (flags & NORM_W) dw[c] = sw;
-  if (flags & NORM_B) db[c] = sb;
+  if (flags & NORM_W) dw[c] = NGET(sw);
+  if (flags & NORM_B) db[c] = NGET(sb);
 }
 #endif

@@ -111,7 +111,11 @@ typedef struct clt__norm_args_s {
   const clt__storage *x, *w, *b; /* w, b: NC values from wo, bo, or NULL (1 and 0) */
   int64_t xo, wo, bo;
   clt__storage *y;     /* forward: [P, S, Q] from 0 */
-  clt__storage *stats; /* [S, 2] (mean, rstd) from 0: the forward writes it, the backward reads it */
+  /* [S, 3] from 0: the forward writes it, the backward reads it. (mean_hi, mean_lo, rstd): the
+   * mean as T's value nearest it plus the rest, and x - mean computed as (x - mean_hi) - mean_lo,
+   * whose first difference is exact for x near the mean: float32 data at 1e4 + noise keeps its
+   * deviations to float32's precision instead of ulp(1e4) = 1e-3, forward and backward. */
+  clt__storage *stats;
   /* Batch norm's running statistics (S values each, elements rm_off + i rm_stride): read when
    * fixed, else, when not NULL, updated in place: r = (1 - momentum) r + momentum v, with the
    * unbiased variance (P Q / (P Q - 1) var) for rv, as PyTorch. */

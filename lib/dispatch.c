@@ -330,11 +330,11 @@ static bool strided(clt__span *o, int64_t off, int64_t n, int64_t stride, clt_dt
   o->exact = false;
   return n > 0;
 }
-/* y [P, S, Q], stats [S, 2], and the running statistics where the forward updates them. */
+/* y [P, S, Q], stats [S, 3], and the running statistics where the forward updates them. */
 static bool span_norm_fwd(const void *a, int k, clt__span *o) {
   const clt__norm_args *x = a;
   if (k == 0) return run(o, 0, x->P * x->S * x->Q, x->dt);
-  if (k == 1) return run(o, 0, 2 * x->S, x->dt);
+  if (k == 1) return run(o, 0, 3 * x->S, x->dt);
   if (x->fixed) return false;
   if (k == 2) return x->rm && strided(o, x->rm_off, x->S, x->rm_stride, x->dt);
   return x->rv && strided(o, x->rv_off, x->S, x->rv_stride, x->dt);

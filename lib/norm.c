@@ -1,7 +1,7 @@
 /* Batch, layer, group and RMS norm (include/clt/nn.h): each views its input as [P, S, Q] with a
  * channel rule (lib/backend.h: clt__norm_args) and runs one fused backend entry each way
  * (norm_fwd, norm_bwd) through the dispatch door. The forward's per-statistic mean and rstd
- * ([S, 2]) are saved for the backward, which needs no second pass for them. */
+ * ([S, 3]: lib/backend.h) are saved for the backward, which needs no second pass for them. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -114,7 +114,7 @@ static clt_tensor *norm(const char *name, clt__norm_args a, clt_tensor *x, clt_t
   clt_tensor *y = NULL, *stats = NULL;
   if (!xc || (w && !wc) || (b && !bc)) goto done;
   y = clt__empty(dev, x->dtype, x->ndim, x->shape);
-  stats = y ? clt__empty(dev, x->dtype, 2, (const int64_t[]){a.S, 2}) : NULL;
+  stats = y ? clt__empty(dev, x->dtype, 2, (const int64_t[]){a.S, 3}) : NULL;
   if (!stats) goto fail;
   if (x->numel > 0) {
     a.dt = x->dtype;

@@ -135,8 +135,13 @@ static double *pattern(int64_t n, int seed, double scale, double shift) {
 
 /* A tensor of shape holding v (row-major), of dtype dt; strided: a transposed view of a tensor
  * with the last two dims swapped, so that its strides are not row-major. */
+static clt_tensor *on(clt_device *dev, clt_dtype dt, int nd, const int64_t *shape, const double *v) {
+  /* cast on the host: a device may lack fp64 (norm_no_fp64) */
+  return clt_to(clt_cast(clt_from_host(tu_dev[0], CLT_FLOAT64, nd, shape, v), dt), dev);
+}
+
 static clt_tensor *make(clt_device *dev, clt_dtype dt, int nd, const int64_t *shape, const double *v, bool strided) {
-  if (!strided || nd < 2) return clt_cast(clt_from_host(dev, CLT_FLOAT64, nd, shape, v), dt);
+  if (!strided || nd < 2) return on(dev, dt, nd, shape, v);
   int64_t s[4], n = prod(nd, shape), R = shape[nd - 2], Cc = shape[nd - 1];
   memcpy(s, shape, (size_t)nd * sizeof *s);
   s[nd - 2] = Cc;
@@ -146,7 +151,7 @@ static clt_tensor *make(clt_device *dev, clt_dtype dt, int nd, const int64_t *sh
     int64_t m = i / (R * Cc), r = i / Cc % R, j = i % Cc;
     t[(m * Cc + j) * R + r] = v[i];
   }
-  clt_tensor *out = clt_transpose(clt_cast(clt_from_host(dev, CLT_FLOAT64, nd, s, t), dt), -1, -2);
+  clt_tensor *out = clt_transpose(on(dev, dt, nd, s, t), -1, -2);
   free(t);
   return out;
 }
@@ -219,26 +224,57 @@ START_TEST(norm_matches_naive_loops) {
 END_TEST
 
 /* float32 data at 1e4 + noise of spread 1: the two-pass statistics keep the variance (one pass
- * of E[x^2] - E[x]^2 in float32 loses it: 1e8 against an ulp of 8). Held to float64 loops over
- * the same float32 inputs, as are the gradients (through layer norm). */
+ * of E[x^2] - E[x]^2 in float32 loses it: 1e8 against an ulp of 8), and the mean kept as a pair
+ * keeps the deviations exact (a float32 mean is off by up to ulp(1e4) / 2 = 5e-4). The forward
+ * is held to float64 loops over the same float32 inputs, the gradients to clt's own float64 ones
+ * (themselves checked by gradcheck and against PyTorch). The suite runs this test again with
+ * $CLT_DISABLE_FP64=1 (tests/meson.build: norm_no_fp64), where kernels/norm.cl sums in float. */
 START_TEST(norm_float32_far_from_zero) {
   clt_device *dev = TU_DEV;
   for (int ci = 0; ci < NCASES; ci++) {
     const ncase *c = &cases[ci];
     if (c->op == BN && !c->training) continue; /* the running statistics set the scale */
-    int64_t nx = prod(c->nd, c->x), C = c->x[1];
-    double *xv = pattern(nx, 7 + ci, 1, 1e4), *rmv = pattern(C, 8, 0, 0), *rvv = pattern(C, 9, 0, 1);
+    int64_t nx = prod(c->nd, c->x), np = prod(pnd(c), pshape(c)), C = c->x[1];
+    double *xv = pattern(nx, 7 + ci, 1, 1e4), *wv = pattern(np, 5, 1, 0), *bv = pattern(np, 6, 1, 0);
+    double *gv = pattern(nx, 11 + ci, 1, 0.25), *rmv = pattern(C, 8, 0, 0), *rvv = pattern(C, 9, 0, 1);
     clt_scope_begin();
-    clt_tensor *x = make(dev, CLT_FLOAT32, c->nd, c->x, xv, false);
-    clt_tensor *rm = c->running ? make_vec(dev, CLT_FLOAT32, C, rmv, false) : NULL;
-    clt_tensor *rv = c->running ? make_vec(dev, CLT_FLOAT32, C, rvv, false) : NULL;
-    double *xr = tu_values(x), *want = reference(c, CLT_FLOAT32, xr, NULL, NULL, rmv, rvv);
-    check_close(run(c, x, NULL, NULL, rm, rv), nx, want, 1e-5, "(1e4 + noise, float32)", c->name, dev);
+    clt_tensor *in[2][3], *rm = NULL, *rv = NULL, *y[2];
+    in[0][0] = make(dev, CLT_FLOAT32, c->nd, c->x, xv, ci % 2 == 1);
+    in[0][1] = c->w ? make(dev, CLT_FLOAT32, pnd(c), pshape(c), wv, false) : NULL;
+    in[0][2] = c->b ? make(dev, CLT_FLOAT32, pnd(c), pshape(c), bv, false) : NULL;
+    for (int i = 0; i < 3; i++) /* float64 over the same (float32) values, on the host */
+      in[1][i] = in[0][i] ? clt_cast(clt_to(in[0][i], tu_dev[0]), CLT_FLOAT64) : NULL;
+    for (int d = 0; d < 2; d++) { /* float32 on dev, then the float64 reference */
+      for (int i = 0; i < 3; i++)
+        if (in[d][i]) clt_set_requires_grad(in[d][i], true);
+      if (!d && c->running) {
+        rm = make_vec(dev, CLT_FLOAT32, C, rmv, false);
+        rv = make_vec(dev, CLT_FLOAT32, C, rvv, false);
+      }
+      y[d] = run(c, in[d][0], in[d][1], in[d][2], d ? NULL : rm, d ? NULL : rv);
+      clt_tensor *gy = make(d ? tu_dev[0] : dev, d ? CLT_FLOAT64 : CLT_FLOAT32, c->nd, c->x, gv, false);
+      ck_assert_msg(y[d] && clt_backward(y[d], gy) == CLT_OK, "%s: %s", c->name, clt_last_error());
+    }
+    double *xr = tu_values(in[0][0]), *wr = c->w ? tu_values(in[0][1]) : NULL, *br = c->b ? tu_values(in[0][2]) : NULL;
+    double *want = reference(c, CLT_FLOAT32, xr, wr, br, rmv, rvv);
+    check_close(y[0], nx, want, 1e-5, "(1e4 + noise, float32)", c->name, dev);
     if (rv) check_close(rv, C, rvv, 1e-5, "running_var (1e4 + noise)", c->name, dev);
+    for (int i = 0; i < 3; i++) {
+      if (!in[0][i]) continue;
+      double *g64 = tu_values(clt_grad(in[1][i]));
+      check_close(clt_grad(in[0][i]), clt_numel(in[0][i]), g64, 1e-4, i == 0 ? "gx (1e4 + noise)" : i == 1 ? "gw (1e4 + noise)" : "gb (1e4 + noise)",
+                  c->name, dev);
+      free(g64);
+    }
     free(xr);
+    free(wr);
+    free(br);
     free(want);
     clt_scope_end();
     free(xv);
+    free(wv);
+    free(bv);
+    free(gv);
     free(rmv);
     free(rvv);
   }

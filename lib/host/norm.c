@@ -1,6 +1,7 @@
 /* Host reference of the fused normalization (lib/backend.h: clt__norm_args): plain loops in
  * double, the statistics in two passes (the mean, then the sum of squared deviations from it),
- * so an offset far larger than the spread (1e4 + noise) costs no precision. */
+ * so an offset far larger than the spread (1e4 + noise) costs no precision; the mean is kept as
+ * a pair (lib/backend.h: clt__norm_args.stats) so the deviations stay exact in float32 too. */
 #include <math.h>
 
 #include "host.h"
@@ -16,6 +17,18 @@ static void st(clt__storage *s, clt_dtype dt, int64_t i, double v) {
 /* Element (p, s, q)'s place in x, y, g and dx (without their offsets), and its channel. */
 static int64_t at(const clt__norm_args *a, int64_t p, int64_t s, int64_t q) { return (p * a->S + s) * a->Q + q; }
 static int64_t channel(const clt__norm_args *a, int64_t s, int64_t q) { return ((s % a->smod) * a->Q + q) / a->cdiv; }
+
+/* v rounded to dt. */
+static double round_to(clt_dtype dt, double v) {
+  uint8_t b[8];
+  clt__store_f64(dt, b, v);
+  return clt__load_f64(dt, b);
+}
+
+/* Element i's deviation from the mean (hi, lo): lib/backend.h, clt__norm_args.stats. */
+static double dev_of(const clt__norm_args *a, int64_t i, double hi, double lo) {
+  return (ld(a->x, a->dt, a->xo + i) - hi) - lo;
+}
 
 clt_status clt__host_norm_fwd(clt_device *dev, const clt__norm_args *a) {
   (void)dev;
@@ -48,12 +61,14 @@ clt_status clt__host_norm_fwd(clt_device *dev, const clt__norm_args *a) {
         st(a->rv, dt, i, (1 - a->momentum) * ld(a->rv, dt, i) + a->momentum * ss / (M - 1));
       }
     }
-    st(a->stats, dt, 2 * s, mean);
-    st(a->stats, dt, 2 * s + 1, rstd);
+    double hi = round_to(dt, mean), lo = round_to(dt, mean - hi);
+    st(a->stats, dt, 3 * s, hi);
+    st(a->stats, dt, 3 * s + 1, lo);
+    st(a->stats, dt, 3 * s + 2, rstd);
     for (int64_t p = 0; p < a->P; p++)
       for (int64_t q = 0; q < a->Q; q++) {
         int64_t c = channel(a, s, q), i = at(a, p, s, q);
-        double v = (ld(a->x, dt, a->xo + i) - mean) * rstd;
+        double v = dev_of(a, i, hi, lo) * rstd;
         if (a->w) v *= ld(a->w, dt, a->wo + c);
         if (a->b) v += ld(a->b, dt, a->bo + c);
         st(a->y, dt, i, v);
@@ -74,11 +89,11 @@ clt_status clt__host_norm_bwd(clt_device *dev, const clt__norm_args *a) {
   if (!dw) return clt__err(CLT_ERR_OOM, "cannot allocate %lld channel sums", (long long)(2 * nc));
   for (int64_t c = 0; c < 2 * nc; c++) dw[c] = 0;
   for (int64_t s = 0; s < a->S; s++) {
-    double mean = ld(a->stats, dt, 2 * s), rstd = ld(a->stats, dt, 2 * s + 1), A = 0, B = 0;
+    double hi = ld(a->stats, dt, 3 * s), lo = ld(a->stats, dt, 3 * s + 1), rstd = ld(a->stats, dt, 3 * s + 2), A = 0, B = 0;
     for (int64_t p = 0; p < a->P; p++)
       for (int64_t q = 0; q < a->Q; q++) {
         int64_t c = channel(a, s, q), i = at(a, p, s, q);
-        double g = ld(a->g, dt, a->go + i), xh = (ld(a->x, dt, a->xo + i) - mean) * rstd;
+        double g = ld(a->g, dt, a->go + i), xh = dev_of(a, i, hi, lo) * rstd;
         double gw = a->w ? g * ld(a->w, dt, a->wo + c) : g;
         A += gw;
         B += gw * xh;
@@ -91,7 +106,7 @@ clt_status clt__host_norm_bwd(clt_device *dev, const clt__norm_args *a) {
     for (int64_t p = 0; p < a->P; p++)
       for (int64_t q = 0; q < a->Q; q++) {
         int64_t c = channel(a, s, q), i = at(a, p, s, q);
-        double g = ld(a->g, dt, a->go + i), xh = (ld(a->x, dt, a->xo + i) - mean) * rstd;
+        double g = ld(a->g, dt, a->go + i), xh = dev_of(a, i, hi, lo) * rstd;
         double gw = a->w ? g * ld(a->w, dt, a->wo + c) : g;
         st(a->dx, dt, i, rstd * (gw - A - xh * B));
       }
