@@ -126,11 +126,13 @@ CLT_API clt_tensor *clt_adaptive_avg_pool2d(clt_tensor *x, int64_t out_h, int64_
 /* Every function here takes a float32 or float64 x with any strides (copied to a contiguous one
  * first when it is not) and optional affine weight and bias (NULL: none) of x's dtype, on x's
  * device. y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance, over the
- * elements each function names. Each is one fused backend call forward (the statistics in two
- * passes over the data, mean and then squared deviations, accumulated in double on the host and
- * on devices with fp64, else in float: stable for data far from zero, 1e4 + noise) and one
- * backward (dx, and dweight/dbias reduced per channel) from the mean and 1 / sqrt(var + eps)
- * the forward saves. eps < 0 means PyTorch's default: 1e-5, and for rms_norm the dtype's
+ * elements each function names. Each is one fused backend call forward and one backward (dx,
+ * and dweight/dbias reduced per channel) from the mean and 1 / sqrt(var + eps) the forward
+ * saves. Stable for data far from zero (float32 at 1e4 + noise keeps float32's precision in y
+ * and the gradients): the statistics take two passes over the data (the mean, then squared
+ * deviations from it), summed in double on the host and on devices with fp64, else in float
+ * with compensated (Neumaier) sums, and the mean is kept as two floats so that x - mean is
+ * exact. eps < 0 means PyTorch's default: 1e-5, and for rms_norm the dtype's
  * machine epsilon (torch.finfo(dtype).eps, PyTorch's eps=None). Bad shapes give CLT_ERR_SHAPE
  * naming the function, the argument and the shapes; a dtype other than x's CLT_ERR_DTYPE. */
 
