@@ -63,6 +63,11 @@ __kernel void norm_fwd(__global const T *x, long xo, __global const T *w, long w
       lo = (T)(mean - (ACC)hi);
 #else
       lo = (fma(-(ACC)hi, M, sum) + NREST(sum)) / M;
+      { /* hi the float nearest the mean, as the host's (and $CLT_CHECK's) split has it */
+        T h = hi + lo;
+        lo = (hi - h) + lo;
+        hi = h;
+      }
 #endif
     }
     NSUM(ss);
