@@ -1,6 +1,6 @@
-/* Fused normalization on OpenCL (kernels/norm.cl): the forward in one launch over the
- * statistics, the backward in one launch over the statistics (dx) and one over the channels
- * (dw, db). */
+/* Fused normalization on OpenCL (kernels/norm.cl): the forward in one launch of a work-group
+ * per statistic, the backward in one such launch (dx) and one of a work-item per channel (dw,
+ * db). */
 #include "cl_internal.h"
 
 /* kernels/norm.cl's flags */
@@ -53,7 +53,7 @@ clt_status clt__cl_norm_fwd(clt_device *dev, const clt__norm_args *x) {
   shape_args(&a, x, flags);
   arg_t(&a, x->dt, x->eps);
   arg_t(&a, x->dt, x->momentum);
-  return clt__cl_launch(d, &a, (size_t)x->S);
+  return clt__cl_launch(d, &a, (size_t)x->S * k->local); /* a work-group per statistic */
 }
 
 clt_status clt__cl_norm_bwd(clt_device *dev, const clt__norm_args *x) {
@@ -76,7 +76,7 @@ clt_status clt__cl_norm_bwd(clt_device *dev, const clt__norm_args *x) {
     CLT__ARG(&a, wo);
     CLT__ARG(&a, dm);
     shape_args(&a, x, base_flags(x) | (x->w ? NORM_W : 0));
-    if ((s = clt__cl_launch(d, &a, (size_t)x->S)) != CLT_OK) return s;
+    if ((s = clt__cl_launch(d, &a, (size_t)x->S * k->local)) != CLT_OK) return s;
   }
   if (!x->dw && !x->db) return CLT_OK;
   if ((s = clt__cl_kernel(d, CLT__KFAM_norm, (int)x->dt, "norm_bwd_dw", &k)) != CLT_OK) return s;
