@@ -54,6 +54,10 @@ typedef union {
     clt_reduction reduction;
     int64_t N, C;
   } cross_entropy;
+  struct {
+    int64_t P, S, Q, smod, cdiv; /* lib/backend.h: clt__norm_args */
+    bool rms, fixed, has_w, has_b;
+  } norm;
 } clt__node_args;
 
 struct clt__node {

@@ -97,6 +97,35 @@ typedef struct {
   clt__storage *out;              /* backward: [N, C] from 0 */
 } clt__ce_args;
 
+/* Fused normalization (lib/norm.c: batch, layer, group and RMS norm) over x viewed as [P, S, Q],
+ * contiguous from xo: statistic s (mean and rstd = 1 / sqrt(var + eps), var biased) covers the
+ * P Q elements (p, s, q). The affine channel of (p, s, q) is ((s % smod) Q + q) / cdiv, one of
+ * NC = smod Q / cdiv (batch norm: S channels; layer norm: Q; group norm: C). */
+typedef struct clt__norm_args_s {
+  clt_dtype dt;
+  int64_t P, S, Q, smod, cdiv;
+  bool rms;   /* RMS norm: no centring (mean 0), rstd = 1 / sqrt(mean(x^2) + eps) */
+  bool fixed; /* batch norm in eval: the statistics are rm and 1 / sqrt(rv + eps), and the
+                 backward does not differentiate through them */
+  double eps, momentum;
+  const clt__storage *x, *w, *b; /* w, b: NC values from wo, bo, or NULL (1 and 0) */
+  int64_t xo, wo, bo;
+  clt__storage *y;     /* forward: [P, S, Q] from 0 */
+  /* [S, 3] from 0: the forward writes it, the backward reads it. (mean_hi, mean_lo, rstd): the
+   * mean as T's value nearest it plus the rest, and x - mean computed as (x - mean_hi) - mean_lo,
+   * whose first difference is exact for x near the mean: float32 data at 1e4 + noise keeps its
+   * deviations to float32's precision instead of ulp(1e4) = 1e-3, forward and backward. */
+  clt__storage *stats;
+  /* Batch norm's running statistics (S values each, elements rm_off + i rm_stride): read when
+   * fixed, else, when not NULL, updated in place: r = (1 - momentum) r + momentum v, with the
+   * unbiased variance (P Q / (P Q - 1) var) for rv, as PyTorch. */
+  clt__storage *rm, *rv;
+  int64_t rm_off, rm_stride, rv_off, rv_stride;
+  const clt__storage *g; /* backward: the incoming gradient, [P, S, Q] contiguous from go */
+  int64_t go;
+  clt__storage *dx, *dw, *db; /* backward: [P, S, Q] and NC values from 0; NULL: not wanted */
+} clt__norm_args;
+
 /* What a map gives the host (backend map): the storage's bytes to read, and/or memory whose
  * writes reach the storage at unmap. */
 enum { CLT__MAP_READ = 1, CLT__MAP_WRITE = 2 };
@@ -142,6 +171,10 @@ struct clt__backend {
   clt_status (*gemm)(clt_device *dev, const clt__gemm_args *g);
   clt_status (*ce_fwd)(clt_device *dev, const clt__ce_args *a);
   clt_status (*ce_bwd)(clt_device *dev, const clt__ce_args *a);
+  /* Normalization (clt__norm_args): the forward writes y and stats (and updates the running
+   * statistics); the backward writes dx = d loss / dx, dw, db from g, x, stats and w. */
+  clt_status (*norm_fwd)(clt_device *dev, const clt__norm_args *a);
+  clt_status (*norm_bwd)(clt_device *dev, const clt__norm_args *a);
   /* s1, s2: the optimizer's state (SGD momentum buffer; Adam m and v), n elements each. */
   clt_status (*optim_step)(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                            int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);

@@ -317,6 +317,57 @@ static const clt__entry entry_ce_bwd = {
 clt_status clt__run_ce_fwd(clt_device *dev, const clt__ce_args *a) { return clt__dispatch(dev, &entry_ce_fwd, a); }
 clt_status clt__run_ce_bwd(clt_device *dev, const clt__ce_args *a) { return clt__dispatch(dev, &entry_ce_bwd, a); }
 
+/* ---- normalization ---------------------------------------------------------------------- */
+
+static clt_status call_norm_fwd(clt_device *dev, const void *a) { return dev->be->norm_fwd(dev, a); }
+static clt_status call_norm_bwd(clt_device *dev, const void *a) { return dev->be->norm_bwd(dev, a); }
+/* A running statistic: S elements from off, stride apart. */
+static bool strided(clt__span *o, int64_t off, int64_t n, int64_t stride, clt_dtype dt) {
+  const int64_t *strides[1] = {&stride};
+  clt__iter_build(&o->it, 1, &n, 1, strides, &off);
+  o->dt = dt;
+  o->esize = clt_dtype_size(dt);
+  o->exact = false;
+  return n > 0;
+}
+/* y [P, S, Q], stats [S, 3], and the running statistics where the forward updates them. */
+static bool span_norm_fwd(const void *a, int k, clt__span *o) {
+  const clt__norm_args *x = a;
+  if (k == 0) return run(o, 0, x->P * x->S * x->Q, x->dt);
+  if (k == 1) return run(o, 0, 3 * x->S, x->dt);
+  if (x->fixed) return false;
+  if (k == 2) return x->rm && strided(o, x->rm_off, x->S, x->rm_stride, x->dt);
+  return x->rv && strided(o, x->rv_off, x->S, x->rv_stride, x->dt);
+}
+/* dx [P, S, Q]; dw and db, NC channel values each. */
+static bool span_norm_bwd(const void *a, int k, clt__span *o) {
+  const clt__norm_args *x = a;
+  if (k == 0) return x->dx && run(o, 0, x->P * x->S * x->Q, x->dt);
+  int64_t nc = x->cdiv > 0 ? x->smod * x->Q / x->cdiv : 0;
+  return (k == 1 ? x->dw : x->db) && run(o, 0, nc, x->dt);
+}
+static const char *what_norm_fwd(const void *a) {
+  const clt__norm_args *x = a;
+  return x->rms ? "rms_norm" : x->fixed ? "batch_norm (eval)" : "normalization";
+}
+static const char *what_norm_bwd(const void *a) {
+  const clt__norm_args *x = a;
+  return x->rms ? "rms_norm's gradient" : "normalization's gradient";
+}
+static const clt__entry entry_norm_fwd = {
+    "norm_fwd", "dispatch(norm_fwd)", call_norm_fwd, sizeof(clt__norm_args), 7, 4,
+    {ST(clt__norm_args, y), ST(clt__norm_args, stats), ST(clt__norm_args, rm), ST(clt__norm_args, rv),
+     ST(clt__norm_args, x), ST(clt__norm_args, w), ST(clt__norm_args, b)},
+    {"y", "stats", "running_mean", "running_var"}, span_norm_fwd, what_norm_fwd};
+static const clt__entry entry_norm_bwd = {
+    "norm_bwd", "dispatch(norm_bwd)", call_norm_bwd, sizeof(clt__norm_args), 7, 3,
+    {ST(clt__norm_args, dx), ST(clt__norm_args, dw), ST(clt__norm_args, db), ST(clt__norm_args, g),
+     ST(clt__norm_args, x), ST(clt__norm_args, stats), ST(clt__norm_args, w)},
+    {"dx", "dweight", "dbias"}, span_norm_bwd, what_norm_bwd};
+
+clt_status clt__run_norm_fwd(clt_device *dev, const clt__norm_args *a) { return clt__dispatch(dev, &entry_norm_fwd, a); }
+clt_status clt__run_norm_bwd(clt_device *dev, const clt__norm_args *a) { return clt__dispatch(dev, &entry_norm_bwd, a); }
+
 typedef struct {
   const clt__optim_hp *hp;
   clt_dtype dt;

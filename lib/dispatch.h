@@ -18,7 +18,7 @@
 #include "reduce.h"
 
 /* Most storage fields an entry's record holds. */
-#define CLT__ENTRY_STORAGES 6
+#define CLT__ENTRY_STORAGES 8
 
 /* The elements of a written storage that hold a call's result: operand 0 of it, elements of
  * esize bytes, compared as dtype dt (within the float tolerances of check.c) or, exact, as
@@ -67,6 +67,8 @@ clt_status clt__run_scatter_add(clt_device *dev, const clt__iter *it, int dim, c
 clt_status clt__run_gemm(clt_device *dev, const clt__gemm_args *g);
 clt_status clt__run_ce_fwd(clt_device *dev, const clt__ce_args *a);
 clt_status clt__run_ce_bwd(clt_device *dev, const clt__ce_args *a);
+clt_status clt__run_norm_fwd(clt_device *dev, const clt__norm_args *a);
+clt_status clt__run_norm_bwd(clt_device *dev, const clt__norm_args *a);
 clt_status clt__run_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                                int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
 

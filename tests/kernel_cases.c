@@ -69,7 +69,19 @@ static void grads(const char *what, clt_device *dev, clt_device *host, int kind)
       case 1: out = clt_sum(clt_mul(clt_softmax(a, 1), clt_tanh(a)), CLT_ALL_DIMS, false); break;
       case 2: out = clt_mean(clt_square(clt_matmul(clt_relu(a), w)), CLT_ALL_DIMS, false); break;
       case 3: out = clt_sum(clt_var(clt_exp(clt_transpose(a, 0, 1)), CLT_DIMS(1), 1, false), CLT_ALL_DIMS, false); break;
-      default: out = clt_sum(clt_logsumexp(clt_div(a, clt_add_scalar(clt_abs(a), 1)), CLT_DIMS(0), false), CLT_ALL_DIMS, false);
+      case 4: out = clt_sum(clt_logsumexp(clt_div(a, clt_add_scalar(clt_abs(a), 1)), CLT_DIMS(0), false), CLT_ALL_DIMS, false); break;
+      case 5: /* the four norms over a [6, 9] */
+        out = clt_sum(clt_mul(clt_tanh(a), clt_add(clt_add(clt_batch_norm(a, NULL, NULL, NULL, NULL, true, 0.1, -1),
+                                                           clt_group_norm(a, 3, NULL, NULL, -1)),
+                                                   clt_add(clt_layer_norm(a, CLT_SHAPE(9), NULL, NULL, -1),
+                                                           clt_rms_norm(a, CLT_SHAPE(9), NULL, -1)))),
+                      CLT_ALL_DIMS, false);
+        break;
+      default: { /* affine group norm: weight and bias from w's first 18 values */
+        clt_tensor *f = clt_flatten(w, 0, 1);
+        clt_tensor *gn = clt_group_norm(a, 3, clt_slice(f, 0, 0, 9, 1), clt_slice(f, 0, 9, 18, 1), -1);
+        out = clt_sum(clt_mul(gn, clt_sin(a)), CLT_ALL_DIMS, false);
+      }
     }
     if (!out || clt_backward(out, NULL) != CLT_OK) {
       printf("FAIL %s: %s\n", what, clt_last_error());
@@ -83,7 +95,7 @@ static void grads(const char *what, clt_device *dev, clt_device *host, int kind)
     xs[side][1] = clt_grad(w);
   }
   compare(what, xs[0][0], xs[1][0]);
-  if (kind == 2) compare(what, xs[0][1], xs[1][1]);
+  if (kind == 2 || kind == 6) compare(what, xs[0][1], xs[1][1]);
   clt_scope_end();
 }
 
@@ -125,8 +137,8 @@ int main(void) {
   compare("argmax of 5200", clt_argmax(big, CLT_ALL_DIMS, false), clt_argmax(bh, CLT_ALL_DIMS, false));
   compare("min of rows of 2600", clt_min(big, CLT_DIMS(1), false), clt_min(bh, CLT_DIMS(1), false));
   static const char *gname[] = {"cross entropy grad", "softmax * tanh grad", "matmul relu grad", "var of exp grad",
-                                 "logsumexp of a/(|a|+1) grad"};
-  for (int k = 0; k < 5; k++) grads(gname[k], dev, host, k);
+                                 "logsumexp of a/(|a|+1) grad", "the four norms' grad", "affine group norm grad"};
+  for (int k = 0; k < 7; k++) grads(gname[k], dev, host, k);
   clt_scope_end();
   clt_device_release(dev);
   clt_device_release(host);

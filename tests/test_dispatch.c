@@ -90,6 +90,19 @@ static clt_status bad_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_d
   clt_status s = real->optim_step(dev, hp, dt, n, p, po, g, go, s1, s2);
   return s == CLT_OK ? spoil(dev, p, po, dt) : s;
 }
+static clt_status bad_norm_fwd(clt_device *dev, const clt__norm_args *a) {
+  clt_status s = real->norm_fwd(dev, a);
+  return s == CLT_OK ? spoil(dev, a->y, 0, a->dt) : s;
+}
+/* The running mean, which the forward updates in place (its own span of the check). */
+static clt_status bad_norm_running(clt_device *dev, const clt__norm_args *a) {
+  clt_status s = real->norm_fwd(dev, a);
+  return s == CLT_OK && a->rm && !a->fixed ? spoil(dev, a->rm, a->rm_off + a->rm_stride, a->dt) : s;
+}
+static clt_status bad_norm_bwd(clt_device *dev, const clt__norm_args *a) {
+  clt_status s = real->norm_bwd(dev, a);
+  return s == CLT_OK && a->dw ? spoil(dev, a->dw, 0, a->dt) : s;
+}
 
 /* ---- one public call per entry ---------------------------------------------------------- */
 
@@ -157,6 +170,20 @@ static clt_status run_adam(clt_device *dev) {
   return s;
 }
 
+static clt_status run_layer_norm(clt_device *dev) {
+  return clt_layer_norm(mat(dev, 3, 4), CLT_SHAPE(4), NULL, NULL, -1) ? CLT_OK : clt_last_status();
+}
+static clt_status run_batch_norm(clt_device *dev) {
+  clt_tensor *rm = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(4)), *rv = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(4));
+  return clt_batch_norm(mat(dev, 3, 4), rm, rv, NULL, NULL, true, 0.1, -1) ? CLT_OK : clt_last_status();
+}
+static clt_status run_group_norm_backward(clt_device *dev) {
+  clt_tensor *w = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(4));
+  clt_set_requires_grad(w, true);
+  clt_tensor *y = clt_group_norm(mat(dev, 3, 4), 2, w, NULL, -1);
+  return y ? clt_backward(clt_sum(clt_mul(y, mat(dev, 3, 4)), CLT_ALL_DIMS, false), NULL) : clt_last_status();
+}
+
 static void plant_ew(void) { planted.ew = bad_ew; }
 static void plant_cast(void) { planted.cast = bad_cast; }
 static void plant_copy(void) { planted.copy = bad_copy; }
@@ -170,6 +197,9 @@ static void plant_gemm(void) { planted.gemm = bad_gemm; }
 static void plant_ce_fwd(void) { planted.ce_fwd = bad_ce_fwd; }
 static void plant_ce_bwd(void) { planted.ce_bwd = bad_ce_bwd; }
 static void plant_optim_step(void) { planted.optim_step = bad_optim_step; }
+static void plant_norm_fwd(void) { planted.norm_fwd = bad_norm_fwd; }
+static void plant_norm_running(void) { planted.norm_fwd = bad_norm_running; }
+static void plant_norm_bwd(void) { planted.norm_bwd = bad_norm_bwd; }
 
 static const struct {
   void (*plant)(void);
@@ -190,6 +220,9 @@ static const struct {
     {plant_ce_fwd, run_cross_entropy, "clt_cross_entropy", "cross_entropy"},
     {plant_ce_bwd, run_cross_entropy_backward, "clt_backward", "cross_entropy's gradient"},
     {plant_optim_step, run_adam, "clt_optim_step", "adam step"},
+    {plant_norm_fwd, run_layer_norm, "clt_layer_norm", "normalization"},
+    {plant_norm_running, run_batch_norm, "clt_batch_norm", "normalization"},
+    {plant_norm_bwd, run_group_norm_backward, "clt_backward", "normalization's gradient"},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 

@@ -387,6 +387,42 @@ static void bench_reductions(void) {
   }
 }
 
+/* ---- normalization ---------------------------------------------------------------------- */
+
+typedef struct {
+  clt_tensor *x, *w, *b, *g;
+  clt_optim *o; /* drops the gradients (set to none) so that no step adds into old ones */
+} norm_ctx;
+
+static void run_layer_norm(void *v) {
+  norm_ctx *c = v;
+  clt_tensor *y = clt_layer_norm(c->x, CLT_SHAPE(1024), c->w, c->b, -1);
+  if (!y || clt_backward(y, c->g) != CLT_OK || clt_optim_zero_grad(c->o) != CLT_OK) die("layer_norm");
+  clt_release(y);
+}
+
+/* layer_norm forward and backward over [4096, 1024] float32: 20 bytes per element at the least
+ * (x in, y out; g and x in, dx out). */
+static void bench_norm(void) {
+  bool host = clt_device_type_of(bdev) == CLT_DEVICE_HOST;
+  int64_t n = 4096 * 1024;
+  clt_scope_begin();
+  clt_manual_seed(1);
+  norm_ctx c = {clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(4096, 1024)), clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(1024)),
+                clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(1024)), clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(4096, 1024)), NULL};
+  clt_tensor *params[3] = {c.x, c.w, c.b};
+  clt_optim_config cfg = clt_optim_defaults(CLT_OPTIM_SGD);
+  for (int i = 0; i < 3; i++)
+    if (!params[i] || clt_set_requires_grad(params[i], true) != CLT_OK) die("layer_norm inputs");
+  if (!c.g || clt_optim_create(&cfg, 3, params, &c.o) != CLT_OK) die("layer_norm inputs");
+  double ref = host ? memcpy_bandwidth((size_t)n * 4) : copy_bandwidth(n);
+  double t = measure(run_layer_norm, &c, sync_dev);
+  add_row("norm", "layer_norm fwd+bwd [4096,1024]", (double)n, 20.0 * (double)n / t / 1e9, "GB/s", ref,
+          host ? "memcpy" : "copy kernel");
+  clt_optim_release(c.o);
+  clt_scope_end();
+}
+
 /* ---- matmul ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -833,6 +869,7 @@ int main(int argc, char **argv) {
     RUN("elementwise", bench_elementwise());
     RUN("overhead", bench_overhead());
     RUN("reduction", bench_reductions());
+    RUN("norm", bench_norm());
     RUN("matmul", bench_matmul());
     RUN("transfer", bench_transfers());
     RUN("training", bench_training());

@@ -1,4 +1,5 @@
-/* clt: building blocks for training: losses, linear layers, convolution and pooling, dropout,
+/* clt: building blocks for training: losses, linear layers, convolution and pooling,
+ * normalization, dropout,
  * parameter initialisers and optimizers. Every function here records autograd like the ops
  * (clt/autograd.h). */
 #ifndef CLT_NN_H
@@ -119,6 +120,43 @@ CLT_API clt_tensor *clt_avg_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const 
  * the mean of rows floor(i H / out_h) .. ceil((i + 1) H / out_h) - 1 and the same for columns;
  * computed as A_h x A_w^T with host-built averaging matrices. */
 CLT_API clt_tensor *clt_adaptive_avg_pool2d(clt_tensor *x, int64_t out_h, int64_t out_w);
+
+/* ---- normalization ----------------------------------------------------------------------- */
+
+/* Every function here takes a float32 or float64 x with any strides (copied to a contiguous one
+ * first when it is not) and optional affine weight and bias (NULL: none) of x's dtype, on x's
+ * device. y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance, over the
+ * elements each function names. Each is one fused backend call forward and one backward (dx,
+ * and dweight/dbias reduced per channel) from the mean and 1 / sqrt(var + eps) the forward
+ * saves. Stable for data far from zero (float32 at 1e4 + noise keeps float32's precision in y
+ * and the gradients): the statistics take two passes over the data (the mean, then squared
+ * deviations from it), summed in double on the host and on devices with fp64, else in float
+ * with compensated (Neumaier) sums, and the mean is kept as two floats so that x - mean is
+ * exact. eps < 0 means PyTorch's default: 1e-5, and for rms_norm the dtype's
+ * machine epsilon (torch.finfo(dtype).eps, PyTorch's eps=None). Bad shapes give CLT_ERR_SHAPE
+ * naming the function, the argument and the shapes; a dtype other than x's CLT_ERR_DTYPE. */
+
+/* torch.nn.functional.batch_norm: x [N, C, ...] (2 or more dims) normalized per channel over N
+ * and the dims after C; weight, bias, running_mean and running_var are [C]. training: the
+ * batch's statistics (more than one value per channel, else CLT_ERR_SHAPE), and, when
+ * running_mean and running_var are given, both updated in place (recording nothing): r = (1 -
+ * momentum) r + momentum s, with the unbiased variance for running_var, as PyTorch (momentum 0.1
+ * there). Eval (training false): normalizes with running_mean and running_var, which are then
+ * required (CLT_ERR_INVALID_ARG), and its gradient treats them as constants. Running statistics
+ * that require grad are refused (CLT_ERR_AUTOGRAD) in training. */
+CLT_API clt_tensor *clt_batch_norm(clt_tensor *x, clt_tensor *running_mean, clt_tensor *running_var,
+                                   clt_tensor *weight, clt_tensor *bias, bool training, double momentum, double eps);
+/* torch.nn.functional.layer_norm: over the last k dims of x, which must be normalized_shape[0 ..
+ * k) (k >= 1); weight and bias have shape normalized_shape. */
+CLT_API clt_tensor *clt_layer_norm(clt_tensor *x, int k, const int64_t *normalized_shape, clt_tensor *weight,
+                                   clt_tensor *bias, double eps);
+/* torch.nn.functional.group_norm: x [N, C, ...] with C a multiple of num_groups, normalized per
+ * sample over each group of C / num_groups channels and the dims after C; weight and bias [C]. */
+CLT_API clt_tensor *clt_group_norm(clt_tensor *x, int64_t num_groups, clt_tensor *weight, clt_tensor *bias,
+                                   double eps);
+/* torch.nn.functional.rms_norm: x / sqrt(mean(x^2) + eps) * weight over the last k dims (no
+ * centring, no bias); weight has shape normalized_shape. eps < 0: the dtype's epsilon. */
+CLT_API clt_tensor *clt_rms_norm(clt_tensor *x, int k, const int64_t *normalized_shape, clt_tensor *weight, double eps);
 
 /* ---- initialisers (in place, recording nothing; as torch.nn.init) ------------------------ */
 

@@ -216,6 +216,9 @@ const char *clt__clblast_status_name(int code);
 /* Fused cross entropy and optimizer steps (nn.c). */
 clt_status clt__cl_ce_fwd(clt_device *dev, const clt__ce_args *a);
 clt_status clt__cl_ce_bwd(clt_device *dev, const clt__ce_args *a);
+/* Normalization (norm.c, kernels/norm.cl). */
+clt_status clt__cl_norm_fwd(clt_device *dev, const clt__norm_args *a);
+clt_status clt__cl_norm_bwd(clt_device *dev, const clt__norm_args *a);
 clt_status clt__cl_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                               int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
 

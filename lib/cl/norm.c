@@ -1,0 +1,94 @@
+/* Fused normalization on OpenCL (kernels/norm.cl): the forward in one launch of a work-group
+ * per statistic, the backward in one such launch (dx) and one of a work-item per channel (dw,
+ * db). */
+#include "cl_internal.h"
+
+/* kernels/norm.cl's flags */
+enum { NORM_RMS = 1, NORM_FIXED = 2, NORM_W = 4, NORM_B = 8, NORM_RUNNING = 16 };
+
+static void arg_t(clt__cl_args *a, clt_dtype dt, double v) {
+  uint8_t b[8];
+  clt__store_f64(dt, b, v);
+  clt__cl_arg(a, clt_dtype_size(dt), b);
+}
+
+/* The shape arguments every kernel ends with. */
+static void shape_args(clt__cl_args *a, const clt__norm_args *x, cl_int flags) {
+  cl_long v[5] = {x->P, x->S, x->Q, x->smod, x->cdiv};
+  for (int i = 0; i < 5; i++) CLT__ARG(a, v[i]);
+  CLT__ARG(a, flags);
+}
+
+static cl_int base_flags(const clt__norm_args *x) { return (x->rms ? NORM_RMS : 0) | (x->fixed ? NORM_FIXED : 0); }
+
+/* An absent buffer's place is taken by x's (never read or written). */
+static cl_mem mem_or(const clt__storage *st, cl_mem other) { return st ? clt__cl_mem(st) : other; }
+
+clt_status clt__cl_norm_fwd(clt_device *dev, const clt__norm_args *x) {
+  clt__cl_dev *d = clt__cl(dev);
+  clt__cl_kernel_entry *k;
+  clt_status s = clt__cl_kernel(d, CLT__KFAM_norm, (int)x->dt, "norm_fwd", &k);
+  if (s != CLT_OK) return s;
+  cl_mem xm = clt__cl_mem(x->x), wm = mem_or(x->w, xm), bm = mem_or(x->b, xm), ym = clt__cl_mem(x->y),
+         sm = clt__cl_mem(x->stats), rm = x->rm ? clt__cl_mem(x->rm) : sm, rv = x->rv ? clt__cl_mem(x->rv) : sm;
+  cl_long xo = x->xo, wo = x->wo, bo = x->bo, ro = x->rm_off, rs = x->rm_stride, vo = x->rv_off, vs = x->rv_stride;
+  cl_int flags = base_flags(x) | (x->w ? NORM_W : 0) | (x->b ? NORM_B : 0) |
+                 (!x->fixed && x->rm && x->rv ? NORM_RUNNING : 0);
+  clt__cl_args a;
+  clt__cl_args_init(&a, k);
+  CLT__ARG(&a, xm);
+  CLT__ARG(&a, xo);
+  CLT__ARG(&a, wm);
+  CLT__ARG(&a, wo);
+  CLT__ARG(&a, bm);
+  CLT__ARG(&a, bo);
+  CLT__ARG(&a, ym);
+  CLT__ARG(&a, sm);
+  CLT__ARG(&a, rm);
+  CLT__ARG(&a, ro);
+  CLT__ARG(&a, rs);
+  CLT__ARG(&a, rv);
+  CLT__ARG(&a, vo);
+  CLT__ARG(&a, vs);
+  shape_args(&a, x, flags);
+  arg_t(&a, x->dt, x->eps);
+  arg_t(&a, x->dt, x->momentum);
+  return clt__cl_launch(d, &a, (size_t)x->S * k->local); /* a work-group per statistic */
+}
+
+clt_status clt__cl_norm_bwd(clt_device *dev, const clt__norm_args *x) {
+  clt__cl_dev *d = clt__cl(dev);
+  clt__cl_kernel_entry *k;
+  cl_mem gm = clt__cl_mem(x->g), xm = clt__cl_mem(x->x), sm = clt__cl_mem(x->stats);
+  cl_long go = x->go, xo = x->xo, wo = x->wo;
+  clt__cl_args a;
+  clt_status s = CLT_OK;
+  if (x->dx) {
+    if ((s = clt__cl_kernel(d, CLT__KFAM_norm, (int)x->dt, "norm_bwd_dx", &k)) != CLT_OK) return s;
+    cl_mem wm = mem_or(x->w, xm), dm = clt__cl_mem(x->dx);
+    clt__cl_args_init(&a, k);
+    CLT__ARG(&a, gm);
+    CLT__ARG(&a, go);
+    CLT__ARG(&a, xm);
+    CLT__ARG(&a, xo);
+    CLT__ARG(&a, sm);
+    CLT__ARG(&a, wm);
+    CLT__ARG(&a, wo);
+    CLT__ARG(&a, dm);
+    shape_args(&a, x, base_flags(x) | (x->w ? NORM_W : 0));
+    if ((s = clt__cl_launch(d, &a, (size_t)x->S * k->local)) != CLT_OK) return s;
+  }
+  if (!x->dw && !x->db) return CLT_OK;
+  if ((s = clt__cl_kernel(d, CLT__KFAM_norm, (int)x->dt, "norm_bwd_dw", &k)) != CLT_OK) return s;
+  cl_mem dw = mem_or(x->dw, gm), db = mem_or(x->db, gm);
+  clt__cl_args_init(&a, k);
+  CLT__ARG(&a, gm);
+  CLT__ARG(&a, go);
+  CLT__ARG(&a, xm);
+  CLT__ARG(&a, xo);
+  CLT__ARG(&a, sm);
+  CLT__ARG(&a, dw);
+  CLT__ARG(&a, db);
+  shape_args(&a, x, (x->dw ? NORM_W : 0) | (x->db ? NORM_B : 0));
+  return clt__cl_launch(d, &a, (size_t)(x->smod * x->Q / x->cdiv));
+}
