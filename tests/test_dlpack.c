@@ -9,6 +9,7 @@
 #include "clt/dlpack.h"
 #endif
 
+#if defined(CLT_HAVE_OPENCL) || defined(CLT_HAVE_DLPACK)
 /* t's values as doubles equal want[0..n). */
 static void assert_vals(const clt_tensor *t, const double *want, int64_t n) {
   ck_assert_int_eq(clt_numel(t), n);
@@ -16,6 +17,7 @@ static void assert_vals(const clt_tensor *t, const double *want, int64_t n) {
   for (int64_t i = 0; i < n; i++) ck_assert_msg(v[i] == want[i], "element %lld: %g, want %g", (long long)i, v[i], want[i]);
   free(v);
 }
+#endif
 
 #ifdef CLT_HAVE_OPENCL
 /* A buffer of n floats 0, 1, 2, ... made by the test on dev's own context. */

@@ -469,6 +469,7 @@ static void run_cblas(void *v) {
 }
 #endif
 
+#ifdef CLT_BENCH_CLBLAST
 /* Host seconds per call, enqueueing only: the best of five runs of 20 calls, the device's work
  * waited for outside the timing. Where a product takes the device less time than the host
  * spends issuing it, this, not the device, sets the rate. */
@@ -485,6 +486,7 @@ static double host_per_call(bench_fn fn, void *ctx, bench_fn sync) {
   }
   return best;
 }
+#endif
 
 static void bench_matmul(void) {
   bool host = clt_device_type_of(bdev) == CLT_DEVICE_HOST;
