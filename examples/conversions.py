@@ -19,5 +19,6 @@ print("loss", loss.item(), "on", x.device)
 g = x.grad.numpy()               # a copy from the OpenCL device (shared on the host)
 print(g)
 assert np.allclose(g, a / 2), "the gradient of mean(x*x) is x/2"
-b = np.from_dlpack(x.grad.cpu())  # DLPack: NumPy shares the host tensor's memory
-print(b)
+if clt._lib.has_dlpack:           # a libclt built with DLPack (-Ddlpack)
+    b = np.from_dlpack(x.grad.cpu())  # DLPack: NumPy shares the host tensor's memory
+    print(b)

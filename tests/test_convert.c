@@ -345,8 +345,11 @@ START_TEST(byte_counts_past_size_max_are_refused) {
   fclose(f);
   ck_assert_ptr_null(clt_contiguous(v));
   TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_contiguous: 2305843009213693952 elements of float64 overflow");
-  ck_assert_ptr_null(clt_to(v, dev == tu_dev[0] && tu_cl() ? tu_cl() : tu_dev[0]));
-  TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_to: 2305843009213693952 elements of float64 overflow");
+  clt_device *other = dev == tu_dev[0] ? tu_cl() : tu_dev[0]; /* clt_to its own device moves nothing */
+  if (other) {
+    ck_assert_ptr_null(clt_to(v, other));
+    TU_ASSERT_ERR(CLT_ERR_OVERFLOW, "clt_to: 2305843009213693952 elements of float64 overflow");
+  }
   void *npy = NULL;
   size_t len = 0;
   ck_assert_int_eq(clt_format_npy(v, &npy, &len), CLT_ERR_OVERFLOW);

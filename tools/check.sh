@@ -16,6 +16,7 @@ build=${BUILD:-build-check}
 opts=(--buildtype=debugoptimized)
 [ "${WERROR:-0}" = 1 ] && opts+=(--werror)
 read -ra extra <<< "${MESON_OPTIONS:-}"
+base_opts=("${opts[@]}")
 opts+=("${extra[@]}")
 ran=()
 skipped=()
@@ -72,6 +73,14 @@ mark "ASan + UBSan"
 BUILD="$build-tsan" tools/tsan.sh
 ran+=("the thread suites under TSan")
 mark TSan
+
+# The smallest build a user can make (no OpenCL, MPI or DLPack), warnings as errors in CI: the
+# library, tools and host-device suites must build and pass without the optional parts.
+setup "$build-min" "${base_opts[@]}" -Dopencl=disabled -Dclblast=disabled -Dmpi=disabled -Ddlpack=disabled -Dfuzz=false
+meson compile -C "$build-min"
+env -u CLT_REQUIRE_DEVICE meson test -C "$build-min" --no-suite soak --print-errorlogs
+ran+=("the build without OpenCL, MPI or DLPack")
+mark "build without optional parts"
 
 if command -v oclgrind >/dev/null; then
   tools/oclgrind.sh "$build"
