@@ -120,6 +120,37 @@ CLT_API clt_tensor *clt_avg_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const 
  * computed as A_h x A_w^T with host-built averaging matrices. */
 CLT_API clt_tensor *clt_adaptive_avg_pool2d(clt_tensor *x, int64_t out_h, int64_t out_w);
 
+/* ---- embedding and attention ------------------------------------------------------------ */
+
+/* torch.nn.functional.embedding: weight [V, D] (float32 or float64) and ids (int32 or int64, any
+ * shape and strides, entries in 0 .. V-1: CLT_ERR_INDEX names one that is not) -> [..., D], row
+ * ids[...] of weight. padding_idx in 0 .. V-1 gives that row a zero gradient (its value is still
+ * read, as PyTorch's); a negative padding_idx means none (PyTorch's None; for PyTorch's negative
+ * padding_idx pass V + padding_idx). The gradient is a scatter_add of the result's gradient rows
+ * into zeros [V, D], so repeated ids add up; the backward keeps an int64 copy of ids, as
+ * PyTorch's keeps the indices. */
+CLT_API clt_tensor *clt_embedding(clt_tensor *weight, clt_tensor *ids, int64_t padding_idx);
+
+/* torch.nn.functional.scaled_dot_product_attention, its math path: q [..., L, E], k [..., S, E],
+ * v [..., S, Ev] (one float dtype, one device; the batch dims broadcast) ->
+ * dropout(softmax(q k^T scale + mask)) v, [..., L, Ev].
+ *   mask: NULL, bool (true: attend; false: -inf) or a float mask of q's dtype that is added (it
+ *     may require grad); it broadcasts to [..., L, S]. Rows a mask leaves nothing to attend to
+ *     give zeros (and zero gradients), as PyTorch's math path (NaN from a plain softmax).
+ *   dropout_p: in [0, 1]; above 0 the probabilities go through clt_dropout (always, as PyTorch's
+ *     function, which has no training flag), from this thread's generator: clt_manual_seed
+ *     gives the same result on every device.
+ *   causal: PyTorch's is_causal: position i attends to 0 .. i, the lower triangle of an [L, S]
+ *     matrix aligned top-left (also for L != S). With a mask: CLT_ERR_INVALID_ARG, as PyTorch.
+ *   scale: <= 0 takes PyTorch's default 1 / sqrt(E) (scale=None); NaN or inf: CLT_ERR_INVALID_ARG.
+ * Composed from matmul, softmax, where and dropout, so the gradient (to q, k, v and a float
+ * mask) is theirs. What the backward keeps: q scale [..., L, E], k and v (the caller's, not
+ * copied), the softmax's result [..., L, S], and with dropout its scaled mask and the dropped
+ * probabilities [..., L, S] each (PyTorch's math path keeps the same: the scaled q and k, the
+ * softmax, the dropout mask, the dropped attention and v). */
+CLT_API clt_tensor *clt_scaled_dot_product_attention(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor *mask,
+                                                     double dropout_p, bool causal, double scale);
+
 /* ---- initialisers (in place, recording nothing; as torch.nn.init) ------------------------ */
 
 /* Uniform in [lo, hi) and normal(mean, std), from this thread's generator: the same seed gives
