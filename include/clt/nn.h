@@ -203,6 +203,8 @@ CLT_API clt_status clt_optim_step(clt_optim *o);
  * without a gradient. clt_zero_grad(p) still zeroes one in place. */
 CLT_API clt_status clt_optim_zero_grad(clt_optim *o);
 CLT_API clt_status clt_optim_set_lr(clt_optim *o, double lr);
+/* The learning rate the next step uses (optimizer.param_groups[0]["lr"]). */
+CLT_API clt_status clt_optim_get_lr(const clt_optim *o, double *lr);
 /* Steps taken so far. */
 CLT_API int64_t clt_optim_steps(const clt_optim *o);
 /* The state of params[i], for checkpoints: new references to the optimizer's own buffers (SGD
@@ -216,6 +218,94 @@ CLT_API clt_status clt_optim_get_state(const clt_optim *o, int i, clt_tensor **s
 CLT_API clt_status clt_optim_set_state(clt_optim *o, int i, clt_tensor *s1, clt_tensor *s2);
 CLT_API clt_status clt_optim_set_steps(clt_optim *o, int64_t steps);
 CLT_API void clt_optim_release(clt_optim *o);
+/* Optimizer state to and from a safetensors file, named as PyTorch's optimizer.state_dict()
+ * flattens (parameter i is params[i] of clt_optim_create):
+ *   "param_groups.0.lr"                        F64 0-d, the current lr
+ *   "state.<i>.momentum_buffer"                SGD with momentum, after parameter i's first step
+ *   "state.<i>.exp_avg", "state.<i>.exp_avg_sq" Adam and AdamW: the first and second moments
+ *   "state.<i>.step"                           Adam and AdamW: the step count (F64 0-d; clt keeps
+ *                                              one count for all parameters, so a file whose
+ *                                              steps differ is refused)
+ * Other hyperparameters are not saved (they come with clt_optim_create). Loading replaces every
+ * parameter's state (one without entries gets none, as before its first step), sets the lr and
+ * the step count; buffers may be float32 or float64 (cast to the parameter's dtype) and must have
+ * the parameter's shape. An unknown entry, a buffer of the wrong shape or half of Adam's pair is
+ * refused before anything changes; errors end with " (in '<path>')". */
+CLT_API clt_status clt_optim_save(const clt_optim *o, const char *path);
+CLT_API clt_status clt_optim_load(clt_optim *o, const char *path);
+
+/* ---- learning-rate schedules (torch.optim.lr_scheduler) ---------------------------------- */
+
+typedef struct clt_lr_schedule clt_lr_schedule;
+
+/* The values are part of the ABI and never change. */
+typedef enum clt_lr_schedule_kind {
+  CLT_LR_STEP = 0,   /* StepLR: lr times gamma every step_size steps */
+  CLT_LR_COSINE = 1, /* CosineAnnealingLR: from the base lr down to eta_min over T_max steps, and
+                        back up after (PyTorch's recursive form, no restarts) */
+  CLT_LR_LINEAR = 2  /* LinearLR (linear warm-up): the base lr times a factor going linearly from
+                        start_factor to end_factor over total_iters steps, then kept */
+} clt_lr_schedule_kind;
+
+typedef struct clt_lr_schedule_config {
+  clt_lr_schedule_kind kind;
+  int64_t step_size;                /* step: >= 1 (PyTorch requires it) */
+  double gamma;                     /* step: 0.1 by default */
+  int64_t T_max;                    /* cosine: >= 1 (PyTorch requires it) */
+  double eta_min;                   /* cosine: 0 by default */
+  double start_factor, end_factor;  /* linear: 1/3 and 1 by default; (0, 1] and [0, 1] */
+  int64_t total_iters;              /* linear: 5 by default */
+} clt_lr_schedule_config;
+
+/* PyTorch's defaults for kind (step_size and T_max, which PyTorch requires, are 0: set them). */
+CLT_API clt_lr_schedule_config clt_lr_schedule_defaults(clt_lr_schedule_kind kind);
+/* A schedule over o's lr, which it reads as the base lr. Like PyTorch's constructor it takes the
+ * first step (epoch 0) at once: LinearLR sets lr = base lr * start_factor. The schedule borrows
+ * o, which must outlive it. */
+CLT_API clt_status clt_lr_schedule_create(clt_optim *o, const clt_lr_schedule_config *config, clt_lr_schedule **out);
+/* scheduler.step(): the next epoch's lr, computed from the optimizer's current lr as PyTorch's
+ * get_lr() does (the same operations in the same order: the sequences match PyTorch's to the
+ * bit, tests/fixtures/sched_refs.txt), set with clt_optim_set_lr. Call it after
+ * clt_optim_step, once per epoch or step as PyTorch's. */
+CLT_API clt_status clt_lr_schedule_step(clt_lr_schedule *s);
+/* PyTorch's last_epoch: the steps taken (0 after create); -1 for NULL. */
+CLT_API int64_t clt_lr_schedule_last_epoch(const clt_lr_schedule *s);
+CLT_API void clt_lr_schedule_release(clt_lr_schedule *s);
+
+/* ---- parameter lists and gradient clipping ----------------------------------------------- */
+
+/* A growable list of named tensors (a model's parameters, as model.named_parameters()), so
+ * that they need not be gathered by hand: clt_optim_create(&cfg, clt_params_count(l),
+ * clt_params_tensors(l), &o), clt_clip_grad_norm_(clt_params_tensors(l), clt_params_count(l),
+ * ...), clt_save_safetensors(path, clt_params_count(l), clt_params_names(l),
+ * clt_params_tensors(l)) and clt_load_into alike. The list retains its tensors and copies the
+ * names; names are non-empty and unique (CLT_ERR_INVALID_ARG). */
+typedef struct clt_params clt_params;
+CLT_API clt_status clt_params_create(clt_params **out);
+CLT_API clt_status clt_params_add(clt_params *l, const char *name, clt_tensor *t);
+/* Entries so far (0 for NULL). */
+CLT_API int clt_params_count(const clt_params *l);
+/* Entry i: a new reference (CLT_ERR_INDEX out of range), and its name (NULL out of range). */
+CLT_API clt_tensor *clt_params_get(const clt_params *l, int i);
+CLT_API const char *clt_params_name(const clt_params *l, int i);
+/* The entries and their names as arrays of clt_params_count(l), valid until the next add or
+ * release (NULL for NULL). */
+CLT_API clt_tensor *const *clt_params_tensors(const clt_params *l);
+CLT_API const char *const *clt_params_names(const clt_params *l);
+CLT_API void clt_params_release(clt_params *l);
+
+/* torch.nn.utils.clip_grad_norm_: the norm of all the gradients of params together (the norm of
+ * the per-parameter norms; norm_type any p > 0, or INFINITY: the largest |g|) goes to
+ * *total_norm (may be NULL; the norm before clipping, as PyTorch returns it), and when
+ * max_norm / (total + 1e-6) < 1 every gradient is multiplied by it in place (a NaN or inf total
+ * makes that NaN or 0, as PyTorch without error_if_nonfinite). Parameters without a gradient are
+ * skipped. The parts are summed in the gradients' dtype on the first gradient's device, read back
+ * once. */
+CLT_API clt_status clt_clip_grad_norm_(clt_tensor *const *params, int n, double max_norm, double norm_type,
+                                       double *total_norm);
+/* torch.nn.utils.clip_grad_value_: every gradient clamped to [-clip_value, clip_value] in place
+ * (clip_value >= 0); parameters without a gradient are skipped. */
+CLT_API clt_status clt_clip_grad_value_(clt_tensor *const *params, int n, double clip_value);
 
 #ifdef __cplusplus
 }
