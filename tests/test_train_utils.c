@@ -512,5 +512,5 @@ static Suite *suite(void) {
 int main(void) {
   const char *dir = getenv("CLT_FIXTURES");
   snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "tests/fixtures");
-  return tu_main(suite, TU_FEW_KERNELS);
+  return tu_main(suite, TU_MANY_KERNELS);
 }
