@@ -192,11 +192,11 @@ static clt_tensor *empty_rows(clt_tensor *mask) {
   return none;
 }
 
-/* where(none, 0, p), recorded (p's gradient is zero in those rows). */
-static clt_tensor *zero_rows(clt_tensor *p, clt_tensor *none) {
-  clt_tensor *zero = clt__full(p->st->dev, p->dtype, 0, NULL, 0.0);
-  clt_tensor *in[3] = {none, zero, p};
-  clt_tensor *out = zero ? clt__grad_ew(clt__where(none, zero, p), CLT_OP_where, in, 3, 0, 0, 0) : NULL;
+/* where(none, 0, t), recorded (t's gradient is zero in those rows). */
+static clt_tensor *zero_rows(clt_tensor *t, clt_tensor *none) {
+  clt_tensor *zero = clt__full(t->st->dev, t->dtype, 0, NULL, 0.0);
+  clt_tensor *in[3] = {none, zero, t};
+  clt_tensor *out = zero ? clt__grad_ew(clt__where(none, zero, t), CLT_OP_where, in, 3, 0, 0, 0) : NULL;
   clt__tensor_release(zero);
   return out;
 }
@@ -239,15 +239,16 @@ static clt_tensor *sdpa(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor 
   clt_tensor *sc = kt ? clt__grad_matmul(clt__matmul(qs, kt), qs, kt) : NULL;
   clt_tensor *am = sc ? additive_mask(q, mask, causal, L, S) : NULL;
   /* rows with nothing to attend to: their mask made 0 (a finite softmax, whose gradient is then
-   * 0 rather than NaN) and their probabilities 0 */
+   * 0 rather than NaN), and their results 0; zeroing the result [..., L, Ev] rather than the
+   * probabilities keeps no second [..., L, S] tensor for the backward */
   clt_tensor *none = am && mask ? empty_rows(mask) : NULL;
   clt_tensor *am0 = none ? zero_rows(am, none) : mask ? NULL : clt__retain(am);
   clt_tensor *masked = am0 ? clt__rec_binary(CLT_OP_add, sc, am0) : mask || causal ? NULL : clt__retain(sc);
   clt_tensor *pr = masked ? clt__grad_softmax(clt__softmax(masked, -1, false), masked, -1, false) : NULL;
-  clt_tensor *safe = pr && none ? zero_rows(pr, none) : mask ? NULL : clt__retain(pr);
-  clt_tensor *dropped = safe ? clt__dropout(safe, p, true) : NULL;
-  clt_tensor *out = dropped ? clt__grad_matmul(clt__matmul(dropped, v), dropped, v) : NULL;
-  clt_tensor *tmp[] = {qs, kt, sc, am, none, am0, masked, pr, safe, dropped};
+  clt_tensor *dropped = pr ? clt__dropout(pr, p, true) : NULL;
+  clt_tensor *y = dropped ? clt__grad_matmul(clt__matmul(dropped, v), dropped, v) : NULL;
+  clt_tensor *out = y && none ? zero_rows(y, none) : mask ? NULL : clt__retain(y);
+  clt_tensor *tmp[] = {qs, kt, sc, am, none, am0, masked, pr, dropped, y};
   for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
   return out;
 }

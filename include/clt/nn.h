@@ -1,6 +1,7 @@
 /* clt: building blocks for training: losses, linear layers, convolution and pooling, dropout,
- * parameter initialisers and optimizers. Every function here records autograd like the ops
- * (clt/autograd.h). */
+ * embedding and attention, parameter initialisers, optimizers with their checkpoints and
+ * learning-rate schedules, parameter lists and gradient clipping. Every op here records autograd
+ * like the ops (clt/autograd.h). */
 #ifndef CLT_NN_H
 #define CLT_NN_H
 
@@ -145,9 +146,10 @@ CLT_API clt_tensor *clt_embedding(clt_tensor *weight, clt_tensor *ids, int64_t p
  *   scale: <= 0 takes PyTorch's default 1 / sqrt(E) (scale=None); NaN or inf: CLT_ERR_INVALID_ARG.
  * Composed from matmul, softmax, where and dropout, so the gradient (to q, k, v and a float
  * mask) is theirs. What the backward keeps: q scale [..., L, E], k and v (the caller's, not
- * copied), the softmax's result [..., L, S], and with dropout its scaled mask and the dropped
- * probabilities [..., L, S] each (PyTorch's math path keeps the same: the scaled q and k, the
- * softmax, the dropout mask, the dropped attention and v). */
+ * copied), the softmax's result [..., L, S], with dropout its scaled mask and the dropped
+ * probabilities [..., L, S], and with a mask a bool [..., L, 1] marking the empty rows (PyTorch's
+ * math path keeps the same: the scaled q and k, the softmax, the dropout mask, the dropped
+ * attention and v). */
 CLT_API clt_tensor *clt_scaled_dot_product_attention(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor *mask,
                                                      double dropout_p, bool causal, double scale);
 
