@@ -60,10 +60,10 @@ clt_status clt_params_add(clt_params *l, const char *name, clt_tensor *t) {
   return CLT_OK;
 }
 
-int clt_params_count(const clt_params *l) { return l ? l->n : 0; }
+int clt_params_size(const clt_params *l) { return l ? l->n : 0; }
 
-clt_tensor *clt_params_get(const clt_params *l, int i) {
-  clt__api("clt_params_get");
+clt_tensor *clt_params_at(const clt_params *l, int i) {
+  clt__api("clt_params_at");
   if (!l) return clt__err(CLT_ERR_INVALID_ARG, "argument l is NULL"), NULL;
   if (i < 0 || i >= l->n) return clt__err(CLT_ERR_INDEX, "index %d is out of range for %d parameters", i, l->n), NULL;
   return clt__ret(clt__retain(l->tensors[i]));

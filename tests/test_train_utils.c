@@ -48,13 +48,13 @@ START_TEST(params_list) {
   }
   clt_scope_end(); /* the list keeps its tensors */
   clt_scope_begin();
-  ck_assert_int_eq(clt_params_count(l), 20);
+  ck_assert_int_eq(clt_params_size(l), 20);
   ck_assert_str_eq(clt_params_name(l, 7), "layer7.weight");
   ck_assert_str_eq(clt_params_names(l)[19], "layer19.weight");
-  ck_assert_int_eq(clt_numel(clt_params_get(l, 7)), 8);
-  ck_assert_ptr_eq(clt_params_tensors(l)[7], clt_params_get(l, 7));
-  ck_assert_ptr_null(clt_params_get(l, 20));
-  TU_ASSERT_ERR(CLT_ERR_INDEX, "clt_params_get", "index 20", "20 parameters");
+  ck_assert_int_eq(clt_numel(clt_params_at(l, 7)), 8);
+  ck_assert_ptr_eq(clt_params_tensors(l)[7], clt_params_at(l, 7));
+  ck_assert_ptr_null(clt_params_at(l, 20));
+  TU_ASSERT_ERR(CLT_ERR_INDEX, "clt_params_at", "index 20", "20 parameters");
   ck_assert_ptr_null(clt_params_name(l, -1));
   ck_assert_int_eq(clt_params_add(l, "layer3.weight", clt_params_tensors(l)[0]), CLT_ERR_INVALID_ARG);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_params_add", "'layer3.weight' is already in the list");
@@ -62,13 +62,13 @@ START_TEST(params_list) {
   ck_assert_int_eq(clt_params_add(l, "x", NULL), CLT_ERR_INVALID_ARG);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_params_add", "t");
   ck_assert_int_eq(clt_params_create(NULL), CLT_ERR_INVALID_ARG);
-  ck_assert_int_eq(clt_params_count(NULL), 0);
+  ck_assert_int_eq(clt_params_size(NULL), 0);
   ck_assert_ptr_null(clt_params_tensors(NULL));
   ck_assert_ptr_null(clt_params_names(NULL));
   /* the arrays go straight to the optimizer */
   clt_optim *o;
   clt_optim_config cfg = clt_optim_defaults(CLT_OPTIM_SGD);
-  ck_assert_msg(clt_optim_create(&cfg, clt_params_count(l), clt_params_tensors(l), &o) == CLT_OK, "%s", clt_last_error());
+  ck_assert_msg(clt_optim_create(&cfg, clt_params_size(l), clt_params_tensors(l), &o) == CLT_OK, "%s", clt_last_error());
   clt_optim_release(o);
   clt_scope_end();
   clt_params_release(l);

@@ -277,20 +277,20 @@ CLT_API void clt_lr_schedule_release(clt_lr_schedule *s);
 /* ---- parameter lists and gradient clipping ----------------------------------------------- */
 
 /* A growable list of named tensors (a model's parameters, as model.named_parameters()), so
- * that they need not be gathered by hand: clt_optim_create(&cfg, clt_params_count(l),
- * clt_params_tensors(l), &o), clt_clip_grad_norm_(clt_params_tensors(l), clt_params_count(l),
- * ...), clt_save_safetensors(path, clt_params_count(l), clt_params_names(l),
+ * that they need not be gathered by hand: clt_optim_create(&cfg, clt_params_size(l),
+ * clt_params_tensors(l), &o), clt_clip_grad_norm_(clt_params_tensors(l), clt_params_size(l),
+ * ...), clt_save_safetensors(path, clt_params_size(l), clt_params_names(l),
  * clt_params_tensors(l)) and clt_load_into alike. The list retains its tensors and copies the
  * names; names are non-empty and unique (CLT_ERR_INVALID_ARG). */
 typedef struct clt_params clt_params;
 CLT_API clt_status clt_params_create(clt_params **out);
 CLT_API clt_status clt_params_add(clt_params *l, const char *name, clt_tensor *t);
 /* Entries so far (0 for NULL). */
-CLT_API int clt_params_count(const clt_params *l);
+CLT_API int clt_params_size(const clt_params *l);
 /* Entry i: a new reference (CLT_ERR_INDEX out of range), and its name (NULL out of range). */
-CLT_API clt_tensor *clt_params_get(const clt_params *l, int i);
+CLT_API clt_tensor *clt_params_at(const clt_params *l, int i);
 CLT_API const char *clt_params_name(const clt_params *l, int i);
-/* The entries and their names as arrays of clt_params_count(l), valid until the next add or
+/* The entries and their names as arrays of clt_params_size(l), valid until the next add or
  * release (NULL for NULL). */
 CLT_API clt_tensor *const *clt_params_tensors(const clt_params *l);
 CLT_API const char *const *clt_params_names(const clt_params *l);
