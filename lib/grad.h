@@ -36,6 +36,8 @@ clt_status clt__bw_ew(clt__node *n, clt_tensor *g, clt_tensor **gin);
 clt_tensor *clt__rec_unary(clt_op op, clt_tensor *x, double p0, double p1);
 clt_tensor *clt__rec_binary(clt_op op, clt_tensor *a, clt_tensor *b);
 clt_tensor *clt__rec_scalar(clt_op op, clt_tensor *a, double s, bool first);
+/* clt_dropout without naming itself (attention's dropout). */
+clt_tensor *clt__dropout(clt_tensor *x, double p, bool train);
 
 /* Internal forms of public ops the backward functions use. */
 clt_tensor *clt__matmul(clt_tensor *a, clt_tensor *b);

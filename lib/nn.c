@@ -230,7 +230,7 @@ clt_tensor *clt_linear(clt_tensor *x, clt_tensor *w, clt_tensor *b) {
   return clt__ret(linear(x, w, b));
 }
 
-static clt_tensor *dropout(clt_tensor *x, double p, bool train) {
+clt_tensor *clt__dropout(clt_tensor *x, double p, bool train) {
   if (!(p >= 0 && p <= 1)) return clt__err(CLT_ERR_INVALID_ARG, "p %g is not a probability in [0, 1]", p), NULL;
   if (!train || p == 0) return clt__retain(x);
   if (!clt_dtype_is_float(x->dtype))
@@ -251,7 +251,7 @@ static clt_tensor *dropout(clt_tensor *x, double p, bool train) {
 clt_tensor *clt_dropout(clt_tensor *x, double p, bool train) {
   clt__api("clt_dropout");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(dropout(x, p, train));
+  return clt__ret(clt__dropout(x, p, train));
 }
 
 /* ---- initialisers ----------------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 #include "dispatch.h"
 #include "clt/nn.h"
 #include "ew.h"
+#include "optim.h"
 
 struct clt_optim {
   clt_optim_config cfg;
@@ -139,7 +140,18 @@ clt_status clt_optim_set_lr(clt_optim *o, double lr) {
   return CLT_OK;
 }
 
+clt_status clt_optim_get_lr(const clt_optim *o, double *lr) {
+  clt__api("clt_optim_get_lr");
+  if (!o || !lr) return clt__err(CLT_ERR_INVALID_ARG, "argument %s is NULL", o ? "lr" : "o");
+  *lr = o->cfg.lr;
+  return CLT_OK;
+}
+
 int64_t clt_optim_steps(const clt_optim *o) { return o ? o->steps : -1; }
+
+const clt_optim_config *clt__optim_config(const clt_optim *o) { return &o->cfg; }
+int clt__optim_count(const clt_optim *o) { return o->n; }
+const clt_tensor *clt__optim_param(const clt_optim *o, int i) { return o->params[i]; }
 
 /* ---- state, for checkpoints ------------------------------------------------------------- */
 

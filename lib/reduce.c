@@ -307,6 +307,9 @@ clt_tensor *clt__mean(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
 clt_tensor *clt__prod(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
   return reduction(K_PROD, x, ndims, dims, keepdim, 0);
 }
+clt_tensor *clt__max(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
+  return reduction(K_MAX, x, ndims, dims, keepdim, 0);
+}
 clt_tensor *clt__softmax(clt_tensor *x, int dim, bool log) { return softmax(x, dim, log); }
 clt_tensor *clt__mean_scaled(clt_tensor *x, int ndims, const int *dims, bool keepdim) {
   return reduction(K_MEAN_SCALED, x, ndims, dims, keepdim, 0);

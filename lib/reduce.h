@@ -74,6 +74,7 @@ clt_dtype clt__reduce_acc_dtype(clt__rop op, clt_dtype dt);
 clt_tensor *clt__sum(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 clt_tensor *clt__mean(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 clt_tensor *clt__prod(clt_tensor *x, int ndims, const int *dims, bool keepdim);
+clt_tensor *clt__max(clt_tensor *x, int ndims, const int *dims, bool keepdim);
 /* x's shape (float x): each element the product of the other elements of its slice over dims,
  * prod's gradient (lib/grad.c), from exclusive prefix and suffix products (no division). */
 clt_tensor *clt__prod_others(clt_tensor *x, int ndims, const int *dims);

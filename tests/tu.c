@@ -216,3 +216,33 @@ void tu_assert_values(const clt_tensor *t, int ndim, const int64_t *shape, const
   free(v);
   ck_assert_msg(i == n, "element %lld: got %g, want %g", (long long)i, got, exp);
 }
+
+void tu_fault_sweep(clt_device *dev, tu_workload workload, double rel_tol, long min_points) {
+  double want, got;
+  ck_assert_msg(workload(dev, &want) == CLT_OK, "%s", clt_last_error()); /* builds what a warm device needs */
+  clt__fault_reset();
+  ck_assert_msg(workload(dev, &got) == CLT_OK && fabs(got - want) <= rel_tol * fabs(want), "%s", clt_last_error());
+  long points = clt__fault_count();
+  for (long n = 1; n <= points; n++) {
+    long before[CLT__LIVE_COUNT], after[CLT__LIVE_COUNT];
+    for (int k = 0; k < CLT__LIVE_COUNT; k++) before[k] = atomic_load(&clt__live[k]);
+    clt__fault_reset();
+    clt__fault_arm(n, 0);
+    clt_clear_error();
+    clt_status st = workload(dev, &got);
+    bool fired = clt__fault_fired();
+    clt__fault_reset();
+    for (int k = 0; k < CLT__LIVE_COUNT; k++) after[k] = atomic_load(&clt__live[k]);
+    for (int k = 0; k < CLT__LIVE_COUNT; k++)
+      ck_assert_msg(after[k] == before[k], "fault %ld of %ld: live %s went %ld -> %ld", n, points, tu_live_name(k),
+                    before[k], after[k]);
+    ck_assert_msg(fired, "fault %ld of %ld never fired", n, points);
+    ck_assert_msg(st != CLT_OK && st != CLT_ERR_STATE, "fault %ld of %ld: status %d", n, points, (int)st);
+    clt_clear_error();
+    st = workload(dev, &got);
+    ck_assert_msg(st == CLT_OK && fabs(got - want) <= rel_tol * fabs(want),
+                  "after fault %ld of %ld: status %d, result %.17g, want %.17g: %s", n, points, (int)st, got, want,
+                  clt_last_error());
+  }
+  ck_assert_msg(points >= min_points, "only %ld fault points", points);
+}

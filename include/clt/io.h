@@ -79,6 +79,17 @@ CLT_API clt_status clt_save_safetensors(const char *path, int n, const char *con
 CLT_API clt_status clt_load_safetensors(const char *path, clt_device *dev, clt_tensor_list **out);
 CLT_API clt_status clt_parse_safetensors(const void *buf, size_t len, clt_device *dev, clt_tensor_list **out);
 
+/* Loads a safetensors file into existing tensors by name (model.load_state_dict): each
+ * names[i] found in the file is copied into params[i] (on its device), which must have the same
+ * shape and dtype (CLT_ERR_SHAPE names the tensor and both shapes, strict or not). params are
+ * leaves (not made by an op); their version counters are bumped, as by an in-place write.
+ * strict: names missing from the file or entries of the file not in names are refused
+ * (CLT_ERR_INVALID_ARG listing both) before anything is copied; otherwise they are skipped, and
+ * *skipped (may be NULL) gets "missing: a, b; unexpected: c" (free it with clt_free), or NULL
+ * when nothing was skipped. Every check runs before the first copy. Errors end with
+ * " (in '<path>')". */
+CLT_API clt_status clt_load_into(const char *path, int n, const char *const *names, clt_tensor *const *params,
+                                 bool strict, char **skipped);
 /* A directory of .npy files, one per tensor, named <name>.npy (names must be file names), each
  * saved as clt_save_npy saves. Loading reads every regular *.npy in the directory, in name
  * order, each header first; an error names the file. */

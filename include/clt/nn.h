@@ -1,7 +1,7 @@
 /* clt: building blocks for training: losses, linear layers, convolution and pooling,
- * normalization, dropout,
- * parameter initialisers and optimizers. Every function here records autograd like the ops
- * (clt/autograd.h). */
+ * normalization, dropout, embedding and attention, parameter initialisers, optimizers with their
+ * checkpoints and learning-rate schedules, parameter lists and gradient clipping. Every op here
+ * records autograd like the ops (clt/autograd.h). */
 #ifndef CLT_NN_H
 #define CLT_NN_H
 
@@ -158,6 +158,38 @@ CLT_API clt_tensor *clt_group_norm(clt_tensor *x, int64_t num_groups, clt_tensor
  * centring, no bias); weight has shape normalized_shape. eps < 0: the dtype's epsilon. */
 CLT_API clt_tensor *clt_rms_norm(clt_tensor *x, int k, const int64_t *normalized_shape, clt_tensor *weight, double eps);
 
+/* ---- embedding and attention ------------------------------------------------------------ */
+
+/* torch.nn.functional.embedding: weight [V, D] (float32 or float64) and ids (int32 or int64, any
+ * shape and strides, entries in 0 .. V-1: CLT_ERR_INDEX names one that is not) -> [..., D], row
+ * ids[...] of weight. padding_idx in 0 .. V-1 gives that row a zero gradient (its value is still
+ * read, as PyTorch's); a negative padding_idx means none (PyTorch's None; for PyTorch's negative
+ * padding_idx pass V + padding_idx). The gradient is a scatter_add of the result's gradient rows
+ * into zeros [V, D], so repeated ids add up; the backward keeps an int64 copy of ids, as
+ * PyTorch's keeps the indices. */
+CLT_API clt_tensor *clt_embedding(clt_tensor *weight, clt_tensor *ids, int64_t padding_idx);
+
+/* torch.nn.functional.scaled_dot_product_attention, its math path: q [..., L, E], k [..., S, E],
+ * v [..., S, Ev] (one float dtype, one device; the batch dims broadcast) ->
+ * dropout(softmax(q k^T scale + mask)) v, [..., L, Ev].
+ *   mask: NULL, bool (true: attend; false: -inf) or a float mask of q's dtype that is added (it
+ *     may require grad); it broadcasts to [..., L, S]. Rows a mask leaves nothing to attend to
+ *     give zeros (and zero gradients), as PyTorch's math path (NaN from a plain softmax).
+ *   dropout_p: in [0, 1]; above 0 the probabilities go through clt_dropout (always, as PyTorch's
+ *     function, which has no training flag), from this thread's generator: clt_manual_seed
+ *     gives the same result on every device.
+ *   causal: PyTorch's is_causal: position i attends to 0 .. i, the lower triangle of an [L, S]
+ *     matrix aligned top-left (also for L != S). With a mask: CLT_ERR_INVALID_ARG, as PyTorch.
+ *   scale: <= 0 takes PyTorch's default 1 / sqrt(E) (scale=None); NaN or inf: CLT_ERR_INVALID_ARG.
+ * Composed from matmul, softmax, where and dropout, so the gradient (to q, k, v and a float
+ * mask) is theirs. What the backward keeps: q scale [..., L, E], k and v (the caller's, not
+ * copied), the softmax's result [..., L, S], with dropout its scaled mask and the dropped
+ * probabilities [..., L, S], and with a mask a bool [..., L, 1] marking the empty rows (PyTorch's
+ * math path keeps the same: the scaled q and k, the softmax, the dropout mask, the dropped
+ * attention and v). */
+CLT_API clt_tensor *clt_scaled_dot_product_attention(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor *mask,
+                                                     double dropout_p, bool causal, double scale);
+
 /* ---- initialisers (in place, recording nothing; as torch.nn.init) ------------------------ */
 
 /* Uniform in [lo, hi) and normal(mean, std), from this thread's generator: the same seed gives
@@ -210,6 +242,8 @@ CLT_API clt_status clt_optim_step(clt_optim *o);
  * without a gradient. clt_zero_grad(p) still zeroes one in place. */
 CLT_API clt_status clt_optim_zero_grad(clt_optim *o);
 CLT_API clt_status clt_optim_set_lr(clt_optim *o, double lr);
+/* The learning rate the next step uses (optimizer.param_groups[0]["lr"]). */
+CLT_API clt_status clt_optim_get_lr(const clt_optim *o, double *lr);
 /* Steps taken so far. */
 CLT_API int64_t clt_optim_steps(const clt_optim *o);
 /* The state of params[i], for checkpoints: new references to the optimizer's own buffers (SGD
@@ -223,6 +257,94 @@ CLT_API clt_status clt_optim_get_state(const clt_optim *o, int i, clt_tensor **s
 CLT_API clt_status clt_optim_set_state(clt_optim *o, int i, const clt_tensor *s1, const clt_tensor *s2);
 CLT_API clt_status clt_optim_set_steps(clt_optim *o, int64_t steps);
 CLT_API void clt_optim_release(clt_optim *o);
+/* Optimizer state to and from a safetensors file, named as PyTorch's optimizer.state_dict()
+ * flattens (parameter i is params[i] of clt_optim_create):
+ *   "param_groups.0.lr"                        F64 0-d, the current lr
+ *   "state.<i>.momentum_buffer"                SGD with momentum, after parameter i's first step
+ *   "state.<i>.exp_avg", "state.<i>.exp_avg_sq" Adam and AdamW: the first and second moments
+ *   "state.<i>.step"                           Adam and AdamW: the step count (F64 0-d; clt keeps
+ *                                              one count for all parameters, so a file whose
+ *                                              steps differ is refused)
+ * Other hyperparameters are not saved (they come with clt_optim_create). Loading replaces every
+ * parameter's state (one without entries gets none, as before its first step), sets the lr and
+ * the step count; buffers may be float32 or float64 (cast to the parameter's dtype) and must have
+ * the parameter's shape. An unknown entry, a buffer of the wrong shape or half of Adam's pair is
+ * refused before anything changes; errors end with " (in '<path>')". */
+CLT_API clt_status clt_optim_save(const char *path, const clt_optim *o);
+CLT_API clt_status clt_optim_load(const char *path, clt_optim *o);
+
+/* ---- learning-rate schedules (torch.optim.lr_scheduler) ---------------------------------- */
+
+typedef struct clt_lr_schedule clt_lr_schedule;
+
+/* The values are part of the ABI and never change. */
+typedef enum clt_lr_schedule_kind {
+  CLT_LR_STEP = 0,   /* StepLR: lr times gamma every step_size steps */
+  CLT_LR_COSINE = 1, /* CosineAnnealingLR: from the base lr down to eta_min over T_max steps, and
+                        back up after (PyTorch's recursive form, no restarts) */
+  CLT_LR_LINEAR = 2  /* LinearLR (linear warm-up): the base lr times a factor going linearly from
+                        start_factor to end_factor over total_iters steps, then kept */
+} clt_lr_schedule_kind;
+
+typedef struct clt_lr_schedule_config {
+  clt_lr_schedule_kind kind;
+  int64_t step_size;                /* step: >= 1 (PyTorch requires it) */
+  double gamma;                     /* step: 0.1 by default */
+  int64_t T_max;                    /* cosine: >= 1 (PyTorch requires it) */
+  double eta_min;                   /* cosine: 0 by default */
+  double start_factor, end_factor;  /* linear: 1/3 and 1 by default; (0, 1] and [0, 1] */
+  int64_t total_iters;              /* linear: 5 by default */
+} clt_lr_schedule_config;
+
+/* PyTorch's defaults for kind (step_size and T_max, which PyTorch requires, are 0: set them). */
+CLT_API clt_lr_schedule_config clt_lr_schedule_defaults(clt_lr_schedule_kind kind);
+/* A schedule over o's lr, which it reads as the base lr. Like PyTorch's constructor it takes the
+ * first step (epoch 0) at once: LinearLR sets lr = base lr * start_factor. The schedule borrows
+ * o, which must outlive it. */
+CLT_API clt_status clt_lr_schedule_create(clt_optim *o, const clt_lr_schedule_config *config, clt_lr_schedule **out);
+/* scheduler.step(): the next epoch's lr, computed from the optimizer's current lr as PyTorch's
+ * get_lr() does (the same operations in the same order: the sequences match PyTorch's to the
+ * bit, tests/fixtures/sched_refs.txt), set with clt_optim_set_lr. Call it after
+ * clt_optim_step, once per epoch or step as PyTorch's. */
+CLT_API clt_status clt_lr_schedule_step(clt_lr_schedule *s);
+/* PyTorch's last_epoch: the steps taken (0 after create); -1 for NULL. */
+CLT_API int64_t clt_lr_schedule_last_epoch(const clt_lr_schedule *s);
+CLT_API void clt_lr_schedule_release(clt_lr_schedule *s);
+
+/* ---- parameter lists and gradient clipping ----------------------------------------------- */
+
+/* A growable list of named tensors (a model's parameters, as model.named_parameters()), so
+ * that they need not be gathered by hand: clt_optim_create(&cfg, clt_params_size(l),
+ * clt_params_tensors(l), &o), clt_clip_grad_norm_(clt_params_size(l), clt_params_tensors(l),
+ * ...), clt_save_safetensors(path, clt_params_size(l), clt_params_names(l),
+ * clt_params_tensors(l)) and clt_load_into alike. The list retains its tensors and copies the
+ * names; names are non-empty and unique (CLT_ERR_INVALID_ARG). */
+typedef struct clt_params clt_params;
+CLT_API clt_status clt_params_create(clt_params **out);
+CLT_API clt_status clt_params_add(clt_params *l, const char *name, clt_tensor *t);
+/* Entries so far (0 for NULL). */
+CLT_API int clt_params_size(const clt_params *l);
+/* Entry i: a new reference (CLT_ERR_INDEX out of range), and its name (NULL out of range). */
+CLT_API clt_tensor *clt_params_at(const clt_params *l, int i);
+CLT_API const char *clt_params_name(const clt_params *l, int i);
+/* The entries and their names as arrays of clt_params_size(l), valid until the next add or
+ * release (NULL for NULL). */
+CLT_API clt_tensor *const *clt_params_tensors(const clt_params *l);
+CLT_API const char *const *clt_params_names(const clt_params *l);
+CLT_API void clt_params_release(clt_params *l);
+
+/* torch.nn.utils.clip_grad_norm_: the norm of all the gradients of params together (the norm of
+ * the per-parameter norms; norm_type any p > 0, or INFINITY: the largest |g|) goes to
+ * *total_norm (may be NULL; the norm before clipping, as PyTorch returns it), and when
+ * max_norm / (total + 1e-6) < 1 every gradient is multiplied by it in place (a NaN or inf total
+ * makes that NaN or 0, as PyTorch without error_if_nonfinite). Parameters without a gradient are
+ * skipped. The parts are summed in the gradients' dtype on the first gradient's device, read back
+ * once. */
+CLT_API clt_status clt_clip_grad_norm_(int n, clt_tensor *const *params, double max_norm, double norm_type,
+                                       double *total_norm);
+/* torch.nn.utils.clip_grad_value_: every gradient clamped to [-clip_value, clip_value] in place
+ * (clip_value >= 0); parameters without a gradient are skipped. */
+CLT_API clt_status clt_clip_grad_value_(int n, clt_tensor *const *params, double clip_value);
 
 #ifdef __cplusplus
 }
