@@ -51,12 +51,24 @@ static const char *esize_suffix(size_t esize) { return esize == 1 ? "1" : esize 
 static clt_status cl_copy(clt_device *dev, const clt__iter *it, clt__storage *dst, const clt__storage *src,
                           size_t esize) {
   clt__cl_dev *d = clt__cl(dev);
-  if (it->contiguous) {
+  /* Under a memory checker (CLT_NO_MEMORY_CACHING) the copy kernel instead: Oclgrind 21.10's
+   * clEnqueueCopyBuffer into part of a buffer marks the rest of it uninitialized (a fill, then
+   * a copy into a slice, then an add reported every element outside the slice) */
+  if (it->contiguous && d->no_caching == CLT__CACHING) {
     cl_int err = CLT__CL(clEnqueueCopyBuffer(d->queue, clt__cl_mem(src), clt__cl_mem(dst), (size_t)it->offset[1] * esize,
                                              (size_t)it->offset[0] * esize, (size_t)it->numel * esize, 0, NULL, NULL));
     if (err != CL_SUCCESS)
       return clt__cl_fail("clEnqueueCopyBuffer", err, "%lld elements of %zu bytes", (long long)it->numel, esize);
     return CLT_OK;
+  }
+  clt__iter flat;
+  if (it->contiguous) { /* a memory checker's contiguous copy: one dim of unit strides */
+    flat = *it;
+    flat.contiguous = false;
+    flat.ndim = 1;
+    flat.shape[0] = it->numel;
+    flat.strides[0][0] = flat.strides[1][0] = 1;
+    it = &flat;
   }
   cl_mem dm = clt__cl_mem(dst), sm = clt__cl_mem(src);
   bool tiled;
