@@ -580,37 +580,7 @@ done:
 
 /* Every fault point of the workload fails it cleanly: an error, nothing left alive, and the
  * next clean run gives the same loss. */
-START_TEST(norm_survives_every_fault) {
-  clt_device *dev = TU_DEV;
-  double want, got;
-  ck_assert_msg(workload(dev, &want) == CLT_OK, "%s", clt_last_error()); /* builds what a warm device needs */
-  clt__fault_reset();
-  ck_assert_msg(workload(dev, &got) == CLT_OK && got == want, "%s", clt_last_error());
-  long points = clt__fault_count();
-  for (long n = 1; n <= points; n++) {
-    long before[CLT__LIVE_COUNT], after[CLT__LIVE_COUNT];
-    for (int k = 0; k < CLT__LIVE_COUNT; k++) before[k] = atomic_load(&clt__live[k]);
-    clt__fault_reset();
-    clt__fault_arm(n, 0);
-    clt_clear_error();
-    clt_status st = workload(dev, &got);
-    bool fired = clt__fault_fired();
-    const char *call = clt__fault_fired_call();
-    clt__fault_reset();
-    for (int k = 0; k < CLT__LIVE_COUNT; k++) after[k] = atomic_load(&clt__live[k]);
-    for (int k = 0; k < CLT__LIVE_COUNT; k++)
-      ck_assert_msg(after[k] == before[k], "fault %ld of %ld: live %s went %ld -> %ld", n, points, tu_live_name(k),
-                    before[k], after[k]);
-    ck_assert_msg(fired, "fault %ld of %ld never fired", n, points);
-    ck_assert_msg(st != CLT_OK && st != CLT_ERR_STATE, "fault %ld of %ld (%s): status %d", n, points, call ? call : "?",
-                  (int)st);
-    clt_clear_error();
-    st = workload(dev, &got);
-    ck_assert_msg(st == CLT_OK && got == want, "after fault %ld of %ld: status %d, loss %.17g, want %.17g: %s", n, points,
-                  (int)st, got, want, clt_last_error());
-  }
-  ck_assert_msg(points > 30, "only %ld fault points", points);
-}
+START_TEST(norm_survives_every_fault) { tu_fault_sweep(TU_DEV, workload, 0, 31); }
 END_TEST
 
 static Suite *suite(void) {

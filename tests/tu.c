@@ -231,13 +231,15 @@ void tu_fault_sweep(clt_device *dev, tu_workload workload, double rel_tol, long 
     clt_clear_error();
     clt_status st = workload(dev, &got);
     bool fired = clt__fault_fired();
+    const char *call = clt__fault_fired_call();
     clt__fault_reset();
     for (int k = 0; k < CLT__LIVE_COUNT; k++) after[k] = atomic_load(&clt__live[k]);
     for (int k = 0; k < CLT__LIVE_COUNT; k++)
-      ck_assert_msg(after[k] == before[k], "fault %ld of %ld: live %s went %ld -> %ld", n, points, tu_live_name(k),
-                    before[k], after[k]);
+      ck_assert_msg(after[k] == before[k], "fault %ld of %ld (%s): live %s went %ld -> %ld", n, points,
+                    call ? call : "?", tu_live_name(k), before[k], after[k]);
     ck_assert_msg(fired, "fault %ld of %ld never fired", n, points);
-    ck_assert_msg(st != CLT_OK && st != CLT_ERR_STATE, "fault %ld of %ld: status %d", n, points, (int)st);
+    ck_assert_msg(st != CLT_OK && st != CLT_ERR_STATE, "fault %ld of %ld (%s): status %d (%s)", n, points,
+                  call ? call : "?", (int)st, clt_last_error());
     clt_clear_error();
     st = workload(dev, &got);
     ck_assert_msg(st == CLT_OK && fabs(got - want) <= rel_tol * fabs(want),
