@@ -14,41 +14,6 @@ static double *pattern(int64_t n, int seed) {
   return v;
 }
 
-static int64_t prod(int n, const int64_t *s) {
-  int64_t p = 1;
-  for (int i = 0; i < n; i++) p *= s[i];
-  return p;
-}
-
-/* A tensor of shape holding v (row-major), of dtype dt; strided: a transposed view of a tensor
- * with the last two dims swapped, so that its strides are not row-major. */
-static clt_tensor *make(clt_device *dev, clt_dtype dt, int nd, const int64_t *shape, const double *v, bool strided) {
-  if (!strided || nd < 2) return clt_cast(clt_from_host(dev, CLT_FLOAT64, nd, shape, v), dt);
-  int64_t s[4], n = prod(nd, shape), R = shape[nd - 2], C = shape[nd - 1];
-  memcpy(s, shape, (size_t)nd * sizeof *s);
-  s[nd - 2] = C;
-  s[nd - 1] = R;
-  double *t = malloc((size_t)n * sizeof *t);
-  for (int64_t b = 0; b < n / (R * C); b++)
-    for (int64_t i = 0; i < R; i++)
-      for (int64_t j = 0; j < C; j++) t[b * R * C + j * R + i] = v[b * R * C + i * C + j];
-  clt_tensor *base = clt_from_host(dev, CLT_FLOAT64, nd, s, t);
-  free(t);
-  return clt_cast(clt_transpose(base, nd - 2, nd - 1), dt);
-}
-
-static void check_close(clt_tensor *t, int nd, const int64_t *shape, const double *want, double tol, const char *what,
-                        const char *name, clt_device *dev) {
-  ck_assert_msg(t != NULL, "%s %s on %s: %s", name, what, clt_device_spec(dev), clt_last_error());
-  ck_assert_int_eq(clt_ndim(t), nd);
-  for (int d = 0; d < nd; d++) ck_assert_int_eq(clt_shape(t)[d], shape[d]);
-  double *got = tu_values(t);
-  for (int64_t i = 0; i < prod(nd, shape); i++)
-    ck_assert_msg(fabs(got[i] - want[i]) <= tol * (1 + fabs(want[i])), "%s %s on %s: [%lld] %.17g, want %.17g", name, what,
-                  clt_device_spec(dev), (long long)i, got[i], want[i]);
-  free(got);
-}
-
 /* ---- embedding -------------------------------------------------------------------------- */
 
 /* Rows of weight [V, D] at ids (ids[2][3] as given, read through a transposed view when
@@ -83,10 +48,10 @@ START_TEST(embedding_matches_naive) {
             if (ids_v[r] != pad) gw[ids_v[r] * D + d] += dt == CLT_FLOAT32 ? (double)(float)gv[r * D + d] : gv[r * D + d];
           }
         const char *name = pad < 0 ? "embedding" : "embedding padding_idx 4";
-        check_close(out, 3, (const int64_t[]){2, 3, D}, want, 0, "forward", name, dev);
+        tu_check_close(out, 3, (const int64_t[]){2, 3, D}, want, 0, "forward", name, dev);
         clt_tensor *gy = clt_cast(clt_from_host(dev, CLT_FLOAT64, 3, (const int64_t[]){2, 3, D}, gv), dt);
         ck_assert_msg(clt_backward(out, gy) == CLT_OK, "%s", clt_last_error());
-        check_close(clt_grad(w), 2, (const int64_t[]){V, D}, gw, dt == CLT_FLOAT32 ? 1e-6 : 1e-15, "gradient", name, dev);
+        tu_check_close(clt_grad(w), 2, (const int64_t[]){V, D}, gw, dt == CLT_FLOAT32 ? 1e-6 : 1e-15, "gradient", name, dev);
         clt_scope_end();
         free(wv);
         free(gv);
@@ -187,11 +152,11 @@ static void make_inputs(const acase *c, int seed, ainputs *in) {
   memcpy(in->ks, (const int64_t[]){c->bk, c->S, c->E}, sizeof in->ks);
   memcpy(in->vs, (const int64_t[]){c->bv, c->S, c->Ev}, sizeof in->vs);
   memcpy(in->ms, (const int64_t[]){c->bm, c->L, c->S}, sizeof in->ms);
-  in->q = pattern(prod(3, in->qs), seed);
-  in->k = pattern(prod(3, in->ks), seed + 1);
-  in->v = pattern(prod(3, in->vs), seed + 2);
-  in->m = c->mask ? pattern(prod(3, in->ms), seed + 3) : NULL;
-  for (int64_t i = 0; c->mask == 1 && i < prod(3, in->ms); i++)
+  in->q = pattern(tu_prod(3, in->qs), seed);
+  in->k = pattern(tu_prod(3, in->ks), seed + 1);
+  in->v = pattern(tu_prod(3, in->vs), seed + 2);
+  in->m = c->mask ? pattern(tu_prod(3, in->ms), seed + 3) : NULL;
+  for (int64_t i = 0; c->mask == 1 && i < tu_prod(3, in->ms); i++)
     in->m[i] = (i / c->S == 1) ? 0 : in->m[i] > -0.4 || i % c->S == 0;
 }
 
@@ -220,12 +185,12 @@ START_TEST(sdpa_matches_naive) {
       double *want = malloc((size_t)(c->B * c->L * c->Ev) * sizeof *want);
       naive_sdpa(c, in.q, in.k, in.v, in.m, want);
       clt_scope_begin();
-      clt_tensor *q = make(dev, dt, 3, in.qs, in.q, strided), *k = make(dev, dt, 3, in.ks, in.k, strided);
-      clt_tensor *v = make(dev, dt, 3, in.vs, in.v, strided);
+      clt_tensor *q = tu_make(dev, dt, 3, in.qs, in.q, strided), *k = tu_make(dev, dt, 3, in.ks, in.k, strided);
+      clt_tensor *v = tu_make(dev, dt, 3, in.vs, in.v, strided);
       clt_tensor *y = clt_scaled_dot_product_attention(q, k, v, make_mask(dev, c, &in, dt), 0, c->causal, c->scale);
       char name[32];
       snprintf(name, sizeof name, "sdpa case %d %s", ci, clt_dtype_name(dt));
-      check_close(y, 3, (const int64_t[]){c->B, c->L, c->Ev}, want, dt == CLT_FLOAT32 ? 2e-6 : 1e-13, "forward", name, dev);
+      tu_check_close(y, 3, (const int64_t[]){c->B, c->L, c->Ev}, want, dt == CLT_FLOAT32 ? 2e-6 : 1e-13, "forward", name, dev);
       clt_scope_end();
       free(want);
       free_inputs(&in);
@@ -252,8 +217,8 @@ START_TEST(sdpa_gradcheck) {
     make_inputs(c, 10 * ci + 3, &ai);
     clt_scope_begin();
     gcase g = {c, c->mask == 1 ? make_mask(dev, c, &ai, CLT_FLOAT64) : NULL};
-    clt_tensor *in[4] = {make(dev, CLT_FLOAT64, 3, ai.qs, ai.q, ci % 2), make(dev, CLT_FLOAT64, 3, ai.ks, ai.k, false),
-                         make(dev, CLT_FLOAT64, 3, ai.vs, ai.v, ci % 2), NULL};
+    clt_tensor *in[4] = {tu_make(dev, CLT_FLOAT64, 3, ai.qs, ai.q, ci % 2), tu_make(dev, CLT_FLOAT64, 3, ai.ks, ai.k, false),
+                         tu_make(dev, CLT_FLOAT64, 3, ai.vs, ai.v, ci % 2), NULL};
     int n = 3;
     if (c->mask == 2) in[n++] = make_mask(dev, c, &ai, CLT_FLOAT64);
     ck_assert_msg(clt_gradcheck(sdpa_fn, &g, n, in, NULL) == CLT_OK, "case %d on %s: %s", ci, clt_device_spec(dev),
@@ -292,7 +257,7 @@ static bool read_case(FILE *f, char *name, int *mask, int *causal, double *scale
     ck_assert_msg(slot >= 0 && nd >= 1 && nd <= 4, "bad tensor %s", tn);
     t[slot].nd = nd;
     for (int d = 0; d < nd; d++) ck_assert_int_eq(fscanf(f, "%lld", (long long *)&t[slot].shape[d]), 1);
-    int64_t n = prod(nd, t[slot].shape);
+    int64_t n = tu_prod(nd, t[slot].shape);
     t[slot].v = malloc((size_t)n * sizeof(double));
     for (int64_t i = 0; i < n; i++) ck_assert_int_eq(fscanf(f, "%lf", &t[slot].v[i]), 1);
   }
@@ -316,11 +281,11 @@ START_TEST(sdpa_matches_pytorch) {
     }
     clt_tensor *mask = mk == 1 ? clt_ne_scalar(in[3], 0) : in[3];
     clt_tensor *y = clt_scaled_dot_product_attention(in[0], in[1], in[2], mask, 0, causal, scale);
-    check_close(y, t[5].nd, t[5].shape, t[5].v, 1e-12, "forward", name, dev);
+    tu_check_close(y, t[5].nd, t[5].shape, t[5].v, 1e-12, "forward", name, dev);
     ck_assert_msg(clt_backward(y, clt_from_host(dev, CLT_FLOAT64, t[4].nd, t[4].shape, t[4].v)) == CLT_OK, "%s: %s", name,
                   clt_last_error());
     for (int i = 0; i < 4; i++)
-      if (i < 3 || mk == 2) check_close(clt_grad(in[i]), t[6 + i].nd, t[6 + i].shape, t[6 + i].v, 1e-12, tnames[6 + i], name, dev);
+      if (i < 3 || mk == 2) tu_check_close(clt_grad(in[i]), t[6 + i].nd, t[6 + i].shape, t[6 + i].v, 1e-12, tnames[6 + i], name, dev);
     clt_scope_end();
     for (int i = 0; i < NT; i++) free(t[i].v);
     ncase++;

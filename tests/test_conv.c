@@ -69,12 +69,6 @@ static const tcase cases[] = {
 /* ---- the naive reference ---------------------------------------------------------------- */
 
 static int64_t or1(int64_t v) { return v ? v : 1; }
-static int64_t prod(int n, const int64_t *s) {
-  int64_t p = 1;
-  for (int i = 0; i < n; i++) p *= s[i];
-  return p;
-}
-
 /* Window positions over size n as PyTorch's conv and pooling formulas give them. */
 static int64_t positions(int64_t n, int64_t k, int64_t s, int64_t pb, int64_t pt, int64_t d, bool ceil) {
   int64_t room = n + pt - d * (k - 1) - 1;
@@ -242,39 +236,6 @@ static double *pattern(int64_t n, int seed) {
   return v;
 }
 
-/* A tensor of shape holding v (row-major), of dtype dt; strided: a transposed view of a tensor
- * with the last two dims swapped, so that its strides are not row-major. */
-static clt_tensor *make(clt_device *dev, clt_dtype dt, int nd, const int64_t *shape, const double *v, bool strided) {
-  if (!strided || nd < 2) return clt_cast(clt_from_host(dev, CLT_FLOAT64, nd, shape, v), dt);
-  int64_t s[4], n = prod(nd, shape), R = shape[nd - 2], Cc = shape[nd - 1];
-  memcpy(s, shape, (size_t)nd * sizeof *s);
-  s[nd - 2] = Cc;
-  s[nd - 1] = R;
-  double *t = malloc((size_t)(n ? n : 1) * sizeof *t);
-  for (int64_t i = 0; i < n; i++) { /* t[.., j, r] = v[.., r, j] */
-    int64_t m = i / (R * Cc), r = i / Cc % R, j = i % Cc;
-    t[(m * Cc + j) * R + r] = v[i];
-  }
-  clt_tensor *out = clt_transpose(clt_cast(clt_from_host(dev, CLT_FLOAT64, nd, s, t), dt), -1, -2);
-  free(t);
-  return out;
-}
-
-static void check_close(clt_tensor *got, int nd, const int64_t *shape, const double *want, double tol, const char *what,
-                        const char *name, clt_device *dev) {
-  ck_assert_msg(got != NULL, "%s %s on %s: %s", name, what, clt_device_spec(dev), clt_last_error());
-  ck_assert_msg(clt_ndim(got) == nd, "%s %s: %d dims, want %d", name, what, clt_ndim(got), nd);
-  for (int d = 0; d < nd; d++)
-    ck_assert_msg(clt_shape(got)[d] == shape[d], "%s %s: dim %d is %lld, want %lld", name, what, d,
-                  (long long)clt_shape(got)[d], (long long)shape[d]);
-  double *v = tu_values(got);
-  for (int64_t i = 0; i < prod(nd, shape); i++)
-    ck_assert_msg(v[i] == want[i] || fabs(v[i] - want[i]) <= tol * (1 + fabs(want[i])) || (isnan(v[i]) && isnan(want[i])),
-                  "%s %s on %s (%s): element %lld is %.12g, want %.12g", name, what, clt_device_spec(dev),
-                  clt_dtype_name(clt_dtype_of(got)), (long long)i, v[i], want[i]);
-  free(v);
-}
-
 /* ---- forward against the naive loops ---------------------------------------------------- */
 
 START_TEST(conv_and_pool_match_naive_loops) {
@@ -282,20 +243,20 @@ START_TEST(conv_and_pool_match_naive_loops) {
   for (int ci = 0; ci < NCASES; ci++) {
     const tcase *c = &cases[ci];
     int wnd = c->op == CONV1D ? 3 : 4;
-    int64_t nx = prod(c->xnd, c->x), nw = has_w(c) ? prod(wnd, c->w) : 0, nb = c->op == CONVT ? c->w[1] * or1(c->groups) : c->w[0];
+    int64_t nx = tu_prod(c->xnd, c->x), nw = has_w(c) ? tu_prod(wnd, c->w) : 0, nb = c->op == CONVT ? c->w[1] * or1(c->groups) : c->w[0];
     double *xv = pattern(nx, 1 + ci), *wv = pattern(nw, 100 + ci), *bv = pattern(nb, 200 + ci);
     for (int dt = 0; dt < 2; dt++)
       for (int strided = 0; strided < 2; strided++) {
         clt_dtype t = dt ? CLT_FLOAT64 : CLT_FLOAT32;
         clt_scope_begin();
-        clt_tensor *x = make(dev, t, c->xnd, c->x, xv, strided), *w = has_w(c) ? make(dev, t, wnd, c->w, wv, strided) : NULL;
-        clt_tensor *b = c->bias ? make(dev, t, 1, &nb, bv, false) : NULL;
+        clt_tensor *x = tu_make(dev, t, c->xnd, c->x, xv, strided), *w = has_w(c) ? tu_make(dev, t, wnd, c->w, wv, strided) : NULL;
+        clt_tensor *b = c->bias ? tu_make(dev, t, 1, &nb, bv, false) : NULL;
         /* the reference reads the values the device holds (float32 rounds them) */
         double *xr = tu_values(x), *wr = w ? tu_values(w) : NULL, *br = b ? tu_values(b) : NULL;
         int nd = 0;
         int64_t shape[4];
         double *want = reference(c, xr, wr, br, &nd, shape);
-        check_close(run(c, x, w, b), nd, shape, want, dt ? 1e-12 : 2e-5, strided ? "(strided)" : "", c->name, dev);
+        tu_check_close(run(c, x, w, b), nd, shape, want, dt ? 1e-12 : 2e-5, strided ? "(strided)" : "", c->name, dev);
         free(xr);
         free(wr);
         free(br);
@@ -330,7 +291,7 @@ START_TEST(conv_and_pool_gradcheck) {
     const tcase *c = &cases[ci];
     gcase g = {c, ci % 2 == 1};
     int wnd = c->op == CONV1D ? 3 : 4;
-    int64_t nx = prod(c->xnd, c->x), nw = has_w(c) ? prod(wnd, c->w) : 0, nb = c->op == CONVT ? c->w[1] * or1(c->groups) : c->w[0];
+    int64_t nx = tu_prod(c->xnd, c->x), nw = has_w(c) ? tu_prod(wnd, c->w) : 0, nb = c->op == CONVT ? c->w[1] * or1(c->groups) : c->w[0];
     double *xv = pattern(nx, 1 + ci), *wv = pattern(nw, 100 + ci), *bv = pattern(nb, 200 + ci);
     clt_scope_begin();
     int64_t xs[4], ws[4];
@@ -404,7 +365,7 @@ static bool read_case(FILE *f, fcase *fc) {
     ftensor *t = &fc->t[slot];
     t->nd = nd;
     for (int d = 0; d < nd; d++) ck_assert_int_eq(fscanf(f, "%lld", (long long *)&t->shape[d]), 1);
-    int64_t n = prod(nd, t->shape);
+    int64_t n = tu_prod(nd, t->shape);
     t->v = malloc((size_t)n * sizeof *t->v);
     for (int64_t i = 0; i < n; i++) {
       char num[64];
@@ -432,15 +393,15 @@ START_TEST(conv_matches_pytorch) {
       clt_tensor *in[3] = {NULL, NULL, NULL};
       for (int i = 0; i < 3; i++) {
         if (!fc.t[i].v) continue;
-        in[i] = make(dev, CLT_FLOAT64, fc.t[i].nd, fc.t[i].shape, fc.t[i].v, strided && i < 2);
+        in[i] = tu_make(dev, CLT_FLOAT64, fc.t[i].nd, fc.t[i].shape, fc.t[i].v, strided && i < 2);
         clt_set_requires_grad(in[i], true);
       }
       clt_tensor *y = run(c, in[0], in[1], in[2]);
-      check_close(y, fc.t[4].nd, fc.t[4].shape, fc.t[4].v, 1e-10, "forward", fc.name, dev);
+      tu_check_close(y, fc.t[4].nd, fc.t[4].shape, fc.t[4].v, 1e-10, "forward", fc.name, dev);
       clt_tensor *gy = clt_from_host(dev, CLT_FLOAT64, fc.t[3].nd, fc.t[3].shape, fc.t[3].v);
       ck_assert_msg(clt_backward(y, gy) == CLT_OK, "%s: %s", fc.name, clt_last_error());
       for (int i = 0; i < 3; i++)
-        if (in[i]) check_close(clt_grad(in[i]), fc.t[5 + i].nd, fc.t[5 + i].shape, fc.t[5 + i].v, 1e-10, tnames[5 + i], fc.name, dev);
+        if (in[i]) tu_check_close(clt_grad(in[i]), fc.t[5 + i].nd, fc.t[5 + i].shape, fc.t[5 + i].v, 1e-10, tnames[5 + i], fc.name, dev);
       clt_scope_end();
     }
     for (int i = 0; i < 8; i++) free(fc.t[i].v);

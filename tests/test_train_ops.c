@@ -10,45 +10,6 @@ static char fixture_path[512];
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static int64_t prod(int n, const int64_t *s) {
-  int64_t p = 1;
-  for (int i = 0; i < n; i++) p *= s[i];
-  return p;
-}
-
-/* x of shape holding v (row-major) in dtype dt; strided: a transposed view of a tensor with the
- * last two dims swapped. */
-static clt_tensor *make(clt_device *dev, clt_dtype dt, int nd, const int64_t *shape, const double *v, bool strided) {
-  if (!strided || nd < 2) return clt_cast(clt_from_host(dev, CLT_FLOAT64, nd, shape, v), dt);
-  int64_t s[CLT_MAX_DIMS], n = prod(nd, shape), R = shape[nd - 2], C = shape[nd - 1];
-  memcpy(s, shape, (size_t)nd * sizeof *s);
-  s[nd - 2] = C;
-  s[nd - 1] = R;
-  double *t = malloc((size_t)(n ? n : 1) * sizeof *t);
-  for (int64_t i = 0; i < n; i++) {
-    int64_t m = i / (R * C), r = i / C % R, j = i % C;
-    t[(m * C + j) * R + r] = v[i];
-  }
-  clt_tensor *out = clt_transpose(clt_cast(clt_from_host(dev, CLT_FLOAT64, nd, s, t), dt), -1, -2);
-  free(t);
-  return out;
-}
-
-static void check_close(clt_tensor *got, int nd, const int64_t *shape, const double *want, double tol, const char *what,
-                        const char *name, clt_device *dev) {
-  ck_assert_msg(got != NULL, "%s %s on %s: %s", name, what, clt_device_spec(dev), clt_last_error());
-  ck_assert_msg(clt_ndim(got) == nd, "%s %s: %d dims, want %d", name, what, clt_ndim(got), nd);
-  for (int d = 0; d < nd; d++)
-    ck_assert_msg(clt_shape(got)[d] == shape[d], "%s %s: dim %d is %lld, want %lld", name, what, d,
-                  (long long)clt_shape(got)[d], (long long)shape[d]);
-  double *v = tu_values(got);
-  for (int64_t i = 0; i < prod(nd, shape); i++)
-    ck_assert_msg(v[i] == want[i] || fabs(v[i] - want[i]) <= tol * (1 + fabs(want[i])) || (isnan(v[i]) && isnan(want[i])),
-                  "%s %s on %s (%s): element %lld is %.12g, want %.12g", name, what, clt_device_spec(dev),
-                  clt_dtype_name(clt_dtype_of(got)), (long long)i, v[i], want[i]);
-  free(v);
-}
-
 static double *pattern(int64_t n, int seed, int levels) {
   double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
   for (int64_t i = 0; i < n; i++) v[i] = (double)((i * 7919 + seed * 104729) % levels) - levels / 2;
@@ -65,7 +26,7 @@ static bool ref_before(double a, double b, bool desc) {
 
 /* Stable insertion sort of each slice along dim d of v (shape): values and indices. */
 static void ref_sort(int nd, const int64_t *shape, int d, const double *v, bool desc, double *vals, int64_t *idx) {
-  int64_t n = shape[d], A = prod(d, shape), B = prod(nd - d - 1, shape + d + 1);
+  int64_t n = shape[d], A = tu_prod(d, shape), B = tu_prod(nd - d - 1, shape + d + 1);
   int64_t *p = malloc((size_t)(n ? n : 1) * sizeof *p);
   for (int64_t a = 0; a < A; a++)
     for (int64_t b = 0; b < B; b++) {
@@ -87,7 +48,7 @@ static void ref_sort(int nd, const int64_t *shape, int d, const double *v, bool 
 
 /* Sequential scan along d (op 0: sum, 1: product). */
 static void ref_scan(int nd, const int64_t *shape, int d, const double *v, int op, double *out) {
-  int64_t n = shape[d], A = prod(d, shape), B = prod(nd - d - 1, shape + d + 1);
+  int64_t n = shape[d], A = tu_prod(d, shape), B = tu_prod(nd - d - 1, shape + d + 1);
   for (int64_t a = 0; a < A; a++)
     for (int64_t b = 0; b < B; b++) {
       double acc = op ? 1 : 0;
@@ -106,7 +67,7 @@ static const clt_dtype all_dtypes[] = {CLT_FLOAT32, CLT_FLOAT64, CLT_INT32, CLT_
 START_TEST(train_ops_match_naive_loops) {
   clt_device *dev = TU_DEV;
   const int64_t shape[3] = {3, 4, 6};
-  int64_t n = prod(3, shape);
+  int64_t n = tu_prod(3, shape);
   for (size_t di = 0; di < sizeof all_dtypes / sizeof *all_dtypes; di++) {
     clt_dtype dt = all_dtypes[di];
     double *v = pattern(n, (int)di, dt == CLT_BOOL ? 2 : 7); /* few levels: many ties */
@@ -116,7 +77,7 @@ START_TEST(train_ops_match_naive_loops) {
       for (int64_t i = 0; i < n; i++) v[i] = v[i] != 0;
     for (int strided = 0; strided < 2; strided++) {
       clt_scope_begin();
-      clt_tensor *x = make(dev, dt, 3, shape, v, strided);
+      clt_tensor *x = tu_make(dev, dt, 3, shape, v, strided);
       ck_assert_msg(x != NULL, "%s", clt_last_error());
       double *want = malloc((size_t)n * sizeof *want), *wi = malloc((size_t)n * sizeof *wi);
       int64_t *idx = malloc((size_t)n * sizeof *idx);
@@ -125,31 +86,31 @@ START_TEST(train_ops_match_naive_loops) {
           ref_sort(3, shape, d, v, desc, want, idx);
           for (int64_t i = 0; i < n; i++) wi[i] = (double)idx[i];
           clt_tensor *ind = NULL, *y = clt_sort(x, d, desc, &ind);
-          check_close(y, 3, shape, want, 0, "sort values", clt_dtype_name(dt), dev);
-          check_close(ind, 3, shape, wi, 0, "sort indices (stable)", clt_dtype_name(dt), dev);
+          tu_check_close(y, 3, shape, want, 0, "sort values", clt_dtype_name(dt), dev);
+          tu_check_close(ind, 3, shape, wi, 0, "sort indices (stable)", clt_dtype_name(dt), dev);
           ck_assert_int_eq(clt_dtype_of(y), dt);
-          check_close(clt_argsort(x, d - 3, desc), 3, shape, wi, 0, "argsort", clt_dtype_name(dt), dev);
+          tu_check_close(clt_argsort(x, d - 3, desc), 3, shape, wi, 0, "argsort", clt_dtype_name(dt), dev);
           /* topk: the first k of the stable sort */
           int64_t ks[3] = {shape[0], shape[1], shape[2]}, k = shape[d] - 1;
           ks[d] = k;
           clt_tensor *ti = NULL, *tv = clt_topk(x, k, d, desc, &ti);
           double *tw = malloc((size_t)n * sizeof *tw), *twi = malloc((size_t)n * sizeof *twi);
-          int64_t B = prod(2 - d, shape + d + 1), A = prod(d, shape), m = 0;
+          int64_t B = tu_prod(2 - d, shape + d + 1), A = tu_prod(d, shape), m = 0;
           for (int64_t a = 0; a < A; a++)
             for (int64_t r = 0; r < k; r++)
               for (int64_t b = 0; b < B; b++, m++) {
                 tw[m] = want[(a * shape[d] + r) * B + b];
                 twi[m] = wi[(a * shape[d] + r) * B + b];
               }
-          check_close(tv, 3, ks, tw, 0, "topk values", clt_dtype_name(dt), dev);
-          check_close(ti, 3, ks, twi, 0, "topk indices", clt_dtype_name(dt), dev);
+          tu_check_close(tv, 3, ks, tw, 0, "topk values", clt_dtype_name(dt), dev);
+          tu_check_close(ti, 3, ks, twi, 0, "topk indices", clt_dtype_name(dt), dev);
           free(tw);
           free(twi);
           /* scans: integers and bool give int64 */
           for (int op = 0; op < 2; op++) {
             clt_tensor *c = op ? clt_cumprod(x, d) : clt_cumsum(x, d);
             ref_scan(3, shape, d, v, op, want);
-            check_close(c, 3, shape, want, dt == CLT_FLOAT32 ? 1e-5 : 1e-12, op ? "cumprod" : "cumsum", clt_dtype_name(dt), dev);
+            tu_check_close(c, 3, shape, want, dt == CLT_FLOAT32 ? 1e-5 : 1e-12, op ? "cumprod" : "cumsum", clt_dtype_name(dt), dev);
             ck_assert_int_eq(clt_dtype_of(c), clt_dtype_is_float(dt) ? dt : CLT_INT64);
           }
         }
@@ -158,11 +119,11 @@ START_TEST(train_ops_match_naive_loops) {
         int64_t a = i / 24, b = i / 6 % 4, c = i % 6;
         want[i] = v[((2 - a) * 4 + b) * 6 + (5 - c)];
       }
-      check_close(clt_flip(x, 2, (const int[]){0, -1}), 3, shape, want, 0, "flip", clt_dtype_name(dt), dev);
+      tu_check_close(clt_flip(x, 2, (const int[]){0, -1}), 3, shape, want, 0, "flip", clt_dtype_name(dt), dev);
       /* pad, every mode, dims 1 and 2: the source position of each output element */
       for (int mode = 0; mode < 4; mode++) {
         const int64_t p[4] = {2, 1, 3, mode == 1 ? 2 : 3}; /* last dim (2, 1), dim 1 (3, 2 or 3) */
-        int64_t os[3] = {3, 4 + p[2] + p[3], 6 + p[0] + p[1]}, on = prod(3, os);
+        int64_t os[3] = {3, 4 + p[2] + p[3], 6 + p[0] + p[1]}, on = tu_prod(3, os);
         double *pw = malloc((size_t)on * sizeof *pw);
         for (int64_t i = 0; i < on; i++) {
           int64_t a = i / (os[1] * os[2]), jb = i / os[2] % os[1] - p[2], jc = i % os[2] - p[0];
@@ -178,7 +139,7 @@ START_TEST(train_ops_match_naive_loops) {
           }
           pw[i] = outside ? (dt == CLT_BOOL ? 1 : 9) : v[(a * 4 + src[0]) * 6 + src[1]];
         }
-        check_close(clt_pad(x, 4, p, (clt_pad_mode)mode, 9), 3, os, pw, 0, "pad", clt_dtype_name(dt), dev);
+        tu_check_close(clt_pad(x, 4, p, (clt_pad_mode)mode, 9), 3, os, pw, 0, "pad", clt_dtype_name(dt), dev);
         free(pw);
       }
       /* masked_fill with a mask over the last two dims */
@@ -186,7 +147,7 @@ START_TEST(train_ops_match_naive_loops) {
       for (int i = 0; i < 24; i++) mv[i] = mv[i] != 0;
       clt_tensor *mask = clt_cast(clt_from_host(dev, CLT_FLOAT64, 2, (const int64_t[]){4, 6}, mv), CLT_BOOL);
       for (int64_t i = 0; i < n; i++) want[i] = mv[i % 24] ? (dt == CLT_BOOL ? 1 : 3) : v[i];
-      check_close(clt_masked_fill(x, mask, 3), 3, shape, want, 0, "masked_fill", clt_dtype_name(dt), dev);
+      tu_check_close(clt_masked_fill(x, mask, 3), 3, shape, want, 0, "masked_fill", clt_dtype_name(dt), dev);
       free(mv);
       free(want);
       free(wi);
@@ -219,8 +180,8 @@ START_TEST(train_ops_sort_exact_and_stable) {
     ref_sort(1, &n, 0, v, desc, want, idx);
     for (int64_t i = 0; i < n; i++) wi[i] = (double)idx[i];
     clt_tensor *ind = NULL;
-    check_close(clt_sort(x, 0, desc, &ind), 1, &n, want, 0, "sort 4000", "float32", dev);
-    check_close(ind, 1, &n, wi, 0, "sort 4000 indices", "float32", dev);
+    tu_check_close(clt_sort(x, 0, desc, &ind), 1, &n, want, 0, "sort 4000", "float32", dev);
+    tu_check_close(ind, 1, &n, wi, 0, "sort 4000 indices", "float32", dev);
   }
   free(v);
   free(want);
@@ -304,7 +265,7 @@ START_TEST(train_ops_cumprod_grad_at_zeros) {
         want[j] += p;
       }
     }
-    check_close(clt_grad(x), 1, (const int64_t[]){5}, want, 0, "cumprod grad", "zeros", dev);
+    tu_check_close(clt_grad(x), 1, (const int64_t[]){5}, want, 0, "cumprod grad", "zeros", dev);
   }
   clt_scope_end();
 }
@@ -358,7 +319,7 @@ static bool read_case(FILE *f, fcase *c) {
       ftensor *t = &c->t[k];
       t->nd = (int)strtol(s + strlen(tnames[k]), &e, 10);
       for (int d = 0; d < t->nd; d++) t->shape[d] = strtoll(e, &e, 10);
-      int64_t n = prod(t->nd, t->shape);
+      int64_t n = tu_prod(t->nd, t->shape);
       t->v = malloc((size_t)(n ? n : 1) * sizeof *t->v);
       for (int64_t i = 0; i < n; i++) t->v[i] = strtod(e, &e);
     } else if (strncmp(s, "end", 3) == 0) {
@@ -401,19 +362,19 @@ START_TEST(train_ops_match_pytorch) {
         double tol = dt ? 1e-12 : 2e-6;
         clt_scope_begin();
         ftensor *fx = &c.t[T_X];
-        clt_tensor *x = make(dev, t, fx->nd, fx->shape, fx->v, strided);
-        clt_tensor *mask = c.t[T_MASK].v ? clt_cast(make(dev, CLT_FLOAT64, c.t[T_MASK].nd, c.t[T_MASK].shape, c.t[T_MASK].v, false), CLT_BOOL) : NULL;
+        clt_tensor *x = tu_make(dev, t, fx->nd, fx->shape, fx->v, strided);
+        clt_tensor *mask = c.t[T_MASK].v ? clt_cast(tu_make(dev, CLT_FLOAT64, c.t[T_MASK].nd, c.t[T_MASK].shape, c.t[T_MASK].v, false), CLT_BOOL) : NULL;
         ck_assert_int_eq(clt_set_requires_grad(x, true), CLT_OK);
         clt_tensor *ind = NULL, *y = run_case(&c, x, mask, &ind);
         char what[96];
         snprintf(what, sizeof what, "%.63s (%s%s)", c.name, clt_dtype_name(t), strided ? ", strided" : "");
         if (c.t[T_Y].v) {
-          check_close(y, c.t[T_Y].nd, c.t[T_Y].shape, c.t[T_Y].v, tol, "values", what, dev);
-          clt_tensor *gy = clt_cast(make(dev, CLT_FLOAT64, c.t[T_GY].nd, c.t[T_GY].shape, c.t[T_GY].v, false), t);
+          tu_check_close(y, c.t[T_Y].nd, c.t[T_Y].shape, c.t[T_Y].v, tol, "values", what, dev);
+          clt_tensor *gy = clt_cast(tu_make(dev, CLT_FLOAT64, c.t[T_GY].nd, c.t[T_GY].shape, c.t[T_GY].v, false), t);
           ck_assert_msg(clt_backward(y, gy) == CLT_OK, "%s: %s", c.name, clt_last_error());
-          check_close(clt_grad(x), c.t[T_GX].nd, c.t[T_GX].shape, c.t[T_GX].v, dt ? 1e-10 : 1e-5, "gradient", what, dev);
+          tu_check_close(clt_grad(x), c.t[T_GX].nd, c.t[T_GX].shape, c.t[T_GX].v, dt ? 1e-10 : 1e-5, "gradient", what, dev);
         }
-        if (c.t[T_I].v) check_close(ind, c.t[T_I].nd, c.t[T_I].shape, c.t[T_I].v, 0, "indices", what, dev);
+        if (c.t[T_I].v) tu_check_close(ind, c.t[T_I].nd, c.t[T_I].shape, c.t[T_I].v, 0, "indices", what, dev);
         clt_scope_end();
       }
     free_case(&c);
@@ -450,7 +411,7 @@ START_TEST(train_ops_split_and_chunk) {
   clt_scope_begin();
   double v[28];
   for (int i = 0; i < 28; i++) v[i] = i;
-  clt_tensor *x = make(dev, CLT_FLOAT32, 2, (const int64_t[]){4, 7}, v, true), *out[8];
+  clt_tensor *x = tu_make(dev, CLT_FLOAT32, 2, (const int64_t[]){4, 7}, v, true), *out[8];
   int n = -1;
   ck_assert_int_eq(clt_split(x, 3, 1, NULL, 0, &n), CLT_OK); /* the count only */
   ck_assert_int_eq(n, 3);
@@ -566,7 +527,7 @@ START_TEST(train_ops_random) {
   ck_assert_double_eq(want[0], 0);
   ck_assert_double_eq(want[11], 1);
   /* the *_like constructors */
-  clt_tensor *t = make(dev, CLT_FLOAT32, 2, (const int64_t[]){2, 3}, pv, true);
+  clt_tensor *t = tu_make(dev, CLT_FLOAT32, 2, (const int64_t[]){2, 3}, pv, true);
   tu_assert_values(clt_zeros_like(t), 2, (const int64_t[]){2, 3}, (const double[]){0, 0, 0, 0, 0, 0});
   tu_assert_values(clt_ones_like(t), 2, (const int64_t[]){2, 3}, (const double[]){1, 1, 1, 1, 1, 1});
   tu_assert_values(clt_full_like(t, 2.5), 2, (const int64_t[]){2, 3}, (const double[]){2.5, 2.5, 2.5, 2.5, 2.5, 2.5});

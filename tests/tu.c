@@ -248,3 +248,41 @@ void tu_fault_sweep(clt_device *dev, tu_workload workload, double rel_tol, long 
   }
   ck_assert_msg(points >= min_points, "only %ld fault points", points);
 }
+
+int64_t tu_prod(int n, const int64_t *s) {
+  int64_t p = 1;
+  for (int i = 0; i < n; i++) p *= s[i];
+  return p;
+}
+
+clt_tensor *tu_make(clt_device *dev, clt_dtype dt, int nd, const int64_t *shape, const double *v, bool strided) {
+  if (!strided || nd < 2) return clt_cast(clt_from_host(dev, CLT_FLOAT64, nd, shape, v), dt);
+  int64_t s[CLT_MAX_DIMS], n = tu_prod(nd, shape), R = shape[nd - 2], C = shape[nd - 1];
+  memcpy(s, shape, (size_t)nd * sizeof *s);
+  s[nd - 2] = C;
+  s[nd - 1] = R;
+  double *t = malloc((size_t)(n ? n : 1) * sizeof *t);
+  ck_assert_ptr_nonnull(t);
+  for (int64_t i = 0; i < n; i++) { /* t[.., j, r] = v[.., r, j] */
+    int64_t m = i / (R * C), r = i / C % R, j = i % C;
+    t[(m * C + j) * R + r] = v[i];
+  }
+  clt_tensor *out = clt_transpose(clt_cast(clt_from_host(dev, CLT_FLOAT64, nd, s, t), dt), -1, -2);
+  free(t);
+  return out;
+}
+
+void tu_check_close(clt_tensor *got, int nd, const int64_t *shape, const double *want, double tol, const char *what,
+                    const char *name, clt_device *dev) {
+  ck_assert_msg(got != NULL, "%s %s on %s: %s", name, what, clt_device_spec(dev), clt_last_error());
+  ck_assert_msg(clt_ndim(got) == nd, "%s %s: %d dims, want %d", name, what, clt_ndim(got), nd);
+  for (int d = 0; d < nd; d++)
+    ck_assert_msg(clt_shape(got)[d] == shape[d], "%s %s: dim %d is %lld, want %lld", name, what, d,
+                  (long long)clt_shape(got)[d], (long long)shape[d]);
+  double *v = tu_values(got);
+  for (int64_t i = 0; i < tu_prod(nd, shape); i++)
+    ck_assert_msg(v[i] == want[i] || fabs(v[i] - want[i]) <= tol * (1 + fabs(want[i])) || (isnan(v[i]) && isnan(want[i])),
+                  "%s %s on %s (%s): element %lld is %.12g, want %.12g", name, what, clt_device_spec(dev),
+                  clt_dtype_name(clt_dtype_of(got)), (long long)i, v[i], want[i]);
+  free(v);
+}

@@ -91,4 +91,14 @@ void tu_assert_values(const clt_tensor *t, int ndim, const int64_t *shape, const
 typedef clt_status (*tu_workload)(clt_device *dev, double *result);
 void tu_fault_sweep(clt_device *dev, tu_workload workload, double rel_tol, long min_points);
 
+/* The product of n sizes. */
+int64_t tu_prod(int n, const int64_t *s);
+/* A tensor of shape holding v (row-major), of dtype dt; strided: a transposed view of a tensor
+ * with the last two dims swapped, so that its strides are not row-major. */
+clt_tensor *tu_make(clt_device *dev, clt_dtype dt, int nd, const int64_t *shape, const double *v, bool strided);
+/* got has shape and its values are want's within tol * (1 + |want|) (NaN matching NaN); the
+ * messages name what, name and dev. */
+void tu_check_close(clt_tensor *got, int nd, const int64_t *shape, const double *want, double tol, const char *what,
+                    const char *name, clt_device *dev);
+
 #endif
