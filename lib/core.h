@@ -60,6 +60,9 @@ void clt__fault_reset(void);
 void clt__fault_arm(long nth, int code);
 long clt__fault_count(void);
 bool clt__fault_fired(void);
+/* Whether a test armed a fault on this thread (code that would move calls to another thread,
+ * where faults do not count, keeps them on this one then). */
+bool clt__fault_armed(void);
 /* Where the armed fault fired, so a test can check the error names it: the call's text
  * ("clFinish(d->queue)", "dispatch(gemm)"), or NULL for a host allocation; and the region label
  * then in force. */

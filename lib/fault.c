@@ -52,6 +52,7 @@ void clt__fault_arm(long nth, int code) {
 
 long clt__fault_count(void) { return fault_count; }
 bool clt__fault_fired(void) { return fault_fired; }
+bool clt__fault_armed(void) { return fault_at != 0; }
 const char *clt__fault_fired_call(void) { return fired_call; }
 const char *clt__fault_fired_region(void) { return fired_region; }
 

@@ -636,8 +636,10 @@ START_TEST(ddp_gradients_are_one_process_gradients) {
   clt_scope_begin();
   model m;
   model_init(&m, dev, 1000 + R);
+  /* both ways of moving the buckets: a communication thread (the default), the calling thread */
+  for (int mode = 1; mode >= -1; mode -= 2) {
   clt_ddp *ddp;
-  clt_ddp_options opts = {.bucket_bytes = 64}; /* b2, w2, b1, w1, unused: 5 buckets */
+  clt_ddp_options opts = {.bucket_bytes = 64, .comm_thread = mode}; /* b2, w2, b1, w1, unused: 5 buckets */
   ck_assert_int_eq(clt_ddp_create(d, 5, m.p, &opts, &ddp), CLT_OK);
   ck_assert_int_eq(clt_ddp_buckets(ddp), 5);
   for (int i = 0; i < 5; i++) { /* rank 0's weights everywhere */
@@ -670,7 +672,9 @@ START_TEST(ddp_gradients_are_one_process_gradients) {
   /* every step, the four buckets of used parameters start during the backward, the unused
    * parameter's after it */
   ck_assert_int_eq(st.overlapped, 6 * 4);
+  ck_assert_int_eq(st.threaded, mode == 1 ? 6 : 0);
   clt_ddp_release(ddp);
+  }
   model_free(&m);
   clt_scope_end();
 }
@@ -719,6 +723,10 @@ START_TEST(ddp_shared_weights_and_bad_arguments) {
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "params[0] and params[1] are the same tensor");
   ck_assert_int_eq(clt_ddp_create(world, 1, &w, NULL, NULL), CLT_ERR_INVALID_ARG);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "out is NULL");
+  clt_ddp_options bad = {.comm_thread = 2};
+  ck_assert_int_eq(clt_ddp_create(world, 1, &w, &bad, &ddp), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_ddp_create", "opts->comm_thread is 2");
+  ck_assert_ptr_null(ddp);
   if (tu_cl()) {
     clt_tensor *h = clt_zeros(tu_dev[0], CLT_FLOAT32, CLT_SHAPE(2)), *c = clt_zeros(tu_cl(), CLT_FLOAT32, CLT_SHAPE(2));
     clt_set_requires_grad(h, true);

@@ -130,10 +130,11 @@ train)
     python3 "$compare" "$tmp/one.st" "$tmp/d$n.st" --rtol 1e-5 > "$tmp/cmp" || fail "weights on $n ranks: $(cat "$tmp/cmp")"
     echo "$n ranks, $epochs epochs, $(elapsed "$t0") s: final loss $loss, one process $one; $(cat "$tmp/cmp")"
   done
-  # the same seed and world size give the same weights on every run
-  mpi "$np" 600 "$train" $args --distributed --save "$tmp/again.st" > /dev/null || fail "$np ranks again"
+  # the same seed and world size give the same weights on every run, whichever thread moves the
+  # buckets (this run: a communication thread, which the cores here would not get by default)
+  CLT_DDP_COMM_THREAD=1 mpi "$np" 600 "$train" $args --distributed --save "$tmp/again.st" > /dev/null || fail "$np ranks again"
   python3 "$compare" "$tmp/d$np.st" "$tmp/again.st" --exact > "$tmp/cmp" || fail "a second run on $np ranks: $(cat "$tmp/cmp")"
-  echo "a second run on $np ranks: the same weights, bit for bit"
+  echo "a second run on $np ranks, with a communication thread: the same weights, bit for bit"
   # on the OpenCL device, whose tensors MPI reads through a map
   if "$train" --device cl --epochs 0 --quiet > /dev/null 2>&1; then
     cl="--device cl --epochs 10 --json --quiet"
@@ -188,7 +189,8 @@ failure)
 
   # 3. A rank that stops answering (SIGSTOP): the others fail clearly after --timeout.
   rm -f "$tmp/ck.st"
-  "$mpirun" --oversubscribe --timeout 120 -np "$np" "$train" $args --distributed --epochs 100000 --timeout 3 \
+  # (with a communication thread: the wait that times out is the caller's, after it)
+  CLT_DDP_COMM_THREAD=1 "$mpirun" --oversubscribe --timeout 120 -np "$np" "$train" $args --distributed --epochs 100000 --timeout 3 \
     --checkpoint "$tmp/ck.st" > "$tmp/stop.out" 2> "$tmp/stop.err" &
   mp=$!
   victim=$(last_rank "$mp" "$np") || fail "mpirun $mp started no $np ranks in 30 s"

@@ -184,13 +184,18 @@ static void bench_overlap(clt_dist *d, clt_device *dev, const int64_t *sizes, in
   for (int64_t i = 0; i < batch && i < 4096; i++) labels[i] = (i * 7 + rank) % sizes[nsizes - 1];
   clt_tensor *y = clt_keep(clt_from_host(dev, CLT_INT64, 1, &batch, labels));
   size_t cap = (size_t)(bucket_mb * 1048576.0);
-  clt_ddp *ddp;
-  if (clt_ddp_create(d, m.n, m.p, &(clt_ddp_options){.bucket_bytes = cap}, &ddp) != CLT_OK) die("clt_ddp_create");
+  /* both ways of moving the buckets, side by side in each round: a communication thread (the
+   * default) and the calling thread's polls from the leaf hook */
+  static const char *const mode_name[2] = {"communication thread", "calling thread"};
+  clt_ddp *ddp[2];
+  for (int k = 0; k < 2; k++)
+    if (clt_ddp_create(d, m.n, m.p, &(clt_ddp_options){.bucket_bytes = cap, .comm_thread = k ? -1 : 1}, &ddp[k]) != CLT_OK)
+      die("clt_ddp_create");
   buckets bk;
   make_buckets(&m, dev, cap, &bk);
   int nb = bk.nb;
-  if (nb != clt_ddp_buckets(ddp)) die("the bench's buckets are not clt's");
-  double s_bwd[64], s_copy[64], s_comm[64], s_ddp[64], s_in[64], s_wait[64];
+  if (nb != clt_ddp_buckets(ddp[0])) die("the bench's buckets are not clt's");
+  double s_bwd[64], s_copy[64], s_comm[64], s_ddp[2][64], s_in[2][64], s_wait[2][64];
   for (int r = -2; r < reps; r++) { /* two warm-up rounds */
     /* the backward alone (the same graph, no communication) */
     clt_scope_begin();
@@ -217,48 +222,56 @@ static void bench_overlap(clt_dist *d, clt_device *dev, const int64_t *sizes, in
     copy_slots(&m, &bk, false);
     if (clt_device_synchronize(dev) != CLT_OK) die("synchronising");
     copy += MPI_Wtime() - t0;
-    /* both, as clt_ddp_backward overlaps them */
-    clt_scope_begin();
-    loss = clt_cross_entropy(forward(&m, x), y, CLT_REDUCTION_MEAN);
-    for (int i = 0; i < m.n; i++) clt_zero_grad(m.p[i]);
-    if (!loss || clt_dist_barrier(d) != CLT_OK) die("forward");
-    clt_ddp_stats before, after;
-    clt_ddp_get_stats(ddp, &before);
-    t0 = MPI_Wtime();
-    if (clt_ddp_backward(ddp, loss, NULL) != CLT_OK || clt_device_synchronize(dev) != CLT_OK) die("clt_ddp_backward");
-    double both = MPI_Wtime() - t0;
-    clt_ddp_get_stats(ddp, &after);
-    clt_scope_end();
-    double mine[6] = {bwd, copy, comm, both, after.backward_s - before.backward_s, after.wait_s - before.wait_s}, worst[6];
-    MPI_Allreduce(mine, worst, 6, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    /* both, as clt_ddp_backward overlaps them, each way */
+    double mine[9] = {bwd, copy, comm}, worst[9];
+    for (int k = 0; k < 2; k++) {
+      clt_scope_begin();
+      loss = clt_cross_entropy(forward(&m, x), y, CLT_REDUCTION_MEAN);
+      for (int i = 0; i < m.n; i++) clt_zero_grad(m.p[i]);
+      if (!loss || clt_dist_barrier(d) != CLT_OK) die("forward");
+      clt_ddp_stats before, after;
+      clt_ddp_get_stats(ddp[k], &before);
+      t0 = MPI_Wtime();
+      if (clt_ddp_backward(ddp[k], loss, NULL) != CLT_OK || clt_device_synchronize(dev) != CLT_OK) die("clt_ddp_backward");
+      mine[3 + 3 * k] = MPI_Wtime() - t0;
+      clt_ddp_get_stats(ddp[k], &after);
+      mine[4 + 3 * k] = after.backward_s - before.backward_s;
+      mine[5 + 3 * k] = after.wait_s - before.wait_s;
+      clt_scope_end();
+    }
+    MPI_Allreduce(mine, worst, 9, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     if (r < 0) continue;
-    s_bwd[r] = worst[0], s_copy[r] = worst[1], s_comm[r] = worst[2], s_ddp[r] = worst[3], s_in[r] = worst[4],
-    s_wait[r] = worst[5];
+    s_bwd[r] = worst[0], s_copy[r] = worst[1], s_comm[r] = worst[2];
+    for (int k = 0; k < 2; k++) s_ddp[k][r] = worst[3 + 3 * k], s_in[k][r] = worst[4 + 3 * k], s_wait[k][r] = worst[5 + 3 * k];
   }
-  clt_ddp_stats st;
-  clt_ddp_get_stats(ddp, &st);
   if (rank == 0) {
+    clt_ddp_stats st;
+    clt_ddp_get_stats(ddp[0], &st);
     char arch[128] = "";
     for (int i = 0; i < nsizes; i++) snprintf(arch + strlen(arch), sizeof arch - strlen(arch), i ? "-%lld" : "%lld", (long long)sizes[i]);
     printf("[overlap] MLP %s, batch %lld per rank, %.1f MB of float32 gradients in %d buckets of <= %.2f MB, %d ranks, "
-           "%d rounds, the slowest rank's; %.1f of %d buckets started during the backward\n",
-           arch, (long long)batch, (double)st.bytes / 1048576.0, nb, bucket_mb, size, reps,
-           (double)st.overlapped / (double)st.steps, nb);
-    /* the overlap of each round (its parts ran back to back, so drift on a shared machine hits
-     * them alike), then medians; median() sorts */
-    double hid[64];
-    for (int r = 0; r < reps; r++) hid[r] = s_bwd[r] + s_copy[r] + s_comm[r] - s_ddp[r];
-    double bwd = median(s_bwd, reps), copy = median(s_copy, reps), comm = median(s_comm, reps), both = median(s_ddp, reps);
-    double hidden = median(hid, reps);
+           "%d rounds, the slowest rank's\n",
+           arch, (long long)batch, (double)st.bytes / 1048576.0, nb, bucket_mb, size, reps);
+    /* each round's parts ran back to back, so drift on a shared machine hits them alike: the
+     * overlap of each round, then medians; median() sorts */
+    double bwd = median(s_bwd, reps), copy = median(s_copy, reps), comm = median(s_comm, reps);
     printf("  median: backward %.2f ms + copies to and from the buckets %.2f + their allreduces %.2f = %.2f one after "
-           "another; clt_ddp_backward %.2f ms (%.2f in the backward, %.2f after it: waiting, copying back)\n",
-           1e3 * bwd, 1e3 * copy, 1e3 * comm, 1e3 * (bwd + copy + comm), 1e3 * both, 1e3 * median(s_in, reps),
-           1e3 * median(s_wait, reps));
-    printf("  overlap (backward + copies + allreduces - clt_ddp_backward, per round): median %.2f ms = %.0f%% of the "
-           "allreduces' time (rounds: %.2f to %.2f ms)\n", 1e3 * hidden, 100 * hidden / comm, 1e3 * hid[0], 1e3 * hid[reps - 1]);
+           "another\n", 1e3 * bwd, 1e3 * copy, 1e3 * comm, 1e3 * (bwd + copy + comm));
+    for (int k = 0; k < 2; k++) {
+      double hid[64];
+      for (int r = 0; r < reps; r++) hid[r] = s_bwd[r] + s_copy[r] + s_comm[r] - s_ddp[k][r];
+      clt_ddp_get_stats(ddp[k], &st);
+      printf("  %s: clt_ddp_backward %.2f ms (%.2f in the backward, %.2f after it: waiting, copying back); %.1f of %d "
+             "buckets started during the backward\n", mode_name[k], 1e3 * median(s_ddp[k], reps),
+             1e3 * median(s_in[k], reps), 1e3 * median(s_wait[k], reps), (double)st.overlapped / (double)st.steps, nb);
+      double hidden = median(hid, reps);
+      printf("    overlap (backward + copies + allreduces - clt_ddp_backward, per round): median %.2f ms = %.0f%% of the "
+             "allreduces' time (rounds: %.2f to %.2f ms)\n", 1e3 * hidden, 100 * hidden / comm, 1e3 * hid[0],
+             1e3 * hid[reps - 1]);
+    }
   }
   for (int b = 0; b < nb; b++) clt_release(bk.b[b]);
-  clt_ddp_release(ddp);
+  for (int k = 0; k < 2; k++) clt_ddp_release(ddp[k]);
   for (int i = 0; i < m.n; i++) clt_release(m.p[i]);
   clt_release(x);
   clt_release(y);

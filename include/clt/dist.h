@@ -97,6 +97,18 @@ typedef struct clt_ddp clt_ddp;
 
 typedef struct clt_ddp_options {
   size_t bucket_bytes; /* 0: 25 MiB (PyTorch's bucket_cap_mb) */
+  /* Who moves the allreduces during the backward. 1: a communication thread per step, started
+   * and joined inside clt_ddp_backward, maps each bucket and polls MPI (pausing
+   * $CLT_DDP_POLL_US microseconds, default 50, between polls) while the calling thread goes on
+   * with the backward (Horovod's design); MPI is called from that thread during the backward and
+   * from the caller after it, never from both at once, so it needs MPI_THREAD_SERIALIZED, which
+   * clt_dist_init asks for, and fails (CLT_ERR_UNSUPPORTED) where MPI gives less (an
+   * application's MPI_Init) or the platform has no threads for it (Windows). -1: the calling
+   * thread starts each bucket from the leaf hook and polls MPI once per parameter. 0 (auto): 1
+   * where it can run and the machine has at least two cores per rank on it, else -1 (with fewer,
+   * the thread takes cores from the backward's kernels: docs/DISTRIBUTED.md measures both).
+   * $CLT_DDP_COMM_THREAD (1 or -1) replaces 0. */
+  int comm_thread;
 } clt_ddp_options;
 
 /* Data-parallel training of params (n distinct float leaves that require grad, on one device,
@@ -121,6 +133,7 @@ typedef struct clt_ddp_stats {
   double backward_s; /* in the backward itself, with the copies into buckets and the allreduces started */
   double wait_s;     /* after the backward, waiting for the allreduces to finish */
   int64_t overlapped; /* buckets whose allreduce started during the backward (the others start after it) */
+  int64_t threaded;   /* calls whose buckets a communication thread moved (clt_ddp_options.comm_thread) */
 } clt_ddp_stats;
 CLT_API clt_status clt_ddp_get_stats(const clt_ddp *ddp, clt_ddp_stats *out);
 CLT_API void clt_ddp_release(clt_ddp *ddp);

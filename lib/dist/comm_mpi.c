@@ -15,7 +15,7 @@
 struct clt_dist {
   atomic_long refs;
   MPI_Comm comm; /* clt's duplicate, MPI_ERRORS_RETURN */
-  int rank, size, local_rank;
+  int rank, size, local_rank, local_size;
   double timeout_s;
   bool owns_mpi; /* counts towards finalising the MPI clt initialised */
   size_t ring_min; /* allreduces of at least this many bytes take the ring */
@@ -91,6 +91,7 @@ static clt_status make_handle(MPI_Comm comm, bool owns, clt_dist **out) {
     call = "MPI_Comm_split_type",
     rc = CLT__MPI(MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
   if (rc == MPI_SUCCESS) call = "MPI_Comm_rank", rc = MPI_Comm_rank(node, &d->local_rank);
+  if (rc == MPI_SUCCESS) call = "MPI_Comm_size", rc = MPI_Comm_size(node, &d->local_size);
   int *ub = NULL, has_ub = 0;
   if (rc == MPI_SUCCESS) call = "MPI_Comm_get_attr", rc = MPI_Comm_get_attr(d->comm, MPI_TAG_UB, &ub, &has_ub);
   d->tag_ub = has_ub && ub ? *ub : 32767; /* the least the standard allows */
@@ -168,6 +169,12 @@ void clt_dist_release(clt_dist *d) { clt__dist_release(d); }
 
 int clt__dist_rank(const clt_dist *d) { return d->rank; }
 int clt__dist_size(const clt_dist *d) { return d->size; }
+int clt__dist_local_size(const clt_dist *d) { return d->local_size; }
+bool clt__dist_threads_ok(const clt_dist *d) {
+  (void)d;
+  int provided = MPI_THREAD_SINGLE;
+  return MPI_Query_thread(&provided) == MPI_SUCCESS && provided >= MPI_THREAD_SERIALIZED;
+}
 int clt_dist_rank(const clt_dist *d) { return d ? d->rank : -1; }
 int clt_dist_size(const clt_dist *d) { return d ? d->size : -1; }
 int clt_dist_local_rank(const clt_dist *d) { return d ? d->local_rank : -1; }

@@ -32,6 +32,8 @@ clt_dist *clt__dist_retain(clt_dist *d) { return d; }
 void clt__dist_release(clt_dist *d) { (void)d; }
 int clt__dist_rank(const clt_dist *d) { return (void)d, 0; }
 int clt__dist_size(const clt_dist *d) { return (void)d, 1; }
+bool clt__dist_threads_ok(const clt_dist *d) { return (void)d, false; }
+int clt__dist_local_size(const clt_dist *d) { return (void)d, 1; }
 
 /* Unreachable without a handle; each refuses all the same. */
 clt_status clt__dist_iallreduce(clt_dist *d, void *buf, int64_t count, clt_dtype dt, clt_dist_op op,

@@ -1,6 +1,17 @@
 /* Data-parallel training (clt/dist.h): gradients averaged over the ranks in buckets, each
- * bucket's allreduce started from the autograd engine's leaf hook as soon as its gradients are
- * final, so that it runs while the rest of the backward does. */
+ * bucket's allreduce started as soon as its gradients are final, so that it runs while the rest
+ * of the backward does.
+ *
+ * Who moves the allreduces along. MPI progresses a non-blocking collective only inside MPI calls,
+ * and a bucket must first be mapped into host memory, which on an OpenCL device waits for the
+ * kernels queued before it. Done from the leaf hook on the calling thread (the "inline" mode),
+ * the thread sleeps in each map and polls MPI once per parameter, so the allreduces measured to
+ * run after the backward, not during it (docs/DISTRIBUTED.md). With a communication thread (as
+ * Horovod's background thread), the hook only queues the bucket's fill kernels and hands the
+ * bucket over; the thread maps it, starts its allreduce and polls MPI until the backward ends,
+ * while the calling thread goes on queueing the backward. MPI is then called from the thread
+ * alone during the backward and from the caller alone after it, so MPI_THREAD_SERIALIZED (what
+ * clt_dist_init asks for) suffices. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +20,13 @@
 #include "../backend.h"
 #include "../ew.h"
 #include "dist_impl.h"
+
+#if !defined(_WIN32)
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+#define CLT__DDP_THREADS 1
+#endif
 
 #define DEFAULT_BUCKET_BYTES ((size_t)25 << 20)
 
@@ -40,7 +58,20 @@ struct clt_ddp {
   int next;         /* buckets start in index order on every rank: the next to start */
   bool broken;      /* a wait failed: buckets in flight are left to MPI */
   bool in_backward; /* the autograd engine is running (for the statistics) */
+  bool threaded;    /* a communication thread moves the buckets during the backward */
   clt_ddp_stats stats;
+#if CLT__DDP_THREADS
+  /* the hand-over to the communication thread, under lock: the caller raises handed (buckets
+   * in index order whose gradients are in) and sets stop when the backward is over; the thread
+   * launches buckets up to handed and reports how far it got in started */
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  bool sync_made;
+  int handed, started;
+  bool stop;
+  clt_status werr; /* the thread's first failure, with its message */
+  char wmsg[1024];
+#endif
 };
 
 static int cmp_address(const void *a, const void *b) {
@@ -104,7 +135,6 @@ static clt_status launch(clt_ddp *ddp, int k) {
     }
   }
   b->launched = true;
-  ddp->stats.overlapped += ddp->in_backward;
   return CLT_OK;
 }
 
@@ -112,13 +142,16 @@ static clt_status launch(clt_ddp *ddp, int k) {
 static clt_status launch_ready(clt_ddp *ddp) {
   clt_status s = CLT_OK;
   while (s == CLT_OK && ddp->next < ddp->nbuckets && ddp->b[ddp->next].pending == 0)
-    if ((s = launch(ddp, ddp->next)) == CLT_OK) ddp->next++;
+    if ((s = launch(ddp, ddp->next)) == CLT_OK) {
+      ddp->next++;
+      ddp->stats.overlapped += ddp->in_backward;
+    }
   return s;
 }
 
-/* MPI moves a non-blocking collective along only inside MPI calls: one poll per hook call. */
-static clt_status poll(clt_ddp *ddp) {
-  for (int k = 0; k < ddp->next; k++) {
+/* MPI moves a non-blocking collective along only inside MPI calls: polls buckets [0, upto). */
+static clt_status poll(clt_ddp *ddp, int upto) {
+  for (int k = 0; k < upto; k++) {
     bucket *b = &ddp->b[k];
     bool done = false;
     if (!b->req) continue;
@@ -133,6 +166,90 @@ static clt_status poll(clt_ddp *ddp) {
   return CLT_OK;
 }
 
+/* ---- the communication thread --------------------------------------------------------- */
+
+#if CLT__DDP_THREADS
+/* The pause between the thread's polls: $CLT_DDP_POLL_US microseconds (default 50). A spinning
+ * poll took the cores from the backward's kernels on 2 cores (docs/DISTRIBUTED.md). */
+static long poll_ns(void) {
+  const char *env = clt__getenv("CLT_DDP_POLL_US");
+  long us = env ? atol(env) : 50;
+  return (us < 0 ? 0 : us > 100000 ? 100000 : us) * 1000L;
+}
+
+/* Launches the buckets handed over, in order, and polls those in flight, until the caller says
+ * stop and everything handed is launched; then leaves the waiting to the caller (finish). */
+static void *comm_thread(void *arg) {
+  clt_ddp *ddp = arg;
+  clt__api("clt_ddp_backward");
+  int started = 0;
+  clt_status s = CLT_OK;
+  for (;;) {
+    pthread_mutex_lock(&ddp->lock);
+    bool in_flight = false;
+    for (int k = 0; k < started && !in_flight; k++) in_flight = ddp->b[k].req != NULL;
+    while (started == ddp->handed && !ddp->stop && !in_flight) pthread_cond_wait(&ddp->wake, &ddp->lock);
+    int upto = ddp->handed;
+    bool stop = ddp->stop;
+    pthread_mutex_unlock(&ddp->lock);
+    while (s == CLT_OK && started < upto)
+      if ((s = launch(ddp, started)) == CLT_OK) started++;
+    if (s == CLT_OK) s = poll(ddp, started);
+    if (s != CLT_OK || (stop && started == upto)) break;
+    if (started == upto) { /* only polls to make: leave the cores to the backward's kernels a while */
+      struct timespec nap = {0, poll_ns()};
+      nanosleep(&nap, NULL);
+    }
+  }
+  pthread_mutex_lock(&ddp->lock);
+  ddp->started = started;
+  if (s != CLT_OK) {
+    ddp->werr = s;
+    snprintf(ddp->wmsg, sizeof ddp->wmsg, "%s", clt_last_error());
+  }
+  pthread_mutex_unlock(&ddp->lock);
+  return NULL;
+}
+
+/* Hands the buckets whose gradients are all in to the thread (in index order, as launch_ready). */
+static void hand_over(clt_ddp *ddp) {
+  int n = ddp->next;
+  while (n < ddp->nbuckets && ddp->b[n].pending == 0) n++;
+  if (n == ddp->next) return;
+  ddp->next = n;
+  pthread_mutex_lock(&ddp->lock);
+  ddp->handed = n;
+  pthread_cond_signal(&ddp->wake);
+  pthread_mutex_unlock(&ddp->lock);
+}
+
+/* Starts the thread for one backward: false when the system refuses (the step then runs inline). */
+static bool thread_start(clt_ddp *ddp, pthread_t *t) {
+  ddp->handed = ddp->started = 0;
+  ddp->stop = false;
+  ddp->werr = CLT_OK;
+  ddp->wmsg[0] = '\0';
+  return pthread_create(t, NULL, comm_thread, ddp) == 0;
+}
+
+/* Ends the thread after the backward: ddp->next becomes the buckets it launched (the caller
+ * launches the rest, as after an inline backward); its failure, if any, is returned with its
+ * message. */
+static clt_status thread_end(clt_ddp *ddp, pthread_t t) {
+  pthread_mutex_lock(&ddp->lock);
+  ddp->stop = true;
+  pthread_cond_signal(&ddp->wake);
+  pthread_mutex_unlock(&ddp->lock);
+  pthread_join(t, NULL);
+  ddp->next = ddp->started;
+  ddp->stats.overlapped += ddp->started;
+  ddp->stats.threaded++;
+  if (ddp->werr == CLT_OK) return CLT_OK;
+  clt__err_restore(ddp->werr, ddp->wmsg);
+  return ddp->werr;
+}
+#endif
+
 /* The leaf hook: a parameter's gradient is final. */
 static clt_status on_leaf(void *user, clt_tensor *leaf) {
   clt_ddp *ddp = user;
@@ -142,8 +259,14 @@ static clt_status on_leaf(void *user, clt_tensor *leaf) {
   if (s != CLT_OK) return s;
   ddp->ready[i] = true;
   ddp->b[ddp->bucket_of[i]].pending--;
+#if CLT__DDP_THREADS
+  if (ddp->threaded) {
+    hand_over(ddp);
+    return CLT_OK;
+  }
+#endif
   s = launch_ready(ddp);
-  return s == CLT_OK ? poll(ddp) : s;
+  return s == CLT_OK ? poll(ddp, ddp->next) : s;
 }
 
 /* Starts every bucket not started yet, in order, with zeros for gradients that never came. */
@@ -230,7 +353,17 @@ clt_status clt_ddp_backward(clt_ddp *ddp, clt_tensor *loss, clt_tensor *grad) {
   double t0 = clt__now();
   char first[1024] = ""; /* the first failure's message: the cleanup after it may record others */
   ddp->in_backward = true;
+#if CLT__DDP_THREADS
+  pthread_t thread;
+  /* inline while a test injects faults: they count per thread, and the sweeps walk the same
+   * calls on the calling thread */
+  ddp->threaded = ddp->sync_made && !clt__fault_armed() && thread_start(ddp, &thread);
+#endif
   keep_first(&s, first, sizeof first, clt__backward_hooked(loss, grad, false, on_leaf, ddp));
+#if CLT__DDP_THREADS
+  if (ddp->threaded) keep_first(&s, first, sizeof first, thread_end(ddp, thread));
+  ddp->threaded = false;
+#endif
   ddp->in_backward = false;
   /* every rank starts every bucket, also after a failure here: the others wait for them */
   keep_first(&s, first, sizeof first, launch_rest(ddp));
@@ -261,7 +394,13 @@ void clt_ddp_release(clt_ddp *ddp) {
     clt__tensor_release(b->flat);
   }
   for (int i = 0; i < ddp->n; i++) clt__tensor_release(ddp->params[i]);
-  clt__dist_release(ddp->d);
+#if CLT__DDP_THREADS
+  if (ddp->sync_made) {
+    pthread_cond_destroy(&ddp->wake);
+    pthread_mutex_destroy(&ddp->lock);
+  }
+#endif
+  if (ddp->d) clt__dist_release(ddp->d);
   clt__free_mem(ddp->params);
   clt__free_mem(ddp->bucket_of);
   clt__free_mem(ddp->offset);
@@ -330,12 +469,42 @@ static clt_status make_buckets(clt_ddp *ddp, size_t cap) {
   return CLT_OK;
 }
 
+/* mode: clt_ddp_options.comm_thread. The thread needs MPI_THREAD_SERIALIZED (MPI called from
+ * another thread than the one that initialised it); an application that initialised MPI with
+ * less gets the inline mode, or an error when it asked for the thread. */
+static clt_status setup_thread(clt_ddp *ddp, int mode) {
+  const char *env = clt__getenv("CLT_DDP_COMM_THREAD");
+  if (mode == 0 && env && (strcmp(env, "1") == 0 || strcmp(env, "-1") == 0)) mode = atoi(env);
+  if (mode == -1) return CLT_OK;
+  const char *why = NULL;
+#if CLT__DDP_THREADS
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  int local = clt__dist_local_size(ddp->d);
+  if (mode == 0 && cores > 0 && cores < 2L * local) return CLT_OK; /* no core to spare for it: see clt_ddp_options */
+  if (!clt__dist_threads_ok(ddp->d)) why = "MPI was initialised with less than MPI_THREAD_SERIALIZED";
+  else if (pthread_mutex_init(&ddp->lock, NULL) != 0) why = "the system refused a mutex";
+  else if (pthread_cond_init(&ddp->wake, NULL) != 0) {
+    pthread_mutex_destroy(&ddp->lock);
+    why = "the system refused a condition variable";
+  } else {
+    ddp->sync_made = true;
+    return CLT_OK;
+  }
+#else
+  why = "this build has no threads for it (Windows)";
+#endif
+  if (mode == 1) return clt__err(CLT_ERR_UNSUPPORTED, "opts->comm_thread is 1 but %s", why);
+  return CLT_OK;
+}
+
 clt_status clt_ddp_create(clt_dist *d, int n, clt_tensor *const *params, const clt_ddp_options *opts, clt_ddp **out) {
   clt__api("clt_ddp_create");
   if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
   *out = NULL;
   clt_status s = clt__dist_usable(d);
   if (s == CLT_OK) s = check_params(n, params);
+  if (s == CLT_OK && opts && (opts->comm_thread < -1 || opts->comm_thread > 1))
+    s = clt__err(CLT_ERR_INVALID_ARG, "opts->comm_thread is %d: -1 (off), 0 (auto) or 1 (on)", opts->comm_thread);
   if (s != CLT_OK) return s;
   size_t cap = opts && opts->bucket_bytes ? opts->bucket_bytes : DEFAULT_BUCKET_BYTES;
   bool same = false;
@@ -366,6 +535,7 @@ clt_status clt_ddp_create(clt_dist *d, int n, clt_tensor *const *params, const c
   }
   qsort(ddp->by_address, (size_t)n, sizeof *ddp->by_address, cmp_address);
   s = make_buckets(ddp, cap);
+  if (s == CLT_OK) s = setup_thread(ddp, opts ? opts->comm_thread : 0);
   for (int i = 0; i < n && s == CLT_OK; i++) s = clt__dist_broadcast(d, params[i], 0); /* rank 0's weights */
   if (s != CLT_OK) {
     clt_ddp_release(ddp);

@@ -14,6 +14,11 @@ clt_dist *clt__dist_retain(clt_dist *d);
 void clt__dist_release(clt_dist *d);
 int clt__dist_rank(const clt_dist *d);
 int clt__dist_size(const clt_dist *d);
+/* Whether MPI may be called from a thread other than the one that initialised it, one thread at
+ * a time (MPI_THREAD_SERIALIZED or more). */
+bool clt__dist_threads_ok(const clt_dist *d);
+/* Ranks on this machine (this one included). */
+int clt__dist_local_size(const clt_dist *d);
 
 /* One collective in flight (possibly several MPI requests, for counts past MPI's int). */
 typedef struct clt__dist_req clt__dist_req;
