@@ -45,8 +45,11 @@ ldd "$root/bin/clt-info" | grep -q "$root/.*libclt" || fail "the staged clt-info
 say "the staged clt-info runs and loads $(ldd "$root/bin/clt-info" | grep -o "$root/[^ ]*libclt[^ ]*")"
 
 # 4. clt.pc: only what users' code needs
-pc_dir=$(dirname "$(find "$root" -name clt.pc)")
-pc() { PKG_CONFIG_PATH="$pc_dir" pkg-config --define-variable=prefix="$root" "$@" clt; }
+# clt.pc with its prefix moved to the staging tree (--define-variable or a sysroot would move
+# the system paths of the modules it requires too)
+mkdir "$work/pc"
+sed "s|^prefix=.*|prefix=$root|" "$(find "$root" -name clt.pc)" > "$work/pc/clt.pc"
+pc() { PKG_CONFIG_PATH="$work/pc" pkg-config "$@" clt; }
 cflags=$(pc --cflags)
 for inside in openblas jansson clblast; do
   case "$cflags" in *"$inside"*) fail "pkg-config --cflags clt names $inside: $cflags" ;; esac
