@@ -31,7 +31,6 @@
 #include "clt.h"
 
 #include <cstdint>
-#include <cstdio>
 #include <initializer_list>
 #include <ostream>
 #include <stdexcept>
