@@ -8,6 +8,7 @@
  *   clt::tensor loss = clt::relu(clt::matmul(x, w) - 1.0).sum();
  *   loss.backward();
  *   std::vector<float> g = w.grad().to_vector<float>();
+ *   clt::optimizer opt = clt::optimizer::adam({w});   // then opt.step(), opt.zero_grad()
  *
  * Ownership follows clt's: devices and tensors are reference counted, so clt::device and
  * clt::tensor are shared handles, as std::shared_ptr (a copy retains, the destructor releases,
@@ -465,6 +466,62 @@ inline tensor mse_loss(const tensor &input, const tensor &target, clt_reduction 
 inline tensor cross_entropy(const tensor &logits, const tensor &labels, clt_reduction r = CLT_REDUCTION_MEAN) {
   return tensor::adopt(clt_cross_entropy(logits.get(), labels.get(), r));
 }
+
+/* An optimizer over parameters (clt/nn.h: SGD, Adam, AdamW with PyTorch's hyperparameters). The C
+ * optimizer has one owner, so this handle moves and is not copied; it retains the parameters. */
+class optimizer {
+ public:
+  optimizer(const clt_optim_config &config, const std::vector<tensor> &params) {
+    std::vector<clt_tensor *> h;
+    for (const tensor &p : params) h.push_back(p.get());
+    detail::check(clt_optim_create(&config, static_cast<int>(h.size()), h.data(), &o_));
+  }
+  /* torch.optim.SGD(params, lr, momentum), Adam(params, lr), AdamW(params, lr, weight_decay);
+   * the other hyperparameters through a clt_optim_config from clt_optim_defaults. */
+  static optimizer sgd(const std::vector<tensor> &params, double lr, double momentum = 0) {
+    clt_optim_config c = clt_optim_defaults(CLT_OPTIM_SGD);
+    c.lr = lr;
+    c.momentum = momentum;
+    return optimizer(c, params);
+  }
+  static optimizer adam(const std::vector<tensor> &params, double lr = 1e-3) {
+    clt_optim_config c = clt_optim_defaults(CLT_OPTIM_ADAM);
+    c.lr = lr;
+    return optimizer(c, params);
+  }
+  static optimizer adamw(const std::vector<tensor> &params, double lr = 1e-3, double weight_decay = 0.01) {
+    clt_optim_config c = clt_optim_defaults(CLT_OPTIM_ADAMW);
+    c.lr = lr;
+    c.weight_decay = weight_decay;
+    return optimizer(c, params);
+  }
+  optimizer(optimizer &&o) noexcept : o_(std::exchange(o.o_, nullptr)) {}
+  optimizer &operator=(optimizer &&o) noexcept {
+    std::swap(o_, o.o_);
+    return *this;
+  }
+  optimizer(const optimizer &) = delete;
+  optimizer &operator=(const optimizer &) = delete;
+  ~optimizer() { clt_optim_release(o_); }
+
+  clt_optim *get() const {
+    if (!o_) throw error(CLT_ERR_INVALID_ARG, "clt::optimizer: empty handle");
+    return o_;
+  }
+  void step() const { detail::check(clt_optim_step(get())); }
+  /* Drops the parameters' gradients (PyTorch's set_to_none). */
+  void zero_grad() const { detail::check(clt_optim_zero_grad(get())); }
+  double lr() const {
+    double v;
+    detail::check(clt_optim_get_lr(get(), &v));
+    return v;
+  }
+  void set_lr(double v) const { detail::check(clt_optim_set_lr(get(), v)); }
+  std::int64_t steps() const { return clt_optim_steps(get()); }
+
+ private:
+  clt_optim *o_ = nullptr;
+};
 
 /* ---- autograd ---- */
 /* Ops record no graph while one lives on this thread (clt_no_grad_begin .. end). */

@@ -193,6 +193,35 @@ static void autograd(const clt::device &dev) {
   EXPECT(e.status() == CLT_ERR_AUTOGRAD);
 }
 
+static void training(const clt::device &dev) {
+  // one SGD step is w - lr * grad; then Adam fits w to the target
+  clt::tensor w = clt::zeros(dev, {3}).requires_grad(true);
+  clt::tensor target = clt::from_vector(dev, std::vector<float>{1, -2, 3});
+  clt::optimizer sgd = clt::optimizer::sgd({w}, 0.5);
+  clt::mse_loss(w, target, CLT_REDUCTION_SUM).backward();  // grad 2 (w - target)
+  sgd.step();
+  EXPECT(same(w.to_vector<float>(), std::vector<float>{1, -2, 3}) && sgd.steps() == 1);
+  sgd.zero_grad();
+  EXPECT(!w.grad());
+  clt::tensor v = clt::zeros(dev, {3}).requires_grad(true);
+  clt::optimizer adam = clt::optimizer::adam({v}, 0.1);
+  EXPECT(adam.lr() == 0.1);
+  clt::optimizer moved = std::move(adam);  // the handle moves, the optimizer stays
+  double first = 0, last = 0;
+  for (int i = 0; i < 100; i++) {
+    moved.zero_grad();
+    clt::tensor loss = clt::mse_loss(v, target);
+    loss.backward();
+    moved.step();
+    (i == 0 ? first : last) = loss.item();
+  }
+  EXPECT(last < first / 100 && moved.steps() == 100);
+  clt::error e = thrown([&] { adam.step(); });
+  EXPECT(e.status() == CLT_ERR_INVALID_ARG);
+  e = thrown([&] { clt::optimizer::sgd({clt::ones(dev, {2}, CLT_INT32)}, 0.1); });
+  EXPECT(e.status() != CLT_OK);
+}
+
 int main() {
   std::vector<std::string> specs = {"host"};
   const char *req = std::getenv("CLT_REQUIRE_DEVICE");
@@ -220,6 +249,7 @@ int main() {
       errors(dev);
       values(dev);
       autograd(dev);
+      training(dev);
     } catch (const clt::error &e) {
       std::fprintf(stderr, "%s: unexpected clt::error %s: %s\n", spec.c_str(), e.status_name(), e.what());
       failures++;
