@@ -2,7 +2,7 @@
 # What a packager does with clt, checked end to end (tools/check.sh's packaging phase):
 #   1. `meson dist` makes the tarball from the committed tree;
 #   2. the tarball configures and builds as a release (-O3) with warnings as errors, and its
-#      C++, example, lint and core tests pass;
+#      core, C++ and example tests pass;
 #   3. `meson install --destdir` stages it under a prefix of its own (/opt/clt), and the staged
 #      clt-info runs from there with no LD_LIBRARY_PATH (the install rpath);
 #   4. the staged clt.pc gives users no include directory of a library clt uses only inside
@@ -33,8 +33,9 @@ say "dist: $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB)"
 # 2. a release build of it, warnings as errors
 meson setup "$work/build" "$src" --buildtype=release --werror --prefix=/opt/clt "${extra[@]}"
 meson compile -C "$work/build"
-meson test -C "$work/build" --print-errorlogs --suite cxx --suite lint
-meson test -C "$work/build" --print-errorlogs core
+# a few quick tests, the rest being the plain phase's (what matters here is that the tarball
+# holds what they need)
+meson test -C "$work/build" --print-errorlogs core hpp example_first
 
 # 3. staged, and run from the staging tree
 meson install -C "$work/build" --destdir "$work/root" --no-rebuild --quiet
