@@ -45,10 +45,8 @@ static clt_status check_rank(const clt_tensor *t, int ndim, const char *arg, con
 /* An option's value: 0 takes dflt; below min is refused, naming it (i < 0: not an array). */
 static clt_status opt(int64_t v, int64_t dflt, int64_t min, const char *name, int i, int64_t *out) {
   if (v == 0) v = dflt;
-  if (v >= min) {
-    *out = v;
-    return CLT_OK;
-  }
+  *out = v; /* also when refused: callers' outputs are never left unset */
+  if (v >= min) return CLT_OK;
   if (i < 0) return clt__err(CLT_ERR_INVALID_ARG, "opts->%s is %lld; it must be at least %lld", name, (long long)v, (long long)min);
   return clt__err(CLT_ERR_INVALID_ARG, "opts->%s[%d] is %lld; it must be at least %lld", name, i, (long long)v,
                   (long long)min);

@@ -34,6 +34,7 @@ static clt_status may_record(const char *op, clt_tensor *t, clt_tensor *other, b
  * result. */
 static clt_status record_inplace(clt_tensor *t, const char *name, clt__backward_fn bw, int nin, clt_tensor *const *in,
                                  int nsaved, clt_tensor *const *saved, clt__node **out) {
+  *out = NULL; /* NULL on failure too */
   clt_tensor *tmp = clt__view_of(t, t->ndim, t->shape, t->strides, t->offset);
   if (!tmp) return clt_last_status();
   clt__node *n = clt__record(&tmp, name, bw, nin, in, nsaved, saved);

@@ -124,7 +124,8 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
         clt_tensor *c = clt__clone(*T);
         clt__tensor_release(*T);
         if (!(*T = c)) goto done;
-        gemm_layout(rows, cols, c->strides[r - 2], c->strides[r - 1], &tr, &ld);
+        tr = false; /* a contiguous copy is row-major (cols >= 1 here: k = 0 and empty outputs left above) */
+        ld = cols;
         if (!batch_stride(c, nb, bs, &bstride)) { /* broadcast batch dims: materialise them */
           int64_t es[CLT_MAX_DIMS], est[CLT_MAX_DIMS];
           for (int i = 0; i < nb; i++) es[i] = bs[i];

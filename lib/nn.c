@@ -295,6 +295,7 @@ static clt_status init_uniform(clt_tensor *t, double lo, double hi) {
 }
 
 static clt_status fans(clt_tensor *t, double *fan_in, double *fan_out) {
+  *fan_in = *fan_out = 0; /* 0 on failure too */
   if (t->ndim < 2) {
     char a[CLT__SHAPE_STR];
     return clt__err(CLT_ERR_SHAPE, "fan in and fan out need at least 2 dims, not shape %s", clt__shape_str(a, t->ndim, t->shape));

@@ -137,6 +137,7 @@ static void visit(printer *p, int dim, int64_t base, int indent, bool measure) {
   }
   if (t->shape[dim] > 2 * EDGE && !p->summarize) { /* full row: stream all of it */
     count = -1;
+    ell = false;
   } else {
     shown(p, dim, idx, &count, &ell);
   }

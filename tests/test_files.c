@@ -688,8 +688,7 @@ static bool entry_of(const char *dir, const char *fam, char *out, size_t cap) {
   bool found = false;
   for (struct dirent *e; d && (e = readdir(d));)
     if (strncmp(e->d_name, fam, strlen(fam)) == 0 && e->d_name[strlen(fam)] == '-') {
-      snprintf(out, cap, "%s/%s", dir, e->d_name);
-      found = true;
+      if (snprintf(out, cap, "%s/%s", dir, e->d_name) < (int)cap) found = true; /* a cut path is no entry */
     }
   if (d) closedir(d);
   return found;

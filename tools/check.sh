@@ -82,6 +82,18 @@ env -u CLT_REQUIRE_DEVICE meson test -C "$build-min" --no-suite soak --print-err
 ran+=("the build without OpenCL, MPI or DLPack")
 mark "build without optional parts"
 
+# The packager's path (tools/package-check.sh): meson dist's tarball built as a release (-O3)
+# with warnings as errors and its quick tests, installed under a prefix of its own and run from
+# there, clt.pc's cflags, man pages, the docs target, and a configure without Check. meson dist
+# needs a git checkout.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  tools/package-check.sh "$build"
+  ran+=("the packaging check")
+  mark packaging
+else
+  skip "the packaging check" "not a git checkout (meson dist needs one)"
+fi
+
 if command -v oclgrind >/dev/null; then
   tools/oclgrind.sh "$build"
   ran+=("the kernels under Oclgrind")

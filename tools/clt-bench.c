@@ -38,7 +38,7 @@ static double min_time = 0.05; /* seconds per sample */
 /* ---- results ---------------------------------------------------------------------------- */
 
 typedef struct {
-  char section[24], name[48], unit[12], ref_name[32];
+  char section[24], name[64], unit[12], ref_name[32]; /* name: as long as the buffers names are made in */
   double n, value, ref;
 } row;
 

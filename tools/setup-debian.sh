@@ -2,7 +2,8 @@
 # Installs everything clt needs to build, test and run on Debian 12 / Ubuntu 22.04 or newer:
 # compiler, meson, the OpenCL ICD loader and headers, PoCL (the CPU OpenCL device), CLBlast,
 # OpenBLAS, Jansson, DLPack's header, Check, valgrind, Open MPI (training on several processes,
-# clt/dist.h), NumPy and pytest (the Python package's tests);
+# clt/dist.h), NumPy and pytest (the Python package's tests), Doxygen (the docs target's API
+# reference);
 # and for tools/check.sh's reliability checks, clang with its libFuzzer runtime and Oclgrind. Uses
 # sudo when not run as root.
 set -euo pipefail
@@ -11,7 +12,7 @@ packages=(
   ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
   libclblast-dev libopenblas-dev libjansson-dev libdlpack-dev
   python3-numpy python3-pytest
-  check valgrind
+  check valgrind doxygen
   libopenmpi-dev openmpi-bin
   clang oclgrind
 )
