@@ -8,7 +8,9 @@
  *   no_clblast  $CLT_CLBLAST_LIBRARY names a missing file: OpenCL works, matrix products do
  *               without CLBlast, and $CLT_GEMM=clblast says why it cannot.
  * Before anything else, the process's first clt calls come from several threads at once (the
- * one-time load under contention); each must see the same answer. */
+ * one-time load under contention); each must see the same answer. (They only load: the
+ * drivers' first enumeration from several threads is test_cold_open's, which also says why
+ * PoCL must not first start in another thread under ASan.) */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,7 +31,6 @@ static bool is(const char *m) { return strcmp(mode(), m) == 0; }
 static atomic_bool go;
 typedef struct {
   clt_status st;
-  size_t ndev;
   char note[1024];
 } first_use;
 static first_use firsts[THREADS];
@@ -40,7 +41,6 @@ static void *first_call(void *arg) {
   }
   f->st = clt_backend_get_status("cl", f->note, sizeof f->note);
   clt_clear_error();
-  if (clt_device_list(NULL, 0, &f->ndev) != CLT_OK) f->ndev = (size_t)-1;
   return NULL;
 }
 
@@ -58,13 +58,13 @@ static bool run_first_calls(void) {
 START_TEST(first_use_from_threads) {
   for (int i = 1; i < THREADS; i++) {
     ck_assert_int_eq(firsts[i].st, firsts[0].st);
-    ck_assert_uint_eq(firsts[i].ndev, firsts[0].ndev);
     ck_assert_str_eq(firsts[i].note, firsts[0].note);
   }
-  size_t n = 0;
-  ck_assert_int_eq(clt_device_list(NULL, 0, &n), CLT_OK);
-  ck_assert_uint_eq(n, firsts[0].ndev);
   ck_assert_int_eq(firsts[0].st, is("missing") || is("nosym") ? CLT_ERR_UNSUPPORTED : CLT_OK);
+  char note[1024];
+  clt_backend_get_status("cl", note, sizeof note);
+  clt_clear_error();
+  ck_assert_str_eq(note, firsts[0].note); /* and the same later */
 }
 END_TEST
 
@@ -198,9 +198,12 @@ START_TEST(missing_clblast) {
   double v[4] = {1, 2, 3, 4}, want[4] = {7, 10, 15, 22};
   clt_scope_begin();
   clt_tensor *a = tu_make(tu_cl(), CLT_FLOAT32, 2, shape, v, false);
-  /* every provider but CLBlast; CLBlast itself says why not */
-  static const char *const providers[] = {"auto", "kernel", "clblast"};
-  for (size_t i = 0; i < sizeof providers / sizeof *providers; i++) {
+  /* every provider but CLBlast; CLBlast itself says why not. Under valgrind not the kernel:
+   * PoCL would compile it there for two minutes (the gemm suite checks it). */
+  static const char *const providers[] = {"clblast", "auto", "kernel"};
+  const char *vg = getenv("CLT_TEST_VALGRIND");
+  size_t nproviders = vg && strcmp(vg, "1") == 0 ? 2 : 3;
+  for (size_t i = 0; i < nproviders; i++) {
     setenv("CLT_GEMM", providers[i], 1);
     clt_tensor *p = clt_matmul(a, a);
     if (strcmp(providers[i], "clblast") == 0) {
