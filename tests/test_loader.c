@@ -4,6 +4,8 @@
  *   missing     $CLT_OPENCL_LIBRARY names a file that does not exist: no OpenCL device, the
  *               reason in clt_backend_get_status and in clt_device_open's error, the host works,
  *               and neither library was ever mapped into the process;
+ *   hidden      the libraries' files covered by empty ones (test_hidden_loader.sh): as missing,
+ *               with the reason for the system's own name of the loader;
  *   nosym       $CLT_OPENCL_LIBRARY names a library without OpenCL's functions (libm);
  *   no_clblast  $CLT_CLBLAST_LIBRARY names a missing file: OpenCL works, matrix products do
  *               without CLBlast, and $CLT_GEMM=clblast says why it cannot.
@@ -60,7 +62,7 @@ START_TEST(first_use_from_threads) {
     ck_assert_int_eq(firsts[i].st, firsts[0].st);
     ck_assert_str_eq(firsts[i].note, firsts[0].note);
   }
-  ck_assert_int_eq(firsts[0].st, is("missing") || is("nosym") ? CLT_ERR_UNSUPPORTED : CLT_OK);
+  ck_assert_int_eq(firsts[0].st, is("missing") || is("nosym") || is("hidden") ? CLT_ERR_UNSUPPORTED : CLT_OK);
   char note[1024];
   clt_backend_get_status("cl", note, sizeof note);
   clt_clear_error();
@@ -86,7 +88,7 @@ START_TEST(backend_names_and_bad_arguments) {
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "argument note is NULL with note_len 8");
   /* no buffer: only the answer */
   clt_status st = clt_backend_get_status("cl", NULL, 0);
-  ck_assert_int_eq(st, is("missing") || is("nosym") ? CLT_ERR_UNSUPPORTED : CLT_OK);
+  ck_assert_int_eq(st, is("missing") || is("nosym") || is("hidden") ? CLT_ERR_UNSUPPORTED : CLT_OK);
   clt_clear_error();
   /* truncated to fit */
   char small[8];
@@ -130,13 +132,15 @@ START_TEST(present_loads_both) {
 }
 END_TEST
 
-/* The answer when the ICD loader cannot be used: want is the loader's own reason. */
-static void check_unavailable(const char *want) {
+/* The answer when the ICD loader cannot be used: how the note starts, and the loader's own
+ * reason. */
+static void check_unavailable(const char *start, const char *want) {
   char note[1024];
   ck_assert_int_eq(clt_backend_get_status("cl", note, sizeof note), CLT_ERR_UNSUPPORTED);
   ck_assert_msg(strstr(note, want), "note '%s' lacks '%s'", note, want);
+  ck_assert_msg(strncmp(note, start, strlen(start)) == 0, "note '%s' does not start with '%s'", note, start);
   ck_assert_msg(strstr(note, "; no OpenCL device is listed"), "note: %s", note);
-  TU_ASSERT_ERR(CLT_ERR_UNSUPPORTED, "clt_backend_get_status: backend cl: OpenCL: not loaded: $CLT_OPENCL_LIBRARY: ", want);
+  TU_ASSERT_ERR(CLT_ERR_UNSUPPORTED, "clt_backend_get_status: backend cl: ", start, want);
 
   /* only the host is listed; it is the default; "cl" names nothing and says why */
   size_t n = 0;
@@ -179,10 +183,21 @@ static void check_unavailable(const char *want) {
   ck_assert(!mapped("libclblast"));
 }
 
-START_TEST(missing_loader) { check_unavailable("/nonexistent/libOpenCL.so.1: "); }
+#define BY_ENV "OpenCL: not loaded: $CLT_OPENCL_LIBRARY: "
+START_TEST(missing_loader) { check_unavailable(BY_ENV, "/nonexistent/libOpenCL.so.1: "); }
 END_TEST
 
-START_TEST(loader_without_functions) { check_unavailable("libm.so.6 has no clGetPlatformIDs"); }
+START_TEST(loader_without_functions) { check_unavailable(BY_ENV, "libm.so.6 has no clGetPlatformIDs"); }
+END_TEST
+
+START_TEST(hidden_loader) {
+  check_unavailable("OpenCL: not loaded: ", "libOpenCL.so.1: ");
+  char note[1024];
+  clt_backend_get_status("cl", note, sizeof note);
+  clt_clear_error();
+  ck_assert_msg(strstr(note, "(install an OpenCL ICD loader and a driver, or name the loader in $CLT_OPENCL_LIBRARY)"),
+                "note: %s", note);
+}
 END_TEST
 
 START_TEST(missing_clblast) {
@@ -228,14 +243,15 @@ static Suite *make_suite(void) {
   if (is("present")) tcase_add_test(tc, present_loads_both);
   if (is("missing")) tcase_add_test(tc, missing_loader);
   if (is("nosym")) tcase_add_test(tc, loader_without_functions);
+  if (is("hidden")) tcase_add_test(tc, hidden_loader);
   if (is("no_clblast")) tcase_add_test(tc, missing_clblast);
   suite_add_tcase(s, tc);
   return s;
 }
 
 int main(void) {
-  if (!is("present") && !is("missing") && !is("nosym") && !is("no_clblast")) {
-    fprintf(stderr, "$CLT_TEST_LOADER is '%s': want present, missing, nosym or no_clblast\n", mode());
+  if (!is("present") && !is("missing") && !is("hidden") && !is("nosym") && !is("no_clblast")) {
+    fprintf(stderr, "$CLT_TEST_LOADER is '%s': want present, missing, hidden, nosym or no_clblast\n", mode());
     return 1;
   }
   if (!run_first_calls()) {
