@@ -14,13 +14,14 @@
  * LeakSanitizer report nothing. A library that loaded but lacks a function is unloaded at
  * once: nothing of it ran but its initialisers. */
 #if !defined(_WIN32) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE /* dladdr (glibc hides it otherwise) */
+#define _GNU_SOURCE /* dladdr and secure_getenv (glibc hides them otherwise) */
 #endif
 
 #define CLT__CL_NO_REDIRECT
 #include "cl_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(_WIN32)
@@ -104,6 +105,17 @@ static void lib_path(lib_handle h, void *sym, char *out, size_t len) {
 #endif
 }
 
+/* A variable that names code to load: ignored in a set-user-ID or set-group-ID process, as the
+ * system ignores LD_LIBRARY_PATH there. */
+static const char *library_env(const char *name) {
+#if defined(__GLIBC__)
+  const char *v = secure_getenv(name);
+  return v && *v ? v : NULL;
+#else
+  return clt__getenv(name);
+#endif
+}
+
 /* ---- one library, loaded once -------------------------------------------------------------- */
 
 typedef struct {
@@ -129,7 +141,7 @@ static clt__mutex load_lock = CLT__MUTEX_INIT;
 /* Opens the first of the candidates that loads and has every function of lib->rows; fills the
  * table and the note. */
 static bool load(library *lib) {
-  const char *env = clt__getenv(lib->env);
+  const char *env = library_env(lib->env);
   const char *const single[] = {env, NULL};
   const char *const *names = env ? single : lib->names;
   char tried[512] = "";
