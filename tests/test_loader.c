@@ -6,6 +6,8 @@
  *               and neither library was ever mapped into the process;
  *   hidden      the libraries' files covered by empty ones (test_hidden_loader.sh): as missing,
  *               with the reason for the system's own name of the loader;
+ *   preloaded   LD_PRELOAD=libOpenCL.so.1: the functions the process already has are used (so
+ *               Oclgrind's preloaded runtime takes the ICD loader's place, as it must);
  *   nosym       $CLT_OPENCL_LIBRARY names a library without OpenCL's functions (libm);
  *   no_clblast  $CLT_CLBLAST_LIBRARY names a missing file: OpenCL works, matrix products do
  *               without CLBlast, and $CLT_GEMM=clblast says why it cannot.
@@ -132,6 +134,21 @@ START_TEST(present_loads_both) {
 }
 END_TEST
 
+START_TEST(preloaded_loader) {
+  char note[1024];
+  ck_assert_int_eq(clt_backend_get_status("cl", note, sizeof note), CLT_OK);
+  ck_assert_msg(strncmp(note, "OpenCL: in the process already (", 32) == 0, "note: %s", note);
+  ck_assert_msg(strstr(note, "libOpenCL.so.1"), "note: %s", note);
+  if (!tu_cl()) TU_SKIP("no OpenCL device");
+  int64_t shape[2] = {1, 2};
+  double v[2] = {1, 2}, want[2] = {2, 4};
+  clt_scope_begin();
+  clt_tensor *a = tu_make(tu_cl(), CLT_FLOAT32, 2, shape, v, false);
+  tu_check_close(clt_add(a, a), 2, shape, want, 0, "add", "preloaded", tu_cl());
+  clt_scope_end();
+}
+END_TEST
+
 /* The answer when the ICD loader cannot be used: how the note starts, and the loader's own
  * reason. */
 static void check_unavailable(const char *start, const char *want) {
@@ -244,14 +261,16 @@ static Suite *make_suite(void) {
   if (is("missing")) tcase_add_test(tc, missing_loader);
   if (is("nosym")) tcase_add_test(tc, loader_without_functions);
   if (is("hidden")) tcase_add_test(tc, hidden_loader);
+  if (is("preloaded")) tcase_add_test(tc, preloaded_loader);
   if (is("no_clblast")) tcase_add_test(tc, missing_clblast);
   suite_add_tcase(s, tc);
   return s;
 }
 
 int main(void) {
-  if (!is("present") && !is("missing") && !is("hidden") && !is("nosym") && !is("no_clblast")) {
-    fprintf(stderr, "$CLT_TEST_LOADER is '%s': want present, missing, hidden, nosym or no_clblast\n", mode());
+  if (!is("present") && !is("missing") && !is("hidden") && !is("preloaded") && !is("nosym") && !is("no_clblast")) {
+    fprintf(stderr, "$CLT_TEST_LOADER is '%s': want present, missing, hidden, preloaded, nosym or no_clblast\n",
+            mode());
     return 1;
   }
   if (!run_first_calls()) {

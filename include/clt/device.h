@@ -115,9 +115,11 @@ CLT_API clt_status clt_device_default(char *spec, size_t spec_len, char *reason,
 CLT_API const char *clt_backend_name(size_t i);
 /* Whether a backend of this build can run here, and what it runs on. The OpenCL backend ("cl")
  * loads the OpenCL ICD loader when first used (listing or opening a device, or this call):
- * $CLT_OPENCL_LIBRARY if set, else libOpenCL.so.1 (OpenCL.dll on Windows, libOpenCL.so on
- * Android, OpenCL.framework on macOS); then CLBlast, for matrix products: $CLT_CLBLAST_LIBRARY,
- * else libclblast.so.1 (clblast.dll). Neither is a link-time dependency of clt. Without the ICD
+ * $CLT_OPENCL_LIBRARY if set, else the one the process already has (it links one, or preloads
+ * a replacement such as Oclgrind's: "in the process already"), else libOpenCL.so.1 (OpenCL.dll
+ * on Windows, libOpenCL.so on Android, OpenCL.framework on macOS); then CLBlast, for matrix
+ * products, the same way: $CLT_CLBLAST_LIBRARY, the process's own, else libclblast.so.1
+ * (clblast.dll). Neither is a link-time dependency of clt. Without the ICD
  * loader, or with one that lacks a function clt calls, the backend lists no device and the
  * host keeps working; without CLBlast, matrix products use clt's own kernel.
  * Writes one line to note (may be NULL when note_len is 0, truncated to fit), e.g.

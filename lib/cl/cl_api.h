@@ -156,6 +156,7 @@ extern clt__clblast_api clt__clblast_fn;
 #endif
 
 /* Loads the OpenCL ICD loader once per process (thread-safe): $CLT_OPENCL_LIBRARY if set, else
+ * the functions the process already has (POSIX: linked or preloaded, as Oclgrind does), else
  * the platform's name for it (libOpenCL.so.1, OpenCL.dll, libOpenCL.so on Android, OpenCL.framework).
  * False when it or one of its functions is missing: clt__cl_load_note says why. Never records an
  * error. The library stays loaded until the process exits (loader.c says why). */

@@ -140,8 +140,42 @@ static clt__mutex load_lock = CLT__MUTEX_INIT;
 
 /* Opens the first of the candidates that loads and has every function of lib->rows; fills the
  * table and the note. */
+/* Fills lib's table from h; the first function missing there, or NULL when none is. */
+static const char *fill(library *lib, lib_handle h, void **first) {
+  for (size_t i = 0; i < lib->nrows; i++) {
+    void *p = lib_sym(h, lib->rows[i].name);
+    if (!p) {
+      memset(lib->table, 0, lib->nrows * sizeof(void *));
+      return lib->rows[i].name;
+    }
+    memcpy((char *)lib->table + lib->rows[i].offset, &p, sizeof p);
+    if (i == 0) *first = p;
+  }
+  return NULL;
+}
+
+static void note_loaded(library *lib, lib_handle h, void *first, const char *name) {
+  char path[400];
+  lib_path(h, first, path, sizeof path);
+  if (*path && strcmp(path, name) != 0)
+    snprintf(lib->note, sizeof lib->note, "%s: %s (%s)", lib->what, name, path);
+  else
+    snprintf(lib->note, sizeof lib->note, "%s: %s", lib->what, name);
+}
+
+/* $env's library, else the functions the process already has (it links the library, or
+ * preloads another that defines them: Oclgrind's runtime, which the tests and
+ * tools/oclgrind.sh run under, takes the place of the ICD loader so), else the first of
+ * lib->names that loads with every function. Fills the table and the note. */
 static bool load(library *lib) {
   const char *env = library_env(lib->env);
+  void *first = NULL;
+#if !defined(_WIN32)
+  if (!env && !fill(lib, RTLD_DEFAULT, &first)) {
+    note_loaded(lib, RTLD_DEFAULT, first, "in the process already");
+    return true;
+  }
+#endif
   const char *const single[] = {env, NULL};
   const char *const *names = env ? single : lib->names;
   char tried[512] = "";
@@ -149,28 +183,15 @@ static bool load(library *lib) {
   for (; *names; names++) {
     char why[256];
     lib_handle h = lib_open(*names, !env, why, sizeof why);
-    void *first = NULL;
-    const char *missing = NULL;
-    for (size_t i = 0; h && i < lib->nrows && !missing; i++) {
-      void *p = lib_sym(h, lib->rows[i].name);
-      if (!p) missing = lib->rows[i].name;
-      memcpy((char *)lib->table + lib->rows[i].offset, &p, sizeof p);
-      if (i == 0) first = p;
-    }
+    const char *missing = h ? fill(lib, h, &first) : NULL;
     if (h && !missing) {
-      char path[400];
-      lib_path(h, first, path, sizeof path);
-      if (*path && strcmp(path, *names) != 0)
-        snprintf(lib->note, sizeof lib->note, "%s: %s (%s)", lib->what, *names, path);
-      else
-        snprintf(lib->note, sizeof lib->note, "%s: %s", lib->what, *names);
+      note_loaded(lib, h, first, *names);
       return true;
     }
     if (h) {
       snprintf(why, sizeof why, "%s has no %s", *names, missing);
       lib_close(h);
     }
-    memset(lib->table, 0, lib->nrows * sizeof(void *));
     used += (size_t)snprintf(tried + used, sizeof tried - used, "%s%s", used ? "; " : "", why);
     if (used >= sizeof tried) used = sizeof tried - 1;
   }
