@@ -210,6 +210,10 @@ typedef struct clt__backend_entry {
   clt_status (*list)(clt_device_info *info, size_t cap, size_t *count);
   /* Opens device number index of the list. */
   clt_status (*open)(size_t index, clt_device **out);
+  /* For a backend that loads its driver's libraries at run time (NULL for one that needs none):
+   * loads them if not yet tried, writes one line on what it loaded or why it could not to note,
+   * and says whether they loaded. Without them the backend lists no device. Records no error. */
+  bool (*runtime)(char *note, size_t len);
 } clt__backend_entry;
 
 /* The registry (registry.c): the backends the build has, the reference backend first. */

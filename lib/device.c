@@ -239,7 +239,12 @@ static void describe_devices(void) {
     if (*in->driver) clt__err_append(" (%s: %s)", in->driver, in->name);
   }
   clt__err_append(" (backends of this build:");
-  for (size_t i = 0; i < clt__backend_count(); i++) clt__err_append(" %s", clt__backend_at(i)->prefix);
+  for (size_t i = 0; i < clt__backend_count(); i++) {
+    const clt__backend_entry *e = clt__backend_at(i);
+    char note[1024];
+    clt__err_append(" %s", e->prefix);
+    if (e->runtime && !e->runtime(note, sizeof note)) clt__err_append(" [%s]", note);
+  }
   clt__err_append(")");
   devices_free(&ds);
 }
@@ -312,4 +317,27 @@ clt_status clt_device_default(char *spec, size_t spec_len, char *reason, size_t 
   }
   devices_free(&ds);
   return CLT_OK;
+}
+
+const char *clt_backend_name(size_t i) {
+  const clt__backend_entry *e = clt__backend_at(i);
+  return e ? e->prefix : NULL;
+}
+
+clt_status clt_backend_get_status(const char *backend, char *note, size_t note_len) {
+  clt__api("clt_backend_get_status");
+  if (!backend) return clt__err(CLT_ERR_INVALID_ARG, "argument backend is NULL");
+  if (!note && note_len) return clt__err(CLT_ERR_INVALID_ARG, "argument note is NULL with note_len %zu", note_len);
+  const clt__backend_entry *e = NULL;
+  for (size_t i = 0; i < clt__backend_count() && !e; i++)
+    if (strcmp(clt__backend_at(i)->prefix, backend) == 0) e = clt__backend_at(i);
+  if (!e) {
+    clt__err(CLT_ERR_INVALID_ARG, "\"%s\" is no backend of this build; its backends:", backend);
+    for (size_t i = 0; i < clt__backend_count(); i++) clt__err_append(" %s", clt__backend_at(i)->prefix);
+    return CLT_ERR_INVALID_ARG;
+  }
+  char buf[1024] = "built in";
+  bool ok = !e->runtime || e->runtime(buf, sizeof buf);
+  if (note_len) snprintf(note, note_len, "%s", buf);
+  return ok ? CLT_OK : clt__err(CLT_ERR_UNSUPPORTED, "backend %s: %s", backend, buf);
 }

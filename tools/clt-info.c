@@ -15,6 +15,28 @@ static void json_str(const char *s) {
   putchar('"');
 }
 
+/* Each backend of the build and what it runs on, or why it lists no device (a missing OpenCL
+ * ICD loader, say): JSON objects or text lines. */
+static void print_backends(bool json) {
+  if (json) printf(", \"backends\": [");
+  for (size_t i = 0; clt_backend_name(i); i++) {
+    const char *name = clt_backend_name(i);
+    char note[1024];
+    bool ok = clt_backend_get_status(name, note, sizeof note) == CLT_OK;
+    clt_clear_error();
+    if (json) {
+      printf("%s{\"name\": ", i ? ", " : "");
+      json_str(name);
+      printf(", \"available\": %s, \"note\": ", ok ? "true" : "false");
+      json_str(note);
+      putchar('}');
+    } else {
+      printf("  backend %-5s %s%s\n", name, ok ? "" : "unavailable: ", note);
+    }
+  }
+  if (json) putchar(']');
+}
+
 static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
 
 static void usage(FILE *f) {
@@ -22,7 +44,9 @@ static void usage(FILE *f) {
           "usage: clt-info [--json] [--help]\n"
           "Lists the devices clt can open: the host and every device of the build's other backends\n"
           "(OpenCL), with the spec string that opens each (clt_device_open, --device, $CLT_DEVICE).\n"
-          "'*' marks the default.\n");
+          "'*' marks the default. First, each backend and the libraries it loaded (OpenCL's ICD loader\n"
+          "and CLBlast, named by $CLT_OPENCL_LIBRARY and $CLT_CLBLAST_LIBRARY if set), or why it\n"
+          "lists no device.\n");
 }
 
 int main(int argc, char **argv) {
@@ -57,6 +81,7 @@ int main(int argc, char **argv) {
     json_str(def);
     printf(", \"default_reason\": ");
     json_str(why);
+    print_backends(true);
     printf(", \"devices\": [");
     for (size_t i = 0; i < n; i++) {
       const clt_device_info *d = &info[i];
@@ -86,6 +111,7 @@ int main(int argc, char **argv) {
     printf("\n]}\n");
   } else {
     printf("clt %s: %zu device%s\n", clt_version(), n, n == 1 ? "" : "s");
+    print_backends(false);
     for (size_t i = 0; i < n; i++) {
       const clt_device_info *d = &info[i];
       bool is_def = strcmp(d->spec, def) == 0;

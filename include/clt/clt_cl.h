@@ -21,7 +21,9 @@ extern "C" {
 
 /* A device handle over the application's context, device and in-order queue (queue may be NULL:
  * clt then creates its own on ctx). Each is retained; clt_device_release() drops those
- * references. The device's spec string is "cl:app". */
+ * references. The device's spec string is "cl:app". clt calls OpenCL through the ICD loader it
+ * loads itself at run time (clt_backend_get_status, clt/device.h), which serves every ICD's
+ * objects; CLT_ERR_NO_DEVICE, with the reason, when it cannot load one. */
 CLT_API clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_queue queue,
                                       clt_device **out);
 /* The OpenCL objects behind an OpenCL device handle (borrowed; retain them to keep them). */
@@ -42,8 +44,8 @@ typedef struct clt_cl_details {
 CLT_API clt_status clt_cl_device_get_details(const clt_device *dev, clt_cl_details *out);
 /* The CLBlast kernels whose parameters clt set on this device when it opened, as
  * "Xgemm/32 XgemmDirect/32" (kernel/precision), from clt's built-in table of measured devices and
- * the file $CLT_CLBLAST_TUNING names ("none": none set); "" when none matched or the build has
- * no CLBlast. Owned by the device. NULL (with the error set) for NULL or a non-OpenCL device. */
+ * the file $CLT_CLBLAST_TUNING names ("none": none set); "" when none matched, the build has
+ * no CLBlast or CLBlast did not load (clt_backend_get_status). Owned by the device. NULL (with the error set) for NULL or a non-OpenCL device. */
 CLT_API const char *clt_cl_device_gemm_tuning(const clt_device *dev);
 /* The buffer behind an OpenCL tensor (borrowed) and the byte offset of its first element. Work
  * queued on the device's queue is ordered with clt's own; on another queue, call

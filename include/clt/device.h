@@ -110,6 +110,28 @@ CLT_API clt_status clt_device_list(clt_device_info *out, size_t cap, size_t *cou
 CLT_API clt_status clt_device_default(char *spec, size_t spec_len, char *reason,
                                       size_t reason_len);
 
+/* The backends of this build, in listing order, the host's first: their spec prefixes ("host",
+ * "cl"). NULL for i past the last. */
+CLT_API const char *clt_backend_name(size_t i);
+/* Whether a backend of this build can run here, and what it runs on. The OpenCL backend ("cl")
+ * loads the OpenCL ICD loader when first used (listing or opening a device, or this call):
+ * $CLT_OPENCL_LIBRARY if set, else the one the process already has (it links one, or preloads
+ * a replacement such as Oclgrind's: "in the process already"), else libOpenCL.so.1 (OpenCL.dll
+ * on Windows, libOpenCL.so on Android, OpenCL.framework on macOS); then CLBlast, for matrix
+ * products, the same way: $CLT_CLBLAST_LIBRARY, the process's own, else libclblast.so.1
+ * (clblast.dll). Neither is a link-time dependency of clt. Without the ICD
+ * loader, or with one that lacks a function clt calls, the backend lists no device and the
+ * host keeps working; without CLBlast, matrix products use clt's own kernel.
+ * Writes one line to note (may be NULL when note_len is 0, truncated to fit), e.g.
+ *   "OpenCL: libOpenCL.so.1 (/usr/lib/x86_64-linux-gnu/libOpenCL.so.1); CLBlast: libclblast.so.1 (...)"
+ *   "OpenCL: not loaded: libOpenCL.so.1: cannot open shared object file: No such file or
+ *    directory (install an OpenCL ICD loader and a driver, or name the loader in $CLT_OPENCL_LIBRARY)"
+ * and "built in" for the host. Returns CLT_OK when the backend can list devices (it may still
+ * find none), CLT_ERR_UNSUPPORTED with the note as the error message when it cannot, and
+ * CLT_ERR_INVALID_ARG for a name that is no backend of this build. What was loaded stays
+ * loaded, and the answer the same, until the process exits. */
+CLT_API clt_status clt_backend_get_status(const char *backend, char *note, size_t note_len);
+
 /* Memory use of a device's buffer pool. */
 typedef struct clt_memory_stats {
   uint64_t bytes_in_use;   /* held by live tensors */

@@ -5,8 +5,12 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #define CL_USE_DEPRECATED_OPENCL_1_2_APIS
 #include <CL/cl.h>
+#ifdef CLT_HAVE_CLBLAST
+#include <clblast_c.h>
+#endif
 
 #include "../backend.h"
+#include "cl_api.h" /* every OpenCL and CLBlast call through the tables loader.c fills */
 #include "clt/clt_cl.h"
 #include "kernels_embedded.h"
 
@@ -14,7 +18,7 @@
 extern const clt__backend clt__cl_backend;
 
 /* Every OpenCL call goes through one of these, so a test can make it fail (fault.c), by default
- * with CL_OUT_OF_RESOURCES. */
+ * with CL_OUT_OF_RESOURCES; the call itself goes on through the table of cl_api.h. */
 #define CLT__CL(call) (clt__fault_hit_call(#call) ? (cl_int)clt__fault_code(CL_OUT_OF_RESOURCES) : (call))
 #define CLT__CL_OBJ(errp, call) \
   (clt__fault_hit_call(#call) ? (*(errp) = (cl_int)clt__fault_code(CL_OUT_OF_RESOURCES), NULL) : (call))

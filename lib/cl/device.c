@@ -173,6 +173,10 @@ static clt_status list_locked(clt_device_info *info, size_t cap, size_t *count) 
 }
 
 static clt_status cl_list(clt_device_info *info, size_t cap, size_t *count) {
+  if (!clt__cl_load()) { /* no ICD loader: no OpenCL device, and no error (clt_backend_get_status says why) */
+    *count = 0;
+    return CLT_OK;
+  }
   clt__mutex_lock(&driver_lock);
   clt_status st = list_locked(info, cap, count);
   clt__mutex_unlock(&driver_lock);
@@ -299,14 +303,27 @@ static clt_status open_locked(size_t index, clt_device **out) {
   return make_device(d, spec, out);
 }
 
+/* What clt__cl_load failed with, as the error of the call that needed it. */
+static clt_status not_loaded(void) {
+  char note[1024];
+  clt__cl_load_note(note, sizeof note);
+  return clt__err(CLT_ERR_NO_DEVICE, "no OpenCL: %s", note);
+}
+
 static clt_status cl_open(size_t index, clt_device **out) {
+  if (!clt__cl_load()) return not_loaded();
   clt__mutex_lock(&driver_lock);
   clt_status st = open_locked(index, out);
   clt__mutex_unlock(&driver_lock);
   return st;
 }
 
-const clt__backend_entry clt__backend_cl = {"cl", cl_list, cl_open};
+static bool cl_runtime(char *note, size_t len) {
+  clt__cl_load_note(note, len);
+  return clt__cl_load();
+}
+
+const clt__backend_entry clt__backend_cl = {"cl", cl_list, cl_open, cl_runtime};
 
 clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_queue queue,
                               clt_device **out) {
@@ -314,6 +331,7 @@ clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_qu
   if (!out) return clt__err(CLT_ERR_INVALID_ARG, "argument out is NULL");
   *out = NULL;
   if (!ctx || !device) return clt__err(CLT_ERR_INVALID_ARG, "argument %s is NULL", ctx ? "device" : "ctx");
+  if (!clt__cl_load()) return not_loaded();
   cl_platform_id plat;
   cl_int err = CLT__CL(clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL));
   if (err != CL_SUCCESS) return clt__cl_fail("clGetDeviceInfo", err, "reading CL_DEVICE_PLATFORM of the device");

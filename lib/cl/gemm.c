@@ -27,10 +27,11 @@ static clt_status pick_provider(const clt_device *dev, int *out, bool *automatic
   const bool cblas = false;
 #endif
 #ifdef CLT_HAVE_CLBLAST
-  const bool clblast = true;
+  const bool built = true;
 #else
-  const bool clblast = false;
+  const bool built = false;
 #endif
+  const bool clblast = clt__clblast_load(); /* loaded at run time: loader.c */
   *automatic = !env || !*env || strcmp(env, "auto") == 0;
   if (*automatic) {
     *out = cblas && dev->info.type == CLT_DEVICE_CPU && dev->info.host_unified_memory ? GEMM_HOST
@@ -41,9 +42,13 @@ static clt_status pick_provider(const clt_device *dev, int *out, bool *automatic
   if ((strcmp(env, "host") == 0 || strcmp(env, "cblas") == 0) && cblas) *out = GEMM_HOST;
   else if (strcmp(env, "clblast") == 0 && clblast) *out = GEMM_CLBLAST;
   else if (strcmp(env, "kernel") == 0) *out = GEMM_KERNEL;
-  else
+  else if (strcmp(env, "clblast") == 0 && built) {
+    char note[1024];
+    clt__cl_load_note(note, sizeof note);
+    return clt__err(CLT_ERR_UNSUPPORTED, "$CLT_GEMM is 'clblast', but CLBlast did not load: %s", note);
+  } else
     return clt__err(CLT_ERR_INVALID_ARG, "$CLT_GEMM is '%s': this build takes auto, kernel%s%s", env,
-                    cblas ? ", host (or cblas)" : "", clblast ? ", clblast" : "");
+                    cblas ? ", host (or cblas)" : "", built ? ", clblast" : "");
   return CLT_OK;
 }
 
@@ -271,7 +276,7 @@ static clt_status clblast_gemm(clt_device *dev, const clt__gemm_args *g, int *co
 static atomic_int open_devices;
 void clt__cl_gemm_device_opened(void) { atomic_fetch_add(&open_devices, 1); }
 void clt__cl_gemm_device_closed(void) {
-  if (atomic_fetch_sub(&open_devices, 1) == 1) CLBlastClearCache();
+  if (atomic_fetch_sub(&open_devices, 1) == 1 && clt__clblast_load()) CLBlastClearCache();
 }
 
 #else

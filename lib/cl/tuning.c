@@ -196,7 +196,7 @@ static clt_status apply_file(clt__cl_dev *d, const clt_device_info *in, const ch
 clt_status clt__cl_gemm_tune(clt__cl_dev *d, const clt_device_info *in) {
   d->gemm_tuning[0] = '\0';
   const char *env = clt__getenv("CLT_CLBLAST_TUNING");
-  if (env && strcmp(env, "none") == 0) return CLT_OK;
+  if ((env && strcmp(env, "none") == 0) || !clt__clblast_load()) return CLT_OK; /* nothing to tune */
   clt_status s = env && *env ? apply_file(d, in, env) : CLT_OK;
   if (BUILTIN_CLBLAST_MAJOR != CLBLAST_VERSION_MAJOR || BUILTIN_CLBLAST_MINOR != CLBLAST_VERSION_MINOR) return s;
   for (size_t i = 0; s == CLT_OK && i < sizeof builtin / sizeof builtin[0]; i++) {

@@ -225,4 +225,4 @@ static clt_status host_open(size_t index, clt_device **out) {
   return CLT_OK;
 }
 
-const clt__backend_entry clt__backend_host = {"host", host_list, host_open};
+const clt__backend_entry clt__backend_host = {"host", host_list, host_open, NULL};
