@@ -23,17 +23,9 @@ extern const clt__backend clt__cl_backend;
 const char *clt__cl_error_name(cl_int err);
 /* Records a failed OpenCL call: "<api>: <call> failed with CL_X (-n): <detail>", with the
  * status that fits the code (device or host out of memory, else CLT_ERR_BACKEND). */
-clt_status clt__cl_fail(const char *call, cl_int err, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+clt_status clt__cl_fail(const char *call, cl_int err, const char *fmt, ...) CLT__PRINTF(3, 4);
 /* The same for allocations: out-of-resources codes give CLT_ERR_DEVICE_OOM. */
-clt_status clt__cl_fail_alloc(const char *call, cl_int err, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+clt_status clt__cl_fail_alloc(const char *call, cl_int err, const char *fmt, ...) CLT__PRINTF(3, 4);
 
 /* Programs are built per family and per variant: the dtype the family's kernels are stamped for
  * (-DCLT_DT=n), or none for dtype-agnostic families. */
