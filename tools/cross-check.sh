@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Cross builds of clt, each run where it belongs: the library and the portable host-device suite
+# (tests/portable: Philox numbers, arithmetic, reductions, products and gradients against the
+# bits committed from x86-64, .npy of both byte orders, byte-identical .npy and safetensors
+# files, a UTF-8 file name, the cache directory) for
+#   mingw64        Windows x86-64, mingw-w64 (also the tools, and clt-info.exe through the DLL), under wine64
+#   i686           32-bit x86 (SSE2 math rather than x87), under qemu-i386
+#   s390x          big-endian, under qemu-s390x
+#   aarch64-clang  arm64 built by clang (as the Android NDK builds), under qemu-aarch64
+#   aarch64        arm64 built by gcc, under qemu-aarch64 (not in the default set)
+#   x86_64         this machine without CBLAS (what expected.txt was written from; not in the default set)
+# The cross files are tools/cross/<target>.ini. Without OpenCL: the host device is what must be
+# the same everywhere (the OpenCL backend is the same C, and needs the target's ICD loader).
+#
+#   tools/cross-check.sh [TARGET...]       (default: mingw64 i686 s390x aarch64-clang)
+#   CROSS_BUILD=dir   where the builds go (default build-cross/<target>)
+#   CLT_REQUIRE_DEVICE=1   a target whose compiler or emulator is missing fails instead of
+#                     being skipped (CI; tools/setup-debian.sh --cross installs them)
+# Prints each target's time and what passed and what did not run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$PWD
+root=${CROSS_BUILD:-build-cross}
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(mingw64 i686 s390x aarch64-clang)
+# Debian's wine64 package puts wine64 in /usr/lib/wine
+[ -d /usr/lib/wine ] && PATH=$PATH:/usr/lib/wine
+opts=(-Dopencl=disabled -Dclblast=disabled -Dcblas=disabled -Dmpi=disabled -Ddlpack=disabled -Dfuzz=false
+      -Doptimization=2 -Ddebug=false -Dwerror=true)
+passed=()
+skipped=()
+times=()
+
+skip() {
+  if [ "${CLT_REQUIRE_DEVICE:-0}" = 1 ]; then
+    echo "cross-check.sh: $1 not run: $2; CLT_REQUIRE_DEVICE=1 makes that a failure" >&2
+    exit 1
+  fi
+  echo "cross-check.sh: $1 not run: $2"
+  skipped+=("$1 ($2)")
+}
+
+# what each target needs on this machine: its compiler and the program that runs its binaries
+needs() {
+  case $1 in
+    mingw64) echo "x86_64-w64-mingw32-gcc-posix wine64" ;;
+    i686) echo "i686-linux-gnu-gcc qemu-i386" ;;
+    s390x) echo "s390x-linux-gnu-gcc qemu-s390x" ;;
+    aarch64) echo "aarch64-linux-gnu-gcc qemu-aarch64" ;;
+    aarch64-clang) echo "clang aarch64-linux-gnu-ld qemu-aarch64" ;;
+    x86_64) echo "cc" ;;
+    *) echo "cross-check.sh: unknown target $1" >&2; exit 2 ;;
+  esac
+}
+
+for t in "${targets[@]}"; do
+  start=$SECONDS
+  missing=""
+  for tool in $(needs "$t"); do command -v "$tool" >/dev/null || missing+=" $tool"; done
+  if [ -n "$missing" ]; then
+    skip "$t" "missing:$missing"
+    continue
+  fi
+  dir=$root/$t
+  cross=()
+  [ "$t" = x86_64 ] || cross=(--cross-file "tools/cross/$t.ini")
+  # the Windows build is the whole build (the tools too); elsewhere the library and the suite
+  tools=false
+  [ "$t" = mingw64 ] && tools=true
+  if [ -d "$dir/meson-private" ]; then
+    meson setup --reconfigure "$dir" "${cross[@]}" "${opts[@]}" -Dtools=$tools > "$dir.setup.log"
+  else
+    mkdir -p "$root"
+    meson setup "$dir" "${cross[@]}" "${opts[@]}" -Dtools=$tools > "$dir.setup.log"
+  fi
+  if [ "$t" = mingw64 ]; then
+    ninja -C "$dir" > "$dir.build.log"
+  else
+    meson compile -C "$dir" tests/portable/test_portable clt:shared_library > "$dir.build.log"
+  fi
+  # run from the build directory: the suite writes its temporary files in the current one
+  case $t in
+    mingw64)
+      export WINEPREFIX=$PWD/$dir/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+      (cd "$dir" && wine64 tests/portable/test_portable.exe "$src/tests")
+      # the tools through libclt-0.dll, beside them as an application ships it
+      cp "$dir/libclt-0.dll" "$dir/tools/"
+      wine64 "$dir/tools/clt-info.exe" > "$dir/clt-info.txt"
+      grep -q "host" "$dir/clt-info.txt" || { echo "cross-check.sh: clt-info.exe listed no host device"; exit 1; }
+      wine64 "$dir/tools/clt-train.exe" --device host --epochs 1 --quiet
+      wineserver -k 2>/dev/null || true
+      ;;
+    i686) (cd "$dir" && qemu-i386 tests/portable/test_portable "$src/tests") ;;
+    s390x) (cd "$dir" && qemu-s390x tests/portable/test_portable "$src/tests") ;;
+    aarch64 | aarch64-clang)
+      (cd "$dir" && qemu-aarch64 -L /usr/aarch64-linux-gnu tests/portable/test_portable "$src/tests") ;;
+    x86_64) (cd "$dir" && tests/portable/test_portable "$src/tests") ;;
+  esac
+  passed+=("$t")
+  times+=("$t $((SECONDS - start))s")
+done
+
+summary=$(printf '%s, ' "${times[@]}")
+echo "cross-check.sh: times: ${summary%, } (total ${SECONDS}s)"
+summary=$(printf '%s, ' "${passed[@]}")
+echo "cross-check.sh: passed: ${summary%, }"
+if [ ${#skipped[@]} -gt 0 ]; then
+  summary=$(printf '%s, ' "${skipped[@]}")
+  echo "cross-check.sh: NOT run: ${summary%, }"
+fi
