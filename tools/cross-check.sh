@@ -40,28 +40,39 @@ skip() {
   skipped+=("$1 ($2)")
 }
 
-# what each target needs on this machine: its compiler and the program that runs its binaries
-needs() {
+# each target's compiler, the emulator that runs its binaries, and the dynamic loader a
+# multiarch C library of the target would put in /lib
+target_info() {
   case $1 in
-    mingw64) echo "x86_64-w64-mingw32-gcc-posix wine64" ;;
-    i686) echo "i686-linux-gnu-gcc qemu-i386" ;;
-    s390x) echo "s390x-linux-gnu-gcc qemu-s390x" ;;
-    aarch64) echo "aarch64-linux-gnu-gcc qemu-aarch64" ;;
-    aarch64-clang) echo "clang aarch64-linux-gnu-ld qemu-aarch64" ;;
-    x86_64) echo "cc" ;;
+    mingw64) echo "x86_64-w64-mingw32-gcc-posix wine64 -" ;;
+    i686) echo "i686-linux-gnu-gcc qemu-i386 /lib/ld-linux.so.2" ;;
+    s390x) echo "s390x-linux-gnu-gcc qemu-s390x /lib/ld64.so.1" ;;
+    aarch64) echo "aarch64-linux-gnu-gcc qemu-aarch64 /lib/ld-linux-aarch64.so.1" ;;
+    aarch64-clang) echo "clang qemu-aarch64 /lib/ld-linux-aarch64.so.1" ;;
+    x86_64) echo "cc env -" ;;
     *) echo "cross-check.sh: unknown target $1" >&2; exit 2 ;;
   esac
 }
 
 for t in "${targets[@]}"; do
   start=$SECONDS
+  read -r compiler emulator loader <<< "$(target_info "$t")"
   missing=""
-  for tool in $(needs "$t"); do command -v "$tool" >/dev/null || missing+=" $tool"; done
+  for tool in "$compiler" "$emulator"; do command -v "$tool" >/dev/null || missing+=" $tool"; done
+  [ "$t" = aarch64-clang ] && ! command -v aarch64-linux-gnu-ld >/dev/null && missing+=" aarch64-linux-gnu-ld"
   if [ -n "$missing" ]; then
     skip "$t" "missing:$missing"
     continue
   fi
   dir=$root/$t
+  # the target's C library: multiarch's where installed (its Jansson needs it), else the cross
+  # compiler's (the two together in one process crash)
+  unset QEMU_LD_PREFIX
+  if [ "$loader" != - ] && [ ! -e "$loader" ]; then
+    triplet=$($compiler -dumpmachine 2>/dev/null || echo aarch64-linux-gnu)
+    [ "$t" = aarch64-clang ] && triplet=aarch64-linux-gnu
+    export QEMU_LD_PREFIX=/usr/$triplet
+  fi
   cross=()
   [ "$t" = x86_64 ] || cross=(--cross-file "tools/cross/$t.ini")
   # the Windows build is the whole build (the tools too); elsewhere the library and the suite
@@ -79,23 +90,18 @@ for t in "${targets[@]}"; do
     meson compile -C "$dir" tests/portable/test_portable clt:shared_library > "$dir.build.log"
   fi
   # run from the build directory: the suite writes its temporary files in the current one
-  case $t in
-    mingw64)
-      export WINEPREFIX=$PWD/$dir/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-      (cd "$dir" && wine64 tests/portable/test_portable.exe "$src/tests")
-      # the tools through libclt-0.dll, beside them as an application ships it
-      cp "$dir/libclt-0.dll" "$dir/tools/"
-      wine64 "$dir/tools/clt-info.exe" > "$dir/clt-info.txt"
-      grep -q "host" "$dir/clt-info.txt" || { echo "cross-check.sh: clt-info.exe listed no host device"; exit 1; }
-      wine64 "$dir/tools/clt-train.exe" --device host --epochs 1 --quiet
-      wineserver -k 2>/dev/null || true
-      ;;
-    i686) (cd "$dir" && qemu-i386 tests/portable/test_portable "$src/tests") ;;
-    s390x) (cd "$dir" && qemu-s390x tests/portable/test_portable "$src/tests") ;;
-    aarch64 | aarch64-clang)
-      (cd "$dir" && qemu-aarch64 -L /usr/aarch64-linux-gnu tests/portable/test_portable "$src/tests") ;;
-    x86_64) (cd "$dir" && tests/portable/test_portable "$src/tests") ;;
-  esac
+  if [ "$t" = mingw64 ]; then
+    export WINEPREFIX=$PWD/$dir/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+    (cd "$dir" && wine64 tests/portable/test_portable.exe "$src/tests")
+    # the tools through libclt-0.dll, beside them as an application ships it
+    cp "$dir/libclt-0.dll" "$dir/tools/"
+    wine64 "$dir/tools/clt-info.exe" > "$dir/clt-info.txt"
+    grep -q "host memory" "$dir/clt-info.txt" || { echo "cross-check.sh: clt-info.exe listed no host device"; exit 1; }
+    wine64 "$dir/tools/clt-train.exe" --device host --epochs 1 --quiet
+    wineserver -k 2>/dev/null || true
+  else
+    (cd "$dir" && $emulator tests/portable/test_portable "$src/tests")
+  fi
   passed+=("$t")
   times+=("$t $((SECONDS - start))s")
 done
