@@ -4,7 +4,7 @@
 
 #define CL_TARGET_OPENCL_VERSION 120
 #define CL_USE_DEPRECATED_OPENCL_1_2_APIS
-#include <CL/cl.h>
+/* <CL/cl.h> (<OpenCL/opencl.h> on macOS) through clt/clt_cl.h */
 
 #include "../backend.h"
 #include "clt/clt_cl.h"
