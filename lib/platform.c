@@ -87,8 +87,10 @@ double clt__now(void) {
 bool clt__platform_cache_dir(const char *app, char *buf, size_t cap) {
   int n = -1;
 #if defined(_WIN32)
-  const char *local = clt__getenv("LOCALAPPDATA");
-  if (local) n = snprintf(buf, cap, "%s\\%s", local, app);
+  /* the wide form: the narrow environment holds a user name outside the ANSI code page as '?' */
+  const wchar_t *local = _wgetenv(L"LOCALAPPDATA");
+  char u[4 * MAX_PATH];
+  if (local && *local && utf8_of(local, u, (int)sizeof u)) n = snprintf(buf, cap, "%s\\%s", u, app);
 #else
   const char *home = clt__getenv("HOME");
 #if defined(__APPLE__)
