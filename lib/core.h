@@ -19,11 +19,7 @@
 void clt__api(const char *name);
 const char *clt__api_name(void);
 /* Records st and "<api>: <message>"; returns st. */
-clt_status clt__err(clt_status st, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+clt_status clt__err(clt_status st, const char *fmt, ...) CLT__PRINTF(2, 3);
 /* For a NULL tensor argument: keeps an error already recorded (the chain rule of DESIGN.md),
  * else records CLT_ERR_INVALID_ARG naming the argument. Returns the recorded status. */
 clt_status clt__null_arg(const char *arg);
@@ -32,11 +28,7 @@ clt_status clt__null_arg(const char *arg);
  * own nor replace one already recorded. */
 void clt__err_restore(clt_status st, const char *msg);
 /* Appends text to the recorded message (build logs). */
-void clt__err_append(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
+void clt__err_append(const char *fmt, ...) CLT__PRINTF(1, 2);
 /* Writes "[2,3]" into buf (at least CLT__SHAPE_STR bytes). */
 #define CLT__SHAPE_STR (CLT_MAX_DIMS * 21 + 3)
 const char *clt__shape_str(char *buf, int ndim, const int64_t *shape);

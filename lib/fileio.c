@@ -5,7 +5,7 @@
 
 clt_status clt__file_open_read(const char *path, FILE **out) {
   errno = 0;
-  *out = fopen(path, "rb");
+  *out = clt__fopen(path, "rb");
   if (!*out)
     return clt__err(CLT_ERR_IO, "cannot open '%s' for reading: %s", path,
                     errno ? strerror(errno) : "unknown error");

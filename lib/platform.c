@@ -35,6 +35,42 @@ const char *clt__getenv(const char *name) {
   return (v && *v) ? v : NULL;
 }
 
+#if defined(_WIN32)
+/* Paths are UTF-8 everywhere in clt; Windows' narrow-character calls read them in the ANSI code
+ * page instead, where a name outside it (most non-Latin names) cannot be opened. Every path
+ * therefore crosses to the wide-character calls through these two, on the stack (no allocation:
+ * every host allocation goes through fault.c). */
+#define WPATH_MAX 4096
+static bool wide_of(const char *utf8, wchar_t *out) {
+  return MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8, -1, out, WPATH_MAX) > 0;
+}
+static bool utf8_of(const wchar_t *w, char *out, int cap) {
+  return WideCharToMultiByte(CP_UTF8, 0, w, -1, out, cap, NULL, NULL) > 0;
+}
+#endif
+
+FILE *clt__fopen(const char *path, const char *mode) {
+#if defined(_WIN32)
+  wchar_t wp[WPATH_MAX], wm[16];
+  if (!wide_of(path, wp) || !wide_of(mode, wm)) {
+    errno = ENOENT;
+    return NULL;
+  }
+  return _wfopen(wp, wm);
+#else
+  return fopen(path, mode);
+#endif
+}
+
+int clt__remove(const char *path) {
+#if defined(_WIN32)
+  wchar_t wp[WPATH_MAX];
+  return wide_of(path, wp) ? _wremove(wp) : -1;
+#else
+  return remove(path);
+#endif
+}
+
 double clt__now(void) {
 #if defined(_WIN32)
   LARGE_INTEGER f, c;
@@ -48,6 +84,26 @@ double clt__now(void) {
 #endif
 }
 
+bool clt__platform_cache_dir(const char *app, char *buf, size_t cap) {
+  int n = -1;
+#if defined(_WIN32)
+  /* the wide form: the narrow environment holds a user name outside the ANSI code page as '?' */
+  const wchar_t *local = _wgetenv(L"LOCALAPPDATA");
+  char u[4 * MAX_PATH];
+  if (local && *local && utf8_of(local, u, (int)sizeof u)) n = snprintf(buf, cap, "%s\\%s", u, app);
+#else
+  const char *home = clt__getenv("HOME");
+#if defined(__APPLE__)
+  if (home) n = snprintf(buf, cap, "%s/Library/Caches/%s", home, app);
+#else
+  const char *xdg = clt__getenv("XDG_CACHE_HOME");
+  if (xdg) n = snprintf(buf, cap, "%s/%s", xdg, app);
+  else if (home) n = snprintf(buf, cap, "%s/.cache/%s", home, app);
+#endif
+#endif
+  return n > 0 && (size_t)n < cap;
+}
+
 bool clt__path_is_absolute(const char *path) {
   if (!path || !*path) return false;
 #if defined(_WIN32)
@@ -59,7 +115,12 @@ bool clt__path_is_absolute(const char *path) {
 
 static int make_dir(const char *p) {
 #if defined(_WIN32)
-  return _mkdir(p);
+  wchar_t wp[WPATH_MAX];
+  if (!wide_of(p, wp)) {
+    errno = ENOENT;
+    return -1;
+  }
+  return _wmkdir(wp);
 #else
   return mkdir(p, 0700);
 #endif
@@ -126,15 +187,18 @@ bool clt__list_dir(const char *dir, const char *ext, char ***names, size_t *coun
   size_t cap = 0;
   bool ok = true;
 #if defined(_WIN32)
-  char pattern[4096];
+  char pattern[4096], name[4 * MAX_PATH];
+  wchar_t wpattern[WPATH_MAX];
   snprintf(pattern, sizeof pattern, "%s\\*%s", dir, ext);
-  WIN32_FIND_DATAA fd;
-  HANDLE h = FindFirstFileA(pattern, &fd);
+  if (!wide_of(pattern, wpattern)) return false;
+  WIN32_FIND_DATAW fd;
+  HANDLE h = FindFirstFileW(wpattern, &fd);
   if (h == INVALID_HANDLE_VALUE) return GetLastError() == ERROR_FILE_NOT_FOUND;
   do {
-    if (!(fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) && ends_with(fd.cFileName, ext))
-      ok = add_name(names, count, &cap, fd.cFileName);
-  } while (ok && FindNextFileA(h, &fd));
+    if (!(fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) && utf8_of(fd.cFileName, name, (int)sizeof name) &&
+        ends_with(name, ext))
+      ok = add_name(names, count, &cap, name);
+  } while (ok && FindNextFileW(h, &fd));
   FindClose(h);
 #else
   DIR *d = opendir(dir);
@@ -228,7 +292,9 @@ int clt__tmp_create(const char *path, char *tmp, size_t cap, FILE **f) {
 #if defined(_WIN32)
     /* CREATE_NEW fails on any existing name, a link included; the reparse flag keeps even that
      * from being followed */
-    HANDLE h = CreateFileA(tmp, GENERIC_WRITE, 0, NULL, CREATE_NEW,
+    wchar_t wtmp[WPATH_MAX];
+    if (!wide_of(tmp, wtmp)) return ENOENT;
+    HANDLE h = CreateFileW(wtmp, GENERIC_WRITE, 0, NULL, CREATE_NEW,
                            FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
     if (h == INVALID_HANDLE_VALUE) {
       int e = errno_of(GetLastError());
@@ -238,13 +304,13 @@ int clt__tmp_create(const char *path, char *tmp, size_t cap, FILE **f) {
     int fd = _open_osfhandle((intptr_t)h, _O_WRONLY | _O_BINARY);
     if (fd < 0) {
       CloseHandle(h);
-      DeleteFileA(tmp);
+      DeleteFileW(wtmp);
       return EIO;
     }
     FILE *fp = _fdopen(fd, "wb");
     if (!fp) {
       _close(fd);
-      DeleteFileA(tmp);
+      DeleteFileW(wtmp);
       return EIO;
     }
 #else
@@ -271,7 +337,7 @@ int clt__tmp_create(const char *path, char *tmp, size_t cap, FILE **f) {
 
 void clt__tmp_discard(FILE *f, const char *tmp) {
   if (f) fclose(f);
-  remove(tmp);
+  clt__remove(tmp);
 }
 
 #if !defined(_WIN32)
@@ -297,17 +363,19 @@ int clt__tmp_commit(FILE *f, const char *tmp, const char *path, bool *renamed) {
 #if defined(_WIN32)
   if (!err && _commit(_fileno(f)) != 0) err = errno ? errno : EIO;
   if (fclose(f) != 0 && !err) err = errno ? errno : EIO;
+  wchar_t wtmp[WPATH_MAX], wpath[WPATH_MAX];
+  if (!err && (!wide_of(tmp, wtmp) || !wide_of(path, wpath))) err = ENOENT;
   if (!err) {
     /* ReplaceFile keeps the replaced file's attributes and ACL; a new name or a link (replaced,
      * not followed) takes MoveFileEx */
-    DWORD attr = GetFileAttributesA(path);
+    DWORD attr = GetFileAttributesW(wpath);
     bool plain = attr != INVALID_FILE_ATTRIBUTES && !(attr & (FILE_ATTRIBUTE_REPARSE_POINT | FILE_ATTRIBUTE_DIRECTORY));
-    if (!(plain && ReplaceFileA(path, tmp, NULL, REPLACEFILE_IGNORE_MERGE_ERRORS, NULL, NULL)) &&
-        !MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+    if (!(plain && ReplaceFileW(wpath, wtmp, NULL, REPLACEFILE_IGNORE_MERGE_ERRORS, NULL, NULL)) &&
+        !MoveFileExW(wtmp, wpath, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
       err = errno_of(GetLastError());
   }
   if (err) {
-    DeleteFileA(tmp);
+    clt__remove(tmp);
     return err;
   }
   *renamed = true;
@@ -379,23 +447,24 @@ void clt__tmp_clean_stale(const char *path) {
   snprintf(dir, sizeof dir, "%.*s", (int)n, path);
   if (scanned_lately(dir)) return;
 #if defined(_WIN32)
-  char pattern[4096];
+  char pattern[4096], name[4 * MAX_PATH];
+  wchar_t wpattern[WPATH_MAX];
   snprintf(pattern, sizeof pattern, "%s%s*", n ? dir : ".\\", CLT__TMP_PREFIX);
-  WIN32_FIND_DATAA fd;
-  HANDLE h = FindFirstFileA(pattern, &fd);
+  WIN32_FIND_DATAW fd;
+  HANDLE h = wide_of(pattern, wpattern) ? FindFirstFileW(wpattern, &fd) : INVALID_HANDLE_VALUE;
   if (h == INVALID_HANDLE_VALUE) return;
   FILETIME now;
   GetSystemTimeAsFileTime(&now);
   uint64_t now_t = (uint64_t)now.dwHighDateTime << 32 | now.dwLowDateTime;
   do {
     uint64_t t = (uint64_t)fd.ftLastWriteTime.dwHighDateTime << 32 | fd.ftLastWriteTime.dwLowDateTime;
-    unsigned long pid = tmp_pid(fd.cFileName);
+    unsigned long pid = utf8_of(fd.cFileName, name, (int)sizeof name) ? tmp_pid(name) : 0;
     if (!pid || (fd.dwFileAttributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT)) ||
         now_t < t + (uint64_t)CLT__TMP_STALE_S * 10000000u || !process_gone(pid))
       continue;
-    snprintf(full, sizeof full, "%s%s", dir, fd.cFileName);
-    DeleteFileA(full);
-  } while (FindNextFileA(h, &fd));
+    snprintf(full, sizeof full, "%s%s", dir, name);
+    clt__remove(full);
+  } while (FindNextFileW(h, &fd));
   FindClose(h);
 #else
   DIR *d = opendir(n ? dir : ".");

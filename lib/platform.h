@@ -13,6 +13,30 @@
 #define CLT__TLS _Thread_local
 #endif
 
+/* Marks a printf-like function so that GCC and clang check its calls. mingw-w64 builds with
+ * __USE_MINGW_ANSI_STDIO (meson.build), whose printf is the C99 one (%zu, %lld), but there
+ * "printf" names the Microsoft format, which knows neither: gnu_printf says which one is meant. */
+#if defined(__MINGW32__)
+#define CLT__PRINTF(fmt, first) __attribute__((format(gnu_printf, fmt, first)))
+#elif defined(__GNUC__)
+#define CLT__PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
+#else
+#define CLT__PRINTF(fmt, first)
+#endif
+
+/* fopen and remove of a UTF-8 path (on Windows through the wide-character calls, so that any
+ * name opens, not only those of the ANSI code page). */
+FILE *clt__fopen(const char *path, const char *mode);
+int clt__remove(const char *path);
+/* Longest path clt builds in a buffer of its own (cache entries, temporaries). */
+#define CLT__PATH_MAX 4096
+/* The per-user cache folder of the platform with app appended, into buf: Windows
+ * %LOCALAPPDATA%\app, macOS $HOME/Library/Caches/app, elsewhere $XDG_CACHE_HOME/app or
+ * $HOME/.cache/app. False when the platform names none (no HOME) or it does not fit. */
+bool clt__platform_cache_dir(const char *app, char *buf, size_t cap);
+/* The program-binary cache directory in effect (cache_dir.c): clt_set_cache_dir's, else
+ * $CLT_CACHE_DIR, else clt__platform_cache_dir("clt"). False when there is none. */
+bool clt__cache_dir(char *buf, size_t cap);
 /* getenv, NULL when unset or empty. */
 const char *clt__getenv(const char *name);
 /* Seconds on a monotonic clock. */

@@ -86,6 +86,7 @@ clt_tensor *clt_tensor_list_find(const clt_tensor_list *l, const char *name) {
   return clt__err(CLT_ERR_INDEX, "no tensor is named '%s'", name), NULL;
 }
 
+#ifdef CLT_HAVE_JANSSON /* the writer's helpers */
 static const char *st_dtype(clt_dtype dt) {
   switch (dt) {
     case CLT_FLOAT32: return "F32";
@@ -96,6 +97,7 @@ static const char *st_dtype(clt_dtype dt) {
     default: return "BOOL";
   }
 }
+#endif
 
 /* Whether s is UTF-8 as JSON requires of the header's keys: no overlong form, no surrogate,
  * nothing past U+10FFFF. */
@@ -128,6 +130,7 @@ static clt_status check_named(int n, const char *const *names, clt_tensor *const
   return CLT_OK;
 }
 
+#ifdef CLT_HAVE_JANSSON
 /* A tensor's bytes, row-major, little-endian. */
 static clt_status bytes_of(const clt_tensor *t, void **buf, size_t *len) {
   clt_status s = clt__nbytes(t->numel, t->dtype, len);
@@ -143,6 +146,7 @@ static clt_status bytes_of(const clt_tensor *t, void **buf, size_t *len) {
   clt__byte_order(*buf, *len, clt_dtype_size(t->dtype), clt__host_little(), true);
   return CLT_OK;
 }
+#endif
 
 #ifdef CLT_HAVE_JANSSON
 

@@ -27,7 +27,7 @@ static clt_status bw_embed(clt__node *n, clt_tensor *g, clt_tensor **gin) {
 }
 
 static clt_tensor *embed(clt_tensor *x, const int64_t *before, const int64_t *after, double value) {
-  int64_t shape[CLT_MAX_DIMS], len[CLT_MAX_DIMS], xoff = x->offset, ooff = 0;
+  int64_t shape[CLT_MAX_DIMS] = {0}, len[CLT_MAX_DIMS], xoff = x->offset, ooff = 0; /* {0}: gcc 12 on s390x warns of a use before the loop */
   bool overlap = true;
   char a[CLT__SHAPE_STR];
   for (int d = 0; d < x->ndim; d++) {

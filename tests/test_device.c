@@ -352,6 +352,39 @@ START_TEST(binary_cache_survives_corruption) {
 }
 END_TEST
 
+/* clt_set_cache_dir comes before $CLT_CACHE_DIR (an application's own folder: an Android app
+ * has no HOME), and NULL goes back to it. */
+START_TEST(cache_dir_set_by_the_application) {
+  char env_dir[64], app_dir[64], one[512];
+  snprintf(env_dir, sizeof env_dir, "%s", make_temp_dir());
+  snprintf(app_dir, sizeof app_dir, "%s", make_temp_dir());
+  setenv("CLT_CACHE_DIR", env_dir, 1);
+  setenv("CLT_BINARY_CACHE", "1", 1);
+  for (int round = 0; round < 2; round++) {
+    if (round == 0) ck_assert_int_eq(clt_set_cache_dir(app_dir), CLT_OK);
+    else ck_assert_int_eq(clt_set_cache_dir(NULL), CLT_OK);
+    char now[64];
+    ck_assert_int_eq(clt_get_cache_dir(now, sizeof now), CLT_OK);
+    ck_assert_str_eq(now, round == 0 ? app_dir : env_dir);
+    clt_device *d;
+    ck_assert_int_eq(clt_device_open(clt_device_spec(tu_cl()), &d), CLT_OK);
+    clt_tensor *t = clt_full(d, CLT_INT32, CLT_SHAPE(3), 2);
+    ck_assert_ptr_nonnull(t);
+    clt_release(t);
+    clt_device_release(d);
+    ck_assert_int_eq(cache_files(round == 0 ? app_dir : env_dir, one, sizeof one), 1);
+    remove(one);
+    ck_assert_int_eq(cache_files(round == 0 ? env_dir : app_dir, one, sizeof one), 0);
+  }
+  ck_assert_int_eq(clt_set_cache_dir(""), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_set_cache_dir: dir is empty");
+  rmdir(env_dir);
+  rmdir(app_dir);
+  unset("CLT_CACHE_DIR");
+  unset("CLT_BINARY_CACHE");
+}
+END_TEST
+
 START_TEST(unwritable_cache_is_not_an_error) {
   setenv("CLT_CACHE_DIR", "/proc/clt-cannot-write-here", 1);
   setenv("CLT_BINARY_CACHE", "1", 1);
@@ -535,6 +568,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, too_large_allocations_fail_cleanly);
     tcase_add_test(tc, kernel_build_errors_carry_the_log);
     tcase_add_test(tc, binary_cache_survives_corruption);
+    tcase_add_test(tc, cache_dir_set_by_the_application);
     tcase_add_test(tc, unwritable_cache_is_not_an_error);
     tcase_add_test(tc, no_fp64_refuses_float64);
     tcase_add_test(tc, device_open_survives_every_fault);

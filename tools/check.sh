@@ -2,7 +2,7 @@
 # Builds clt and runs the whole test suite three ways: plain (then a smoke of clt-bench); under
 # valgrind (zero bytes lost in clt code); and built with AddressSanitizer +
 # UndefinedBehaviorSanitizer; then the thread suites built with ThreadSanitizer (tools/tsan.sh).
-# Then the kernels under Oclgrind (tools/oclgrind.sh) and each fuzzer for FUZZ_SECONDS (default
+# Then the cross builds run under wine and qemu (tools/cross-check.sh), the kernels under Oclgrind (tools/oclgrind.sh) and each fuzzer for FUZZ_SECONDS (default
 # 60; tools/fuzz.sh), each skipped with a note where its tool is missing (tools/setup-debian.sh
 # installs both). The last lines give each phase's time and name what ran and what did not. This is the README's test command and what CI runs.
 #   BUILD=dir      build directory (default build-check; the sanitizer build goes to dir-asan)
@@ -92,6 +92,17 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   mark packaging
 else
   skip "the packaging check" "not a git checkout (meson dist needs one)"
+fi
+
+# The cross builds (tools/cross-check.sh): the library and the portable host-device suite for
+# Windows (mingw-w64, under wine64), i686, s390x (big-endian) and arm64 built by clang (under
+# qemu-user), held to the bits committed from x86-64 (tools/setup-debian.sh --cross installs them).
+if command -v qemu-s390x >/dev/null || command -v x86_64-w64-mingw32-gcc-posix >/dev/null; then
+  CROSS_BUILD="$build-cross" tools/cross-check.sh
+  ran+=("the cross builds under wine and qemu")
+  mark "cross builds"
+else
+  skip "the cross builds" "no cross compiler or qemu-user (tools/setup-debian.sh --cross installs them)"
 fi
 
 if command -v oclgrind >/dev/null; then

@@ -12,10 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "clt.h"
+#include "tool_platform.h"
 #ifdef CLT_BENCH_OPENCL
 #include "clt/clt_cl.h"
 #endif
@@ -26,11 +25,7 @@
 #include <cblas.h>
 #endif
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+static double now(void) { return tool_now(); }
 
 static bool quick;
 static double min_time = 0.05; /* seconds per sample */
@@ -490,6 +485,7 @@ static double host_per_call(bench_fn fn, void *ctx, bench_fn sync) {
 
 static void bench_matmul(void) {
   bool host = clt_device_type_of(bdev) == CLT_DEVICE_HOST;
+  (void)host; /* used only with CLBlast or CBLAS */
   for (int64_t m = 64; m <= (quick ? 256 : 2048); m *= 2) {
     for (int batched = 0; batched < 2; batched++) {
       if (batched && m != 128 && (quick || m != 256)) continue;
@@ -696,7 +692,8 @@ static int first_ops(const char *spec) {
 
 static double child(const char *self, const char *spec) {
   char cmd[1024];
-  snprintf(cmd, sizeof cmd, "'%s' --startup-child --device '%s'", self, spec);
+  snprintf(cmd, sizeof cmd, TOOL_QUOTE "%s" TOOL_QUOTE " --startup-child --device " TOOL_QUOTE "%s" TOOL_QUOTE, self,
+           spec);
   FILE *p = popen(cmd, "r");
   if (!p) return -1;
   double total = -1;
@@ -706,16 +703,16 @@ static double child(const char *self, const char *spec) {
 }
 
 static void bench_startup(const char *self, const char *spec, int runs) {
-  char base[] = "/tmp/clt-bench-XXXXXX";
-  if (!mkdtemp(base)) return;
+  char base[600];
+  if (!tool_mkdtemp("clt-bench", base, sizeof base)) return;
   const char *modes[2] = {"first op, PoCL cache only", "first op, with binary cache"};
   for (int m = 0; m < 2; m++) {
-    char pocl[300], cltc[300];
+    char pocl[700], cltc[700];
     snprintf(pocl, sizeof pocl, "%s/pocl-%d", base, m);
     snprintf(cltc, sizeof cltc, "%s/clt-%d", base, m);
-    setenv("POCL_CACHE_DIR", pocl, 1);
-    setenv("CLT_CACHE_DIR", cltc, 1);
-    setenv("CLT_BINARY_CACHE", m ? "1" : "0", 1);
+    tool_setenv("POCL_CACHE_DIR", pocl);
+    tool_setenv("CLT_CACHE_DIR", cltc);
+    tool_setenv("CLT_BINARY_CACHE", m ? "1" : "0");
     double cold = child(self, spec), warm = -1;
     for (int r = 0; r < runs; r++) {
       double t = child(self, spec);
@@ -727,12 +724,10 @@ static void bench_startup(const char *self, const char *spec, int runs) {
     snprintf(name, sizeof name, "%s: warm", modes[m]);
     add_row("startup", name, 0, warm, "ms", 0, "");
   }
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
-  if (system(cmd) != 0) fprintf(stderr, "clt-bench: could not remove %s\n", base);
-  unsetenv("POCL_CACHE_DIR");
-  unsetenv("CLT_CACHE_DIR");
-  unsetenv("CLT_BINARY_CACHE");
+  if (!tool_rmtree(base)) fprintf(stderr, "clt-bench: could not remove %s\n", base);
+  tool_setenv("POCL_CACHE_DIR", NULL);
+  tool_setenv("CLT_CACHE_DIR", NULL);
+  tool_setenv("CLT_BINARY_CACHE", NULL);
 }
 
 /* ---- output ----------------------------------------------------------------------------- */

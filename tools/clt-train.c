@@ -9,11 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "clt.h"
 #include "clt/dist.h"
+#include "tool_platform.h"
 
 extern const unsigned char clt_digits[];
 extern const unsigned long clt_digits_size;
@@ -75,7 +74,7 @@ static int fail(const char *what) {
 }
 
 /* Prints a message of clt-train's own and returns 1. */
-static int complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int complain(const char *fmt, ...) TOOL_PRINTF(1, 2);
 static int complain(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -562,11 +561,7 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+static double now(void) { return tool_now(); }
 
 static void progress(int epoch, int epochs, int64_t done, int64_t total) {
   const int width = 30;
@@ -653,7 +648,7 @@ int main(int argc, char **argv) {
   FILE *log = NULL;
   if (!rc && o.log && !(log = fopen(o.log, "w"))) rc = complain("cannot write %s", o.log);
   if (log) fprintf(log, "epoch,loss,train_acc,test_acc,samples_per_s,seconds\n");
-  bool tty = isatty(fileno(stdout)) && !o.json && !o.quiet;
+  bool tty = tool_isatty(stdout) && !o.json && !o.quiet;
   if (!rc && !o.quiet) {
     char arch[128] = "", ranks[64] = "";
     for (int i = 0; i < nsizes; i++) snprintf(arch + strlen(arch), sizeof arch - strlen(arch), i ? "-%lld" : "%lld", (long long)sizes[i]);

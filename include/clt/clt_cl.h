@@ -1,4 +1,5 @@
-/* clt: OpenCL interoperability. The only public header that includes <CL/cl.h>.
+/* clt: OpenCL interoperability. The only public header that includes <CL/cl.h> (on macOS
+ * <OpenCL/opencl.h>).
  *
  * An application that already has an OpenCL context and queue can hand them to clt, and get the
  * cl_mem behind a tensor to run its own kernels on. clt retains what it is given and releases
@@ -10,7 +11,14 @@
 #ifndef CL_TARGET_OPENCL_VERSION
 #define CL_TARGET_OPENCL_VERSION 120
 #endif
+#if defined(__APPLE__) /* Apple's framework (untested: no Mac here) */
+#ifndef CL_SILENCE_DEPRECATION
+#define CL_SILENCE_DEPRECATION /* OpenCL is deprecated on macOS since 10.14, but still ships */
+#endif
+#include <OpenCL/opencl.h>
+#else
 #include <CL/cl.h>
+#endif
 
 #include "clt/common.h"
 #include "clt/device.h"

@@ -25,11 +25,15 @@
 extern "C" {
 #endif
 
-#if defined(_WIN32) && !defined(CLT_STATIC)
-#  ifdef CLT_BUILDING
+/* On Windows the DLL exports its functions; a program calls them without __declspec(dllimport)
+ * (clt exports no data, and a function call links through the import library's stub), so the
+ * same header and the same compiler flags serve the DLL and the static library (libclt.a /
+ * clt.lib): `pkg-config --static` needs no -DCLT_STATIC. */
+#if defined(_WIN32)
+#  if defined(CLT_BUILDING) && !defined(CLT_STATIC)
 #    define CLT_API __declspec(dllexport)
 #  else
-#    define CLT_API __declspec(dllimport)
+#    define CLT_API
 #  endif
 #elif defined(__GNUC__)
 #  define CLT_API __attribute__((visibility("default")))

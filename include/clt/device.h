@@ -92,6 +92,19 @@ CLT_API clt_device *clt_device_retain(clt_device *dev);
  * releasing the caller's last handle while tensors clt returned keep the device open names them
  * on stderr (clt_leak_report). */
 CLT_API void clt_device_release(clt_device *dev);
+/* Where OpenCL devices keep the program binaries they build (the binary cache, see the README):
+ * dir, or NULL to go back to the default, which is $CLT_CACHE_DIR, else the platform's per-user
+ * cache folder with "clt" appended (Windows %LOCALAPPDATA%\clt, macOS ~/Library/Caches/clt,
+ * elsewhere $XDG_CACHE_HOME/clt or ~/.cache/clt). A directory set here comes before
+ * $CLT_CACHE_DIR: an application that has its own cache folder (an Android app's getCacheDir(),
+ * which has no HOME) names it here. Process-wide; programs built after the call use it. The
+ * directory is made when missing and used only when private to this user. CLT_ERR_INVALID_ARG
+ * for an empty name or one of 4096 bytes or more. Paths are UTF-8 on every platform. */
+CLT_API clt_status clt_set_cache_dir(const char *dir);
+/* The cache directory now in effect into buf (cap bytes, NUL-terminated); CLT_ERR_STATE when
+ * there is none (nothing set, no $CLT_CACHE_DIR, no HOME), CLT_ERR_INVALID_ARG when it does not
+ * fit. */
+CLT_API clt_status clt_get_cache_dir(char *buf, size_t cap);
 /* The capability record of an open device. */
 CLT_API clt_status clt_device_get_info(const clt_device *dev, clt_device_info *out);
 /* The spec string of an open device ("host", "cl:0", or "cl:app" for a wrapped one). */

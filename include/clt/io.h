@@ -7,6 +7,9 @@
  * (2,)), as NumPy refuses it. A malformed file gives CLT_ERR_FORMAT (never a crash); a dtype clt
  * lacks gives CLT_ERR_DTYPE.
  *
+ * Paths are UTF-8 on every platform (on Windows they are opened through the wide-character
+ * calls, so any name works, not only those of the ANSI code page).
+ *
  * Every function takes the file first (its path, directory or buffer), then what is saved or the
  * device to load onto; outputs come last: clt_save_npy(path, t), clt_load_npy(path, dev, &t).
  *

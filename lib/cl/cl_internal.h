@@ -4,14 +4,14 @@
 
 #define CL_TARGET_OPENCL_VERSION 120
 #define CL_USE_DEPRECATED_OPENCL_1_2_APIS
-#include <CL/cl.h>
+/* <CL/cl.h> (<OpenCL/opencl.h> on macOS) through clt/clt_cl.h, first: cl_api.h needs its types */
+#include "clt/clt_cl.h"
 #ifdef CLT_HAVE_CLBLAST
 #include <clblast_c.h>
 #endif
 
 #include "../backend.h"
 #include "cl_api.h" /* every OpenCL and CLBlast call through the tables loader.c fills */
-#include "clt/clt_cl.h"
 #include "kernels_embedded.h"
 
 /* The OpenCL backend's table (backend.c); its registry entry is clt__backend_cl (device.c). */
@@ -27,17 +27,9 @@ extern const clt__backend clt__cl_backend;
 const char *clt__cl_error_name(cl_int err);
 /* Records a failed OpenCL call: "<api>: <call> failed with CL_X (-n): <detail>", with the
  * status that fits the code (device or host out of memory, else CLT_ERR_BACKEND). */
-clt_status clt__cl_fail(const char *call, cl_int err, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+clt_status clt__cl_fail(const char *call, cl_int err, const char *fmt, ...) CLT__PRINTF(3, 4);
 /* The same for allocations: out-of-resources codes give CLT_ERR_DEVICE_OOM. */
-clt_status clt__cl_fail_alloc(const char *call, cl_int err, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+clt_status clt__cl_fail_alloc(const char *call, cl_int err, const char *fmt, ...) CLT__PRINTF(3, 4);
 
 /* Programs are built per family and per variant: the dtype the family's kernels are stamped for
  * (-DCLT_DT=n), or none for dtype-agnostic families. */

@@ -95,20 +95,13 @@ static bool cache_enabled(const clt__cl_dev *d) {
   return !d->is_pocl;
 }
 
-/* The cache directory: $CLT_CACHE_DIR, else $XDG_CACHE_HOME/clt, else $HOME/.cache/clt. Made
- * when missing (mode 0700), and used only when private to this user (clt__dir_is_private):
- * whoever can write there could put their code in front of every kernel clt runs. Otherwise
- * there is no binary cache, which costs only time. */
+/* The cache directory (clt_set_cache_dir's, else $CLT_CACHE_DIR, else the platform's per-user
+ * cache folder: clt__cache_dir). Made when missing (mode 0700), and used only when private to
+ * this user (clt__dir_is_private): whoever can write there could put their code in front of
+ * every kernel clt runs. Otherwise there is no binary cache, which costs only time. */
 static bool cache_dir(char *buf, size_t cap) {
-  const char *dir = clt__getenv("CLT_CACHE_DIR"), *xdg = clt__getenv("XDG_CACHE_HOME"),
-             *home = clt__getenv("HOME");
-  int n;
-  if (dir) n = snprintf(buf, cap, "%s", dir);
-  else if (xdg) n = snprintf(buf, cap, "%s/clt", xdg);
-  else if (home) n = snprintf(buf, cap, "%s/.cache/clt", home);
-  else return false;
   char why[1024];
-  return n > 0 && (size_t)n < cap && clt__mkdir_p(buf) && clt__dir_is_private(buf, why, sizeof why);
+  return clt__cache_dir(buf, cap) && clt__mkdir_p(buf) && clt__dir_is_private(buf, why, sizeof why);
 }
 
 static bool cache_path(const clt__cl_dev *d, int fam, const sources *s, const char *options, char *buf,
@@ -182,7 +175,7 @@ static cl_program from_cache(clt__cl_dev *d, const char *path, const char *optio
     }
   }
   clt__free_mem(file);
-  if (!prog) remove(path); /* corrupt, stale or not this entry: rebuilt from source and written again */
+  if (!prog) clt__remove(path); /* corrupt, stale or not this entry: rebuilt from source and written again */
   clt__err_restore(saved, saved_msg);
   return prog;
 }

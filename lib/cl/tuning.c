@@ -153,7 +153,7 @@ static bool already_set(const clt__cl_dev *d, const char *kernel, int precision)
 
 /* Reads the user's file: each matching line is applied. */
 static clt_status apply_file(clt__cl_dev *d, const clt_device_info *in, const char *path) {
-  FILE *f = fopen(path, "r");
+  FILE *f = clt__fopen(path, "r");
   if (!f) return clt__err(CLT_ERR_IO, "$CLT_CLBLAST_TUNING names '%s': cannot open it: %s", path, strerror(errno));
   char line[2048], where[sizeof line];
   clt_status s = CLT_OK;

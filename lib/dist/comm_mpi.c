@@ -33,11 +33,7 @@ static bool mpi_ours;
 static long owned_handles;
 
 /* "MPI_X failed: <MPI's error string> (class N): <detail>" */
-static clt_status mpi_fail(const char *call, int rc, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+static clt_status mpi_fail(const char *call, int rc, const char *fmt, ...) CLT__PRINTF(3, 4);
 static clt_status mpi_fail(const char *call, int rc, const char *fmt, ...) {
   char text[MPI_MAX_ERROR_STRING + 1] = "", detail[512] = "";
   int len = 0, cls = rc;
