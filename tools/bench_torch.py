@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """The PyTorch side of clt's measurements (optional: runs where PyTorch is installed).
 
-  bench_torch.py digits [--seed N] [--epochs N] [--init FILE.safetensors] [--threads N] [--json]
-      Trains the same 64-128-10 ReLU MLP on the same split, in the same batch order, as clt-train
-      with the same seed (the split and orders are reproduced from tools/clt-train.c's splitmix64
-      and stratified split), with Adam lr 1e-3, batches of 64, on the CPU. --init starts from the
-      weights clt-train saved (clt-train --epochs 0 --save FILE), so the two runs can be compared
-      step for step; without it PyTorch initialises its own nn.Linear layers from --seed.
+  bench_torch.py digits [--model mlp|cnn|transformer] [--seed N] [--epochs N] [--init FILE.safetensors]
+                        [--threads N] [--json]
+      Trains the same model (clt-train --model, tools/models.c) on the same split, in the same
+      batch order, as clt-train with the same seed (the split and orders are reproduced from
+      tools/clt-train.c's splitmix64 and stratified split), with Adam lr 1e-3, batches of 64, on
+      the CPU. --init starts from the weights clt-train saved (clt-train --model M --epochs 0
+      --save FILE), so the two runs can be compared step for step; without it PyTorch
+      initialises its own layers from --seed.
 
   bench_torch.py bench [--clt-bench PATH | --clt-json FILE] [--device SPEC] [--torch-device cpu|cuda|auto]
                        [--quick] [--threads N] [--json]
@@ -76,6 +78,86 @@ def digits():
     return raw[:, :64].astype(np.float32) / 16.0, raw[:, 64].astype(np.int64)
 
 
+class Block(torch.nn.Module):
+    """A pre-norm transformer block, as tools/models.c's: h + proj(attention(ln1(h))), then
+    h + fc2(gelu(fc1(ln2(h))))."""
+
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln1 = torch.nn.LayerNorm(d)
+        self.qkv = torch.nn.Linear(d, 3 * d)
+        self.proj = torch.nn.Linear(d, d)
+        self.ln2 = torch.nn.LayerNorm(d)
+        self.fc1 = torch.nn.Linear(d, 4 * d)
+        self.fc2 = torch.nn.Linear(4 * d, d)
+
+    def forward(self, h):
+        b, t, d = h.shape
+        q, k, v = (x.reshape(b, t, self.heads, d // self.heads).transpose(1, 2)
+                   for x in self.qkv(self.ln1(h)).split(d, -1))
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d)
+        h = h + self.proj(a)
+        return h + self.fc2(torch.nn.functional.gelu(self.fc1(self.ln2(h))))
+
+
+class Transformer(torch.nn.Module):
+    """The 8 rows of an 8x8 image as 8 tokens of 8 pixels: a linear embedding to d plus a learned
+    position embedding, pre-norm blocks, layer norm, the mean over tokens, a linear classifier."""
+
+    def __init__(self, d=32, heads=4, blocks=2, classes=10):
+        super().__init__()
+        self.embed = torch.nn.Linear(8, d)
+        self.pos = torch.nn.Parameter(torch.empty(8, d))
+        torch.nn.init.normal_(self.pos, std=0.02)
+        self.blocks = torch.nn.ModuleList([Block(d, heads) for _ in range(blocks)])
+        self.norm = torch.nn.LayerNorm(d)
+        self.head = torch.nn.Linear(d, classes)
+
+    def forward(self, x):
+        h = self.embed(x.reshape(-1, 8, 8)) + self.pos
+        for blk in self.blocks:
+            h = blk(h)
+        return self.head(self.norm(h).mean(1))
+
+
+def make_model(name):
+    """clt-train --model's networks (tools/models.c), with the same state_dict names."""
+    nn = torch.nn
+    if name == "mlp":
+        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    if name == "cnn":
+        return nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(128, 10))
+    return Transformer()
+
+
+def load_safetensors(path):
+    """A safetensors file's F32/F64 tensors (what clt-train --save writes), without the
+    safetensors package: an 8-byte header length, a JSON header, the data."""
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        lo, hi = e["data_offsets"]
+        dt = {"F32": np.float32, "F64": np.float64}[e["dtype"]]
+        out[name] = torch.from_numpy(np.frombuffer(data[lo:hi], dtype=dt).reshape(e["shape"]).copy())
+    return out
+
+
+def state_dict_for(model, tensors):
+    """tensors keyed by clt-train's names; the cnn's nn.Unflatten at item 0 shifts the
+    nn.Sequential indices by one (clt-train names the layers as the model without it)."""
+    if isinstance(model, torch.nn.Sequential) and isinstance(model[0], torch.nn.Unflatten):
+        return {"%d.%s" % (int(k.split(".")[0]) + 1, k.split(".", 1)[1]): v for k, v in tensors.items()}
+    return tensors
+
+
 def train_digits(args):
     torch.set_num_threads(args.threads)
     x, y = digits()
@@ -85,10 +167,9 @@ def train_digits(args):
     tr, te = stratified_split(list(y), n_test, rng, 10)
     xtr, ytr, xte, yte = (torch.tensor(x[tr]), torch.tensor(y[tr]), torch.tensor(x[te]), torch.tensor(y[te]))
     torch.manual_seed(args.seed)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    model = make_model(args.model)
     if args.init:
-        from safetensors.torch import load_file
-        model.load_state_dict(load_file(args.init))
+        model.load_state_dict(state_dict_for(model, load_safetensors(args.init)))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     brng = SplitMix64(args.seed * 0x9E3779B97F4A7C15 + 7)
@@ -118,7 +199,7 @@ def train_digits(args):
     per_epoch = (len(tr) + 63) // 64
     later = sorted(r["seconds"] for r in rows[1:])
     steady = 1000 * later[(len(later) - 1) // 2] / per_epoch if later else 1000 * t_train / max(steps, 1)
-    summary = {"summary": True, "framework": "pytorch " + torch.__version__, "threads": args.threads,
+    summary = {"summary": True, "framework": "pytorch " + torch.__version__, "model": args.model, "threads": args.threads,
                "steps": steps, "train_seconds": t_train, "ms_per_step": 1000 * t_train / max(steps, 1),
                "ms_per_step_after_first_epoch": steady,
                "final_loss": rows[-1]["loss"] if rows else None, "test_acc": rows[-1]["test_acc"] if rows else None}
@@ -286,6 +367,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("digits")
+    d.add_argument("--model", choices=["mlp", "cnn", "transformer"], default="mlp")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--epochs", type=int, default=30)
     d.add_argument("--init")
