@@ -311,6 +311,76 @@ def torch_workloads(quick, min_time, dev="cpu"):
     return out
 
 
+def fwd_bwd(fn, inputs, dev):
+    """A step of fn(*inputs) forward and backward with a given output gradient, the inputs'
+    gradients dropped after each (tools/bench_layers.c's run_layer)."""
+    with torch.no_grad():
+        g = torch.rand_like(fn(*inputs))
+
+    def step():
+        fn(*inputs).backward(g)
+        for t in inputs:
+            t.grad = None
+    return step
+
+
+# tools/bench_layers.c's conv shapes: name, N, Cin, H = W, Cout, k, stride, padding
+CONV_SHAPES = [("conv2d 3x3 64-64 28x28 N8", 8, 64, 28, 64, 3, 1, 1),
+               ("conv2d 3x3 128-128 14x14 N8", 8, 128, 14, 128, 3, 1, 1),
+               ("conv2d 3x3/2 64-128 28x28 N8", 8, 64, 28, 128, 3, 2, 1),
+               ("conv2d 1x1/2 64-128 28x28 N8", 8, 64, 28, 128, 1, 2, 0),
+               ("conv2d 7x7/2 3-64 112x112 N2 (stem)", 2, 3, 112, 64, 7, 2, 3)]
+
+
+def torch_layer_workloads(quick, min_time, dev="cpu"):
+    """clt-bench's conv, norm, attention and model-training rows (tools/bench_layers.c)."""
+    out = {}
+    F = torch.nn.functional
+    torch.manual_seed(4)
+
+    def leaf(*shape):
+        return torch.rand(*shape, device=dev, requires_grad=True)
+    for name, n, cin, hw, cout, k, st, pad in CONV_SHAPES[:1 if quick else None]:
+        x, w, b = leaf(n, cin, hw, hw), leaf(cout, cin, k, k), leaf(cout)
+        ho = (hw + 2 * pad - k) // st + 1
+        flop = 2.0 * n * cout * ho * ho * cin * k * k
+
+        def conv(x, w, b, st=st, pad=pad):
+            return F.conv2d(x, w, b, stride=st, padding=pad)
+        out[("conv", name + " fwd+bwd", n * cin * hw * hw)] = 3 * flop / measure(fwd_bwd(conv, [x, w, b], dev), min_time) / 1e9
+        with torch.no_grad():
+            out[("conv", name + " fwd", n * cin * hw * hw)] = flop / measure(lambda: conv(x, w, b), min_time) / 1e9
+    for name, shape, fn in [("batch_norm fwd+bwd [32,64,28,28]", (32, 64, 28, 28),
+                             lambda x, w, b, rm=torch.zeros(64, device=dev), rv=torch.ones(64, device=dev):
+                             F.batch_norm(x, rm, rv, w, b, training=True)),
+                            ("group_norm 8 groups fwd+bwd [32,64,28,28]", (32, 64, 28, 28),
+                             lambda x, w, b: F.group_norm(x, 8, w, b)),
+                            ("rms_norm fwd+bwd [4096,1024]", (4096, 1024),
+                             lambda x, w, b: F.rms_norm(x, (1024,), w))]:
+        x, w, b = leaf(*shape), leaf(shape[1]), leaf(shape[1])
+        n = x.numel()
+        out[("norm", name, n)] = 20.0 * n / measure(fwd_bwd(fn, [x, w, b], dev), min_time) / 1e9
+    L = 128 if quick else 256
+    for causal in (False, True):
+        q, k, v = leaf(8, 8, L, 64), leaf(8, 8, L, 64), leaf(8, 8, L, 64)
+        name = "sdpa%s fwd+bwd [8,8,%d,64]" % (" causal" if causal else "", L)
+        fn = fwd_bwd(lambda q, k, v, c=causal: F.scaled_dot_product_attention(q, k, v, is_causal=c), [q, k, v], dev)
+        out[("attention", name, L)] = 12.0 * 8 * 8 * L * L * 64 / measure(fn, min_time) / 1e9
+    for name, kind in [("digits CNN, batch 64", "cnn"), ("digits transformer, batch 64", "transformer")]:
+        torch.manual_seed(3)
+        model = make_model(kind).to(dev)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        x = torch.rand(64, 64, device=dev)
+        y = (torch.rand(64, device=dev) * 9.99).long()
+
+        def step(model=model, opt=opt, x=x, y=y):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        out[("training", name, 64)] = 1.0 / measure(step, min_time)
+    return out
+
+
 def torch_device(want):
     """cpu or cuda (FP32 throughout: TF32 off), from --torch-device."""
     global SYNC
@@ -339,6 +409,7 @@ def bench(args):
     dev = torch_device(args.torch_device)
     dev_name = torch.cuda.get_device_name() if dev == "cuda" else "CPU, %d thread(s)" % args.threads
     theirs = torch_workloads(args.quick, 0.01 if args.quick else 0.2, dev)
+    theirs.update(torch_layer_workloads(args.quick, 0.01 if args.quick else 0.2, dev))
     rows = []
     for r in clt["results"]:
         key = (r["section"], r["name"], int(r["n"]))
