@@ -149,7 +149,7 @@ void bench_conv(const bench_env *e) {
         layer_free(&h);
       }
 #ifdef CLT_BENCH_CLBLAST
-      if (!bwd && !host) {
+      if (!bwd && !host && !e->quick) { /* CLBlast builds its kernels for tens of seconds cold */
         ref = convgemm_rate(e, &c, s, flop);
         ref_name = "raw CLBlast convgemm";
       }

@@ -17,7 +17,8 @@ typedef struct {
 } bench_env;
 
 /* "conv": conv2d forward+backward at ResNet-like shapes (GFLOP/s, beside the same on the host:
- * im2col and BLAS) and forward alone beside raw CLBlast's convgemm where clt-bench links CLBlast. */
+ * im2col and BLAS) and forward alone beside raw CLBlast's convgemm where clt-bench links CLBlast
+ * (not with --quick: CLBlast builds its kernels for tens of seconds cold). */
 void bench_conv(const bench_env *e);
 /* "norm": batch_norm, group_norm and rms_norm forward+backward (GB/s). */
 void bench_norms(const bench_env *e);
