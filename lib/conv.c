@@ -1,6 +1,6 @@
-/* Convolution and pooling (include/clt/nn.h), composed from gather / scatter_add with an index
- * the host computes from the shapes (im2col), matmul and reductions: every device runs them
- * through the checked dispatch of those ops, and their gradients are those ops' gradients. */
+/* Convolution and pooling (include/clt/nn.h), composed from strided copies (im2col, see
+ * unfold_view) or gather / scatter_add with an index the host computes from the shapes, matmul
+ * and reductions: every device runs them through the checked dispatch of those ops. */
 #include <math.h>
 #include <string.h>
 
@@ -156,9 +156,120 @@ static clt_tensor *index_view(clt_tensor *idx, int64_t N, int64_t C) {
   return clt__view_of(idx, 3, shape, st, idx->offset);
 }
 
+/* ---- im2col by a strided view ------------------------------------------------------------ */
+
+/* Window element (ki, kj) of every window of a padded image is one strided view of it, [N, C,
+ * Ho, Wo] with strides (N, C, sh H, sw W): im2col is kh kw strided copies with no index, and its
+ * backward kh kw strided adds, none atomic. (One 6-d view [N, C, kh, kw, Ho, Wo] would be one
+ * copy, but OpenCL walks take 4 dims and launch the rest one index at a time: 1024 launches per
+ * copy in the CNN.) (Through gather and scatter_add,
+ * whose float atomics are compare-and-swap loops, the digits CNN's step on PoCL spent half its
+ * time in those two kernels.) Used where the padding may read as the fill value everywhere
+ * outside the image: zero padding, or no padding with every window inside the image (max_pool2d,
+ * whose -inf padding needs window_index's order). */
+
+/* pad_image's backward: g's interior. */
+static clt_status bw_pad_image(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  const clt__edge *e = &n->next[0];
+  int64_t off = g->offset + n->args.pad[0] * g->strides[2] + n->args.pad[1] * g->strides[3];
+  gin[0] = clt__view_of(g, 4, e->shape, g->strides, off);
+  return gin[0] ? CLT_OK : clt_last_status();
+}
+
+/* x [N, C, H, W] inside a [N, C, hp, wp] image of v, top rows and left columns before it. */
+static clt_tensor *pad_image(clt_tensor *x, int64_t top, int64_t left, int64_t hp, int64_t wp, double v) {
+  clt_tensor *out = clt__full(x->st->dev, x->dtype, 4, (const int64_t[]){x->shape[0], x->shape[1], hp, wp}, v);
+  clt_tensor *view = out ? clt__view_of(out, 4, x->shape, out->strides, top * wp + left) : NULL;
+  clt_status s = !out ? clt_last_status() : view ? clt__copy_into(view, x) : clt_last_status();
+  clt__tensor_release(view);
+  if (s != CLT_OK) {
+    clt__tensor_release(out);
+    return NULL;
+  }
+  clt__node *n = NULL;
+  if (clt__grad_needed(1, &x) && !(n = clt__record(&out, "pad", bw_pad_image, 1, &x, 0, NULL))) return NULL;
+  if (n) {
+    n->args.pad[0] = top;
+    n->args.pad[1] = left;
+  }
+  return out;
+}
+
+/* args.pad of a windows node: kh, kw, sh, sw, dh, dw, Ho, Wo. The view of xp (4-d, any strides)
+ * holding window element (ki, kj) of every window: [N, C, Ho, Wo]. */
+static clt_tensor *window_view(const clt_tensor *xp, const int64_t *a, int64_t ki, int64_t kj) {
+  const int64_t *st = xp->strides;
+  return clt__view_of(xp, 4, (const int64_t[]){xp->shape[0], xp->shape[1], a[6], a[7]},
+                      (const int64_t[]){st[0], st[1], a[2] * st[2], a[3] * st[3]},
+                      xp->offset + ki * a[4] * st[2] + kj * a[5] * st[3]);
+}
+
+/* Slot k of every window in cols [N, C, K L] (contiguous): [N, C, Ho, Wo]. */
+static clt_tensor *slot_view(const clt_tensor *cols, const int64_t *a, int64_t k) {
+  int64_t C = cols->shape[1], KL = cols->shape[2];
+  return clt__view_of(cols, 4, (const int64_t[]){cols->shape[0], C, a[6], a[7]}, (const int64_t[]){C * KL, KL, a[7], 1},
+                      cols->offset + k * a[6] * a[7]);
+}
+
+/* g [N, C, K L] into the padded image's gradient: window element (ki, kj) of every window added
+ * where it was read. */
+static clt_status bw_windows(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  const int64_t *a = n->args.pad;
+  clt_tensor *gx = clt__full(g->st->dev, g->dtype, 4, n->next[0].shape, 0.0);
+  clt_tensor *gc = gx ? clt__contiguous(g) : NULL;
+  clt_status s = gc ? CLT_OK : clt_last_status();
+  for (int64_t k = 0; k < a[0] * a[1] && s == CLT_OK; k++) {
+    clt_tensor *dst = window_view(gx, a, k / a[1], k % a[1]), *src = dst ? slot_view(gc, a, k) : NULL;
+    s = src ? clt__ew_run(CLT_OP_add, dst, (clt_tensor *const[]){dst, src}, 2, g->dtype, NULL, 0) : clt_last_status();
+    clt__tensor_release(dst);
+    clt__tensor_release(src);
+  }
+  clt__tensor_release(gc);
+  if (s != CLT_OK) clt__tensor_release(gx);
+  gin[0] = s == CLT_OK ? gx : NULL;
+  return s;
+}
+
+/* im2col by the strided view (see above), or NULL with no error set where it does not apply. */
+static clt_tensor *unfold_view(clt_tensor *x, const geom *g, double v, bool *applies) {
+  int64_t ext[2], hp[2];
+  bool pad = false;
+  for (int i = 0; i < 2; i++) { /* the extent the windows read, and the padded image that holds it */
+    ext[i] = (g->out[i] - 1) * g->s[i] + g->d[i] * (g->k[i] - 1) + 1;
+    hp[i] = ext[i] > g->p0[i] + g->in[i] ? ext[i] : g->p0[i] + g->in[i];
+    pad = pad || g->p0[i] > 0 || ext[i] > g->in[i];
+  }
+  *applies = x->numel > 0 && (!pad || v == 0.0);
+  if (!*applies) return NULL;
+  clt_tensor *xp = pad ? pad_image(x, g->p0[0], g->p0[1], hp[0], hp[1], v) : clt__retain(x);
+  if (!xp) return NULL;
+  int64_t a[8] = {g->k[0], g->k[1], g->s[0], g->s[1], g->d[0], g->d[1], g->out[0], g->out[1]};
+  int64_t K = a[0] * a[1];
+  clt_tensor *out = clt__empty(x->st->dev, x->dtype, 3, (const int64_t[]){x->shape[0], x->shape[1], K * a[6] * a[7]});
+  clt_status s = out ? CLT_OK : clt_last_status();
+  for (int64_t k = 0; k < K && s == CLT_OK; k++) {
+    clt_tensor *src = window_view(xp, a, k / a[1], k % a[1]), *dst = src ? slot_view(out, a, k) : NULL;
+    s = dst ? clt__copy_into(dst, src) : clt_last_status();
+    clt__tensor_release(src);
+    clt__tensor_release(dst);
+  }
+  if (s != CLT_OK) {
+    clt__tensor_release(out);
+    out = NULL;
+  }
+  clt__node *n = NULL;
+  if (out && clt__grad_needed(1, &xp) && !(n = clt__record(&out, "unfold", bw_windows, 1, &xp, 0, NULL))) out = NULL;
+  if (n) memcpy(n->args.pad, a, sizeof a);
+  clt__tensor_release(xp);
+  return out;
+}
+
 /* im2col: x [N, C, H, W] -> [N, C, K L], the padding read as v (-inf: each window's elements
  * inside the image first, see window_index). */
 static clt_tensor *unfold_core(clt_tensor *x, const geom *g, double v) {
+  bool by_view;
+  clt_tensor *u = unfold_view(x, g, v, &by_view);
+  if (by_view) return u;
   clt_tensor *idx = window_index(x->st->dev, g, isinf(v));
   clt_tensor *xp = idx ? pad_slot(x, v) : NULL;
   clt_tensor *iv = xp ? index_view(idx, x->shape[0], x->shape[1]) : NULL;

@@ -2,8 +2,10 @@
  * every device, float32 and float64, contiguous and strided inputs; gradients by clt_gradcheck;
  * PyTorch's answers (tests/fixtures/conv_refs.txt, from tools/make_conv_refs.py); bad shapes and
  * options. */
+#include <math.h>
 #include <stdio.h>
 
+#include "dispatch.h"
 #include "tu.h"
 
 static char fixture_path[512];
@@ -505,6 +507,62 @@ START_TEST(conv_empty_batch) {
 }
 END_TEST
 
+/* conv2d and avg_pool2d (zero padding) and max_pool2d without padding take their windows as
+ * strided views (copies forward, strided adds backward), not through gather and scatter_add: the
+ * index those need came from the host on every call, and scatter_add's float atomics are
+ * compare-and-swap loops (half of the digits CNN's step on PoCL). Here a backend that refuses
+ * gather and scatter_add still runs conv2d and avg_pool2d, forward and backward, to the answer
+ * of the real one (max_pool2d still gathers each window's largest element). */
+static clt_status refuse_gather(clt_device *dev, const clt__iter *it, int dim, clt__storage *out, const clt__storage *x,
+                                const clt__storage *idx, clt_dtype dt, clt_dtype idt) {
+  (void)dev, (void)it, (void)dim, (void)out, (void)x, (void)idx, (void)dt, (void)idt;
+  return clt__err(CLT_ERR_BACKEND, "gather refused");
+}
+static clt_status refuse_scatter(clt_device *dev, const clt__iter *it, int dim, clt__storage *out, const clt__storage *idx,
+                                 const clt__storage *src, clt_dtype dt, clt_dtype idt) {
+  (void)dev, (void)it, (void)dim, (void)out, (void)idx, (void)src, (void)dt, (void)idt;
+  return clt__err(CLT_ERR_BACKEND, "scatter_add refused");
+}
+
+static double windows_loss(clt_device *dev) {
+  double l = NAN, *xv = pattern(2 * 3 * 8 * 8, 5), *wv = pattern(4 * 3 * 3 * 3, 6);
+  clt_scope_begin();
+  clt_tensor *x = clt_from_host(dev, CLT_FLOAT64, 4, (const int64_t[]){2, 3, 8, 8}, xv);
+  clt_tensor *w = clt_from_host(dev, CLT_FLOAT64, 4, (const int64_t[]){4, 3, 3, 3}, wv);
+  ck_assert(x && w && clt_set_requires_grad(x, true) == CLT_OK && clt_set_requires_grad(w, true) == CLT_OK);
+  clt_tensor *h = clt_conv2d(x, w, NULL, &(clt_conv2d_opts){.padding = {1, 2}, .stride = {1, 2}, .dilation = {2, 1}});
+  clt_tensor *p = clt_avg_pool2d(h, 2, 2, &(clt_pool2d_opts){.padding = {1, 1}, .stride = {1, 1}});
+  clt_tensor *loss = clt_sum(clt_square(p), CLT_ALL_DIMS, false);
+  double gx = 0, gw = 0;
+  if (loss && clt_backward(loss, NULL) == CLT_OK && clt_item(loss, &l) == CLT_OK &&
+      clt_item(clt_sum(clt_mul(clt_grad(x), x), CLT_ALL_DIMS, false), &gx) == CLT_OK &&
+      clt_item(clt_sum(clt_mul(clt_grad(w), w), CLT_ALL_DIMS, false), &gw) == CLT_OK)
+    l += 1e3 * gx + 1e6 * gw; /* the gradients count too */
+  else
+    l = NAN;
+  clt_scope_end();
+  free(xv);
+  free(wv);
+  return l;
+}
+
+START_TEST(conv_windows_need_no_gather) {
+  clt_device *dev = TU_DEV;
+  double want = windows_loss(dev);
+  ck_assert_msg(isfinite(want), "%s", clt_last_error());
+  const clt__backend *real = clt__device_swap_backend(dev, NULL);
+  clt__device_swap_backend(dev, real);
+  clt__backend refusing = *real;
+  refusing.gather = refuse_gather;
+  refusing.scatter_add = refuse_scatter;
+  clt__device_swap_backend(dev, &refusing);
+  double got = windows_loss(dev);
+  clt__device_swap_backend(dev, real);
+  ck_assert_msg(got == want, "on %s without gather and scatter_add: %.17g, not %.17g (%s)", clt_device_spec(dev), got, want,
+                clt_last_error());
+}
+END_TEST
+
 /* Operands on two devices are refused, naming them. */
 START_TEST(conv_mixed_devices) {
   clt_device *dev = TU_DEV;
@@ -557,7 +615,7 @@ done:
 
 /* Every fault point of the workload fails it cleanly: an error, nothing left alive, and the
  * next clean run gives the same loss (to rounding: on parallel devices scatter_add, which fold
- * and unfold's gradient use, adds in any order). */
+ * and max_pool2d's gradient use, adds in any order). */
 START_TEST(conv_survives_every_fault) { tu_fault_sweep(TU_DEV, workload, 1e-12, 51); }
 END_TEST
 
@@ -571,6 +629,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, conv_survives_every_fault);
   TU_DEVICES(tc, conv_empty_batch);
   TU_DEVICES(tc, conv_mixed_devices);
+  TU_DEVICES(tc, conv_windows_need_no_gather);
   suite_add_tcase(s, tc);
   return s;
 }

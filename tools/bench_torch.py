@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """The PyTorch side of clt's measurements (optional: runs where PyTorch is installed).
 
-  bench_torch.py digits [--seed N] [--epochs N] [--init FILE.safetensors] [--threads N] [--json]
-      Trains the same 64-128-10 ReLU MLP on the same split, in the same batch order, as clt-train
-      with the same seed (the split and orders are reproduced from tools/clt-train.c's splitmix64
-      and stratified split), with Adam lr 1e-3, batches of 64, on the CPU. --init starts from the
-      weights clt-train saved (clt-train --epochs 0 --save FILE), so the two runs can be compared
-      step for step; without it PyTorch initialises its own nn.Linear layers from --seed.
+  bench_torch.py digits [--model mlp|cnn|transformer] [--seed N] [--epochs N] [--init FILE.safetensors]
+                        [--threads N] [--json]
+      Trains the same model (clt-train --model, tools/models.c) on the same split, in the same
+      batch order, as clt-train with the same seed (the split and orders are reproduced from
+      tools/clt-train.c's splitmix64 and stratified split), with Adam lr 1e-3, batches of 64, on
+      the CPU. --init starts from the weights clt-train saved (clt-train --model M --epochs 0
+      --save FILE), so the two runs can be compared step for step; without it PyTorch
+      initialises its own layers from --seed.
 
   bench_torch.py bench [--clt-bench PATH | --clt-json FILE] [--device SPEC] [--torch-device cpu|cuda|auto]
                        [--quick] [--threads N] [--json]
@@ -76,6 +78,86 @@ def digits():
     return raw[:, :64].astype(np.float32) / 16.0, raw[:, 64].astype(np.int64)
 
 
+class Block(torch.nn.Module):
+    """A pre-norm transformer block, as tools/models.c's: h + proj(attention(ln1(h))), then
+    h + fc2(gelu(fc1(ln2(h))))."""
+
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln1 = torch.nn.LayerNorm(d)
+        self.qkv = torch.nn.Linear(d, 3 * d)
+        self.proj = torch.nn.Linear(d, d)
+        self.ln2 = torch.nn.LayerNorm(d)
+        self.fc1 = torch.nn.Linear(d, 4 * d)
+        self.fc2 = torch.nn.Linear(4 * d, d)
+
+    def forward(self, h):
+        b, t, d = h.shape
+        q, k, v = (x.reshape(b, t, self.heads, d // self.heads).transpose(1, 2)
+                   for x in self.qkv(self.ln1(h)).split(d, -1))
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d)
+        h = h + self.proj(a)
+        return h + self.fc2(torch.nn.functional.gelu(self.fc1(self.ln2(h))))
+
+
+class Transformer(torch.nn.Module):
+    """The 8 rows of an 8x8 image as 8 tokens of 8 pixels: a linear embedding to d plus a learned
+    position embedding, pre-norm blocks, layer norm, the mean over tokens, a linear classifier."""
+
+    def __init__(self, d=32, heads=4, blocks=2, classes=10):
+        super().__init__()
+        self.embed = torch.nn.Linear(8, d)
+        self.pos = torch.nn.Parameter(torch.empty(8, d))
+        torch.nn.init.normal_(self.pos, std=0.02)
+        self.blocks = torch.nn.ModuleList([Block(d, heads) for _ in range(blocks)])
+        self.norm = torch.nn.LayerNorm(d)
+        self.head = torch.nn.Linear(d, classes)
+
+    def forward(self, x):
+        h = self.embed(x.reshape(-1, 8, 8)) + self.pos
+        for blk in self.blocks:
+            h = blk(h)
+        return self.head(self.norm(h).mean(1))
+
+
+def make_model(name):
+    """clt-train --model's networks (tools/models.c), with the same state_dict names."""
+    nn = torch.nn
+    if name == "mlp":
+        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    if name == "cnn":
+        return nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(128, 10))
+    return Transformer()
+
+
+def load_safetensors(path):
+    """A safetensors file's F32/F64 tensors (what clt-train --save writes), without the
+    safetensors package: an 8-byte header length, a JSON header, the data."""
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        lo, hi = e["data_offsets"]
+        dt = {"F32": np.float32, "F64": np.float64}[e["dtype"]]
+        out[name] = torch.from_numpy(np.frombuffer(data[lo:hi], dtype=dt).reshape(e["shape"]).copy())
+    return out
+
+
+def state_dict_for(model, tensors):
+    """tensors keyed by clt-train's names; the cnn's nn.Unflatten at item 0 shifts the
+    nn.Sequential indices by one (clt-train names the layers as the model without it)."""
+    if isinstance(model, torch.nn.Sequential) and isinstance(model[0], torch.nn.Unflatten):
+        return {"%d.%s" % (int(k.split(".")[0]) + 1, k.split(".", 1)[1]): v for k, v in tensors.items()}
+    return tensors
+
+
 def train_digits(args):
     torch.set_num_threads(args.threads)
     x, y = digits()
@@ -85,10 +167,9 @@ def train_digits(args):
     tr, te = stratified_split(list(y), n_test, rng, 10)
     xtr, ytr, xte, yte = (torch.tensor(x[tr]), torch.tensor(y[tr]), torch.tensor(x[te]), torch.tensor(y[te]))
     torch.manual_seed(args.seed)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    model = make_model(args.model)
     if args.init:
-        from safetensors.torch import load_file
-        model.load_state_dict(load_file(args.init))
+        model.load_state_dict(state_dict_for(model, load_safetensors(args.init)))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     brng = SplitMix64(args.seed * 0x9E3779B97F4A7C15 + 7)
@@ -118,7 +199,7 @@ def train_digits(args):
     per_epoch = (len(tr) + 63) // 64
     later = sorted(r["seconds"] for r in rows[1:])
     steady = 1000 * later[(len(later) - 1) // 2] / per_epoch if later else 1000 * t_train / max(steps, 1)
-    summary = {"summary": True, "framework": "pytorch " + torch.__version__, "threads": args.threads,
+    summary = {"summary": True, "framework": "pytorch " + torch.__version__, "model": args.model, "threads": args.threads,
                "steps": steps, "train_seconds": t_train, "ms_per_step": 1000 * t_train / max(steps, 1),
                "ms_per_step_after_first_epoch": steady,
                "final_loss": rows[-1]["loss"] if rows else None, "test_acc": rows[-1]["test_acc"] if rows else None}
@@ -230,6 +311,76 @@ def torch_workloads(quick, min_time, dev="cpu"):
     return out
 
 
+def fwd_bwd(fn, inputs, dev):
+    """A step of fn(*inputs) forward and backward with a given output gradient, the inputs'
+    gradients dropped after each (tools/bench_layers.c's run_layer)."""
+    with torch.no_grad():
+        g = torch.rand_like(fn(*inputs))
+
+    def step():
+        fn(*inputs).backward(g)
+        for t in inputs:
+            t.grad = None
+    return step
+
+
+# tools/bench_layers.c's conv shapes: name, N, Cin, H = W, Cout, k, stride, padding
+CONV_SHAPES = [("conv2d 3x3 64-64 28x28 N8", 8, 64, 28, 64, 3, 1, 1),
+               ("conv2d 3x3 128-128 14x14 N8", 8, 128, 14, 128, 3, 1, 1),
+               ("conv2d 3x3/2 64-128 28x28 N8", 8, 64, 28, 128, 3, 2, 1),
+               ("conv2d 1x1/2 64-128 28x28 N8", 8, 64, 28, 128, 1, 2, 0),
+               ("conv2d 7x7/2 3-64 112x112 N2 (stem)", 2, 3, 112, 64, 7, 2, 3)]
+
+
+def torch_layer_workloads(quick, min_time, dev="cpu"):
+    """clt-bench's conv, norm, attention and model-training rows (tools/bench_layers.c)."""
+    out = {}
+    F = torch.nn.functional
+    torch.manual_seed(4)
+
+    def leaf(*shape):
+        return torch.rand(*shape, device=dev, requires_grad=True)
+    for name, n, cin, hw, cout, k, st, pad in CONV_SHAPES[:1 if quick else None]:
+        x, w, b = leaf(n, cin, hw, hw), leaf(cout, cin, k, k), leaf(cout)
+        ho = (hw + 2 * pad - k) // st + 1
+        flop = 2.0 * n * cout * ho * ho * cin * k * k
+
+        def conv(x, w, b, st=st, pad=pad):
+            return F.conv2d(x, w, b, stride=st, padding=pad)
+        out[("conv", name + " fwd+bwd", n * cin * hw * hw)] = 3 * flop / measure(fwd_bwd(conv, [x, w, b], dev), min_time) / 1e9
+        with torch.no_grad():
+            out[("conv", name + " fwd", n * cin * hw * hw)] = flop / measure(lambda: conv(x, w, b), min_time) / 1e9
+    for name, shape, fn in [("batch_norm fwd+bwd [32,64,28,28]", (32, 64, 28, 28),
+                             lambda x, w, b, rm=torch.zeros(64, device=dev), rv=torch.ones(64, device=dev):
+                             F.batch_norm(x, rm, rv, w, b, training=True)),
+                            ("group_norm 8 groups fwd+bwd [32,64,28,28]", (32, 64, 28, 28),
+                             lambda x, w, b: F.group_norm(x, 8, w, b)),
+                            ("rms_norm fwd+bwd [4096,1024]", (4096, 1024),
+                             lambda x, w, b: F.rms_norm(x, (1024,), w))]:
+        x, w, b = leaf(*shape), leaf(shape[1]), leaf(shape[1])
+        n = x.numel()
+        out[("norm", name, n)] = 20.0 * n / measure(fwd_bwd(fn, [x, w, b], dev), min_time) / 1e9
+    L = 128 if quick else 256
+    for causal in (False, True):
+        q, k, v = leaf(8, 8, L, 64), leaf(8, 8, L, 64), leaf(8, 8, L, 64)
+        name = "sdpa%s fwd+bwd [8,8,%d,64]" % (" causal" if causal else "", L)
+        fn = fwd_bwd(lambda q, k, v, c=causal: F.scaled_dot_product_attention(q, k, v, is_causal=c), [q, k, v], dev)
+        out[("attention", name, L)] = 12.0 * 8 * 8 * L * L * 64 / measure(fn, min_time) / 1e9
+    for name, kind in [("digits CNN, batch 64", "cnn"), ("digits transformer, batch 64", "transformer")]:
+        torch.manual_seed(3)
+        model = make_model(kind).to(dev)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        x = torch.rand(64, 64, device=dev)
+        y = (torch.rand(64, device=dev) * 9.99).long()
+
+        def step(model=model, opt=opt, x=x, y=y):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        out[("training", name, 64)] = 1.0 / measure(step, min_time)
+    return out
+
+
 def torch_device(want):
     """cpu or cuda (FP32 throughout: TF32 off), from --torch-device."""
     global SYNC
@@ -258,6 +409,7 @@ def bench(args):
     dev = torch_device(args.torch_device)
     dev_name = torch.cuda.get_device_name() if dev == "cuda" else "CPU, %d thread(s)" % args.threads
     theirs = torch_workloads(args.quick, 0.01 if args.quick else 0.2, dev)
+    theirs.update(torch_layer_workloads(args.quick, 0.01 if args.quick else 0.2, dev))
     rows = []
     for r in clt["results"]:
         key = (r["section"], r["name"], int(r["n"]))
@@ -286,6 +438,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("digits")
+    d.add_argument("--model", choices=["mlp", "cnn", "transformer"], default="mlp")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--epochs", type=int, default=30)
     d.add_argument("--init")

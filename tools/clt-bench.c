@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_layers.h"
 #include "clt.h"
 #include "tool_platform.h"
 #ifdef CLT_BENCH_OPENCL
@@ -822,7 +823,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: clt-bench [--device SPEC | --all] [--quick] [--json] [--svg FILE] [--only SECTION]\n"
           "       clt-bench --startup [--device SPEC] [--runs N] [--json]\n"
-          "Sections: peak, elementwise, overhead, reduction, matmul, transfer, training, startup.\n"
+          "Sections: peak, elementwise, overhead, reduction, norm, conv, attention, matmul, transfer, training,\n"
+          "startup.\n"
           "$CLT_KERNEL_VARIANT (gpu or cpu) picks clt's kernels; the output names it.\n");
 }
 
@@ -866,10 +868,15 @@ int main(int argc, char **argv) {
     RUN("elementwise", bench_elementwise());
     RUN("overhead", bench_overhead());
     RUN("reduction", bench_reductions());
+    bench_env env = {bdev, quick, measure, sync_dev, add_row}; /* tools/bench_layers.c */
     RUN("norm", bench_norm());
+    RUN("norm", bench_norms(&env));
+    RUN("conv", bench_conv(&env));
+    RUN("attention", bench_attention(&env));
     RUN("matmul", bench_matmul());
     RUN("transfer", bench_transfers());
     RUN("training", bench_training());
+    RUN("training", bench_models(&env));
     if (in.type != CLT_DEVICE_HOST) RUN("startup", bench_startup(argv[0], in.spec, runs));
 #undef RUN
     if (json) print_json(&in, k == 0);

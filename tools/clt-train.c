@@ -1,6 +1,6 @@
-/* clt-train: trains an MLP classifier with clt. With no arguments it learns the UCI handwritten
- * digits (embedded) on the default device: a 64-128-10 ReLU MLP, Adam lr 1e-3, batches of 64,
- * 30 epochs, a fixed seed and an 80/20 split. Run with --help for the options. Under mpirun with
+/* clt-train: trains a classifier with clt. With no arguments it learns the UCI handwritten
+ * digits (embedded) on the default device: a 64-128-10 ReLU MLP (--model cnn and transformer:
+ * tools/models.c), Adam lr 1e-3, batches of 64, 30 epochs, a fixed seed and an 80/20 split. Run with --help for the options. Under mpirun with
  * --distributed, every rank takes its share of each batch (clt/dist.h): the same run, faster. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include "clt.h"
 #include "clt/dist.h"
 #include "tool_platform.h"
+#include "models.h"
 
 extern const unsigned char clt_digits[];
 extern const unsigned long clt_digits_size;
@@ -20,8 +21,10 @@ extern const unsigned long clt_digits_size;
 #define MAX_LAYERS 8
 
 typedef struct {
-  const char *device, *x_path, *y_path, *save, *load, *log, *checkpoint, *resume;
+  const char *device, *x_path, *y_path, *save, *load, *log, *checkpoint, *resume, *plot;
   int epochs, batch, nhidden;
+  bool hidden_set;
+  model_kind model;
   int64_t hidden[MAX_LAYERS];
   double lr, test_fraction, timeout, bucket_mb;
   clt_optim_kind optim;
@@ -33,13 +36,18 @@ typedef struct {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: clt-train [options]\n"
-          "Trains an MLP classifier; by default on the embedded UCI handwritten digits (1797 8x8\n"
+          "Trains a classifier; by default on the embedded UCI handwritten digits (1797 8x8\n"
           "images, 10 classes; E. Alpaydin and C. Kaynak, CC BY 4.0, as shipped by scikit-learn).\n\n"
           "  --device SPEC        host, cl, cl:N, cl:TEXT (default: $CLT_DEVICE, else a GPU, else PoCL)\n"
           "  --epochs N           passes over the training split (30)\n"
           "  --batch N            mini-batch size (64)\n"
           "  --lr X               learning rate (0.001)\n"
-          "  --hidden A[,B...]    hidden layer widths (128)\n"
+          "  --model NAME         mlp, cnn or transformer (mlp); cnn and transformer take 8x8 images:\n"
+          "                       cnn: conv3x3 1-16, relu, maxpool 2, conv3x3 16-32, relu, maxpool 2,\n"
+          "                       linear 128-10; transformer: the 8 rows as tokens, linear to d=32 plus a\n"
+          "                       learned position embedding, 2 pre-norm blocks (4-head self-attention,\n"
+          "                       GELU MLP of 4d), layer norm, mean over tokens, linear 32-10\n"
+          "  --hidden A[,B...]    with --model mlp: hidden layer widths (128)\n"
           "  --optim NAME         adam, adamw or sgd (adam)\n"
           "  --seed N             seed of the split, the initial weights and the batch order (1)\n"
           "  --x FILE.npy         features [N, F] of any float or integer dtype, instead of the digits\n"
@@ -47,10 +55,12 @@ static void usage(FILE *f) {
           "  --normalize MODE     none, minmax or standard, from the training split's statistics\n"
           "                       (standard for --x data; the digits are scaled to [0, 1])\n"
           "  --test-fraction X    part of the data held out for testing (0.2)\n"
-          "  --save FILE          the trained weights as safetensors (names 0.weight, 0.bias, 2.weight ...\n"
-          "                       as PyTorch's nn.Sequential(Linear, ReLU, Linear) names them)\n"
+          "  --save FILE          the trained weights as safetensors, named as the state_dict() of the\n"
+          "                       same model in PyTorch (tools/bench_torch.py): 0.weight, 0.bias, 2.weight ...\n"
+          "                       for the MLP's nn.Sequential(Linear, ReLU, Linear)\n"
           "  --load FILE          start from these weights (safetensors, same names and shapes)\n"
           "  --log FILE.csv       one line per epoch: epoch,loss,train_acc,test_acc,samples_per_s,seconds\n"
+          "  --plot FILE.svg      the loss and accuracy curves of the run, as an SVG picture\n"
           "  --checkpoint FILE    after every epoch, the weights, the optimizer's state and the epoch\n"
           "                       (safetensors, replaced atomically)\n"
           "  --resume FILE        continue the run a --checkpoint file saved (same data, seed and batch)\n"
@@ -113,7 +123,7 @@ static int parse_args(int argc, char **argv, options *o) {
     bool takes = true, ok = v != NULL;
     static const char *valued[] = {"--device", "--epochs", "--batch", "--lr", "--seed", "--x", "--y", "--save",
                                    "--load", "--log", "--test-fraction", "--optim", "--normalize", "--hidden",
-                                   "--checkpoint", "--resume", "--timeout", "--bucket-mb"};
+                                   "--checkpoint", "--resume", "--timeout", "--bucket-mb", "--model", "--plot"};
     bool known = false;
     for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known = known || strcmp(a, valued[k]) == 0;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 1;
@@ -134,6 +144,8 @@ static int parse_args(int argc, char **argv, options *o) {
     else if (strcmp(a, "--save") == 0) o->save = v;
     else if (strcmp(a, "--load") == 0) o->load = v;
     else if (strcmp(a, "--log") == 0) o->log = v;
+    else if (strcmp(a, "--plot") == 0) o->plot = v;
+    else if (strcmp(a, "--model") == 0) ok = model_parse(v, &o->model);
     else if (strcmp(a, "--checkpoint") == 0) o->checkpoint = v;
     else if (strcmp(a, "--resume") == 0) o->resume = v;
     else if (strcmp(a, "--timeout") == 0) ok = parse_double(v, &o->timeout) && o->timeout > 0;
@@ -153,6 +165,7 @@ static int parse_args(int argc, char **argv, options *o) {
       char buf[256];
       snprintf(buf, sizeof buf, "%s", v);
       o->nhidden = 0;
+      o->hidden_set = true;
       for (char *tok = strtok(buf, ","); tok && ok; tok = strtok(NULL, ",")) {
         ok = o->nhidden < MAX_LAYERS - 1 && parse_int(tok, 1, 1 << 20, &n);
         if (ok) o->hidden[o->nhidden++] = n;
@@ -167,6 +180,10 @@ static int parse_args(int argc, char **argv, options *o) {
   }
   if (!o->x_path != !o->y_path) {
     fprintf(stderr, "clt-train: --x and --y go together\n");
+    return 2;
+  }
+  if (o->hidden_set && o->model != MODEL_MLP) {
+    fprintf(stderr, "clt-train: --hidden goes with --model mlp\n");
     return 2;
   }
   if ((o->timeout > 0 || o->bucket_mb > 0) && !o->distributed) {
@@ -348,74 +365,18 @@ static int upload(clt_device *dev, const dataset *d, const int64_t *idx, int64_t
   return *x && *y ? 0 : fail("uploading the data");
 }
 
-/* ---- model ------------------------------------------------------------------------------ */
+/* ---- model (tools/models.c): weights saved and loaded under PyTorch's state_dict names ------ */
 
-typedef struct {
-  int n; /* linear layers */
-  clt_tensor *w[MAX_LAYERS], *b[MAX_LAYERS];
-} mlp;
-
-static void mlp_free(mlp *m) {
-  for (int i = 0; i < m->n; i++) {
-    clt_release(m->w[i]);
-    clt_release(m->b[i]);
-  }
-}
-
-/* As PyTorch's nn.Linear: w kaiming-uniform with a = sqrt(5), b uniform(+-1/sqrt(fan_in)). */
-static int mlp_init(mlp *m, clt_device *dev, const int64_t *sizes, int nsizes) {
-  m->n = nsizes - 1;
-  for (int i = 0; i < m->n; i++) {
-    double bound = 1.0 / sqrt((double)sizes[i]);
-    m->w[i] = clt_keep(clt_empty(dev, CLT_FLOAT32, CLT_SHAPE(sizes[i + 1], sizes[i])));
-    m->b[i] = clt_keep(clt_empty(dev, CLT_FLOAT32, CLT_SHAPE(sizes[i + 1])));
-    if (!m->w[i] || !m->b[i] || clt_init_kaiming_uniform_(m->w[i], sqrt(5.0)) != CLT_OK ||
-        clt_init_uniform_(m->b[i], -bound, bound) != CLT_OK || clt_set_requires_grad(m->w[i], true) != CLT_OK ||
-        clt_set_requires_grad(m->b[i], true) != CLT_OK)
-      return fail("initialising the model");
-  }
-  return 0;
-}
-
-static clt_tensor *mlp_forward(const mlp *m, clt_tensor *x) {
-  clt_tensor *h = x;
-  for (int i = 0; i < m->n; i++) {
-    h = clt_linear(h, m->w[i], m->b[i]);
-    if (i + 1 < m->n) h = clt_relu(h);
-  }
-  return h;
-}
-
-/* PyTorch's nn.Sequential names: linear layers are items 0, 2, 4 ... (ReLUs between). */
-static void layer_name(char *buf, size_t n, int layer, bool bias) {
-  snprintf(buf, n, "%d.%s", 2 * layer, bias ? "bias" : "weight");
-}
-
-/* The weights (2 * m->n) with their names into names[] and ts[]. */
-static int mlp_tensors(const mlp *m, char (*names)[48], clt_tensor **ts) {
-  for (int i = 0; i < 2 * m->n; i++) {
-    layer_name(names[i], 48, i / 2, i % 2);
-    ts[i] = i % 2 ? m->b[i / 2] : m->w[i / 2];
-  }
-  return 2 * m->n;
-}
-
-static int mlp_save(const mlp *m, const char *path) {
-  char names[2 * MAX_LAYERS][48];
-  const char *np[2 * MAX_LAYERS];
-  clt_tensor *ts[2 * MAX_LAYERS];
-  int n = mlp_tensors(m, names, ts);
-  for (int i = 0; i < n; i++) np[i] = names[i];
-  return clt_save_safetensors(path, n, np, ts) == CLT_OK ? 0 : fail("--save");
+static int model_save(const model *m, const char *path) {
+  return clt_save_safetensors(path, model_size(m), model_names(m), model_tensors(m)) == CLT_OK ? 0 : fail("--save");
 }
 
 /* Copies the model's weights from l (read from path). */
-static int mlp_load_list(mlp *m, clt_tensor_list *l, const char *path, const char *what) {
-  int rc = 0;
-  for (int i = 0; i < 2 * m->n && !rc; i++) {
-    char name[32];
-    layer_name(name, sizeof name, i / 2, i % 2);
-    clt_tensor *dst = i % 2 ? m->b[i / 2] : m->w[i / 2], *src = clt_tensor_list_find(l, name);
+static int model_load_list(model *m, clt_tensor_list *l, const char *path, const char *what) {
+  int rc = 0, n = model_size(m);
+  for (int i = 0; i < n && !rc; i++) {
+    const char *name = model_names(m)[i];
+    clt_tensor *dst = model_tensors(m)[i], *src = clt_tensor_list_find(l, name);
     bool ok = src && clt_ndim(src) == clt_ndim(dst);
     for (int d = 0; ok && d < clt_ndim(dst); d++) ok = clt_size(src, d) == clt_size(dst, d);
     if (!ok) {
@@ -431,10 +392,10 @@ static int mlp_load_list(mlp *m, clt_tensor_list *l, const char *path, const cha
   return rc;
 }
 
-static int mlp_load(mlp *m, const char *path, clt_device *dev) {
+static int model_load(model *m, const char *path, clt_device *dev) {
   clt_tensor_list *l;
   if (clt_load_safetensors(path, dev, &l) != CLT_OK) return fail("--load");
-  int rc = mlp_load_list(m, l, path, "--load");
+  int rc = model_load_list(m, l, path, "--load");
   clt_tensor_list_release(l);
   return rc;
 }
@@ -444,39 +405,53 @@ static int mlp_load(mlp *m, const char *path, clt_device *dev) {
 /* train.state holds these, as int64 */
 enum { CK_EPOCH, CK_STEPS, CK_SEED, CK_BATCH, CK_SAMPLES, CK_LEN };
 
+/* The name of parameter i's optimizer state j (0 or 1) in a checkpoint. */
+static void state_name(char *buf, size_t n, const model *m, int i, int j) {
+  snprintf(buf, n, "optim.%.40s.s%d", model_names(m)[i], j + 1);
+}
+
 /* Saved by rank 0 after an epoch, atomically (a run killed while saving keeps the last one). */
-static int checkpoint_save(const char *path, const mlp *m, clt_optim *opt, clt_device *dev, const int64_t *state) {
-  char names[6 * MAX_LAYERS + 1][48];
-  const char *np[6 * MAX_LAYERS + 1];
-  clt_tensor *ts[6 * MAX_LAYERS + 1], *held[4 * MAX_LAYERS];
-  int n = mlp_tensors(m, names, ts), nheld = 0, rc = 0;
-  for (int i = 0, k = n; i < n && !rc; i++) {
+static int checkpoint_save(const char *path, const model *m, clt_optim *opt, clt_device *dev, const int64_t *state) {
+  int n = model_size(m), nheld = 0, rc = 0, total = 3 * n + 1;
+  char (*names)[64] = malloc((size_t)total * sizeof *names);
+  const char **np = malloc((size_t)total * sizeof *np);
+  clt_tensor **ts = malloc((size_t)total * sizeof *ts);
+  if (!names || !np || !ts) rc = complain("out of memory");
+  for (int i = 0; i < n && !rc; i++) {
+    np[i] = model_names(m)[i];
+    ts[i] = model_tensors(m)[i];
+  }
+  for (int i = 0; i < n && !rc; i++) {
     clt_tensor *s[2];
     if (clt_optim_get_state(opt, i, &s[0], &s[1]) != CLT_OK) rc = fail("--checkpoint");
     for (int j = 0; j < 2 && !rc; j++) {
       if (!s[j]) continue;
-      snprintf(names[n + nheld], 48, "optim.%.32s.s%d", names[i], j + 1);
-      ts[k + nheld] = held[nheld] = s[j];
-      nheld++;
+      state_name(names[nheld], sizeof *names, m, i, j);
+      np[n + nheld] = names[nheld];
+      ts[n + nheld++] = s[j];
     }
   }
-  snprintf(names[n + nheld], 48, "train.state");
   clt_tensor *st = rc ? NULL : clt_from_host(dev, CLT_INT64, CLT_SHAPE(CK_LEN), state);
   if (!rc && !st) rc = fail("--checkpoint");
-  ts[n + nheld] = st;
-  for (int i = 0; i <= n + nheld; i++) np[i] = names[i];
-  if (!rc && clt_save_safetensors(path, n + nheld + 1, np, ts) != CLT_OK) rc = fail("--checkpoint");
+  if (!rc) {
+    np[n + nheld] = "train.state";
+    ts[n + nheld] = st;
+    if (clt_save_safetensors(path, n + nheld + 1, np, ts) != CLT_OK) rc = fail("--checkpoint");
+  }
   clt_release(st);
-  for (int i = 0; i < nheld; i++) clt_release(held[i]);
+  for (int i = 0; i < nheld; i++) clt_release(ts[n + i]);
+  free(names);
+  free(np);
+  free(ts);
   return rc;
 }
 
 /* Reads a checkpoint into the model and the optimizer; state gets train.state. With --distributed
  * only rank 0 reads it: resume_share hands the rest to the other ranks. */
-static int checkpoint_load(const char *path, mlp *m, clt_optim *opt, clt_device *dev, int64_t *state) {
+static int checkpoint_load(const char *path, model *m, clt_optim *opt, clt_device *dev, int64_t *state) {
   clt_tensor_list *l;
   if (clt_load_safetensors(path, dev, &l) != CLT_OK) return fail("--resume");
-  int rc = mlp_load_list(m, l, path, "--resume");
+  int rc = model_load_list(m, l, path, "--resume");
   clt_tensor *st = rc ? NULL : clt_tensor_list_find(l, "train.state");
   if (!rc && (!st || clt_numel(st) != CK_LEN || clt_dtype_of(st) != CLT_INT64)) {
     fprintf(stderr, "%s: --resume %s: no train.state: not a checkpoint of clt-train's\n", who, path);
@@ -484,12 +459,11 @@ static int checkpoint_load(const char *path, mlp *m, clt_optim *opt, clt_device 
   }
   if (!rc && clt_to_host(st, state, CK_LEN * sizeof *state) != CLT_OK) rc = fail("--resume");
   clt_release(st);
-  for (int i = 0; i < 2 * m->n && !rc; i++) {
-    char name[32], sn[48];
-    layer_name(name, sizeof name, i / 2, i % 2);
+  for (int i = 0; i < model_size(m) && !rc; i++) {
     clt_tensor *s[2];
     for (int j = 0; j < 2; j++) {
-      snprintf(sn, sizeof sn, "optim.%s.s%d", name, j + 1);
+      char sn[64];
+      state_name(sn, sizeof sn, m, i, j);
       s[j] = clt_tensor_list_find(l, sn); /* NULL: none, as before the first step */
     }
     if (clt_optim_set_state(opt, i, s[0], s[1]) != CLT_OK) rc = fail("--resume");
@@ -503,30 +477,34 @@ static int checkpoint_load(const char *path, mlp *m, clt_optim *opt, clt_device 
 
 /* With --distributed: rank 0 read the checkpoint (ok says whether it could); every rank gets
  * train.state and the optimizer's state from it (the weights come with clt_ddp_create). */
-static int resume_share(clt_dist *dist, mlp *m, clt_optim *opt, clt_device *dev, bool ok, int64_t *state) {
-  int64_t head[CK_LEN + 1 + 4 * MAX_LAYERS] = {0}; /* ok, train.state, then which buffers rank 0 has */
-  int n = 2 * m->n, rank = clt_dist_rank(dist);
+static int resume_share(clt_dist *dist, model *m, clt_optim *opt, clt_device *dev, bool ok, int64_t *state) {
+  int n = model_size(m), rank = clt_dist_rank(dist), len = 1 + CK_LEN + 2 * n;
+  int64_t *head = calloc((size_t)len, sizeof *head); /* ok, train.state, then which buffers rank 0 has */
+  if (!head) return complain("out of memory");
+  int rc = 0;
   head[0] = ok;
   if (rank == 0 && ok) {
     memcpy(head + 1, state, CK_LEN * sizeof *state);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && !rc; i++) {
       clt_tensor *s[2];
-      if (clt_optim_get_state(opt, i, &s[0], &s[1]) != CLT_OK) return fail("--resume");
+      if (clt_optim_get_state(opt, i, &s[0], &s[1]) != CLT_OK) {
+        rc = fail("--resume");
+        break;
+      }
       head[1 + CK_LEN + 2 * i] = s[0] != NULL;
       head[2 + CK_LEN + 2 * i] = s[1] != NULL;
       clt_release(s[0]);
       clt_release(s[1]);
     }
   }
-  clt_tensor *h = clt_from_host(dev, CLT_INT64, CLT_SHAPE(1 + CK_LEN + 2 * n), head);
-  int rc = h && clt_dist_broadcast(dist, h, 0) == CLT_OK && clt_to_host(h, head, (size_t)(1 + CK_LEN + 2 * n) * sizeof *head) == CLT_OK
-               ? 0
-               : fail("--resume");
+  clt_tensor *h = rc ? NULL : clt_from_host(dev, CLT_INT64, CLT_SHAPE(len), head);
+  if (!rc && !(h && clt_dist_broadcast(dist, h, 0) == CLT_OK && clt_to_host(h, head, (size_t)len * sizeof *head) == CLT_OK))
+    rc = fail("--resume");
   clt_release(h);
-  if (rc || !head[0]) return 1; /* rank 0 said why */
-  memcpy(state, head + 1, CK_LEN * sizeof *state);
+  if (!rc && !head[0]) rc = 1; /* rank 0 said why */
+  if (!rc) memcpy(state, head + 1, CK_LEN * sizeof *state);
   for (int i = 0; i < n && !rc; i++) {
-    clt_tensor *s[2] = {NULL, NULL}, *p = i % 2 ? m->b[i / 2] : m->w[i / 2];
+    clt_tensor *s[2] = {NULL, NULL}, *p = model_tensors(m)[i];
     if (rank == 0 && clt_optim_get_state(opt, i, &s[0], &s[1]) != CLT_OK) rc = fail("--resume");
     for (int j = 0; j < 2 && !rc; j++) {
       if (!head[1 + CK_LEN + 2 * i + j]) continue;
@@ -538,14 +516,15 @@ static int resume_share(clt_dist *dist, mlp *m, clt_optim *opt, clt_device *dev,
     clt_release(s[1]);
   }
   if (!rc && clt_optim_set_steps(opt, state[CK_STEPS]) != CLT_OK) rc = fail("--resume");
+  free(head);
   return rc;
 }
 
 /* Loss and correct predictions over a whole split, without recording. */
-static int evaluate(const mlp *m, clt_tensor *x, clt_tensor *y, double *loss, double *acc) {
+static int evaluate(const model *m, clt_tensor *x, clt_tensor *y, double *loss, double *acc) {
   clt_no_grad_begin();
   clt_scope_begin();
-  clt_tensor *logits = mlp_forward(m, x);
+  clt_tensor *logits = model_forward(m, x);
   clt_tensor *l = clt_cross_entropy(logits, y, CLT_REDUCTION_MEAN);
   clt_tensor *hits = clt_sum(clt_eq(clt_argmax(logits, CLT_DIMS(1), false), y), CLT_ALL_DIMS, false);
   double h = 0;
@@ -554,6 +533,71 @@ static int evaluate(const mlp *m, clt_tensor *x, clt_tensor *y, double *loss, do
   clt_scope_end();
   clt_no_grad_end();
   return rc;
+}
+
+/* ---- --plot: the run's curves as a hand-written SVG ----------------------------------------- */
+
+enum { H_LOSS, H_TEST_LOSS, H_TRAIN_ACC, H_TEST_ACC, H_LEN }; /* per-epoch history, H_LEN per epoch */
+
+/* One panel: axes, ticks and a polyline per series (an id each, so a test or a script can find
+ * them), x the epochs first..first + n - 1, y from lo to hi. */
+static void plot_panel(FILE *f, double x0, const char *title, const double *h, int n, int first, const int *series,
+                       const char *const *ids, const char *const *labels, int nseries, double lo, double hi) {
+  const double w = 380, top = 50, ht = 260, left = x0 + 55;
+  const char *colors[] = {"#1f77b4", "#ff7f0e"};
+  fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" text-anchor=\"middle\">%s</text>\n", left + w / 2, top - 12,
+          title);
+  fprintf(f, "<path d=\"M%.1f %.1fV%.1fH%.1f\" fill=\"none\" stroke=\"#444\"/>\n", left, top, top + ht, left + w);
+  for (int t = 0; t <= 4; t++) { /* five y ticks */
+    double v = lo + (hi - lo) * t / 4, y = top + ht - ht * t / 4;
+    fprintf(f, "<path d=\"M%.1f %.1fH%.1f\" stroke=\"#ddd\"/>\n", left, y, left + w);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.3g</text>\n", left - 5, y + 4, v);
+  }
+  int last = first + n - 1;
+  for (int t = 0; t <= 4 && n > 1; t++) { /* epoch ticks */
+    int e = first + (last - first) * t / 4;
+    double x = left + w * (e - first) / (n - 1);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n", x, top + ht + 16, e);
+  }
+  fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">epoch</text>\n", left + w / 2,
+          top + ht + 34);
+  for (int s = 0; s < nseries; s++) {
+    fprintf(f, "<polyline id=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", ids[s], colors[s]);
+    for (int i = 0; i < n; i++) {
+      double v = h[i * H_LEN + series[s]], y = top + ht - ht * (fmin(fmax(v, lo), hi) - lo) / (hi - lo);
+      fprintf(f, "%s%.1f,%.1f", i ? " " : "", n > 1 ? left + w * i / (n - 1) : left + w / 2, y);
+    }
+    fprintf(f, "\"/>\n<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"%s\">%s</text>\n", left + w - 90,
+            top + 16 + 16 * s, colors[s], labels[s]);
+  }
+}
+
+/* The loss (training and test) and the accuracy (training and test) per epoch, side by side. */
+static int write_plot(const char *path, const char *title, const double *h, int n, int first) {
+  FILE *f = fopen(path, "w");
+  if (!f) return complain("cannot write %s", path);
+  double lmax = 0, amin = 1;
+  for (int i = 0; i < n; i++) {
+    lmax = fmax(lmax, fmax(h[i * H_LEN + H_LOSS], h[i * H_LEN + H_TEST_LOSS]));
+    amin = fmin(amin, fmin(h[i * H_LEN + H_TRAIN_ACC], h[i * H_LEN + H_TEST_ACC]));
+  }
+  if (!(lmax > 0) || !isfinite(lmax)) lmax = 1;
+  amin = floor(amin * 10) / 10; /* accuracy axis from a round value below the lowest to 1 */
+  if (amin >= 1) amin = 0.9;
+  fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"380\" viewBox=\"0 0 900 380\" "
+             "font-family=\"sans-serif\">\n<rect width=\"900\" height=\"380\" fill=\"white\"/>\n"
+             "<text x=\"450\" y=\"18\" font-size=\"13\" text-anchor=\"middle\">");
+  for (const char *c = title; *c; c++) /* the title names the device, which may hold & or < */
+    if (*c == '&' || *c == '<' || *c == '>') fputs(*c == '&' ? "&amp;" : *c == '<' ? "&lt;" : "&gt;", f);
+    else fputc(*c, f);
+  fprintf(f, "</text>\n");
+  plot_panel(f, 0, "loss", h, n, first, (const int[]){H_LOSS, H_TEST_LOSS}, (const char *const[]){"loss", "test_loss"},
+             (const char *const[]){"training", "test"}, 2, 0, lmax * 1.05);
+  plot_panel(f, 450, "accuracy", h, n, first, (const int[]){H_TRAIN_ACC, H_TEST_ACC},
+             (const char *const[]){"train_acc", "test_acc"}, (const char *const[]){"training", "test"}, 2, amin, 1);
+  fprintf(f, "</svg>\n");
+  return fclose(f) == 0 ? 0 : complain("cannot write %s", path);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -588,7 +632,7 @@ int main(int argc, char **argv) {
     world = clt_dist_size(dist);
     snprintf(who, sizeof who, "clt-train (rank %d of %d)", rank, world);
     if (o.timeout > 0 && clt_dist_set_timeout(dist, o.timeout) != CLT_OK) return fail("--timeout");
-    if (rank != 0) o.json = false, o.quiet = true, o.log = NULL, o.save = NULL, o.checkpoint = NULL;
+    if (rank != 0) o.json = false, o.quiet = true, o.log = NULL, o.save = NULL, o.checkpoint = NULL, o.plot = NULL;
   }
   clt_device *dev;
   if (clt_device_open(o.device, &dev) != CLT_OK) return fail("opening the device");
@@ -614,19 +658,17 @@ int main(int argc, char **argv) {
   sizes[nsizes++] = d.f;
   for (int i = 0; i < o.nhidden; i++) sizes[nsizes++] = o.hidden[i];
   sizes[nsizes++] = d.classes;
-  mlp m = {0};
+  model m = {0};
   clt_tensor *xtr = NULL, *ytr = NULL, *xte = NULL, *yte = NULL;
-  if (!rc) rc = mlp_init(&m, dev, sizes, nsizes);
-  if (!rc && o.load) rc = mlp_load(&m, o.load, dev);
+  if (!rc && model_init(&m, o.model, dev, sizes, nsizes) != CLT_OK) rc = fail("initialising the model");
+  if (!rc && o.load) rc = model_load(&m, o.load, dev);
   if (!rc) rc = upload(dev, &d, order, n_train, &xtr, &ytr);
   if (!rc) rc = upload(dev, &d, order + n_train, n_test, &xte, &yte);
   clt_optim *opt = NULL;
-  clt_tensor *params[2 * MAX_LAYERS];
-  for (int i = 0; i < m.n; i++) params[2 * i] = m.w[i], params[2 * i + 1] = m.b[i];
   if (!rc) {
     clt_optim_config cfg = clt_optim_defaults(o.optim);
     cfg.lr = o.lr;
-    if (clt_optim_create(&cfg, 2 * m.n, params, &opt) != CLT_OK) rc = fail("creating the optimizer");
+    if (clt_optim_create(&cfg, model_size(&m), model_tensors(&m), &opt) != CLT_OK) rc = fail("creating the optimizer");
   }
   /* The batches' order: one stream from the seed, any epoch's made directly (clt_dist_shard). */
   uint64_t brng = o.seed * 0x9E3779B97F4A7C15ULL + 7;
@@ -643,22 +685,23 @@ int main(int argc, char **argv) {
   clt_ddp *ddp = NULL;
   if (!rc && dist) {
     clt_ddp_options dopt = {.bucket_bytes = (size_t)(o.bucket_mb * 1048576.0)};
-    if (clt_ddp_create(dist, 2 * m.n, params, &dopt, &ddp) != CLT_OK) rc = fail("--distributed");
+    if (clt_ddp_create(dist, model_size(&m), model_tensors(&m), &dopt, &ddp) != CLT_OK) rc = fail("--distributed");
   }
   FILE *log = NULL;
   if (!rc && o.log && !(log = fopen(o.log, "w"))) rc = complain("cannot write %s", o.log);
   if (log) fprintf(log, "epoch,loss,train_acc,test_acc,samples_per_s,seconds\n");
   bool tty = tool_isatty(stdout) && !o.json && !o.quiet;
   if (!rc && !o.quiet) {
-    char arch[128] = "", ranks[64] = "";
+    char arch[128] = "", ranks[64] = "", desc[128];
     for (int i = 0; i < nsizes; i++) snprintf(arch + strlen(arch), sizeof arch - strlen(arch), i ? "-%lld" : "%lld", (long long)sizes[i]);
+    model_describe(&m, desc, sizeof desc);
     if (dist) snprintf(ranks, sizeof ranks, " on %d ranks (global)", world);
     if (o.json)
       printf("{\"device\": \"%s\", \"device_name\": \"%s\", \"model\": \"%s\", \"train\": %lld, \"test\": %lld, "
              "\"world_size\": %d, \"start_epoch\": %lld}\n",
-             info.spec, info.name, arch, (long long)n_train, (long long)n_test, world, (long long)start);
+             info.spec, info.name, o.model == MODEL_MLP ? arch : model_name(o.model), (long long)n_train, (long long)n_test, world, (long long)start);
     else
-      printf("clt-train: %s MLP on %s (%s), %lld training and %lld test samples, %s lr %g, batch %d%s%s\n", arch, info.spec,
+      printf("clt-train: %s on %s (%s), %lld training and %lld test samples, %s lr %g, batch %d%s%s\n", desc, info.spec,
              info.name, (long long)n_train, (long long)n_test,
              o.optim == CLT_OPTIM_SGD ? "SGD" : o.optim == CLT_OPTIM_ADAM ? "Adam" : "AdamW", o.lr, o.batch, ranks,
              o.resume ? ", resumed" : "");
@@ -669,7 +712,8 @@ int main(int argc, char **argv) {
   int64_t *perm = malloc((size_t)(n_train > 0 ? n_train : 1) * sizeof *perm);
   int64_t *counts = malloc((size_t)(nbatches > 0 ? nbatches : 1) * sizeof *counts);
   double *epoch_s = malloc((size_t)(o.epochs > 0 ? o.epochs : 1) * sizeof *epoch_s);
-  if (!rc && (!perm || !counts || !epoch_s)) rc = complain("out of memory");
+  double *hist = malloc((size_t)(o.epochs > 0 ? o.epochs : 1) * H_LEN * sizeof *hist);
+  if (!rc && (!perm || !counts || !epoch_s || !hist)) rc = complain("out of memory");
   double t_train = 0, test_acc = 0, train_acc = 0, last_loss = 0, test_loss = 0;
   int64_t steps = 0, trained = 0;
   for (int epoch = (int)start + 1; epoch <= o.epochs && !rc; epoch++) {
@@ -693,7 +737,7 @@ int main(int argc, char **argv) {
       clt_scope_begin();
       clt_tensor *idx = clt_slice(pt, 0, s, e, 1);
       clt_tensor *xb = clt_index_select(xtr, 0, idx), *yb = clt_index_select(ytr, 0, idx);
-      clt_tensor *logits = mlp_forward(&m, xb), *loss, *part;
+      clt_tensor *logits = model_forward(&m, xb), *loss, *part;
       if (ddp) {
         /* The sum over this rank's samples times world / len: its mean over the ranks (what
          * clt_ddp_backward takes) is the global batch's mean loss, whatever each rank's share. */
@@ -735,7 +779,8 @@ int main(int argc, char **argv) {
       rc = 1;
       break;
     }
-    double sps = (double)n_train / dt;
+    double sps = (double)n_train / dt, *hr = hist + (trained - 1) * H_LEN;
+    hr[H_LOSS] = last_loss, hr[H_TEST_LOSS] = test_loss, hr[H_TRAIN_ACC] = train_acc, hr[H_TEST_ACC] = test_acc;
     if (log) fprintf(log, "%d,%.6f,%.6f,%.6f,%.1f,%.4f\n", epoch, last_loss, train_acc, test_acc, sps, dt);
     if (o.json && !o.quiet)
       printf("{\"epoch\": %d, \"loss\": %.6f, \"train_acc\": %.6f, \"test_acc\": %.6f, \"samples_per_s\": %.1f, "
@@ -745,7 +790,14 @@ int main(int argc, char **argv) {
              last_loss, 100 * train_acc, 100 * test_acc, sps);
   }
   if (!rc && trained == 0 && rank == 0) rc = evaluate(&m, xte, yte, &test_loss, &test_acc);
-  if (!rc && o.save) rc = mlp_save(&m, o.save);
+  if (!rc && o.save) rc = model_save(&m, o.save);
+  if (!rc && o.plot) {
+    char title[512], desc[128];
+    model_describe(&m, desc, sizeof desc);
+    snprintf(title, sizeof title, "clt-train: %s on %s (%s), seed %llu", desc, info.spec, info.name,
+             (unsigned long long)o.seed);
+    rc = write_plot(o.plot, title, hist, (int)trained, (int)start + 1);
+  }
   if (!rc && rank == 0) {
     double ms = steps ? 1000.0 * t_train / (double)steps : 0, steady = ms;
     if (trained >= 3) { /* the median epoch after the first (which compiles the kernels) */
@@ -773,9 +825,10 @@ int main(int argc, char **argv) {
   free(perm);
   free(counts);
   free(epoch_s);
+  free(hist);
   clt_ddp_release(ddp);
   clt_optim_release(opt);
-  mlp_free(&m);
+  model_free(&m);
   clt_release(xtr);
   clt_release(ytr);
   clt_release(xte);

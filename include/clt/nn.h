@@ -49,9 +49,10 @@ CLT_API clt_tensor *clt_dropout(clt_tensor *x, double p, bool train);
 
 /* Every function here takes float32 or float64 tensors of one dtype on one device (weights and
  * bias too; CLT_ERR_DTYPE otherwise), with any strides, batched (x [N, C, H, W]; conv1d
- * [N, C, L]); other ranks are CLT_ERR_SHAPE. They are built from gather / scatter_add with an
- * int64 index computed on the host from the shapes and options (im2col), and matmul, so they run
- * on every device and their gradients come from those ops. Bad sizes or options give
+ * [N, C, L]); other ranks are CLT_ERR_SHAPE. They are built from other ops, so they run on every
+ * device: im2col as kh kw strided copies of the (zero-)padded input (its gradient strided adds),
+ * or, where the padding must read as -inf (max_pool2d with padding) and for fold, gather /
+ * scatter_add with an int64 index computed on the host; then matmul or reductions. Bad sizes or options give
  * CLT_ERR_SHAPE or CLT_ERR_INVALID_ARG naming the function, the argument and the shapes.
  *
  * Options: pass NULL, or a zero-initialised struct, for PyTorch's defaults. A zero stride or

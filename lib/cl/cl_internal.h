@@ -142,6 +142,10 @@ cl_uint clt__cl_arg_slot(clt__cl_args *a, size_t size);
  * checks). n must be > 0. */
 clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_args *a, size_t n);
 
+/* Launches groups work-groups of local work-items each (local a power of two up to the
+ * kernel's local size), for kernels that give each group one task of that many lanes. */
+clt_status clt__cl_launch_groups(clt__cl_dev *d, const clt__cl_args *a, size_t groups, size_t local);
+
 /* Launches a's kernel over rows of inner work-items: dimension 0 walks the row, dimensions 1
  * and 2 together number the rows (global ids g1 + size1 * g2); power-of-two work-group shapes
  * of group work-items (k->local or k->walk_local), padded ranges, so the kernel bounds-checks

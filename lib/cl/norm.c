@@ -19,6 +19,16 @@ static void shape_args(clt__cl_args *a, const clt__norm_args *x, cl_int flags) {
   CLT__ARG(a, flags);
 }
 
+/* Lanes per statistic: its lanes walk the rows of Q elements, so lanes past Q would only
+ * join the barriers; on PoCL, which runs a group's lanes in loops between barriers, layer norm
+ * over rows of 32 in groups of 256 spent 8 times the work (the transformer's step on PoCL: 40% of
+ * its time in norm_fwd). A power of two (the kernels' tree), at least 32 (a GPU's warp). */
+static size_t lanes(const clt__cl_kernel_entry *k, const clt__norm_args *x) {
+  size_t l = 32;
+  while (l < (size_t)x->Q && l < k->local) l *= 2;
+  return l < k->local ? l : k->local;
+}
+
 static cl_int base_flags(const clt__norm_args *x) { return (x->rms ? NORM_RMS : 0) | (x->fixed ? NORM_FIXED : 0); }
 
 /* An absent buffer's place is taken by x's (never read or written). */
@@ -53,7 +63,7 @@ clt_status clt__cl_norm_fwd(clt_device *dev, const clt__norm_args *x) {
   shape_args(&a, x, flags);
   arg_t(&a, x->dt, x->eps);
   arg_t(&a, x->dt, x->momentum);
-  return clt__cl_launch(d, &a, (size_t)x->S * k->local); /* a work-group per statistic */
+  return clt__cl_launch_groups(d, &a, (size_t)x->S, lanes(k, x)); /* a work-group per statistic */
 }
 
 clt_status clt__cl_norm_bwd(clt_device *dev, const clt__norm_args *x) {
@@ -76,7 +86,7 @@ clt_status clt__cl_norm_bwd(clt_device *dev, const clt__norm_args *x) {
     CLT__ARG(&a, wo);
     CLT__ARG(&a, dm);
     shape_args(&a, x, base_flags(x) | (x->w ? NORM_W : 0));
-    if ((s = clt__cl_launch(d, &a, (size_t)x->S * k->local)) != CLT_OK) return s;
+    if ((s = clt__cl_launch_groups(d, &a, (size_t)x->S, lanes(k, x))) != CLT_OK) return s;
   }
   if (!x->dw && !x->db) return CLT_OK;
   if ((s = clt__cl_kernel(d, CLT__KFAM_norm, (int)x->dt, "norm_bwd_dw", &k)) != CLT_OK) return s;

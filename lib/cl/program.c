@@ -457,6 +457,13 @@ clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_args *a, size_t n) {
   return enqueue(d, a, 1, &global, &local);
 }
 
+clt_status clt__cl_launch_groups(clt__cl_dev *d, const clt__cl_args *a, size_t groups, size_t local) {
+  if (a->err != CL_SUCCESS)
+    return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, a->k->name);
+  size_t global = groups * local;
+  return enqueue(d, a, 1, &global, &local);
+}
+
 clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_args *a, size_t inner, size_t rows, size_t group) {
   if (inner == 0 || rows == 0) return CLT_OK;
   if (a->err != CL_SUCCESS)
