@@ -22,7 +22,7 @@ static void usage(FILE *f) {
           "usage: clt-info [--json] [--help]\n"
           "Lists the devices clt can open: the host and every device of the build's other backends\n"
           "(OpenCL), with the spec string that opens each (clt_device_open, --device, $CLT_DEVICE).\n"
-          "'*' marks the default.\n");
+          "'*' marks the default. Then the library that runs float32 matrix products on the CPU, and why.\n");
 }
 
 int main(int argc, char **argv) {
@@ -57,6 +57,8 @@ int main(int argc, char **argv) {
     json_str(def);
     printf(", \"default_reason\": ");
     json_str(why);
+    printf(", \"cpu_gemm\": ");
+    json_str(clt_cpu_gemm_provider());
     printf(", \"devices\": [");
     for (size_t i = 0; i < n; i++) {
       const clt_device_info *d = &info[i];
@@ -106,6 +108,8 @@ int main(int argc, char **argv) {
              d->host_unified_memory && d->type != CLT_DEVICE_HOST ? "; memory shared with the host" : "");
     }
     if (dst != CLT_OK) printf("\ndefault: none: %s\n", why);
+    /* measured here (a few ms): the host's products, and those of CPU devices sharing its memory */
+    printf("\nCPU GEMM (float32): %s\n", clt_cpu_gemm_provider());
   }
   free(info);
   return dst == CLT_OK ? 0 : 1;
