@@ -162,12 +162,16 @@ static void choose_locked(void) {
     return;
   }
   for (size_t i = 0; i < 2 * (size_t)PROBE * PROBE; i++) a[i] = (float)(i % 7) * 0.25f;
+  /* two rounds, the providers taking turns, so that a moment of load on a shared machine does
+   * not decide alone */
   double gf[8] = {0};
   int best = 0;
-  for (size_t p = 0; p < NPROV && p < 8; p++) {
-    gf[p] = 2.0 * PROBE * PROBE * PROBE / probe((int)p, a, a + PROBE * PROBE, a + 2 * PROBE * PROBE) / 1e9;
-    if (gf[p] > gf[best]) best = (int)p;
-  }
+  for (int round = 0; round < 2; round++)
+    for (size_t p = 0; p < NPROV && p < 8; p++) {
+      double g = 2.0 * PROBE * PROBE * PROBE / probe((int)p, a, a + PROBE * PROBE, a + 2 * PROBE * PROBE) / 1e9;
+      if (g > gf[p]) gf[p] = g;
+      if (gf[p] > gf[best]) best = (int)p;
+    }
   free(a);
   int n = snprintf(why, sizeof why, "%s, the fastest at %d^3 here:", providers[best].name, PROBE);
   for (size_t p = 0; p < NPROV && p < 8 && n > 0 && (size_t)n < sizeof why; p++)
