@@ -115,11 +115,11 @@ static void describe_default(char *buf, size_t cap) {
   const char *core = openblas_get_corename();
   int n = snprintf(buf, cap, "OpenBLAS (%s core)", core ? core : "unknown");
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-  static const char *const avx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids", "Zen"};
-  static const char *const avx2[] = {"Haswell", "SkylakeX", "Cooperlake", "SapphireRapids", "Zen"};
+  /* the cores with AVX-512 kernels, then those with AVX2 ones (OpenBLAS's Zen core runs Haswell's
+   * AVX2 kernels, also on an AVX-512 Zen 4) */
+  static const char *const cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids", "Haswell", "Zen"};
   bool has512 = __builtin_cpu_supports("avx512f"), has2 = __builtin_cpu_supports("avx2"), fit = !(has512 || has2);
-  for (size_t i = 0; core && i < (has512 ? 4 : 5) && !fit; i++)
-    fit = strcmp(core, has512 ? avx512[i] : avx2[i]) == 0;
+  for (size_t i = 0; core && i < (has512 ? 3 : 5) && !fit; i++) fit = strcmp(core, cores[i]) == 0;
   if (!fit && n > 0 && (size_t)n < cap)
     snprintf(buf + n, cap - (size_t)n, "; warning: this CPU has %s, which OpenBLAS's %s core does not use "
              "(OPENBLAS_CORETYPE=%s may run faster)", has512 ? "AVX-512" : "AVX2", core ? core : "chosen",
