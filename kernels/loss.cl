@@ -7,6 +7,32 @@
  * loss (the core checks labels before launching). */
 
 #if CLT_IS_FLOAT
+/* A float32 row's max and sum of exponentials 8 classes at a time (the rest one by one): PoCL
+ * does not vectorize a work-item's own loops, and one scalar work-item per row ran cross
+ * entropy over 1000 classes at 0.4-0.5 GB/s. clt_expf8 computes clt_expf's steps lane by lane,
+ * so only the order of the additions changes (pairwise at the end, as the reductions'). */
+#if CLT_DT == 0
+CLT_EXPF_VEC(8)
+#define CLT_CE_VEC_MAX                                                                             \
+  if (C >= 16) {                                                                                   \
+    float8 mv = vload8(0, row);                                                                    \
+    for (c = 8; c + 8 <= C; c += 8) mv = fmax(mv, vload8(0, row + c));                             \
+    float4 h4 = fmax(mv.lo, mv.hi);                                                                \
+    float2 h2 = fmax(h4.lo, h4.hi);                                                                \
+    m = fmax(h2.x, h2.y);                                                                          \
+  }
+#define CLT_CE_VEC_SUMEXP                                                                          \
+  if (C >= 16) {                                                                                   \
+    float8 sv = 0;                                                                                 \
+    for (; c + 8 <= C; c += 8) sv += clt_expf8(vload8(0, row + c) - ms);                           \
+    float4 h4 = sv.lo + sv.hi;                                                                     \
+    float2 h2 = h4.lo + h4.hi;                                                                     \
+    s = h2.x + h2.y;                                                                               \
+  }
+#else
+#define CLT_CE_VEC_MAX
+#define CLT_CE_VEC_SUMEXP
+#endif
 #define CLT_CE(IS, IT)                                                                                     \
   __kernel void ce_fwd_##IS(__global const T *x, long xo, __global const IT *y, long yo, long N, long C,  \
                             __global T *loss, __global T *st) {                                            \
@@ -14,9 +40,13 @@
     if (i >= N) return;                                                                                    \
     __global const T *row = x + xo + i * C;                                                                \
     T m = row[0];                                                                                          \
-    for (long c = 1; c < C; c++) m = fmax(m, row[c]);                                                      \
+    long c = 1;                                                                                            \
+    CLT_CE_VEC_MAX                                                                                         \
+    for (; c < C; c++) m = fmax(m, row[c]);                                                                \
     T ms = isfinite(m) ? m : (T)0, s = 0;                                                                  \
-    for (long c = 0; c < C; c++) s += CLT_EXP(row[c] - ms);                                                    \
+    c = 0;                                                                                                 \
+    CLT_CE_VEC_SUMEXP                                                                                      \
+    for (; c < C; c++) s += CLT_EXP(row[c] - ms);                                                          \
     T ls = log(s);                                                                                         \
     long t = (long)y[yo + i];                                                                              \
     st[2 * i] = ms;                                                                                        \

@@ -1,11 +1,21 @@
-/* The CPU's matrix product: CBLAS (OpenBLAS) where the build has it, else a blocked loop. The core
- * owns it, so that every backend whose memory the host can address uses the same one: the host
- * backend's gemm entry, and the OpenCL backend's mapped-buffer route on devices that share host
- * memory (lib/cl/gemm.c). Operands are read and written through their storages' ptr. */
+/* The CPU's matrix product: CBLAS (OpenBLAS) where the build has it, else a blocked loop; for
+ * float32, oneDNN's dnnl_sgemm too where the build has it, the faster of the two on this machine
+ * (measured once per process). The core owns it, so that every backend whose memory the host can
+ * address uses the same one: the host backend's gemm entry, and the OpenCL backend's
+ * mapped-buffer route on devices that share host memory (lib/cl/gemm.c). Operands are read and
+ * written through their storages' ptr. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "blas.h"
+#include "platform.h"
 
 #ifdef CLT_HAVE_CBLAS
 #include <cblas.h>
+#endif
+#ifdef CLT_HAVE_ONEDNN
+#include <dnnl.h>
 #endif
 
 #ifndef CLT_HAVE_CBLAS
@@ -29,7 +39,162 @@ BLOCK_GEMM(float)
 BLOCK_GEMM(double)
 #endif
 
+/* ---- float32 providers, chosen by measurement --------------------------------------------- */
+
+/* A row-major float32 product C = op(A) op(B), as each provider takes it. */
+typedef void (*sgemm_fn)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                         const float *b, int64_t ldb, float *c, int64_t ldc);
+
+static void sgemm_default(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float *c, int64_t ldc) {
+#ifdef CLT_HAVE_CBLAS
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+              1.0f, a, (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
+#else
+  gemm_float(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+#endif
+}
+
+#ifdef CLT_HAVE_ONEDNN
+static void sgemm_onednn(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                         const float *b, int64_t ldb, float *c, int64_t ldc) {
+  /* dnnl_sgemm fails only on bad arguments, which clt__cpu_gemm_check rules out */
+  (void)dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+}
+#endif
+
+#ifdef CLT_HAVE_CBLAS
+#define DEFAULT_NAME "CBLAS"
+#else
+#define DEFAULT_NAME "clt's blocked loop"
+#endif
+
+static const struct {
+  const char *name; /* as $CLT_CPU_GEMM names it */
+  sgemm_fn fn;
+} providers[] = {
+    {"cblas", sgemm_default},
+#ifdef CLT_HAVE_ONEDNN
+    {"onednn", sgemm_onednn},
+#endif
+};
+#define NPROV (sizeof providers / sizeof *providers)
+
+static clt__mutex choice_lock = CLT__MUTEX_INIT;
+/* index into providers, -1 until chosen; set once, after why, so a product's run (perhaps on an
+ * OpenCL callback thread) reads it without the lock */
+static atomic_int chosen = -1;
+static char why[512];
+
+/* Products below this many multiply-adds run on the default provider without choosing: the
+ * measurement (about 1-10 ms) would cost more than they do, and a small training step (the
+ * digits MLP: 64 x 128 x 64) should not wait for it at start-up. */
+#define CHOOSE_FROM ((int64_t)128 * 128 * 128)
+#define PROBE 256
+
+/* Seconds per PROBE^3 product with provider p: the best of three after one warm-up. */
+static double probe(int p, const float *a, const float *b, float *c) {
+  double best = 1e30;
+  for (int r = 0; r < 4; r++) {
+    double t0 = clt__now();
+    providers[p].fn(false, false, PROBE, PROBE, PROBE, a, PROBE, b, PROBE, c, PROBE);
+    double t = clt__now() - t0;
+    if (r > 0 && t < best) best = t;
+  }
+  return best;
+}
+
+/* The OpenBLAS core this process runs, and a warning when it is older than the CPU (Debian's
+ * 0.3.21 takes some AVX-512 CPUs for "Prescott", SSE3 only: 31-35 GFLOP/s where its SkylakeX
+ * core ran 145-209). */
+#if defined(CLT_HAVE_CBLAS) && defined(OPENBLAS_VERSION)
+#define CLT_OPENBLAS 1
+#endif
+static void describe_default(char *buf, size_t cap) {
+#ifdef CLT_OPENBLAS
+  const char *core = openblas_get_corename();
+  int n = snprintf(buf, cap, "OpenBLAS (%s core)", core ? core : "unknown");
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  /* the cores with AVX-512 kernels, then those with AVX2 ones (OpenBLAS's Zen core runs Haswell's
+   * AVX2 kernels, also on an AVX-512 Zen 4) */
+  static const char *const cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids", "Haswell", "Zen"};
+  bool has512 = __builtin_cpu_supports("avx512f"), has2 = __builtin_cpu_supports("avx2"), fit = !(has512 || has2);
+  for (size_t i = 0; core && i < (has512 ? 3 : 5) && !fit; i++) fit = strcmp(core, cores[i]) == 0;
+  if (!fit && n > 0 && (size_t)n < cap)
+    snprintf(buf + n, cap - (size_t)n, "; warning: this CPU has %s, which OpenBLAS's %s core does not use "
+             "(OPENBLAS_CORETYPE=%s may run faster)", has512 ? "AVX-512" : "AVX2", core ? core : "chosen",
+             has512 ? "SkylakeX" : "Haswell");
+#else
+  (void)n;
+#endif
+#else
+  snprintf(buf, cap, "%s", DEFAULT_NAME);
+#endif
+}
+
+/* Picks the float32 provider: $CLT_CPU_GEMM (a provider's name) when set, else the fastest at
+ * PROBE^3 when the build has more than one. */
+static void choose_locked(void) {
+  char dflt[300];
+  describe_default(dflt, sizeof dflt);
+  const char *env = clt__getenv("CLT_CPU_GEMM");
+  if (env && *env && strcmp(env, "auto") != 0) {
+    for (size_t p = 0; p < NPROV; p++)
+      if (strcmp(env, providers[p].name) == 0) {
+        chosen = (int)p;
+        snprintf(why, sizeof why, "%s, set by $CLT_CPU_GEMM; cblas is %s", providers[p].name, dflt);
+        return;
+      }
+    chosen = 0;
+    snprintf(why, sizeof why, "cblas: $CLT_CPU_GEMM is '%s', which this build does not have; cblas is %s", env, dflt);
+    return;
+  }
+  if (NPROV == 1) {
+    chosen = 0;
+    snprintf(why, sizeof why, "cblas, the only one in this build: %s", dflt);
+    return;
+  }
+  size_t bytes = (size_t)PROBE * PROBE * sizeof(float);
+  float *a = calloc(1, 3 * bytes);
+  if (!a) {
+    chosen = 0;
+    snprintf(why, sizeof why, "cblas (no memory to measure the others): %s", dflt);
+    return;
+  }
+  for (size_t i = 0; i < 2 * (size_t)PROBE * PROBE; i++) a[i] = (float)(i % 7) * 0.25f;
+  /* two rounds, the providers taking turns, so that a moment of load on a shared machine does
+   * not decide alone */
+  double gf[8] = {0};
+  int best = 0;
+  for (int round = 0; round < 2; round++)
+    for (size_t p = 0; p < NPROV && p < 8; p++) {
+      double g = 2.0 * PROBE * PROBE * PROBE / probe((int)p, a, a + PROBE * PROBE, a + 2 * PROBE * PROBE) / 1e9;
+      if (g > gf[p]) gf[p] = g;
+      if (gf[p] > gf[best]) best = (int)p;
+    }
+  free(a);
+  int n = snprintf(why, sizeof why, "%s, the fastest at %d^3 here:", providers[best].name, PROBE);
+  for (size_t p = 0; p < NPROV && p < 8 && n > 0 && (size_t)n < sizeof why; p++)
+    n += snprintf(why + n, sizeof why - (size_t)n, "%s %s %.0f GFLOP/s", p ? "," : "", providers[p].name, gf[p]);
+  if (n > 0 && (size_t)n < sizeof why) snprintf(why + n, sizeof why - (size_t)n, "; cblas is %s", dflt);
+  chosen = best;
+}
+
+static void choose(void) {
+  clt__mutex_lock(&choice_lock);
+  if (atomic_load(&chosen) < 0) choose_locked();
+  clt__mutex_unlock(&choice_lock);
+}
+
+const char *clt_cpu_gemm_provider(void) {
+  clt__api("clt_cpu_gemm_provider");
+  choose();
+  return why;
+}
+
 clt_status clt__cpu_gemm_check(const clt__gemm_args *g) {
+  /* chosen here, on the caller's thread, not in clt__cpu_gemm_run (an OpenCL event callback) */
+  if (g->dt == CLT_FLOAT32 && g->m * g->n * g->k >= CHOOSE_FROM) choose();
 #ifdef CLT_HAVE_CBLAS
   if (g->m > INT32_MAX || g->n > INT32_MAX || g->k > INT32_MAX || g->lda > INT32_MAX || g->ldb > INT32_MAX ||
       g->ldc > INT32_MAX)
@@ -47,12 +212,10 @@ void clt__cpu_gemm_run(const clt__gemm_args *g) {
       const float *a = (const float *)g->a->ptr + g->a_off + i * g->a_stride;
       const float *b = (const float *)g->b->ptr + g->b_off + i * g->b_stride;
       float *c = (float *)g->c->ptr + g->c_off + i * g->c_stride;
-#ifdef CLT_HAVE_CBLAS
-      cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, (int)g->m,
-                  (int)g->n, (int)g->k, 1.0f, a, (int)g->lda, b, (int)g->ldb, 0.0f, c, (int)g->ldc);
-#else
-      gemm_float(g->ta, g->tb, g->m, g->n, g->k, a, g->lda, b, g->ldb, c, g->ldc);
-#endif
+      /* products too small to choose for keep the default provider */
+      int p = g->m * g->n * g->k >= CHOOSE_FROM ? atomic_load(&chosen) : 0;
+      if (p < 0) p = 0;
+      providers[p].fn(g->ta, g->tb, g->m, g->n, g->k, a, g->lda, b, g->ldb, c, g->ldc);
     } else {
       const double *a = (const double *)g->a->ptr + g->a_off + i * g->a_stride;
       const double *b = (const double *)g->b->ptr + g->b_off + i * g->b_stride;

@@ -10,7 +10,23 @@
 #include "clt/clt_cl.h"
 #endif
 
-static void unset(const char *name) { unsetenv(name); }
+/* Puts back the value name had when the suite started (tests/meson.build sets some, such as
+ * CLT_BINARY_CACHE and CLT_CACHE_DIR, for every suite), or removes it. */
+static void unset(const char *name) {
+  static const char *const names[] = {"CLT_BINARY_CACHE", "CLT_CACHE_DIR"};
+  static char *saved[2];
+  static bool taken;
+  if (!taken) {
+    for (int i = 0; i < 2; i++) saved[i] = getenv(names[i]) ? strdup(getenv(names[i])) : NULL;
+    taken = true;
+  }
+  for (int i = 0; i < 2; i++)
+    if (strcmp(name, names[i]) == 0 && saved[i]) {
+      setenv(name, saved[i], 1);
+      return;
+    }
+  unsetenv(name);
+}
 
 START_TEST(host_always_opens) {
   clt_device *h;
@@ -385,6 +401,40 @@ START_TEST(cache_dir_set_by_the_application) {
 }
 END_TEST
 
+/* By default PoCL gets no binary entry from a family's first build (asking PoCL for a binary
+ * compiles every kernel of the family), a marker instead; the second build writes the entry, and
+ * the third loads it. */
+START_TEST(pocl_binary_cache_written_by_the_second_build) {
+  clt_device_info in;
+  ck_assert_int_eq(clt_device_get_info(tu_cl(), &in), CLT_OK);
+  if (!strstr(in.driver_vendor, "pocl") && !strstr(in.driver, "Portable Computing Language")) return;
+  unset("CLT_BINARY_CACHE");
+  unset("CLT_CACHE_DIR");
+  char *dir = make_temp_dir();
+  setenv("CLT_CACHE_DIR", dir, 1);
+  unsetenv("CLT_BINARY_CACHE");
+  char path[512], cmd[600];
+  for (int build = 1; build <= 3; build++) {
+    clt_device *d;
+    ck_assert_int_eq(clt_device_open(clt_device_spec(tu_cl()), &d), CLT_OK);
+    clt_tensor *t = clt_full(d, CLT_INT32, CLT_SHAPE(5), 7);
+    ck_assert_ptr_nonnull(t);
+    tu_assert_values(t, 1, (const int64_t[]){5}, (const double[]){7, 7, 7, 7, 7});
+    clt_release(t);
+    clt_device_release(d);
+    ck_assert_int_eq(clt_last_status(), CLT_OK);
+    ck_assert_int_eq(cache_files(dir, path, sizeof path), build == 1 ? 0 : 1);
+    snprintf(cmd, sizeof cmd, "ls %s/*.once >/dev/null 2>&1", dir);
+    ck_assert_int_eq(system(cmd) == 0, build == 1); /* the marker, until the entry replaces it */
+  }
+  snprintf(cmd, sizeof cmd, "rm -f %s/*.bin %s/*.once", dir, dir);
+  ck_assert_int_eq(system(cmd), 0);
+  rmdir(dir);
+  unset("CLT_CACHE_DIR");
+  unset("CLT_BINARY_CACHE");
+}
+END_TEST
+
 START_TEST(unwritable_cache_is_not_an_error) {
   setenv("CLT_CACHE_DIR", "/proc/clt-cannot-write-here", 1);
   setenv("CLT_BINARY_CACHE", "1", 1);
@@ -569,6 +619,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, kernel_build_errors_carry_the_log);
     tcase_add_test(tc, binary_cache_survives_corruption);
     tcase_add_test(tc, cache_dir_set_by_the_application);
+    tcase_add_test(tc, pocl_binary_cache_written_by_the_second_build);
     tcase_add_test(tc, unwritable_cache_is_not_an_error);
     tcase_add_test(tc, no_fp64_refuses_float64);
     tcase_add_test(tc, device_open_survives_every_fault);

@@ -317,12 +317,46 @@ START_TEST(check_mode_runs_gemm_twice) {
 }
 END_TEST
 
+/* The CPU's float32 GEMM provider (clt_cpu_gemm_provider): named, with its reason, and right on
+ * products large enough to use it (>= 128^3 multiply-adds), with either operand transposed.
+ * Integer entries keep every sum exact, so any provider must match the reference exactly. The
+ * matmul_onednn test runs this with CLT_CPU_GEMM=onednn, where the build has oneDNN. */
+START_TEST(cpu_gemm_provider_products) {
+  const char *line = clt_cpu_gemm_provider(), *forced = getenv("CLT_CPU_GEMM");
+  ck_assert_ptr_nonnull(line);
+  ck_assert_msg(strncmp(line, "cblas", 5) == 0 || strncmp(line, "onednn", 6) == 0, "%s", line);
+  ck_assert_msg(strstr(line, "cblas is ") != NULL, "%s", line);
+  if (forced && strcmp(forced, "auto") != 0)
+    ck_assert_msg(strncmp(line, forced, strlen(forced)) == 0 && strstr(line, "set by $CLT_CPU_GEMM"), "%s", line);
+  enum { M = 130, K = 140, N = 150 };
+  static float a[M * K], b[K * N], c[M * N];
+  for (int i = 0; i < M * K; i++) a[i] = (float)(i % 5 - 2);
+  for (int i = 0; i < K * N; i++) b[i] = (float)(i % 7 - 3);
+  for (int t = 0; t < 4; t++) { /* t & 1: A given transposed, t & 2: B */
+    clt_scope_begin();
+    clt_tensor *x = t & 1 ? clt_transpose(clt_contiguous(clt_transpose(clt_from_host(TU_DEV, CLT_FLOAT32, CLT_SHAPE(M, K), a), 0, 1)), 0, 1)
+                          : clt_from_host(TU_DEV, CLT_FLOAT32, CLT_SHAPE(M, K), a);
+    clt_tensor *y = t & 2 ? clt_transpose(clt_contiguous(clt_transpose(clt_from_host(TU_DEV, CLT_FLOAT32, CLT_SHAPE(K, N), b), 0, 1)), 0, 1)
+                          : clt_from_host(TU_DEV, CLT_FLOAT32, CLT_SHAPE(K, N), b);
+    ck_assert_int_eq(clt_to_host(clt_matmul(x, y), c, sizeof c), CLT_OK);
+    clt_scope_end();
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) {
+        double want = 0;
+        for (int p = 0; p < K; p++) want += (double)a[i * K + p] * b[p * N + j];
+        ck_assert_msg(c[i * N + j] == (float)want, "case %d [%d,%d]: %g, want %g (%s)", t, i, j, c[i * N + j], want, line);
+      }
+  }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("matmul");
   TCase *tc = tu_tcase("matmul");
   TU_DEVICES(tc, shapes_like_numpy);
   TU_VS_HOST(tc, device_matches_host);
   TU_DEVICES(tc, empty_products_and_errors);
+  TU_DEVICES(tc, cpu_gemm_provider_products);
   if (tu_cl()) {
     tcase_add_test(tc, check_mode_runs_gemm_twice);
     tcase_add_loop_test(tc, every_gemm_provider, 0, NPROVIDERS);

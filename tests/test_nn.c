@@ -106,6 +106,37 @@ START_TEST(losses_match_their_definitions) {
 }
 END_TEST
 
+/* Cross entropy over rows of 16 classes or more, which kernels/loss.cl reads 8 at a time (then
+ * the rest one by one), against the host: rows of 37 and 1000 classes, the largest logit in the
+ * vector part, in the tail, at a label, and a row with an infinite logit. */
+START_TEST(cross_entropy_wide_rows_match_the_host) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  static const int64_t widths[] = {16, 37, 1000};
+  for (size_t w = 0; w < 3; w++) {
+    int64_t C = widths[w], N = 5;
+    float *x = malloc((size_t)(N * C) * sizeof *x);
+    for (int64_t i = 0; i < N * C; i++) x[i] = (float)((i * 37 + 11) % 23) / 3.0f - 4.0f;
+    x[0 * C + 3] = 30; /* row 0: the max in the first vector */
+    x[1 * C + C - 1] = 25; /* row 1: in the tail (or the last vector) */
+    x[3 * C + 9] = INFINITY;
+    int64_t y[5] = {3, C - 1, 0, 9, C / 2};
+    clt_tensor *lx = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(N, C), x), *ly = clt_from_host(dev, CLT_INT64, CLT_SHAPE(N), y);
+    clt_tensor *got = clt_cross_entropy(lx, ly, CLT_REDUCTION_NONE);
+    clt_tensor *want = clt_cross_entropy(clt_to(lx, tu_dev[0]), clt_to(ly, tu_dev[0]), CLT_REDUCTION_NONE);
+    double *g = tu_values(got), *h = tu_values(want);
+    for (int64_t i = 0; i < N; i++)
+      ck_assert_msg((isnan(g[i]) && isnan(h[i])) || fabs(g[i] - h[i]) <= 1e-5 + 1e-5 * fabs(h[i]),
+                    "C = %lld, row %lld on %s: %.9g, the host %.9g", (long long)C, (long long)i, clt_device_spec(dev),
+                    g[i], h[i]);
+    free(g);
+    free(h);
+    free(x);
+  }
+  clt_scope_end();
+}
+END_TEST
+
 START_TEST(loss_errors) {
   clt_device *dev = TU_DEV;
   clt_scope_begin();
@@ -480,6 +511,7 @@ static Suite *suite(void) {
   TCase *tc = tu_tcase("nn");
   TU_DEVICES(tc, losses_gradcheck);
   TU_DEVICES(tc, losses_match_their_definitions);
+  TU_DEVICES(tc, cross_entropy_wide_rows_match_the_host);
   TU_DEVICES(tc, loss_errors);
   TU_DEVICES(tc, linear_and_dropout);
   TU_DEVICES(tc, initialisers);

@@ -107,6 +107,39 @@ START_TEST(argmax_argmin_match_the_host) {
 }
 END_TEST
 
+/* argmax/argmin along contiguous float rows long enough for kernels/reduce.cl's 8-lane path
+ * (each lane keeps its first best; of equal lanes the first index wins; NaN wins, the first
+ * NaN): ties in several lanes, a NaN in the vector part, two NaNs, a NaN in the tail, rows
+ * split into chunks (1000), against the host. */
+START_TEST(argmax_argmin_long_rows_match_the_host) {
+  clt_device *dev = TU_DEV;
+  static const int64_t widths[] = {16, 301, 1000};
+  for (int dt = 0; dt < 2; dt++)
+    for (size_t w = 0; w < 3; w++) {
+      int64_t R = widths[w], A = 6;
+      double *v = malloc((size_t)(A * R) * sizeof *v);
+      for (int64_t i = 0; i < A * R; i++) v[i] = (double)((i * 29 + 7) % 5); /* 0..4, many ties */
+      v[1 * R + 11] = NAN;
+      v[2 * R + 13] = NAN;
+      v[2 * R + 6] = NAN;
+      v[3 * R + R - 1] = NAN;
+      for (int64_t r = 0; r < R; r++) v[4 * R + r] = 1; /* all equal: index 0 */
+      v[5 * R + R - 2] = 9; /* the max in the last elements */
+      uint8_t *raw = malloc((size_t)(A * R) * 8);
+      clt_dtype t = dt ? CLT_FLOAT64 : CLT_FLOAT32;
+      for (int64_t i = 0; i < A * R; i++) clt__store_f64(t, raw + (size_t)i * clt_dtype_size(t), v[i]);
+      clt_scope_begin();
+      clt_tensor *x = clt_from_host(dev, t, CLT_SHAPE(A, R), raw), *h = clt_to(x, tu_dev[0]);
+      assert_close_tol(clt_argmax(x, CLT_DIMS(1), false), clt_argmax(h, CLT_DIMS(1), false), 0, 0, "argmax, long rows");
+      assert_close_tol(clt_argmin(x, CLT_DIMS(1), false), clt_argmin(h, CLT_DIMS(1), false), 0, 0, "argmin, long rows");
+      assert_close_tol(clt_max(x, CLT_DIMS(1), false), clt_max(h, CLT_DIMS(1), false), 0, 0, "max, long rows");
+      clt_scope_end();
+      free(raw);
+      free(v);
+    }
+}
+END_TEST
+
 START_TEST(argmax_argmin_known_values) {
   clt_device *dev = TU_DEV;
   /* the first of equal values, and NaN beats every number */
@@ -457,6 +490,7 @@ static Suite *suite(void) {
   TCase *tc = tu_tcase("reduce");
   TU_VS_HOST(tc, reductions_match_the_host);
   TU_VS_HOST(tc, argmax_argmin_match_the_host);
+  TU_VS_HOST(tc, argmax_argmin_long_rows_match_the_host);
   TU_DEVICES(tc, argmax_argmin_known_values);
   TU_DEVICES(tc, arg_over_all_dims_keeps_every_dim);
   TU_DEVICES(tc, sums_of_ten_million_are_accurate);

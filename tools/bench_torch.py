@@ -11,12 +11,14 @@
       initialises its own layers from --seed.
 
   bench_torch.py bench [--clt-bench PATH | --clt-json FILE] [--device SPEC] [--torch-device cpu|cuda|auto]
-                       [--quick] [--threads N] [--json]
+                       [--quick] [--threads N] [--json | --tsv]
       Runs clt-bench --json on one device (or reads the JSON it wrote), then the same workloads in
       PyTorch, in the same run, and prints both with clt/PyTorch (above 1: clt is faster). Timing
       as clt-bench: the median of five samples of at least 0.2 s (0.01 s with --quick). PyTorch
       runs on the CPU, or on CUDA (--torch-device cuda; auto takes CUDA where PyTorch has it),
-      synchronised after each batch of calls, with TF32 off (clt computes in full FP32).
+      synchronised after each batch of calls, with TF32 off (clt computes in full FP32). Only the
+      sections clt-bench measured run. --tsv prints one line per PyTorch figure, section, name,
+      n and value separated by tabs: what clt-bench reads to print PyTorch's column itself.
 """
 import argparse
 import json
@@ -239,16 +241,20 @@ def measure(fn, min_time):
     return sorted(samples)[2]
 
 
-def torch_workloads(quick, min_time, dev="cpu"):
-    """The PyTorch figures keyed (section, name, n), in clt-bench's units, on device dev."""
+def torch_workloads(quick, min_time, dev="cpu", sections=None):
+    """The PyTorch figures keyed (section, name, n), in clt-bench's units, on device dev; only
+    those of the named sections (all when None)."""
     out = {}
     torch.manual_seed(1)
+
+    def want(section):
+        return sections is None or section in sections
 
     def rand(*shape):
         return torch.rand(*shape, device=dev)
     top = 1000000 if quick else 10000000
     n = 1000
-    while n <= top:
+    while n <= top and want("elementwise"):
         rows = n // 100
         a, b = rand(n), rand(n)
         ra, rb = rand(rows, 100), rand(100)
@@ -260,7 +266,7 @@ def torch_workloads(quick, min_time, dev="cpu"):
             out[("elementwise", name, n)] = nbytes * n / measure(fn, min_time) / 1e9
         n *= 10
     n = 1000000
-    while n <= (1000000 if quick else 10000000):
+    while n <= (1000000 if quick else 10000000) and want("reduction"):
         x = rand(n // 1000, 1000)
         xt = rand(1000, n // 1000).t()
         y = (rand(n // 1000) * 999.99).long()
@@ -274,13 +280,21 @@ def torch_workloads(quick, min_time, dev="cpu"):
             out[("reduction", name, n)] = nbytes * n / measure(fn, min_time) / 1e9
         n *= 10
     m = 64
-    while m <= (256 if quick else 2048):
+    while m <= (256 if quick else 2048) and want("matmul"):
         x, y = rand(m, m), rand(m, m)
         out[("matmul", "matmul %dx%d" % (m, m), m)] = 2.0 * m ** 3 / measure(lambda: x @ y, min_time) / 1e9
         if m == 128:
             xb, yb = rand(32, m, m), rand(32, m, m)
             out[("matmul", "matmul 128x128, batch 32", m)] = 2.0 * 32 * m ** 3 / measure(lambda: xb @ yb, min_time) / 1e9
         m *= 2
+    if want("transfer"):
+        transfers(out, quick, min_time, dev)
+    if want("training"):
+        training(out, quick, min_time, dev, rand)
+    return out
+
+
+def transfers(out, quick, min_time, dev):
     n = 1000000 if quick else 10000000
     host = np.zeros(n, dtype=np.float32)
     out[("transfer", "host to device (clt_from_host)", n)] = 4 * n / measure(lambda: torch.tensor(host, device=dev),
@@ -291,6 +305,9 @@ def torch_workloads(quick, min_time, dev="cpu"):
     if dev == "cpu":
         out[("transfer", "zero-copy import (clt_wrap_host_on)", n)] = 4 * n / measure(lambda: torch.from_numpy(host),
                                                                                          min_time) / 1e9
+
+
+def training(out, quick, min_time, dev, rand):
     for name, sizes, batch in [("digits MLP 64-128-10, batch 64", [64, 128, 10], 64),
                                ("MLP 784-1024-1024-10, batch 256", [784, 1024, 1024, 10], 256)][:1 if quick else 2]:
         layers = []
@@ -308,7 +325,6 @@ def torch_workloads(quick, min_time, dev="cpu"):
             torch.nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
         out[("training", name, batch)] = 1.0 / measure(step, min_time)
-    return out
 
 
 def fwd_bwd(fn, inputs, dev):
@@ -401,15 +417,23 @@ def bench(args):
         clt = json.load(open(args.clt_json))
     else:
         exe = args.clt_bench or os.path.join(HERE, "..", "build", "tools", "clt-bench")
-        cmd = [exe, "--json"] + (["--quick"] if args.quick else []) + (["--device", args.device] if args.device else [])
+        cmd = [exe, "--json", "--no-torch"] + (["--quick"] if args.quick else []) + \
+            (["--device", args.device] if args.device else [])
         import subprocess
         res = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, universal_newlines=True)
         clt = json.loads(res.stdout)
     torch.set_num_threads(args.threads)
     dev = torch_device(args.torch_device)
     dev_name = torch.cuda.get_device_name() if dev == "cuda" else "CPU, %d thread(s)" % args.threads
-    theirs = torch_workloads(args.quick, 0.01 if args.quick else 0.2, dev)
-    theirs.update(torch_layer_workloads(args.quick, 0.01 if args.quick else 0.2, dev))
+    sections = set(r["section"] for r in clt["results"])
+    min_time = 0.01 if args.quick else 0.2
+    theirs = torch_workloads(args.quick, min_time, dev, sections)
+    if sections & {"conv", "norm", "attention", "training"}:
+        theirs.update(torch_layer_workloads(args.quick, min_time, dev))
+    if args.tsv:
+        for (section, name, n), value in sorted(theirs.items()):
+            print("%s\t%s\t%d\t%.6g" % (section, name, n, value))
+        return
     rows = []
     for r in clt["results"]:
         key = (r["section"], r["name"], int(r["n"]))
@@ -452,6 +476,7 @@ def main():
     b.add_argument("--quick", action="store_true")
     b.add_argument("--threads", type=int, default=torch.get_num_threads())
     b.add_argument("--json", action="store_true")
+    b.add_argument("--tsv", action="store_true", help="PyTorch's figures only, tab-separated (clt-bench reads them)")
     args = p.parse_args()
     if args.cmd == "digits":
         train_digits(args)

@@ -49,12 +49,19 @@ meson compile -C "$build"
 meson test -C "$build" --print-errorlogs
 ran+=(plain)
 mark "build and plain tests"
-# A smoke of clt-bench on the default device (--quick: about 10 s): it must run and print every
-# section; its figures are not judged here (shared machines are noisy; docs/PERFORMANCE.md).
-timeout 60 "$build/tools/clt-bench" --quick > "$build/clt-bench-quick.txt"
+# A smoke of clt-bench on the default device (--quick: about 30 s with PyTorch's column, 1-2
+# minutes on a loaded machine): it must run and print every section, the first training step of
+# a new process, and PyTorch's column where python3 imports torch; its figures are not judged
+# here (shared machines are noisy; docs/PERFORMANCE.md).
+timeout 300 "$build/tools/clt-bench" --quick > "$build/clt-bench-quick.txt"
 for section in elementwise overhead reduction matmul transfer training startup; do
   grep -q "^\[$section\]" "$build/clt-bench-quick.txt" || { echo "check.sh: clt-bench printed no $section section"; exit 1; }
 done
+grep -q "first training step, binaries off: warm" "$build/clt-bench-quick.txt" ||
+  { echo "check.sh: clt-bench --quick timed no first training step"; exit 1; }
+if python3 -c "import torch" 2>/dev/null; then
+  grep -q "clt/torch" "$build/clt-bench-quick.txt" || { echo "check.sh: clt-bench printed no PyTorch column"; exit 1; }
+fi
 mark "clt-bench smoke"
 meson test -C "$build" --setup valgrind --print-errorlogs
 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \

@@ -5,7 +5,11 @@
  * noisy, so compare ratios from one run rather than absolute numbers across runs.
  *
  *   clt-bench [--device SPEC | --all] [--quick] [--json] [--svg FILE] [--only SECTION]
+ *             [--no-torch | --torch-threads N]
  *   clt-bench --startup [--device SPEC] [--runs N] [--json]
+ *
+ * Where python3 can import torch, PyTorch's figure for each workload prints beside clt's
+ * (tools/bench_torch.py, run after clt's figures in the same process's run).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -35,7 +39,7 @@ static double min_time = 0.05; /* seconds per sample */
 
 typedef struct {
   char section[24], name[64], unit[12], ref_name[32]; /* name: as long as the buffers names are made in */
-  double n, value, ref;
+  double n, value, ref, torch; /* torch: PyTorch's figure for the same workload, 0 when none */
 } row;
 
 static row rows[512];
@@ -52,6 +56,7 @@ static void add_row(const char *section, const char *name, double n, double valu
   r->n = n;
   r->value = value;
   r->ref = ref;
+  r->torch = 0;
 }
 
 /* Median seconds per call of fn over 5 samples, each repeating fn until min_time has passed;
@@ -672,58 +677,115 @@ static void bench_training(void) {
 
 /* ---- start-up in new processes ---------------------------------------------------------- */
 
-/* The child: open the device, then a fill, random numbers and a strided copy, each read back. */
-static int first_ops(const char *spec) {
+/* The child: open the device, then either a fill, random numbers and a strided copy, each read
+ * back ("ops"), or one training step of the digits MLP (64-128-10, batch 64, Adam: clt-train's)
+ * with its loss read back ("step"). It prints milliseconds from $CLT_BENCH_T0, the parent's
+ * clock just before it started the process (CLOCK_MONOTONIC is one clock for every process),
+ * so the figure holds the process start, the dynamic loader and the library's own start-up. */
+static double since_start(double t0) {
+  const char *s = getenv("CLT_BENCH_T0");
+  return 1000 * (now() - (s ? atof(s) : t0));
+}
+
+static clt_status first_step(clt_device *d) {
+  mlp_ctx c = {.n = 2};
+  static const int64_t sizes[3] = {64, 128, 10};
+  clt_tensor *params[4];
+  clt_manual_seed(3);
+  for (int i = 0; i < 2; i++) {
+    c.w[i] = clt_rand(d, CLT_FLOAT32, CLT_SHAPE(sizes[i + 1], sizes[i]));
+    c.b[i] = clt_zeros(d, CLT_FLOAT32, CLT_SHAPE(sizes[i + 1]));
+    clt_init_kaiming_uniform_(c.w[i], sqrt(5.0));
+    clt_set_requires_grad(c.w[i], true);
+    clt_set_requires_grad(c.b[i], true);
+    params[2 * i] = c.w[i];
+    params[2 * i + 1] = c.b[i];
+  }
+  c.x = clt_rand(d, CLT_FLOAT32, CLT_SHAPE(64, 64));
+  c.y = clt_cast(clt_mul_scalar(clt_rand(d, CLT_FLOAT32, CLT_SHAPE(64)), 9.99), CLT_INT64);
+  clt_optim_config cfg = clt_optim_defaults(CLT_OPTIM_ADAM);
+  if (!c.x || !c.y || clt_optim_create(&cfg, 4, params, &c.opt) != CLT_OK) return clt_last_status();
+  clt_tensor *h = clt_relu(clt_linear(c.x, c.w[0], c.b[0]));
+  clt_tensor *loss = clt_cross_entropy(clt_linear(h, c.w[1], c.b[1]), c.y, CLT_REDUCTION_MEAN);
+  double v = 0;
+  clt_status st = loss ? CLT_OK : clt_last_status();
+  if (st == CLT_OK) st = clt_backward(loss, NULL);
+  if (st == CLT_OK) st = clt_optim_step(c.opt);
+  if (st == CLT_OK) st = clt_item(clt_sum(c.w[0], CLT_ALL_DIMS, false), &v); /* waits for the step's last write */
+  clt_optim_release(c.opt);
+  return st;
+}
+
+static int first_ops(const char *spec, bool step) {
   double t0 = now();
   clt_device *d;
   if (clt_device_open(spec, &d) != CLT_OK) die("opening the device");
   float v[1000];
   clt_scope_begin();
-  clt_tensor *z = clt_zeros(d, CLT_FLOAT32, CLT_SHAPE(1000));
-  clt_status st = clt_to_host(z, v, sizeof v);
-  if (st == CLT_OK) st = clt_to_host(clt_rand(d, CLT_FLOAT32, CLT_SHAPE(1000)), v, sizeof v);
-  if (st == CLT_OK) st = clt_to_host(clt_transpose(clt_reshape(z, CLT_SHAPE(10, 100)), 0, 1), v, sizeof v);
-  double t1 = now();
+  clt_status st;
+  if (step) {
+    st = first_step(d);
+  } else {
+    clt_tensor *z = clt_zeros(d, CLT_FLOAT32, CLT_SHAPE(1000));
+    st = clt_to_host(z, v, sizeof v);
+    if (st == CLT_OK) st = clt_to_host(clt_rand(d, CLT_FLOAT32, CLT_SHAPE(1000)), v, sizeof v);
+    if (st == CLT_OK) st = clt_to_host(clt_transpose(clt_reshape(z, CLT_SHAPE(10, 100)), 0, 1), v, sizeof v);
+  }
+  double t1 = since_start(t0);
   clt_scope_end();
   clt_device_release(d);
-  if (st != CLT_OK) die("the first ops");
-  printf("%.1f\n", 1000 * (t1 - t0));
+  if (st != CLT_OK) die(step ? "the first training step" : "the first ops");
+  printf("%.1f\n", t1);
   return 0;
 }
 
-static double child(const char *self, const char *spec) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, TOOL_QUOTE "%s" TOOL_QUOTE " --startup-child --device " TOOL_QUOTE "%s" TOOL_QUOTE, self,
-           spec);
+static double child(const char *self, const char *spec, const char *what) {
+  char cmd[1024], t0[32];
+  snprintf(cmd, sizeof cmd, TOOL_QUOTE "%s" TOOL_QUOTE " --startup-child %s --device " TOOL_QUOTE "%s" TOOL_QUOTE, self,
+           what, spec);
+  snprintf(t0, sizeof t0, "%.6f", now());
+  tool_setenv("CLT_BENCH_T0", t0);
   FILE *p = popen(cmd, "r");
   if (!p) return -1;
   double total = -1;
   if (fscanf(p, "%lf", &total) != 1) total = -1;
   pclose(p);
+  tool_setenv("CLT_BENCH_T0", NULL);
   return total;
 }
 
+/* Cold: fresh, empty cache directories; warm: the best of runs later processes. Each mode's
+ * first op, then its first training step (the step's own first process finds the caches warm
+ * for the kernels the ops used only). */
 static void bench_startup(const char *self, const char *spec, int runs) {
   char base[600];
   if (!tool_mkdtemp("clt-bench", base, sizeof base)) return;
-  const char *modes[2] = {"first op, PoCL cache only", "first op, with binary cache"};
-  for (int m = 0; m < 2; m++) {
+  /* clt's binary cache off, its default (on PoCL: written by the second process, read from the
+   * third), and on from the first process. With --quick (CI's smoke) only the first op where a
+   * process writes binaries: writing them makes PoCL compile every kernel of each family, which
+   * for the training step's ten families took 40-70 s on a loaded 2-core machine. */
+  static const struct { const char *name, *bincache; } modes[3] = {
+      {"binaries off", "0"}, {"binaries default", NULL}, {"binaries on", "1"}};
+  static const struct { const char *name, *what; } jobs[2] = {{"first op", "ops"}, {"first training step", "step"}};
+  for (int m = 0; m < (quick ? 2 : 3); m++) {
     char pocl[700], cltc[700];
     snprintf(pocl, sizeof pocl, "%s/pocl-%d", base, m);
     snprintf(cltc, sizeof cltc, "%s/clt-%d", base, m);
     tool_setenv("POCL_CACHE_DIR", pocl);
     tool_setenv("CLT_CACHE_DIR", cltc);
-    tool_setenv("CLT_BINARY_CACHE", m ? "1" : "0");
-    double cold = child(self, spec), warm = -1;
-    for (int r = 0; r < runs; r++) {
-      double t = child(self, spec);
-      if (t >= 0 && (warm < 0 || t < warm)) warm = t;
+    tool_setenv("CLT_BINARY_CACHE", modes[m].bincache);
+    for (int j = 0; j < (quick && m > 0 ? 1 : 2); j++) {
+      double cold = child(self, spec, jobs[j].what), warm = -1;
+      for (int r = 0; r < runs; r++) {
+        double t = child(self, spec, jobs[j].what);
+        if (t >= 0 && (warm < 0 || t < warm)) warm = t;
+      }
+      char name[80];
+      snprintf(name, sizeof name, "%s, %s: cold", jobs[j].name, modes[m].name);
+      add_row("startup", name, 0, cold, "ms", 0, "");
+      snprintf(name, sizeof name, "%s, %s: warm", jobs[j].name, modes[m].name);
+      add_row("startup", name, 0, warm, "ms", 0, "");
     }
-    char name[64];
-    snprintf(name, sizeof name, "%s: cold", modes[m]);
-    add_row("startup", name, 0, cold, "ms", 0, "");
-    snprintf(name, sizeof name, "%s: warm", modes[m]);
-    add_row("startup", name, 0, warm, "ms", 0, "");
   }
   if (!tool_rmtree(base)) fprintf(stderr, "clt-bench: could not remove %s\n", base);
   tool_setenv("POCL_CACHE_DIR", NULL);
@@ -735,36 +797,97 @@ static void bench_startup(const char *self, const char *spec, int runs) {
 
 static void print_table(const clt_device_info *in) {
   const char *v = getenv("CLT_KERNEL_VARIANT");
-  printf("clt-bench on %s (%s), kernels: %s; ratio = value / reference, measured in this run\n", in->spec, in->name,
+  printf("clt-bench on %s (%s), kernels: %s; ratio = value / reference, measured in this run", in->spec, in->name,
          v && *v ? v : "the device type's");
+  bool torch = false;
+  for (int i = 0; i < nrows; i++) torch = torch || rows[i].torch > 0;
+  printf(torch ? ";\nPyTorch: tools/bench_torch.py's figure for the same workload, in the same run (clt/torch above 1: "
+                 "clt is faster)\n" : "\n");
   const char *section = "";
   for (int i = 0; i < nrows; i++) {
     row *r = &rows[i];
     if (strcmp(section, r->section) != 0) {
       section = r->section;
-      printf("\n[%s]\n  %-38s %10s %12s %-8s %7s  %s\n", section, "workload", "n", "value", "unit", "ratio", "reference");
+      printf("\n[%s]\n  %-38s %10s %12s %-8s", section, "workload", "n", "value", "unit");
+      if (torch) printf(" %12s %9s", "PyTorch", "clt/torch");
+      printf(" %7s  %s\n", "ratio", "reference");
     }
     char ratio[16] = "", ref[64] = "";
     if (r->ref > 0) {
       snprintf(ratio, sizeof ratio, "%.2f", r->value / r->ref);
       snprintf(ref, sizeof ref, "%.4g %s (%s)", r->ref, r->unit, r->ref_name);
     }
-    printf("  %-38s %10.0f %12.3f %-8s %7s  %s\n", r->name, r->n, r->value, r->unit, ratio, ref);
+    printf("  %-38s %10.0f %12.3f %-8s", r->name, r->n, r->value, r->unit);
+    if (torch && r->torch > 0) printf(" %12.3f %9.2f", r->torch, r->value / r->torch);
+    else if (torch) printf(" %12s %9s", "", "");
+    printf(" %7s  %s\n", ratio, ref);
   }
 }
 
-static void print_json(const clt_device_info *in, bool first) {
+static void print_json(FILE *f, const clt_device_info *in, bool first) {
   const char *v = getenv("CLT_KERNEL_VARIANT");
-  printf("%s{\"device\": \"%s\", \"device_name\": \"%s\", \"kernel_variant\": \"%s\", \"results\": [", first ? "" : ",\n",
-         in->spec, in->name, v && *v ? v : "default");
+  fprintf(f, "%s{\"device\": \"%s\", \"device_name\": \"%s\", \"kernel_variant\": \"%s\", \"results\": [",
+          first ? "" : ",\n", in->spec, in->name, v && *v ? v : "default");
   for (int i = 0; i < nrows; i++) {
     row *r = &rows[i];
-    printf("%s\n  {\"section\": \"%s\", \"name\": \"%s\", \"n\": %.0f, \"value\": %.6g, \"unit\": \"%s\"", i ? "," : "",
-           r->section, r->name, r->n, r->value, r->unit);
-    if (r->ref > 0) printf(", \"reference\": %.6g, \"reference_name\": \"%s\", \"ratio\": %.4f", r->ref, r->ref_name, r->value / r->ref);
-    printf("}");
+    fprintf(f, "%s\n  {\"section\": \"%s\", \"name\": \"%s\", \"n\": %.0f, \"value\": %.6g, \"unit\": \"%s\"",
+            i ? "," : "", r->section, r->name, r->n, r->value, r->unit);
+    if (r->ref > 0)
+      fprintf(f, ", \"reference\": %.6g, \"reference_name\": \"%s\", \"ratio\": %.4f", r->ref, r->ref_name,
+              r->value / r->ref);
+    if (r->torch > 0) fprintf(f, ", \"torch\": %.6g, \"clt_over_torch\": %.4f", r->torch, r->value / r->torch);
+    fprintf(f, "}");
   }
-  printf("\n]}");
+  fprintf(f, "\n]}");
+}
+
+/* ---- PyTorch's column ------------------------------------------------------------------- */
+
+/* Runs tools/bench_torch.py ($CLT_BENCH_TORCH, else the source tree's copy) on this run's rows,
+ * after clt's own figures, and puts PyTorch's figure for each workload it knows beside clt's:
+ * the yardstick users compare with, measured in the same run. Where Python or PyTorch is
+ * missing, one line on stderr says so and the table has no such column. */
+static void torch_column(const clt_device_info *in, int threads) {
+  const char *script = getenv("CLT_BENCH_TORCH");
+#ifdef CLT_BENCH_TORCH_PY
+  if (!script || !*script) script = CLT_BENCH_TORCH_PY;
+#endif
+  FILE *probe = script && *script ? fopen(script, "r") : NULL;
+  if (!probe) {
+    fprintf(stderr, "clt-bench: no PyTorch column: bench_torch.py not found (set $CLT_BENCH_TORCH)\n");
+    return;
+  }
+  fclose(probe);
+  char tmp[] = "/tmp/clt-bench-rows-XXXXXX";
+  int fd = mkstemp(tmp);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  if (!f) {
+    if (fd >= 0) close(fd);
+    return;
+  }
+  print_json(f, in, true);
+  fclose(f);
+  char cmd[1400], threads_arg[32] = "";
+  if (threads > 0) snprintf(threads_arg, sizeof threads_arg, " --threads %d", threads);
+  snprintf(cmd, sizeof cmd, "python3 '%s' bench --clt-json '%s' --tsv%s%s 2>/dev/null", script, tmp,
+           quick ? " --quick" : "", threads_arg);
+  FILE *p = popen(cmd, "r");
+  int matched = 0;
+  char line[256];
+  while (p && fgets(line, sizeof line, p)) {
+    char *section = strtok(line, "\t"), *name = strtok(NULL, "\t"), *n = strtok(NULL, "\t"),
+         *value = strtok(NULL, "\t\n");
+    if (!section || !name || !n || !value) continue;
+    for (int i = 0; i < nrows; i++)
+      if (strcmp(rows[i].section, section) == 0 && strcmp(rows[i].name, name) == 0 && rows[i].n == atof(n)) {
+        rows[i].torch = atof(value);
+        matched++;
+      }
+  }
+  int st = p ? pclose(p) : -1;
+  remove(tmp);
+  if (st != 0 || matched == 0)
+    fprintf(stderr, "clt-bench: no PyTorch column: '%s' failed (is torch importable by python3?)\n", script);
 }
 
 /* Elementwise GB/s against n, one line per op, and the copy kernel's bandwidth. */
@@ -822,26 +945,34 @@ static void write_svg(const char *path, const clt_device_info *in) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: clt-bench [--device SPEC | --all] [--quick] [--json] [--svg FILE] [--only SECTION]\n"
+          "                 [--no-torch | --torch-threads N]\n"
           "       clt-bench --startup [--device SPEC] [--runs N] [--json]\n"
           "Sections: peak, elementwise, overhead, reduction, norm, conv, attention, matmul, transfer, training,\n"
           "startup.\n"
-          "$CLT_KERNEL_VARIANT (gpu or cpu) picks clt's kernels; the output names it.\n");
+          "$CLT_KERNEL_VARIANT (gpu or cpu) picks clt's kernels; the output names it.\n"
+          "Where python3 imports torch, PyTorch's figures for the same workloads print beside clt's\n"
+          "(tools/bench_torch.py, or $CLT_BENCH_TORCH; --no-torch leaves them out).\n");
 }
 
 int main(int argc, char **argv) {
   const char *spec = NULL, *svg = NULL, *only = NULL;
-  int runs = 5;
-  bool all = false, json = false, startup_only = false, is_child = false;
+  int runs = 0; /* 5, or 2 with --quick */
+  const char *child_what = NULL;
+  bool no_torch = false;
+  int torch_threads = 0;
+  bool all = false, json = false, startup_only = false;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) spec = argv[++i];
     else if (strcmp(argv[i], "--svg") == 0 && i + 1 < argc) svg = argv[++i];
     else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
     else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) runs = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--torch-threads") == 0 && i + 1 < argc) torch_threads = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--no-torch") == 0) no_torch = true;
     else if (strcmp(argv[i], "--all") == 0) all = true;
     else if (strcmp(argv[i], "--quick") == 0) quick = true;
     else if (strcmp(argv[i], "--json") == 0) json = true;
     else if (strcmp(argv[i], "--startup") == 0) startup_only = true;
-    else if (strcmp(argv[i], "--startup-child") == 0) is_child = true;
+    else if (strcmp(argv[i], "--startup-child") == 0 && i + 1 < argc) child_what = argv[++i];
     else if (strcmp(argv[i], "--help") == 0) {
       usage(stdout);
       return 0;
@@ -850,8 +981,9 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (is_child) return first_ops(spec ? spec : "cl");
+  if (child_what) return first_ops(spec ? spec : "cl", strcmp(child_what, "step") == 0);
   if (quick) min_time = 0.01;
+  if (runs <= 0) runs = quick ? 2 : 5;
   if (startup_only) only = "startup";
   size_t ndev = 1;
   clt_device_info list[16];
@@ -879,7 +1011,8 @@ int main(int argc, char **argv) {
     RUN("training", bench_models(&env));
     if (in.type != CLT_DEVICE_HOST) RUN("startup", bench_startup(argv[0], in.spec, runs));
 #undef RUN
-    if (json) print_json(&in, k == 0);
+    if (!no_torch && (!only || strcmp(only, "startup") != 0)) torch_column(&in, torch_threads);
+    if (json) print_json(stdout, &in, k == 0);
     else print_table(&in);
     if (svg && k == 0) write_svg(svg, &in);
     clt_device_release(bdev);

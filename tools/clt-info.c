@@ -46,7 +46,7 @@ static void usage(FILE *f) {
           "(OpenCL), with the spec string that opens each (clt_device_open, --device, $CLT_DEVICE).\n"
           "'*' marks the default. First, each backend and the libraries it loaded (OpenCL's ICD loader\n"
           "and CLBlast, named by $CLT_OPENCL_LIBRARY and $CLT_CLBLAST_LIBRARY if set), or why it\n"
-          "lists no device.\n");
+          "lists no device. Then the library that runs float32 matrix products on the CPU, and why.\n");
 }
 
 int main(int argc, char **argv) {
@@ -82,6 +82,8 @@ int main(int argc, char **argv) {
     printf(", \"default_reason\": ");
     json_str(why);
     print_backends(true);
+    printf(", \"cpu_gemm\": ");
+    json_str(clt_cpu_gemm_provider());
     printf(", \"devices\": [");
     for (size_t i = 0; i < n; i++) {
       const clt_device_info *d = &info[i];
@@ -132,6 +134,8 @@ int main(int argc, char **argv) {
              d->host_unified_memory && d->type != CLT_DEVICE_HOST ? "; memory shared with the host" : "");
     }
     if (dst != CLT_OK) printf("\ndefault: none: %s\n", why);
+    /* measured here (a few ms): the host's products, and those of CPU devices sharing its memory */
+    printf("\nCPU GEMM (float32): %s\n", clt_cpu_gemm_provider());
   }
   free(info);
   return dst == CLT_OK ? 0 : 1;

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything clt needs to build, test and run on Debian 12 / Ubuntu 22.04 or newer:
 # compiler, meson, the OpenCL ICD loader and headers, PoCL (the CPU OpenCL device), CLBlast,
-# OpenBLAS, Jansson, DLPack's header, Check, valgrind, Open MPI (training on several processes,
-# clt/dist.h), NumPy and pytest (the Python package's tests), Doxygen (the docs target's API
-# reference);
+# OpenBLAS and oneDNN (the CPU's float32 GEMM: the faster one, measured at run time), Jansson,
+# DLPack's header, Check, valgrind, Open MPI (training on several processes, clt/dist.h), NumPy
+# and pytest (the Python package's tests), Doxygen (the docs target's API reference);
 # and for tools/check.sh's reliability checks, clang with its libFuzzer runtime and Oclgrind. Uses
 # sudo when not run as root.
 #   tools/setup-debian.sh --cross   also what tools/cross-check.sh needs (as CI runs it): mingw-w64
@@ -14,7 +14,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config meson ninja-build python3
   ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
-  libclblast-dev libopenblas-dev libjansson-dev libdlpack-dev
+  libclblast-dev libopenblas-dev libdnnl-dev libjansson-dev libdlpack-dev
   python3-numpy python3-pytest
   check valgrind doxygen
   libopenmpi-dev openmpi-bin

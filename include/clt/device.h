@@ -113,6 +113,15 @@ CLT_API clt_device_type clt_device_type_of(const clt_device *dev);
 CLT_API const char *clt_device_type_name(clt_device_type type);
 /* Waits until every operation queued on dev has finished. */
 CLT_API clt_status clt_device_synchronize(clt_device *dev);
+/* Which library runs float32 matrix products on the CPU (the host device, and OpenCL CPU devices
+ * that share host memory under CLT_GEMM=auto) and why, as one line for people: "onednn, the
+ * fastest at 256^3 here: cblas 40 GFLOP/s, onednn 180 GFLOP/s; cblas is OpenBLAS (Prescott core);
+ * warning: ...". Where the build has more than one (CBLAS, and oneDNN's dnnl_sgemm when built
+ * with it), the first product of at least 128^3 multiply-adds, or this call, measures each once
+ * per process and keeps the fastest; $CLT_CPU_GEMM (cblas, onednn) names one instead. The line
+ * warns when OpenBLAS runs a core older than the CPU (no AVX2 or AVX-512 kernels). Never NULL;
+ * the string lives as long as the process. */
+CLT_API const char *clt_cpu_gemm_provider(void);
 
 /* Lists every device without opening one: the host first, then each other backend's devices
  * (OpenCL's) in spec order. Writes up to cap records to out (out may be NULL when cap is 0) and the number that

@@ -85,14 +85,19 @@ static clt_status load_sources(int fam, sources *s) {
 /* ---- the binary cache ------------------------------------------------------------------- */
 
 /* Whether to keep program binaries on disk: $CLT_BINARY_CACHE=1 or 0 decides; by default on,
- * except on PoCL. Measured there (docs/PERFORMANCE.md): asking PoCL for a program's binary
- * compiles every kernel in it, which doubled a cold start with three small families and grows
- * with the family's kernel count, while PoCL's own cache ($POCL_CACHE_DIR) already makes a warm
- * start cheap. Other drivers hand out the binary their build produced anyway. */
-static bool cache_enabled(const clt__cl_dev *d) {
+ * except that on PoCL an entry is written the second time a family is built from source (a
+ * marker beside the entry remembers the first). Asking PoCL for a program's binary compiles
+ * every kernel in it (docs/PERFORMANCE.md: a cold start with three small families doubled), so
+ * a process that runs once should not pay it; but a warm source build costs PoCL 20-80 ms per
+ * family (it preprocesses the source to find its own cache entry), a binary 1-30 ms, and a
+ * digits training step builds ten families: a program run again starts several times faster
+ * from binaries. Other drivers hand out the binary their build produced anyway. */
+typedef enum { CACHE_OFF, CACHE_ON, CACHE_SECOND_BUILD } cache_mode;
+
+static cache_mode cache_mode_of(const clt__cl_dev *d) {
   const char *on = clt__getenv("CLT_BINARY_CACHE");
-  if (on) return strcmp(on, "0") != 0;
-  return !d->is_pocl;
+  if (on) return strcmp(on, "0") != 0 ? CACHE_ON : CACHE_OFF;
+  return d->is_pocl ? CACHE_SECOND_BUILD : CACHE_ON;
 }
 
 /* The cache directory (clt_set_cache_dir's, else $CLT_CACHE_DIR, else the platform's per-user
@@ -107,7 +112,7 @@ static bool cache_dir(char *buf, size_t cap) {
 static bool cache_path(const clt__cl_dev *d, int fam, const sources *s, const char *options, char *buf,
                        size_t cap) {
   char dir[1024];
-  if (!cache_enabled(d) || !cache_dir(dir, sizeof dir)) return false;
+  if (cache_mode_of(d) == CACHE_OFF || !cache_dir(dir, sizeof dir)) return false;
   uint64_t h = 0xcbf29ce484222325ULL;
   const int version[3] = {CLT_VERSION_MAJOR, CLT_VERSION_MINOR, CLT_VERSION_PATCH};
   h = fnv1a(h, version, sizeof version);
@@ -206,6 +211,30 @@ static void to_cache(clt__cl_dev *d, cl_program prog, const char *path, const ch
   clt__free_mem(bin);
 }
 
+/* Whether the family at path was built from source before (CACHE_SECOND_BUILD): true when its
+ * marker, path with ".once" added, exists (then removed: the entry replaces it); else the marker
+ * is made and false returned. The marker's content is never read. Like the entries, a marker
+ * that cannot be made only costs time. */
+static bool second_build(const char *path) {
+  char marker[1210];
+  int n = snprintf(marker, sizeof marker, "%s.once", path);
+  if (n < 0 || (size_t)n >= sizeof marker) return false;
+  FILE *f = fopen(marker, "rb");
+  if (f) {
+    fclose(f);
+    remove(marker);
+    return true;
+  }
+  clt_status saved = clt_last_status();
+  char saved_msg[1024];
+  snprintf(saved_msg, sizeof saved_msg, "%s", clt_last_error());
+  static const char text[] = "clt: this family was built from source once; the next build writes its binary\n";
+  const void *parts[1] = {text};
+  const size_t lens[1] = {sizeof text - 1};
+  if (clt__file_write_atomic(marker, parts, lens, 1) != CLT_OK) clt__err_restore(saved, saved_msg);
+  return false;
+}
+
 /* ---- the kernel variant ----------------------------------------------------------------- */
 
 /* CPU-shaped kernels (one element or one chunk per work-item, which PoCL vectorises across
@@ -278,7 +307,7 @@ static clt_status build(clt__cl_dev *d, int fam, int variant) {
     }
     if (cached) {
       region = clt__fault_region("binary cache");
-      to_cache(d, prog, path, options);
+      if (cache_mode_of(d) == CACHE_ON || second_build(path)) to_cache(d, prog, path, options);
       clt__fault_region(region);
     }
   }
