@@ -1,6 +1,7 @@
 /* The CPU's matrix product: CBLAS (OpenBLAS) where the build has it, else a blocked loop; for
- * float32, oneDNN's dnnl_sgemm too where the build has it, the faster of the two on this machine
- * (measured once per process). The core owns it, so that every backend whose memory the host can
+ * float32, oneDNN's dnnl_sgemm too where the machine has libdnnl (loaded at run time, as OpenCL
+ * is: Debian's libdnnl imports libOpenCL, which a link would bring back into every program), the
+ * faster of the two on this machine (measured once per process). The core owns it, so that every backend whose memory the host can
  * address uses the same one: the host backend's gemm entry, and the OpenCL backend's
  * mapped-buffer route on devices that share host memory (lib/cl/gemm.c). Operands are read and
  * written through their storages' ptr. */
@@ -15,7 +16,11 @@
 #include <cblas.h>
 #endif
 #ifdef CLT_HAVE_ONEDNN
-#include <dnnl.h>
+#if defined(_WIN32)
+#include <windows.h>
+#else
+#include <dlfcn.h>
+#endif
 #endif
 
 #ifndef CLT_HAVE_CBLAS
@@ -56,10 +61,46 @@ static void sgemm_default(bool ta, bool tb, int64_t m, int64_t n, int64_t k, con
 }
 
 #ifdef CLT_HAVE_ONEDNN
+/* dnnl_sgemm as oneDNN 2 and 3 declare it (dnnl_dim_t is int64_t, dnnl_status_t an enum), taken
+ * from the library at run time: no header or link at build time. */
+typedef int (*dnnl_sgemm_fn)(char transa, char transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                             int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+static dnnl_sgemm_fn p_dnnl_sgemm; /* set under choice_lock before onednn can be chosen */
+
+/* Loads libdnnl ($CLT_ONEDNN_LIBRARY, else the platform's names); false with the reason in
+ * note. Kept loaded: a product may run on it until the process exits. */
+static bool load_onednn(char *note, size_t cap) {
+  const char *env = clt__getenv("CLT_ONEDNN_LIBRARY");
+#if defined(_WIN32)
+  static const char *const names[] = {"dnnl.dll"};
+#elif defined(__APPLE__)
+  static const char *const names[] = {"libdnnl.3.dylib", "libdnnl.2.dylib"};
+#else
+  static const char *const names[] = {"libdnnl.so.3", "libdnnl.so.2"};
+#endif
+  size_t count = env ? 1 : sizeof names / sizeof *names;
+  for (size_t i = 0; i < count; i++) {
+    const char *name = env ? env : names[i];
+#if defined(_WIN32)
+    HMODULE h = LoadLibraryA(name);
+    void *f = h ? (void *)GetProcAddress(h, "dnnl_sgemm") : NULL;
+#else
+    void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    void *f = h ? dlsym(h, "dnnl_sgemm") : NULL;
+#endif
+    if (f) {
+      memcpy(&p_dnnl_sgemm, &f, sizeof f); /* an object pointer to a function pointer, as POSIX allows */
+      return true;
+    }
+    snprintf(note, cap, "%s%s", name, h ? " has no dnnl_sgemm" : ": not loadable");
+  }
+  return false;
+}
+
 static void sgemm_onednn(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                          const float *b, int64_t ldb, float *c, int64_t ldc) {
   /* dnnl_sgemm fails only on bad arguments, which clt__cpu_gemm_check rules out */
-  (void)dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+  (void)p_dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
 }
 #endif
 
@@ -138,20 +179,30 @@ static void choose_locked(void) {
   char dflt[300];
   describe_default(dflt, sizeof dflt);
   const char *env = clt__getenv("CLT_CPU_GEMM");
+  size_t nprov = NPROV; /* those that can run: the loaded ones come first */
+#ifdef CLT_HAVE_ONEDNN
+  char note[300] = "";
+  if (!load_onednn(note, sizeof note)) {
+    nprov = 1;
+    size_t n = strlen(dflt);
+    if (n + 1 < sizeof dflt) snprintf(dflt + n, sizeof dflt - n, "; oneDNN did not load (%s)", note);
+  }
+#endif
   if (env && *env && strcmp(env, "auto") != 0) {
-    for (size_t p = 0; p < NPROV; p++)
+    for (size_t p = 0; p < nprov; p++)
       if (strcmp(env, providers[p].name) == 0) {
         chosen = (int)p;
         snprintf(why, sizeof why, "%s, set by $CLT_CPU_GEMM; cblas is %s", providers[p].name, dflt);
         return;
       }
     chosen = 0;
-    snprintf(why, sizeof why, "cblas: $CLT_CPU_GEMM is '%s', which this build does not have; cblas is %s", env, dflt);
+    snprintf(why, sizeof why, "cblas: $CLT_CPU_GEMM is '%s', which this build or machine does not have; cblas is %s",
+             env, dflt);
     return;
   }
-  if (NPROV == 1) {
+  if (nprov == 1) {
     chosen = 0;
-    snprintf(why, sizeof why, "cblas, the only one in this build: %s", dflt);
+    snprintf(why, sizeof why, "cblas, the only one here: %s", dflt);
     return;
   }
   size_t bytes = (size_t)PROBE * PROBE * sizeof(float);
@@ -167,14 +218,14 @@ static void choose_locked(void) {
   double gf[8] = {0};
   int best = 0;
   for (int round = 0; round < 2; round++)
-    for (size_t p = 0; p < NPROV && p < 8; p++) {
+    for (size_t p = 0; p < nprov && p < 8; p++) {
       double g = 2.0 * PROBE * PROBE * PROBE / probe((int)p, a, a + PROBE * PROBE, a + 2 * PROBE * PROBE) / 1e9;
       if (g > gf[p]) gf[p] = g;
       if (gf[p] > gf[best]) best = (int)p;
     }
   free(a);
   int n = snprintf(why, sizeof why, "%s, the fastest at %d^3 here:", providers[best].name, PROBE);
-  for (size_t p = 0; p < NPROV && p < 8 && n > 0 && (size_t)n < sizeof why; p++)
+  for (size_t p = 0; p < nprov && p < 8 && n > 0 && (size_t)n < sizeof why; p++)
     n += snprintf(why + n, sizeof why - (size_t)n, "%s %s %.0f GFLOP/s", p ? "," : "", providers[p].name, gf[p]);
   if (n > 0 && (size_t)n < sizeof why) snprintf(why + n, sizeof why - (size_t)n, "; cblas is %s", dflt);
   chosen = best;
