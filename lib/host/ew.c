@@ -412,6 +412,7 @@ static void cast_row(void *vc, const int64_t *off, int64_t n, const int64_t *ste
       /* floats saturate into integers (NaN is 0); integers and bools convert exactly enough */
       double v = from_float ? clt__load_f64(c->sdt, src) : (double)clt__load_i64(c->sdt, src);
       if (c->ddt == CLT_BOOL) *(uint8_t *)dst = from_float ? v != 0.0 : clt__load_i64(c->sdt, src) != 0;
+      else if (!from_float) clt__store_i64(c->ddt, dst, clt__load_i64(c->sdt, src)); /* one rounding */
       else clt__store_f64(c->ddt, dst, v);
     } else { /* integer to integer: two's-complement truncation */
       uint64_t u = (uint64_t)clt__load_i64(c->sdt, src);

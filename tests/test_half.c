@@ -1,0 +1,272 @@
+/* float16 and bfloat16: conversions of every bit pattern, rounding at ties and boundaries from
+ * every source dtype, creation, views, printing, the array helpers, promotion, ops and their
+ * gradients, on every device. The references here are written from the formats' definitions
+ * (a value is m 2^e), independently of lib/dtype.c and kernels/cast.cl. */
+#include <float.h>
+#include <stdio.h>
+
+#include "tu.h"
+
+static const clt_dtype half_types[2] = {CLT_FLOAT16, CLT_BFLOAT16};
+
+/* The value of bit pattern h: float16 has 5 exponent and 10 mantissa bits, bfloat16 8 and 7. */
+static double ref_value(clt_dtype dt, uint16_t h) {
+  int E = dt == CLT_FLOAT16 ? 5 : 8, M = dt == CLT_FLOAT16 ? 10 : 7, bias = (1 << (E - 1)) - 1;
+  int e = h >> M & ((1 << E) - 1);
+  int m = h & ((1 << M) - 1);
+  double sign = h & 0x8000 ? -1.0 : 1.0;
+  if (e == (1 << E) - 1) return m ? NAN : sign * INFINITY;
+  if (e == 0) return sign * ldexp(m, 1 - bias - M);
+  return sign * ldexp(m + (1 << M), e - bias - M);
+}
+
+/* The largest positive finite pattern; the next one up is inf. */
+static uint16_t max_finite(clt_dtype dt) { return dt == CLT_FLOAT16 ? 0x7bff : 0x7f7f; }
+
+static clt_tensor *raw(clt_device *dev, clt_dtype dt, int64_t n, const uint16_t *bits) {
+  return clt_from_host(dev, dt, 1, &n, bits);
+}
+
+static void *to_host(clt_tensor *t, size_t esize) {
+  size_t n = (size_t)clt_numel(t);
+  void *p = calloc(n ? n : 1, esize);
+  ck_assert_ptr_nonnull(p);
+  ck_assert_msg(clt_to_host(t, p, n * esize) == CLT_OK, "%s", clt_last_error());
+  return p;
+}
+
+/* Every one of the 65536 patterns to float32 and float64 and back: exact both ways, NaN to a
+ * NaN (its payload is the driver's: vstore_half's NaN is implementation-defined). */
+START_TEST(all_bit_patterns_round_trip) {
+  clt_device *dev = TU_DEV;
+  uint16_t *bits = malloc(65536 * sizeof *bits);
+  for (int i = 0; i < 65536; i++) bits[i] = (uint16_t)i;
+  for (int k = 0; k < 2; k++) {
+    clt_dtype dt = half_types[k];
+    for (int wide = 0; wide < (dev->info.fp64 ? 2 : 1); wide++) {
+      clt_dtype wt = wide ? CLT_FLOAT64 : CLT_FLOAT32;
+      clt_tensor *h = raw(dev, dt, 65536, bits), *f = clt_cast(h, wt), *back = clt_cast(f, dt);
+      ck_assert_msg(back != NULL, "%s", clt_last_error());
+      uint16_t *b = to_host(back, 2);
+      void *fv = to_host(f, clt_dtype_size(wt));
+      for (int i = 0; i < 65536; i++) {
+        double want = ref_value(dt, (uint16_t)i), got = wide ? ((double *)fv)[i] : ((float *)fv)[i];
+        if (isnan(want)) {
+          ck_assert_msg(isnan(got), "%s %04x to %s: %g, not NaN", clt_dtype_name(dt), i, clt_dtype_name(wt), got);
+          ck_assert_msg(isnan(ref_value(dt, b[i])), "%s %04x back from %s: %04x is not NaN", clt_dtype_name(dt), i,
+                        clt_dtype_name(wt), b[i]);
+          continue;
+        }
+        ck_assert_msg(got == want && signbit(got) == signbit(want), "%s %04x to %s on %s: %.9g, want %.9g",
+                      clt_dtype_name(dt), i, clt_dtype_name(wt), clt_device_spec(dev), got, want);
+        ck_assert_msg(b[i] == i, "%s %04x through %s on %s came back as %04x", clt_dtype_name(dt), i,
+                      clt_dtype_name(wt), clt_device_spec(dev), b[i]);
+      }
+      free(b);
+      free(fv);
+      clt_release(back);
+      clt_release(f);
+      clt_release(h);
+    }
+  }
+  free(bits);
+}
+END_TEST
+
+/* float32 to 16 bits at every positive finite pattern h of each type, both signs: h's value,
+ * the midpoint to h + 1 (a tie: to the even one of the two), and the floats just below and
+ * above the midpoint (h and h + 1). The midpoint above the largest finite value is a tie
+ * between it (odd) and inf: inf. Beyond: inf; inf and NaN stay. */
+START_TEST(float32_rounds_to_nearest_even) {
+  clt_device *dev = TU_DEV;
+  for (int k = 0; k < 2; k++) {
+    clt_dtype dt = half_types[k];
+    int top = max_finite(dt);
+    int64_t n = 2 * (4 * (top + 1) + 3);
+    float *x = malloc((size_t)n * sizeof *x);
+    uint16_t *want = malloc((size_t)n * sizeof *want);
+    int64_t j = 0;
+    for (int s = 0; s < 2; s++) {
+      uint16_t sb = s ? 0x8000 : 0;
+      for (int h = 0; h <= top; h++) {
+        double v = ref_value(dt, (uint16_t)h), next = h == top ? ldexp(1, dt == CLT_FLOAT16 ? 16 : 128) : ref_value(dt, (uint16_t)(h + 1));
+        float mid = (float)((v + next) / 2); /* exact: one bit more than the format */
+        float sg = s ? -1.0f : 1.0f;
+        uint16_t even = (uint16_t)(h % 2 == 0 ? h : h + 1);
+        x[j] = sg * (float)v, want[j++] = sb | (uint16_t)h;
+        x[j] = sg * mid, want[j++] = sb | even;
+        x[j] = sg * nextafterf(mid, 0), want[j++] = sb | (uint16_t)h;
+        x[j] = sg * nextafterf(mid, INFINITY), want[j++] = sb | (uint16_t)(h + 1);
+      }
+      float sg = s ? -1.0f : 1.0f;
+      uint16_t inf = (uint16_t)(top + 1);
+      x[j] = sg * FLT_MAX, want[j++] = sb | inf;
+      x[j] = sg * INFINITY, want[j++] = sb | inf;
+      x[j] = NAN, want[j++] = 0xffff; /* any NaN */
+    }
+    ck_assert_int_eq(j, n);
+    clt_tensor *f = clt_from_host(dev, CLT_FLOAT32, 1, &n, x), *c = clt_cast(f, dt);
+    ck_assert_msg(c != NULL, "%s", clt_last_error());
+    uint16_t *got = to_host(c, 2);
+    uint16_t *helper = malloc((size_t)n * sizeof *helper);
+    ck_assert_int_eq(clt_float_to_16bit(dt, (size_t)n, x, helper), CLT_OK);
+    for (int64_t i = 0; i < n; i++) {
+      if (want[i] == 0xffff) {
+        ck_assert_msg(isnan(ref_value(dt, got[i])) && isnan(ref_value(dt, helper[i])), "%s: NaN gave %04x / %04x",
+                      clt_dtype_name(dt), got[i], helper[i]);
+        continue;
+      }
+      ck_assert_msg(got[i] == want[i], "float32 %.9g (%a) to %s on %s: %04x, want %04x", x[i], x[i], clt_dtype_name(dt),
+                    clt_device_spec(dev), got[i], want[i]);
+      ck_assert_msg(helper[i] == want[i], "clt_float_to_16bit(%a) to %s: %04x, want %04x", x[i], clt_dtype_name(dt),
+                    helper[i], want[i]);
+    }
+    free(helper);
+    free(got);
+    free(x);
+    free(want);
+    clt_release(c);
+    clt_release(f);
+  }
+}
+END_TEST
+
+/* Sources wider than float32 round once: a float64 or an integer just past a tie rounds away
+ * from it, where rounding to float32 first would land on the tie and then go to even. */
+START_TEST(wide_sources_round_once) {
+  clt_device *dev = TU_DEV;
+  /* float16: 2049 is a tie between 2048 and 2050 (even: 2048); 2051 one between 2050 and 2052 */
+  const struct { clt_dtype dt, src; double v; uint16_t want; } cases[] = {
+      {CLT_FLOAT16, CLT_INT32, 2049, 0x6800},      {CLT_FLOAT16, CLT_INT32, 2051, 0x6802},
+      {CLT_FLOAT16, CLT_INT64, 65519, 0x7bff},     {CLT_FLOAT16, CLT_INT64, 65520, 0x7c00},
+      {CLT_FLOAT16, CLT_INT32, -65520, 0xfc00},    {CLT_FLOAT16, CLT_UINT8, 255, 0x5bf8},
+      {CLT_FLOAT16, CLT_BOOL, 1, 0x3c00},
+      /* bfloat16 at 2^24: ulp 2^17; 2^24 + 2^16 + 1 rounds up (through float32 it would be the
+       * tie 2^24 + 2^16, then even: 2^24) */
+      {CLT_BFLOAT16, CLT_INT32, 16777216 + 65536 + 1, 0x4b81}, {CLT_BFLOAT16, CLT_INT32, 16777216 + 65536, 0x4b80},
+      {CLT_BFLOAT16, CLT_INT64, -(16777216.0 + 65536 + 1), 0xcb81},
+      {CLT_BFLOAT16, CLT_INT64, 1099511627776.0 + 4294967296.0 + 1, 0x5381}, /* 2^40 + 2^32 + 1 */
+      {CLT_FLOAT16, CLT_FLOAT64, 1.0 + 0x1p-11 + 0x1p-40, 0x3c01},            /* past the tie 1 + 2^-11 */
+      {CLT_FLOAT16, CLT_FLOAT64, 1.0 + 0x1p-11, 0x3c00},
+      {CLT_BFLOAT16, CLT_FLOAT64, 1.0 + 0x1p-8 + 0x1p-40, 0x3f81},
+      {CLT_BFLOAT16, CLT_FLOAT64, 1.0 + 0x1p-8 - 0x1p-40, 0x3f80},
+      {CLT_BFLOAT16, CLT_FLOAT64, 1e300, 0x7f80},
+      {CLT_FLOAT16, CLT_FLOAT64, 0x1p-25 + 0x1p-60, 0x0001}, /* past half the smallest subnormal */
+      {CLT_FLOAT16, CLT_FLOAT64, 0x1p-25, 0x0000},
+      {CLT_BFLOAT16, CLT_FLOAT64, 1e-300, 0x0000},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    if (cases[i].src == CLT_FLOAT64 && !dev->info.fp64) continue;
+    clt_tensor *s = clt_full(dev, cases[i].src, CLT_SHAPE(1), cases[i].v);
+    if (cases[i].src == CLT_INT64 || cases[i].src == CLT_INT32) { /* full goes through double: exact here */
+      int64_t iv = 0;
+      ck_assert_int_eq(clt_item_int64(s, &iv), CLT_OK);
+      ck_assert_int_eq(iv, (int64_t)cases[i].v);
+    }
+    clt_tensor *c = clt_cast(s, cases[i].dt);
+    uint16_t got = 0;
+    ck_assert_msg(c && clt_to_host(c, &got, 2) == CLT_OK, "%s", clt_last_error());
+    ck_assert_msg(got == cases[i].want, "case %zu: %s %.17g to %s on %s: %04x, want %04x", i, clt_dtype_name(cases[i].src),
+                  cases[i].v, clt_dtype_name(cases[i].dt), clt_device_spec(dev), got, cases[i].want);
+    clt_release(c);
+    clt_release(s);
+  }
+}
+END_TEST
+
+/* To integers and bool as from float32: saturating, NaN to 0, != 0. */
+START_TEST(to_integers_saturate) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  for (int k = 0; k < 2; k++) {
+    clt_dtype dt = half_types[k];
+    clt_tensor *x = clt_cast(clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(6), (const float[]){-2.75f, 300, -0.0f, NAN, INFINITY, 0.5f}), dt);
+    tu_assert_values(clt_cast(x, CLT_INT32), 1, (const int64_t[]){6}, (const double[]){-2, 300, 0, 0, 2147483647, 0});
+    tu_assert_values(clt_cast(x, CLT_UINT8), 1, (const int64_t[]){6}, (const double[]){0, 255, 0, 0, 255, 0});
+    tu_assert_values(clt_cast(x, CLT_BOOL), 1, (const int64_t[]){6}, (const double[]){1, 1, 0, 1, 1, 1});
+  }
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(create_view_print_item) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  for (int k = 0; k < 2; k++) {
+    clt_dtype dt = half_types[k];
+    ck_assert(clt_dtype_is_float(dt));
+    ck_assert_uint_eq(clt_dtype_size(dt), 2);
+    tu_assert_values(clt_ones(dev, dt, CLT_SHAPE(2)), 1, (const int64_t[]){2}, (const double[]){1, 1});
+    tu_assert_values(clt_full(dev, dt, CLT_SHAPE(2), 0.1), 1, (const int64_t[]){2},
+                     (const double[]){dt == CLT_FLOAT16 ? 0.0999755859375 : 0.10009765625, dt == CLT_FLOAT16 ? 0.0999755859375 : 0.10009765625});
+    tu_assert_values(clt_arange(dev, dt, 0, 3, 1), 1, (const int64_t[]){3}, (const double[]){0, 1, 2});
+    clt_tensor *m = clt_reshape(clt_arange(dev, dt, 0, 6, 1), CLT_SHAPE(2, 3));
+    /* views and copies by the element size */
+    tu_assert_values(clt_contiguous(clt_transpose(m, 0, 1)), 2, (const int64_t[]){3, 2}, (const double[]){0, 3, 1, 4, 2, 5});
+    tu_assert_values(clt_cat(CLT_TENSORS(m, m), 1), 2, (const int64_t[]){2, 6},
+                     (const double[]){0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5});
+    clt_tensor *idx = clt_from_host(dev, CLT_INT64, CLT_SHAPE(2), (const int64_t[]){2, 0});
+    tu_assert_values(clt_index_select(m, 1, idx), 2, (const int64_t[]){2, 2}, (const double[]){2, 0, 5, 3});
+    clt_tensor *e = clt_expand(clt_slice(m, 0, 1, 2, 1), CLT_SHAPE(3, 3));
+    tu_assert_values(clt_contiguous(e), 2, (const int64_t[]){3, 3}, (const double[]){3, 4, 5, 3, 4, 5, 3, 4, 5});
+    double v = 0;
+    clt_tensor *one = clt_full(dev, dt, 0, NULL, 65504.0 * (k ? 1e20 : 1));
+    ck_assert_int_eq(clt_item(one, &v), CLT_OK);
+    ck_assert(v == (k ? 6.5504e24 : 65504) || (k && fabs(v - 6.5504e24) < 2e22));
+    clt_tensor *r = clt_rand(dev, dt, CLT_SHAPE(1000));
+    double lo = 1, hi = 0, *rv = tu_values(r);
+    for (int i = 0; i < 1000; i++) lo = fmin(lo, rv[i]), hi = fmax(hi, rv[i]);
+    ck_assert_msg(lo >= 0 && hi < 1 && hi > 0.9, "rand %s in [%g, %g]", clt_dtype_name(dt), lo, hi);
+    free(rv);
+    clt_tensor *rn = clt_randn(dev, dt, CLT_SHAPE(3));
+    ck_assert_int_eq(clt_dtype_of(rn), dt);
+    char buf[256];
+    clt_tensor *p = clt_from_host(tu_dev[0], CLT_FLOAT32, CLT_SHAPE(3), (const float[]){1.5f, -0.1f, INFINITY});
+    clt_tensor *ph = clt_cast(p, dt);
+    ck_assert_int_eq(clt_format(ph, buf, sizeof buf, NULL), CLT_OK);
+    ck_assert_str_eq(buf, k ? "tensor([ 1.5000, -0.1001,     inf], dtype=bfloat16)" : "tensor([ 1.5000, -0.1000,     inf], dtype=float16)");
+  }
+  clt_scope_end();
+}
+END_TEST
+
+START_TEST(array_helpers) {
+  const float x[4] = {1, -2.5f, 65536, 1e-8f};
+  uint16_t h[4];
+  float back[4];
+  ck_assert_int_eq(clt_float_to_16bit(CLT_FLOAT16, 4, x, h), CLT_OK);
+  ck_assert_uint_eq(h[0], 0x3c00);
+  ck_assert_uint_eq(h[1], 0xc100);
+  ck_assert_uint_eq(h[2], 0x7c00);
+  ck_assert_uint_eq(h[3], 0x0000);
+  ck_assert_int_eq(clt_16bit_to_float(CLT_FLOAT16, 4, h, back), CLT_OK);
+  ck_assert(back[1] == -2.5f && isinf(back[2]));
+  ck_assert_int_eq(clt_float_to_16bit(CLT_BFLOAT16, 4, x, h), CLT_OK);
+  ck_assert_uint_eq(h[2], 0x4780);
+  ck_assert_int_eq(clt_16bit_to_float(CLT_BFLOAT16, 4, h, back), CLT_OK);
+  ck_assert(back[2] == 65536 && back[3] > 0);
+  ck_assert_int_eq(clt_float_to_16bit(CLT_FLOAT32, 4, x, h), CLT_ERR_DTYPE);
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_float_to_16bit: dtype float32 is not float16 or bfloat16");
+  ck_assert_int_eq(clt_16bit_to_float(CLT_DTYPE_COUNT, 1, h, back), CLT_ERR_DTYPE);
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_16bit_to_float: dtype (invalid)");
+  ck_assert_int_eq(clt_16bit_to_float(CLT_BFLOAT16, 1, NULL, back), CLT_ERR_INVALID_ARG);
+  ck_assert_int_eq(clt_float_to_16bit(CLT_BFLOAT16, 1, x, NULL), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "argument dst is NULL");
+  ck_assert_int_eq(clt_float_to_16bit(CLT_BFLOAT16, 0, NULL, NULL), CLT_OK);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("half");
+  TCase *tc = tu_tcase("half");
+  TU_DEVICES(tc, all_bit_patterns_round_trip);
+  TU_DEVICES(tc, float32_rounds_to_nearest_even);
+  TU_DEVICES(tc, wide_sources_round_once);
+  TU_DEVICES(tc, to_integers_saturate);
+  TU_DEVICES(tc, create_view_print_item);
+  tcase_add_test(tc, array_helpers);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return tu_main(suite, TU_FEW_KERNELS); }
