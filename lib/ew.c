@@ -309,7 +309,22 @@ static clt_status run_prog(const clt__ew_prog *p, clt_tensor *out, clt_tensor *c
   return clt__run_ew(out->st->dev, p, &it, st);
 }
 
-static bool is16(clt_dtype dt) { return dt == CLT_FLOAT16 || dt == CLT_BFLOAT16; }
+bool clt__is16(clt_dtype dt) { return dt == CLT_FLOAT16 || dt == CLT_BFLOAT16; }
+#define is16 clt__is16
+
+clt_tensor *clt__narrow(clt_tensor *r, clt_dtype dt) {
+  clt_tensor *out = r ? clt__cast(r, dt) : NULL;
+  clt__tensor_release(r);
+  return out;
+}
+
+clt_tensor *clt__rec_cast(clt_tensor *x, clt_dtype dt) { return x ? clt__grad_cast(clt__cast(x, dt), x) : NULL; }
+
+clt_tensor *clt__rec_narrow(clt_tensor *r, clt_dtype dt) {
+  clt_tensor *out = clt__rec_cast(r, dt);
+  clt__tensor_release(r);
+  return out;
+}
 
 /* float16 and bfloat16 are storage types: a program over them runs over float32 copies of its
  * 16-bit inputs, with its instructions computing in float32, into a float32 result that one

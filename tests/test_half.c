@@ -256,6 +256,120 @@ START_TEST(array_helpers) {
 }
 END_TEST
 
+
+/* max |got - want| / (atol + rtol |want|) <= 1 elementwise, as doubles. */
+static void assert_near(clt_tensor *got, clt_tensor *want, double rtol, double atol, const char *what) {
+  ck_assert_msg(got && want, "%s: %s", what, clt_last_error());
+  ck_assert_int_eq(clt_numel(got), clt_numel(want));
+  double *g = tu_values(got), *w = tu_values(want);
+  for (int64_t i = 0; i < clt_numel(got); i++)
+    ck_assert_msg(fabs(g[i] - w[i]) <= atol + rtol * fabs(w[i]) || (isnan(g[i]) && isnan(w[i])),
+                  "%s: element %lld is %.9g, want %.9g", what, (long long)i, g[i], w[i]);
+  free(g);
+  free(w);
+}
+
+/* One rounding from float32 per op: the 16-bit results are the float64 results (from the same
+ * 16-bit inputs) rounded, within one 16-bit ulp (the float32 computation may fall on the other
+ * side of a rounding boundary). Sums accumulate in float32: 3000 ones make 3000 (bfloat16:
+ * 3008), where a float16 accumulator stops at 2048 (bfloat16: 256). */
+START_TEST(ops_compute_in_float32) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  for (int k = 0; k < 2; k++) {
+    clt_dtype dt = half_types[k];
+    double ulp = dt == CLT_FLOAT16 ? 0x1p-10 : 0x1p-7;
+    clt_tensor *x = clt_cast(clt_sub_scalar(clt_mul_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(6, 7)), 4), 2), dt);
+    clt_tensor *w = clt_cast(clt_sub_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(7, 5)), 0.5), dt);
+    clt_tensor *x64 = clt_cast(clt_to(x, tu_dev[0]), CLT_FLOAT64), *w64 = clt_cast(clt_to(w, tu_dev[0]), CLT_FLOAT64);
+    clt_tensor *labels = clt_from_host(dev, CLT_INT64, CLT_SHAPE(6), (const int64_t[]){0, 4, 2, 1, 3, 4});
+    clt_tensor *labels_h = clt_to(labels, tu_dev[0]);
+    struct { const char *what; clt_tensor *got, *want; } c[] = {
+        {"sum", clt_sum(x, CLT_DIMS(1), false), clt_sum(x64, CLT_DIMS(1), false)},
+        {"mean", clt_mean(x, CLT_ALL_DIMS, false), clt_mean(x64, CLT_ALL_DIMS, false)},
+        {"max", clt_max(x, CLT_DIMS(0), false), clt_max(x64, CLT_DIMS(0), false)},
+        {"std", clt_std(x, CLT_DIMS(1), 1, false), clt_std(x64, CLT_DIMS(1), 1, false)},
+        {"logsumexp", clt_logsumexp(x, CLT_DIMS(1), false), clt_logsumexp(x64, CLT_DIMS(1), false)},
+        {"softmax", clt_softmax(x, 1), clt_softmax(x64, 1)},
+        {"log_softmax", clt_log_softmax(x, 0), clt_log_softmax(x64, 0)},
+        {"matmul", clt_matmul(x, w), clt_matmul(x64, w64)},
+        {"exp", clt_exp(x), clt_exp(x64)},
+        {"cross_entropy", clt_cross_entropy(clt_matmul(x, w), labels, CLT_REDUCTION_MEAN),
+         clt_cross_entropy(clt_matmul(x64, w64), labels_h, CLT_REDUCTION_MEAN)},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+      char what[64];
+      snprintf(what, sizeof what, "%s in %s on %s", c[i].what, clt_dtype_name(dt), clt_device_spec(dev));
+      ck_assert_msg(c[i].got && clt_dtype_of(c[i].got) == dt, "%s: %s", what, c[i].got ? "dtype" : clt_last_error());
+      /* cross entropy rounds its matmul's product first: a few ulps of the loss */
+      assert_near(c[i].got, c[i].want, (i == 9 ? 8 : 1) * ulp, 1e-6, what);
+    }
+    int64_t am = -1;
+    ck_assert_int_eq(clt_item_int64(clt_argmax(x, CLT_ALL_DIMS, false), &am), CLT_OK);
+    int64_t am64 = -2;
+    ck_assert_int_eq(clt_item_int64(clt_argmax(x64, CLT_ALL_DIMS, false), &am64), CLT_OK);
+    ck_assert_int_eq(am, am64);
+    double n = dt == CLT_FLOAT16 ? 3000 : 3008; /* 3000 rounded (bfloat16's ulp there is 16) */
+    tu_assert_values(clt_sum(clt_ones(dev, dt, CLT_SHAPE(3000)), CLT_ALL_DIMS, false), 0, NULL, &n);
+    tu_assert_values(clt_matmul(clt_ones(dev, dt, CLT_SHAPE(1, 3000)), clt_ones(dev, dt, CLT_SHAPE(3000))), 1,
+                     (const int64_t[]){1}, &n);
+  }
+  clt_scope_end();
+}
+END_TEST
+
+/* Gradients flow through 16-bit ops in their dtype (a float16 leaf gets a float16 gradient),
+ * computed in float32: against float64 gradients from the same 16-bit values, within 2^-7
+ * relative (float16) and 2^-4 (bfloat16) plus 1e-3 absolute: each op's forward and backward
+ * round to the 16-bit type once, and the chain here is five ops deep each way. */
+START_TEST(gradients_match_float64) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  for (int k = 0; k < 2; k++) {
+    clt_dtype dt = half_types[k];
+    double rtol = dt == CLT_FLOAT16 ? 0x1p-7 : 0x1p-4;
+    clt_tensor *x0 = clt_cast(clt_sub_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(4, 6)), 0.5), dt);
+    clt_tensor *w0 = clt_cast(clt_sub_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(6, 3)), 0.5), dt);
+    clt_tensor *b0 = clt_cast(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(3)), dt);
+    clt_tensor *labels = clt_from_host(dev, CLT_INT64, CLT_SHAPE(4), (const int64_t[]){0, 2, 1, 2});
+    clt_tensor *g[2][3];
+    for (int wide = 0; wide < 2; wide++) {
+      clt_device *d = wide ? tu_dev[0] : dev;
+      clt_dtype t = wide ? CLT_FLOAT64 : dt;
+      clt_tensor *p[3] = {clt_cast(clt_to(x0, d), t), clt_cast(clt_to(w0, d), t), clt_cast(clt_to(b0, d), t)};
+      for (int i = 0; i < 3; i++) ck_assert_int_eq(clt_set_requires_grad(p[i], true), CLT_OK);
+      clt_tensor *h = clt_tanh(clt_add(clt_matmul(p[0], p[1]), p[2]));
+      clt_tensor *loss = clt_add(clt_cross_entropy(h, clt_to(labels, d), CLT_REDUCTION_MEAN),
+                                 clt_mean(clt_mul(h, h), CLT_ALL_DIMS, false));
+      ck_assert_int_eq(clt_dtype_of(loss), t);
+      ck_assert_msg(clt_backward(loss, NULL) == CLT_OK, "%s", clt_last_error());
+      for (int i = 0; i < 3; i++) {
+        g[wide][i] = clt_grad(p[i]);
+        ck_assert_int_eq(clt_dtype_of(g[wide][i]), t);
+      }
+    }
+    static const char *names[3] = {"x", "w", "b"};
+    for (int i = 0; i < 3; i++) {
+      char what[64];
+      snprintf(what, sizeof what, "d loss / d %s in %s on %s", names[i], clt_dtype_name(dt), clt_device_spec(dev));
+      assert_near(g[0][i], g[1][i], rtol, 1e-3, what);
+    }
+  }
+  clt_scope_end();
+}
+END_TEST
+
+/* Entries with no 16-bit kernel refuse a 16-bit operand instead of misreading it. */
+START_TEST(unported_ops_refuse_16_bits) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_ones(dev, CLT_FLOAT16, CLT_SHAPE(1, 2, 3, 3));
+  ck_assert_ptr_null(clt_conv2d(x, clt_ones(dev, CLT_FLOAT16, CLT_SHAPE(1, 2, 1, 1)), NULL, NULL));
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "float16");
+  clt_scope_end();
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("half");
   TCase *tc = tu_tcase("half");
@@ -265,6 +379,9 @@ static Suite *suite(void) {
   TU_DEVICES(tc, to_integers_saturate);
   TU_DEVICES(tc, create_view_print_item);
   tcase_add_test(tc, array_helpers);
+  TU_DEVICES(tc, ops_compute_in_float32);
+  TU_DEVICES(tc, gradients_match_float64);
+  TU_DEVICES(tc, unported_ops_refuse_16_bits);
   suite_add_tcase(s, tc);
   return s;
 }
