@@ -311,6 +311,8 @@ static size_t make_header(const clt_tensor *t, char *hdr, size_t cap) {
 /* A new buffer of lead bytes (left for the caller) then the tensor's bytes, row-major,
  * little-endian; *len: the bytes of data. */
 static clt_status data_bytes(const clt_tensor *t, size_t lead, uint8_t **buf, size_t *len) {
+  if (t->dtype == CLT_BFLOAT16)
+    return clt__err(CLT_ERR_DTYPE, "NumPy has no bfloat16 dtype: cast t to float32 first, or save it as safetensors");
   clt_status st = clt__nbytes(t->numel, t->dtype, len);
   if (st != CLT_OK) return st;
   if (*len > SIZE_MAX - lead)

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* float16 and bfloat16: conversions of every bit pattern, rounding at ties and boundaries from
  * every source dtype, creation, views, printing, the array helpers, promotion, ops and their
  * gradients, on every device. The references here are written from the formats' definitions
@@ -5,6 +6,9 @@
 #include <float.h>
 #include <stdio.h>
 
+#include <unistd.h>
+
+#include "clt/io.h"
 #include "tu.h"
 
 static const clt_dtype half_types[2] = {CLT_FLOAT16, CLT_BFLOAT16};
@@ -370,6 +374,82 @@ START_TEST(unported_ops_refuse_16_bits) {
 }
 END_TEST
 
+static clt_tensor *find(clt_tensor_list *l, const char *name) {
+  clt_tensor *t = clt_tensor_list_find(l, name);
+  ck_assert_msg(t != NULL, "%s: %s", name, clt_last_error());
+  return t;
+}
+
+/* A safetensors file PyTorch wrote (tools/make_half_fixtures.py): F16 and BF16 tensors load
+ * with their values, clt rounds PyTorch's float32 edge cases and random values to the same
+ * bits (NaN: a NaN; PyTorch writes bfloat16 NaN as 0xffff), and a save loads back bit for
+ * bit under the same dtype names. NumPy has no bfloat16: .npy refuses it. */
+START_TEST(safetensors_agree_with_pytorch) {
+  clt_device *dev = TU_DEV;
+  char path[600], out[64];
+  snprintf(path, sizeof path, "%s/safetensors/half.safetensors", getenv("CLT_FIXTURES") ? getenv("CLT_FIXTURES") : ".");
+  clt_tensor_list *l = NULL;
+  ck_assert_msg(clt_load_safetensors(path, dev, &l) == CLT_OK, "%s", clt_last_error());
+  clt_scope_begin();
+  const double i6[6] = {-2, -0.5, 1, 2.5, 4, 5.5};
+  tu_assert_values(find(l, "f16"), 2, (const int64_t[]){2, 3}, i6);
+  tu_assert_values(find(l, "bf16"), 2, (const int64_t[]){2, 3}, i6);
+  ck_assert_int_eq(clt_dtype_of(find(l, "f16")), CLT_FLOAT16);
+  ck_assert_int_eq(clt_dtype_of(find(l, "bf16")), CLT_BFLOAT16);
+  clt_tensor *src = find(l, "src32");
+  const char *rounded[2] = {"f16_round", "bf16_round"};
+  for (int k = 0; k < 2; k++) {
+    clt_tensor *want = find(l, rounded[k]), *got = clt_cast(src, half_types[k]);
+    ck_assert_int_eq(clt_dtype_of(want), half_types[k]);
+    uint16_t *w = to_host(want, 2), *g = to_host(got, 2);
+    float *x = to_host(src, 4);
+    for (int64_t i = 0; i < clt_numel(src); i++) {
+      bool nan = isnan(x[i]);
+      ck_assert_msg(nan ? isnan(ref_value(half_types[k], g[i])) && isnan(ref_value(half_types[k], w[i])) : g[i] == w[i],
+                    "float32 %a to %s on %s: %04x, PyTorch %04x", x[i], clt_dtype_name(half_types[k]), clt_device_spec(dev),
+                    g[i], w[i]);
+    }
+    free(w);
+    free(g);
+    free(x);
+  }
+  snprintf(out, sizeof out, "/tmp/clt-half-XXXXXX");
+  int fd = mkstemp(out);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  const char *names[3] = {"a", "b", "c"};
+  clt_tensor *ts[3] = {find(l, "f16_round"), clt_transpose(find(l, "bf16"), 0, 1), find(l, "bf16_round")};
+  ck_assert_msg(clt_save_safetensors(out, 3, names, ts) == CLT_OK, "%s", clt_last_error());
+  clt_tensor_list *back = NULL;
+  ck_assert_msg(clt_load_safetensors(out, dev, &back) == CLT_OK, "%s", clt_last_error());
+  for (int i = 0; i < 3; i++) {
+    clt_tensor *b = find(back, names[i]);
+    ck_assert_int_eq(clt_dtype_of(b), clt_dtype_of(ts[i]));
+    uint16_t *w = to_host(ts[i], 2), *g = to_host(b, 2);
+    ck_assert(memcmp(w, g, (size_t)clt_numel(b) * 2) == 0);
+    free(w);
+    free(g);
+  }
+  FILE *f = fopen(out, "rb");
+  char head[512] = {0};
+  ck_assert_uint_gt(fread(head, 1, sizeof head - 1, f), 8);
+  fclose(f);
+  ck_assert_ptr_nonnull(strstr(head + 8, "\"F16\""));
+  ck_assert_ptr_nonnull(strstr(head + 8, "\"BF16\""));
+  ck_assert_int_eq(clt_save_npy(out, ts[2]), CLT_ERR_DTYPE);
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_save_npy: NumPy has no bfloat16 dtype");
+  ck_assert_int_eq(clt_save_npy(out, ts[0]), CLT_OK);
+  clt_tensor *n = NULL;
+  ck_assert_int_eq(clt_load_npy(out, dev, &n), CLT_OK);
+  ck_assert_int_eq(clt_dtype_of(n), CLT_FLOAT16);
+  clt_release(n);
+  remove(out);
+  clt_tensor_list_release(back);
+  clt_scope_end();
+  clt_tensor_list_release(l);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("half");
   TCase *tc = tu_tcase("half");
@@ -382,6 +462,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, ops_compute_in_float32);
   TU_DEVICES(tc, gradients_match_float64);
   TU_DEVICES(tc, unported_ops_refuse_16_bits);
+  TU_DEVICES(tc, safetensors_agree_with_pytorch);
   suite_add_tcase(s, tc);
   return s;
 }
