@@ -450,6 +450,120 @@ START_TEST(safetensors_agree_with_pytorch) {
 }
 END_TEST
 
+static void assert_vec(clt_tensor *t, int n, const double *want, const char *what) {
+  double *v = tu_values(t);
+  for (int i = 0; i < n; i++) ck_assert_msg(fabs(v[i] - want[i]) <= 1e-6 * (1 + fabs(want[i])), "%s: [%d] %.9g, want %.9g", what, i, v[i], want[i]);
+  free(v);
+}
+
+/* GradScaler's rules: scaled gradients are unscaled before the step; a step with an inf or NaN
+ * gradient is skipped and halves the scale; growth_interval clean steps double it. */
+START_TEST(grad_scaler_follows_pytorch) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_grad_scaler_config c = clt_grad_scaler_defaults();
+  ck_assert(c.init_scale == 65536 && c.growth_factor == 2 && c.backoff_factor == 0.5 && c.growth_interval == 2000 && c.enabled);
+  c.init_scale = 4;
+  c.growth_interval = 2;
+  clt_grad_scaler *s = NULL;
+  ck_assert_int_eq(clt_grad_scaler_create(&c, &s), CLT_OK);
+  clt_tensor *w = clt_keep(clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(2)));
+  clt_set_requires_grad(w, true);
+  clt_optim_config oc = clt_optim_defaults(CLT_OPTIM_SGD);
+  oc.lr = 0.5;
+  clt_optim *o = NULL;
+  ck_assert_int_eq(clt_optim_create(&oc, 1, &w, &o), CLT_OK);
+  const struct { double x0, scale_after, w[2]; bool stepped; } steps[] = {
+      {1, 4, {-0.5, -1}, true}, {1, 8, {-1, -2}, true}, {INFINITY, 4, {-1, -2}, false}, {NAN, 2, {-1, -2}, false},
+      {1, 2, {-1.5, -3}, true}, {1, 4, {-2, -4}, true}};
+  for (size_t k = 0; k < sizeof steps / sizeof *steps; k++) {
+    ck_assert_int_eq(clt_optim_zero_grad(o), CLT_OK);
+    clt_tensor *x = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(2), (const float[]){(float)steps[k].x0, 2});
+    clt_tensor *loss = clt_sum(clt_cast(clt_mul(clt_cast(w, CLT_FLOAT16), clt_cast(x, CLT_FLOAT16)), CLT_FLOAT32), CLT_ALL_DIMS, false);
+    double scale = clt_grad_scaler_get_scale(s);
+    ck_assert_int_eq(clt_backward(clt_grad_scaler_scale(s, loss), NULL), CLT_OK);
+    if (steps[k].stepped) { /* the gradient reached w scaled, in float32 */
+      clt_tensor *g = clt_grad(w);
+      ck_assert_int_eq(clt_dtype_of(g), CLT_FLOAT32);
+      assert_vec(g, 2, (const double[]){scale * steps[k].x0, scale * 2}, "scaled gradient");
+    }
+    bool stepped = !steps[k].stepped;
+    ck_assert_msg(clt_grad_scaler_step(s, o, &stepped) == CLT_OK, "%s", clt_last_error());
+    ck_assert_int_eq(stepped, steps[k].stepped);
+    ck_assert_int_eq(clt_grad_scaler_update(s), CLT_OK);
+    ck_assert_msg(clt_grad_scaler_get_scale(s) == steps[k].scale_after, "step %zu: scale %g", k, clt_grad_scaler_get_scale(s));
+    char what[32];
+    snprintf(what, sizeof what, "w after step %zu", k);
+    assert_vec(w, 2, steps[k].w, what);
+  }
+  bool inf = true;
+  clt_tensor *ws[1] = {w};
+  ck_assert_int_eq(clt_grad_scaler_unscale(s, 1, ws, &inf), CLT_OK);
+  ck_assert(!inf);
+  ck_assert_int_eq(clt_grad_scaler_unscale(s, 1, ws, &inf), CLT_ERR_STATE);
+  TU_ASSERT_ERR(CLT_ERR_STATE, "clt_grad_scaler_unscale: the gradients were unscaled already");
+  ck_assert_int_eq(clt_grad_scaler_update(s), CLT_OK);
+  clt_grad_scaler_release(s);
+  c.backoff_factor = 1;
+  ck_assert_int_eq(clt_grad_scaler_create(&c, &s), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "backoff_factor 1 must be in (0, 1)");
+  ck_assert_ptr_null(s);
+  ck_assert_ptr_null(clt_grad_scaler_scale(NULL, w));
+  ck_assert(isnan(clt_grad_scaler_get_scale(NULL)));
+  c = clt_grad_scaler_defaults();
+  c.enabled = false;
+  ck_assert_int_eq(clt_grad_scaler_create(&c, &s), CLT_OK);
+  ck_assert(clt_grad_scaler_get_scale(s) == 1);
+  clt_tensor *same = clt_grad_scaler_scale(s, w); /* w itself: released by hand, so the scope forgets it */
+  ck_assert_ptr_eq(same, w);
+  clt_release(same);
+  clt_grad_scaler_release(s);
+  clt_optim_release(o);
+  clt_release(w);
+  clt_scope_end();
+}
+END_TEST
+
+/* Why float16 needs the scale: a loss whose gradients lie below float16's smallest subnormal
+ * (2^-24) trains nothing unscaled (the 16-bit gradients flush to 0) and matches float32
+ * training with the scaler. bfloat16, with float32's range, needs none. */
+START_TEST(loss_scaling_keeps_small_gradients) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_sub_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(8, 5)), 0.5);
+  clt_tensor *labels = clt_from_host(dev, CLT_INT64, CLT_SHAPE(8), (const int64_t[]){0, 1, 2, 0, 1, 2, 0, 1});
+  clt_tensor *w0 = clt_sub_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(5, 3)), 0.5);
+  clt_tensor *grads[4];
+  for (int run = 0; run < 4; run++) { /* float32; float16 unscaled; float16 scaled; bfloat16 unscaled */
+    clt_dtype dt = run == 0 ? CLT_FLOAT32 : run == 3 ? CLT_BFLOAT16 : CLT_FLOAT16;
+    clt_tensor *w = clt_keep(clt_clone(w0));
+    clt_set_requires_grad(w, true);
+    clt_tensor *logits = clt_matmul(clt_cast(x, dt), clt_cast(w, dt));
+    /* the loss in float32, as autocast computes losses: its gradient (the scale) fits */
+    clt_tensor *loss = clt_mul_scalar(clt_cross_entropy(clt_cast(logits, CLT_FLOAT32), labels, CLT_REDUCTION_MEAN), 0x1p-30);
+    clt_grad_scaler_config c = clt_grad_scaler_defaults();
+    c.enabled = run == 2;
+    clt_grad_scaler *s = NULL;
+    ck_assert_int_eq(clt_grad_scaler_create(&c, &s), CLT_OK);
+    ck_assert_int_eq(clt_backward(clt_grad_scaler_scale(s, loss), NULL), CLT_OK);
+    clt_tensor *ws[1] = {w};
+    bool inf = true;
+    ck_assert_int_eq(clt_grad_scaler_unscale(s, 1, ws, &inf), CLT_OK);
+    ck_assert(!inf);
+    grads[run] = clt_mul_scalar(clt_grad(w), 0x1p30);
+    ck_assert_int_eq(clt_dtype_of(grads[run]), CLT_FLOAT32);
+    clt_grad_scaler_release(s);
+    clt_release(w);
+  }
+  double *unscaled = tu_values(grads[1]);
+  for (int i = 0; i < 15; i++) ck_assert_msg(unscaled[i] == 0, "float16 without scaling kept %g", unscaled[i]);
+  free(unscaled);
+  assert_near(grads[2], grads[0], 0x1p-6, 1e-3, "float16 scaled against float32");
+  assert_near(grads[3], grads[0], 0x1p-3, 1e-2, "bfloat16 against float32");
+  clt_scope_end();
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("half");
   TCase *tc = tu_tcase("half");
@@ -463,6 +577,8 @@ static Suite *suite(void) {
   TU_DEVICES(tc, gradients_match_float64);
   TU_DEVICES(tc, unported_ops_refuse_16_bits);
   TU_DEVICES(tc, safetensors_agree_with_pytorch);
+  TU_DEVICES(tc, grad_scaler_follows_pytorch);
+  TU_DEVICES(tc, loss_scaling_keeps_small_gradients);
   suite_add_tcase(s, tc);
   return s;
 }
