@@ -326,6 +326,26 @@ clt_tensor *clt__rec_narrow(clt_tensor *r, clt_dtype dt) {
   return out;
 }
 
+bool clt__widen16(clt_dtype dt, int n, clt_tensor **const *ts, clt_tensor **own) {
+  for (int i = 0; i < n; i++) own[i] = NULL;
+  if (!clt__is16(dt)) return true;
+  for (int i = 0; i < n; i++) {
+    clt_tensor *t = ts[i] ? *ts[i] : NULL;
+    if (!t || !clt__is16(t->dtype)) continue;
+    if (!(own[i] = clt__rec_cast(t, CLT_FLOAT32))) {
+      for (int j = 0; j < i; j++) clt__tensor_release(own[j]);
+      return false;
+    }
+    *ts[i] = own[i];
+  }
+  return true;
+}
+
+clt_tensor *clt__widen16_end(clt_tensor *r, clt_dtype dt, int n, clt_tensor **own) {
+  for (int i = 0; i < n; i++) clt__tensor_release(own[i]);
+  return clt__is16(dt) ? clt__rec_narrow(r, dt) : r;
+}
+
 /* float16 and bfloat16 are storage types: a program over them runs over float32 copies of its
  * 16-bit inputs, with its instructions computing in float32, into a float32 result that one
  * cast rounds into out (so every op rounds once from float32, as PyTorch's CPU kernels do).

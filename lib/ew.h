@@ -131,6 +131,13 @@ clt_tensor *clt__narrow(clt_tensor *r, clt_dtype dt);
  * recorded clt__narrow. */
 clt_tensor *clt__rec_cast(clt_tensor *x, clt_dtype dt);
 clt_tensor *clt__rec_narrow(clt_tensor *r, clt_dtype dt);
+/* The public entries of composites with no 16-bit path of their own (convolutions, pooling,
+ * normalization, attention, embedding): when dt (the first input's dtype) is 16-bit, each
+ * 16-bit tensor among *ts[0..n) (entries and tensors may be NULL) is replaced by a recorded
+ * float32 cast kept in own[n]; false on failure, with nothing kept. clt__widen16_end releases
+ * own and narrows r back to dt (recorded) when dt is 16-bit; r itself otherwise. */
+bool clt__widen16(clt_dtype dt, int n, clt_tensor **const *ts, clt_tensor **own);
+clt_tensor *clt__widen16_end(clt_tensor *r, clt_dtype dt, int n, clt_tensor **own);
 clt_tensor *clt__where(clt_tensor *cond, clt_tensor *a, clt_tensor *b);
 
 /* The check mode ($CLT_CHECK=1): a backend call on an OpenCL device rerun on the host and

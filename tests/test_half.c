@@ -363,13 +363,53 @@ START_TEST(gradients_match_float64) {
 }
 END_TEST
 
-/* Entries with no 16-bit kernel refuse a 16-bit operand instead of misreading it. */
-START_TEST(unported_ops_refuse_16_bits) {
+/* Composites with no 16-bit path of their own (convolution, pooling, normalization, attention,
+ * embedding) run on float32 copies and round the result: within a few 16-bit ulps of float64
+ * from the same inputs, forward and backward. Entries with no 16-bit kernel refuse a 16-bit
+ * operand instead of misreading it (scatter_add). */
+START_TEST(composites_run_in_float32) {
   clt_device *dev = TU_DEV;
   clt_scope_begin();
-  clt_tensor *x = clt_ones(dev, CLT_FLOAT16, CLT_SHAPE(1, 2, 3, 3));
-  ck_assert_ptr_null(clt_conv2d(x, clt_ones(dev, CLT_FLOAT16, CLT_SHAPE(1, 2, 1, 1)), NULL, NULL));
-  TU_ASSERT_ERR(CLT_ERR_DTYPE, "float16");
+  for (int k = 0; k < 2; k++) {
+    clt_dtype dt = half_types[k];
+    double tol = 4 * (dt == CLT_FLOAT16 ? 0x1p-10 : 0x1p-7);
+    clt_tensor *x0 = clt_cast(clt_sub_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(2, 3, 5, 5)), 0.5), dt);
+    clt_tensor *w0 = clt_cast(clt_sub_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(4, 3, 3, 3)), 0.5), dt);
+    clt_tensor *e0 = clt_cast(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(6, 4)), dt);
+    clt_tensor *ids = clt_from_host(dev, CLT_INT64, CLT_SHAPE(3), (const int64_t[]){5, 0, 2});
+    clt_tensor *out[2][6], *gx[2];
+    for (int wide = 0; wide < 2; wide++) {
+      clt_device *d = wide ? tu_dev[0] : dev;
+      clt_dtype t = wide ? CLT_FLOAT64 : dt;
+      clt_tensor *x = clt_cast(clt_to(x0, d), t), *w = clt_cast(clt_to(w0, d), t), *e = clt_cast(clt_to(e0, d), t);
+      clt_set_requires_grad(x, true);
+      clt_tensor *q = clt_reshape(x, CLT_SHAPE(2, 15, 5));
+      out[wide][0] = clt_conv2d(x, w, NULL, NULL);
+      out[wide][1] = clt_max_pool2d(x, 2, 2, NULL);
+      out[wide][2] = clt_layer_norm(x, 2, (const int64_t[]){5, 5}, NULL, NULL, 1e-5);
+      out[wide][3] = clt_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5);
+      out[wide][4] = clt_scaled_dot_product_attention(q, q, q, NULL, 0, false, 0);
+      out[wide][5] = clt_embedding(e, clt_to(ids, d), -1);
+      for (int i = 0; i < 6; i++) ck_assert_msg(out[wide][i] && clt_dtype_of(out[wide][i]) == t, "op %d in %s: %s", i,
+                                               clt_dtype_name(t), clt_last_error());
+      clt_tensor *loss = clt_add(clt_add(clt_sum(clt_square(out[wide][0]), CLT_ALL_DIMS, false),
+                                         clt_sum(clt_square(out[wide][4]), CLT_ALL_DIMS, false)),
+                                 clt_add(clt_sum(clt_mul(out[wide][2], x), CLT_ALL_DIMS, false),
+                                         clt_sum(clt_square(out[wide][1]), CLT_ALL_DIMS, false)));
+      ck_assert_msg(clt_backward(clt_cast(loss, CLT_FLOAT32), NULL) == CLT_OK, "%s", clt_last_error());
+      gx[wide] = clt_grad(x);
+    }
+    static const char *names[6] = {"conv2d", "max_pool2d", "layer_norm", "batch_norm", "attention", "embedding"};
+    for (int i = 0; i < 6; i++) {
+      char what[64];
+      snprintf(what, sizeof what, "%s in %s on %s", names[i], clt_dtype_name(dt), clt_device_spec(dev));
+      assert_near(out[0][i], out[1][i], tol, 1e-3, what);
+    }
+    assert_near(gx[0], gx[1], 4 * tol, 1e-2, "their gradient");
+    clt_tensor *z = clt_zeros(dev, dt, CLT_SHAPE(3));
+    ck_assert_ptr_null(clt_scatter_add(z, 0, clt_to(ids, dev), clt_ones(dev, dt, CLT_SHAPE(3))));
+    TU_ASSERT_ERR(CLT_ERR_DTYPE, clt_dtype_name(dt));
+  }
   clt_scope_end();
 }
 END_TEST
@@ -575,7 +615,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, array_helpers);
   TU_DEVICES(tc, ops_compute_in_float32);
   TU_DEVICES(tc, gradients_match_float64);
-  TU_DEVICES(tc, unported_ops_refuse_16_bits);
+  TU_DEVICES(tc, composites_run_in_float32);
   TU_DEVICES(tc, safetensors_agree_with_pytorch);
   TU_DEVICES(tc, grad_scaler_follows_pytorch);
   TU_DEVICES(tc, loss_scaling_keeps_small_gradients);
