@@ -604,6 +604,56 @@ START_TEST(loss_scaling_keeps_small_gradients) {
 }
 END_TEST
 
+/* The other ops on 16-bit tensors, against the same op in float32 on the same (rounded)
+ * values: equal for those that move or compare values, within four 16-bit ulps for those that
+ * compute (each rounds its float32 result once). */
+typedef clt_tensor *(*op)(clt_tensor *x, clt_tensor *m);
+static clt_tensor *o_sort(clt_tensor *x, clt_tensor *m) { (void)m; return clt_sort(x, 1, false, NULL); }
+static clt_tensor *o_topk(clt_tensor *x, clt_tensor *m) { (void)m; return clt_topk(x, 2, 1, true, NULL); }
+static clt_tensor *o_cumsum(clt_tensor *x, clt_tensor *m) { (void)m; return clt_cumsum(x, 1); }
+static clt_tensor *o_cumprod(clt_tensor *x, clt_tensor *m) { (void)m; return clt_cumprod(x, 1); }
+static clt_tensor *o_mfill(clt_tensor *x, clt_tensor *m) { return clt_masked_fill(x, m, 0.5); }
+static clt_tensor *o_pad(clt_tensor *x, clt_tensor *m) { (void)m; return clt_pad(x, 2, (const int64_t[]){1, 2}, CLT_PAD_CONSTANT, 0.25); }
+static clt_tensor *o_flip(clt_tensor *x, clt_tensor *m) { (void)m; return clt_flip(x, CLT_DIMS(1)); }
+static clt_tensor *o_where(clt_tensor *x, clt_tensor *m) { return clt_where(m, x, clt_neg(x)); }
+static clt_tensor *o_stack(clt_tensor *x, clt_tensor *m) { (void)m; return clt_stack(CLT_TENSORS(x, x), 0); }
+static clt_tensor *o_var(clt_tensor *x, clt_tensor *m) { (void)m; return clt_var(x, CLT_DIMS(1), 1, false); }
+static clt_tensor *o_prod(clt_tensor *x, clt_tensor *m) { (void)m; return clt_prod(x, CLT_DIMS(1), false); }
+static clt_tensor *o_min(clt_tensor *x, clt_tensor *m) { (void)m; return clt_min(x, CLT_DIMS(1), false); }
+static clt_tensor *o_mse(clt_tensor *x, clt_tensor *m) { (void)m; return clt_mse_loss(x, clt_neg(x), CLT_REDUCTION_MEAN); }
+static clt_tensor *o_bce(clt_tensor *x, clt_tensor *m) { return clt_binary_cross_entropy_with_logits(x, clt_cast(m, clt_dtype_of(x)), CLT_REDUCTION_MEAN); }
+static clt_tensor *o_drop(clt_tensor *x, clt_tensor *m) { (void)m; return clt_mul_scalar(clt_dropout(x, 0.0, true), 1); }
+static clt_tensor *o_bern(clt_tensor *x, clt_tensor *m) { (void)m; clt_manual_seed(3); return clt_bernoulli(clt_sigmoid(x)); }
+static clt_tensor *o_gather(clt_tensor *x, clt_tensor *m) { (void)m; return clt_gather(x, 1, clt_zeros(clt_device_of(x), CLT_INT64, CLT_SHAPE(4, 2))); }
+static clt_tensor *o_linear(clt_tensor *x, clt_tensor *m) { (void)m; return clt_linear(x, x, NULL); }
+
+START_TEST(other_ops_match_float32) {
+  clt_device *dev = TU_DEV;
+  static const struct { const char *n; op f; bool exact; } ops[] = {
+      {"sort", o_sort, true}, {"topk", o_topk, true}, {"cumsum", o_cumsum, false}, {"cumprod", o_cumprod, false},
+      {"masked_fill", o_mfill, true}, {"pad", o_pad, true}, {"flip", o_flip, true}, {"where", o_where, true},
+      {"stack", o_stack, true}, {"var", o_var, false}, {"prod", o_prod, false}, {"min", o_min, true},
+      {"mse_loss", o_mse, false}, {"bce_with_logits", o_bce, false}, {"dropout", o_drop, true},
+      {"bernoulli", o_bern, true}, {"gather", o_gather, true}, {"linear", o_linear, false}};
+  for (size_t k = 0; k < sizeof ops / sizeof *ops; k++)
+    for (int d = 0; d < 2; d++) {
+      clt_dtype dt = half_types[d];
+      double tol = 4 * (dt == CLT_FLOAT16 ? 0x1p-10 : 0x1p-7);
+      clt_scope_begin();
+      clt_manual_seed(7);
+      clt_tensor *x32 = clt_cast(clt_cast(clt_sub_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(4, 5)), 0.5), dt), CLT_FLOAT32);
+      clt_tensor *m = clt_gt_scalar(x32, 0);
+      clt_tensor *a = ops[k].f(clt_cast(x32, dt), m), *b = ops[k].f(x32, m);
+      char what[64];
+      snprintf(what, sizeof what, "%s in %s on %s", ops[k].n, clt_dtype_name(dt), clt_device_spec(dev));
+      ck_assert_msg(a != NULL, "%s: %s", what, clt_last_error());
+      ck_assert_msg(clt_dtype_of(a) == dt, "%s gives %s", what, clt_dtype_name(clt_dtype_of(a)));
+      assert_near(a, clt_cast(b, dt), ops[k].exact ? 0 : tol, ops[k].exact ? 0 : tol, what);
+      clt_scope_end();
+    }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("half");
   TCase *tc = tu_tcase("half");
@@ -616,6 +666,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, ops_compute_in_float32);
   TU_DEVICES(tc, gradients_match_float64);
   TU_DEVICES(tc, composites_run_in_float32);
+  TU_DEVICES(tc, other_ops_match_float32);
   TU_DEVICES(tc, safetensors_agree_with_pytorch);
   TU_DEVICES(tc, grad_scaler_follows_pytorch);
   TU_DEVICES(tc, loss_scaling_keeps_small_gradients);
