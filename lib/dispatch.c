@@ -50,7 +50,8 @@ static bool operand0(clt__span *o, const clt__iter *it, clt_dtype dt, size_t esi
 #define ST(type, f) offsetof(type, f)
 
 /* Entries other than ew, cast, copy, fill and gather have no 16-bit kernels: the core brings
- * float16 and bfloat16 operands to float32 before it calls them. Refused here, so that an op
+ * float16 and bfloat16 operands to float32 before it calls them (ew programs over 16-bit
+ * operands compute in float32 inside each backend). Refused here, so that an op
  * that forgot reaches an error and never a kernel that reads half-sized elements as floats. */
 static clt_status no16(clt_dtype dt, const char *entry) {
   if (dt != CLT_FLOAT16 && dt != CLT_BFLOAT16) return CLT_OK;

@@ -310,7 +310,6 @@ static clt_status run_prog(const clt__ew_prog *p, clt_tensor *out, clt_tensor *c
 }
 
 bool clt__is16(clt_dtype dt) { return dt == CLT_FLOAT16 || dt == CLT_BFLOAT16; }
-#define is16 clt__is16
 
 clt_tensor *clt__narrow(clt_tensor *r, clt_dtype dt) {
   clt_tensor *out = r ? clt__cast(r, dt) : NULL;
@@ -346,52 +345,7 @@ clt_tensor *clt__widen16_end(clt_tensor *r, clt_dtype dt, int n, clt_tensor **ow
   return clt__is16(dt) ? clt__rec_narrow(r, dt) : r;
 }
 
-/* float16 and bfloat16 are storage types: a program over them runs over float32 copies of its
- * 16-bit inputs, with its instructions computing in float32, into a float32 result that one
- * cast rounds into out (so every op rounds once from float32, as PyTorch's CPU kernels do).
- * Backends see no 16-bit program. */
-static bool prog_has16(const clt__ew_prog *p) {
-  bool any = false;
-  for (int k = 0; k < p->nin; k++) any = any || is16((clt_dtype)p->in_dt[k]);
-  for (int n = 0; n < p->n; n++) any = any || is16((clt_dtype)p->ins[n].dt);
-  return any;
-}
-
-static clt_status run_prog_wide(const clt__ew_prog *p, clt_tensor *out, clt_tensor *const *in, bool checked) {
-  clt__ew_prog w = *p;
-  clt_tensor *win[CLT__MAX_OPS] = {NULL}, *wout = NULL;
-  clt_status s = CLT_OK;
-  for (int k = 0; k < p->nin; k++)
-    if (is16((clt_dtype)p->in_dt[k])) w.in_dt[k] = CLT_FLOAT32;
-  for (int n = 0; n < p->n; n++)
-    if (is16((clt_dtype)p->ins[n].dt)) w.ins[n].dt = CLT_FLOAT32;
-  for (int k = 0; k < p->nin && s == CLT_OK; k++) {
-    if (checked && in[k]->dtype != p->in_dt[k])
-      s = clt__err(CLT_ERR_DTYPE, "elementwise program: input %d is %s, the program reads %s", k,
-                   clt_dtype_name(in[k]->dtype), clt_dtype_name((clt_dtype)p->in_dt[k]));
-    else if (!(win[k] = is16(in[k]->dtype) ? clt__cast(in[k], CLT_FLOAT32) : clt__retain(in[k]))) s = clt_last_status();
-  }
-  clt_dtype wdt = clt__ew_prog_out_dtype(&w);
-  if (s == CLT_OK && checked && out->dtype != clt__ew_prog_out_dtype(p))
-    s = clt__err(CLT_ERR_DTYPE, "elementwise program gives %s, the output is %s",
-                 clt_dtype_name(clt__ew_prog_out_dtype(p)), clt_dtype_name(out->dtype));
-  if (s == CLT_OK) {
-    wout = wdt == out->dtype ? clt__retain(out) : clt__empty(out->st->dev, wdt, out->ndim, out->shape);
-    s = wout ? run_prog(&w, wout, win, checked) : clt_last_status();
-  }
-  if (s == CLT_OK && wout != out) {
-    clt__iter it;
-    const clt_tensor *ops[2] = {out, wout};
-    clt__iter_tensors(&it, 2, ops);
-    s = clt__run_cast(out->st->dev, &it, out->st, out->dtype, wout->st, wdt);
-  }
-  for (int k = 0; k < p->nin; k++) clt__tensor_release(win[k]);
-  clt__tensor_release(wout);
-  return s;
-}
-
 clt_status clt__ew_run_prog(const clt__ew_prog *p, clt_tensor *out, clt_tensor *const *in) {
-  if (out->numel > 0 && prog_has16(p)) return run_prog_wide(p, out, in, true);
   return run_prog(p, out, in, true);
 }
 
@@ -399,7 +353,6 @@ clt_status clt__ew_run(int op, clt_tensor *out, clt_tensor *const *in, int nin, 
                        int scalar) {
   clt__ew_prog p;
   clt__ew_prog_single(&p, op, nin, dt, params, scalar);
-  if (out->numel > 0 && is16(dt)) return run_prog_wide(&p, out, in, false);
   return run_prog(&p, out, in, false);
 }
 
