@@ -674,4 +674,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) { return tu_main(suite, TU_FEW_KERNELS); }
+int main(void) { return tu_main(suite, TU_MANY_KERNELS); }
