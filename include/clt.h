@@ -3,6 +3,7 @@
 #ifndef CLT_H
 #define CLT_H
 
+#include "clt/amp.h"
 #include "clt/autograd.h"
 #include "clt/common.h"
 #include "clt/device.h"

@@ -1,4 +1,4 @@
-/* Copies and fills by element size (1, 4, 8 bytes): dtype-agnostic data movement. */
+/* Copies and fills by element size (1, 2, 4, 8 bytes): dtype-agnostic data movement. */
 
 #define CLT_COPY_KERNELS(T, SFX)                                                         \
   __kernel void copy_strided_##SFX(__global T *dst, __global const T *src, clt_walk it) { \
@@ -15,6 +15,7 @@
   }
 
 CLT_COPY_KERNELS(uchar, 1)
+CLT_COPY_KERNELS(ushort, 2)
 CLT_COPY_KERNELS(uint, 4)
 CLT_COPY_KERNELS(ulong, 8)
 
@@ -52,6 +53,7 @@ CLT_COPY_KERNELS(ulong, 8)
   }
 
 CLT_COPY_TILED(uchar, 1)
+CLT_COPY_TILED(ushort, 2)
 CLT_COPY_TILED(uint, 4)
 CLT_COPY_TILED(ulong, 8)
 #endif

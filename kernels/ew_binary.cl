@@ -53,28 +53,34 @@ T clt_ipow(T a, T b) {
  * OpenCL implementation may define builtins such as pow as macros, and a bare name would expand
  * on its way through. */
 #define CLT_BINARY_TENSOR_KERNELS(FWD, FWD_S, K, OT)                                               \
-  __kernel void FWD(__global OT *out, long oo, __global const T *a, long ao, __global const T *b,  \
-                    long bo, long n) {                                                             \
+  __kernel void FWD(__global CLT_OST_##OT *out, long oo, __global const CLT_ST *a, long ao,          \
+                    __global const CLT_ST *b, long bo, long n) {                                     \
     long i = get_global_id(0);                                                                     \
-    if (i < n) out[oo + i] = (OT)K(a[ao + i], b[bo + i], 0);                                       \
+    if (i < n) {                                                                                   \
+      T x = CLT_LOAD(a, ao + i), y = CLT_LOAD(b, bo + i);                                          \
+      CLT_OSTORE_##OT(out, oo + i, (OT)K(x, y, 0));                                                \
+    }                                                                                              \
   }                                                                                                \
-  __kernel void FWD_S(__global OT *out, __global const T *a, __global const T *b, clt_walk it) {   \
+  __kernel void FWD_S(__global CLT_OST_##OT *out, __global const CLT_ST *a, __global const CLT_ST *b, \
+                      clt_walk it) {                                                               \
     CLT_WALK_BEGIN(it);                                                                            \
-      out[off0] = (OT)K(a[off1], b[off2], 0);                                                      \
+      T x = CLT_LOAD(a, off1), y = CLT_LOAD(b, off2);                                              \
+      CLT_OSTORE_##OT(out, off0, (OT)K(x, y, 0));                                                  \
   }
 
 #define CLT_SCALAR_KERNELS(FWD, FWD_S, K, OT, X, Y, SC)                                            \
-  __kernel void FWD(__global OT *out, long oo, __global const T *in, long io, long n, T p0, T p1) { \
+  __kernel void FWD(__global CLT_OST_##OT *out, long oo, __global const CLT_ST *in, long io, long n, \
+                    T p0, T p1) {                                                                  \
     long i = get_global_id(0);                                                                     \
     if (i < n) {                                                                                   \
-      T v = in[io + i];                                                                            \
-      out[oo + i] = (OT)K(X, Y, SC);                                                               \
+      T v = CLT_LOAD(in, io + i);                                                                  \
+      CLT_OSTORE_##OT(out, oo + i, (OT)K(X, Y, SC));                                               \
     }                                                                                              \
   }                                                                                                \
-  __kernel void FWD_S(__global OT *out, __global const T *in, clt_walk it, T p0, T p1) {           \
+  __kernel void FWD_S(__global CLT_OST_##OT *out, __global const CLT_ST *in, clt_walk it, T p0, T p1) { \
     CLT_WALK_BEGIN(it);                                                                            \
-      T v = in[off1];                                                                              \
-      out[off0] = (OT)K(X, Y, SC);                                                                 \
+      T v = CLT_LOAD(in, off1);                                                                    \
+      CLT_OSTORE_##OT(out, off0, (OT)K(X, Y, SC));                                                 \
   }
 
 /* The kernels of each row (lib/optable.h), for the dtypes its rule takes, and the scalar forms
@@ -112,14 +118,14 @@ T clt_ipow(T a, T b) {
 CLT_BINARY_OPS(CLT_BINARY_ROW)
 
 /* where(cond, a, b): cond is bool. */
-__kernel void where_fwd(__global T *out, long oo, __global const clt_bool *c, long co, __global const T *a, long ao,
-                        __global const T *b, long bo, long n) {
+__kernel void where_fwd(__global CLT_ST *out, long oo, __global const clt_bool *c, long co, __global const CLT_ST *a,
+                        long ao, __global const CLT_ST *b, long bo, long n) {
   long i = get_global_id(0);
-  if (i < n) out[oo + i] = c[co + i] ? a[ao + i] : b[bo + i];
+  if (i < n) CLT_STORE(out, oo + i, c[co + i] ? CLT_LOAD(a, ao + i) : CLT_LOAD(b, bo + i));
 }
 
-__kernel void where_fwd_s(__global T *out, __global const clt_bool *c, __global const T *a, __global const T *b,
-                          clt_walk it) {
+__kernel void where_fwd_s(__global CLT_ST *out, __global const clt_bool *c, __global const CLT_ST *a,
+                          __global const CLT_ST *b, clt_walk it) {
   CLT_WALK_BEGIN(it);
-    out[off0] = c[off1] ? a[off2] : b[off3];
+    CLT_STORE(out, off0, c[off1] ? CLT_LOAD(a, off2) : CLT_LOAD(b, off3));
 }

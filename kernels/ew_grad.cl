@@ -76,7 +76,7 @@ T clt_pow_log(T a, T b) {
  * 1.8e19 (b = 1e20 gave -0) and underflowed to 0 below 1e-19 (a = 0, b = 1e-40 gave NaN); and
  * (a / b) / b alone, PyTorch's form, rounds a / b among the subnormals for tiny a and |b| < 1
  * (-1.4e-45 / 2e-5 / 2e-5 was 92 ulp off). */
-#if CLT_DT == 0
+#if CLT_DT == 0 || CLT_DT == 6 || CLT_DT == 7 /* T is float */
 #define CLT_SQRT_MIN 0x1p-63f /* squares of [CLT_SQRT_MIN, CLT_SQRT_MAX] are normal */
 #define CLT_SQRT_MAX 0x1p63f
 #else
@@ -100,27 +100,36 @@ T clt_div_b2(T a, T b) { return fabs(b) >= CLT_SQRT_MIN && fabs(b) <= CLT_SQRT_M
 #define G_bce_logits_bwd(g, x, y) ((g) * ((T)1 / ((T)1 + CLT_EXP(-(x))) - (y)))
 
 #define CLT_GRAD2(NAME, NAME_S, G)                                                                   \
-  __kernel void NAME(__global T *out, long oo, __global const T *g, long go, __global const T *s,    \
-                     long so, long n, T p0, T p1) {                                                  \
+  __kernel void NAME(__global CLT_ST *out, long oo, __global const CLT_ST *g, long go,                \
+                     __global const CLT_ST *s, long so, long n, T p0, T p1) {                         \
     long i = get_global_id(0);                                                                       \
-    if (i < n) out[oo + i] = G(g[go + i], s[so + i], p0, p1);                                        \
+    if (i < n) {                                                                                     \
+      T gv = CLT_LOAD(g, go + i), sv = CLT_LOAD(s, so + i);                                          \
+      CLT_STORE(out, oo + i, G(gv, sv, p0, p1));                                                     \
+    }                                                                                                \
   }                                                                                                  \
-  __kernel void NAME_S(__global T *out, __global const T *g, __global const T *s, clt_walk it, T p0, \
-                       T p1) {                                                                       \
+  __kernel void NAME_S(__global CLT_ST *out, __global const CLT_ST *g, __global const CLT_ST *s,      \
+                       clt_walk it, T p0, T p1) {                                                    \
     CLT_WALK_BEGIN(it);                                                                              \
-      out[off0] = G(g[off1], s[off2], p0, p1);                                                 \
+      T gv = CLT_LOAD(g, off1), sv = CLT_LOAD(s, off2);                                              \
+      CLT_STORE(out, off0, G(gv, sv, p0, p1));                                                       \
   }
 
 #define CLT_GRAD3(NAME, NAME_S, G)                                                                   \
-  __kernel void NAME(__global T *out, long oo, __global const T *g, long go, __global const T *a,    \
-                     long ao, __global const T *b, long bo, long n, T p0, T p1) {                    \
+  __kernel void NAME(__global CLT_ST *out, long oo, __global const CLT_ST *g, long go,                \
+                     __global const CLT_ST *a, long ao, __global const CLT_ST *b, long bo, long n,    \
+                     T p0, T p1) {                                                                   \
     long i = get_global_id(0);                                                                       \
-    if (i < n) out[oo + i] = G(g[go + i], a[ao + i], b[bo + i]);                                     \
+    if (i < n) {                                                                                     \
+      T gv = CLT_LOAD(g, go + i), av = CLT_LOAD(a, ao + i), bv = CLT_LOAD(b, bo + i);                \
+      CLT_STORE(out, oo + i, G(gv, av, bv));                                                         \
+    }                                                                                                \
   }                                                                                                  \
-  __kernel void NAME_S(__global T *out, __global const T *g, __global const T *a,                    \
-                       __global const T *b, clt_walk it, T p0, T p1) {                               \
+  __kernel void NAME_S(__global CLT_ST *out, __global const CLT_ST *g, __global const CLT_ST *a,     \
+                       __global const CLT_ST *b, clt_walk it, T p0, T p1) {                          \
     CLT_WALK_BEGIN(it);                                                                              \
-      out[off0] = G(g[off1], a[off2], b[off3]);                                              \
+      T gv = CLT_LOAD(g, off1), av = CLT_LOAD(a, off2), bv = CLT_LOAD(b, off3);                      \
+      CLT_STORE(out, off0, G(gv, av, bv));                                                           \
   }
 
 /* Every gradient kernel the op table's rows name (KERN2, KERN3) and the loss kernels */

@@ -38,7 +38,7 @@
  * n = 1e6). */
 T clt_tanh(T x) {
   T a = fabs(x), e = CLT_EXP((T)-2 * a), big = (T)1 - (T)2 * e / ((T)1 + e);
-#if CLT_DT == 0
+#if CLT_DT == 0 || CLT_DT == 6 || CLT_DT == 7
   T z = a * a;
   T small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
              3.33332819422e-1f) * z * a + a;
@@ -66,19 +66,22 @@ T clt_gelu_tanh(T x) { /* common.clh: CLT_GELU_TANH_U */
 #define K_logical_not(a, p0, p1) ((a) == (T)0)
 
 /* The kernels of each row (lib/optable.h), for the dtypes its rule takes: OT is the result's
- * type. The name is pasted where the row is received (see ew_binary.cl). */
+ * type (T or clt_bool; memory is read and written through common.clh's CLT_LOAD and
+ * CLT_OSTORE_<OT>, so 16-bit storage computes in float). The name is pasted where the row is
+ * received (see ew_binary.cl). */
 #define CLT_UNARY_KERNELS(FWD, FWD_S, K, OT)                                                      \
-  __kernel void FWD(__global OT *out, long oo, __global const T *in, long io, long n, T p0, T p1) { \
+  __kernel void FWD(__global CLT_OST_##OT *out, long oo, __global const CLT_ST *in, long io, long n,  \
+                    T p0, T p1) {                                                                 \
     long i = get_global_id(0);                                                                    \
     if (i < n) {                                                                                  \
-      T a = in[io + i];                                                                           \
-      out[oo + i] = K(a, p0, p1);                                                                 \
+      T a = CLT_LOAD(in, io + i);                                                                 \
+      CLT_OSTORE_##OT(out, oo + i, K(a, p0, p1));                                                 \
     }                                                                                             \
   }                                                                                               \
-  __kernel void FWD_S(__global OT *out, __global const T *in, clt_walk it, T p0, T p1) {          \
+  __kernel void FWD_S(__global CLT_OST_##OT *out, __global const CLT_ST *in, clt_walk it, T p0, T p1) { \
     CLT_WALK_BEGIN(it);                                                                           \
-      T a = in[off1];                                                                             \
-      out[off0] = K(a, p0, p1);                                                                   \
+      T a = CLT_LOAD(in, off1);                                                                   \
+      CLT_OSTORE_##OT(out, off0, K(a, p0, p1));                                                   \
   }
 
 #define CLT_UNARY_ROW(name, v, rule, params, g, dom, doc) CLT_UNARY_##rule(name##_fwd, name##_fwd_s, K_##name)

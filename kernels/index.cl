@@ -31,9 +31,11 @@
   }
 
 CLT_GATHER(1, uchar, i32, int)
+CLT_GATHER(2, ushort, i32, int)
 CLT_GATHER(4, uint, i32, int)
 CLT_GATHER(8, ulong, i32, int)
 CLT_GATHER(1, uchar, i64, long)
+CLT_GATHER(2, ushort, i64, long)
 CLT_GATHER(4, uint, i64, long)
 CLT_GATHER(8, ulong, i64, long)
 

@@ -105,7 +105,10 @@ static clt_tensor *embedding(clt_tensor *w, clt_tensor *ids, int64_t pad) {
 clt_tensor *clt_embedding(clt_tensor *weight, clt_tensor *ids, int64_t padding_idx) {
   clt__api("clt_embedding");
   if (!weight || !ids) return clt__null_arg(weight ? "ids" : "weight"), NULL;
-  return clt__ret(embedding(weight, ids, padding_idx));
+  clt_tensor *own[1];
+  clt_dtype dt = weight->dtype;
+  if (!clt__widen16(dt, 1, (clt_tensor **const[]){&weight}, own)) return NULL;
+  return clt__ret(clt__widen16_end(embedding(weight, ids, padding_idx), dt, 1, own));
 }
 
 /* ---- scaled dot-product attention ------------------------------------------------------- */
@@ -257,5 +260,8 @@ clt_tensor *clt_scaled_dot_product_attention(clt_tensor *q, clt_tensor *k, clt_t
                                              double dropout_p, bool causal, double scale) {
   clt__api("clt_scaled_dot_product_attention");
   if (!q || !k || !v) return clt__null_arg(!q ? "q" : !k ? "k" : "v"), NULL;
-  return clt__ret(sdpa(q, k, v, mask, dropout_p, causal, scale));
+  clt_tensor *own[4];
+  clt_dtype dt = q->dtype;
+  if (!clt__widen16(dt, 4, (clt_tensor **const[]){&q, &k, &v, &mask}, own)) return NULL;
+  return clt__ret(clt__widen16_end(sdpa(q, k, v, mask, dropout_p, causal, scale), dt, 4, own));
 }

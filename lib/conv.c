@@ -658,49 +658,73 @@ static clt_tensor *adaptive_avg_pool2d(clt_tensor *x, int64_t oh, int64_t ow) {
 clt_tensor *clt_unfold(clt_tensor *x, int64_t kh, int64_t kw, const clt_conv2d_opts *opts) {
   clt__api("clt_unfold");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(unfold(x, kh, kw, opts ? opts : &no_conv_opts));
+  clt_tensor *own[1];
+  clt_dtype dt = x->dtype;
+  if (!clt__widen16(dt, 1, (clt_tensor **const[]){&x}, own)) return NULL;
+  return clt__ret(clt__widen16_end(unfold(x, kh, kw, opts ? opts : &no_conv_opts), dt, 1, own));
 }
 
 clt_tensor *clt_fold(clt_tensor *cols, int64_t out_h, int64_t out_w, int64_t kh, int64_t kw, const clt_conv2d_opts *opts) {
   clt__api("clt_fold");
   if (!cols) return clt__null_arg("cols"), NULL;
-  return clt__ret(fold(cols, out_h, out_w, kh, kw, opts ? opts : &no_conv_opts));
+  clt_tensor *own[1];
+  clt_dtype dt = cols->dtype;
+  if (!clt__widen16(dt, 1, (clt_tensor **const[]){&cols}, own)) return NULL;
+  return clt__ret(clt__widen16_end(fold(cols, out_h, out_w, kh, kw, opts ? opts : &no_conv_opts), dt, 1, own));
 }
 
 clt_tensor *clt_conv2d(clt_tensor *x, clt_tensor *w, clt_tensor *b, const clt_conv2d_opts *opts) {
   clt__api("clt_conv2d");
   if (!x || !w) return clt__null_arg(x ? "w" : "x"), NULL;
-  return clt__ret(conv2d(x, w, b, opts ? opts : &no_conv_opts));
+  clt_tensor *own[3];
+  clt_dtype dt = x->dtype;
+  if (!clt__widen16(dt, 3, (clt_tensor **const[]){&x, &w, &b}, own)) return NULL;
+  return clt__ret(clt__widen16_end(conv2d(x, w, b, opts ? opts : &no_conv_opts), dt, 3, own));
 }
 
 clt_tensor *clt_conv1d(clt_tensor *x, clt_tensor *w, clt_tensor *b, const clt_conv1d_opts *opts) {
   static const clt_conv1d_opts none;
   clt__api("clt_conv1d");
   if (!x || !w) return clt__null_arg(x ? "w" : "x"), NULL;
-  return clt__ret(conv1d(x, w, b, opts ? opts : &none));
+  clt_tensor *own[3];
+  clt_dtype dt = x->dtype;
+  if (!clt__widen16(dt, 3, (clt_tensor **const[]){&x, &w, &b}, own)) return NULL;
+  return clt__ret(clt__widen16_end(conv1d(x, w, b, opts ? opts : &none), dt, 3, own));
 }
 
 clt_tensor *clt_conv_transpose2d(clt_tensor *x, clt_tensor *w, clt_tensor *b, const clt_conv_transpose2d_opts *opts) {
   static const clt_conv_transpose2d_opts none;
   clt__api("clt_conv_transpose2d");
   if (!x || !w) return clt__null_arg(x ? "w" : "x"), NULL;
-  return clt__ret(conv_transpose2d(x, w, b, opts ? opts : &none));
+  clt_tensor *own[3];
+  clt_dtype dt = x->dtype;
+  if (!clt__widen16(dt, 3, (clt_tensor **const[]){&x, &w, &b}, own)) return NULL;
+  return clt__ret(clt__widen16_end(conv_transpose2d(x, w, b, opts ? opts : &none), dt, 3, own));
 }
 
 clt_tensor *clt_max_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const clt_pool2d_opts *opts) {
   clt__api("clt_max_pool2d");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(max_pool2d(x, kh, kw, opts ? opts : &no_pool_opts));
+  clt_tensor *own[1];
+  clt_dtype dt = x->dtype;
+  if (!clt__widen16(dt, 1, (clt_tensor **const[]){&x}, own)) return NULL;
+  return clt__ret(clt__widen16_end(max_pool2d(x, kh, kw, opts ? opts : &no_pool_opts), dt, 1, own));
 }
 
 clt_tensor *clt_avg_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const clt_pool2d_opts *opts) {
   clt__api("clt_avg_pool2d");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(avg_pool2d(x, kh, kw, opts ? opts : &no_pool_opts));
+  clt_tensor *own[1];
+  clt_dtype dt = x->dtype;
+  if (!clt__widen16(dt, 1, (clt_tensor **const[]){&x}, own)) return NULL;
+  return clt__ret(clt__widen16_end(avg_pool2d(x, kh, kw, opts ? opts : &no_pool_opts), dt, 1, own));
 }
 
 clt_tensor *clt_adaptive_avg_pool2d(clt_tensor *x, int64_t out_h, int64_t out_w) {
   clt__api("clt_adaptive_avg_pool2d");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(adaptive_avg_pool2d(x, out_h, out_w));
+  clt_tensor *own[1];
+  clt_dtype dt = x->dtype;
+  if (!clt__widen16(dt, 1, (clt_tensor **const[]){&x}, own)) return NULL;
+  return clt__ret(clt__widen16_end(adaptive_avg_pool2d(x, out_h, out_w), dt, 1, own));
 }

@@ -132,6 +132,9 @@ bool clt__dtype_valid(clt_dtype dt);
 double clt__load_f64(clt_dtype dt, const void *src);
 int64_t clt__load_i64(clt_dtype dt, const void *src);
 void clt__store_f64(clt_dtype dt, void *dst, double v);
+/* v into a float dtype rounded once (int64 to float16/bfloat16 without going through double);
+ * other dtypes as clt__store_f64. */
+void clt__store_i64(clt_dtype dt, void *dst, int64_t v);
 
 /* ---- devices, storage, tensors ---------------------------------------------------------- */
 

@@ -49,6 +49,16 @@ static bool operand0(clt__span *o, const clt__iter *it, clt_dtype dt, size_t esi
 
 #define ST(type, f) offsetof(type, f)
 
+/* Entries other than ew, cast, copy, fill and gather have no 16-bit kernels: the core brings
+ * float16 and bfloat16 operands to float32 before it calls them (ew programs over 16-bit
+ * operands compute in float32 inside each backend). Refused here, so that an op
+ * that forgot reaches an error and never a kernel that reads half-sized elements as floats. */
+static clt_status no16(clt_dtype dt, const char *entry) {
+  if (dt != CLT_FLOAT16 && dt != CLT_BFLOAT16) return CLT_OK;
+  return clt__err(CLT_ERR_DTYPE, "dispatch(%s): %s operands reach no backend entry but ew, cast, copy, fill and gather",
+                  entry, clt_dtype_name(dt));
+}
+
 /* ---- elementwise ops -------------------------------------------------------------------- */
 
 typedef struct {
@@ -166,7 +176,7 @@ static const clt__entry entry_rand = {"rand_uniform", "dispatch(rand_uniform)", 
 clt_status clt__run_rand_uniform(clt_device *dev, clt__storage *dst, int64_t off, int64_t n, clt_dtype dt,
                                  uint64_t seed, uint64_t counter) {
   rand_call x = {dst, off, n, dt, seed, counter};
-  return clt__dispatch(dev, &entry_rand, &x);
+  return no16(dt, "rand_uniform") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_rand, &x);
 }
 
 /* ---- reductions and softmax ------------------------------------------------------------- */
@@ -191,7 +201,10 @@ static const clt__entry entry_reduce = {
     {ST(clt__reduce_args, out), ST(clt__reduce_args, idx), ST(clt__reduce_args, in), ST(clt__reduce_args, m)},
     {"out", "idx"}, span_reduce, what_reduce};
 
-clt_status clt__run_reduce(clt_device *dev, const clt__reduce_args *r) { return clt__dispatch(dev, &entry_reduce, r); }
+clt_status clt__run_reduce(clt_device *dev, const clt__reduce_args *r) {
+  if (no16(r->dt, "reduce") != CLT_OK || no16(r->odt, "reduce") != CLT_OK) return clt_last_status();
+  return clt__dispatch(dev, &entry_reduce, r);
+}
 
 static clt_status call_softmax(clt_device *dev, const void *a) { return dev->be->softmax(dev, a); }
 static bool span_softmax(const void *a, int k, clt__span *o) {
@@ -212,7 +225,7 @@ static const clt__entry entry_softmax = {
     {"out"}, span_softmax, what_softmax};
 
 clt_status clt__run_softmax(clt_device *dev, const clt__softmax_args *a) {
-  return clt__dispatch(dev, &entry_softmax, a);
+  return no16(a->dt, "softmax") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_softmax, a);
 }
 
 /* ---- gather and scatter-add ------------------------------------------------------------- */
@@ -260,7 +273,7 @@ clt_status clt__run_gather(clt_device *dev, const clt__iter *it, int dim, clt__s
 clt_status clt__run_scatter_add(clt_device *dev, const clt__iter *it, int dim, clt__storage *out,
                                 const clt__storage *index, const clt__storage *src, clt_dtype dt, clt_dtype idt) {
   index_call c = {it, dim, out, index, src, dt, idt};
-  return clt__dispatch(dev, &entry_scatter, &c);
+  return no16(dt, "scatter_add") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_scatter, &c);
 }
 
 /* ---- matrix products -------------------------------------------------------------------- */
@@ -282,7 +295,9 @@ static const clt__entry entry_gemm = {"gemm", "dispatch(gemm)", call_gemm, sizeo
                                       {ST(clt__gemm_args, c), ST(clt__gemm_args, a), ST(clt__gemm_args, b)},
                                       {"c"}, span_gemm, NULL};
 
-clt_status clt__run_gemm(clt_device *dev, const clt__gemm_args *g) { return clt__dispatch(dev, &entry_gemm, g); }
+clt_status clt__run_gemm(clt_device *dev, const clt__gemm_args *g) {
+  return no16(g->dt, "gemm") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_gemm, g);
+}
 
 /* ---- cross entropy and optimizer steps -------------------------------------------------- */
 
@@ -314,8 +329,12 @@ static const clt__entry entry_ce_bwd = {
     {ST(clt__ce_args, out), ST(clt__ce_args, x), ST(clt__ce_args, y), ST(clt__ce_args, lse), ST(clt__ce_args, g)},
     {"out"}, span_ce_bwd, what_ce_bwd};
 
-clt_status clt__run_ce_fwd(clt_device *dev, const clt__ce_args *a) { return clt__dispatch(dev, &entry_ce_fwd, a); }
-clt_status clt__run_ce_bwd(clt_device *dev, const clt__ce_args *a) { return clt__dispatch(dev, &entry_ce_bwd, a); }
+clt_status clt__run_ce_fwd(clt_device *dev, const clt__ce_args *a) {
+  return no16(a->dt, "ce_fwd") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_ce_fwd, a);
+}
+clt_status clt__run_ce_bwd(clt_device *dev, const clt__ce_args *a) {
+  return no16(a->dt, "ce_bwd") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_ce_bwd, a);
+}
 
 /* ---- normalization ---------------------------------------------------------------------- */
 
@@ -365,8 +384,12 @@ static const clt__entry entry_norm_bwd = {
      ST(clt__norm_args, x), ST(clt__norm_args, stats), ST(clt__norm_args, w)},
     {"dx", "dweight", "dbias"}, span_norm_bwd, what_norm_bwd};
 
-clt_status clt__run_norm_fwd(clt_device *dev, const clt__norm_args *a) { return clt__dispatch(dev, &entry_norm_fwd, a); }
-clt_status clt__run_norm_bwd(clt_device *dev, const clt__norm_args *a) { return clt__dispatch(dev, &entry_norm_bwd, a); }
+clt_status clt__run_norm_fwd(clt_device *dev, const clt__norm_args *a) {
+  return no16(a->dt, "norm_fwd") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_norm_fwd, a);
+}
+clt_status clt__run_norm_bwd(clt_device *dev, const clt__norm_args *a) {
+  return no16(a->dt, "norm_bwd") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_norm_bwd, a);
+}
 
 typedef struct {
   const clt__optim_hp *hp;
@@ -398,5 +421,5 @@ static const clt__entry entry_optim = {
 clt_status clt__run_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                                int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2) {
   optim_call x = {.hp = hp, .dt = dt, .n = n, .po = po, .go = go, .p = p, .s1 = s1, .s2 = s2, .g = g};
-  return clt__dispatch(dev, &entry_optim, &x);
+  return no16(dt, "optim_step") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_optim, &x);
 }

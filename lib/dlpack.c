@@ -14,6 +14,7 @@ static const struct {
 } dtypes[] = {
     {CLT_FLOAT32, kDLFloat, 32}, {CLT_FLOAT64, kDLFloat, 64}, {CLT_INT32, kDLInt, 32},
     {CLT_INT64, kDLInt, 64},     {CLT_UINT8, kDLUInt, 8},     {CLT_BOOL, CLT_DLPACK_BOOL, 8},
+    {CLT_FLOAT16, kDLFloat, 16}, {CLT_BFLOAT16, kDLBfloat, 16},
 };
 
 /* Backend (its table's name) <-> DLPack device type. A backend with no row cannot exchange. */

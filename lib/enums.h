@@ -26,13 +26,15 @@
   X(CLT_ERR_MISMATCH, -16, "device result differs from the host reference")        \
   X(CLT_ERR_STATE, -17, "call made in the wrong state or order")
 
-/* X(enum, name, size in bytes, NumPy type code without byte order) */
+/* X(enum, name, size in bytes, NumPy type code without byte order; "" where NumPy has none) */
 #define CLT_DTYPE_LIST(X)             \
   X(CLT_FLOAT32, float32, 4, "f4")    \
   X(CLT_FLOAT64, float64, 8, "f8")    \
   X(CLT_INT32, int32, 4, "i4")        \
   X(CLT_INT64, int64, 8, "i8")        \
   X(CLT_UINT8, uint8, 1, "u1")        \
-  X(CLT_BOOL, bool, 1, "b1")
+  X(CLT_BOOL, bool, 1, "b1")          \
+  X(CLT_FLOAT16, float16, 2, "f2")    \
+  X(CLT_BFLOAT16, bfloat16, 2, "")
 
 #endif

@@ -101,7 +101,10 @@ clt_dtype clt__promote_types(clt_dtype a, clt_dtype b) {
   if (a == b) return a;
   kind ka = kind_of(a), kb = kind_of(b);
   if (ka != kb) return ka > kb ? a : b;
-  if (ka == KIND_FLOAT) return CLT_FLOAT64;
+  if (ka == KIND_FLOAT) { /* float16, bfloat16 < float32 < float64; float16 + bfloat16 is float32 */
+    int fa = a == CLT_FLOAT64 ? 2 : a == CLT_FLOAT32, fb = b == CLT_FLOAT64 ? 2 : b == CLT_FLOAT32;
+    return fa == fb ? CLT_FLOAT32 : fa > fb ? a : b;
+  }
   /* integers: uint8 < int32 < int64 */
   int ra = a == CLT_UINT8 ? 0 : a == CLT_INT32 ? 1 : 2, rb = b == CLT_UINT8 ? 0 : b == CLT_INT32 ? 1 : 2;
   return ra > rb ? a : b;
@@ -304,6 +307,42 @@ static clt_status run_prog(const clt__ew_prog *p, clt_tensor *out, clt_tensor *c
   clt__iter it;
   clt__iter_build(&it, out->ndim, out->shape, p->nin + 1, strides, offsets);
   return clt__run_ew(out->st->dev, p, &it, st);
+}
+
+bool clt__is16(clt_dtype dt) { return dt == CLT_FLOAT16 || dt == CLT_BFLOAT16; }
+
+clt_tensor *clt__narrow(clt_tensor *r, clt_dtype dt) {
+  clt_tensor *out = r ? clt__cast(r, dt) : NULL;
+  clt__tensor_release(r);
+  return out;
+}
+
+clt_tensor *clt__rec_cast(clt_tensor *x, clt_dtype dt) { return x ? clt__grad_cast(clt__cast(x, dt), x) : NULL; }
+
+clt_tensor *clt__rec_narrow(clt_tensor *r, clt_dtype dt) {
+  clt_tensor *out = clt__rec_cast(r, dt);
+  clt__tensor_release(r);
+  return out;
+}
+
+bool clt__widen16(clt_dtype dt, int n, clt_tensor **const *ts, clt_tensor **own) {
+  for (int i = 0; i < n; i++) own[i] = NULL;
+  if (!clt__is16(dt)) return true;
+  for (int i = 0; i < n; i++) {
+    clt_tensor *t = ts[i] ? *ts[i] : NULL;
+    if (!t || !clt__is16(t->dtype)) continue;
+    if (!(own[i] = clt__rec_cast(t, CLT_FLOAT32))) {
+      for (int j = 0; j < i; j++) clt__tensor_release(own[j]);
+      return false;
+    }
+    *ts[i] = own[i];
+  }
+  return true;
+}
+
+clt_tensor *clt__widen16_end(clt_tensor *r, clt_dtype dt, int n, clt_tensor **own) {
+  for (int i = 0; i < n; i++) clt__tensor_release(own[i]);
+  return clt__is16(dt) ? clt__rec_narrow(r, dt) : r;
 }
 
 clt_status clt__ew_run_prog(const clt__ew_prog *p, clt_tensor *out, clt_tensor *const *in) {

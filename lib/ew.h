@@ -121,6 +121,23 @@ clt_tensor *clt__unary(clt_op op, clt_tensor *x, double p0, double p1);
 clt_tensor *clt__binary(clt_op op, clt_tensor *a, clt_tensor *b);
 /* scalar_first: s op a instead of a op s. */
 clt_tensor *clt__binary_scalar(clt_op op, clt_tensor *a, double s, bool scalar_first);
+/* float16 and bfloat16, the storage types: ops other than the elementwise ones compute them as
+ * float32 copies and round the result once into the 16-bit dtype with clt__narrow (which takes
+ * r, NULL included, and releases it). */
+bool clt__is16(clt_dtype dt);
+clt_tensor *clt__narrow(clt_tensor *r, clt_dtype dt);
+/* The same at the level of recorded ops, for composites whose own backward computes in the
+ * input's dtype: a recorded cast (gradients flow back through it; x NULL gives NULL), and a
+ * recorded clt__narrow. */
+clt_tensor *clt__rec_cast(clt_tensor *x, clt_dtype dt);
+clt_tensor *clt__rec_narrow(clt_tensor *r, clt_dtype dt);
+/* The public entries of composites with no 16-bit path of their own (convolutions, pooling,
+ * normalization, attention, embedding): when dt (the first input's dtype) is 16-bit, each
+ * 16-bit tensor among *ts[0..n) (entries and tensors may be NULL) is replaced by a recorded
+ * float32 cast kept in own[n]; false on failure, with nothing kept. clt__widen16_end releases
+ * own and narrows r back to dt (recorded) when dt is 16-bit; r itself otherwise. */
+bool clt__widen16(clt_dtype dt, int n, clt_tensor **const *ts, clt_tensor **own);
+clt_tensor *clt__widen16_end(clt_tensor *r, clt_dtype dt, int n, clt_tensor **own);
 clt_tensor *clt__where(clt_tensor *cond, clt_tensor *a, clt_tensor *b);
 
 /* The check mode ($CLT_CHECK=1): a backend call on an OpenCL device rerun on the host and

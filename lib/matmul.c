@@ -61,6 +61,13 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
   if (!clt_dtype_is_float(dt))
     return clt__err(CLT_ERR_DTYPE, "matmul needs float tensors, not %s and %s (cast them first)",
                     clt_dtype_name(a->dtype), clt_dtype_name(b->dtype)), NULL;
+  if (clt__is16(dt)) { /* float32 copies through SGEMM (float32 sums), the product rounded once */
+    clt_tensor *af = clt__cast(a, CLT_FLOAT32), *bf = af ? clt__cast(b, CLT_FLOAT32) : NULL;
+    clt_tensor *r = bf ? matmul(af, bf) : NULL;
+    clt__tensor_release(af);
+    clt__tensor_release(bf);
+    return clt__narrow(r, dt);
+  }
   /* 1-d operands gain a dim: a as a row [1,k], b as a column [k,1] */
   int64_t s2[2], st2[2];
   clt_tensor *A = NULL, *B = NULL, *out = NULL, *res = NULL;

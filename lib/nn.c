@@ -124,6 +124,11 @@ done:
 clt_tensor *clt_cross_entropy(clt_tensor *logits, clt_tensor *labels, clt_reduction reduction) {
   clt__api("clt_cross_entropy");
   if (!logits || !labels) return clt__null_arg(logits ? "labels" : "logits"), NULL;
+  if (clt__is16(logits->dtype)) { /* the fused kernels in float32, the loss rounded once */
+    clt_tensor *x = clt__rec_cast(logits, CLT_FLOAT32), *l = x ? cross_entropy(x, labels, reduction) : NULL;
+    clt__tensor_release(x);
+    return clt__ret(clt__rec_narrow(l, logits->dtype));
+  }
   return clt__ret(cross_entropy(logits, labels, reduction));
 }
 

@@ -242,24 +242,36 @@ clt_tensor *clt_batch_norm(clt_tensor *x, clt_tensor *running_mean, clt_tensor *
                            clt_tensor *bias, bool training, double momentum, double eps) {
   clt__api("clt_batch_norm");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps));
+  clt_tensor *own[3];
+  clt_dtype dt = x->dtype;
+  if (!clt__widen16(dt, 3, (clt_tensor **const[]){&x, &weight, &bias}, own)) return NULL;
+  return clt__ret(clt__widen16_end(batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps), dt, 3, own));
 }
 
 clt_tensor *clt_layer_norm(clt_tensor *x, int k, const int64_t *normalized_shape, clt_tensor *weight, clt_tensor *bias,
                            double eps) {
   clt__api("clt_layer_norm");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(last_dims_norm("layer_norm", x, k, normalized_shape, weight, bias, eps, false));
+  clt_tensor *own[3];
+  clt_dtype dt = x->dtype;
+  if (!clt__widen16(dt, 3, (clt_tensor **const[]){&x, &weight, &bias}, own)) return NULL;
+  return clt__ret(clt__widen16_end(last_dims_norm("layer_norm", x, k, normalized_shape, weight, bias, eps, false), dt, 3, own));
 }
 
 clt_tensor *clt_group_norm(clt_tensor *x, int64_t num_groups, clt_tensor *weight, clt_tensor *bias, double eps) {
   clt__api("clt_group_norm");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(group_norm(x, num_groups, weight, bias, eps));
+  clt_tensor *own[3];
+  clt_dtype dt = x->dtype;
+  if (!clt__widen16(dt, 3, (clt_tensor **const[]){&x, &weight, &bias}, own)) return NULL;
+  return clt__ret(clt__widen16_end(group_norm(x, num_groups, weight, bias, eps), dt, 3, own));
 }
 
 clt_tensor *clt_rms_norm(clt_tensor *x, int k, const int64_t *normalized_shape, clt_tensor *weight, double eps) {
   clt__api("clt_rms_norm");
   if (!x) return clt__null_arg("x"), NULL;
-  return clt__ret(last_dims_norm("rms_norm", x, k, normalized_shape, weight, NULL, eps, true));
+  clt_tensor *own[2];
+  clt_dtype dt = x->dtype;
+  if (!clt__widen16(dt, 2, (clt_tensor **const[]){&x, &weight}, own)) return NULL;
+  return clt__ret(clt__widen16_end(last_dims_norm("rms_norm", x, k, normalized_shape, weight, NULL, eps, true), dt, 2, own));
 }

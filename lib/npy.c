@@ -104,7 +104,7 @@ static clt_status parse_descr(const char *d, npy_header *h) {
     return clt__err(CLT_ERR_DTYPE, "object arrays ('%s') need pickle and are refused", d);
   int found = -1;
 #define CLT__NPY_CODE(e, name, size, code) \
-  if (strcmp(d + 1, code) == 0) found = e;
+  if ((code)[0] && strcmp(d + 1, code) == 0) found = e;
   CLT_DTYPE_LIST(CLT__NPY_CODE)
 #undef CLT__NPY_CODE
   if (found < 0) return clt__err(CLT_ERR_DTYPE, "dtype '%s' has no clt equivalent", d);
@@ -282,6 +282,7 @@ static const char *descr_of(clt_dtype dt) {
     case CLT_INT32: return "<i4";
     case CLT_INT64: return "<i8";
     case CLT_UINT8: return "|u1";
+    case CLT_FLOAT16: return "<f2";
     default: return "|b1";
   }
 }
@@ -310,6 +311,8 @@ static size_t make_header(const clt_tensor *t, char *hdr, size_t cap) {
 /* A new buffer of lead bytes (left for the caller) then the tensor's bytes, row-major,
  * little-endian; *len: the bytes of data. */
 static clt_status data_bytes(const clt_tensor *t, size_t lead, uint8_t **buf, size_t *len) {
+  if (t->dtype == CLT_BFLOAT16)
+    return clt__err(CLT_ERR_DTYPE, "NumPy has no bfloat16 dtype: cast t to float32 first, or save it as safetensors");
   clt_status st = clt__nbytes(t->numel, t->dtype, len);
   if (st != CLT_OK) return st;
   if (*len > SIZE_MAX - lead)

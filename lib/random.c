@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "dispatch.h"
+#include "ew.h"
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -88,6 +89,16 @@ clt_tensor *clt_rand(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *
 
 clt_tensor *clt__rand(clt_device *dev, clt_dtype dtype, int ndim, const int64_t *shape) {
   if (check_float(dtype) != CLT_OK) return NULL;
+  if (dtype == CLT_FLOAT16 || dtype == CLT_BFLOAT16) {
+    /* float32's numbers scaled below the largest 16-bit value under 1 (1 - 2^-11, 1 - 2^-8),
+     * so that rounding keeps them in [0, 1) */
+    clt_tensor *f = clt__rand(dev, CLT_FLOAT32, ndim, shape);
+    clt_tensor *s = f ? clt__binary_scalar(CLT_OP_mul, f, dtype == CLT_FLOAT16 ? 1 - 0x1p-11 : 1 - 0x1p-8, false) : NULL;
+    clt_tensor *t = s ? clt__cast(s, dtype) : NULL;
+    clt__tensor_release(f);
+    clt__tensor_release(s);
+    return t;
+  }
   clt_tensor *t = clt__empty(dev, dtype, ndim, shape);
   if (!t) return NULL;
   uint64_t counter = rng_offset;
@@ -124,8 +135,8 @@ clt_tensor *clt__randn(clt_device *dev, clt_dtype dtype, int ndim, const int64_t
     }
     rng_offset += ((uint64_t)h->numel + 1) / 2;
     clt_tensor *c = dtype == CLT_FLOAT64 ? clt__retain(h) : clt__empty(host, dtype, ndim, shape);
-    if (c && dtype != CLT_FLOAT64)
-      for (int64_t i = 0; i < h->numel; i++) ((float *)c->st->ptr)[i] = (float)p[i];
+    if (c && dtype != CLT_FLOAT64) /* rounded once from double, into any float dtype */
+      for (int64_t i = 0; i < h->numel; i++) clt__store_f64(dtype, (char *)c->st->ptr + (size_t)i * clt_dtype_size(dtype), p[i]);
     if (c) t = clt__to(c, dev);
     clt__tensor_release(c);
     clt__tensor_release(h);

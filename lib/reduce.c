@@ -169,6 +169,11 @@ static clt_tensor *slice_stats(prepared *p) {
 }
 
 static clt_tensor *reduction(kind k, clt_tensor *x, int ndims, const int *dims, bool keepdim, double correction) {
+  if (clt__is16(x->dtype)) { /* accumulated in float32 (or wider), rounded once */
+    clt_tensor *xf = clt__cast(x, CLT_FLOAT32), *r = xf ? reduction(k, xf, ndims, dims, keepdim, correction) : NULL;
+    clt__tensor_release(xf);
+    return clt__narrow(r, x->dtype);
+  }
   bool needs_float = k == K_MEAN || k == K_VAR || k == K_STD || k == K_MEAN_SCALED;
   if (needs_float && !clt_dtype_is_float(x->dtype)) {
     clt__err(CLT_ERR_DTYPE, "%s needs a float tensor, not %s (cast it first)", kind_name[k], clt_dtype_name(x->dtype));
@@ -234,6 +239,11 @@ static clt_tensor *arg_reduction(bool want_max, clt_tensor *x, int ndims, const 
     return clt__err(CLT_ERR_INVALID_ARG, "%s takes one dim or all of them (ndims 0), not ndims %d with dims %s",
                     want_max ? "argmax" : "argmin", ndims, dims ? "given" : "NULL"),
            NULL;
+  if (clt__is16(x->dtype)) { /* exact in float32: the same order, the same first index */
+    clt_tensor *xf = clt__cast(x, CLT_FLOAT32), *r = xf ? arg_reduction(want_max, xf, ndims, dims, keepdim) : NULL;
+    clt__tensor_release(xf);
+    return r;
+  }
   bool all = ndims == 0;
   clt_tensor *flat = NULL;
   bool keep_all = keepdim;
@@ -268,6 +278,11 @@ static clt_tensor *arg_reduction(bool want_max, clt_tensor *x, int ndims, const 
 static clt_tensor *softmax(clt_tensor *x, int dim, bool log) {
   int d;
   if (clt__wrap_dim(dim, x->ndim > 0 ? x->ndim : 1, "dim", &d) != CLT_OK) return NULL;
+  if (clt__is16(x->dtype)) {
+    clt_tensor *x32 = clt__cast(x, CLT_FLOAT32), *r = x32 ? softmax(x32, dim, log) : NULL;
+    clt__tensor_release(x32);
+    return clt__narrow(r, x->dtype);
+  }
   clt_tensor *xf = clt_dtype_is_float(x->dtype) ? clt__contiguous(x) : clt__cast(x, CLT_FLOAT32);
   if (!xf) return NULL;
   clt_tensor *out = clt__empty(xf->st->dev, xf->dtype, xf->ndim, xf->shape);
@@ -319,6 +334,11 @@ clt_tensor *clt__mean_scaled(clt_tensor *x, int ndims, const int *dims, bool kee
  * before the reduced ones, the rest after), else that of the permuted copy (kept dims, then
  * reduced), viewed back in x's dim order. */
 clt_tensor *clt__prod_others(clt_tensor *x, int ndims, const int *dims) {
+  if (clt__is16(x->dtype)) {
+    clt_tensor *xf = clt__cast(x, CLT_FLOAT32), *r = xf ? clt__prod_others(xf, ndims, dims) : NULL;
+    clt__tensor_release(xf);
+    return clt__narrow(r, x->dtype);
+  }
   bool mask[CLT_MAX_DIMS];
   prepared p;
   if (dims_mask(x, ndims, dims, mask) != CLT_OK || prepare(x, ndims, dims, true, &p) != CLT_OK) return NULL;

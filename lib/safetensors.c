@@ -94,6 +94,8 @@ static const char *st_dtype(clt_dtype dt) {
     case CLT_INT32: return "I32";
     case CLT_INT64: return "I64";
     case CLT_UINT8: return "U8";
+    case CLT_FLOAT16: return "F16";
+    case CLT_BFLOAT16: return "BF16";
     default: return "BOOL";
   }
 }
@@ -257,7 +259,8 @@ static clt_status fmt(const char *what) { return clt__err(CLT_ERR_FORMAT, "malfo
 
 static clt_status parse_dtype(const char *s, clt_dtype *dt) {
   static const struct { const char *name; clt_dtype dt; } m[] = {
-      {"F32", CLT_FLOAT32}, {"F64", CLT_FLOAT64}, {"I32", CLT_INT32}, {"I64", CLT_INT64}, {"U8", CLT_UINT8}, {"BOOL", CLT_BOOL}};
+      {"F32", CLT_FLOAT32}, {"F64", CLT_FLOAT64}, {"I32", CLT_INT32}, {"I64", CLT_INT64}, {"U8", CLT_UINT8}, {"BOOL", CLT_BOOL},
+      {"F16", CLT_FLOAT16}, {"BF16", CLT_BFLOAT16}};
   for (size_t i = 0; i < sizeof m / sizeof *m; i++)
     if (strcmp(s, m[i].name) == 0) {
       *dt = m[i].dt;

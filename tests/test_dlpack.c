@@ -171,7 +171,8 @@ static const struct {
   clt_dtype dt;
   uint8_t code, bits;
 } dl_types[] = {{CLT_FLOAT32, kDLFloat, 32}, {CLT_FLOAT64, kDLFloat, 64}, {CLT_INT32, kDLInt, 32},
-                {CLT_INT64, kDLInt, 64},     {CLT_UINT8, kDLUInt, 8},     {CLT_BOOL, CLT_DLPACK_BOOL, 8}};
+                {CLT_INT64, kDLInt, 64},     {CLT_UINT8, kDLUInt, 8},     {CLT_BOOL, CLT_DLPACK_BOOL, 8},
+                {CLT_FLOAT16, kDLFloat, 16}, {CLT_BFLOAT16, kDLBfloat, 16}};
 
 START_TEST(dlpack_round_trips_every_dtype) {
   clt_device *dev = TU_DEV;
@@ -307,9 +308,9 @@ START_TEST(dlpack_refuses_with_the_deleter_called) {
     clt_status st;
     const char *msg;
   } cases[] = {
-      {{kDLFloat, 16, 1}, {kDLCPU, 0}, 1, false, CLT_ERR_DTYPE, "DLPack dtype float16 (code 2) with 1 lanes has no clt dtype"},
+      {{kDLFloat, 8, 1}, {kDLCPU, 0}, 1, false, CLT_ERR_DTYPE, "DLPack dtype float8 (code 2) with 1 lanes has no clt dtype"},
       {{kDLFloat, 32, 4}, {kDLCPU, 0}, 1, false, CLT_ERR_DTYPE, "float32 (code 2) with 4 lanes"},
-      {{kDLBfloat, 16, 1}, {kDLCPU, 0}, 1, false, CLT_ERR_DTYPE, "bfloat16"},
+      {{kDLBfloat, 32, 1}, {kDLCPU, 0}, 1, false, CLT_ERR_DTYPE, "bfloat32"},
       {{9, 8, 1}, {kDLCPU, 0}, 1, false, CLT_ERR_DTYPE, "unknown8 (code 9)"},
       {{kDLFloat, 32, 1}, {kDLCUDA, 0}, 1, false, CLT_ERR_UNSUPPORTED, "device type 2 (kDLCUDA) is not one clt has"},
       {{kDLFloat, 32, 1}, {kDLCPU, 0}, -1, false, CLT_ERR_INVALID_ARG, "stride -1 of dim 0 is negative"},

@@ -422,7 +422,7 @@ START_TEST(broken_safetensors) {
       {"not_json", CLT_ERR_FORMAT, "header JSON"},
       {"not_object", CLT_ERR_FORMAT, "the header is not a JSON object"},
       {"duplicate_key", CLT_ERR_FORMAT, "duplicate"},
-      {"unknown_dtype", CLT_ERR_DTYPE, "safetensors dtype 'F16' has no clt equivalent"},
+      {"unknown_dtype", CLT_ERR_DTYPE, "safetensors dtype 'F8_E4M3' has no clt equivalent"},
       {"size_mismatch", CLT_ERR_FORMAT, "entry 'a' has 8 data bytes for shape of 3 elements of float32"},
       {"offsets_past_end", CLT_ERR_FORMAT, "entry 'a' ends at byte 16 of 8 data bytes"},
       {"offsets_reversed", CLT_ERR_FORMAT, "data_offsets are not two increasing"},

@@ -57,6 +57,8 @@ static const good_case goods[] = {
     {"f8le_0d.npy", CLT_FLOAT64, 0, {0}},   {"i8le_1d.npy", CLT_INT64, 1, {5}},
     {"f4le_empty.npy", CLT_FLOAT32, 2, {0, 3}},
     {"i4le_v2.npy", CLT_INT32, 2, {2, 3}},  {"i4le_v3.npy", CLT_INT32, 2, {2, 3}},
+    {"f2le_c.npy", CLT_FLOAT16, 2, {2, 3}}, {"f2le_f.npy", CLT_FLOAT16, 2, {2, 3}},
+    {"f2be_c.npy", CLT_FLOAT16, 2, {2, 3}}, {"f2be_f.npy", CLT_FLOAT16, 2, {2, 3}},
 };
 #define NGOOD (sizeof goods / sizeof *goods)
 
@@ -92,7 +94,7 @@ END_TEST
 START_TEST(saves_what_numpy_saves) {
   clt_device *dev = TU_DEV;
   const char *same[] = {"f4le_c.npy", "f8le_c.npy", "i4le_c.npy", "i8le_c.npy", "u1le_c.npy",
-                        "b1le_c.npy", "f8le_0d.npy", "i8le_1d.npy", "f4le_empty.npy"};
+                        "b1le_c.npy", "f8le_0d.npy", "i8le_1d.npy", "f4le_empty.npy", "f2le_c.npy"};
   for (size_t k = 0; k < sizeof same / sizeof *same; k++) {
     char path[600];
     fixture(path, sizeof path, "good", same[k]);

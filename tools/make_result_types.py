@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes tests/fixtures/result_types.txt: the dtype PyTorch gives (or its refusal) for every
-binary op kind clt has, over clt's six dtypes, each operand a tensor with dims, a 0-d tensor, or
+binary op kind clt has, over clt's eight dtypes, each operand a tensor with dims, a 0-d tensor, or
 a Python scalar. tests/test_ew.c checks clt_result_type and the ops' result dtypes against it on
 every device, so clt's promotion stays PyTorch's without PyTorch installed. Run where torch is;
 the output is committed.
@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-DTYPES = ["float32", "float64", "int32", "int64", "uint8", "bool"]
+DTYPES = ["float32", "float64", "int32", "int64", "uint8", "bool", "float16", "bfloat16"]
 TENSOR_OPS = ["result_type", "add", "sub", "mul", "div", "pow", "maximum", "eq", "where"]
 SCALAR_OPS = ["add", "sub", "mul", "div", "pow", "maximum", "eq"]
 SCALAR_FIRST_OPS = ["sub", "div", "pow"]

@@ -81,7 +81,9 @@ typedef enum clt_dtype {
   CLT_INT64 = 3,
   CLT_UINT8 = 4,
   CLT_BOOL = 5,    /* one byte, 0 or 1 */
-  CLT_DTYPE_COUNT = 6 /* one more than the largest value; grows as dtypes are added */
+  CLT_FLOAT16 = 6,  /* IEEE 754 binary16 (PyTorch's torch.float16, NumPy's '<f2') */
+  CLT_BFLOAT16 = 7, /* the high 16 bits of a float32 (torch.bfloat16) */
+  CLT_DTYPE_COUNT = 8 /* one more than the largest value; grows as dtypes are added */
 } clt_dtype;
 
 typedef struct clt_device clt_device;
@@ -103,8 +105,16 @@ CLT_API void clt_clear_error(void);
 CLT_API const char *clt_dtype_name(clt_dtype dt);
 /* Bytes per element; 0 for an invalid dtype. */
 CLT_API size_t clt_dtype_size(clt_dtype dt);
-/* true for float32 and float64. */
+/* true for float32, float64, float16 and bfloat16. */
 CLT_API bool clt_dtype_is_float(clt_dtype dt);
+
+/* 16-bit floats as the raw bits clt_from_host, clt_to_host and the files carry them in.
+ * clt_float_to_16bit writes n float32 values as float16 or bfloat16 (dt), rounded to nearest
+ * even: beyond the largest finite value to +-inf, below the smallest subnormal to +-0, NaN to a
+ * quiet NaN of the same sign. clt_16bit_to_float reads n of them back, exactly. Both return
+ * CLT_ERR_DTYPE for another dt and CLT_ERR_INVALID_ARG for a NULL array (with n > 0). */
+CLT_API clt_status clt_float_to_16bit(clt_dtype dt, size_t n, const float *src, uint16_t *dst);
+CLT_API clt_status clt_16bit_to_float(clt_dtype dt, size_t n, const uint16_t *src, float *dst);
 
 /* Library version as "MAJOR.MINOR.PATCH". */
 CLT_API const char *clt_version(void);

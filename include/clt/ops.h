@@ -99,7 +99,16 @@ CLT_API const char *clt_op_name(clt_op op);
 
 /* x converted to dtype (a new tensor; a copy even when the dtype is the same). Floats to
  * integers truncate and saturate, NaN gives 0; integers to narrower integers wrap; to bool is
- * != 0. */
+ * != 0. To float16 and bfloat16 every dtype rounds once to nearest even (float64, int32 and
+ * int64 too, where PyTorch goes through float32 and may round twice), past the largest finite
+ * value to inf, NaN to NaN.
+ *
+ * float16 and bfloat16 are storage types: every op computes them in float32 (reductions and
+ * matmul accumulate in float32 or wider) and rounds its result once into the 16-bit dtype, on
+ * every device; gradients flow through them in the same way. They promote as PyTorch's:
+ * float16 + bfloat16 is float32, an integer with a 16-bit float is the 16-bit float, and a
+ * float32 or float64 0-d tensor or a scalar with a 16-bit tensor keeps the 16-bit dtype.
+ * scatter_add refuses them (cast first). */
 CLT_API clt_tensor *clt_cast(clt_tensor *x, clt_dtype dtype);
 
 /* Any elementwise op by its enum: unary (p0, p1 are its parameters), binary, binary with a

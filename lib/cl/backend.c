@@ -46,7 +46,7 @@ static clt_status cl_unmap(clt_device *dev, clt__storage *st, void *ptr) {
   return err == CL_SUCCESS ? CLT_OK : clt__cl_fail("clEnqueueUnmapMemObject", err, "unmapping a buffer of %s", dev->info.spec);
 }
 
-static const char *esize_suffix(size_t esize) { return esize == 1 ? "1" : esize == 4 ? "4" : "8"; }
+static const char *esize_suffix(size_t esize) { return esize == 1 ? "1" : esize == 2 ? "2" : esize == 4 ? "4" : "8"; }
 
 static clt_status cl_copy(clt_device *dev, const clt__iter *it, clt__storage *dst, const clt__storage *src,
                           size_t esize) {

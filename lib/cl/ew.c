@@ -58,10 +58,11 @@ clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *i
   operand_args(&a, it, st, it->nops, &walk);
   if (with_params) {
     uint8_t pv[2][8] = {{0}};
-    clt__store_f64(dt, pv[0], ins->p[0]);
-    clt__store_f64(dt, pv[1], ins->p[1]);
-    clt__cl_arg(&a, clt_dtype_size(dt), pv[0]);
-    clt__cl_arg(&a, clt_dtype_size(dt), pv[1]);
+    clt_dtype pdt = dt == CLT_FLOAT16 || dt == CLT_BFLOAT16 ? CLT_FLOAT32 : dt; /* their kernels' T is float */
+    clt__store_f64(pdt, pv[0], ins->p[0]);
+    clt__store_f64(pdt, pv[1], ins->p[1]);
+    clt__cl_arg(&a, clt_dtype_size(pdt), pv[0]);
+    clt__cl_arg(&a, clt_dtype_size(pdt), pv[1]);
   }
   if (wide) return clt__cl_launch(d, &a, (size_t)((it->numel + 15) / 16));
   return clt__cl_launch_iter(d, &a, walk, it);

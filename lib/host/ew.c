@@ -371,8 +371,56 @@ static void prog_row(void *vc, const int64_t *off, int64_t n, const int64_t *ste
   }
 }
 
+static bool is16(clt_dtype dt) { return dt == CLT_FLOAT16 || dt == CLT_BFLOAT16; }
+
+/* A program over float16 or bfloat16 operands (the OpenCL kernels load them as float and round
+ * their stores): each 16-bit operand's whole storage converted element for element into float32
+ * memory, so that the walk's offsets and strides still apply, the program run in float32 over
+ * them, and the walked elements of a 16-bit output rounded back once. */
+static clt_status host_ew16(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st) {
+  clt__ew_prog w = *p;
+  for (int k = 0; k < p->nin; k++)
+    if (is16((clt_dtype)p->in_dt[k])) w.in_dt[k] = CLT_FLOAT32;
+  for (int n = 0; n < p->n; n++)
+    if (is16((clt_dtype)p->ins[n].dt)) w.ins[n].dt = CLT_FLOAT32;
+  clt__storage wide[CLT__MAX_OPS], *wst[CLT__MAX_OPS];
+  clt_status s = CLT_OK;
+  memset(wide, 0, sizeof wide);
+  for (int k = 0; k < it->nops; k++) {
+    clt_dtype dt = k == 0 ? clt__ew_prog_out_dtype(p) : (clt_dtype)p->in_dt[k - 1];
+    wst[k] = st[k];
+    if (!is16(dt) || s != CLT_OK) continue;
+    size_t n = st[k]->nbytes / 2;
+    float *f = clt__malloc(n ? n * sizeof *f : 1);
+    if (!f) {
+      s = clt__err(CLT_ERR_OOM, "cannot allocate %zu bytes for a float32 copy of a %s operand", n * sizeof *f,
+                   clt_dtype_name(dt));
+      continue;
+    }
+    if (k > 0) clt_16bit_to_float(dt, n, st[k]->ptr, f);
+    wide[k].ptr = f;
+    wide[k].nbytes = n * sizeof *f;
+    wide[k].dev = st[k]->dev;
+    wst[k] = &wide[k];
+  }
+  if (s == CLT_OK) s = clt__host_ew(dev, &w, it, wst);
+  clt_dtype odt = clt__ew_prog_out_dtype(p);
+  if (s == CLT_OK && is16(odt)) {
+    clt__iter back;
+    const int64_t *strides[2] = {it->strides[0], it->strides[0]};
+    const int64_t offsets[2] = {it->offset[0], it->offset[0]};
+    clt__iter_build(&back, it->ndim, it->shape, 2, strides, offsets);
+    s = clt__host_cast(dev, &back, st[0], odt, &wide[0], CLT_FLOAT32);
+  }
+  for (int k = 0; k < it->nops; k++) clt__free_mem(wide[k].ptr);
+  return s;
+}
+
 clt_status clt__host_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st) {
-  (void)dev;
+  bool wide = false;
+  for (int k = 0; k < p->nin; k++) wide = wide || is16((clt_dtype)p->in_dt[k]);
+  for (int n = 0; n < p->n; n++) wide = wide || is16((clt_dtype)p->ins[n].dt);
+  if (wide) return host_ew16(dev, p, it, st);
   if (p->n == 1) { /* one op: its row function straight over the walk */
     ew_ctx c;
     clt__host_run_fn fn;
@@ -412,6 +460,7 @@ static void cast_row(void *vc, const int64_t *off, int64_t n, const int64_t *ste
       /* floats saturate into integers (NaN is 0); integers and bools convert exactly enough */
       double v = from_float ? clt__load_f64(c->sdt, src) : (double)clt__load_i64(c->sdt, src);
       if (c->ddt == CLT_BOOL) *(uint8_t *)dst = from_float ? v != 0.0 : clt__load_i64(c->sdt, src) != 0;
+      else if (!from_float) clt__store_i64(c->ddt, dst, clt__load_i64(c->sdt, src)); /* one rounding */
       else clt__store_f64(c->ddt, dst, v);
     } else { /* integer to integer: two's-complement truncation */
       uint64_t u = (uint64_t)clt__load_i64(c->sdt, src);

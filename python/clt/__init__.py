@@ -66,8 +66,12 @@ int32 = dtype(2, "int32", np.int32)
 int64 = dtype(3, "int64", np.int64)
 uint8 = dtype(4, "uint8", np.uint8)
 bool = dtype(5, "bool", np.bool_)  # noqa: A001 (as torch.bool)
-_dtypes = [float32, float64, int32, int64, uint8, bool]
-_by_np = {d.np: d for d in _dtypes}
+float16 = dtype(6, "float16", np.float16)
+# NumPy has no bfloat16: numpy() of a bfloat16 tensor gives its raw bits as uint16 (cast to
+# float32 first for values), and a uint16 array never becomes one.
+bfloat16 = dtype(7, "bfloat16", np.uint16)
+_dtypes = [float32, float64, int32, int64, uint8, bool, float16, bfloat16]
+_by_np = {d.np: d for d in _dtypes if d is not bfloat16}
 
 
 def _dtype_of(x):

@@ -41,6 +41,12 @@ def test_tensor_copies():
     assert clt.tensor([1.5, 2]).dtype is clt.float32  # as torch.tensor
     assert clt.tensor(3).shape == () and clt.tensor(3).item() == 3
     assert clt.tensor([True, False]).dtype is clt.bool
+    h = clt.tensor(np.array([0.1, 65520], np.float16))  # 65520 is inf in float16 already
+    assert h.dtype is clt.float16 and h.dtype.is_floating_point
+    assert h.numpy().dtype == np.float16 and h.numpy()[0] == np.float16(0.1) and np.isinf(h.numpy()[1])
+    b = clt.tensor(np.array([1.0, -2.5], np.float32)).to(clt.bfloat16)
+    assert b.dtype is clt.bfloat16 and b.numpy().tolist() == [0x3F80, 0xC020]  # the raw bits
+    assert b.float().tolist() == [1.0, -2.5]
 
 
 @pytest.mark.parametrize("dev", DEVICES)
