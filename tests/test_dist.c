@@ -727,6 +727,11 @@ START_TEST(ddp_shared_weights_and_bad_arguments) {
   ck_assert_int_eq(clt_ddp_create(world, 1, &w, &bad, &ddp), CLT_ERR_INVALID_ARG);
   TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_ddp_create", "opts->comm_thread is 2");
   ck_assert_ptr_null(ddp);
+  clt_tensor *h16 = clt_zeros(tu_dev[0], CLT_BFLOAT16, CLT_SHAPE(2));
+  clt_set_requires_grad(h16, true);
+  ck_assert_int_eq(clt_ddp_create(world, 1, &h16, NULL, &ddp), CLT_ERR_DTYPE);
+  TU_ASSERT_ERR(CLT_ERR_DTYPE, "clt_ddp_create", "params[0] is bfloat16: keep float32 master weights");
+  clt_release(h16);
   if (tu_cl()) {
     clt_tensor *h = clt_zeros(tu_dev[0], CLT_FLOAT32, CLT_SHAPE(2)), *c = clt_zeros(tu_cl(), CLT_FLOAT32, CLT_SHAPE(2));
     clt_set_requires_grad(h, true);

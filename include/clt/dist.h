@@ -63,7 +63,8 @@ CLT_API int clt_dist_local_rank(const clt_dist *d);
  * kernels, which takes a minute or more on some devices when cold. */
 CLT_API clt_status clt_dist_set_timeout(clt_dist *d, double seconds);
 
-/* t = op over every rank's t, in place. */
+/* t = op over every rank's t, in place. float16 and bfloat16 tensors are reduced as float32 copies
+ * (MPI has no 16-bit float) and rounded once back. */
 CLT_API clt_status clt_dist_allreduce(clt_dist *d, clt_tensor *t, clt_dist_op op);
 /* t = root's t on every rank, in place. */
 CLT_API clt_status clt_dist_broadcast(clt_dist *d, clt_tensor *t, int root);

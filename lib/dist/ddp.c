@@ -419,6 +419,9 @@ static clt_status check_params(int n, clt_tensor *const *params) {
     if (!p) return clt__err(CLT_ERR_INVALID_ARG, "params[%d] is NULL", i);
     if (!p->requires_grad || p->grad_fn || !clt_dtype_is_float(p->dtype))
       return clt__err(CLT_ERR_INVALID_ARG, "params[%d] is not a float leaf that requires grad", i);
+    if (clt__is16(p->dtype))
+      return clt__err(CLT_ERR_DTYPE, "params[%d] is %s: keep float32 master weights (mixed precision casts them "
+                      "for the forward: clt/amp.h)", i, clt_dtype_name(p->dtype));
     if (!clt__same_device(p->st->dev, params[0]->st->dev))
       return clt__err(CLT_ERR_DEVICE_MISMATCH, "params[%d] is on %s, params[0] on %s", i, p->st->dev->info.spec,
                       params[0]->st->dev->info.spec);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "../backend.h"
+#include "../ew.h"
 #include "dist_impl.h"
 
 clt_status clt__stage_begin(clt__staged *s, clt_tensor *t, unsigned flags) {
@@ -84,6 +85,17 @@ clt_status clt_dist_allreduce(clt_dist *d, clt_tensor *t, clt_dist_op op) {
   if (op == CLT_DIST_SUM && t->dtype == CLT_BOOL)
     return clt__err(CLT_ERR_DTYPE, "CLT_DIST_SUM of a bool tensor: use CLT_DIST_MAX (or), or cast it first");
   if (t->numel == 0) return CLT_OK;
+  if (clt__is16(t->dtype)) {
+    /* MPI has no 16-bit float: a float32 copy is reduced (sums in float32, as every op of clt's
+     * on these dtypes) and rounded once back into t */
+    clt_tensor *w = clt__cast(t, CLT_FLOAT32), *back = NULL;
+    st = w ? clt_dist_allreduce(d, w, op) : clt_last_status();
+    if (st == CLT_OK) st = (back = clt__cast(w, t->dtype)) ? clt__copy_into(t, back) : clt_last_status();
+    if (st == CLT_OK) atomic_fetch_add(&t->st->version, 1); /* written in place, as below */
+    clt__tensor_release(back);
+    clt__tensor_release(w);
+    return st;
+  }
   clt__staged s;
   if ((st = clt__stage_begin(&s, t, CLT__MAP_READ | CLT__MAP_WRITE)) != CLT_OK) return st;
   clt__dist_req *req;
