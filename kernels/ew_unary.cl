@@ -65,6 +65,8 @@ T clt_gelu_tanh(T x) { /* common.clh: CLT_GELU_TANH_U */
 
 #define K_logical_not(a, p0, p1) ((a) == (T)0)
 
+/* Fused chains (lib/cl/ew.c) take the expressions above without these kernels. */
+#ifndef CLT_EW_EXPR_ONLY
 /* The kernels of each row (lib/optable.h), for the dtypes its rule takes: OT is the result's
  * type. The name is pasted where the row is received (see ew_binary.cl). */
 #define CLT_UNARY_KERNELS(FWD, FWD_S, K, OT)                                                      \
@@ -109,3 +111,4 @@ __kernel void exp_fwd16(__global T *out, long oo, __global const T *in, long io,
 }
 #endif
 
+#endif
