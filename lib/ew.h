@@ -123,6 +123,10 @@ clt_tensor *clt__binary(clt_op op, clt_tensor *a, clt_tensor *b);
 clt_tensor *clt__binary_scalar(clt_op op, clt_tensor *a, double s, bool scalar_first);
 clt_tensor *clt__where(clt_tensor *cond, clt_tensor *a, clt_tensor *b);
 
+/* Kernel launches enqueued by every device since the process started (tests: a fused chain is
+ * one launch). */
+extern atomic_ulong clt__kernel_launches;
+
 /* The check mode ($CLT_CHECK=1): a backend call on an OpenCL device rerun on the host and
  * compared (check.c). */
 bool clt__check_enabled(void);
