@@ -309,3 +309,9 @@ bool clt__fusion_record(const clt__ew_prog *op, clt_tensor *out, clt_tensor *con
   leave();
   return true;
 }
+
+clt_status clt_eval(const clt_tensor *t) {
+  clt__api("clt_eval");
+  if (!t) return clt__null_arg("t");
+  return clt__fusion_settle(t->st, false);
+}

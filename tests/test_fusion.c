@@ -187,6 +187,9 @@ START_TEST(unread_results_cost_nothing) {
   ck_assert_uint_eq(launches() - before, 0);
   double v3, v1;
   clt_tensor *s3 = clt_slice(t3, 0, 5, 6, 1), *s1 = clt_slice(t1, 0, 5, 6, 1);
+  ck_assert_int_eq(clt_eval(t3), CLT_OK);
+  ck_assert_uint_eq(launches() - before, 1);
+  ck_assert_int_eq(clt_eval(t3), CLT_OK); /* once */
   ck_assert_int_eq(clt_item(s3, &v3), CLT_OK);
   ck_assert_uint_eq(launches() - before, 1);
   ck_assert_int_eq(clt_item(s1, &v1), CLT_OK);
@@ -266,6 +269,8 @@ END_TEST
 START_TEST(errors_name_the_op) {
   clt_device *dev = tu_cl();
   if (!dev) TU_SKIP("no OpenCL device");
+  ck_assert_int_eq(clt_eval(NULL), CLT_ERR_INVALID_ARG);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "clt_eval", "t");
   clt__fusion_set(1);
   clt_tensor *x = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(4, 3)), *w = clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(2));
   clt_tensor *t = clt_exp(x);
