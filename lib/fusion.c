@@ -111,7 +111,7 @@ static bool reads(const pending *r, const clt__storage *st) {
 static clt_status settle_locked(clt__storage *st, bool write) {
   clt_status s = CLT_OK;
   if (st->pending) s = run_recipe(st->pending);
-  if (!write) return s;
+  if (!write || atomic_load(&st->refs) == 1) return s; /* a recipe reading st holds a reference to it */
   for (pending *r = head, *next; r && s == CLT_OK; r = next) {
     next = r->next;
     if (reads(r, st)) {
@@ -167,7 +167,8 @@ typedef struct {
 } draft;
 
 /* The register of an input (the same storage, offset and walk give the same one); -1 when the
- * program has no room for another. */
+ * program has no room for another. The draft holds a reference to each input: settling one of
+ * the op's other inputs may free a recipe whose inputs the draft took in. */
 static int add_input(draft *d, clt__storage *st, int64_t off, const int64_t *strides, clt_dtype dt) {
   for (int k = 0; k < d->p.nin; k++)
     if (d->in[k] == st && d->off[k] == off && d->p.in_dt[k] == dt &&
@@ -175,6 +176,7 @@ static int add_input(draft *d, clt__storage *st, int64_t off, const int64_t *str
       return k;
   if (d->p.nin == CLT__MAX_OPS - 1) return -1;
   int k = d->p.nin++;
+  atomic_fetch_add(&st->refs, 1);
   d->in[k] = st;
   d->off[k] = off;
   d->p.in_dt[k] = (uint8_t)dt;
@@ -182,9 +184,13 @@ static int add_input(draft *d, clt__storage *st, int64_t off, const int64_t *str
   return k;
 }
 
-/* Instructions' registers are numbered after the inputs: a register past the inputs moves when
- * an input is added. Drafts are built by adding all inputs of a source before its instructions,
- * and these helpers keep registers as (input k) or (instruction i) until the end. */
+static void draft_release(draft *d) {
+  for (int k = 0; k < d->p.nin; k++) clt__storage_release(d->in[k]);
+  d->p.nin = 0;
+}
+
+/* An instruction's register number is nin + its index, which moves each time an input is
+ * added: while a draft grows, registers are kept as (input k) or (instruction i). */
 typedef struct {
   bool is_input;
   int k;
@@ -289,18 +295,21 @@ bool clt__fusion_record(const clt__ew_prog *op, clt_tensor *out, clt_tensor *con
   if (atomic_load(&npending) >= MAX_PENDING) return false;
   enter();
   draft d;
-  if (!build_draft(&d, op, out, in, true, s) && *s == CLT_OK) build_draft(&d, op, out, in, false, s);
+  if (!build_draft(&d, op, out, in, true, s) && *s == CLT_OK) {
+    draft_release(&d);
+    build_draft(&d, op, out, in, false, s); /* fits: one op over its inputs */
+  }
   pending *r = NULL;
   if (*s == CLT_OK && !(r = clt__calloc(1, sizeof *r)))
     *s = clt__err(CLT_ERR_OOM, "cannot allocate the record of an elementwise op");
+  if (!r) draft_release(&d);
   if (r) {
     r->out = out->st;
     r->p = d.p;
     r->ndim = d.ndim;
     memcpy(r->shape, out->shape, (size_t)out->ndim * sizeof *out->shape);
     for (int k = 0; k < d.p.nin; k++) {
-      r->in[k] = d.in[k];
-      atomic_fetch_add(&d.in[k]->refs, 1);
+      r->in[k] = d.in[k]; /* the draft's reference */
       r->off[k] = d.off[k];
       memcpy(r->strides[k], d.strides[k], sizeof r->strides[k]);
     }

@@ -238,6 +238,27 @@ START_TEST(inputs_written_in_place) {
 }
 END_TEST
 
+/* A recipe keeps its inputs: they may be released before it runs; an op that takes a recipe in
+ * whole and reads a view of the same result (which runs the recipe first) keeps them too. */
+START_TEST(inputs_released_early) {
+  clt_device *dev = tu_cl();
+  if (!dev) TU_SKIP("no OpenCL device");
+  clt__fusion_set(1);
+  clt_tensor *x = clt_full(dev, CLT_FLOAT32, CLT_SHAPE(3, 3), 2.0);
+  clt_tensor *t = clt_mul(x, x); /* 4 */
+  clt_release(x);
+  clt_tensor *tt = clt_transpose(t, 0, 1);
+  clt_tensor *z = clt_add(t, tt); /* t taken in whole, then run for the view */
+  clt_release(tt);
+  clt_release(t);
+  float v[9];
+  ck_assert_int_eq(clt_to_host(z, v, sizeof v), CLT_OK);
+  for (int i = 0; i < 9; i++) ck_assert_float_eq(v[i], 8.0f);
+  clt_release(z);
+  clt__fusion_set(-1);
+}
+END_TEST
+
 /* Gradients through a recorded chain are those of the ops run one by one. */
 static clt_status grad_run(clt_device *dev, bool fused, unsigned char *out) {
   clt__fusion_set(fused ? 1 : 0);
@@ -319,6 +340,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, where_and_broadcast);
   tcase_add_test(tc, unread_results_cost_nothing);
   tcase_add_test(tc, inputs_written_in_place);
+  tcase_add_test(tc, inputs_released_early);
   tcase_add_test(tc, gradients_through_a_chain);
   tcase_add_test(tc, errors_name_the_op);
   TU_DEVICES(tc, fault_sweep);
