@@ -1,6 +1,8 @@
 /* Lazy elementwise chains (lib/fusion.h): one kernel per chain, results identical to the ops
  * run one by one ($CLT_FUSION=0), every materialization point, errors, faults and leaks. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "ew.h"
 #include "fusion.h"
@@ -62,7 +64,17 @@ START_TEST(one_kernel_per_chain) {
   unsigned char *plain = bytes_of(y0);
   ck_assert_uint_eq(launches() - before, 3);
   ck_assert_int_eq(memcmp(fused, plain, 30 * 40 * 4), 0);
+  setenv("CLT_FUSION", "0", 1); /* the environment's switch: each op launches at once */
   clt__fusion_set(-1);
+  before = launches();
+  clt_tensor *e = clt_exp(x);
+  ck_assert_uint_eq(launches() - before, 1);
+  clt_release(e);
+  unsetenv("CLT_FUSION");
+  clt__fusion_set(-1);
+  e = clt_exp(x);
+  ck_assert_uint_eq(launches() - before, 1);
+  clt_release(e);
   free(fused);
   free(plain);
   clt_release(y0);
