@@ -123,7 +123,7 @@ static void put(text *t, const char *fmt, ...) {
       t->oom = true;
       return;
     }
-    memcpy(b, t->buf, t->len);
+    if (t->len) memcpy(b, t->buf, t->len);
     clt__free_mem(t->buf);
     t->buf = b;
     t->cap = cap;
@@ -183,7 +183,8 @@ static const int expr_families[] = {CLT__KFAM_ew_unary, CLT__KFAM_ew_binary, CLT
 #define NEXPR ((int)(sizeof expr_families / sizeof expr_families[0]))
 
 static clt_status fused_build(clt__cl_dev *d, const fused_sig *sig, const clt__ew_prog *p, fused_entry **out) {
-  text t = {0};
+  text t = {clt__malloc(4096), 0, 4096, false};
+  t.oom = !t.buf;
   gen_kernel(&t, p, sig->contiguous);
   if (t.oom) {
     clt__free_mem(t.buf);
