@@ -42,6 +42,7 @@ clt_device *clt_device_retain(clt_device *dev) {
 
 void clt__device_drop(clt_device *dev) {
   if (!dev || atomic_fetch_sub(&dev->refs, 1) != 1) return;
+  clt__fusion_forget_device(dev);
   dev->be->destroy(dev);
   clt__free_mem(dev);
   CLT__LIVE_DEC(CLT__LIVE_DEVICES);

@@ -31,6 +31,21 @@ static pending *head;
 static atomic_long npending;
 static atomic_int enabled = -1; /* -1: not read from the environment yet */
 
+/* A chain runs as one generated kernel from its HOT-th run on a device; before, as its ops one
+ * by one (the same bytes, no compile). A generated program costs a build (0.1-0.3 s on PoCL,
+ * warm or not, against the prebuilt families' one build each), which a chain run once, or a
+ * device opened for one run, would not repay: a loop fuses from its second step. The counts
+ * are per device and signature (the program without its parameters), forgotten when the
+ * device closes. */
+#define HOT 2
+static atomic_int hot_after = HOT;
+#define NCOUNTS 512
+static struct {
+  const clt_device *dev;
+  uint64_t sig;
+  int runs;
+} counts[NCOUNTS];
+
 static void enter(void) {
   if (depth++ == 0) clt__mutex_lock(&lock);
 }
@@ -38,7 +53,71 @@ static void leave(void) {
   if (--depth == 0) clt__mutex_unlock(&lock);
 }
 
-void clt__fusion_set(int on) { atomic_store(&enabled, on < 0 ? -1 : on ? 1 : 0); }
+void clt__fusion_set(int on) {
+  atomic_store(&enabled, on < 0 ? -1 : on ? 1 : 0);
+  atomic_store(&hot_after, on == 1 ? 1 : on == 2 ? INT32_MAX : HOT);
+}
+
+static uint64_t prog_sig(const clt__ew_prog *p) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  int v[2 + CLT__MAX_OPS - 1 + 6 * CLT__EW_MAX_INSTR] = {p->n, p->nin}, n = 2;
+  for (int k = 0; k < p->nin; k++) v[n++] = p->in_dt[k];
+  for (int i = 0; i < p->n; i++) {
+    const clt__ew_instr *x = &p->ins[i];
+    int vals[6] = {x->op, x->scalar, x->dt, x->in[0], x->in[1], x->in[2]};
+    for (int j = 0; j < 6; j++) v[n++] = vals[j];
+  }
+  for (int i = 0; i < n; i++) {
+    h ^= (uint64_t)(unsigned)v[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+/* Counts a run of p on dev (lock held); whether p is hot there. A full table counts as hot. */
+static bool hot(const clt_device *dev, const clt__ew_prog *p) {
+  int after = atomic_load(&hot_after);
+  if (after <= 1) return true;
+  uint64_t sig = prog_sig(p);
+  size_t j = (size_t)(sig ^ (uint64_t)(uintptr_t)dev) % NCOUNTS;
+  for (size_t probe = 0; probe < NCOUNTS; probe++, j = (j + 1) % NCOUNTS) {
+    if (counts[j].dev == dev && counts[j].sig == sig) return ++counts[j].runs >= after;
+    if (!counts[j].dev) {
+      counts[j].dev = dev;
+      counts[j].sig = sig;
+      counts[j].runs = 1;
+      return after <= 1;
+    }
+  }
+  return true;
+}
+
+void clt__fusion_forget_device(const clt_device *dev) {
+  enter();
+  for (size_t j = 0; j < NCOUNTS; j++) /* rebuilt without dev's entries: probes stay unbroken */
+    if (counts[j].dev == dev) counts[j].dev = NULL;
+  int keep = 0;
+  static struct {
+    const clt_device *dev;
+    uint64_t sig;
+    int runs;
+  } tmp[NCOUNTS];
+  for (size_t j = 0; j < NCOUNTS; j++)
+    if (counts[j].dev) {
+      tmp[keep].dev = counts[j].dev;
+      tmp[keep].sig = counts[j].sig;
+      tmp[keep++].runs = counts[j].runs;
+    }
+  memset(counts, 0, sizeof counts);
+  for (int i = 0; i < keep; i++) {
+    size_t j = (size_t)(tmp[i].sig ^ (uint64_t)(uintptr_t)tmp[i].dev) % NCOUNTS;
+    while (counts[j].dev) j = (j + 1) % NCOUNTS;
+    counts[j].dev = tmp[i].dev;
+    counts[j].sig = tmp[i].sig;
+    counts[j].runs = tmp[i].runs;
+  }
+  leave();
+}
 
 bool clt__fusion_enabled(void) {
   int e = atomic_load(&enabled);
@@ -75,11 +154,60 @@ static void free_recipe(pending *r) {
   clt__free_mem(r);
 }
 
+/* p's instructions one by one, each one launch of its op's prebuilt kernel into a temporary of
+ * the result's shape (the last into out): the chain unfused. */
+static clt_status run_unfused(const pending *r) {
+  const clt__ew_prog *p = &r->p;
+  clt_tensor *tmp[CLT__EW_MAX_INSTR] = {NULL};
+  int64_t contig[CLT_MAX_DIMS];
+  clt__contig_strides(r->ndim, r->shape, contig);
+  clt_status s = CLT_OK;
+  for (int i = 0; i < p->n && s == CLT_OK; i++) {
+    const clt__ew_instr *x = &p->ins[i];
+    int nops = clt__op_table[x->op].arity - (x->scalar ? 1 : 0);
+    clt_dtype odt = clt__ew_prog_reg_dtype(p, p->nin + i);
+    clt__storage *st[CLT__MAX_OPS] = {r->out};
+    if (i < p->n - 1) {
+      if (!(tmp[i] = clt__empty(r->out->dev, odt, r->ndim, r->shape))) {
+        s = clt_last_status();
+        break;
+      }
+      st[0] = tmp[i]->st;
+    }
+    const int64_t *strides[CLT__MAX_OPS] = {contig};
+    int64_t offs[CLT__MAX_OPS] = {0};
+    for (int k = 0; k < nops; k++) {
+      int reg = x->in[k];
+      bool input = reg < p->nin;
+      st[k + 1] = input ? r->in[reg] : tmp[reg - p->nin]->st;
+      strides[k + 1] = input ? r->strides[reg] : contig;
+      offs[k + 1] = input ? r->off[reg] : 0;
+    }
+    clt__ew_prog one;
+    const double params[2] = {x->p[0], x->p[1]};
+    clt__ew_prog_single(&one, x->op, nops, (clt_dtype)x->dt, params, x->scalar);
+    clt__iter it;
+    clt__iter_build(&it, r->ndim, r->shape, nops + 1, strides, offs);
+    s = clt__run_ew(r->out->dev, &one, &it, st);
+  }
+  for (int i = 0; i < p->n; i++) clt__tensor_release(tmp[i]);
+  return s;
+}
+
 /* Runs r (lock held): out's bytes become the program's result. On failure r stays waiting, so
  * a later read can try again; the error names the chain's ops (dispatch.c: the door). */
 static clt_status run_recipe(pending *r) {
   clt__storage *out = r->out;
   unlink_recipe(r);
+  if (r->p.n > 1 && !hot(out->dev, &r->p)) {
+    clt_status s = run_unfused(r);
+    if (s != CLT_OK) {
+      link_recipe(r);
+      return s;
+    }
+    free_recipe(r);
+    return CLT_OK;
+  }
   int64_t ostrides[CLT_MAX_DIMS];
   clt__contig_strides(r->ndim, r->shape, ostrides);
   const int64_t *strides[CLT__MAX_OPS] = {ostrides};

@@ -33,8 +33,13 @@ clt_status clt__fusion_settle_device(clt_device *dev);
 void clt__fusion_drop(clt__storage *st);
 /* Whether any recipe is waiting (a cheap check before the door's work). */
 bool clt__fusion_any_pending(void);
-/* Tests: 1 on, 0 off, -1 back to $CLT_FUSION (default on). */
+/* Tests: 1 on, every chain one generated kernel from its first run; 2 on, every chain its ops
+ * one by one (recorded, never generated); 0 off; -1 back to
+ * $CLT_FUSION (default on; a chain is one generated kernel from its second run on a device, its
+ * ops one by one before). */
 void clt__fusion_set(int on);
+/* dev is closing: its chains' run counts go. */
+void clt__fusion_forget_device(const clt_device *dev);
 bool clt__fusion_enabled(void);
 
 #endif

@@ -88,6 +88,31 @@ START_TEST(one_kernel_per_chain) {
 }
 END_TEST
 
+/* By default a chain's first run on a device is its ops one by one (nothing compiled for it), the
+ * second one generated kernel; the bytes are the same. */
+START_TEST(fused_from_the_second_run) {
+  clt_device *dev = tu_cl();
+  if (!dev) TU_SKIP("no OpenCL device");
+  clt__fusion_set(-1);
+  clt_tensor *x = filled(dev, CLT_FLOAT32, 2, (int64_t[]){6, 5}, 1, CLT__DOM_REAL);
+  unsigned char *got[3];
+  for (int run = 0; run < 3; run++) {
+    /* a chain no other test runs: its counts start here */
+    clt_tensor *t = clt_mul_scalar(x, 0.75), *u = clt_maximum(t, x), *y = clt_softplus(u);
+    unsigned long before = launches();
+    got[run] = bytes_of(y);
+    ck_assert_uint_eq(launches() - before, run == 0 ? 3 : 1);
+    clt_release(t);
+    clt_release(u);
+    clt_release(y);
+  }
+  ck_assert_int_eq(memcmp(got[0], got[1], 30 * 4), 0);
+  ck_assert_int_eq(memcmp(got[0], got[2], 30 * 4), 0);
+  for (int run = 0; run < 3; run++) free(got[run]);
+  clt_release(x);
+}
+END_TEST
+
 /* A chain of n ops: y = op(neg(a) [, b]) for each form the row has, and the same with fusion
  * off; bytes compared. */
 typedef clt_tensor *(*chain_fn)(clt_op op, clt_tensor *a, clt_tensor *b, int form);
@@ -338,8 +363,10 @@ static clt_status chain_workload(clt_device *dev, double *result) {
 }
 
 START_TEST(fault_sweep) {
-  clt__fusion_set(1);
-  tu_fault_sweep(TU_DEV, chain_workload, 1e-6, 3);
+  for (int mode = 1; mode <= 2; mode++) { /* generated kernels; recorded chains run op by op */
+    clt__fusion_set(mode);
+    tu_fault_sweep(TU_DEV, chain_workload, 1e-6, 3);
+  }
   clt__fusion_set(-1);
 }
 END_TEST
@@ -348,6 +375,7 @@ static Suite *suite(void) {
   Suite *s = suite_create("fusion");
   TCase *tc = tu_tcase("fusion");
   tcase_add_test(tc, one_kernel_per_chain);
+  tcase_add_test(tc, fused_from_the_second_run);
   tcase_add_test(tc, equal_to_unfused_over_the_table);
   tcase_add_test(tc, where_and_broadcast);
   tcase_add_test(tc, unread_results_cost_nothing);
