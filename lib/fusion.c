@@ -81,7 +81,10 @@ static bool hot(const clt_device *dev, const clt__ew_prog *p) {
   uint64_t sig = prog_sig(p);
   size_t j = (size_t)(sig ^ (uint64_t)(uintptr_t)dev) % NCOUNTS;
   for (size_t probe = 0; probe < NCOUNTS; probe++, j = (j + 1) % NCOUNTS) {
-    if (counts[j].dev == dev && counts[j].sig == sig) return ++counts[j].runs >= after;
+    if (counts[j].dev == dev && counts[j].sig == sig) {
+      if (counts[j].runs < after) counts[j].runs++; /* no further: a long loop would overflow it */
+      return counts[j].runs >= after;
+    }
     if (!counts[j].dev) {
       counts[j].dev = dev;
       counts[j].sig = sig;
