@@ -125,13 +125,17 @@ static clt_tensor *unary_chain(clt_op op, clt_tensor *a, clt_tensor *b, int form
   return y;
 }
 
+/* form 0: op(t, b) with t recorded; 1: t op 0.5; 2: 0.5 op t; 3: op(|b|, t), both recorded */
 static clt_tensor *binary_chain(clt_op op, clt_tensor *a, clt_tensor *b, int form) {
-  clt_tensor *t = clt_mul_scalar(a, 1.0), *y;
+  clt_tensor *t = clt_mul_scalar(a, 1.0), *y = NULL;
   if (form == 0) y = clt_binary(op, t, b);
-  else if (form == 1) y = clt__op_table[op].forms & (1 << CLT__FORM_SCALAR) ? clt_binary_scalar(op, t, 0.5) : NULL;
-  else {
+  else if (form == 1 && clt__op_table[op].forms & (1 << CLT__FORM_SCALAR)) y = clt_binary_scalar(op, t, 0.5);
+  else if (form == 2 && clt__op_table[op].forms & (1 << CLT__FORM_RSCALAR)) {
+    clt__api("binary_chain");
+    y = clt__binary_scalar(op, t, 0.5, true);
+  } else if (form == 3) {
     clt_tensor *u = clt_abs(b);
-    y = clt_binary(op, u, t); /* both operands recorded */
+    y = clt_binary(op, u, t);
     clt_release(u);
   }
   clt_release(t);
@@ -146,6 +150,7 @@ static void compare(clt_device *dev, chain_fn fn, clt_op op, clt_dtype dt, int f
   clt_tensor *a = filled(dev, dt, nd, sa, 1, da), *b = filled(dev, dt, nd, sb, 2, db);
   clt__fusion_set(1);
   clt_tensor *y1 = fn(op, a, b, form);
+  if (y1) ck_assert_int_eq(clt_eval(y1), CLT_OK); /* one generated kernel (mode 1) */
   clt__fusion_set(0);
   clt_tensor *y0 = fn(op, a, b, form);
   clt__fusion_set(-1);
@@ -179,7 +184,7 @@ START_TEST(equal_to_unfused_over_the_table) {
       if (dt == CLT_INT32 && rule == CLT__R_FLOAT) continue;
       if (clt__op_table[op].arity == 1) compare(dev, unary_chain, (clt_op)op, dt, 0, "unary");
       else if (clt__op_table[op].arity == 2)
-        for (int form = 0; form < 3; form++) compare(dev, binary_chain, (clt_op)op, dt, form, "binary");
+        for (int form = 0; form < 4; form++) compare(dev, binary_chain, (clt_op)op, dt, form, "binary");
     }
   }
 }
@@ -200,6 +205,7 @@ START_TEST(where_and_broadcast) {
   clt_tensor *c = filled(dev, CLT_FLOAT32, 2, (int64_t[]){4, 1}, 3, CLT__DOM_REAL);
   clt__fusion_set(1);
   clt_tensor *y1 = where_chain(a, b, c);
+  ck_assert_int_eq(clt_eval(y1), CLT_OK);
   clt__fusion_set(0);
   clt_tensor *y0 = where_chain(a, b, c);
   clt__fusion_set(-1);
