@@ -12,8 +12,10 @@
  *   - clt_device_synchronize, which runs every recipe of the device;
  *   - an op that reads the result as a view (not the whole storage in its own shape), or whose
  *     chain would grow past the program's limits.
- * A recorded result nobody reads is never computed: its recipe is dropped with its storage.
- * $CLT_FUSION=0 turns recording off (every op launches at once, as before). */
+ * A recorded result nobody reads is never computed: its recipe is dropped with its storage. A
+ * chain's first run on a device is its ops' own kernels one by one; from its second run on, its
+ * generated kernel (built then). $CLT_FUSION=0 turns recording off (every op launches at once,
+ * as before), and so does $CLT_CHECK=1 (a mismatch then names the op that made it). */
 #ifndef CLT_FUSION_H
 #define CLT_FUSION_H
 
