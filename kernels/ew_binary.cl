@@ -49,6 +49,8 @@ T clt_ipow(T a, T b) {
 #define K_logical_or(a, b, sc) ((a) != (T)0 || (b) != (T)0)
 #define K_logical_xor(a, b, sc) (((a) != (T)0) != ((b) != (T)0))
 
+/* Fused chains (lib/cl/ew.c) take the expressions above without these kernels. */
+#ifndef CLT_EW_EXPR_ONLY
 /* The op's name is pasted (##) where the table's X macro receives it, never passed on bare: an
  * OpenCL implementation may define builtins such as pow as macros, and a bare name would expand
  * on its way through. */
@@ -129,3 +131,4 @@ __kernel void where_fwd_s(__global CLT_ST *out, __global const clt_bool *c, __gl
   CLT_WALK_BEGIN(it);
     CLT_STORE(out, off0, c[off1] ? CLT_LOAD(a, off2) : CLT_LOAD(b, off3));
 }
+#endif

@@ -99,6 +99,8 @@ T clt_div_b2(T a, T b) { return fabs(b) >= CLT_SQRT_MIN && fabs(b) <= CLT_SQRT_M
 #define G_bce_logits(x, y, p0, p1) (fmax((x), (T)0) - (x) * (y) + log1p(CLT_EXP(-fabs(x))))
 #define G_bce_logits_bwd(g, x, y) ((g) * ((T)1 / ((T)1 + CLT_EXP(-(x))) - (y)))
 
+/* Fused chains (lib/cl/ew.c) take the expressions above without these kernels. */
+#ifndef CLT_EW_EXPR_ONLY
 #define CLT_GRAD2(NAME, NAME_S, G)                                                                   \
   __kernel void NAME(__global CLT_ST *out, long oo, __global const CLT_ST *g, long go,                \
                      __global const CLT_ST *s, long so, long n, T p0, T p1) {                         \
@@ -136,4 +138,5 @@ T clt_div_b2(T a, T b) { return fabs(b) >= CLT_SQRT_MIN && fabs(b) <= CLT_SQRT_M
 #define CLT__GK_EMIT(k, nin) CLT_GRAD##nin(k, k##_s, G_##k)
 CLT_GRAD_KERNELS
 #undef CLT__GK_EMIT
+#endif
 #endif

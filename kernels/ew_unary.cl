@@ -65,6 +65,8 @@ T clt_gelu_tanh(T x) { /* common.clh: CLT_GELU_TANH_U */
 
 #define K_logical_not(a, p0, p1) ((a) == (T)0)
 
+/* Fused chains (lib/cl/ew.c) take the expressions above without these kernels. */
+#ifndef CLT_EW_EXPR_ONLY
 /* The kernels of each row (lib/optable.h), for the dtypes its rule takes: OT is the result's
  * type (T or clt_bool; memory is read and written through common.clh's CLT_LOAD and
  * CLT_OSTORE_<OT>, so 16-bit storage computes in float). The name is pasted where the row is
@@ -112,3 +114,4 @@ __kernel void exp_fwd16(__global T *out, long oo, __global const T *in, long io,
 }
 #endif
 
+#endif

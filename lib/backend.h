@@ -41,7 +41,7 @@ void clt__iter_offsets(const clt__iter *it, int64_t i, int64_t *off);
  * the inputs (operands 1 .. nin of the walk), register nin + i the result of instruction i, in
  * the dtype its op gives (lib/ew.h: clt__op_out_dtype); the last instruction's result is the
  * output (operand 0). A single op is a one-instruction program over registers 0, 1, 2. */
-#define CLT__EW_MAX_INSTR 8
+#define CLT__EW_MAX_INSTR 16
 
 typedef struct {
   int16_t op;     /* a clt_op, or a gradient or loss kernel (lib/ew.h: CLT__G_*) */
@@ -151,8 +151,9 @@ struct clt__backend {
                              clt_dtype dt, uint64_t seed, uint64_t counter);
   /* Elementwise program p along it: st[0] is the output, st[1 .. p->nin] the inputs (see
    * clt__ew_prog). The host runs any valid program; the OpenCL backend runs one-instruction
-   * programs (today's prebuilt kernels, one launch) and returns CLT_ERR_UNSUPPORTED for longer
-   * ones until fused kernels are generated (issue 16). */
+   * programs with its prebuilt kernels and longer ones (lib/fusion.c's chains) with a kernel
+   * generated per program signature; one whose instructions compute in different dtypes is
+   * CLT_ERR_UNSUPPORTED there. One launch either way. */
   clt_status (*ew)(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st);
   /* dst (dtype ddt) = src (dtype sdt) converted, along it (operand 0 dst, 1 src). */
   clt_status (*cast)(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,

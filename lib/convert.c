@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "fusion.h"
 
 clt_tensor *clt__from_host(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape,
                            const void *data) {
@@ -34,6 +35,8 @@ clt_status clt__to_host(const clt_tensor *t, void *dst) {
   size_t es = clt_dtype_size(t->dtype), n;
   if (clt__nbytes(t->numel, t->dtype, &n) != CLT_OK) return clt_last_status(); /* a large expanded view */
   clt_device *dev = t->st->dev;
+  clt_status fs = clt__fusion_settle(t->st, false);
+  if (fs != CLT_OK) return fs;
   if (clt__is_contig(t)) return dev->be->read(dev, t->st, (size_t)t->offset * es, dst, n);
   if (clt__is_host(dev)) { /* gather straight into dst */
     clt__storage out = {.ptr = dst, .nbytes = n};
@@ -242,7 +245,8 @@ static clt_status read_one(const clt_tensor *t, uint8_t *buf) {
   }
   size_t es = clt_dtype_size(t->dtype);
   clt_device *dev = t->st->dev;
-  return dev->be->read(dev, t->st, (size_t)t->offset * es, buf, es);
+  clt_status s = clt__fusion_settle(t->st, false);
+  return s != CLT_OK ? s : dev->be->read(dev, t->st, (size_t)t->offset * es, buf, es);
 }
 
 clt_status clt_item(const clt_tensor *t, double *out) {

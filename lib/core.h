@@ -167,6 +167,8 @@ typedef struct clt__storage {
   bool range_known;
   int64_t range_lo, range_hi;
   long range_version;
+  /* Its elements are an elementwise chain's result not computed yet (fusion.h), or NULL. */
+  struct clt__pending *pending;
 } clt__storage;
 
 static inline void clt__range_set(clt__storage *st, int64_t lo, int64_t hi) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "fusion.h"
 
 clt_device *clt__device_new(const clt__backend *be, void *impl) {
   clt_device *dev = clt__calloc(1, sizeof *dev);
@@ -41,6 +42,7 @@ clt_device *clt_device_retain(clt_device *dev) {
 
 void clt__device_drop(clt_device *dev) {
   if (!dev || atomic_fetch_sub(&dev->refs, 1) != 1) return;
+  clt__fusion_forget_device(dev);
   dev->be->destroy(dev);
   clt__free_mem(dev);
   CLT__LIVE_DEC(CLT__LIVE_DEVICES);
@@ -81,7 +83,8 @@ const char *clt_device_type_name(clt_device_type type) {
 clt_status clt_device_synchronize(clt_device *dev) {
   clt__api("clt_device_synchronize");
   if (!dev) return clt__err(CLT_ERR_INVALID_ARG, "argument dev is NULL");
-  return dev->be->sync(dev);
+  clt_status s = clt__fusion_settle_device(dev); /* recorded chains are work queued in all but name */
+  return s != CLT_OK ? s : dev->be->sync(dev);
 }
 
 clt_status clt_device_get_memory_stats(const clt_device *dev, clt_memory_stats *out) {

@@ -6,9 +6,15 @@
 
 #include "clt/nn.h"
 #include "ew.h"
+#include "fusion.h"
 
 clt_status clt__dispatch(clt_device *dev, const clt__entry *e, const void *args) {
   clt_status s;
+  if (clt__fusion_any_pending()) /* recorded chains this call reads or whose inputs it writes run first */
+    for (int k = 0; k < e->nst; k++) {
+      clt__storage *st = *(clt__storage *const *)((const char *)args + e->st[k]);
+      if (st && (s = clt__fusion_settle(st, k < e->nout)) != CLT_OK) return s;
+    }
   if (clt__fault_hit_call(e->point))
     s = clt__err(CLT_ERR_BACKEND, "%s failed on %s: a fault injected for a test", e->point, dev->info.spec);
   else if (dev->be->reference || !clt__check_enabled())

@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "clt/dlpack.h"
+#include "fusion.h"
 
 /* clt dtype <-> DLPack (code, bits), lanes 1. */
 static const struct {
@@ -65,7 +66,8 @@ clt_status clt_to_dlpack(clt_tensor *t, DLManagedTensor **out) {
   size_t j = 0, ndt = sizeof dtypes / sizeof dtypes[0];
   while (j < ndt && dtypes[j].dt != t->dtype) j++;
   if (j == ndt) return clt__err(CLT_ERR_UNSUPPORTED, "dtype %s has no DLPack code in clt", clt_dtype_name(t->dtype));
-  clt_status s = dev->be->sync(dev); /* DLPack has no queue to order with: the values are ready */
+  clt_status s = clt__fusion_settle(t->st, true); /* the consumer may read and write the memory */
+  if (s == CLT_OK) s = dev->be->sync(dev); /* DLPack has no queue to order with: the values are ready */
   if (s != CLT_OK) return s;
   export_ctx *e = clt__calloc(1, sizeof *e);
   if (!e) return clt__err(CLT_ERR_OOM, "cannot allocate the DLPack record");

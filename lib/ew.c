@@ -1,10 +1,14 @@
 /* Elementwise ops: dtype promotion, broadcasting, and dispatch to the backend. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "autograd_impl.h"
 #include "dispatch.h"
 #include "ew.h"
+#include "fusion.h"
+
+atomic_ulong clt__kernel_launches;
 
 /* ---- the table ------------------------------------------------------------------------- */
 
@@ -244,7 +248,18 @@ clt_dtype clt__ew_prog_reg_dtype(const clt__ew_prog *p, int r) {
 clt_dtype clt__ew_prog_out_dtype(const clt__ew_prog *p) { return clt__ew_prog_reg_dtype(p, p->nin + p->n - 1); }
 
 const char *clt__ew_prog_name(const clt__ew_prog *p) {
-  return p->n == 1 ? clt__op_table[p->ins[0].op].name : "elementwise program";
+  if (p->n == 1) return clt__op_table[p->ins[0].op].name;
+  /* a fused chain's error names each of its ops, in order */
+  static CLT__TLS char buf[CLT__EW_MAX_INSTR * 24 + 32];
+  size_t used = (size_t)snprintf(buf, sizeof buf, "fused chain of");
+  for (int i = 0; i < p->n && i < CLT__EW_MAX_INSTR && used < sizeof buf; i++) {
+    int op = p->ins[i].op;
+    const char *name = op >= 0 && op < CLT__EW_COUNT && clt__op_table[op].name ? clt__op_table[op].name : "?";
+    int n = snprintf(buf + used, sizeof buf - used, "%s %s", i ? "," : "", name);
+    if (n < 0) break;
+    used += (size_t)n;
+  }
+  return buf;
 }
 
 clt_status clt__ew_prog_check(const clt__ew_prog *p) {
@@ -356,9 +371,15 @@ clt_status clt__ew_run(int op, clt_tensor *out, clt_tensor *const *in, int nin, 
   return run_prog(&p, out, in, false);
 }
 
+/* An op into its fresh result out: recorded as part of a chain where fusion takes it
+ * (fusion.h), else launched. */
 static clt_status run(clt_op op, clt_tensor *out, clt_tensor *const *in, int nin, clt_dtype dt, const double *params,
                       int scalar) {
-  return clt__ew_run((int)op, out, in, nin, dt, params, scalar);
+  clt__ew_prog p;
+  clt__ew_prog_single(&p, (int)op, nin, dt, params, scalar);
+  clt_status s;
+  if (out->numel > 0 && clt__fusion_record(&p, out, in, &s)) return s;
+  return run_prog(&p, out, in, false);
 }
 
 clt_tensor *clt__ew_grad(int k, clt_tensor *g, clt_tensor *s, clt_tensor *t, double p0, double p1) {

@@ -140,6 +140,10 @@ bool clt__widen16(clt_dtype dt, int n, clt_tensor **const *ts, clt_tensor **own)
 clt_tensor *clt__widen16_end(clt_tensor *r, clt_dtype dt, int n, clt_tensor **own);
 clt_tensor *clt__where(clt_tensor *cond, clt_tensor *a, clt_tensor *b);
 
+/* Kernel launches enqueued by every device since the process started (tests: a fused chain is
+ * one launch). */
+extern atomic_ulong clt__kernel_launches;
+
 /* The check mode ($CLT_CHECK=1): a backend call on an OpenCL device rerun on the host and
  * compared (check.c). */
 bool clt__check_enabled(void);

@@ -4,6 +4,7 @@
 
 #include "autograd_impl.h"
 #include "dispatch.h"
+#include "fusion.h"
 
 /* ---- shapes ----------------------------------------------------------------------------- */
 
@@ -113,6 +114,7 @@ clt_status clt__storage_new(clt_device *dev, size_t nbytes, clt__storage **out) 
 
 void clt__storage_release(clt__storage *st) {
   if (!st || atomic_fetch_sub(&st->refs, 1) != 1) return;
+  clt__fusion_drop(st); /* a result nobody read: never computed */
   if (st->wrapped) {
     if (st->handle) st->dev->be->free(st->dev, st); /* the backend's view of the memory */
     if (st->free_fn) st->free_fn(st->ptr, st->user);

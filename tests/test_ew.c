@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "ew.h"
+#include "fusion.h"
 #include "tu.h"
 
 /* Float32 results may differ from the host's double-rounded-once reference by the OpenCL
@@ -307,8 +308,9 @@ static int add(clt__ew_prog *p, int op, clt_dtype dt, int r0, int r1, int r2, do
  * for bit, over strided and broadcast inputs and rows longer than the interpreter's chunk: a
  * float32 chain through a scalar form, where, clamp's bounds and a comparison into logical ops;
  * a float64 one through a gradient kernel; an integer one (clamp's bounds as integers). The
- * OpenCL backend refuses programs of more than one instruction (fused kernels: issue 16) and
- * runs one-instruction ones as the op. Bad programs are refused, naming what is wrong. */
+ * OpenCL backend runs a program whose instructions compute in one dtype as one generated kernel,
+ * bit for bit as the ops one at a time, refuses one that mixes dtypes, and runs one-instruction
+ * ones as the op. Bad programs are refused, naming what is wrong. */
 START_TEST(programs_run_as_their_instructions) {
   clt_device *h = tu_dev[0];
   clt_scope_begin();
@@ -328,10 +330,19 @@ START_TEST(programs_run_as_their_instructions) {
   clt_tensor *want = clt_logical_xor(
       clt_lt_scalar(clt_clamp(clt_where(c, clt_sigmoid(clt_add(clt_mul_scalar(a, 2.5), b)), a), -0.25, 0.75), 0.5), c);
   assert_prog(&p, in, want, "float32 program on the host");
-  if (tu_cl()) { /* on OpenCL: refused, and a single op runs as the op */
+  if (tu_cl()) { /* on OpenCL: float32 then bool refused; the float32 part generated; a single op as the op */
     clt_tensor *ca = clt_to(a, tu_cl()), *cb = clt_to(b, tu_cl()), *cc = clt_to(c, tu_cl()), *cin[3] = {ca, cb, cc};
     ck_assert_ptr_null(run_prog(&p, cin, clt_to(want, tu_cl())));
-    TU_ASSERT_ERR(CLT_ERR_UNSUPPORTED, "elementwise programs of 7 instructions do not run on OpenCL devices yet");
+    TU_ASSERT_ERR(CLT_ERR_UNSUPPORTED, "elementwise programs whose instructions compute in different dtypes",
+                  "fused chain of mul, add, sigmoid, where, clamp, lt, logical_xor");
+    clt__ew_prog f32 = p;
+    f32.n = 5; /* through clamp: float32 throughout */
+    clt__fusion_set(0); /* the reference: the ops one at a time */
+    clt_tensor *cwant = clt_clamp(clt_where(cc, clt_sigmoid(clt_add(clt_mul_scalar(ca, 2.5), cb)), ca), -0.25, 0.75);
+    clt__fusion_set(-1);
+    unsigned long launches = atomic_load(&clt__kernel_launches);
+    assert_prog(&f32, cin, cwant, "float32 program on OpenCL");
+    ck_assert_uint_eq(atomic_load(&clt__kernel_launches) - launches, 1);
     clt__ew_prog one;
     clt__ew_prog_init(&one, 2, (const clt_dtype[]){CLT_FLOAT32, CLT_FLOAT32});
     add(&one, CLT_OP_add, CLT_FLOAT32, 0, 1, 0, 0, 0, 0);
@@ -374,7 +385,9 @@ START_TEST(programs_run_as_their_instructions) {
   for (int k = 0; k < CLT__EW_MAX_INSTR; k++) p.ins[k] = p.ins[0];
   p.n = CLT__EW_MAX_INSTR;
   ck_assert_int_eq(clt__ew_prog_add(&p, CLT_OP_neg, CLT_INT32, (const int[]){0, 0, 0}, NULL, 0), -1);
-  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "elementwise program: more than 8 instructions");
+  char full[64];
+  snprintf(full, sizeof full, "elementwise program: more than %d instructions", CLT__EW_MAX_INSTR);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, full);
   clt_scope_end();
 }
 END_TEST

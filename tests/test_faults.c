@@ -159,6 +159,8 @@ static long sweep(clt_device *dev, const char *spec, long stride, cache_mode cac
   if (dev) clt_device_empty_cache(dev);
   clt_status st = workload(dev, spec, want); /* builds every program a warm device needs; fills the cache */
   ck_assert_msg(st == CLT_OK, "the first clean run failed: %s", clt_last_error());
+  if (dev) /* and the generated kernels of elementwise chains, built at their second run (lib/fusion.c) */
+    ck_assert_msg(workload(dev, spec, got) == CLT_OK, "the second clean run failed: %s", clt_last_error());
   if (cache == CACHE_WRITE) empty_cache_dir();
   if (dev) clt_device_empty_cache(dev);
   clt__fault_reset();

@@ -84,8 +84,8 @@ double *tu_values(const clt_tensor *t);
 /* Asserts t has the given shape and values (as doubles, exact). */
 void tu_assert_values(const clt_tensor *t, int ndim, const int64_t *shape, const double *want);
 
-/* A fault sweep: workload(dev, &result) runs clean twice (the second run counts the fault
- * points), then fails at each point in turn: it must return an error (not CLT_OK, not
+/* A fault sweep: workload(dev, &result) runs clean three times (a device is warm after two:
+ * elementwise chains fuse from their second run; the third run counts the fault points), then fails at each point in turn: it must return an error (not CLT_OK, not
  * CLT_ERR_STATE), the fault must fire, nothing may stay alive, and the next clean run must give
  * the clean result to rel_tol. At least min_points points. */
 typedef clt_status (*tu_workload)(clt_device *dev, double *result);

@@ -267,7 +267,62 @@ static void run_op(void *v) {
     case K_CE: r = clt_cross_entropy(c->a, c->b, CLT_REDUCTION_NONE); break;
   }
   if (!r) die("an op");
+  if (clt_eval(r) != CLT_OK) die("an op"); /* an unread elementwise result is never computed */
   clt_release(r);
+}
+
+/* ---- fused elementwise chains ----------------------------------------------------------- */
+
+/* each: evaluate every op's result on its own (the chain unfused, as with $CLT_FUSION=0). */
+typedef struct {
+  int kind;
+  bool each;
+  clt_tensor *x, *w, *b;
+} chain_ctx;
+
+static clt_tensor *step(chain_ctx *c, clt_tensor *t) {
+  if (!t || (c->each && clt_eval(t) != CLT_OK)) die("a chain's op");
+  return t;
+}
+
+static void run_chain(void *v) {
+  chain_ctx *c = v;
+  clt_scope_begin();
+  clt_tensor *y;
+  if (c->kind < 2) { /* gelu(x * w + b), w and b rows broadcast over x; erf's or the tanh form */
+    clt_tensor *u = step(c, clt_add(step(c, clt_mul(c->x, c->w)), c->b));
+    y = step(c, c->kind == 0 ? clt_gelu(u) : clt_gelu_tanh(u));
+  } else /* an Adam-like update: p (1 - lr wd) - lr m / (sqrt(v) + eps), with x, w, b as p, m, v */
+    y = step(c, clt_sub(step(c, clt_mul_scalar(c->x, 1 - 1e-3 * 1e-2)),
+                        step(c, clt_mul_scalar(step(c, clt_div(c->w, step(c, clt_add_scalar(step(c, clt_sqrt(c->b)), 1e-8)))),
+                                               1e-3))));
+  if (clt_eval(y) != CLT_OK) die("a chain");
+  clt_scope_end();
+}
+
+static void bench_fusion(void) {
+  static const char *names[] = {"gelu(x * w + b), rows of 1000", "gelu_tanh(x * w + b), rows of 1000",
+                                "adam-like update, 6 ops"};
+  for (int64_t n = 1000000; n <= (quick ? 1000000 : 10000000); n *= 10)
+    for (int kind = 0; kind < 3; kind++) {
+      clt_scope_begin();
+      clt_manual_seed(1);
+      chain_ctx c = {kind, false, clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000)), NULL, NULL};
+      if (kind < 2) {
+        c.w = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(1000));
+        c.b = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(1000));
+      } else {
+        c.w = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000));
+        c.b = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000));
+      }
+      if (!c.x || !c.w || !c.b) die("chain inputs");
+      double fused = measure(run_chain, &c, sync_dev);
+      c.each = true;
+      double unfused = measure(run_chain, &c, sync_dev);
+      add_row("fusion", names[kind], (double)n, (double)n / fused / 1e9, "Gelem/s", (double)n / unfused / 1e9,
+              "unfused");
+      clt_scope_end();
+    }
 }
 
 static double copy_bandwidth(int64_t n) {
@@ -947,8 +1002,8 @@ static void usage(FILE *f) {
           "usage: clt-bench [--device SPEC | --all] [--quick] [--json] [--svg FILE] [--only SECTION]\n"
           "                 [--no-torch | --torch-threads N]\n"
           "       clt-bench --startup [--device SPEC] [--runs N] [--json]\n"
-          "Sections: peak, elementwise, overhead, reduction, norm, conv, attention, matmul, transfer, training,\n"
-          "startup.\n"
+          "Sections: peak, elementwise, overhead, fusion, reduction, norm, conv, attention, matmul, transfer,\n"
+          "training, startup.\n"
           "$CLT_KERNEL_VARIANT (gpu or cpu) picks clt's kernels; the output names it.\n"
           "Where python3 imports torch, PyTorch's figures for the same workloads print beside clt's\n"
           "(tools/bench_torch.py, or $CLT_BENCH_TORCH; --no-torch leaves them out).\n");
@@ -999,6 +1054,7 @@ int main(int argc, char **argv) {
     RUN("peak", bench_peak());
     RUN("elementwise", bench_elementwise());
     RUN("overhead", bench_overhead());
+    RUN("fusion", bench_fusion());
     RUN("reduction", bench_reductions());
     bench_env env = {bdev, quick, measure, sync_dev, add_row}; /* tools/bench_layers.c */
     RUN("norm", bench_norm());

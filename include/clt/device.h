@@ -111,7 +111,8 @@ CLT_API clt_status clt_device_get_info(const clt_device *dev, clt_device_info *o
 CLT_API const char *clt_device_spec(const clt_device *dev);
 CLT_API clt_device_type clt_device_type_of(const clt_device *dev);
 CLT_API const char *clt_device_type_name(clt_device_type type);
-/* Waits until every operation queued on dev has finished. */
+/* Waits until every operation queued on dev has finished, the elementwise chains recorded on it
+ * included (clt_eval). */
 CLT_API clt_status clt_device_synchronize(clt_device *dev);
 /* Which library runs float32 matrix products on the CPU (the host device, and OpenCL CPU devices
  * that share host memory under CLT_GEMM=auto) and why, as one line for people: "onednn, the

@@ -128,6 +128,14 @@ CLT_API clt_tensor *clt_squeeze_all(clt_tensor *t);
 CLT_API clt_tensor *clt_unsqueeze(clt_tensor *t, int dim);
 /* t itself (a new reference) when contiguous, else a row-major copy on the same device. */
 CLT_API clt_tensor *clt_contiguous(clt_tensor *t);
+/* Starts computing t's elements now, without waiting. On OpenCL devices elementwise ops (unary,
+ * binary, scalar forms, where) are recorded rather than launched, and a chain of them runs as one
+ * kernel when something needs its result: an op of another kind, a read to the host, a view
+ * that is not the whole result, an in-place write to one of its inputs, autograd, or
+ * clt_device_synchronize. A result released unread is never computed. clt_eval is that need
+ * made explicit (to time a chain, or to free its inputs' memory sooner); $CLT_FUSION=0 records
+ * nothing. An error of the chain's launch names its ops. */
+CLT_API clt_status clt_eval(const clt_tensor *t);
 /* A new contiguous copy that shares nothing with t. */
 CLT_API clt_tensor *clt_clone(clt_tensor *t);
 

@@ -80,6 +80,7 @@ typedef struct clt__cl_dev {
   cl_program programs[CLT__KFAM_COUNT][CLT__NVARIANTS]; /* built lazily */
   clt__cl_kernel_entry **kernels;         /* open-addressing table by name */
   size_t nkernels, kernel_cap;
+  struct clt__cl_fused_entry *fused;      /* generated kernels of fused chains, by signature (ew.c) */
   size_t max_local;
   size_t max_item[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
   bool is_pocl;                           /* PoCL: no binary cache by default (program.c) */
@@ -112,6 +113,16 @@ clt_status clt__cl_pick_variant(clt__cl_dev *d);
 clt_status clt__cl_kernel(clt__cl_dev *d, int family, int variant, const char *name,
                           clt__cl_kernel_entry **out);
 void clt__cl_programs_release(clt__cl_dev *d);
+/* A program built from generated sources (n texts) with the device's options and -DCLT_DT=variant;
+ * what names it in errors. Counted as a live program: the caller releases it with
+ * clReleaseProgram and CLT__LIVE_DEC(CLT__LIVE_PROGRAMS). */
+clt_status clt__cl_build_generated(clt__cl_dev *d, cl_uint n, const char **text, const size_t *len, int variant,
+                                   const char *what, cl_program *out);
+/* A kernel entry of prog outside the kernel table (its launch shapes picked as the table's are),
+ * and its release. */
+clt_status clt__cl_entry_new(clt__cl_dev *d, cl_program prog, const char *name, int variant,
+                             clt__cl_kernel_entry **out);
+void clt__cl_entry_free(clt__cl_kernel_entry *e);
 
 /* A launch's kernel arguments, recorded in order on the caller's stack and handed to the
  * kernel only by the launch, under the device's enqueue lock. Too many or too large gives
@@ -186,7 +197,13 @@ clt_status clt__cl_copy_tiled(clt__cl_dev *d, const clt__iter *it, cl_mem dst, c
  * handled, only leaked. */
 void clt__cl_destroy(clt_device *dev);
 
-/* Elementwise ops and casts (ew.c). */
+/* Elementwise ops and casts (ew.c). A program of several instructions runs as one kernel
+ * generated for its signature (its instructions, registers and dtypes, and whether the walk is
+ * contiguous), built once per device and kept until it closes; clt__cl_fused_release frees
+ * them (under the kernel lock or at close). */
+void clt__cl_fused_release(clt__cl_dev *d);
+/* Whether a generated kernel can run p: every instruction computes in one dtype. */
+bool clt__cl_fusable(const clt__ew_prog *p);
 clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st);
 clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                         const clt__storage *src, clt_dtype sdt);

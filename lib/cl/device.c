@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "clt/clt_cl.h"
+#include "../fusion.h"
 #include "cl_internal.h"
 
 typedef struct {
@@ -418,7 +419,9 @@ clt_status clt_cl_tensor_get_buffer(const clt_tensor *t, cl_mem *buf, size_t *by
   if (!t) return clt__null_arg("t");
   if (t->st->dev->be != &clt__cl_backend)
     return clt__err(CLT_ERR_DEVICE_MISMATCH, "the tensor is on %s, not an OpenCL device", t->st->dev->info.spec);
-  clt__range_forget(t->st); /* the caller may write to the buffer */
+  clt_status s = clt__fusion_settle(t->st, true); /* the caller may read and write the buffer */
+  if (s != CLT_OK) return s;
+  clt__range_forget(t->st);
   if (buf) *buf = clt__cl_mem(t->st);
   if (byte_offset) *byte_offset = (size_t)t->offset * clt_dtype_size(t->dtype);
   return CLT_OK;

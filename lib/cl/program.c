@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../ew.h"
 #include "../fileio.h"
 #include "cl_internal.h"
 
@@ -363,6 +364,57 @@ static clt_status pick_local(clt__cl_dev *d, cl_kernel k, const char *name, size
   return CLT_OK;
 }
 
+/* ---- generated programs (ew.c: fused chains) --------------------------------------------- */
+
+clt_status clt__cl_build_generated(clt__cl_dev *d, cl_uint n, const char **text, const size_t *len, int variant,
+                                   const char *what, cl_program *out) {
+  char options[sizeof d->options + 32];
+  snprintf(options, sizeof options, "%s -DCLT_DT=%d", d->options, variant);
+  cl_int err;
+  cl_program prog = CLT__CL_OBJ(&err, clCreateProgramWithSource(d->ctx, n, text, len, &err));
+  if (!prog) return clt__cl_fail("clCreateProgramWithSource", err, "%s", what);
+  err = CLT__CL(clBuildProgram(prog, 1, &d->device, options, NULL, NULL));
+  if (err != CL_SUCCESS) {
+    clt_status st = err == CL_BUILD_PROGRAM_FAILURE
+                        ? clt__err(CLT_ERR_KERNEL_BUILD, "clBuildProgram failed with CL_BUILD_PROGRAM_FAILURE (%d): %s "
+                                   "with options \"%s\"", (int)err, what, options)
+                        : clt__cl_fail("clBuildProgram", err, "%s with options \"%s\"", what, options);
+    clReleaseProgram(prog);
+    return st;
+  }
+  CLT__LIVE_INC(CLT__LIVE_PROGRAMS);
+  *out = prog;
+  return CLT_OK;
+}
+
+clt_status clt__cl_entry_new(clt__cl_dev *d, cl_program prog, const char *name, int variant,
+                             clt__cl_kernel_entry **out) {
+  cl_int err;
+  cl_kernel k = CLT__CL_OBJ(&err, clCreateKernel(prog, name, &err));
+  if (!k) return clt__cl_fail("clCreateKernel", err, "generated kernel '%s'", name);
+  size_t local = 1, walk = 1;
+  clt_status st = pick_local(d, k, name, &local, &walk);
+  char *copy = st == CLT_OK ? clt__strdup(name) : NULL;
+  clt__cl_kernel_entry *e = copy ? clt__malloc(sizeof *e) : NULL;
+  if (!e) {
+    clt__free_mem(copy);
+    clReleaseKernel(k);
+    return st != CLT_OK ? st : clt__err(CLT_ERR_OOM, "cannot allocate a kernel entry");
+  }
+  *e = (clt__cl_kernel_entry){copy, variant, k, local, walk};
+  CLT__LIVE_INC(CLT__LIVE_KERNELS);
+  *out = e;
+  return CLT_OK;
+}
+
+void clt__cl_entry_free(clt__cl_kernel_entry *e) {
+  if (!e) return;
+  clReleaseKernel(e->kernel);
+  clt__free_mem((void *)e->name);
+  clt__free_mem(e);
+  CLT__LIVE_DEC(CLT__LIVE_KERNELS);
+}
+
 /* clt__cl_kernel with the kernel lock held. */
 static clt_status kernel_locked(clt__cl_dev *d, int fam, int variant, const char *name, clt__cl_kernel_entry **out) {
   if (d->kernel_cap) {
@@ -412,6 +464,7 @@ clt_status clt__cl_kernel(clt__cl_dev *d, int fam, int variant, const char *name
 }
 
 void clt__cl_programs_release(clt__cl_dev *d) {
+  clt__cl_fused_release(d);
   for (size_t i = 0; i < d->kernel_cap; i++) {
     clt__cl_kernel_entry *e = d->kernels[i];
     if (!e) continue;
@@ -471,7 +524,10 @@ static clt_status enqueue(clt__cl_dev *d, const clt__cl_args *a, cl_uint dims, c
   bool args_set = err == CL_SUCCESS;
   if (args_set) err = CLT__CL(clEnqueueNDRangeKernel(d->queue, k, dims, NULL, global, local, 0, NULL, NULL));
   clt__mutex_unlock(&d->enqueue_lock);
-  if (err == CL_SUCCESS) return CLT_OK;
+  if (err == CL_SUCCESS) {
+    atomic_fetch_add(&clt__kernel_launches, 1);
+    return CLT_OK;
+  }
   if (!args_set) return clt__cl_fail("clSetKernelArg", err, "argument %u of kernel '%s'", i - 1, a->k->name);
   if (dims == 1)
     return clt__cl_fail("clEnqueueNDRangeKernel", err, "kernel '%s' over %zu work-items", a->k->name, global[0]);

@@ -19,6 +19,7 @@
 #include "../autograd_impl.h"
 #include "../backend.h"
 #include "../ew.h"
+#include "../fusion.h"
 #include "dist_impl.h"
 
 #if !defined(_WIN32)
@@ -114,7 +115,8 @@ static clt_status fill_slot(clt_ddp *ddp, int i) {
     const clt_tensor *ops[1] = {v};
     clt__iter_tensors(&it, 1, ops);
     clt_device *dev = v->st->dev;
-    s = dev->be->fill(dev, &it, v->st, clt_dtype_size(v->dtype), zero);
+    s = clt__fusion_settle(v->st, true);
+    if (s == CLT_OK) s = dev->be->fill(dev, &it, v->st, clt_dtype_size(v->dtype), zero);
   }
   clt__tensor_release(v);
   return s;
@@ -126,7 +128,8 @@ static clt_status launch(clt_ddp *ddp, int k) {
   if (b->numel > 0) {
     clt_device *dev = b->flat->st->dev;
     size_t bytes = (size_t)b->numel * clt_dtype_size(b->dt);
-    clt_status s = dev->be->map(dev, b->flat->st, 0, bytes, CLT__MAP_READ | CLT__MAP_WRITE, &b->ptr);
+    clt_status s = clt__fusion_settle(b->flat->st, true);
+    if (s == CLT_OK) s = dev->be->map(dev, b->flat->st, 0, bytes, CLT__MAP_READ | CLT__MAP_WRITE, &b->ptr);
     if (s != CLT_OK) return s;
     if ((s = clt__dist_iallreduce(ddp->d, b->ptr, b->numel, b->dt, CLT_DIST_SUM, &b->req)) != CLT_OK) {
       dev->be->unmap(dev, b->flat->st, b->ptr);

@@ -4,6 +4,7 @@
 
 #include "../backend.h"
 #include "../ew.h"
+#include "../fusion.h"
 #include "dist_impl.h"
 
 clt_status clt__stage_begin(clt__staged *s, clt_tensor *t, unsigned flags) {
@@ -15,7 +16,8 @@ clt_status clt__stage_begin(clt__staged *s, clt_tensor *t, unsigned flags) {
   }
   size_t es = clt_dtype_size(t->dtype);
   clt_device *dev = src->st->dev;
-  clt_status st = dev->be->map(dev, src->st, (size_t)src->offset * es, (size_t)src->numel * es, flags, &s->ptr);
+  clt_status st = clt__fusion_settle(src->st, (flags & CLT__MAP_WRITE) != 0);
+  if (st == CLT_OK) st = dev->be->map(dev, src->st, (size_t)src->offset * es, (size_t)src->numel * es, flags, &s->ptr);
   if (st != CLT_OK) {
     clt__tensor_release(s->tmp);
     s->tmp = NULL;
