@@ -182,7 +182,9 @@ static void choose_locked(void) {
   size_t nprov = NPROV; /* those that can run: the loaded ones come first */
 #ifdef CLT_HAVE_ONEDNN
   char note[300] = "";
-  if (!load_onednn(note, sizeof note)) {
+  if (env && strcmp(env, "cblas") == 0) {
+    nprov = 1; /* not even loaded: its OpenMP threads stay out of the process */
+  } else if (!load_onednn(note, sizeof note)) {
     nprov = 1;
     size_t n = strlen(dflt);
     if (n + 1 < sizeof dflt) snprintf(dflt + n, sizeof dflt - n, "; oneDNN did not load (%s)", note);
