@@ -835,7 +835,7 @@ static void bench_startup(const char *self, const char *spec, int runs) {
         double t = child(self, spec, jobs[j].what);
         if (t >= 0 && (warm < 0 || t < warm)) warm = t;
       }
-      char name[80];
+      char name[64]; /* a row's name holds 64 */
       snprintf(name, sizeof name, "%s, %s: cold", jobs[j].name, modes[m].name);
       add_row("startup", name, 0, cold, "ms", 0, "");
       snprintf(name, sizeof name, "%s, %s: warm", jobs[j].name, modes[m].name);
