@@ -83,13 +83,13 @@ static bool load_onednn(char *note, size_t cap) {
     const char *name = env ? env : names[i];
 #if defined(_WIN32)
     HMODULE h = LoadLibraryA(name);
-    void *f = h ? (void *)GetProcAddress(h, "dnnl_sgemm") : NULL;
+    FARPROC f = h ? GetProcAddress(h, "dnnl_sgemm") : NULL;
 #else
     void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
     void *f = h ? dlsym(h, "dnnl_sgemm") : NULL;
 #endif
-    if (f) {
-      memcpy(&p_dnnl_sgemm, &f, sizeof f); /* an object pointer to a function pointer, as POSIX allows */
+    if (f) { /* dlsym's object pointer (or FARPROC) to the function pointer, by its bytes, as POSIX allows */
+      memcpy(&p_dnnl_sgemm, &f, sizeof p_dnnl_sgemm);
       return true;
     }
     snprintf(note, cap, "%s%s", name, h ? " has no dnnl_sgemm" : ": not loadable");
