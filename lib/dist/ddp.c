@@ -497,6 +497,7 @@ static clt_status setup_thread(clt_ddp *ddp, int mode) {
     return CLT_OK;
   }
 #else
+  (void)ddp;
   why = "this build has no threads for it (Windows)";
 #endif
   if (mode == 1) return clt__err(CLT_ERR_UNSUPPORTED, "opts->comm_thread is 1 but %s", why);
