@@ -5,6 +5,7 @@
  * address uses the same one: the host backend's gemm entry, and the OpenCL backend's
  * mapped-buffer route on devices that share host memory (lib/cl/gemm.c). Operands are read and
  * written through their storages' ptr. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,7 @@
 #include <cblas.h>
 #endif
 #ifdef CLT_HAVE_ONEDNN
-#if defined(_WIN32)
-#include <windows.h>
-#else
-#include <dlfcn.h>
-#endif
+#include "dynlib.h"
 #endif
 
 #ifndef CLT_HAVE_CBLAS
@@ -65,42 +62,36 @@ static void sgemm_default(bool ta, bool tb, int64_t m, int64_t n, int64_t k, con
  * from the library at run time: no header or link at build time. */
 typedef int (*dnnl_sgemm_fn)(char transa, char transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-static dnnl_sgemm_fn p_dnnl_sgemm; /* set under choice_lock before onednn can be chosen */
+typedef struct {
+  dnnl_sgemm_fn p_dnnl_sgemm;
+} onednn_api;
+static onednn_api onednn_fn; /* filled before onednn can be chosen (under choice_lock) */
 
-/* Loads libdnnl ($CLT_ONEDNN_LIBRARY, else the platform's names); false with the reason in
- * note. Kept loaded: a product may run on it until the process exits. */
-static bool load_onednn(char *note, size_t cap) {
-  const char *env = clt__getenv("CLT_ONEDNN_LIBRARY");
+static const clt__symbol_row onednn_rows[] = {{"dnnl_sgemm", offsetof(onednn_api, p_dnnl_sgemm)}};
+static const char *const onednn_names[] = {
 #if defined(_WIN32)
-  static const char *const names[] = {"dnnl.dll"};
+    "dnnl.dll",
 #elif defined(__APPLE__)
-  static const char *const names[] = {"libdnnl.3.dylib", "libdnnl.2.dylib"};
+    "libdnnl.3.dylib", "libdnnl.2.dylib",
 #else
-  static const char *const names[] = {"libdnnl.so.3", "libdnnl.so.2"};
+    "libdnnl.so.3", "libdnnl.so.2",
 #endif
-  size_t count = env ? 1 : sizeof names / sizeof *names;
-  for (size_t i = 0; i < count; i++) {
-    const char *name = env ? env : names[i];
-#if defined(_WIN32)
-    HMODULE h = LoadLibraryA(name);
-    FARPROC f = h ? GetProcAddress(h, "dnnl_sgemm") : NULL;
-#else
-    void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-    void *f = h ? dlsym(h, "dnnl_sgemm") : NULL;
-#endif
-    if (f) { /* dlsym's object pointer (or FARPROC) to the function pointer, by its bytes, as POSIX allows */
-      memcpy(&p_dnnl_sgemm, &f, sizeof p_dnnl_sgemm);
-      return true;
-    }
-    snprintf(note, cap, "%s%s", name, h ? " has no dnnl_sgemm" : ": not loadable");
-  }
-  return false;
-}
+    NULL};
+static clt__library onednn = {
+    .what = "oneDNN",
+    .env = "CLT_ONEDNN_LIBRARY",
+    .names = onednn_names,
+    .effect = "matrix products on the CPU take CBLAS",
+    .hint = "install libdnnl, or name it in $CLT_ONEDNN_LIBRARY",
+    .rows = onednn_rows,
+    .nrows = 1,
+    .table = &onednn_fn,
+};
 
 static void sgemm_onednn(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                          const float *b, int64_t ldb, float *c, int64_t ldc) {
   /* dnnl_sgemm fails only on bad arguments, which clt__cpu_gemm_check rules out */
-  (void)p_dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+  (void)onednn_fn.p_dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
 }
 #endif
 
@@ -181,13 +172,12 @@ static void choose_locked(void) {
   const char *env = clt__getenv("CLT_CPU_GEMM");
   size_t nprov = NPROV; /* those that can run: the loaded ones come first */
 #ifdef CLT_HAVE_ONEDNN
-  char note[300] = "";
   if (env && strcmp(env, "cblas") == 0) {
     nprov = 1; /* not even loaded: its OpenMP threads stay out of the process */
-  } else if (!load_onednn(note, sizeof note)) {
+  } else if (!clt__library_load(&onednn)) {
     nprov = 1;
     size_t n = strlen(dflt);
-    if (n + 1 < sizeof dflt) snprintf(dflt + n, sizeof dflt - n, "; oneDNN did not load (%s)", note);
+    if (n + 1 < sizeof dflt) snprintf(dflt + n, sizeof dflt - n, "; %.200s", onednn.note);
   }
 #endif
   if (env && *env && strcmp(env, "auto") != 0) {
