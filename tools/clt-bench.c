@@ -913,19 +913,20 @@ static void torch_column(const clt_device_info *in, int threads) {
     return;
   }
   fclose(probe);
-  char tmp[] = "/tmp/clt-bench-rows-XXXXXX";
-  int fd = mkstemp(tmp);
-  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  char dir[600], tmp[700];
+  if (!tool_mkdtemp("clt-bench-rows", dir, sizeof dir)) return;
+  snprintf(tmp, sizeof tmp, "%s/rows.json", dir);
+  FILE *f = fopen(tmp, "w");
   if (!f) {
-    if (fd >= 0) close(fd);
+    tool_rmtree(dir);
     return;
   }
   print_json(f, in, true);
   fclose(f);
-  char cmd[1400], threads_arg[32] = "";
+  char cmd[1600], threads_arg[32] = "";
   if (threads > 0) snprintf(threads_arg, sizeof threads_arg, " --threads %d", threads);
-  snprintf(cmd, sizeof cmd, "python3 '%s' bench --clt-json '%s' --tsv%s%s 2>/dev/null", script, tmp,
-           quick ? " --quick" : "", threads_arg);
+  snprintf(cmd, sizeof cmd, "python3 " TOOL_QUOTE "%s" TOOL_QUOTE " bench --clt-json " TOOL_QUOTE "%s" TOOL_QUOTE
+           " --tsv%s%s 2>" TOOL_NULL_DEVICE, script, tmp, quick ? " --quick" : "", threads_arg);
   FILE *p = popen(cmd, "r");
   int matched = 0;
   char line[256];
@@ -940,7 +941,7 @@ static void torch_column(const clt_device_info *in, int threads) {
       }
   }
   int st = p ? pclose(p) : -1;
-  remove(tmp);
+  tool_rmtree(dir);
   if (st != 0 || matched == 0)
     fprintf(stderr, "clt-bench: no PyTorch column: '%s' failed (is torch importable by python3?)\n", script);
 }

@@ -99,8 +99,10 @@ static inline bool tool_rmtree(const char *dir) {
 /* The quote a command line for popen and system puts around an argument. */
 #if defined(_WIN32)
 #define TOOL_QUOTE "\""
+#define TOOL_NULL_DEVICE "nul"
 #else
 #define TOOL_QUOTE "'"
+#define TOOL_NULL_DEVICE "/dev/null"
 #endif
 
 #endif
