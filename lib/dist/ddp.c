@@ -403,7 +403,7 @@ void clt_ddp_release(clt_ddp *ddp) {
     pthread_mutex_destroy(&ddp->lock);
   }
 #endif
-  if (ddp->d) clt__dist_release(ddp->d);
+  clt__dist_release(ddp->d);
   clt__free_mem(ddp->params);
   clt__free_mem(ddp->bucket_of);
   clt__free_mem(ddp->offset);
