@@ -3,7 +3,7 @@
 # valgrind (zero bytes lost in clt code); and built with AddressSanitizer +
 # UndefinedBehaviorSanitizer; then the thread suites built with ThreadSanitizer (tools/tsan.sh).
 # Then the cross builds run under wine and qemu (tools/cross-check.sh), the kernels under Oclgrind (tools/oclgrind.sh) and each fuzzer for FUZZ_SECONDS (default
-# 60; tools/fuzz.sh), each skipped with a note where its tool is missing (tools/setup-debian.sh
+# 30; tools/fuzz.sh), each skipped with a note where its tool is missing (tools/setup-debian.sh
 # installs both). The last lines give each phase's time and name what ran and what did not. This is the README's test command and what CI runs.
 #   BUILD=dir      build directory (default build-check; the sanitizer build goes to dir-asan)
 #   WERROR=1       treat warnings as errors (CI)
@@ -120,7 +120,7 @@ else
   skip "the kernels under Oclgrind" "oclgrind is not installed"
 fi
 if command -v clang >/dev/null; then
-  FUZZ_BUILD="$build-fuzz" tools/fuzz.sh "${FUZZ_SECONDS:-60}"
+  FUZZ_BUILD="$build-fuzz" tools/fuzz.sh "${FUZZ_SECONDS:-30}"
   ran+=("the fuzzers")
   mark fuzzers
 else
