@@ -176,23 +176,29 @@ NORM_BWD_DX(norm_bwd_dx, NORM_IDS_GROUP, NORM_SUM_GROUP)
 NORM_BWD_DX(norm_bwd_dx_row, NORM_IDS_ROW, NORM_SUM_ROW)
 
 /* dw[c] = sum g xhat, db[c] = sum g over channel c's elements: t = c cdiv .. c cdiv + cdiv - 1
- * gives s % smod = t / Q and q = t % Q, for every s = t / Q + k smod and every p (two divisions
- * per t, none per element). */
+ * gives s % smod = t / Q and q = t % Q, for every s = t / Q + k smod and every p. Walked as
+ * runs of t within one row of Q (j = t / Q fixed: two divisions per run), each run over every s
+ * in the innermost loop's consecutive elements (t outermost read batch norm's channel 200 KB
+ * apart: 7 ms for [32,64,28,28] on PoCL, 2.4 now; group norm's too, s outside t). */
 __kernel void norm_bwd_dw(__global const T *g, long go, __global const T *x, long xo, __global const T *st,
                           __global T *dw, __global T *db, long P, long S, long Q, long smod, long cdiv, int flags) {
   long c = get_global_id(0);
   if (c >= smod * Q / cdiv) return;
   ACC sw = 0, swc = 0, sb = 0, sbc = 0;
-  for (long t = c * cdiv; t < (c + 1) * cdiv; t++) {
-    long j = t / Q, q = t % Q;
-    for (long p = 0; p < P; p++)
+  for (long p = 0; p < P; p++)
+    for (long t = c * cdiv, len; t < (c + 1) * cdiv; t += len) {
+      long j = t / Q, q0 = t % Q;
+      len = min((c + 1) * cdiv - t, Q - q0);
       for (long s = j; s < S; s += smod) {
-        long i = NORM_AT(p, s, q);
-        ACC gv = g[go + i];
-        norm_add(&sw, &swc, gv * (NORM_DEV(x[xo + i], st[3 * s], st[3 * s + 1]) * (ACC)st[3 * s + 2]));
-        norm_add(&sb, &sbc, gv);
+        ACC mhi = st[3 * s], mlo = st[3 * s + 1], rstd = st[3 * s + 2];
+        for (long q = q0; q < q0 + len; q++) {
+          long i = NORM_AT(p, s, q);
+          ACC gv = g[go + i];
+          norm_add(&sw, &swc, gv * (NORM_DEV(x[xo + i], mhi, mlo) * rstd));
+          norm_add(&sb, &sbc, gv);
+        }
       }
-  }
+    }
   if (flags & NORM_W) dw[c] = sw + swc;
   if (flags & NORM_B) db[c] = sb + sbc;
 }
