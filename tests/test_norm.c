@@ -583,11 +583,12 @@ done:
 START_TEST(norm_survives_every_fault) { tu_fault_sweep(TU_DEV, workload, 0, 31); }
 END_TEST
 
-/* ---- many statistics: the device's per-statistic kernels against the host ---------------- */
+/* ---- many statistics: the device's kernels against the host ----------------------------- */
 
-/* 256 statistics and more: on CPUs the kernels' _row forms (lib/cl/norm.c: ROW_MIN_STATS), a
- * work-item per statistic; fewer take a work-group each, as every case above. Forward, running
- * statistics and every gradient, float32 and float64, held to the host's. */
+/* 256 statistics and more, in several work-groups whichever kernel shape the device takes (on
+ * CPUs a work-item per statistic, lib/cl/norm.c: by_row; with CLT_KERNEL_VARIANT=gpu a group
+ * each). Forward, running statistics and every gradient, float32 and float64, held to the
+ * host's. */
 static const ncase many[] = {
     {"layer_norm 320 rows of 8", LN, 3, {20, 16, 8}, 1, true, true, false, false, 0, 1e-5},
     {"rms_norm 300 rows of 5", RMS, 2, {300, 5}, 1, true, false, false, false, 0, -1},
