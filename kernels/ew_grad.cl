@@ -32,7 +32,7 @@
 #define G_leaky_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0))
 #define G_elu_bwd(g, s, p0, p1) ((s) <= 0 ? (g) * (p0) * CLT_EXP(s) : (g))
 #define G_gelu_bwd(g, s, p0, p1) \
-  ((g) * ((T)0.5 * ((T)1 + erf((s) * (T)0.70710678118654752440)) + (s) * INV_SQRT_2PI * CLT_EXP((T)-0.5 * (s) * (s))))
+  ((g) * ((T)0.5 * ((T)1 + CLT_ERF((s) * (T)0.70710678118654752440)) + (s) * INV_SQRT_2PI * CLT_EXP((T)-0.5 * (s) * (s))))
 /* d/dx x s(2u) = s + x s (1 - s) 2u' with s = sigmoid(2u) (common.clh: CLT_GELU_TANH_U).
  * Where s (1 - s) is 0 (|x| beyond about 10 in float) so is the second term, whose 2u' may
  * overflow (x^2 past 1e19): x * 0 then, which keeps +-inf NaN, as PyTorch's. */

@@ -52,7 +52,7 @@ T clt_tanh(T x) {
 #define K_sigmoid(a, p0, p1) ((T)1 / ((T)1 + CLT_EXP(-(a))))
 #define K_leaky_relu(a, p0, p1) ((a) > 0 ? (a) : (a) * (p0))
 #define K_elu(a, p0, p1) ((a) > 0 ? (a) : (p0) * expm1(a))
-#define K_gelu(a, p0, p1) ((T)0.5 * (a) * ((T)1 + erf((a) * (T)0.70710678118654752440)))
+#define K_gelu(a, p0, p1) ((T)0.5 * (a) * ((T)1 + CLT_ERF((a) * (T)0.70710678118654752440)))
 #if CLT_IS_FLOAT
 T clt_gelu_tanh(T x) { /* common.clh: CLT_GELU_TANH_U */
   T u = CLT_GELU_TANH_U(x), e = CLT_GELU_TANH_E(u);

@@ -385,4 +385,31 @@ CLT_SOFTMAX_APPLY(softmax_apply_c, CLT_SM_ALONG_R, 1, 1)
 #if CLT_GPU
 CLT_SOFTMAX_APPLY(softmax_apply_b, CLT_SM_ALONG_B, sR, oR)
 #endif
+
+/* softmax or log_softmax of short rows in one launch (lib/reduce.c: SOFTMAX_ROWS_MAX; the
+ * backend's softmax given no m and s): a work-item per row (a, b) takes its max, its sum of
+ * exp(x - m) and writes the row, as reduce_max, reduce_sumexp and softmax_apply do in three
+ * launches (attention's scores in the digits transformer, rows of 8: 3 launches of 40-150 us on
+ * PoCL for 2048 rows). */
+__kernel void softmax_rows(__global const T *in, long off, long A, long R, long B, long sA, long sR, long sB,
+                           __global T *out, long oo, long oA, long oR, long oB, int logsm) {
+  long row = get_global_id(0);
+  long b = row % B, a = row / B; /* before the branch: a division there is never hoisted */
+  if (row >= A * B) return;
+  long base = off + a * sA + b * sB, ob = oo + a * oA + b * oB;
+  T mr = in[base];
+  for (long r = 1; r < R; r++) {
+    T v = in[base + r * sR];
+    if (BEATS(v, mr, >)) mr = v;
+  }
+  T mm = SAFE_M(mr);
+  ACC acc = 0;
+  for (long r = 0; r < R; r++) acc += exp(in[base + r * sR] - mm);
+  T ss = (T)acc + (mr - mr);
+  if (logsm) ss = log(ss);
+  for (long r = 0; r < R; r++) {
+    T x = in[base + r * sR];
+    out[ob + r * oR] = logsm ? x - mm - ss : CLT_EXP(x - mm) / ss;
+  }
+}
 #endif

@@ -159,10 +159,14 @@ static clt_tensor *index_view(clt_tensor *idx, int64_t N, int64_t C) {
 /* ---- im2col by a strided view ------------------------------------------------------------ */
 
 /* Window element (ki, kj) of every window of a padded image is one strided view of it, [N, C,
- * Ho, Wo] with strides (N, C, sh H, sw W): im2col is kh kw strided copies with no index, and its
- * backward kh kw strided adds, none atomic. (One 6-d view [N, C, kh, kw, Ho, Wo] would be one
- * copy, but OpenCL walks take 4 dims and launch the rest one index at a time: 1024 launches per
- * copy in the CNN.) (Through gather and scatter_add,
+ * Ho, Wo] with strides (N, C, sh H, sw W): im2col is strided copies with no index, and its
+ * backward strided adds, none atomic. A row of window elements (ki, every kj) is one 5-d view
+ * [N, C, kw, Ho, Wo] that walks as 4 dims (N and C merge), so the copies are one per kernel row
+ * (kh launches, not kh kw: the digits CNN's step on PoCL was launch-bound, 94 launches of 35 us);
+ * the adds too where windows do not overlap along the width (pooling), else one per element,
+ * since one launch must not add twice to an element. (One 6-d view [N, C, kh, kw, Ho, Wo]
+ * would be one copy, but OpenCL walks take 4 dims and launch the rest one index at a time: 1024
+ * launches per copy in the CNN.) (Through gather and scatter_add,
  * whose float atomics are compare-and-swap loops, the digits CNN's step on PoCL spent half its
  * time in those two kernels.) Used where the padding may read as the fill value everywhere
  * outside the image: zero padding, or no padding with every window inside the image (max_pool2d,
@@ -196,30 +200,38 @@ static clt_tensor *pad_image(clt_tensor *x, int64_t top, int64_t left, int64_t h
 }
 
 /* args.pad of a windows node: kh, kw, sh, sw, dh, dw, Ho, Wo. The view of xp (4-d, any strides)
- * holding window element (ki, kj) of every window: [N, C, Ho, Wo]. */
-static clt_tensor *window_view(const clt_tensor *xp, const int64_t *a, int64_t ki, int64_t kj) {
+ * holding window elements (ki, kj .. kj + span - 1) of every window: [N, C, span, Ho, Wo]. */
+static clt_tensor *window_view(const clt_tensor *xp, const int64_t *a, int64_t ki, int64_t kj, int64_t span) {
   const int64_t *st = xp->strides;
-  return clt__view_of(xp, 4, (const int64_t[]){xp->shape[0], xp->shape[1], a[6], a[7]},
-                      (const int64_t[]){st[0], st[1], a[2] * st[2], a[3] * st[3]},
+  return clt__view_of(xp, 5, (const int64_t[]){xp->shape[0], xp->shape[1], span, a[6], a[7]},
+                      (const int64_t[]){st[0], st[1], a[5] * st[3], a[2] * st[2], a[3] * st[3]},
                       xp->offset + ki * a[4] * st[2] + kj * a[5] * st[3]);
 }
 
-/* Slot k of every window in cols [N, C, K L] (contiguous): [N, C, Ho, Wo]. */
-static clt_tensor *slot_view(const clt_tensor *cols, const int64_t *a, int64_t k) {
-  int64_t C = cols->shape[1], KL = cols->shape[2];
-  return clt__view_of(cols, 4, (const int64_t[]){cols->shape[0], C, a[6], a[7]}, (const int64_t[]){C * KL, KL, a[7], 1},
-                      cols->offset + k * a[6] * a[7]);
+/* Slots k .. k + span - 1 of every window in cols [N, C, K L] (contiguous): [N, C, span, Ho, Wo]. */
+static clt_tensor *slot_view(const clt_tensor *cols, const int64_t *a, int64_t k, int64_t span) {
+  int64_t C = cols->shape[1], KL = cols->shape[2], L = a[6] * a[7];
+  return clt__view_of(cols, 5, (const int64_t[]){cols->shape[0], C, span, a[6], a[7]},
+                      (const int64_t[]){C * KL, KL, L, a[7], 1}, cols->offset + k * L);
 }
 
-/* g [N, C, K L] into the padded image's gradient: window element (ki, kj) of every window added
- * where it was read. */
+/* Window elements per view: a kernel row where its views walk as 4 dims (xp's N and C merge,
+ * as they do in every contiguous image) and, for adds (add), where no two of its elements
+ * land on one pixel (sw above the row's extent dw (kw - 1)); else one. */
+static int64_t row_span(const clt_tensor *xp, const int64_t *a, bool add) {
+  bool merges = xp->shape[0] == 1 || xp->shape[1] == 1 || xp->strides[0] == xp->shape[1] * xp->strides[1];
+  return merges && (!add || a[3] > a[5] * (a[1] - 1)) ? a[1] : 1;
+}
+
+/* g [N, C, K L] into the padded image's gradient: window elements added where they were read. */
 static clt_status bw_windows(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   const int64_t *a = n->args.pad;
   clt_tensor *gx = clt__full(g->st->dev, g->dtype, 4, n->next[0].shape, 0.0);
   clt_tensor *gc = gx ? clt__contiguous(g) : NULL;
   clt_status s = gc ? CLT_OK : clt_last_status();
-  for (int64_t k = 0; k < a[0] * a[1] && s == CLT_OK; k++) {
-    clt_tensor *dst = window_view(gx, a, k / a[1], k % a[1]), *src = dst ? slot_view(gc, a, k) : NULL;
+  int64_t span = gx ? row_span(gx, a, true) : 1;
+  for (int64_t k = 0; k < a[0] * a[1] && s == CLT_OK; k += span) {
+    clt_tensor *dst = window_view(gx, a, k / a[1], k % a[1], span), *src = dst ? slot_view(gc, a, k, span) : NULL;
     s = src ? clt__ew_run(CLT_OP_add, dst, (clt_tensor *const[]){dst, src}, 2, g->dtype, NULL, 0) : clt_last_status();
     clt__tensor_release(dst);
     clt__tensor_release(src);
@@ -247,8 +259,9 @@ static clt_tensor *unfold_view(clt_tensor *x, const geom *g, double v, bool *app
   int64_t K = a[0] * a[1];
   clt_tensor *out = clt__empty(x->st->dev, x->dtype, 3, (const int64_t[]){x->shape[0], x->shape[1], K * a[6] * a[7]});
   clt_status s = out ? CLT_OK : clt_last_status();
-  for (int64_t k = 0; k < K && s == CLT_OK; k++) {
-    clt_tensor *src = window_view(xp, a, k / a[1], k % a[1]), *dst = src ? slot_view(out, a, k) : NULL;
+  int64_t span = row_span(xp, a, false);
+  for (int64_t k = 0; k < K && s == CLT_OK; k += span) {
+    clt_tensor *src = window_view(xp, a, k / a[1], k % a[1], span), *dst = src ? slot_view(out, a, k, span) : NULL;
     s = dst ? clt__copy_into(dst, src) : clt_last_status();
     clt__tensor_release(src);
     clt__tensor_release(dst);

@@ -275,6 +275,11 @@ static clt_tensor *arg_reduction(bool want_max, clt_tensor *x, int ndims, const 
   return out;
 }
 
+/* Rows of softmax up to this long go to the backend without their max and sum (a work-item
+ * per row on OpenCL, kernels/reduce.cl: softmax_rows), longer ones with them from two
+ * reductions, which split a row between work-items. */
+#define SOFTMAX_ROWS_MAX 64
+
 static clt_tensor *softmax(clt_tensor *x, int dim, bool log) {
   int d;
   if (clt__wrap_dim(dim, x->ndim > 0 ? x->ndim : 1, "dim", &d) != CLT_OK) return NULL;
@@ -297,11 +302,13 @@ static clt_tensor *softmax(clt_tensor *x, int dim, bool log) {
   }
   prepared p = {.x = xf, .L = {.A = A, .R = R, .B = B, .sA = R * B, .sR = B, .sB = 1, .off = xf->offset},
                 .ndim = 1, .shape = {A * B}};
-  clt_tensor *m = reduce_into(&p, CLT__R_MAX, CLT__POST_NONE, 1, xf->dtype, NULL);
+  /* short rows: the backend finds each row's statistics itself, in one launch on OpenCL */
+  bool rows = R <= SOFTMAX_ROWS_MAX;
+  clt_tensor *m = rows ? NULL : reduce_into(&p, CLT__R_MAX, CLT__POST_NONE, 1, xf->dtype, NULL);
   clt_tensor *s = m ? reduce_into(&p, CLT__R_SUMEXP, CLT__POST_NONE, 1, xf->dtype, m) : NULL;
   clt__softmax_args a = {.in = xf->st, .dt = xf->dtype, .L = p.L, .m = m ? m->st : NULL, .s = s ? s->st : NULL,
                          .out = out->st, .out_off = 0, .oA = R * B, .oR = B, .oB = 1, .log = log};
-  if (!s || clt__run_softmax(xf->st->dev, &a) != CLT_OK) {
+  if ((!rows && !s) || clt__run_softmax(xf->st->dev, &a) != CLT_OK) {
     clt__tensor_release(out);
     out = NULL;
   }

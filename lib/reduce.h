@@ -61,7 +61,8 @@ typedef struct clt__softmax_args_s {
   const clt__storage *in;
   clt_dtype dt;
   clt__rlayout L;
-  const clt__storage *m, *s;
+  const clt__storage *m, *s; /* each row's max and sum of exp(x - max); both NULL: found by the
+                               * backend (short rows, lib/reduce.c: SOFTMAX_ROWS_MAX) */
   clt__storage *out;
   int64_t out_off, oA, oR, oB;
   bool log;

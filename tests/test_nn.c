@@ -182,6 +182,18 @@ START_TEST(linear_and_dropout) {
   assert_close(clt_linear(x, w, NULL), clt_matmul(x, clt_transpose(w, 0, 1)), 1e-12, "linear without bias");
   clt_tensor *in[3] = {x, w, b};
   ck_assert_msg(clt_gradcheck(linear_fn, NULL, 3, in, NULL) == CLT_OK, "%s", clt_last_error());
+  /* x of more than 2 dims runs as one [M, in] matrix: a non-contiguous x (copied first) gives
+   * matmul's values and gradients */
+  clt_tensor *base = vals(dev, CLT_FLOAT64, CLT_SHAPE(3, 2, 4), -1, 1, 4), *g[2][3];
+  for (int k = 0; k < 2; k++) {
+    clt_tensor *leaf[3] = {clt_detach(base), clt_detach(w), clt_detach(b)};
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(clt_set_requires_grad(leaf[i], true), CLT_OK);
+    clt_tensor *xt = clt_transpose(leaf[0], 0, 1);
+    clt_tensor *y = k ? clt_add(clt_matmul(xt, clt_transpose(leaf[1], 0, 1)), leaf[2]) : clt_linear(xt, leaf[1], leaf[2]);
+    ck_assert_int_eq(clt_backward(clt_sum(clt_mul(y, y), CLT_ALL_DIMS, false), NULL), CLT_OK);
+    for (int i = 0; i < 3; i++) g[k][i] = clt_grad(leaf[i]);
+  }
+  for (int i = 0; i < 3; i++) assert_close(g[0][i], g[1][i], 1e-12, "linear's gradients, x strided");
   ck_assert_ptr_null(clt_linear(x, clt_transpose(w, 0, 1), b));
   TU_ASSERT_ERR(CLT_ERR_SHAPE, "clt_linear: x [2,3,4] and w [4,5]: need x [..., in] and w [out, in]");
   ck_assert_ptr_null(clt_linear(x, w, clt_zeros(dev, CLT_FLOAT64, CLT_SHAPE(4))));

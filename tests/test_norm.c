@@ -583,6 +583,71 @@ done:
 START_TEST(norm_survives_every_fault) { tu_fault_sweep(TU_DEV, workload, 0, 31); }
 END_TEST
 
+/* ---- many statistics: the device's kernels against the host ----------------------------- */
+
+/* 256 statistics and more, in several work-groups whichever kernel shape the device takes (on
+ * CPUs a work-item per statistic, lib/cl/norm.c: by_row; with CLT_KERNEL_VARIANT=gpu a group
+ * each). Forward, running statistics and every gradient, float32 and float64, held to the
+ * host's. */
+static const ncase many[] = {
+    {"layer_norm 320 rows of 8", LN, 3, {20, 16, 8}, 1, true, true, false, false, 0, 1e-5},
+    {"rms_norm 300 rows of 5", RMS, 2, {300, 5}, 1, true, false, false, false, 0, -1},
+    {"group_norm 320 groups", GN, 3, {40, 16, 3}, 8, true, true, false, false, 0, 1e-5},
+    {"batch_norm train 260 channels", BN, 3, {3, 260, 2}, 0, true, true, true, true, 0.2, 1e-5},
+    {"batch_norm eval 300 channels", BN, 2, {5, 300}, 0, true, true, false, true, 0.1, 1e-3},
+};
+
+/* y = op(x) and its gradients on dev, for g (running statistics from rmv, rvv, updated). out:
+ * y, dx, dw, db, rm, rv as doubles (NULL where absent). */
+static void many_run(clt_device *dev, clt_dtype t, const ncase *c, const double *const *v, double **out) {
+  int64_t C = c->x[1];
+  clt_scope_begin();
+  clt_tensor *x = make(dev, t, c->nd, c->x, v[0], false);
+  clt_tensor *w = c->w ? make(dev, t, pnd(c), pshape(c), v[1], false) : NULL;
+  clt_tensor *b = c->b ? make(dev, t, pnd(c), pshape(c), v[2], false) : NULL;
+  clt_tensor *rm = c->running ? make_vec(dev, t, C, v[3], false) : NULL;
+  clt_tensor *rv = c->running ? make_vec(dev, t, C, v[4], false) : NULL;
+  clt_tensor *g = make(dev, t, c->nd, c->x, v[5], false);
+  clt_tensor *const leaves[3] = {x, w, b};
+  for (int i = 0; i < 3; i++) ck_assert(!leaves[i] || clt_set_requires_grad(leaves[i], true) == CLT_OK);
+  clt_tensor *y = run(c, x, w, b, rm, rv);
+  ck_assert_msg(y && clt_backward(y, g) == CLT_OK, "%s on %s: %s", c->name, clt_device_spec(dev), clt_last_error());
+  clt_tensor *const got[6] = {y, clt_grad(x), w ? clt_grad(w) : NULL, b ? clt_grad(b) : NULL, rm, rv};
+  for (int i = 0; i < 6; i++) out[i] = got[i] ? tu_values(got[i]) : NULL;
+  clt_scope_end();
+}
+
+START_TEST(norm_many_statistics) {
+  clt_device *dev = TU_DEV;
+  static const char *const what[6] = {"y", "dx", "dw", "db", "running_mean", "running_var"};
+  for (size_t ci = 0; ci < sizeof many / sizeof *many; ci++) {
+    const ncase *c = &many[ci];
+    int64_t nx = prod(c->nd, c->x), np = prod(pnd(c), pshape(c)), C = c->x[1];
+    int64_t n[6] = {nx, nx, np, np, C, C};
+    double *v[6] = {pattern(nx, 7, 2, 0.5), pattern(np, 8, 1, 0), pattern(np, 9, 1, 0), pattern(C, 10, 1, 0),
+                    pattern(C, 11, 0.5, 1), pattern(nx, 12, 1, 0)};
+    clt_device_info info;
+    ck_assert_int_eq(clt_device_get_info(dev, &info), CLT_OK);
+    for (int dt = 0; dt < (info.fp64 ? 2 : 1); dt++) { /* norm_no_fp64: float32's compensated sums */
+      clt_dtype t = dt ? CLT_FLOAT64 : CLT_FLOAT32;
+      double *want[6], *got[6];
+      many_run(tu_dev[0], t, c, (const double *const *)v, want);
+      many_run(dev, t, c, (const double *const *)v, got);
+      for (int i = 0; i < 6; i++) {
+        ck_assert_msg(!want[i] == !got[i], "%s: %s on one device only", c->name, what[i]);
+        for (int64_t j = 0; want[i] && j < n[i]; j++)
+          ck_assert_msg(fabs(got[i][j] - want[i][j]) <= (dt ? 1e-12 : 2e-5) * (1 + fabs(want[i][j])),
+                        "%s %s on %s (%s): element %lld is %.12g, the host's %.12g", c->name, what[i],
+                        clt_device_spec(dev), clt_dtype_name(t), (long long)j, got[i][j], want[i][j]);
+        free(want[i]);
+        free(got[i]);
+      }
+    }
+    for (int i = 0; i < 6; i++) free(v[i]);
+  }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("norm");
   TCase *tc = tu_tcase("norm");
@@ -593,6 +658,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, norm_errors_name_the_argument);
   TU_DEVICES(tc, norm_empty);
   TU_DEVICES(tc, norm_mixed_devices);
+  TU_VS_HOST(tc, norm_many_statistics);
   TU_DEVICES(tc, norm_survives_every_fault);
   suite_add_tcase(s, tc);
   return s;

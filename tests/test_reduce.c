@@ -229,6 +229,41 @@ START_TEST(softmax_matches_the_host) {
 }
 END_TEST
 
+/* Rows of up to 64 take the one-launch path (lib/reduce.c: SOFTMAX_ROWS_MAX), longer ones the
+ * reductions: both, rows of -inf, with +inf and with NaN, strided, against the host. */
+START_TEST(softmax_rows_short_and_long) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  static const int64_t lens[] = {1, 8, 64, 65, 200};
+  for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+    for (int dt = 0; dt < 2; dt++) {
+      int64_t n = lens[li], rows = 6;
+      double *v = malloc((size_t)(rows * n) * sizeof *v);
+      for (int64_t i = 0; i < rows * n; i++) v[i] = sin((double)i * 0.7) * 5;
+      for (int64_t j = 0; j < n; j++) v[j] = -INFINITY; /* row 0: nothing finite */
+      v[n + n / 2] = INFINITY;                          /* row 1: an infinity */
+      v[2 * n + n - 1] = NAN;                           /* row 2: a NaN */
+      v[3 * n] = 1e30;                                  /* row 3: one element far above the rest */
+      clt_dtype t = dt ? CLT_FLOAT64 : CLT_FLOAT32;
+      clt_tensor *h = clt_cast(clt_from_host(tu_dev[0], CLT_FLOAT64, CLT_SHAPE(rows, n), v), t);
+      clt_tensor *x = clt_to(h, dev);
+      double tol = dt ? 1e-12 : 1e-6;
+      char what[64];
+      for (int lg = 0; lg < 2; lg++) {
+        clt_tensor *(*fn)(clt_tensor *, int) = lg ? clt_log_softmax : clt_softmax;
+        snprintf(what, sizeof what, "%s rows of %lld (%s)", lg ? "log_softmax" : "softmax", (long long)n,
+                 clt_dtype_name(t));
+        assert_close_tol(fn(x, 1), fn(h, 1), tol, tol, what);
+        /* the rows as columns: a strided walk along dim 0 */
+        clt_tensor *xt = clt_transpose(clt_contiguous(clt_transpose(x, 0, 1)), 0, 1);
+        assert_close_tol(fn(xt, 1), fn(h, 1), tol, tol, what);
+      }
+      free(v);
+    }
+  clt_scope_end();
+}
+END_TEST
+
 START_TEST(softmax_sums_to_one_and_is_stable) {
   clt_device *dev = TU_DEV;
   clt_scope_begin();
@@ -495,6 +530,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, arg_over_all_dims_keeps_every_dim);
   TU_DEVICES(tc, sums_of_ten_million_are_accurate);
   TU_VS_HOST(tc, softmax_matches_the_host);
+  TU_VS_HOST(tc, softmax_rows_short_and_long);
   TU_DEVICES(tc, softmax_sums_to_one_and_is_stable);
   TU_DEVICES(tc, empty_and_bad_input);
   if (tu_cl()) tcase_add_test(tc, check_mode_runs_reductions_twice);

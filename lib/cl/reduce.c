@@ -221,8 +221,26 @@ static clt_status softmax_lognorm(clt__cl_dev *d, clt_device *dev, const clt__so
   return clt__cl_launch(d, &a, (size_t)n);
 }
 
+/* kernels/reduce.cl: softmax_rows, a work-item per row, its statistics found there. */
+static clt_status softmax_rows(clt__cl_dev *d, const clt__softmax_args *x) {
+  clt__cl_kernel_entry *k;
+  clt_status s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)x->dt, "softmax_rows", &k);
+  if (s != CLT_OK) return s;
+  clt__cl_args a;
+  clt__cl_args_init(&a, k);
+  layout_args(&a, x->in, &x->L);
+  cl_mem om = clt__cl_mem(x->out);
+  cl_long o[4] = {x->out_off, x->oA, x->oR, x->oB};
+  cl_int lg = x->log;
+  CLT__ARG(&a, om);
+  for (int i = 0; i < 4; i++) CLT__ARG(&a, o[i]);
+  CLT__ARG(&a, lg);
+  return clt__cl_launch(d, &a, (size_t)(x->L.A * x->L.B));
+}
+
 clt_status clt__cl_softmax(clt_device *dev, const clt__softmax_args *x) {
   clt__cl_dev *d = clt__cl(dev);
+  if (!x->m) return softmax_rows(d, x);
   clt__storage *ls = NULL;
   clt_status s = x->log ? softmax_lognorm(d, dev, x, &ls) : CLT_OK;
   if (s == CLT_OK) s = softmax_apply(d, x, ls);

@@ -117,13 +117,37 @@ clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r) {
   return CLT_OK;
 }
 
+/* Row (a, b)'s max and sum of exp(x - max), each rounded to the dtype as the reductions store
+ * them: the statistics of a softmax given without them (lib/backend.h: clt__softmax_args). */
+static void row_stats(const clt__softmax_args *s, int64_t a, int64_t b, double *mr, double *sum) {
+  const clt__rlayout *L = &s->L;
+  int64_t base = L->off + a * L->sA + b * L->sB;
+  double m = load(s->in, s->dt, base), acc = 0;
+  for (int64_t i = 1; i < L->R; i++) {
+    double v = load(s->in, s->dt, base + i * L->sR);
+    if (better(v, m, true)) m = v;
+  }
+  for (int64_t i = 0; i < L->R; i++) acc += exp(load(s->in, s->dt, base + i * L->sR) - safe_m(m));
+  unsigned char r[8];
+  clt__store_f64(s->dt, r, acc);
+  *mr = m;
+  *sum = clt__load_f64(s->dt, r);
+}
+
 clt_status clt__host_softmax(clt_device *dev, const clt__softmax_args *s) {
   (void)dev;
   const clt__rlayout *L = &s->L;
   for (int64_t a = 0; a < L->A; a++)
     for (int64_t b = 0; b < L->B; b++) {
       int64_t o = a * L->B + b;
-      double mr = load(s->m, s->dt, o), m = safe_m(mr), sum = load(s->s, s->dt, o) + (mr - mr); /* reduce.cl */
+      double mr, sum;
+      if (s->m) {
+        mr = load(s->m, s->dt, o);
+        sum = load(s->s, s->dt, o);
+      } else
+        row_stats(s, a, b, &mr, &sum);
+      double m = safe_m(mr);
+      sum += mr - mr; /* reduce.cl */
       double ls = s->log ? log(sum) : 0; /* once per row, not per element: log_softmax 4x faster */
       for (int64_t i = 0; i < L->R; i++) {
         double v = load(s->in, s->dt, L->off + a * L->sA + i * L->sR + b * L->sB);
