@@ -296,10 +296,10 @@ static clt_status run_fused(clt__cl_dev *d, const clt__ew_prog *p, const clt__it
  * the reference backend's loops, over the memory of the buffers themselves, when nothing clt
  * queued is pending (d->queued == d->settled): nothing can then still read or write them. On
  * PoCL the address a map returns is the buffer's own memory, the same at every map and read and
- * written by kernels without maps (tests/test_host_route.c checks it), so it is learnt once per
- * buffer, by a map and unmap that wait for nothing, and kept until the pool releases the buffer.
- * Learning it enqueues two commands: that op, and those after it until the next wait, run as
- * kernels. Only programs the host computes bit for bit as the kernels do take this route (the
+ * written by kernels without maps (tests/test_host_route.c relies on it), so it is learnt once per
+ * buffer, by a map and unmap that wait for nothing (also while work is pending, so that a loop
+ * knows its buffers after one pass), and kept until the pool releases the buffer. Learning
+ * enqueues two commands: that op, and those after it until the next wait, run as kernels. Only programs the host computes bit for bit as the kernels do take this route (the
  * exact ops below, float32 and float64, parameters rounded to the dtype as the kernels take
  * them), so a result never depends on the route. $CLT_HOST_OPS sets the most elements (0: off). */
 #define HOST_MAX_DEFAULT 65536
@@ -447,7 +447,6 @@ static clt_status host_route(clt_device *dev, clt__cl_dev *d, const clt__ew_prog
   if (it->numel > d->host_max || !host_exact(p)) return CLT_OK;
   for (int k = 0; k < it->nops; k++)
     if (st[k]->wrapped || !st[k]->handle) return CLT_OK; /* the caller's buffers: its own maps, its own life */
-  if (atomic_load(&d->settled) != atomic_load(&d->queued)) return CLT_OK;
   void *ptr[CLT__MAX_OPS];
   bool known = true;
   clt__mutex_lock(&d->ptr_lock);
@@ -457,9 +456,11 @@ static clt_status host_route(clt_device *dev, clt__cl_dev *d, const clt__ew_prog
     clt_status s = ptr[k] ? CLT_OK : learn(d, st[k]);
     if (s != CLT_OK) return s;
   }
-  if (!known) return CLT_OK;
-  /* Commands the application put on clt's queue itself (clt_cl_device_get) are not counted;
-   * waiting for an empty queue costs PoCL about 10 ns. */
+  if (!known || atomic_load(&d->settled) != atomic_load(&d->queued)) return CLT_OK;
+  /* The wait makes the route correct whatever the counts say (the application's own commands
+   * on clt's queue, clt_cl_device_get, are not counted); the counts only keep it from waiting
+   * for pending work, which the kernels queue behind instead. An empty queue's costs PoCL about
+   * 10 ns. */
   unsigned long long at = clt__cl_settle_begin(d);
   cl_int err = CLT__CL(clFinish(d->queue));
   if (err != CL_SUCCESS) return clt__cl_fail("clFinish", err, "waiting for %s before running an op on the host", dev->info.spec);
