@@ -234,6 +234,8 @@ clt_status clt__cl_host_route_open(clt__cl_dev *d, const clt_device_info *in);
 extern atomic_ulong clt__cl_host_runs;
 void clt__cl_host_route_close(clt__cl_dev *d);
 void clt__cl_hostptr_forget(clt__cl_dev *d, cl_mem m);
+/* Learns the host address of st's buffer (pool buffers, with the route on) unless known. */
+clt_status clt__cl_hostptr_learn(clt__cl_dev *d, const clt__storage *st);
 /* Whether a generated kernel can run p: every instruction computes in one dtype. */
 bool clt__cl_fusable(const clt__ew_prog *p);
 clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st);
