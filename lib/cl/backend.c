@@ -148,6 +148,16 @@ static clt_status cl_sync(clt_device *dev) {
   return CLT_OK;
 }
 
+/* A buffer's host address is learnt when the pool hands it out (ew.c: the host route). */
+static clt_status cl_alloc(clt_device *dev, clt__storage *st) {
+  clt_status s = clt__cl_alloc(dev, st);
+  if (s == CLT_OK && (s = clt__cl_hostptr_learn(clt__cl(dev), st)) != CLT_OK) {
+    clt__cl_free(dev, st);
+    st->handle = NULL;
+  }
+  return s;
+}
+
 /* The GEMM's maps, unmaps and CLBlast's kernels go on the queue (gemm.c). */
 static clt_status cl_gemm(clt_device *dev, const clt__gemm_args *g) {
   clt_status s = clt__cl_gemm(dev, g);
@@ -160,7 +170,7 @@ static void cl_empty_cache(clt_device *dev) { clt__cl_pool_empty(clt__cl(dev)); 
 const clt__backend clt__cl_backend = {
     .name = "opencl",
     .destroy = clt__cl_destroy,
-    .alloc = clt__cl_alloc,
+    .alloc = cl_alloc,
     .free = clt__cl_free,
     .write = cl_write,
     .read = cl_read,

@@ -297,9 +297,10 @@ static clt_status run_fused(clt__cl_dev *d, const clt__ew_prog *p, const clt__it
  * queued is pending (d->queued == d->settled): nothing can then still read or write them. On
  * PoCL the address a map returns is the buffer's own memory, the same at every map and read and
  * written by kernels without maps (tests/test_host_route.c relies on it), so it is learnt once per
- * buffer, by a map and unmap that wait for nothing (also while work is pending, so that a loop
- * knows its buffers after one pass), and kept until the pool releases the buffer. Learning
- * enqueues two commands: that op, and those after it until the next wait, run as kernels. Only programs the host computes bit for bit as the kernels do take this route (the
+ * buffer, when the pool first hands it out (backend.c), by a map and unmap that wait for nothing,
+ * and kept until the pool releases the buffer. Learnt there rather than by the first small op
+ * on it, so that whether an op takes the route depends on the calls made, not on which pooled
+ * buffer a tensor got (fault sweeps count on that). Only programs the host computes bit for bit as the kernels do take this route (the
  * exact ops below, float32 and float64, parameters rounded to the dtype as the kernels take
  * them), so a result never depends on the route. $CLT_HOST_OPS sets the most elements (0: off). */
 #define HOST_MAX_DEFAULT 65536
@@ -440,6 +441,14 @@ static clt_status learn(clt__cl_dev *d, const clt__storage *st) {
   return s;
 }
 
+clt_status clt__cl_hostptr_learn(clt__cl_dev *d, const clt__storage *st) {
+  if (d->host_max == 0 || st->wrapped || !st->handle) return CLT_OK;
+  clt__mutex_lock(&d->ptr_lock);
+  bool known = ptr_find(d, clt__cl_mem(st)) != NULL;
+  clt__mutex_unlock(&d->ptr_lock);
+  return known ? CLT_OK : learn(d, st);
+}
+
 /* Runs p on the calling thread when it may (*done), else leaves it to the kernels. */
 static clt_status host_route(clt_device *dev, clt__cl_dev *d, const clt__ew_prog *p, const clt__iter *it,
                              clt__storage *const *st, bool *done) {
@@ -452,10 +461,6 @@ static clt_status host_route(clt_device *dev, clt__cl_dev *d, const clt__ew_prog
   clt__mutex_lock(&d->ptr_lock);
   for (int k = 0; k < it->nops; k++) known = (ptr[k] = ptr_find(d, clt__cl_mem(st[k]))) && known;
   clt__mutex_unlock(&d->ptr_lock);
-  for (int k = 0; k < it->nops && !known; k++) {
-    clt_status s = ptr[k] ? CLT_OK : learn(d, st[k]);
-    if (s != CLT_OK) return s;
-  }
   if (!known || atomic_load(&d->settled) != atomic_load(&d->queued)) return CLT_OK;
   /* The wait makes the route correct whatever the counts say (the application's own commands
    * on clt's queue, clt_cl_device_get, are not counted); the counts only keep it from waiting
