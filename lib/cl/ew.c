@@ -464,8 +464,8 @@ static clt_status host_route(clt_device *dev, clt__cl_dev *d, const clt__ew_prog
   if (!known || atomic_load(&d->settled) != atomic_load(&d->queued)) return CLT_OK;
   /* The wait makes the route correct whatever the counts say (the application's own commands
    * on clt's queue, clt_cl_device_get, are not counted); the counts only keep it from waiting
-   * for pending work, which the kernels queue behind instead. An empty queue's costs PoCL about
-   * 10 ns. */
+   * for pending work, which the kernels queue behind instead. Waiting for an empty queue costs
+   * PoCL about 10 ns. */
   unsigned long long at = clt__cl_settle_begin(d);
   cl_int err = CLT__CL(clFinish(d->queue));
   if (err != CL_SUCCESS) return clt__cl_fail("clFinish", err, "waiting for %s before running an op on the host", dev->info.spec);
