@@ -134,7 +134,12 @@ CLT_API clt_tensor *clt_contiguous(clt_tensor *t);
  * that is not the whole result, an in-place write to one of its inputs, autograd, or
  * clt_device_synchronize. A result released unread is never computed. clt_eval is that need
  * made explicit (to time a chain, or to free its inputs' memory sooner); $CLT_FUSION=0 records
- * nothing. An error of the chain's launch names its ops. */
+ * nothing. An error of the chain's launch names its ops. On PoCL's CPU device a chain of exact
+ * ops (neg, abs, sign, square, relu, clamp, add, sub, mul, maximum, minimum, comparisons, where;
+ * float32 and float64) of at most $CLT_HOST_OPS elements (default 65536; 0: never) runs on the
+ * calling thread instead, over the buffers' own memory, when no work clt queued on the device
+ * is pending (an enqueue there costs more than such an op): clt_eval then returns with it done,
+ * with the same bytes the kernels give. */
 CLT_API clt_status clt_eval(const clt_tensor *t);
 /* A new contiguous copy that shares nothing with t. */
 CLT_API clt_tensor *clt_clone(clt_tensor *t);

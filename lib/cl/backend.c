@@ -5,19 +5,25 @@
 #include "cl_internal.h"
 #include "clt/nn.h"
 
+/* Blocking transfers and maps: the in-order queue has run everything enqueued before them when
+ * they return, which the host route (ew.c) counts as settled. */
 static clt_status cl_write(clt_device *dev, clt__storage *st, size_t off, const void *src, size_t n) {
   clt__cl_dev *d = clt__cl(dev);
+  unsigned long long at = clt__cl_settle_begin(d);
   cl_int err = CLT__CL(clEnqueueWriteBuffer(d->queue, clt__cl_mem(st), CL_TRUE, off, n, src, 0, NULL, NULL));
   if (err != CL_SUCCESS)
     return clt__cl_fail("clEnqueueWriteBuffer", err, "%zu bytes to %s", n, dev->info.spec);
+  clt__cl_settle_end(d, at);
   return CLT_OK;
 }
 
 static clt_status cl_read(clt_device *dev, const clt__storage *st, size_t off, void *dst, size_t n) {
   clt__cl_dev *d = clt__cl(dev);
+  unsigned long long at = clt__cl_settle_begin(d);
   cl_int err = CLT__CL(clEnqueueReadBuffer(d->queue, clt__cl_mem(st), CL_TRUE, off, n, dst, 0, NULL, NULL));
   if (err != CL_SUCCESS)
     return clt__cl_fail("clEnqueueReadBuffer", err, "%zu bytes from %s", n, dev->info.spec);
+  clt__cl_settle_end(d, at);
   return CLT_OK;
 }
 
@@ -29,11 +35,13 @@ static clt_status cl_map(clt_device *dev, clt__storage *st, size_t off, size_t n
                    : flags & CLT__MAP_WRITE ? CL_MAP_READ | CL_MAP_WRITE
                                             : CL_MAP_READ;
   cl_int err = CL_SUCCESS;
+  unsigned long long at = clt__cl_settle_begin(d);
   clt__mutex_lock(&d->enqueue_lock);
   void *p = CLT__CL_OBJ(&err, clEnqueueMapBuffer(d->queue, clt__cl_mem(st), CL_TRUE, f, off, n, 0, NULL, NULL, &err));
   clt__mutex_unlock(&d->enqueue_lock);
   if (err != CL_SUCCESS || !p)
     return clt__cl_fail("clEnqueueMapBuffer", err, "mapping %zu bytes of %s into host memory", n, dev->info.spec);
+  clt__cl_settle_end(d, at);
   *ptr = p;
   return CLT_OK;
 }
@@ -43,6 +51,7 @@ static clt_status cl_unmap(clt_device *dev, clt__storage *st, void *ptr) {
   clt__mutex_lock(&d->enqueue_lock);
   cl_int err = CLT__CL(clEnqueueUnmapMemObject(d->queue, clt__cl_mem(st), ptr, 0, NULL, NULL));
   clt__mutex_unlock(&d->enqueue_lock);
+  clt__cl_queued(d);
   return err == CL_SUCCESS ? CLT_OK : clt__cl_fail("clEnqueueUnmapMemObject", err, "unmapping a buffer of %s", dev->info.spec);
 }
 
@@ -57,6 +66,7 @@ static clt_status cl_copy(clt_device *dev, const clt__iter *it, clt__storage *ds
   if (it->contiguous && d->no_caching == CLT__CACHING) {
     cl_int err = CLT__CL(clEnqueueCopyBuffer(d->queue, clt__cl_mem(src), clt__cl_mem(dst), (size_t)it->offset[1] * esize,
                                              (size_t)it->offset[0] * esize, (size_t)it->numel * esize, 0, NULL, NULL));
+    clt__cl_queued(d);
     if (err != CL_SUCCESS)
       return clt__cl_fail("clEnqueueCopyBuffer", err, "%lld elements of %zu bytes", (long long)it->numel, esize);
     return CLT_OK;
@@ -130,8 +140,29 @@ static clt_status cl_rand(clt_device *dev, clt__storage *dst, int64_t off, int64
 }
 
 static clt_status cl_sync(clt_device *dev) {
-  cl_int err = CLT__CL(clFinish(clt__cl(dev)->queue));
-  return err == CL_SUCCESS ? CLT_OK : clt__cl_fail("clFinish", err, "waiting for %s", dev->info.spec);
+  clt__cl_dev *d = clt__cl(dev);
+  unsigned long long at = clt__cl_settle_begin(d);
+  cl_int err = CLT__CL(clFinish(d->queue));
+  if (err != CL_SUCCESS) return clt__cl_fail("clFinish", err, "waiting for %s", dev->info.spec);
+  clt__cl_settle_end(d, at);
+  return CLT_OK;
+}
+
+/* A buffer's host address is learnt when the pool hands it out (ew.c: the host route). */
+static clt_status cl_alloc(clt_device *dev, clt__storage *st) {
+  clt_status s = clt__cl_alloc(dev, st);
+  if (s == CLT_OK && (s = clt__cl_hostptr_learn(clt__cl(dev), st)) != CLT_OK) {
+    clt__cl_free(dev, st);
+    st->handle = NULL;
+  }
+  return s;
+}
+
+/* The GEMM's maps, unmaps and CLBlast's kernels go on the queue (gemm.c). */
+static clt_status cl_gemm(clt_device *dev, const clt__gemm_args *g) {
+  clt_status s = clt__cl_gemm(dev, g);
+  clt__cl_queued(clt__cl(dev));
+  return s;
 }
 
 static void cl_empty_cache(clt_device *dev) { clt__cl_pool_empty(clt__cl(dev)); }
@@ -139,7 +170,7 @@ static void cl_empty_cache(clt_device *dev) { clt__cl_pool_empty(clt__cl(dev)); 
 const clt__backend clt__cl_backend = {
     .name = "opencl",
     .destroy = clt__cl_destroy,
-    .alloc = clt__cl_alloc,
+    .alloc = cl_alloc,
     .free = clt__cl_free,
     .write = cl_write,
     .read = cl_read,
@@ -152,7 +183,7 @@ const clt__backend clt__cl_backend = {
     .softmax = clt__cl_softmax,
     .gather = clt__cl_gather,
     .scatter_add = clt__cl_scatter_add,
-    .gemm = clt__cl_gemm,
+    .gemm = cl_gemm,
     .ce_fwd = clt__cl_ce_fwd,
     .ce_bwd = clt__cl_ce_bwd,
     .norm_fwd = clt__cl_norm_fwd,

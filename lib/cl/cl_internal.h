@@ -65,16 +65,18 @@ typedef struct {
  *                mapping one buffer at once (a tensor they all multiply) made PoCL 3.1 crash in
  *                pocl_driver_map_mem or refuse an unmap with CL_INVALID_VALUE (it finds a
  *                mapping by its pointer, and such mappings share one);
- *   pool_lock    the buffer pool, held buffers and the statistics (pool.c).
+ *   pool_lock    the buffer pool, held buffers and the statistics (pool.c);
+ *   ptr_lock     the host addresses of buffers (ew.c: the host route); the one lock taken while
+ *                another is held: under pool_lock, when the pool releases a buffer.
  * The queue is OpenCL's and thread-safe; in order, so each thread's commands keep their order.
- * Everything else is set at open and only read afterwards. */
+ * queued and settled are atomics. Everything else is set at open and only read afterwards. */
 typedef struct clt__cl_dev {
   cl_platform_id platform;
   cl_device_id device;
   cl_context ctx;
   cl_command_queue queue;
   clt_cl_details details;                 /* OpenCL's own record (clt_cl_device_get_details) */
-  clt__mutex kernel_lock, enqueue_lock, pool_lock;
+  clt__mutex kernel_lock, enqueue_lock, pool_lock, ptr_lock;
   char options[256];                      /* kernel build options */
   char cache_key[1024];                   /* device identity for the binary cache */
   cl_program programs[CLT__KFAM_COUNT][CLT__NVARIANTS]; /* built lazily */
@@ -96,7 +98,30 @@ typedef struct clt__cl_dev {
   size_t nheld, held_cap;
   clt__pool_bucket pool[CLT__POOL_CLASSES];
   clt_memory_stats stats;
+  /* The host route (ew.c): elementwise programs of at most host_max elements run on the calling
+   * thread, by the reference backend's device ref, over the buffers' host addresses (ptrs, an
+   * open-addressing table by cl_mem, of ptr_cap slots, a power of two), when nothing clt queued
+   * is still pending: queued counts the commands clt enqueued (counted after each enqueue, by
+   * the enqueuing thread), settled the most of them known complete (a clFinish or a blocking
+   * transfer or map returned). host_max 0: off. */
+  int64_t host_max;
+  clt_device *ref;
+  atomic_ullong queued, settled;
+  struct clt__cl_hostptr *ptrs;
+  size_t nptrs, ptr_cap;
 } clt__cl_dev;
+
+/* Counts a command clt enqueued on d's queue (every clEnqueue* of clt goes through a point that
+ * calls this afterwards: program.c's launches, backend.c's copy, unmap and GEMM). */
+static inline void clt__cl_queued(clt__cl_dev *d) { atomic_fetch_add(&d->queued, 1); }
+/* Around a call that returns once every command enqueued before it has completed (clFinish, a
+ * blocking read, write or map): the count before it, and settled raised to it afterwards. */
+static inline unsigned long long clt__cl_settle_begin(clt__cl_dev *d) { return atomic_load(&d->queued); }
+static inline void clt__cl_settle_end(clt__cl_dev *d, unsigned long long at) {
+  unsigned long long s = atomic_load(&d->settled);
+  while (s < at && !atomic_compare_exchange_weak(&d->settled, &s, at)) {
+  }
+}
 
 static inline clt__cl_dev *clt__cl(const clt_device *dev) { return (clt__cl_dev *)dev->impl; }
 static inline cl_mem clt__cl_mem(const clt__storage *st) { return (cl_mem)st->handle; }
@@ -202,6 +227,15 @@ void clt__cl_destroy(clt_device *dev);
  * contiguous), built once per device and kept until it closes; clt__cl_fused_release frees
  * them (under the kernel lock or at close). */
 void clt__cl_fused_release(clt__cl_dev *d);
+/* The host route's setup at open ($CLT_HOST_OPS, the reference device) and its release at
+ * close; the pool forgets a buffer's host address before releasing it (ptr_lock). */
+clt_status clt__cl_host_route_open(clt__cl_dev *d, const clt_device_info *in);
+/* Elementwise programs the host route ran, since the process started (tests). */
+extern atomic_ulong clt__cl_host_runs;
+void clt__cl_host_route_close(clt__cl_dev *d);
+void clt__cl_hostptr_forget(clt__cl_dev *d, cl_mem m);
+/* Learns the host address of st's buffer (pool buffers, with the route on) unless known. */
+clt_status clt__cl_hostptr_learn(clt__cl_dev *d, const clt__storage *st);
 /* Whether a generated kernel can run p: every instruction computes in one dtype. */
 bool clt__cl_fusable(const clt__ew_prog *p);
 clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st);

@@ -194,9 +194,12 @@ static clt__cl_dev *state_new(void) {
     return NULL;
   }
   bool pool = clt__mutex_init(&d->pool_lock), kernels = pool && clt__mutex_init(&d->kernel_lock);
-  bool enqueue = kernels && clt__mutex_init(&d->enqueue_lock);
+  bool enqueue = kernels && clt__mutex_init(&d->enqueue_lock), ptrs = enqueue && clt__mutex_init(&d->ptr_lock);
   atomic_init(&d->clblast_unusable, false);
-  if (enqueue) return d;
+  atomic_init(&d->queued, 0);
+  atomic_init(&d->settled, 0);
+  if (ptrs) return d;
+  if (enqueue) clt__mutex_destroy(&d->enqueue_lock);
   if (kernels) clt__mutex_destroy(&d->kernel_lock);
   if (pool) clt__mutex_destroy(&d->pool_lock);
   clt__free_mem(d);
@@ -208,6 +211,7 @@ static void state_free(clt__cl_dev *d) {
   clt__mutex_destroy(&d->pool_lock);
   clt__mutex_destroy(&d->kernel_lock);
   clt__mutex_destroy(&d->enqueue_lock);
+  clt__mutex_destroy(&d->ptr_lock);
   clt__free_mem(d);
 }
 
@@ -252,6 +256,7 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
     finish_setup(d, &dev->info);
     st = clt__cl_pick_variant(d);
     if (st == CLT_OK) st = clt__cl_gemm_tune(d, &dev->info);
+    if (st == CLT_OK) st = clt__cl_host_route_open(d, &dev->info);
   }
   if (st != CLT_OK) {
     clt__device_drop(dev);
@@ -432,6 +437,7 @@ void clt__cl_destroy(clt_device *dev) {
   if (d->queue) clFinish(d->queue);
   clt__cl_programs_release(d);
   clt__cl_pool_empty(d);
+  clt__cl_host_route_close(d);
   if (d->queue) {
     clReleaseCommandQueue(d->queue);
     CLT__LIVE_DEC(CLT__LIVE_QUEUES);

@@ -2,6 +2,7 @@
  * every operand is contiguous after merging dims, the strided one (clt_iter) otherwise. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../ew.h"
@@ -287,7 +288,215 @@ static clt_status run_fused(clt__cl_dev *d, const clt__ew_prog *p, const clt__it
   return clt__cl_launch_iter(d, &a, walk, it);
 }
 
+/* ---- the host route: small programs on the calling thread ------------------------------- */
+
+/* On PoCL's CPU device an enqueue costs about 3.6 us of the caller's time and, on an idle queue,
+ * a wake-up of the driver's threads (an add enqueued and waited for: 44 us), where the host's
+ * own loop adds 1e3 floats in 0.26 us. So a small program runs on the calling thread, through
+ * the reference backend's loops, over the memory of the buffers themselves, when nothing clt
+ * queued is pending (d->queued == d->settled): nothing can then still read or write them. On
+ * PoCL the address a map returns is the buffer's own memory, the same at every map and read and
+ * written by kernels without maps (tests/test_host_route.c relies on it), so it is learnt once per
+ * buffer, when the pool first hands it out (backend.c), by a map and unmap that wait for nothing,
+ * and kept until the pool releases the buffer. Learnt there rather than by the first small op
+ * on it, so that whether an op takes the route depends on the calls made, not on which pooled
+ * buffer a tensor got (fault sweeps count on that). Only programs the host computes bit for bit as the kernels do take this route (the
+ * exact ops below, float32 and float64, parameters rounded to the dtype as the kernels take
+ * them), so a result never depends on the route. $CLT_HOST_OPS sets the most elements (0: off). */
+#define HOST_MAX_DEFAULT 65536
+
+atomic_ulong clt__cl_host_runs;
+
+struct clt__cl_hostptr {
+  cl_mem m;
+  void *p;
+};
+
+static size_t slot_of(cl_mem m, size_t cap) {
+  uint64_t h = (uint64_t)(uintptr_t)m * 0x9E3779B97F4A7C15ULL;
+  return (size_t)(h >> 32) & (cap - 1);
+}
+
+/* ptr_lock held */
+static void *ptr_find(const clt__cl_dev *d, cl_mem m) {
+  if (!d->ptrs) return NULL;
+  for (size_t i = slot_of(m, d->ptr_cap);; i = (i + 1) & (d->ptr_cap - 1)) {
+    if (d->ptrs[i].m == m) return d->ptrs[i].p;
+    if (!d->ptrs[i].m) return NULL;
+  }
+}
+
+static void ptr_put(struct clt__cl_hostptr *t, size_t cap, cl_mem m, void *p) {
+  size_t i = slot_of(m, cap);
+  while (t[i].m && t[i].m != m) i = (i + 1) & (cap - 1);
+  t[i] = (struct clt__cl_hostptr){m, p};
+}
+
+/* ptr_lock held; the table at most half full */
+static clt_status ptr_add(clt__cl_dev *d, cl_mem m, void *p) {
+  if (2 * (d->nptrs + 1) > d->ptr_cap) {
+    size_t cap = d->ptr_cap ? 2 * d->ptr_cap : 64;
+    struct clt__cl_hostptr *t = clt__calloc(cap, sizeof *t);
+    if (!t) return clt__err(CLT_ERR_OOM, "cannot grow the table of buffers' host addresses to %zu entries", cap);
+    for (size_t i = 0; i < d->ptr_cap; i++)
+      if (d->ptrs[i].m) ptr_put(t, cap, d->ptrs[i].m, d->ptrs[i].p);
+    clt__free_mem(d->ptrs);
+    d->ptrs = t;
+    d->ptr_cap = cap;
+  }
+  ptr_put(d->ptrs, d->ptr_cap, m, p);
+  d->nptrs++;
+  return CLT_OK;
+}
+
+void clt__cl_hostptr_forget(clt__cl_dev *d, cl_mem m) {
+  if (d->host_max == 0) return;
+  clt__mutex_lock(&d->ptr_lock);
+  size_t i = d->ptrs ? slot_of(m, d->ptr_cap) : 0, mask = d->ptr_cap - 1;
+  while (d->ptrs && d->ptrs[i].m && d->ptrs[i].m != m) i = (i + 1) & mask;
+  if (d->ptrs && d->ptrs[i].m) { /* removed, then the entries after it in its run moved up (linear probing) */
+    d->ptrs[i].m = NULL;
+    d->nptrs--;
+    for (size_t j = (i + 1) & mask; d->ptrs[j].m; j = (j + 1) & mask) {
+      struct clt__cl_hostptr e = d->ptrs[j];
+      d->ptrs[j].m = NULL;
+      ptr_put(d->ptrs, d->ptr_cap, e.m, e.p);
+    }
+  }
+  clt__mutex_unlock(&d->ptr_lock);
+}
+
+clt_status clt__cl_host_route_open(clt__cl_dev *d, const clt_device_info *in) {
+  const char *env = clt__getenv("CLT_HOST_OPS");
+  long long max = HOST_MAX_DEFAULT;
+  if (env) {
+    char *end;
+    max = strtoll(env, &end, 10);
+    if (*end || max < 0)
+      return clt__err(CLT_ERR_INVALID_ARG, "$CLT_HOST_OPS is '%s': the most elements an elementwise op runs on the "
+                      "calling thread, a number (0: none)", env);
+  }
+  if (!d->is_pocl || !d->is_cpu || !in->host_unified_memory) max = 0;
+  if (max > 0) {
+    clt_status s = clt__reference_open(&d->ref);
+    if (s != CLT_OK) return s;
+  }
+  d->host_max = max;
+  return CLT_OK;
+}
+
+void clt__cl_host_route_close(clt__cl_dev *d) {
+  clt__free_mem(d->ptrs);
+  d->ptrs = NULL;
+  d->nptrs = d->ptr_cap = 0;
+  if (d->ref) clt__device_drop(d->ref);
+  d->ref = NULL;
+}
+
+/* The ops whose float32 and float64 results the host's loops (computing in double, rounding
+ * once) give exactly as the kernels (computing in the dtype): one rounding of an exact result,
+ * or none. */
+static bool host_exact_op(int op) {
+  switch (op) {
+    case CLT_OP_neg: case CLT_OP_abs: case CLT_OP_sign: case CLT_OP_square: case CLT_OP_relu:
+    case CLT_OP_clamp: case CLT_OP_add: case CLT_OP_sub: case CLT_OP_mul: case CLT_OP_maximum:
+    case CLT_OP_minimum: case CLT_OP_eq: case CLT_OP_ne: case CLT_OP_lt: case CLT_OP_le: case CLT_OP_gt:
+    case CLT_OP_ge: case CLT_OP_where:
+      return true;
+    default:
+      return false;
+  }
+}
+
+static bool host_exact(const clt__ew_prog *p) {
+  clt_dtype dt = (clt_dtype)p->ins[0].dt;
+  if (dt != CLT_FLOAT32 && dt != CLT_FLOAT64) return false;
+  for (int i = 0; i < p->n; i++)
+    if (p->ins[i].dt != dt || !host_exact_op(p->ins[i].op)) return false;
+  for (int k = 0; k < p->nin; k++)
+    if (p->in_dt[k] != dt && p->in_dt[k] != CLT_BOOL) return false;
+  return true;
+}
+
+/* Learns the host address of st's buffer (the enqueue lock: see cl_map in backend.c). A failed
+ * unmap is retried outside the fault hook, so that no mapping outlives the call. */
+static clt_status learn(clt__cl_dev *d, const clt__storage *st) {
+  cl_mem m = clt__cl_mem(st);
+  cl_int err = CL_SUCCESS;
+  clt__mutex_lock(&d->enqueue_lock);
+  void *p = CLT__CL_OBJ(&err, clEnqueueMapBuffer(d->queue, m, CL_FALSE, CL_MAP_READ, 0, 1, 0, NULL, NULL, &err));
+  if (p) {
+    cl_int unmap = CLT__CL(clEnqueueUnmapMemObject(d->queue, m, p, 0, NULL, NULL));
+    if (unmap != CL_SUCCESS) clEnqueueUnmapMemObject(d->queue, m, p, 0, NULL, NULL);
+    if (err == CL_SUCCESS) err = unmap;
+  }
+  clt__mutex_unlock(&d->enqueue_lock);
+  clt__cl_queued(d);
+  if (err != CL_SUCCESS || !p)
+    return clt__cl_fail(p ? "clEnqueueUnmapMemObject" : "clEnqueueMapBuffer", err,
+                        "learning the host address of a %zu-byte buffer", st->nbytes);
+  clt__mutex_lock(&d->ptr_lock);
+  clt_status s = ptr_add(d, m, p);
+  clt__mutex_unlock(&d->ptr_lock);
+  return s;
+}
+
+clt_status clt__cl_hostptr_learn(clt__cl_dev *d, const clt__storage *st) {
+  if (d->host_max == 0 || st->wrapped || !st->handle) return CLT_OK;
+  clt__mutex_lock(&d->ptr_lock);
+  bool known = ptr_find(d, clt__cl_mem(st)) != NULL;
+  clt__mutex_unlock(&d->ptr_lock);
+  return known ? CLT_OK : learn(d, st);
+}
+
+/* Runs p on the calling thread when it may (*done), else leaves it to the kernels. */
+static clt_status host_route(clt_device *dev, clt__cl_dev *d, const clt__ew_prog *p, const clt__iter *it,
+                             clt__storage *const *st, bool *done) {
+  *done = false;
+  if (it->numel > d->host_max || !host_exact(p)) return CLT_OK;
+  for (int k = 0; k < it->nops; k++)
+    if (st[k]->wrapped || !st[k]->handle) return CLT_OK; /* the caller's buffers: its own maps, its own life */
+  void *ptr[CLT__MAX_OPS];
+  bool known = true;
+  clt__mutex_lock(&d->ptr_lock);
+  for (int k = 0; k < it->nops; k++) known = (ptr[k] = ptr_find(d, clt__cl_mem(st[k]))) && known;
+  clt__mutex_unlock(&d->ptr_lock);
+  if (!known || atomic_load(&d->settled) != atomic_load(&d->queued)) return CLT_OK;
+  /* The wait makes the route correct whatever the counts say (the application's own commands
+   * on clt's queue, clt_cl_device_get, are not counted); the counts only keep it from waiting
+   * for pending work, which the kernels queue behind instead. Waiting for an empty queue costs
+   * PoCL about 10 ns. */
+  unsigned long long at = clt__cl_settle_begin(d);
+  cl_int err = CLT__CL(clFinish(d->queue));
+  if (err != CL_SUCCESS) return clt__cl_fail("clFinish", err, "waiting for %s before running an op on the host", dev->info.spec);
+  clt__cl_settle_end(d, at);
+  clt__ew_prog q = *p;
+  for (int i = 0; i < q.n; i++) /* the kernels take parameters in the dtype */
+    for (int j = 0; j < 2; j++) {
+      unsigned char b[8];
+      clt__store_f64((clt_dtype)q.ins[i].dt, b, q.ins[i].p[j]);
+      q.ins[i].p[j] = clt__load_f64((clt_dtype)q.ins[i].dt, b);
+    }
+  clt__storage view[CLT__MAX_OPS], *vp[CLT__MAX_OPS];
+  for (int k = 0; k < it->nops; k++) {
+    view[k] = (clt__storage){.dev = d->ref, .nbytes = st[k]->nbytes, .capacity = st[k]->capacity, .ptr = ptr[k]};
+    vp[k] = &view[k];
+  }
+  clt_status s = d->ref->be->ew(d->ref, &q, it, vp);
+  if (s == CLT_OK) {
+    *done = true;
+    atomic_fetch_add(&clt__kernel_launches, 1); /* one pass over the elements, as a launch */
+    atomic_fetch_add(&clt__cl_host_runs, 1);
+  }
+  return s;
+}
+
 clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st) {
+  if (clt__cl(dev)->host_max > 0) {
+    bool done;
+    clt_status s = host_route(dev, clt__cl(dev), p, it, st, &done);
+    if (s != CLT_OK || done) return s;
+  }
   const clt__ew_instr *ins = &p->ins[0];
   bool in_order = p->n == 1;
   for (int k = 0; in_order && k < clt__op_table[ins->op].arity - (ins->scalar ? 1 : 0); k++) in_order = ins->in[k] == k;

@@ -37,7 +37,10 @@ static clt_status create(clt__cl_dev *d, size_t bytes, cl_mem *out, cl_int *err)
   return *out ? CLT_OK : CLT_ERR_DEVICE_OOM;
 }
 
-static void destroy(cl_mem m) {
+/* The host route (ew.c) may know the buffer's host address: forgotten first, since a buffer
+ * made later may get the same handle. */
+static void destroy(clt__cl_dev *d, cl_mem m) {
+  clt__cl_hostptr_forget(d, m);
   clReleaseMemObject(m);
   CLT__LIVE_DEC(CLT__LIVE_BUFFERS);
 }
@@ -125,7 +128,7 @@ static clt_status alloc_locked(clt_device *dev, clt__storage *st) {
     /* Room for it to come back, made after the pool_empty calls above, which free the array
      * of a bucket with no buffers out. */
     if (c >= 0 && reserve(&d->pool[c]) != CLT_OK) {
-      destroy(m);
+      destroy(d, m);
       return CLT_ERR_OOM;
     }
     d->stats.allocations++;
@@ -162,13 +165,13 @@ static void free_locked(clt__cl_dev *d, clt__storage *st) {
     /* Released once the queue is idle: Oclgrind forgets which bytes a buffer had written when it
      * is released, not when the commands still queued on it have run. */
     clFinish(d->queue);
-    destroy(clt__cl_mem(st));
+    destroy(d, clt__cl_mem(st));
     return;
   }
   size_t bytes;
   int c = size_class(st->capacity, &bytes);
   if (c < 0 || bytes != st->capacity) {
-    destroy(clt__cl_mem(st));
+    destroy(d, clt__cl_mem(st));
     return;
   }
   clt__pool_bucket *b = &d->pool[c];
@@ -179,7 +182,7 @@ static void free_locked(clt__cl_dev *d, clt__storage *st) {
 
 void clt__cl_free(clt_device *dev, clt__storage *st) {
   if (st->wrapped) { /* a CL_MEM_USE_HOST_PTR buffer over the caller's memory: never pooled */
-    destroy(clt__cl_mem(st));
+    destroy(clt__cl(dev), clt__cl_mem(st));
     return;
   }
   clt__cl_dev *d = clt__cl(dev);
@@ -211,7 +214,7 @@ clt_status clt__cl_wrap_host(clt_device *dev, clt__storage *st) {
 static void empty_locked(clt__cl_dev *d) {
   for (int c = 0; c < CLT__POOL_CLASSES; c++) {
     clt__pool_bucket *b = &d->pool[c];
-    for (size_t i = 0; i < b->len; i++) destroy(b->bufs[i]);
+    for (size_t i = 0; i < b->len; i++) destroy(d, b->bufs[i]);
     b->len = 0; /* the array stays: storages still out may come back */
     if (b->out == 0) {
       clt__free_mem(b->bufs);
@@ -220,7 +223,7 @@ static void empty_locked(clt__cl_dev *d) {
   }
   d->stats.bytes_cached = 0;
   if (d->nheld) clFinish(d->queue);
-  for (size_t i = 0; i < d->nheld; i++) destroy(d->held[i]);
+  for (size_t i = 0; i < d->nheld; i++) destroy(d, d->held[i]);
   clt__free_mem(d->held);
   d->held = NULL;
   d->nheld = d->held_cap = 0;

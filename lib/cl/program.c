@@ -524,6 +524,7 @@ static clt_status enqueue(clt__cl_dev *d, const clt__cl_args *a, cl_uint dims, c
   bool args_set = err == CL_SUCCESS;
   if (args_set) err = CLT__CL(clEnqueueNDRangeKernel(d->queue, k, dims, NULL, global, local, 0, NULL, NULL));
   clt__mutex_unlock(&d->enqueue_lock);
+  if (args_set) clt__cl_queued(d);
   if (err == CL_SUCCESS) {
     atomic_fetch_add(&clt__kernel_launches, 1);
     return CLT_OK;
