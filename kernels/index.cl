@@ -39,22 +39,34 @@ CLT_GATHER(2, ushort, i64, long)
 CLT_GATHER(4, uint, i64, long)
 CLT_GATHER(8, ulong, i64, long)
 
+/* Float adds as compare-and-swap loops. Every access is atomic: the first read is a swap of 0
+ * for 0 (a no-op store), and each retry takes the value the failed swap saw, because a plain
+ * read racing another work-item's swap is a data race in OpenCL's memory model (Oclgrind's
+ * --data-races reported it in scatter_add). */
 void clt_atomic_add_f32(volatile __global float *p, float v) {
+  volatile __global uint *q = (volatile __global uint *)p;
   union { uint u; float f; } old, upd;
-  do {
-    old.f = *p;
+  old.u = atomic_cmpxchg(q, 0u, 0u);
+  for (;;) {
     upd.f = old.f + v;
-  } while (atomic_cmpxchg((volatile __global uint *)p, old.u, upd.u) != old.u);
+    uint seen = atomic_cmpxchg(q, old.u, upd.u);
+    if (seen == old.u) break;
+    old.u = seen;
+  }
 }
 void clt_atomic_add_i32(volatile __global int *p, int v) { atomic_add(p, v); }
 
 #if CLT_FP64 && defined(cl_khr_int64_base_atomics)
 void clt_atomic_add_f64(volatile __global double *p, double v) {
+  volatile __global ulong *q = (volatile __global ulong *)p;
   union { ulong u; double f; } old, upd;
-  do {
-    old.f = *p;
+  old.u = atom_cmpxchg(q, 0ul, 0ul);
+  for (;;) {
     upd.f = old.f + v;
-  } while (atom_cmpxchg((volatile __global ulong *)p, old.u, upd.u) != old.u);
+    ulong seen = atom_cmpxchg(q, old.u, upd.u);
+    if (seen == old.u) break;
+    old.u = seen;
+  }
 }
 #endif
 #ifdef cl_khr_int64_base_atomics
