@@ -29,7 +29,8 @@ if [ "${CLT_TEST_VALGRIND:-0}" != 1 ] && "$train" --device cl --epochs 0 --quiet
   awk "BEGIN { exit !($acc >= 0.97) }" || fail "OpenCL test accuracy $acc < 0.97"
   l1=$(field "$tmp/host.json" final_loss)
   l2=$(field "$tmp/cl.json" final_loss)
-  awk "BEGIN { d = $l1 - $l2; if (d < 0) d = -d; exit !(d <= 1e-3 * $l1) }" || fail "final loss $l2 on OpenCL, $l1 on the host"
+  # 1e-4 as the models below (the Adam bias of kernels/optim.cl had put this one 1.9e-4 off)
+  awk "BEGIN { d = $l1 - $l2; if (d < 0) d = -d; exit !(d <= 1e-4 * $l1) }" || fail "final loss $l2 on OpenCL, $l1 on the host"
   ms=$(field "$tmp/cl.json" ms_per_step)
   echo "OpenCL: test accuracy $acc, final loss $l2 (host $l1), $ms ms per step"
 elif [ "${CLT_REQUIRE_DEVICE:-0}" = 1 ] && [ "${CLT_TEST_VALGRIND:-0}" != 1 ]; then
@@ -64,24 +65,28 @@ close() { awk "BEGIN { d = $1 - $2; if (d < 0) d = -d; exit !(d <= $3 * $1) }"; 
 torch_ok=0
 python3 -c "import torch" 2> /dev/null && torch_ok=1
 bench_torch="$fixtures/../../tools/bench_torch.py"
+# The cnn runs 10 epochs: a bias of 6.4e-6 in every Adam step on OpenCL (kernels/optim.cl) had
+# moved its loss 1.7e-5 from the host's after 3 epochs, 1.2e-3 after 10 (1.1e-2 after 30).
 for model in cnn transformer; do
+  epochs=3
+  [ $model = cnn ] && epochs=10
   "$train" --model $model --device host --epochs 0 --save "$tmp/$model.init" --quiet > /dev/null || fail "--model $model --save"
-  "$train" --model $model --device host --epochs 3 --load "$tmp/$model.init" --seed 0 --plot "$tmp/$model.svg" --json --quiet \
-    > "$tmp/$model.json" || fail "--model $model on the host"
-  svg_check "$tmp/$model.svg" 3
+  "$train" --model $model --device host --epochs $epochs --load "$tmp/$model.init" --seed 0 --plot "$tmp/$model.svg" --json \
+    --quiet > "$tmp/$model.json" || fail "--model $model on the host"
+  svg_check "$tmp/$model.svg" $epochs
   acc=$(field "$tmp/$model.json" test_acc)
   loss=$(field "$tmp/$model.json" final_loss)
-  awk "BEGIN { exit !($acc >= 0.6) }" || fail "$model: test accuracy $acc < 0.6 after 3 epochs"
-  echo "$model on the host: test accuracy $acc after 3 epochs, final loss $loss"
+  awk "BEGIN { exit !($acc >= 0.6) }" || fail "$model: test accuracy $acc < 0.6 after $epochs epochs"
+  echo "$model on the host: test accuracy $acc after $epochs epochs, final loss $loss"
   if [ "${CLT_TEST_VALGRIND:-0}" != 1 ] && "$train" --device cl --epochs 0 --quiet > /dev/null 2>&1; then
-    "$train" --model $model --device cl --epochs 3 --load "$tmp/$model.init" --seed 0 --json --quiet > "$tmp/$model-cl.json" ||
+    "$train" --model $model --device cl --epochs $epochs --load "$tmp/$model.init" --seed 0 --json --quiet > "$tmp/$model-cl.json" ||
       fail "--model $model on OpenCL"
     l2=$(field "$tmp/$model-cl.json" final_loss)
     close "$loss" "$l2" 1e-4 || fail "$model: final loss $l2 on OpenCL, $loss on the host"
     echo "$model on OpenCL from the same weights: final loss $l2"
   fi
   if [ $torch_ok = 1 ]; then
-    python3 "$bench_torch" digits --model $model --epochs 3 --seed 0 --init "$tmp/$model.init" --json > "$tmp/$model-torch.json" ||
+    python3 "$bench_torch" digits --model $model --epochs $epochs --seed 0 --init "$tmp/$model.init" --json > "$tmp/$model-torch.json" ||
       fail "bench_torch.py --model $model"
     l2=$(field "$tmp/$model-torch.json" final_loss)
     close "$loss" "$l2" 1e-4 || fail "$model: final loss $l2 in PyTorch from the same weights, $loss in clt"

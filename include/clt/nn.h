@@ -235,7 +235,9 @@ CLT_API clt_optim_config clt_optim_defaults(clt_optim_kind kind);
 CLT_API clt_status clt_optim_create(const clt_optim_config *config, int n, clt_tensor *const *params,
                                     clt_optim **out);
 /* One step over every parameter that has a gradient: on OpenCL devices one fused kernel per
- * parameter. Records nothing. */
+ * parameter, in the parameter's dtype with the scalars (1 - beta1, 1 - beta2, lr / (1 -
+ * beta1^t), ...) worked out in double and rounded once, as PyTorch's; the host computes the
+ * whole step in double. Records nothing. */
 CLT_API clt_status clt_optim_step(clt_optim *o);
 /* Drops every parameter's gradient, as PyTorch's zero_grad() (set_to_none=True): clt_grad(p)
  * is NULL until the next backward, which then stores each gradient as computed, with no fill and

@@ -1,4 +1,5 @@
 /* Fused cross entropy and optimizer steps on OpenCL (kernels/loss.cl, kernels/optim.cl). */
+#include <math.h>
 #include <stdio.h>
 
 #include "cl_internal.h"
@@ -69,21 +70,26 @@ clt_status clt__cl_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtyp
   CLT__ARG(&a, m1);
   if (!sgd) CLT__ARG(&a, m2);
   CLT__ARG(&a, cn);
-  arg_t(&a, dt, hp->lr);
-  arg_t(&a, dt, hp->weight_decay);
+  /* kernels/optim.cl: the scalars in double, rounded once, as PyTorch's Python floats */
   if (sgd) {
     cl_int nes = hp->nesterov, first = hp->first;
+    arg_t(&a, dt, hp->lr);
+    arg_t(&a, dt, hp->weight_decay);
     arg_t(&a, dt, hp->momentum);
-    arg_t(&a, dt, hp->dampening);
+    arg_t(&a, dt, 1 - hp->dampening);
     CLT__ARG(&a, nes);
     CLT__ARG(&a, first);
   } else {
     cl_int dec = hp->kind == CLT_OPTIM_ADAMW;
+    arg_t(&a, dt, hp->weight_decay);
+    arg_t(&a, dt, 1 - hp->lr * hp->weight_decay);
     arg_t(&a, dt, hp->beta1);
     arg_t(&a, dt, hp->beta2);
+    arg_t(&a, dt, 1 - hp->beta1);
+    arg_t(&a, dt, 1 - hp->beta2);
     arg_t(&a, dt, hp->eps);
-    arg_t(&a, dt, hp->bc1);
-    arg_t(&a, dt, hp->bc2);
+    arg_t(&a, dt, hp->lr / hp->bc1);
+    arg_t(&a, dt, sqrt(hp->bc2));
     CLT__ARG(&a, dec);
   }
   return clt__cl_launch(d, &a, (size_t)n);
