@@ -854,7 +854,7 @@ int main(int argc, char **argv) {
       printf("{\"summary\": true, \"device\": \"%s\", \"device_name\": \"%s\", \"epochs\": %d, \"steps\": %lld, "
              "\"train_seconds\": %.4f, \"ms_per_step\": %.4f, \"steady_ms_per_step\": %.4f, \"final_loss\": %.9g, "
              "\"test_loss\": %.9g, \"test_acc\": %.6f, \"train_acc\": %.6f, \"world_size\": %d, "
-             "\"precision\": \"%s\", \"loss_scale\": %g, \"skipped_steps\": %lld%s}\n",
+             "\"precision\": \"%s\", \"loss_scale\": %.17g, \"skipped_steps\": %lld%s}\n",
              info.spec, info.name, o.epochs, (long long)steps, t_train, ms, steady, last_loss, test_loss, test_acc,
              train_acc, world, precision_name(o.precision), clt_grad_scaler_get_scale(scaler), (long long)skipped, ranks);
     else
