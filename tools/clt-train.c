@@ -734,12 +734,16 @@ int main(int argc, char **argv) {
     if (dist) snprintf(ranks, sizeof ranks, " on %d ranks (global)", world);
     if (o.json)
       printf("{\"device\": \"%s\", \"device_name\": \"%s\", \"model\": \"%s\", \"train\": %lld, \"test\": %lld, "
-             "\"world_size\": %d, \"start_epoch\": %lld}\n",
-             info.spec, info.name, o.model == MODEL_MLP ? arch : model_name(o.model), (long long)n_train, (long long)n_test, world, (long long)start);
+             "\"world_size\": %d, \"start_epoch\": %lld, \"precision\": \"%s\"}\n",
+             info.spec, info.name, o.model == MODEL_MLP ? arch : model_name(o.model), (long long)n_train, (long long)n_test, world,
+             (long long)start, precision_name(o.precision));
     else
-      printf("clt-train: %s on %s (%s), %lld training and %lld test samples, %s lr %g, batch %d%s%s\n", desc, info.spec,
+      printf("clt-train: %s on %s (%s), %lld training and %lld test samples, %s lr %g, batch %d%s%s%s\n", desc, info.spec,
              info.name, (long long)n_train, (long long)n_test,
              o.optim == CLT_OPTIM_SGD ? "SGD" : o.optim == CLT_OPTIM_ADAM ? "Adam" : "AdamW", o.lr, o.batch, ranks,
+             o.precision == CLT_FLOAT16   ? ", float16 (float32 weights, loss scaling)"
+             : o.precision == CLT_BFLOAT16 ? ", bfloat16 (float32 weights)"
+                                           : "",
              o.resume ? ", resumed" : "");
     if (o.resume && !o.json) printf("resuming after epoch %lld\n", (long long)start);
   }
@@ -850,6 +854,10 @@ int main(int argc, char **argv) {
     if (ddp && clt_ddp_get_stats(ddp, &ds) == CLT_OK)
       snprintf(ranks, sizeof ranks, ", \"buckets\": %d, \"backward_seconds\": %.4f, \"allreduce_wait_seconds\": %.4f",
                clt_ddp_buckets(ddp), ds.backward_s, ds.wait_s);
+    char scaled[96] = ""; /* fp16: what the loss scaler did */
+    if (o.precision == CLT_FLOAT16)
+      snprintf(scaled, sizeof scaled, "; loss scale %g, %lld steps skipped", clt_grad_scaler_get_scale(scaler),
+               (long long)skipped);
     if (o.json)
       printf("{\"summary\": true, \"device\": \"%s\", \"device_name\": \"%s\", \"epochs\": %d, \"steps\": %lld, "
              "\"train_seconds\": %.4f, \"ms_per_step\": %.4f, \"steady_ms_per_step\": %.4f, \"final_loss\": %.9g, "
@@ -859,9 +867,9 @@ int main(int argc, char **argv) {
              train_acc, world, precision_name(o.precision), clt_grad_scaler_get_scale(scaler), (long long)skipped, ranks);
     else
       printf("done on %s (%s)%s: %d epochs, %lld steps in %.2f s (%.3f ms per step, %.3f after the first epoch); "
-             "final loss %.4f, test accuracy %.2f%%\n",
+             "final loss %.4f, test accuracy %.2f%%%s\n",
              info.spec, info.name, dist ? ", rank 0" : "", o.epochs, (long long)steps, t_train, ms, steady, last_loss,
-             100 * test_acc);
+             100 * test_acc, scaled);
   }
   if (log) fclose(log);
   free(perm);
