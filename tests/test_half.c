@@ -345,7 +345,7 @@ START_TEST(gradients_match_float64) {
       clt_tensor *h = clt_tanh(clt_add(clt_matmul(p[0], p[1]), p[2]));
       clt_tensor *loss = clt_add(clt_cross_entropy(h, clt_to(labels, d), CLT_REDUCTION_MEAN),
                                  clt_mean(clt_mul(h, h), CLT_ALL_DIMS, false));
-      ck_assert_int_eq(clt_dtype_of(loss), t);
+      ck_assert_msg(clt_dtype_of(loss) == t, "%s", clt_last_error());
       ck_assert_msg(clt_backward(loss, NULL) == CLT_OK, "%s", clt_last_error());
       for (int i = 0; i < 3; i++) {
         g[wide][i] = clt_grad(p[i]);
@@ -654,6 +654,31 @@ START_TEST(other_ops_match_float32) {
 }
 END_TEST
 
+/* An elementwise chain over 16-bit tensors, as a linear layer's bias and ReLU in mixed-precision
+ * training: recorded and run again and again (lib/fusion.c fuses a chain from its second run on
+ * an OpenCL device), each run the host's values. The generated kernels had no 16-bit types: the
+ * second run failed on PoCL. */
+START_TEST(chains_run_repeatedly) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  for (int k = 0; k < 2; k++) {
+    clt_dtype dt = half_types[k];
+    clt_tensor *a = clt_cast(clt_sub_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(5, 6)), 0.5), dt);
+    clt_tensor *b = clt_cast(clt_sub_scalar(clt_rand(dev, CLT_FLOAT32, CLT_SHAPE(6)), 0.5), dt);
+    clt_tensor *a_h = clt_to(a, tu_dev[0]), *b_h = clt_to(b, tu_dev[0]);
+    clt_tensor *want = clt_mul_scalar(clt_relu(clt_add(a_h, b_h)), 3);
+    for (int run = 0; run < 3; run++) {
+      char what[64];
+      snprintf(what, sizeof what, "run %d in %s on %s", run, clt_dtype_name(dt), clt_device_spec(dev));
+      clt_tensor *got = clt_mul_scalar(clt_relu(clt_add(a, b)), 3);
+      ck_assert_msg(got && clt_dtype_of(got) == dt, "%s: %s", what, clt_last_error());
+      assert_near(got, want, 0, 0, what);
+    }
+  }
+  clt_scope_end();
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("half");
   TCase *tc = tu_tcase("half");
@@ -667,6 +692,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, gradients_match_float64);
   TU_DEVICES(tc, composites_run_in_float32);
   TU_DEVICES(tc, other_ops_match_float32);
+  TU_DEVICES(tc, chains_run_repeatedly);
   TU_DEVICES(tc, safetensors_agree_with_pytorch);
   TU_DEVICES(tc, grad_scaler_follows_pytorch);
   TU_DEVICES(tc, loss_scaling_keeps_small_gradients);

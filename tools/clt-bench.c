@@ -247,7 +247,7 @@ typedef struct {
 } op_ctx;
 
 enum { K_ADD, K_MUL, K_RELU, K_EXP, K_BCAST, K_TRANS, K_COPY_T, K_SUM_ALL, K_SUM_ROWS, K_SUM_COLS, K_SUM_ROWS_T,
-       K_ARGMAX_ROWS, K_SOFTMAX, K_CE };
+       K_ARGMAX_ROWS, K_SOFTMAX, K_CE, K_TO_F16, K_TO_BF16 };
 
 static void run_op(void *v) {
   op_ctx *c = v;
@@ -265,6 +265,8 @@ static void run_op(void *v) {
     case K_ARGMAX_ROWS: r = clt_argmax(c->a, CLT_DIMS(1), false); break;
     case K_SOFTMAX: r = clt_softmax(c->a, -1); break;
     case K_CE: r = clt_cross_entropy(c->a, c->b, CLT_REDUCTION_NONE); break;
+    case K_TO_F16: r = clt_cast(c->a, CLT_FLOAT16); break;
+    case K_TO_BF16: r = clt_cast(c->a, CLT_BFLOAT16); break;
   }
   if (!r) die("an op");
   if (clt_eval(r) != CLT_OK) die("an op"); /* an unread elementwise result is never computed */
@@ -617,6 +619,55 @@ static void bench_matmul(void) {
     }
   }
 #endif
+}
+
+/* ---- 16-bit floats ---------------------------------------------------------------------- */
+
+/* float16 and bfloat16 tensors: elementwise ops, a cast from float32 and a row sum in bytes
+ * moved (the 16-bit bytes: 2 per element read or written, 4 per float32) against the copy
+ * kernel's bandwidth, and a matmul in GFLOP/s against the same product in float32. The kernels
+ * compute in float32 and convert on each load and store (kernels/common.clh). */
+static void bench_half(void) {
+  static const clt_dtype types[] = {CLT_FLOAT16, CLT_BFLOAT16};
+  static const struct { int kind; const char *name; double bytes; } ops[] = {
+      {K_ADD, "add", 6}, {K_RELU, "relu", 4}, {K_EXP, "exp", 4}, {K_TO_F16, "cast from float32", 6},
+      {K_SUM_ROWS, "sum, over rows (dim 1)", 2}};
+  bool host = clt_device_type_of(bdev) == CLT_DEVICE_HOST;
+  for (int64_t n = 1000000; n <= (quick ? 1000000 : 10000000); n *= 10) {
+    double ref = host ? memcpy_bandwidth((size_t)n * 4) : copy_bandwidth(n);
+    for (size_t d = 0; d < sizeof types / sizeof *types; d++)
+      for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+        clt_scope_begin();
+        clt_manual_seed(1);
+        clt_tensor *a = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000));
+        bool cast = ops[k].kind == K_TO_F16; /* to types[d] */
+        op_ctx c = {cast ? (d ? K_TO_BF16 : K_TO_F16) : ops[k].kind, cast ? a : clt_cast(a, types[d]), NULL};
+        c.b = c.kind == K_ADD ? clt_cast(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000)), types[d]) : c.a;
+        if (!c.a || !c.b) die("16-bit inputs");
+        char name[64];
+        snprintf(name, sizeof name, "%s, %s", ops[k].name, clt_dtype_name(types[d]));
+        double t = measure(run_op, &c, sync_dev);
+        add_row("half", name, (double)n, ops[k].bytes * (double)n / t / 1e9, "GB/s", ref, host ? "memcpy" : "copy kernel");
+        clt_scope_end();
+      }
+  }
+  for (int64_t m = 256; m <= (quick ? 256 : 512); m *= 2)
+    for (size_t d = 0; d < sizeof types / sizeof *types; d++) {
+      clt_scope_begin();
+      clt_manual_seed(2);
+      mm_ctx c = {0}, c32 = {0};
+      c32.a = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(m, m));
+      c32.b = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(m, m));
+      c.a = clt_cast(c32.a, types[d]);
+      c.b = clt_cast(c32.b, types[d]);
+      if (!c.a || !c.b) die("16-bit matmul inputs");
+      double flop = 2.0 * (double)m * (double)m * (double)m;
+      char name[64];
+      snprintf(name, sizeof name, "matmul %lldx%lld, %s", (long long)m, (long long)m, clt_dtype_name(types[d]));
+      add_row("half", name, (double)m, flop / measure(run_matmul, &c, sync_dev) / 1e9, "GFLOP/s",
+              flop / measure(run_matmul, &c32, sync_dev) / 1e9, "float32");
+      clt_scope_end();
+    }
 }
 
 /* ---- transfers -------------------------------------------------------------------------- */
@@ -1003,8 +1054,8 @@ static void usage(FILE *f) {
           "usage: clt-bench [--device SPEC | --all] [--quick] [--json] [--svg FILE] [--only SECTION]\n"
           "                 [--no-torch | --torch-threads N]\n"
           "       clt-bench --startup [--device SPEC] [--runs N] [--json]\n"
-          "Sections: peak, elementwise, overhead, fusion, reduction, norm, conv, attention, matmul, transfer,\n"
-          "training, startup.\n"
+          "Sections: peak, elementwise, overhead, fusion, reduction, norm, conv, attention, matmul, half,\n"
+          "transfer, training, startup.\n"
           "$CLT_KERNEL_VARIANT (gpu or cpu) picks clt's kernels; the output names it.\n"
           "Where python3 imports torch, PyTorch's figures for the same workloads print beside clt's\n"
           "(tools/bench_torch.py, or $CLT_BENCH_TORCH; --no-torch leaves them out).\n");
@@ -1063,6 +1114,7 @@ int main(int argc, char **argv) {
     RUN("conv", bench_conv(&env));
     RUN("attention", bench_attention(&env));
     RUN("matmul", bench_matmul());
+    RUN("half", bench_half());
     RUN("transfer", bench_transfers());
     RUN("training", bench_training());
     RUN("training", bench_models(&env));

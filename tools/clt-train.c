@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clt.h"
+#include "clt/amp.h"
 #include "clt/dist.h"
 #include "tool_platform.h"
 #include "models.h"
@@ -26,7 +27,8 @@ typedef struct {
   bool hidden_set;
   model_kind model;
   int64_t hidden[MAX_LAYERS];
-  double lr, test_fraction, timeout, bucket_mb;
+  double lr, test_fraction, timeout, bucket_mb, loss_scale;
+  clt_dtype precision; /* the forward's and backward's dtype; the weights stay float32 */
   clt_optim_kind optim;
   uint64_t seed;
   enum { NORM_DEFAULT, NORM_NONE, NORM_MINMAX, NORM_STANDARD } normalize;
@@ -49,6 +51,11 @@ static void usage(FILE *f) {
           "                       GELU MLP of 4d), layer norm, mean over tokens, linear 32-10\n"
           "  --hidden A[,B...]    with --model mlp: hidden layer widths (128)\n"
           "  --optim NAME         adam, adamw or sgd (adam)\n"
+          "  --precision P        fp32, bf16 or fp16 (fp32): with bf16 and fp16 the forward and backward\n"
+          "                       run in bfloat16 or float16 (the weights and the optimizer's state stay\n"
+          "                       float32, the loss is computed in float32); fp16 scales the loss\n"
+          "                       dynamically and skips the steps whose gradients overflow (clt/amp.h)\n"
+          "  --loss-scale X       with fp16: the first loss scale (65536)\n"
           "  --seed N             seed of the split, the initial weights and the batch order (1)\n"
           "  --x FILE.npy         features [N, F] of any float or integer dtype, instead of the digits\n"
           "  --y FILE.npy         integer class labels [N] in 0..C-1 (with --x)\n"
@@ -73,6 +80,10 @@ static void usage(FILE *f) {
           "  --json               machine-readable output: one JSON object per epoch and a summary\n"
           "  --quiet              only the summary\n"
           "  --help               this text\n");
+}
+
+static const char *precision_name(clt_dtype t) {
+  return t == CLT_FLOAT16 ? "fp16" : t == CLT_BFLOAT16 ? "bf16" : "fp32";
 }
 
 /* With --distributed, messages name the rank. */
@@ -116,14 +127,15 @@ static int parse_args(int argc, char **argv, options *o) {
   /* seed 1: the first seed whose split reaches 97% (test accuracy over seeds 0-19 is 95.5-98.1%,
    * mean 96.9%, the same as PyTorch's; see docs/PERFORMANCE.md) */
   *o = (options){.epochs = 30, .batch = 64, .nhidden = 1, .hidden = {128}, .lr = 1e-3, .test_fraction = 0.2,
-                 .optim = CLT_OPTIM_ADAM, .seed = 1};
+                 .optim = CLT_OPTIM_ADAM, .seed = 1, .precision = CLT_FLOAT32};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int64_t n;
     bool takes = true, ok = v != NULL;
     static const char *valued[] = {"--device", "--epochs", "--batch", "--lr", "--seed", "--x", "--y", "--save",
                                    "--load", "--log", "--test-fraction", "--optim", "--normalize", "--hidden",
-                                   "--checkpoint", "--resume", "--timeout", "--bucket-mb", "--model", "--plot"};
+                                   "--checkpoint", "--resume", "--timeout", "--bucket-mb", "--model", "--plot",
+                                   "--precision", "--loss-scale"};
     bool known = false;
     for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known = known || strcmp(a, valued[k]) == 0;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 1;
@@ -146,6 +158,16 @@ static int parse_args(int argc, char **argv, options *o) {
     else if (strcmp(a, "--log") == 0) o->log = v;
     else if (strcmp(a, "--plot") == 0) o->plot = v;
     else if (strcmp(a, "--model") == 0) ok = model_parse(v, &o->model);
+    else if (strcmp(a, "--loss-scale") == 0) ok = parse_double(v, &o->loss_scale) && o->loss_scale > 0;
+    else if (strcmp(a, "--precision") == 0) {
+      if (strcmp(v, "fp32") == 0) o->precision = CLT_FLOAT32;
+      else if (strcmp(v, "bf16") == 0) o->precision = CLT_BFLOAT16;
+      else if (strcmp(v, "fp16") == 0) o->precision = CLT_FLOAT16;
+      else {
+        fprintf(stderr, "clt-train: unknown --precision '%s': fp32, bf16 or fp16\n", v);
+        return 2;
+      }
+    }
     else if (strcmp(a, "--checkpoint") == 0) o->checkpoint = v;
     else if (strcmp(a, "--resume") == 0) o->resume = v;
     else if (strcmp(a, "--timeout") == 0) ok = parse_double(v, &o->timeout) && o->timeout > 0;
@@ -184,6 +206,10 @@ static int parse_args(int argc, char **argv, options *o) {
   }
   if (o->hidden_set && o->model != MODEL_MLP) {
     fprintf(stderr, "clt-train: --hidden goes with --model mlp\n");
+    return 2;
+  }
+  if (o->loss_scale > 0 && o->precision != CLT_FLOAT16) {
+    fprintf(stderr, "clt-train: --loss-scale goes with --precision fp16\n");
     return 2;
   }
   if ((o->timeout > 0 || o->bucket_mb > 0) && !o->distributed) {
@@ -521,10 +547,10 @@ static int resume_share(clt_dist *dist, model *m, clt_optim *opt, clt_device *de
 }
 
 /* Loss and correct predictions over a whole split, without recording. */
-static int evaluate(const model *m, clt_tensor *x, clt_tensor *y, double *loss, double *acc) {
+static int evaluate(const model *m, clt_dtype precision, clt_tensor *x, clt_tensor *y, double *loss, double *acc) {
   clt_no_grad_begin();
   clt_scope_begin();
-  clt_tensor *logits = model_forward(m, x);
+  clt_tensor *logits = clt_cast(model_forward_as(m, x, precision), CLT_FLOAT32);
   clt_tensor *l = clt_cross_entropy(logits, y, CLT_REDUCTION_MEAN);
   clt_tensor *hits = clt_sum(clt_eq(clt_argmax(logits, CLT_DIMS(1), false), y), CLT_ALL_DIMS, false);
   double h = 0;
@@ -670,6 +696,16 @@ int main(int argc, char **argv) {
     cfg.lr = o.lr;
     if (clt_optim_create(&cfg, model_size(&m), model_tensors(&m), &opt) != CLT_OK) rc = fail("creating the optimizer");
   }
+  /* fp16 scales the loss so that small gradients do not flush to zero in float16; bfloat16 has
+   * float32's range, and fp32 and bf16 get a disabled scaler: plain optimizer steps. A --resume
+   * starts from the first scale again (checkpoints keep no scaler state). */
+  clt_grad_scaler *scaler = NULL;
+  if (!rc) {
+    clt_grad_scaler_config sc = clt_grad_scaler_defaults();
+    sc.enabled = o.precision == CLT_FLOAT16;
+    if (o.loss_scale > 0) sc.init_scale = o.loss_scale;
+    if (clt_grad_scaler_create(&sc, &scaler) != CLT_OK) rc = fail("--loss-scale");
+  }
   /* The batches' order: one stream from the seed, any epoch's made directly (clt_dist_shard). */
   uint64_t brng = o.seed * 0x9E3779B97F4A7C15ULL + 7;
   int64_t ck[CK_LEN] = {0}, start = 0; /* epochs done before this run */
@@ -698,12 +734,16 @@ int main(int argc, char **argv) {
     if (dist) snprintf(ranks, sizeof ranks, " on %d ranks (global)", world);
     if (o.json)
       printf("{\"device\": \"%s\", \"device_name\": \"%s\", \"model\": \"%s\", \"train\": %lld, \"test\": %lld, "
-             "\"world_size\": %d, \"start_epoch\": %lld}\n",
-             info.spec, info.name, o.model == MODEL_MLP ? arch : model_name(o.model), (long long)n_train, (long long)n_test, world, (long long)start);
+             "\"world_size\": %d, \"start_epoch\": %lld, \"precision\": \"%s\"}\n",
+             info.spec, info.name, o.model == MODEL_MLP ? arch : model_name(o.model), (long long)n_train, (long long)n_test, world,
+             (long long)start, precision_name(o.precision));
     else
-      printf("clt-train: %s on %s (%s), %lld training and %lld test samples, %s lr %g, batch %d%s%s\n", desc, info.spec,
+      printf("clt-train: %s on %s (%s), %lld training and %lld test samples, %s lr %g, batch %d%s%s%s\n", desc, info.spec,
              info.name, (long long)n_train, (long long)n_test,
              o.optim == CLT_OPTIM_SGD ? "SGD" : o.optim == CLT_OPTIM_ADAM ? "Adam" : "AdamW", o.lr, o.batch, ranks,
+             o.precision == CLT_FLOAT16   ? ", float16 (float32 weights, loss scaling)"
+             : o.precision == CLT_BFLOAT16 ? ", bfloat16 (float32 weights)"
+                                           : "",
              o.resume ? ", resumed" : "");
     if (o.resume && !o.json) printf("resuming after epoch %lld\n", (long long)start);
   }
@@ -715,7 +755,7 @@ int main(int argc, char **argv) {
   double *hist = malloc((size_t)(o.epochs > 0 ? o.epochs : 1) * H_LEN * sizeof *hist);
   if (!rc && (!perm || !counts || !epoch_s || !hist)) rc = complain("out of memory");
   double t_train = 0, test_acc = 0, train_acc = 0, last_loss = 0, test_loss = 0;
-  int64_t steps = 0, trained = 0;
+  int64_t steps = 0, trained = 0, skipped = 0;
   for (int epoch = (int)start + 1; epoch <= o.epochs && !rc; epoch++) {
     /* this rank's part of every batch of the epoch's permutation (all of it for one process) */
     if (clt_dist_shard(n_train, o.batch, brng, epoch - 1, rank, world, perm, counts) != CLT_OK) {
@@ -737,7 +777,8 @@ int main(int argc, char **argv) {
       clt_scope_begin();
       clt_tensor *idx = clt_slice(pt, 0, s, e, 1);
       clt_tensor *xb = clt_index_select(xtr, 0, idx), *yb = clt_index_select(ytr, 0, idx);
-      clt_tensor *logits = model_forward(&m, xb), *loss, *part;
+      /* the loss in float32 from 16-bit logits, as autocast computes it */
+      clt_tensor *logits = clt_cast(model_forward_as(&m, xb, o.precision), CLT_FLOAT32), *loss, *part;
       if (ddp) {
         /* The sum over this rank's samples times world / len: its mean over the ranks (what
          * clt_ddp_backward takes) is the global batch's mean loss, whatever each rank's share. */
@@ -747,10 +788,14 @@ int main(int argc, char **argv) {
         loss = clt_cross_entropy(logits, yb, CLT_REDUCTION_MEAN);
         part = clt_mul_scalar(loss, (double)len);
       }
-      if (!loss || !part || clt_optim_zero_grad(opt) != CLT_OK ||
-          (ddp ? clt_ddp_backward(ddp, loss, NULL) : clt_backward(loss, NULL)) != CLT_OK || clt_optim_step(opt) != CLT_OK)
+      clt_tensor *scaled = clt_grad_scaler_scale(scaler, loss);
+      bool stepped = true;
+      if (!loss || !part || !scaled || clt_optim_zero_grad(opt) != CLT_OK ||
+          (ddp ? clt_ddp_backward(ddp, scaled, NULL) : clt_backward(scaled, NULL)) != CLT_OK ||
+          clt_grad_scaler_step(scaler, opt, &stepped) != CLT_OK || clt_grad_scaler_update(scaler) != CLT_OK)
         rc = fail("training");
       else {
+        skipped += !stepped;
         clt_no_grad_begin(); /* the epoch's loss stays on the device until the end of the epoch */
         clt_add_(loss_sum, part);
         clt_no_grad_end();
@@ -775,7 +820,7 @@ int main(int argc, char **argv) {
       if ((rc = checkpoint_save(o.checkpoint, &m, opt, dev, state)) != 0) break;
     }
     if (rank != 0) continue; /* the others go on to the next epoch's first allreduce */
-    if (evaluate(&m, xtr, ytr, &(double){0}, &train_acc) || evaluate(&m, xte, yte, &test_loss, &test_acc)) {
+    if (evaluate(&m, o.precision, xtr, ytr, &(double){0}, &train_acc) || evaluate(&m, o.precision, xte, yte, &test_loss, &test_acc)) {
       rc = 1;
       break;
     }
@@ -789,7 +834,7 @@ int main(int argc, char **argv) {
       printf("%sepoch %3d/%d  loss %.4f  train %.1f%%  test %.1f%%  %.0f samples/s\n", tty ? "\r" : "", epoch, o.epochs,
              last_loss, 100 * train_acc, 100 * test_acc, sps);
   }
-  if (!rc && trained == 0 && rank == 0) rc = evaluate(&m, xte, yte, &test_loss, &test_acc);
+  if (!rc && trained == 0 && rank == 0) rc = evaluate(&m, o.precision, xte, yte, &test_loss, &test_acc);
   if (!rc && o.save) rc = model_save(&m, o.save);
   if (!rc && o.plot) {
     char title[512], desc[128];
@@ -809,17 +854,22 @@ int main(int argc, char **argv) {
     if (ddp && clt_ddp_get_stats(ddp, &ds) == CLT_OK)
       snprintf(ranks, sizeof ranks, ", \"buckets\": %d, \"backward_seconds\": %.4f, \"allreduce_wait_seconds\": %.4f",
                clt_ddp_buckets(ddp), ds.backward_s, ds.wait_s);
+    char scaled[96] = ""; /* fp16: what the loss scaler did */
+    if (o.precision == CLT_FLOAT16)
+      snprintf(scaled, sizeof scaled, "; loss scale %g, %lld steps skipped", clt_grad_scaler_get_scale(scaler),
+               (long long)skipped);
     if (o.json)
       printf("{\"summary\": true, \"device\": \"%s\", \"device_name\": \"%s\", \"epochs\": %d, \"steps\": %lld, "
              "\"train_seconds\": %.4f, \"ms_per_step\": %.4f, \"steady_ms_per_step\": %.4f, \"final_loss\": %.9g, "
-             "\"test_loss\": %.9g, \"test_acc\": %.6f, \"train_acc\": %.6f, \"world_size\": %d%s}\n",
+             "\"test_loss\": %.9g, \"test_acc\": %.6f, \"train_acc\": %.6f, \"world_size\": %d, "
+             "\"precision\": \"%s\", \"loss_scale\": %.17g, \"skipped_steps\": %lld%s}\n",
              info.spec, info.name, o.epochs, (long long)steps, t_train, ms, steady, last_loss, test_loss, test_acc,
-             train_acc, world, ranks);
+             train_acc, world, precision_name(o.precision), clt_grad_scaler_get_scale(scaler), (long long)skipped, ranks);
     else
       printf("done on %s (%s)%s: %d epochs, %lld steps in %.2f s (%.3f ms per step, %.3f after the first epoch); "
-             "final loss %.4f, test accuracy %.2f%%\n",
+             "final loss %.4f, test accuracy %.2f%%%s\n",
              info.spec, info.name, dist ? ", rank 0" : "", o.epochs, (long long)steps, t_train, ms, steady, last_loss,
-             100 * test_acc);
+             100 * test_acc, scaled);
   }
   if (log) fclose(log);
   free(perm);
@@ -827,6 +877,7 @@ int main(int argc, char **argv) {
   free(epoch_s);
   free(hist);
   clt_ddp_release(ddp);
+  clt_grad_scaler_release(scaler);
   clt_optim_release(opt);
   model_free(&m);
   clt_release(xtr);

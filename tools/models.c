@@ -167,13 +167,25 @@ static clt_tensor *forward_transformer(clt_tensor *const *p, clt_tensor *x) {
   return clt_linear(h, t[2], t[3]);
 }
 
-clt_tensor *model_forward(const model *m, clt_tensor *x) {
-  clt_tensor *const *p = clt_params_tensors(m->p);
+static clt_tensor *forward(const model *m, clt_tensor *const *p, clt_tensor *x) {
   switch (m->kind) {
   case MODEL_MLP: return forward_mlp(p, m->nlin, x);
   case MODEL_CNN: return forward_cnn(p, x);
   default: return forward_transformer(p, x);
   }
+}
+
+clt_tensor *model_forward(const model *m, clt_tensor *x) { return forward(m, clt_params_tensors(m->p), x); }
+
+clt_tensor *model_forward_as(const model *m, clt_tensor *x, clt_dtype dtype) {
+  if (dtype == CLT_FLOAT32) return model_forward(m, x);
+  /* the largest model: the transformer's 31 parameters, an mlp's 2 per layer */
+  clt_tensor *p[64];
+  int n = clt_params_size(m->p);
+  if (n > 64) return NULL;
+  /* recorded casts: the masters' gradients come back through them in float32 */
+  for (int i = 0; i < n; i++) p[i] = clt_cast(clt_params_tensors(m->p)[i], dtype);
+  return forward(m, p, clt_cast(x, dtype));
 }
 
 void model_describe(const model *m, char *buf, size_t n) {

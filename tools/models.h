@@ -31,6 +31,10 @@ void model_free(model *m);
 
 /* Logits [batch, classes] for x [batch, features]. */
 clt_tensor *model_forward(const model *m, clt_tensor *x);
+/* The same in dtype (CLT_FLOAT16, CLT_BFLOAT16; CLT_FLOAT32 is model_forward) for mixed
+ * precision: x and every weight cast to dtype (recorded, so the float32 masters get float32
+ * gradients), matmuls and activations in dtype; the logits are in dtype. */
+clt_tensor *model_forward_as(const model *m, clt_tensor *x, clt_dtype dtype);
 
 /* The number of parameters, their tensors and names (valid while m lives). */
 int model_size(const model *m);
