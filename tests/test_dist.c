@@ -120,11 +120,19 @@ START_TEST(map_gives_the_host_the_storage_bytes) {
     ck_assert_ptr_null(tu_fault_unnamed(s));
     clt_clear_error();
     ck_assert_int_eq(dev->be->map(dev, u->st, 0, 24, CLT__MAP_READ, &p), CLT_OK);
+    /* a map of PoCL's own memory (the host route's learnt address, lib/cl/backend.c cl_map)
+     * has nothing to undo: its unmap makes no call that could fail */
     clt__fault_arm(1, -36 /* CL_INVALID_COMMAND_QUEUE */);
-    ck_assert_int_eq(dev->be->unmap(dev, u->st, p), CLT_ERR_BACKEND);
-    ck_assert_ptr_null(tu_fault_unnamed(CLT_ERR_BACKEND));
-    clt_clear_error();
-    ck_assert_int_eq(dev->be->unmap(dev, u->st, p), CLT_OK);
+    clt_status us = dev->be->unmap(dev, u->st, p);
+    if (clt__fault_fired()) {
+      ck_assert_int_eq(us, CLT_ERR_BACKEND);
+      ck_assert_ptr_null(tu_fault_unnamed(CLT_ERR_BACKEND));
+      clt_clear_error();
+      ck_assert_int_eq(dev->be->unmap(dev, u->st, p), CLT_OK);
+    } else {
+      clt__fault_arm(0, 0);
+      ck_assert_int_eq(us, CLT_OK);
+    }
   }
   clt_release(u);
   clt_release(t);

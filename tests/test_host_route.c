@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ew.h"
 #include "lib/cl/cl_internal.h"
@@ -175,6 +176,48 @@ START_TEST(released_buffers_are_forgotten) {
 }
 END_TEST
 
+/* The backend's map (the distributed module's staging) of a buffer the route knows is the
+ * buffer's own memory after a clFinish, not a PoCL map (a round trip through its driver thread,
+ * 27-50 us): the call it makes is clFinish (the first fault point it passes), it waits for the
+ * kernel still queued on the buffer, and kernels see what the host wrote there. */
+START_TEST(maps_hand_out_the_buffers_own_memory) {
+  clt_device *dev = route_device();
+  if (!dev) TU_SKIP("no PoCL CPU device with the host route");
+  const int64_t n = 1 << 22, off = 1000, len = 1000;
+  clt_tensor *x = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(n));
+  clt_tensor *y = clt_add_scalar(x, 3.0); /* 4M elements: a kernel, still queued */
+  ck_assert_int_eq(clt_eval(y), CLT_OK);
+  clt__storage *st = y->st;
+  char *own = clt__cl_hostptr_of(clt__cl(dev), st);
+  ck_assert_ptr_nonnull(own);
+  void *p = NULL;
+  clt__fault_reset();
+  clt__fault_arm(1, 0);
+  ck_assert_int_ne(dev->be->map(dev, st, off * 4, len * 4, CLT__MAP_READ | CLT__MAP_WRITE, &p), CLT_OK);
+  ck_assert_msg(clt__fault_fired_call() && strncmp(clt__fault_fired_call(), "clFinish(", 9) == 0, "the map's first call: %s",
+                clt__fault_fired_call() ? clt__fault_fired_call() : "(none)");
+  clt__fault_reset();
+  ck_assert_int_eq(dev->be->map(dev, st, off * 4, len * 4, CLT__MAP_READ | CLT__MAP_WRITE, &p), CLT_OK);
+  ck_assert_ptr_eq(p, own + off * 4);
+  float *f = p;
+  for (int64_t i = 0; i < len; i++) {
+    ck_assert_msg(f[i] == 3.0f, "mapped[%lld] = %g before the kernel finished", (long long)i, f[i]);
+    f[i] = (float)i;
+  }
+  ck_assert_int_eq(dev->be->unmap(dev, st, p), CLT_OK);
+  clt_tensor *z = clt_mul_scalar(y, 2.0); /* a kernel reading what the host wrote */
+  float *zv = floats(z);
+  for (int64_t i = 0; i < n; i += (i >= off - 2 && i < off + len + 2) ? 1 : 4099) {
+    float want = i >= off && i < off + len ? 2.0f * (float)(i - off) : 6.0f;
+    ck_assert_msg(zv[i] == want, "z[%lld] = %g, want %g", (long long)i, zv[i], want);
+  }
+  free(zv);
+  clt_release(z);
+  clt_release(y);
+  clt_release(x);
+}
+END_TEST
+
 START_TEST(host_ops_environment) {
   clt_device *dev = tu_cl();
   if (!dev) TU_SKIP("no OpenCL device");
@@ -222,6 +265,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, small_ops_run_on_the_calling_thread);
   tcase_add_test(tc, queued_work_stays_ordered);
   tcase_add_test(tc, released_buffers_are_forgotten);
+  tcase_add_test(tc, maps_hand_out_the_buffers_own_memory);
   tcase_add_test(tc, host_ops_environment);
   tcase_add_test(tc, small_ops_survive_every_fault);
   suite_add_tcase(s, tc);

@@ -29,8 +29,27 @@ static clt_status cl_read(clt_device *dev, const clt__storage *st, size_t off, v
 
 /* Blocking, so the memory is ready when it returns. Under the enqueue lock, as the GEMM's maps
  * (gemm.c): PoCL tells mappings of one buffer apart by their pointers. */
+/* A map waits for the queue and hands out host memory. Where the host route knows the buffer's
+ * own address (PoCL's CPU device, lib/cl/ew.c), a clFinish and that address do both: PoCL's
+ * blocking clEnqueueMapBuffer is a round trip through its driver thread, 27-50 us whatever the
+ * size, which had cost the distributed module's device allreduces up to half of their time at
+ * 1 MB (docs/DISTRIBUTED.md); clFinish on a settled queue costs about 10 ns. Such a map has no
+ * PoCL mapping to undo, so cl_unmap does nothing for it. Both hold the enqueue lock as the
+ * blocking map did, so no command is queued on the device while it waits. */
 static clt_status cl_map(clt_device *dev, clt__storage *st, size_t off, size_t n, unsigned flags, void **ptr) {
   clt__cl_dev *d = clt__cl(dev);
+  void *own = clt__cl_hostptr_of(d, st);
+  if (own) {
+    unsigned long long at = clt__cl_settle_begin(d);
+    clt__mutex_lock(&d->enqueue_lock);
+    cl_int err = CLT__CL(clFinish(d->queue));
+    clt__mutex_unlock(&d->enqueue_lock);
+    if (err != CL_SUCCESS)
+      return clt__cl_fail("clFinish", err, "waiting for %s before handing %zu bytes to the host", dev->info.spec, n);
+    clt__cl_settle_end(d, at);
+    *ptr = (char *)own + off;
+    return CLT_OK;
+  }
   cl_map_flags f = !(flags & CLT__MAP_READ) ? CL_MAP_WRITE_INVALIDATE_REGION
                    : flags & CLT__MAP_WRITE ? CL_MAP_READ | CL_MAP_WRITE
                                             : CL_MAP_READ;
@@ -48,6 +67,7 @@ static clt_status cl_map(clt_device *dev, clt__storage *st, size_t off, size_t n
 
 static clt_status cl_unmap(clt_device *dev, clt__storage *st, void *ptr) {
   clt__cl_dev *d = clt__cl(dev);
+  if (clt__cl_hostptr_of(d, st)) return CLT_OK; /* its map was the buffer's own address (cl_map) */
   clt__mutex_lock(&d->enqueue_lock);
   cl_int err = CLT__CL(clEnqueueUnmapMemObject(d->queue, clt__cl_mem(st), ptr, 0, NULL, NULL));
   clt__mutex_unlock(&d->enqueue_lock);

@@ -236,6 +236,9 @@ void clt__cl_host_route_close(clt__cl_dev *d);
 void clt__cl_hostptr_forget(clt__cl_dev *d, cl_mem m);
 /* Learns the host address of st's buffer (pool buffers, with the route on) unless known. */
 clt_status clt__cl_hostptr_learn(clt__cl_dev *d, const clt__storage *st);
+/* st's buffer's learnt host address (its own memory on PoCL), or NULL where the route is off,
+ * the buffer is the caller's (wrapped) or was not learnt: backend.c's map hands it out. */
+void *clt__cl_hostptr_of(clt__cl_dev *d, const clt__storage *st);
 /* Whether a generated kernel can run p: every instruction computes in one dtype. */
 bool clt__cl_fusable(const clt__ew_prog *p);
 clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st);

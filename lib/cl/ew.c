@@ -441,6 +441,14 @@ static clt_status learn(clt__cl_dev *d, const clt__storage *st) {
   return s;
 }
 
+void *clt__cl_hostptr_of(clt__cl_dev *d, const clt__storage *st) {
+  if (d->host_max == 0 || st->wrapped || !st->handle) return NULL;
+  clt__mutex_lock(&d->ptr_lock);
+  void *p = ptr_find(d, clt__cl_mem(st));
+  clt__mutex_unlock(&d->ptr_lock);
+  return p;
+}
+
 clt_status clt__cl_hostptr_learn(clt__cl_dev *d, const clt__storage *st) {
   if (d->host_max == 0 || st->wrapped || !st->handle) return CLT_OK;
   clt__mutex_lock(&d->ptr_lock);
