@@ -3,7 +3,6 @@
  * Results must not depend on the route, large queued work must stay ordered with small ops on
  * the same buffers, in both directions, and a released buffer's address must be forgotten. */
 #define _POSIX_C_SOURCE 200809L
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,62 +226,6 @@ START_TEST(maps_hand_out_the_buffers_own_memory) {
 }
 END_TEST
 
-/* A small product with nothing pending runs on the calling thread (lib/cl/gemm.c settled_gemm):
- * nothing is queued, so the small op after it takes the route too; with a kernel pending on an
- * operand it queues behind it instead; both equal the product computed here. */
-static void check_product(clt_tensor *c, const float *a, const float *b, int64_t m, int64_t k, int64_t n, const char *what) {
-  float *cv = floats(c);
-  for (int64_t i = 0; i < m; i++)
-    for (int64_t j = 0; j < n; j++) {
-      double want = 0;
-      for (int64_t t = 0; t < k; t++) want += (double)a[i * k + t] * b[t * n + j];
-      ck_assert_msg(fabs(cv[i * n + j] - want) <= 1e-4 * (1 + fabs(want)), "%s: c[%lld,%lld] = %g, want %g", what,
-                    (long long)i, (long long)j, cv[i * n + j], want);
-    }
-  free(cv);
-}
-
-START_TEST(small_products_run_on_the_calling_thread) {
-  clt_device *dev = route_device();
-  if (!dev) TU_SKIP("no PoCL CPU device with the host route");
-  if (getenv("CLT_GEMM") || getenv("CLT_GEMM_WAIT")) TU_SKIP("$CLT_GEMM or $CLT_GEMM_WAIT set");
-  clt__cl_dev *d = clt__cl(dev);
-  const int64_t m = 48, k = 40, n = 24;
-  clt_tensor *a = ramp(dev, m * k, 0.25, 1), *b = ramp(dev, k * n, 0.5, -2);
-  float *av = floats(a), *bv = floats(b);
-  clt_tensor *a2 = clt_reshape(a, CLT_SHAPE(m, k)), *b2 = clt_reshape(b, CLT_SHAPE(k, n));
-  for (int warm = 0; warm < 2; warm++) { /* the pool's buffers learnt (a map queued for each new one) */
-    clt_tensor *c0 = clt_matmul(a2, b2), *r0 = clt_relu(c0);
-    ck_assert_int_eq(clt_eval(r0), CLT_OK);
-    clt_release(r0);
-    clt_release(c0);
-  }
-  ck_assert_int_eq(clt_device_synchronize(dev), CLT_OK);
-  unsigned long long queued = atomic_load(&d->queued);
-  unsigned long runs = host_runs();
-  clt_tensor *c = clt_matmul(a2, b2), *r = clt_relu(c);
-  ck_assert_int_eq(clt_eval(r), CLT_OK);
-  ck_assert_uint_eq(atomic_load(&d->queued), queued); /* nothing went on the queue */
-  ck_assert_uint_eq(host_runs(), runs + 1);
-  check_product(c, av, bv, m, k, n, "settled");
-  /* a kernel pending on a: the product waits for it on the queue */
-  const int64_t big = big_numel();
-  clt_tensor *z = clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(big)), *zz = clt_add_scalar(z, 1.0);
-  ck_assert_int_eq(clt_eval(zz), CLT_OK);
-  clt_tensor *a3 = clt_mul_scalar(a2, 2.0); /* queued: the queue is busy */
-  ck_assert_int_eq(clt_eval(a3), CLT_OK);
-  clt_tensor *c2 = clt_matmul(a3, b2);
-  ck_assert_int_eq(clt_eval(c2), CLT_OK);
-  ck_assert_uint_gt(atomic_load(&d->queued), queued);
-  for (int64_t i = 0; i < m * k; i++) av[i] *= 2;
-  check_product(c2, av, bv, m, k, n, "pending");
-  free(av);
-  free(bv);
-  clt_tensor *ts[] = {a, b, a2, b2, c, r, z, zz, a3, c2};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) clt_release(ts[i]);
-}
-END_TEST
-
 START_TEST(host_ops_environment) {
   clt_device *dev = tu_cl();
   if (!dev) TU_SKIP("no OpenCL device");
@@ -331,7 +274,6 @@ static Suite *suite(void) {
   tcase_add_test(tc, queued_work_stays_ordered);
   tcase_add_test(tc, released_buffers_are_forgotten);
   tcase_add_test(tc, maps_hand_out_the_buffers_own_memory);
-  tcase_add_test(tc, small_products_run_on_the_calling_thread);
   tcase_add_test(tc, host_ops_environment);
   tcase_add_test(tc, small_ops_survive_every_fault);
   suite_add_tcase(s, tc);

@@ -144,56 +144,12 @@ static clt_status deferred_host_gemm(clt_device *dev, const clt__gemm_args *g) {
   return s;
 }
 
-/* The most multiply-adds (m n k batch) a product runs on the calling thread with (settled_gemm):
- * 256^3. Above it the product takes long enough (a batch of 32 products of 128^3: 1 ms) that a
- * caller queueing more work meanwhile (deferred_host_gemm, which returns in 5 us) matters more
- * than the round trips it saves. Measured on PoCL, 2 cores, clt-bench --only matmul, 3 runs
- * alternated: 64^3 20-31 -> 92-103 GFLOP/s, 128^3 72-74 -> 133-175, 256^3 160-167 -> 190-321. */
-#define SETTLED_GEMM_MAX (1LL << 24)
-
-/* The host route's GEMM (lib/cl/ew.c): where nothing clt queued is pending and the three buffers'
- * own addresses are known (PoCL's CPU device), the product runs on the calling thread over that
- * memory after a clFinish (about 10 ns on a settled queue), and the queue stays settled, so the
- * small ops after it take the route too. The deferred path's three maps, three unmaps, user
- * event and callback cost PoCL round trips through its driver thread: 256^3 ran at 0.80 of
- * PyTorch for it. The clFinish makes it correct whatever the counts say (cl_map in backend.c).
- * *done says whether it ran. */
-static clt_status settled_gemm(clt__cl_dev *d, const clt__gemm_args *g, bool *done) {
-  *done = false;
-  if (d->host_max == 0 || g->m * g->n * g->k * g->batch > SETTLED_GEMM_MAX ||
-      atomic_load(&d->settled) != atomic_load(&d->queued))
-    return CLT_OK;
-  const clt__storage *st[3] = {g->a, g->b, g->c};
-  clt__storage view[3];
-  for (int i = 0; i < 3; i++) {
-    void *p = clt__cl_hostptr_of(d, st[i]);
-    if (!p) return CLT_OK;
-    view[i] = (clt__storage){.dev = st[i]->dev, .nbytes = st[i]->nbytes, .ptr = p, .capacity = st[i]->capacity};
-  }
-  clt__gemm_args h = *g;
-  h.a = &view[0];
-  h.b = &view[1];
-  h.c = &view[2];
-  clt_status s = clt__cpu_gemm_check(&h);
-  if (s != CLT_OK) return s;
-  unsigned long long at = clt__cl_settle_begin(d);
-  cl_int err = CLT__CL(clFinish(d->queue));
-  if (err != CL_SUCCESS) return clt__cl_fail("clFinish", err, "waiting for the queue before the host's GEMM");
-  clt__cl_settle_end(d, at);
-  clt__cpu_gemm_run(&h);
-  *done = true;
-  return CLT_OK;
-}
-
 /* The host's GEMM on the three buffers mapped (A and B for reading, C for writing), the host
  * waiting for the maps: $CLT_GEMM_WAIT=1 (tests, and runtimes whose callbacks misbehave). */
-static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g, bool *on_host) {
+static clt_status host_gemm(clt_device *dev, const clt__gemm_args *g) {
   clt__cl_dev *d = clt__cl(dev);
   const char *wait = clt__getenv("CLT_GEMM_WAIT");
-  if (!wait || strcmp(wait, "1") != 0) {
-    clt_status settled = settled_gemm(d, g, on_host);
-    return settled != CLT_OK || *on_host ? settled : deferred_host_gemm(dev, g);
-  }
+  if (!wait || strcmp(wait, "1") != 0) return deferred_host_gemm(dev, g);
   const clt__storage *st[3] = {g->a, g->b, g->c};
   clt__storage view[3];
   void *ptr[3] = {NULL, NULL, NULL};
@@ -340,13 +296,13 @@ static bool clblast_cannot_run(int code) {
   }
 }
 
-static clt_status by_provider(clt_device *dev, const clt__gemm_args *g, bool *on_host) {
+clt_status clt__cl_gemm(clt_device *dev, const clt__gemm_args *g) {
   int provider = GEMM_KERNEL;
   bool automatic;
   clt_status s = pick_provider(dev, &provider, &automatic);
   if (s != CLT_OK) return s;
   switch (provider) {
-    case GEMM_HOST: return host_gemm(dev, g, on_host);
+    case GEMM_HOST: return host_gemm(dev, g);
 #ifdef CLT_HAVE_CLBLAST
     case GEMM_CLBLAST: {
       int code = 0;
@@ -359,13 +315,4 @@ static clt_status by_provider(clt_device *dev, const clt__gemm_args *g, bool *on
 #endif
     default: return kernel_gemm(dev, g);
   }
-}
-
-/* Every path but the calling thread's (settled_gemm) puts commands on the queue: counted, for
- * the host route's test of a settled queue. */
-clt_status clt__cl_gemm(clt_device *dev, const clt__gemm_args *g) {
-  bool on_host = false;
-  clt_status s = by_provider(dev, g, &on_host);
-  if (!on_host) clt__cl_queued(clt__cl(dev));
-  return s;
 }
