@@ -54,7 +54,7 @@ mark "build and plain tests"
 # a new process, and PyTorch's column where python3 imports torch; its figures are not judged
 # here (shared machines are noisy; docs/PERFORMANCE.md).
 timeout 300 "$build/tools/clt-bench" --quick > "$build/clt-bench-quick.txt"
-for section in elementwise overhead reduction matmul transfer training startup; do
+for section in elementwise overhead fusion reduction norm conv attention matmul half transfer training startup; do
   grep -q "^\[$section\]" "$build/clt-bench-quick.txt" || { echo "check.sh: clt-bench printed no $section section"; exit 1; }
 done
 grep -q "first training step, binaries off: warm" "$build/clt-bench-quick.txt" ||
