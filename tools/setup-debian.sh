@@ -24,13 +24,13 @@ run() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 export DEBIAN_FRONTEND=noninteractive
 # A mirror caught mid-sync fails `apt-get update` for one index (seen in CI: "File has unexpected
 # size ... Mirror sync in progress?"), often one of a foreign architecture clt does not use. Try
-# again a few times; then go on with the indexes that did arrive, and let the install say whether
+# again a few times (30 s of waiting in all: CI runs this twice and must fit in 30 minutes); then go on with the indexes that did arrive, and let the install say whether
 # what clt needs is missing.
 update() {
-  for try in 1 2 3 4; do
+  for try in 1 2 3; do
     if run apt-get update -q; then break; fi
-    if [ "$try" -eq 4 ]; then echo "setup-debian.sh: apt-get update failed 4 times; installing from the indexes it has" >&2; break; fi
-    sleep $((try * 15))
+    if [ "$try" -eq 3 ]; then echo "setup-debian.sh: apt-get update failed 3 times; installing from the indexes it has" >&2; break; fi
+    sleep $((try * 10))
   done
 }
 update
