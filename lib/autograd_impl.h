@@ -110,6 +110,8 @@ clt_tensor *clt__sum_to(clt_tensor *g, int ndim, const int64_t *shape);
 /* For public functions: records op's node when needed; out passes through (NULL on failure). */
 clt_tensor *clt__grad_ew(clt_tensor *out, int op, clt_tensor *const *in, int nin, double p0, double p1, int scalar);
 clt_tensor *clt__grad_view(clt_tensor *out, clt_tensor *x, const char *name);
+/* t viewed as shape (copied first when not contiguous), both recorded for autograd (conv.c). */
+clt_tensor *clt__reshaped(clt_tensor *t, int ndim, const int64_t *shape);
 clt_tensor *clt__grad_cast(clt_tensor *out, clt_tensor *x);
 
 #endif

@@ -138,8 +138,7 @@ static clt_tensor *pad_slot(clt_tensor *x, double v) {
   return out;
 }
 
-/* t viewed as shape (copied first when not contiguous), recorded. */
-static clt_tensor *reshaped(clt_tensor *t, int ndim, const int64_t *shape) {
+clt_tensor *clt__reshaped(clt_tensor *t, int ndim, const int64_t *shape) {
   clt_tensor *c = clt__contiguous(t);
   if (c && c != t) c = clt__grad_view(c, t, "contiguous");
   if (!c) return NULL;
@@ -302,7 +301,7 @@ static clt_tensor *fold_core(clt_tensor *cols, const geom *g) {
   clt_tensor *s = iv ? clt__grad_scatter_add(clt__scatter_add(z, 2, iv, cols), z, 2, iv, cols) : NULL;
   clt_tensor *img = s ? clt__grad_slice(clt__view_of(s, 3, (const int64_t[]){N, C, HW}, s->strides, s->offset), s, 2, 0, 1)
                       : NULL;
-  clt_tensor *out = img ? reshaped(img, 4, (const int64_t[]){N, C, g->in[0], g->in[1]}) : NULL;
+  clt_tensor *out = img ? clt__reshaped(img, 4, (const int64_t[]){N, C, g->in[0], g->in[1]}) : NULL;
   clt_tensor *tmp[] = {idx, z, iv, s, img};
   for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
   return out;
@@ -361,7 +360,7 @@ static clt_tensor *unfold(clt_tensor *x, int64_t kh, int64_t kw, const clt_conv2
       unfold_opts(o, kh, kw, &g) != CLT_OK || conv_geometry("x", x, o, false, &g) != CLT_OK)
     return NULL;
   clt_tensor *u = unfold_core(x, &g, 0.0);
-  clt_tensor *out = u ? reshaped(u, 3, (const int64_t[]){x->shape[0], x->shape[1] * kh * kw, g.out[0] * g.out[1]}) : NULL;
+  clt_tensor *out = u ? clt__reshaped(u, 3, (const int64_t[]){x->shape[0], x->shape[1] * kh * kw, g.out[0] * g.out[1]}) : NULL;
   clt__tensor_release(u);
   return out;
 }
@@ -382,7 +381,7 @@ static clt_tensor *fold(clt_tensor *cols, int64_t oh, int64_t ow, int64_t kh, in
     return clt__err(CLT_ERR_SHAPE, "cols %s has %lld blocks; an output of %lld x %lld with these options has %lld x %lld",
                     SHAPE(a, cols), (long long)cols->shape[2], (long long)oh, (long long)ow, (long long)g.out[0],
                     (long long)g.out[1]), NULL;
-  clt_tensor *c3 = reshaped(cols, 3, (const int64_t[]){cols->shape[0], cols->shape[1] / K, K * cols->shape[2]});
+  clt_tensor *c3 = clt__reshaped(cols, 3, (const int64_t[]){cols->shape[0], cols->shape[1] / K, K * cols->shape[2]});
   clt_tensor *out = c3 ? fold_core(c3, &g) : NULL;
   clt__tensor_release(c3);
   return out;
@@ -431,10 +430,10 @@ static clt_tensor *add_bias(clt_tensor *y, clt_tensor *b) {
 static clt_tensor *conv2d_core(clt_tensor *x, clt_tensor *w, clt_tensor *b, const geom *g, int64_t G) {
   int64_t N = x->shape[0], cin = x->shape[1], cout = w->shape[0], K = g->k[0] * g->k[1], L = g->out[0] * g->out[1];
   clt_tensor *u = unfold_core(x, g, 0.0);
-  clt_tensor *u4 = u ? reshaped(u, 4, (const int64_t[]){N, G, cin / G * K, L}) : NULL;
-  clt_tensor *wv = u4 ? reshaped(w, 3, (const int64_t[]){G, cout / G, cin / G * K}) : NULL;
+  clt_tensor *u4 = u ? clt__reshaped(u, 4, (const int64_t[]){N, G, cin / G * K, L}) : NULL;
+  clt_tensor *wv = u4 ? clt__reshaped(w, 3, (const int64_t[]){G, cout / G, cin / G * K}) : NULL;
   clt_tensor *y = wv ? clt__grad_matmul(clt__matmul(wv, u4), wv, u4) : NULL;
-  clt_tensor *yo = y ? reshaped(y, 4, (const int64_t[]){N, cout, g->out[0], g->out[1]}) : NULL;
+  clt_tensor *yo = y ? clt__reshaped(y, 4, (const int64_t[]){N, cout, g->out[0], g->out[1]}) : NULL;
   clt_tensor *out = add_bias(yo, b);
   clt_tensor *tmp[] = {u, u4, wv, y, yo};
   for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
@@ -489,7 +488,7 @@ static clt_tensor *conv1d(clt_tensor *x, clt_tensor *w, clt_tensor *b, const clt
   g.out[0] = 1;
   clt_tensor *x4 = with_unit_height(x), *w4 = x4 ? with_unit_height(w) : NULL;
   clt_tensor *y = w4 ? conv2d_core(x4, w4, b, &g, G) : NULL;
-  clt_tensor *out = y ? reshaped(y, 3, (const int64_t[]){x->shape[0], cout, g.out[1]}) : NULL;
+  clt_tensor *out = y ? clt__reshaped(y, 3, (const int64_t[]){x->shape[0], cout, g.out[1]}) : NULL;
   clt__tensor_release(x4);
   clt__tensor_release(w4);
   clt__tensor_release(y);
@@ -525,8 +524,8 @@ static clt_tensor *conv_transpose2d(clt_tensor *x, clt_tensor *w, clt_tensor *b,
     g.p0[i] = pad[i];
     g.out[i] = x->shape[2 + i];
   }
-  clt_tensor *xv = reshaped(x, 4, (const int64_t[]){N, G, cin / G, HW});
-  clt_tensor *wv = xv ? reshaped(w, 3, (const int64_t[]){G, cin / G, cout / G * K}) : NULL;
+  clt_tensor *xv = clt__reshaped(x, 4, (const int64_t[]){N, G, cin / G, HW});
+  clt_tensor *wv = xv ? clt__reshaped(w, 3, (const int64_t[]){G, cin / G, cout / G * K}) : NULL;
   clt_tensor *wt = NULL, *y = NULL, *y3 = NULL, *img = NULL;
   if (wv) {
     const int perm[3] = {0, 2, 1};
@@ -534,7 +533,7 @@ static clt_tensor *conv_transpose2d(clt_tensor *x, clt_tensor *w, clt_tensor *b,
     wt = clt__grad_permute(clt__view_of(wv, 3, s, st, wv->offset), wv, perm);
   }
   if (wt) y = clt__grad_matmul(clt__matmul(wt, xv), wt, xv);
-  if (y) y3 = reshaped(y, 3, (const int64_t[]){N, cout, K * HW});
+  if (y) y3 = clt__reshaped(y, 3, (const int64_t[]){N, cout, K * HW});
   if (y3) img = fold_core(y3, &g);
   clt_tensor *out = add_bias(img, b);
   clt_tensor *tmp[] = {xv, wv, wt, y, y3, img};
@@ -574,7 +573,7 @@ static clt_tensor *max_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const clt_p
   if (pool_geometry(x, kh, kw, o, true, &g) != CLT_OK) return NULL;
   int64_t N = x->shape[0], C = x->shape[1], K = kh * kw, L = g.out[0] * g.out[1];
   clt_tensor *u = unfold_core(x, &g, -INFINITY);
-  clt_tensor *u4 = u ? reshaped(u, 4, (const int64_t[]){N, C, K, L}) : NULL;
+  clt_tensor *u4 = u ? clt__reshaped(u, 4, (const int64_t[]){N, C, K, L}) : NULL;
   clt_tensor *am = u4 ? clt__empty(x->st->dev, CLT_INT64, 4, (const int64_t[]){N, C, 1, L}) : NULL;
   clt_tensor *v = NULL, *out = NULL;
   clt_status s = am ? CLT_OK : clt_last_status();
@@ -588,7 +587,7 @@ static clt_tensor *max_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const clt_p
     clt__range_set(am->st, 0, K - 1); /* argmax's results, so the gather reads nothing back */
     v = clt__grad_gather(clt__gather(u4, 2, am), u4, 2, am);
   }
-  if (v) out = reshaped(v, 4, (const int64_t[]){N, C, g.out[0], g.out[1]});
+  if (v) out = clt__reshaped(v, 4, (const int64_t[]){N, C, g.out[0], g.out[1]});
   clt_tensor *tmp[] = {u, u4, am, v};
   for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
   return out;
@@ -620,10 +619,10 @@ static clt_tensor *avg_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const clt_p
   clt__free_mem(inv);
   const int dim2[1] = {2};
   clt_tensor *u = scale ? unfold_core(x, &g, 0.0) : NULL;
-  clt_tensor *u4 = u ? reshaped(u, 4, (const int64_t[]){N, C, K, L}) : NULL;
+  clt_tensor *u4 = u ? clt__reshaped(u, 4, (const int64_t[]){N, C, K, L}) : NULL;
   clt_tensor *s = u4 ? clt__grad_reduce(clt__sum(u4, 1, dim2, false), u4, CLT__RK_SUM, 1, dim2, 0) : NULL;
   clt_tensor *m = s ? clt__rec_binary(CLT_OP_mul, s, scale) : NULL;
-  clt_tensor *out = m ? reshaped(m, 4, (const int64_t[]){N, C, g.out[0], g.out[1]}) : NULL;
+  clt_tensor *out = m ? clt__reshaped(m, 4, (const int64_t[]){N, C, g.out[0], g.out[1]}) : NULL;
   clt_tensor *tmp[] = {scale, u, u4, s, m};
   for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
   return out;

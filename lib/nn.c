@@ -211,18 +211,6 @@ clt_tensor *clt_binary_cross_entropy_with_logits(clt_tensor *logits, clt_tensor 
 
 /* ---- layers ----------------------------------------------------------------------------- */
 
-/* t reshaped to shape (copied first where not contiguous), recorded as a reshape. */
-static clt_tensor *recorded_view(clt_tensor *t, int ndim, const int64_t *shape) {
-  clt_tensor *c = clt__contiguous(t);
-  if (c && c != t) c = clt__grad_view(c, t, "contiguous");
-  if (!c) return NULL;
-  int64_t st[CLT_MAX_DIMS];
-  clt__contig_strides(ndim, shape, st);
-  clt_tensor *v = clt__grad_view(clt__view_of(c, ndim, shape, st, c->offset), c, "reshape");
-  clt__tensor_release(c);
-  return v;
-}
-
 static clt_tensor *linear(clt_tensor *x, clt_tensor *w, clt_tensor *b) {
   char a[CLT__SHAPE_STR], c[CLT__SHAPE_STR];
   if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
@@ -238,14 +226,14 @@ static clt_tensor *linear(clt_tensor *x, clt_tensor *w, clt_tensor *b) {
    * each gradient, where a batched x @ w^T made w's gradient a product per batch entry and a
    * sum over them (the transformer's step on PoCL: one reduction launch per linear layer) */
   int64_t M = x->ndim > 2 ? x->numel / x->shape[x->ndim - 1] : 0;
-  clt_tensor *x2 = x->ndim > 2 ? recorded_view(x, 2, (const int64_t[]){M, x->shape[x->ndim - 1]}) : clt__retain(x);
+  clt_tensor *x2 = x->ndim > 2 ? clt__reshaped(x, 2, (const int64_t[]){M, x->shape[x->ndim - 1]}) : clt__retain(x);
   clt_tensor *y = wt && x2 ? clt__grad_matmul(clt__matmul(x2, wt), x2, wt) : NULL;
   clt_tensor *yb = y && b ? clt__rec_binary(CLT_OP_add, y, b) : clt__retain(y), *out = yb;
   if (yb && x->ndim > 2) {
     int64_t shape[CLT_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = w->shape[0];
-    out = recorded_view(yb, x->ndim, shape);
+    out = clt__reshaped(yb, x->ndim, shape);
     clt__tensor_release(yb);
   }
   clt__tensor_release(wt);
