@@ -214,41 +214,68 @@ CLT_ACC_KERNEL_B16(reduce_prod, (T)1, acc *= v, COMB_MUL)
 #define BEATS(v, best, GT) ((v)GT(best))
 #endif
 
-/* A contiguous float chunk of a first pass (no partial indices in), 8 lanes at a time, then the
- * lanes; with indices (argmax/argmin) each lane keeps the offset of its first best, and of equal
- * lanes the smaller offset wins, so the result is the scalar loop's. The scalar loop, whose
- * branch keeps PoCL from vectorizing it, ran argmax over rows of 1000 floats at 0.6 GB/s, max
- * at 13. Offsets from r0 fit IX (a chunk below 2^31 elements). */
+/* A contiguous float chunk of a first pass (no partial indices in), 16 lanes at a time: the
+ * extreme by comparisons and selects only, NaNs noted in a mask on the side (PoCL calls isnan
+ * and fmax per lane, and a lane index carried in the loop doubled its cost: argmax over rows of
+ * 1000 floats on PoCL ran at 0.6 GB/s scalar, 9 with 8 lanes carrying indices and isnan). The
+ * index, when wanted, is then the first element equal to the extreme, or the first NaN: the
+ * first of equal values, as the scalar loop, found by a second read of the chunk from cache
+ * that stops there. A NaN lane of bv never takes a number, but then the NaN mask decides. The
+ * lanes combine by halves, not through a private array indexed by lane (4x slower on PoCL). */
 #if CLT_DT == 0
+typedef int16 IX16;
 typedef int8 IX8;
+typedef int4 IX4;
+typedef int2 IX2;
 #elif CLT_DT == 1
+typedef long16 IX16;
 typedef long8 IX8;
+typedef long4 IX4;
+typedef long2 IX2;
 #endif
+/* any lane of the IX16 variable m set, lane by lane: with any(), with halves ORed together or
+ * with a helper function, PoCL ran the max over rows of 1000 floats 4-8x slower (50 us at n =
+ * 1e6 this way, 210-400 those) */
+#define CLT_OR16(m)                                                                                   \
+  ((m.s0 | m.s1 | m.s2 | m.s3 | m.s4 | m.s5 | m.s6 | m.s7 | m.s8 | m.s9 | m.sa | m.sb | m.sc | m.sd | \
+    m.se | m.sf) != 0)
 #if CLT_IS_FLOAT
 #define CLT_VEC_EXTREME(GT)                                                                           \
-  if (!has_iin && sR == 1 && r1 - r0 >= 16 && r1 - r0 < 0x7fffffffL) {                                \
-    T8 bv = vload8(0, in + base + r0);                                                                \
-    const IX8 lane = (IX8)(0, 1, 2, 3, 4, 5, 6, 7);                                                   \
-    IX8 bix = lane;                                                                                   \
-    long r = r0 + 8;                                                                                  \
-    for (; r + 8 <= r1; r += 8) {                                                                     \
-      T8 v = vload8(0, in + base + r);                                                                \
-      IX8 win = (!isnan(bv)) & (isnan(v) | (v GT bv));                                                \
-      bv = select(bv, v, win);                                                                        \
-      if (iout) bix = select(bix, lane + (IX8)(r - r0), win);                                         \
+  if (!has_iin && sR == 1 && r1 - r0 >= 32) {                                                         \
+    __global const T *p = in + base;                                                                  \
+    T16 bv = vload16(0, p + r0);                                                                      \
+    IX16 nanv = bv != bv;                                                                             \
+    long r = r0 + 16;                                                                                 \
+    for (; r + 16 <= r1; r += 16) {                                                                   \
+      T16 v = vload16(0, p + r);                                                                      \
+      bv = select(bv, v, v GT bv);                                                                    \
+      nanv |= v != v;                                                                                 \
     }                                                                                                 \
-    T lanes[8];                                                                                       \
-    vstore8(bv, 0, lanes);                                                                            \
-    long ix[8] = {bix.s0, bix.s1, bix.s2, bix.s3, bix.s4, bix.s5, bix.s6, bix.s7};                    \
-    best = lanes[0];                                                                                  \
-    bi = r0 + ix[0];                                                                                  \
-    for (int l = 1; l < 8; l++)                                                                       \
-      if (BEATS(lanes[l], best, GT) || ((lanes[l] == best || (isnan(lanes[l]) && isnan(best))) &&     \
-                                        r0 + ix[l] < bi)) {                                           \
-        best = lanes[l];                                                                              \
-        bi = r0 + ix[l];                                                                              \
+    T8 b8 = select(bv.lo, bv.hi, bv.hi GT bv.lo);                                                     \
+    T4 b4 = select(b8.lo, b8.hi, b8.hi GT b8.lo);                                                     \
+    T2 b2 = select(b4.lo, b4.hi, b4.hi GT b4.lo);                                                     \
+    best = b2.y GT b2.x ? b2.y : b2.x;                                                                \
+    bool nan = CLT_OR16(nanv);                                                                        \
+    for (; r < r1; r++) {                                                                             \
+      T v = p[r];                                                                                     \
+      nan |= v != v;                                                                                  \
+      if (v GT best) best = v;                                                                        \
+    }                                                                                                 \
+    if (nan) best = NAN;                                                                              \
+    if (iout) {                                                                                       \
+      long q = r0;                                                                                    \
+      if (nan)                                                                                        \
+        while (p[q] == p[q]) q++;                                                                     \
+      else {                                                                                          \
+        for (; q + 16 <= r1; q += 16) {                                                               \
+          IX16 eq = vload16(0, p + q) == (T16)best;                                                   \
+          if (CLT_OR16(eq)) break;                                                                    \
+        }                                                                                             \
+        while (p[q] != best) q++;                                                                     \
       }                                                                                               \
-    rs = r;                                                                                           \
+      bi = q;                                                                                         \
+    }                                                                                                 \
+    rs = r1;                                                                                          \
   }
 #else
 #define CLT_VEC_EXTREME(GT)
@@ -427,48 +454,54 @@ CLT_SOFTMAX_APPLY(softmax_apply_b, CLT_SM_ALONG_B, sR, oR)
  * the row, as reduce_max, reduce_sumexp and softmax_apply do in three launches (attention's
  * scores in the digits transformer, rows of 8: 3 launches of 40-150 us on PoCL for 2048 rows;
  * softmax over rows of 1000 floats: 4-5 launches, 3.8 GB/s at n = 1e6). A row is read three
- * times, from cache after the first. A contiguous float row (sR = oR = 1) goes 8 elements at a
- * time (CLT_SM_VEC_ROW; PoCL does not vectorize a work-item's own loops); its max is fmax's,
- * which skips NaN, but a NaN still makes the row's sum NaN and so the whole row, as the scalar
- * path's NaN max does. */
-#if CLT_DT == 0
-CLT_EXPF_VEC(8)
-#define CLT_EXP8(x) clt_expf8(x)
-#elif CLT_DT == 1
-#define CLT_EXP8(x) exp(x)
-#endif
+ * times, from cache after the first. A contiguous float row (sR = oR = 1) goes 16 elements at
+ * a time (CLT_SM_VEC_ROW; PoCL does not vectorize a work-item's own loops), writes exp(x - m)
+ * as it sums them and divides them in place, one exp per element as PyTorch (the library's
+ * vector exp: on PoCL float16 vectors of it ran 2x float8 and 2-3x clt_expf8); its max skips
+ * NaN, but a NaN still makes the row's sum NaN and so the whole row, as the scalar path's NaN
+ * max does. */
 #if CLT_DT == 0 || CLT_DT == 1
+/* max by comparison: PoCL calls fmax per lane (a row max 2-3x slower) */
+#define CLT_VMAX(x, y) select((x), (y), (y) > (x))
 #define CLT_SM_VEC_ROW                                                                    \
-  if (sR == 1 && oR == 1 && R >= 16) {                                                    \
+  if (sR == 1 && oR == 1 && R >= 32) {                                                    \
     __global const T *p = in + base;                                                      \
     __global T *q = out + ob;                                                             \
-    long r8 = R & ~7L, r;                                                                 \
-    T8 m0 = vload8(0, p), m1 = m0;                                                        \
-    for (r = 8; r + 16 <= r8; r += 16) {                                                  \
-      m0 = fmax(m0, vload8(0, p + r));                                                    \
-      m1 = fmax(m1, vload8(0, p + r + 8));                                                \
-    }                                                                                     \
-    if (r < r8) m0 = fmax(m0, vload8(0, p + r));                                          \
-    m0 = fmax(m0, m1);                                                                    \
-    T4 m4 = fmax(m0.lo, m0.hi);                                                           \
-    T2 m2 = fmax(m4.lo, m4.hi);                                                           \
-    T mr = fmax(m2.x, m2.y);                                                              \
-    for (r = r8; r < R; r++) mr = fmax(mr, p[r]);                                         \
+    long r16 = R & ~15L, r;                                                               \
+    T16 m0 = vload16(0, p);                                                               \
+    for (r = 16; r < r16; r += 16) m0 = CLT_VMAX(m0, vload16(0, p + r));                  \
+    T8 m8 = CLT_VMAX(m0.lo, m0.hi);                                                       \
+    T4 m4 = CLT_VMAX(m8.lo, m8.hi);                                                       \
+    T2 m2 = CLT_VMAX(m4.lo, m4.hi);                                                       \
+    T mr = m2.y > m2.x ? m2.y : m2.x;                                                     \
+    for (r = r16; r < R; r++) mr = p[r] > mr ? p[r] : mr;                                 \
     T mm = SAFE_M(mr);                                                                    \
-    T8 s8 = 0;                                                                            \
-    for (r = 0; r < r8; r += 8) s8 += CLT_EXP8(vload8(0, p + r) - mm);                    \
+    T16 s16 = 0;                                                                          \
+    if (logsm)                                                                            \
+      for (r = 0; r < r16; r += 16) s16 += exp(vload16(0, p + r) - mm);                   \
+    else                                                                                  \
+      for (r = 0; r < r16; r += 16) {                                                     \
+        T16 e = exp(vload16(0, p + r) - mm);                                              \
+        vstore16(e, 0, q + r);                                                            \
+        s16 += e;                                                                         \
+      }                                                                                   \
+    T8 s8 = s16.lo + s16.hi;                                                              \
     T4 s4 = s8.lo + s8.hi;                                                                \
     T2 s2 = s4.lo + s4.hi;                                                                \
     T ss = s2.x + s2.y;                                                                   \
-    for (r = r8; r < R; r++) ss += CLT_EXP(p[r] - mm);                                    \
+    for (r = r16; r < R; r++) {                                                           \
+      T e = exp(p[r] - mm);                                                               \
+      if (!logsm) q[r] = e;                                                               \
+      ss += e;                                                                            \
+    }                                                                                     \
     ss += mr - mr;                                                                        \
     if (logsm) {                                                                          \
       T lss = log(ss);                                                                    \
-      for (r = 0; r < r8; r += 8) vstore8(vload8(0, p + r) - mm - lss, 0, q + r);          \
-      for (r = r8; r < R; r++) q[r] = p[r] - mm - lss;                                    \
+      for (r = 0; r < r16; r += 16) vstore16(vload16(0, p + r) - mm - lss, 0, q + r);      \
+      for (r = r16; r < R; r++) q[r] = p[r] - mm - lss;                                   \
     } else {                                                                              \
-      for (r = 0; r < r8; r += 8) vstore8(CLT_EXP8(vload8(0, p + r) - mm) / ss, 0, q + r); \
-      for (r = r8; r < R; r++) q[r] = CLT_EXP(p[r] - mm) / ss;                            \
+      for (r = 0; r < r16; r += 16) vstore16(vload16(0, q + r) / ss, 0, q + r);            \
+      for (r = r16; r < R; r++) q[r] = q[r] / ss;                                         \
     }                                                                                     \
     return;                                                                               \
   }
