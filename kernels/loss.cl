@@ -7,25 +7,32 @@
  * loss (the core checks labels before launching). */
 
 #if CLT_IS_FLOAT
-/* A float32 row's max and sum of exponentials 8 classes at a time (the rest one by one): PoCL
+/* A float32 row's max and sum of exponentials 16 classes at a time (the rest one by one): PoCL
  * does not vectorize a work-item's own loops, and one scalar work-item per row ran cross
- * entropy over 1000 classes at 0.4-0.5 GB/s. clt_expf8 computes clt_expf's steps lane by lane,
- * so only the order of the additions changes (pairwise at the end, as the reductions'). */
+ * entropy over 1000 classes at 0.4-0.5 GB/s. The max by compare and select, and the library's
+ * vector exp: PoCL calls fmax per lane, and float16 vectors of exp ran 2x float8 and 2-3x
+ * clt_expf8 there (rows of 1000 at n = 1e6: 675 -> see reduce.cl's softmax_rows). The lanes
+ * combine pairwise at the end, as the reductions'. A NaN is skipped by the max but makes s,
+ * and so the loss, NaN. */
 #if CLT_DT == 0
-CLT_EXPF_VEC(8)
 #define CLT_CE_VEC_MAX                                                                             \
-  if (C >= 16) {                                                                                   \
-    float8 mv = vload8(0, row);                                                                    \
-    for (c = 8; c + 8 <= C; c += 8) mv = fmax(mv, vload8(0, row + c));                             \
-    float4 h4 = fmax(mv.lo, mv.hi);                                                                \
-    float2 h2 = fmax(h4.lo, h4.hi);                                                                \
-    m = fmax(h2.x, h2.y);                                                                          \
+  if (C >= 32) {                                                                                   \
+    float16 mv = vload16(0, row);                                                                  \
+    for (c = 16; c + 16 <= C; c += 16) {                                                           \
+      float16 v = vload16(0, row + c);                                                             \
+      mv = select(mv, v, v > mv);                                                                  \
+    }                                                                                              \
+    float8 h8 = select(mv.lo, mv.hi, mv.hi > mv.lo);                                               \
+    float4 h4 = select(h8.lo, h8.hi, h8.hi > h8.lo);                                               \
+    float2 h2 = select(h4.lo, h4.hi, h4.hi > h4.lo);                                               \
+    m = h2.y > h2.x ? h2.y : h2.x;                                                                 \
   }
 #define CLT_CE_VEC_SUMEXP                                                                          \
-  if (C >= 16) {                                                                                   \
-    float8 sv = 0;                                                                                 \
-    for (; c + 8 <= C; c += 8) sv += clt_expf8(vload8(0, row + c) - ms);                           \
-    float4 h4 = sv.lo + sv.hi;                                                                     \
+  if (C >= 32) {                                                                                   \
+    float16 sv = 0;                                                                                \
+    for (; c + 16 <= C; c += 16) sv += exp(vload16(0, row + c) - ms);                              \
+    float8 h8 = sv.lo + sv.hi;                                                                     \
+    float4 h4 = h8.lo + h8.hi;                                                                     \
     float2 h2 = h4.lo + h4.hi;                                                                     \
     s = h2.x + h2.y;                                                                               \
   }

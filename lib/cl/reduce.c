@@ -143,7 +143,7 @@ clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
     } else {
       n = chunks_for(&L, b16 ? 16 : 1, dev->info.compute_units);
       chunk = (L.R + n - 1) / n;
-      if (!b16 && L.sR == 1) chunk = (chunk + 31) / 32 * 32; /* whole vectors per chunk but the last */
+      if (!b16 && L.sR == 1) chunk = (chunk + 63) / 64 * 64; /* whole vectors per chunk but the last */
       n = (L.R + chunk - 1) / chunk;
     }
     bool final = n == 1;
