@@ -1,9 +1,15 @@
 /* Host reference reductions: one pass per output in double (floats) or int64 (integers),
- * in order, so argmax/argmin find the first extreme. */
+ * in order, so argmax/argmin find the first extreme; float32 and float64 sums and extremes read
+ * in order or down columns take typed loops (fast_reduce). */
 #include <math.h>
 #include <stdlib.h>
 
 #include "host.h"
+
+/* The typed loops vectorized: GCC's -O2 leaves loops of unknown length scalar (host/ew.c). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+#endif
 
 static double load(const clt__storage *st, clt_dtype dt, int64_t i) {
   return clt__load_f64(dt, (const char *)st->ptr + (size_t)i * clt_dtype_size(dt));
@@ -51,9 +57,152 @@ static clt_status prod_others(const clt__reduce_args *r) {
   return CLT_OK;
 }
 
+/* ---- typed loops for float32 and float64 ------------------------------------------------
+ * The loops above load every element through clt__load_f64 (a switch per element): a float32
+ * sum of 1e6 elements took 2.9 ms, where PyTorch takes 25-30 us. These read the dtype itself.
+ * Sums go in blocks of FAST_BLOCK elements, each into FAST_LANES independent accumulators of
+ * the dtype (vector registers) combined pairwise, the blocks' sums added in double: the error
+ * of a block is that of a sum of FAST_BLOCK / FAST_LANES terms, smaller than a sequential
+ * float sum's, and nothing past a block rounds to float. Extremes take each lane's extreme by
+ * comparison, then the index as the first element equal to the extreme: the first of equal
+ * values, as the loop above; a slice holding a NaN or an infinity goes through the plain loop
+ * (NaN flags of int beside the float lanes kept GCC from vectorizing: 330 us for 1e6). */
+#define FAST_LANES 32
+#define FAST_BLOCK 4096
+
+#define DEF_FAST(T, SFX)                                                                            \
+  static double sum_##SFX(const T *p, int64_t n) {                                                  \
+    double tot = 0;                                                                                 \
+    for (int64_t b = 0; b < n; b += FAST_BLOCK) {                                                   \
+      int64_t e = n - b > FAST_BLOCK ? b + FAST_BLOCK : n, i = b;                                   \
+      T acc[FAST_LANES] = {0};                                                                      \
+      for (; i + FAST_LANES <= e; i += FAST_LANES)                                                  \
+        for (int j = 0; j < FAST_LANES; j++) acc[j] += p[i + j];                                    \
+      for (int w = FAST_LANES / 2; w > 0; w /= 2)                                                   \
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];                                           \
+      double s = acc[0];                                                                            \
+      for (; i < e; i++) s += p[i];                                                                 \
+      tot += s;                                                                                     \
+    }                                                                                               \
+    return tot;                                                                                     \
+  }                                                                                                 \
+  /* the index of the first extreme of p[0, n), n > 0; the lanes' loop ends in chk[j] NaN       \
+   * where a NaN or an infinity passed, and then the plain loop decides */                         \
+  static int64_t ext_##SFX(const T *p, int64_t n, bool want_max) {                                  \
+    T acc[FAST_LANES], chk[FAST_LANES];                                                             \
+    int64_t i = 0;                                                                                  \
+    bool plain = n < FAST_LANES;                                                                    \
+    T best = p[0];                                                                                  \
+    if (!plain) {                                                                                   \
+      for (int j = 0; j < FAST_LANES; j++) {                                                        \
+        acc[j] = p[j];                                                                              \
+        chk[j] = p[j] * 0;                                                                          \
+      }                                                                                             \
+      if (want_max)                                                                                 \
+        for (i = FAST_LANES; i + FAST_LANES <= n; i += FAST_LANES)                                  \
+          for (int j = 0; j < FAST_LANES; j++) {                                                    \
+            acc[j] = p[i + j] > acc[j] ? p[i + j] : acc[j];                                         \
+            chk[j] += p[i + j] * 0;                                                                 \
+          }                                                                                         \
+      else                                                                                          \
+        for (i = FAST_LANES; i + FAST_LANES <= n; i += FAST_LANES)                                  \
+          for (int j = 0; j < FAST_LANES; j++) {                                                    \
+            acc[j] = p[i + j] < acc[j] ? p[i + j] : acc[j];                                         \
+            chk[j] += p[i + j] * 0;                                                                 \
+          }                                                                                         \
+      T c = 0;                                                                                      \
+      for (int j = 0; j < FAST_LANES; j++) c += chk[j];                                             \
+      for (int64_t t = i; t < n; t++) c += p[t] * 0;                                                \
+      plain = c != 0;                                                                               \
+      best = acc[0];                                                                                \
+      for (int j = 1; !plain && j < FAST_LANES; j++)                                                \
+        if (want_max ? acc[j] > best : acc[j] < best) best = acc[j];                                \
+    }                                                                                               \
+    if (plain) { /* NaN wins, the first of equals stays (better, above) */                          \
+      int64_t k = 0;                                                                                \
+      for (i = 1; i < n && p[k] == p[k]; i++)                                                       \
+        if (p[i] != p[i] || (want_max ? p[i] > p[k] : p[i] < p[k])) k = i;                          \
+      return k;                                                                                     \
+    }                                                                                               \
+    for (; i < n; i++)                                                                              \
+      if (want_max ? p[i] > best : p[i] < best) best = p[i];                                        \
+    int64_t k = 0;                                                                                  \
+    for (; k + FAST_LANES <= n; k += FAST_LANES) { /* by blocks: a scalar search cost as much */    \
+      int hit = 0;                                                                                  \
+      for (int j = 0; j < FAST_LANES; j++) hit |= p[k + j] == best;                                 \
+      if (hit) break;                                                                               \
+    }                                                                                               \
+    while (p[k] != best) k++;                                                                       \
+    return k;                                                                                       \
+  }                                                                                                 \
+  /* sums down columns: each row added to the a's B sums in double */                               \
+  static void colsum_##SFX(const T *p, int64_t R, int64_t B, int64_t sR, double *acc) {             \
+    for (int64_t b = 0; b < B; b++) acc[b] = 0;                                                     \
+    for (int64_t r = 0; r < R; r++)                                                                 \
+      for (int64_t b = 0; b < B; b++) acc[b] += p[r * sR + b];                                      \
+  }
+DEF_FAST(float, f32)
+DEF_FAST(double, f64)
+
+/* Stores a float result (post-op SCALE applied) at output o. */
+static void fast_store(const clt__reduce_args *r, int64_t o, double v) {
+  if (r->post == CLT__POST_SCALE) v *= r->scale;
+  clt__store_f64(r->odt, (char *)r->out->ptr + (size_t)(r->out_off + o) * clt_dtype_size(r->odt), v);
+}
+
+/* The typed loops when they apply (*done): float32 or float64 in, its own dtype out, sums
+ * (plain or scaled: mean) and extremes along R read in order, or sums down columns (sB = 1). */
+static clt_status fast_reduce(const clt__reduce_args *r, bool *done) {
+  clt__rlayout Lc = r->L, *L = &Lc;
+  /* one output per a, a stepping by one element (x.T.sum(1)): the same outputs as b, down
+   * columns (lib/cl/reduce.c does the same) */
+  if (L->B == 1 && L->A > 1 && L->R > 1 && L->sA == 1 && L->sR > 1)
+    Lc = (clt__rlayout){.A = 1, .R = L->R, .B = L->A, .sA = 0, .sR = L->sR, .sB = 1, .off = L->off};
+  bool f32 = r->dt == CLT_FLOAT32, sum = r->op == CLT__R_SUM;
+  bool ext = r->op == CLT__R_MAX || r->op == CLT__R_MIN || r->op == CLT__R_ARGMAX || r->op == CLT__R_ARGMIN;
+  *done = false;
+  if ((!f32 && r->dt != CLT_FLOAT64) || (!sum && !ext) || (r->post != CLT__POST_NONE && r->post != CLT__POST_SCALE) ||
+      (r->out && r->odt != r->dt) || L->R == 0)
+    return CLT_OK;
+  bool cols = sum && L->sR != 1 && L->sB == 1 && L->B > 1;
+  if (L->sR != 1 && !cols) return CLT_OK;
+  size_t es = clt_dtype_size(r->dt);
+  if (cols) {
+    double *acc = malloc((size_t)L->B * sizeof *acc);
+    if (!acc) return clt__err(CLT_ERR_OOM, "cannot allocate %lld doubles for a sum down columns", (long long)L->B);
+    for (int64_t a = 0; a < L->A; a++) {
+      const char *p = (const char *)r->in->ptr + (size_t)(L->off + a * L->sA) * es;
+      if (f32) colsum_f32((const float *)p, L->R, L->B, L->sR, acc);
+      else colsum_f64((const double *)p, L->R, L->B, L->sR, acc);
+      for (int64_t b = 0; b < L->B; b++) fast_store(r, a * L->B + b, acc[b]);
+    }
+    free(acc);
+    *done = true;
+    return CLT_OK;
+  }
+  bool want_max = r->op == CLT__R_MAX || r->op == CLT__R_ARGMAX;
+  for (int64_t a = 0; a < L->A; a++)
+    for (int64_t b = 0; b < L->B; b++) {
+      int64_t o = a * L->B + b;
+      const char *p = (const char *)r->in->ptr + (size_t)(L->off + a * L->sA + b * L->sB) * es;
+      if (sum) {
+        fast_store(r, o, f32 ? sum_f32((const float *)p, L->R) : sum_f64((const double *)p, L->R));
+        continue;
+      }
+      int64_t k = f32 ? ext_f32((const float *)p, L->R, want_max) : ext_f64((const double *)p, L->R, want_max);
+      if (r->idx) ((int64_t *)r->idx->ptr)[r->idx_off + o] = k;
+      if (r->out) fast_store(r, o, clt__load_f64(r->dt, p + (size_t)k * es));
+    }
+  *done = true;
+  return CLT_OK;
+}
+
 clt_status clt__host_reduce(clt_device *dev, const clt__reduce_args *r) {
   (void)dev;
   if (r->op == CLT__R_PRODX) return prod_others(r);
+  bool done;
+  clt_status fs = fast_reduce(r, &done);
+  if (fs != CLT_OK || done) return fs;
   const clt__rlayout *L = &r->L;
   bool is_float = clt_dtype_is_float(r->dt);
   size_t ies = clt_dtype_size(r->dt);
