@@ -14,6 +14,14 @@
  * clt_expf8 there (rows of 1000 at n = 1e6: 675 -> see reduce.cl's softmax_rows). The lanes
  * combine pairwise at the end, as the reductions'. A NaN is skipped by the max but makes s,
  * and so the loss, NaN. */
+/* reduce.cl's CLT_FOLD16 and CLT_FOLD16_SEL for float (Oclgrind and 16-to-8 splits) */
+#define CLT_CE_FOLD16(C, v) \
+  ((float8)(C((v).s0, (v).s8), C((v).s1, (v).s9), C((v).s2, (v).sa), C((v).s3, (v).sb), \
+    C((v).s4, (v).sc), C((v).s5, (v).sd), C((v).s6, (v).se), C((v).s7, (v).sf)))
+#define CLT_CE_FOLD16_SEL(v, GT) \
+  ((float8)((v).s8 GT (v).s0 ? (v).s8 : (v).s0, (v).s9 GT (v).s1 ? (v).s9 : (v).s1, (v).sa GT (v).s2 ? (v).sa : (v).s2, (v).sb GT (v).s3 ? (v).sb : (v).s3, \
+    (v).sc GT (v).s4 ? (v).sc : (v).s4, (v).sd GT (v).s5 ? (v).sd : (v).s5, (v).se GT (v).s6 ? (v).se : (v).s6, (v).sf GT (v).s7 ? (v).sf : (v).s7))
+#define CLT_CE_ADD(x, y) ((x) + (y))
 #if CLT_DT == 0
 #define CLT_CE_VEC_MAX                                                                             \
   if (C >= 32) {                                                                                   \
@@ -22,7 +30,7 @@
       float16 v = vload16(0, row + c);                                                             \
       mv = select(mv, v, v > mv);                                                                  \
     }                                                                                              \
-    float8 h8 = select(mv.lo, mv.hi, mv.hi > mv.lo);                                               \
+    float8 h8 = CLT_CE_FOLD16_SEL(mv, >);                                                          \
     float4 h4 = select(h8.lo, h8.hi, h8.hi > h8.lo);                                               \
     float2 h2 = select(h4.lo, h4.hi, h4.hi > h4.lo);                                               \
     m = h2.y > h2.x ? h2.y : h2.x;                                                                 \
@@ -31,7 +39,7 @@
   if (C >= 32) {                                                                                   \
     float16 sv = 0;                                                                                \
     for (; c + 16 <= C; c += 16) sv += exp(vload16(0, row + c) - ms);                              \
-    float8 h8 = sv.lo + sv.hi;                                                                     \
+    float8 h8 = CLT_CE_FOLD16(CLT_CE_ADD, sv);                                                     \
     float4 h4 = h8.lo + h8.hi;                                                                     \
     float2 h2 = h4.lo + h4.hi;                                                                     \
     s = h2.x + h2.y;                                                                               \

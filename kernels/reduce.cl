@@ -74,6 +74,16 @@ typedef double8 T8;
 typedef double4 T4;
 typedef double2 T2;
 #endif
+/* C(v.lo, v.hi) of a 16-lane vector v, lane by lane: Oclgrind 21.10 reports the lanes of
+ * a 16-to-8 split (.lo, .hi, .even, swizzles) as uninitialized, and so every result of
+ * tools/oclgrind.sh's reductions; C takes and gives scalars. SEL: the lane that beats the other
+ * by GT (> or <), else the first. */
+#define CLT_FOLD16(C, v) \
+  ((T8)(C((v).s0, (v).s8), C((v).s1, (v).s9), C((v).s2, (v).sa), C((v).s3, (v).sb), \
+    C((v).s4, (v).sc), C((v).s5, (v).sd), C((v).s6, (v).se), C((v).s7, (v).sf)))
+#define CLT_FOLD16_SEL(v, GT) \
+  ((T8)((v).s8 GT (v).s0 ? (v).s8 : (v).s0, (v).s9 GT (v).s1 ? (v).s9 : (v).s1, (v).sa GT (v).s2 ? (v).sa : (v).s2, (v).sb GT (v).s3 ? (v).sb : (v).s3, \
+    (v).sc GT (v).s4 ? (v).sc : (v).s4, (v).sd GT (v).s5 ? (v).sd : (v).s5, (v).se GT (v).s6 ? (v).se : (v).s6, (v).sf GT (v).s7 ? (v).sf : (v).s7))
 /* acc (a vector) STEPped by v, kept in accumulator A */
 #define CLT_VSTEP(A, V, STEP) \
   {                           \
@@ -95,7 +105,7 @@ typedef double2 T2;
     }                                                                                                 \
     for (; r + 16 <= r1; r += 16) CLT_VSTEP(a0, vload16(0, p + r), STEP)                              \
     T16 a16 = COMB(COMB(a0, a1), COMB(a2, a3));                                                       \
-    T8 h8 = COMB(a16.lo, a16.hi);                                                                     \
+    T8 h8 = CLT_FOLD16(COMB, a16);                                                                    \
     T4 h4 = COMB(h8.lo, h8.hi);                                                                       \
     T2 h2 = COMB(h4.lo, h4.hi);                                                                       \
     acc = COMB(h2.x, h2.y);                                                                           \
@@ -250,7 +260,7 @@ typedef long2 IX2;
       bv = select(bv, v, v GT bv);                                                                    \
       nanv |= v != v;                                                                                 \
     }                                                                                                 \
-    T8 b8 = select(bv.lo, bv.hi, bv.hi GT bv.lo);                                                     \
+    T8 b8 = CLT_FOLD16_SEL(bv, GT);                                                                   \
     T4 b4 = select(b8.lo, b8.hi, b8.hi GT b8.lo);                                                     \
     T2 b2 = select(b4.lo, b4.hi, b4.hi GT b4.lo);                                                     \
     best = b2.y GT b2.x ? b2.y : b2.x;                                                                \
@@ -469,7 +479,7 @@ CLT_SOFTMAX_APPLY(softmax_apply_b, CLT_SM_ALONG_B, sR, oR)
     long r16 = R & ~15L, r;                                                               \
     T16 m0 = vload16(0, p);                                                               \
     for (r = 16; r < r16; r += 16) m0 = CLT_VMAX(m0, vload16(0, p + r));                  \
-    T8 m8 = CLT_VMAX(m0.lo, m0.hi);                                                       \
+    T8 m8 = CLT_FOLD16_SEL(m0, >);                                                        \
     T4 m4 = CLT_VMAX(m8.lo, m8.hi);                                                       \
     T2 m2 = CLT_VMAX(m4.lo, m4.hi);                                                       \
     T mr = m2.y > m2.x ? m2.y : m2.x;                                                     \
@@ -484,7 +494,7 @@ CLT_SOFTMAX_APPLY(softmax_apply_b, CLT_SM_ALONG_B, sR, oR)
         vstore16(e, 0, q + r);                                                            \
         s16 += e;                                                                         \
       }                                                                                   \
-    T8 s8 = s16.lo + s16.hi;                                                              \
+    T8 s8 = CLT_FOLD16(COMB_ADD, s16);                                                    \
     T4 s4 = s8.lo + s8.hi;                                                                \
     T2 s2 = s4.lo + s4.hi;                                                                \
     T ss = s2.x + s2.y;                                                                   \
