@@ -78,12 +78,17 @@ typedef double2 T2;
  * a 16-to-8 split (.lo, .hi, .even, swizzles) as uninitialized, and so every result of
  * tools/oclgrind.sh's reductions; C takes and gives scalars. SEL: the lane that beats the other
  * by GT (> or <), else the first. */
-#define CLT_FOLD16(C, v) \
-  ((T8)(C((v).s0, (v).s8), C((v).s1, (v).s9), C((v).s2, (v).sa), C((v).s3, (v).sb), \
-    C((v).s4, (v).sc), C((v).s5, (v).sd), C((v).s6, (v).se), C((v).s7, (v).sf)))
-#define CLT_FOLD16_SEL(v, GT) \
-  ((T8)((v).s8 GT (v).s0 ? (v).s8 : (v).s0, (v).s9 GT (v).s1 ? (v).s9 : (v).s1, (v).sa GT (v).s2 ? (v).sa : (v).s2, (v).sb GT (v).s3 ? (v).sb : (v).s3, \
-    (v).sc GT (v).s4 ? (v).sc : (v).s4, (v).sd GT (v).s5 ? (v).sd : (v).s5, (v).se GT (v).s6 ? (v).se : (v).s6, (v).sf GT (v).s7 ? (v).sf : (v).s7))
+#define CLT_PICK(a, b, GT) ((b) GT (a) ? (b) : (a))
+#define CLT_FOLD16(C, v)                      \
+  ((T8)(C((v).s0, (v).s8), C((v).s1, (v).s9), \
+    C((v).s2, (v).sa), C((v).s3, (v).sb),     \
+    C((v).s4, (v).sc), C((v).s5, (v).sd),     \
+    C((v).s6, (v).se), C((v).s7, (v).sf)))
+#define CLT_FOLD16_SEL(v, GT)                                       \
+  ((T8)(CLT_PICK((v).s0, (v).s8, GT), CLT_PICK((v).s1, (v).s9, GT), \
+    CLT_PICK((v).s2, (v).sa, GT), CLT_PICK((v).s3, (v).sb, GT),     \
+    CLT_PICK((v).s4, (v).sc, GT), CLT_PICK((v).s5, (v).sd, GT),     \
+    CLT_PICK((v).s6, (v).se, GT), CLT_PICK((v).s7, (v).sf, GT)))
 /* acc (a vector) STEPped by v, kept in accumulator A */
 #define CLT_VSTEP(A, V, STEP) \
   {                           \
@@ -205,7 +210,8 @@ CLT_ACC_KERNEL_B16(reduce_prod, (T)1, acc *= v, COMB_MUL)
 #define CLT_SLICE_MS T ms = m[mo + (A + a) * B + b];
 #define CLT_SLICE_RS T rs = m[mo + (2 * A + a) * B + b];
 #define CLT_FLOAT_ACC_OPS(X)                                                                               \
-  X(reduce_maxabs, (ACC)0, , acc = fabs(v) > acc ? fabs(v) : acc /* not fmax: a call per lane on PoCL */, CLT_MAXC)                                               \
+  /* maxabs not by fmax: a call per lane on PoCL */                                                      \
+  X(reduce_maxabs, (ACC)0, , acc = fabs(v) > acc ? fabs(v) : acc, CLT_MAXC)                               \
   X(reduce_sumsc, (ACC)0, CLT_SLICE_SC, acc += v * sc, COMB_ADD)                                           \
   X(reduce_devsum, (ACC)0, CLT_SLICE_SC CLT_SLICE_MS, acc += v * sc - ms, COMB_ADD)                        \
   X(reduce_sqdev, (ACC)0, CLT_SLICE_SC CLT_SLICE_MS CLT_SLICE_RS, acc += (v * sc - ms - rs) * (v * sc - ms - rs), \

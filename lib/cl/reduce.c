@@ -150,7 +150,8 @@ clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
     clt_dtype pdt = extreme ? dt : clt__reduce_acc_dtype(op, dt);
     clt__storage *vout = NULL, *iout = NULL;
     int64_t vo = 0, io = 0;
-    size_t cnt = (size_t)(L.A * n * L.B), launch = d->gpu_kernels ? (size_t)g.groups * k->local : (size_t)(L.A * n * (b16 ? (L.B + 15) / 16 : L.B));
+    size_t cnt = (size_t)(L.A * n * L.B);
+    size_t launch = d->gpu_kernels ? (size_t)g.groups * k->local : (size_t)(L.A * n * (b16 ? (L.B + 15) / 16 : L.B));
     if (final) {
       vout = r->out;
       vo = r->out_off;
