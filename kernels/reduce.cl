@@ -57,31 +57,61 @@ ACC clt_post(ACC acc, int post, ACC scale, __global const T *m, long mi) {
   return acc;
 }
 
-/* A float chunk that is contiguous (sR = 1) is read 8 elements at a time into 8 accumulators:
- * the loop is no longer bound by the latency of one add, and PoCL runs it on vector registers
- * (float sums over rows: 10 -> 40+ GB/s). The lanes combine pairwise at the end, which also
- * makes the rounding error smaller, not larger, than a sequential sum's. */
+/* A float chunk that is contiguous (sR = 1) is read 16 elements at a time into 4 x 16
+ * accumulators: the loop is no longer bound by the latency of one add, and PoCL runs it on
+ * vector registers (float sums over rows: 10 -> 40+ GB/s with one vector of 8; a sum of 1e6
+ * floats in 256 chunks 90 -> 130 GB/s with four of 16; the library's exp 2x faster on 16 lanes
+ * than on 8). The accumulators, then the lanes, combine pairwise at the end, which also makes
+ * the rounding error smaller, not larger, than a sequential sum's. */
 #if CLT_DT == 0
+typedef float16 T16;
 typedef float8 T8;
 typedef float4 T4;
 typedef float2 T2;
 #elif CLT_DT == 1
+typedef double16 T16;
 typedef double8 T8;
 typedef double4 T4;
 typedef double2 T2;
 #endif
+/* C(v.lo, v.hi) of a 16-lane vector v, lane by lane: Oclgrind 21.10 reports the lanes of
+ * a 16-to-8 split (.lo, .hi, .even, swizzles) as uninitialized, and so every result of
+ * tools/oclgrind.sh's reductions; C takes and gives scalars. SEL: the lane that beats the other
+ * by GT (> or <), else the first. */
+#define CLT_PICK(a, b, GT) ((b) GT (a) ? (b) : (a))
+#define CLT_FOLD16(C, v)                      \
+  ((T8)(C((v).s0, (v).s8), C((v).s1, (v).s9), \
+    C((v).s2, (v).sa), C((v).s3, (v).sb),     \
+    C((v).s4, (v).sc), C((v).s5, (v).sd),     \
+    C((v).s6, (v).se), C((v).s7, (v).sf)))
+#define CLT_FOLD16_SEL(v, GT)                                       \
+  ((T8)(CLT_PICK((v).s0, (v).s8, GT), CLT_PICK((v).s1, (v).s9, GT), \
+    CLT_PICK((v).s2, (v).sa, GT), CLT_PICK((v).s3, (v).sb, GT),     \
+    CLT_PICK((v).s4, (v).sc, GT), CLT_PICK((v).s5, (v).sd, GT),     \
+    CLT_PICK((v).s6, (v).se, GT), CLT_PICK((v).s7, (v).sf, GT)))
+/* acc (a vector) STEPped by v, kept in accumulator A */
+#define CLT_VSTEP(A, V, STEP) \
+  {                           \
+    T16 v = (V), acc = (A);   \
+    STEP;                     \
+    A = acc;                  \
+  }
 #if CLT_IS_FLOAT
 #define CLT_VEC_CHUNK(INIT, STEP, COMB)                                                               \
-  if (sR == 1 && r1 - r0 >= 16) {                                                                     \
-    T8 accv = (T8)(INIT);                                                                             \
+  if (sR == 1 && r1 - r0 >= 32) {                                                                     \
+    __global const T *p = in + base;                                                                  \
+    T16 a0 = (T16)(INIT), a1 = a0, a2 = a0, a3 = a0;                                                  \
     long r = r0;                                                                                      \
-    for (; r + 8 <= r1; r += 8) {                                                                     \
-      T8 v = vload8(0, in + base + r);                                                                \
-      T8 acc = accv;                                                                                  \
-      STEP;                                                                                           \
-      accv = acc;                                                                                     \
+    for (; r + 64 <= r1; r += 64) {                                                                   \
+      CLT_VSTEP(a0, vload16(0, p + r), STEP)                                                          \
+      CLT_VSTEP(a1, vload16(0, p + r + 16), STEP)                                                     \
+      CLT_VSTEP(a2, vload16(0, p + r + 32), STEP)                                                     \
+      CLT_VSTEP(a3, vload16(0, p + r + 48), STEP)                                                     \
     }                                                                                                 \
-    T4 h4 = COMB(accv.lo, accv.hi);                                                                   \
+    for (; r + 16 <= r1; r += 16) CLT_VSTEP(a0, vload16(0, p + r), STEP)                              \
+    T16 a16 = COMB(COMB(a0, a1), COMB(a2, a3));                                                       \
+    T8 h8 = CLT_FOLD16(COMB, a16);                                                                    \
+    T4 h4 = COMB(h8.lo, h8.hi);                                                                       \
     T2 h2 = COMB(h4.lo, h4.hi);                                                                       \
     acc = COMB(h2.x, h2.y);                                                                           \
     r0 = r;                                                                                           \
@@ -91,6 +121,7 @@ typedef double2 T2;
 #endif
 #define COMB_ADD(x, y) ((x) + (y))
 #define COMB_MUL(x, y) ((x) * (y))
+#define CLT_MAXC(x, y) ((y) > (x) ? (y) : (x))
 
 /* PRE declares what STEP reads per output (a statement, or nothing). */
 #define CLT_ACC_KERNEL(NAME, INIT, PRE, STEP, COMB)                                                   \
@@ -107,28 +138,46 @@ typedef double2 T2;
     out[oo + o] = nchunks == 1 ? clt_post(acc, post, scale, m, mo + a * B + b) : acc;                 \
   }
 
-/* Sums and products down columns (sB = 1): one work-item per 8 adjacent columns reads them as
- * one vector per r, so the work-items' loops run on vector registers (PoCL does not vectorize
- * across work-items whose bodies hold a loop). The last work-item of a row takes the columns
- * left over one by one. */
+/* Sums and products down columns (sB = 1) on CPU devices: a work-item per 16 adjacent columns
+ * and chunk of R reads them as one vector per r, two rows at a time into two accumulators, so
+ * that its loop runs on vector registers (PoCL does not vectorize across work-items whose bodies
+ * hold a loop) and 64 bytes, a cache line, per row. The last work-item of a row takes the
+ * columns left over one by one. (Measured on PoCL, x.sum(0) over 1000 columns, n = 1e6: 8
+ * columns and one accumulator per work-item 53 GB/s; 16 and two 60-87; a work-item per chunk of
+ * whole rows, accumulating into its partial row in memory, 29.) */
 #if CLT_IS_FLOAT
-#define CLT_ACC_KERNEL_B8(NAME, INIT, STEP)                                                           \
-  __kernel void NAME##_b8(CLT_REDUCE_ARGS, __global ACC *out, long oo, __global const T *m, long mo,  \
-                          int post, ACC scale) {                                                      \
-    long B8 = (B + 7) / 8, g = get_global_id(0);                                                      \
-    if (g >= A * nchunks * B8) return;                                                                \
-    long b = g % B8 * 8, t = g / B8, c = t % nchunks, a = t / nchunks;                                \
+#define CLT_ACC_KERNEL_B16(NAME, INIT, STEP, COMB)                                                    \
+  __kernel void NAME##_b16(CLT_REDUCE_ARGS, __global ACC *out, long oo, __global const T *m, long mo, \
+                           int post, ACC scale) {                                                     \
+    long B16 = (B + 15) / 16, g = get_global_id(0);                                                   \
+    if (g >= A * nchunks * B16) return;                                                               \
+    long b = g % B16 * 16, t = g / B16, c = t % nchunks, a = t / nchunks;                             \
     long r0 = c * chunk, r1 = min(R, r0 + chunk);                                                     \
     long base = off + a * sA + b, o = (a * nchunks + c) * B + b;                                      \
-    T lanes[8];                                                                                       \
-    int nl = (int)min((long)8, B - b);                                                                \
-    if (nl == 8) {                                                                                    \
-      T8 acc = (T8)(INIT);                                                                            \
-      for (long r = r0; r < r1; r++) {                                                                \
-        T8 v = vload8(0, in + base + r * sR);                                                         \
-        STEP;                                                                                         \
+    T lanes[16];                                                                                      \
+    int nl = (int)min((long)16, B - b);                                                               \
+    if (nl == 16) {                                                                                   \
+      T16 a0 = (T16)(INIT), a1 = a0;                                                                  \
+      __global const T *p = in + base;                                                                \
+      long r = r0;                                                                                    \
+      for (; r + 2 <= r1; r += 2) {                                                                   \
+        {                                                                                             \
+          T16 acc = a0, v = vload16(0, p + r * sR);                                                   \
+          STEP;                                                                                       \
+          a0 = acc;                                                                                   \
+        }                                                                                             \
+        {                                                                                             \
+          T16 acc = a1, v = vload16(0, p + (r + 1) * sR);                                             \
+          STEP;                                                                                       \
+          a1 = acc;                                                                                   \
+        }                                                                                             \
       }                                                                                               \
-      vstore8(acc, 0, lanes);                                                                         \
+      if (r < r1) {                                                                                   \
+        T16 acc = a0, v = vload16(0, p + r * sR);                                                     \
+        STEP;                                                                                         \
+        a0 = acc;                                                                                     \
+      }                                                                                               \
+      vstore16(COMB(a0, a1), 0, lanes);                                                               \
     } else {                                                                                          \
       for (int l = 0; l < nl; l++) {                                                                  \
         T acc = INIT;                                                                                 \
@@ -143,8 +192,8 @@ typedef double2 T2;
       out[oo + o + l] = nchunks == 1 ? clt_post(lanes[l], post, scale, m, mo + a * B + b + l) : lanes[l]; \
   }
 #if !CLT_GPU
-CLT_ACC_KERNEL_B8(reduce_sum, (T)0, acc += v)
-CLT_ACC_KERNEL_B8(reduce_prod, (T)1, acc *= v)
+CLT_ACC_KERNEL_B16(reduce_sum, (T)0, acc += v, COMB_ADD)
+CLT_ACC_KERNEL_B16(reduce_prod, (T)1, acc *= v, COMB_MUL)
 #endif
 #endif
 
@@ -161,7 +210,8 @@ CLT_ACC_KERNEL_B8(reduce_prod, (T)1, acc *= v)
 #define CLT_SLICE_MS T ms = m[mo + (A + a) * B + b];
 #define CLT_SLICE_RS T rs = m[mo + (2 * A + a) * B + b];
 #define CLT_FLOAT_ACC_OPS(X)                                                                               \
-  X(reduce_maxabs, (ACC)0, , acc = fmax(acc, fabs(v)), fmax)                                               \
+  /* maxabs not by fmax: a call per lane on PoCL */                                                      \
+  X(reduce_maxabs, (ACC)0, , acc = fabs(v) > acc ? fabs(v) : acc, CLT_MAXC)                               \
   X(reduce_sumsc, (ACC)0, CLT_SLICE_SC, acc += v * sc, COMB_ADD)                                           \
   X(reduce_devsum, (ACC)0, CLT_SLICE_SC CLT_SLICE_MS, acc += v * sc - ms, COMB_ADD)                        \
   X(reduce_sqdev, (ACC)0, CLT_SLICE_SC CLT_SLICE_MS CLT_SLICE_RS, acc += (v * sc - ms - rs) * (v * sc - ms - rs), \
@@ -179,41 +229,68 @@ CLT_ACC_KERNEL_B8(reduce_prod, (T)1, acc *= v)
 #define BEATS(v, best, GT) ((v)GT(best))
 #endif
 
-/* A contiguous float chunk of a first pass (no partial indices in), 8 lanes at a time, then the
- * lanes; with indices (argmax/argmin) each lane keeps the offset of its first best, and of equal
- * lanes the smaller offset wins, so the result is the scalar loop's. The scalar loop, whose
- * branch keeps PoCL from vectorizing it, ran argmax over rows of 1000 floats at 0.6 GB/s, max
- * at 13. Offsets from r0 fit IX (a chunk below 2^31 elements). */
+/* A contiguous float chunk of a first pass (no partial indices in), 16 lanes at a time: the
+ * extreme by comparisons and selects only, NaNs noted in a mask on the side (PoCL calls isnan
+ * and fmax per lane, and a lane index carried in the loop doubled its cost: argmax over rows of
+ * 1000 floats on PoCL ran at 0.6 GB/s scalar, 9 with 8 lanes carrying indices and isnan). The
+ * index, when wanted, is then the first element equal to the extreme, or the first NaN: the
+ * first of equal values, as the scalar loop, found by a second read of the chunk from cache
+ * that stops there. A NaN lane of bv never takes a number, but then the NaN mask decides. The
+ * lanes combine by halves, not through a private array indexed by lane (4x slower on PoCL). */
 #if CLT_DT == 0
+typedef int16 IX16;
 typedef int8 IX8;
+typedef int4 IX4;
+typedef int2 IX2;
 #elif CLT_DT == 1
+typedef long16 IX16;
 typedef long8 IX8;
+typedef long4 IX4;
+typedef long2 IX2;
 #endif
+/* any lane of the IX16 variable m set, lane by lane: with any(), with halves ORed together or
+ * with a helper function, PoCL ran the max over rows of 1000 floats 4-8x slower (50 us at n =
+ * 1e6 this way, 210-400 those) */
+#define CLT_OR16(m)                                                                                   \
+  ((m.s0 | m.s1 | m.s2 | m.s3 | m.s4 | m.s5 | m.s6 | m.s7 | m.s8 | m.s9 | m.sa | m.sb | m.sc | m.sd | \
+    m.se | m.sf) != 0)
 #if CLT_IS_FLOAT
 #define CLT_VEC_EXTREME(GT)                                                                           \
-  if (!has_iin && sR == 1 && r1 - r0 >= 16 && r1 - r0 < 0x7fffffffL) {                                \
-    T8 bv = vload8(0, in + base + r0);                                                                \
-    const IX8 lane = (IX8)(0, 1, 2, 3, 4, 5, 6, 7);                                                   \
-    IX8 bix = lane;                                                                                   \
-    long r = r0 + 8;                                                                                  \
-    for (; r + 8 <= r1; r += 8) {                                                                     \
-      T8 v = vload8(0, in + base + r);                                                                \
-      IX8 win = (!isnan(bv)) & (isnan(v) | (v GT bv));                                                \
-      bv = select(bv, v, win);                                                                        \
-      if (iout) bix = select(bix, lane + (IX8)(r - r0), win);                                         \
+  if (!has_iin && sR == 1 && r1 - r0 >= 32) {                                                         \
+    __global const T *p = in + base;                                                                  \
+    T16 bv = vload16(0, p + r0);                                                                      \
+    IX16 nanv = bv != bv;                                                                             \
+    long r = r0 + 16;                                                                                 \
+    for (; r + 16 <= r1; r += 16) {                                                                   \
+      T16 v = vload16(0, p + r);                                                                      \
+      bv = select(bv, v, v GT bv);                                                                    \
+      nanv |= v != v;                                                                                 \
     }                                                                                                 \
-    T lanes[8];                                                                                       \
-    vstore8(bv, 0, lanes);                                                                            \
-    long ix[8] = {bix.s0, bix.s1, bix.s2, bix.s3, bix.s4, bix.s5, bix.s6, bix.s7};                    \
-    best = lanes[0];                                                                                  \
-    bi = r0 + ix[0];                                                                                  \
-    for (int l = 1; l < 8; l++)                                                                       \
-      if (BEATS(lanes[l], best, GT) || ((lanes[l] == best || (isnan(lanes[l]) && isnan(best))) &&     \
-                                        r0 + ix[l] < bi)) {                                           \
-        best = lanes[l];                                                                              \
-        bi = r0 + ix[l];                                                                              \
+    T8 b8 = CLT_FOLD16_SEL(bv, GT);                                                                   \
+    T4 b4 = select(b8.lo, b8.hi, b8.hi GT b8.lo);                                                     \
+    T2 b2 = select(b4.lo, b4.hi, b4.hi GT b4.lo);                                                     \
+    best = b2.y GT b2.x ? b2.y : b2.x;                                                                \
+    bool nan = CLT_OR16(nanv);                                                                        \
+    for (; r < r1; r++) {                                                                             \
+      T v = p[r];                                                                                     \
+      nan |= v != v;                                                                                  \
+      if (v GT best) best = v;                                                                        \
+    }                                                                                                 \
+    if (nan) best = NAN;                                                                              \
+    if (iout) {                                                                                       \
+      long q = r0;                                                                                    \
+      if (nan)                                                                                        \
+        while (p[q] == p[q]) q++;                                                                     \
+      else {                                                                                          \
+        for (; q + 16 <= r1; q += 16) {                                                               \
+          IX16 eq = vload16(0, p + q) == (T16)best;                                                   \
+          if (CLT_OR16(eq)) break;                                                                    \
+        }                                                                                             \
+        while (p[q] != best) q++;                                                                     \
       }                                                                                               \
-    rs = r;                                                                                           \
+      bi = q;                                                                                         \
+    }                                                                                                 \
+    rs = r1;                                                                                          \
   }
 #else
 #define CLT_VEC_EXTREME(GT)
@@ -386,17 +463,73 @@ CLT_SOFTMAX_APPLY(softmax_apply_c, CLT_SM_ALONG_R, 1, 1)
 CLT_SOFTMAX_APPLY(softmax_apply_b, CLT_SM_ALONG_B, sR, oR)
 #endif
 
-/* softmax or log_softmax of short rows in one launch (lib/reduce.c: SOFTMAX_ROWS_MAX; the
- * backend's softmax given no m and s): a work-item per row (a, b) takes its max, its sum of
- * exp(x - m) and writes the row, as reduce_max, reduce_sumexp and softmax_apply do in three
- * launches (attention's scores in the digits transformer, rows of 8: 3 launches of 40-150 us on
- * PoCL for 2048 rows). */
+/* softmax or log_softmax of rows in one launch (the backend's softmax given no m and s: short
+ * rows, and on CPU devices contiguous rows when there are enough of them, lib/reduce.c:
+ * softmax_by_rows): a work-item per row (a, b) takes its max, its sum of exp(x - m) and writes
+ * the row, as reduce_max, reduce_sumexp and softmax_apply do in three launches (attention's
+ * scores in the digits transformer, rows of 8: 3 launches of 40-150 us on PoCL for 2048 rows;
+ * softmax over rows of 1000 floats: 4-5 launches, 3.8 GB/s at n = 1e6). A row is read three
+ * times, from cache after the first. A contiguous float row (sR = oR = 1) goes 16 elements at
+ * a time (CLT_SM_VEC_ROW; PoCL does not vectorize a work-item's own loops), writes exp(x - m)
+ * as it sums them and divides them in place, one exp per element as PyTorch (the library's
+ * vector exp: on PoCL float16 vectors of it ran 2x float8 and 2-3x clt_expf8); its max skips
+ * NaN, but a NaN still makes the row's sum NaN and so the whole row, as the scalar path's NaN
+ * max does. */
+#if CLT_DT == 0 || CLT_DT == 1
+/* max by comparison: PoCL calls fmax per lane (a row max 2-3x slower) */
+#define CLT_VMAX(x, y) select((x), (y), (y) > (x))
+#define CLT_SM_VEC_ROW                                                                    \
+  if (sR == 1 && oR == 1 && R >= 32) {                                                    \
+    __global const T *p = in + base;                                                      \
+    __global T *q = out + ob;                                                             \
+    long r16 = R & ~15L, r;                                                               \
+    T16 m0 = vload16(0, p);                                                               \
+    for (r = 16; r < r16; r += 16) m0 = CLT_VMAX(m0, vload16(0, p + r));                  \
+    T8 m8 = CLT_FOLD16_SEL(m0, >);                                                        \
+    T4 m4 = CLT_VMAX(m8.lo, m8.hi);                                                       \
+    T2 m2 = CLT_VMAX(m4.lo, m4.hi);                                                       \
+    T mr = m2.y > m2.x ? m2.y : m2.x;                                                     \
+    for (r = r16; r < R; r++) mr = p[r] > mr ? p[r] : mr;                                 \
+    T mm = SAFE_M(mr);                                                                    \
+    T16 s16 = 0;                                                                          \
+    if (logsm)                                                                            \
+      for (r = 0; r < r16; r += 16) s16 += exp(vload16(0, p + r) - mm);                   \
+    else                                                                                  \
+      for (r = 0; r < r16; r += 16) {                                                     \
+        T16 e = exp(vload16(0, p + r) - mm);                                              \
+        vstore16(e, 0, q + r);                                                            \
+        s16 += e;                                                                         \
+      }                                                                                   \
+    T8 s8 = CLT_FOLD16(COMB_ADD, s16);                                                    \
+    T4 s4 = s8.lo + s8.hi;                                                                \
+    T2 s2 = s4.lo + s4.hi;                                                                \
+    T ss = s2.x + s2.y;                                                                   \
+    for (r = r16; r < R; r++) {                                                           \
+      T e = exp(p[r] - mm);                                                               \
+      if (!logsm) q[r] = e;                                                               \
+      ss += e;                                                                            \
+    }                                                                                     \
+    ss += mr - mr;                                                                        \
+    if (logsm) {                                                                          \
+      T lss = log(ss);                                                                    \
+      for (r = 0; r < r16; r += 16) vstore16(vload16(0, p + r) - mm - lss, 0, q + r);      \
+      for (r = r16; r < R; r++) q[r] = p[r] - mm - lss;                                   \
+    } else {                                                                              \
+      for (r = 0; r < r16; r += 16) vstore16(vload16(0, q + r) / ss, 0, q + r);            \
+      for (r = r16; r < R; r++) q[r] = q[r] / ss;                                         \
+    }                                                                                     \
+    return;                                                                               \
+  }
+#else
+#define CLT_SM_VEC_ROW
+#endif
 __kernel void softmax_rows(__global const T *in, long off, long A, long R, long B, long sA, long sR, long sB,
                            __global T *out, long oo, long oA, long oR, long oB, int logsm) {
   long row = get_global_id(0);
   long b = row % B, a = row / B; /* before the branch: a division there is never hoisted */
   if (row >= A * B) return;
   long base = off + a * sA + b * sB, ob = oo + a * oA + b * oB;
+  CLT_SM_VEC_ROW
   T mr = in[base];
   for (long r = 1; r < R; r++) {
     T v = in[base + r * sR];

@@ -136,6 +136,27 @@ int main(void) {
   compare("var of 5200", clt_var(big, CLT_ALL_DIMS, 1, false), clt_var(bh, CLT_ALL_DIMS, 1, false));
   compare("argmax of 5200", clt_argmax(big, CLT_ALL_DIMS, false), clt_argmax(bh, CLT_ALL_DIMS, false));
   compare("min of rows of 2600", clt_min(big, CLT_DIMS(1), false), clt_min(bh, CLT_DIMS(1), false));
+  /* the CPU-shaped kernels' vector paths and chunks (lib/cl/reduce.c): 9000 elements in two
+   * chunks of whole vectors and a tail; sums down 37 columns (16-column work-items and a tail
+   * of 5) in two chunks of 65 rows; rows of 50 (16-lane vectors and a tail) with a NaN, for
+   * max, argmax and softmax (20 rows: the one-launch path on a CPU device) */
+  clt_tensor *flat = clt_randn(dev, CLT_FLOAT32, CLT_SHAPE(9000)), *fh = clt_to(flat, host);
+  compare("sum of 9000", clt_sum(flat, CLT_ALL_DIMS, false), clt_sum(fh, CLT_ALL_DIMS, false));
+  compare("argmin of 9000", clt_argmin(flat, CLT_ALL_DIMS, false), clt_argmin(fh, CLT_ALL_DIMS, false));
+  clt_tensor *cols = clt_randn(dev, CLT_FLOAT32, CLT_SHAPE(130, 37)), *ch = clt_to(cols, host);
+  compare("sum of 37 columns", clt_sum(cols, CLT_DIMS(0), false), clt_sum(ch, CLT_DIMS(0), false));
+  float rows[20 * 50];
+  for (int i = 0; i < 20 * 50; i++) rows[i] = (float)((i * 37) % 23) - 11.0f;
+  rows[3 * 50 + 20] = NAN;
+  clt_tensor *rw = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(20, 50), rows), *rh = clt_to(rw, host);
+  compare("max of rows of 50", clt_max(rw, CLT_DIMS(1), false), clt_max(rh, CLT_DIMS(1), false));
+  compare("argmax of rows of 50", clt_argmax(rw, CLT_DIMS(1), false), clt_argmax(rh, CLT_DIMS(1), false));
+  compare("softmax of rows of 50", clt_softmax(rw, 1), clt_softmax(rh, 1));
+  compare("log_softmax of rows of 50", clt_log_softmax(rw, 1), clt_log_softmax(rh, 1));
+  clt_tensor *lab = clt_from_host(dev, CLT_INT64, CLT_SHAPE(20), (const int64_t[]){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 40,
+                                                                                  41, 42, 43, 44, 45, 46, 47, 48, 49});
+  compare("cross entropy of rows of 50", clt_cross_entropy(rw, lab, CLT_REDUCTION_NONE),
+          clt_cross_entropy(rh, clt_to(lab, host), CLT_REDUCTION_NONE));
   static const char *gname[] = {"cross entropy grad", "softmax * tanh grad", "matmul relu grad", "var of exp grad",
                                  "logsumexp of a/(|a|+1) grad", "the four norms' grad", "affine group norm grad"};
   for (int k = 0; k < 7; k++) grads(gname[k], dev, host, k);

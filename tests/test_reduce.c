@@ -230,14 +230,20 @@ START_TEST(softmax_matches_the_host) {
 END_TEST
 
 /* Rows of up to 64 take the one-launch path (lib/reduce.c: SOFTMAX_ROWS_MAX), longer ones the
- * reductions: both, rows of -inf, with +inf and with NaN, strided, against the host. */
+ * reductions, but many long contiguous rows on CPU devices the one-launch path again, 16 at a
+ * time (kernels/reduce.cl: CLT_SM_VEC_ROW; rows of 1003: a tail of 11): all, rows of -inf,
+ * with +inf and with NaN, strided, against the host. */
 START_TEST(softmax_rows_short_and_long) {
   clt_device *dev = TU_DEV;
   clt_scope_begin();
-  static const int64_t lens[] = {1, 8, 64, 65, 200};
+  static const int64_t lens[] = {1, 8, 64, 65, 200, 1003};
+  clt_device_info info;
+  ck_assert_int_eq(clt_device_get_info(dev, &info), CLT_OK);
   for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
     for (int dt = 0; dt < 2; dt++) {
-      int64_t n = lens[li], rows = 6;
+      /* 6 rows, and for the longest as many as make CPU devices take the one-launch path (8 per
+       * compute unit, lib/reduce.c: softmax_by_rows) */
+      int64_t n = lens[li], rows = lens[li] > 1000 ? 8 * (int64_t)info.compute_units + 3 : 6;
       double *v = malloc((size_t)(rows * n) * sizeof *v);
       for (int64_t i = 0; i < rows * n; i++) v[i] = sin((double)i * 0.7) * 5;
       for (int64_t j = 0; j < n; j++) v[j] = -INFINITY; /* row 0: nothing finite */
@@ -294,6 +300,57 @@ START_TEST(softmax_sums_to_one_and_is_stable) {
   /* integers promote to float32 */
   ck_assert_int_eq(clt_dtype_of(clt_softmax(clt_arange(dev, CLT_INT32, 0, 4, 1), 0)), CLT_FLOAT32);
   clt_scope_end();
+}
+END_TEST
+
+/* The CPU-shaped kernels' chunking (lib/cl/reduce.c: chunks_for, reduce.cl): a flat length
+ * that is no multiple of the chunk (rounded to 64) nor of a vector, rows of an odd length
+ * (vector part and tail), columns whose count leaves a tail of 11 for the 16-column kernel
+ * and whose rows cross the 64-row chunks, and the transposed input read as columns. Values
+ * repeat (ties for the arg ops); a second round puts NaNs into the vector part of one row and
+ * of the flat input (a NaN wins max and argmax, the first NaN its index) and an inf into
+ * another row. Float32 and float64, against the host. */
+START_TEST(chunked_reductions_match_the_host) {
+  clt_device *dev = TU_DEV;
+  const int64_t n = 300007, rows = 37, cols = 1003;
+  for (int dt = 0; dt < 2; dt++)
+    for (int nan = 0; nan < 2; nan++) {
+      clt_dtype t = dt ? CLT_FLOAT64 : CLT_FLOAT32;
+      double *v = malloc((size_t)n * sizeof *v);
+      for (int64_t i = 0; i < n; i++) v[i] = (double)((i * 7919) % 1013) / 64.0 - 4.0;
+      if (nan) {
+        v[5 * cols + 200] = NAN; /* row 5, in its vector part */
+        v[5 * cols + 700] = NAN;
+        v[9 * cols + 1001] = INFINITY; /* row 9, in its tail */
+        v[200003] = NAN;          /* the flat input: after many chunks */
+      }
+      uint8_t *raw = malloc((size_t)n * 8);
+      for (int64_t i = 0; i < n; i++) clt__store_f64(t, raw + (size_t)i * clt_dtype_size(t), v[i]);
+      clt_scope_begin();
+      clt_tensor *flat = clt_from_host(dev, t, 1, &n, raw);
+      clt_tensor *m = clt_from_host(dev, t, CLT_SHAPE(rows, cols), raw);
+      clt_tensor *cm = clt_from_host(dev, t, CLT_SHAPE(299, cols), raw); /* 299 rows: 4 chunks of 64 and a rest */
+      clt_tensor *xt = clt_transpose(cm, 0, 1);
+      struct { clt_tensor *x; int nd, dim; } cases[] = {{flat, 0, 0}, {m, 1, 1}, {cm, 1, 0}, {xt, 1, 1}, {m, 1, 0}};
+      for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        clt_tensor *x = cases[c].x, *h = clt_to(x, tu_dev[0]);
+        int nd = cases[c].nd, *d = &cases[c].dim;
+        double tol = dt ? 1e-12 : 2e-5;
+        char what[96];
+        snprintf(what, sizeof what, "case %zu (%s, NaNs %d) on %s", c, clt_dtype_name(t), nan, clt_device_spec(dev));
+        assert_close_tol(clt_sum(x, nd, d, false), clt_sum(h, nd, d, false), tol, tol * 10, what);
+        assert_close_tol(clt_mean(x, nd, d, false), clt_mean(h, nd, d, false), tol, tol, what);
+        assert_close_tol(clt_max(x, nd, d, false), clt_max(h, nd, d, false), 0, 0, what);
+        assert_close_tol(clt_min(x, nd, d, false), clt_min(h, nd, d, false), 0, 0, what);
+        assert_close_tol(clt_argmax(x, nd, d, false), clt_argmax(h, nd, d, false), 0, 0, what);
+        assert_close_tol(clt_argmin(x, nd, d, false), clt_argmin(h, nd, d, false), 0, 0, what);
+        assert_close_tol(clt_logsumexp(x, nd, d, false), clt_logsumexp(h, nd, d, false), tol, tol, what);
+        assert_close_tol(clt_var(x, nd, d, 1, false), clt_var(h, nd, d, 1, false), tol * 10, tol, what);
+      }
+      clt_scope_end();
+      free(raw);
+      free(v);
+    }
 }
 END_TEST
 
@@ -533,6 +590,7 @@ static Suite *suite(void) {
   TU_VS_HOST(tc, softmax_rows_short_and_long);
   TU_DEVICES(tc, softmax_sums_to_one_and_is_stable);
   TU_DEVICES(tc, empty_and_bad_input);
+  TU_VS_HOST(tc, chunked_reductions_match_the_host);
   if (tu_cl()) tcase_add_test(tc, check_mode_runs_reductions_twice);
   suite_add_tcase(s, tc);
   TCase *num = tu_tcase("reduce_numerics");

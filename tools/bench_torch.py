@@ -276,7 +276,11 @@ def torch_workloads(quick, min_time, dev="cpu", sections=None):
                                  ("argmax, over rows (dim 1)", 4, lambda: x.argmax(1)),
                                  ("softmax, last dim", 8, lambda: torch.softmax(x, -1)),
                                  ("cross entropy, 1000 classes", 4,
-                                  lambda: torch.nn.functional.cross_entropy(x, y, reduction="none"))]:
+                                  lambda: torch.nn.functional.cross_entropy(x, y, reduction="none")),
+                                 ("mean, all", 4, lambda: x.mean()), ("max, over rows (dim 1)", 4, lambda: x.amax(1)),
+                                 ("var, over rows (dim 1)", 4, lambda: x.var(1)),
+                                 ("logsumexp, over rows (dim 1)", 4, lambda: torch.logsumexp(x, 1)),
+                                 ("log_softmax, last dim", 8, lambda: torch.log_softmax(x, -1))]:
             out[("reduction", name, n)] = nbytes * n / measure(fn, min_time) / 1e9
         n *= 10
     m = 64

@@ -247,7 +247,8 @@ typedef struct {
 } op_ctx;
 
 enum { K_ADD, K_MUL, K_RELU, K_EXP, K_BCAST, K_TRANS, K_COPY_T, K_SUM_ALL, K_SUM_ROWS, K_SUM_COLS, K_SUM_ROWS_T,
-       K_ARGMAX_ROWS, K_SOFTMAX, K_CE, K_TO_F16, K_TO_BF16 };
+       K_ARGMAX_ROWS, K_SOFTMAX, K_CE, K_TO_F16, K_TO_BF16, K_MEAN_ALL, K_MAX_ROWS, K_VAR_ROWS, K_LSE_ROWS,
+       K_LOG_SOFTMAX };
 
 static void run_op(void *v) {
   op_ctx *c = v;
@@ -265,6 +266,11 @@ static void run_op(void *v) {
     case K_ARGMAX_ROWS: r = clt_argmax(c->a, CLT_DIMS(1), false); break;
     case K_SOFTMAX: r = clt_softmax(c->a, -1); break;
     case K_CE: r = clt_cross_entropy(c->a, c->b, CLT_REDUCTION_NONE); break;
+    case K_MEAN_ALL: r = clt_mean(c->a, CLT_ALL_DIMS, false); break;
+    case K_MAX_ROWS: r = clt_max(c->a, CLT_DIMS(1), false); break;
+    case K_VAR_ROWS: r = clt_var(c->a, CLT_DIMS(1), 1, false); break;
+    case K_LSE_ROWS: r = clt_logsumexp(c->a, CLT_DIMS(1), false); break;
+    case K_LOG_SOFTMAX: r = clt_log_softmax(c->a, -1); break;
     case K_TO_F16: r = clt_cast(c->a, CLT_FLOAT16); break;
     case K_TO_BF16: r = clt_cast(c->a, CLT_BFLOAT16); break;
   }
@@ -427,7 +433,9 @@ static void bench_reductions(void) {
   static const struct { int kind; const char *name; double bytes; } ops[] = {
       {K_SUM_ALL, "sum, all", 4}, {K_SUM_ROWS, "sum, over rows (dim 1)", 4}, {K_SUM_COLS, "sum, over columns (dim 0)", 4},
       {K_SUM_ROWS_T, "sum, over rows of a transposed input", 4}, {K_ARGMAX_ROWS, "argmax, over rows (dim 1)", 4},
-      {K_SOFTMAX, "softmax, last dim", 8}, {K_CE, "cross entropy, 1000 classes", 4}};
+      {K_SOFTMAX, "softmax, last dim", 8}, {K_CE, "cross entropy, 1000 classes", 4}, {K_MEAN_ALL, "mean, all", 4},
+      {K_MAX_ROWS, "max, over rows (dim 1)", 4}, {K_VAR_ROWS, "var, over rows (dim 1)", 4},
+      {K_LSE_ROWS, "logsumexp, over rows (dim 1)", 4}, {K_LOG_SOFTMAX, "log_softmax, last dim", 8}};
   bool host = clt_device_type_of(bdev) == CLT_DEVICE_HOST;
   for (int64_t n = 1000000; n <= (quick ? 1000000 : 10000000); n *= 10) {
     double ref = host ? memcpy_bandwidth((size_t)n * 4) : copy_bandwidth(n);

@@ -5,15 +5,30 @@
 #include "../reduce.h"
 #include "cl_internal.h"
 
-/* Chunks of R per output: enough work-items to fill the device, at least 64 elements each. */
-static int64_t chunks_for(const clt__cl_dev *d, const clt__rlayout *L, uint32_t compute_units) {
-  (void)d;
-  int64_t outs = L->A * L->B, target = (int64_t)(compute_units > 16 ? compute_units : 16) * 256;
-  if (outs >= target || L->R <= 64) return 1;
-  int64_t n = (target + outs - 1) / outs, most = (L->R + 63) / 64;
+/* The CPU-shaped kernels' geometry: a work-item reduces one chunk of R for one output (8
+ * output; _b16: 16 adjacent outputs), in vector registers, in order. A PoCL work-item costs little but a pass
+ * costs a launch and a round through memory, so a first pass makes only enough chunks to give
+ * every core several work-items (CPU_ITEMS_PER_CU), each at least CPU_MIN_ELEMS elements long,
+ * and the partials, a few hundred at most, take one more pass. (Before: 16 x 256 work-items of
+ * 64+ elements, three passes for a sum of everything; x.sum() at n = 1e6 51 GB/s on PoCL.) */
+#define CPU_ITEMS_MIN 256
+#define CPU_ITEMS_PER_CU 32
+#define CPU_MIN_ELEMS 4096
+/* Work-groups of this many work-items: the kernels' loops are their own vectors (PoCL does
+ * not vectorize across work-items whose bodies hold a loop), so a group only schedules, and
+ * small groups keep both threads busy when the work-items are few (64 chunks in groups of 256
+ * ran on one thread). */
+#define CPU_LOCAL 8
+
+/* cols: outputs a work-item takes at once (16 for _b16, which needs only 64 rows per chunk). */
+static int64_t chunks_for(const clt__rlayout *L, int64_t cols, uint32_t compute_units) {
+  int64_t outs = L->A * ((L->B + cols - 1) / cols), target = (int64_t)compute_units * CPU_ITEMS_PER_CU;
+  if (target < CPU_ITEMS_MIN) target = CPU_ITEMS_MIN;
+  if (outs >= target) return 1;
+  int64_t n = (target + outs - 1) / outs, most = L->R * cols / CPU_MIN_ELEMS;
+  if (cols > 1) most = L->R / 64;
   if (n > most) n = most;
-  int64_t chunk = (L->R + n - 1) / n;
-  return (L->R + chunk - 1) / chunk;
+  return n < 1 ? 1 : n;
 }
 
 /* The GPU-shaped kernels' launch (kernels/reduce.cl: CLT_WG_INDEX): lanes over b (2^lbb of them)
@@ -103,33 +118,40 @@ clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
   /* One output per a (B = 1) with a stepping through memory faster than r: the outputs are
    * the same taken as b (element a * B + b either way), and the GPU-shaped kernels then read
    * along them (a sum over dim 1 of x.T); the CPU-shaped ones, where a steps by one element,
-   * read 8 outputs' elements as one vector (reduce_sum_b8: x.T.sum(1) over 1000 x 1000 floats
-   * 7 -> 46 GB/s on PoCL). */
+   * read 16 outputs' elements as one vector (reduce_sum_b16; x.T.sum(1) over 1000 x 1000
+   * floats 7 -> 46 GB/s on PoCL with 8 outputs per work-item). */
   if (L.B == 1 && L.A > 1 && L.R > 1 && L.sA < L.sR)
     L = (clt__rlayout){.A = 1, .R = L.R, .B = L.A, .sA = 0, .sR = L.sR, .sB = L.sA, .off = L.off};
   const clt__storage *in = r->in;
   clt__storage *pin = NULL, *pidx_in = NULL; /* this pass's partial inputs (owned) */
   clt_status s = CLT_OK;
   for (;;) {
-    /* float sums and products down contiguous columns: 8 columns per work-item (reduce.cl) */
-    bool b8 = !d->gpu_kernels && (op == CLT__R_SUM || op == CLT__R_PROD) && clt_dtype_is_float(dt) && L.sB == 1 &&
-              L.B >= 8;
+    /* float sums and products down contiguous columns: 16 columns per work-item (reduce.cl) */
+    bool b16 = !d->gpu_kernels && (op == CLT__R_SUM || op == CLT__R_PROD) && clt_dtype_is_float(dt) && L.sB == 1 &&
+              L.B >= 16;
     clt__cl_kernel_entry *k;
     char name[32];
-    snprintf(name, sizeof name, "%s%s", kernel_name(op), d->gpu_kernels ? "_wg" : b8 ? "_b8" : "");
+    snprintf(name, sizeof name, "%s%s", kernel_name(op), d->gpu_kernels ? "_wg" : b16 ? "_b16" : "");
     s = clt__cl_kernel(d, CLT__KFAM_reduce, (int)dt, name, &k);
     if (s != CLT_OK) break;
-    clt__rlayout LW = L;
-    if (b8) LW.B = (L.B + 7) / 8;
     wg_geometry g = {0, 0, 1, L.R, 0};
-    if (d->gpu_kernels) g = wg_geometry_for(&L, k->local, dev->info.compute_units);
-    int64_t n = d->gpu_kernels ? g.nchunks : chunks_for(d, &LW, dev->info.compute_units);
-    int64_t chunk = d->gpu_kernels ? g.chunk : (L.R + n - 1) / n;
+    int64_t n, chunk;
+    if (d->gpu_kernels) {
+      g = wg_geometry_for(&L, k->local, dev->info.compute_units);
+      n = g.nchunks;
+      chunk = g.chunk;
+    } else {
+      n = chunks_for(&L, b16 ? 16 : 1, dev->info.compute_units);
+      chunk = (L.R + n - 1) / n;
+      if (!b16 && L.sR == 1) chunk = (chunk + 63) / 64 * 64; /* whole vectors per chunk but the last */
+      n = (L.R + chunk - 1) / chunk;
+    }
     bool final = n == 1;
     clt_dtype pdt = extreme ? dt : clt__reduce_acc_dtype(op, dt);
     clt__storage *vout = NULL, *iout = NULL;
     int64_t vo = 0, io = 0;
-    size_t cnt = (size_t)(L.A * n * L.B), launch = d->gpu_kernels ? (size_t)g.groups * k->local : (size_t)(LW.A * n * LW.B);
+    size_t cnt = (size_t)(L.A * n * L.B);
+    size_t launch = d->gpu_kernels ? (size_t)g.groups * k->local : (size_t)(L.A * n * (b16 ? (L.B + 15) / 16 : L.B));
     if (final) {
       vout = r->out;
       vo = r->out_off;
@@ -178,7 +200,11 @@ clt_status clt__cl_reduce(clt_device *dev, const clt__reduce_args *r) {
       CLT__ARG(&a, lbb);
       CLT__ARG(&a, lrb);
     }
-    s = clt__cl_launch(d, &a, launch);
+    if (d->gpu_kernels) s = clt__cl_launch(d, &a, launch);
+    else {
+      size_t local = k->local < CPU_LOCAL ? k->local : CPU_LOCAL;
+      s = clt__cl_launch_groups(d, &a, (launch + local - 1) / local, local);
+    }
     /* the queue is in order: releasing the inputs now cannot let a later write overtake them */
     clt__storage_release(pin);
     clt__storage_release(pidx_in);
