@@ -204,6 +204,26 @@ static clt_tensor *zero_rows(clt_tensor *t, clt_tensor *none) {
   return out;
 }
 
+/* t itself where matmul can read its batch dims as one stride (lib/matmul.c: batch_stride), else
+ * a contiguous copy, recorded. k and v are each read by two products (forward and backward):
+ * heads split from one projection ([B, T, H, E] transposed to [B, H, T, E]) have batch dims
+ * that do not merge, and each product copied them again (the digits transformer's step on
+ * PoCL: 4 of its copies per block). */
+static clt_tensor *gemm_ready(clt_tensor *t) {
+  bool merges = true;
+  for (int d = t->ndim - 3, inner = -1; d >= 0; d--) { /* inner: the next batch dim of more than one */
+    if (t->shape[d] == 1) continue;
+    merges = merges && (inner < 0 || t->strides[d] == t->shape[inner] * t->strides[inner]);
+    inner = d;
+  }
+  if (merges) return clt__retain(t);
+  clt_tensor *c = clt__contiguous(t);
+  return c ? clt__grad_view(c, t, "contiguous") : NULL;
+}
+
+static clt_tensor *attend(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor *mask, double p, bool causal, double scale,
+                          int64_t L, int64_t S);
+
 static clt_tensor *sdpa(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor *mask, double p, bool causal, double scale) {
   static const char *const names[3] = {"q", "k", "v"};
   clt_tensor *qkv[3] = {q, k, v};
@@ -227,6 +247,17 @@ static clt_tensor *sdpa(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor 
   if (isnan(scale) || isinf(scale)) return clt__err(CLT_ERR_INVALID_ARG, "scale %g must be finite", scale), NULL;
   if (scale <= 0) scale = 1.0 / sqrt((double)E);
 
+  k = gemm_ready(k);
+  v = k ? gemm_ready(v) : NULL;
+  clt_tensor *out = v ? attend(q, k, v, mask, p, causal, scale, L, S) : NULL;
+  clt__tensor_release(k);
+  clt__tensor_release(v);
+  return out;
+}
+
+/* sdpa's ops on checked operands, k and v readable by GEMM. */
+static clt_tensor *attend(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor *mask, double p, bool causal, double scale,
+                          int64_t L, int64_t S) {
   /* scores = (q scale) k^T: the scale on q, the smaller of q and the scores */
   const int perm2[2] = {1, 0};
   int perm[CLT_MAX_DIMS];

@@ -50,6 +50,7 @@ typedef union {
   } cat;
   int dim; /* gather, scatter_add */
   int64_t pad[CLT_MAX_DIMS]; /* constant pad (lib/shape_ops.c): elements added before each dim */
+  int64_t win[12]; /* sliding windows (lib/conv.c): their geometry */
   struct {
     clt_reduction reduction;
     int64_t N, C;

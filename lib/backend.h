@@ -126,6 +126,30 @@ typedef struct clt__norm_args_s {
   clt__storage *dx, *dw, *db; /* backward: [P, S, Q] and NC values from 0; NULL: not wanted */
 } clt__norm_args;
 
+/* Sliding windows over images (lib/conv.c: im2col, col2im, max_pool2d), each one kernel with
+ * no atomics: every output element is written by one work-item. Images [NC, H, W] and windows
+ * [NC, Ho, Wo] (kernel kh x kw, stride sh, sw, padding before ph, pw, dilation dh, dw), all
+ * contiguous; x from xo, the others from 0.
+ *   CLT__WIN_IM2COL: x the image; y the columns [NC, kh kw, Ho Wo], 0 in the padding (unfold).
+ *   CLT__WIN_COL2IM: x the columns [NC, kh kw, Ho Wo]; y the image [NC, H, W]: each pixel sums
+ *     the column entries that read it (fold).
+ *   CLT__WIN_MAX: x the image; y [NC, Ho, Wo] each window's largest element, yi (int64) its
+ *     place in its image (ih W + iw): PyTorch's rule, the first largest in row-major order
+ *     unless a NaN comes later (the last NaN wins), -inf windows pointing at their first element
+ *     inside the image.
+ *   CLT__WIN_MAX_BWD: x the windows' gradient [NC, Ho, Wo], idx the forward's yi; y the
+ *     image's gradient [NC, H, W]: each pixel sums the gradients of the windows that chose it. */
+enum { CLT__WIN_IM2COL, CLT__WIN_COL2IM, CLT__WIN_MAX, CLT__WIN_MAX_BWD };
+
+typedef struct {
+  int kind;
+  clt_dtype dt;
+  int64_t NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw;
+  clt__storage *y, *yi; /* yi: CLT__WIN_MAX only */
+  const clt__storage *x, *idx; /* idx: CLT__WIN_MAX_BWD only */
+  int64_t xo;
+} clt__win_args;
+
 /* What a map gives the host (backend map): the storage's bytes to read, and/or memory whose
  * writes reach the storage at unmap. */
 enum { CLT__MAP_READ = 1, CLT__MAP_WRITE = 2 };
@@ -176,6 +200,7 @@ struct clt__backend {
    * statistics); the backward writes dx = d loss / dx, dw, db from g, x, stats and w. */
   clt_status (*norm_fwd)(clt_device *dev, const clt__norm_args *a);
   clt_status (*norm_bwd)(clt_device *dev, const clt__norm_args *a);
+  clt_status (*windows)(clt_device *dev, const clt__win_args *a);
   /* s1, s2: the optimizer's state (SGD momentum buffer; Adam m and v), n elements each. */
   clt_status (*optim_step)(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                            int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);

@@ -1,6 +1,6 @@
-/* Convolution and pooling (include/clt/nn.h), composed from strided copies (im2col, see
- * unfold_view) or gather / scatter_add with an index the host computes from the shapes, matmul
- * and reductions: every device runs them through the checked dispatch of those ops. */
+/* Convolution and pooling (include/clt/nn.h), composed from the backend's window kernels
+ * (im2col, col2im, max pooling and its gradient: lib/backend.h, clt__win_args), matmul and
+ * reductions: every device runs them through the checked dispatch of those ops. */
 #include <math.h>
 #include <string.h>
 
@@ -81,63 +81,6 @@ static clt_status window_count(geom *g, int i, int64_t in, int64_t pb, int64_t p
   return CLT_OK;
 }
 
-/* ---- im2col ----------------------------------------------------------------------------- */
-
-/* Where element (ki, kj) of window (oi, oj) reads: its place in the flattened image, or the slot
- * after the image (in[0] in[1], which holds the padding value) outside it. int64 [K L], row
- * (ki, kj), column (oi, oj); the range is known from the host, so no check reads it back.
- * inside_first: each window lists its elements inside the image first (in row-major order),
- * then its padding, so that the first largest of a window is never padding (max_pool2d: a window
- * of -inf sends its gradient to its first element in the image, as PyTorch). */
-static clt_tensor *window_index(clt_device *dev, const geom *g, bool inside_first) {
-  int64_t K, L, n, HW = g->in[0] * g->in[1];
-  size_t bytes;
-  if (clt__mul_ovf(g->k[0], g->k[1], &K) || clt__mul_ovf(g->out[0], g->out[1], &L) || clt__mul_ovf(K, L, &n) ||
-      clt__nbytes(n, CLT_INT64, &bytes) != CLT_OK)
-    return clt__err(CLT_ERR_OVERFLOW, "the window index of %lld x %lld kernel positions overflows", (long long)g->k[0] * g->k[1],
-                    (long long)g->out[0] * g->out[1]), NULL;
-  int64_t *idx = clt__malloc(bytes ? bytes : 1);
-  if (!idx) return clt__err(CLT_ERR_OOM, "cannot allocate the window index (%zu bytes)", bytes), NULL;
-  for (int64_t l = 0; l < L; l++) {
-    int64_t oi = l / g->out[1], oj = l % g->out[1], row = 0;
-    for (int pass = 0; pass < (inside_first ? 2 : 1); pass++)
-      for (int64_t ki = 0; ki < g->k[0]; ki++)
-        for (int64_t kj = 0; kj < g->k[1]; kj++) {
-          int64_t ih = oi * g->s[0] - g->p0[0] + ki * g->d[0], iw = oj * g->s[1] - g->p0[1] + kj * g->d[1];
-          bool inside = ih >= 0 && ih < g->in[0] && iw >= 0 && iw < g->in[1];
-          if (!inside_first || inside == (pass == 0)) idx[row++ * L + l] = inside ? ih * g->in[1] + iw : HW;
-        }
-  }
-  clt_tensor *t = clt__from_host(dev, CLT_INT64, 1, &n, idx);
-  clt__free_mem(idx);
-  return t;
-}
-
-/* x [N, C, H, W] (any strides) -> [N, C, H W + 1]: the image flattened, then the padding slot
- * holding v. Its gradient is g without the slot. */
-static clt_status bw_pad_slot(clt__node *n, clt_tensor *g, clt_tensor **gin) {
-  const clt__edge *e = &n->next[0];
-  int64_t st[4] = {g->strides[0], g->strides[1], e->shape[3] * g->strides[2], g->strides[2]};
-  gin[0] = clt__view_of(g, 4, e->shape, st, g->offset);
-  return gin[0] ? CLT_OK : clt_last_status();
-}
-
-static clt_tensor *pad_slot(clt_tensor *x, double v) {
-  int64_t W = x->shape[3], shape[3] = {x->shape[0], x->shape[1], x->shape[2] * W + 1};
-  clt_tensor *out = clt__full(x->st->dev, x->dtype, 3, shape, v);
-  if (!out) return NULL;
-  int64_t st[4] = {out->strides[0], out->strides[1], W, 1};
-  clt_tensor *view = x->numel ? clt__view_of(out, 4, x->shape, st, 0) : NULL;
-  clt_status s = !x->numel ? CLT_OK : view ? clt__copy_into(view, x) : clt_last_status();
-  clt__tensor_release(view);
-  if (s != CLT_OK) {
-    clt__tensor_release(out);
-    return NULL;
-  }
-  if (clt__grad_needed(1, &x) && !clt__record(&out, "pad", bw_pad_slot, 1, &x, 0, NULL)) return NULL;
-  return out;
-}
-
 clt_tensor *clt__reshaped(clt_tensor *t, int ndim, const int64_t *shape) {
   clt_tensor *c = clt__contiguous(t);
   if (c && c != t) c = clt__grad_view(c, t, "contiguous");
@@ -149,162 +92,81 @@ clt_tensor *clt__reshaped(clt_tensor *t, int ndim, const int64_t *shape) {
   return v;
 }
 
-/* The window index broadcast over N and C (stride 0, no copy): [N, C, K L]. */
-static clt_tensor *index_view(clt_tensor *idx, int64_t N, int64_t C) {
-  int64_t shape[3] = {N, C, idx->numel}, st[3] = {0, 0, 1};
-  return clt__view_of(idx, 3, shape, st, idx->offset);
+/* ---- the window kernels ----------------------------------------------------------------- */
+
+/* Each is one launch of the backend's windows entry (lib/backend.h: clt__win_args) over N C
+ * images, every output element written by one work-item: im2col and col2im (each other's
+ * gradient), max_pool2d and its gradient. (Before, im2col was strided copies per kernel row of a
+ * padded copy of the image, col2im and max_pool2d's gradient strided adds per kernel element or
+ * scatter_add's compare-and-swap loops, max_pool2d an argmax and a gather: the digits CNN's
+ * step on PoCL spent 45% of its kernel time in them.) */
+
+_Static_assert(sizeof(geom) == sizeof(((clt__node_args *)0)->win), "a node's args.win holds a geom");
+
+/* Kernel kind over x's images (contiguous, from x->offset) into y (and yi), fresh tensors. */
+static clt_status run_windows(int kind, const geom *g, const clt_tensor *x, const clt_tensor *idx, clt_tensor *y,
+                              clt_tensor *yi) {
+  if (y->numel == 0) return CLT_OK;
+  clt__win_args a = {.kind = kind, .dt = x->dtype, .NC = x->shape[0] * x->shape[1], .H = g->in[0], .W = g->in[1],
+                     .Ho = g->out[0], .Wo = g->out[1], .kh = g->k[0], .kw = g->k[1], .sh = g->s[0], .sw = g->s[1],
+                     .ph = g->p0[0], .pw = g->p0[1], .dh = g->d[0], .dw = g->d[1], .y = y->st, .yi = yi ? yi->st : NULL,
+                     .x = x->st, .idx = idx ? idx->st : NULL, .xo = x->offset};
+  return clt__run_windows(x->st->dev, &a);
 }
 
-/* ---- im2col by a strided view ------------------------------------------------------------ */
+/* Kernel kind over x [N, C, ...] into a new [N, C, ...shape] of x's dtype: NULL on failure. */
+static clt_tensor *windows(int kind, const geom *g, clt_tensor *x, const clt_tensor *idx, int nd, const int64_t *shape) {
+  int64_t full[4] = {x->shape[0], x->shape[1], shape[0], nd > 1 ? shape[1] : 0};
+  clt_tensor *xc = clt__contiguous(x);
+  if (xc && xc->numel == 0) { /* all padding (im2col) or nothing to sum (col2im): no kernel reads x */
+    clt__tensor_release(xc);
+    return clt__full(x->st->dev, x->dtype, 2 + nd, full, 0.0);
+  }
+  clt_tensor *y = xc ? clt__empty(x->st->dev, x->dtype, 2 + nd, full) : NULL;
+  if (y && run_windows(kind, g, xc, idx, y, NULL) != CLT_OK) {
+    clt__tensor_release(y);
+    y = NULL;
+  }
+  clt__tensor_release(xc);
+  return y;
+}
 
-/* Window element (ki, kj) of every window of a padded image is one strided view of it, [N, C,
- * Ho, Wo] with strides (N, C, sh H, sw W): im2col is strided copies with no index, and its
- * backward strided adds, none atomic. A row of window elements (ki, every kj) is one 5-d view
- * [N, C, kw, Ho, Wo] that walks as 4 dims (N and C merge), so the copies are one per kernel row
- * (kh launches, not kh kw: the digits CNN's step on PoCL was launch-bound, 94 launches of 35 us);
- * the adds too where windows do not overlap along the width (pooling), else one per element,
- * since one launch must not add twice to an element. (One 6-d view [N, C, kh, kw, Ho, Wo]
- * would be one copy, but OpenCL walks take 4 dims and launch the rest one index at a time: 1024
- * launches per copy in the CNN.) (Through gather and scatter_add,
- * whose float atomics are compare-and-swap loops, the digits CNN's step on PoCL spent half its
- * time in those two kernels.) Used where the padding may read as the fill value everywhere
- * outside the image: zero padding, or no padding with every window inside the image (max_pool2d,
- * whose -inf padding needs window_index's order). */
+static clt_tensor *col2im(clt_tensor *cols, const geom *g);
 
-/* pad_image's backward: g's interior. */
-static clt_status bw_pad_image(clt__node *n, clt_tensor *g, clt_tensor **gin) {
-  const clt__edge *e = &n->next[0];
-  int64_t off = g->offset + n->args.pad[0] * g->strides[2] + n->args.pad[1] * g->strides[3];
-  gin[0] = clt__view_of(g, 4, e->shape, g->strides, off);
+/* Records y = kind(x) with geometry g and backward bw; y is released on failure. */
+static clt_tensor *record_windows(clt_tensor *y, clt_tensor *x, const geom *g, const char *name, clt__backward_fn bw,
+                                  clt_tensor *saved) {
+  clt__node *n = NULL;
+  if (y && clt__grad_needed(1, &x) && !(n = clt__record(&y, name, bw, 1, &x, saved ? 1 : 0, &saved))) return NULL;
+  if (n) memcpy(n->args.win, g, sizeof *g);
+  return y;
+}
+
+static clt_tensor *im2col(clt_tensor *x, const geom *g);
+
+static clt_status bw_im2col(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  geom geo;
+  memcpy(&geo, n->args.win, sizeof geo);
+  gin[0] = col2im(g, &geo);
   return gin[0] ? CLT_OK : clt_last_status();
 }
 
-/* x [N, C, H, W] inside a [N, C, hp, wp] image of v, top rows and left columns before it. */
-static clt_tensor *pad_image(clt_tensor *x, int64_t top, int64_t left, int64_t hp, int64_t wp, double v) {
-  clt_tensor *out = clt__full(x->st->dev, x->dtype, 4, (const int64_t[]){x->shape[0], x->shape[1], hp, wp}, v);
-  clt_tensor *view = out ? clt__view_of(out, 4, x->shape, out->strides, top * wp + left) : NULL;
-  clt_status s = !out ? clt_last_status() : view ? clt__copy_into(view, x) : clt_last_status();
-  clt__tensor_release(view);
-  if (s != CLT_OK) {
-    clt__tensor_release(out);
-    return NULL;
-  }
-  clt__node *n = NULL;
-  if (clt__grad_needed(1, &x) && !(n = clt__record(&out, "pad", bw_pad_image, 1, &x, 0, NULL))) return NULL;
-  if (n) {
-    n->args.pad[0] = top;
-    n->args.pad[1] = left;
-  }
-  return out;
+static clt_status bw_col2im(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  geom geo;
+  memcpy(&geo, n->args.win, sizeof geo);
+  gin[0] = im2col(g, &geo);
+  return gin[0] ? CLT_OK : clt_last_status();
 }
 
-/* args.pad of a windows node: kh, kw, sh, sw, dh, dw, Ho, Wo. The view of xp (4-d, any strides)
- * holding window elements (ki, kj .. kj + span - 1) of every window: [N, C, span, Ho, Wo]. */
-static clt_tensor *window_view(const clt_tensor *xp, const int64_t *a, int64_t ki, int64_t kj, int64_t span) {
-  const int64_t *st = xp->strides;
-  return clt__view_of(xp, 5, (const int64_t[]){xp->shape[0], xp->shape[1], span, a[6], a[7]},
-                      (const int64_t[]){st[0], st[1], a[5] * st[3], a[2] * st[2], a[3] * st[3]},
-                      xp->offset + ki * a[4] * st[2] + kj * a[5] * st[3]);
-}
-
-/* Slots k .. k + span - 1 of every window in cols [N, C, K L] (contiguous): [N, C, span, Ho, Wo]. */
-static clt_tensor *slot_view(const clt_tensor *cols, const int64_t *a, int64_t k, int64_t span) {
-  int64_t C = cols->shape[1], KL = cols->shape[2], L = a[6] * a[7];
-  return clt__view_of(cols, 5, (const int64_t[]){cols->shape[0], C, span, a[6], a[7]},
-                      (const int64_t[]){C * KL, KL, L, a[7], 1}, cols->offset + k * L);
-}
-
-/* Window elements per view: a kernel row where its views walk as 4 dims (xp's N and C merge,
- * as they do in every contiguous image) and, for adds (add), where no two of its elements
- * land on one pixel (sw above the row's extent dw (kw - 1)); else one. */
-static int64_t row_span(const clt_tensor *xp, const int64_t *a, bool add) {
-  bool merges = xp->shape[0] == 1 || xp->shape[1] == 1 || xp->strides[0] == xp->shape[1] * xp->strides[1];
-  return merges && (!add || a[3] > a[5] * (a[1] - 1)) ? a[1] : 1;
-}
-
-/* g [N, C, K L] into the padded image's gradient: window elements added where they were read. */
-static clt_status bw_windows(clt__node *n, clt_tensor *g, clt_tensor **gin) {
-  const int64_t *a = n->args.pad;
-  clt_tensor *gx = clt__full(g->st->dev, g->dtype, 4, n->next[0].shape, 0.0);
-  clt_tensor *gc = gx ? clt__contiguous(g) : NULL;
-  clt_status s = gc ? CLT_OK : clt_last_status();
-  int64_t span = gx ? row_span(gx, a, true) : 1;
-  for (int64_t k = 0; k < a[0] * a[1] && s == CLT_OK; k += span) {
-    clt_tensor *dst = window_view(gx, a, k / a[1], k % a[1], span), *src = dst ? slot_view(gc, a, k, span) : NULL;
-    s = src ? clt__ew_run(CLT_OP_add, dst, (clt_tensor *const[]){dst, src}, 2, g->dtype, NULL, 0) : clt_last_status();
-    clt__tensor_release(dst);
-    clt__tensor_release(src);
-  }
-  clt__tensor_release(gc);
-  if (s != CLT_OK) clt__tensor_release(gx);
-  gin[0] = s == CLT_OK ? gx : NULL;
-  return s;
-}
-
-/* im2col by the strided view (see above), or NULL with no error set where it does not apply. */
-static clt_tensor *unfold_view(clt_tensor *x, const geom *g, double v, bool *applies) {
-  int64_t ext[2], hp[2];
-  bool pad = false;
-  for (int i = 0; i < 2; i++) { /* the extent the windows read, and the padded image that holds it */
-    ext[i] = (g->out[i] - 1) * g->s[i] + g->d[i] * (g->k[i] - 1) + 1;
-    hp[i] = ext[i] > g->p0[i] + g->in[i] ? ext[i] : g->p0[i] + g->in[i];
-    pad = pad || g->p0[i] > 0 || ext[i] > g->in[i];
-  }
-  *applies = x->numel > 0 && (!pad || v == 0.0);
-  if (!*applies) return NULL;
-  clt_tensor *xp = pad ? pad_image(x, g->p0[0], g->p0[1], hp[0], hp[1], v) : clt__retain(x);
-  if (!xp) return NULL;
-  int64_t a[8] = {g->k[0], g->k[1], g->s[0], g->s[1], g->d[0], g->d[1], g->out[0], g->out[1]};
-  int64_t K = a[0] * a[1];
-  clt_tensor *out = clt__empty(x->st->dev, x->dtype, 3, (const int64_t[]){x->shape[0], x->shape[1], K * a[6] * a[7]});
-  clt_status s = out ? CLT_OK : clt_last_status();
-  int64_t span = row_span(xp, a, false);
-  for (int64_t k = 0; k < K && s == CLT_OK; k += span) {
-    clt_tensor *src = window_view(xp, a, k / a[1], k % a[1], span), *dst = src ? slot_view(out, a, k, span) : NULL;
-    s = dst ? clt__copy_into(dst, src) : clt_last_status();
-    clt__tensor_release(src);
-    clt__tensor_release(dst);
-  }
-  if (s != CLT_OK) {
-    clt__tensor_release(out);
-    out = NULL;
-  }
-  clt__node *n = NULL;
-  if (out && clt__grad_needed(1, &xp) && !(n = clt__record(&out, "unfold", bw_windows, 1, &xp, 0, NULL))) out = NULL;
-  if (n) memcpy(n->args.pad, a, sizeof a);
-  clt__tensor_release(xp);
-  return out;
-}
-
-/* im2col: x [N, C, H, W] -> [N, C, K L], the padding read as v (-inf: each window's elements
- * inside the image first, see window_index). */
-static clt_tensor *unfold_core(clt_tensor *x, const geom *g, double v) {
-  bool by_view;
-  clt_tensor *u = unfold_view(x, g, v, &by_view);
-  if (by_view) return u;
-  clt_tensor *idx = window_index(x->st->dev, g, isinf(v));
-  clt_tensor *xp = idx ? pad_slot(x, v) : NULL;
-  clt_tensor *iv = xp ? index_view(idx, x->shape[0], x->shape[1]) : NULL;
-  clt_tensor *out = iv ? clt__grad_gather(clt__gather(xp, 2, iv), xp, 2, iv) : NULL;
-  clt__tensor_release(idx);
-  clt__tensor_release(xp);
-  clt__tensor_release(iv);
-  return out;
+/* im2col: x [N, C, H, W] -> [N, C, K L], zero padding. */
+static clt_tensor *im2col(clt_tensor *x, const geom *g) {
+  int64_t kl = g->k[0] * g->k[1] * g->out[0] * g->out[1];
+  return record_windows(windows(CLT__WIN_IM2COL, g, x, NULL, 1, &kl), x, g, "unfold", bw_im2col, NULL);
 }
 
 /* col2im: cols [N, C, K L] -> [N, C, H, W] (H, W: g->in), overlapping windows summed. */
-static clt_tensor *fold_core(clt_tensor *cols, const geom *g) {
-  int64_t N = cols->shape[0], C = cols->shape[1], HW = g->in[0] * g->in[1];
-  clt_tensor *idx = window_index(cols->st->dev, g, false);
-  clt_tensor *z = idx ? clt__full(cols->st->dev, cols->dtype, 3, (const int64_t[]){N, C, HW + 1}, 0.0) : NULL;
-  clt_tensor *iv = z ? index_view(idx, N, C) : NULL;
-  clt_tensor *s = iv ? clt__grad_scatter_add(clt__scatter_add(z, 2, iv, cols), z, 2, iv, cols) : NULL;
-  clt_tensor *img = s ? clt__grad_slice(clt__view_of(s, 3, (const int64_t[]){N, C, HW}, s->strides, s->offset), s, 2, 0, 1)
-                      : NULL;
-  clt_tensor *out = img ? clt__reshaped(img, 4, (const int64_t[]){N, C, g->in[0], g->in[1]}) : NULL;
-  clt_tensor *tmp[] = {idx, z, iv, s, img};
-  for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
-  return out;
+static clt_tensor *col2im(clt_tensor *cols, const geom *g) {
+  return record_windows(windows(CLT__WIN_COL2IM, g, cols, NULL, 2, g->in), cols, g, "fold", bw_col2im, NULL);
 }
 
 /* ---- options ---------------------------------------------------------------------------- */
@@ -359,7 +221,7 @@ static clt_tensor *unfold(clt_tensor *x, int64_t kh, int64_t kw, const clt_conv2
   if (check_float(x, "x") != CLT_OK || check_rank(x, 4, "x", "[N, C, H, W]") != CLT_OK ||
       unfold_opts(o, kh, kw, &g) != CLT_OK || conv_geometry("x", x, o, false, &g) != CLT_OK)
     return NULL;
-  clt_tensor *u = unfold_core(x, &g, 0.0);
+  clt_tensor *u = im2col(x, &g);
   clt_tensor *out = u ? clt__reshaped(u, 3, (const int64_t[]){x->shape[0], x->shape[1] * kh * kw, g.out[0] * g.out[1]}) : NULL;
   clt__tensor_release(u);
   return out;
@@ -382,7 +244,7 @@ static clt_tensor *fold(clt_tensor *cols, int64_t oh, int64_t ow, int64_t kh, in
                     SHAPE(a, cols), (long long)cols->shape[2], (long long)oh, (long long)ow, (long long)g.out[0],
                     (long long)g.out[1]), NULL;
   clt_tensor *c3 = clt__reshaped(cols, 3, (const int64_t[]){cols->shape[0], cols->shape[1] / K, K * cols->shape[2]});
-  clt_tensor *out = c3 ? fold_core(c3, &g) : NULL;
+  clt_tensor *out = c3 ? col2im(c3, &g) : NULL;
   clt__tensor_release(c3);
   return out;
 }
@@ -429,7 +291,7 @@ static clt_tensor *add_bias(clt_tensor *y, clt_tensor *b) {
 /* conv2d on checked 4-d x and w: (w [G, Cout/G, Cin/G K]) @ (unfold(x) [N, G, Cin/G K, L]). */
 static clt_tensor *conv2d_core(clt_tensor *x, clt_tensor *w, clt_tensor *b, const geom *g, int64_t G) {
   int64_t N = x->shape[0], cin = x->shape[1], cout = w->shape[0], K = g->k[0] * g->k[1], L = g->out[0] * g->out[1];
-  clt_tensor *u = unfold_core(x, g, 0.0);
+  clt_tensor *u = im2col(x, g);
   clt_tensor *u4 = u ? clt__reshaped(u, 4, (const int64_t[]){N, G, cin / G * K, L}) : NULL;
   clt_tensor *wv = u4 ? clt__reshaped(w, 3, (const int64_t[]){G, cout / G, cin / G * K}) : NULL;
   clt_tensor *y = wv ? clt__grad_matmul(clt__matmul(wv, u4), wv, u4) : NULL;
@@ -534,7 +396,7 @@ static clt_tensor *conv_transpose2d(clt_tensor *x, clt_tensor *w, clt_tensor *b,
   }
   if (wt) y = clt__grad_matmul(clt__matmul(wt, xv), wt, xv);
   if (y) y3 = clt__reshaped(y, 3, (const int64_t[]){N, cout, K * HW});
-  if (y3) img = fold_core(y3, &g);
+  if (y3) img = col2im(y3, &g);
   clt_tensor *out = add_bias(img, b);
   clt_tensor *tmp[] = {xv, wv, wt, y, y3, img};
   for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
@@ -566,31 +428,38 @@ static clt_status pool_geometry(const clt_tensor *x, int64_t kh, int64_t kw, con
   return CLT_OK;
 }
 
-/* The first largest of each window: argmax over the window dim of the unfolded x (padding -inf),
- * then a gather, whose gradient goes to that one element. */
+/* max_pool2d's gradient: each pixel sums the gradients of the windows whose largest it was. */
+static clt_status bw_max_pool2d(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  geom geo;
+  memcpy(&geo, n->args.win, sizeof geo);
+  clt_tensor *idx = clt__saved(n, 0);
+  gin[0] = idx ? windows(CLT__WIN_MAX_BWD, &geo, g, idx, 2, geo.in) : NULL;
+  return gin[0] ? CLT_OK : clt_last_status();
+}
+
+/* Each window's largest element and its place in the image, saved for the backward (PyTorch's
+ * tie and NaN rule: lib/backend.h, CLT__WIN_MAX). */
 static clt_tensor *max_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const clt_pool2d_opts *o) {
   geom g;
   if (pool_geometry(x, kh, kw, o, true, &g) != CLT_OK) return NULL;
-  int64_t N = x->shape[0], C = x->shape[1], K = kh * kw, L = g.out[0] * g.out[1];
-  clt_tensor *u = unfold_core(x, &g, -INFINITY);
-  clt_tensor *u4 = u ? clt__reshaped(u, 4, (const int64_t[]){N, C, K, L}) : NULL;
-  clt_tensor *am = u4 ? clt__empty(x->st->dev, CLT_INT64, 4, (const int64_t[]){N, C, 1, L}) : NULL;
-  clt_tensor *v = NULL, *out = NULL;
-  clt_status s = am ? CLT_OK : clt_last_status();
-  if (am && am->numel > 0) {
-    clt__reduce_args r = {.op = CLT__R_ARGMAX, .in = u4->st, .dt = u4->dtype,
-                          .L = {.A = N * C, .R = K, .B = L, .sA = K * L, .sR = L, .sB = 1, .off = u4->offset},
-                          .odt = u4->dtype, .idx = am->st};
-    s = clt__run_reduce(x->st->dev, &r);
+  int64_t shape[4] = {x->shape[0], x->shape[1], g.out[0], g.out[1]};
+  clt_tensor *xc = clt__contiguous(x), *y = NULL, *yi = NULL;
+  if (xc && xc->numel) { /* else windows of padding only, or none */
+    y = clt__empty(x->st->dev, x->dtype, 4, shape);
+    yi = y ? clt__empty(x->st->dev, CLT_INT64, 4, shape) : NULL;
+  } else if (xc) {
+    y = clt__full(x->st->dev, x->dtype, 4, shape, -INFINITY);
+    yi = y ? clt__full(x->st->dev, CLT_INT64, 4, shape, -1) : NULL;
   }
-  if (s == CLT_OK && am) {
-    clt__range_set(am->st, 0, K - 1); /* argmax's results, so the gather reads nothing back */
-    v = clt__grad_gather(clt__gather(u4, 2, am), u4, 2, am);
+  clt_status s = !yi ? clt_last_status() : xc->numel ? run_windows(CLT__WIN_MAX, &g, xc, NULL, y, yi) : CLT_OK;
+  clt__tensor_release(xc);
+  if (s != CLT_OK) {
+    clt__tensor_release(y);
+    y = NULL;
   }
-  if (v) out = clt__reshaped(v, 4, (const int64_t[]){N, C, g.out[0], g.out[1]});
-  clt_tensor *tmp[] = {u, u4, am, v};
-  for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
-  return out;
+  y = record_windows(y, x, &g, "max_pool2d", bw_max_pool2d, yi);
+  clt__tensor_release(yi);
+  return y;
 }
 
 /* Window sums times 1 / (each window's divisor), a constant made on the host. */
@@ -618,7 +487,7 @@ static clt_tensor *avg_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const clt_p
   clt_tensor *scale = clt__from_host(x->st->dev, x->dtype, 1, &L, inv);
   clt__free_mem(inv);
   const int dim2[1] = {2};
-  clt_tensor *u = scale ? unfold_core(x, &g, 0.0) : NULL;
+  clt_tensor *u = scale ? im2col(x, &g) : NULL;
   clt_tensor *u4 = u ? clt__reshaped(u, 4, (const int64_t[]){N, C, K, L}) : NULL;
   clt_tensor *s = u4 ? clt__grad_reduce(clt__sum(u4, 1, dim2, false), u4, CLT__RK_SUM, 1, dim2, 0) : NULL;
   clt_tensor *m = s ? clt__rec_binary(CLT_OP_mul, s, scale) : NULL;

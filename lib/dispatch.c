@@ -397,6 +397,34 @@ clt_status clt__run_norm_bwd(clt_device *dev, const clt__norm_args *a) {
   return no16(a->dt, "norm_bwd") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_norm_bwd, a);
 }
 
+/* ---- sliding windows -------------------------------------------------------------------- */
+
+static clt_status call_windows(clt_device *dev, const void *a) { return dev->be->windows(dev, a); }
+/* y: the columns (im2col), the image (col2im, the pooling gradient) or the windows (max); yi:
+ * the windows' indices (max). */
+static bool span_windows(const void *a, int k, clt__span *o) {
+  const clt__win_args *x = a;
+  int64_t img = x->NC * x->H * x->W, win = x->NC * x->Ho * x->Wo;
+  if (k == 1) {
+    if (x->kind != CLT__WIN_MAX || !run(o, 0, win, CLT_INT64)) return false;
+    o->exact = true;
+    return true;
+  }
+  return run(o, 0, x->kind == CLT__WIN_IM2COL ? win * x->kh * x->kw : x->kind == CLT__WIN_MAX ? win : img, x->dt);
+}
+static const char *what_windows(const void *a) {
+  static const char *const names[] = {"im2col", "col2im", "max_pool2d", "max_pool2d's gradient"};
+  return names[((const clt__win_args *)a)->kind];
+}
+static const clt__entry entry_windows = {
+    "windows", "dispatch(windows)", call_windows, sizeof(clt__win_args), 4, 2,
+    {ST(clt__win_args, y), ST(clt__win_args, yi), ST(clt__win_args, x), ST(clt__win_args, idx)},
+    {"y", "indices"}, span_windows, what_windows};
+
+clt_status clt__run_windows(clt_device *dev, const clt__win_args *a) {
+  return no16(a->dt, "windows") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_windows, a);
+}
+
 typedef struct {
   const clt__optim_hp *hp;
   clt_dtype dt;

@@ -4,6 +4,7 @@
  * tools/make_attn_refs.py); dropout by statistics and by its seed; bad arguments; a fault sweep. */
 #include <stdio.h>
 
+#include "dispatch.h"
 #include "tu.h"
 
 static char fixture_path[512];
@@ -448,6 +449,64 @@ START_TEST(attn_survives_every_fault) {
 }
 END_TEST
 
+/* ---- heads split from one projection ---------------------------------------------------- */
+
+static const clt__backend *real_be;
+static const clt__storage *watched;
+static int watched_copies;
+
+static clt_status counting_copy(clt_device *dev, const clt__iter *it, clt__storage *dst, const clt__storage *src,
+                                size_t esize) {
+  if (src == watched) watched_copies++;
+  return real_be->copy(dev, it, dst, src, esize);
+}
+
+/* Multi-head attention's q, k and v split from one projection x [B, T, 3 H E] as views
+ * [B, H, T, E] (tools/models.c: split_heads): the batch dims of k and v do not merge into one
+ * GEMM stride, so each is copied once, for the forward's and the backward's products alike
+ * (each product copied them again: 4 copies of x's elements, 2 now). The answer and x's
+ * gradient are those of contiguous q, k and v. */
+START_TEST(sdpa_split_heads_copied_once) {
+  clt_device *dev = TU_DEV;
+  enum { B = 2, T = 3, H = 2, E = 4 };
+  double *xv = pattern(B * T * 3 * H * E, 7), loss[2], *grad[2];
+  for (int contiguous = 0; contiguous < 2; contiguous++) {
+    clt_scope_begin();
+    clt_tensor *x = clt_from_host(dev, CLT_FLOAT64, 3, (const int64_t[]){B, T, 3 * H * E}, xv);
+    ck_assert(x && clt_set_requires_grad(x, true) == CLT_OK);
+    clt_tensor *h[3];
+    for (int i = 0; i < 3; i++) {
+      clt_tensor *s = clt_slice(x, 2, i * H * E, (i + 1) * H * E, 1);
+      h[i] = clt_transpose(clt_reshape(s, 4, (const int64_t[]){B, T, H, E}), 1, 2);
+      if (contiguous) h[i] = clt_contiguous(h[i]);
+    }
+    real_be = clt__device_swap_backend(dev, NULL);
+    clt__backend counting = *real_be;
+    counting.copy = counting_copy;
+    clt__device_swap_backend(dev, &counting);
+    watched = x->st;
+    watched_copies = 0;
+    clt_tensor *y = clt_scaled_dot_product_attention(h[0], h[1], h[2], NULL, 0, false, 0);
+    clt_tensor *l = clt_sum(clt_square(y), CLT_ALL_DIMS, false);
+    clt_status st = l ? clt_backward(l, NULL) : clt_last_status();
+    clt__device_swap_backend(dev, real_be);
+    ck_assert_msg(st == CLT_OK, "%s", clt_last_error());
+    if (!contiguous)
+      ck_assert_msg(watched_copies <= 2, "on %s: %d copies of the projection's elements, not 2", clt_device_spec(dev),
+                    watched_copies);
+    ck_assert(clt_item(l, &loss[contiguous]) == CLT_OK);
+    grad[contiguous] = tu_values(clt_grad(x));
+    clt_scope_end();
+  }
+  ck_assert_msg(loss[0] == loss[1], "%.17g against %.17g", loss[0], loss[1]);
+  for (int i = 0; i < B * T * 3 * H * E; i++)
+    ck_assert_msg(grad[0][i] == grad[1][i], "x's gradient at %d: %.17g against %.17g", i, grad[0][i], grad[1][i]);
+  free(grad[0]);
+  free(grad[1]);
+  free(xv);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("attn");
   TCase *tc = tu_tcase("attn");
@@ -456,6 +515,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, embedding_gradcheck);
   TU_DEVICES(tc, sdpa_matches_naive);
   TU_DEVICES(tc, sdpa_gradcheck);
+  TU_DEVICES(tc, sdpa_split_heads_copied_once);
   TU_DEVICES(tc, sdpa_matches_pytorch);
   TU_DEVICES(tc, sdpa_dropout);
   TU_DEVICES(tc, attn_errors_name_the_argument);

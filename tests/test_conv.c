@@ -63,6 +63,20 @@ static const tcase cases[] = {
     {"avg_pool2d count_include_pad", AVGPOOL, 4, {1, 2, 5, 5}, {0}, false, .k = {3, 2}, .s = {2, 2}, .p = {1, 1}, .ceil = true},
     {"avg_pool2d exclude_pad", AVGPOOL, 4, {1, 1, 5, 6}, {0}, false, .k = {3, 3}, .s = {2, 2}, .p = {1, 1}, .ceil = true,
      .exclude = true},
+    /* the window kernels' forms (kernels/conv.cl): 3x3 and 2x2 taps written out, windows that
+     * overlap (each pixel's gradient summed over several windows), windows apart (one tap per
+     * pixel, pixels between windows), padding, dilation, ceil_mode */
+    {"max_pool2d 3x3 overlapping padded", MAXPOOL, 4, {2, 2, 5, 6}, {0}, false, .k = {3, 3}, .s = {1, 1}, .p = {1, 1}},
+    {"max_pool2d 2x2 overlapping dilated", MAXPOOL, 4, {1, 2, 6, 5}, {0}, false, .k = {2, 2}, .s = {1, 1}, .p = {1, 1},
+     .d = {2, 2}},
+    {"max_pool2d 2x2 apart padded ceil", MAXPOOL, 4, {1, 2, 7, 8}, {0}, false, .k = {2, 2}, .s = {3, 3}, .p = {1, 0},
+     .ceil = true},
+    {"max_pool2d 1x3 apart dilated", MAXPOOL, 4, {1, 1, 4, 11}, {0}, false, .k = {1, 3}, .s = {2, 5}, .d = {1, 2}},
+    {"conv2d 3x3 padded", CONV2D, 4, {2, 3, 5, 4}, {4, 3, 3, 3}, true, .p = {1, 1}},
+    {"fold 3x3 dilated", FOLD, 3, {1, 18, 24}, {0}, false, .k = {3, 3}, .s = {2, 1}, .p = {1, 2}, .d = {2, 1}, .out = {7, 6}},
+    {"avg_pool2d 2x2 apart", AVGPOOL, 4, {1, 2, 5, 4}, {0}, false, .k = {2, 2}},
+    {"unfold 2x2 apart", UNFOLD, 4, {1, 2, 7, 8}, {0}, false, .k = {2, 2}, .s = {3, 3}, .p = {1, 0}},
+    {"fold 2x2 apart", FOLD, 3, {1, 8, 9}, {0}, false, .k = {2, 2}, .s = {3, 3}, .p = {1, 0}, .out = {7, 8}},
     {"adaptive_avg_pool2d", ADAPTIVE, 4, {1, 2, 7, 5}, {0}, false, .out = {3, 4}},
     {"adaptive_avg_pool2d up", ADAPTIVE, 4, {1, 1, 3, 2}, {0}, false, .out = {4, 3}},
 };
@@ -414,6 +428,55 @@ START_TEST(conv_matches_pytorch) {
 }
 END_TEST
 
+/* ---- max_pool2d's choice ---------------------------------------------------------------- */
+
+/* The window's element that takes the gradient, as PyTorch's CPU and CUDA kernels choose it:
+ * the first largest in row-major order, a NaN over any number and a later NaN over an earlier
+ * one (torch 2.15: max_pool2d over [[nan, 1], [nan, 2]] gives index 2), an all -inf window its
+ * first element inside the image. One window per image here, every form of the kernel (2x2,
+ * 3x3, any size), both dtypes. */
+START_TEST(max_pool2d_ties_and_nans_choose_as_pytorch) {
+  clt_device *dev = TU_DEV;
+  static const struct {
+    int64_t k;
+    double x[9];
+    int want; /* the place that gets the gradient */
+    bool nan;
+  } cases[] = {
+      {2, {NAN, 1, NAN, 2}, 2, true},
+      {2, {1, NAN, 3, 3}, 1, true},
+      {2, {2, 5, 5, 1}, 1, false},
+      {3, {0, 4, NAN, 4, NAN, NAN, 9, 4, -1}, 5, true},
+      {3, {-1, 7, 0, 7, 2, 7, 7, 1, 7}, 1, false},
+      {1, {NAN}, 0, true},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+    for (int dt = 0; dt < 2; dt++)
+      for (int pad = 0; pad < 2; pad++) { /* pad: a 1-wide border of -inf windows' padding around it */
+        int64_t k = cases[c].k, n = k * k;
+        clt_scope_begin();
+        clt_tensor *x = clt_from_host(dev, CLT_FLOAT64, 4, (const int64_t[]){1, 1, k, k}, cases[c].x);
+        x = clt_cast(x, dt ? CLT_FLOAT64 : CLT_FLOAT32);
+        ck_assert(clt_set_requires_grad(x, true) == CLT_OK);
+        clt_pool2d_opts o = {.stride = {k + 2, k + 2}};
+        clt_tensor *y = pad && k > 1 ? clt_max_pool2d(x, k + 1, k + 1, &(clt_pool2d_opts){.stride = {9, 9}, .padding = {1, 1}})
+                                     : clt_max_pool2d(x, k, k, &o);
+        ck_assert_msg(y != NULL, "%s", clt_last_error());
+        double got;
+        ck_assert(clt_item(clt_sum(y, CLT_ALL_DIMS, false), &got) == CLT_OK);
+        ck_assert_msg(cases[c].nan ? isnan(got) : got == cases[c].x[cases[c].want], "case %zu on %s: %g", c,
+                      clt_device_spec(dev), got);
+        ck_assert(clt_backward(clt_sum(y, CLT_ALL_DIMS, false), NULL) == CLT_OK);
+        double *g = tu_values(clt_grad(x));
+        for (int64_t i = 0; i < n; i++)
+          ck_assert_msg(g[i] == (i == cases[c].want), "case %zu (%s, pad %d) on %s: gradient %g at %lld", c,
+                        dt ? "float64" : "float32", pad, clt_device_spec(dev), g[i], (long long)i);
+        free(g);
+        clt_scope_end();
+      }
+}
+END_TEST
+
 /* ---- errors ----------------------------------------------------------------------------- */
 
 START_TEST(conv_errors_name_the_argument) {
@@ -507,12 +570,11 @@ START_TEST(conv_empty_batch) {
 }
 END_TEST
 
-/* conv2d and avg_pool2d (zero padding) and max_pool2d without padding take their windows as
- * strided views (copies forward, strided adds backward), not through gather and scatter_add: the
- * index those need came from the host on every call, and scatter_add's float atomics are
- * compare-and-swap loops (half of the digits CNN's step on PoCL). Here a backend that refuses
- * gather and scatter_add still runs conv2d and avg_pool2d, forward and backward, to the answer
- * of the real one (max_pool2d still gathers each window's largest element). */
+/* Convolutions, pooling, unfold and fold take their windows through the backend's window
+ * kernels (lib/backend.h: clt__win_args), not through gather and scatter_add: the index those
+ * need came from the host on every call, and scatter_add's float atomics are compare-and-swap
+ * loops (half of the digits CNN's step on PoCL). Here a backend that refuses gather and
+ * scatter_add still runs them all, forward and backward, to the answer of the real one. */
 static clt_status refuse_gather(clt_device *dev, const clt__iter *it, int dim, clt__storage *out, const clt__storage *x,
                                 const clt__storage *idx, clt_dtype dt, clt_dtype idt) {
   (void)dev, (void)it, (void)dim, (void)out, (void)x, (void)idx, (void)dt, (void)idt;
@@ -532,7 +594,9 @@ static double windows_loss(clt_device *dev) {
   ck_assert(x && w && clt_set_requires_grad(x, true) == CLT_OK && clt_set_requires_grad(w, true) == CLT_OK);
   clt_tensor *h = clt_conv2d(x, w, NULL, &(clt_conv2d_opts){.padding = {1, 2}, .stride = {1, 2}, .dilation = {2, 1}});
   clt_tensor *p = clt_avg_pool2d(h, 2, 2, &(clt_pool2d_opts){.padding = {1, 1}, .stride = {1, 1}});
-  clt_tensor *loss = clt_sum(clt_square(p), CLT_ALL_DIMS, false);
+  clt_tensor *m = clt_max_pool2d(p, 3, 3, &(clt_pool2d_opts){.padding = {1, 1}, .stride = {1, 1}, .ceil_mode = true});
+  clt_tensor *t = clt_conv_transpose2d(m, w, NULL, &(clt_conv_transpose2d_opts){.stride = {2, 1}});
+  clt_tensor *loss = clt_sum(clt_square(t), CLT_ALL_DIMS, false);
   double gx = 0, gw = 0;
   if (loss && clt_backward(loss, NULL) == CLT_OK && clt_item(loss, &l) == CLT_OK &&
       clt_item(clt_sum(clt_mul(clt_grad(x), x), CLT_ALL_DIMS, false), &gx) == CLT_OK &&
@@ -630,6 +694,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, conv_empty_batch);
   TU_DEVICES(tc, conv_mixed_devices);
   TU_DEVICES(tc, conv_windows_need_no_gather);
+  TU_DEVICES(tc, max_pool2d_ties_and_nans_choose_as_pytorch);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -49,10 +49,9 @@ CLT_API clt_tensor *clt_dropout(clt_tensor *x, double p, bool train);
 
 /* Every function here takes float32 or float64 tensors of one dtype on one device (weights and
  * bias too; CLT_ERR_DTYPE otherwise), with any strides, batched (x [N, C, H, W]; conv1d
- * [N, C, L]); other ranks are CLT_ERR_SHAPE. They are built from other ops, so they run on every
- * device: im2col as kh kw strided copies of the (zero-)padded input (its gradient strided adds),
- * or, where the padding must read as -inf (max_pool2d with padding) and for fold, gather /
- * scatter_add with an int64 index computed on the host; then matmul or reductions. Bad sizes or options give
+ * [N, C, L]); other ranks are CLT_ERR_SHAPE. They are built from a few window kernels every
+ * backend has (im2col, col2im, max pooling and its gradient; no atomics, so the same inputs give
+ * the same bits), then matmul or reductions. Bad sizes or options give
  * CLT_ERR_SHAPE or CLT_ERR_INVALID_ARG naming the function, the argument and the shapes.
  *
  * Options: pass NULL, or a zero-initialised struct, for PyTorch's defaults. A zero stride or
@@ -110,8 +109,7 @@ CLT_API clt_tensor *clt_conv_transpose2d(clt_tensor *x, clt_tensor *w, clt_tenso
 /* torch.nn.functional.max_pool2d: the largest value of each window (padding counts as -inf). The
  * gradient goes to one element per window, as PyTorch's: the first largest in row-major window
  * order, never the padding (a window of -inf: its first element inside the input). A NaN wins
- * its window (value NaN); with two NaNs in a window the gradient goes to the first, where
- * PyTorch's goes to the last. */
+ * its window (value NaN); with two NaNs in a window the gradient goes to the last, as PyTorch's. */
 CLT_API clt_tensor *clt_max_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const clt_pool2d_opts *opts);
 /* torch.nn.functional.avg_pool2d: window sums divided by the window's size within the padded
  * input (count_include_pad, the default) or by its count of input elements (exclude_pad). No

@@ -208,6 +208,7 @@ const clt__backend clt__cl_backend = {
     .ce_bwd = clt__cl_ce_bwd,
     .norm_fwd = clt__cl_norm_fwd,
     .norm_bwd = clt__cl_norm_bwd,
+    .windows = clt__cl_windows,
     .optim_step = clt__cl_optim_step,
     .wrap_host = clt__cl_wrap_host,
     .wrap_handle = clt__cl_wrap_handle,

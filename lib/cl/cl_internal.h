@@ -212,6 +212,9 @@ typedef struct {
  * function fills with a clt__cl_walk, launching once per piece, splitting walks of more dims or
  * elements than clt_walk holds. */
 clt_status clt__cl_launch_iter(clt__cl_dev *d, clt__cl_args *a, cl_uint walk_arg, const clt__iter *it);
+/* magic and shift for dividing n < 2^31 by d (1 <= d < 2^31) in a kernel:
+ * n / d = (mul_hi(n, magic) + n) >> shift (program.c). */
+void clt__cl_divisor(uint64_t d, cl_uint *magic, cl_uint *shift);
 
 /* With the GPU-shaped kernels, a copy along it (operand 0 dst, 1 src) whose two operands step
  * by one element along different dims goes through tiles in local memory (transpose.c); *done
@@ -273,6 +276,8 @@ clt_status clt__cl_ce_bwd(clt_device *dev, const clt__ce_args *a);
 /* Normalization (norm.c, kernels/norm.cl). */
 clt_status clt__cl_norm_fwd(clt_device *dev, const clt__norm_args *a);
 clt_status clt__cl_norm_bwd(clt_device *dev, const clt__norm_args *a);
+/* im2col, col2im and max pooling (conv.c, kernels/conv.cl). */
+clt_status clt__cl_windows(clt_device *dev, const clt__win_args *a);
 clt_status clt__cl_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                               int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
 

@@ -580,7 +580,7 @@ clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_args *a, size_t inn
 
 /* Division by the invariant d (1 <= d < 2^31) for n < 2^31: n / d = (mul_hi(n, magic) + n) >> shift
  * ("Division by invariant integers using multiplication", Granlund and Montgomery, 1994). */
-static void walk_divisor(uint64_t d, cl_uint *magic, cl_uint *shift) {
+void clt__cl_divisor(uint64_t d, cl_uint *magic, cl_uint *shift) {
   cl_uint s = 0;
   while (((uint64_t)1 << s) < d) s++;
   *magic = (cl_uint)((((uint64_t)1 << 32) * (((uint64_t)1 << s) - d)) / d + 1);
@@ -648,7 +648,7 @@ static clt_status launch_walk(clt__cl_dev *d, clt__cl_args *a, cl_uint walk_arg,
   for (int j = 0; j < CLT__WALK_DIMS; j++) {
     int64_t n = j < pad ? 1 : it->shape[j - pad];
     w.shape[j] = n;
-    if (j < CLT__WALK_DIMS - 1) walk_divisor((uint64_t)n, &w.magic[j], &w.shift[j]);
+    if (j < CLT__WALK_DIMS - 1) clt__cl_divisor((uint64_t)n, &w.magic[j], &w.shift[j]);
     for (int q = 0; q < it->nops; q++) w.stride[q][j] = j < pad ? 0 : it->strides[q][j - pad];
   }
   for (int q = 0; q < it->nops; q++) w.offset[q] = it->offset[q];

@@ -178,6 +178,7 @@ static const clt__backend host_backend = {
     .ce_bwd = clt__host_ce_bwd,
     .norm_fwd = clt__host_norm_fwd,
     .norm_bwd = clt__host_norm_bwd,
+    .windows = clt__host_windows,
     .optim_step = clt__host_optim_step,
     .map = host_map,
     .unmap = host_unmap,
