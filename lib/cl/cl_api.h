@@ -58,6 +58,8 @@
   X(void *, clEnqueueMapBuffer, (cl_command_queue, cl_mem, cl_bool, cl_map_flags, size_t, size_t, cl_uint,       \
                                  const cl_event *, cl_event *, cl_int *))                                        \
   X(cl_int, clEnqueueUnmapMemObject, (cl_command_queue, cl_mem, void *, cl_uint, const cl_event *, cl_event *))  \
+  X(cl_int, clEnqueueMarkerWithWaitList, (cl_command_queue, cl_uint, const cl_event *, cl_event *))              \
+  X(cl_int, clEnqueueBarrierWithWaitList, (cl_command_queue, cl_uint, const cl_event *, cl_event *))             \
   X(cl_event, clCreateUserEvent, (cl_context, cl_int *))                                                         \
   X(cl_int, clSetUserEventStatus, (cl_event, cl_int))                                                            \
   X(cl_int, clSetEventCallback, (cl_event, cl_int, void(CL_CALLBACK *)(cl_event, cl_int, void *), void *))       \
@@ -140,6 +142,8 @@ extern clt__clblast_api clt__clblast_fn;
 #define clEnqueueCopyBuffer clt__cl_fn.p_clEnqueueCopyBuffer
 #define clEnqueueMapBuffer clt__cl_fn.p_clEnqueueMapBuffer
 #define clEnqueueUnmapMemObject clt__cl_fn.p_clEnqueueUnmapMemObject
+#define clEnqueueMarkerWithWaitList clt__cl_fn.p_clEnqueueMarkerWithWaitList
+#define clEnqueueBarrierWithWaitList clt__cl_fn.p_clEnqueueBarrierWithWaitList
 #define clCreateUserEvent clt__cl_fn.p_clCreateUserEvent
 #define clSetUserEventStatus clt__cl_fn.p_clSetUserEventStatus
 #define clSetEventCallback clt__cl_fn.p_clSetEventCallback
