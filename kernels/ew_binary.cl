@@ -68,7 +68,8 @@ T clt_ipow(T a, T b) {
     CLT_WALK_BEGIN(it);                                                                            \
       T x = CLT_LOAD(a, off1), y = CLT_LOAD(b, off2);                                              \
       CLT_OSTORE_##OT(out, off0, (OT)K(x, y, 0));                                                  \
-  }
+  }                                                                                                \
+  CLT_BINARY_WIDE_##OT(FWD, K(v, w, 0), CLT_NO_PARAMS)
 
 #define CLT_SCALAR_KERNELS(FWD, FWD_S, K, OT, X, Y, SC)                                            \
   __kernel void FWD(__global CLT_OST_##OT *out, long oo, __global const CLT_ST *in, long io, long n, \
@@ -83,7 +84,21 @@ T clt_ipow(T a, T b) {
     CLT_WALK_BEGIN(it);                                                                            \
       T v = CLT_LOAD(in, off1);                                                                    \
       CLT_OSTORE_##OT(out, off0, (OT)K(X, Y, SC));                                                 \
-  }
+  }                                                                                                \
+  CLT_SCALAR_WIDE_##OT(FWD, K(X, Y, SC))
+
+/* <op>_fwd_w, <op>_fwd_c_w, <op>_fwd_rc_w: 16 elements per work-item, for 16-bit results on CPU
+ * devices (common.clh: CLT_WIDE); the scalar forms read v where the one-element kernels do. */
+#define CLT_NO_PARAMS
+#ifdef CLT_WLOAD
+#define CLT_BINARY_WIDE_T(FWD, E, PARAMS) CLT_WIDE_KERNEL2(FWD##_w, E, PARAMS)
+#define CLT_SCALAR_WIDE_T(FWD, E) CLT_WIDE_KERNEL1(FWD##_w, E)
+#else
+#define CLT_BINARY_WIDE_T(FWD, E, PARAMS)
+#define CLT_SCALAR_WIDE_T(FWD, E)
+#endif
+#define CLT_BINARY_WIDE_clt_bool(FWD, E, PARAMS)
+#define CLT_SCALAR_WIDE_clt_bool(FWD, E)
 
 /* The kernels of each row (lib/optable.h), for the dtypes its rule takes, and the scalar forms
  * its forms column names: a op s takes p0 as b (sc 1), s op b as a (sc 0). */

@@ -115,7 +115,15 @@ T clt_div_b2(T a, T b) { return fabs(b) >= CLT_SQRT_MIN && fabs(b) <= CLT_SQRT_M
     CLT_WALK_BEGIN(it);                                                                              \
       T gv = CLT_LOAD(g, off1), sv = CLT_LOAD(s, off2);                                              \
       CLT_STORE(out, off0, G(gv, sv, p0, p1));                                                       \
-  }
+  }                                                                                                  \
+  CLT_GRAD2_WIDE(NAME, G)
+/* <kernel>_w: 16 elements per work-item, for 16-bit dtypes on CPU devices (common.clh: CLT_WIDE) */
+#ifdef CLT_WLOAD
+#define CLT_GRAD_PARAMS , T p0, T p1
+#define CLT_GRAD2_WIDE(NAME, G) CLT_WIDE_KERNEL2(NAME##_w, G(v, w, p0, p1), CLT_GRAD_PARAMS)
+#else
+#define CLT_GRAD2_WIDE(NAME, G)
+#endif
 
 #define CLT_GRAD3(NAME, NAME_S, G)                                                                   \
   __kernel void NAME(__global CLT_ST *out, long oo, __global const CLT_ST *g, long go,                \

@@ -84,7 +84,15 @@ T clt_gelu_tanh(T x) { /* common.clh: CLT_GELU_TANH_U */
     CLT_WALK_BEGIN(it);                                                                           \
       T a = CLT_LOAD(in, off1);                                                                   \
       CLT_OSTORE_##OT(out, off0, K(a, p0, p1));                                                   \
-  }
+  }                                                                                               \
+  CLT_UNARY_WIDE_##OT(FWD, K)
+/* <op>_fwd_w: 16 elements per work-item, for 16-bit results on CPU devices (common.clh: CLT_WIDE) */
+#ifdef CLT_WLOAD
+#define CLT_UNARY_WIDE_T(FWD, K) CLT_WIDE_KERNEL1(FWD##_w, K(v, p0, p1))
+#else
+#define CLT_UNARY_WIDE_T(FWD, K)
+#endif
+#define CLT_UNARY_WIDE_clt_bool(FWD, K)
 
 #define CLT_UNARY_ROW(name, v, rule, params, g, dom, doc) CLT_UNARY_##rule(name##_fwd, name##_fwd_s, K_##name)
 #if CLT_IS_FLOAT || CLT_IS_INT

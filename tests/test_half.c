@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "clt/io.h"
+#include "ew.h"
 #include "tu.h"
 
 static const clt_dtype half_types[2] = {CLT_FLOAT16, CLT_BFLOAT16};
@@ -679,6 +680,110 @@ START_TEST(chains_run_repeatedly) {
 }
 END_TEST
 
+/* Contiguous 16-bit operands take the wide kernels on CPU devices (16 elements per work-item,
+ * the run's end element by element; common.clh: CLT_WIDE), strided ones the one-element kernels:
+ * both give the same bits for every elementwise row, forward and (unary rows) backward, and for
+ * the casts to and from float32, at lengths around the width, from an odd element offset too,
+ * over values that include zeros, subnormals, the largest finite, inf and NaN (quiet and
+ * signalling: a cast keeps the payload; an op's NaN result is any NaN, see assert_same_bits). */
+static uint16_t wide_bits(clt_dtype dt, int64_t i, int which) {
+  static const uint16_t f16[] = {0x0000, 0x8000, 0x0001, 0x83ff, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0xfc01, 0x3c00, 0x3555};
+  static const uint16_t bf16[] = {0x0000, 0x8000, 0x0001, 0x807f, 0x7f7f, 0xff7f, 0x7f80, 0xff80, 0x7fc0, 0xff81, 0x3f80, 0x3eab};
+  int64_t k = i * 7 + which * 5;
+  if (k % 3 == 0) return (dt == CLT_FLOAT16 ? f16 : bf16)[(k / 3) % 12];
+  uint32_t h = (uint32_t)(k * 2654435761u) >> 7; /* ordinary values of either sign around 1 */
+  return (uint16_t)((dt == CLT_FLOAT16 ? 0x3000 : 0x3e00) + (h & 0x1fff)) | (uint16_t)(h & 0x8000);
+}
+
+/* bits[i] of n elements as a contiguous tensor at element offset off, and as a view that steps by 2 */
+static void wide_pair(clt_device *dev, clt_dtype dt, int64_t n, int which, clt_tensor **cont, clt_tensor **strided) {
+  int64_t m = 2 * n + 1;
+  uint16_t *b = malloc((size_t)m * sizeof *b), *c = malloc((size_t)m * sizeof *c);
+  for (int64_t i = 0; i < m; i++) b[i] = c[i] = 0x1234;
+  for (int64_t i = 0; i < n; i++) b[1 + i] = c[2 * i] = wide_bits(dt, i, which);
+  *cont = clt_slice(raw(dev, dt, m, b), 0, 1, n + 1, 1);
+  *strided = clt_slice(raw(dev, dt, m, c), 0, 0, 2 * n, 2);
+  free(b);
+  free(c);
+}
+
+/* The same bits, except that NaN matches any NaN where nan_any: an op's NaN result from two NaN
+ * operands of opposite signs takes the sign of the one the compiled code names first (x86),
+ * which differs between kernels; casts keep every NaN's bits. */
+static void assert_same_bits(clt_tensor *a, clt_tensor *b, bool nan_any, const char *what) {
+  ck_assert_msg(a && b, "%s: %s", what, clt_last_error());
+  ck_assert_int_eq(clt_numel(a), clt_numel(b));
+  clt_dtype dt = clt_dtype_of(a);
+  size_t es = clt_dtype_size(dt);
+  unsigned char *x = to_host(clt_contiguous(a), es), *y = to_host(clt_contiguous(b), es);
+  for (int64_t i = 0; i < clt_numel(a); i++) {
+    const void *p = x + (size_t)i * es, *q = y + (size_t)i * es;
+    uint32_t u = 0, w = 0;
+    memcpy(&u, p, es < 4 ? es : 4);
+    memcpy(&w, q, es < 4 ? es : 4);
+    bool nan = dt == CLT_FLOAT32 ? isnan(((const float *)p)[0]) && isnan(((const float *)q)[0])
+               : dt == CLT_FLOAT16 || dt == CLT_BFLOAT16 ? isnan(ref_value(dt, (uint16_t)u)) && isnan(ref_value(dt, (uint16_t)w))
+                                                         : false;
+    ck_assert_msg(memcmp(p, q, es) == 0 || (nan_any && nan), "%s: element %lld differs: %08x, %08x", what, (long long)i,
+                  u, w);
+  }
+  free(x);
+  free(y);
+}
+
+START_TEST(wide_kernels_match_one_element_kernels) {
+  clt_device *dev = TU_DEV;
+  static const int64_t lengths[] = {1, 15, 16, 17, 33, 250};
+  for (int k = 0; k < 2; k++)
+    for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++) {
+      clt_dtype dt = half_types[k];
+      int64_t n = lengths[li];
+      clt_scope_begin();
+      clt_tensor *a, *as, *b, *bs;
+      wide_pair(dev, dt, n, 0, &a, &as);
+      wide_pair(dev, dt, n, 1, &b, &bs);
+      char what[96];
+      for (int op = 0; op < CLT_OP_COUNT; op++) {
+        /* each row in one of the two types (their wide kernels share everything but the loads and
+         * stores, which the casts below and the other rows check): a cold run compiles half as
+         * many kernels (PoCL: about 0.1 s each) */
+        if (!clt__op_valid(op) || !clt__op_takes_bool((clt_op)op, dt, dt) || op % 2 != k) continue;
+        snprintf(what, sizeof what, "%s(%s) of %lld on %s", clt_op_name((clt_op)op), clt_dtype_name(dt), (long long)n,
+                 clt_device_spec(dev));
+        if (clt__op_is_unary((clt_op)op)) {
+          assert_same_bits(clt_unary((clt_op)op, a, 0.3, 0.7), clt_unary((clt_op)op, as, 0.3, 0.7), true, what);
+          if (clt__op_table[op].grad[CLT__FORM_TENSOR][0].kind == CLT__T_NONE) continue;
+          clt_tensor *la = clt_detach(a), *ls = clt_detach(as), *g = clt_mul_scalar(b, 1);
+          clt_set_requires_grad(la, true);
+          clt_set_requires_grad(ls, true);
+          ck_assert_int_eq(clt_backward(clt_unary((clt_op)op, la, 0.3, 0.7), g), CLT_OK);
+          ck_assert_int_eq(clt_backward(clt_unary((clt_op)op, ls, 0.3, 0.7), g), CLT_OK);
+          strcat(what, ", gradient");
+          assert_same_bits(clt_grad(la), clt_grad(ls), true, what);
+        } else if (clt__op_arity((clt_op)op) == 2) {
+          assert_same_bits(clt_binary((clt_op)op, a, b), clt_binary((clt_op)op, as, bs), true, what);
+          if (clt__op_table[op].forms & 1 << CLT__FORM_SCALAR)
+            assert_same_bits(clt_binary_scalar((clt_op)op, a, 1.5), clt_binary_scalar((clt_op)op, as, 1.5), true, what);
+        }
+      }
+      clt_dtype other = k ? CLT_FLOAT16 : CLT_BFLOAT16;
+      snprintf(what, sizeof what, "casts of %s, %lld elements, on %s", clt_dtype_name(dt), (long long)n, clt_device_spec(dev));
+      assert_same_bits(clt_cast(a, CLT_FLOAT32), clt_cast(as, CLT_FLOAT32), false, what);
+      assert_same_bits(clt_cast(a, other), clt_cast(as, other), false, what);
+      clt_tensor *f = clt_cast(a, CLT_FLOAT32);
+      float *fv = to_host(f, 4), *f2 = calloc((size_t)(2 * n), sizeof *f2);
+      for (int64_t i = 0; i < n; i++) f2[2 * i] = fv[i];
+      int64_t m = 2 * n;
+      clt_tensor *fs = clt_slice(clt_from_host(dev, CLT_FLOAT32, 1, &m, f2), 0, 0, m, 2);
+      assert_same_bits(clt_cast(f, dt), clt_cast(fs, dt), false, what);
+      assert_same_bits(clt_cast(f, other), clt_cast(fs, other), false, what);
+      free(fv);
+      free(f2);
+      clt_scope_end();
+    }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("half");
   TCase *tc = tu_tcase("half");
@@ -693,6 +798,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, composites_run_in_float32);
   TU_DEVICES(tc, other_ops_match_float32);
   TU_DEVICES(tc, chains_run_repeatedly);
+  TU_DEVICES(tc, wide_kernels_match_one_element_kernels);
   TU_DEVICES(tc, safetensors_agree_with_pytorch);
   TU_DEVICES(tc, grad_scaler_follows_pytorch);
   TU_DEVICES(tc, loss_scaling_keeps_small_gradients);

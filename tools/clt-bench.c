@@ -247,8 +247,8 @@ typedef struct {
 } op_ctx;
 
 enum { K_ADD, K_MUL, K_RELU, K_EXP, K_BCAST, K_TRANS, K_COPY_T, K_SUM_ALL, K_SUM_ROWS, K_SUM_COLS, K_SUM_ROWS_T,
-       K_ARGMAX_ROWS, K_SOFTMAX, K_CE, K_TO_F16, K_TO_BF16, K_MEAN_ALL, K_MAX_ROWS, K_VAR_ROWS, K_LSE_ROWS,
-       K_LOG_SOFTMAX };
+       K_ARGMAX_ROWS, K_SOFTMAX, K_CE, K_TO_F16, K_TO_BF16, K_TO_F32, K_MEAN_ALL, K_MAX_ROWS, K_VAR_ROWS,
+       K_LSE_ROWS, K_LOG_SOFTMAX };
 
 static void run_op(void *v) {
   op_ctx *c = v;
@@ -273,6 +273,7 @@ static void run_op(void *v) {
     case K_LOG_SOFTMAX: r = clt_log_softmax(c->a, -1); break;
     case K_TO_F16: r = clt_cast(c->a, CLT_FLOAT16); break;
     case K_TO_BF16: r = clt_cast(c->a, CLT_BFLOAT16); break;
+    case K_TO_F32: r = clt_cast(c->a, CLT_FLOAT32); break;
   }
   if (!r) die("an op");
   if (clt_eval(r) != CLT_OK) die("an op"); /* an unread elementwise result is never computed */
@@ -631,18 +632,19 @@ static void bench_matmul(void) {
 
 /* ---- 16-bit floats ---------------------------------------------------------------------- */
 
-/* float16 and bfloat16 tensors: elementwise ops, a cast from float32 and a row sum in bytes
- * moved (the 16-bit bytes: 2 per element read or written, 4 per float32) against the copy
- * kernel's bandwidth, and a matmul in GFLOP/s against the same product in float32. The kernels
- * compute in float32 and convert on each load and store (kernels/common.clh). */
+/* float16 and bfloat16 tensors: elementwise ops, casts from and to float32 and a row sum in bytes
+ * moved (the 16-bit bytes: 2 per element read or written, 4 per float32) against the float32
+ * copy kernel's bandwidth at the same n, measured right after each row, and a matmul in GFLOP/s
+ * against the same product in float32. The kernels compute in float32 and convert on each load
+ * and store (kernels/common.clh); contiguous elementwise ones take 16 elements per work-item on
+ * CPU devices. */
 static void bench_half(void) {
   static const clt_dtype types[] = {CLT_FLOAT16, CLT_BFLOAT16};
   static const struct { int kind; const char *name; double bytes; } ops[] = {
-      {K_ADD, "add", 6}, {K_RELU, "relu", 4}, {K_EXP, "exp", 4}, {K_TO_F16, "cast from float32", 6},
-      {K_SUM_ROWS, "sum, over rows (dim 1)", 2}};
+      {K_ADD, "add", 6}, {K_MUL, "mul", 6}, {K_RELU, "relu", 4}, {K_EXP, "exp", 4},
+      {K_TO_F16, "cast from float32", 6}, {K_TO_F32, "cast to float32", 6}, {K_SUM_ROWS, "sum, over rows (dim 1)", 2}};
   bool host = clt_device_type_of(bdev) == CLT_DEVICE_HOST;
   for (int64_t n = 1000000; n <= (quick ? 1000000 : 10000000); n *= 10) {
-    double ref = host ? memcpy_bandwidth((size_t)n * 4) : copy_bandwidth(n);
     for (size_t d = 0; d < sizeof types / sizeof *types; d++)
       for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
         clt_scope_begin();
@@ -650,11 +652,12 @@ static void bench_half(void) {
         clt_tensor *a = clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000));
         bool cast = ops[k].kind == K_TO_F16; /* to types[d] */
         op_ctx c = {cast ? (d ? K_TO_BF16 : K_TO_F16) : ops[k].kind, cast ? a : clt_cast(a, types[d]), NULL};
-        c.b = c.kind == K_ADD ? clt_cast(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000)), types[d]) : c.a;
+        c.b = c.kind == K_ADD || c.kind == K_MUL ? clt_cast(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000)), types[d]) : c.a;
         if (!c.a || !c.b) die("16-bit inputs");
         char name[64];
         snprintf(name, sizeof name, "%s, %s", ops[k].name, clt_dtype_name(types[d]));
-        double t = measure(run_op, &c, sync_dev);
+        /* the reference beside each row: on a shared machine it swung 2.5x between rows' times */
+        double t = measure(run_op, &c, sync_dev), ref = host ? memcpy_bandwidth((size_t)n * 4) : copy_bandwidth(n);
         add_row("half", name, (double)n, ops[k].bytes * (double)n / t / 1e9, "GB/s", ref, host ? "memcpy" : "copy kernel");
         clt_scope_end();
       }

@@ -8,6 +8,8 @@
 #include "../ew.h"
 #include "cl_internal.h"
 
+static bool is_16bit(clt_dtype dt) { return dt == CLT_FLOAT16 || dt == CLT_BFLOAT16; }
+
 /* Sets arguments: each operand's buffer (and element offset when contiguous), then n, or leaves
  * the walk's slot (its index in *walk_arg) for clt__cl_launch_iter. */
 static void operand_args(clt__cl_args *a, const clt__iter *it, clt__storage *const *st, int nops, cl_uint *walk_arg) {
@@ -525,6 +527,12 @@ clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *i
   /* float32 exp of a contiguous run on a CPU device: 16 elements per work-item (ew_unary.cl) */
   bool wide = op == CLT_OP_exp && dt == CLT_FLOAT32 && it->contiguous && d->is_cpu;
   if (wide) snprintf(name, sizeof name, "exp_fwd16");
+  /* 16-bit results of contiguous operands with the CPU-shaped kernels: the <name>_w kernels, 16
+   * elements per work-item (common.clh: CLT_WIDE), for every row but where and the three-input
+   * gradient kernels */
+  bool wide16 = is_16bit(dt) && it->contiguous && !d->gpu_kernels && clt__ew_prog_out_dtype(p) == dt &&
+                info->rule != CLT__R_WHERE && !(grad && info->arity == 3);
+  if (wide16) strcat(name, "_w");
   int fam = grad ? CLT__KFAM_ew_grad : unary ? CLT__KFAM_ew_unary : CLT__KFAM_ew_binary;
   clt__cl_kernel_entry *k;
   clt_status s = clt__cl_kernel(d, fam, (int)dt, name, &k);
@@ -541,15 +549,19 @@ clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *i
     clt__cl_arg(&a, clt_dtype_size(pdt), pv[0]);
     clt__cl_arg(&a, clt_dtype_size(pdt), pv[1]);
   }
-  if (wide) return clt__cl_launch(d, &a, (size_t)((it->numel + 15) / 16));
+  if (wide || wide16) return clt__cl_launch(d, &a, (size_t)((it->numel + 15) / 16));
   return clt__cl_launch_iter(d, &a, walk, it);
 }
 
 clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                           const clt__storage *src, clt_dtype sdt) {
   clt__cl_dev *d = clt__cl(dev);
+  /* between float32 and a 16-bit type, contiguous, with the CPU-shaped kernels: 16 elements per
+   * work-item (cast.cl: to_<dtype>_w) */
+  bool wide = it->contiguous && !d->gpu_kernels && (is_16bit(sdt) || is_16bit(ddt)) &&
+              (is_16bit(sdt) || sdt == CLT_FLOAT32) && (is_16bit(ddt) || ddt == CLT_FLOAT32);
   char name[32];
-  snprintf(name, sizeof name, "to_%s%s", clt_dtype_name(ddt), it->contiguous ? "" : "_s");
+  snprintf(name, sizeof name, "to_%s%s", clt_dtype_name(ddt), wide ? "_w" : it->contiguous ? "" : "_s");
   clt__cl_kernel_entry *k;
   clt_status s = clt__cl_kernel(d, CLT__KFAM_cast, (int)sdt, name, &k);
   if (s != CLT_OK) return s;
@@ -558,5 +570,6 @@ clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst,
   cl_uint walk = 0;
   clt__storage *st[2] = {dst, (clt__storage *)src};
   operand_args(&a, it, st, 2, &walk);
+  if (wide) return clt__cl_launch(d, &a, (size_t)((it->numel + 15) / 16));
   return clt__cl_launch_iter(d, &a, walk, it);
 }
