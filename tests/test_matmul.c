@@ -350,6 +350,50 @@ START_TEST(cpu_gemm_provider_products) {
 }
 END_TEST
 
+/* The host's GEMM on a CPU device runs later, on the driver's thread, over the operands' own
+ * memory; released operands must outlive it. Here the queue is busy (a long exp ahead), the
+ * operands are released and the device's cache emptied before the product can run, and the
+ * calling thread then allocates and fills memory of the operands' size (freed buffers of this
+ * size go back to the system, and often come straight back). Before the fix the cache released
+ * the buffers at once: the product read freed memory. */
+START_TEST(gemm_operands_outlive_their_release) {
+  enum { N = 192 };
+  static float a[N * N], b[N * N], c[N * N];
+  for (int i = 0; i < N * N; i++) {
+    a[i] = (float)(i % 7 - 3);
+    b[i] = (float)(i % 5 - 2);
+  }
+  for (int round = 0; round < 4; round++) {
+    clt_tensor *ones = clt_ones(tu_cl(), CLT_FLOAT32, CLT_SHAPE(4000000)), *busy = clt_exp(ones);
+    ck_assert_int_eq(clt_eval(busy), CLT_OK);
+    clt_release(ones);
+    clt_tensor *x = clt_from_host(tu_cl(), CLT_FLOAT32, CLT_SHAPE(N, N), a);
+    clt_tensor *y = clt_from_host(tu_cl(), CLT_FLOAT32, CLT_SHAPE(N, N), b);
+    clt_tensor *z = clt_matmul(x, y);
+    ck_assert_ptr_nonnull(z);
+    clt_release(x);
+    clt_release(y);
+    ck_assert_int_eq(clt_device_empty_cache(tu_cl()), CLT_OK);
+    float *junk[8];
+    for (int j = 0; j < 8; j++) {
+      junk[j] = malloc(sizeof a);
+      ck_assert_ptr_nonnull(junk[j]);
+      memset(junk[j], 0x7f, sizeof a);
+    }
+    ck_assert_int_eq(clt_to_host(z, c, sizeof c), CLT_OK);
+    for (int j = 0; j < 8; j++) free(junk[j]);
+    clt_release(z);
+    clt_release(busy);
+    for (int i = 0; i < N; i++)
+      for (int j = 0; j < N; j++) {
+        double want = 0;
+        for (int p = 0; p < N; p++) want += (double)a[i * N + p] * b[p * N + j];
+        ck_assert_msg(c[i * N + j] == (float)want, "round %d [%d,%d]: %g, want %g", round, i, j, c[i * N + j], want);
+      }
+  }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("matmul");
   TCase *tc = tu_tcase("matmul");
@@ -359,6 +403,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, cpu_gemm_provider_products);
   if (tu_cl()) {
     tcase_add_test(tc, check_mode_runs_gemm_twice);
+    tcase_add_test(tc, gemm_operands_outlive_their_release);
     tcase_add_loop_test(tc, every_gemm_provider, 0, NPROVIDERS);
     tcase_add_loop_test(tc, every_gemm_provider_gradients, 0, NPROVIDERS);
     tcase_add_test(tc, bad_gemm_provider);

@@ -236,7 +236,7 @@ clt_status clt__cl_host_route_open(clt__cl_dev *d, const clt_device_info *in);
 /* Elementwise programs the host route ran, since the process started (tests). */
 extern atomic_ulong clt__cl_host_runs;
 void clt__cl_host_route_close(clt__cl_dev *d);
-void clt__cl_hostptr_forget(clt__cl_dev *d, cl_mem m);
+bool clt__cl_hostptr_forget(clt__cl_dev *d, cl_mem m); /* whether it was known */
 /* Learns the host address of st's buffer (pool buffers, with the route on) unless known. */
 clt_status clt__cl_hostptr_learn(clt__cl_dev *d, const clt__storage *st);
 /* st's buffer's learnt host address (its own memory on PoCL), or NULL where the route is off,

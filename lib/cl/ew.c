@@ -351,12 +351,14 @@ static clt_status ptr_add(clt__cl_dev *d, cl_mem m, void *p) {
   return CLT_OK;
 }
 
-void clt__cl_hostptr_forget(clt__cl_dev *d, cl_mem m) {
-  if (d->host_max == 0) return;
+bool clt__cl_hostptr_forget(clt__cl_dev *d, cl_mem m) {
+  if (d->host_max == 0) return false;
+  bool known = false;
   clt__mutex_lock(&d->ptr_lock);
   size_t i = d->ptrs ? slot_of(m, d->ptr_cap) : 0, mask = d->ptr_cap - 1;
   while (d->ptrs && d->ptrs[i].m && d->ptrs[i].m != m) i = (i + 1) & mask;
   if (d->ptrs && d->ptrs[i].m) { /* removed, then the entries after it in its run moved up (linear probing) */
+    known = true;
     d->ptrs[i].m = NULL;
     d->nptrs--;
     for (size_t j = (i + 1) & mask; d->ptrs[j].m; j = (j + 1) & mask) {
@@ -366,6 +368,7 @@ void clt__cl_hostptr_forget(clt__cl_dev *d, cl_mem m) {
     }
   }
   clt__mutex_unlock(&d->ptr_lock);
+  return known;
 }
 
 clt_status clt__cl_host_route_open(clt__cl_dev *d, const clt_device_info *in) {

@@ -4,7 +4,9 @@
  *            on PoCL (2 cores) against CLBlast with tuning.c's parameters (SGEMM 15-78 GFLOP/s):
  *            180-250 GFLOP/s from 256 on (3x), 76-106 at 128, 0.7x CLBlast for a lone 64x64. So
  *            no size threshold. The product runs in a callback of the last map's event and the
- *            unmaps wait for it, so the caller never waits (a digits MLP step 0.41 -> 0.25 ms).
+ *            unmaps wait for it, so the caller never waits (a digits MLP step 0.41 -> 0.25 ms);
+ *            where the host route knows the buffers' own memory, a marker and a barrier take the
+ *            maps' place (deferred_own_gemm).
  *   clblast  CLBlast's GEMM (strided-batched for batches), with the parameters tuning.c sets at
  *            device open: the default elsewhere. Every event CLBlast returns is released. Where
  *            CLBlast's kernels cannot run on the device (a work-group limit below its tuning,

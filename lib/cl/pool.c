@@ -38,9 +38,12 @@ static clt_status create(clt__cl_dev *d, size_t bytes, cl_mem *out, cl_int *err)
 }
 
 /* The host route (ew.c) may know the buffer's host address: forgotten first, since a buffer
- * made later may get the same handle. */
+ * made later may get the same handle. A known buffer may still be an operand of a host GEMM
+ * queued over its own memory (gemm.c), which no queued command names, so PoCL would free its
+ * memory at the release: the queue is finished first (test
+ * gemm_operands_outlive_their_release). */
 static void destroy(clt__cl_dev *d, cl_mem m) {
-  clt__cl_hostptr_forget(d, m);
+  if (clt__cl_hostptr_forget(d, m) && d->queue) clFinish(d->queue);
   clReleaseMemObject(m);
   CLT__LIVE_DEC(CLT__LIVE_BUFFERS);
 }
