@@ -56,8 +56,8 @@ CLT_CAST_KERNELS(bool, clt_bool, (clt_bool)(v != (T)0), CLT_PLAIN_STORE)
 CLT_CAST_KERNELS(float16, ushort, CLT_TO_16(v), CLT_F16_STORE)
 CLT_CAST_KERNELS(bfloat16, ushort, CLT_TO_16(v), CLT_BF16_STORE)
 
-/* to_<dtype>_w: 16 elements per work-item between float32, float16 and bfloat16 on CPU devices
- * (common.clh: CLT_WIDE), for casts to or from a 16-bit type (lib/cl/ew.c); the last work-item
+/* to_<dtype>_w: CLT_WIDE elements per work-item between float32, float16 and bfloat16 on CPU
+ * devices (common.clh), for casts to or from a 16-bit type (lib/cl/ew.c); the last work-item
  * finishes the run element by element. */
 #if defined(CLT_WIDE) && (CLT_DT == 0 || CLT_IS_16)
 #if CLT_DT == 0
@@ -68,9 +68,10 @@ CLT_CAST_KERNELS(bfloat16, ushort, CLT_TO_16(v), CLT_BF16_STORE)
 #define CLT_CAST_WIDE(name, OT, WSTORE, EXPR, STORE)                                                 \
   __kernel void to_##name##_w(__global OT *out, long oo, __global const CLT_ST *in, long io, long n) { \
     long i = get_global_id(0) * CLT_WIDE;                                                            \
-    if (i + CLT_WIDE <= n)                                                                           \
-      WSTORE(out + oo + i, CLT_CAST_WLOAD(in + io + i));                                             \
-    else                                                                                             \
+    if (i + CLT_WIDE <= n) {                                                                         \
+      _Pragma("unroll") for (int h = 0; h < CLT_WIDE; h += 16)                                       \
+        WSTORE(out + oo + i + h, CLT_CAST_WLOAD(in + io + i + h));                                   \
+    } else                                                                                           \
       for (long j = i; j < n; j++) {                                                                 \
         T v = CLT_LOAD(in, io + j);                                                                  \
         STORE(out, oo + j, EXPR);                                                                    \

@@ -87,8 +87,8 @@ T clt_ipow(T a, T b) {
   }                                                                                                \
   CLT_SCALAR_WIDE_##OT(FWD, K(X, Y, SC))
 
-/* <op>_fwd_w, <op>_fwd_c_w, <op>_fwd_rc_w: 16 elements per work-item, for 16-bit results on CPU
- * devices (common.clh: CLT_WIDE); the scalar forms read v where the one-element kernels do. */
+/* <op>_fwd_w, <op>_fwd_c_w, <op>_fwd_rc_w: CLT_WIDE elements per work-item, for 16-bit results
+ * on CPU devices (common.clh); the scalar forms read v where the one-element kernels do. */
 #define CLT_NO_PARAMS
 #ifdef CLT_WLOAD
 #define CLT_BINARY_WIDE_T(FWD, E, PARAMS) CLT_WIDE_KERNEL2(FWD##_w, E, PARAMS)

@@ -117,7 +117,7 @@ T clt_div_b2(T a, T b) { return fabs(b) >= CLT_SQRT_MIN && fabs(b) <= CLT_SQRT_M
       CLT_STORE(out, off0, G(gv, sv, p0, p1));                                                       \
   }                                                                                                  \
   CLT_GRAD2_WIDE(NAME, G)
-/* <kernel>_w: 16 elements per work-item, for 16-bit dtypes on CPU devices (common.clh: CLT_WIDE) */
+/* <kernel>_w: CLT_WIDE elements per work-item, for 16-bit dtypes on CPU devices (common.clh) */
 #ifdef CLT_WLOAD
 #define CLT_GRAD_PARAMS , T p0, T p1
 #define CLT_GRAD2_WIDE(NAME, G) CLT_WIDE_KERNEL2(NAME##_w, G(v, w, p0, p1), CLT_GRAD_PARAMS)

@@ -86,7 +86,7 @@ T clt_gelu_tanh(T x) { /* common.clh: CLT_GELU_TANH_U */
       CLT_OSTORE_##OT(out, off0, K(a, p0, p1));                                                   \
   }                                                                                               \
   CLT_UNARY_WIDE_##OT(FWD, K)
-/* <op>_fwd_w: 16 elements per work-item, for 16-bit results on CPU devices (common.clh: CLT_WIDE) */
+/* <op>_fwd_w: CLT_WIDE elements per work-item, for 16-bit results on CPU devices (common.clh) */
 #ifdef CLT_WLOAD
 #define CLT_UNARY_WIDE_T(FWD, K) CLT_WIDE_KERNEL1(FWD##_w, K(v, p0, p1))
 #else

@@ -733,7 +733,7 @@ static void assert_same_bits(clt_tensor *a, clt_tensor *b, bool nan_any, const c
 
 START_TEST(wide_kernels_match_one_element_kernels) {
   clt_device *dev = TU_DEV;
-  static const int64_t lengths[] = {1, 15, 16, 17, 33, 250};
+  static const int64_t lengths[] = {1, 15, 16, 17, 31, 32, 33, 250};
   for (int k = 0; k < 2; k++)
     for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++) {
       clt_dtype dt = half_types[k];

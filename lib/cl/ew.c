@@ -9,6 +9,8 @@
 #include "cl_internal.h"
 
 static bool is_16bit(clt_dtype dt) { return dt == CLT_FLOAT16 || dt == CLT_BFLOAT16; }
+/* Elements per work-item of the <kernel>_w forms (kernels/common.clh: CLT_WIDE) */
+#define CLT__CL_WIDE 32
 
 /* Sets arguments: each operand's buffer (and element offset when contiguous), then n, or leaves
  * the walk's slot (its index in *walk_arg) for clt__cl_launch_iter. */
@@ -530,8 +532,8 @@ clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *i
   /* float32 exp of a contiguous run on a CPU device: 16 elements per work-item (ew_unary.cl) */
   bool wide = op == CLT_OP_exp && dt == CLT_FLOAT32 && it->contiguous && d->is_cpu;
   if (wide) snprintf(name, sizeof name, "exp_fwd16");
-  /* 16-bit results of contiguous operands with the CPU-shaped kernels: the <name>_w kernels, 16
-   * elements per work-item (common.clh: CLT_WIDE), for every row but where and the three-input
+  /* 16-bit results of contiguous operands with the CPU-shaped kernels: the <name>_w kernels,
+   * CLT__CL_WIDE elements per work-item, for every row but where and the three-input
    * gradient kernels */
   bool wide16 = is_16bit(dt) && it->contiguous && !d->gpu_kernels && clt__ew_prog_out_dtype(p) == dt &&
                 info->rule != CLT__R_WHERE && !(grad && info->arity == 3);
@@ -552,15 +554,16 @@ clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *i
     clt__cl_arg(&a, clt_dtype_size(pdt), pv[0]);
     clt__cl_arg(&a, clt_dtype_size(pdt), pv[1]);
   }
-  if (wide || wide16) return clt__cl_launch(d, &a, (size_t)((it->numel + 15) / 16));
+  if (wide) return clt__cl_launch(d, &a, (size_t)((it->numel + 15) / 16));
+  if (wide16) return clt__cl_launch(d, &a, (size_t)((it->numel + CLT__CL_WIDE - 1) / CLT__CL_WIDE));
   return clt__cl_launch_iter(d, &a, walk, it);
 }
 
 clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                           const clt__storage *src, clt_dtype sdt) {
   clt__cl_dev *d = clt__cl(dev);
-  /* between float32 and a 16-bit type, contiguous, with the CPU-shaped kernels: 16 elements per
-   * work-item (cast.cl: to_<dtype>_w) */
+  /* between float32 and a 16-bit type, contiguous, with the CPU-shaped kernels: CLT__CL_WIDE
+   * elements per work-item (cast.cl: to_<dtype>_w) */
   bool wide = it->contiguous && !d->gpu_kernels && (is_16bit(sdt) || is_16bit(ddt)) &&
               (is_16bit(sdt) || sdt == CLT_FLOAT32) && (is_16bit(ddt) || ddt == CLT_FLOAT32);
   char name[32];
@@ -573,6 +576,6 @@ clt_status clt__cl_cast(clt_device *dev, const clt__iter *it, clt__storage *dst,
   cl_uint walk = 0;
   clt__storage *st[2] = {dst, (clt__storage *)src};
   operand_args(&a, it, st, 2, &walk);
-  if (wide) return clt__cl_launch(d, &a, (size_t)((it->numel + 15) / 16));
+  if (wide) return clt__cl_launch(d, &a, (size_t)((it->numel + CLT__CL_WIDE - 1) / CLT__CL_WIDE));
   return clt__cl_launch_iter(d, &a, walk, it);
 }
