@@ -65,12 +65,12 @@ CLT_CAST_KERNELS(bfloat16, ushort, CLT_TO_16(v), CLT_BF16_STORE)
 #else
 #define CLT_CAST_WLOAD CLT_WLOAD_EXACT
 #endif
+#define CLT_CAST_WSTEP(h, WSTORE) WSTORE(out + oo + i + h, CLT_CAST_WLOAD(in + io + i + h));
 #define CLT_CAST_WIDE(name, OT, WSTORE, EXPR, STORE)                                                 \
   __kernel void to_##name##_w(__global OT *out, long oo, __global const CLT_ST *in, long io, long n) { \
     long i = get_global_id(0) * CLT_WIDE;                                                            \
     if (i + CLT_WIDE <= n) {                                                                         \
-      _Pragma("unroll") for (int h = 0; h < CLT_WIDE; h += 16)                                       \
-        WSTORE(out + oo + i + h, CLT_CAST_WLOAD(in + io + i + h));                                   \
+      CLT_WSTEPS(CLT_CAST_WSTEP, WSTORE)                                                             \
     } else                                                                                           \
       for (long j = i; j < n; j++) {                                                                 \
         T v = CLT_LOAD(in, io + j);                                                                  \
