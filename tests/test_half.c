@@ -709,7 +709,9 @@ static void wide_pair(clt_device *dev, clt_dtype dt, int64_t n, int which, clt_t
 
 /* The same bits, except that NaN matches any NaN where nan_any: an op's NaN result from two NaN
  * operands of opposite signs takes the sign of the one the compiled code names first (x86),
- * which differs between kernels; casts keep every NaN's bits. */
+ * which differs between kernels, and the wide float16 kernels of ops store the hardware's quiet
+ * NaN (sign and top payload bits kept) where the one-element kernels store 0x7e00 with the sign
+ * (common.clh: clt_f16_storew_anynan); casts keep every NaN's bits. */
 static void assert_same_bits(clt_tensor *a, clt_tensor *b, bool nan_any, const char *what) {
   ck_assert_msg(a && b, "%s: %s", what, clt_last_error());
   ck_assert_int_eq(clt_numel(a), clt_numel(b));
