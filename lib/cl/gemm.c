@@ -96,6 +96,21 @@ static clt_status map_operands(clt__cl_dev *d, const clt__storage *const *st, vo
   return CLT_OK;
 }
 
+/* Starts the product in x over x->view (the operands' memory) once ready completes; done, which
+ * the later commands wait on, completes when it has run. On failure x is still the caller's. */
+static clt_status start_deferred(deferred_gemm *x, const clt__gemm_args *g, cl_event ready, cl_event done) {
+  x->g = *g;
+  x->g.a = &x->view[0];
+  x->g.b = &x->view[1];
+  x->g.c = &x->view[2];
+  x->done = done;
+  clRetainEvent(done); /* the callback's reference */
+  cl_int err = CLT__CL(clSetEventCallback(ready, CL_COMPLETE, run_deferred, x));
+  if (err == CL_SUCCESS) return CLT_OK;
+  clReleaseEvent(done);
+  return clt__cl_fail("clSetEventCallback", err, "for the host's GEMM");
+}
+
 /* The same where the host route knows the three buffers' own memory (ew.c; PoCL): a marker
  * (complete once every earlier command is) starts the product, and a barrier waiting on the
  * user event holds back the later commands; two commands instead of three maps and three
@@ -117,22 +132,13 @@ static clt_status deferred_own_gemm(clt__cl_dev *d, const clt__gemm_args *g, def
     s = clt__cl_fail("clEnqueueBarrierWithWaitList", err, "after the host's GEMM");
   clt__mutex_unlock(&d->enqueue_lock);
   if (s == CLT_OK) {
-    x->g = *g;
     for (int i = 0; i < 3; i++)
       x->view[i] = (clt__storage){.dev = st[i]->dev, .nbytes = st[i]->nbytes, .ptr = own[i], .capacity = st[i]->capacity};
-    x->g.a = &x->view[0];
-    x->g.b = &x->view[1];
-    x->g.c = &x->view[2];
-    x->done = done;
-    clRetainEvent(done); /* the callback's reference */
-    err = CLT__CL(clSetEventCallback(ready, CL_COMPLETE, run_deferred, x));
-    if (err == CL_SUCCESS) {
+    if ((s = start_deferred(x, g, ready, done)) == CLT_OK) {
       clReleaseEvent(ready);
       clReleaseEvent(done);
       return CLT_OK;
     }
-    clReleaseEvent(done);
-    s = clt__cl_fail("clSetEventCallback", err, "for the host's GEMM");
   }
   /* Failed: free a barrier already waiting, then wait for the queue. */
   clSetUserEventStatus(done, CL_COMPLETE);
@@ -166,21 +172,10 @@ static clt_status deferred_host_gemm(clt_device *dev, const clt__gemm_args *g) {
     unmapped[i] = err == CL_SUCCESS;
   }
   clt__mutex_unlock(&d->enqueue_lock);
-  if (s == CLT_OK) {
-    x->g = *g;
-    x->g.a = &x->view[0];
-    x->g.b = &x->view[1];
-    x->g.c = &x->view[2];
-    x->done = done;
-    clRetainEvent(done); /* the callback's reference */
-    err = CLT__CL(clSetEventCallback(mapped, CL_COMPLETE, run_deferred, x));
-    if (err == CL_SUCCESS) {
-      clReleaseEvent(mapped);
-      clReleaseEvent(done);
-      return CLT_OK;
-    }
+  if (s == CLT_OK && (s = start_deferred(x, g, mapped, done)) == CLT_OK) {
+    clReleaseEvent(mapped);
     clReleaseEvent(done);
-    s = clt__cl_fail("clSetEventCallback", err, "for the host's GEMM");
+    return CLT_OK;
   }
   /* Failed: release the unmaps already waiting, unmap what is still mapped, wait, tidy up. */
   if (done) clSetUserEventStatus(done, CL_COMPLETE);
