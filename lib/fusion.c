@@ -415,8 +415,6 @@ static bool build_draft(draft *d, const clt__ew_prog *op, clt_tensor *out, clt_t
   return true;
 }
 
-static bool is_16bit(int dt) { return dt == CLT_FLOAT16 || dt == CLT_BFLOAT16; }
-
 bool clt__fusion_record(const clt__ew_prog *op, clt_tensor *out, clt_tensor *const *in, clt_status *s) {
   *s = CLT_OK;
   clt_device *dev = out->st->dev;
@@ -425,11 +423,6 @@ bool clt__fusion_record(const clt__ew_prog *op, clt_tensor *out, clt_tensor *con
     return false;
   for (int k = 0; k < op->nin; k++)
     if (in[k]->st->wrapped || !clt__same_device(in[k]->st->dev, dev)) return false; /* the caller's memory may change */
-  /* The generated kernels (lib/cl/ew.c) stamp no 16-bit type, and the one-op path sends them a
-   * program reading one register twice (x * x): an op touching float16 or bfloat16 runs at once. */
-  if (is_16bit(op->ins[0].dt) || is_16bit(out->dtype)) return false;
-  for (int k = 0; k < op->nin; k++)
-    if (is_16bit(in[k]->dtype)) return false;
   if (atomic_load(&npending) >= MAX_PENDING) return false;
   enter();
   draft d;

@@ -1,6 +1,7 @@
 /* Lazy elementwise chains (lib/fusion.h): one kernel per chain, results identical to the ops
  * run one by one ($CLT_FUSION=0), every materialization point, errors, faults and leaks. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -368,6 +369,99 @@ static clt_status chain_workload(clt_device *dev, double *result) {
   return s;
 }
 
+/* 16-bit chains (float16, bfloat16): a chain over contiguous operands runs as the generated
+ * program's wide kernel on CPU devices (CLT_WIDE elements per work-item, the run's end element
+ * by element; lib/cl/ew.c: clt_fused_w), over strided ones as its one-element kernel, and op by
+ * op with fusion off: all three give the same bits (NaN matching any NaN: an op's NaN is any NaN
+ * in the wide kernels, common.clh), each fused one in one launch, at lengths around the width
+ * and past 256 work-items, from an odd element offset, over values that include zeros,
+ * subnormals, the largest finite, inf and NaN. Each 16-bit result inside a chain is rounded to
+ * its type as the ops' stores do (a chain kept in float32 differs in the last bit). Before, an
+ * op touching a 16-bit type ran at once (one launch per op). */
+static double special16(clt_dtype dt, int64_t i, int salt) {
+  const double sub = dt == CLT_FLOAT16 ? 0x1p-20 : 0x1p-130, big = dt == CLT_FLOAT16 ? 65504 : 0x1.fep127;
+  const double sp[] = {0, -0.0, sub, -3 * sub, big, -big, INFINITY, -INFINITY, NAN, 1, -1, 0.5};
+  int64_t k = i * 7 + salt * 5;
+  if (k % 3 == 0) return sp[(k / 3) % 12];
+  return ((double)((k * 2654435761u) % 4093) / 1024.0 - 2.0) * (1 + salt * 0.01); /* ordinary values */
+}
+
+/* n values as a contiguous tensor at element offset 1 (*cont) and as a view stepping by 3 (*str) */
+static void views16(clt_device *dev, clt_dtype dt, int64_t n, int salt, clt_tensor **cont, clt_tensor **str) {
+  int64_t m = 3 * n + 1;
+  unsigned char *b = calloc((size_t)m, 2), *c = calloc((size_t)m, 2);
+  for (int64_t i = 0; i < n; i++) {
+    clt__store_f64(dt, b + 2 * (size_t)(i + 1), special16(dt, i, salt));
+    clt__store_f64(dt, c + 2 * (size_t)(3 * i), special16(dt, i, salt));
+  }
+  *cont = clt_slice(clt_from_host(dev, dt, 1, &m, b), 0, 1, n + 1, 1);
+  *str = clt_slice(clt_from_host(dev, dt, 1, &m, c), 0, 0, 3 * n, 3);
+  free(b);
+  free(c);
+}
+
+/* relu(x * a + b); x * x - clamp(x, -1, 2); where(x > 0.5, exp(x), 2 - a) * 0.3; sigmoid(b) + a */
+static clt_tensor *chain16(int kind, clt_tensor *x, clt_tensor *a, clt_tensor *b) {
+  switch (kind) {
+    case 0: return clt_relu(clt_add(clt_mul(x, a), b));
+    case 1: return clt_sub(clt_mul(x, x), clt_clamp(x, -1, 2));
+    case 2: return clt_mul_scalar(clt_where(clt_gt_scalar(x, 0.5), clt_exp(x), clt_rsub_scalar(a, 2)), 0.3);
+    default: return clt_add(clt_sigmoid(b), a);
+  }
+}
+
+static bool nan16(clt_dtype dt, uint16_t h) {
+  return (h & 0x7fff) > (dt == CLT_FLOAT16 ? 0x7c00 : 0x7f80);
+}
+
+static void same16(clt_tensor *got, clt_tensor *want, const char *what) {
+  ck_assert_msg(got && want, "%s: %s", what, clt_last_error());
+  clt_dtype dt = clt_dtype_of(want);
+  ck_assert_int_eq(clt_dtype_of(got), dt);
+  int64_t n = clt_numel(want);
+  uint16_t *g = (uint16_t *)bytes_of(clt_contiguous(got)), *w = (uint16_t *)bytes_of(clt_contiguous(want));
+  for (int64_t i = 0; i < n; i++)
+    ck_assert_msg(g[i] == w[i] || (nan16(dt, g[i]) && nan16(dt, w[i])), "%s: element %lld is %04x, not %04x", what,
+                  (long long)i, g[i], w[i]);
+  free(g);
+  free(w);
+}
+
+START_TEST(sixteen_bit_chains_wide_and_strided) {
+  clt_device *dev = tu_cl();
+  if (!dev) TU_SKIP("no OpenCL device");
+  static const int64_t lengths[] = {1, 31, 32, 33, 95, 250, 8200};
+  static const clt_dtype dts[] = {CLT_FLOAT16, CLT_BFLOAT16};
+  for (int d = 0; d < 2; d++)
+    for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++)
+      for (int kind = 0; kind < 4; kind++) {
+        clt_scope_begin();
+        int64_t n = lengths[li];
+        clt_tensor *x, *xs, *a, *as, *b, *bs;
+        views16(dev, dts[d], n, 0, &x, &xs);
+        views16(dev, dts[d], n, 1, &a, &as);
+        views16(dev, dts[d], n, 2, &b, &bs);
+        char what[96];
+        snprintf(what, sizeof what, "chain %d in %s, %lld elements", kind, clt_dtype_name(dts[d]), (long long)n);
+        clt__fusion_set(1);
+        clt_tensor *wide = chain16(kind, x, a, b), *str = chain16(kind, xs, as, bs);
+        unsigned long before = launches();
+        ck_assert_int_eq(clt_eval(wide), CLT_OK);
+        ck_assert_msg(launches() - before == 1, "%s: %lu launches", what, launches() - before);
+        before = launches();
+        ck_assert_int_eq(clt_eval(str), CLT_OK);
+        ck_assert_msg(launches() - before == 1, "%s, strided: %lu launches", what, launches() - before);
+        clt__fusion_set(0);
+        clt_tensor *each = chain16(kind, x, a, b), *each_s = chain16(kind, xs, as, bs);
+        clt__fusion_set(-1);
+        same16(wide, each, what);
+        same16(str, each, what);
+        same16(each_s, each, what);
+        clt_scope_end();
+      }
+}
+END_TEST
+
 START_TEST(fault_sweep) {
   for (int mode = 1; mode <= 2; mode++) { /* generated kernels; recorded chains run op by op */
     clt__fusion_set(mode);
@@ -389,6 +483,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, inputs_released_early);
   tcase_add_test(tc, gradients_through_a_chain);
   tcase_add_test(tc, errors_name_the_op);
+  tcase_add_test(tc, sixteen_bit_chains_wide_and_strided);
   TU_DEVICES(tc, fault_sweep);
   suite_add_tcase(s, tc);
   return s;

@@ -298,7 +298,9 @@ static void run_chain(void *v) {
   chain_ctx *c = v;
   clt_scope_begin();
   clt_tensor *y;
-  if (c->kind < 2) { /* gelu(x * w + b), w and b rows broadcast over x; erf's or the tanh form */
+  if (c->kind == 3) /* relu(x * w + b), all of one shape (bench_half) */
+    y = step(c, clt_relu(step(c, clt_add(step(c, clt_mul(c->x, c->w)), c->b))));
+  else if (c->kind < 2) { /* gelu(x * w + b), w and b rows broadcast over x; erf's or the tanh form */
     clt_tensor *u = step(c, clt_add(step(c, clt_mul(c->x, c->w)), c->b));
     y = step(c, c->kind == 0 ? clt_gelu(u) : clt_gelu_tanh(u));
   } else /* an Adam-like update: p (1 - lr wd) - lr m / (sqrt(v) + eps), with x, w, b as p, m, v */
@@ -662,6 +664,24 @@ static void bench_half(void) {
         clt_scope_end();
       }
   }
+  /* a fused chain over contiguous operands (lib/cl/ew.c: clt_fused_w) and the same ops one by one,
+   * in the chain's bytes: three reads and a write */
+  for (int64_t n = 1000000; n <= (quick ? 1000000 : 10000000); n *= 10)
+    for (size_t d = 0; d < sizeof types / sizeof *types; d++)
+      for (int each = 0; each < 2; each++) {
+        clt_scope_begin();
+        clt_manual_seed(1);
+        chain_ctx c = {3, each != 0, NULL, NULL, NULL};
+        c.x = clt_cast(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000)), types[d]);
+        c.w = clt_cast(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000)), types[d]);
+        c.b = clt_cast(clt_sub_scalar(clt_rand(bdev, CLT_FLOAT32, CLT_SHAPE(n / 1000, 1000)), 0.5), types[d]);
+        if (!c.x || !c.w || !c.b) die("16-bit chain inputs");
+        char name[64];
+        snprintf(name, sizeof name, "relu(x * a + b), %s, %s", each ? "op by op" : "fused", clt_dtype_name(types[d]));
+        double t = measure(run_chain, &c, sync_dev), ref = host ? memcpy_bandwidth((size_t)n * 4) : copy_bandwidth(n);
+        add_row("half", name, (double)n, 8 * (double)n / t / 1e9, "GB/s", ref, host ? "memcpy" : "copy kernel");
+        clt_scope_end();
+      }
   for (int64_t m = 256; m <= (quick ? 256 : 512); m *= 2)
     for (size_t d = 0; d < sizeof types / sizeof *types; d++) {
       clt_scope_begin();

@@ -49,7 +49,7 @@ typedef struct clt__cl_fused_entry {
   struct clt__cl_fused_entry *next;
   fused_sig sig;
   cl_program prog;
-  clt__cl_kernel_entry *k;
+  clt__cl_kernel_entry *k, *kw; /* clt_fused; clt_fused_w or NULL (wide_form) */
 } fused_entry;
 
 static void make_sig(fused_sig *s, const clt__ew_prog *p) {
@@ -69,6 +69,7 @@ void clt__cl_fused_release(clt__cl_dev *d) {
   for (fused_entry *e = d->fused, *next; e; e = next) {
     next = e->next;
     clt__cl_entry_free(e->k);
+    if (e->kw) clt__cl_entry_free(e->kw);
     clReleaseProgram(e->prog);
     CLT__LIVE_DEC(CLT__LIVE_PROGRAMS);
     clt__free_mem(e);
@@ -76,9 +77,10 @@ void clt__cl_fused_release(clt__cl_dev *d) {
   d->fused = NULL;
 }
 
-/* The OpenCL C type of a dtype's elements; NULL for dtypes the generator does not stamp. */
+/* The OpenCL C type of a dtype's elements in memory; NULL for dtypes the generator does not stamp. */
 static const char *c_type(clt_dtype dt) {
   switch (dt) {
+    case CLT_FLOAT16: case CLT_BFLOAT16: return "ushort";
     case CLT_FLOAT32: return "float";
     case CLT_FLOAT64: return "double";
     case CLT_INT32: return "int";
@@ -89,13 +91,30 @@ static const char *c_type(clt_dtype dt) {
   }
 }
 
+/* A register's type: a 16-bit one computes in float, the program's T (common.clh). */
+static const char *reg_type(clt_dtype dt) { return is_16bit(dt) ? "T" : c_type(dt); }
+
 /* Whether every instruction computes in one dtype (the T the program is built for) and every
- * register has a type the generator knows: what a generated kernel can run. */
+ * register has a type the generator knows, a 16-bit one only the program's own: what a generated
+ * kernel can run. */
 bool clt__cl_fusable(const clt__ew_prog *p) {
   for (int i = 0; i < p->n; i++)
     if (p->ins[i].dt != p->ins[0].dt) return false;
-  for (int r = 0; r < p->nin + p->n; r++)
-    if (!c_type(clt__ew_prog_reg_dtype(p, r))) return false;
+  for (int r = 0; r < p->nin + p->n; r++) {
+    clt_dtype dt = clt__ew_prog_reg_dtype(p, r);
+    if (!c_type(dt) || (is_16bit(dt) && dt != p->ins[0].dt)) return false;
+  }
+  return true;
+}
+
+/* Whether p's generated program has the wide form clt_fused_w for contiguous operands: 16-bit
+ * programs whose inputs and result are all of the 16-bit type, with the CPU-shaped kernels, as
+ * the one-op kernels' <kernel>_w forms (common.clh: CLT_WIDE). */
+static bool wide_form(const clt__cl_dev *d, const clt__ew_prog *p) {
+  clt_dtype dt = (clt_dtype)p->ins[0].dt;
+  if (d->gpu_kernels || !is_16bit(dt) || clt__ew_prog_out_dtype(p) != dt) return false;
+  for (int k = 0; k < p->nin; k++)
+    if (p->in_dt[k] != dt) return false;
   return true;
 }
 
@@ -155,49 +174,121 @@ static void param(char *buf, size_t cap, bool scalars, int i, int j) {
   else snprintf(buf, cap, "P.v[%d]", 2 * i + j);
 }
 
-/* The kernel: registers r<i> (the inputs, then one per instruction, in the dtype its op gives),
- * each instruction one statement of the same K_<op> (G_<kernel>) expression the one-op kernels
- * use, with the same casts, so a chain's result is the one-op kernels' bit for bit; parameters
- * in T as the one-op kernels take them. */
-static void gen_kernel(text *t, const clt__ew_prog *p) {
+/* Instruction i's expression: the same K_<op> (G_<kernel>) expression the one-op kernels use,
+ * with the same casts; register r written as the format reg gives it (with r as its argument),
+ * parameters in T as the one-op kernels take them. */
+static void gen_expr(text *t, const clt__ew_prog *p, int i, bool scalars, const char *reg) {
+  const clt__ew_instr *x = &p->ins[i];
+  const clt__op_info *o = &clt__op_table[x->op];
+  const char *ot = reg_type(clt__ew_prog_reg_dtype(p, p->nin + i));
+  char p0[16], p1[16], a[24], b[24], c[24];
+  param(p0, sizeof p0, scalars, i, 0);
+  param(p1, sizeof p1, scalars, i, 1);
+  snprintf(a, sizeof a, reg, x->in[0]);
+  snprintf(b, sizeof b, reg, x->in[1]);
+  snprintf(c, sizeof c, reg, x->in[2]);
+  if (o->rule == CLT__R_KERNEL && o->arity == 2) put(t, "G_%s(%s, %s, %s, %s)", o->name, a, b, p0, p1);
+  else if (o->rule == CLT__R_KERNEL) put(t, "G_%s(%s, %s, %s)", o->name, a, b, c);
+  else if (o->rule == CLT__R_WHERE) put(t, "%s ? %s : %s", a, b, c);
+  else if (o->arity == 1) put(t, "K_%s(%s, %s, %s)", o->name, a, p0, p1);
+  else if (x->scalar == 1) put(t, "(%s)K_%s(%s, %s, 1)", ot, o->name, a, p0);
+  else if (x->scalar == 2) put(t, "(%s)K_%s(%s, %s, 0)", ot, o->name, p0, a);
+  else put(t, "(%s)K_%s(%s, %s, 0)", ot, o->name, a, b);
+}
+
+/* Whether instruction i's result is rounded to its 16-bit type in its register, as the one-op
+ * kernels' store and the next one's load do: each 16-bit result but the last (which the store
+ * rounds), so a chain's result is the one-op kernels' bit for bit. */
+static bool rerounds(const clt__ew_prog *p, int i) {
+  return is_16bit(clt__ew_prog_reg_dtype(p, p->nin + i)) && i < p->n - 1;
+}
+
+/* The statements of one element: registers r<i> (the inputs, then one per instruction, in the
+ * dtype its op gives), one statement per instruction. LOAD16 (LOAD for other dtypes) reads input
+ * k given the arguments k and k + 1, STORE16 (STORE) writes the result given its register. */
+static void gen_body(text *t, const clt__ew_prog *p, bool scalars, const char *load16, const char *load,
+                     const char *store16, const char *store) {
   int nreg = p->nin + p->n;
+  for (int k = 0; k < p->nin; k++) {
+    clt_dtype dt = (clt_dtype)p->in_dt[k];
+    put(t, "  %s r%d = ", reg_type(dt), k);
+    put(t, is_16bit(dt) ? load16 : load, k, k + 1);
+    put(t, ";\n");
+  }
+  for (int i = 0; i < p->n; i++) {
+    put(t, "  %s r%d = %s(", reg_type(clt__ew_prog_reg_dtype(p, p->nin + i)), p->nin + i,
+        rerounds(p, i) ? "CLT_REROUND" : "");
+    gen_expr(t, p, i, scalars, "r%d");
+    put(t, ");\n");
+  }
+  put(t, "  ");
+  put(t, is_16bit(clt__ew_prog_out_dtype(p)) ? store16 : store, nreg - 1);
+  put(t, ";\n");
+}
+
+/* The wide kernel's computation of 16 lanes (half h of a work-item's CLT_WIDE elements): each
+ * instruction as 16 lane statements (CLT_FUSED_I<i>, defined by gen_kernel) into a vector
+ * register, then rounded as a vector (common.clh: clt_wreround, equal to CLT_REROUND up to
+ * NaN's payload), as the one-op wide kernels compute (CLT_LANES) and store: with every
+ * instruction of a lane written together, LLVM's SLP vectoriser left relu's compare of a
+ * rounded sum lane by lane (an add and a relu of float16 at 4 GB/s against 40 op by op). */
+static void gen_half(text *t, const clt__ew_prog *p, int h) {
+  int nreg = p->nin + p->n;
+  put(t, "    {\n");
+  for (int k = 0; k < p->nin; k++) put(t, "      float16 r%d = x%d_%d;\n", k, k, h);
+  for (int i = 0; i < p->n; i++) {
+    int r = p->nin + i;
+    put(t, "      %s r%d;\n      CLT_LANES16(CLT_FUSED_I%d)\n", is_16bit(clt__ew_prog_reg_dtype(p, r)) ? "float16" : "uchar16",
+        r, i);
+    if (rerounds(p, i)) put(t, "      r%d = clt_wreround(r%d);\n", r, r);
+  }
+  put(t, "      w%d = r%d;\n    }\n", h, nreg - 1);
+}
+
+/* The kernel clt_fused over the strided walk, and where wide, clt_fused_w over contiguous
+ * operands (the one-op kernels' _w arguments: out, its element offset, each input and its
+ * element offset, n, then the parameters), CLT_WIDE elements per work-item through
+ * CLT_WLOADP/CLT_WSTOREP as common.clh's CLT_WIDE_KERNEL2 (gen_half), the run's end element by
+ * element. */
+static void gen_kernel(text *t, const clt__ew_prog *p, bool wide) {
   bool scalars = scalar_params(p);
   const char *out_t = c_type(clt__ew_prog_out_dtype(p));
   if (!scalars) put(t, "typedef struct { T v[%d]; } clt_fused_params;\n", 2 * p->n);
+  text params = {clt__malloc(256), 0, 256, false};
+  params.oom = !params.buf;
+  if (!scalars) put(&params, ", clt_fused_params P");
+  for (int i = 0; scalars && i < p->n; i++)
+    for (int j = 0; j < nparams(&p->ins[i]); j++) put(&params, ", T p%d_%d", i, j);
+  if (params.oom) {
+    t->oom = true;
+    clt__free_mem(params.buf);
+    return;
+  }
   put(t, "__kernel void clt_fused(__global %s *out", out_t);
   for (int k = 0; k < p->nin; k++) put(t, ", __global const %s *in%d", c_type((clt_dtype)p->in_dt[k]), k);
-  put(t, ", clt_walk it");
-  if (!scalars) put(t, ", clt_fused_params P");
-  for (int i = 0; scalars && i < p->n; i++)
-    for (int j = 0; j < nparams(&p->ins[i]); j++) put(t, ", T p%d_%d", i, j);
-  put(t, ") {\n");
-  put(t, "  CLT_WALK_BEGIN(it);\n");
-  for (int k = 0; k < p->nin; k++) put(t, "  %s r%d = in%d[off%d];\n", c_type((clt_dtype)p->in_dt[k]), k, k, k + 1);
-  for (int i = 0; i < p->n; i++) {
-    const clt__ew_instr *x = &p->ins[i];
-    const clt__op_info *o = &clt__op_table[x->op];
-    int r = p->nin + i, a = x->in[0], b = x->in[1], c = x->in[2];
-    const char *ot = c_type(clt__ew_prog_reg_dtype(p, r));
-    char p0[16], p1[16];
-    param(p0, sizeof p0, scalars, i, 0);
-    param(p1, sizeof p1, scalars, i, 1);
-    put(t, "  %s r%d = ", ot, r);
-    if (o->rule == CLT__R_KERNEL && o->arity == 2)
-      put(t, "G_%s(r%d, r%d, %s, %s);\n", o->name, a, b, p0, p1);
-    else if (o->rule == CLT__R_KERNEL)
-      put(t, "G_%s(r%d, r%d, r%d);\n", o->name, a, b, c);
-    else if (o->rule == CLT__R_WHERE)
-      put(t, "r%d ? r%d : r%d;\n", a, b, c);
-    else if (o->arity == 1)
-      put(t, "K_%s(r%d, %s, %s);\n", o->name, a, p0, p1);
-    else if (x->scalar == 1)
-      put(t, "(%s)K_%s(r%d, %s, 1);\n", ot, o->name, a, p0);
-    else if (x->scalar == 2)
-      put(t, "(%s)K_%s(%s, r%d, 0);\n", ot, o->name, p0, a);
-    else
-      put(t, "(%s)K_%s(r%d, r%d, 0);\n", ot, o->name, a, b);
+  put(t, ", clt_walk it%.*s) {\n  CLT_WALK_BEGIN(it);\n", (int)params.len, params.buf);
+  gen_body(t, p, scalars, "CLT_LOAD(in%d, off%d)", "in%d[off%d]", "CLT_STORE(out, off0, r%d)", "out[off0] = r%d");
+  put(t, "}\n");
+  if (wide) {
+    for (int i = 0; i < p->n; i++) {
+      put(t, "#define CLT_FUSED_I%d(l) r%d.s##l = ", i, p->nin + i);
+      gen_expr(t, p, i, scalars, "r%d.s##l");
+      put(t, ";\n");
+    }
+    put(t, "__kernel void clt_fused_w(__global CLT_ST *out, long o0");
+    for (int k = 0; k < p->nin; k++) put(t, ", __global const CLT_ST *in%d, long o%d", k, k + 1);
+    put(t, ", long n%.*s) {\n  long i = get_global_id(0) * CLT_WIDE;\n  if (i + CLT_WIDE <= n) {\n", (int)params.len,
+        params.buf);
+    for (int k = 0; k < p->nin; k++)
+      put(t, "    float16 x%d_0, x%d_1;\n    CLT_WLOADP(in%d + o%d + i, &x%d_0, &x%d_1);\n", k, k, k, k + 1, k, k);
+    put(t, "    float16 w0, w1;\n");
+    gen_half(t, p, 0);
+    gen_half(t, p, 1);
+    put(t, "    CLT_WSTOREP(out + o0 + i, w0, w1);\n  } else\n    for (long j = i; j < n; j++) {\n");
+    gen_body(t, p, scalars, "CLT_LOAD(in%d, o%d + j)", "", "CLT_STORE(out, o0 + j, r%d)", "");
+    put(t, "    }\n}\n");
   }
-  put(t, "  out[off0] = r%d;\n}\n", nreg - 1);
+  clt__free_mem(params.buf);
 }
 
 /* The families whose expressions a generated kernel uses, built without their own kernels. */
@@ -207,7 +298,8 @@ static const int expr_families[] = {CLT__KFAM_ew_unary, CLT__KFAM_ew_binary, CLT
 static clt_status fused_build(clt__cl_dev *d, const fused_sig *sig, const clt__ew_prog *p, fused_entry **out) {
   text t = {clt__malloc(4096), 0, 4096, false};
   t.oom = !t.buf;
-  gen_kernel(&t, p);
+  bool wide = wide_form(d, p);
+  gen_kernel(&t, p, wide);
   if (t.oom) {
     clt__free_mem(t.buf);
     return clt__err(CLT_ERR_OOM, "cannot generate the kernel of a fused chain");
@@ -231,7 +323,10 @@ static clt_status fused_build(clt__cl_dev *d, const fused_sig *sig, const clt__e
   fused_entry *e = clt__calloc(1, sizeof *e);
   clt_status s = e ? CLT_OK : clt__err(CLT_ERR_OOM, "cannot allocate a fused kernel entry");
   if (s == CLT_OK) s = clt__cl_build_generated(d, n, srcs, lens, p->ins[0].dt, "the kernel of a fused chain", &e->prog);
-  if (s == CLT_OK && (s = clt__cl_entry_new(d, e->prog, "clt_fused", p->ins[0].dt, &e->k)) != CLT_OK) {
+  if (s == CLT_OK && (s = clt__cl_entry_new(d, e->prog, "clt_fused", p->ins[0].dt, &e->k)) == CLT_OK && wide &&
+      (s = clt__cl_entry_new(d, e->prog, "clt_fused_w", p->ins[0].dt, &e->kw)) != CLT_OK)
+    clt__cl_entry_free(e->k);
+  if (s != CLT_OK && e && e->prog) {
     clReleaseProgram(e->prog);
     CLT__LIVE_DEC(CLT__LIVE_PROGRAMS);
   }
@@ -245,8 +340,8 @@ static clt_status fused_build(clt__cl_dev *d, const fused_sig *sig, const clt__e
   return CLT_OK;
 }
 
-/* The kernel of p's signature, built on first use. */
-static clt_status fused_kernel(clt__cl_dev *d, const clt__ew_prog *p, clt__cl_kernel_entry **out) {
+/* The entry of p's signature, its program built on first use. */
+static clt_status fused_kernel(clt__cl_dev *d, const clt__ew_prog *p, fused_entry **out) {
   fused_sig sig;
   make_sig(&sig, p);
   clt__mutex_lock(&d->kernel_lock);
@@ -258,7 +353,7 @@ static clt_status fused_kernel(clt__cl_dev *d, const clt__ew_prog *p, clt__cl_ke
     d->fused = e;
   }
   clt__mutex_unlock(&d->kernel_lock);
-  if (s == CLT_OK) *out = e->k;
+  if (s == CLT_OK) *out = e;
   return s;
 }
 
@@ -266,20 +361,22 @@ static clt_status run_fused(clt__cl_dev *d, const clt__ew_prog *p, const clt__it
   if (!clt__cl_fusable(p))
     return clt__err(CLT_ERR_UNSUPPORTED, "elementwise programs whose instructions compute in different dtypes do not "
                     "run on OpenCL devices (instruction 0 computes in %s)", clt_dtype_name((clt_dtype)p->ins[0].dt));
-  /* Always the strided walk's kernel, contiguous operands too: on PoCL the chain tanh(x * w + b)
-   * over contiguous [1000, 1000] operands took 1.5 ms so, 10.5 ms as a 1-D kernel of the one-op
-   * kernels' shape (the three one-op kernels together 1-2.8 ms). */
-  clt__iter wit = *it;
-  wit.contiguous = false;
-  it = &wit;
-  clt__cl_kernel_entry *k;
-  clt_status s = fused_kernel(d, p, &k);
+  fused_entry *e;
+  clt_status s = fused_kernel(d, p, &e);
   if (s != CLT_OK) return s;
+  /* Contiguous operands take the strided walk's kernel too unless the program has the wide
+   * form: on PoCL the chain tanh(x * w + b) over contiguous [1000, 1000] float32 operands took
+   * 1.5 ms so, 10.5 ms as a 1-D kernel of the one-op kernels' one-element shape (the three one-op
+   * kernels together 1-2.8 ms). */
+  bool wide = e->kw && it->contiguous;
+  clt__iter wit = *it;
+  wit.contiguous = wide;
+  it = &wit;
   clt__cl_args a;
-  clt__cl_args_init(&a, k);
+  clt__cl_args_init(&a, wide ? e->kw : e->k);
   cl_uint walk = 0;
   operand_args(&a, it, st, it->nops, &walk);
-  clt_dtype dt = (clt_dtype)p->ins[0].dt;
+  clt_dtype dt = is_16bit((clt_dtype)p->ins[0].dt) ? CLT_FLOAT32 : (clt_dtype)p->ins[0].dt; /* T */
   size_t es = clt_dtype_size(dt);
   unsigned char pv[2 * CLT__EW_MAX_INSTR * 8];
   bool scalars = scalar_params(p);
@@ -289,6 +386,7 @@ static clt_status run_fused(clt__cl_dev *d, const clt__ew_prog *p, const clt__it
     for (int j = 0; scalars && j < nparams(&p->ins[i]); j++) clt__cl_arg(&a, es, pv + (2 * i + j) * es);
   }
   if (!scalars) clt__cl_arg(&a, 2 * (size_t)p->n * es, pv);
+  if (wide) return clt__cl_launch(d, &a, (size_t)((it->numel + CLT__CL_WIDE - 1) / CLT__CL_WIDE));
   return clt__cl_launch_iter(d, &a, walk, it);
 }
 
