@@ -12,6 +12,8 @@
  *   - clt_device_synchronize, which runs every recipe of the device;
  *   - an op that reads the result as a view (not the whole storage in its own shape), or whose
  *     chain would grow past the program's limits.
+ * A chain over float16 or bfloat16 computes in float32 as its ops do, each 16-bit result rounded
+ * to its type where the op would have stored it, so its bits are its ops' (but for which NaN).
  * A recorded result nobody reads is never computed: its recipe is dropped with its storage. A
  * chain's first run on a device is its ops' own kernels one by one; from its second run on, its
  * generated kernel (built then). $CLT_FUSION=0 turns recording off (every op launches at once,

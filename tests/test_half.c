@@ -680,7 +680,7 @@ START_TEST(chains_run_repeatedly) {
 }
 END_TEST
 
-/* Contiguous 16-bit operands take the wide kernels on CPU devices (16 elements per work-item,
+/* Contiguous 16-bit operands take the wide kernels on CPU devices (32 elements per work-item,
  * the run's end element by element; common.clh: CLT_WIDE), strided ones the one-element kernels:
  * both give the same bits for every elementwise row, forward and (unary rows) backward, and for
  * the casts to and from float32, at lengths around the width, from an odd element offset too,
@@ -709,9 +709,10 @@ static void wide_pair(clt_device *dev, clt_dtype dt, int64_t n, int which, clt_t
 
 /* The same bits, except that NaN matches any NaN where nan_any: an op's NaN result from two NaN
  * operands of opposite signs takes the sign of the one the compiled code names first (x86),
- * which differs between kernels, and the wide float16 kernels of ops store the hardware's quiet
- * NaN (sign and top payload bits kept) where the one-element kernels store 0x7e00 with the sign
- * (common.clh: clt_f16_storew_anynan); casts keep every NaN's bits. */
+ * which differs between kernels, and the wide kernels of ops store the NaN quieted (sign and top
+ * payload bits kept: F16C's conversion for float16, the quiet bit set for bfloat16) where the
+ * one-element kernels store 0x7e00 or 0x7fc0 with the sign (common.clh: clt_f16_storew_anynan,
+ * clt_bf16_rne_anynan); casts keep every NaN's bits. */
 static void assert_same_bits(clt_tensor *a, clt_tensor *b, bool nan_any, const char *what) {
   ck_assert_msg(a && b, "%s: %s", what, clt_last_error());
   ck_assert_int_eq(clt_numel(a), clt_numel(b));
