@@ -231,7 +231,8 @@ static void gen_body(text *t, const clt__ew_prog *p, bool scalars, const char *l
  * register, then rounded as a vector (common.clh: clt_wreround, equal to CLT_REROUND up to
  * NaN's payload), as the one-op wide kernels compute (CLT_LANES) and store: with every
  * instruction of a lane written together, LLVM's SLP vectoriser left relu's compare of a
- * rounded sum lane by lane (an add and a relu of float16 at 4 GB/s against 40 op by op). */
+ * rounded sum lane by lane (an add and a relu of float16 at 4 GB/s against 40 op by op). The
+ * kernel's zero is common.clh's (clt_f16_loadpz). */
 static void gen_half(text *t, const clt__ew_prog *p, int h) {
   int nreg = p->nin + p->n;
   put(t, "    {\n");
@@ -240,7 +241,7 @@ static void gen_half(text *t, const clt__ew_prog *p, int h) {
     int r = p->nin + i;
     put(t, "      %s r%d;\n      CLT_LANES16(CLT_FUSED_I%d)\n", is_16bit(clt__ew_prog_reg_dtype(p, r)) ? "float16" : "uchar16",
         r, i);
-    if (rerounds(p, i)) put(t, "      r%d = clt_wreround(r%d);\n", r, r);
+    if (rerounds(p, i)) put(t, "      r%d = clt_wreround(r%d, zero);\n", r, r);
   }
   put(t, "      w%d = r%d;\n    }\n", h, nreg - 1);
 }
@@ -277,10 +278,10 @@ static void gen_kernel(text *t, const clt__ew_prog *p, bool wide) {
     }
     put(t, "__kernel void clt_fused_w(__global CLT_ST *out, long o0");
     for (int k = 0; k < p->nin; k++) put(t, ", __global const CLT_ST *in%d, long o%d", k, k + 1);
-    put(t, ", long n%.*s) {\n  long i = get_global_id(0) * CLT_WIDE;\n  if (i + CLT_WIDE <= n) {\n", (int)params.len,
-        params.buf);
+    put(t, ", long n%.*s) {\n  long i = get_global_id(0) * CLT_WIDE;\n  if (i + CLT_WIDE <= n) {\n"
+           "    uint zero = (uint)(o0 >> 63);\n", (int)params.len, params.buf);
     for (int k = 0; k < p->nin; k++)
-      put(t, "    float16 x%d_0, x%d_1;\n    CLT_WLOADP(in%d + o%d + i, &x%d_0, &x%d_1);\n", k, k, k, k + 1, k, k);
+      put(t, "    float16 x%d_0, x%d_1;\n    CLT_WLOADPZ(in%d + o%d + i, &x%d_0, &x%d_1, zero);\n", k, k, k, k + 1, k, k);
     put(t, "    float16 w0, w1;\n");
     gen_half(t, p, 0);
     gen_half(t, p, 1);
