@@ -280,6 +280,8 @@ clt_status clt__cl_norm_bwd(clt_device *dev, const clt__norm_args *a);
 clt_status clt__cl_windows(clt_device *dev, const clt__win_args *a);
 clt_status clt__cl_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                               int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
+clt_status clt__cl_optim_steps(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int n,
+                               const clt__optim_part *parts);
 
 /* Memory (pool.c). */
 clt_status clt__cl_alloc(clt_device *dev, clt__storage *st);
