@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "dispatch.h"
 #include "tu.h"
 
 static char fixture_dir[512];
@@ -377,6 +378,114 @@ START_TEST(adam_float_coefficients) {
 }
 END_TEST
 
+/* ---- several parameters per optimizer call ---------------------------------------------- */
+
+static const clt__backend *optim_real_be;
+static int optim_calls;
+
+static clt_status counting_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n,
+                                      clt__storage *p, int64_t po, const clt__storage *g, int64_t go, clt__storage *s1,
+                                      clt__storage *s2) {
+  optim_calls++;
+  return optim_real_be->optim_step(dev, hp, dt, n, p, po, g, go, s1, s2);
+}
+static clt_status counting_optim_steps(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int n,
+                                       const clt__optim_part *parts) {
+  optim_calls++;
+  return optim_real_be->optim_steps(dev, hp, dt, n, parts);
+}
+
+enum { NPARAM = 9 };
+/* float32 parameters 0-6 (sizes across work-group edges; 2 never gets a gradient), float64 7-8 */
+static const int64_t param_size[NPARAM] = {3, 70, 4, 300, 1, 129, 2, 64, 5};
+
+/* One step of loss sum_k sum(c_k p_k^2) (the gradient changes with p) over the parameters p;
+ * nopt optimizers, optimizer j over the parameters from first[j]. */
+static void quadratic_step(clt_device *dev, clt_tensor *const *p, clt_optim *const *o, int nopt, int step) {
+  clt_scope_begin();
+  clt_tensor *loss = NULL;
+  for (int i = 0; i < NPARAM; i++) {
+    if (i == 2) continue;
+    clt_dtype dt = clt_dtype_of(p[i]);
+    clt_tensor *c = vals(dev, dt, 1, &param_size[i], 0.5, 1.5, 10 * step + i);
+    clt_tensor *l = clt_cast(clt_sum(clt_mul(clt_square(p[i]), c), CLT_ALL_DIMS, false), CLT_FLOAT64);
+    loss = loss ? clt_add(loss, l) : l;
+  }
+  for (int j = 0; j < nopt; j++) ck_assert_int_eq(clt_optim_zero_grad(o[j]), CLT_OK);
+  ck_assert_msg(clt_backward(loss, NULL) == CLT_OK, "%s", clt_last_error());
+  for (int j = 0; j < nopt; j++) ck_assert_msg(clt_optim_step(o[j]) == CLT_OK, "%s", clt_last_error());
+  clt_scope_end();
+}
+
+/* An optimizer over many parameters gathers those of a dtype into calls of up to
+ * CLT__OPTIM_SLOTS (on OpenCL one launch each instead of one per parameter), and every
+ * parameter and state ends bit for bit where an optimizer of its own puts it, for SGD (plain,
+ * momentum with dampening, nesterov with weight decay), Adam and AdamW, in float32 and float64:
+ * the calls a step makes are counted through the backend table. */
+START_TEST(optim_batched_matches_single) {
+  clt_device *dev = TU_DEV;
+  clt_optim_config cfgs[5] = {clt_optim_defaults(CLT_OPTIM_SGD), clt_optim_defaults(CLT_OPTIM_SGD),
+                              clt_optim_defaults(CLT_OPTIM_SGD), clt_optim_defaults(CLT_OPTIM_ADAM),
+                              clt_optim_defaults(CLT_OPTIM_ADAMW)};
+  cfgs[1].momentum = 0.9, cfgs[1].dampening = 0.1;
+  cfgs[2].momentum = 0.8, cfgs[2].nesterov = true, cfgs[2].weight_decay = 0.01;
+  cfgs[3].lr = 0.05, cfgs[3].weight_decay = 0.02;
+  cfgs[4].lr = 0.05;
+  for (int k = 0; k < 5; k++) {
+    clt_scope_begin();
+    clt_tensor *all[NPARAM], *own[NPARAM];
+    for (int i = 0; i < NPARAM; i++) {
+      clt_dtype dt = i < 7 ? CLT_FLOAT32 : CLT_FLOAT64;
+      all[i] = vals(dev, dt, 1, &param_size[i], -1, 1, i);
+      own[i] = clt_clone(all[i]);
+      ck_assert(clt_set_requires_grad(all[i], true) == CLT_OK && clt_set_requires_grad(own[i], true) == CLT_OK);
+    }
+    clt_optim *one, *each[NPARAM];
+    ck_assert_int_eq(clt_optim_create(&cfgs[k], NPARAM, all, &one), CLT_OK);
+    for (int i = 0; i < NPARAM; i++) ck_assert_int_eq(clt_optim_create(&cfgs[k], 1, &own[i], &each[i]), CLT_OK);
+    for (int step = 0; step < 3; step++) {
+      optim_real_be = clt__device_swap_backend(dev, NULL);
+      clt__backend counting = *optim_real_be;
+      counting.optim_step = counting_optim_step;
+      counting.optim_steps = counting_optim_steps;
+      clt__device_swap_backend(dev, &counting);
+      optim_calls = 0;
+      quadratic_step(dev, all, &one, 1, step);
+      int calls = optim_calls;
+      clt__device_swap_backend(dev, optim_real_be);
+      /* float32: 0, 1, 3, 4, 5 in one call, 6 alone; float64: 7 and 8 */
+      ck_assert_msg(calls == 3, "config %d on %s: %d optimizer calls for 8 parameters, not 3", k, clt_device_spec(dev),
+                    calls);
+      quadratic_step(dev, own, each, NPARAM, step);
+    }
+    for (int i = 0; i < NPARAM; i++) {
+      double *a = tu_values(all[i]), *b = tu_values(own[i]);
+      clt_tensor *s[2][2];
+      ck_assert_int_eq(clt_optim_get_state(one, i, &s[0][0], &s[0][1]), CLT_OK);
+      ck_assert_int_eq(clt_optim_get_state(each[i], 0, &s[1][0], &s[1][1]), CLT_OK);
+      for (int64_t e = 0; e < param_size[i]; e++)
+        ck_assert_msg(a[e] == b[e], "config %d, parameter %d element %lld on %s: %.17g, alone %.17g", k, i,
+                      (long long)e, clt_device_spec(dev), a[e], b[e]);
+      for (int j = 0; j < 2; j++) {
+        ck_assert(!s[0][j] == !s[1][j]);
+        if (!s[0][j]) continue;
+        double *x = tu_values(s[0][j]), *y = tu_values(s[1][j]);
+        for (int64_t e = 0; e < param_size[i]; e++)
+          ck_assert_msg(x[e] == y[e], "config %d, state %d of parameter %d element %lld: %.17g, alone %.17g", k, j, i,
+                        (long long)e, x[e], y[e]);
+        free(x);
+        free(y);
+      }
+      free(a);
+      free(b);
+      clt_optim_release(each[i]);
+    }
+    clt_optim_release(one);
+    clt_scope_end();
+  }
+}
+END_TEST
+
 START_TEST(optimizer_errors) {
   clt_device *dev = TU_DEV;
   clt_scope_begin();
@@ -574,6 +683,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, initialisers);
   TU_DEVICES(tc, optimizers_follow_pytorch);
   TU_DEVICES(tc, adam_float_coefficients);
+  TU_DEVICES(tc, optim_batched_matches_single);
   TU_DEVICES(tc, optimizer_errors);
   TU_DEVICES(tc, safetensors_from_python_and_back);
   TU_DEVICES(tc, broken_safetensors);
