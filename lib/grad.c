@@ -381,6 +381,25 @@ static clt_tensor *transposed(clt_tensor *t) {
   return clt__view_of(t, t->ndim, s, st, t->offset);
 }
 
+/* Whether matrix t (2-d) is laid out column by column (a transpose of a row-major matrix, as
+ * linear's w^T): its gradient is then best made in that layout too. */
+static bool column_major(const clt_tensor *t) {
+  return t->ndim == 2 && t->shape[0] > 1 && t->shape[1] > 1 && t->strides[0] == 1 && t->strides[1] >= t->shape[0];
+}
+
+/* x y as the transpose of the product y^T x^T: the result column-major, so that a gradient
+ * flowing back through a transpose (linear's w^T) reaches the leaf contiguous, as its own
+ * storage, where x y would reach it as a transposed view the engine copies (PyTorch's
+ * mm_mat2_backward picks the layout from the strides the same way). */
+static clt_tensor *product_transposed(clt_tensor *x, clt_tensor *y) {
+  clt_tensor *xt = transposed(x), *yt = xt ? transposed(y) : NULL, *p = yt ? clt__matmul(yt, xt) : NULL;
+  clt_tensor *r = p ? transposed(p) : NULL;
+  clt__tensor_release(xt);
+  clt__tensor_release(yt);
+  clt__tensor_release(p);
+  return r;
+}
+
 static clt_status bw_matmul(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   clt_tensor *a = clt__saved(n, 0), *b = a ? clt__saved(n, 1) : NULL;
   if (!b) return clt_last_status();
@@ -394,18 +413,22 @@ static clt_status bw_matmul(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   }
   clt_status s = G ? CLT_OK : clt_last_status();
   if (s == CLT_OK && clt__wants(n, 0)) { /* dA = G B^T, summed to A's shape, then a's */
-    clt_tensor *bt = transposed(B), *p = bt ? clt__matmul(G, bt) : NULL;
+    clt_tensor *bt = transposed(B), *p = !bt                                         ? NULL
+                                        : column_major(A) && B->ndim == 2 && G->ndim == 2 ? product_transposed(G, bt)
+                                                                                          : clt__matmul(G, bt);
     clt_tensor *f = p ? clt__sum_to(p, A->ndim, A->shape) : NULL;
-    if (f) gin[0] = reshaped(f, a->ndim, a->shape);
+    if (f) gin[0] = a->ndim == A->ndim ? clt__retain(f) : reshaped(f, a->ndim, a->shape); /* keeps f's layout */
     if (!gin[0]) s = clt_last_status();
     clt__tensor_release(bt);
     clt__tensor_release(p);
     clt__tensor_release(f);
   }
   if (s == CLT_OK && clt__wants(n, 1)) { /* dB = A^T G */
-    clt_tensor *at = transposed(A), *p = at ? clt__matmul(at, G) : NULL;
+    clt_tensor *at = transposed(A), *p = !at                                         ? NULL
+                                        : column_major(B) && A->ndim == 2 && G->ndim == 2 ? product_transposed(at, G)
+                                                                                          : clt__matmul(at, G);
     clt_tensor *f = p ? clt__sum_to(p, B->ndim, B->shape) : NULL;
-    if (f) gin[1] = reshaped(f, b->ndim, b->shape);
+    if (f) gin[1] = b->ndim == B->ndim ? clt__retain(f) : reshaped(f, b->ndim, b->shape);
     if (!gin[1]) s = clt_last_status();
     clt__tensor_release(at);
     clt__tensor_release(p);
