@@ -156,9 +156,9 @@ clt_status clt_optim_step(clt_optim *o) {
                                     .s1 = o->s1[i] ? o->s1[i]->st : NULL, .s2 = o->s2[i] ? o->s2[i]->st : NULL,
                                     .first = first};
   }
-  /* the parameters before a failing one are stepped, as when each ran at once */
+  /* after a failure the gathered parameters stay as they were (those of calls already made
+   * are stepped, as before the calls were gathered) */
   if (s == CLT_OK) s = run_parts(o, &hp, dt, np, parts, idx);
-  else run_parts(o, &hp, dt, np, parts, idx);
   if (s == CLT_OK) o->steps = t;
   return s;
 }
