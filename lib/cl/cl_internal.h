@@ -92,6 +92,7 @@ typedef struct clt__cl_dev {
   bool counted;                           /* counted among open devices (gemm.c) */
   bool host_memory;                       /* buffers are this process's memory (pool.c) */
   atomic_bool clblast_unusable;           /* CLBlast's kernels failed to run here (gemm.c) */
+  atomic_bool app_queue;                  /* the application holds the queue: no GEMM chains (gemm.c) */
   char gemm_tuning[256];                  /* CLBlast kernels given parameters at open (tuning.c) */
   enum { CLT__CACHING, CLT__NO_CACHING_RELEASE, CLT__NO_CACHING_HOLD } no_caching; /* pool.c */
   cl_mem *held;                           /* freed buffers held until the cache empties (mode 2) */
@@ -235,6 +236,8 @@ void clt__cl_fused_release(clt__cl_dev *d);
 clt_status clt__cl_host_route_open(clt__cl_dev *d, const clt_device_info *in);
 /* Elementwise programs the host route ran, since the process started (tests). */
 extern atomic_ulong clt__cl_host_runs;
+/* Marker-barrier pairs the host's GEMM queued: one per run of products (gemm.c). */
+extern atomic_ulong clt__cl_gemm_chains;
 void clt__cl_host_route_close(clt__cl_dev *d);
 bool clt__cl_hostptr_forget(clt__cl_dev *d, cl_mem m); /* whether it was known */
 /* Learns the host address of st's buffer (pool buffers, with the route on) unless known. */
