@@ -19,6 +19,10 @@ static clt_tensor *zeros_shaped(clt_tensor *g, int ndim, const int64_t *shape) {
 
 /* g (any layout) as a tensor of shape: a view of a contiguous copy. */
 static clt_tensor *reshaped(clt_tensor *g, int ndim, const int64_t *shape) {
+  /* a view where g's strides allow, as PyTorch's grad.reshape (a transposed gradient kept its
+   * layout through the next reshape only by a copy) */
+  clt_tensor *view;
+  if (g->numel > 0 && clt__reshape_view(g, ndim, shape, &view)) return view;
   clt_tensor *c = clt__contiguous(g);
   if (!c) return NULL;
   int64_t st[CLT_MAX_DIMS];
@@ -159,17 +163,36 @@ static clt_status bw_permute(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   return gin[0] ? CLT_OK : clt_last_status();
 }
 
+/* Whether t, a gradient pending at a node, is held by the engine alone as a contiguous tensor
+ * over storage of its own, shaped as edge e: then it may be added into in place. */
+static bool engine_owned(const clt_tensor *t, const clt__edge *e) {
+  if (!t || atomic_load(&t->refs) != 1 || atomic_load(&t->st->refs) != 1 || t->st->wrapped || t->offset != 0 ||
+      !clt__is_contig(t) || t->grad_fn || t->requires_grad || t->dtype != e->dtype || t->ndim != e->ndim)
+    return false;
+  for (int d = 0; d < e->ndim; d++)
+    if (t->shape[d] != e->shape[d]) return false;
+  return true;
+}
+
+/* g into the sliced part of the input's gradient: zeros with g copied in, or, where the input
+ * already has a gradient pending that only the engine holds (a sibling slice's, as q, k and v
+ * cut from one projection), g added into its part of it, and nothing returned: one launch where
+ * a zero fill, a copy and an add over the whole input were three. */
 static clt_status bw_slice(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   const clt__edge *e = &n->next[0];
-  clt_tensor *z = zeros_shaped(g, e->ndim, e->shape);
+  clt_tensor *acc = e->fn ? e->fn->pending : NULL;
+  bool into = engine_owned(acc, e) && acc->dtype == g->dtype;
+  clt_tensor *z = into ? acc : zeros_shaped(g, e->ndim, e->shape);
   if (!z) return clt_last_status();
   int dim = n->args.slice.dim;
   int64_t start = n->args.slice.start, step = n->args.slice.step, strides[CLT_MAX_DIMS];
   memcpy(strides, z->strides, sizeof strides);
   if (g->shape[dim] > 1) strides[dim] *= step; /* within z then; one element needs no step (and it may be huge) */
   clt_tensor *v = clt__view_of(z, g->ndim, g->shape, strides, start * z->strides[dim]);
-  clt_status s = v ? clt__copy_into(v, g) : clt_last_status();
+  clt_tensor *in[2] = {v, g};
+  clt_status s = !v ? clt_last_status() : into ? clt__ew_run(CLT_OP_add, v, in, 2, v->dtype, NULL, 0) : clt__copy_into(v, g);
   clt__tensor_release(v);
+  if (into) return s;
   if (s != CLT_OK) {
     clt__tensor_release(z);
     return s;
