@@ -431,8 +431,12 @@ static clt_status bw_matmul(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   clt_tensor *G = NULL;
   if (A && B) {
     clt_tensor *g1 = a->ndim == 1 ? unsq(g, g->ndim - (b->ndim == 1 ? 0 : 1)) : clt__retain(g);
-    G = g1 && b->ndim == 1 ? unsq(g1, g1->ndim) : clt__retain(g1);
+    clt_tensor *g2 = g1 && b->ndim == 1 ? unsq(g1, g1->ndim) : clt__retain(g1);
+    /* copied once here where GEMM cannot read it, not by each of the two products (attention's
+     * output gradient comes back through the heads' merge as a view of another layout) */
+    G = g2 && clt__wants(n, 0) && clt__wants(n, 1) ? clt__gemm_operand(g2) : clt__retain(g2);
     clt__tensor_release(g1);
+    clt__tensor_release(g2);
   }
   clt_status s = G ? CLT_OK : clt_last_status();
   if (s == CLT_OK && clt__wants(n, 0)) { /* dA = G B^T, summed to A's shape, then a's */
