@@ -93,6 +93,11 @@ typedef struct clt__cl_dev {
   bool host_memory;                       /* buffers are this process's memory (pool.c) */
   atomic_bool clblast_unusable;           /* CLBlast's kernels failed to run here (gemm.c) */
   atomic_bool app_queue;                  /* the application holds the queue: no GEMM chains (gemm.c) */
+  /* gemm.c's chain of host products (under its chain lock): the one still open, d->queued while
+   * its barrier is the last command clt queued, and the products since it opened */
+  struct clt__gemm_chain *chain;
+  unsigned long long chain_expect;
+  int chain_len;
   char gemm_tuning[256];                  /* CLBlast kernels given parameters at open (tuning.c) */
   enum { CLT__CACHING, CLT__NO_CACHING_RELEASE, CLT__NO_CACHING_HOLD } no_caching; /* pool.c */
   cl_mem *held;                           /* freed buffers held until the cache empties (mode 2) */
