@@ -116,30 +116,29 @@ static clt_status start_deferred(deferred_gemm *x, const clt__gemm_args *g, cl_e
  * back the later commands: two commands instead of three maps and three unmaps, each of which
  * cost the transformer's step a round trip through PoCL's driver thread (about 90 maps a step).
  * A product asked for while the last one's barrier is still the last command clt queued (as a
- * linear layer's two gradient products) joins it instead: the callback runs the products in
- * the order they came, and the barrier waits for all of them, so it takes no command at all
- * (the transformer's step: 42 products in 24 marker-barrier pairs). Never where the application
- * holds the queue (clt_cl_device_wrap with a queue, clt_cl_device_get): clt cannot see the
- * commands it queues, and a product joining a chain runs before them. */
+ * linear layer's two gradient products) takes no command: it joins that chain, whose callback
+ * runs the products in the order they came before the barrier lets anything on, or, where the
+ * callback has run them all already, it runs on the calling thread (every command before the
+ * barrier is then complete, and nothing after it was queued). Which of the two depends on
+ * timing; whether a product takes commands does not (the counts alone decide it), so the fault
+ * sweeps see the same calls every run. CHAIN_MAX products at most per pair. Never where the
+ * application holds the queue (clt_cl_device_wrap with a queue, clt_cl_device_get): clt cannot
+ * see the commands it queues, and a product joining a chain would run before them. */
 enum { CHAIN_MAX = 16 };
-typedef struct {
+typedef struct clt__gemm_chain {
   clt__cl_dev *d;
-  cl_event done;              /* the user event the barrier waits on */
-  int n, next, refs;          /* products in it, products started, holders (the callback, the maker) */
-  bool closed;                /* the callback ran them all: no product joins */
-  unsigned long long expect;  /* d->queued while the barrier is the last command clt queued */
+  cl_event done;   /* the user event the barrier waits on */
+  int n, next;     /* products in it, products started */
+  int refs;        /* holders: the callback, and the maker until it has published the chain */
+  bool closed;     /* the callback ran them all: no product joins */
   struct {
     clt__gemm_args g;
     clt__storage view[3];
   } item[CHAIN_MAX];
 } gemm_chain;
 
-static clt__mutex chain_lock = CLT__MUTEX_INIT; /* the chains' fields and open_chain */
-static gemm_chain *open_chain;                   /* the one chain products may still join */
+static clt__mutex chain_lock = CLT__MUTEX_INIT; /* the chains and the devices' chain fields */
 atomic_ulong clt__cl_gemm_chains;
-
-/* Drops a holder of c (chain_lock held); true when it was the last. */
-static bool chain_drop(gemm_chain *c) { return --c->refs == 0; }
 
 static void CL_CALLBACK run_chain(cl_event ready, cl_int status, void *p) {
   (void)ready;
@@ -152,44 +151,54 @@ static void CL_CALLBACK run_chain(cl_event ready, cl_int status, void *p) {
     clt__cpu_gemm_run(&c->item[i].g);
   }
   c->closed = true;
-  if (open_chain == c) open_chain = NULL;
+  if (c->d->chain == c) c->d->chain = NULL;
   cl_event done = c->done;
-  bool last = chain_drop(c);
+  bool last = --c->refs == 0;
   clt__mutex_unlock(&chain_lock);
   clSetUserEventStatus(done, status == CL_COMPLETE ? CL_COMPLETE : CL_MAP_FAILURE);
   clReleaseEvent(done);
   if (last) clt__free_mem(c);
 }
 
-/* Item i of c: g over the buffers' own memory own. */
-static void chain_put(gemm_chain *c, int i, const clt__gemm_args *g, const clt__storage *const *st, void *const *own) {
+/* g over the buffers' own memory own, in view (three storages). */
+static void own_args(clt__gemm_args *out, clt__storage *view, const clt__gemm_args *g, const clt__storage *const *st,
+                     void *const *own) {
   for (int k = 0; k < 3; k++)
-    c->item[i].view[k] =
-        (clt__storage){.dev = st[k]->dev, .nbytes = st[k]->nbytes, .ptr = own[k], .capacity = st[k]->capacity};
-  c->item[i].g = *g;
-  c->item[i].g.a = &c->item[i].view[0];
-  c->item[i].g.b = &c->item[i].view[1];
-  c->item[i].g.c = &c->item[i].view[2];
+    view[k] = (clt__storage){.dev = st[k]->dev, .nbytes = st[k]->nbytes, .ptr = own[k], .capacity = st[k]->capacity};
+  *out = *g;
+  out->a = &view[0];
+  out->b = &view[1];
+  out->c = &view[2];
 }
 
-/* Joins the open chain when nothing was queued since its barrier; true when it did. */
-static bool chain_join(clt__cl_dev *d, const clt__gemm_args *g, const clt__storage *const *st, void *const *own) {
+/* The product without a command, where nothing was queued since the last product's barrier:
+ * joined to its chain, or run here once that has run; false where it needs a chain of its own. */
+static bool chain_follow(clt__cl_dev *d, const clt__gemm_args *g, const clt__storage *const *st, void *const *own) {
   if (atomic_load(&d->app_queue)) return false;
-  bool joined = false;
   clt__mutex_lock(&chain_lock);
-  gemm_chain *c = open_chain;
-  if (c && c->d == d && !c->closed && c->n < CHAIN_MAX && atomic_load(&d->queued) == c->expect) {
-    chain_put(c, c->n++, g, st, own);
-    c->expect++; /* backend.c counts this call as a command */
-    joined = true;
+  bool follows = d->chain_len > 0 && d->chain_len < CHAIN_MAX && atomic_load(&d->queued) == d->chain_expect;
+  gemm_chain *c = follows ? d->chain : NULL;
+  if (follows) {
+    d->chain_len++;
+    d->chain_expect++; /* backend.c counts this call as a command */
+  }
+  if (c) {
+    own_args(&c->item[c->n].g, c->item[c->n].view, g, st, own);
+    c->n++;
   }
   clt__mutex_unlock(&chain_lock);
-  return joined;
+  if (follows && !c) { /* the chain has run: every command before its barrier is complete */
+    clt__gemm_args h;
+    clt__storage view[3];
+    own_args(&h, view, g, st, own);
+    clt__cpu_gemm_run(&h);
+  }
+  return follows;
 }
 
 static clt_status deferred_own_gemm(clt__cl_dev *d, const clt__gemm_args *g, const clt__storage *const *st,
                                     void *const *own) {
-  if (chain_join(d, g, st, own)) return CLT_OK;
+  if (chain_follow(d, g, st, own)) return CLT_OK;
   gemm_chain *c = clt__calloc(1, sizeof *c);
   if (!c) return clt__err(CLT_ERR_OOM, "cannot allocate a deferred GEMM");
   cl_int err = CL_SUCCESS;
@@ -202,14 +211,18 @@ static clt_status deferred_own_gemm(clt__cl_dev *d, const clt__gemm_args *g, con
   c->done = done;
   c->n = 1;
   c->refs = 2;
-  chain_put(c, 0, g, st, own);
+  own_args(&c->item[0].g, c->item[0].view, g, st, own);
+  /* no product follows the last chain from here until this one is published */
+  clt__mutex_lock(&chain_lock);
+  d->chain_len = 0;
+  clt__mutex_unlock(&chain_lock);
   clt_status s = CLT_OK;
   clt__mutex_lock(&d->enqueue_lock);
   err = CLT__CL(clEnqueueMarkerWithWaitList(d->queue, 0, NULL, &ready));
   if (err != CL_SUCCESS) s = clt__cl_fail("clEnqueueMarkerWithWaitList", err, "before the host's GEMM");
   if (s == CLT_OK && (err = CLT__CL(clEnqueueBarrierWithWaitList(d->queue, 1, &done, NULL))) != CL_SUCCESS)
     s = clt__cl_fail("clEnqueueBarrierWithWaitList", err, "after the host's GEMM");
-  c->expect = atomic_load(&d->queued) + 1; /* with this call, counted by backend.c on return */
+  unsigned long long expect = atomic_load(&d->queued) + 1; /* with this call, counted by backend.c on return */
   clt__mutex_unlock(&d->enqueue_lock);
   if (s == CLT_OK) {
     clRetainEvent(done); /* the callback's reference */
@@ -217,10 +230,12 @@ static clt_status deferred_own_gemm(clt__cl_dev *d, const clt__gemm_args *g, con
     if (err == CL_SUCCESS) {
       clReleaseEvent(ready);
       atomic_fetch_add(&clt__cl_gemm_chains, 1);
-      /* open to later products unless the callback has run them already */
+      /* open to the next products (run here once the callback has run this one) */
       clt__mutex_lock(&chain_lock);
-      if (!c->closed) open_chain = c;
-      bool last = chain_drop(c);
+      d->chain = c->closed ? NULL : c;
+      d->chain_len = 1;
+      d->chain_expect = expect;
+      bool last = --c->refs == 0;
       clt__mutex_unlock(&chain_lock);
       if (last) clt__free_mem(c);
       return CLT_OK;
@@ -228,7 +243,8 @@ static clt_status deferred_own_gemm(clt__cl_dev *d, const clt__gemm_args *g, con
     clReleaseEvent(done);
     s = clt__cl_fail("clSetEventCallback", err, "for the host's GEMM");
   }
-  /* Failed (the chain never opened): free a barrier already waiting, then wait for the queue. */
+  /* Failed (nothing joined: the chain was never published): free a barrier already waiting,
+   * then wait for the queue. */
   clSetUserEventStatus(done, CL_COMPLETE);
   clFinish(d->queue);
   if (ready) clReleaseEvent(ready);
