@@ -325,6 +325,9 @@ static clt_status run_backward(clt_tensor *root, clt_tensor *grad, bool retain, 
                    "(use clt_backward_ex with retain_graph)",
                    n->name);
     if (s == CLT_OK && g) s = n->backward(n, g, gv);
+    /* dropped before the gradients go on, so that a view of g (a transpose's gradient, a
+     * reshape's) is the only holder of g's storage and can become a leaf's without a copy */
+    clt__tensor_release(g);
     for (int i = 0; i < n->nin; i++) {
       clt__edge *e = &n->next[i];
       if (s == CLT_OK && gv[i] && (e->fn || e->leaf)) {
@@ -339,7 +342,6 @@ static clt_status run_backward(clt_tensor *root, clt_tensor *grad, bool retain, 
       if (e->fn && --e->fn->deps == 0 && s == CLT_OK) s = push(&ready, e->fn);
     }
     if (gv != gin) clt__free_mem(gv);
-    clt__tensor_release(g);
   }
   for (size_t i = 0; i < all.len; i++) { /* tidy up, also after an error */
     clt__node *n = all.items[i];

@@ -83,6 +83,20 @@ typedef struct {
   bool nesterov, first;
 } clt__optim_hp;
 
+/* Most parameters one optim_steps call takes: an OpenCL kernel takes each one's four buffers as
+ * arguments (kernels/optim.cl), and clt's launches pass at most 24 (lib/cl/cl_internal.h). */
+#define CLT__OPTIM_SLOTS 5
+
+/* One parameter of an optim_steps call: n contiguous elements of p from po and of its gradient g
+ * from go, the state s1, s2 from 0 (NULL where the optimizer keeps none); first: s1 is new this
+ * step (SGD's momentum buffer then takes the gradient itself). */
+typedef struct {
+  int64_t n, po, go;
+  clt__storage *p, *s1, *s2;
+  const clt__storage *g;
+  bool first;
+} clt__optim_part;
+
 /* Fused cross entropy over logits x [N, C] (contiguous from xo) and labels y (from yo). */
 typedef struct {
   clt_dtype dt, idt;
@@ -204,6 +218,10 @@ struct clt__backend {
   /* s1, s2: the optimizer's state (SGD momentum buffer; Adam m and v), n elements each. */
   clt_status (*optim_step)(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                            int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
+  /* optim_step over n (2 to CLT__OPTIM_SLOTS) parameters of one dtype in one call (hp->first
+   * unused: each part says), element for element the same arithmetic: on OpenCL one launch
+   * instead of n. */
+  clt_status (*optim_steps)(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int n, const clt__optim_part *parts);
   /* Makes st->handle address the caller's memory st->ptr (st->nbytes) without copying, or
    * CLT_ERR_UNSUPPORTED. NULL for backends that address host memory directly. */
   clt_status (*wrap_host)(clt_device *dev, clt__storage *st);

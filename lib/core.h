@@ -255,6 +255,9 @@ clt_tensor *clt__full(clt_device *dev, clt_dtype dt, int ndim, const int64_t *sh
 clt_tensor *clt__view_of(const clt_tensor *base, int ndim, const int64_t *shape,
                          const int64_t *strides, int64_t offset);
 clt_tensor *clt__contiguous(clt_tensor *t);
+/* Whether t (numel and shape already checked) can be viewed as shape without a copy (PyTorch's
+ * computeStride); if so *out gets the view (NULL where making it failed, the error set). */
+bool clt__reshape_view(clt_tensor *t, int ndim, const int64_t *shape, clt_tensor **out);
 clt_tensor *clt__clone(const clt_tensor *t);
 clt_tensor *clt__to(clt_tensor *t, clt_device *dev);
 clt_tensor *clt__from_host(clt_device *dev, clt_dtype dt, int ndim, const int64_t *shape,

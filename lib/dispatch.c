@@ -457,3 +457,45 @@ clt_status clt__run_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dty
   optim_call x = {.hp = hp, .dt = dt, .n = n, .po = po, .go = go, .p = p, .s1 = s1, .s2 = s2, .g = g};
   return no16(dt, "optim_step") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_optim, &x);
 }
+
+/* Several parameters: the parameters, then the first states, the second states (the outputs),
+ * then the gradients, slot by slot; a slot past n holds NULLs. */
+typedef struct {
+  const clt__optim_hp *hp;
+  clt_dtype dt;
+  int n;
+  clt__optim_part part[CLT__OPTIM_SLOTS];
+} optims_call;
+
+static clt_status call_optims(clt_device *dev, const void *a) {
+  const optims_call *x = a;
+  return dev->be->optim_steps(dev, x->hp, x->dt, x->n, x->part);
+}
+static bool span_optims(const void *a, int k, clt__span *o) {
+  const optims_call *x = a;
+  const clt__optim_part *p = &x->part[k % CLT__OPTIM_SLOTS];
+  int which = k / CLT__OPTIM_SLOTS;
+  if (which == 0) return run(o, p->po, p->n, x->dt);
+  return (which == 1 ? p->s1 : p->s2) && run(o, 0, p->n, x->dt);
+}
+static const char *what_optims(const void *a) {
+  int kind = ((const optims_call *)a)->hp->kind;
+  return kind == CLT_OPTIM_SGD ? "sgd step" : kind == CLT_OPTIM_ADAM ? "adam step" : "adamw step";
+}
+#define OPT_SLOT(f, i) ST(optims_call, part[i].f)
+#define OPT_FIELD(f) OPT_SLOT(f, 0), OPT_SLOT(f, 1), OPT_SLOT(f, 2), OPT_SLOT(f, 3), OPT_SLOT(f, 4)
+_Static_assert(CLT__OPTIM_SLOTS == 5, "OPT_FIELD names every slot");
+static const clt__entry entry_optims = {
+    "optim_steps", "dispatch(optim_steps)", call_optims, sizeof(optims_call), 4 * CLT__OPTIM_SLOTS,
+    3 * CLT__OPTIM_SLOTS, {OPT_FIELD(p), OPT_FIELD(s1), OPT_FIELD(s2), OPT_FIELD(g)},
+    {"a parameter", "a parameter", "a parameter", "a parameter", "a parameter", "a first state", "a first state",
+     "a first state", "a first state", "a first state", "a second state", "a second state", "a second state",
+     "a second state", "a second state"},
+    span_optims, what_optims};
+
+clt_status clt__run_optim_steps(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int n,
+                                const clt__optim_part *parts) {
+  optims_call x = {.hp = hp, .dt = dt, .n = n};
+  for (int i = 0; i < n; i++) x.part[i] = parts[i];
+  return no16(dt, "optim_steps") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_optims, &x);
+}

@@ -17,8 +17,8 @@
 #include "clt/ops.h"
 #include "reduce.h"
 
-/* Most storage fields an entry's record holds. */
-#define CLT__ENTRY_STORAGES 8
+/* Most storage fields an entry's record holds: optim_steps' four per parameter. */
+#define CLT__ENTRY_STORAGES (4 * CLT__OPTIM_SLOTS)
 
 /* The elements of a written storage that hold a call's result: operand 0 of it, elements of
  * esize bytes, compared as dtype dt (within the float tolerances of check.c) or, exact, as
@@ -72,6 +72,8 @@ clt_status clt__run_norm_bwd(clt_device *dev, const clt__norm_args *a);
 clt_status clt__run_windows(clt_device *dev, const clt__win_args *a);
 clt_status clt__run_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                                int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
+clt_status clt__run_optim_steps(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int n,
+                                const clt__optim_part *parts);
 
 /* The check mode (check.c): whether $CLT_CHECK=1, and the call of entry e on dev (whose table
  * is not the reference) rerun on the reference backend and compared. */

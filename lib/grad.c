@@ -19,6 +19,10 @@ static clt_tensor *zeros_shaped(clt_tensor *g, int ndim, const int64_t *shape) {
 
 /* g (any layout) as a tensor of shape: a view of a contiguous copy. */
 static clt_tensor *reshaped(clt_tensor *g, int ndim, const int64_t *shape) {
+  /* a view where g's strides allow, as PyTorch's grad.reshape (a transposed gradient kept its
+   * layout through the next reshape only by a copy) */
+  clt_tensor *view;
+  if (g->numel > 0 && clt__reshape_view(g, ndim, shape, &view)) return view;
   clt_tensor *c = clt__contiguous(g);
   if (!c) return NULL;
   int64_t st[CLT_MAX_DIMS];
@@ -159,17 +163,36 @@ static clt_status bw_permute(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   return gin[0] ? CLT_OK : clt_last_status();
 }
 
+/* Whether t, a gradient pending at a node, is held by the engine alone as a contiguous tensor
+ * over storage of its own, shaped as edge e: then it may be added into in place. */
+static bool engine_owned(const clt_tensor *t, const clt__edge *e) {
+  if (!t || atomic_load(&t->refs) != 1 || atomic_load(&t->st->refs) != 1 || t->st->wrapped || t->offset != 0 ||
+      !clt__is_contig(t) || t->grad_fn || t->requires_grad || t->dtype != e->dtype || t->ndim != e->ndim)
+    return false;
+  for (int d = 0; d < e->ndim; d++)
+    if (t->shape[d] != e->shape[d]) return false;
+  return true;
+}
+
+/* g into the sliced part of the input's gradient: zeros with g copied in, or, where the input
+ * already has a gradient pending that only the engine holds (a sibling slice's, as q, k and v
+ * cut from one projection), g added into its part of it, and nothing returned: one launch where
+ * a zero fill, a copy and an add over the whole input were three. */
 static clt_status bw_slice(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   const clt__edge *e = &n->next[0];
-  clt_tensor *z = zeros_shaped(g, e->ndim, e->shape);
+  clt_tensor *acc = e->fn ? e->fn->pending : NULL;
+  bool into = engine_owned(acc, e) && acc->dtype == g->dtype;
+  clt_tensor *z = into ? acc : zeros_shaped(g, e->ndim, e->shape);
   if (!z) return clt_last_status();
   int dim = n->args.slice.dim;
   int64_t start = n->args.slice.start, step = n->args.slice.step, strides[CLT_MAX_DIMS];
   memcpy(strides, z->strides, sizeof strides);
   if (g->shape[dim] > 1) strides[dim] *= step; /* within z then; one element needs no step (and it may be huge) */
   clt_tensor *v = clt__view_of(z, g->ndim, g->shape, strides, start * z->strides[dim]);
-  clt_status s = v ? clt__copy_into(v, g) : clt_last_status();
+  clt_tensor *in[2] = {v, g};
+  clt_status s = !v ? clt_last_status() : into ? clt__ew_run(CLT_OP_add, v, in, 2, v->dtype, NULL, 0) : clt__copy_into(v, g);
   clt__tensor_release(v);
+  if (into) return s;
   if (s != CLT_OK) {
     clt__tensor_release(z);
     return s;
@@ -381,6 +404,25 @@ static clt_tensor *transposed(clt_tensor *t) {
   return clt__view_of(t, t->ndim, s, st, t->offset);
 }
 
+/* Whether matrix t (2-d) is laid out column by column (a transpose of a row-major matrix, as
+ * linear's w^T): its gradient is then best made in that layout too. */
+static bool column_major(const clt_tensor *t) {
+  return t->ndim == 2 && t->shape[0] > 1 && t->shape[1] > 1 && t->strides[0] == 1 && t->strides[1] >= t->shape[0];
+}
+
+/* x y as the transpose of the product y^T x^T: the result column-major, so that a gradient
+ * flowing back through a transpose (linear's w^T) reaches the leaf contiguous, as its own
+ * storage, where x y would reach it as a transposed view the engine copies (PyTorch's
+ * mm_mat2_backward picks the layout from the strides the same way). */
+static clt_tensor *product_transposed(clt_tensor *x, clt_tensor *y) {
+  clt_tensor *xt = transposed(x), *yt = xt ? transposed(y) : NULL, *p = yt ? clt__matmul(yt, xt) : NULL;
+  clt_tensor *r = p ? transposed(p) : NULL;
+  clt__tensor_release(xt);
+  clt__tensor_release(yt);
+  clt__tensor_release(p);
+  return r;
+}
+
 static clt_status bw_matmul(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   clt_tensor *a = clt__saved(n, 0), *b = a ? clt__saved(n, 1) : NULL;
   if (!b) return clt_last_status();
@@ -389,23 +431,31 @@ static clt_status bw_matmul(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   clt_tensor *G = NULL;
   if (A && B) {
     clt_tensor *g1 = a->ndim == 1 ? unsq(g, g->ndim - (b->ndim == 1 ? 0 : 1)) : clt__retain(g);
-    G = g1 && b->ndim == 1 ? unsq(g1, g1->ndim) : clt__retain(g1);
+    clt_tensor *g2 = g1 && b->ndim == 1 ? unsq(g1, g1->ndim) : clt__retain(g1);
+    /* copied once here where GEMM cannot read it, not by each of the two products (attention's
+     * output gradient comes back through the heads' merge as a view of another layout) */
+    G = g2 && clt__wants(n, 0) && clt__wants(n, 1) ? clt__gemm_operand(g2) : clt__retain(g2);
     clt__tensor_release(g1);
+    clt__tensor_release(g2);
   }
   clt_status s = G ? CLT_OK : clt_last_status();
   if (s == CLT_OK && clt__wants(n, 0)) { /* dA = G B^T, summed to A's shape, then a's */
-    clt_tensor *bt = transposed(B), *p = bt ? clt__matmul(G, bt) : NULL;
+    clt_tensor *bt = transposed(B), *p = !bt                                         ? NULL
+                                        : column_major(A) && B->ndim == 2 && G->ndim == 2 ? product_transposed(G, bt)
+                                                                                          : clt__matmul(G, bt);
     clt_tensor *f = p ? clt__sum_to(p, A->ndim, A->shape) : NULL;
-    if (f) gin[0] = reshaped(f, a->ndim, a->shape);
+    if (f) gin[0] = a->ndim == A->ndim ? clt__retain(f) : reshaped(f, a->ndim, a->shape); /* keeps f's layout */
     if (!gin[0]) s = clt_last_status();
     clt__tensor_release(bt);
     clt__tensor_release(p);
     clt__tensor_release(f);
   }
   if (s == CLT_OK && clt__wants(n, 1)) { /* dB = A^T G */
-    clt_tensor *at = transposed(A), *p = at ? clt__matmul(at, G) : NULL;
+    clt_tensor *at = transposed(A), *p = !at                                         ? NULL
+                                        : column_major(B) && A->ndim == 2 && G->ndim == 2 ? product_transposed(at, G)
+                                                                                          : clt__matmul(at, G);
     clt_tensor *f = p ? clt__sum_to(p, B->ndim, B->shape) : NULL;
-    if (f) gin[1] = reshaped(f, b->ndim, b->shape);
+    if (f) gin[1] = b->ndim == B->ndim ? clt__retain(f) : reshaped(f, b->ndim, b->shape);
     if (!gin[1]) s = clt_last_status();
     clt__tensor_release(at);
     clt__tensor_release(p);

@@ -41,6 +41,9 @@ clt_tensor *clt__dropout(clt_tensor *x, double p, bool train);
 
 /* Internal forms of public ops the backward functions use. */
 clt_tensor *clt__matmul(clt_tensor *a, clt_tensor *b);
+/* t as GEMM reads it when it is a product's operand of batch shape its own: t itself, or a
+ * contiguous copy where its layout needs one (matmul.c), for a tensor used in several products. */
+clt_tensor *clt__gemm_operand(clt_tensor *t);
 /* Every entry of the int index in [0, limit), or CLT_ERR_INDEX naming one (reads back min and max). */
 clt_status clt__check_index_range(clt_tensor *index, int64_t limit, const char *what);
 clt_tensor *clt__gather(clt_tensor *x, int dim, clt_tensor *index);

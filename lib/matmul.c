@@ -174,6 +174,16 @@ done:
 
 clt_tensor *clt__matmul(clt_tensor *a, clt_tensor *b) { return matmul(a, b); }
 
+clt_tensor *clt__gemm_operand(clt_tensor *t) {
+  bool tr;
+  int64_t ld, bstride;
+  int r = t->ndim;
+  if (r < 2 || (gemm_layout(t->shape[r - 2], t->shape[r - 1], t->strides[r - 2], t->strides[r - 1], &tr, &ld) &&
+                batch_stride(t, r - 2, t->shape, &bstride)))
+    return clt__retain(t);
+  return clt__clone(t);
+}
+
 clt_tensor *clt_matmul(clt_tensor *a, clt_tensor *b) {
   clt__api("clt_matmul");
   if (!a || !b) return clt__null_arg(a ? "b" : "a"), NULL;

@@ -1,5 +1,5 @@
-/* Optimizers: per-parameter state on the parameter's device, one backend call (one fused kernel
- * on OpenCL) per parameter per step. */
+/* Optimizers: per-parameter state on the parameter's device; a step makes one backend call (one
+ * fused kernel on OpenCL) per CLT__OPTIM_SLOTS parameters of a dtype. */
 #include <math.h>
 #include <string.h>
 
@@ -89,6 +89,27 @@ clt_status clt_optim_create(const clt_optim_config *config, int n, clt_tensor *c
   return CLT_OK;
 }
 
+/* Runs the parameters of parts (their indices in idx) through one backend call: optim_steps
+ * where there are several and the backend has it (one launch on OpenCL instead of one each),
+ * else optim_step each; their versions move once stepped. */
+static clt_status run_parts(clt_optim *o, const clt__optim_hp *hp, clt_dtype dt, int n, const clt__optim_part *parts,
+                            const int *idx) {
+  if (n == 0) return CLT_OK;
+  clt_device *dev = parts[0].p->dev;
+  clt_status s = CLT_OK;
+  if (n > 1 && dev->be->optim_steps)
+    s = clt__run_optim_steps(dev, hp, dt, n, parts);
+  else
+    for (int i = 0; i < n && s == CLT_OK; i++) {
+      clt__optim_hp h = *hp;
+      h.first = parts[i].first;
+      const clt__optim_part *x = &parts[i];
+      s = clt__run_optim_step(dev, &h, dt, x->n, x->p, x->po, x->g, x->go, x->s1, x->s2);
+    }
+  for (int i = 0; i < n && s == CLT_OK; i++) atomic_fetch_add(&o->params[idx[i]]->st->version, 1);
+  return s;
+}
+
 clt_status clt_optim_step(clt_optim *o) {
   clt__api("clt_optim_step");
   if (!o) return clt__err(CLT_ERR_INVALID_ARG, "argument o is NULL");
@@ -98,26 +119,48 @@ clt_status clt_optim_step(clt_optim *o) {
                       .dampening = c->dampening, .beta1 = c->beta1, .beta2 = c->beta2, .eps = c->eps,
                       .bc1 = 1 - pow(c->beta1, (double)t), .bc2 = 1 - pow(c->beta2, (double)t), .nesterov = c->nesterov};
   bool need_s1 = c->kind != CLT_OPTIM_SGD || c->momentum != 0, need_s2 = c->kind != CLT_OPTIM_SGD;
-  for (int i = 0; i < o->n; i++) {
+  /* parameters of one dtype gathered into calls of up to CLT__OPTIM_SLOTS */
+  clt__optim_part parts[CLT__OPTIM_SLOTS];
+  int idx[CLT__OPTIM_SLOTS], np = 0;
+  clt_dtype dt = CLT_FLOAT32;
+  clt_status s = CLT_OK;
+  for (int i = 0; i < o->n && s == CLT_OK; i++) {
     clt_tensor *p = o->params[i], *g = p->grad;
     if (!g) continue; /* no gradient yet: PyTorch skips it too */
     clt_device *dev = p->st->dev;
-    hp.first = false;
+    bool first = false;
     if (need_s1 && !o->s1[i]) {
-      if (!(o->s1[i] = clt__full(dev, p->dtype, p->ndim, p->shape, 0.0))) return clt_last_status();
-      hp.first = true;
+      if (!(o->s1[i] = clt__full(dev, p->dtype, p->ndim, p->shape, 0.0))) {
+        s = clt_last_status();
+        break;
+      }
+      first = true;
     }
-    if (need_s2 && !o->s2[i] && !(o->s2[i] = clt__full(dev, p->dtype, p->ndim, p->shape, 0.0))) return clt_last_status();
-    if (g->dtype != p->dtype || !clt__is_contig(g))
-      return clt__err(CLT_ERR_STATE, "the gradient of params[%d] is not a contiguous %s tensor", i, clt_dtype_name(p->dtype));
+    if (need_s2 && !o->s2[i] && !(o->s2[i] = clt__full(dev, p->dtype, p->ndim, p->shape, 0.0))) {
+      s = clt_last_status();
+      break;
+    }
+    if (g->dtype != p->dtype || !clt__is_contig(g)) {
+      s = clt__err(CLT_ERR_STATE, "the gradient of params[%d] is not a contiguous %s tensor", i, clt_dtype_name(p->dtype));
+      break;
+    }
     if (p->numel == 0) continue;
-    clt_status s = clt__run_optim_step(dev, &hp, p->dtype, p->numel, p->st, p->offset, g->st, g->offset,
-                                       o->s1[i] ? o->s1[i]->st : NULL, o->s2[i] ? o->s2[i]->st : NULL);
-    if (s != CLT_OK) return s;
-    atomic_fetch_add(&p->st->version, 1);
+    if (np == CLT__OPTIM_SLOTS || (np > 0 && p->dtype != dt)) {
+      s = run_parts(o, &hp, dt, np, parts, idx);
+      np = 0;
+      if (s != CLT_OK) break;
+    }
+    dt = p->dtype;
+    idx[np] = i;
+    parts[np++] = (clt__optim_part){.n = p->numel, .po = p->offset, .go = g->offset, .p = p->st, .g = g->st,
+                                    .s1 = o->s1[i] ? o->s1[i]->st : NULL, .s2 = o->s2[i] ? o->s2[i]->st : NULL,
+                                    .first = first};
   }
-  o->steps = t;
-  return CLT_OK;
+  /* after a failure the gathered parameters stay as they were (those of calls already made
+   * are stepped, as before the calls were gathered) */
+  if (s == CLT_OK) s = run_parts(o, &hp, dt, np, parts, idx);
+  if (s == CLT_OK) o->steps = t;
+  return s;
 }
 
 clt_status clt_optim_zero_grad(clt_optim *o) {

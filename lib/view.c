@@ -57,6 +57,13 @@ static bool view_strides(const clt_tensor *t, int ndim, const int64_t *shape, in
   return view_d == -1;
 }
 
+bool clt__reshape_view(clt_tensor *t, int ndim, const int64_t *shape, clt_tensor **out) {
+  int64_t st[CLT_MAX_DIMS];
+  if (!view_strides(t, ndim, shape, st)) return false;
+  *out = clt__view_of(t, ndim, shape, st, t->offset);
+  return true;
+}
+
 /* Resolves a -1 entry and checks the element count. */
 static clt_status infer_shape(const clt_tensor *t, int ndim, const int64_t *shape, int64_t *out) {
   char a[CLT__SHAPE_STR], b[CLT__SHAPE_STR];

@@ -4,6 +4,7 @@
 #include <float.h>
 #include <stdio.h>
 
+#include "dispatch.h"
 #include "ew.h"
 #include "tu.h"
 
@@ -955,10 +956,74 @@ START_TEST(cat_gives_a_skipped_empty_input_a_gradient) {
 }
 END_TEST
 
+/* ---- gradients of heads cut from one projection ------------------------------------------ */
+
+static const clt__backend *moves_real_be;
+static int moves_copies, moves_fills;
+
+static clt_status moves_copy(clt_device *dev, const clt__iter *it, clt__storage *dst, const clt__storage *src,
+                             size_t esize) {
+  moves_copies++;
+  return moves_real_be->copy(dev, it, dst, src, esize);
+}
+static clt_status moves_fill(clt_device *dev, const clt__iter *it, clt__storage *dst, size_t esize, const void *value) {
+  moves_fills++;
+  return moves_real_be->fill(dev, it, dst, esize, value);
+}
+
+/* q, k and v cut from one projection h [B, T, 3 H E] as tools/models.c does (a view [B, T, 3,
+ * H, E], a slice, a squeeze, a transpose) and given gradients of their own layout: each goes
+ * back through views (reshape's gradient is a view where the strides allow, as PyTorch's), and
+ * the second and third slices add into the gradient the first made: one fill (and the seed's)
+ * and one copy in all, where each slice took a fill and a copy and each squeeze a copy (4 and 6). x's gradient
+ * is exactly that of contiguous copies of the heads (the sums meet only zeros). */
+START_TEST(heads_cut_from_one_projection_share_a_gradient) {
+  clt_device *dev = TU_DEV;
+  enum { B = 2, T = 3, H = 2, E = 4 };
+  double *grad[2];
+  for (int copied = 0; copied < 2; copied++) {
+    clt_scope_begin();
+    double xv[B * T * 3 * H * E], cv[B * H * T * E];
+    for (int i = 0; i < B * T * 3 * H * E; i++) xv[i] = (double)(i % 11) - 5;
+    clt_tensor *x = clt_from_host(dev, CLT_FLOAT64, 3, (const int64_t[]){B, T, 3 * H * E}, xv);
+    ck_assert(x && clt_set_requires_grad(x, true) == CLT_OK);
+    clt_tensor *parts = clt_reshape(clt_mul_scalar(x, 2), 5, (const int64_t[]){B, T, 3, H, E}), *loss = NULL;
+    for (int i = 0; i < 3; i++) {
+      clt_tensor *head = clt_transpose(clt_squeeze(clt_slice(parts, 2, i, i + 1, 1), 2), 1, 2);
+      if (copied) head = clt_contiguous(head);
+      for (int j = 0; j < B * H * T * E; j++) cv[j] = (double)((j * 7 + i) % 13) - 6;
+      clt_tensor *c = clt_from_host(dev, CLT_FLOAT64, 4, (const int64_t[]){B, H, T, E}, cv);
+      clt_tensor *l = clt_sum(clt_mul(head, c), CLT_ALL_DIMS, false);
+      loss = loss ? clt_add(loss, l) : l;
+    }
+    ck_assert_msg(loss != NULL, "%s", clt_last_error());
+    moves_real_be = clt__device_swap_backend(dev, NULL);
+    clt__backend counting = *moves_real_be;
+    counting.copy = moves_copy;
+    counting.fill = moves_fill;
+    clt__device_swap_backend(dev, &counting);
+    moves_copies = moves_fills = 0;
+    clt_status st = clt_backward(loss, NULL);
+    clt__device_swap_backend(dev, moves_real_be);
+    ck_assert_msg(st == CLT_OK, "%s", clt_last_error());
+    if (!copied)
+      ck_assert_msg(moves_copies == 1 && moves_fills == 2, "on %s: %d copies and %d fills, not 1 and 2 (the seed's)",
+                    clt_device_spec(dev), moves_copies, moves_fills);
+    grad[copied] = tu_values(clt_grad(x));
+    clt_scope_end();
+  }
+  for (int i = 0; i < B * T * 3 * H * E; i++)
+    ck_assert_msg(grad[0][i] == grad[1][i], "x's gradient at %d: %.17g, through copies %.17g", i, grad[0][i], grad[1][i]);
+  free(grad[0]);
+  free(grad[1]);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("autograd");
   TCase *tc = tu_tcase("autograd");
   TU_DEVICES(tc, gradcheck_every_op);
+  TU_DEVICES(tc, heads_cut_from_one_projection_share_a_gradient);
   TU_DEVICES(tc, gradcheck_catches_wrong_gradients);
   TU_DEVICES(tc, binary_gradients_over_mixed_dtypes);
   TU_DEVICES(tc, scalar_form_gradients_in_each_float_dtype);

@@ -4,6 +4,7 @@
  * input. */
 #include <stdio.h>
 
+#include "dispatch.h"
 #include "tu.h"
 
 /* Reference product in double from the operands' host copies (any view, NumPy rules). */
@@ -394,6 +395,132 @@ START_TEST(gemm_operands_outlive_their_release) {
 }
 END_TEST
 
+static const clt__backend *copy_real_be;
+static int copies;
+
+static clt_status counting_copy(clt_device *dev, const clt__iter *it, clt__storage *dst, const clt__storage *src,
+                                size_t esize) {
+  copies++;
+  return copy_real_be->copy(dev, it, dst, src, esize);
+}
+
+/* A batched product whose result's gradient comes back in a layout GEMM cannot read (attention's
+ * output, [B, H, T, E], merged back into [B, T, H E]): the gradient is copied once for both
+ * gradient products, not once by each, and the gradients are those of a contiguous result. */
+START_TEST(product_gradient_copied_once) {
+  clt_device *dev = TU_DEV;
+  enum { B = 2, H = 3, T = 4, E = 5 };
+  double *grad[2][2];
+  for (int merged = 0; merged < 2; merged++) {
+    clt_scope_begin();
+    clt_manual_seed(7); /* the same operands both times */
+    clt_tensor *p = rnd(dev, CLT_FLOAT64, CLT_SHAPE(B, H, T, T)), *v = rnd(dev, CLT_FLOAT64, CLT_SHAPE(B, H, T, E));
+    ck_assert(clt_set_requires_grad(p, true) == CLT_OK && clt_set_requires_grad(v, true) == CLT_OK);
+    clt_tensor *y = clt_matmul(p, v), *c = rnd(dev, CLT_FLOAT64, CLT_SHAPE(B, T, H * E));
+    /* merged: y's gradient is c viewed back through the merge, a transposed view */
+    clt_tensor *yy = merged ? clt_reshape(clt_transpose(y, 1, 2), CLT_SHAPE(B, T, H * E))
+                            : clt_reshape(clt_contiguous(clt_transpose(y, 1, 2)), CLT_SHAPE(B, T, H * E));
+    clt_tensor *l = clt_sum(clt_mul(yy, c), CLT_ALL_DIMS, false);
+    ck_assert_msg(l != NULL, "%s", clt_last_error());
+    copy_real_be = clt__device_swap_backend(dev, NULL);
+    clt__backend counting = *copy_real_be;
+    counting.copy = counting_copy;
+    clt__device_swap_backend(dev, &counting);
+    copies = 0;
+    clt_status st = clt_backward(l, NULL);
+    clt__device_swap_backend(dev, copy_real_be);
+    ck_assert_msg(st == CLT_OK, "%s", clt_last_error());
+    if (merged) ck_assert_msg(copies == 1, "on %s: the product's gradient copied %d times, not once", clt_device_spec(dev), copies);
+    grad[merged][0] = tu_values(clt_grad(p));
+    grad[merged][1] = tu_values(clt_grad(v));
+    clt_scope_end();
+  }
+  for (int k = 0; k < 2; k++) {
+    for (int i = 0; i < (k ? B * H * T * E : B * H * T * T); i++)
+      ck_assert_msg(fabs(grad[0][k][i] - grad[1][k][i]) <= 1e-12 * (1 + fabs(grad[1][k][i])), "gradient %d at %d: %.17g, want %.17g",
+                    k, i, grad[1][k][i], grad[0][k][i]);
+    free(grad[0][k]);
+    free(grad[1][k]);
+  }
+}
+END_TEST
+
+/* Marker-barrier pairs the host's GEMM queued (lib/cl/gemm.c). */
+extern atomic_ulong clt__cl_gemm_chains;
+
+/* Four products, each reading the one before, on dev: their values (integer entries, so any
+ * order of the sums is exact) as doubles, and the marker-barrier pairs they took. A long exp
+ * queued first keeps the queue busy, so the first product's pair is still pending when the
+ * others come. */
+static unsigned long chained_products(clt_device *dev, double *out) {
+  enum { N = 8 };
+  double a[N * N], b[N * N];
+  for (int i = 0; i < N * N; i++) {
+    a[i] = (double)(i % 5 - 2);
+    b[i] = (double)(i % 3 - 1);
+  }
+  clt_scope_begin();
+  clt_tensor *x = clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(N, N), a), *y = clt_from_host(dev, CLT_FLOAT64, CLT_SHAPE(N, N), b);
+  x = clt_cast(x, CLT_FLOAT32);
+  y = clt_cast(y, CLT_FLOAT32);
+  ck_assert_int_eq(clt_eval(y), CLT_OK);
+  clt_tensor *busy = clt_exp(clt_ones(dev, CLT_FLOAT32, CLT_SHAPE(4000000)));
+  ck_assert_int_eq(clt_eval(busy), CLT_OK);
+  unsigned long before = atomic_load(&clt__cl_gemm_chains);
+  clt_tensor *p1 = clt_matmul(x, y), *p2 = clt_matmul(p1, y), *p3 = clt_matmul(x, p2);
+  clt_tensor *p4 = clt_matmul(clt_transpose(p3, 0, 1), y);
+  unsigned long pairs = atomic_load(&clt__cl_gemm_chains) - before;
+  ck_assert_msg(p4 != NULL, "%s", clt_last_error());
+  clt_tensor *all[4] = {p1, p2, p3, p4};
+  for (int k = 0; k < 4; k++) {
+    double *v = tu_values(all[k]);
+    memcpy(out + k * N * N, v, sizeof(double) * N * N);
+    free(v);
+  }
+  clt_scope_end();
+  return pairs;
+}
+
+/* On PoCL the host's GEMM runs in a callback behind a marker, and a barrier holds the later
+ * commands (lib/cl/gemm.c). Products asked for while the last one's barrier is still the last
+ * command clt queued take no command (they join its callback, or run on the calling thread once
+ * it has run): one pair for a run of products (the transformer's step: 42 products in 29
+ * pairs), each product still reading the ones before it. Where the application holds the queue
+ * (clt_cl_device_get), whose commands clt does not count, every product takes its own pair. */
+START_TEST(host_gemms_back_to_back_share_a_barrier) {
+  clt_device *dev = tu_cl();
+  clt_cl_details det;
+  ck_assert_int_eq(clt_cl_device_get_details(dev, &det), CLT_OK);
+  const char *provider = getenv("CLT_GEMM"), *ops = getenv("CLT_HOST_OPS");
+  if (!strstr(det.platform, "Portable") || (provider && *provider) || (ops && strcmp(ops, "0") == 0))
+    return; /* the products are not the host's over the buffers' own memory */
+  double want[4 * 64], got[4 * 64];
+  chained_products(tu_dev[0], want);
+  /* a first round gets the buffers from the pool, where a new buffer's address is learnt by a
+   * command (lib/cl/ew.c): the second reuses them */
+  chained_products(dev, got);
+  unsigned long pairs = chained_products(dev, got);
+  ck_assert_msg(pairs == 1, "4 products back to back took %lu marker-barrier pairs", pairs);
+  for (int i = 0; i < 4 * 64; i++) ck_assert_msg(got[i] == want[i], "element %d: %g, want %g", i, got[i], want[i]);
+  /* a handle of its own over the same context (the suite's device stays as it is), whose queue
+   * the application then takes */
+  cl_context ctx;
+  cl_device_id id;
+  cl_command_queue q;
+  clt_device *w;
+  ck_assert_int_eq(clt_cl_device_get(dev, &ctx, &id, NULL), CLT_OK);
+  ck_assert_int_eq(clt_cl_device_wrap(ctx, id, NULL, &w), CLT_OK);
+  chained_products(w, got);
+  pairs = chained_products(w, got);
+  ck_assert_msg(pairs == 1, "on a handle of its own: %lu pairs", pairs);
+  ck_assert_int_eq(clt_cl_device_get(w, NULL, NULL, &q), CLT_OK);
+  pairs = chained_products(w, got);
+  clt_device_release(w);
+  ck_assert_msg(pairs == 4, "the application holds the queue: 4 products took %lu pairs, not 4", pairs);
+  for (int i = 0; i < 4 * 64; i++) ck_assert_msg(got[i] == want[i], "element %d: %g, want %g", i, got[i], want[i]);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("matmul");
   TCase *tc = tu_tcase("matmul");
@@ -401,9 +528,11 @@ static Suite *suite(void) {
   TU_VS_HOST(tc, device_matches_host);
   TU_DEVICES(tc, empty_products_and_errors);
   TU_DEVICES(tc, cpu_gemm_provider_products);
+  TU_DEVICES(tc, product_gradient_copied_once);
   if (tu_cl()) {
     tcase_add_test(tc, check_mode_runs_gemm_twice);
     tcase_add_test(tc, gemm_operands_outlive_their_release);
+    tcase_add_test(tc, host_gemms_back_to_back_share_a_barrier);
     tcase_add_loop_test(tc, every_gemm_provider, 0, NPROVIDERS);
     tcase_add_loop_test(tc, every_gemm_provider_gradients, 0, NPROVIDERS);
     tcase_add_test(tc, bad_gemm_provider);

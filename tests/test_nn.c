@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "dispatch.h"
 #include "tu.h"
 
 static char fixture_dir[512];
@@ -218,6 +219,49 @@ START_TEST(linear_and_dropout) {
 }
 END_TEST
 
+static const clt__backend *copy_real_be;
+static int copies;
+
+static clt_status counting_copy(clt_device *dev, const clt__iter *it, clt__storage *dst, const clt__storage *src,
+                                size_t esize) {
+  copies++;
+  return copy_real_be->copy(dev, it, dst, src, esize);
+}
+
+/* linear's weight gradient reaches the leaf as its own contiguous tensor, made in w's layout by
+ * the product (g^T x, not (x^T g)^T), with no copy: before, each linear layer's backward copied
+ * it (10 copies in each step of the transformer). The values are g^T x's, for 2-d and 3-d x. */
+START_TEST(linear_weight_gradient_not_copied) {
+  clt_device *dev = TU_DEV;
+  for (int k = 0; k < 4; k++) {
+    clt_dtype dt = k % 2 ? CLT_FLOAT64 : CLT_FLOAT32;
+    clt_scope_begin();
+    clt_tensor *x = k < 2 ? vals(dev, dt, CLT_SHAPE(6, 4), -1, 1, 1) : vals(dev, dt, CLT_SHAPE(2, 3, 4), -1, 1, 1);
+    clt_tensor *w = vals(dev, dt, CLT_SHAPE(5, 4), -1, 1, 2), *b = vals(dev, dt, CLT_SHAPE(5), -1, 1, 3);
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(clt_set_requires_grad(i == 0 ? x : i == 1 ? w : b, true), CLT_OK);
+    clt_tensor *y = clt_linear(x, w, b), *l = clt_sum(clt_mul(y, y), CLT_ALL_DIMS, false);
+    ck_assert_msg(l != NULL, "%s", clt_last_error());
+    copy_real_be = clt__device_swap_backend(dev, NULL);
+    clt__backend counting = *copy_real_be;
+    counting.copy = counting_copy;
+    clt__device_swap_backend(dev, &counting);
+    copies = 0;
+    clt_status st = clt_backward(l, NULL);
+    clt__device_swap_backend(dev, copy_real_be);
+    ck_assert_msg(st == CLT_OK, "%s", clt_last_error());
+    ck_assert_msg(copies == 0, "%s, x of %d dims on %s: %d copies in linear's backward", clt_dtype_name(dt),
+                  clt_ndim(x), clt_device_spec(dev), copies);
+    clt_tensor *gw = clt_grad(w);
+    ck_assert(gw && clt_is_contiguous(gw));
+    /* d sum(y^2) / dw = (2 y)^T x over the rows of x */
+    clt_tensor *x2 = clt_reshape(clt_detach(x), CLT_SHAPE(-1, 4)), *y2 = clt_reshape(clt_detach(y), CLT_SHAPE(-1, 5));
+    clt_tensor *want = clt_matmul(clt_transpose(clt_mul_scalar(y2, 2), 0, 1), x2);
+    assert_close(gw, want, dt == CLT_FLOAT32 ? 1e-5 : 1e-12, "w's gradient");
+    clt_scope_end();
+  }
+}
+END_TEST
+
 START_TEST(initialisers) {
   clt_device *dev = TU_DEV;
   clt_scope_begin();
@@ -372,6 +416,114 @@ START_TEST(adam_float_coefficients) {
     free(got);
     clt_optim_release(o);
     clt_release(p);
+    clt_scope_end();
+  }
+}
+END_TEST
+
+/* ---- several parameters per optimizer call ---------------------------------------------- */
+
+static const clt__backend *optim_real_be;
+static int optim_calls;
+
+static clt_status counting_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n,
+                                      clt__storage *p, int64_t po, const clt__storage *g, int64_t go, clt__storage *s1,
+                                      clt__storage *s2) {
+  optim_calls++;
+  return optim_real_be->optim_step(dev, hp, dt, n, p, po, g, go, s1, s2);
+}
+static clt_status counting_optim_steps(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int n,
+                                       const clt__optim_part *parts) {
+  optim_calls++;
+  return optim_real_be->optim_steps(dev, hp, dt, n, parts);
+}
+
+enum { NPARAM = 9 };
+/* float32 parameters 0-6 (sizes across work-group edges; 2 never gets a gradient), float64 7-8 */
+static const int64_t param_size[NPARAM] = {3, 70, 4, 300, 1, 129, 2, 64, 5};
+
+/* One step of loss sum_k sum(c_k p_k^2) (the gradient changes with p) over the parameters p;
+ * nopt optimizers, optimizer j over the parameters from first[j]. */
+static void quadratic_step(clt_device *dev, clt_tensor *const *p, clt_optim *const *o, int nopt, int step) {
+  clt_scope_begin();
+  clt_tensor *loss = NULL;
+  for (int i = 0; i < NPARAM; i++) {
+    if (i == 2) continue;
+    clt_dtype dt = clt_dtype_of(p[i]);
+    clt_tensor *c = vals(dev, dt, 1, &param_size[i], 0.5, 1.5, 10 * step + i);
+    clt_tensor *l = clt_cast(clt_sum(clt_mul(clt_square(p[i]), c), CLT_ALL_DIMS, false), CLT_FLOAT64);
+    loss = loss ? clt_add(loss, l) : l;
+  }
+  for (int j = 0; j < nopt; j++) ck_assert_int_eq(clt_optim_zero_grad(o[j]), CLT_OK);
+  ck_assert_msg(clt_backward(loss, NULL) == CLT_OK, "%s", clt_last_error());
+  for (int j = 0; j < nopt; j++) ck_assert_msg(clt_optim_step(o[j]) == CLT_OK, "%s", clt_last_error());
+  clt_scope_end();
+}
+
+/* An optimizer over many parameters gathers those of a dtype into calls of up to
+ * CLT__OPTIM_SLOTS (on OpenCL one launch each instead of one per parameter), and every
+ * parameter and state ends bit for bit where an optimizer of its own puts it, for SGD (plain,
+ * momentum with dampening, nesterov with weight decay), Adam and AdamW, in float32 and float64:
+ * the calls a step makes are counted through the backend table. */
+START_TEST(optim_batched_matches_single) {
+  clt_device *dev = TU_DEV;
+  clt_optim_config cfgs[5] = {clt_optim_defaults(CLT_OPTIM_SGD), clt_optim_defaults(CLT_OPTIM_SGD),
+                              clt_optim_defaults(CLT_OPTIM_SGD), clt_optim_defaults(CLT_OPTIM_ADAM),
+                              clt_optim_defaults(CLT_OPTIM_ADAMW)};
+  cfgs[1].momentum = 0.9, cfgs[1].dampening = 0.1;
+  cfgs[2].momentum = 0.8, cfgs[2].nesterov = true, cfgs[2].weight_decay = 0.01;
+  cfgs[3].lr = 0.05, cfgs[3].weight_decay = 0.02;
+  cfgs[4].lr = 0.05;
+  for (int k = 0; k < 5; k++) {
+    clt_scope_begin();
+    clt_tensor *all[NPARAM], *own[NPARAM];
+    for (int i = 0; i < NPARAM; i++) {
+      clt_dtype dt = i < 7 ? CLT_FLOAT32 : CLT_FLOAT64;
+      all[i] = vals(dev, dt, 1, &param_size[i], -1, 1, i);
+      own[i] = clt_clone(all[i]);
+      ck_assert(clt_set_requires_grad(all[i], true) == CLT_OK && clt_set_requires_grad(own[i], true) == CLT_OK);
+    }
+    clt_optim *one, *each[NPARAM];
+    ck_assert_int_eq(clt_optim_create(&cfgs[k], NPARAM, all, &one), CLT_OK);
+    for (int i = 0; i < NPARAM; i++) ck_assert_int_eq(clt_optim_create(&cfgs[k], 1, &own[i], &each[i]), CLT_OK);
+    for (int step = 0; step < 3; step++) {
+      optim_real_be = clt__device_swap_backend(dev, NULL);
+      clt__backend counting = *optim_real_be;
+      counting.optim_step = counting_optim_step;
+      counting.optim_steps = counting_optim_steps;
+      clt__device_swap_backend(dev, &counting);
+      optim_calls = 0;
+      quadratic_step(dev, all, &one, 1, step);
+      int calls = optim_calls;
+      clt__device_swap_backend(dev, optim_real_be);
+      /* float32: 0, 1, 3, 4, 5 in one call, 6 alone; float64: 7 and 8 */
+      ck_assert_msg(calls == 3, "config %d on %s: %d optimizer calls for 8 parameters, not 3", k, clt_device_spec(dev),
+                    calls);
+      quadratic_step(dev, own, each, NPARAM, step);
+    }
+    for (int i = 0; i < NPARAM; i++) {
+      double *a = tu_values(all[i]), *b = tu_values(own[i]);
+      clt_tensor *s[2][2];
+      ck_assert_int_eq(clt_optim_get_state(one, i, &s[0][0], &s[0][1]), CLT_OK);
+      ck_assert_int_eq(clt_optim_get_state(each[i], 0, &s[1][0], &s[1][1]), CLT_OK);
+      for (int64_t e = 0; e < param_size[i]; e++)
+        ck_assert_msg(a[e] == b[e], "config %d, parameter %d element %lld on %s: %.17g, alone %.17g", k, i,
+                      (long long)e, clt_device_spec(dev), a[e], b[e]);
+      for (int j = 0; j < 2; j++) {
+        ck_assert(!s[0][j] == !s[1][j]);
+        if (!s[0][j]) continue;
+        double *x = tu_values(s[0][j]), *y = tu_values(s[1][j]);
+        for (int64_t e = 0; e < param_size[i]; e++)
+          ck_assert_msg(x[e] == y[e], "config %d, state %d of parameter %d element %lld: %.17g, alone %.17g", k, j, i,
+                        (long long)e, x[e], y[e]);
+        free(x);
+        free(y);
+      }
+      free(a);
+      free(b);
+      clt_optim_release(each[i]);
+    }
+    clt_optim_release(one);
     clt_scope_end();
   }
 }
@@ -571,9 +723,11 @@ static Suite *suite(void) {
   TU_DEVICES(tc, cross_entropy_wide_rows_match_the_host);
   TU_DEVICES(tc, loss_errors);
   TU_DEVICES(tc, linear_and_dropout);
+  TU_DEVICES(tc, linear_weight_gradient_not_copied);
   TU_DEVICES(tc, initialisers);
   TU_DEVICES(tc, optimizers_follow_pytorch);
   TU_DEVICES(tc, adam_float_coefficients);
+  TU_DEVICES(tc, optim_batched_matches_single);
   TU_DEVICES(tc, optimizer_errors);
   TU_DEVICES(tc, safetensors_from_python_and_back);
   TU_DEVICES(tc, broken_safetensors);

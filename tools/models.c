@@ -142,9 +142,13 @@ static clt_tensor *forward_cnn(clt_tensor *const *p, clt_tensor *x) {
   return clt_linear(clt_flatten(h, 1, -1), p[4], p[5]);
 }
 
-/* [B, T, D] -> [B, HEADS, T, D / HEADS] */
-static clt_tensor *split_heads(clt_tensor *x) {
-  return clt_transpose(clt_reshape(x, CLT_SHAPE(-1, TOKENS, HEADS, D / HEADS)), 1, 2);
+/* q, k and v from qkv [B, T, 3 D], each [B, HEADS, T, D / HEADS]: cut from one view [B, T, 3,
+ * HEADS, D / HEADS], so that each one's gradient goes back through views alone and the three
+ * are added into one buffer (slices of [B, T, 3 D] by columns, reshaped after, took a copy, a
+ * zero fill and an add of the whole projection each). */
+static void split_heads(clt_tensor *qkv, clt_tensor **heads) {
+  clt_tensor *parts = clt_reshape(qkv, CLT_SHAPE(-1, TOKENS, 3, HEADS, D / HEADS));
+  for (int i = 0; i < 3; i++) heads[i] = clt_transpose(clt_squeeze(clt_slice(parts, 2, i, i + 1, 1), 2), 1, 2);
 }
 
 /* Pre-norm blocks: h + attention(ln1(h)), then h + fc2(gelu(fc1(ln2(h)))). */
@@ -155,7 +159,7 @@ static clt_tensor *forward_transformer(clt_tensor *const *p, clt_tensor *x) {
     clt_tensor *const *q = p + 3 + 12 * b; /* ln1 w b, qkv w b, proj w b, ln2 w b, fc1 w b, fc2 w b */
     clt_tensor *qkv = clt_linear(clt_layer_norm(h, 1, dshape, q[0], q[1], -1), q[2], q[3]);
     clt_tensor *heads[3];
-    for (int i = 0; i < 3; i++) heads[i] = split_heads(clt_slice(qkv, 2, i * D, (i + 1) * D, 1));
+    split_heads(qkv, heads);
     clt_tensor *a = clt_scaled_dot_product_attention(heads[0], heads[1], heads[2], NULL, 0, false, 0);
     a = clt_reshape(clt_transpose(a, 1, 2), CLT_SHAPE(-1, TOKENS, D));
     h = clt_add(h, clt_linear(a, q[4], q[5]));

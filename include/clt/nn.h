@@ -236,9 +236,10 @@ CLT_API clt_optim_config clt_optim_defaults(clt_optim_kind kind);
 CLT_API clt_status clt_optim_create(const clt_optim_config *config, int n, clt_tensor *const *params,
                                     clt_optim **out);
 /* One step over every parameter that has a gradient: on OpenCL devices one fused kernel per
- * parameter, in the parameter's dtype with the scalars (1 - beta1, 1 - beta2, lr / (1 -
- * beta1^t), ...) worked out in double and rounded once, as PyTorch's; the host computes the
- * whole step in double. Records nothing. */
+ * five parameters of a dtype (each element's arithmetic that of a parameter alone), in the
+ * parameter's dtype with the scalars (1 - beta1, 1 - beta2, lr / (1 - beta1^t), ...) worked out
+ * in double and rounded once, as PyTorch's; the host computes the whole step in double. Records
+ * nothing. A failed step may have stepped the parameters of the calls made before the failure. */
 CLT_API clt_status clt_optim_step(clt_optim *o);
 /* Drops every parameter's gradient, as PyTorch's zero_grad() (set_to_none=True): clt_grad(p)
  * is NULL until the next backward, which then stores each gradient as computed, with no fill and

@@ -210,6 +210,7 @@ const clt__backend clt__cl_backend = {
     .norm_bwd = clt__cl_norm_bwd,
     .windows = clt__cl_windows,
     .optim_step = clt__cl_optim_step,
+    .optim_steps = clt__cl_optim_steps,
     .wrap_host = clt__cl_wrap_host,
     .wrap_handle = clt__cl_wrap_handle,
     .map = cl_map,

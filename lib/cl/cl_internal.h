@@ -92,6 +92,12 @@ typedef struct clt__cl_dev {
   bool counted;                           /* counted among open devices (gemm.c) */
   bool host_memory;                       /* buffers are this process's memory (pool.c) */
   atomic_bool clblast_unusable;           /* CLBlast's kernels failed to run here (gemm.c) */
+  atomic_bool app_queue;                  /* the application holds the queue: no GEMM chains (gemm.c) */
+  /* gemm.c's chain of host products (under its chain lock): the one still open, d->queued while
+   * its barrier is the last command clt queued, and the products since it opened */
+  struct clt__gemm_chain *chain;
+  unsigned long long chain_expect;
+  int chain_len;
   char gemm_tuning[256];                  /* CLBlast kernels given parameters at open (tuning.c) */
   enum { CLT__CACHING, CLT__NO_CACHING_RELEASE, CLT__NO_CACHING_HOLD } no_caching; /* pool.c */
   cl_mem *held;                           /* freed buffers held until the cache empties (mode 2) */
@@ -235,6 +241,8 @@ void clt__cl_fused_release(clt__cl_dev *d);
 clt_status clt__cl_host_route_open(clt__cl_dev *d, const clt_device_info *in);
 /* Elementwise programs the host route ran, since the process started (tests). */
 extern atomic_ulong clt__cl_host_runs;
+/* Marker-barrier pairs the host's GEMM queued: one per run of products (gemm.c). */
+extern atomic_ulong clt__cl_gemm_chains;
 void clt__cl_host_route_close(clt__cl_dev *d);
 bool clt__cl_hostptr_forget(clt__cl_dev *d, cl_mem m); /* whether it was known */
 /* Learns the host address of st's buffer (pool buffers, with the route on) unless known. */
@@ -280,6 +288,8 @@ clt_status clt__cl_norm_bwd(clt_device *dev, const clt__norm_args *a);
 clt_status clt__cl_windows(clt_device *dev, const clt__win_args *a);
 clt_status clt__cl_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                               int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
+clt_status clt__cl_optim_steps(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int n,
+                               const clt__optim_part *parts);
 
 /* Memory (pool.c). */
 clt_status clt__cl_alloc(clt_device *dev, clt__storage *st);

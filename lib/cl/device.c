@@ -198,6 +198,7 @@ static clt__cl_dev *state_new(void) {
   atomic_init(&d->clblast_unusable, false);
   atomic_init(&d->queued, 0);
   atomic_init(&d->settled, 0);
+  atomic_init(&d->app_queue, false);
   if (ptrs) return d;
   if (enqueue) clt__mutex_destroy(&d->enqueue_lock);
   if (kernels) clt__mutex_destroy(&d->kernel_lock);
@@ -367,6 +368,7 @@ clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_qu
   if (queue) {
     err = CLT__CL(clRetainCommandQueue(queue));
     d->queue = err == CL_SUCCESS ? queue : NULL;
+    atomic_store(&d->app_queue, true);
   } else {
     d->queue = CLT__CL_OBJ(&err, clCreateCommandQueue(ctx, device, 0, &err));
   }
@@ -389,9 +391,10 @@ clt_status clt_cl_device_get(const clt_device *dev, cl_context *ctx, cl_device_i
   if (!dev) return clt__err(CLT_ERR_INVALID_ARG, "argument dev is NULL");
   if (dev->be != &clt__cl_backend)
     return clt__err(CLT_ERR_DEVICE_MISMATCH, "device %s is not an OpenCL device", dev->info.spec);
-  const clt__cl_dev *d = clt__cl(dev);
+  clt__cl_dev *d = clt__cl(dev);
   if (ctx) *ctx = d->ctx;
   if (device) *device = d->device;
+  if (queue) atomic_store(&d->app_queue, true); /* its commands are not counted: gemm.c */
   if (queue) *queue = d->queue;
   return CLT_OK;
 }

@@ -111,41 +111,145 @@ static clt_status start_deferred(deferred_gemm *x, const clt__gemm_args *g, cl_e
   return clt__cl_fail("clSetEventCallback", err, "for the host's GEMM");
 }
 
-/* The same where the host route knows the three buffers' own memory (ew.c; PoCL): a marker
- * (complete once every earlier command is) starts the product, and a barrier waiting on the
- * user event holds back the later commands; two commands instead of three maps and three
- * unmaps, each of which cost the transformer's step a round trip through PoCL's driver thread
- * (about 90 maps a step). */
-static clt_status deferred_own_gemm(clt__cl_dev *d, const clt__gemm_args *g, deferred_gemm *x,
-                                    const clt__storage *const *st, void *const *own) {
+/* Where the host route knows the three buffers' own memory (ew.c; PoCL), a marker (complete
+ * once every earlier command is) starts the product, and a barrier waiting on a user event holds
+ * back the later commands: two commands instead of three maps and three unmaps, each of which
+ * cost the transformer's step a round trip through PoCL's driver thread (about 90 maps a step).
+ * A product asked for while the last one's barrier is still the last command clt queued (as a
+ * linear layer's two gradient products) takes no command: it joins that chain, whose callback
+ * runs the products in the order they came before the barrier lets anything on, or, where the
+ * callback has run them all already, it runs on the calling thread (every command before the
+ * barrier is then complete, and nothing after it was queued). Which of the two depends on
+ * timing; whether a product takes commands does not (the counts alone decide it), so the fault
+ * sweeps see the same calls every run. CHAIN_MAX products at most per pair. Never where the
+ * application holds the queue (clt_cl_device_wrap with a queue, clt_cl_device_get): clt cannot
+ * see the commands it queues, and a product joining a chain would run before them. */
+enum { CHAIN_MAX = 16 };
+typedef struct clt__gemm_chain {
+  clt__cl_dev *d;
+  cl_event done;   /* the user event the barrier waits on */
+  int n, next;     /* products in it, products started */
+  int refs;        /* holders: the callback, and the maker until it has published the chain */
+  bool closed;     /* the callback ran them all: no product joins */
+  struct {
+    clt__gemm_args g;
+    clt__storage view[3];
+  } item[CHAIN_MAX];
+} gemm_chain;
+
+static clt__mutex chain_lock = CLT__MUTEX_INIT; /* the chains and the devices' chain fields */
+atomic_ulong clt__cl_gemm_chains;
+
+static void CL_CALLBACK run_chain(cl_event ready, cl_int status, void *p) {
+  (void)ready;
+  gemm_chain *c = p;
+  for (;;) {
+    clt__mutex_lock(&chain_lock);
+    if (status != CL_COMPLETE || c->next == c->n) break;
+    int i = c->next++;
+    clt__mutex_unlock(&chain_lock);
+    clt__cpu_gemm_run(&c->item[i].g);
+  }
+  c->closed = true;
+  if (c->d->chain == c) c->d->chain = NULL;
+  cl_event done = c->done;
+  bool last = --c->refs == 0;
+  clt__mutex_unlock(&chain_lock);
+  clSetUserEventStatus(done, status == CL_COMPLETE ? CL_COMPLETE : CL_MAP_FAILURE);
+  clReleaseEvent(done);
+  if (last) clt__free_mem(c);
+}
+
+/* g over the buffers' own memory own, in view (three storages). */
+static void own_args(clt__gemm_args *out, clt__storage *view, const clt__gemm_args *g, const clt__storage *const *st,
+                     void *const *own) {
+  for (int k = 0; k < 3; k++)
+    view[k] = (clt__storage){.dev = st[k]->dev, .nbytes = st[k]->nbytes, .ptr = own[k], .capacity = st[k]->capacity};
+  *out = *g;
+  out->a = &view[0];
+  out->b = &view[1];
+  out->c = &view[2];
+}
+
+/* The product without a command, where nothing was queued since the last product's barrier:
+ * joined to its chain, or run here once that has run; false where it needs a chain of its own. */
+static bool chain_follow(clt__cl_dev *d, const clt__gemm_args *g, const clt__storage *const *st, void *const *own) {
+  if (atomic_load(&d->app_queue)) return false;
+  clt__mutex_lock(&chain_lock);
+  bool follows = d->chain_len > 0 && d->chain_len < CHAIN_MAX && atomic_load(&d->queued) == d->chain_expect;
+  gemm_chain *c = follows ? d->chain : NULL;
+  if (follows) {
+    d->chain_len++;
+    d->chain_expect++; /* backend.c counts this call as a command */
+  }
+  if (c) {
+    own_args(&c->item[c->n].g, c->item[c->n].view, g, st, own);
+    c->n++;
+  }
+  clt__mutex_unlock(&chain_lock);
+  if (follows && !c) { /* the chain has run: every command before its barrier is complete */
+    clt__gemm_args h;
+    clt__storage view[3];
+    own_args(&h, view, g, st, own);
+    clt__cpu_gemm_run(&h);
+  }
+  return follows;
+}
+
+static clt_status deferred_own_gemm(clt__cl_dev *d, const clt__gemm_args *g, const clt__storage *const *st,
+                                    void *const *own) {
+  if (chain_follow(d, g, st, own)) return CLT_OK;
+  gemm_chain *c = clt__calloc(1, sizeof *c);
+  if (!c) return clt__err(CLT_ERR_OOM, "cannot allocate a deferred GEMM");
   cl_int err = CL_SUCCESS;
   cl_event ready = NULL, done = CLT__CL_OBJ(&err, clCreateUserEvent(d->ctx, &err));
   if (!done) {
-    clt__free_mem(x);
+    clt__free_mem(c);
     return clt__cl_fail("clCreateUserEvent", err, "for the host's GEMM");
   }
+  c->d = d;
+  c->done = done;
+  c->n = 1;
+  c->refs = 2;
+  own_args(&c->item[0].g, c->item[0].view, g, st, own);
+  /* no product follows the last chain from here until this one is published */
+  clt__mutex_lock(&chain_lock);
+  d->chain_len = 0;
+  clt__mutex_unlock(&chain_lock);
   clt_status s = CLT_OK;
   clt__mutex_lock(&d->enqueue_lock);
   err = CLT__CL(clEnqueueMarkerWithWaitList(d->queue, 0, NULL, &ready));
   if (err != CL_SUCCESS) s = clt__cl_fail("clEnqueueMarkerWithWaitList", err, "before the host's GEMM");
   if (s == CLT_OK && (err = CLT__CL(clEnqueueBarrierWithWaitList(d->queue, 1, &done, NULL))) != CL_SUCCESS)
     s = clt__cl_fail("clEnqueueBarrierWithWaitList", err, "after the host's GEMM");
+  unsigned long long expect = atomic_load(&d->queued) + 1; /* with this call, counted by backend.c on return */
   clt__mutex_unlock(&d->enqueue_lock);
   if (s == CLT_OK) {
-    for (int i = 0; i < 3; i++)
-      x->view[i] = (clt__storage){.dev = st[i]->dev, .nbytes = st[i]->nbytes, .ptr = own[i], .capacity = st[i]->capacity};
-    if ((s = start_deferred(x, g, ready, done)) == CLT_OK) {
+    clRetainEvent(done); /* the callback's reference */
+    err = CLT__CL(clSetEventCallback(ready, CL_COMPLETE, run_chain, c));
+    if (err == CL_SUCCESS) {
       clReleaseEvent(ready);
-      clReleaseEvent(done);
+      atomic_fetch_add(&clt__cl_gemm_chains, 1);
+      /* open to the next products (run here once the callback has run this one) */
+      clt__mutex_lock(&chain_lock);
+      d->chain = c->closed ? NULL : c;
+      d->chain_len = 1;
+      d->chain_expect = expect;
+      bool last = --c->refs == 0;
+      clt__mutex_unlock(&chain_lock);
+      if (last) clt__free_mem(c);
       return CLT_OK;
     }
+    clReleaseEvent(done);
+    s = clt__cl_fail("clSetEventCallback", err, "for the host's GEMM");
   }
-  /* Failed: free a barrier already waiting, then wait for the queue. */
+  /* Failed (nothing joined: the chain was never published): free a barrier already waiting,
+   * then wait for the queue. */
   clSetUserEventStatus(done, CL_COMPLETE);
   clFinish(d->queue);
   if (ready) clReleaseEvent(ready);
   clReleaseEvent(done);
-  clt__free_mem(x);
+  clt__free_mem(c);
   return s;
 }
 
@@ -153,11 +257,11 @@ static clt_status deferred_host_gemm(clt_device *dev, const clt__gemm_args *g) {
   clt__cl_dev *d = clt__cl(dev);
   clt_status s = clt__cpu_gemm_check(g);
   if (s != CLT_OK) return s;
-  deferred_gemm *x = clt__calloc(1, sizeof *x);
-  if (!x) return clt__err(CLT_ERR_OOM, "cannot allocate a deferred GEMM");
   const clt__storage *st[3] = {g->a, g->b, g->c};
   void *own[3] = {clt__cl_hostptr_of(d, g->a), clt__cl_hostptr_of(d, g->b), clt__cl_hostptr_of(d, g->c)};
-  if (own[0] && own[1] && own[2]) return deferred_own_gemm(d, g, x, st, own);
+  if (own[0] && own[1] && own[2]) return deferred_own_gemm(d, g, st, own);
+  deferred_gemm *x = clt__calloc(1, sizeof *x);
+  if (!x) return clt__err(CLT_ERR_OOM, "cannot allocate a deferred GEMM");
   void *ptr[3] = {NULL, NULL, NULL};
   bool unmapped[3] = {false, false, false};
   cl_event mapped = NULL;

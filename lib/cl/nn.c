@@ -94,3 +94,49 @@ clt_status clt__cl_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtyp
   }
   return clt__cl_launch(d, &a, (size_t)n);
 }
+
+/* kernels/optim.cl: sgd_steps and adam_steps, each slot's elements from a work-group of their
+ * own, the scalars in a T16 (as optim_step's, rounded once from double). */
+clt_status clt__cl_optim_steps(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int n,
+                               const clt__optim_part *parts) {
+  clt__cl_dev *d = clt__cl(dev);
+  bool sgd = hp->kind == CLT_OPTIM_SGD;
+  clt__cl_kernel_entry *k;
+  clt_status s = clt__cl_kernel(d, CLT__KFAM_optim, (int)dt, sgd ? "sgd_steps" : "adam_steps", &k);
+  if (s != CLT_OK) return s;
+  size_t local = k->local, groups = 0;
+  cl_long geo[16];
+  clt__cl_args a;
+  clt__cl_args_init(&a, k);
+  for (int i = 0; i < CLT__OPTIM_SLOTS; i++) {
+    const clt__optim_part *x = &parts[i < n ? i : 0]; /* unused slots name slot 0's buffers */
+    if (x->po != 0 || x->go != 0)
+      return clt__err(CLT_ERR_INVALID_ARG, "optimizer parameters and gradients must start their storage on %s",
+                      dev->info.spec);
+    cl_mem m[4] = {clt__cl_mem(x->p), clt__cl_mem(x->g), clt__cl_mem(x->s1 ? x->s1 : x->p),
+                   clt__cl_mem(x->s2 ? x->s2 : x->p)};
+    for (int j = 0; j < 4; j++) CLT__ARG(&a, m[j]);
+    geo[i] = i < n ? x->n : 0;
+    geo[5 + i] = i < n ? (cl_long)groups : CL_LONG_MAX;
+    geo[10 + i] = i < n && x->first;
+    if (i < n) groups += ((size_t)x->n + local - 1) / local;
+  }
+  geo[15] = sgd ? hp->nesterov : hp->kind == CLT_OPTIM_ADAMW;
+  clt__cl_arg(&a, sizeof geo, geo);
+  double h[16] = {0};
+  if (sgd) {
+    h[0] = hp->lr;
+    h[1] = hp->weight_decay;
+    h[2] = hp->momentum;
+    h[3] = 1 - hp->dampening;
+  } else {
+    const double v[9] = {hp->weight_decay, 1 - hp->lr * hp->weight_decay, hp->beta1, hp->beta2, 1 - hp->beta1,
+                         1 - hp->beta2, hp->eps, hp->lr / hp->bc1, sqrt(hp->bc2)};
+    for (int i = 0; i < 9; i++) h[i] = v[i];
+  }
+  uint8_t hb[16 * 8];
+  size_t es = clt_dtype_size(dt);
+  for (int i = 0; i < 16; i++) clt__store_f64(dt, hb + (size_t)i * es, h[i]);
+  clt__cl_arg(&a, 16 * es, hb);
+  return groups ? clt__cl_launch_groups(d, &a, groups, local) : CLT_OK;
+}

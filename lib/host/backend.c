@@ -180,6 +180,7 @@ static const clt__backend host_backend = {
     .norm_bwd = clt__host_norm_bwd,
     .windows = clt__host_windows,
     .optim_step = clt__host_optim_step,
+    .optim_steps = clt__host_optim_steps,
     .map = host_map,
     .unmap = host_unmap,
     .sync = host_sync,

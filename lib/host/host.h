@@ -34,5 +34,7 @@ clt_status clt__host_norm_bwd(clt_device *dev, const clt__norm_args *a);
 clt_status clt__host_windows(clt_device *dev, const clt__win_args *a);
 clt_status clt__host_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                                 int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
+clt_status clt__host_optim_steps(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int n,
+                                 const clt__optim_part *parts);
 
 #endif

@@ -70,3 +70,15 @@ clt_status clt__host_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dt
   }
   return CLT_OK;
 }
+
+clt_status clt__host_optim_steps(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int n,
+                                 const clt__optim_part *parts) {
+  for (int i = 0; i < n; i++) {
+    clt__optim_hp h = *hp;
+    h.first = parts[i].first;
+    const clt__optim_part *x = &parts[i];
+    clt_status s = clt__host_optim_step(dev, &h, dt, x->n, x->p, x->po, x->g, x->go, x->s1, x->s2);
+    if (s != CLT_OK) return s;
+  }
+  return CLT_OK;
+}
