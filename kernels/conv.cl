@@ -18,30 +18,37 @@
 
 #if CLT_IS_FLOAT
 /* The divisors, in this order (lib/cl/conv.c). */
-enum { D_WO, D_W, D_K, D_KW, D_SH, D_SW, D_DH, D_DW, D_COUNT };
+enum { D_WO, D_W, D_K, D_KW, D_SH, D_SW, D_DH, D_DW, D_C, D_COUNT };
 typedef struct {
   uint m[D_COUNT], s[D_COUNT];
 } win_div;
+/* Where im2col and col2im find image n's channel c's columns: sn n + sc c, a tap's row ts
+ * further on, images numbered n C + c (lib/backend.h: cols_cn). */
+typedef struct {
+  long sn, sc, ts;
+  int C;
+} win_cols;
 #define DIV(n, i) ((uint)((((ulong)(n) * dv.m[i]) >> 32) + (uint)(n)) >> dv.s[i])
 
 /* The arguments every kernel ends with: nrows rows of len work-items, over images from x's
  * element xo, the output's yo and (win_max_bwd) idx's io; the geometry. */
 #define WIN_PARAMS                                                                                          \
   long xo, long yo, long io, uint len, uint nrows, int H, int W, int Ho, int Wo, int kh, int kw, int sh, int sw, \
-      int ph, int pw, int dh, int dw, win_div dv
+      int ph, int pw, int dh, int dw, win_cols cl, win_div dv
 #define WIN_ROW                                                         \
   uint j = get_global_id(0), r = get_global_id(1) + get_global_size(1) * get_global_id(2); \
   if (j >= len || r >= nrows) return;
 
-/* cols [.., kh kw, Ho Wo]: x's pixels, 0 in the padding. Row r: (nc, k), j: (oh, ow). */
+/* cols: x's pixels, 0 in the padding. Row r: (nc, k), j: (oh, ow). */
 __kernel void win_im2col(__global T *cols, __global const T *x, WIN_PARAMS) {
   WIN_ROW
   uint nc = DIV(r, D_K), k = r - nc * (uint)(kh * kw), ki = DIV(k, D_KW), kj = k - ki * (uint)kw;
+  uint n = DIV(nc, D_C), c = nc - n * (uint)cl.C;
   uint oh = DIV(j, D_WO), ow = j - oh * (uint)Wo;
   int ih = (int)(oh * (uint)sh) - ph + (int)ki * dh, iw = (int)(ow * (uint)sw) - pw + (int)kj * dw;
   int ihc = clamp(ih, 0, H - 1), iwc = clamp(iw, 0, W - 1);
   T v = x[xo + ((long)nc * H + ihc) * W + iwc];
-  cols[yo + (long)r * len + j] = ih == ihc && iw == iwc ? v : (T)0;
+  cols[yo + n * cl.sn + c * cl.sc + k * cl.ts + j] = ih == ihc && iw == iwc ? v : (T)0;
 }
 
 /* The taps (ki, kj) of a kernel in row-major order, TAP(ki, kj) for each: as loops over kh x kw,
@@ -80,7 +87,7 @@ __kernel void win_im2col(__global T *cols, __global const T *x, WIN_PARAMS) {
 #define WIN_COL2IM_TAP(ki, kj)                                 \
   {                                                            \
     WIN_PIXEL_TAP(ki, kj)                                      \
-    T v = c[(long)((ki) * kw + (kj)) * L + oh * Wo + ow];      \
+    T v = c[((ki) * kw + (kj)) * cl.ts + oh * Wo + ow];      \
     s += on ? v : (T)0;                                        \
   }
 /* The pooling gradient's tap: the window's gradient where the pixel was its largest. */
@@ -109,8 +116,8 @@ __kernel void win_im2col(__global T *cols, __global const T *x, WIN_PARAMS) {
   __kernel void win_col2im##SFX(__global T *img, __global const T *cols, WIN_PARAMS) {                               \
     WIN_ROW                                                                                                           \
     int ih = (int)DIV(j, D_W), iw = (int)j - ih * W;                                                                  \
-    long L = (long)Ho * Wo;                                                                                           \
-    __global const T *c = cols + xo + (long)r * kh * kw * L;                                                          \
+    uint n = DIV(r, D_C);                                                                                             \
+    __global const T *c = cols + xo + n * cl.sn + (r - n * (uint)cl.C) * cl.sc;                                                    \
     T s = 0;                                                                                                          \
     TAPS(WIN_COL2IM_TAP)                                                                                              \
     img[yo + (long)r * len + j] = s;                                                                                  \
