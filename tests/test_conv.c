@@ -627,6 +627,71 @@ START_TEST(conv_windows_need_no_gather) {
 }
 END_TEST
 
+/* conv2d with a bias, as a CNN's layer, backward: the calls into the backend's table, each a
+ * launch or a host GEMM on OpenCL devices. conv2d is one node over columns laid out for one
+ * product over the batch (lib/conv.c: bw_conv2d): its backward is y's gradient put in that
+ * order once (a copy), b's gradient as its row sums (a reduce), w's and the columns' as one
+ * product each and col2im: 6 calls with relu's gradient. Composed from matmul, add and views
+ * it took 9: w's gradient as a product per image summed over the batch, b's through a
+ * permuted copy, and copies of the views that held w's and b's gradients. */
+static const clt__backend *counted;
+static int calls;
+static clt_status count_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st) {
+  calls++;
+  return counted->ew(dev, p, it, st);
+}
+static clt_status count_copy(clt_device *dev, const clt__iter *it, clt__storage *dst, const clt__storage *src, size_t esize) {
+  calls++;
+  return counted->copy(dev, it, dst, src, esize);
+}
+static clt_status count_fill(clt_device *dev, const clt__iter *it, clt__storage *dst, size_t esize, const void *value) {
+  calls++;
+  return counted->fill(dev, it, dst, esize, value);
+}
+static clt_status count_reduce(clt_device *dev, const clt__reduce_args *r) {
+  calls++;
+  return counted->reduce(dev, r);
+}
+static clt_status count_gemm(clt_device *dev, const clt__gemm_args *g) {
+  calls++;
+  return counted->gemm(dev, g);
+}
+static clt_status count_windows(clt_device *dev, const clt__win_args *a) {
+  calls++;
+  return counted->windows(dev, a);
+}
+
+START_TEST(conv2d_backward_calls) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_randn(dev, CLT_FLOAT32, 4, (const int64_t[]){8, 3, 6, 6});
+  clt_tensor *w = clt_randn(dev, CLT_FLOAT32, 4, (const int64_t[]){4, 3, 3, 3});
+  clt_tensor *b = clt_randn(dev, CLT_FLOAT32, 1, (const int64_t[]){4});
+  ck_assert(clt_set_requires_grad(x, true) == CLT_OK && clt_set_requires_grad(w, true) == CLT_OK &&
+            clt_set_requires_grad(b, true) == CLT_OK);
+  clt_tensor *y = clt_relu(clt_conv2d(x, w, b, &(clt_conv2d_opts){.padding = {1, 1}}));
+  clt_tensor *g = clt_randn(dev, CLT_FLOAT32, 4, (const int64_t[]){8, 4, 6, 6});
+  ck_assert_msg(g && clt_eval(y) == CLT_OK && clt_device_synchronize(dev) == CLT_OK, "%s", clt_last_error());
+  counted = clt__device_swap_backend(dev, NULL);
+  clt__backend counting = *counted;
+  counting.ew = count_ew;
+  counting.copy = count_copy;
+  counting.fill = count_fill;
+  counting.reduce = count_reduce;
+  counting.gemm = count_gemm;
+  counting.windows = count_windows;
+  clt__device_swap_backend(dev, &counting);
+  calls = 0;
+  clt_status s = clt_backward(y, g);
+  if (s == CLT_OK) s = clt_device_synchronize(dev); /* recorded elementwise chains run */
+  clt__device_swap_backend(dev, counted);
+  ck_assert_msg(s == CLT_OK, "%s", clt_last_error());
+  ck_assert_msg(calls <= 6, "conv2d's backward on %s made %d backend calls, not 6", clt_device_spec(dev), calls);
+  ck_assert(clt_grad(x) && clt_grad(w) && clt_grad(b));
+  clt_scope_end();
+}
+END_TEST
+
 /* Operands on two devices are refused, naming them. */
 START_TEST(conv_mixed_devices) {
   clt_device *dev = TU_DEV;
@@ -694,6 +759,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, conv_empty_batch);
   TU_DEVICES(tc, conv_mixed_devices);
   TU_DEVICES(tc, conv_windows_need_no_gather);
+  TU_DEVICES(tc, conv2d_backward_calls);
   TU_DEVICES(tc, max_pool2d_ties_and_nans_choose_as_pytorch);
   suite_add_tcase(s, tc);
   return s;
