@@ -303,14 +303,18 @@ static clt_tensor *view(clt_tensor *t, int nd, const int64_t *shape, const int64
   return clt__view_of(t, nd, shape, st, t->offset + off);
 }
 
-/* conv2d is one node over the columns laid out [Cin K, N L] (lib/backend.h: cols_cn), so that
- * each group is one GEMM over the whole batch, forward and backward: (w [G, Cout/G, Cin/G K]) @
- * (cols [G, Cin/G K, N L]) gives y as [Cout, N, L], read in NCHW order by the bias's add (or a
- * copy). Its backward puts the gradient in that order once and takes b's as row sums, w's as
- * one product (no batch of products summed over N) and x's through col2im. (Composed from
- * matmul, add and views, the step of the digits CNN spent 11 launches a layer in the backward:
- * sums over N, permuted copies for the bias and copies of views made into leaves' gradients.)
- * Saved: the columns, w contiguous. */
+/* conv2d is one node over the columns laid out [Cin K, N L] (lib/backend.h: cols_cn). Its
+ * backward takes w's gradient as one product over the whole batch, (y's gradient as [Cout, N L])
+ * @ cols^T per group, b's as the row sums of that gradient, and x's through col2im of w^T @ it
+ * (one product per group). The forward multiplies w by each image's columns (y comes out NCHW)
+ * without groups, and with groups one product per group read in NCHW order by the bias's add (a
+ * batch over images and groups together has no single stride). (Composed from matmul, add and
+ * views, with the columns [N, Cin K, L], the digits CNN's backward took 9 backend calls a layer
+ * where this takes 6: a product per image summed over the batch for w, a permuted copy and a
+ * sum for b, and copies of the views that held w's and b's gradients into the leaves.) The
+ * products per image in the forward stay below the sizes where OpenBLAS starts its threads,
+ * which on PoCL's busy cores cost more than they gave (clt-train --model cnn, 2 cores). Saved:
+ * the columns, w contiguous. */
 typedef struct {
   int64_t N, cin, cout, G, K, L;
 } conv_dims;
@@ -330,6 +334,20 @@ static clt_tensor *cn_operand(clt_tensor *c, int64_t r, const conv_dims *d, bool
   return view(c, 3, (const int64_t[]){d->G, t ? nl : r, t ? r : nl}, (const int64_t[]){r * nl, t ? 1 : nl, t ? nl : 1}, 0);
 }
 
+/* The most multiply-adds OpenBLAS runs on the calling thread (OpenBLAS's interface/gemm.c:
+ * SMP_THRESHOLD_MIN 65536 times GEMM_MULTITHREAD_THRESHOLD 4); below lib/blas.c's CHOOSE_FROM
+ * too, so no other provider's threads start. */
+#define ONE_THREAD_MADDS ((int64_t)1 << 18)
+
+/* How many products w's gradient takes without groups: images in chunks of at most
+ * ONE_THREAD_MADDS multiply-adds each (one product when the whole batch fits; a product per
+ * image when one image does not), whose results are summed. */
+static int64_t w_chunks(const conv_dims *d) {
+  int64_t per = d->cout * d->cin * d->K * d->L, c = d->N;
+  while (c > 1 && (d->N % c != 0 || c > ONE_THREAD_MADDS / (per ? per : 1))) c--;
+  return d->N / c;
+}
+
 static clt_status bw_conv2d(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   geom geo;
   memcpy(&geo, n->args.win, sizeof geo);
@@ -338,34 +356,46 @@ static clt_status bw_conv2d(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   int64_t cout = n->shape_out[1];
   conv_dims d = dims_of(&geo, n->shape_out[0], cols->shape[0] / (geo.k[0] * geo.k[1]), cout, 0);
   d.G = d.cin / w->shape[1];
+  int64_t og = cout / d.G, cg = d.cin / d.G * d.K, nl = d.N * d.L;
   /* g [N, Cout, Ho, Wo] as [Cout, N, Ho, Wo], contiguous */
   clt_tensor *gv = view(g, 4, (const int64_t[]){cout, d.N, geo.out[0], geo.out[1]},
                         (const int64_t[]){g->strides[1], g->strides[0], g->strides[2], g->strides[3]}, 0);
-  clt_tensor *gp = gv ? clt__contiguous(gv) : NULL, *gp3 = NULL, *wt = NULL, *gc = NULL, *t = NULL;
+  clt_tensor *gp = gv ? clt__contiguous(gv) : NULL, *t = NULL, *u = NULL, *wt = NULL, *gc = NULL, *gw = NULL;
   clt_status s = gp ? CLT_OK : clt_last_status();
   if (s == CLT_OK && n->nin > 2 && clt__wants(n, 2)) { /* b: y's gradient summed over N, Ho, Wo */
-    t = view(gp, 2, (const int64_t[]){cout, d.N * d.L}, (const int64_t[]){d.N * d.L, 1}, 0);
+    t = view(gp, 2, (const int64_t[]){cout, nl}, (const int64_t[]){nl, 1}, 0);
     gin[2] = t ? clt__sum(t, 1, (const int[]){1}, false) : NULL;
     s = gin[2] ? CLT_OK : clt_last_status();
   }
-  if (s == CLT_OK && (clt__wants(n, 0) || clt__wants(n, 1)))
-    s = (gp3 = cn_operand(gp, cout / d.G, &d, false)) ? CLT_OK : clt_last_status();
-  if (s == CLT_OK && clt__wants(n, 1)) { /* w: g @ cols^T, one product per group */
-    clt_tensor *ct = cn_operand(cols, d.cin / d.G * d.K, &d, true), *gw = ct ? clt__matmul(gp3, ct) : NULL;
-    gin[1] = gw ? view(gw, w->ndim, w->shape, w->strides, 0) : NULL; /* the product's own storage: no copy into w.grad */
-    clt__tensor_release(ct);
-    clt__tensor_release(gw);
+  if (s == CLT_OK && clt__wants(n, 1)) { /* w: g @ cols^T per group, or summed over chunks of images */
+    int64_t B = d.G == 1 ? w_chunks(&d) : 1, cl = nl / B, bst = d.G == 1 ? cl : 0;
+    clt_tensor *ga = view(gp, 3, (const int64_t[]){d.G * B, og, cl}, (const int64_t[]){bst ? bst : og * nl, nl, 1}, 0);
+    clt_tensor *ct = view(cols, 3, (const int64_t[]){d.G * B, cl, cg}, (const int64_t[]){bst ? bst : cg * nl, 1, nl}, 0);
+    gw = ga && ct ? clt__matmul(ga, ct) : NULL;
+    clt_tensor *sum = gw && B > 1 ? clt__sum(gw, 1, (const int[]){0}, false) : clt__retain(gw);
+    gin[1] = sum ? view(sum, w->ndim, w->shape, w->strides, 0) : NULL; /* its own storage: no copy into w.grad */
+    clt_tensor *tmp[] = {ga, ct, sum};
+    for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
     s = gin[1] ? CLT_OK : clt_last_status();
   }
-  if (s == CLT_OK && clt__wants(n, 0)) { /* x: col2im(w^T @ g) */
+  if (s == CLT_OK && clt__wants(n, 0)) { /* x: col2im(w^T @ g), per image or per group */
     wt = w_operand(w, &d, true);
-    gc = wt ? clt__matmul(wt, gp3) : NULL;
-    gin[0] = gc ? windows(CLT__WIN_COL2IM, &geo, gc, NULL, (const int64_t[]){d.N, d.cin}, 4,
-                          (const int64_t[]){d.N, d.cin, geo.in[0], geo.in[1]})
-                : NULL;
+    if (d.G == 1) { /* the columns [N, Cin K, L] */
+      u = wt ? view(gp, 3, (const int64_t[]){d.N, cout, d.L}, (const int64_t[]){d.L, nl, 1}, 0) : NULL;
+      gc = u ? clt__matmul(wt, u) : NULL;
+      clt_tensor *g3 = gc ? view(gc, 3, (const int64_t[]){d.N, d.cin, d.K * d.L}, (const int64_t[]){d.cin * d.K * d.L, d.K * d.L, 1}, 0) : NULL;
+      gin[0] = g3 ? windows_nc(CLT__WIN_COL2IM, &geo, g3, NULL, 2, geo.in) : NULL;
+      clt__tensor_release(g3);
+    } else { /* [G, Cin/G K, N L] */
+      u = view(gp, 3, (const int64_t[]){d.G, og, nl}, (const int64_t[]){og * nl, nl, 1}, 0);
+      gc = wt && u ? clt__matmul(wt, u) : NULL;
+      gin[0] = gc ? windows(CLT__WIN_COL2IM, &geo, gc, NULL, (const int64_t[]){d.N, d.cin}, 4,
+                            (const int64_t[]){d.N, d.cin, geo.in[0], geo.in[1]})
+                  : NULL;
+    }
     s = gin[0] ? CLT_OK : clt_last_status();
   }
-  clt_tensor *tmp[] = {gv, gp, gp3, wt, gc, t};
+  clt_tensor *tmp[] = {gv, gp, t, u, wt, gc, gw};
   for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
   return s;
 }
@@ -376,10 +406,16 @@ static clt_tensor *conv2d_core(clt_tensor *x, clt_tensor *w, clt_tensor *b, cons
   clt_tensor *cols = windows(CLT__WIN_IM2COL, g, x, NULL, (const int64_t[]){d.N, d.cin}, 2,
                              (const int64_t[]){d.cin * d.K, d.N * d.L});
   clt_tensor *wc = cols ? clt__contiguous(w) : NULL, *wv = wc ? w_operand(wc, &d, false) : NULL;
-  clt_tensor *c3 = wv ? cn_operand(cols, d.cin / d.G * d.K, &d, false) : NULL, *yg = c3 ? clt__matmul(wv, c3) : NULL;
-  /* [Cout, N, L] read as [N, Cout, Ho, Wo] */
+  int64_t ck = d.cin / G * d.K, nl = d.N * d.L;
+  clt_tensor *c3 = !wv ? NULL
+                   : G == 1 ? view(cols, 3, (const int64_t[]){d.N, ck, d.L}, (const int64_t[]){d.L, nl, 1}, 0)
+                            : cn_operand(cols, ck, &d, false);
+  clt_tensor *yg = c3 ? clt__matmul(wv, c3) : NULL;
+  /* [N, Cout, L], or with groups [Cout, N, L] read as [N, Cout, Ho, Wo] */
   clt_tensor *yv = yg ? view(yg, 4, (const int64_t[]){d.N, d.cout, g->out[0], g->out[1]},
-                             (const int64_t[]){d.L, d.N * d.L, g->out[1], 1}, 0)
+                             G == 1 ? (const int64_t[]){d.cout * d.L, d.L, g->out[1], 1}
+                                    : (const int64_t[]){d.L, d.N * d.L, g->out[1], 1},
+                             0)
                       : NULL;
   clt_tensor *bv = yv && b ? view(b, 4, (const int64_t[]){1, d.cout, 1, 1}, (const int64_t[]){0, b->strides[0], 0, 0}, 0) : NULL;
   clt_tensor *y = !yv || (b && !bv) ? NULL : b ? clt__binary(CLT_OP_add, yv, bv) : clt__contiguous(yv);

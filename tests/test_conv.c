@@ -692,6 +692,45 @@ START_TEST(conv2d_backward_calls) {
 }
 END_TEST
 
+/* The largest |a - b|. */
+static double max_diff(clt_tensor *a, clt_tensor *b) {
+  double d = NAN;
+  clt_tensor *m = clt_max(clt_abs(clt_sub(a, b)), 0, NULL, false);
+  ck_assert_msg(m && clt_item(m, &d) == CLT_OK, "%s", clt_last_error());
+  return d;
+}
+
+/* conv2d's gradients where w's is summed over chunks of images (lib/conv.c: w_chunks; here 2 of
+ * 8) and where it is one product, against the same sums composed from unfold, matmul and fold:
+ * w's = sum over images of g unfold(x)^T, x's = fold(w^T g), b's = g summed over N, H, W. */
+START_TEST(conv2d_gradients_match_unfold) {
+  clt_device *dev = TU_DEV;
+  for (int big = 0; big < 2; big++) {
+    clt_scope_begin();
+    int64_t N = big ? 16 : 2, C = 4, O = 8, H = 8;
+    clt_tensor *x = clt_randn(dev, CLT_FLOAT64, 4, (const int64_t[]){N, C, H, H});
+    clt_tensor *w = clt_randn(dev, CLT_FLOAT64, 4, (const int64_t[]){O, C, 3, 3});
+    clt_tensor *b = clt_randn(dev, CLT_FLOAT64, 1, (const int64_t[]){O});
+    clt_tensor *g = clt_randn(dev, CLT_FLOAT64, 4, (const int64_t[]){N, O, H, H});
+    ck_assert(clt_set_requires_grad(x, true) == CLT_OK && clt_set_requires_grad(w, true) == CLT_OK &&
+              clt_set_requires_grad(b, true) == CLT_OK);
+    clt_conv2d_opts pad = {.padding = {1, 1}};
+    ck_assert_msg(clt_backward(clt_conv2d(x, w, b, &pad), g) == CLT_OK, "%s", clt_last_error());
+    clt_tensor *gx, *gw, *gb, *g3 = clt_reshape(g, 3, (const int64_t[]){N, O, H * H});
+    clt_tensor *u = clt_unfold(clt_detach(x), 3, 3, &pad); /* [N, C 9, L] */
+    gw = clt_reshape(clt_sum(clt_matmul(g3, clt_transpose(u, 1, 2)), 1, (const int[]){0}, false), 4,
+                     (const int64_t[]){O, C, 3, 3});
+    clt_tensor *wt = clt_transpose(clt_reshape(clt_detach(w), 2, (const int64_t[]){O, C * 9}), 0, 1);
+    gx = clt_fold(clt_matmul(wt, g3), H, H, 3, 3, &pad);
+    gb = clt_sum(g, 3, (const int[]){0, 2, 3}, false);
+    ck_assert_msg(max_diff(clt_grad(w), gw) < 1e-10, "%s w, N %lld: %g", clt_device_spec(dev), (long long)N, max_diff(clt_grad(w), gw));
+    ck_assert_msg(max_diff(clt_grad(x), gx) < 1e-10, "%s x, N %lld: %g", clt_device_spec(dev), (long long)N, max_diff(clt_grad(x), gx));
+    ck_assert_msg(max_diff(clt_grad(b), gb) < 1e-10, "%s b, N %lld: %g", clt_device_spec(dev), (long long)N, max_diff(clt_grad(b), gb));
+    clt_scope_end();
+  }
+}
+END_TEST
+
 /* Operands on two devices are refused, naming them. */
 START_TEST(conv_mixed_devices) {
   clt_device *dev = TU_DEV;
@@ -760,6 +799,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, conv_mixed_devices);
   TU_DEVICES(tc, conv_windows_need_no_gather);
   TU_DEVICES(tc, conv2d_backward_calls);
+  TU_DEVICES(tc, conv2d_gradients_match_unfold);
   TU_DEVICES(tc, max_pool2d_ties_and_nans_choose_as_pytorch);
   suite_add_tcase(s, tc);
   return s;
