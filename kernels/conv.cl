@@ -18,7 +18,7 @@
 
 #if CLT_IS_FLOAT
 /* The divisors, in this order (lib/cl/conv.c). */
-enum { D_WO, D_W, D_K, D_KW, D_SH, D_SW, D_DH, D_DW, D_C, D_COUNT };
+enum { D_WO, D_W, D_K, D_KW, D_SH, D_SW, D_DH, D_DW, D_C, D_HO, D_COUNT };
 typedef struct {
   uint m[D_COUNT], s[D_COUNT];
 } win_div;
@@ -147,6 +147,30 @@ __kernel void win_im2col(__global T *cols, __global const T *x, WIN_PARAMS) {
     y[yo + (long)r * len + j] = m;                                                                                    \
     yi[yo + (long)r * len + j] = best;                                                                                \
   }
+
+/* Max pooling's commonest form, 2 x 2 windows side by side (stride 2, no padding, no dilation)
+ * inside the image: a row per output row (nc, oh), so that the loads are x's two rows at 2 ow
+ * and 2 ow + 1, no clamps and no division in the work-item's part. PyTorch's rule as
+ * WIN_MAX_TAP's: the first largest, unless a NaN comes later. */
+#define WIN_MAX_PAIR(v, dq) \
+  {                         \
+    bool big = v > m || v != v; \
+    m = big ? v : m;        \
+    q = big ? (dq) : q;     \
+  }
+__kernel void win_max_2x2s2(__global T *y, __global long *yi, __global const T *x, WIN_PARAMS) {
+  WIN_ROW
+  uint nc = DIV(r, D_HO), oh = r - nc * (uint)Ho;
+  long row = (long)(2 * oh) * W;
+  __global const T *p = x + xo + (long)nc * H * W + row + 2 * j;
+  T m = p[0], b = p[1], c = p[W], d = p[W + 1];
+  int q = 0;
+  WIN_MAX_PAIR(b, 1)
+  WIN_MAX_PAIR(c, W)
+  WIN_MAX_PAIR(d, W + 1)
+  y[yo + (long)r * len + j] = m;
+  yi[yo + (long)r * len + j] = row + 2 * j + q;
+}
 
 WIN_PIXEL_KERNELS(, WIN_TAPS_ANY)
 WIN_PIXEL_KERNELS(_2x2, WIN_TAPS_2x2)

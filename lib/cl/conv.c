@@ -6,7 +6,7 @@
 #include "cl_internal.h"
 
 /* kernels/conv.cl: win_div */
-enum { D_WO, D_W, D_K, D_KW, D_SH, D_SW, D_DH, D_DW, D_C, D_COUNT };
+enum { D_WO, D_W, D_K, D_KW, D_SH, D_SW, D_DH, D_DW, D_C, D_HO, D_COUNT };
 typedef struct {
   cl_uint m[D_COUNT], s[D_COUNT];
 } win_div;
@@ -40,19 +40,23 @@ clt_status clt__cl_windows(clt_device *dev, const clt__win_args *x) {
   bool pixels = x->kind == CLT__WIN_COL2IM || x->kind == CLT__WIN_MAX_BWD;
   bool apart = x->sh > x->dh * (x->kh - 1) && x->sw > x->dw * (x->kw - 1);
   bool taps = x->kind != CLT__WIN_IM2COL && x->kh == x->kw && (x->kh == 2 || x->kh == 3);
-  snprintf(name, sizeof name, "%s%s", names[x->kind], pixels && apart ? "_1" : !taps ? "" : x->kh == 2 ? "_2x2" : "_3x3");
+  /* max pooling's 2 x 2 windows side by side inside the image: a row per output row */
+  bool pairs = x->kind == CLT__WIN_MAX && x->kh == 2 && x->kw == 2 && x->sh == 2 && x->sw == 2 && x->dh == 1 &&
+               x->dw == 1 && x->ph == 0 && x->pw == 0 && 2 * x->Ho <= x->H && 2 * x->Wo <= x->W;
+  snprintf(name, sizeof name, "%s%s", names[x->kind],
+           pairs ? "_2x2s2" : pixels && apart ? "_1" : !taps ? "" : x->kh == 2 ? "_2x2" : "_3x3");
   clt__cl_dev *d = clt__cl(dev);
   clt__cl_kernel_entry *k;
   clt_status s = clt__cl_kernel(d, CLT__KFAM_conv, (int)x->dt, name, &k);
   if (s != CLT_OK) return s;
   win_div dv;
-  int64_t dn[D_COUNT] = {x->Wo, x->W, K, x->kw, x->sh, x->sw, x->dh, x->dw, C};
+  int64_t dn[D_COUNT] = {x->Wo, x->W, K, x->kw, x->sh, x->sw, x->dh, x->dw, C, x->Ho};
   for (int i = 0; i < D_COUNT; i++) clt__cl_divisor((uint64_t)dn[i], &dv.m[i], &dv.s[i]);
   cl_mem y = clt__cl_mem(x->y), xm = clt__cl_mem(x->x);
   cl_int geo[12];
   for (int i = 0; i < 12; i++) geo[i] = (cl_int)v[i];
   /* rows of an image's plane (of im2col's, one per tap) */
-  int64_t rows_per = x->kind == CLT__WIN_IM2COL ? K : 1;
+  int64_t rows_per = x->kind == CLT__WIN_IM2COL ? K : pairs ? x->Ho : 1;
   cl_uint len = (cl_uint)(out / rows_per);
   for (int64_t c0 = 0; c0 < x->NC && s == CLT_OK; c0 += per) {
     int64_t cn = x->NC - c0 < per ? x->NC - c0 : per;
