@@ -172,6 +172,20 @@ __kernel void win_max_2x2s2(__global T *y, __global long *yi, __global const T *
   yi[yo + (long)r * len + j] = row + 2 * j + q;
 }
 
+/* Its gradient where those windows tile the image exactly (H = 2 Ho, W = 2 Wo): a work-item per
+ * window writes its four pixels, the gradient at the one it chose and 0 at the others. */
+__kernel void win_max_bwd_2x2s2(__global T *gx, __global const T *gy, __global const long *idx, WIN_PARAMS) {
+  WIN_ROW
+  uint nc = DIV(r, D_HO), oh = r - nc * (uint)Ho;
+  long o = (long)r * len + j, q = idx[io + o] - ((long)(2 * oh) * W + 2 * j);
+  T g = gy[xo + o];
+  __global T *p = gx + yo + (long)(2 * r) * W + 2 * j;
+  p[0] = q == 0 ? g : (T)0;
+  p[1] = q == 1 ? g : (T)0;
+  p[W] = q == W ? g : (T)0;
+  p[W + 1] = q == W + 1 ? g : (T)0;
+}
+
 WIN_PIXEL_KERNELS(, WIN_TAPS_ANY)
 WIN_PIXEL_KERNELS(_2x2, WIN_TAPS_2x2)
 WIN_PIXEL_KERNELS(_3x3, WIN_TAPS_3x3)

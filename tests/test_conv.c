@@ -72,6 +72,12 @@ static const tcase cases[] = {
     {"max_pool2d 2x2 apart padded ceil", MAXPOOL, 4, {1, 2, 7, 8}, {0}, false, .k = {2, 2}, .s = {3, 3}, .p = {1, 0},
      .ceil = true},
     {"max_pool2d 1x3 apart dilated", MAXPOOL, 4, {1, 1, 4, 11}, {0}, false, .k = {1, 3}, .s = {2, 5}, .d = {1, 2}},
+    /* 2x2 side by side (kernels/conv.cl: win_max_2x2s2): tiling the image (the gradient's form
+     * too), and leaving a last row and column out (odd sizes; ceil_mode's windows that reach
+     * past the image go the general way) */
+    {"max_pool2d 2x2 tiling", MAXPOOL, 4, {2, 3, 6, 8}, {0}, false, .k = {2, 2}},
+    {"max_pool2d 2x2 odd sizes", MAXPOOL, 4, {1, 2, 7, 5}, {0}, false, .k = {2, 2}},
+    {"max_pool2d 2x2 odd sizes ceil", MAXPOOL, 4, {1, 2, 7, 5}, {0}, false, .k = {2, 2}, .ceil = true},
     {"conv2d 3x3 padded", CONV2D, 4, {2, 3, 5, 4}, {4, 3, 3, 3}, true, .p = {1, 1}},
     {"fold 3x3 dilated", FOLD, 3, {1, 18, 24}, {0}, false, .k = {3, 3}, .s = {2, 1}, .p = {1, 2}, .d = {2, 1}, .out = {7, 6}},
     {"avg_pool2d 2x2 apart", AVGPOOL, 4, {1, 2, 5, 4}, {0}, false, .k = {2, 2}},
