@@ -298,23 +298,24 @@ static clt_tensor *add_bias(clt_tensor *y, clt_tensor *b) {
   return out;
 }
 
-/* A new view of t (no graph): shape and strides, from t's offset plus off. */
-static clt_tensor *view(clt_tensor *t, int nd, const int64_t *shape, const int64_t *st, int64_t off) {
-  return clt__view_of(t, nd, shape, st, t->offset + off);
+/* A new view of t (no graph) from t's offset. */
+static clt_tensor *view(clt_tensor *t, int nd, const int64_t *shape, const int64_t *st) {
+  return clt__view_of(t, nd, shape, st, t->offset);
 }
 
-/* conv2d is one node over the columns laid out [Cin K, N L] (lib/backend.h: cols_cn). Its
- * backward takes w's gradient as one product over the whole batch, (y's gradient as [Cout, N L])
- * @ cols^T per group, b's as the row sums of that gradient, and x's through col2im of w^T @ it
- * (one product per group). The forward multiplies w by each image's columns (y comes out NCHW)
- * without groups, and with groups one product per group read in NCHW order by the bias's add (a
- * batch over images and groups together has no single stride). (Composed from matmul, add and
- * views, with the columns [N, Cin K, L], the digits CNN's backward took 9 backend calls a layer
- * where this takes 6: a product per image summed over the batch for w, a permuted copy and a
- * sum for b, and copies of the views that held w's and b's gradients into the leaves.) The
- * products per image in the forward stay below the sizes where OpenBLAS starts its threads,
- * which on PoCL's busy cores cost more than they gave (clt-train --model cnn, 2 cores). Saved:
- * the columns, w contiguous. */
+/* conv2d is one node over the columns laid out [Cin K, N L] (lib/backend.h: cols_cn), so that a
+ * product can take several images' columns at once. Its backward puts y's gradient in that
+ * order once ([Cout, N L]); b's gradient is its row sums; w's is that @ cols^T, one product per
+ * group, or without groups one per chunk of images (w_chunks) summed; x's is col2im of w^T @ it,
+ * one product per image (columns [N, Cin K, L]) or per group. The forward multiplies w by each
+ * image's columns (y comes out NCHW), or with groups one product per group that the bias's add
+ * reads in NCHW order (images and groups together have no single batch stride). Composed from
+ * matmul, add and views, with the columns [N, Cin K, L], a layer's backward took 9 backend
+ * calls; this takes 6 (7 with w's chunks summed): gone are the copies of the views that held w's
+ * and b's gradients into the leaves, a permuted copy for b's, and a sum over all N products.
+ * Products are kept to what OpenBLAS runs on one thread: on PoCL's busy cores its threads, and
+ * oneDNN's, cost more than they gave (batch-wide products: 1.5x the CPU time of clt-train
+ * --model cnn). Saved: the columns, w contiguous. */
 typedef struct {
   int64_t N, cin, cout, G, K, L;
 } conv_dims;
@@ -327,11 +328,11 @@ static conv_dims dims_of(const geom *g, int64_t N, int64_t cin, int64_t cout, in
  * tensor (cols: R = Cin/G K; y's gradient: R = Cout/G) as [G, R, N L] (transposed: [G, N L, R]). */
 static clt_tensor *w_operand(clt_tensor *w, const conv_dims *d, bool t) {
   int64_t cg = d->cin / d->G * d->K, og = d->cout / d->G;
-  return view(w, 3, (const int64_t[]){d->G, t ? cg : og, t ? og : cg}, (const int64_t[]){og * cg, t ? 1 : cg, t ? cg : 1}, 0);
+  return view(w, 3, (const int64_t[]){d->G, t ? cg : og, t ? og : cg}, (const int64_t[]){og * cg, t ? 1 : cg, t ? cg : 1});
 }
 static clt_tensor *cn_operand(clt_tensor *c, int64_t r, const conv_dims *d, bool t) {
   int64_t nl = d->N * d->L;
-  return view(c, 3, (const int64_t[]){d->G, t ? nl : r, t ? r : nl}, (const int64_t[]){r * nl, t ? 1 : nl, t ? nl : 1}, 0);
+  return view(c, 3, (const int64_t[]){d->G, t ? nl : r, t ? r : nl}, (const int64_t[]){r * nl, t ? 1 : nl, t ? nl : 1});
 }
 
 /* The most multiply-adds OpenBLAS runs on the calling thread (OpenBLAS's interface/gemm.c:
@@ -359,21 +360,21 @@ static clt_status bw_conv2d(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   int64_t og = cout / d.G, cg = d.cin / d.G * d.K, nl = d.N * d.L;
   /* g [N, Cout, Ho, Wo] as [Cout, N, Ho, Wo], contiguous */
   clt_tensor *gv = view(g, 4, (const int64_t[]){cout, d.N, geo.out[0], geo.out[1]},
-                        (const int64_t[]){g->strides[1], g->strides[0], g->strides[2], g->strides[3]}, 0);
+                        (const int64_t[]){g->strides[1], g->strides[0], g->strides[2], g->strides[3]});
   clt_tensor *gp = gv ? clt__contiguous(gv) : NULL, *t = NULL, *u = NULL, *wt = NULL, *gc = NULL, *gw = NULL;
   clt_status s = gp ? CLT_OK : clt_last_status();
   if (s == CLT_OK && n->nin > 2 && clt__wants(n, 2)) { /* b: y's gradient summed over N, Ho, Wo */
-    t = view(gp, 2, (const int64_t[]){cout, nl}, (const int64_t[]){nl, 1}, 0);
+    t = view(gp, 2, (const int64_t[]){cout, nl}, (const int64_t[]){nl, 1});
     gin[2] = t ? clt__sum(t, 1, (const int[]){1}, false) : NULL;
     s = gin[2] ? CLT_OK : clt_last_status();
   }
   if (s == CLT_OK && clt__wants(n, 1)) { /* w: g @ cols^T per group, or summed over chunks of images */
     int64_t B = d.G == 1 ? w_chunks(&d) : 1, cl = nl / B, bst = d.G == 1 ? cl : 0;
-    clt_tensor *ga = view(gp, 3, (const int64_t[]){d.G * B, og, cl}, (const int64_t[]){bst ? bst : og * nl, nl, 1}, 0);
-    clt_tensor *ct = view(cols, 3, (const int64_t[]){d.G * B, cl, cg}, (const int64_t[]){bst ? bst : cg * nl, 1, nl}, 0);
+    clt_tensor *ga = view(gp, 3, (const int64_t[]){d.G * B, og, cl}, (const int64_t[]){bst ? bst : og * nl, nl, 1});
+    clt_tensor *ct = view(cols, 3, (const int64_t[]){d.G * B, cl, cg}, (const int64_t[]){bst ? bst : cg * nl, 1, nl});
     gw = ga && ct ? clt__matmul(ga, ct) : NULL;
     clt_tensor *sum = gw && B > 1 ? clt__sum(gw, 1, (const int[]){0}, false) : clt__retain(gw);
-    gin[1] = sum ? view(sum, w->ndim, w->shape, w->strides, 0) : NULL; /* its own storage: no copy into w.grad */
+    gin[1] = sum ? view(sum, w->ndim, w->shape, w->strides) : NULL; /* its own storage: no copy into w.grad */
     clt_tensor *tmp[] = {ga, ct, sum};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
     s = gin[1] ? CLT_OK : clt_last_status();
@@ -381,13 +382,13 @@ static clt_status bw_conv2d(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   if (s == CLT_OK && clt__wants(n, 0)) { /* x: col2im(w^T @ g), per image or per group */
     wt = w_operand(w, &d, true);
     if (d.G == 1) { /* the columns [N, Cin K, L] */
-      u = wt ? view(gp, 3, (const int64_t[]){d.N, cout, d.L}, (const int64_t[]){d.L, nl, 1}, 0) : NULL;
+      u = wt ? view(gp, 3, (const int64_t[]){d.N, cout, d.L}, (const int64_t[]){d.L, nl, 1}) : NULL;
       gc = u ? clt__matmul(wt, u) : NULL;
-      clt_tensor *g3 = gc ? view(gc, 3, (const int64_t[]){d.N, d.cin, d.K * d.L}, (const int64_t[]){d.cin * d.K * d.L, d.K * d.L, 1}, 0) : NULL;
+      clt_tensor *g3 = gc ? view(gc, 3, (const int64_t[]){d.N, d.cin, d.K * d.L}, (const int64_t[]){d.cin * d.K * d.L, d.K * d.L, 1}) : NULL;
       gin[0] = g3 ? windows_nc(CLT__WIN_COL2IM, &geo, g3, NULL, 2, geo.in) : NULL;
       clt__tensor_release(g3);
     } else { /* [G, Cin/G K, N L] */
-      u = view(gp, 3, (const int64_t[]){d.G, og, nl}, (const int64_t[]){og * nl, nl, 1}, 0);
+      u = view(gp, 3, (const int64_t[]){d.G, og, nl}, (const int64_t[]){og * nl, nl, 1});
       gc = wt && u ? clt__matmul(wt, u) : NULL;
       gin[0] = gc ? windows(CLT__WIN_COL2IM, &geo, gc, NULL, (const int64_t[]){d.N, d.cin}, 4,
                             (const int64_t[]){d.N, d.cin, geo.in[0], geo.in[1]})
@@ -408,16 +409,15 @@ static clt_tensor *conv2d_core(clt_tensor *x, clt_tensor *w, clt_tensor *b, cons
   clt_tensor *wc = cols ? clt__contiguous(w) : NULL, *wv = wc ? w_operand(wc, &d, false) : NULL;
   int64_t ck = d.cin / G * d.K, nl = d.N * d.L;
   clt_tensor *c3 = !wv ? NULL
-                   : G == 1 ? view(cols, 3, (const int64_t[]){d.N, ck, d.L}, (const int64_t[]){d.L, nl, 1}, 0)
+                   : G == 1 ? view(cols, 3, (const int64_t[]){d.N, ck, d.L}, (const int64_t[]){d.L, nl, 1})
                             : cn_operand(cols, ck, &d, false);
   clt_tensor *yg = c3 ? clt__matmul(wv, c3) : NULL;
   /* [N, Cout, L], or with groups [Cout, N, L] read as [N, Cout, Ho, Wo] */
   clt_tensor *yv = yg ? view(yg, 4, (const int64_t[]){d.N, d.cout, g->out[0], g->out[1]},
                              G == 1 ? (const int64_t[]){d.cout * d.L, d.L, g->out[1], 1}
-                                    : (const int64_t[]){d.L, d.N * d.L, g->out[1], 1},
-                             0)
+                                    : (const int64_t[]){d.L, d.N * d.L, g->out[1], 1})
                       : NULL;
-  clt_tensor *bv = yv && b ? view(b, 4, (const int64_t[]){1, d.cout, 1, 1}, (const int64_t[]){0, b->strides[0], 0, 0}, 0) : NULL;
+  clt_tensor *bv = yv && b ? view(b, 4, (const int64_t[]){1, d.cout, 1, 1}, (const int64_t[]){0, b->strides[0], 0, 0}) : NULL;
   clt_tensor *y = !yv || (b && !bv) ? NULL : b ? clt__binary(CLT_OP_add, yv, bv) : clt__contiguous(yv);
   clt_tensor *in[3] = {x, w, b}, *saved[2] = {cols, wc};
   clt__node *n = NULL;

@@ -634,12 +634,13 @@ START_TEST(conv_windows_need_no_gather) {
 END_TEST
 
 /* conv2d with a bias, as a CNN's layer, backward: the calls into the backend's table, each a
- * launch or a host GEMM on OpenCL devices. conv2d is one node over columns laid out for one
- * product over the batch (lib/conv.c: bw_conv2d): its backward is y's gradient put in that
- * order once (a copy), b's gradient as its row sums (a reduce), w's and the columns' as one
- * product each and col2im: 6 calls with relu's gradient. Composed from matmul, add and views
- * it took 9: w's gradient as a product per image summed over the batch, b's through a
- * permuted copy, and copies of the views that held w's and b's gradients. */
+ * launch or a host GEMM on OpenCL devices. conv2d is one node over columns laid out so that a
+ * product can take several images (lib/conv.c: bw_conv2d): its backward is y's gradient put in
+ * that order once (a copy), b's gradient as its row sums (a reduce), w's as one product (the
+ * batch is small enough here), the columns' as one batch of products and col2im: 6 calls with
+ * relu's gradient. Composed from matmul, add and views it took 9: w's gradient as a product per
+ * image summed over the batch, b's through a permuted copy, and copies of the views that held
+ * w's and b's gradients. */
 static const clt__backend *counted;
 static int calls;
 static clt_status count_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st) {
