@@ -140,7 +140,7 @@ typedef struct clt__norm_args_s {
  *   CLT__WIN_MAX_BWD: x the windows' gradient [NC, Ho, Wo], idx the forward's yi; y the
  *     image's gradient [NC, H, W]: each pixel sums the gradients of the windows that chose it.
  * cols_cn (im2col and col2im): the columns are [C kh kw, N, Ho Wo] instead, the NC images being
- * N of C channels, so that one GEMM covers the batch (lib/conv.c: conv2d). */
+ * N of C channels, so that one product can take several images' columns (lib/conv.c: conv2d). */
 enum { CLT__WIN_IM2COL, CLT__WIN_COL2IM, CLT__WIN_MAX, CLT__WIN_MAX_BWD };
 
 typedef struct {
