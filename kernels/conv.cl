@@ -148,6 +148,26 @@ __kernel void win_im2col(__global T *cols, __global const T *x, WIN_PARAMS) {
     yi[yo + (long)r * len + j] = best;                                                                                \
   }
 
+/* im2col's tap: the pixel or 0 in the padding, into the tap's row of the columns. */
+#define WIN_IM2COL_TAP(ki, kj)                                                   \
+  {                                                                              \
+    int ih = h0 + (ki) * dh, ihc = clamp(ih, 0, H - 1);                          \
+    int iw = w0 + (kj) * dw, iwc = clamp(iw, 0, W - 1);                          \
+    T v = im[ihc * W + iwc];                                                     \
+    out[((ki) * kw + (kj)) * cl.ts] = ih == ihc && iw == iwc ? v : (T)0;         \
+  }
+/* im2col with the taps written out: a work-item per output position writes all its taps (row
+ * r: nc, j: (oh, ow)), where the form with a row per tap finds (oh, ow) once per tap. */
+#define WIN_IM2COL_KERNEL(SFX, TAPS)                                                         \
+  __kernel void win_im2col##SFX(__global T *cols, __global const T *x, WIN_PARAMS) {         \
+    WIN_ROW                                                                                  \
+    uint oh = DIV(j, D_WO), ow = j - oh * (uint)Wo, n = DIV(r, D_C), c = r - n * (uint)cl.C; \
+    int h0 = (int)(oh * (uint)sh) - ph, w0 = (int)(ow * (uint)sw) - pw;                      \
+    __global const T *im = x + xo + (long)r * H * W;                                         \
+    __global T *out = cols + yo + n * cl.sn + c * cl.sc + j;                                 \
+    TAPS(WIN_IM2COL_TAP)                                                                     \
+  }
+
 /* Max pooling's commonest form, 2 x 2 windows side by side (stride 2, no padding, no dilation)
  * inside the image: a row per output row (nc, oh), so that the loads are x's two rows at 2 ow
  * and 2 ow + 1, no clamps and no division in the work-item's part. PyTorch's rule as
@@ -193,4 +213,6 @@ WIN_PIXEL_KERNELS(_1, WIN_TAPS_ONE)
 WIN_WINDOW_KERNELS(, WIN_TAPS_ANY)
 WIN_WINDOW_KERNELS(_2x2, WIN_TAPS_2x2)
 WIN_WINDOW_KERNELS(_3x3, WIN_TAPS_3x3)
+WIN_IM2COL_KERNEL(_2x2, WIN_TAPS_2x2)
+WIN_IM2COL_KERNEL(_3x3, WIN_TAPS_3x3)
 #endif

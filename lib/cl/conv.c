@@ -39,7 +39,7 @@ clt_status clt__cl_windows(clt_device *dev, const clt__win_args *x) {
   char name[32];
   bool pixels = x->kind == CLT__WIN_COL2IM || x->kind == CLT__WIN_MAX_BWD;
   bool apart = x->sh > x->dh * (x->kh - 1) && x->sw > x->dw * (x->kw - 1);
-  bool taps = x->kind != CLT__WIN_IM2COL && x->kh == x->kw && (x->kh == 2 || x->kh == 3);
+  bool taps = x->kh == x->kw && (x->kh == 2 || x->kh == 3);
   /* max pooling's 2 x 2 windows side by side inside the image (its gradient: tiling it): a row
    * per row of windows */
   bool pairs = x->kh == 2 && x->kw == 2 && x->sh == 2 && x->sw == 2 && x->dh == 1 && x->dw == 1 && x->ph == 0 &&
@@ -58,8 +58,8 @@ clt_status clt__cl_windows(clt_device *dev, const clt__win_args *x) {
   cl_int geo[12];
   for (int i = 0; i < 12; i++) geo[i] = (cl_int)v[i];
   /* rows of an image's plane (of im2col's, one per tap) */
-  int64_t rows_per = x->kind == CLT__WIN_IM2COL ? K : pairs ? x->Ho : 1;
-  cl_uint len = (cl_uint)(pairs ? x->Wo : out / rows_per); /* the gradient's rows: the windows' */
+  int64_t rows_per = x->kind == CLT__WIN_IM2COL && !taps ? K : pairs ? x->Ho : 1;
+  cl_uint len = (cl_uint)(pairs ? x->Wo : x->kind == CLT__WIN_IM2COL ? win : out / rows_per);
   for (int64_t c0 = 0; c0 < x->NC && s == CLT_OK; c0 += per) {
     int64_t cn = x->NC - c0 < per ? x->NC - c0 : per;
     cl_long xo = x->xo + (x->kind == CLT__WIN_COL2IM ? c0 / C * cl.sn : c0 * in), io = c0 * win;
