@@ -18,30 +18,37 @@
 
 #if CLT_IS_FLOAT
 /* The divisors, in this order (lib/cl/conv.c). */
-enum { D_WO, D_W, D_K, D_KW, D_SH, D_SW, D_DH, D_DW, D_COUNT };
+enum { D_WO, D_W, D_K, D_KW, D_SH, D_SW, D_DH, D_DW, D_C, D_HO, D_COUNT };
 typedef struct {
   uint m[D_COUNT], s[D_COUNT];
 } win_div;
+/* Where im2col and col2im find image n's channel c's columns: sn n + sc c, a tap's row ts
+ * further on, images numbered n C + c (lib/backend.h: cols_cn). */
+typedef struct {
+  long sn, sc, ts;
+  int C;
+} win_cols;
 #define DIV(n, i) ((uint)((((ulong)(n) * dv.m[i]) >> 32) + (uint)(n)) >> dv.s[i])
 
 /* The arguments every kernel ends with: nrows rows of len work-items, over images from x's
  * element xo, the output's yo and (win_max_bwd) idx's io; the geometry. */
 #define WIN_PARAMS                                                                                          \
   long xo, long yo, long io, uint len, uint nrows, int H, int W, int Ho, int Wo, int kh, int kw, int sh, int sw, \
-      int ph, int pw, int dh, int dw, win_div dv
+      int ph, int pw, int dh, int dw, win_cols cl, win_div dv
 #define WIN_ROW                                                         \
   uint j = get_global_id(0), r = get_global_id(1) + get_global_size(1) * get_global_id(2); \
   if (j >= len || r >= nrows) return;
 
-/* cols [.., kh kw, Ho Wo]: x's pixels, 0 in the padding. Row r: (nc, k), j: (oh, ow). */
+/* cols: x's pixels, 0 in the padding. Row r: (nc, k), j: (oh, ow). */
 __kernel void win_im2col(__global T *cols, __global const T *x, WIN_PARAMS) {
   WIN_ROW
   uint nc = DIV(r, D_K), k = r - nc * (uint)(kh * kw), ki = DIV(k, D_KW), kj = k - ki * (uint)kw;
+  uint n = DIV(nc, D_C), c = nc - n * (uint)cl.C;
   uint oh = DIV(j, D_WO), ow = j - oh * (uint)Wo;
   int ih = (int)(oh * (uint)sh) - ph + (int)ki * dh, iw = (int)(ow * (uint)sw) - pw + (int)kj * dw;
   int ihc = clamp(ih, 0, H - 1), iwc = clamp(iw, 0, W - 1);
   T v = x[xo + ((long)nc * H + ihc) * W + iwc];
-  cols[yo + (long)r * len + j] = ih == ihc && iw == iwc ? v : (T)0;
+  cols[yo + n * cl.sn + c * cl.sc + k * cl.ts + j] = ih == ihc && iw == iwc ? v : (T)0;
 }
 
 /* The taps (ki, kj) of a kernel in row-major order, TAP(ki, kj) for each: as loops over kh x kw,
@@ -80,7 +87,7 @@ __kernel void win_im2col(__global T *cols, __global const T *x, WIN_PARAMS) {
 #define WIN_COL2IM_TAP(ki, kj)                                 \
   {                                                            \
     WIN_PIXEL_TAP(ki, kj)                                      \
-    T v = c[(long)((ki) * kw + (kj)) * L + oh * Wo + ow];      \
+    T v = c[((ki) * kw + (kj)) * cl.ts + oh * Wo + ow];      \
     s += on ? v : (T)0;                                        \
   }
 /* The pooling gradient's tap: the window's gradient where the pixel was its largest. */
@@ -109,8 +116,8 @@ __kernel void win_im2col(__global T *cols, __global const T *x, WIN_PARAMS) {
   __kernel void win_col2im##SFX(__global T *img, __global const T *cols, WIN_PARAMS) {                               \
     WIN_ROW                                                                                                           \
     int ih = (int)DIV(j, D_W), iw = (int)j - ih * W;                                                                  \
-    long L = (long)Ho * Wo;                                                                                           \
-    __global const T *c = cols + xo + (long)r * kh * kw * L;                                                          \
+    uint n = DIV(r, D_C);                                                                                             \
+    __global const T *c = cols + xo + n * cl.sn + (r - n * (uint)cl.C) * cl.sc;                                                    \
     T s = 0;                                                                                                          \
     TAPS(WIN_COL2IM_TAP)                                                                                              \
     img[yo + (long)r * len + j] = s;                                                                                  \
@@ -141,6 +148,64 @@ __kernel void win_im2col(__global T *cols, __global const T *x, WIN_PARAMS) {
     yi[yo + (long)r * len + j] = best;                                                                                \
   }
 
+/* im2col's tap: the pixel or 0 in the padding, into the tap's row of the columns. */
+#define WIN_IM2COL_TAP(ki, kj)                                                   \
+  {                                                                              \
+    int ih = h0 + (ki) * dh, ihc = clamp(ih, 0, H - 1);                          \
+    int iw = w0 + (kj) * dw, iwc = clamp(iw, 0, W - 1);                          \
+    T v = im[ihc * W + iwc];                                                     \
+    out[((ki) * kw + (kj)) * cl.ts] = ih == ihc && iw == iwc ? v : (T)0;         \
+  }
+/* im2col with the taps written out: a work-item per output position writes all its taps (row
+ * r: nc, j: (oh, ow)), where the form with a row per tap finds (oh, ow) once per tap. */
+#define WIN_IM2COL_KERNEL(SFX, TAPS)                                                         \
+  __kernel void win_im2col##SFX(__global T *cols, __global const T *x, WIN_PARAMS) {         \
+    WIN_ROW                                                                                  \
+    uint oh = DIV(j, D_WO), ow = j - oh * (uint)Wo, n = DIV(r, D_C), c = r - n * (uint)cl.C; \
+    int h0 = (int)(oh * (uint)sh) - ph, w0 = (int)(ow * (uint)sw) - pw;                      \
+    __global const T *im = x + xo + (long)r * H * W;                                         \
+    __global T *out = cols + yo + n * cl.sn + c * cl.sc + j;                                 \
+    TAPS(WIN_IM2COL_TAP)                                                                     \
+  }
+
+/* Max pooling's commonest form, 2 x 2 windows side by side (stride 2, no padding, no dilation)
+ * inside the image: a row per output row (nc, oh), so that the loads are x's two rows at 2 ow
+ * and 2 ow + 1, no clamps and no division in the work-item's part. PyTorch's rule as
+ * WIN_MAX_TAP's: the first largest, unless a NaN comes later. */
+#define WIN_MAX_PAIR(v, dq) \
+  {                         \
+    bool big = v > m || v != v; \
+    m = big ? v : m;        \
+    q = big ? (dq) : q;     \
+  }
+__kernel void win_max_2x2s2(__global T *y, __global long *yi, __global const T *x, WIN_PARAMS) {
+  WIN_ROW
+  uint nc = DIV(r, D_HO), oh = r - nc * (uint)Ho;
+  long row = (long)(2 * oh) * W;
+  __global const T *p = x + xo + (long)nc * H * W + row + 2 * j;
+  T m = p[0], b = p[1], c = p[W], d = p[W + 1];
+  int q = 0;
+  WIN_MAX_PAIR(b, 1)
+  WIN_MAX_PAIR(c, W)
+  WIN_MAX_PAIR(d, W + 1)
+  y[yo + (long)r * len + j] = m;
+  yi[yo + (long)r * len + j] = row + 2 * j + q;
+}
+
+/* Its gradient where those windows tile the image exactly (H = 2 Ho, W = 2 Wo): a work-item per
+ * window writes its four pixels, the gradient at the one it chose and 0 at the others. */
+__kernel void win_max_bwd_2x2s2(__global T *gx, __global const T *gy, __global const long *idx, WIN_PARAMS) {
+  WIN_ROW
+  uint nc = DIV(r, D_HO), oh = r - nc * (uint)Ho;
+  long o = (long)r * len + j, q = idx[io + o] - ((long)(2 * oh) * W + 2 * j);
+  T g = gy[xo + o];
+  __global T *p = gx + yo + (long)(2 * r) * W + 2 * j;
+  p[0] = q == 0 ? g : (T)0;
+  p[1] = q == 1 ? g : (T)0;
+  p[W] = q == W ? g : (T)0;
+  p[W + 1] = q == W + 1 ? g : (T)0;
+}
+
 WIN_PIXEL_KERNELS(, WIN_TAPS_ANY)
 WIN_PIXEL_KERNELS(_2x2, WIN_TAPS_2x2)
 WIN_PIXEL_KERNELS(_3x3, WIN_TAPS_3x3)
@@ -148,4 +213,6 @@ WIN_PIXEL_KERNELS(_1, WIN_TAPS_ONE)
 WIN_WINDOW_KERNELS(, WIN_TAPS_ANY)
 WIN_WINDOW_KERNELS(_2x2, WIN_TAPS_2x2)
 WIN_WINDOW_KERNELS(_3x3, WIN_TAPS_3x3)
+WIN_IM2COL_KERNEL(_2x2, WIN_TAPS_2x2)
+WIN_IM2COL_KERNEL(_3x3, WIN_TAPS_3x3)
 #endif

@@ -152,7 +152,9 @@ typedef struct clt__norm_args_s {
  *     unless a NaN comes later (the last NaN wins), -inf windows pointing at their first element
  *     inside the image.
  *   CLT__WIN_MAX_BWD: x the windows' gradient [NC, Ho, Wo], idx the forward's yi; y the
- *     image's gradient [NC, H, W]: each pixel sums the gradients of the windows that chose it. */
+ *     image's gradient [NC, H, W]: each pixel sums the gradients of the windows that chose it.
+ * cols_cn (im2col and col2im): the columns are [C kh kw, N, Ho Wo] instead, the NC images being
+ * N of C channels, so that one product can take several images' columns (lib/conv.c: conv2d). */
 enum { CLT__WIN_IM2COL, CLT__WIN_COL2IM, CLT__WIN_MAX, CLT__WIN_MAX_BWD };
 
 typedef struct {
@@ -162,6 +164,8 @@ typedef struct {
   clt__storage *y, *yi; /* yi: CLT__WIN_MAX only */
   const clt__storage *x, *idx; /* idx: CLT__WIN_MAX_BWD only */
   int64_t xo;
+  int64_t C;    /* channels per image, with cols_cn */
+  bool cols_cn;
 } clt__win_args;
 
 /* What a map gives the host (backend map): the storage's bytes to read, and/or memory whose

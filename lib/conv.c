@@ -103,32 +103,42 @@ clt_tensor *clt__reshaped(clt_tensor *t, int ndim, const int64_t *shape) {
 
 _Static_assert(sizeof(geom) == sizeof(((clt__node_args *)0)->win), "a node's args.win holds a geom");
 
-/* Kernel kind over x's images (contiguous, from x->offset) into y (and yi), fresh tensors. */
+/* Kernel kind over x's images (contiguous, from x->offset) into y (and yi), fresh tensors. nc:
+ * N and C with the columns [C kh kw, N Ho Wo] (lib/backend.h: cols_cn), else NULL (x's first
+ * two dims number the images). */
 static clt_status run_windows(int kind, const geom *g, const clt_tensor *x, const clt_tensor *idx, clt_tensor *y,
-                              clt_tensor *yi) {
+                              clt_tensor *yi, const int64_t *nc) {
   if (y->numel == 0) return CLT_OK;
-  clt__win_args a = {.kind = kind, .dt = x->dtype, .NC = x->shape[0] * x->shape[1], .H = g->in[0], .W = g->in[1],
-                     .Ho = g->out[0], .Wo = g->out[1], .kh = g->k[0], .kw = g->k[1], .sh = g->s[0], .sw = g->s[1],
-                     .ph = g->p0[0], .pw = g->p0[1], .dh = g->d[0], .dw = g->d[1], .y = y->st, .yi = yi ? yi->st : NULL,
-                     .x = x->st, .idx = idx ? idx->st : NULL, .xo = x->offset};
+  clt__win_args a = {.kind = kind, .dt = x->dtype, .NC = nc ? nc[0] * nc[1] : x->shape[0] * x->shape[1], .H = g->in[0],
+                     .W = g->in[1], .Ho = g->out[0], .Wo = g->out[1], .kh = g->k[0], .kw = g->k[1], .sh = g->s[0],
+                     .sw = g->s[1], .ph = g->p0[0], .pw = g->p0[1], .dh = g->d[0], .dw = g->d[1], .y = y->st,
+                     .yi = yi ? yi->st : NULL, .x = x->st, .idx = idx ? idx->st : NULL, .xo = x->offset,
+                     .C = nc ? nc[1] : 0, .cols_cn = nc != NULL};
   return clt__run_windows(x->st->dev, &a);
 }
 
-/* Kernel kind over x [N, C, ...] into a new [N, C, ...shape] of x's dtype: NULL on failure. */
-static clt_tensor *windows(int kind, const geom *g, clt_tensor *x, const clt_tensor *idx, int nd, const int64_t *shape) {
-  int64_t full[4] = {x->shape[0], x->shape[1], shape[0], nd > 1 ? shape[1] : 0};
+/* Kernel kind over x's images into a new tensor of x's dtype shaped [nd] shape; nc as
+ * run_windows. NULL on failure. */
+static clt_tensor *windows(int kind, const geom *g, clt_tensor *x, const clt_tensor *idx, const int64_t *nc, int nd,
+                           const int64_t *shape) {
   clt_tensor *xc = clt__contiguous(x);
   if (xc && xc->numel == 0) { /* all padding (im2col) or nothing to sum (col2im): no kernel reads x */
     clt__tensor_release(xc);
-    return clt__full(x->st->dev, x->dtype, 2 + nd, full, 0.0);
+    return clt__full(x->st->dev, x->dtype, nd, shape, 0.0);
   }
-  clt_tensor *y = xc ? clt__empty(x->st->dev, x->dtype, 2 + nd, full) : NULL;
-  if (y && run_windows(kind, g, xc, idx, y, NULL) != CLT_OK) {
+  clt_tensor *y = xc ? clt__empty(x->st->dev, x->dtype, nd, shape) : NULL;
+  if (y && run_windows(kind, g, xc, idx, y, NULL, nc) != CLT_OK) {
     clt__tensor_release(y);
     y = NULL;
   }
   clt__tensor_release(xc);
   return y;
+}
+
+/* Kernel kind over x [N, C, ...] into a new [N, C, ...shape]: NULL on failure. */
+static clt_tensor *windows_nc(int kind, const geom *g, clt_tensor *x, const clt_tensor *idx, int nd, const int64_t *shape) {
+  int64_t full[4] = {x->shape[0], x->shape[1], shape[0], nd > 1 ? shape[1] : 0};
+  return windows(kind, g, x, idx, NULL, 2 + nd, full);
 }
 
 static clt_tensor *col2im(clt_tensor *cols, const geom *g);
@@ -161,12 +171,12 @@ static clt_status bw_col2im(clt__node *n, clt_tensor *g, clt_tensor **gin) {
 /* im2col: x [N, C, H, W] -> [N, C, K L], zero padding. */
 static clt_tensor *im2col(clt_tensor *x, const geom *g) {
   int64_t kl = g->k[0] * g->k[1] * g->out[0] * g->out[1];
-  return record_windows(windows(CLT__WIN_IM2COL, g, x, NULL, 1, &kl), x, g, "unfold", bw_im2col, NULL);
+  return record_windows(windows_nc(CLT__WIN_IM2COL, g, x, NULL, 1, &kl), x, g, "unfold", bw_im2col, NULL);
 }
 
 /* col2im: cols [N, C, K L] -> [N, C, H, W] (H, W: g->in), overlapping windows summed. */
 static clt_tensor *col2im(clt_tensor *cols, const geom *g) {
-  return record_windows(windows(CLT__WIN_COL2IM, g, cols, NULL, 2, g->in), cols, g, "fold", bw_col2im, NULL);
+  return record_windows(windows_nc(CLT__WIN_COL2IM, g, cols, NULL, 2, g->in), cols, g, "fold", bw_col2im, NULL);
 }
 
 /* ---- options ---------------------------------------------------------------------------- */
@@ -288,18 +298,134 @@ static clt_tensor *add_bias(clt_tensor *y, clt_tensor *b) {
   return out;
 }
 
-/* conv2d on checked 4-d x and w: (w [G, Cout/G, Cin/G K]) @ (unfold(x) [N, G, Cin/G K, L]). */
-static clt_tensor *conv2d_core(clt_tensor *x, clt_tensor *w, clt_tensor *b, const geom *g, int64_t G) {
-  int64_t N = x->shape[0], cin = x->shape[1], cout = w->shape[0], K = g->k[0] * g->k[1], L = g->out[0] * g->out[1];
-  clt_tensor *u = im2col(x, g);
-  clt_tensor *u4 = u ? clt__reshaped(u, 4, (const int64_t[]){N, G, cin / G * K, L}) : NULL;
-  clt_tensor *wv = u4 ? clt__reshaped(w, 3, (const int64_t[]){G, cout / G, cin / G * K}) : NULL;
-  clt_tensor *y = wv ? clt__grad_matmul(clt__matmul(wv, u4), wv, u4) : NULL;
-  clt_tensor *yo = y ? clt__reshaped(y, 4, (const int64_t[]){N, cout, g->out[0], g->out[1]}) : NULL;
-  clt_tensor *out = add_bias(yo, b);
-  clt_tensor *tmp[] = {u, u4, wv, y, yo};
+/* A new view of t (no graph) from t's offset. */
+static clt_tensor *view(clt_tensor *t, int nd, const int64_t *shape, const int64_t *st) {
+  return clt__view_of(t, nd, shape, st, t->offset);
+}
+
+/* conv2d is one node over the columns laid out [Cin K, N L] (lib/backend.h: cols_cn), so that a
+ * product can take several images' columns at once. Its backward puts y's gradient in that
+ * order once ([Cout, N L]); b's gradient is its row sums; w's is that @ cols^T, one product per
+ * group, or without groups one per chunk of images (w_chunks) summed; x's is col2im of w^T @ it,
+ * one product per image (columns [N, Cin K, L]) or per group. The forward multiplies w by each
+ * image's columns (y comes out NCHW), or with groups one product per group that the bias's add
+ * reads in NCHW order (images and groups together have no single batch stride). Composed from
+ * matmul, add and views, with the columns [N, Cin K, L], a layer's backward took 9 backend
+ * calls; this takes 6 (7 with w's chunks summed): gone are the copies of the views that held w's
+ * and b's gradients into the leaves, a permuted copy for b's, and a sum over all N products.
+ * Products are kept to what OpenBLAS runs on one thread: on PoCL's busy cores its threads, and
+ * oneDNN's, cost more than they gave (batch-wide products: 1.5x the CPU time of clt-train
+ * --model cnn). Saved: the columns, w contiguous. */
+typedef struct {
+  int64_t N, cin, cout, G, K, L;
+} conv_dims;
+
+static conv_dims dims_of(const geom *g, int64_t N, int64_t cin, int64_t cout, int64_t G) {
+  return (conv_dims){N, cin, cout, G, g->k[0] * g->k[1], g->out[0] * g->out[1]};
+}
+
+/* The GEMM operands: w [G, Cout/G, Cin/G K] (transposed: [G, Cin/G K, Cout/G]), and a [G R, N L]
+ * tensor (cols: R = Cin/G K; y's gradient: R = Cout/G) as [G, R, N L] (transposed: [G, N L, R]). */
+static clt_tensor *w_operand(clt_tensor *w, const conv_dims *d, bool t) {
+  int64_t cg = d->cin / d->G * d->K, og = d->cout / d->G;
+  return view(w, 3, (const int64_t[]){d->G, t ? cg : og, t ? og : cg}, (const int64_t[]){og * cg, t ? 1 : cg, t ? cg : 1});
+}
+static clt_tensor *cn_operand(clt_tensor *c, int64_t r, const conv_dims *d, bool t) {
+  int64_t nl = d->N * d->L;
+  return view(c, 3, (const int64_t[]){d->G, t ? nl : r, t ? r : nl}, (const int64_t[]){r * nl, t ? 1 : nl, t ? nl : 1});
+}
+
+/* The most multiply-adds OpenBLAS runs on the calling thread (OpenBLAS's interface/gemm.c:
+ * SMP_THRESHOLD_MIN 65536 times GEMM_MULTITHREAD_THRESHOLD 4); below lib/blas.c's CHOOSE_FROM
+ * too, so no other provider's threads start. */
+#define ONE_THREAD_MADDS ((int64_t)1 << 18)
+
+/* How many products w's gradient takes without groups: images in chunks of at most
+ * ONE_THREAD_MADDS multiply-adds each (one product when the whole batch fits; a product per
+ * image when one image does not), whose results are summed. */
+static int64_t w_chunks(const conv_dims *d) {
+  int64_t per = d->cout * d->cin * d->K * d->L, c = d->N;
+  while (c > 1 && (d->N % c != 0 || c > ONE_THREAD_MADDS / (per ? per : 1))) c--;
+  return d->N / c;
+}
+
+static clt_status bw_conv2d(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  geom geo;
+  memcpy(&geo, n->args.win, sizeof geo);
+  clt_tensor *cols = clt__saved(n, 0), *w = cols ? clt__saved(n, 1) : NULL;
+  if (!w) return clt_last_status();
+  int64_t cout = n->shape_out[1];
+  conv_dims d = dims_of(&geo, n->shape_out[0], cols->shape[0] / (geo.k[0] * geo.k[1]), cout, 0);
+  d.G = d.cin / w->shape[1];
+  int64_t og = cout / d.G, cg = d.cin / d.G * d.K, nl = d.N * d.L;
+  /* g [N, Cout, Ho, Wo] as [Cout, N, Ho, Wo], contiguous */
+  clt_tensor *gv = view(g, 4, (const int64_t[]){cout, d.N, geo.out[0], geo.out[1]},
+                        (const int64_t[]){g->strides[1], g->strides[0], g->strides[2], g->strides[3]});
+  clt_tensor *gp = gv ? clt__contiguous(gv) : NULL, *t = NULL, *u = NULL, *wt = NULL, *gc = NULL, *gw = NULL;
+  clt_status s = gp ? CLT_OK : clt_last_status();
+  if (s == CLT_OK && n->nin > 2 && clt__wants(n, 2)) { /* b: y's gradient summed over N, Ho, Wo */
+    t = view(gp, 2, (const int64_t[]){cout, nl}, (const int64_t[]){nl, 1});
+    gin[2] = t ? clt__sum(t, 1, (const int[]){1}, false) : NULL;
+    s = gin[2] ? CLT_OK : clt_last_status();
+  }
+  if (s == CLT_OK && clt__wants(n, 1)) { /* w: g @ cols^T per group, or summed over chunks of images */
+    int64_t B = d.G == 1 ? w_chunks(&d) : 1, cl = nl / B, bst = d.G == 1 ? cl : 0;
+    clt_tensor *ga = view(gp, 3, (const int64_t[]){d.G * B, og, cl}, (const int64_t[]){bst ? bst : og * nl, nl, 1});
+    clt_tensor *ct = view(cols, 3, (const int64_t[]){d.G * B, cl, cg}, (const int64_t[]){bst ? bst : cg * nl, 1, nl});
+    gw = ga && ct ? clt__matmul(ga, ct) : NULL;
+    clt_tensor *sum = gw && B > 1 ? clt__sum(gw, 1, (const int[]){0}, false) : clt__retain(gw);
+    gin[1] = sum ? view(sum, w->ndim, w->shape, w->strides) : NULL; /* its own storage: no copy into w.grad */
+    clt_tensor *tmp[] = {ga, ct, sum};
+    for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
+    s = gin[1] ? CLT_OK : clt_last_status();
+  }
+  if (s == CLT_OK && clt__wants(n, 0)) { /* x: col2im(w^T @ g), per image or per group */
+    wt = w_operand(w, &d, true);
+    if (d.G == 1) { /* the columns [N, Cin K, L] */
+      u = wt ? view(gp, 3, (const int64_t[]){d.N, cout, d.L}, (const int64_t[]){d.L, nl, 1}) : NULL;
+      gc = u ? clt__matmul(wt, u) : NULL;
+      clt_tensor *g3 = gc ? view(gc, 3, (const int64_t[]){d.N, d.cin, d.K * d.L}, (const int64_t[]){d.cin * d.K * d.L, d.K * d.L, 1}) : NULL;
+      gin[0] = g3 ? windows_nc(CLT__WIN_COL2IM, &geo, g3, NULL, 2, geo.in) : NULL;
+      clt__tensor_release(g3);
+    } else { /* [G, Cin/G K, N L] */
+      u = view(gp, 3, (const int64_t[]){d.G, og, nl}, (const int64_t[]){og * nl, nl, 1});
+      gc = wt && u ? clt__matmul(wt, u) : NULL;
+      gin[0] = gc ? windows(CLT__WIN_COL2IM, &geo, gc, NULL, (const int64_t[]){d.N, d.cin}, 4,
+                            (const int64_t[]){d.N, d.cin, geo.in[0], geo.in[1]})
+                  : NULL;
+    }
+    s = gin[0] ? CLT_OK : clt_last_status();
+  }
+  clt_tensor *tmp[] = {gv, gp, t, u, wt, gc, gw};
   for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
-  return out;
+  return s;
+}
+
+/* conv2d on checked 4-d x and w (see bw_conv2d). */
+static clt_tensor *conv2d_core(clt_tensor *x, clt_tensor *w, clt_tensor *b, const geom *g, int64_t G) {
+  conv_dims d = dims_of(g, x->shape[0], x->shape[1], w->shape[0], G);
+  clt_tensor *cols = windows(CLT__WIN_IM2COL, g, x, NULL, (const int64_t[]){d.N, d.cin}, 2,
+                             (const int64_t[]){d.cin * d.K, d.N * d.L});
+  clt_tensor *wc = cols ? clt__contiguous(w) : NULL, *wv = wc ? w_operand(wc, &d, false) : NULL;
+  int64_t ck = d.cin / G * d.K, nl = d.N * d.L;
+  clt_tensor *c3 = !wv ? NULL
+                   : G == 1 ? view(cols, 3, (const int64_t[]){d.N, ck, d.L}, (const int64_t[]){d.L, nl, 1})
+                            : cn_operand(cols, ck, &d, false);
+  clt_tensor *yg = c3 ? clt__matmul(wv, c3) : NULL;
+  /* [N, Cout, L], or with groups [Cout, N, L] read as [N, Cout, Ho, Wo] */
+  clt_tensor *yv = yg ? view(yg, 4, (const int64_t[]){d.N, d.cout, g->out[0], g->out[1]},
+                             G == 1 ? (const int64_t[]){d.cout * d.L, d.L, g->out[1], 1}
+                                    : (const int64_t[]){d.L, d.N * d.L, g->out[1], 1})
+                      : NULL;
+  clt_tensor *bv = yv && b ? view(b, 4, (const int64_t[]){1, d.cout, 1, 1}, (const int64_t[]){0, b->strides[0], 0, 0}) : NULL;
+  clt_tensor *y = !yv || (b && !bv) ? NULL : b ? clt__binary(CLT_OP_add, yv, bv) : clt__contiguous(yv);
+  clt_tensor *in[3] = {x, w, b}, *saved[2] = {cols, wc};
+  clt__node *n = NULL;
+  if (y && clt__grad_needed(b ? 3 : 2, in) && !(n = clt__record(&y, "conv2d", bw_conv2d, b ? 3 : 2, in, 2, saved))) y = NULL;
+  if (n) memcpy(n->args.win, g, sizeof *g);
+  clt_tensor *tmp[] = {cols, wc, wv, c3, yg, yv, bv};
+  for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clt__tensor_release(tmp[i]);
+  return y;
 }
 
 static clt_tensor *conv2d(clt_tensor *x, clt_tensor *w, clt_tensor *b, const clt_conv2d_opts *o) {
@@ -433,7 +559,7 @@ static clt_status bw_max_pool2d(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   geom geo;
   memcpy(&geo, n->args.win, sizeof geo);
   clt_tensor *idx = clt__saved(n, 0);
-  gin[0] = idx ? windows(CLT__WIN_MAX_BWD, &geo, g, idx, 2, geo.in) : NULL;
+  gin[0] = idx ? windows_nc(CLT__WIN_MAX_BWD, &geo, g, idx, 2, geo.in) : NULL;
   return gin[0] ? CLT_OK : clt_last_status();
 }
 
@@ -451,7 +577,7 @@ static clt_tensor *max_pool2d(clt_tensor *x, int64_t kh, int64_t kw, const clt_p
     y = clt__full(x->st->dev, x->dtype, 4, shape, -INFINITY);
     yi = y ? clt__full(x->st->dev, CLT_INT64, 4, shape, -1) : NULL;
   }
-  clt_status s = !yi ? clt_last_status() : xc->numel ? run_windows(CLT__WIN_MAX, &g, xc, NULL, y, yi) : CLT_OK;
+  clt_status s = !yi ? clt_last_status() : xc->numel ? run_windows(CLT__WIN_MAX, &g, xc, NULL, y, yi, NULL) : CLT_OK;
   clt__tensor_release(xc);
   if (s != CLT_OK) {
     clt__tensor_release(y);

@@ -72,6 +72,12 @@ static const tcase cases[] = {
     {"max_pool2d 2x2 apart padded ceil", MAXPOOL, 4, {1, 2, 7, 8}, {0}, false, .k = {2, 2}, .s = {3, 3}, .p = {1, 0},
      .ceil = true},
     {"max_pool2d 1x3 apart dilated", MAXPOOL, 4, {1, 1, 4, 11}, {0}, false, .k = {1, 3}, .s = {2, 5}, .d = {1, 2}},
+    /* 2x2 side by side (kernels/conv.cl: win_max_2x2s2): tiling the image (the gradient's form
+     * too), and leaving a last row and column out (odd sizes; ceil_mode's windows that reach
+     * past the image go the general way) */
+    {"max_pool2d 2x2 tiling", MAXPOOL, 4, {2, 3, 6, 8}, {0}, false, .k = {2, 2}},
+    {"max_pool2d 2x2 odd sizes", MAXPOOL, 4, {1, 2, 7, 5}, {0}, false, .k = {2, 2}},
+    {"max_pool2d 2x2 odd sizes ceil", MAXPOOL, 4, {1, 2, 7, 5}, {0}, false, .k = {2, 2}, .ceil = true},
     {"conv2d 3x3 padded", CONV2D, 4, {2, 3, 5, 4}, {4, 3, 3, 3}, true, .p = {1, 1}},
     {"fold 3x3 dilated", FOLD, 3, {1, 18, 24}, {0}, false, .k = {3, 3}, .s = {2, 1}, .p = {1, 2}, .d = {2, 1}, .out = {7, 6}},
     {"avg_pool2d 2x2 apart", AVGPOOL, 4, {1, 2, 5, 4}, {0}, false, .k = {2, 2}},
@@ -627,6 +633,111 @@ START_TEST(conv_windows_need_no_gather) {
 }
 END_TEST
 
+/* conv2d with a bias, as a CNN's layer, backward: the calls into the backend's table, each a
+ * launch or a host GEMM on OpenCL devices. conv2d is one node over columns laid out so that a
+ * product can take several images (lib/conv.c: bw_conv2d): its backward is y's gradient put in
+ * that order once (a copy), b's gradient as its row sums (a reduce), w's as one product (the
+ * batch is small enough here), the columns' as one batch of products and col2im: 6 calls with
+ * relu's gradient. Composed from matmul, add and views it took 9: w's gradient as a product per
+ * image summed over the batch, b's through a permuted copy, and copies of the views that held
+ * w's and b's gradients. */
+static const clt__backend *counted;
+static int calls;
+static clt_status count_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st) {
+  calls++;
+  return counted->ew(dev, p, it, st);
+}
+static clt_status count_copy(clt_device *dev, const clt__iter *it, clt__storage *dst, const clt__storage *src, size_t esize) {
+  calls++;
+  return counted->copy(dev, it, dst, src, esize);
+}
+static clt_status count_fill(clt_device *dev, const clt__iter *it, clt__storage *dst, size_t esize, const void *value) {
+  calls++;
+  return counted->fill(dev, it, dst, esize, value);
+}
+static clt_status count_reduce(clt_device *dev, const clt__reduce_args *r) {
+  calls++;
+  return counted->reduce(dev, r);
+}
+static clt_status count_gemm(clt_device *dev, const clt__gemm_args *g) {
+  calls++;
+  return counted->gemm(dev, g);
+}
+static clt_status count_windows(clt_device *dev, const clt__win_args *a) {
+  calls++;
+  return counted->windows(dev, a);
+}
+
+START_TEST(conv2d_backward_calls) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *x = clt_randn(dev, CLT_FLOAT32, 4, (const int64_t[]){8, 3, 6, 6});
+  clt_tensor *w = clt_randn(dev, CLT_FLOAT32, 4, (const int64_t[]){4, 3, 3, 3});
+  clt_tensor *b = clt_randn(dev, CLT_FLOAT32, 1, (const int64_t[]){4});
+  ck_assert(clt_set_requires_grad(x, true) == CLT_OK && clt_set_requires_grad(w, true) == CLT_OK &&
+            clt_set_requires_grad(b, true) == CLT_OK);
+  clt_tensor *y = clt_relu(clt_conv2d(x, w, b, &(clt_conv2d_opts){.padding = {1, 1}}));
+  clt_tensor *g = clt_randn(dev, CLT_FLOAT32, 4, (const int64_t[]){8, 4, 6, 6});
+  ck_assert_msg(g && clt_eval(y) == CLT_OK && clt_device_synchronize(dev) == CLT_OK, "%s", clt_last_error());
+  counted = clt__device_swap_backend(dev, NULL);
+  clt__backend counting = *counted;
+  counting.ew = count_ew;
+  counting.copy = count_copy;
+  counting.fill = count_fill;
+  counting.reduce = count_reduce;
+  counting.gemm = count_gemm;
+  counting.windows = count_windows;
+  clt__device_swap_backend(dev, &counting);
+  calls = 0;
+  clt_status s = clt_backward(y, g);
+  if (s == CLT_OK) s = clt_device_synchronize(dev); /* recorded elementwise chains run */
+  clt__device_swap_backend(dev, counted);
+  ck_assert_msg(s == CLT_OK, "%s", clt_last_error());
+  ck_assert_msg(calls <= 6, "conv2d's backward on %s made %d backend calls, not 6", clt_device_spec(dev), calls);
+  ck_assert(clt_grad(x) && clt_grad(w) && clt_grad(b));
+  clt_scope_end();
+}
+END_TEST
+
+/* The largest |a - b|. */
+static double max_diff(clt_tensor *a, clt_tensor *b) {
+  double d = NAN;
+  clt_tensor *m = clt_max(clt_abs(clt_sub(a, b)), 0, NULL, false);
+  ck_assert_msg(m && clt_item(m, &d) == CLT_OK, "%s", clt_last_error());
+  return d;
+}
+
+/* conv2d's gradients where w's is summed over chunks of images (lib/conv.c: w_chunks; here 2 of
+ * 8) and where it is one product, against the same sums composed from unfold, matmul and fold:
+ * w's = sum over images of g unfold(x)^T, x's = fold(w^T g), b's = g summed over N, H, W. */
+START_TEST(conv2d_gradients_match_unfold) {
+  clt_device *dev = TU_DEV;
+  for (int big = 0; big < 2; big++) {
+    clt_scope_begin();
+    int64_t N = big ? 16 : 2, C = 4, O = 8, H = 8;
+    clt_tensor *x = clt_randn(dev, CLT_FLOAT64, 4, (const int64_t[]){N, C, H, H});
+    clt_tensor *w = clt_randn(dev, CLT_FLOAT64, 4, (const int64_t[]){O, C, 3, 3});
+    clt_tensor *b = clt_randn(dev, CLT_FLOAT64, 1, (const int64_t[]){O});
+    clt_tensor *g = clt_randn(dev, CLT_FLOAT64, 4, (const int64_t[]){N, O, H, H});
+    ck_assert(clt_set_requires_grad(x, true) == CLT_OK && clt_set_requires_grad(w, true) == CLT_OK &&
+              clt_set_requires_grad(b, true) == CLT_OK);
+    clt_conv2d_opts pad = {.padding = {1, 1}};
+    ck_assert_msg(clt_backward(clt_conv2d(x, w, b, &pad), g) == CLT_OK, "%s", clt_last_error());
+    clt_tensor *gx, *gw, *gb, *g3 = clt_reshape(g, 3, (const int64_t[]){N, O, H * H});
+    clt_tensor *u = clt_unfold(clt_detach(x), 3, 3, &pad); /* [N, C 9, L] */
+    gw = clt_reshape(clt_sum(clt_matmul(g3, clt_transpose(u, 1, 2)), 1, (const int[]){0}, false), 4,
+                     (const int64_t[]){O, C, 3, 3});
+    clt_tensor *wt = clt_transpose(clt_reshape(clt_detach(w), 2, (const int64_t[]){O, C * 9}), 0, 1);
+    gx = clt_fold(clt_matmul(wt, g3), H, H, 3, 3, &pad);
+    gb = clt_sum(g, 3, (const int[]){0, 2, 3}, false);
+    ck_assert_msg(max_diff(clt_grad(w), gw) < 1e-10, "%s w, N %lld: %g", clt_device_spec(dev), (long long)N, max_diff(clt_grad(w), gw));
+    ck_assert_msg(max_diff(clt_grad(x), gx) < 1e-10, "%s x, N %lld: %g", clt_device_spec(dev), (long long)N, max_diff(clt_grad(x), gx));
+    ck_assert_msg(max_diff(clt_grad(b), gb) < 1e-10, "%s b, N %lld: %g", clt_device_spec(dev), (long long)N, max_diff(clt_grad(b), gb));
+    clt_scope_end();
+  }
+}
+END_TEST
+
 /* Operands on two devices are refused, naming them. */
 START_TEST(conv_mixed_devices) {
   clt_device *dev = TU_DEV;
@@ -694,6 +805,8 @@ static Suite *suite(void) {
   TU_DEVICES(tc, conv_empty_batch);
   TU_DEVICES(tc, conv_mixed_devices);
   TU_DEVICES(tc, conv_windows_need_no_gather);
+  TU_DEVICES(tc, conv2d_backward_calls);
+  TU_DEVICES(tc, conv2d_gradients_match_unfold);
   TU_DEVICES(tc, max_pool2d_ties_and_nans_choose_as_pytorch);
   suite_add_tcase(s, tc);
   return s;

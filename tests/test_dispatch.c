@@ -103,6 +103,21 @@ static clt_status bad_norm_bwd(clt_device *dev, const clt__norm_args *a) {
   clt_status s = real->norm_bwd(dev, a);
   return s == CLT_OK && a->dw ? spoil(dev, a->dw, 0, a->dt) : s;
 }
+/* The windows' values (im2col's columns, col2im's image, max pooling's largest elements and
+ * its gradient), or max pooling's indices. */
+static clt_status bad_windows(clt_device *dev, const clt__win_args *a) {
+  clt_status s = real->windows(dev, a);
+  return s == CLT_OK ? spoil(dev, a->y, 0, a->dt) : s;
+}
+/* Only the windows' gradients (col2im, max pooling's), so that the forward passes. */
+static clt_status bad_window_grads(clt_device *dev, const clt__win_args *a) {
+  clt_status s = real->windows(dev, a);
+  return s == CLT_OK && (a->kind == CLT__WIN_COL2IM || a->kind == CLT__WIN_MAX_BWD) ? spoil(dev, a->y, 0, a->dt) : s;
+}
+static clt_status bad_window_indices(clt_device *dev, const clt__win_args *a) {
+  clt_status s = real->windows(dev, a);
+  return s == CLT_OK && a->yi ? spoil(dev, a->yi, 0, CLT_INT64) : s;
+}
 
 /* ---- one public call per entry ---------------------------------------------------------- */
 
@@ -184,6 +199,34 @@ static clt_status run_group_norm_backward(clt_device *dev) {
   return y ? clt_backward(clt_sum(clt_mul(y, mat(dev, 3, 4)), CLT_ALL_DIMS, false), NULL) : clt_last_status();
 }
 
+/* A [1, c, h, w] image of mat's values. */
+static clt_tensor *image(clt_device *dev, int64_t c, int64_t h, int64_t w) {
+  return clt_reshape(mat(dev, c, h * w), CLT_SHAPE(1, c, h, w));
+}
+static clt_status run_unfold(clt_device *dev) {
+  return clt_unfold(image(dev, 2, 4, 4), 3, 3, NULL) ? CLT_OK : clt_last_status();
+}
+/* conv2d's columns are laid out for one product over the batch (lib/backend.h: cols_cn) */
+static clt_tensor *conv(clt_device *dev, bool grad) {
+  clt_tensor *x = clt_reshape(mat(dev, 4, 8), CLT_SHAPE(2, 1, 4, 4));
+  if (grad) clt_set_requires_grad(x, true);
+  return clt_conv2d(x, clt_reshape(mat(dev, 2, 9), CLT_SHAPE(2, 1, 3, 3)), NULL, &(clt_conv2d_opts){.padding = {1, 1}});
+}
+static clt_status run_conv2d(clt_device *dev) { return conv(dev, false) ? CLT_OK : clt_last_status(); }
+static clt_status run_conv2d_backward(clt_device *dev) {
+  clt_tensor *y = conv(dev, true);
+  return y ? clt_backward(clt_sum(clt_mul(y, y), CLT_ALL_DIMS, false), NULL) : clt_last_status();
+}
+static clt_status run_max_pool2d(clt_device *dev) {
+  return clt_max_pool2d(image(dev, 2, 4, 4), 2, 2, NULL) ? CLT_OK : clt_last_status();
+}
+static clt_status run_max_pool2d_backward(clt_device *dev) {
+  clt_tensor *x = image(dev, 2, 4, 4);
+  clt_set_requires_grad(x, true);
+  clt_tensor *y = clt_max_pool2d(x, 2, 2, NULL);
+  return y ? clt_backward(clt_sum(clt_mul(y, y), CLT_ALL_DIMS, false), NULL) : clt_last_status();
+}
+
 static void plant_ew(void) { planted.ew = bad_ew; }
 static void plant_cast(void) { planted.cast = bad_cast; }
 static void plant_copy(void) { planted.copy = bad_copy; }
@@ -200,6 +243,9 @@ static void plant_optim_step(void) { planted.optim_step = bad_optim_step; }
 static void plant_norm_fwd(void) { planted.norm_fwd = bad_norm_fwd; }
 static void plant_norm_running(void) { planted.norm_fwd = bad_norm_running; }
 static void plant_norm_bwd(void) { planted.norm_bwd = bad_norm_bwd; }
+static void plant_windows(void) { planted.windows = bad_windows; }
+static void plant_window_grads(void) { planted.windows = bad_window_grads; }
+static void plant_window_indices(void) { planted.windows = bad_window_indices; }
 
 static const struct {
   void (*plant)(void);
@@ -223,6 +269,12 @@ static const struct {
     {plant_norm_fwd, run_layer_norm, "clt_layer_norm", "normalization"},
     {plant_norm_running, run_batch_norm, "clt_batch_norm", "normalization"},
     {plant_norm_bwd, run_group_norm_backward, "clt_backward", "normalization's gradient"},
+    {plant_windows, run_unfold, "clt_unfold", "im2col"},
+    {plant_windows, run_conv2d, "clt_conv2d", "im2col"},
+    {plant_window_grads, run_conv2d_backward, "clt_backward", "col2im"},
+    {plant_windows, run_max_pool2d, "clt_max_pool2d", "max_pool2d"},
+    {plant_window_indices, run_max_pool2d, "clt_max_pool2d", "max_pool2d"},
+    {plant_window_grads, run_max_pool2d_backward, "clt_backward", "max_pool2d's gradient"},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 

@@ -54,8 +54,9 @@ CLT_API clt_tensor *clt_dropout(clt_tensor *x, double p, bool train);
  * the same bits), then matmul or reductions. Bad sizes or options give
  * CLT_ERR_SHAPE or CLT_ERR_INVALID_ARG naming the function, the argument and the shapes.
  * On OpenCL devices the window kernels index one image's plane in 32 bits: an image, or its
- * columns (kernel taps x output positions, per image and channel), of 2^31 elements or more
- * gives CLT_ERR_UNSUPPORTED there (the host takes any size).
+ * columns (kernel taps x output positions, per image and channel; for conv2d and conv1d, per
+ * image over all its channels), of 2^31 elements or more gives CLT_ERR_UNSUPPORTED there (the
+ * host takes any size).
  *
  * Options: pass NULL, or a zero-initialised struct, for PyTorch's defaults. A zero stride or
  * dilation means 1 (pooling: a zero stride means the kernel size), zero groups means 1;

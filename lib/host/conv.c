@@ -12,6 +12,13 @@ static void st(clt__storage *s, clt_dtype dt, int64_t i, double v) {
   clt__store_f64(dt, (char *)s->ptr + (size_t)i * clt_dtype_size(dt), v);
 }
 
+/* Where column row (image nc, tap k) starts (lib/backend.h: cols_cn). */
+static int64_t col_row(const clt__win_args *a, int64_t nc, int64_t k) {
+  int64_t K = a->kh * a->kw, L = a->Ho * a->Wo;
+  if (!a->cols_cn) return (nc * K + k) * L;
+  return ((nc % a->C * K + k) * (a->NC / a->C) + nc / a->C) * L;
+}
+
 /* Pixel (nc, ih, iw)'s sum over the windows (oh, ow) that read it, at their kernel element
  * (ki, kj), ki and kj increasing (kernels/conv.cl: WIN_EACH_WINDOW): col2im adds their column
  * entries; the pooling gradient, the gradients of the windows whose largest it was. */
@@ -27,7 +34,7 @@ static double pixel_sum(const clt__win_args *a, int64_t nc, int64_t ih, int64_t 
       if (tw < 0 || tw % a->sw != 0 || tw / a->sw >= a->Wo) continue;
       int64_t l = th / a->sh * a->Wo + tw / a->sw;
       if (a->kind == CLT__WIN_COL2IM)
-        s += ld(a->x, a->dt, a->xo + (nc * a->kh * a->kw + ki * a->kw + kj) * L + l);
+        s += ld(a->x, a->dt, a->xo + col_row(a, nc, ki * a->kw + kj) + l);
       else if (idx[nc * L + l] == ih * a->W + iw)
         s += ld(a->x, a->dt, a->xo + nc * L + l);
     }
@@ -64,7 +71,7 @@ clt_status clt__host_windows(clt_device *dev, const clt__win_args *a) {
       int64_t l = g % L, k = g / L % K, nc = g / L / K;
       int64_t ih = l / a->Wo * a->sh - a->ph + k / a->kw * a->dh, iw = l % a->Wo * a->sw - a->pw + k % a->kw * a->dw;
       bool in = ih >= 0 && ih < a->H && iw >= 0 && iw < a->W;
-      st(a->y, a->dt, g, in ? ld(a->x, a->dt, a->xo + (nc * a->H + ih) * a->W + iw) : 0.0);
+      st(a->y, a->dt, col_row(a, nc, k) + l, in ? ld(a->x, a->dt, a->xo + (nc * a->H + ih) * a->W + iw) : 0.0);
     }
   } else if (a->kind == CLT__WIN_MAX) {
     for (int64_t g = 0; g < a->NC * L; g++) {
