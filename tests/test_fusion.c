@@ -471,6 +471,45 @@ START_TEST(sixteen_bit_chains_wide_and_strided) {
 }
 END_TEST
 
+/* A 16-bit chain's parameters travel as scalar arguments while both of its kernels (the strided
+ * clt_fused and the wide clt_fused_w, whose operands take more arguments) stay within the
+ * argument record: chains of 1-3 inputs and 0-14 two-parameter ops cross that bound for every
+ * input count (the wide kernel once failed at its 24th argument from a chain's second run). */
+START_TEST(sixteen_bit_chains_of_every_length) {
+  clt_device *dev = tu_cl();
+  if (!dev) TU_SKIP("no OpenCL device");
+  static const clt_dtype dts[] = {CLT_FLOAT16, CLT_BFLOAT16};
+  for (int d = 0; d < 2; d++)
+    for (int nin = 1; nin <= 3; nin++)
+      for (int nun = 0; nun + nin - 1 <= 14; nun++) {
+        clt_scope_begin();
+        clt_tensor *x, *xs, *a, *as, *b, *bs;
+        views16(dev, dts[d], 100, 0, &x, &xs);
+        views16(dev, dts[d], 100, 1, &a, &as);
+        views16(dev, dts[d], 100, 2, &b, &bs);
+        clt_tensor *got[2];
+        for (int fused = 1; fused >= 0; fused--) {
+          clt__fusion_set(fused);
+          clt_tensor *t = nin > 1 ? clt_add(x, a) : x;
+          if (nin > 2) t = clt_add(t, b);
+          for (int k = 0; k < nun; k++) t = k % 2 ? clt_neg(t) : clt_relu(t);
+          unsigned long before = launches();
+          ck_assert_msg(clt_eval(t) == CLT_OK, "%s, %d inputs, %d unary ops, fused %d: %s", clt_dtype_name(dts[d]), nin,
+                        nun, fused, clt_last_error());
+          if (fused && nin + nun > 1)
+            ck_assert_msg(launches() - before == 1, "%s, %d inputs, %d unary ops: %lu launches", clt_dtype_name(dts[d]),
+                          nin, nun, launches() - before);
+          got[fused] = t;
+        }
+        clt__fusion_set(-1);
+        char what[96];
+        snprintf(what, sizeof what, "%s, %d inputs, %d unary ops", clt_dtype_name(dts[d]), nin, nun);
+        same16(got[1], got[0], what);
+        clt_scope_end();
+      }
+}
+END_TEST
+
 START_TEST(fault_sweep) {
   for (int mode = 1; mode <= 2; mode++) { /* generated kernels; recorded chains run op by op */
     clt__fusion_set(mode);
@@ -493,6 +532,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, gradients_through_a_chain);
   tcase_add_test(tc, errors_name_the_op);
   tcase_add_test(tc, sixteen_bit_chains_wide_and_strided);
+  tcase_add_test(tc, sixteen_bit_chains_of_every_length);
   TU_DEVICES(tc, fault_sweep);
   suite_add_tcase(s, tc);
   return s;

@@ -162,9 +162,10 @@ static int nparams(const clt__ew_instr *x) {
 }
 
 /* Parameters travel as scalar arguments, as the one-op kernels take them, unless there are more
- * than the argument record holds; then as one struct. */
-static bool scalar_params(const clt__ew_prog *p) {
-  int n = 2 + p->nin; /* out, the inputs, the walk */
+ * than the argument record holds; then as one struct. A program with the wide form shares its
+ * parameter list between clt_fused and clt_fused_w, whose operands take more arguments. */
+static bool scalar_params(const clt__ew_prog *p, bool wide) {
+  int n = wide ? 3 + 2 * p->nin /* out, o0, each input and its offset, n */ : 2 + p->nin; /* out, the inputs, the walk */
   for (int i = 0; i < p->n; i++) n += nparams(&p->ins[i]);
   return n <= CLT__MAX_KARGS;
 }
@@ -252,7 +253,7 @@ static void gen_half(text *t, const clt__ew_prog *p, int h) {
  * CLT_WLOADP/CLT_WSTOREP as common.clh's CLT_WIDE_KERNEL2 (gen_half), the run's end element by
  * element. */
 static void gen_kernel(text *t, const clt__ew_prog *p, bool wide) {
-  bool scalars = scalar_params(p);
+  bool scalars = scalar_params(p, wide);
   const char *out_t = c_type(clt__ew_prog_out_dtype(p));
   if (!scalars) put(t, "typedef struct { T v[%d]; } clt_fused_params;\n", 2 * p->n);
   text params = {clt__malloc(256), 0, 256, false};
@@ -380,7 +381,7 @@ static clt_status run_fused(clt__cl_dev *d, const clt__ew_prog *p, const clt__it
   clt_dtype dt = is_16bit((clt_dtype)p->ins[0].dt) ? CLT_FLOAT32 : (clt_dtype)p->ins[0].dt; /* T */
   size_t es = clt_dtype_size(dt);
   unsigned char pv[2 * CLT__EW_MAX_INSTR * 8];
-  bool scalars = scalar_params(p);
+  bool scalars = scalar_params(p, e->kw != NULL); /* as the program was generated */
   for (int i = 0; i < p->n; i++) {
     clt__store_f64(dt, pv + (2 * i) * es, p->ins[i].p[0]);
     clt__store_f64(dt, pv + (2 * i + 1) * es, p->ins[i].p[1]);

@@ -500,6 +500,13 @@ static unsigned char *arg_room(clt__cl_args *a, size_t size) {
   return a->data + a->off[a->i++];
 }
 
+/* A launch whose arguments did not fit the record: clt's own limit, not OpenCL's, so named as
+ * such (a kernel that needs more must take a struct, as fused chains' parameters do). */
+static clt_status record_full(const clt__cl_args *a) {
+  return clt__err(CLT_ERR_UNSUPPORTED, "kernel '%s' takes more than clt's argument record holds (%d arguments, %d "
+                  "bytes): argument %u does not fit", a->k->name, CLT__MAX_KARGS, CLT__KARG_BYTES, a->i);
+}
+
 void clt__cl_arg(clt__cl_args *a, size_t size, const void *value) {
   unsigned char *p = arg_room(a, size);
   if (p) memcpy(p, value, size);
@@ -537,23 +544,20 @@ static clt_status enqueue(clt__cl_dev *d, const clt__cl_args *a, cl_uint dims, c
 }
 
 clt_status clt__cl_launch(clt__cl_dev *d, const clt__cl_args *a, size_t n) {
-  if (a->err != CL_SUCCESS)
-    return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, a->k->name);
+  if (a->err != CL_SUCCESS) return record_full(a);
   size_t local = a->k->local, global = (n + local - 1) / local * local;
   return enqueue(d, a, 1, &global, &local);
 }
 
 clt_status clt__cl_launch_groups(clt__cl_dev *d, const clt__cl_args *a, size_t groups, size_t local) {
-  if (a->err != CL_SUCCESS)
-    return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, a->k->name);
+  if (a->err != CL_SUCCESS) return record_full(a);
   size_t global = groups * local;
   return enqueue(d, a, 1, &global, &local);
 }
 
 clt_status clt__cl_launch_rows(clt__cl_dev *d, const clt__cl_args *a, size_t inner, size_t rows, size_t group) {
   if (inner == 0 || rows == 0) return CLT_OK;
-  if (a->err != CL_SUCCESS)
-    return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, a->k->name);
+  if (a->err != CL_SUCCESS) return record_full(a);
   const clt__cl_kernel_entry *k = a->k;
   /* Work-group shapes are powers of two, (l0, l1) with l0 the smallest covering the row (at most
    * the kernel's 1-D size) and l0 * l1 that size, so PoCL compiles a few shapes per kernel, never
@@ -661,8 +665,7 @@ static clt_status launch_walk(clt__cl_dev *d, clt__cl_args *a, cl_uint walk_arg,
 
 clt_status clt__cl_launch_iter(clt__cl_dev *d, clt__cl_args *a, cl_uint walk_arg, const clt__iter *it) {
   if (it->contiguous || it->ndim == 0) return clt__cl_launch(d, a, (size_t)it->numel);
-  if (a->err != CL_SUCCESS)
-    return clt__cl_fail("clSetKernelArg", a->err, "argument %u of kernel '%s'", a->i, a->k->name);
+  if (a->err != CL_SUCCESS) return record_full(a);
   return launch_walk(d, a, walk_arg, it);
 }
 
