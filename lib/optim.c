@@ -71,6 +71,12 @@ clt_status clt_optim_create(const clt_optim_config *config, int n, clt_tensor *c
     if (!clt__same_device(p->st->dev, params[0]->st->dev))
       return clt__err(CLT_ERR_DEVICE_MISMATCH, "params[%d] is on %s, params[0] on %s", i, p->st->dev->info.spec,
                       params[0]->st->dev->info.spec);
+    /* each parameter is stepped once a step, and a step's launch may update several at once:
+     * the same memory twice would be stepped twice, by work-items racing on it */
+    for (int j = 0; j < i; j++)
+      if (params[j]->st == p->st)
+        return clt__err(CLT_ERR_INVALID_ARG, "params[%d] and params[%d] are the same parameter (or share its memory); "
+                        "list each parameter once", j, i);
   }
   clt_optim *o = clt__calloc(1, sizeof *o);
   if (o) {
@@ -91,23 +97,33 @@ clt_status clt_optim_create(const clt_optim_config *config, int n, clt_tensor *c
 
 /* Runs the parameters of parts (their indices in idx) through one backend call: optim_steps
  * where there are several and the backend has it (one launch on OpenCL instead of one each),
- * else optim_step each; their versions move once stepped. */
+ * else optim_step each; their versions move once stepped. *done: how many were stepped (all or
+ * none through optim_steps; those before the failing call through optim_step). */
 static clt_status run_parts(clt_optim *o, const clt__optim_hp *hp, clt_dtype dt, int n, const clt__optim_part *parts,
-                            const int *idx) {
+                            const int *idx, int *done) {
+  *done = 0;
   if (n == 0) return CLT_OK;
   clt_device *dev = parts[0].p->dev;
   clt_status s = CLT_OK;
-  if (n > 1 && dev->be->optim_steps)
-    s = clt__run_optim_steps(dev, hp, dt, n, parts);
-  else
+  if (n > 1 && dev->be->optim_steps) {
+    if ((s = clt__run_optim_steps(dev, hp, dt, n, parts)) == CLT_OK) *done = n;
+  } else
     for (int i = 0; i < n && s == CLT_OK; i++) {
       clt__optim_hp h = *hp;
       h.first = parts[i].first;
       const clt__optim_part *x = &parts[i];
-      s = clt__run_optim_step(dev, &h, dt, x->n, x->p, x->po, x->g, x->go, x->s1, x->s2);
+      if ((s = clt__run_optim_step(dev, &h, dt, x->n, x->p, x->po, x->g, x->go, x->s1, x->s2)) == CLT_OK) *done = i + 1;
     }
-  for (int i = 0; i < n && s == CLT_OK; i++) atomic_fetch_add(&o->params[idx[i]]->st->version, 1);
+  for (int i = 0; i < *done; i++) atomic_fetch_add(&o->params[idx[i]]->st->version, 1);
   return s;
+}
+
+/* A parameter not stepped after all forgets the state its first step created, so that its next
+ * step is a first step again (SGD's momentum buffer starts as the gradient there). */
+static void unstart(clt_optim *o, int i) {
+  clt__tensor_release(o->s1[i]);
+  clt__tensor_release(o->s2[i]);
+  o->s1[i] = o->s2[i] = NULL;
 }
 
 clt_status clt_optim_step(clt_optim *o) {
@@ -121,34 +137,31 @@ clt_status clt_optim_step(clt_optim *o) {
   bool need_s1 = c->kind != CLT_OPTIM_SGD || c->momentum != 0, need_s2 = c->kind != CLT_OPTIM_SGD;
   /* parameters of one dtype gathered into calls of up to CLT__OPTIM_SLOTS */
   clt__optim_part parts[CLT__OPTIM_SLOTS];
-  int idx[CLT__OPTIM_SLOTS], np = 0;
+  int idx[CLT__OPTIM_SLOTS], np = 0, done = 0;
   clt_dtype dt = CLT_FLOAT32;
   clt_status s = CLT_OK;
   for (int i = 0; i < o->n && s == CLT_OK; i++) {
     clt_tensor *p = o->params[i], *g = p->grad;
     if (!g) continue; /* no gradient yet: PyTorch skips it too */
     clt_device *dev = p->st->dev;
-    bool first = false;
-    if (need_s1 && !o->s1[i]) {
-      if (!(o->s1[i] = clt__full(dev, p->dtype, p->ndim, p->shape, 0.0))) {
-        s = clt_last_status();
-        break;
-      }
-      first = true;
-    }
-    if (need_s2 && !o->s2[i] && !(o->s2[i] = clt__full(dev, p->dtype, p->ndim, p->shape, 0.0))) {
+    bool first = need_s1 && !o->s1[i];
+    if (first && !(o->s1[i] = clt__full(dev, p->dtype, p->ndim, p->shape, 0.0))) s = clt_last_status();
+    else if (need_s2 && !o->s2[i] && !(o->s2[i] = clt__full(dev, p->dtype, p->ndim, p->shape, 0.0)))
       s = clt_last_status();
-      break;
-    }
-    if (g->dtype != p->dtype || !clt__is_contig(g)) {
+    else if (g->dtype != p->dtype || !clt__is_contig(g))
       s = clt__err(CLT_ERR_STATE, "the gradient of params[%d] is not a contiguous %s tensor", i, clt_dtype_name(p->dtype));
+    if (s != CLT_OK) {
+      if (first) unstart(o, i);
       break;
     }
     if (p->numel == 0) continue;
     if (np == CLT__OPTIM_SLOTS || (np > 0 && p->dtype != dt)) {
-      s = run_parts(o, &hp, dt, np, parts, idx);
-      np = 0;
-      if (s != CLT_OK) break;
+      s = run_parts(o, &hp, dt, np, parts, idx, &done);
+      if (s != CLT_OK) {
+        if (first) unstart(o, i); /* not gathered yet */
+        break;
+      }
+      np = done = 0;
     }
     dt = p->dtype;
     idx[np] = i;
@@ -156,9 +169,12 @@ clt_status clt_optim_step(clt_optim *o) {
                                     .s1 = o->s1[i] ? o->s1[i]->st : NULL, .s2 = o->s2[i] ? o->s2[i]->st : NULL,
                                     .first = first};
   }
-  /* after a failure the gathered parameters stay as they were (those of calls already made
-   * are stepped, as before the calls were gathered) */
-  if (s == CLT_OK) s = run_parts(o, &hp, dt, np, parts, idx);
+  if (s == CLT_OK) s = run_parts(o, &hp, dt, np, parts, idx, &done);
+  /* After a failure the calls already made stay made (their parameters stepped); the gathered
+   * parameters not stepped stay as they were, their first step still to come. */
+  if (s != CLT_OK)
+    for (int k = done; k < np; k++)
+      if (parts[k].first) unstart(o, idx[k]);
   if (s == CLT_OK) o->steps = t;
   return s;
 }

@@ -465,6 +465,94 @@ static void quadratic_step(clt_device *dev, clt_tensor *const *p, clt_optim *con
  * parameter and state ends bit for bit where an optimizer of its own puts it, for SGD (plain,
  * momentum with dampening, nesterov with weight decay), Adam and AdamW, in float32 and float64:
  * the calls a step makes are counted through the backend table. */
+static clt_tensor *leaf(clt_tensor *t) {
+  ck_assert_int_eq(clt_set_requires_grad(t, true), CLT_OK);
+  return t;
+}
+
+/* Every element of t, all equal, as a double */
+static double the_value(clt_tensor *t) {
+  int64_t n = clt_numel(t);
+  double *h = malloc((size_t)n * sizeof *h);
+  ck_assert_int_eq(clt_to_host(clt_cast(t, CLT_FLOAT64), h, (size_t)n * sizeof *h), CLT_OK);
+  for (int64_t i = 1; i < n; i++) ck_assert_msg(h[i] == h[0], "element %lld is %g, element 0 %g", (long long)i, h[i], h[0]);
+  double v = h[0];
+  free(h);
+  return v;
+}
+
+/* A parameter listed twice would be stepped twice a step, by work-items of one launch racing
+ * on its memory (found in review: elements of one parameter drifted apart from run to run). */
+START_TEST(optim_rejects_a_parameter_listed_twice) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  clt_tensor *w = leaf(clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(8))), *v = leaf(clt_zeros(dev, CLT_FLOAT32, CLT_SHAPE(8)));
+  clt_tensor *ps[3] = {w, v, w};
+  clt_optim_config c = clt_optim_defaults(CLT_OPTIM_ADAMW);
+  clt_optim *o = (clt_optim *)1;
+  ck_assert_int_eq(clt_optim_create(&c, 3, ps, &o), CLT_ERR_INVALID_ARG);
+  ck_assert_ptr_null(o);
+  TU_ASSERT_ERR(CLT_ERR_INVALID_ARG, "params[0] and params[2] are the same parameter");
+  ck_assert_int_eq(clt_optim_create(&c, 2, ps, &o), CLT_OK);
+  clt_optim_release(o);
+  clt_scope_end();
+}
+END_TEST
+
+/* A step that fails part way leaves the parameters it did not step as they were, their state
+ * too: SGD with momentum and dampening (the first step's buffer is the gradient, later ones
+ * momentum * buf + (1 - dampening) * g) over 7 float32 parameters and a float64 one (several
+ * calls), each failure point in turn; then a clean step. Each parameter, 1 with gradient 1, is 0
+ * after its first step and -1.4 after its second; before the fix a parameter whose first step
+ * failed after its buffer was made took the next as a later step (0.5). */
+START_TEST(failed_optim_step_leaves_the_rest_as_it_was) {
+  clt_device *dev = TU_DEV;
+  enum { NP = 8 };
+  long points = 0;
+  for (long nth = 1;; nth++) {
+    clt_scope_begin();
+    clt_tensor *w[NP];
+    clt_tensor *loss = NULL;
+    for (int i = 0; i < NP; i++) {
+      w[i] = leaf(clt_full(dev, i == 5 ? CLT_FLOAT64 : CLT_FLOAT32, CLT_SHAPE(3 + i), 1.0));
+      clt_tensor *l = clt_sum(clt_cast(w[i], CLT_FLOAT32), CLT_ALL_DIMS, false);
+      loss = loss ? clt_add(loss, l) : l;
+    }
+    ck_assert_int_eq(clt_backward(loss, NULL), CLT_OK);
+    clt_optim_config c = clt_optim_defaults(CLT_OPTIM_SGD);
+    c.lr = 1, c.momentum = 0.9, c.dampening = 0.5;
+    clt_optim *o;
+    ck_assert_int_eq(clt_optim_create(&c, NP, w, &o), CLT_OK);
+    clt__fault_reset();
+    clt__fault_arm(nth, nth % 2 ? -5 : -4);
+    clt_status s = clt_optim_step(o);
+    bool fired = clt__fault_fired();
+    clt__fault_reset();
+    double after[NP];
+    if (fired) {
+      ck_assert_msg(s != CLT_OK, "fault %ld fired but the step succeeded", nth);
+      clt_clear_error();
+      for (int i = 0; i < NP; i++) {
+        after[i] = the_value(w[i]);
+        ck_assert_msg(after[i] == 1 || after[i] == 0, "fault %ld: params[%d] is %g after the failed step", nth, i,
+                      after[i]);
+      }
+      ck_assert_int_eq(clt_optim_step(o), CLT_OK);
+      for (int i = 0; i < NP; i++) {
+        double now = the_value(w[i]);
+        ck_assert_msg(now == (after[i] == 1 ? 0 : -1.4f) || (i == 5 && now == (after[i] == 1 ? 0 : -1.4)),
+                      "fault %ld: params[%d] went %g -> %g in the clean step after it", nth, i, after[i], now);
+      }
+      points++;
+    }
+    clt_optim_release(o);
+    clt_scope_end();
+    if (!fired) break;
+  }
+  ck_assert_int_gt(points, 3);
+}
+END_TEST
+
 START_TEST(optim_batched_matches_single) {
   clt_device *dev = TU_DEV;
   clt_optim_config cfgs[5] = {clt_optim_defaults(CLT_OPTIM_SGD), clt_optim_defaults(CLT_OPTIM_SGD),
@@ -729,6 +817,8 @@ static Suite *suite(void) {
   TU_DEVICES(tc, adam_float_coefficients);
   TU_DEVICES(tc, optim_batched_matches_single);
   TU_DEVICES(tc, optimizer_errors);
+  TU_DEVICES(tc, optim_rejects_a_parameter_listed_twice);
+  TU_DEVICES(tc, failed_optim_step_leaves_the_rest_as_it_was);
   TU_DEVICES(tc, safetensors_from_python_and_back);
   TU_DEVICES(tc, broken_safetensors);
   TU_DEVICES(tc, npy_directories);

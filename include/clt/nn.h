@@ -232,15 +232,18 @@ typedef struct clt_optim_config {
 /* PyTorch's defaults for kind: SGD lr 0.01 (PyTorch requires one), Adam lr 1e-3, betas (0.9,
  * 0.999), eps 1e-8; AdamW the same with weight decay 0.01. */
 CLT_API clt_optim_config clt_optim_defaults(clt_optim_kind kind);
-/* An optimizer over n parameters: float leaves that require grad, contiguous, on one device.
- * The optimizer retains them. */
+/* An optimizer over n parameters: float leaves that require grad, contiguous, on one device,
+ * each listed once (a parameter listed twice, or two sharing memory, is CLT_ERR_INVALID_ARG:
+ * PyTorch warns of duplicates). The optimizer retains them. */
 CLT_API clt_status clt_optim_create(const clt_optim_config *config, int n, clt_tensor *const *params,
                                     clt_optim **out);
 /* One step over every parameter that has a gradient: on OpenCL devices one fused kernel per
  * five parameters of a dtype (each element's arithmetic that of a parameter alone), in the
  * parameter's dtype with the scalars (1 - beta1, 1 - beta2, lr / (1 - beta1^t), ...) worked out
  * in double and rounded once, as PyTorch's; the host computes the whole step in double. Records
- * nothing. A failed step may have stepped the parameters of the calls made before the failure. */
+ * nothing. A failed step may have stepped the parameters of the calls made before the failure;
+ * the others are as they were, their state too (a parameter whose first step failed takes its
+ * next step as a first one). */
 CLT_API clt_status clt_optim_step(clt_optim *o);
 /* Drops every parameter's gradient, as PyTorch's zero_grad() (set_to_none=True): clt_grad(p)
  * is NULL until the next backward, which then stores each gradient as computed, with no fill and
