@@ -1147,6 +1147,13 @@ int main(int argc, char **argv) {
     RUN("matmul", bench_matmul());
     RUN("half", bench_half());
     RUN("transfer", bench_transfers());
+    /* the training steps on a handle of their own: taking clt's queue (the raw references
+     * above) turns the host GEMMs' chains off for good on that handle (clt/clt_cl.h) */
+    if (!only || strcmp(only, "training") == 0) {
+      clt_device_release(bdev);
+      if (clt_device_open(all ? list[k].spec : spec, &bdev) != CLT_OK) die("opening the device again");
+      env.dev = bdev;
+    }
     RUN("training", bench_training());
     RUN("training", bench_models(&env));
     if (in.type != CLT_DEVICE_HOST) RUN("startup", bench_startup(argv[0], in.spec, runs));

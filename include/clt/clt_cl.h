@@ -34,7 +34,11 @@ extern "C" {
  * objects; CLT_ERR_NO_DEVICE, with the reason, when it cannot load one. */
 CLT_API clt_status clt_cl_device_wrap(cl_context ctx, cl_device_id device, cl_command_queue queue,
                                       clt_device **out);
-/* The OpenCL objects behind an OpenCL device handle (borrowed; retain them to keep them). */
+/* The OpenCL objects behind an OpenCL device handle (borrowed; retain them to keep them). Once
+ * the queue has been asked for (or given to clt_cl_device_wrap), clt cannot see every command
+ * on it, so from then on each host GEMM on PoCL takes its own marker and barrier instead of
+ * joining the one before it (a few microseconds a product); ask with queue NULL when only the
+ * context or device is wanted. */
 CLT_API clt_status clt_cl_device_get(const clt_device *dev, cl_context *ctx,
                                      cl_device_id *device, cl_command_queue *queue);
 /* OpenCL's own description of an OpenCL device, beyond the backend-neutral clt_device_info
