@@ -43,6 +43,16 @@ BLOCK_GEMM(double)
 
 /* ---- float32 providers, chosen by measurement --------------------------------------------- */
 
+/* The most multiply-adds OpenBLAS runs on the calling thread (OpenBLAS's interface/gemm.c:
+ * SMP_THRESHOLD_MIN 65536 times GEMM_MULTITHREAD_THRESHOLD 4); below CHOOSE_FROM too, so no
+ * other provider's threads start. */
+#define ONE_THREAD_MADDS ((int64_t)1 << 18)
+/* The most multiply-adds oneDNN runs on the calling thread, where clt can set its OpenMP
+ * thread count: products of the digits CNN's layers over a whole batch (32 x 1024 x 144, 4.7M)
+ * ran 2-3x faster than OpenBLAS's per image, and its second thread lost more on PoCL's busy
+ * cores than it gave (clt-train --model cnn: 1.08 ms a step with it, 0.92 without). */
+#define SERIAL_MADDS ((int64_t)1 << 23)
+
 /* A row-major float32 product C = op(A) op(B), as each provider takes it. */
 typedef void (*sgemm_fn)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                          const float *b, int64_t ldb, float *c, int64_t ldc);
@@ -88,10 +98,45 @@ static clt__library onednn = {
     .table = &onednn_fn,
 };
 
+/* The OpenMP runtime oneDNN runs on (Debian's libdnnl: libgomp), whose thread count for the
+ * calling thread (an ICV of its own: other threads keep theirs) clt sets around a product that
+ * runs faster alone; absent (a oneDNN on TBB or a thread pool), products take oneDNN's
+ * default. */
+typedef struct {
+  int (*p_omp_get_max_threads)(void);
+  void (*p_omp_set_num_threads)(int);
+} omp_api;
+static omp_api omp_fn;
+static const clt__symbol_row omp_rows[] = {{"omp_get_max_threads", offsetof(omp_api, p_omp_get_max_threads)},
+                                           {"omp_set_num_threads", offsetof(omp_api, p_omp_set_num_threads)}};
+static const char *const omp_names[] = {
+#if defined(_WIN32)
+    "libiomp5md.dll", "vcomp140.dll",
+#elif defined(__APPLE__)
+    "libomp.dylib", "libiomp5.dylib",
+#else
+    "libgomp.so.1", "libomp.so.5", "libiomp5.so",
+#endif
+    NULL};
+static clt__library omp = {
+    .what = "OpenMP",
+    .env = "CLT_OPENMP_LIBRARY",
+    .names = omp_names,
+    .effect = "oneDNN's products take its own thread count",
+    .hint = "install the OpenMP runtime oneDNN was built with, or name it in $CLT_OPENMP_LIBRARY",
+    .rows = omp_rows,
+    .nrows = 2,
+    .table = &omp_fn,
+};
+static bool omp_loaded; /* set before onednn can be chosen (under choice_lock) */
+
 static void sgemm_onednn(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                          const float *b, int64_t ldb, float *c, int64_t ldc) {
+  int threads = omp_loaded && m * n * k <= SERIAL_MADDS ? omp_fn.p_omp_get_max_threads() : 1;
+  if (threads > 1) omp_fn.p_omp_set_num_threads(1);
   /* dnnl_sgemm fails only on bad arguments, which clt__cpu_gemm_check rules out */
   (void)onednn_fn.p_dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+  if (threads > 1) omp_fn.p_omp_set_num_threads(threads); /* the caller's own count again */
 }
 #endif
 
@@ -178,6 +223,8 @@ static void choose_locked(void) {
     nprov = 1;
     size_t n = strlen(dflt);
     if (n + 1 < sizeof dflt) snprintf(dflt + n, sizeof dflt - n, "; %.200s", onednn.note);
+  } else {
+    omp_loaded = clt__library_load(&omp);
   }
 #endif
   if (env && *env && strcmp(env, "auto") != 0) {
@@ -233,6 +280,17 @@ const char *clt_cpu_gemm_provider(void) {
   clt__api("clt_cpu_gemm_provider");
   choose();
   return why;
+}
+
+bool clt__cpu_gemm_serial(clt_dtype dt, int64_t madds) {
+  if (madds <= ONE_THREAD_MADDS) return true;
+  if (dt != CLT_FLOAT32 || madds < CHOOSE_FROM || madds > SERIAL_MADDS) return false; /* OpenBLAS's threads */
+  choose(); /* as the product itself would */
+#ifdef CLT_HAVE_ONEDNN
+  return providers[atomic_load(&chosen)].fn == sgemm_onednn && omp_loaded;
+#else
+  return false;
+#endif
 }
 
 clt_status clt__cpu_gemm_check(const clt__gemm_args *g) {
