@@ -173,8 +173,8 @@ static char why[640];
 #define CHOOSE_FROM ((int64_t)128 * 128 * 128)
 #define PROBE 256
 
-/* Seconds per m x n x k product (at most PROBE^3, row-major, packed) with provider p: the best
- * of three after one warm-up. */
+/* Seconds per m x n x k product (row-major, packed, each operand within the memory given) with
+ * provider p: the best of three after one warm-up. */
 static double probe(int p, int m, int n, int k, const float *a, const float *b, float *c) {
   double best = 1e30;
   for (int r = 0; r < 4; r++) {
@@ -258,10 +258,9 @@ static void choose_locked(void) {
     return;
   }
   for (size_t i = 0; i < 2 * (size_t)REGION; i++) a[i] = (float)(i % 7) * 0.25f;
-  /* two rounds, the providers taking turns, so that a moment of load on a shared machine does
-   * not decide alone */
   /* products at PROBE^3 (threaded), then at a conv layer's shape over a batch (32 x 1024 x 144,
-   * the digits CNN's: below SERIAL_MADDS) */
+   * the digits CNN's: below SERIAL_MADDS); two rounds, the providers taking turns, so that a
+   * moment of load on a shared machine does not decide alone */
   static const int shape[2][3] = {{PROBE, PROBE, PROBE}, {32, 1024, 144}};
   double gf[2][8] = {{0}};
   int best = 0, sbest = 0;
