@@ -43,6 +43,16 @@ BLOCK_GEMM(double)
 
 /* ---- float32 providers, chosen by measurement --------------------------------------------- */
 
+/* The most multiply-adds OpenBLAS runs on the calling thread (OpenBLAS's interface/gemm.c:
+ * SMP_THRESHOLD_MIN 65536 times GEMM_MULTITHREAD_THRESHOLD 4); below CHOOSE_FROM too, so no
+ * other provider's threads start. */
+#define ONE_THREAD_MADDS ((int64_t)1 << 18)
+/* The most multiply-adds oneDNN runs on the calling thread, where clt can set its OpenMP
+ * thread count: products of the digits CNN's layers over a whole batch (32 x 1024 x 144, 4.7M)
+ * ran 2-3x faster than OpenBLAS's per image, and its second thread lost more on PoCL's busy
+ * cores than it gave (clt-train --model cnn: 1.08 ms a step with it, 0.92 without). */
+#define SERIAL_MADDS ((int64_t)1 << 23)
+
 /* A row-major float32 product C = op(A) op(B), as each provider takes it. */
 typedef void (*sgemm_fn)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                          const float *b, int64_t ldb, float *c, int64_t ldc);
@@ -88,10 +98,45 @@ static clt__library onednn = {
     .table = &onednn_fn,
 };
 
+/* The OpenMP runtime oneDNN runs on (Debian's libdnnl: libgomp), whose thread count for the
+ * calling thread (an ICV of its own: other threads keep theirs) clt sets around a product that
+ * runs faster alone; absent (a oneDNN on TBB or a thread pool), products take oneDNN's
+ * default. */
+typedef struct {
+  int (*p_omp_get_max_threads)(void);
+  void (*p_omp_set_num_threads)(int);
+} omp_api;
+static omp_api omp_fn;
+static const clt__symbol_row omp_rows[] = {{"omp_get_max_threads", offsetof(omp_api, p_omp_get_max_threads)},
+                                           {"omp_set_num_threads", offsetof(omp_api, p_omp_set_num_threads)}};
+static const char *const omp_names[] = {
+#if defined(_WIN32)
+    "libiomp5md.dll", "vcomp140.dll",
+#elif defined(__APPLE__)
+    "libomp.dylib", "libiomp5.dylib",
+#else
+    "libgomp.so.1", "libomp.so.5", "libiomp5.so",
+#endif
+    NULL};
+static clt__library omp = {
+    .what = "OpenMP",
+    .env = "CLT_OPENMP_LIBRARY",
+    .names = omp_names,
+    .effect = "oneDNN's products take its own thread count",
+    .hint = "install the OpenMP runtime oneDNN was built with, or name it in $CLT_OPENMP_LIBRARY",
+    .rows = omp_rows,
+    .nrows = 2,
+    .table = &omp_fn,
+};
+static bool omp_loaded; /* set before onednn can be chosen (under choice_lock) */
+
 static void sgemm_onednn(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                          const float *b, int64_t ldb, float *c, int64_t ldc) {
+  int threads = omp_loaded && m * n * k <= SERIAL_MADDS ? omp_fn.p_omp_get_max_threads() : 1;
+  if (threads > 1) omp_fn.p_omp_set_num_threads(1);
   /* dnnl_sgemm fails only on bad arguments, which clt__cpu_gemm_check rules out */
   (void)onednn_fn.p_dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+  if (threads > 1) omp_fn.p_omp_set_num_threads(threads); /* the caller's own count again */
 }
 #endif
 
@@ -116,7 +161,11 @@ static clt__mutex choice_lock = CLT__MUTEX_INIT;
 /* index into providers, -1 until chosen; set once, after why, so a product's run (perhaps on an
  * OpenCL callback thread) reads it without the lock */
 static atomic_int chosen = -1;
-static char why[512];
+/* the provider of products from CHOOSE_FROM to SERIAL_MADDS multiply-adds, set with chosen:
+ * measured apart, on one thread, as oneDNN runs them (its threaded speed on a loaded machine, 4
+ * GFLOP/s here at times, says nothing of them) */
+static atomic_int serial_choice;
+static char why[640];
 
 /* Products below this many multiply-adds run on the default provider without choosing: the
  * measurement (about 1-10 ms) would cost more than they do, and a small training step (the
@@ -124,12 +173,13 @@ static char why[512];
 #define CHOOSE_FROM ((int64_t)128 * 128 * 128)
 #define PROBE 256
 
-/* Seconds per PROBE^3 product with provider p: the best of three after one warm-up. */
-static double probe(int p, const float *a, const float *b, float *c) {
+/* Seconds per m x n x k product (row-major, packed, each operand within the memory given) with
+ * provider p: the best of three after one warm-up. */
+static double probe(int p, int m, int n, int k, const float *a, const float *b, float *c) {
   double best = 1e30;
   for (int r = 0; r < 4; r++) {
     double t0 = clt__now();
-    providers[p].fn(false, false, PROBE, PROBE, PROBE, a, PROBE, b, PROBE, c, PROBE);
+    providers[p].fn(false, false, m, n, k, a, k, b, n, c, n);
     double t = clt__now() - t0;
     if (r > 0 && t < best) best = t;
   }
@@ -178,11 +228,14 @@ static void choose_locked(void) {
     nprov = 1;
     size_t n = strlen(dflt);
     if (n + 1 < sizeof dflt) snprintf(dflt + n, sizeof dflt - n, "; %.200s", onednn.note);
+  } else {
+    omp_loaded = clt__library_load(&omp);
   }
 #endif
   if (env && *env && strcmp(env, "auto") != 0) {
     for (size_t p = 0; p < nprov; p++)
       if (strcmp(env, providers[p].name) == 0) {
+        serial_choice = (int)p;
         chosen = (int)p;
         snprintf(why, sizeof why, "%s, set by $CLT_CPU_GEMM; cblas is %s", providers[p].name, dflt);
         return;
@@ -197,29 +250,41 @@ static void choose_locked(void) {
     snprintf(why, sizeof why, "cblas, the only one here: %s", dflt);
     return;
   }
-  size_t bytes = (size_t)PROBE * PROBE * sizeof(float);
-  float *a = calloc(1, 3 * bytes);
+  enum { REGION = 144 * 1024 }; /* floats per operand: the largest of either shape below */
+  float *a = calloc(3 * (size_t)REGION, sizeof(float));
   if (!a) {
     chosen = 0;
     snprintf(why, sizeof why, "cblas (no memory to measure the others): %s", dflt);
     return;
   }
-  for (size_t i = 0; i < 2 * (size_t)PROBE * PROBE; i++) a[i] = (float)(i % 7) * 0.25f;
-  /* two rounds, the providers taking turns, so that a moment of load on a shared machine does
-   * not decide alone */
-  double gf[8] = {0};
-  int best = 0;
+  for (size_t i = 0; i < 2 * (size_t)REGION; i++) a[i] = (float)(i % 7) * 0.25f;
+  /* products at PROBE^3 (threaded), then at a conv layer's shape over a batch (32 x 1024 x 144,
+   * the digits CNN's: below SERIAL_MADDS); two rounds, the providers taking turns, so that a
+   * moment of load on a shared machine does not decide alone */
+  static const int shape[2][3] = {{PROBE, PROBE, PROBE}, {32, 1024, 144}};
+  double gf[2][8] = {{0}};
+  int best = 0, sbest = 0;
   for (int round = 0; round < 2; round++)
-    for (size_t p = 0; p < nprov && p < 8; p++) {
-      double g = 2.0 * PROBE * PROBE * PROBE / probe((int)p, a, a + PROBE * PROBE, a + 2 * PROBE * PROBE) / 1e9;
-      if (g > gf[p]) gf[p] = g;
-      if (gf[p] > gf[best]) best = (int)p;
-    }
+    for (int z = 0; z < 2; z++)
+      for (size_t p = 0; p < nprov && p < 8; p++) {
+        const int *d = shape[z];
+        double g = 2.0 * d[0] * d[1] * d[2] / probe((int)p, d[0], d[1], d[2], a, a + REGION, a + 2 * REGION) / 1e9;
+        if (g > gf[z][p]) gf[z][p] = g;
+      }
+  for (size_t p = 0; p < nprov && p < 8; p++) {
+    if (gf[0][p] > gf[0][best]) best = (int)p;
+    if (gf[1][p] > gf[1][sbest]) sbest = (int)p;
+  }
   free(a);
   int n = snprintf(why, sizeof why, "%s, the fastest at %d^3 here:", providers[best].name, PROBE);
   for (size_t p = 0; p < nprov && p < 8 && n > 0 && (size_t)n < sizeof why; p++)
-    n += snprintf(why + n, sizeof why - (size_t)n, "%s %s %.0f GFLOP/s", p ? "," : "", providers[p].name, gf[p]);
+    n += snprintf(why + n, sizeof why - (size_t)n, "%s %s %.0f GFLOP/s", p ? "," : "", providers[p].name, gf[0][p]);
+  if (n > 0 && (size_t)n < sizeof why)
+    n += snprintf(why + n, sizeof why - (size_t)n, "; %s at 32x1024x144:", providers[sbest].name);
+  for (size_t p = 0; p < nprov && p < 8 && n > 0 && (size_t)n < sizeof why; p++)
+    n += snprintf(why + n, sizeof why - (size_t)n, "%s %s %.0f GFLOP/s", p ? "," : "", providers[p].name, gf[1][p]);
   if (n > 0 && (size_t)n < sizeof why) snprintf(why + n, sizeof why - (size_t)n, "; cblas is %s", dflt);
+  serial_choice = sbest;
   chosen = best;
 }
 
@@ -233,6 +298,17 @@ const char *clt_cpu_gemm_provider(void) {
   clt__api("clt_cpu_gemm_provider");
   choose();
   return why;
+}
+
+bool clt__cpu_gemm_serial(clt_dtype dt, int64_t madds) {
+  if (madds <= ONE_THREAD_MADDS) return true;
+  if (dt != CLT_FLOAT32 || madds < CHOOSE_FROM || madds > SERIAL_MADDS) return false; /* OpenBLAS's threads */
+  choose(); /* as the product itself would */
+#ifdef CLT_HAVE_ONEDNN
+  return providers[serial_choice].fn == sgemm_onednn && omp_loaded;
+#else
+  return false;
+#endif
 }
 
 clt_status clt__cpu_gemm_check(const clt__gemm_args *g) {
@@ -256,7 +332,8 @@ void clt__cpu_gemm_run(const clt__gemm_args *g) {
       const float *b = (const float *)g->b->ptr + g->b_off + i * g->b_stride;
       float *c = (float *)g->c->ptr + g->c_off + i * g->c_stride;
       /* products too small to choose for keep the default provider */
-      int p = g->m * g->n * g->k >= CHOOSE_FROM ? atomic_load(&chosen) : 0;
+      int64_t madds = g->m * g->n * g->k;
+      int p = madds < CHOOSE_FROM ? 0 : madds <= SERIAL_MADDS ? serial_choice : atomic_load(&chosen);
       if (p < 0) p = 0;
       providers[p].fn(g->ta, g->tb, g->m, g->n, g->k, a, g->lda, b, g->ldb, c, g->ldc);
     } else {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "autograd_impl.h"
+#include "blas.h"
 #include "dispatch.h"
 #include "ew.h"
 #include "grad.h"
@@ -335,18 +336,27 @@ static clt_tensor *cn_operand(clt_tensor *c, int64_t r, const conv_dims *d, bool
   return view(c, 3, (const int64_t[]){d->G, t ? nl : r, t ? r : nl}, (const int64_t[]){r * nl, t ? 1 : nl, t ? nl : 1});
 }
 
-/* The most multiply-adds OpenBLAS runs on the calling thread (OpenBLAS's interface/gemm.c:
- * SMP_THRESHOLD_MIN 65536 times GEMM_MULTITHREAD_THRESHOLD 4); below lib/blas.c's CHOOSE_FROM
- * too, so no other provider's threads start. */
-#define ONE_THREAD_MADDS ((int64_t)1 << 18)
+/* Whether a product of a b multiply-adds runs on one thread (false past int64). */
+static bool serial(clt_dtype dt, int64_t a, int64_t b) {
+  int64_t m;
+  return !clt__mul_ovf(a, b, &m) && clt__cpu_gemm_serial(dt, m);
+}
 
-/* How many products w's gradient takes without groups: images in chunks of at most
- * ONE_THREAD_MADDS multiply-adds each (one product when the whole batch fits; a product per
- * image when one image does not), whose results are summed. */
-static int64_t w_chunks(const conv_dims *d) {
+/* How many products w's gradient takes without groups: images in the largest chunks whose
+ * products run on one thread (clt__cpu_gemm_serial; one product when the whole batch does, a
+ * product per image when none does), whose results are summed. */
+static int64_t w_chunks(const conv_dims *d, clt_dtype dt) {
   int64_t per = d->cout * d->cin * d->K * d->L, c = d->N;
-  while (c > 1 && (d->N % c != 0 || c > ONE_THREAD_MADDS / (per ? per : 1))) c--;
+  while (c > 1 && (d->N % c != 0 || !serial(dt, per, c))) c--;
   return d->N / c;
+}
+
+/* Whether the forward's and x's gradient's products take the whole batch's columns at once
+ * (as with groups) rather than a product per image: where that product runs on one thread.
+ * (The digits CNN's second layer, oneDNN on one thread: a 32 x 1024 x 144 product ran 2-3x
+ * faster than 64 of 32 x 16 x 144 by OpenBLAS.) */
+static bool whole_batch(const conv_dims *d, clt_dtype dt) {
+  return d->G > 1 || serial(dt, d->cout, d->cin * d->K * d->N * d->L);
 }
 
 static clt_status bw_conv2d(clt__node *n, clt_tensor *g, clt_tensor **gin) {
@@ -369,7 +379,7 @@ static clt_status bw_conv2d(clt__node *n, clt_tensor *g, clt_tensor **gin) {
     s = gin[2] ? CLT_OK : clt_last_status();
   }
   if (s == CLT_OK && clt__wants(n, 1)) { /* w: g @ cols^T per group, or summed over chunks of images */
-    int64_t B = d.G == 1 ? w_chunks(&d) : 1, cl = nl / B, bst = d.G == 1 ? cl : 0;
+    int64_t B = d.G == 1 ? w_chunks(&d, g->dtype) : 1, cl = nl / B, bst = d.G == 1 ? cl : 0;
     clt_tensor *ga = view(gp, 3, (const int64_t[]){d.G * B, og, cl}, (const int64_t[]){bst ? bst : og * nl, nl, 1});
     clt_tensor *ct = view(cols, 3, (const int64_t[]){d.G * B, cl, cg}, (const int64_t[]){bst ? bst : cg * nl, 1, nl});
     gw = ga && ct ? clt__matmul(ga, ct) : NULL;
@@ -381,13 +391,13 @@ static clt_status bw_conv2d(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   }
   if (s == CLT_OK && clt__wants(n, 0)) { /* x: col2im(w^T @ g), per image or per group */
     wt = w_operand(w, &d, true);
-    if (d.G == 1) { /* the columns [N, Cin K, L] */
+    if (!whole_batch(&d, g->dtype)) { /* the columns [N, Cin K, L] */
       u = wt ? view(gp, 3, (const int64_t[]){d.N, cout, d.L}, (const int64_t[]){d.L, nl, 1}) : NULL;
       gc = u ? clt__matmul(wt, u) : NULL;
       clt_tensor *g3 = gc ? view(gc, 3, (const int64_t[]){d.N, d.cin, d.K * d.L}, (const int64_t[]){d.cin * d.K * d.L, d.K * d.L, 1}) : NULL;
       gin[0] = g3 ? windows_nc(CLT__WIN_COL2IM, &geo, g3, NULL, 2, geo.in) : NULL;
       clt__tensor_release(g3);
-    } else { /* [G, Cin/G K, N L] */
+    } else { /* [G, Cin/G K, N L], G perhaps 1 */
       u = view(gp, 3, (const int64_t[]){d.G, og, nl}, (const int64_t[]){og * nl, nl, 1});
       gc = wt && u ? clt__matmul(wt, u) : NULL;
       gin[0] = gc ? windows(CLT__WIN_COL2IM, &geo, gc, NULL, (const int64_t[]){d.N, d.cin}, 4,
@@ -408,14 +418,15 @@ static clt_tensor *conv2d_core(clt_tensor *x, clt_tensor *w, clt_tensor *b, cons
                              (const int64_t[]){d.cin * d.K, d.N * d.L});
   clt_tensor *wc = cols ? clt__contiguous(w) : NULL, *wv = wc ? w_operand(wc, &d, false) : NULL;
   int64_t ck = d.cin / G * d.K, nl = d.N * d.L;
+  bool wide = wv && whole_batch(&d, x->dtype);
   clt_tensor *c3 = !wv ? NULL
-                   : G == 1 ? view(cols, 3, (const int64_t[]){d.N, ck, d.L}, (const int64_t[]){d.L, nl, 1})
-                            : cn_operand(cols, ck, &d, false);
+                   : !wide ? view(cols, 3, (const int64_t[]){d.N, ck, d.L}, (const int64_t[]){d.L, nl, 1})
+                           : cn_operand(cols, ck, &d, false);
   clt_tensor *yg = c3 ? clt__matmul(wv, c3) : NULL;
-  /* [N, Cout, L], or with groups [Cout, N, L] read as [N, Cout, Ho, Wo] */
+  /* [N, Cout, L], or over the whole batch [Cout, N, L] read as [N, Cout, Ho, Wo] */
   clt_tensor *yv = yg ? view(yg, 4, (const int64_t[]){d.N, d.cout, g->out[0], g->out[1]},
-                             G == 1 ? (const int64_t[]){d.cout * d.L, d.L, g->out[1], 1}
-                                    : (const int64_t[]){d.L, d.N * d.L, g->out[1], 1})
+                             !wide ? (const int64_t[]){d.cout * d.L, d.L, g->out[1], 1}
+                                   : (const int64_t[]){d.L, d.N * d.L, g->out[1], 1})
                       : NULL;
   clt_tensor *bv = yv && b ? view(b, 4, (const int64_t[]){1, d.cout, 1, 1}, (const int64_t[]){0, b->strides[0], 0, 0}) : NULL;
   clt_tensor *y = !yv || (b && !bv) ? NULL : b ? clt__binary(CLT_OP_add, yv, bv) : clt__contiguous(yv);

@@ -659,8 +659,10 @@ static clt_status count_reduce(clt_device *dev, const clt__reduce_args *r) {
   calls++;
   return counted->reduce(dev, r);
 }
+static int64_t most_batch; /* the largest batch of products one gemm call took */
 static clt_status count_gemm(clt_device *dev, const clt__gemm_args *g) {
   calls++;
+  if (g->batch > most_batch) most_batch = g->batch;
   return counted->gemm(dev, g);
 }
 static clt_status count_windows(clt_device *dev, const clt__win_args *a) {
@@ -696,6 +698,46 @@ START_TEST(conv2d_backward_calls) {
   ck_assert_msg(calls <= 6, "conv2d's backward on %s made %d backend calls, not 6", clt_device_spec(dev), calls);
   ck_assert(clt_grad(x) && clt_grad(w) && clt_grad(b));
   clt_scope_end();
+}
+END_TEST
+
+/* conv2d's forward and x's gradient (float64: lib/blas.c's one-thread limit is OpenBLAS's
+ * 2^18 multiply-adds on every machine) as one product over the whole batch's columns where that
+ * product runs on one thread (a few small images), and as a product per image where it would
+ * not (64 images of 16 channels: 4.7M): each in one gemm call, of batch 1 or N. Before, it was
+ * always a product per image, however small: 2 x 64 products of 32 x 16 x 144 a step for the
+ * digits CNN's second layer where oneDNN on one thread ran it as one 2-3x faster. */
+START_TEST(conv2d_products_take_the_batch) {
+  clt_device *dev = TU_DEV;
+  static const struct { int64_t N, C, O, H, want; } cases[] = {{4, 3, 4, 6, 1}, {64, 16, 32, 4, 64}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    clt_scope_begin();
+    int64_t N = cases[i].N, C = cases[i].C, O = cases[i].O, H = cases[i].H;
+    clt_tensor *x = clt_randn(dev, CLT_FLOAT64, 4, (const int64_t[]){N, C, H, H});
+    clt_tensor *w = clt_randn(dev, CLT_FLOAT64, 4, (const int64_t[]){O, C, 3, 3});
+    clt_tensor *g = clt_randn(dev, CLT_FLOAT64, 4, (const int64_t[]){N, O, H, H});
+    ck_assert(clt_set_requires_grad(x, true) == CLT_OK);
+    ck_assert_msg(g && clt_device_synchronize(dev) == CLT_OK, "%s", clt_last_error());
+    counted = clt__device_swap_backend(dev, NULL);
+    clt__backend counting = *counted;
+    counting.gemm = count_gemm;
+    clt__device_swap_backend(dev, &counting);
+    calls = 0;
+    most_batch = 0;
+    clt_tensor *y = clt_conv2d(x, w, NULL, &(clt_conv2d_opts){.padding = {1, 1}});
+    int fwd = calls;
+    int64_t fwd_batch = most_batch;
+    most_batch = 0;
+    clt_status s = y ? clt_backward(y, g) : clt_last_status();
+    clt__device_swap_backend(dev, counted);
+    ck_assert_msg(s == CLT_OK, "%s", clt_last_error());
+    ck_assert_msg(fwd == 1 && fwd_batch == cases[i].want && calls == 2 && most_batch == cases[i].want,
+                  "conv2d of %lld images of %lld channels on %s: %d gemm calls forward (batch %lld), %d in all "
+                  "(batch %lld); want 1 and 2 of batch %lld",
+                  (long long)N, (long long)C, clt_device_spec(dev), fwd, (long long)fwd_batch, calls, (long long)most_batch,
+                  (long long)cases[i].want);
+    clt_scope_end();
+  }
 }
 END_TEST
 
@@ -807,6 +849,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, conv_windows_need_no_gather);
   TU_DEVICES(tc, conv2d_backward_calls);
   TU_DEVICES(tc, conv2d_gradients_match_unfold);
+  TU_DEVICES(tc, conv2d_products_take_the_batch);
   TU_DEVICES(tc, max_pool2d_ties_and_nans_choose_as_pytorch);
   suite_add_tcase(s, tc);
   return s;

@@ -4,6 +4,7 @@
  * input. */
 #include <stdio.h>
 
+#include "blas.h"
 #include "dispatch.h"
 #include "tu.h"
 
@@ -330,6 +331,16 @@ START_TEST(cpu_gemm_provider_products) {
   if (forced && strcmp(forced, "auto") != 0)
     ck_assert_msg(strncmp(line, forced, strlen(forced)) == 0 && strstr(line, "set by $CLT_CPU_GEMM"), "%s", line);
   enum { M = 130, K = 140, N = 150 };
+  /* which products run on the calling thread alone (lib/blas.c): OpenBLAS's up to 2^18
+   * multiply-adds; from 128^3 to 2^23 (this product's 2.7M) oneDNN's, when it is the provider
+   * measured fastest on one thread (the line gives that measurement) or set */
+  ck_assert(clt__cpu_gemm_serial(CLT_FLOAT64, 1 << 18) && !clt__cpu_gemm_serial(CLT_FLOAT64, (1 << 18) + 1));
+  ck_assert(clt__cpu_gemm_serial(CLT_FLOAT32, 1 << 18) && !clt__cpu_gemm_serial(CLT_FLOAT32, (int64_t)1 << 20));
+  ck_assert(!clt__cpu_gemm_serial(CLT_FLOAT32, ((int64_t)1 << 23) + 1));
+  if (forced && strcmp(forced, "cblas") == 0) ck_assert(!clt__cpu_gemm_serial(CLT_FLOAT32, (int64_t)M * N * K));
+  if (forced && strcmp(forced, "onednn") == 0 && strstr(line, "set by"))
+    ck_assert_msg(clt__cpu_gemm_serial(CLT_FLOAT32, (int64_t)M * N * K), "%s", line);
+  if (strstr(line, "the fastest at")) ck_assert_msg(strstr(line, "at 32x1024x144: cblas") != NULL, "%s", line);
   static float a[M * K], b[K * N], c[M * N];
   for (int i = 0; i < M * K; i++) a[i] = (float)(i % 5 - 2);
   for (int i = 0; i < K * N; i++) b[i] = (float)(i % 7 - 3);
