@@ -232,12 +232,13 @@ END_TEST
 
 /* Rows of up to 64 take the one-launch path (lib/reduce.c: SOFTMAX_ROWS_MAX), longer ones the
  * reductions, but many long contiguous rows on CPU devices the one-launch path again, 16 at a
- * time (kernels/reduce.cl: CLT_SM_VEC_ROW; rows of 1003: a tail of 11): all, rows of -inf,
- * with +inf and with NaN, strided, against the host. */
+ * time (kernels/reduce.cl: CLT_SM_VEC_ROW; rows of 1003: a tail of 11), rows of 8 to 31 8 at a
+ * time (13: a tail of 5; 5: the scalar path): all, rows of -inf, with +inf and with NaN,
+ * strided, against the host. */
 START_TEST(softmax_rows_short_and_long) {
   clt_device *dev = TU_DEV;
   clt_scope_begin();
-  static const int64_t lens[] = {1, 8, 64, 65, 200, 1003};
+  static const int64_t lens[] = {1, 5, 8, 13, 64, 65, 200, 1003};
   clt_device_info info;
   ck_assert_int_eq(clt_device_get_info(dev, &info), CLT_OK);
   for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
