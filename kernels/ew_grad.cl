@@ -31,8 +31,10 @@
 #define G_sigmoid_bwd(g, s, p0, p1) ((g) * (s) * ((T)1 - (s)))
 #define G_leaky_relu_bwd(g, s, p0, p1) ((s) > 0 ? (g) : (g) * (p0))
 #define G_elu_bwd(g, s, p0, p1) ((s) <= 0 ? (g) * (p0) * CLT_EXP(s) : (g))
-#define G_gelu_bwd(g, s, p0, p1) \
-  ((g) * ((T)0.5 * ((T)1 + CLT_ERF((s) * (T)0.70710678118654752440)) + (s) * INV_SQRT_2PI * CLT_EXP((T)-0.5 * (s) * (s))))
+/* ERF, EXP: CLT_ERF and CLT_EXP, or their 16-lane forms in gelu_bwd16 below */
+#define G_gelu_bwd_E(g, s, ERF, EXP) \
+  ((g) * ((T)0.5 * ((T)1 + ERF((s) * (T)0.70710678118654752440)) + (s) * INV_SQRT_2PI * EXP((T)-0.5 * (s) * (s))))
+#define G_gelu_bwd(g, s, p0, p1) G_gelu_bwd_E(g, s, CLT_ERF, CLT_EXP)
 /* d/dx x s(2u) = s + x s (1 - s) 2u' with s = sigmoid(2u) (common.clh: CLT_GELU_TANH_U).
  * Where s (1 - s) is 0 (|x| beyond about 10 in float) so is the second term, whose 2u' may
  * overflow (x^2 past 1e19): x * 0 then, which keeps +-inf NaN, as PyTorch's. */
@@ -146,5 +148,18 @@ T clt_div_b2(T a, T b) { return fabs(b) >= CLT_SQRT_MIN && fabs(b) <= CLT_SQRT_M
 #define CLT__GK_EMIT(k, nin) CLT_GRAD##nin(k, k##_s, G_##k)
 CLT_GRAD_KERNELS
 #undef CLT__GK_EMIT
+
+#if defined(CLT_DT) && CLT_DT == 0
+/* gelu's gradient over contiguous float32 runs, 16 elements per work-item, for CPU devices
+ * (lib/cl/ew.c; ew_unary.cl: gelu_fwd16): the last work-item finishes element by element. */
+__kernel void gelu_bwd16(__global T *out, long oo, __global const T *g, long go, __global const T *s, long so,
+                         long n, T p0, T p1) {
+  long i = get_global_id(0) * 16;
+  if (i + 16 <= n)
+    vstore16(G_gelu_bwd_E(vload16(0, g + go + i), vload16(0, s + so + i), clt_erff16, clt_expf16), 0, out + oo + i);
+  else
+    for (long j = i; j < n; j++) out[oo + j] = G_gelu_bwd(g[go + j], s[so + j], p0, p1);
+}
+#endif
 #endif
 #endif

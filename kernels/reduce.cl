@@ -478,33 +478,34 @@ CLT_SOFTMAX_APPLY(softmax_apply_b, CLT_SM_ALONG_B, sR, oR)
 #if CLT_DT == 0 || CLT_DT == 1
 /* max by comparison: PoCL calls fmax per lane (a row max 2-3x slower) */
 #define CLT_VMAX(x, y) select((x), (y), (y) > (x))
-#define CLT_SM_VEC_ROW                                                                    \
-  if (sR == 1 && oR == 1 && R >= 32) {                                                    \
+/* The vector path of W (16 or 8) lanes; TO8_MAX and TO8_SUM fold a W-lane max or sum to 8. */
+#define CLT_SM_VEC_W(W, TO8_MAX, TO8_SUM)                                                 \
+  {                                                                                       \
     __global const T *p = in + base;                                                      \
     __global T *q = out + ob;                                                             \
-    long r16 = R & ~15L, r;                                                               \
-    T16 m0 = vload16(0, p);                                                               \
-    for (r = 16; r < r16; r += 16) m0 = CLT_VMAX(m0, vload16(0, p + r));                  \
-    T8 m8 = CLT_FOLD16_SEL(m0, >);                                                        \
+    long rw = R & ~(long)(W - 1), r;                                                      \
+    T##W m0 = vload##W(0, p);                                                             \
+    for (r = W; r < rw; r += W) m0 = CLT_VMAX(m0, vload##W(0, p + r));                    \
+    T8 m8 = TO8_MAX(m0);                                                                  \
     T4 m4 = CLT_VMAX(m8.lo, m8.hi);                                                       \
     T2 m2 = CLT_VMAX(m4.lo, m4.hi);                                                       \
     T mr = m2.y > m2.x ? m2.y : m2.x;                                                     \
-    for (r = r16; r < R; r++) mr = p[r] > mr ? p[r] : mr;                                 \
+    for (r = rw; r < R; r++) mr = p[r] > mr ? p[r] : mr;                                  \
     T mm = SAFE_M(mr);                                                                    \
-    T16 s16 = 0;                                                                          \
+    T##W sw = 0;                                                                          \
     if (logsm)                                                                            \
-      for (r = 0; r < r16; r += 16) s16 += exp(vload16(0, p + r) - mm);                   \
+      for (r = 0; r < rw; r += W) sw += exp(vload##W(0, p + r) - mm);                     \
     else                                                                                  \
-      for (r = 0; r < r16; r += 16) {                                                     \
-        T16 e = exp(vload16(0, p + r) - mm);                                              \
-        vstore16(e, 0, q + r);                                                            \
-        s16 += e;                                                                         \
+      for (r = 0; r < rw; r += W) {                                                       \
+        T##W e = exp(vload##W(0, p + r) - mm);                                            \
+        vstore##W(e, 0, q + r);                                                           \
+        sw += e;                                                                          \
       }                                                                                   \
-    T8 s8 = CLT_FOLD16(COMB_ADD, s16);                                                    \
+    T8 s8 = TO8_SUM(sw);                                                                  \
     T4 s4 = s8.lo + s8.hi;                                                                \
     T2 s2 = s4.lo + s4.hi;                                                                \
     T ss = s2.x + s2.y;                                                                   \
-    for (r = r16; r < R; r++) {                                                           \
+    for (r = rw; r < R; r++) {                                                            \
       T e = exp(p[r] - mm);                                                               \
       if (!logsm) q[r] = e;                                                               \
       ss += e;                                                                            \
@@ -512,14 +513,22 @@ CLT_SOFTMAX_APPLY(softmax_apply_b, CLT_SM_ALONG_B, sR, oR)
     ss += mr - mr;                                                                        \
     if (logsm) {                                                                          \
       T lss = log(ss);                                                                    \
-      for (r = 0; r < r16; r += 16) vstore16(vload16(0, p + r) - mm - lss, 0, q + r);      \
-      for (r = r16; r < R; r++) q[r] = p[r] - mm - lss;                                   \
+      for (r = 0; r < rw; r += W) vstore##W(vload##W(0, p + r) - mm - lss, 0, q + r);     \
+      for (r = rw; r < R; r++) q[r] = p[r] - mm - lss;                                    \
     } else {                                                                              \
-      for (r = 0; r < r16; r += 16) vstore16(vload16(0, q + r) / ss, 0, q + r);            \
-      for (r = r16; r < R; r++) q[r] = q[r] / ss;                                         \
+      for (r = 0; r < rw; r += W) vstore##W(vload##W(0, q + r) / ss, 0, q + r);           \
+      for (r = rw; r < R; r++) q[r] = q[r] / ss;                                          \
     }                                                                                     \
     return;                                                                               \
   }
+#define CLT_SM_MAX16_TO8(v) CLT_FOLD16_SEL(v, >)
+#define CLT_SM_SUM16_TO8(v) CLT_FOLD16(COMB_ADD, v)
+#define CLT_SM_SAME8(v) (v)
+/* Rows of 8 to 31 (attention's scores) take vectors of 8: the scalar path's loops ran one
+ * lane, and the rows were 4% of the digits transformer's step. */
+#define CLT_SM_VEC_ROW                                                                    \
+  if (sR == 1 && oR == 1 && R >= 32) CLT_SM_VEC_W(16, CLT_SM_MAX16_TO8, CLT_SM_SUM16_TO8) \
+  if (sR == 1 && oR == 1 && R >= 8) CLT_SM_VEC_W(8, CLT_SM_SAME8, CLT_SM_SAME8)
 #else
 #define CLT_SM_VEC_ROW
 #endif
@@ -537,12 +546,20 @@ __kernel void softmax_rows(__global const T *in, long off, long A, long R, long 
   }
   T mm = SAFE_M(mr);
   ACC acc = 0;
-  for (long r = 0; r < R; r++) acc += exp(in[base + r * sR] - mm);
-  T ss = (T)acc + (mr - mr);
-  if (logsm) ss = log(ss);
-  for (long r = 0; r < R; r++) {
-    T x = in[base + r * sR];
-    out[ob + r * oR] = logsm ? x - mm - ss : CLT_EXP(x - mm) / ss;
+  if (logsm) {
+    for (long r = 0; r < R; r++) acc += CLT_EXP(in[base + r * sR] - mm);
+    T ls = log((T)acc + (mr - mr));
+    for (long r = 0; r < R; r++) out[ob + r * oR] = in[base + r * sR] - mm - ls;
+    return;
   }
+  /* exp(x - m) written as it is summed and divided in place, one exp per element (the vector
+   * path's way): attention's rows of 8 took two, one of them the library's scalar call */
+  for (long r = 0; r < R; r++) {
+    T e = CLT_EXP(in[base + r * sR] - mm);
+    out[ob + r * oR] = e;
+    acc += e;
+  }
+  T ss = (T)acc + (mr - mr);
+  for (long r = 0; r < R; r++) out[ob + r * oR] = out[ob + r * oR] / ss;
 }
 #endif

@@ -594,6 +594,45 @@ START_TEST(gelus_float32_in_range_and_tails) {
 }
 END_TEST
 
+/* exp, gelu and gelu's gradient over contiguous float32 runs, which CPU devices take 16 elements
+ * per work-item (ew_unary.cl: exp_fwd16, gelu_fwd16; ew_grad.cl: gelu_bwd16), give the strided
+ * kernels' results bit for bit (the same operations on vectors): 16 * 37 + 11 elements (a
+ * tail) of -12 .. 12, NaN, +-inf and -0, read once as a contiguous run and once through a view
+ * with stride 2. */
+START_TEST(wide_float32_kernels_match_the_strided_ones) {
+  clt_device *dev = TU_DEV;
+  clt_scope_begin();
+  const int64_t n = 16 * 37 + 11;
+  float *v = malloc((size_t)(2 * n) * sizeof *v), *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+  for (int64_t i = 0; i < 2 * n; i++) v[i] = (float)sin((double)i * 0.37) * 12.0f;
+  v[2 * 5] = NAN, v[2 * 40] = INFINITY, v[2 * 41] = -INFINITY, v[2 * 300] = -0.0f, v[2 * (n - 2)] = NAN;
+  clt_tensor *two = clt_from_host(dev, CLT_FLOAT32, CLT_SHAPE(n, 2), v);
+  clt_tensor *xs = clt_reshape(clt_slice(two, 1, 0, 1, 1), 1, &n), *x = clt_contiguous(xs);
+  clt_tensor *gs = clt_reshape(clt_slice(two, 1, 1, 2, 1), 1, &n), *g = clt_contiguous(gs);
+  ck_assert_ptr_nonnull(x);
+  ck_assert_ptr_nonnull(g);
+  ck_assert(!clt_is_contiguous(xs) && !clt_is_contiguous(gs));
+  struct { const char *what; clt_tensor *wide, *strided; } c[] = {
+      {"exp", clt_exp(x), clt_exp(xs)},
+      {"gelu", clt_gelu(x), clt_gelu(xs)},
+      {"gelu_bwd", clt__ew_grad(CLT__G_gelu_bwd, g, x, NULL, 0, 0), clt__ew_grad(CLT__G_gelu_bwd, gs, xs, NULL, 0, 0)}};
+  for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
+    ck_assert_int_eq(clt_to_host(c[k].wide, a, (size_t)n * sizeof *a), CLT_OK);
+    ck_assert_int_eq(clt_to_host(c[k].strided, b, (size_t)n * sizeof *b), CLT_OK);
+    for (int64_t i = 0; i < n; i++)
+      ck_assert_msg(memcmp(&a[i], &b[i], sizeof *a) == 0 || (isnan(a[i]) && isnan(b[i])),
+                    "%s element %lld on %s: %.9g contiguous, %.9g strided", c[k].what, (long long)i,
+                    clt_device_spec(dev), a[i], b[i]);
+  }
+  clt_release(c[2].wide); /* clt__ew_grad's results are not the scope's */
+  clt_release(c[2].strided);
+  free(v);
+  free(a);
+  free(b);
+  clt_scope_end();
+}
+END_TEST
+
 /* Result layouts: row-major, except where every tensor input shares one dense permuted layout,
  * which the result then takes (as PyTorch); values as the host's either way. */
 START_TEST(results_keep_a_shared_permuted_layout) {
@@ -1012,6 +1051,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, special_values_as_pytorch);
   TU_DEVICES(tc, exp_float_within_2_ulp);
   TU_DEVICES(tc, gelus_float32_in_range_and_tails);
+  TU_DEVICES(tc, wide_float32_kernels_match_the_strided_ones);
   TU_DEVICES(tc, results_keep_a_shared_permuted_layout);
   TU_DEVICES(tc, promotion_like_pytorch);
   TU_DEVICES(tc, result_types_match_pytorch);

@@ -6,6 +6,7 @@
 #include <float.h>
 #include <stdio.h>
 
+#include "ew.h"
 #include "tu.h"
 
 static void assert_close_tol(const clt_tensor *got, const clt_tensor *want, double rtol, double atol, const char *what) {
@@ -231,12 +232,13 @@ END_TEST
 
 /* Rows of up to 64 take the one-launch path (lib/reduce.c: SOFTMAX_ROWS_MAX), longer ones the
  * reductions, but many long contiguous rows on CPU devices the one-launch path again, 16 at a
- * time (kernels/reduce.cl: CLT_SM_VEC_ROW; rows of 1003: a tail of 11): all, rows of -inf,
- * with +inf and with NaN, strided, against the host. */
+ * time (kernels/reduce.cl: CLT_SM_VEC_ROW; rows of 1003: a tail of 11), rows of 8 to 31 8 at a
+ * time (13: a tail of 5; 5: the scalar path): all, rows of -inf, with +inf and with NaN,
+ * strided, against the host. */
 START_TEST(softmax_rows_short_and_long) {
   clt_device *dev = TU_DEV;
   clt_scope_begin();
-  static const int64_t lens[] = {1, 8, 64, 65, 200, 1003};
+  static const int64_t lens[] = {1, 5, 8, 13, 64, 65, 200, 1003};
   clt_device_info info;
   ck_assert_int_eq(clt_device_get_info(dev, &info), CLT_OK);
   for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
@@ -329,9 +331,12 @@ START_TEST(chunked_reductions_match_the_host) {
       clt_scope_begin();
       clt_tensor *flat = clt_from_host(dev, t, 1, &n, raw);
       clt_tensor *m = clt_from_host(dev, t, CLT_SHAPE(rows, cols), raw);
-      clt_tensor *cm = clt_from_host(dev, t, CLT_SHAPE(299, cols), raw); /* 299 rows: 4 chunks of 64 and a rest */
+      clt_tensor *cm = clt_from_host(dev, t, CLT_SHAPE(299, cols), raw);
       clt_tensor *xt = clt_transpose(cm, 0, 1);
-      struct { clt_tensor *x; int nd, dim; } cases[] = {{flat, 0, 0}, {m, 1, 1}, {cm, 1, 0}, {xt, 1, 1}, {m, 1, 0}};
+      /* 2999 rows of 27: two chunks of 16 columns' kernel, the second of an odd length */
+      clt_tensor *tall = clt_from_host(dev, t, CLT_SHAPE(2999, 27), raw);
+      struct { clt_tensor *x; int nd, dim; } cases[] = {{flat, 0, 0}, {m, 1, 1}, {cm, 1, 0},  {xt, 1, 1},
+                                                        {m, 1, 0},    {tall, 1, 0}};
       for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         clt_tensor *x = cases[c].x, *h = clt_to(x, tu_dev[0]);
         int nd = cases[c].nd, *d = &cases[c].dim;
@@ -350,6 +355,31 @@ START_TEST(chunked_reductions_match_the_host) {
       clt_scope_end();
       free(raw);
       free(v);
+    }
+}
+END_TEST
+
+/* Column sums of a few hundred rows, a bias gradient's shape (the digits transformer's 512 x
+ * 32 .. 128): one pass on OpenCL (lib/cl/reduce.c: CPU_MIN_ROWS_B16), where chunks of 64 rows
+ * took a second pass over their partial sums; float32 and float64, against the host. */
+START_TEST(bias_gradient_sums_take_one_launch) {
+  clt_device *dev = TU_DEV;
+  const int64_t cols[] = {32, 96, 128};
+  for (int dt = 0; dt < 2; dt++)
+    for (size_t c = 0; c < sizeof cols / sizeof *cols; c++) {
+      clt_scope_begin();
+      clt_dtype t = dt ? CLT_FLOAT64 : CLT_FLOAT32;
+      clt_tensor *x = input(dev, t, 2, (const int64_t[]){512, cols[c]}, R_SUM), *h = clt_to(x, tu_dev[0]);
+      int d0 = 0;
+      unsigned long before = atomic_load(&clt__kernel_launches);
+      clt_tensor *got = clt_sum(x, 1, &d0, false);
+      ck_assert_ptr_nonnull(got);
+      ck_assert_msg(atomic_load(&clt__kernel_launches) - before == 1, "512 x %lld %s: %lu launches",
+                    (long long)cols[c], clt_dtype_name(t), atomic_load(&clt__kernel_launches) - before);
+      char what[64];
+      snprintf(what, sizeof what, "512 x %lld %s", (long long)cols[c], clt_dtype_name(t));
+      assert_close_tol(got, clt_sum(h, 1, &d0, false), dt ? 1e-12 : 2e-6, 1e-5, what);
+      clt_scope_end();
     }
 }
 END_TEST
@@ -591,6 +621,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, softmax_sums_to_one_and_is_stable);
   TU_DEVICES(tc, empty_and_bad_input);
   TU_VS_HOST(tc, chunked_reductions_match_the_host);
+  TU_VS_HOST(tc, bias_gradient_sums_take_one_launch);
   if (tu_cl()) tcase_add_test(tc, check_mode_runs_reductions_twice);
   suite_add_tcase(s, tc);
   TCase *num = tu_tcase("reduce_numerics");

@@ -629,9 +629,11 @@ clt_status clt__cl_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *i
     snprintf(name, sizeof name, "%s%s", info->name, it->contiguous ? "" : "_s");
   else
     snprintf(name, sizeof name, "%s_fwd%s%s", info->name, sfx, it->contiguous ? "" : (scalar ? "s" : "_s"));
-  /* float32 exp of a contiguous run on a CPU device: 16 elements per work-item (ew_unary.cl) */
-  bool wide = op == CLT_OP_exp && dt == CLT_FLOAT32 && it->contiguous && d->is_cpu;
-  if (wide) snprintf(name, sizeof name, "exp_fwd16");
+  /* float32 exp, gelu and gelu's gradient of a contiguous run on a CPU device: 16 elements
+   * per work-item (ew_unary.cl, ew_grad.cl: <name>16) */
+  bool wide = (op == CLT_OP_exp || op == CLT_OP_gelu || op == CLT__G_gelu_bwd) && dt == CLT_FLOAT32 &&
+              it->contiguous && d->is_cpu;
+  if (wide) strcat(name, "16");
   /* 16-bit results of contiguous operands with the CPU-shaped kernels: the <name>_w kernels,
    * CLT__CL_WIDE elements per work-item, for every row but where and the three-input
    * gradient kernels */

@@ -20,13 +20,19 @@
  * ran on one thread). */
 #define CPU_LOCAL 8
 
-/* cols: outputs a work-item takes at once (16 for _b16, which needs only 64 rows per chunk). */
+/* Rows per chunk of _b16 at least: 16K elements (64 KB of float32), a few microseconds of one
+ * thread, where a second pass costs a launch (tens of microseconds with PoCL's thread handoffs).
+ * A bias gradient of the digits transformer (512 x 32 .. 128) took two passes with chunks of 64
+ * rows: about half of its 20 column sums a step were these second passes. */
+#define CPU_MIN_ROWS_B16 1024
+
+/* cols: outputs a work-item takes at once (16 for _b16). */
 static int64_t chunks_for(const clt__rlayout *L, int64_t cols, uint32_t compute_units) {
   int64_t outs = L->A * ((L->B + cols - 1) / cols), target = (int64_t)compute_units * CPU_ITEMS_PER_CU;
   if (target < CPU_ITEMS_MIN) target = CPU_ITEMS_MIN;
   if (outs >= target) return 1;
   int64_t n = (target + outs - 1) / outs, most = L->R * cols / CPU_MIN_ELEMS;
-  if (cols > 1) most = L->R / 64;
+  if (cols > 1) most = L->R / CPU_MIN_ROWS_B16;
   if (n > most) n = most;
   return n < 1 ? 1 : n;
 }
