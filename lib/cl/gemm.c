@@ -229,6 +229,7 @@ static clt_status deferred_own_gemm(clt__cl_dev *d, const clt__gemm_args *g, con
     err = CLT__CL(clSetEventCallback(ready, CL_COMPLETE, run_chain, c));
     if (err == CL_SUCCESS) {
       clReleaseEvent(ready);
+      clReleaseEvent(done); /* the maker's reference: the barrier and the callback hold theirs */
       atomic_fetch_add(&clt__cl_gemm_chains, 1);
       /* open to the next products (run here once the callback has run this one) */
       clt__mutex_lock(&chain_lock);
