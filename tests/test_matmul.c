@@ -457,6 +457,9 @@ START_TEST(product_gradient_copied_once) {
 END_TEST
 
 /* Marker-barrier pairs the host's GEMM queued (lib/cl/gemm.c). */
+#ifdef CLT_HAVE_OPENCL /* the chains are the OpenCL backend's */
+#include "clt/clt_cl.h"
+
 extern atomic_ulong clt__cl_gemm_chains;
 
 /* Four products, each reading the one before, on dev: their values (integer entries, so any
@@ -531,6 +534,7 @@ START_TEST(host_gemms_back_to_back_share_a_barrier) {
   for (int i = 0; i < 4 * 64; i++) ck_assert_msg(got[i] == want[i], "element %d: %g, want %g", i, got[i], want[i]);
 }
 END_TEST
+#endif
 
 static Suite *suite(void) {
   Suite *s = suite_create("matmul");
@@ -543,7 +547,9 @@ static Suite *suite(void) {
   if (tu_cl()) {
     tcase_add_test(tc, check_mode_runs_gemm_twice);
     tcase_add_test(tc, gemm_operands_outlive_their_release);
+#ifdef CLT_HAVE_OPENCL
     tcase_add_test(tc, host_gemms_back_to_back_share_a_barrier);
+#endif
     tcase_add_loop_test(tc, every_gemm_provider, 0, NPROVIDERS);
     tcase_add_loop_test(tc, every_gemm_provider_gradients, 0, NPROVIDERS);
     tcase_add_test(tc, bad_gemm_provider);
