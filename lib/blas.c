@@ -44,8 +44,9 @@ BLOCK_GEMM(double)
 /* ---- float32 providers, chosen by measurement --------------------------------------------- */
 
 /* The most multiply-adds OpenBLAS runs on the calling thread (OpenBLAS's interface/gemm.c:
- * SMP_THRESHOLD_MIN 65536 times GEMM_MULTITHREAD_THRESHOLD 4); below CHOOSE_FROM too, so no
- * other provider's threads start. */
+ * SMP_THRESHOLD_MIN 65536 times GEMM_MULTITHREAD_THRESHOLD 4). Products up to this many run
+ * there without choosing a provider, so no other provider's threads start; larger ones choose
+ * (below). */
 #define ONE_THREAD_MADDS ((int64_t)1 << 18)
 /* The most multiply-adds oneDNN runs on the calling thread, where clt can set its OpenMP
  * thread count: products of the digits CNN's layers over a whole batch (32 x 1024 x 144, 4.7M)
@@ -161,16 +162,20 @@ static clt__mutex choice_lock = CLT__MUTEX_INIT;
 /* index into providers, -1 until chosen; set once, after why, so a product's run (perhaps on an
  * OpenCL callback thread) reads it without the lock */
 static atomic_int chosen = -1;
-/* the provider of products from CHOOSE_FROM to SERIAL_MADDS multiply-adds, set with chosen:
+/* the provider of products past ONE_THREAD_MADDS up to SERIAL_MADDS multiply-adds, set with chosen:
  * measured apart, on one thread, as oneDNN runs them (its threaded speed on a loaded machine, 4
  * GFLOP/s here at times, says nothing of them) */
 static atomic_int serial_choice;
 static char why[640];
 
-/* Products below this many multiply-adds run on the default provider without choosing: the
- * measurement (about 1-10 ms) would cost more than they do, and a small training step (the
- * digits MLP: 64 x 128 x 64) should not wait for it at start-up. */
-#define CHOOSE_FROM ((int64_t)128 * 128 * 128)
+/* Products past ONE_THREAD_MADDS choose a provider, once per process: the measurement, with
+ * loading oneDNN and starting its threads and OpenBLAS's, takes 50-150 ms here. Up to the
+ * seventh session they chose from 128^3 only, and products between (the transformer's
+ * projections of 512 x 32 x 96, the digits MLP's 64 x 128 x 64) ran on OpenBLAS's threads,
+ * whose second thread then spun in sched_yield for 31% of clt-train --model transformer's CPU
+ * samples on 2 cores, and OpenBLAS's Haswell core ran at about half oneDNN's speed on one
+ * thread: choosing for them made the transformer's step 13% faster and the digits MLP's 30%
+ * (clt-bench --only training). */
 #define PROBE 256
 
 /* Seconds per m x n x k product (row-major, packed, each operand within the memory given) with
@@ -322,7 +327,7 @@ const char *clt_cpu_gemm_provider(void) {
 
 bool clt__cpu_gemm_serial(clt_dtype dt, int64_t madds) {
   if (madds <= ONE_THREAD_MADDS) return true;
-  if (dt != CLT_FLOAT32 || madds < CHOOSE_FROM || madds > SERIAL_MADDS) return false; /* OpenBLAS's threads */
+  if (dt != CLT_FLOAT32 || madds > SERIAL_MADDS) return false; /* OpenBLAS's threads */
   choose(); /* as the product itself would */
 #ifdef CLT_HAVE_ONEDNN
   return providers[serial_choice].fn == sgemm_onednn && omp_loaded;
@@ -333,7 +338,7 @@ bool clt__cpu_gemm_serial(clt_dtype dt, int64_t madds) {
 
 clt_status clt__cpu_gemm_check(const clt__gemm_args *g) {
   /* chosen here, on the caller's thread, not in clt__cpu_gemm_run (an OpenCL event callback) */
-  if (g->dt == CLT_FLOAT32 && g->m * g->n * g->k >= CHOOSE_FROM) choose();
+  if (g->dt == CLT_FLOAT32 && g->m * g->n * g->k > ONE_THREAD_MADDS) choose();
 #ifdef CLT_HAVE_CBLAS
   if (g->m > INT32_MAX || g->n > INT32_MAX || g->k > INT32_MAX || g->lda > INT32_MAX || g->ldb > INT32_MAX ||
       g->ldc > INT32_MAX)
@@ -353,7 +358,7 @@ void clt__cpu_gemm_run(const clt__gemm_args *g) {
       float *c = (float *)g->c->ptr + g->c_off + i * g->c_stride;
       /* products too small to choose for keep the default provider */
       int64_t madds = g->m * g->n * g->k;
-      int p = madds < CHOOSE_FROM ? 0 : madds <= SERIAL_MADDS ? serial_choice : atomic_load(&chosen);
+      int p = madds <= ONE_THREAD_MADDS ? 0 : madds <= SERIAL_MADDS ? serial_choice : atomic_load(&chosen);
       if (p < 0) p = 0;
       providers[p].fn(g->ta, g->tb, g->m, g->n, g->k, a, g->lda, b, g->ldb, c, g->ldc);
     } else {

@@ -940,6 +940,8 @@ static void print_table(const clt_device_info *in) {
   for (int i = 0; i < nrows; i++) torch = torch || rows[i].torch > 0;
   printf(torch ? ";\nPyTorch: tools/bench_torch.py's figure for the same workload, in the same run (clt/torch above 1: "
                  "clt is faster)\n" : "\n");
+  /* the products on the CPU follow a choice measured in this process: it explains a figure */
+  printf("CPU GEMM (float32): %s\n", clt_cpu_gemm_provider());
   const char *section = "";
   for (int i = 0; i < nrows; i++) {
     row *r = &rows[i];

@@ -118,10 +118,10 @@ CLT_API clt_status clt_device_synchronize(clt_device *dev);
  * that share host memory under CLT_GEMM=auto) and why, as one line for people: "onednn, the
  * fastest at 256^3 here: cblas 40 GFLOP/s, onednn 180 GFLOP/s; onednn at 32x1024x144: cblas 97
  * GFLOP/s, onednn 196 GFLOP/s; cblas is OpenBLAS (Prescott core); warning: ...". Where the build
- * has more than one (CBLAS, and oneDNN's dnnl_sgemm when built with it), the first product of at
- * least 128^3 multiply-adds, or this call, measures each once per process and keeps the fastest
- * for products past 2^23 multiply-adds (the first figures), and apart, for products from 128^3 to
- * 2^23, the fastest at a conv layer's shape (the second; oneDNN runs those on the calling thread
+ * has more than one (CBLAS, and oneDNN's dnnl_sgemm when built with it), the first product of
+ * more than 2^18 multiply-adds, or this call, measures each once per process and keeps the fastest
+ * for products past 2^23 multiply-adds (the first figures), and apart, for products past 2^18 up
+ * to 2^23, the fastest at a conv layer's shape (the second; oneDNN runs those on the calling thread
  * alone where clt finds its OpenMP runtime, $CLT_OPENMP_LIBRARY naming it); $CLT_CPU_GEMM
  * (cblas, onednn) names one for both instead. The line warns when OpenBLAS runs a core older
  * than the CPU (no AVX2 or AVX-512 kernels). Never NULL; the string lives as long as the
