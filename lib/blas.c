@@ -221,7 +221,7 @@ static void describe_default(char *buf, size_t cap) {
 
 /* Picks the float32 provider: $CLT_CPU_GEMM (a provider's name) when set, else the fastest at
  * PROBE^3 when the build has more than one. */
-static void choose_locked(void) {
+static int choose_locked(void) {
   char dflt[300];
   describe_default(dflt, sizeof dflt);
   const char *env = clt__getenv("CLT_CPU_GEMM");
@@ -241,26 +241,22 @@ static void choose_locked(void) {
     for (size_t p = 0; p < nprov; p++)
       if (strcmp(env, providers[p].name) == 0) {
         serial_choice = (int)p;
-        chosen = (int)p;
         snprintf(why, sizeof why, "%s, set by $CLT_CPU_GEMM; cblas is %s", providers[p].name, dflt);
-        return;
+        return (int)p;
       }
-    chosen = 0;
     snprintf(why, sizeof why, "cblas: $CLT_CPU_GEMM is '%s', which this build or machine does not have; cblas is %s",
              env, dflt);
-    return;
+    return 0;
   }
   if (nprov == 1) {
-    chosen = 0;
     snprintf(why, sizeof why, "cblas, the only one here: %s", dflt);
-    return;
+    return 0;
   }
   enum { REGION = 144 * 1024 }; /* floats per operand: the largest of either shape below */
   float *a = calloc(3 * (size_t)REGION, sizeof(float));
   if (!a) {
-    chosen = 0;
     snprintf(why, sizeof why, "cblas (no memory to measure the others): %s", dflt);
-    return;
+    return 0;
   }
   for (size_t i = 0; i < 2 * (size_t)REGION; i++) a[i] = (float)(i % 7) * 0.25f;
   /* products at PROBE^3 (threaded), then at a conv layer's shape over a batch (32 x 1024 x 144,
@@ -310,12 +306,14 @@ static void choose_locked(void) {
     n += snprintf(why + n, sizeof why - (size_t)n, "%s %s %.0f GFLOP/s", p ? "," : "", providers[p].name, gf[1][p]);
   if (n > 0 && (size_t)n < sizeof why) snprintf(why + n, sizeof why - (size_t)n, "; cblas is %s", dflt);
   serial_choice = sbest;
-  chosen = best;
+  return best;
 }
 
 static void choose(void) {
+  if (atomic_load(&chosen) >= 0) return; /* set once, after every field it guards: no lock per product */
   clt__mutex_lock(&choice_lock);
-  if (atomic_load(&chosen) < 0) choose_locked();
+  /* stored last, after why and serial_choice: a thread that reads it set reads those whole */
+  if (atomic_load(&chosen) < 0) atomic_store(&chosen, choose_locked());
   clt__mutex_unlock(&choice_lock);
 }
 
