@@ -350,7 +350,66 @@ clt_status clt__cpu_gemm_check(const clt__gemm_args *g) {
   return CLT_OK;
 }
 
+/* The epilogues of clt__gemm_args over batch entry c (bias) and op(A) (asum), in T: sums of
+ * float32 taken in double, 256 rows at a time, walking A along its rows in memory. The inner
+ * loops go 8 elements at a time, which GCC's -O2 vectorizes (it left the plain loops scalar:
+ * the bias's add then took 3.4% of clt-train --model transformer's CPU samples, twice its
+ * GEMMs). */
+#define EPILOGUE(T)                                                                                     \
+  static void add_rows_##T(T *c, int64_t ldc, int64_t m, int64_t n, const T *row) {                     \
+    for (int64_t i = 0; i < m; i++) {                                                                   \
+      T *ci = c + i * ldc;                                                                              \
+      int64_t j = 0;                                                                                    \
+      for (; j + 8 <= n; j += 8)                                                                        \
+        for (int q = 0; q < 8; q++) ci[j + q] += row[j + q];                                            \
+      for (; j < n; j++) ci[j] += row[j];                                                               \
+    }                                                                                                   \
+  }                                                                                                     \
+  static void bias_##T(const clt__gemm_args *g, T *c) {                                                 \
+    const T *bias = (const T *)g->bias->ptr + g->bias_off;                                              \
+    T row[256]; /* a strided bias packed, and a packed one copied: c cannot alias it */               \
+    for (int64_t j0 = 0; j0 < g->n; j0 += 256) {                                                        \
+      int64_t nj = g->n - j0 < 256 ? g->n - j0 : 256;                                                   \
+      for (int64_t j = 0; j < nj; j++) row[j] = bias[(j0 + j) * g->bias_inc];                           \
+      add_rows_##T(c + j0, g->ldc, g->m, nj, row);                                                      \
+    }                                                                                                   \
+  }                                                                                                     \
+  static void asum_##T(const clt__gemm_args *g) {                                                       \
+    const T *a = (const T *)g->a->ptr + g->a_off;                                                       \
+    T *out = (T *)g->asum->ptr + g->asum_off;                                                           \
+    enum { CH = 256 };                                                                                  \
+    double acc[CH];                                                                                     \
+    for (int64_t i0 = 0; i0 < g->m; i0 += CH) {                                                         \
+      int64_t nr = g->m - i0 < CH ? g->m - i0 : CH;                                                     \
+      for (int64_t r = 0; r < nr; r++) acc[r] = 0;                                                      \
+      if (g->ta) { /* A stored [k, m]: row p holds op(A)[., p] */                                       \
+        for (int64_t p = 0; p < g->k; p++) {                                                            \
+          const T *ap = a + p * g->lda + i0;                                                            \
+          int64_t r = 0;                                                                                \
+          for (; r + 8 <= nr; r += 8)                                                                   \
+            for (int q = 0; q < 8; q++) acc[r + q] += ap[r + q];                                        \
+          for (; r < nr; r++) acc[r] += ap[r];                                                          \
+        }                                                                                               \
+      } else {                                                                                          \
+        for (int64_t r = 0; r < nr; r++) {                                                              \
+          const T *ar = a + (i0 + r) * g->lda;                                                          \
+          double part[8] = {0};                                                                         \
+          int64_t p = 0;                                                                                \
+          for (; p + 8 <= g->k; p += 8)                                                                 \
+            for (int q = 0; q < 8; q++) part[q] += ar[p + q];                                           \
+          for (; p < g->k; p++) part[0] += ar[p];                                                       \
+          for (int q = 0; q < 8; q++) acc[r] += part[q];                                                \
+        }                                                                                               \
+      }                                                                                                 \
+      for (int64_t r = 0; r < nr; r++) out[i0 + r] = (T)acc[r];                                         \
+    }                                                                                                   \
+  }
+EPILOGUE(float)
+EPILOGUE(double)
+
 void clt__cpu_gemm_run(const clt__gemm_args *g) {
+  if (g->asum && g->dt == CLT_FLOAT32) asum_float(g);
+  else if (g->asum) asum_double(g);
   for (int64_t i = 0; i < g->batch; i++) {
     if (g->dt == CLT_FLOAT32) {
       const float *a = (const float *)g->a->ptr + g->a_off + i * g->a_stride;
@@ -361,6 +420,7 @@ void clt__cpu_gemm_run(const clt__gemm_args *g) {
       int p = madds <= ONE_THREAD_MADDS ? 0 : madds <= SERIAL_MADDS ? serial_choice : atomic_load(&chosen);
       if (p < 0) p = 0;
       providers[p].fn(g->ta, g->tb, g->m, g->n, g->k, a, g->lda, b, g->ldb, c, g->ldc);
+      if (g->bias) bias_float(g, c);
     } else {
       const double *a = (const double *)g->a->ptr + g->a_off + i * g->a_stride;
       const double *b = (const double *)g->b->ptr + g->b_off + i * g->b_stride;
@@ -371,6 +431,7 @@ void clt__cpu_gemm_run(const clt__gemm_args *g) {
 #else
       gemm_double(g->ta, g->tb, g->m, g->n, g->k, a, g->lda, b, g->ldb, c, g->ldc);
 #endif
+      if (g->bias) bias_double(g, c);
     }
   }
 }
