@@ -295,13 +295,15 @@ static clt_tensor *linear_leaf(clt_device *dev, clt_dtype dt, int which, const l
  * gradient's product (lib/blas.c, lib/cl/gemm.c: no add or reduction command on PoCL's host
  * route; kernels elsewhere, $CLT_GEMM=kernel or clblast): its values and the gradients of x, w
  * and b are matmul-and-add's, for x of 1, 2 and 3 dims, one row, strided x, w and b, float32
- * and float64. */
+ * and float64, and a product large enough to take oneDNN where it is chosen (matmul_onednn). */
 START_TEST(linear_bias_in_the_product) {
   clt_device *dev = TU_DEV;
   static const linear_case cases[] = {{1, {4}, false, false, false},    {2, {6, 4}, false, false, false},
                                       {3, {2, 3, 4}, false, false, false}, {2, {1, 4}, false, false, false},
                                       {2, {6, 4}, true, true, false},    {3, {2, 3, 4}, true, false, true},
-                                      {2, {33, 7}, false, true, true},   {3, {4, 64, 9}, false, false, false}};
+                                      {2, {33, 7}, false, true, true},   {3, {4, 64, 9}, false, false, false},
+                                      /* past 2^18 multiply-adds: the provider chosen by measurement */
+                                      {2, {1024, 64}, false, false, true}};
   for (int d = 0; d < 2; d++) {
     clt_dtype dt = d ? CLT_FLOAT64 : CLT_FLOAT32;
     double tol = d ? 1e-12 : 1e-5;
