@@ -32,8 +32,6 @@ clt_tensor *clt__reshaped_plain(clt_tensor *g, int ndim, const int64_t *shape) {
   return v;
 }
 
-#define reshaped clt__reshaped_plain
-
 static clt_tensor *mul(clt_tensor *a, clt_tensor *b) { return clt__binary(CLT_OP_mul, a, b); }
 
 /* ---- elementwise ------------------------------------------------------------------------ */
@@ -151,7 +149,7 @@ clt_tensor *clt__grad_cast(clt_tensor *out, clt_tensor *x) {
 /* Views whose gradient is the incoming one reshaped (reshape, view, flatten, squeeze,
  * unsqueeze) or passed through (contiguous, clone; expand's is summed by the engine). */
 static clt_status bw_reshape(clt__node *n, clt_tensor *g, clt_tensor **gin) {
-  gin[0] = reshaped(g, n->next[0].ndim, n->next[0].shape);
+  gin[0] = clt__reshaped_plain(g, n->next[0].ndim, n->next[0].shape);
   return gin[0] ? CLT_OK : clt_last_status();
 }
 
@@ -238,7 +236,7 @@ static clt_tensor *expand_back(clt__node *n, clt_tensor *g) {
   uint64_t mask = n->args.reduce.mask;
   int64_t keep[CLT_MAX_DIMS];
   for (int d = 0; d < e->ndim; d++) keep[d] = (mask >> d) & 1 ? 1 : e->shape[d];
-  clt_tensor *k = reshaped(g, e->ndim, keep);
+  clt_tensor *k = clt__reshaped_plain(g, e->ndim, keep);
   if (!k) return NULL;
   int64_t st[CLT_MAX_DIMS];
   clt__broadcast_strides(k, e->ndim, e->shape, st);
@@ -470,9 +468,11 @@ static clt_status bw_matmul(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   clt_tensor *ga = NULL, *gb = NULL;
   clt_status s = G ? product_grads(A, B, G, clt__wants(n, 0), clt__wants(n, 1), &ga, &gb, NULL) : clt_last_status();
   /* back to the operands' own shapes, keeping the layouts */
-  if (s == CLT_OK && ga && !(gin[0] = a->ndim == A->ndim ? clt__retain(ga) : reshaped(ga, a->ndim, a->shape)))
+  if (s == CLT_OK && ga &&
+      !(gin[0] = a->ndim == A->ndim ? clt__retain(ga) : clt__reshaped_plain(ga, a->ndim, a->shape)))
     s = clt_last_status();
-  if (s == CLT_OK && gb && !(gin[1] = b->ndim == B->ndim ? clt__retain(gb) : reshaped(gb, b->ndim, b->shape)))
+  if (s == CLT_OK && gb &&
+      !(gin[1] = b->ndim == B->ndim ? clt__retain(gb) : clt__reshaped_plain(gb, b->ndim, b->shape)))
     s = clt_last_status();
   clt__tensor_release(ga);
   clt__tensor_release(gb);
@@ -487,7 +487,7 @@ static clt_status bw_matmul(clt__node *n, clt_tensor *g, clt_tensor **gin) {
 clt_tensor *clt__linear_rows(clt_tensor *x) {
   int64_t in = x->shape[x->ndim - 1], rows = 1;
   for (int i = 0; i < x->ndim - 1; i++) rows *= x->shape[i]; /* fits: x's numel does */
-  return x->ndim == 2 ? clt__retain(x) : reshaped(x, 2, (const int64_t[]){rows, in});
+  return x->ndim == 2 ? clt__retain(x) : clt__reshaped_plain(x, 2, (const int64_t[]){rows, in});
 }
 
 /* x [..., in] as x2 [M, in], w^T as wt (w's transposed view), g as [M, out]: the products of
@@ -500,7 +500,7 @@ static clt_status bw_linear(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   clt_tensor *G = g2 && wx && ww ? clt__gemm_operand(g2) : clt__retain(g2);
   clt_tensor *gx = NULL, *gwt = NULL;
   clt_status s = G ? product_grads(x2, wt, G, wx, ww, &gx, &gwt, wb ? &gin[2] : NULL) : clt_last_status();
-  if (s == CLT_OK && gx && !(gin[0] = x->ndim == 2 ? clt__retain(gx) : reshaped(gx, x->ndim, x->shape)))
+  if (s == CLT_OK && gx && !(gin[0] = x->ndim == 2 ? clt__retain(gx) : clt__reshaped_plain(gx, x->ndim, x->shape)))
     s = clt_last_status();
   if (s == CLT_OK && gwt && !(gin[1] = transposed(gwt))) s = clt_last_status();
   clt__tensor_release(gx);
@@ -542,7 +542,7 @@ static clt_status bw_cat(clt__node *n, clt_tensor *g, clt_tensor **gin) {
       memcpy(shape, g->shape, sizeof shape);
       shape[dim] = len;
       clt_tensor *v = clt__view_of(g, g->ndim, shape, g->strides, g->offset + at * g->strides[dim]);
-      gin[i] = v && stack ? reshaped(v, e->ndim, e->shape) : clt__retain(v);
+      gin[i] = v && stack ? clt__reshaped_plain(v, e->ndim, e->shape) : clt__retain(v);
       clt__tensor_release(v);
       if (!gin[i]) return clt_last_status();
     }

@@ -270,8 +270,9 @@ static bool own_memory(clt__cl_dev *d, const clt__gemm_args *g, const clt__stora
   return true;
 }
 
-/* The product without its epilogues, where the mapped or waiting route runs it (the epilogues
- * then go to kernels: clt__cl_gemm). */
+/* The product over the buffers' own memory where the host route knows it (with the epilogues,
+ * in the callback), else over maps; clt__cl_gemm hands the mapped route no epilogue (its bias and
+ * asum are not mapped: kernels run them after). */
 static clt_status deferred_host_gemm(clt_device *dev, const clt__gemm_args *g) {
   clt__cl_dev *d = clt__cl(dev);
   clt_status s = clt__cpu_gemm_check(g);
