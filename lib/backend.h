@@ -63,7 +63,12 @@ struct clt__softmax_args_s;
 
 /* Row-major C[m,n] = op(A)[m,k] op(B)[k,n] for batch matrices at strides a_stride, b_stride,
  * c_stride (0: the same matrix for every batch). ta: A is stored as [k,m] rows of lda; else
- * [m,k]. Likewise tb. m, n, k, batch > 0. */
+ * [m,k]. Likewise tb. m, n, k, batch > 0.
+ * Two optional epilogues, which every backend's entry honours (a linear layer's bias and its
+ * gradient, lib/nn.c): bias (not NULL): C[i,j] += bias[bias_off + j bias_inc] in every row of
+ * every batch entry, the bias in dt; asum (not NULL, batch 1 only): asum[asum_off + i] = the sum
+ * over p of op(A)[i,p] (written, not added to). The host's GEMM (lib/blas.c) runs them where it
+ * runs the product, with no command of their own on OpenCL; other providers launch kernels. */
 typedef struct {
   clt_dtype dt;
   bool ta, tb;
@@ -74,6 +79,10 @@ typedef struct {
   int64_t b_off, ldb, b_stride;
   clt__storage *c;
   int64_t c_off, ldc, c_stride;
+  const clt__storage *bias;
+  int64_t bias_off, bias_inc;
+  clt__storage *asum;
+  int64_t asum_off;
 } clt__gemm_args;
 
 /* One optimizer step over n contiguous elements of a parameter (optim.c). */

@@ -288,18 +288,19 @@ static clt_status call_gemm(clt_device *dev, const void *a) { return dev->be->ge
 /* C's batch of m x n matrices: rows ldc apart, matrices c_stride apart. */
 static bool span_gemm(const void *a, int k, clt__span *o) {
   const clt__gemm_args *g = a;
+  if (k == 1) return g->asum && run(o, g->asum_off, g->m, g->dt); /* asum's m sums */
   int64_t shape[3] = {g->batch, g->m, g->n}, strides[3] = {g->c_stride, g->ldc, 1};
   const int64_t *ss[1] = {strides};
-  (void)k;
   clt__iter_build(&o->it, 3, shape, 1, ss, &g->c_off);
   o->dt = g->dt;
   o->esize = clt_dtype_size(g->dt);
   o->exact = false;
   return o->it.numel > 0;
 }
-static const clt__entry entry_gemm = {"gemm", "dispatch(gemm)", call_gemm, sizeof(clt__gemm_args), 3, 1,
-                                      {ST(clt__gemm_args, c), ST(clt__gemm_args, a), ST(clt__gemm_args, b)},
-                                      {"c"}, span_gemm, NULL};
+static const clt__entry entry_gemm = {"gemm", "dispatch(gemm)", call_gemm, sizeof(clt__gemm_args), 5, 2,
+                                      {ST(clt__gemm_args, c), ST(clt__gemm_args, asum), ST(clt__gemm_args, a),
+                                       ST(clt__gemm_args, b), ST(clt__gemm_args, bias)},
+                                      {"c", "asum", "a", "b", "bias"}, span_gemm, NULL};
 
 clt_status clt__run_gemm(clt_device *dev, const clt__gemm_args *g) {
   return no16(g->dt, "gemm") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_gemm, g);

@@ -18,7 +18,7 @@ static clt_tensor *zeros_shaped(clt_tensor *g, int ndim, const int64_t *shape) {
 }
 
 /* g (any layout) as a tensor of shape: a view of a contiguous copy. */
-static clt_tensor *reshaped(clt_tensor *g, int ndim, const int64_t *shape) {
+clt_tensor *clt__reshaped_plain(clt_tensor *g, int ndim, const int64_t *shape) {
   /* a view where g's strides allow, as PyTorch's grad.reshape (a transposed gradient kept its
    * layout through the next reshape only by a copy) */
   clt_tensor *view;
@@ -149,7 +149,7 @@ clt_tensor *clt__grad_cast(clt_tensor *out, clt_tensor *x) {
 /* Views whose gradient is the incoming one reshaped (reshape, view, flatten, squeeze,
  * unsqueeze) or passed through (contiguous, clone; expand's is summed by the engine). */
 static clt_status bw_reshape(clt__node *n, clt_tensor *g, clt_tensor **gin) {
-  gin[0] = reshaped(g, n->next[0].ndim, n->next[0].shape);
+  gin[0] = clt__reshaped_plain(g, n->next[0].ndim, n->next[0].shape);
   return gin[0] ? CLT_OK : clt_last_status();
 }
 
@@ -236,7 +236,7 @@ static clt_tensor *expand_back(clt__node *n, clt_tensor *g) {
   uint64_t mask = n->args.reduce.mask;
   int64_t keep[CLT_MAX_DIMS];
   for (int d = 0; d < e->ndim; d++) keep[d] = (mask >> d) & 1 ? 1 : e->shape[d];
-  clt_tensor *k = reshaped(g, e->ndim, keep);
+  clt_tensor *k = clt__reshaped_plain(g, e->ndim, keep);
   if (!k) return NULL;
   int64_t st[CLT_MAX_DIMS];
   clt__broadcast_strides(k, e->ndim, e->shape, st);
@@ -413,14 +413,41 @@ static bool column_major(const clt_tensor *t) {
 /* x y as the transpose of the product y^T x^T: the result column-major, so that a gradient
  * flowing back through a transpose (linear's w^T) reaches the leaf contiguous, as its own
  * storage, where x y would reach it as a transposed view the engine copies (PyTorch's
- * mm_mat2_backward picks the layout from the strides the same way). */
-static clt_tensor *product_transposed(clt_tensor *x, clt_tensor *y) {
-  clt_tensor *xt = transposed(x), *yt = xt ? transposed(y) : NULL, *p = yt ? clt__matmul(yt, xt) : NULL;
+ * mm_mat2_backward picks the layout from the strides the same way). ysum (may be NULL): the
+ * sums of y's columns, from the product's epilogue (y^T's row sums). */
+static clt_tensor *product_transposed(clt_tensor *x, clt_tensor *y, clt_tensor **ysum) {
+  clt_tensor *xt = transposed(x), *yt = xt ? transposed(y) : NULL, *p = yt ? clt__matmul_ep(yt, xt, NULL, ysum) : NULL;
   clt_tensor *r = p ? transposed(p) : NULL;
   clt__tensor_release(xt);
   clt__tensor_release(yt);
   clt__tensor_release(p);
   return r;
+}
+
+/* The gradients of the product A B (2-d-or-more operands) from G, its result's gradient as GEMM
+ * reads it: *ga = G B^T where wa, *gb = A^T G where wb, each summed to its operand's shape; and
+ * where gsum is not NULL (G 2-d), *gsum = the sums of G's columns, a linear layer's bias
+ * gradient, taken by the GEMM of A^T G where that runs as (G^T A)^T, else by a reduction. */
+static clt_status product_grads(clt_tensor *A, clt_tensor *B, clt_tensor *G, bool wa, bool wb, clt_tensor **ga,
+                                clt_tensor **gb, clt_tensor **gsum) {
+  clt_status s = CLT_OK;
+  if (wa) { /* dA = G B^T */
+    clt_tensor *bt = transposed(B), *p = !bt                                         ? NULL
+                                        : column_major(A) && B->ndim == 2 && G->ndim == 2 ? product_transposed(G, bt, NULL)
+                                                                                          : clt__matmul(G, bt);
+    if (!p || !(*ga = clt__sum_to(p, A->ndim, A->shape))) s = clt_last_status();
+    clt__tensor_release(bt);
+    clt__tensor_release(p);
+  }
+  if (s == CLT_OK && wb) { /* dB = A^T G */
+    bool tr = column_major(B) && A->ndim == 2 && G->ndim == 2;
+    clt_tensor *at = transposed(A), *p = !at ? NULL : tr ? product_transposed(at, G, gsum) : clt__matmul(at, G);
+    if (!p || !(*gb = clt__sum_to(p, B->ndim, B->shape))) s = clt_last_status();
+    clt__tensor_release(at);
+    clt__tensor_release(p);
+  }
+  if (s == CLT_OK && gsum && !*gsum && !(*gsum = clt__sum(G, 1, (const int[]){0}, false))) s = clt_last_status();
+  return s;
 }
 
 static clt_status bw_matmul(clt__node *n, clt_tensor *g, clt_tensor **gin) {
@@ -438,33 +465,58 @@ static clt_status bw_matmul(clt__node *n, clt_tensor *g, clt_tensor **gin) {
     clt__tensor_release(g1);
     clt__tensor_release(g2);
   }
-  clt_status s = G ? CLT_OK : clt_last_status();
-  if (s == CLT_OK && clt__wants(n, 0)) { /* dA = G B^T, summed to A's shape, then a's */
-    clt_tensor *bt = transposed(B), *p = !bt                                         ? NULL
-                                        : column_major(A) && B->ndim == 2 && G->ndim == 2 ? product_transposed(G, bt)
-                                                                                          : clt__matmul(G, bt);
-    clt_tensor *f = p ? clt__sum_to(p, A->ndim, A->shape) : NULL;
-    if (f) gin[0] = a->ndim == A->ndim ? clt__retain(f) : reshaped(f, a->ndim, a->shape); /* keeps f's layout */
-    if (!gin[0]) s = clt_last_status();
-    clt__tensor_release(bt);
-    clt__tensor_release(p);
-    clt__tensor_release(f);
-  }
-  if (s == CLT_OK && clt__wants(n, 1)) { /* dB = A^T G */
-    clt_tensor *at = transposed(A), *p = !at                                         ? NULL
-                                        : column_major(B) && A->ndim == 2 && G->ndim == 2 ? product_transposed(at, G)
-                                                                                          : clt__matmul(at, G);
-    clt_tensor *f = p ? clt__sum_to(p, B->ndim, B->shape) : NULL;
-    if (f) gin[1] = b->ndim == B->ndim ? clt__retain(f) : reshaped(f, b->ndim, b->shape);
-    if (!gin[1]) s = clt_last_status();
-    clt__tensor_release(at);
-    clt__tensor_release(p);
-    clt__tensor_release(f);
-  }
+  clt_tensor *ga = NULL, *gb = NULL;
+  clt_status s = G ? product_grads(A, B, G, clt__wants(n, 0), clt__wants(n, 1), &ga, &gb, NULL) : clt_last_status();
+  /* back to the operands' own shapes, keeping the layouts */
+  if (s == CLT_OK && ga &&
+      !(gin[0] = a->ndim == A->ndim ? clt__retain(ga) : clt__reshaped_plain(ga, a->ndim, a->shape)))
+    s = clt_last_status();
+  if (s == CLT_OK && gb &&
+      !(gin[1] = b->ndim == B->ndim ? clt__retain(gb) : clt__reshaped_plain(gb, b->ndim, b->shape)))
+    s = clt_last_status();
+  clt__tensor_release(ga);
+  clt__tensor_release(gb);
   clt__tensor_release(A);
   clt__tensor_release(B);
   clt__tensor_release(G);
   return s;
+}
+
+/* ---- linear ----------------------------------------------------------------------------- */
+
+clt_tensor *clt__linear_rows(clt_tensor *x) {
+  int64_t in = x->shape[x->ndim - 1], rows = 1;
+  for (int i = 0; i < x->ndim - 1; i++) rows *= x->shape[i]; /* fits: x's numel does */
+  return x->ndim == 2 ? clt__retain(x) : clt__reshaped_plain(x, 2, (const int64_t[]){rows, in});
+}
+
+/* x [..., in] as x2 [M, in], w^T as wt (w's transposed view), g as [M, out]: the products of
+ * matmul's backward over them, with b's gradient from the weight gradient's GEMM. */
+static clt_status bw_linear(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  clt_tensor *x = clt__saved(n, 0), *w = x ? clt__saved(n, 1) : NULL;
+  if (!w) return clt_last_status();
+  bool wx = clt__wants(n, 0), ww = clt__wants(n, 1), wb = n->nin > 2 && clt__wants(n, 2);
+  clt_tensor *x2 = clt__linear_rows(x), *wt = x2 ? transposed(w) : NULL, *g2 = wt ? clt__linear_rows(g) : NULL;
+  clt_tensor *G = g2 && wx && ww ? clt__gemm_operand(g2) : clt__retain(g2);
+  clt_tensor *gx = NULL, *gwt = NULL;
+  clt_status s = G ? product_grads(x2, wt, G, wx, ww, &gx, &gwt, wb ? &gin[2] : NULL) : clt_last_status();
+  if (s == CLT_OK && gx && !(gin[0] = x->ndim == 2 ? clt__retain(gx) : clt__reshaped_plain(gx, x->ndim, x->shape)))
+    s = clt_last_status();
+  if (s == CLT_OK && gwt && !(gin[1] = transposed(gwt))) s = clt_last_status();
+  clt__tensor_release(gx);
+  clt__tensor_release(gwt);
+  clt__tensor_release(x2);
+  clt__tensor_release(wt);
+  clt__tensor_release(g2);
+  clt__tensor_release(G);
+  return s;
+}
+
+clt_tensor *clt__grad_linear(clt_tensor *out, clt_tensor *x, clt_tensor *w, clt_tensor *b) {
+  clt_tensor *in[3] = {x, w, b};
+  int nin = b ? 3 : 2;
+  if (!out || !clt__grad_needed(nin, in)) return out;
+  return clt__record(&out, "linear", bw_linear, nin, in, 2, in) ? out : NULL;
 }
 
 clt_tensor *clt__grad_matmul(clt_tensor *out, clt_tensor *a, clt_tensor *b) {
@@ -490,7 +542,7 @@ static clt_status bw_cat(clt__node *n, clt_tensor *g, clt_tensor **gin) {
       memcpy(shape, g->shape, sizeof shape);
       shape[dim] = len;
       clt_tensor *v = clt__view_of(g, g->ndim, shape, g->strides, g->offset + at * g->strides[dim]);
-      gin[i] = v && stack ? reshaped(v, e->ndim, e->shape) : clt__retain(v);
+      gin[i] = v && stack ? clt__reshaped_plain(v, e->ndim, e->shape) : clt__retain(v);
       clt__tensor_release(v);
       if (!gin[i]) return clt_last_status();
     }

@@ -41,6 +41,18 @@ clt_tensor *clt__dropout(clt_tensor *x, double p, bool train);
 
 /* Internal forms of public ops the backward functions use. */
 clt_tensor *clt__matmul(clt_tensor *a, clt_tensor *b);
+/* a @ b + bias (NULL, or [n] added to every row), and where asum is not NULL *asum = the sums of
+ * a's rows ([m]; a and b at most 2-d), each run by the GEMM itself where it can (matmul.c). */
+clt_tensor *clt__matmul_ep(clt_tensor *a, clt_tensor *b, clt_tensor *bias, clt_tensor **asum);
+/* A linear layer's node: out = x w^T + b over x [..., in], w [out, in], b [out] or NULL (nn.c
+ * makes out; the backward's products give b's gradient too). */
+clt_tensor *clt__grad_linear(clt_tensor *out, clt_tensor *x, clt_tensor *w, clt_tensor *b);
+/* x [..., in] (1-d or more) as the matrix [M, in] of its rows: x itself when 2-d, else a view
+ * where x's strides allow, or a view of a contiguous copy (not recorded). */
+clt_tensor *clt__linear_rows(clt_tensor *x);
+/* t (any layout) as shape: a view where its strides allow, else of a contiguous copy (not
+ * recorded). */
+clt_tensor *clt__reshaped_plain(clt_tensor *t, int ndim, const int64_t *shape);
 /* t as GEMM reads it when it is a product's operand of batch shape its own: t itself, or a
  * contiguous copy where its layout needs one (matmul.c), for a tensor used in several products. */
 clt_tensor *clt__gemm_operand(clt_tensor *t);

@@ -4,6 +4,7 @@
 #include "dispatch.h"
 #include "ew.h"
 #include "grad.h"
+#include "reduce.h"
 
 /* How a [rows, cols] matrix with strides (s_row, s_col) goes into GEMM: row-major with ld, or
  * transposed (column-major) with ld; false when it is neither (a copy is needed). */
@@ -51,9 +52,12 @@ static clt_tensor *view2(clt_tensor *t, int ndim, const int64_t *shape, const in
   return clt__view_of(t, ndim, shape, strides, t->offset);
 }
 
-static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
+/* a @ b, plus bias (NULL, or [n]: added to every row) and, where asum is not NULL, *asum = the
+ * sums of a's rows ([m], a and b at most 2-d): a linear layer's product with its bias, and its
+ * weight gradient's product with the bias gradient (lib/nn.c), as the GEMM's epilogues. */
+static clt_tensor *matmul(clt_tensor *a, clt_tensor *b, clt_tensor *bias, clt_tensor **asum) {
   char sa[CLT__SHAPE_STR], sb[CLT__SHAPE_STR];
-  if (clt__check_same_device(a, b) != CLT_OK) return NULL;
+  if (clt__check_same_device(a, b) != CLT_OK || (bias && clt__check_same_device(a, bias) != CLT_OK)) return NULL;
   if (a->ndim == 0 || b->ndim == 0)
     return clt__err(CLT_ERR_SHAPE, "both operands need at least 1 dim (got %s and %s)",
                     clt__shape_str(sa, a->ndim, a->shape), clt__shape_str(sb, b->ndim, b->shape)), NULL;
@@ -63,14 +67,20 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
                     clt_dtype_name(a->dtype), clt_dtype_name(b->dtype)), NULL;
   if (clt__is16(dt)) { /* float32 copies through SGEMM (float32 sums), the product rounded once */
     clt_tensor *af = clt__cast(a, CLT_FLOAT32), *bf = af ? clt__cast(b, CLT_FLOAT32) : NULL;
-    clt_tensor *r = bf ? matmul(af, bf) : NULL;
+    clt_tensor *cf = bf && bias ? clt__cast(bias, CLT_FLOAT32) : NULL, *sf = NULL;
+    clt_tensor *r = bf && (cf || !bias) ? matmul(af, bf, cf, asum ? &sf : NULL) : NULL;
     clt__tensor_release(af);
     clt__tensor_release(bf);
+    clt__tensor_release(cf);
+    if (asum) {
+      *asum = r && sf ? clt__narrow(sf, dt) : (clt__tensor_release(sf), NULL);
+      if (!*asum) clt__tensor_release(r), r = NULL;
+    }
     return clt__narrow(r, dt);
   }
   /* 1-d operands gain a dim: a as a row [1,k], b as a column [k,1] */
   int64_t s2[2], st2[2];
-  clt_tensor *A = NULL, *B = NULL, *out = NULL, *res = NULL;
+  clt_tensor *A = NULL, *B = NULL, *out = NULL, *res = NULL, *bc = NULL, *sum = NULL;
   if (a->ndim == 1) {
     s2[0] = 1, s2[1] = a->shape[0], st2[1] = a->strides[0];
     if (clt__mul_ovf(a->shape[0], a->strides[0], &st2[0])) st2[0] = 1; /* any stride serves a size-1 dim */
@@ -102,6 +112,13 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
              (long long)B->shape[B->ndim - 2]);
     goto done;
   }
+  if ((bias && (bias->ndim != 1 || bias->shape[0] != n)) || (asum && (A->ndim > 2 || B->ndim > 2))) {
+    clt__err(CLT_ERR_SHAPE, "an epilogue needs a bias [%lld] (got %s) and 2-d operands for row sums", (long long)n,
+             bias ? clt__shape_str(sa, bias->ndim, bias->shape) : "none");
+    goto done;
+  }
+  if (bias && !(bc = bias->dtype == dt ? clt__retain(bias) : clt__cast(bias, dt))) goto done;
+  if (asum && !(sum = clt__empty(A->st->dev, dt, 1, &m))) goto done;
   int nb;
   int64_t bs[CLT_MAX_DIMS], oshape[CLT_MAX_DIMS];
   if (clt__broadcast_shapes(A->ndim - 2, A->shape, B->ndim - 2, B->shape, &nb, bs) != CLT_OK) goto done;
@@ -112,12 +129,20 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
   if (!out) goto done;
   int64_t batch = 1;
   for (int i = 0; i < nb; i++) batch *= bs[i]; /* fits: out's shape does */
-  if (out->numel > 0 && k == 0) { /* an empty sum: zeros, no BLAS call */
+  if (out->numel > 0 && k == 0) { /* an empty sum: zeros (and the bias), no BLAS call */
     clt__tensor_release(out);
     out = clt__full(A->st->dev, dt, nb + 2, oshape, 0.0);
+    if (out && bc) {
+      clt_tensor *o = clt__binary(CLT_OP_add, out, bc);
+      clt__tensor_release(out);
+      out = o;
+    }
+    if (!out) goto done;
   } else if (out->numel > 0) {
     clt__gemm_args g = {.dt = dt, .m = m, .n = n, .k = k, .batch = batch, .c = out->st, .c_off = out->offset,
                         .ldc = n, .c_stride = m * n};
+    if (bc) g.bias = bc->st, g.bias_off = bc->offset, g.bias_inc = bc->strides[0];
+    if (sum) g.asum = sum->st, g.asum_off = sum->offset;
     /* operands GEMM cannot read as they are become contiguous copies */
     for (int pass = 0; pass < 2; pass++) {
       clt_tensor **T = pass ? &B : &A;
@@ -154,6 +179,10 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
     }
     if (clt__run_gemm(A->st->dev, &g) != CLT_OK) goto done;
   }
+  if (sum && !(out->numel > 0 && k > 0)) { /* no GEMM ran: the row sums by a reduction */
+    clt__tensor_release(sum);
+    if (!(sum = clt__sum(A, 1, (const int[]){1}, false))) goto done;
+  }
   /* drop the dims the 1-d operands gained */
   {
     int64_t fs[CLT_MAX_DIMS], fst[CLT_MAX_DIMS];
@@ -165,14 +194,22 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b) {
     }
     res = clt__view_of(out, f, fs, fst, out->offset);
   }
+  if (asum && res) *asum = clt__retain(sum);
 done:
+  clt__tensor_release(bc);
+  clt__tensor_release(sum);
   clt__tensor_release(out);
   clt__tensor_release(A);
   clt__tensor_release(B);
   return res;
 }
 
-clt_tensor *clt__matmul(clt_tensor *a, clt_tensor *b) { return matmul(a, b); }
+clt_tensor *clt__matmul(clt_tensor *a, clt_tensor *b) { return matmul(a, b, NULL, NULL); }
+
+clt_tensor *clt__matmul_ep(clt_tensor *a, clt_tensor *b, clt_tensor *bias, clt_tensor **asum) {
+  if (asum) *asum = NULL;
+  return matmul(a, b, bias, asum);
+}
 
 clt_tensor *clt__gemm_operand(clt_tensor *t) {
   bool tr;
@@ -187,5 +224,5 @@ clt_tensor *clt__gemm_operand(clt_tensor *t) {
 clt_tensor *clt_matmul(clt_tensor *a, clt_tensor *b) {
   clt__api("clt_matmul");
   if (!a || !b) return clt__null_arg(a ? "b" : "a"), NULL;
-  return clt__ret(clt__grad_matmul(matmul(a, b), a, b));
+  return clt__ret(clt__grad_matmul(matmul(a, b, NULL, NULL), a, b));
 }

@@ -219,27 +219,29 @@ static clt_tensor *linear(clt_tensor *x, clt_tensor *w, clt_tensor *b) {
   if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
     return clt__err(CLT_ERR_SHAPE, "b %s must be [%lld]", clt__shape_str(a, b->ndim, b->shape), (long long)w->shape[0]),
            NULL;
-  const int perm[2] = {1, 0};
+  if (clt__check_same_device(x, w) != CLT_OK || (b && clt__check_same_device(x, b) != CLT_OK)) return NULL;
+  /* One node for the layer: its forward one GEMM with the bias as its epilogue, its backward the
+   * two products of matmul's, b's gradient taken by the weight gradient's GEMM (grad.c:
+   * bw_linear): on PoCL no command for either, where a recorded add and a reduction took one
+   * each (the transformer's step: 16 adds and 11 reductions). x [..., in] as one matrix [M, in]
+   * (a view where x's strides allow): one product for y and for each gradient. */
+  clt_dtype dt = clt__promote_types(x->dtype, w->dtype);
+  if (b) dt = clt__promote_types(dt, b->dtype); /* a wider bias widens the result, as x w^T + b */
   int64_t s[2] = {w->shape[1], w->shape[0]}, st[2] = {w->strides[1], w->strides[0]};
-  clt_tensor *wt = clt__grad_permute(clt__view_of(w, 2, s, st, w->offset), w, perm);
-  /* x [..., in] as one matrix [M, in] (a view where x is contiguous): one product for y and for
-   * each gradient, where a batched x @ w^T made w's gradient a product per batch entry and a
-   * sum over them (the transformer's step on PoCL: one reduction launch per linear layer) */
-  int64_t M = x->ndim > 2 ? x->numel / x->shape[x->ndim - 1] : 0;
-  clt_tensor *x2 = x->ndim > 2 ? clt__reshaped(x, 2, (const int64_t[]){M, x->shape[x->ndim - 1]}) : clt__retain(x);
-  clt_tensor *y = wt && x2 ? clt__grad_matmul(clt__matmul(x2, wt), x2, wt) : NULL;
-  clt_tensor *yb = y && b ? clt__rec_binary(CLT_OP_add, y, b) : clt__retain(y), *out = yb;
-  if (yb && x->ndim > 2) {
+  clt_tensor *wt = clt__view_of(w, 2, s, st, w->offset), *x2 = wt ? clt__linear_rows(x) : NULL;
+  clt_tensor *xc = x2 && x2->dtype != dt && clt_dtype_is_float(dt) ? clt__cast(x2, dt) : clt__retain(x2);
+  clt_tensor *y = xc ? clt__matmul_ep(xc, wt, b, NULL) : NULL, *out = y;
+  if (y && x->ndim != 2) {
     int64_t shape[CLT_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = w->shape[0];
-    out = clt__reshaped(yb, x->ndim, shape);
-    clt__tensor_release(yb);
+    out = clt__reshaped_plain(y, x->ndim, shape);
+    clt__tensor_release(y);
   }
   clt__tensor_release(wt);
   clt__tensor_release(x2);
-  clt__tensor_release(y);
-  return out;
+  clt__tensor_release(xc);
+  return clt__grad_linear(out, x, w, b);
 }
 
 clt_tensor *clt_linear(clt_tensor *x, clt_tensor *w, clt_tensor *b) {

@@ -4,7 +4,11 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "ew.h"
 #include "tu.h"
+#ifdef CLT_HAVE_OPENCL
+#include "clt/clt_cl.h"
+#endif
 
 static char fixture_dir[512];
 
@@ -259,6 +263,109 @@ START_TEST(linear_weight_gradient_not_copied) {
     assert_close(gw, want, dt == CLT_FLOAT32 ? 1e-5 : 1e-12, "w's gradient");
     clt_scope_end();
   }
+}
+END_TEST
+
+/* The test's leaves of one linear case: x (its shape, or built transposed: a strided view), w
+ * [5, in] (or a transposed view), b [5] (or every second element of a [10]). */
+typedef struct {
+  int nd;
+  int64_t shape[3];
+  bool tx, tw, sb;
+} linear_case;
+
+static clt_tensor *linear_leaf(clt_device *dev, clt_dtype dt, int which, const linear_case *c) {
+  int64_t s[3];
+  int nd = which == 0 ? c->nd : which == 1 ? 2 : 1;
+  bool t = which == 0 ? c->tx && c->nd > 1 : which == 1 && c->tw;
+  if (which == 0) memcpy(s, c->shape, sizeof s);
+  else if (which == 1) s[0] = 5, s[1] = c->shape[c->nd - 1];
+  else s[0] = c->sb ? 10 : 5;
+  if (t) { /* built with its last two dims swapped, then viewed back */
+    int64_t k = s[nd - 1];
+    s[nd - 1] = s[nd - 2], s[nd - 2] = k;
+  }
+  clt_tensor *v = vals(dev, dt, nd, s, -1, 1, which + 1);
+  if (t) v = clt_transpose(v, nd - 2, nd - 1);
+  if (which == 2 && c->sb) v = clt_slice(v, 0, 1, 10, 2);
+  return v;
+}
+
+/* linear runs its bias in the product's epilogue and takes the bias gradient from the weight
+ * gradient's product (lib/blas.c, lib/cl/gemm.c: no add or reduction command on PoCL's host
+ * route; kernels elsewhere, $CLT_GEMM=kernel or clblast): its values and the gradients of x, w
+ * and b are matmul-and-add's, for x of 1, 2 and 3 dims, one row, strided x, w and b, float32
+ * and float64 (and the 16-bit types, through float32), and a product large enough to take oneDNN
+ * where it is chosen (nn_onednn). */
+START_TEST(linear_bias_in_the_product) {
+  clt_device *dev = TU_DEV;
+  static const linear_case cases[] = {{1, {4}, false, false, false},    {2, {6, 4}, false, false, false},
+                                      {3, {2, 3, 4}, false, false, false}, {2, {1, 4}, false, false, false},
+                                      {2, {6, 4}, true, true, false},    {3, {2, 3, 4}, true, false, true},
+                                      {2, {33, 7}, false, true, true},   {3, {4, 64, 9}, false, false, false},
+                                      /* past 2^18 multiply-adds: the provider chosen by measurement */
+                                      {2, {1024, 64}, false, false, true}};
+  for (int d = 0; d < 4; d++) {
+    /* 16-bit: float32 copies through one product, y rounded once where matmul-and-add rounds
+     * twice: a few of the type's ulps apart */
+    static const clt_dtype dts[4] = {CLT_FLOAT32, CLT_FLOAT64, CLT_BFLOAT16, CLT_FLOAT16};
+    static const double tols[4] = {1e-5, 1e-12, 3e-2, 4e-3};
+    clt_dtype dt = dts[d];
+    double tol = tols[d];
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+      if (d >= 2 && cases[c].shape[0] == 1024) continue; /* kept quick */
+      clt_scope_begin();
+      clt_tensor *y[2], *g[2][3];
+      for (int k = 0; k < 2; k++) {
+        clt_tensor *leaf[3];
+        for (int i = 0; i < 3; i++) {
+          leaf[i] = linear_leaf(dev, dt, i, &cases[c]);
+          ck_assert_int_eq(clt_set_requires_grad(leaf[i], true), CLT_OK);
+        }
+        y[k] = k ? clt_add(clt_matmul(leaf[0], clt_transpose(leaf[1], 0, 1)), leaf[2]) : clt_linear(leaf[0], leaf[1], leaf[2]);
+        ck_assert_msg(y[k] != NULL, "%s", clt_last_error());
+        /* a gradient that differs from row to row and column to column (not from y: the 16-bit
+         * types' y differs by an ulp between the two) */
+        clt_tensor *gy = vals(dev, dt, clt_ndim(y[k]), clt_shape(y[k]), -1, 1, 9);
+        clt_tensor *l = clt_sum(clt_mul(y[k], gy), CLT_ALL_DIMS, false);
+        ck_assert_int_eq(clt_backward(l, NULL), CLT_OK);
+        for (int i = 0; i < 3; i++) g[k][i] = clt_grad(leaf[i]);
+      }
+      char what[160];
+      snprintf(what, sizeof what, "%s case %zu on %s: linear", clt_dtype_name(dt), c, clt_device_spec(dev));
+      assert_close(y[0], y[1], tol, what);
+      static const char *const name[3] = {"x", "w", "b"};
+      for (int i = 0; i < 3; i++) {
+        snprintf(what, sizeof what, "%s case %zu on %s: %s's gradient", clt_dtype_name(dt), c, clt_device_spec(dev),
+                 name[i]);
+        assert_close(g[0][i], g[1][i], tol, what);
+      }
+      clt_scope_end();
+    }
+  }
+  /* the layer's forward and its backward from a given gradient launch no kernel of their own
+   * where the host's GEMM runs on the buffers' own memory (PoCL, auto provider): before, an add
+   * and a sum reduction per layer */
+#ifdef CLT_HAVE_OPENCL
+  clt_cl_details det;
+  const char *provider = getenv("CLT_GEMM"), *wait = getenv("CLT_GEMM_WAIT");
+  if (dev != tu_dev[0] && clt_cl_device_get_details(dev, &det) == CLT_OK && strstr(det.platform, "Portable") &&
+      !(provider && *provider) && !(wait && *wait)) {
+    clt_scope_begin();
+    clt_tensor *x = vals(dev, CLT_FLOAT32, CLT_SHAPE(16, 8), -1, 1, 1), *w = vals(dev, CLT_FLOAT32, CLT_SHAPE(5, 8), -1, 1, 2);
+    clt_tensor *b = vals(dev, CLT_FLOAT32, CLT_SHAPE(5), -1, 1, 3), *gy = vals(dev, CLT_FLOAT32, CLT_SHAPE(16, 5), -1, 1, 4);
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(clt_set_requires_grad(i == 0 ? x : i == 1 ? w : b, true), CLT_OK);
+    ck_assert_int_eq(clt_eval(gy), CLT_OK);
+    unsigned long before = atomic_load(&clt__kernel_launches);
+    clt_tensor *y = clt_linear(x, w, b);
+    ck_assert_int_eq(clt_backward(y, gy), CLT_OK);
+    ck_assert_msg(atomic_load(&clt__kernel_launches) == before, "linear and its backward launched %lu kernels",
+                  atomic_load(&clt__kernel_launches) - before);
+    clt_tensor *want = clt_sum(gy, 1, (const int[]){0}, false);
+    assert_close(clt_grad(b), want, 1e-6, "b's gradient, from the GEMM");
+    clt_scope_end();
+  }
+#endif
 }
 END_TEST
 
@@ -812,6 +919,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, loss_errors);
   TU_DEVICES(tc, linear_and_dropout);
   TU_DEVICES(tc, linear_weight_gradient_not_copied);
+  TU_DEVICES(tc, linear_bias_in_the_product);
   TU_DEVICES(tc, initialisers);
   TU_DEVICES(tc, optimizers_follow_pytorch);
   TU_DEVICES(tc, adam_float_coefficients);

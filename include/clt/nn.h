@@ -38,7 +38,9 @@ CLT_API clt_tensor *clt_binary_cross_entropy_with_logits(clt_tensor *logits, clt
 /* ---- layers ----------------------------------------------------------------------------- */
 
 /* x w^T + b (torch.nn.functional.linear): x [..., in], w [out, in], b [out] or NULL. w goes to
- * the GEMM as a transpose flag, without a copy. */
+ * the GEMM as a transpose flag, without a copy; b is added by the GEMM itself, and its gradient
+ * summed by the weight gradient's GEMM, where the host's BLAS runs the product (the host
+ * device, PoCL): no command of their own. Recorded as one autograd node ("linear"). */
 CLT_API clt_tensor *clt_linear(clt_tensor *x, clt_tensor *w, clt_tensor *b);
 /* Zeroes each element with probability p and scales the rest by 1 / (1 - p), when train is true
  * (else returns x itself, a new reference). The mask comes from this thread's Philox generator

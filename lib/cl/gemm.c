@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "../blas.h"
+#include "../ew.h"
+#include "../reduce.h"
 #include "cl_internal.h"
 
 enum { GEMM_HOST, GEMM_CLBLAST, GEMM_KERNEL };
@@ -125,6 +127,8 @@ static clt_status start_deferred(deferred_gemm *x, const clt__gemm_args *g, cl_e
  * application holds the queue (clt_cl_device_wrap with a queue, clt_cl_device_get): clt cannot
  * see the commands it queues, and a product joining a chain would run before them. */
 enum { CHAIN_MAX = 16 };
+/* The storages a product touches: A, B, C, then the epilogues' bias and asum (NULL where off). */
+enum { GEMM_ST = 5 };
 typedef struct clt__gemm_chain {
   clt__cl_dev *d;
   cl_event done;   /* the user event the barrier waits on */
@@ -133,7 +137,7 @@ typedef struct clt__gemm_chain {
   bool closed;     /* the callback ran them all: no product joins */
   struct {
     clt__gemm_args g;
-    clt__storage view[3];
+    clt__storage view[GEMM_ST];
   } item[CHAIN_MAX];
 } gemm_chain;
 
@@ -160,15 +164,18 @@ static void CL_CALLBACK run_chain(cl_event ready, cl_int status, void *p) {
   if (last) clt__free_mem(c);
 }
 
-/* g over the buffers' own memory own, in view (three storages). */
+/* g over the buffers' own memory own, in view (GEMM_ST storages, NULL ones left out). */
 static void own_args(clt__gemm_args *out, clt__storage *view, const clt__gemm_args *g, const clt__storage *const *st,
                      void *const *own) {
-  for (int k = 0; k < 3; k++)
-    view[k] = (clt__storage){.dev = st[k]->dev, .nbytes = st[k]->nbytes, .ptr = own[k], .capacity = st[k]->capacity};
+  for (int k = 0; k < GEMM_ST; k++)
+    if (st[k])
+      view[k] = (clt__storage){.dev = st[k]->dev, .nbytes = st[k]->nbytes, .ptr = own[k], .capacity = st[k]->capacity};
   *out = *g;
   out->a = &view[0];
   out->b = &view[1];
   out->c = &view[2];
+  out->bias = g->bias ? &view[3] : NULL;
+  out->asum = g->asum ? &view[4] : NULL;
 }
 
 /* The product without a command, where nothing was queued since the last product's barrier:
@@ -189,7 +196,7 @@ static bool chain_follow(clt__cl_dev *d, const clt__gemm_args *g, const clt__sto
   clt__mutex_unlock(&chain_lock);
   if (follows && !c) { /* the chain has run: every command before its barrier is complete */
     clt__gemm_args h;
-    clt__storage view[3];
+    clt__storage view[GEMM_ST];
     own_args(&h, view, g, st, own);
     clt__cpu_gemm_run(&h);
   }
@@ -254,13 +261,25 @@ static clt_status deferred_own_gemm(clt__cl_dev *d, const clt__gemm_args *g, con
   return s;
 }
 
+/* Whether every storage g touches has its own memory known to the host route (own[] gets it):
+ * the product, with its epilogues, then runs on the buffers themselves. */
+static bool own_memory(clt__cl_dev *d, const clt__gemm_args *g, const clt__storage **st, void **own) {
+  st[0] = g->a, st[1] = g->b, st[2] = g->c, st[3] = g->bias, st[4] = g->asum;
+  for (int k = 0; k < GEMM_ST; k++)
+    if (st[k] && !(own[k] = clt__cl_hostptr_of(d, st[k]))) return false;
+  return true;
+}
+
+/* The product over the buffers' own memory where the host route knows it (with the epilogues,
+ * in the callback), else over maps; clt__cl_gemm hands the mapped route no epilogue (its bias and
+ * asum are not mapped: kernels run them after). */
 static clt_status deferred_host_gemm(clt_device *dev, const clt__gemm_args *g) {
   clt__cl_dev *d = clt__cl(dev);
   clt_status s = clt__cpu_gemm_check(g);
   if (s != CLT_OK) return s;
-  const clt__storage *st[3] = {g->a, g->b, g->c};
-  void *own[3] = {clt__cl_hostptr_of(d, g->a), clt__cl_hostptr_of(d, g->b), clt__cl_hostptr_of(d, g->c)};
-  if (own[0] && own[1] && own[2]) return deferred_own_gemm(d, g, st, own);
+  const clt__storage *st[GEMM_ST];
+  void *own[GEMM_ST] = {NULL};
+  if (own_memory(d, g, st, own)) return deferred_own_gemm(d, g, st, own);
   deferred_gemm *x = clt__calloc(1, sizeof *x);
   if (!x) return clt__err(CLT_ERR_OOM, "cannot allocate a deferred GEMM");
   void *ptr[3] = {NULL, NULL, NULL};
@@ -447,17 +466,38 @@ static bool clblast_cannot_run(int code) {
   }
 }
 
-clt_status clt__cl_gemm(clt_device *dev, const clt__gemm_args *g) {
-  int provider = GEMM_KERNEL;
-  bool automatic;
-  clt_status s = pick_provider(dev, &provider, &automatic);
-  if (s != CLT_OK) return s;
+/* The epilogues (clt__gemm_args) as kernels after a product that did not run them: bias added
+ * to C in place by the elementwise add, asum by the sum reduction over op(A)'s rows. */
+static clt_status epilogue_kernels(clt_device *dev, const clt__gemm_args *g) {
+  clt_status s = CLT_OK;
+  if (g->bias) {
+    clt__ew_prog p;
+    clt__ew_prog_single(&p, CLT_OP_add, 2, g->dt, NULL, 0);
+    int64_t shape[3] = {g->batch, g->m, g->n}, cs[3] = {g->c_stride, g->ldc, 1}, bs[3] = {0, 0, g->bias_inc};
+    const int64_t *strides[3] = {cs, cs, bs}, offs[3] = {g->c_off, g->c_off, g->bias_off};
+    clt__iter it;
+    clt__iter_build(&it, 3, shape, 3, strides, offs);
+    clt__storage *st[CLT__MAX_OPS] = {g->c, g->c, (clt__storage *)g->bias};
+    s = clt__cl_ew(dev, &p, &it, st);
+  }
+  if (s == CLT_OK && g->asum) {
+    clt__reduce_args r = {.op = CLT__R_SUM, .post = CLT__POST_NONE, .scale = 1.0, .in = g->a, .dt = g->dt,
+                          .L = {.A = g->m, .R = g->k, .B = 1, .sA = g->ta ? 1 : g->lda, .sR = g->ta ? g->lda : 1,
+                                .sB = 1, .off = g->a_off},
+                          .out = g->asum, .out_off = g->asum_off, .odt = g->dt};
+    s = clt__cl_reduce(dev, &r);
+  }
+  return s;
+}
+
+static clt_status provider_gemm(clt_device *dev, int provider, bool automatic, const clt__gemm_args *g) {
+  (void)automatic; /* read where the build has CLBlast */
   switch (provider) {
     case GEMM_HOST: return host_gemm(dev, g);
 #ifdef CLT_HAVE_CLBLAST
     case GEMM_CLBLAST: {
       int code = 0;
-      s = clblast_gemm(dev, g, &code);
+      clt_status s = clblast_gemm(dev, g, &code);
       if (s == CLT_OK || !automatic || !clblast_cannot_run(code)) return s;
       clt__cl(dev)->clblast_unusable = true;
       clt_clear_error();
@@ -466,4 +506,23 @@ clt_status clt__cl_gemm(clt_device *dev, const clt__gemm_args *g) {
 #endif
     default: return kernel_gemm(dev, g);
   }
+}
+
+clt_status clt__cl_gemm(clt_device *dev, const clt__gemm_args *g) {
+  int provider = GEMM_KERNEL;
+  bool automatic;
+  clt_status s = pick_provider(dev, &provider, &automatic);
+  if (s != CLT_OK) return s;
+  if (!g->bias && !g->asum) return provider_gemm(dev, provider, automatic, g);
+  /* the host's GEMM on the buffers' own memory runs the epilogues in its callback: no command */
+  const char *wait = clt__getenv("CLT_GEMM_WAIT");
+  const clt__storage *st[GEMM_ST];
+  void *own[GEMM_ST] = {NULL};
+  if (provider == GEMM_HOST && !(wait && strcmp(wait, "1") == 0) && own_memory(clt__cl(dev), g, st, own))
+    return host_gemm(dev, g);
+  clt__gemm_args plain = *g;
+  plain.bias = NULL;
+  plain.asum = NULL;
+  s = provider_gemm(dev, provider, automatic, &plain);
+  return s == CLT_OK ? epilogue_kernels(dev, g) : s;
 }
