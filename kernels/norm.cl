@@ -49,6 +49,7 @@ void norm_wg_sum(__local ACC *ls, __local ACC *lc, ACC *s, ACC *c) {
 #define NORM_W 4
 #define NORM_B 8
 #define NORM_RUNNING 16
+#define NORM_ACC 32 /* norm_bwd_dx: dx += the gradient (lib/backend.h: dx_acc) */
 
 #define NORM_AT(p, s, q) (((p) * S + (s)) * Q + (q))
 /* the channel of (p, s, q) from cb = (s % smod) Q: no division in layer and RMS norm (cdiv 1) */
@@ -169,7 +170,8 @@ NORM_FWD(norm_fwd_row, NORM_IDS_ROW, NORM_SUM_ROW)
     NORM_EACH(p, q) {                                                                                            \
       long i = NORM_AT(p, s, q);                                                                                 \
       ACC gw = (flags & NORM_W) ? (ACC)g[go + i] * w[wo + NORM_CH(cb, q)] : (ACC)g[go + i];                      \
-      dx[i] = rstd * (gw - a - NORM_DEV(x[xo + i], hi, lo) * rstd * bm);                                         \
+      T v = (T)(rstd * (gw - a - NORM_DEV(x[xo + i], hi, lo) * rstd * bm));                                      \
+      dx[i] = (flags & NORM_ACC) ? dx[i] + v : v;                                                                \
     }                                                                                                            \
   }
 NORM_BWD_DX(norm_bwd_dx, NORM_IDS_GROUP, NORM_SUM_GROUP)

@@ -105,6 +105,11 @@ clt_tensor *clt__saved(clt__node *n, int i);
 /* Whether input i of n wants a gradient. */
 static inline bool clt__wants(const clt__node *n, int i) { return n->next[i].fn || n->next[i].leaf; }
 
+/* Whether t, a gradient pending at a node (e->fn->pending), is held by the engine alone as a
+ * contiguous tensor over storage of its own, shaped and typed as edge e: then a backward may add
+ * its input's gradient into it in place and leave gin NULL (lib/grad.c: bw_slice; lib/norm.c). */
+bool clt__grad_engine_owned(const clt_tensor *t, const clt__edge *e);
+
 /* g summed over broadcast dims down to shape (ndim dims). A new reference. */
 clt_tensor *clt__sum_to(clt_tensor *g, int ndim, const int64_t *shape);
 

@@ -147,6 +147,8 @@ typedef struct clt__norm_args_s {
   const clt__storage *g; /* backward: the incoming gradient, [P, S, Q] contiguous from go */
   int64_t go;
   clt__storage *dx, *dw, *db; /* backward: [P, S, Q] and NC values from 0; NULL: not wanted */
+  bool dx_acc;                 /* backward: dx holds a gradient already, which dx's is added into
+                                  (rounded to dt first, as a separate add would: the same bits) */
 } clt__norm_args;
 
 /* Sliding windows over images (lib/conv.c: im2col, col2im, max_pool2d), each one kernel with

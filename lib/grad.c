@@ -163,9 +163,7 @@ static clt_status bw_permute(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   return gin[0] ? CLT_OK : clt_last_status();
 }
 
-/* Whether t, a gradient pending at a node, is held by the engine alone as a contiguous tensor
- * over storage of its own, shaped as edge e: then it may be added into in place. */
-static bool engine_owned(const clt_tensor *t, const clt__edge *e) {
+bool clt__grad_engine_owned(const clt_tensor *t, const clt__edge *e) {
   if (!t || atomic_load(&t->refs) != 1 || atomic_load(&t->st->refs) != 1 || t->st->wrapped || t->offset != 0 ||
       !clt__is_contig(t) || t->grad_fn || t->requires_grad || t->dtype != e->dtype || t->ndim != e->ndim)
     return false;
@@ -181,7 +179,7 @@ static bool engine_owned(const clt_tensor *t, const clt__edge *e) {
 static clt_status bw_slice(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   const clt__edge *e = &n->next[0];
   clt_tensor *acc = e->fn ? e->fn->pending : NULL;
-  bool into = engine_owned(acc, e) && acc->dtype == g->dtype;
+  bool into = clt__grad_engine_owned(acc, e) && acc->dtype == g->dtype;
   clt_tensor *z = into ? acc : zeros_shaped(g, e->ndim, e->shape);
   if (!z) return clt_last_status();
   int dim = n->args.slice.dim;

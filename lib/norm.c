@@ -76,7 +76,12 @@ static clt_status bw_norm(clt__node *n, clt_tensor *g, clt_tensor **gin) {
   bool empty = x->numel == 0; /* the parameters' gradients are zeros, nothing runs */
   clt_tensor *gc = clt__contiguous(g), *out[3] = {NULL, NULL, NULL};
   clt_status s = gc ? CLT_OK : clt_last_status();
-  if (s == CLT_OK && clt__wants(n, 0) && !(out[0] = like_input(n, 0, dev, false))) s = clt_last_status();
+  /* x's gradient added into the one pending for it, where only the engine holds that (a
+   * residual stream's: the transformer's pre-norm blocks, an add each saved), else its own */
+  clt_tensor *acc = n->next[0].fn ? n->next[0].fn->pending : NULL;
+  bool into = !empty && gc && clt__grad_engine_owned(acc, &n->next[0]) && acc->dtype == x->dtype && acc->st != gc->st &&
+              acc->st != x->st;
+  if (s == CLT_OK && clt__wants(n, 0) && !into && !(out[0] = like_input(n, 0, dev, false))) s = clt_last_status();
   if (s == CLT_OK && iw > 0 && clt__wants(n, iw) && !(out[1] = like_input(n, iw, dev, empty))) s = clt_last_status();
   if (s == CLT_OK && ib > 0 && clt__wants(n, ib) && !(out[2] = like_input(n, ib, dev, empty))) s = clt_last_status();
   if (s == CLT_OK && !empty) {
@@ -84,8 +89,8 @@ static clt_status bw_norm(clt__node *n, clt_tensor *g, clt_tensor **gin) {
                         .smod = n->args.norm.smod, .cdiv = n->args.norm.cdiv, .rms = n->args.norm.rms,
                         .fixed = n->args.norm.fixed, .x = x->st, .xo = x->offset, .w = w ? w->st : NULL,
                         .wo = w ? w->offset : 0, .stats = stats->st, .g = gc->st, .go = gc->offset,
-                        .dx = out[0] ? out[0]->st : NULL, .dw = out[1] ? out[1]->st : NULL,
-                        .db = out[2] ? out[2]->st : NULL};
+                        .dx = into ? acc->st : out[0] ? out[0]->st : NULL, .dx_acc = into,
+                        .dw = out[1] ? out[1]->st : NULL, .db = out[2] ? out[2]->st : NULL};
     s = clt__run_norm_bwd(dev, &a);
   }
   clt__tensor_release(gc);

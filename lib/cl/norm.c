@@ -6,7 +6,7 @@
 #include "cl_internal.h"
 
 /* kernels/norm.cl's flags */
-enum { NORM_RMS = 1, NORM_FIXED = 2, NORM_W = 4, NORM_B = 8, NORM_RUNNING = 16 };
+enum { NORM_RMS = 1, NORM_FIXED = 2, NORM_W = 4, NORM_B = 8, NORM_RUNNING = 16, NORM_ACC = 32 };
 
 static void arg_t(clt__cl_args *a, clt_dtype dt, double v) {
   uint8_t b[8];
@@ -117,7 +117,7 @@ clt_status clt__cl_norm_bwd(clt_device *dev, const clt__norm_args *x) {
     CLT__ARG(&a, wm);
     CLT__ARG(&a, wo);
     CLT__ARG(&a, dm);
-    shape_args(&a, x, base_flags(x) | (x->w ? NORM_W : 0));
+    shape_args(&a, x, base_flags(x) | (x->w ? NORM_W : 0) | (x->dx_acc ? NORM_ACC : 0));
     if ((s = launch_stats(d, &a, k, x)) != CLT_OK) return s;
   }
   if (!x->dw && !x->db) return CLT_OK;

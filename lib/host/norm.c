@@ -108,7 +108,13 @@ clt_status clt__host_norm_bwd(clt_device *dev, const clt__norm_args *a) {
         int64_t c = channel(a, s, q), i = at(a, p, s, q);
         double g = ld(a->g, dt, a->go + i), xh = dev_of(a, i, hi, lo) * rstd;
         double gw = a->w ? g * ld(a->w, dt, a->wo + c) : g;
-        st(a->dx, dt, i, rstd * (gw - A - xh * B));
+        double v = rstd * (gw - A - xh * B);
+        if (a->dx_acc) { /* rounded to dt, then added, as a separate add would */
+          double old = ld(a->dx, dt, i);
+          st(a->dx, dt, i, v);
+          v = old + ld(a->dx, dt, i);
+        }
+        st(a->dx, dt, i, v);
       }
   }
   for (int64_t c = 0; c < nc; c++) {
