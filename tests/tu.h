@@ -81,6 +81,9 @@ void tu_skip_(const char *fmt, ...)
 
 /* Host copies of a tensor's elements as doubles (caller frees). */
 double *tu_values(const clt_tensor *t);
+/* clt_backward(l, NULL) on l's device, counting the copies its backend's copy entry makes
+ * (strided copies and contiguous ones): *copies gets the count. */
+clt_status tu_backward_counting_copies(clt_tensor *l, int *copies);
 /* Asserts t has the given shape and values (as doubles, exact). */
 void tu_assert_values(const clt_tensor *t, int ndim, const int64_t *shape, const double *want);
 
