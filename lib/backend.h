@@ -144,8 +144,8 @@ typedef struct clt__norm_args_s {
  * batch [B0, B1] (either may be 1): q [B0, B1, L, E], k [B0, B1, S, E], v [B0, B1, S, Ev], each
  * with its own strides (xs[0..3]: b0, b1, row, column; any, as heads split from one projection
  * have) from its offset. Row i attends to keys 0 .. S-1, or 0 .. min(i, S-1) when causal (no row
- * is empty: L, S >= 1). L, S, E, Ev <= CLT__ATTN_MAX (the kernels' private arrays;
- * lib/attention.c: fusable).
+ * is empty: L, S >= 1). L, S, E, Ev <= CLT__ATTN_MAX (the kernels' private arrays, sized by
+ * kernels/attn.cl's ATTN_MAX, the same number; lib/attention.c: fusable).
  *   forward: out[b, i] = sum_j softmax_j(q_i . k_j scale) v_j, written at out's strides (os), and
  *     lse [B0 B1 L, 2] from 0, each row's (m, l): its largest score and the sum of
  *     exp(score - m), all the backward needs to rebuild the probabilities exp(score - m) / l:
