@@ -680,6 +680,36 @@ START_TEST(sdpa_fused_gradcheck) {
 }
 END_TEST
 
+/* The fused result of heads [B, H, L, Ev] lies as [B, L, H, Ev]: transpose(1, 2) and the reshape
+ * to [B, L, H Ev] that multi-head attention does next are views of it, not a copy, and hold
+ * the composite path's values. */
+START_TEST(sdpa_fused_heads_merge_without_copy) {
+  clt_device *dev = TU_DEV;
+  const fcase c = {2, 2, 3, 4, 5, 2, 6, true, 1};
+  double *r[2];
+  for (int fused = 0; fused < 2; fused++) {
+    clt_scope_begin();
+    clt_tensor *b[3] = {fbase(dev, CLT_FLOAT64, &c, c.L, c.E, 8), fbase(dev, CLT_FLOAT64, &c, c.S, c.E, 9),
+                        fbase(dev, CLT_FLOAT64, &c, c.S, c.Ev, 10)};
+    if (!fused) setenv("CLT_SDPA_COMPOSITE", "1", 1);
+    fuser u = {&c};
+    clt_tensor *y = fused_fn(b, &u);
+    unsetenv("CLT_SDPA_COMPOSITE");
+    clt_tensor *m = clt_reshape(clt_transpose(y, 1, 2), 3, (const int64_t[]){c.B0, c.L, c.B1 * c.Ev});
+    ck_assert_msg(m != NULL, "%s", clt_last_error());
+    if (fused) ck_assert_msg(m->st == y->st, "on %s: the merged heads are a copy", clt_device_spec(dev));
+    r[fused] = tu_values(m);
+    clt_scope_end();
+  }
+  clt_scope_begin();
+  int64_t n = c.B0 * c.L * c.B1 * c.Ev;
+  tu_check_close(clt_from_host(dev, CLT_FLOAT64, 1, &n, r[1]), 1, &n, r[0], 1e-12, "merged heads", "fused sdpa", dev);
+  clt_scope_end();
+  free(r[0]);
+  free(r[1]);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("attn");
   TCase *tc = tu_tcase("attn");
@@ -691,6 +721,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, sdpa_split_heads_copied_once);
   TU_DEVICES(tc, sdpa_fused_matches_composite);
   TU_DEVICES(tc, sdpa_fused_gradcheck);
+  TU_DEVICES(tc, sdpa_fused_heads_merge_without_copy);
   TU_DEVICES(tc, sdpa_matches_pytorch);
   TU_DEVICES(tc, sdpa_dropout);
   TU_DEVICES(tc, attn_errors_name_the_argument);
