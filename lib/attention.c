@@ -1,10 +1,15 @@
 /* Embedding and scaled dot-product attention (include/clt/nn.h), composed from gather /
  * scatter_add, matmul, softmax, where and dropout: every device runs them through the checked
- * dispatch of those ops, and attention's gradient is those ops' gradients. */
+ * dispatch of those ops, and attention's gradient is those ops' gradients. Short attention
+ * without a mask or dropout instead runs one fused backend entry each way (attn_fwd, attn_bwd:
+ * lib/backend.h), as PyTorch has fused kernels beside its math path: the digits transformer's
+ * composite attention was about 21 device commands per block and step on PoCL (each ~12 us),
+ * the fused one 2 and the slices' gradients. */
 #include <math.h>
 #include <string.h>
 
 #include "autograd_impl.h"
+#include "dispatch.h"
 #include "ew.h"
 #include "grad.h"
 #include "reduce.h"
@@ -224,6 +229,124 @@ static clt_tensor *gemm_ready(clt_tensor *t) {
 static clt_tensor *attend(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor *mask, double p, bool causal, double scale,
                           int64_t L, int64_t S);
 
+/* ---- the fused path --------------------------------------------------------------------- */
+
+/* $CLT_SDPA_COMPOSITE (not "0"): always the composite path, so that tests compare the two. */
+static bool composite_forced(void) {
+  const char *v = clt__getenv("CLT_SDPA_COMPOSITE");
+  return v && *v && strcmp(v, "0") != 0;
+}
+
+/* Whether the fused entries take q, k, v (checked): no mask, no dropout, one batch shape of at
+ * most 2 dims (no broadcast: a broadcast k's gradient would sum over batches), and L, S, E, Ev
+ * from 1 to CLT__ATTN_MAX (16). Measured on PoCL, fwd+bwd of [64, 4, T, E] heads (fused against
+ * composite): T=8 E=8 235-330 us against 355; T=16 E=8 and T=8 E=16 about even; T=32 E=8 1900
+ * against 1380, T=8 E=32 590-700 against 510: past 16 the composite path's GEMMs win. */
+static bool fusable(clt_tensor *const *qkv, const clt_tensor *mask, double p) {
+  if (mask || p > 0 || composite_forced() || qkv[0]->ndim > 4) return false;
+  for (int i = 0; i < 3; i++) {
+    const clt_tensor *t = qkv[i];
+    if (t->ndim != qkv[0]->ndim) return false;
+    for (int d = 0; d < t->ndim - 2; d++)
+      if (t->shape[d] != qkv[0]->shape[d]) return false;
+    for (int d = t->ndim - 2; d < t->ndim; d++)
+      if (t->shape[d] < 1 || t->shape[d] > CLT__ATTN_MAX) return false;
+  }
+  return qkv[0]->numel > 0;
+}
+
+/* t's batch dims as [B0, B1] (1 where it has fewer) and its four strides. */
+static void layout(const clt_tensor *t, int64_t *B0, int64_t *B1, int64_t *s) {
+  int nb = t->ndim - 2;
+  *B0 = nb == 2 ? t->shape[0] : 1;
+  *B1 = nb >= 1 ? t->shape[nb - 1] : 1;
+  s[0] = nb == 2 ? t->strides[0] : 0;
+  s[1] = nb >= 1 ? t->strides[nb - 1] : 0;
+  s[2] = t->strides[nb];
+  s[3] = t->strides[nb + 1];
+}
+
+/* The entries' record for q, k, v (and out, lse). */
+static clt__attn_args attn_args(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor *out, clt_tensor *lse,
+                                bool causal, double scale) {
+  clt__attn_args a = {.dt = q->dtype, .causal = causal, .scale = scale, .L = q->shape[q->ndim - 2],
+                      .S = k->shape[k->ndim - 2], .E = q->shape[q->ndim - 1], .Ev = v->shape[v->ndim - 1],
+                      .q = q->st, .k = k->st, .v = v->st, .qo = q->offset, .ko = k->offset, .vo = v->offset,
+                      .out = out->st, .oo = out->offset, .lse = lse->st};
+  layout(q, &a.B0, &a.B1, a.qs);
+  layout(k, &a.B0, &a.B1, a.ks);
+  layout(v, &a.B0, &a.B1, a.vs);
+  layout(out, &a.B0, &a.B1, a.os);
+  return a;
+}
+
+static clt_status bw_attn(clt__node *n, clt_tensor *g, clt_tensor **gin) {
+  clt_tensor *in[5];
+  for (int i = 0; i < 5; i++)
+    if (!(in[i] = clt__saved(n, i))) return clt_last_status();
+  clt_device *dev = g->st->dev;
+  clt_tensor *d[3] = {NULL, NULL, NULL};
+  clt_status s = CLT_OK;
+  for (int i = 0; i < 3 && s == CLT_OK; i++) /* all three: one launch writes them together */
+    if (!(d[i] = clt__empty(dev, in[i]->dtype, in[i]->ndim, in[i]->shape))) s = clt_last_status();
+  if (s == CLT_OK) {
+    clt__attn_args a = attn_args(in[0], in[1], in[2], in[3], in[4], n->args.attn.causal, n->args.attn.scale);
+    int64_t B0, B1;
+    layout(g, &B0, &B1, a.gs);
+    a.g = g->st;
+    a.go = g->offset;
+    a.dq = d[0]->st;
+    a.dk = d[1]->st;
+    a.dv = d[2]->st;
+    s = clt__run_attn_bwd(dev, &a);
+  }
+  for (int i = 0; i < 3; i++) {
+    if (s == CLT_OK && clt__wants(n, i)) gin[i] = d[i];
+    else clt__tensor_release(d[i]);
+  }
+  return s;
+}
+
+/* The result of heads [B, H, L, Ev] is laid out as [B, L, H, Ev] and returned as its permuted
+ * view: the usual next step, transpose(1, 2) and a reshape to [B, L, H Ev], is then a view
+ * instead of a copy. Other batch shapes: contiguous. */
+static clt_tensor *attn_out(clt_tensor *q, clt_tensor *v) {
+  int nd = q->ndim;
+  int64_t shape[4], Ev = v->shape[nd - 1], L = q->shape[nd - 2];
+  memcpy(shape, q->shape, (size_t)(nd - 1) * sizeof *shape);
+  shape[nd - 1] = Ev;
+  if (nd < 4) return clt__empty(q->st->dev, q->dtype, nd, shape);
+  clt_tensor *m = clt__empty(q->st->dev, q->dtype, 4, (const int64_t[]){shape[0], L, shape[1], Ev});
+  const int64_t st[4] = {L * shape[1] * Ev, Ev, shape[1] * Ev, 1};
+  clt_tensor *out = m ? clt__view_of(m, 4, shape, st, m->offset) : NULL;
+  clt__tensor_release(m);
+  return out;
+}
+
+static clt_tensor *attn_fused(clt_tensor *q, clt_tensor *k, clt_tensor *v, bool causal, double scale) {
+  clt_tensor *out = attn_out(q, v), *lse = NULL;
+  int64_t rows = 2; /* lse: (m, l) per row */
+  for (int d = 0; d < q->ndim - 1; d++) rows *= q->shape[d];
+  if (!out || !(lse = clt__empty(q->st->dev, q->dtype, 1, &rows))) goto fail;
+  clt__attn_args a = attn_args(q, k, v, out, lse, causal, scale);
+  if (clt__run_attn_fwd(q->st->dev, &a) != CLT_OK) goto fail;
+  clt_tensor *in[3] = {q, k, v};
+  if (clt__grad_needed(3, in)) {
+    clt_tensor *saved[5] = {q, k, v, out, lse};
+    clt__node *n = clt__record(&out, "scaled_dot_product_attention", bw_attn, 3, in, 5, saved);
+    if (n) {
+      n->args.attn.scale = scale;
+      n->args.attn.causal = causal;
+    }
+  }
+  clt__tensor_release(lse);
+  return out;
+fail:
+  clt__tensor_release(out);
+  clt__tensor_release(lse);
+  return NULL;
+}
+
 static clt_tensor *sdpa(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor *mask, double p, bool causal, double scale) {
   static const char *const names[3] = {"q", "k", "v"};
   clt_tensor *qkv[3] = {q, k, v};
@@ -246,6 +369,7 @@ static clt_tensor *sdpa(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor 
     return clt__err(CLT_ERR_INVALID_ARG, "dropout_p %g is not a probability in [0, 1]", p), NULL;
   if (isnan(scale) || isinf(scale)) return clt__err(CLT_ERR_INVALID_ARG, "scale %g must be finite", scale), NULL;
   if (scale <= 0) scale = 1.0 / sqrt((double)E);
+  if (fusable(qkv, mask, p)) return attn_fused(q, k, v, causal, scale);
 
   k = gemm_ready(k);
   v = k ? gemm_ready(v) : NULL;

@@ -21,7 +21,7 @@ typedef struct {
   clt_dtype dtype;
 } clt__edge;
 
-#define CLT__MAX_SAVED 4
+#define CLT__MAX_SAVED 5 /* attention: q, k, v, out, lse */
 
 /* What a node's backward needs besides its saved tensors: one typed struct per kind of op. */
 typedef union {
@@ -59,6 +59,10 @@ typedef union {
     int64_t P, S, Q, smod, cdiv; /* lib/backend.h: clt__norm_args */
     bool rms, fixed, has_w, has_b;
   } norm;
+  struct {
+    double scale;
+    bool causal;
+  } attn;
 } clt__node_args;
 
 struct clt__node {

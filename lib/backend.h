@@ -151,6 +151,36 @@ typedef struct clt__norm_args_s {
                                   (rounded to dt first, as a separate add would: the same bits) */
 } clt__norm_args;
 
+/* Fused scaled dot-product attention for short rows (lib/attention.c: attn_fused), over the
+ * batch [B0, B1] (either may be 1): q [B0, B1, L, E], k [B0, B1, S, E], v [B0, B1, S, Ev], each
+ * with its own strides (xs[0..3]: b0, b1, row, column; any, as heads split from one projection
+ * have) from its offset. Row i attends to keys 0 .. S-1, or 0 .. min(i, S-1) when causal (no row
+ * is empty: L, S >= 1). L, S, E, Ev <= CLT__ATTN_MAX (the kernels' private arrays, sized by
+ * kernels/attn.cl's ATTN_MAX, the same number; lib/attention.c: fusable).
+ *   forward: out[b, i] = sum_j softmax_j(q_i . k_j scale) v_j, written at out's strides (os), and
+ *     lse [B0 B1 L, 2] from 0, each row's (m, l): its largest score and the sum of
+ *     exp(score - m), all the backward needs to rebuild the probabilities exp(score - m) / l:
+ *     [L, 2] per batch instead of the math path's [L, S] softmax (the pair rather than
+ *     m + log(l): a log per row cost PoCL's forward 12%).
+ *   backward: reads q, k, v, out (at os), lse and g (the result's gradient, at gs) and writes
+ *     dq [B0, B1, L, E], dk [B0, B1, S, E], dv [B0, B1, S, Ev], contiguous from 0 (all three
+ *     given: one launch writes them together). */
+#define CLT__ATTN_MAX 16
+typedef struct {
+  clt_dtype dt;
+  bool causal;
+  double scale;
+  int64_t B0, B1, L, S, E, Ev;
+  const clt__storage *q, *k, *v;
+  int64_t qo, ko, vo, qs[4], ks[4], vs[4];
+  clt__storage *out; /* written by the forward, read by the backward */
+  int64_t oo, os[4];
+  clt__storage *lse;
+  const clt__storage *g;
+  int64_t go, gs[4];
+  clt__storage *dq, *dk, *dv;
+} clt__attn_args;
+
 /* Sliding windows over images (lib/conv.c: im2col, col2im, max_pool2d), each one kernel with
  * no atomics: every output element is written by one work-item. Images [NC, H, W] and windows
  * [NC, Ho, Wo] (kernel kh x kw, stride sh, sw, padding before ph, pw, dilation dh, dw), all
@@ -229,6 +259,9 @@ struct clt__backend {
    * statistics); the backward writes dx = d loss / dx, dw, db from g, x, stats and w. */
   clt_status (*norm_fwd)(clt_device *dev, const clt__norm_args *a);
   clt_status (*norm_bwd)(clt_device *dev, const clt__norm_args *a);
+  /* Attention (clt__attn_args): the forward writes out and lse, the backward dq, dk and dv. */
+  clt_status (*attn_fwd)(clt_device *dev, const clt__attn_args *a);
+  clt_status (*attn_bwd)(clt_device *dev, const clt__attn_args *a);
   clt_status (*windows)(clt_device *dev, const clt__win_args *a);
   /* s1, s2: the optimizer's state (SGD momentum buffer; Adam m and v), n elements each. */
   clt_status (*optim_step)(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,

@@ -398,6 +398,54 @@ clt_status clt__run_norm_bwd(clt_device *dev, const clt__norm_args *a) {
   return no16(a->dt, "norm_bwd") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_norm_bwd, a);
 }
 
+/* ---- attention -------------------------------------------------------------------------- */
+
+static clt_status call_attn_fwd(clt_device *dev, const void *a) { return dev->be->attn_fwd(dev, a); }
+static clt_status call_attn_bwd(clt_device *dev, const void *a) { return dev->be->attn_bwd(dev, a); }
+/* out [B0, B1, L, Ev] at its strides, lse [B0 B1 L, 2]. */
+static bool span_attn_fwd(const void *a, int k, clt__span *o) {
+  const clt__attn_args *x = a;
+  if (k == 1) return run(o, 0, 2 * x->B0 * x->B1 * x->L, x->dt);
+  const int64_t shape[4] = {x->B0, x->B1, x->L, x->Ev}, *strides[1] = {x->os};
+  clt__iter_build(&o->it, 4, shape, 1, strides, &x->oo);
+  o->dt = x->dt;
+  o->esize = clt_dtype_size(x->dt);
+  o->exact = false;
+  return o->it.numel > 0;
+}
+/* dq, dk, dv: contiguous. */
+static bool span_attn_bwd(const void *a, int k, clt__span *o) {
+  const clt__attn_args *x = a;
+  int64_t rows = k == 0 ? x->L : x->S, cols = k == 2 ? x->Ev : x->E;
+  return (k == 0 ? x->dq : k == 1 ? x->dk : x->dv) && run(o, 0, x->B0 * x->B1 * rows * cols, x->dt);
+}
+static const char *what_attn_fwd(const void *a) {
+  (void)a;
+  return "scaled_dot_product_attention";
+}
+static const char *what_attn_bwd(const void *a) {
+  (void)a;
+  return "scaled_dot_product_attention's gradient";
+}
+static const clt__entry entry_attn_fwd = {
+    "attn_fwd", "dispatch(attn_fwd)", call_attn_fwd, sizeof(clt__attn_args), 5, 2,
+    {ST(clt__attn_args, out), ST(clt__attn_args, lse), ST(clt__attn_args, q), ST(clt__attn_args, k),
+     ST(clt__attn_args, v)},
+    {"out", "lse"}, span_attn_fwd, what_attn_fwd};
+static const clt__entry entry_attn_bwd = {
+    "attn_bwd", "dispatch(attn_bwd)", call_attn_bwd, sizeof(clt__attn_args), 9, 3,
+    {ST(clt__attn_args, dq), ST(clt__attn_args, dk), ST(clt__attn_args, dv), ST(clt__attn_args, q),
+     ST(clt__attn_args, k), ST(clt__attn_args, v), ST(clt__attn_args, out), ST(clt__attn_args, lse),
+     ST(clt__attn_args, g)},
+    {"dq", "dk", "dv"}, span_attn_bwd, what_attn_bwd};
+
+clt_status clt__run_attn_fwd(clt_device *dev, const clt__attn_args *a) {
+  return no16(a->dt, "attn_fwd") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_attn_fwd, a);
+}
+clt_status clt__run_attn_bwd(clt_device *dev, const clt__attn_args *a) {
+  return no16(a->dt, "attn_bwd") != CLT_OK ? clt_last_status() : clt__dispatch(dev, &entry_attn_bwd, a);
+}
+
 /* ---- sliding windows -------------------------------------------------------------------- */
 
 static clt_status call_windows(clt_device *dev, const void *a) { return dev->be->windows(dev, a); }

@@ -69,6 +69,8 @@ clt_status clt__run_ce_fwd(clt_device *dev, const clt__ce_args *a);
 clt_status clt__run_ce_bwd(clt_device *dev, const clt__ce_args *a);
 clt_status clt__run_norm_fwd(clt_device *dev, const clt__norm_args *a);
 clt_status clt__run_norm_bwd(clt_device *dev, const clt__norm_args *a);
+clt_status clt__run_attn_fwd(clt_device *dev, const clt__attn_args *a);
+clt_status clt__run_attn_bwd(clt_device *dev, const clt__attn_args *a);
 clt_status clt__run_windows(clt_device *dev, const clt__win_args *a);
 clt_status clt__run_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                                int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);

@@ -2,7 +2,9 @@
  * here, on every device, float32 and float64, contiguous and strided inputs; gradients by
  * clt_gradcheck (masks, causal, L != S); PyTorch's answers (tests/fixtures/attn_refs.txt, from
  * tools/make_attn_refs.py); dropout by statistics and by its seed; bad arguments; a fault sweep. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "dispatch.h"
 #include "tu.h"
@@ -507,6 +509,207 @@ START_TEST(sdpa_split_heads_copied_once) {
 }
 END_TEST
 
+/* ---- the fused path (lib/attention.c: attn_fused) ---------------------------------------- */
+
+/* Counts the calls of the fused entries, the device's own table underneath. */
+static const clt__backend *fused_real;
+static int fused_fwd_calls, fused_bwd_calls;
+static clt_status counting_attn_fwd(clt_device *dev, const clt__attn_args *a) {
+  fused_fwd_calls++;
+  return fused_real->attn_fwd(dev, a);
+}
+static clt_status counting_attn_bwd(clt_device *dev, const clt__attn_args *a) {
+  fused_bwd_calls++;
+  return fused_real->attn_bwd(dev, a);
+}
+static clt__backend fused_counting;
+static void count_fused(clt_device *dev) {
+  fused_real = clt__device_swap_backend(dev, NULL);
+  fused_counting = *fused_real;
+  fused_counting.attn_fwd = counting_attn_fwd;
+  fused_counting.attn_bwd = counting_attn_bwd;
+  clt__device_swap_backend(dev, &fused_counting);
+  fused_fwd_calls = fused_bwd_calls = 0;
+}
+static void uncount_fused(clt_device *dev) { clt__device_swap_backend(dev, fused_real); }
+
+/* nb batch dims (0, 1 or 2: [B1] or [B0, B1]), q [.., L, E], k [.., S, E], v [.., S, Ev]; layout
+ * 0: contiguous; 1: as heads split from one projection, each a view of a base [B0, R, B1, C + 3]
+ * (batch dims apart, rows padded: tools/models.c's split_heads); 2: the last two dims transposed
+ * (columns strided). */
+typedef struct {
+  int nb;
+  int64_t B0, B1, L, S, E, Ev;
+  bool causal;
+  int layout;
+} fcase;
+
+static const fcase fcases[] = {
+    {2, 3, 4, 8, 8, 8, 8, false, 1},   /* the digits transformer's heads, smaller batch */
+    {2, 2, 3, 5, 7, 6, 3, true, 1},    /* causal, L < S, E != Ev */
+    {2, 2, 1, 7, 4, 5, 9, true, 2},    /* causal, L > S: rows past S see every key */
+    {1, 3, 1, 9, 6, 10, 4, false, 1},  /* 1 batch dim, past 8 lanes */
+    {1, 2, 1, 11, 13, 16, 8, true, 1},  /* causal over 2 blocks of rows and of keys */
+    {0, 1, 1, 6, 11, 3, 5, true, 2},   /* no batch dim */
+    {1, 2, 1, 1, 1, 1, 1, false, 0},   /* one element */
+    {2, 1, 2, 16, 16, 16, 16, true, 0}, /* at the limit (CLT__ATTN_MAX) */
+    {2, 1, 2, 16, 9, 16, 16, false, 1},
+    {1, 2, 1, 17, 8, 8, 8, false, 1},  /* just past it: the composite path */
+    {1, 2, 1, 8, 17, 8, 8, true, 0},
+    {1, 2, 1, 8, 8, 17, 8, false, 2},
+    {1, 2, 1, 8, 8, 8, 17, false, 1},
+};
+#define NFCASES (int)(sizeof fcases / sizeof *fcases)
+
+static bool fcase_fused(const fcase *c) {
+  return c->L <= CLT__ATTN_MAX && c->S <= CLT__ATTN_MAX && c->E <= CLT__ATTN_MAX && c->Ev <= CLT__ATTN_MAX;
+}
+
+/* The base tensor of a [B0, B1, R, C] operand (its batch dims those of c). */
+static clt_tensor *fbase(clt_device *dev, clt_dtype dt, const fcase *c, int64_t R, int64_t C, int seed) {
+  int64_t shape[4] = {c->B0, R, c->B1, C + 3};
+  if (c->layout == 0) shape[1] = c->B1, shape[2] = R, shape[3] = C;
+  if (c->layout == 2) shape[1] = c->B1, shape[2] = C, shape[3] = R;
+  double *v = pattern(tu_prod(4, shape), seed);
+  clt_tensor *b = clt_cast(clt_from_host(dev, CLT_FLOAT64, 4, shape, v), dt);
+  free(v);
+  return b;
+}
+
+/* The operand's view of its base, with c->nb batch dims. */
+static clt_tensor *fview(clt_tensor *base, const fcase *c, int64_t C) {
+  clt_tensor *t = base;
+  if (c->layout == 1) t = clt_slice(clt_transpose(base, 1, 2), 3, 2, 2 + C, 1);
+  if (c->layout == 2) t = clt_transpose(base, 2, 3);
+  if (c->nb == 2) return t;
+  t = clt_squeeze(t, 0);
+  return c->nb == 1 ? t : clt_squeeze(t, 0);
+}
+
+typedef struct {
+  const fcase *c;
+} fuser;
+
+static clt_tensor *fused_fn(clt_tensor *const *in, void *user) {
+  const fcase *c = ((const fuser *)user)->c;
+  return clt_scaled_dot_product_attention(fview(in[0], c, c->E), fview(in[1], c, c->E), fview(in[2], c, c->Ev), NULL, 0,
+                                          c->causal, 0);
+}
+
+/* The fused path against the composite one ($CLT_SDPA_COMPOSITE), values and the gradients
+ * of the bases (through the views' own gradients), with a strided result gradient; and that
+ * the fused entries ran (once each way) exactly where the shapes are within CLT__ATTN_MAX. */
+START_TEST(sdpa_fused_matches_composite) {
+  clt_device *dev = TU_DEV;
+  for (int ci = 0; ci < NFCASES; ci++)
+    for (int dti = 0; dti < 2; dti++) {
+      const fcase *c = &fcases[ci];
+      clt_dtype dt = dti ? CLT_FLOAT32 : CLT_FLOAT64;
+      double tol = dti ? 1e-5 : 1e-12;
+      double *got[4], *want[4];
+      int64_t yshape[4], count[4];
+      int ynd = 0;
+      for (int fused = 0; fused < 2; fused++) {
+        clt_scope_begin();
+        clt_tensor *b[3] = {fbase(dev, dt, c, c->L, c->E, 1), fbase(dev, dt, c, c->S, c->E, 2),
+                            fbase(dev, dt, c, c->S, c->Ev, 3)};
+        for (int i = 0; i < 3; i++) ck_assert(b[i] && clt_set_requires_grad(b[i], true) == CLT_OK);
+        if (!fused) setenv("CLT_SDPA_COMPOSITE", "1", 1);
+        count_fused(dev);
+        fuser u = {c};
+        clt_tensor *y = fused_fn(b, &u);
+        clt_status st = y ? CLT_OK : clt_last_status();
+        if (y) {
+          ynd = clt_ndim(y);
+          memcpy(yshape, clt_shape(y), (size_t)ynd * sizeof *yshape);
+          /* the result's gradient through a transposed view: strided */
+          double *gv = pattern(tu_prod(ynd, yshape), 4);
+          clt_tensor *gy = tu_make(dev, dt, ynd, yshape, gv, true);
+          free(gv);
+          st = clt_backward(y, gy);
+        }
+        uncount_fused(dev); /* before any assert: a failed one leaves the test */
+        unsetenv("CLT_SDPA_COMPOSITE");
+        ck_assert_msg(st == CLT_OK, "case %d: %s", ci, clt_last_error());
+        int want_calls = fused && fcase_fused(c);
+        ck_assert_msg(fused_fwd_calls == want_calls && fused_bwd_calls == want_calls,
+                      "case %d %s on %s (%s path): attn_fwd ran %d times, attn_bwd %d, not %d", ci, clt_dtype_name(dt),
+                      clt_device_spec(dev), fused ? "fused" : "composite", fused_fwd_calls, fused_bwd_calls, want_calls);
+        double **dst = fused ? got : want;
+        dst[0] = tu_values(y);
+        count[0] = clt_numel(y);
+        for (int i = 0; i < 3; i++) {
+          dst[1 + i] = tu_values(clt_grad(b[i]));
+          count[1 + i] = clt_numel(b[i]);
+        }
+        clt_scope_end();
+      }
+      char name[64];
+      snprintf(name, sizeof name, "fused sdpa case %d %s", ci, clt_dtype_name(dt));
+      static const char *const what[4] = {"forward", "q's gradient", "k's gradient", "v's gradient"};
+      clt_scope_begin();
+      for (int i = 0; i < 4; i++) {
+        clt_tensor *t = clt_from_host(dev, CLT_FLOAT64, 1, &count[i], got[i]);
+        tu_check_close(t, 1, &count[i], want[i], tol, what[i], name, dev);
+        free(got[i]);
+        free(want[i]);
+      }
+      clt_scope_end();
+    }
+}
+END_TEST
+
+/* clt_gradcheck through the fused path (float64), strided heads, causal and not. */
+START_TEST(sdpa_fused_gradcheck) {
+  clt_device *dev = TU_DEV;
+  static const fcase gc[] = {{2, 2, 2, 3, 4, 5, 2, false, 1}, {1, 2, 1, 4, 3, 2, 3, true, 2}, {0, 1, 1, 3, 3, 4, 4, true, 0}};
+  for (size_t ci = 0; ci < sizeof gc / sizeof *gc; ci++) {
+    const fcase *c = &gc[ci];
+    clt_scope_begin();
+    clt_tensor *b[3] = {fbase(dev, CLT_FLOAT64, c, c->L, c->E, 5), fbase(dev, CLT_FLOAT64, c, c->S, c->E, 6),
+                        fbase(dev, CLT_FLOAT64, c, c->S, c->Ev, 7)};
+    fuser u = {c};
+    count_fused(dev);
+    clt_status st = clt_gradcheck(fused_fn, &u, 3, b, NULL);
+    uncount_fused(dev);
+    ck_assert_msg(st == CLT_OK, "case %zu on %s: %s", ci, clt_device_spec(dev), clt_last_error());
+    ck_assert_msg(fused_fwd_calls > 0 && fused_bwd_calls > 0, "case %zu: the fused path did not run (%d, %d)", ci,
+                  fused_fwd_calls, fused_bwd_calls);
+    clt_scope_end();
+  }
+}
+END_TEST
+
+/* The fused result of heads [B, H, L, Ev] lies as [B, L, H, Ev]: transpose(1, 2) and the reshape
+ * to [B, L, H Ev] that multi-head attention does next are views of it, not a copy, and hold
+ * the composite path's values. */
+START_TEST(sdpa_fused_heads_merge_without_copy) {
+  clt_device *dev = TU_DEV;
+  const fcase c = {2, 2, 3, 4, 5, 2, 6, true, 1};
+  double *r[2];
+  for (int fused = 0; fused < 2; fused++) {
+    clt_scope_begin();
+    clt_tensor *b[3] = {fbase(dev, CLT_FLOAT64, &c, c.L, c.E, 8), fbase(dev, CLT_FLOAT64, &c, c.S, c.E, 9),
+                        fbase(dev, CLT_FLOAT64, &c, c.S, c.Ev, 10)};
+    if (!fused) setenv("CLT_SDPA_COMPOSITE", "1", 1);
+    fuser u = {&c};
+    clt_tensor *y = fused_fn(b, &u);
+    unsetenv("CLT_SDPA_COMPOSITE");
+    clt_tensor *m = clt_reshape(clt_transpose(y, 1, 2), 3, (const int64_t[]){c.B0, c.L, c.B1 * c.Ev});
+    ck_assert_msg(m != NULL, "%s", clt_last_error());
+    if (fused) ck_assert_msg(m->st == y->st, "on %s: the merged heads are a copy", clt_device_spec(dev));
+    r[fused] = tu_values(m);
+    clt_scope_end();
+  }
+  clt_scope_begin();
+  int64_t n = c.B0 * c.L * c.B1 * c.Ev;
+  tu_check_close(clt_from_host(dev, CLT_FLOAT64, 1, &n, r[1]), 1, &n, r[0], 1e-12, "merged heads", "fused sdpa", dev);
+  clt_scope_end();
+  free(r[0]);
+  free(r[1]);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("attn");
   TCase *tc = tu_tcase("attn");
@@ -516,6 +719,9 @@ static Suite *suite(void) {
   TU_DEVICES(tc, sdpa_matches_naive);
   TU_DEVICES(tc, sdpa_gradcheck);
   TU_DEVICES(tc, sdpa_split_heads_copied_once);
+  TU_DEVICES(tc, sdpa_fused_matches_composite);
+  TU_DEVICES(tc, sdpa_fused_gradcheck);
+  TU_DEVICES(tc, sdpa_fused_heads_merge_without_copy);
   TU_DEVICES(tc, sdpa_matches_pytorch);
   TU_DEVICES(tc, sdpa_dropout);
   TU_DEVICES(tc, attn_errors_name_the_argument);

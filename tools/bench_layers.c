@@ -209,6 +209,15 @@ static clt_tensor *fwd_sdpa(layer_ctx *c) {
   return clt_scaled_dot_product_attention(c->t[0], c->t[1], c->t[2], NULL, 0, c->causal, 0);
 }
 
+/* The digits transformer's attention (tools/models.c: split_heads): q, k, v [64, 4, 8, 8] split
+ * from one projection [64, 8, 96] as strided views, the result transposed back to [64, 8, 32]. */
+static clt_tensor *fwd_sdpa_heads(layer_ctx *c) {
+  clt_tensor *parts = clt_reshape(c->t[0], CLT_SHAPE(64, 8, 3, 4, 8)), *h[3];
+  for (int i = 0; i < 3; i++) h[i] = clt_transpose(clt_squeeze(clt_slice(parts, 2, i, i + 1, 1), 2), 1, 2);
+  clt_tensor *a = clt_scaled_dot_product_attention(h[0], h[1], h[2], NULL, 0, false, 0);
+  return clt_reshape(clt_transpose(a, 1, 2), CLT_SHAPE(64, 8, 32));
+}
+
 /* q, k, v [8, 8, L, 64] (batch 8, 8 heads, a GPT-2-small head size): the two products forward and
  * four backward, 12 B H L^2 E flops in all (causal counted as full, as PyTorch's math path
  * computes it). */
@@ -227,6 +236,15 @@ void bench_attention(const bench_env *e) {
     layer_free(&c);
     clt_scope_end();
   }
+  clt_scope_begin();
+  clt_manual_seed(6);
+  layer_ctx c = {.forward = fwd_sdpa_heads};
+  c.t[0] = clt_rand(e->dev, CLT_FLOAT32, CLT_SHAPE(64, 8, 96));
+  layer_setup(&c, e->dev, 1, true);
+  double t = e->measure(run_layer, &c, e->sync);
+  e->add_row("attention", "sdpa fwd+bwd heads of [64,8,96] (digits transformer)", 64, 1e-3 / t, "k calls/s", 0, "");
+  layer_free(&c);
+  clt_scope_end();
 }
 
 /* ---- training steps of clt-train's models ------------------------------------------------ */

@@ -191,7 +191,17 @@ CLT_API clt_tensor *clt_embedding(clt_tensor *weight, clt_tensor *ids, int64_t p
  * copied), the softmax's result [..., L, S], with dropout its scaled mask and the dropped
  * probabilities [..., L, S], and with a mask a bool [..., L, 1] marking the empty rows (PyTorch's
  * math path keeps the same: the scaled q and k, the softmax, the dropout mask, the dropped
- * attention and v). */
+ * attention and v).
+ * Short attention runs fused instead, as PyTorch has fused kernels beside its math path: no
+ * mask (causal allowed), dropout_p 0, q, k and v with the same batch dims (at most 2, none
+ * broadcast) and L, S, E, Ev from 1 to 16: one device command forward and one backward (the
+ * composite path: about 6 and 12), recorded as one node "scaled_dot_product_attention" whose
+ * backward keeps q, k, v (the caller's), the result and two numbers per row of q (its largest
+ * score and the sum of exp(score - it)). q, k and v are read at their strides (heads split from
+ * one projection are not copied); with 2 batch dims [B, H] the result is laid out as [B, L, H, Ev]
+ * and returned as its [B, H, L, Ev] view, so that transpose(1, 2) and a reshape to
+ * [B, L, H Ev] are views. The two paths agree to rounding; $CLT_SDPA_COMPOSITE=1 forces the
+ * composite one. */
 CLT_API clt_tensor *clt_scaled_dot_product_attention(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor *mask,
                                                      double dropout_p, bool causal, double scale);
 

@@ -284,6 +284,9 @@ clt_status clt__cl_ce_bwd(clt_device *dev, const clt__ce_args *a);
 /* Normalization (norm.c, kernels/norm.cl). */
 clt_status clt__cl_norm_fwd(clt_device *dev, const clt__norm_args *a);
 clt_status clt__cl_norm_bwd(clt_device *dev, const clt__norm_args *a);
+/* Attention (attn.c, kernels/attn.cl). */
+clt_status clt__cl_attn_fwd(clt_device *dev, const clt__attn_args *a);
+clt_status clt__cl_attn_bwd(clt_device *dev, const clt__attn_args *a);
 /* im2col, col2im and max pooling (conv.c, kernels/conv.cl). */
 clt_status clt__cl_windows(clt_device *dev, const clt__win_args *a);
 clt_status clt__cl_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,

@@ -14,7 +14,7 @@ typedef void (*clt__host_run_fn)(void *ctx, const int64_t *off, int64_t n, const
 void clt__host_walk(const clt__iter *it, clt__host_run_fn fn, void *ctx);
 
 /* The table's entries, one file per family: ew.c, index.c, reduce.c, nn.c,
- * norm.c, conv.c. */
+ * norm.c, attn.c, conv.c. */
 clt_status clt__host_ew(clt_device *dev, const clt__ew_prog *p, const clt__iter *it, clt__storage *const *st);
 clt_status clt__host_cast(clt_device *dev, const clt__iter *it, clt__storage *dst, clt_dtype ddt,
                           const clt__storage *src, clt_dtype sdt);
@@ -31,6 +31,8 @@ clt_status clt__host_ce_fwd(clt_device *dev, const clt__ce_args *a);
 clt_status clt__host_ce_bwd(clt_device *dev, const clt__ce_args *a);
 clt_status clt__host_norm_fwd(clt_device *dev, const clt__norm_args *a);
 clt_status clt__host_norm_bwd(clt_device *dev, const clt__norm_args *a);
+clt_status clt__host_attn_fwd(clt_device *dev, const clt__attn_args *a);
+clt_status clt__host_attn_bwd(clt_device *dev, const clt__attn_args *a);
 clt_status clt__host_windows(clt_device *dev, const clt__win_args *a);
 clt_status clt__host_optim_step(clt_device *dev, const clt__optim_hp *hp, clt_dtype dt, int64_t n, clt__storage *p,
                                 int64_t po, const clt__storage *g, int64_t go, clt__storage *s1, clt__storage *s2);
