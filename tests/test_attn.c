@@ -3,6 +3,7 @@
  * clt_gradcheck (masks, causal, L != S); PyTorch's answers (tests/fixtures/attn_refs.txt, from
  * tools/make_attn_refs.py); dropout by statistics and by its seed; bad arguments; a fault sweep. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -710,6 +711,51 @@ START_TEST(sdpa_fused_heads_merge_without_copy) {
 }
 END_TEST
 
+/* A NaN in the v of a key that causal attention masks out for the first rows: the fused path's
+ * answer (values, and which are NaN) is the composite path's, on every device, and PyTorch's
+ * (its math and its flash path both give row 0 of y [1, 1.25, nan] here): masked keys take part
+ * with probability 0, and 0 times NaN is NaN. The host's fused reference once skipped them and
+ * gave row 0 finite. */
+START_TEST(sdpa_fused_masked_nonfinite_as_composite) {
+  clt_device *dev = TU_DEV;
+  const int64_t L = 4, E = 3, shape[2] = {L, E};
+  double qv[12], kv[12], vv[12];
+  for (int i = 0; i < 12; i++) qv[i] = 0.1 * i, kv[i] = 0.05 * (11 - i), vv[i] = 1 + 0.25 * i;
+  vv[11] = NAN; /* the last key's, seen by the last row only */
+  double *r[2][4];
+  for (int fused = 0; fused < 2; fused++) {
+    clt_scope_begin();
+    clt_tensor *in[3];
+    const double *src[3] = {qv, kv, vv};
+    for (int i = 0; i < 3; i++) {
+      ck_assert((in[i] = clt_cast(clt_from_host(dev, CLT_FLOAT64, 2, shape, src[i]), CLT_FLOAT32)) != NULL);
+      ck_assert_int_eq(clt_set_requires_grad(in[i], true), CLT_OK);
+    }
+    if (!fused) setenv("CLT_SDPA_COMPOSITE", "1", 1);
+    count_fused(dev);
+    clt_tensor *y = clt_scaled_dot_product_attention(in[0], in[1], in[2], NULL, 0, true, 0);
+    clt_status st = y ? clt_backward(y, clt_ones(dev, CLT_FLOAT32, 2, shape)) : clt_last_status();
+    uncount_fused(dev);
+    unsetenv("CLT_SDPA_COMPOSITE");
+    ck_assert_msg(st == CLT_OK, "%s", clt_last_error());
+    ck_assert_int_eq(fused_fwd_calls, fused);
+    r[fused][0] = tu_values(y);
+    for (int i = 0; i < 3; i++) r[fused][1 + i] = tu_values(clt_grad(in[i]));
+    clt_scope_end();
+  }
+  static const char *const what[4] = {"y", "q's gradient", "k's gradient", "v's gradient"};
+  for (int w = 0; w < 4; w++)
+    for (int i = 0; i < 12; i++) {
+      double f = r[1][w][i], c = r[0][w][i];
+      ck_assert_msg(isnan(f) == isnan(c) && (isnan(f) || fabs(f - c) <= 1e-5 * (1 + fabs(c))),
+                    "on %s: %s[%d] is %g fused, %g composite", clt_device_spec(dev), what[w], i, f, c);
+    }
+  ck_assert_msg(isnan(r[1][0][2]), "on %s: y[0, 2] is %g, not NaN (PyTorch's)", clt_device_spec(dev), r[1][0][2]);
+  for (int f = 0; f < 2; f++)
+    for (int w = 0; w < 4; w++) free(r[f][w]);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("attn");
   TCase *tc = tu_tcase("attn");
@@ -722,6 +768,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, sdpa_fused_matches_composite);
   TU_DEVICES(tc, sdpa_fused_gradcheck);
   TU_DEVICES(tc, sdpa_fused_heads_merge_without_copy);
+  TU_DEVICES(tc, sdpa_fused_masked_nonfinite_as_composite);
   TU_DEVICES(tc, sdpa_matches_pytorch);
   TU_DEVICES(tc, sdpa_dropout);
   TU_DEVICES(tc, attn_errors_name_the_argument);

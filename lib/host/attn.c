@@ -17,7 +17,9 @@ static int64_t at(int64_t off, const int64_t *s, int64_t b0, int64_t b1, int64_t
   return off + b0 * s[0] + b1 * s[1] + r * s[2] + c * s[3];
 }
 
-/* The keys row i attends to: 0 .. keys(i) - 1. */
+/* The keys row i attends to: 0 .. keys(i) - 1. The others still take part with probability 0,
+ * as in the kernels (kernels/attn.cl) and the composite path's products: 0 times a NaN or an
+ * infinity in their v (or k, in the gradients) is NaN there, and PyTorch's answer too. */
 static int64_t keys(const clt__attn_args *a, int64_t i) { return a->causal && i + 1 < a->S ? i + 1 : a->S; }
 
 /* Row i's scaled score against key j. */
@@ -39,8 +41,8 @@ clt_status clt__host_attn_fwd(clt_device *dev, const clt__attn_args *a) {
         double m = -INFINITY, l = 0;
         for (int64_t j = 0; j < n; j++) m = fmax(m, score(a, b0, b1, i, j));
         for (int64_t e = 0; e < a->Ev; e++) acc[e] = 0;
-        for (int64_t j = 0; j < n; j++) {
-          double p = exp(score(a, b0, b1, i, j) - m);
+        for (int64_t j = 0; j < a->S; j++) {
+          double p = j < n ? exp(score(a, b0, b1, i, j) - m) : 0;
           l += p;
           for (int64_t e = 0; e < a->Ev; e++) acc[e] += p * ld(a->v, dt, at(a->vo, a->vs, b0, b1, j, e));
         }
@@ -69,8 +71,8 @@ clt_status clt__host_attn_bwd(clt_device *dev, const clt__attn_args *a) {
         for (int64_t e = 0; e < Ev; e++)
           D += ld(a->g, dt, at(a->go, a->gs, b0, b1, i, e)) * ld(a->out, dt, at(a->oo, a->os, b0, b1, i, e));
         for (int64_t e = 0; e < E; e++) dq[e] = 0;
-        for (int64_t j = 0, n = keys(a, i); j < n; j++) {
-          double p = exp(score(a, b0, b1, i, j) - m) / l, dp = 0;
+        for (int64_t j = 0, n = keys(a, i); j < S; j++) {
+          double p = j < n ? exp(score(a, b0, b1, i, j) - m) / l : 0, dp = 0;
           for (int64_t e = 0; e < Ev; e++) {
             double g = ld(a->g, dt, at(a->go, a->gs, b0, b1, i, e));
             dp += g * ld(a->v, dt, at(a->vo, a->vs, b0, b1, j, e));
