@@ -196,12 +196,16 @@ CLT_API clt_tensor *clt_embedding(clt_tensor *weight, clt_tensor *ids, int64_t p
  * mask (causal allowed), dropout_p 0, q, k and v with the same batch dims (at most 2, none
  * broadcast) and L, S, E, Ev from 1 to 16: one device command forward and one backward (the
  * composite path: about 6 and 12), recorded as one node "scaled_dot_product_attention" whose
- * backward keeps q, k, v (the caller's), the result and two numbers per row of q (its largest
+ * backward keeps q, k, v (the caller's; for 16-bit inputs their float32 copies), the result and
+ * two numbers per row of q (its largest
  * score and the sum of exp(score - it)). q, k and v are read at their strides (heads split from
  * one projection are not copied); with 2 batch dims [B, H] the result is laid out as [B, L, H, Ev]
  * and returned as its [B, H, L, Ev] view, so that transpose(1, 2) and a reshape to
- * [B, L, H Ev] are views. The two paths agree to rounding; $CLT_SDPA_COMPOSITE=1 forces the
- * composite one. */
+ * [B, L, H Ev] are views. The two paths agree to rounding, NaN where a masked-out key holds
+ * one too (it takes part with probability 0, as in PyTorch), except where the scores overflow:
+ * an infinite k in a key causal masks out gives the composite path's row NaN (inf + -inf in its
+ * additive mask) and the fused one's finite, as PyTorch's math and flash paths differ; and the
+ * host's fused path sums in double. $CLT_SDPA_COMPOSITE=1 forces the composite one. */
 CLT_API clt_tensor *clt_scaled_dot_product_attention(clt_tensor *q, clt_tensor *k, clt_tensor *v, clt_tensor *mask,
                                                      double dropout_p, bool causal, double scale);
 
