@@ -437,8 +437,9 @@ static void product(const clt__gemm_args *g, int64_t e, void *c, int64_t ldc, bo
  * product per image, lib/conv.c) runs as one product m x (batch n) into a scratch whose blocks
  * then go to C's entries: the whole batch's product ran 2-3x faster than 64 per-image ones
  * (lib/conv.c), and C comes out in the entries' layout (NCHW) with no permuting command after
- * it. False where it does not apply or the scratch cannot be had (on the driver's thread: no
- * error to record; the entries then run one by one). */
+ * it. False where it does not apply or the scratch cannot be had: the entries then run one by
+ * one (plain malloc: on the driver's thread no error can be recorded, and the fault sweeps'
+ * counted allocations stay the calling thread's). */
 static bool run_merged(const clt__gemm_args *g) {
   int64_t wide = g->batch * g->n;
   /* only where the merged product still runs on one thread, as the entries did (lib/conv.c);
