@@ -65,10 +65,12 @@ struct clt__softmax_args_s;
  * c_stride (0: the same matrix for every batch). ta: A is stored as [k,m] rows of lda; else
  * [m,k]. Likewise tb. m, n, k, batch > 0.
  * Two optional epilogues, which every backend's entry honours (a linear layer's bias and its
- * gradient, lib/nn.c): bias (not NULL): C[i,j] += bias[bias_off + j bias_inc] in every row of
- * every batch entry, the bias in dt; asum (not NULL, batch 1 only): asum[asum_off + i] = the sum
- * over p of op(A)[i,p] (written, not added to). The host's GEMM (lib/blas.c) runs them where it
- * runs the product, with no command of their own on OpenCL; other providers launch kernels. */
+ * gradient, lib/nn.c; a convolution's, lib/conv.c): bias (not NULL): C[e,i,j] += bias[bias_off +
+ * e bias_stride + i bias_row + j bias_inc] in batch entry e, the bias in dt (a linear layer's:
+ * bias_inc only, one value per column; a convolution's: bias_row, one value per output channel,
+ * and with groups bias_stride); asum (not NULL, batch 1 only): asum[asum_off + i] = the sum over
+ * p of op(A)[i,p] (written, not added to). The host's GEMM (lib/blas.c) runs them where it runs
+ * the product, with no command of their own on OpenCL; other providers launch kernels. */
 typedef struct {
   clt_dtype dt;
   bool ta, tb;
@@ -80,7 +82,7 @@ typedef struct {
   clt__storage *c;
   int64_t c_off, ldc, c_stride;
   const clt__storage *bias;
-  int64_t bias_off, bias_inc;
+  int64_t bias_off, bias_inc, bias_row, bias_stride;
   clt__storage *asum;
   int64_t asum_off;
 } clt__gemm_args;

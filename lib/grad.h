@@ -41,8 +41,9 @@ clt_tensor *clt__dropout(clt_tensor *x, double p, bool train);
 
 /* Internal forms of public ops the backward functions use. */
 clt_tensor *clt__matmul(clt_tensor *a, clt_tensor *b);
-/* a @ b + bias (NULL, or [n] added to every row), and where asum is not NULL *asum = the sums of
- * a's rows ([m]; a and b at most 2-d), each run by the GEMM itself where it can (matmul.c). */
+/* a @ b + bias (NULL, or broadcast to the product: [n] added to every row, [m, 1] to every
+ * column), and where asum is not NULL *asum = the sums of a's rows ([m]; a and b at most 2-d),
+ * each run by the GEMM itself where it can (matmul.c). */
 clt_tensor *clt__matmul_ep(clt_tensor *a, clt_tensor *b, clt_tensor *bias, clt_tensor **asum);
 /* A linear layer's node: out = x w^T + b over x [..., in], w [out, in], b [out] or NULL (nn.c
  * makes out; the backward's products give b's gradient too). */

@@ -52,9 +52,11 @@ static clt_tensor *view2(clt_tensor *t, int ndim, const int64_t *shape, const in
   return clt__view_of(t, ndim, shape, strides, t->offset);
 }
 
-/* a @ b, plus bias (NULL, or [n]: added to every row) and, where asum is not NULL, *asum = the
- * sums of a's rows ([m], a and b at most 2-d): a linear layer's product with its bias, and its
- * weight gradient's product with the bias gradient (lib/nn.c), as the GEMM's epilogues. */
+/* a @ b, plus bias (NULL, or broadcast to the product [..., m, n] with the dims 1-d operands gain
+ * kept: [n] adds to every row, [m, 1] to every column; its batch dims must merge into one
+ * stride) and, where asum is not NULL, *asum = the sums of a's rows ([m], a and b at most 2-d): a
+ * linear layer's product with its bias and its weight gradient's product with the bias gradient
+ * (lib/nn.c), a convolution's (lib/conv.c), as the GEMM's epilogues. */
 static clt_tensor *matmul(clt_tensor *a, clt_tensor *b, clt_tensor *bias, clt_tensor **asum) {
   char sa[CLT__SHAPE_STR], sb[CLT__SHAPE_STR];
   if (clt__check_same_device(a, b) != CLT_OK || (bias && clt__check_same_device(a, bias) != CLT_OK)) return NULL;
@@ -112,19 +114,34 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b, clt_tensor *bias, clt_te
              (long long)B->shape[B->ndim - 2]);
     goto done;
   }
-  if ((bias && (bias->ndim != 1 || bias->shape[0] != n)) || (asum && (A->ndim > 2 || B->ndim > 2))) {
-    clt__err(CLT_ERR_SHAPE, "an epilogue needs a bias [%lld] (got %s) and 2-d operands for row sums", (long long)n,
-             bias ? clt__shape_str(sa, bias->ndim, bias->shape) : "none");
-    goto done;
-  }
-  if (bias && !(bc = bias->dtype == dt ? clt__retain(bias) : clt__cast(bias, dt))) goto done;
-  if (asum && !(sum = clt__empty(A->st->dev, dt, 1, &m))) goto done;
   int nb;
-  int64_t bs[CLT_MAX_DIMS], oshape[CLT_MAX_DIMS];
+  int64_t bs[CLT_MAX_DIMS], oshape[CLT_MAX_DIMS], bst[CLT_MAX_DIMS], bias_batch = 0;
   if (clt__broadcast_shapes(A->ndim - 2, A->shape, B->ndim - 2, B->shape, &nb, bs) != CLT_OK) goto done;
   memcpy(oshape, bs, sizeof(int64_t) * (size_t)nb);
   oshape[nb] = m;
   oshape[nb + 1] = n;
+  bool bias_fits = !bias || bias->ndim <= nb + 2;
+  for (int i = 0; bias && bias_fits && i < bias->ndim; i++) {
+    int64_t bd = bias->shape[bias->ndim - 1 - i];
+    bias_fits = bd == 1 || bd == oshape[nb + 1 - i];
+  }
+  if (!bias_fits || (asum && (A->ndim > 2 || B->ndim > 2))) {
+    clt__err(CLT_ERR_SHAPE, "an epilogue needs a bias that broadcasts to the product (got %s for %lld x %lld) and 2-d "
+             "operands for row sums", bias ? clt__shape_str(sa, bias->ndim, bias->shape) : "none", (long long)m, (long long)n);
+    goto done;
+  }
+  if (bias && !(bc = bias->dtype == dt ? clt__retain(bias) : clt__cast(bias, dt))) goto done;
+  if (bc) {
+    clt__broadcast_strides(bc, nb + 2, oshape, bst);
+    clt_tensor probe = {.ndim = nb + 2}; /* bc as broadcast to the product, for its batch stride */
+    memcpy(probe.shape, oshape, sizeof(int64_t) * (size_t)(nb + 2));
+    memcpy(probe.strides, bst, sizeof(int64_t) * (size_t)(nb + 2));
+    if (!batch_stride(&probe, nb, bs, &bias_batch)) {
+      clt__err(CLT_ERR_SHAPE, "the bias %s: its batch dims do not merge into one stride", clt__shape_str(sa, bias->ndim, bias->shape));
+      goto done;
+    }
+  }
+  if (asum && !(sum = clt__empty(A->st->dev, dt, 1, &m))) goto done;
   out = clt__empty(A->st->dev, dt, nb + 2, oshape);
   if (!out) goto done;
   int64_t batch = 1;
@@ -141,7 +158,7 @@ static clt_tensor *matmul(clt_tensor *a, clt_tensor *b, clt_tensor *bias, clt_te
   } else if (out->numel > 0) {
     clt__gemm_args g = {.dt = dt, .m = m, .n = n, .k = k, .batch = batch, .c = out->st, .c_off = out->offset,
                         .ldc = n, .c_stride = m * n};
-    if (bc) g.bias = bc->st, g.bias_off = bc->offset, g.bias_inc = bc->strides[0];
+    if (bc) g.bias = bc->st, g.bias_off = bc->offset, g.bias_inc = bst[nb + 1], g.bias_row = bst[nb], g.bias_stride = bias_batch;
     if (sum) g.asum = sum->st, g.asum_off = sum->offset;
     /* operands GEMM cannot read as they are become contiguous copies */
     for (int pass = 0; pass < 2; pass++) {

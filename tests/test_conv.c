@@ -4,9 +4,14 @@
  * options. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "dispatch.h"
+#include "ew.h"
 #include "tu.h"
+#ifdef CLT_HAVE_OPENCL
+#include "clt/clt_cl.h"
+#endif
 
 static char fixture_path[512];
 
@@ -701,12 +706,14 @@ START_TEST(conv2d_backward_calls) {
 }
 END_TEST
 
-/* conv2d's forward and x's gradient (float64: lib/blas.c's one-thread limit is OpenBLAS's
- * 2^18 multiply-adds on every machine) as one product over the whole batch's columns where that
- * product runs on one thread (a few small images), and as a product per image where it would
- * not (64 images of 16 channels: 4.7M): each in one gemm call, of batch 1 or N. Before, it was
- * always a product per image, however small: 2 x 64 products of 32 x 16 x 144 a step for the
- * digits CNN's second layer where oneDNN on one thread ran it as one 2-3x faster. */
+/* x's gradient (float64: lib/blas.c's one-thread limit is OpenBLAS's 2^18 multiply-adds on
+ * every machine) as one product over the whole batch's columns where that product runs on one
+ * thread (a few small images), and as a product per image where it would not (64 images of 16
+ * channels: 4.7M): one gemm call, of batch 1 or N. Before, it was always a product per image,
+ * however small: 64 products of 32 x 16 x 144 a step for the digits CNN's second layer where
+ * oneDNN on one thread ran it as one 2-3x faster. The forward without groups is one gemm call
+ * of batch N, y NCHW, which the host's GEMM runs as one product where that is on one thread
+ * (lib/blas.c: run_merged). */
 START_TEST(conv2d_products_take_the_batch) {
   clt_device *dev = TU_DEV;
   static const struct { int64_t N, C, O, H, want; } cases[] = {{4, 3, 4, 6, 1}, {64, 16, 32, 4, 64}};
@@ -731,9 +738,9 @@ START_TEST(conv2d_products_take_the_batch) {
     clt_status s = y ? clt_backward(y, g) : clt_last_status();
     clt__device_swap_backend(dev, counted);
     ck_assert_msg(s == CLT_OK, "%s", clt_last_error());
-    ck_assert_msg(fwd == 1 && fwd_batch == cases[i].want && calls == 2 && most_batch == cases[i].want,
+    ck_assert_msg(fwd == 1 && fwd_batch == N && calls == 2 && most_batch == cases[i].want,
                   "conv2d of %lld images of %lld channels on %s: %d gemm calls forward (batch %lld), %d in all "
-                  "(batch %lld); want 1 and 2 of batch %lld",
+                  "(batch %lld); want 1 of batch N and 2, the second of batch %lld",
                   (long long)N, (long long)C, clt_device_spec(dev), fwd, (long long)fwd_batch, calls, (long long)most_batch,
                   (long long)cases[i].want);
     clt_scope_end();
@@ -777,6 +784,87 @@ START_TEST(conv2d_gradients_match_unfold) {
     ck_assert_msg(max_diff(clt_grad(b), gb) < 1e-10, "%s b, N %lld: %g", clt_device_spec(dev), (long long)N, max_diff(clt_grad(b), gb));
     clt_scope_end();
   }
+}
+END_TEST
+
+/* Kernels conv2d (forward, and backward from gy into fresh leaves: copies of x, w and b, where
+ * not NULL) launches on dev, everything before it done; *fwd gets the forward's. */
+static unsigned long conv_launches(clt_device *dev, clt_tensor *x, clt_tensor *w, clt_tensor *b, clt_tensor *gy,
+                                   const clt_conv2d_opts *o, unsigned long *fwd) {
+  x = clt_clone(clt_detach(x)), w = clt_clone(clt_detach(w)), b = b ? clt_clone(clt_detach(b)) : NULL;
+  ck_assert_msg(x && w && clt_set_requires_grad(x, true) == CLT_OK && clt_set_requires_grad(w, true) == CLT_OK &&
+                (!b || clt_set_requires_grad(b, true) == CLT_OK) && clt_device_synchronize(dev) == CLT_OK,
+                "%s", clt_last_error());
+  unsigned long before = atomic_load(&clt__kernel_launches);
+  clt_tensor *y = clt_conv2d(x, w, b, o);
+  clt_status s = y ? clt_device_synchronize(dev) : clt_last_status();
+  *fwd = atomic_load(&clt__kernel_launches) - before;
+  if (s == CLT_OK) s = clt_backward(y, gy);
+  if (s == CLT_OK) s = clt_device_synchronize(dev);
+  ck_assert_msg(s == CLT_OK, "%s", clt_last_error());
+  return atomic_load(&clt__kernel_launches) - before;
+}
+
+/* conv2d's bias as its product's epilogue (one value per row, lib/matmul.c; per group a
+ * permuting add) and the bias's gradient as the row sums of w's gradient's product (lib/conv.c),
+ * against conv2d without a bias plus a broadcast add: the values and the gradients of x, w and b,
+ * float32 and float64, with stride, padding, dilation, groups, and w's gradient in chunks of
+ * images (float64, 16 images). Under CLT_GEMM=kernel and clblast (tests/meson.build) kernels
+ * run the epilogues after the product. On PoCL with the host's GEMM (auto) the bias costs no
+ * launch without groups, forward or backward (w's gradient one product): before, an add and a
+ * sum reduction per layer. */
+START_TEST(conv2d_bias_in_the_product) {
+  clt_device *dev = TU_DEV;
+  /* free: the bias costs no launch (without groups, and w's gradient one product: the last
+   * case's is two of 8 images in float64, and without oneDNN in float32) */
+  static const struct { int64_t N, C, O, H, s, p, d, G; bool free; } cases[] = {
+      {3, 2, 4, 6, 1, 1, 1, 1, true}, {2, 3, 5, 7, 2, 0, 1, 1, true}, {2, 2, 3, 8, 1, 2, 2, 1, true},
+      {2, 4, 6, 5, 1, 1, 1, 2, false}, {16, 4, 8, 8, 1, 1, 1, 1, false}};
+  const clt_dtype dts[2] = {CLT_FLOAT32, CLT_FLOAT64};
+  const char *provider = getenv("CLT_GEMM"), *wait = getenv("CLT_GEMM_WAIT");
+  bool pocl = false;
+#ifdef CLT_HAVE_OPENCL
+  clt_cl_details det;
+  pocl = dev != tu_dev[0] && clt_cl_device_get_details(dev, &det) == CLT_OK && strstr(det.platform, "Portable") &&
+         !(provider && *provider) && !(wait && *wait);
+#else
+  (void)provider, (void)wait;
+#endif
+  for (int t = 0; t < 2; t++)
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+      clt_scope_begin();
+      int64_t N = cases[c].N, C = cases[c].C, O = cases[c].O, H = cases[c].H, G = cases[c].G;
+      clt_conv2d_opts o = {{cases[c].s, cases[c].s}, {cases[c].p, cases[c].p}, {cases[c].d, cases[c].d}, G, false};
+      clt_tensor *x = clt_randn(dev, dts[t], 4, (const int64_t[]){N, C, H, H});
+      clt_tensor *w = clt_randn(dev, dts[t], 4, (const int64_t[]){O, C / G, 3, 3});
+      clt_tensor *b = clt_randn(dev, dts[t], 1, (const int64_t[]){O});
+      clt_tensor *x2 = clt_clone(x), *w2 = clt_clone(w), *b2 = clt_clone(b);
+      clt_tensor *leaves[6] = {x, w, b, x2, w2, b2};
+      for (int i = 0; i < 6; i++) ck_assert_msg(clt_set_requires_grad(leaves[i], true) == CLT_OK, "%s", clt_last_error());
+      clt_tensor *y = clt_conv2d(x, w, b, &o);
+      clt_tensor *y2 = clt_add(clt_conv2d(x2, w2, NULL, &o), clt_reshape(b2, 3, (const int64_t[]){O, 1, 1}));
+      ck_assert_msg(y && y2, "%s", clt_last_error());
+      clt_tensor *gy = clt_randn_like(y);
+      ck_assert_msg(clt_backward(y, gy) == CLT_OK && clt_backward(y2, gy) == CLT_OK, "%s", clt_last_error());
+      double tol = dts[t] == CLT_FLOAT32 ? 1e-4 : 1e-11;
+      clt_tensor *got[4] = {y, clt_grad(x), clt_grad(w), clt_grad(b)}, *want[4] = {y2, clt_grad(x2), clt_grad(w2), clt_grad(b2)};
+      static const char *const what[4] = {"y", "x's gradient", "w's gradient", "b's gradient"};
+      for (int i = 0; i < 4; i++) {
+        ck_assert_msg(got[i] && want[i], "%s", clt_last_error());
+        double diff = max_diff(got[i], want[i]);
+        ck_assert_msg(diff <= tol, "%s, %s case %zu: %s differs by %g", clt_device_spec(dev), clt_dtype_name(dts[t]), c,
+                      what[i], diff);
+      }
+      if (pocl && cases[c].free) {
+        unsigned long fwd, fwd0, with = conv_launches(dev, x, w, b, gy, &o, &fwd), without = conv_launches(dev, x2, w2, NULL, gy, &o, &fwd0);
+        /* the forward: im2col alone (before, a permuting add or copy after the product too) */
+        ck_assert_msg(with == without && fwd == 1 && fwd0 == 1,
+                      "%s case %zu on %s: conv2d and its backward launched %lu kernels with a bias (%lu forward), %lu "
+                      "without (%lu); want the forward's im2col alone", clt_dtype_name(dts[t]), c, clt_device_spec(dev),
+                      with, fwd, without, fwd0);
+      }
+      clt_scope_end();
+    }
 }
 END_TEST
 
@@ -850,6 +938,7 @@ static Suite *suite(void) {
   TU_DEVICES(tc, conv2d_backward_calls);
   TU_DEVICES(tc, conv2d_gradients_match_unfold);
   TU_DEVICES(tc, conv2d_products_take_the_batch);
+  TU_DEVICES(tc, conv2d_bias_in_the_product);
   TU_DEVICES(tc, max_pool2d_ties_and_nans_choose_as_pytorch);
   suite_add_tcase(s, tc);
   return s;

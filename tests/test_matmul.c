@@ -2,10 +2,13 @@
 /* matmul: NumPy's shape rules, transposed and strided views, broadcast batches, float32 and
  * float64, every device against an independent triple loop and the host; empty products; bad
  * input. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "blas.h"
 #include "dispatch.h"
+#include "grad.h"
 #include "tu.h"
 
 /* Reference product in double from the operands' host copies (any view, NumPy rules). */
@@ -161,6 +164,46 @@ START_TEST(every_gemm_provider_gradients) {
     clt_scope_end();
     ck_assert_msg(st == CLT_OK, "CLT_GEMM=%s, case %zu: %s", providers[_i], k, clt_last_error());
   }
+  default_provider();
+  if (!built) TU_SKIP("CLT_GEMM=%s: not in this build", providers[_i]);
+}
+END_TEST
+
+/* The GEMM's bias epilogue (lib/backend.h: clt__gemm_args) broadcast to the product as any
+ * tensor would be: per column ([n], a linear layer's), per row ([m, 1], a convolution's), per
+ * batch entry and row ([G, m, 1]: bias_stride), against matmul plus add, float32 and float64,
+ * through every provider (the kernels after the product, or the host's GEMM in its callback) and
+ * on the host; B's entries side by side in its rows with A shared (a convolution's product per
+ * image) take the host's merged product (lib/blas.c: run_merged), others its loop. */
+START_TEST(gemm_bias_epilogue_broadcasts) {
+  bool built = use_provider(_i);
+  static const struct { int64_t bias[3]; int nd; bool side_by_side; } cases[] = {
+      {{5}, 1, false}, {{3, 1}, 2, false}, {{4, 3, 1}, 3, false}, {{4, 1, 5}, 3, false},
+      {{3, 1}, 2, true}, {{4, 3, 1}, 3, true}};
+  clt_device *devs[2] = {tu_dev[0], tu_cl()};
+  for (int dv = 0; built && dv < 2; dv++)
+    for (int t = 0; t < 2; t++)
+      for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        clt_scope_begin();
+        clt_dtype dt = t ? CLT_FLOAT64 : CLT_FLOAT32;
+        clt_manual_seed(40 + c);
+        clt_tensor *a = cases[c].side_by_side ? rnd(devs[dv], dt, CLT_SHAPE(3, 6)) : rnd(devs[dv], dt, CLT_SHAPE(4, 3, 6));
+        /* side by side: [6, 4 5] read as [4, 6, 5], entries 5 columns apart */
+        clt_tensor *b = cases[c].side_by_side ? clt_permute(clt_reshape(rnd(devs[dv], dt, CLT_SHAPE(6, 20)), CLT_SHAPE(6, 4, 5)),
+                                                            CLT_DIMS(1, 0, 2))
+                                              : rnd(devs[dv], dt, CLT_SHAPE(4, 6, 5));
+        clt_tensor *bias = rnd(devs[dv], dt, cases[c].nd, cases[c].bias);
+        clt_tensor *got = clt__matmul_ep(a, b, bias, NULL), *want = clt_add(clt_matmul(a, b), bias);
+        ck_assert_msg(got && want, "%s", clt_last_error());
+        double *g = tu_values(got), *w = tu_values(want), tol = t ? 1e-12 : 1e-5;
+        for (int64_t i = 0; i < clt_numel(want); i++)
+          ck_assert_msg(fabs(g[i] - w[i]) <= tol, "CLT_GEMM=%s on %s, %s case %zu: element %lld is %g, want %g",
+                        providers[_i], clt_device_spec(devs[dv]), clt_dtype_name(dt), c, (long long)i, g[i], w[i]);
+        free(g);
+        free(w);
+        clt__tensor_release(got); /* an internal op's result: not the scope's */
+        clt_scope_end();
+      }
   default_provider();
   if (!built) TU_SKIP("CLT_GEMM=%s: not in this build", providers[_i]);
 }
@@ -539,6 +582,7 @@ static Suite *suite(void) {
 #endif
     tcase_add_loop_test(tc, every_gemm_provider, 0, NPROVIDERS);
     tcase_add_loop_test(tc, every_gemm_provider_gradients, 0, NPROVIDERS);
+    tcase_add_loop_test(tc, gemm_bias_epilogue_broadcasts, 0, NPROVIDERS);
     tcase_add_test(tc, bad_gemm_provider);
 #ifdef CLT_HAVE_CLBLAST
     tcase_add_test(tc, clblast_tuning);

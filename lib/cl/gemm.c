@@ -473,7 +473,7 @@ static clt_status epilogue_kernels(clt_device *dev, const clt__gemm_args *g) {
   if (g->bias) {
     clt__ew_prog p;
     clt__ew_prog_single(&p, CLT_OP_add, 2, g->dt, NULL, 0);
-    int64_t shape[3] = {g->batch, g->m, g->n}, cs[3] = {g->c_stride, g->ldc, 1}, bs[3] = {0, 0, g->bias_inc};
+    int64_t shape[3] = {g->batch, g->m, g->n}, cs[3] = {g->c_stride, g->ldc, 1}, bs[3] = {g->bias_stride, g->bias_row, g->bias_inc};
     const int64_t *strides[3] = {cs, cs, bs}, offs[3] = {g->c_off, g->c_off, g->bias_off};
     clt__iter it;
     clt__iter_build(&it, 3, shape, 3, strides, offs);
