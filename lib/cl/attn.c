@@ -29,19 +29,27 @@ static clt_status launch(clt__cl_dev *d, const clt__cl_args *a, const clt__cl_ke
   return clt__cl_launch_groups(d, a, (n + l - 1) / l, l);
 }
 
+/* The kernel name's entry with the arguments both directions open with: q, k, v, the result. */
+static clt_status begin(clt__cl_dev *d, const clt__attn_args *x, const char *name, clt__cl_kernel_entry **k,
+                        clt__cl_args *a) {
+  clt_status s = clt__cl_kernel(d, CLT__KFAM_attn, (int)x->dt, name, k);
+  if (s != CLT_OK) return s;
+  clt__cl_args_init(a, *k);
+  tensor_args(a, x->q, x->qo, x->qs);
+  tensor_args(a, x->k, x->ko, x->ks);
+  tensor_args(a, x->v, x->vo, x->vs);
+  tensor_args(a, x->out, x->oo, x->os);
+  return CLT_OK;
+}
+
 clt_status clt__cl_attn_fwd(clt_device *dev, const clt__attn_args *x) {
   clt__cl_dev *d = clt__cl(dev);
   clt__cl_kernel_entry *k;
-  clt_status s = clt__cl_kernel(d, CLT__KFAM_attn, (int)x->dt, "attn_fwd", &k);
+  clt__cl_args a;
+  clt_status s = begin(d, x, "attn_fwd", &k, &a);
   if (s != CLT_OK) return s;
   int64_t n = x->B0 * x->B1;
   cl_mem lm = clt__cl_mem(x->lse);
-  clt__cl_args a;
-  clt__cl_args_init(&a, k);
-  tensor_args(&a, x->q, x->qo, x->qs);
-  tensor_args(&a, x->k, x->ko, x->ks);
-  tensor_args(&a, x->v, x->vo, x->vs);
-  tensor_args(&a, x->out, x->oo, x->os);
   CLT__ARG(&a, lm);
   dims_args(&a, x, n);
   return launch(d, &a, k, (size_t)n);
@@ -50,16 +58,11 @@ clt_status clt__cl_attn_fwd(clt_device *dev, const clt__attn_args *x) {
 clt_status clt__cl_attn_bwd(clt_device *dev, const clt__attn_args *x) {
   clt__cl_dev *d = clt__cl(dev);
   clt__cl_kernel_entry *k;
-  clt_status s = clt__cl_kernel(d, CLT__KFAM_attn, (int)x->dt, "attn_bwd", &k);
+  clt__cl_args a;
+  clt_status s = begin(d, x, "attn_bwd", &k, &a);
   if (s != CLT_OK) return s;
   int64_t n = x->B0 * x->B1;
   cl_mem lm = clt__cl_mem(x->lse), qm = clt__cl_mem(x->dq), km = clt__cl_mem(x->dk), vm = clt__cl_mem(x->dv);
-  clt__cl_args a;
-  clt__cl_args_init(&a, k);
-  tensor_args(&a, x->q, x->qo, x->qs);
-  tensor_args(&a, x->k, x->ko, x->ks);
-  tensor_args(&a, x->v, x->vo, x->vs);
-  tensor_args(&a, x->out, x->oo, x->os);
   tensor_args(&a, x->g, x->go, x->gs);
   CLT__ARG(&a, lm);
   CLT__ARG(&a, qm);
