@@ -97,6 +97,7 @@ typedef struct clt__cl_dev {
    * its barrier is the last command clt queued, and the products since it opened */
   struct clt__gemm_chain *chain;
   unsigned long long chain_expect;
+  const void *chain_maker; /* the thread that made the last chain (gemm.c: chain_follow) */
   int chain_len;
   char gemm_tuning[256];                  /* CLBlast kernels given parameters at open (tuning.c) */
   enum { CLT__CACHING, CLT__NO_CACHING_RELEASE, CLT__NO_CACHING_HOLD } no_caching; /* pool.c */

@@ -178,12 +178,22 @@ static void own_args(clt__gemm_args *out, clt__storage *view, const clt__gemm_ar
   out->asum = g->asum ? &view[4] : NULL;
 }
 
+/* An address of this thread's own: which thread made a chain. */
+static CLT__TLS char thread_mark;
+
 /* The product without a command, where nothing was queued since the last product's barrier:
- * joined to its chain, or run here once that has run; false where it needs a chain of its own. */
+ * joined to its chain, or run here once that has run; false where it needs a chain of its own.
+ * Only the thread that made the chain follows it: the count of commands queued is taken when
+ * each call returns, so another thread's command queued after the barrier could stand in the
+ * count for the maker's own uncounted call, and that thread's product, joined to the chain,
+ * then ran before the command it reads (threads_share_one_device: one loss in four 2-5% off, 3
+ * runs in 5). The maker's own calls have all returned when it asks, so for it the count is
+ * exact; another thread's command not yet counted touches none of its tensors. */
 static bool chain_follow(clt__cl_dev *d, const clt__gemm_args *g, const clt__storage *const *st, void *const *own) {
   if (atomic_load(&d->app_queue)) return false;
   clt__mutex_lock(&chain_lock);
-  bool follows = d->chain_len > 0 && d->chain_len < CHAIN_MAX && atomic_load(&d->queued) == d->chain_expect;
+  bool follows = d->chain_len > 0 && d->chain_len < CHAIN_MAX && atomic_load(&d->queued) == d->chain_expect &&
+                 d->chain_maker == &thread_mark;
   gemm_chain *c = follows ? d->chain : NULL;
   if (follows) {
     d->chain_len++;
@@ -243,6 +253,7 @@ static clt_status deferred_own_gemm(clt__cl_dev *d, const clt__gemm_args *g, con
       d->chain = c->closed ? NULL : c;
       d->chain_len = 1;
       d->chain_expect = expect;
+      d->chain_maker = &thread_mark;
       bool last = --c->refs == 0;
       clt__mutex_unlock(&chain_lock);
       if (last) clt__free_mem(c);
