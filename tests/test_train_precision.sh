@@ -1,9 +1,10 @@
 #!/bin/sh
-# clt-train --precision: a short run in each of fp32, bf16 and fp16 trains (the loss falls over
+# clt-train --precision: a short run in each of fp32, bf16, fp16 and fp64 trains (the loss falls over
 # the epochs, test accuracy well above chance) on the host and on OpenCL; the summary names the
 # precision and the loss scaler's state (fp16: a scale, none for the others); a first scale too
 # large for float16 makes fp16 skip steps and back off, and the run still trains; unknown
-# values fail clearly; with MPI, fp16 --distributed on 2 ranks ends where one process does.
+# values fail clearly; fp64 ends where it does on the other device (1e-7 relative, the summary's
+# 9 digits: float64's rounding, unlike float32's, does not move 4 epochs apart) and --save writes float64; with MPI, fp16 --distributed on 2 ranks ends where one process does.
 # usage: test_train_precision.sh CLT_TRAIN [MPIRUN]
 set -eu
 train=$1
@@ -27,7 +28,7 @@ elif [ "${CLT_REQUIRE_DEVICE:-0}" = 1 ]; then fail "no OpenCL device and CLT_REQ
 fi
 
 for dev in $devices; do
-  for p in fp32 bf16 fp16; do
+  for p in fp32 bf16 fp16 fp64; do
     out="$tmp/$dev-$p.json"
     "$train" --device "$dev" --precision "$p" --epochs 4 --json > "$out" || fail "--precision $p on $dev"
     [ "$(field "$out" precision)" = "$p" ] || fail "$dev $p: the summary says precision $(field "$out" precision)"
@@ -59,6 +60,17 @@ for dev in $devices; do
   echo "$dev fp16 from scale 2^30: $skipped steps skipped, scale $scale, test accuracy $acc"
 done
 
+# fp64: host and OpenCL end at the same loss; the saved weights are float64
+if [ "$devices" = "host cl" ]; then
+  a=$(field "$tmp/host-fp64.json" final_loss)
+  b=$(field "$tmp/cl-fp64.json" final_loss)
+  check "($a - $b) ^ 2 <= (1e-7 * $a) ^ 2" "fp64: final loss $a on host, $b on OpenCL"
+  echo "fp64: final loss $a on host, $b on OpenCL"
+fi
+"$train" --device host --precision fp64 --epochs 1 --quiet --save "$tmp/w64.safetensors" || fail "fp64 --save"
+grep -q '"dtype":"F64"' "$tmp/w64.safetensors" || fail "fp64 --save: the header names no F64 tensor"
+grep -q '"dtype":"F32"' "$tmp/w64.safetensors" && fail "fp64 --save: a float32 tensor in the file"
+
 # refused, with the reason
 bad() { # EXPECTED-TEXT ARGS...
   want=$1
@@ -66,7 +78,7 @@ bad() { # EXPECTED-TEXT ARGS...
   if "$train" --device host --epochs 0 "$@" > "$tmp/out" 2> "$tmp/err"; then fail "accepted: $*"; fi
   grep -q -- "$want" "$tmp/err" || fail "$*: the message should say '$want': $(cat "$tmp/err")"
 }
-bad "unknown --precision 'fp8': fp32, bf16 or fp16" --precision fp8
+bad "unknown --precision 'fp8': fp32, bf16, fp16 or fp64" --precision fp8
 bad "bad or missing value for --precision" --precision
 bad "--loss-scale goes with --precision fp16" --precision bf16 --loss-scale 1024
 bad "--loss-scale goes with --precision fp16" --loss-scale 1024

@@ -2,13 +2,15 @@
 """The PyTorch side of clt's measurements (optional: runs where PyTorch is installed).
 
   bench_torch.py digits [--model mlp|cnn|transformer] [--seed N] [--epochs N] [--init FILE.safetensors]
-                        [--threads N] [--json]
+                        [--threads N] [--double] [--json]
       Trains the same model (clt-train --model, tools/models.c) on the same split, in the same
       batch order, as clt-train with the same seed (the split and orders are reproduced from
       tools/clt-train.c's splitmix64 and stratified split), with Adam lr 1e-3, batches of 64, on
       the CPU. --init starts from the weights clt-train saved (clt-train --model M --epochs 0
       --save FILE), so the two runs can be compared step for step; without it PyTorch
-      initialises its own layers from --seed.
+      initialises its own layers from --seed. --double trains in float64 (model.double(), as
+      clt-train --precision fp64), where the two libraries' rounding no longer drives the runs
+      apart.
 
   bench_torch.py bench [--clt-bench PATH | --clt-json FILE] [--device SPEC] [--torch-device cpu|cuda|auto]
                        [--quick] [--threads N] [--json | --tsv]
@@ -172,6 +174,9 @@ def train_digits(args):
     model = make_model(args.model)
     if args.init:
         model.load_state_dict(state_dict_for(model, load_safetensors(args.init)))
+    if args.double:
+        model.double()
+        xtr, xte = xtr.double(), xte.double()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     brng = SplitMix64(args.seed * 0x9E3779B97F4A7C15 + 7)
@@ -471,6 +476,7 @@ def main():
     d.add_argument("--epochs", type=int, default=30)
     d.add_argument("--init")
     d.add_argument("--threads", type=int, default=1)
+    d.add_argument("--double", action="store_true", help="float64 weights and data (clt-train --precision fp64)")
     d.add_argument("--json", action="store_true")
     b = sub.add_parser("bench")
     b.add_argument("--clt-bench")

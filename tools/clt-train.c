@@ -51,10 +51,12 @@ static void usage(FILE *f) {
           "                       GELU MLP of 4d), layer norm, mean over tokens, linear 32-10\n"
           "  --hidden A[,B...]    with --model mlp: hidden layer widths (128)\n"
           "  --optim NAME         adam, adamw or sgd (adam)\n"
-          "  --precision P        fp32, bf16 or fp16 (fp32): with bf16 and fp16 the forward and backward\n"
-          "                       run in bfloat16 or float16 (the weights and the optimizer's state stay\n"
-          "                       float32, the loss is computed in float32); fp16 scales the loss\n"
-          "                       dynamically and skips the steps whose gradients overflow (clt/amp.h)\n"
+          "  --precision P        fp32, bf16, fp16 or fp64 (fp32): with bf16 and fp16 the forward and\n"
+          "                       backward run in bfloat16 or float16 (the weights and the optimizer's\n"
+          "                       state stay float32, the loss is computed in float32); fp16 scales the\n"
+          "                       loss dynamically and skips the steps whose gradients overflow\n"
+          "                       (clt/amp.h); fp64 trains in float64 throughout (weights made or\n"
+          "                       --loaded in float32, then converted; --save writes float64)\n"
           "  --loss-scale X       with fp16: the first loss scale (65536)\n"
           "  --seed N             seed of the split, the initial weights and the batch order (1)\n"
           "  --x FILE.npy         features [N, F] of any float or integer dtype, instead of the digits\n"
@@ -83,7 +85,7 @@ static void usage(FILE *f) {
 }
 
 static const char *precision_name(clt_dtype t) {
-  return t == CLT_FLOAT16 ? "fp16" : t == CLT_BFLOAT16 ? "bf16" : "fp32";
+  return t == CLT_FLOAT16 ? "fp16" : t == CLT_BFLOAT16 ? "bf16" : t == CLT_FLOAT64 ? "fp64" : "fp32";
 }
 
 /* With --distributed, messages name the rank. */
@@ -163,8 +165,9 @@ static int parse_args(int argc, char **argv, options *o) {
       if (strcmp(v, "fp32") == 0) o->precision = CLT_FLOAT32;
       else if (strcmp(v, "bf16") == 0) o->precision = CLT_BFLOAT16;
       else if (strcmp(v, "fp16") == 0) o->precision = CLT_FLOAT16;
+      else if (strcmp(v, "fp64") == 0) o->precision = CLT_FLOAT64;
       else {
-        fprintf(stderr, "clt-train: unknown --precision '%s': fp32, bf16 or fp16\n", v);
+        fprintf(stderr, "clt-train: unknown --precision '%s': fp32, bf16, fp16 or fp64\n", v);
         return 2;
       }
     }
@@ -546,11 +549,14 @@ static int resume_share(clt_dist *dist, model *m, clt_optim *opt, clt_device *de
   return rc;
 }
 
+/* The loss's dtype: float32 (from 16-bit logits too, as autocast), float64 with fp64. */
+static clt_dtype loss_type(clt_dtype precision) { return precision == CLT_FLOAT64 ? CLT_FLOAT64 : CLT_FLOAT32; }
+
 /* Loss and correct predictions over a whole split, without recording. */
 static int evaluate(const model *m, clt_dtype precision, clt_tensor *x, clt_tensor *y, double *loss, double *acc) {
   clt_no_grad_begin();
   clt_scope_begin();
-  clt_tensor *logits = clt_cast(model_forward_as(m, x, precision), CLT_FLOAT32);
+  clt_tensor *logits = clt_cast(model_forward_as(m, x, precision), loss_type(precision));
   clt_tensor *l = clt_cross_entropy(logits, y, CLT_REDUCTION_MEAN);
   clt_tensor *hits = clt_sum(clt_eq(clt_argmax(logits, CLT_DIMS(1), false), y), CLT_ALL_DIMS, false);
   double h = 0;
@@ -688,6 +694,7 @@ int main(int argc, char **argv) {
   clt_tensor *xtr = NULL, *ytr = NULL, *xte = NULL, *yte = NULL;
   if (!rc && model_init(&m, o.model, dev, sizes, nsizes) != CLT_OK) rc = fail("initialising the model");
   if (!rc && o.load) rc = model_load(&m, o.load, dev);
+  if (!rc && o.precision == CLT_FLOAT64 && model_cast(&m, CLT_FLOAT64) != CLT_OK) rc = fail("--precision fp64");
   if (!rc) rc = upload(dev, &d, order, n_train, &xtr, &ytr);
   if (!rc) rc = upload(dev, &d, order + n_train, n_test, &xte, &yte);
   clt_optim *opt = NULL;
@@ -743,6 +750,7 @@ int main(int argc, char **argv) {
              o.optim == CLT_OPTIM_SGD ? "SGD" : o.optim == CLT_OPTIM_ADAM ? "Adam" : "AdamW", o.lr, o.batch, ranks,
              o.precision == CLT_FLOAT16   ? ", float16 (float32 weights, loss scaling)"
              : o.precision == CLT_BFLOAT16 ? ", bfloat16 (float32 weights)"
+             : o.precision == CLT_FLOAT64  ? ", float64"
                                            : "",
              o.resume ? ", resumed" : "");
     if (o.resume && !o.json) printf("resuming after epoch %lld\n", (long long)start);
@@ -765,7 +773,7 @@ int main(int argc, char **argv) {
     int64_t n_local = 0;
     for (int64_t b = 0; b < nbatches; b++) n_local += counts[b];
     clt_tensor *pt = clt_from_host(dev, CLT_INT64, CLT_SHAPE(n_local), perm);
-    clt_tensor *loss_sum = clt_zeros(dev, CLT_FLOAT32, 0, NULL);
+    clt_tensor *loss_sum = clt_zeros(dev, loss_type(o.precision), 0, NULL);
     if (!pt || !loss_sum) {
       rc = fail("starting an epoch");
       break;
@@ -778,7 +786,7 @@ int main(int argc, char **argv) {
       clt_tensor *idx = clt_slice(pt, 0, s, e, 1);
       clt_tensor *xb = clt_index_select(xtr, 0, idx), *yb = clt_index_select(ytr, 0, idx);
       /* the loss in float32 from 16-bit logits, as autocast computes it */
-      clt_tensor *logits = clt_cast(model_forward_as(&m, xb, o.precision), CLT_FLOAT32), *loss, *part;
+      clt_tensor *logits = clt_cast(model_forward_as(&m, xb, o.precision), loss_type(o.precision)), *loss, *part;
       if (ddp) {
         /* The sum over this rank's samples times world / len: its mean over the ranks (what
          * clt_ddp_backward takes) is the global batch's mean loss, whatever each rank's share. */

@@ -101,7 +101,7 @@ static clt_status init_transformer(model *m, clt_device *dev, int64_t classes) {
 }
 
 clt_status model_init(model *m, model_kind kind, clt_device *dev, const int64_t *sizes, int nsizes) {
-  *m = (model){.kind = kind};
+  *m = (model){.kind = kind, .type = CLT_FLOAT32};
   clt_status st = clt_params_create(&m->p);
   if (st == CLT_OK && kind != MODEL_MLP && sizes[0] != TOKENS * PIXELS) {
     fprintf(stderr, "the %s model takes 8x8 images (64 features), not %lld features\n", kind_names[kind],
@@ -114,6 +114,27 @@ clt_status model_init(model *m, model_kind kind, clt_device *dev, const int64_t 
                              : init_transformer(m, dev, sizes[nsizes - 1]);
   if (st != CLT_OK) model_free(m);
   return st;
+}
+
+clt_status model_cast(model *m, clt_dtype dtype) {
+  clt_params *q = NULL;
+  clt_status st = clt_params_create(&q);
+  for (int i = 0; i < clt_params_size(m->p) && st == CLT_OK; i++) {
+    clt_no_grad_begin(); /* new leaves, not casts recorded from the old ones */
+    clt_tensor *t = clt_keep(clt_cast(clt_params_at(m->p, i), dtype)); /* the list holds it, not a scope */
+    clt_no_grad_end();
+    st = !t ? clt_last_status() : clt_set_requires_grad(t, true);
+    if (st == CLT_OK) st = clt_params_add(q, clt_params_name(m->p, i), t);
+    clt_release(t);
+  }
+  if (st != CLT_OK) {
+    clt_params_release(q);
+    return st;
+  }
+  clt_params_release(m->p);
+  m->p = q;
+  m->type = dtype;
+  return CLT_OK;
 }
 
 void model_free(model *m) {
@@ -179,10 +200,13 @@ static clt_tensor *forward(const model *m, clt_tensor *const *p, clt_tensor *x) 
   }
 }
 
-clt_tensor *model_forward(const model *m, clt_tensor *x) { return forward(m, clt_params_tensors(m->p), x); }
+clt_tensor *model_forward(const model *m, clt_tensor *x) {
+  if (x && m->type != CLT_FLOAT32 && clt_dtype_of(x) != m->type) x = clt_cast(x, m->type);
+  return forward(m, clt_params_tensors(m->p), x);
+}
 
 clt_tensor *model_forward_as(const model *m, clt_tensor *x, clt_dtype dtype) {
-  if (dtype == CLT_FLOAT32) return model_forward(m, x);
+  if (dtype == m->type) return model_forward(m, x);
   /* the largest model: the transformer's 31 parameters, an mlp's 2 per layer */
   clt_tensor *p[64];
   int n = clt_params_size(m->p);

@@ -12,8 +12,9 @@ typedef enum { MODEL_MLP, MODEL_CNN, MODEL_TRANSFORMER } model_kind;
 
 typedef struct {
   model_kind kind;
-  int nlin;      /* mlp: linear layers */
-  clt_params *p; /* every parameter, in state_dict order */
+  int nlin;       /* mlp: linear layers */
+  clt_params *p;  /* every parameter, in state_dict order */
+  clt_dtype type; /* the parameters' dtype: float32, or float64 after model_cast */
 } model;
 
 /* "mlp", "cnn", "transformer" -> kind; false for another name. */
@@ -28,11 +29,14 @@ const char *model_name(model_kind kind);
  * Returns CLT_OK or the failing call's status (the model is then released). */
 clt_status model_init(model *m, model_kind kind, clt_device *dev, const int64_t *sizes, int nsizes);
 void model_free(model *m);
+/* The parameters replaced by copies in dtype (CLT_FLOAT64: clt-train --precision fp64), leaves
+ * requiring grad under the same names; model_forward then casts its input to dtype. */
+clt_status model_cast(model *m, clt_dtype dtype);
 
 /* Logits [batch, classes] for x [batch, features]. */
 clt_tensor *model_forward(const model *m, clt_tensor *x);
-/* The same in dtype (CLT_FLOAT16, CLT_BFLOAT16; CLT_FLOAT32 is model_forward) for mixed
- * precision: x and every weight cast to dtype (recorded, so the float32 masters get float32
+/* The same in dtype (CLT_FLOAT16, CLT_BFLOAT16; the parameters' own dtype is model_forward) for
+ * mixed precision: x and every weight cast to dtype (recorded, so the float32 masters get float32
  * gradients), matmuls and activations in dtype; the logits are in dtype. */
 clt_tensor *model_forward_as(const model *m, clt_tensor *x, clt_dtype dtype);
 
