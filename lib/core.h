@@ -217,6 +217,13 @@ bool clt__is_host(const clt_device *dev);
 clt_status clt__spec_resolve(const char *spec, const clt_device_info *devs, size_t n, size_t *index, const char **why);
 bool clt__same_device(const clt_device *a, const clt_device *b);
 clt_device *clt__device_new(const clt__backend *be, void *impl);
+/* Work still queued when the process exits (main returned without closing a device) must finish
+ * before the libraries it calls are torn down: exit() runs atexit functions and the destructors
+ * of libraries (oneDNN's JIT kernels, freed by destructors registered when it is loaded and at
+ * its first product) in the reverse order of registration. A backend with queues arms fn, which
+ * waits for them; a library loaded or first called later arms again (fn NULL: the one armed),
+ * so that the wait runs before its destructors. At most 16 arms; each wait runs fn once more. */
+void clt__exit_drain_arm(void (*fn)(void));
 
 /* Validates a shape (0..CLT_MAX_DIMS dims, sizes >= 0, clt__shape_fits) and gives its element
  * count (numel may be NULL). arg names the argument in messages. */

@@ -1,12 +1,24 @@
 /* Device handles, the spec grammar of include/clt/device.h over the backend registry
  * (registry.c), and device listing. */
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
 #include "fusion.h"
+
+static void (*_Atomic exit_drain)(void);
+static atomic_int exit_arms;
+static void run_exit_drain(void) {
+  void (*fn)(void) = atomic_load(&exit_drain);
+  if (fn) fn();
+}
+void clt__exit_drain_arm(void (*fn)(void)) {
+  if (fn) atomic_store(&exit_drain, fn);
+  if (atomic_fetch_add(&exit_arms, 1) < 16) atexit(run_exit_drain);
+}
 
 clt_device *clt__device_new(const clt__backend *be, void *impl) {
   clt_device *dev = clt__calloc(1, sizeof *dev);

@@ -169,6 +169,9 @@ bool clt__library_load(library *lib) {
     if (s == 0) {
       s = load(lib) ? 1 : -1;
       atomic_store_explicit(&lib->state, s, memory_order_release);
+      /* its destructors, registered as it loaded, run at exit after a queue drain armed from
+       * here on (core.h) */
+      if (s > 0) clt__exit_drain_arm(NULL);
     }
     clt__mutex_unlock(&load_lock);
   }

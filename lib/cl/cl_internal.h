@@ -116,6 +116,7 @@ typedef struct clt__cl_dev {
   atomic_ullong queued, settled;
   struct clt__cl_hostptr *ptrs;
   size_t nptrs, ptr_cap;
+  struct clt__cl_dev *next_open; /* the open devices (device.c: drained at exit) */
 } clt__cl_dev;
 
 /* Counts a command clt enqueued on d's queue (every clEnqueue* of clt goes through a point that

@@ -20,6 +20,22 @@ typedef struct {
  * statically initialised, so the lock has no first-use race of its own. */
 static clt__mutex driver_lock = CLT__MUTEX_INIT;
 
+/* The open devices, under open_lock (taken under driver_lock, never the other way: a failed
+ * open drops its device under driver_lock). A process that returns from main with commands
+ * still queued (no clt_device_close, no synchronize) let exit() run the libraries' destructors
+ * while PoCL's threads still ran those commands: a host GEMM's callback then called into
+ * oneDNN's freed JIT code and the process died with SIGSEGV after main returned. At exit, before
+ * those destructors (core.h: clt__exit_drain_arm), every open device's queue is drained. */
+static clt__mutex open_lock = CLT__MUTEX_INIT;
+static clt__cl_dev *open_devices;
+static bool drain_armed;
+static void drain_at_exit(void) {
+  clt__mutex_lock(&open_lock);
+  for (clt__cl_dev *d = open_devices; d; d = d->next_open)
+    if (d->queue) clFinish(d->queue);
+  clt__mutex_unlock(&open_lock);
+}
+
 /* Every (platform, device) pair in spec order. No platform at all gives count 0. */
 static clt_status enumerate(cl_pair **out, size_t *count) {
   *out = NULL;
@@ -270,6 +286,12 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
                                                          : CLT__NO_CACHING_RELEASE;
   d->counted = true;
   clt__cl_gemm_device_opened();
+  clt__mutex_lock(&open_lock);
+  d->next_open = open_devices;
+  open_devices = d;
+  if (!drain_armed) clt__exit_drain_arm(drain_at_exit);
+  drain_armed = true;
+  clt__mutex_unlock(&open_lock);
   *out = dev;
   return CLT_OK;
 }
@@ -437,6 +459,13 @@ clt_status clt_cl_tensor_get_buffer(const clt_tensor *t, cl_mem *buf, size_t *by
 
 void clt__cl_destroy(clt_device *dev) {
   clt__cl_dev *d = clt__cl(dev);
+  clt__mutex_lock(&open_lock);
+  for (clt__cl_dev **p = &open_devices; *p; p = &(*p)->next_open)
+    if (*p == d) {
+      *p = d->next_open;
+      break;
+    }
+  clt__mutex_unlock(&open_lock);
   if (d->queue) clFinish(d->queue);
   clt__cl_programs_release(d);
   clt__cl_pool_empty(d);
