@@ -222,7 +222,8 @@ clt_device *clt__device_new(const clt__backend *be, void *impl);
  * of libraries (oneDNN's JIT kernels, freed by destructors registered when it is loaded and at
  * its first product) in the reverse order of registration. A backend with queues arms fn, which
  * waits for them; a library loaded or first called later arms again (fn NULL: the one armed),
- * so that the wait runs before its destructors. At most 16 arms; each wait runs fn once more. */
+ * so that the wait runs before its destructors. At most 16 arms; fn runs once, at exit, at the
+ * turn of the latest arm. */
 void clt__exit_drain_arm(void (*fn)(void));
 
 /* Validates a shape (0..CLT_MAX_DIMS dims, sizes >= 0, clt__shape_fits) and gives its element

@@ -11,9 +11,12 @@
 
 static void (*_Atomic exit_drain)(void);
 static atomic_int exit_arms;
+/* Runs once, at the first arm's turn (the latest registered): the earlier arms' turns come after
+ * later-loaded libraries' destructors (PoCL's LLVM among them), where the queues are idle anyway. */
 static void run_exit_drain(void) {
+  static atomic_bool ran;
   void (*fn)(void) = atomic_load(&exit_drain);
-  if (fn) fn();
+  if (fn && !atomic_exchange(&ran, true)) fn();
 }
 void clt__exit_drain_arm(void (*fn)(void)) {
   if (fn) atomic_store(&exit_drain, fn);
