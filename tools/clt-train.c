@@ -55,8 +55,9 @@ static void usage(FILE *f) {
           "                       backward run in bfloat16 or float16 (the weights and the optimizer's\n"
           "                       state stay float32, the loss is computed in float32); fp16 scales the\n"
           "                       loss dynamically and skips the steps whose gradients overflow\n"
-          "                       (clt/amp.h); fp64 trains in float64 throughout (the weights made or\n"
-          "                       loaded in float32, then converted; --save writes float64)\n"
+          "                       (clt/amp.h); fp64 trains in float64: weights (made in float32, then\n"
+          "                       converted; loaded as saved), optimizer state and loss; the features\n"
+          "                       are read in float32 and converted per batch; --save writes float64\n"
           "  --loss-scale X       with fp16: the first loss scale (65536)\n"
           "  --seed N             seed of the split, the initial weights and the batch order (1)\n"
           "  --x FILE.npy         features [N, F] of any float or integer dtype, instead of the digits\n"
@@ -693,8 +694,8 @@ int main(int argc, char **argv) {
   model m = {0};
   clt_tensor *xtr = NULL, *ytr = NULL, *xte = NULL, *yte = NULL;
   if (!rc && model_init(&m, o.model, dev, sizes, nsizes) != CLT_OK) rc = fail("initialising the model");
-  if (!rc && o.load) rc = model_load(&m, o.load, dev);
   if (!rc && o.precision == CLT_FLOAT64 && model_cast(&m, CLT_FLOAT64) != CLT_OK) rc = fail("--precision fp64");
+  if (!rc && o.load) rc = model_load(&m, o.load, dev); /* converted to the parameters' dtype */
   if (!rc) rc = upload(dev, &d, order, n_train, &xtr, &ytr);
   if (!rc) rc = upload(dev, &d, order + n_train, n_test, &xte, &yte);
   clt_optim *opt = NULL;

@@ -121,7 +121,7 @@ clt_status model_cast(model *m, clt_dtype dtype) {
   clt_status st = clt_params_create(&q);
   for (int i = 0; i < clt_params_size(m->p) && st == CLT_OK; i++) {
     clt_no_grad_begin(); /* new leaves, not casts recorded from the old ones */
-    clt_tensor *t = clt_keep(clt_cast(clt_params_at(m->p, i), dtype)); /* the list holds it, not a scope */
+    clt_tensor *t = clt_keep(clt_cast(clt_params_tensors(m->p)[i], dtype)); /* the list holds it, not a scope */
     clt_no_grad_end();
     st = !t ? clt_last_status() : clt_set_requires_grad(t, true);
     if (st == CLT_OK) st = clt_params_add(q, clt_params_name(m->p, i), t);

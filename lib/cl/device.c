@@ -2,6 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 #include "clt/clt_cl.h"
 #include "../fusion.h"
@@ -22,19 +25,26 @@ static clt__mutex driver_lock = CLT__MUTEX_INIT;
 
 /* The open devices, under open_lock (taken under driver_lock, never the other way: a failed
  * open drops its device under driver_lock). A process that returns from main with commands
- * still queued (no clt_device_close, no synchronize) let exit() run the libraries' destructors
+ * still queued (no clt_device_release, no synchronize) let exit() run the libraries' destructors
  * while PoCL's threads still ran those commands: a host GEMM's callback then called into
  * oneDNN's freed JIT code and the process died with SIGSEGV after main returned. At exit, before
- * those destructors (core.h: clt__exit_drain_arm), every open device's queue is drained. */
+ * those destructors (core.h: clt__exit_drain_arm), every open device's queue is drained, in the
+ * process that opened them only: a forked child has the list but not the driver's threads, and
+ * its exit() waited for ever. Not on Windows, where a DLL's atexit functions run when it is
+ * detached, after the process's other threads (the driver's too) are gone. */
 static clt__mutex open_lock = CLT__MUTEX_INIT;
 static clt__cl_dev *open_devices;
 static bool drain_armed;
+#ifndef _WIN32
+static pid_t drain_pid;
 static void drain_at_exit(void) {
+  if (getpid() != drain_pid) return;
   clt__mutex_lock(&open_lock);
   for (clt__cl_dev *d = open_devices; d; d = d->next_open)
     if (d->queue) clFinish(d->queue);
   clt__mutex_unlock(&open_lock);
 }
+#endif
 
 /* Every (platform, device) pair in spec order. No platform at all gives count 0. */
 static clt_status enumerate(cl_pair **out, size_t *count) {
@@ -289,7 +299,12 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
   clt__mutex_lock(&open_lock);
   d->next_open = open_devices;
   open_devices = d;
-  if (!drain_armed) clt__exit_drain_arm(drain_at_exit);
+#ifndef _WIN32
+  if (!drain_armed) {
+    drain_pid = getpid();
+    clt__exit_drain_arm(drain_at_exit);
+  }
+#endif
   drain_armed = true;
   clt__mutex_unlock(&open_lock);
   *out = dev;
