@@ -84,6 +84,13 @@ bad() { # EXPECTED-TEXT ARGS...
   grep -q -- "$want" "$tmp/err" || fail "$*: the message should say '$want': $(cat "$tmp/err")"
 }
 bad "unknown --precision 'fp8': fp32, bf16, fp16 or fp64" --precision fp8
+# a checkpoint's precision: fp64's float64 weights do not resume an fp32 run, nor the reverse
+"$train" --device host --precision fp64 --epochs 1 --quiet --checkpoint "$tmp/ck64.safetensors" > /dev/null ||
+  fail "fp64 --checkpoint"
+"$train" --device host --epochs 1 --quiet --checkpoint "$tmp/ck32.safetensors" > /dev/null || fail "fp32 --checkpoint"
+bad "holds float64 weights (saved by --precision fp64); this run's are float32" --resume "$tmp/ck64.safetensors"
+bad "holds float32 weights (not saved by --precision fp64); this run's are float64" --precision fp64 \
+  --resume "$tmp/ck32.safetensors"
 bad "bad or missing value for --precision" --precision
 bad "--loss-scale goes with --precision fp16" --precision bf16 --loss-scale 1024
 bad "--loss-scale goes with --precision fp16" --loss-scale 1024

@@ -481,7 +481,18 @@ static int checkpoint_save(const char *path, const model *m, clt_optim *opt, clt
 static int checkpoint_load(const char *path, model *m, clt_optim *opt, clt_device *dev, int64_t *state) {
   clt_tensor_list *l;
   if (clt_load_safetensors(path, dev, &l) != CLT_OK) return fail("--resume");
-  int rc = model_load_list(m, l, path, "--resume");
+  /* the weights' dtype tells a --precision fp64 run's checkpoint from the others' (float32
+   * masters for fp32, bf16 and fp16): resuming across it would convert them silently */
+  int rc = 0;
+  clt_tensor *w0 = model_size(m) ? clt_tensor_list_find(l, model_names(m)[0]) : NULL;
+  if (w0 && clt_dtype_of(w0) != clt_dtype_of(model_tensors(m)[0])) {
+    bool f64 = clt_dtype_of(w0) == CLT_FLOAT64;
+    fprintf(stderr, "%s: --resume %s holds %s weights (%s); this run's are %s\n", who, path, f64 ? "float64" : "float32",
+            f64 ? "saved by --precision fp64" : "not saved by --precision fp64", f64 ? "float32" : "float64");
+    rc = 1;
+  }
+  clt_release(w0);
+  if (!rc) rc = model_load_list(m, l, path, "--resume");
   clt_tensor *st = rc ? NULL : clt_tensor_list_find(l, "train.state");
   if (!rc && (!st || clt_numel(st) != CK_LEN || clt_dtype_of(st) != CLT_INT64)) {
     fprintf(stderr, "%s: --resume %s: no train.state: not a checkpoint of clt-train's\n", who, path);
