@@ -4,21 +4,20 @@
  * those threads still ran products, and the process died with SIGSEGV after main returned
  * (lib/core.h: clt__exit_drain_arm). Run with no argument it starts itself RUNS times as a
  * fresh process with the argument "child"; every child must exit 0 (a crash shows as a signal).
- * Then once with "fork": the child forks with its products queued, and the forked process's
- * exit() must not wait for the driver's threads, which it does not have (it hung for ever: an
- * alarm turns that into a signal).
+ * (A forked copy of such a process must not wait for the driver's threads at exit, which it does
+ * not have: lib/cl/device.c drains only in the process that opened the devices. Not tested here:
+ * POSIX lets the forked copy of a process with threads call only async-signal-safe functions,
+ * exit() not among them, and a test that did hung once in CI's valgrind phase.)
  * A child without an OpenCL device exits 77 and the test skips, unless $CLT_REQUIRE_DEVICE=1.
  * meson runs it with the CPU GEMM chosen by measurement and with $CLT_CPU_GEMM=onednn. Under
  * ASan the children run without LeakSanitizer: the device they leave open is the point, and its
  * stop-the-world tracer crashes on threads still running at exit (tests/meson.build). */
 #define _POSIX_C_SOURCE 200809L
 #include <spawn.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "clt.h"
 
@@ -26,7 +25,7 @@
 
 extern char **environ;
 
-static int child(bool fork_too) {
+static int child(void) {
   clt_device *dev;
   if (clt_device_open("cl", &dev) != CLT_OK) {
     const char *req = getenv("CLT_REQUIRE_DEVICE");
@@ -50,22 +49,11 @@ static int child(bool fork_too) {
   }
   clt_release(a);
   clt_release(b);
-  if (fork_too) {
-    alarm(60);
-    pid_t pid = fork();
-    if (pid == 0) exit(0); /* the forked copy: the device in its list, no driver threads */
-    int st;
-    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-      fprintf(stderr, "child: the forked process did not exit 0\n");
-      return 1;
-    }
-  }
   return 0; /* the device left open, its queue busy */
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "child") == 0) return child(false);
-  if (argc > 1 && strcmp(argv[1], "fork") == 0) return child(true);
+  if (argc > 1 && strcmp(argv[1], "child") == 0) return child();
   char **env = environ;
 #if defined(__SANITIZE_ADDRESS__)
   size_t n = 0;
@@ -82,9 +70,9 @@ int main(int argc, char **argv) {
   env[k] = NULL;
 #endif
   int skipped = 0;
-  for (int r = 0; r <= RUNS; r++) { /* the last run forks */
+  for (int r = 0; r < RUNS; r++) {
     pid_t pid;
-    char *args[] = {argv[0], r < RUNS ? "child" : "fork", NULL};
+    char *args[] = {argv[0], "child", NULL};
     if (posix_spawn(&pid, argv[0], NULL, NULL, args, env) != 0) {
       perror("posix_spawn");
       return 1;
@@ -95,8 +83,7 @@ int main(int argc, char **argv) {
       return 1;
     }
     if (WIFSIGNALED(st)) {
-      fprintf(stderr, "run %d: the child died of signal %d after queueing products and returning%s\n", r, WTERMSIG(st),
-              r == RUNS ? " (or its forked copy hung: SIGALRM)" : "");
+      fprintf(stderr, "run %d: the child died of signal %d after queueing products and returning\n", r, WTERMSIG(st));
       return 1;
     }
     if (WEXITSTATUS(st) == 77) skipped++;
@@ -108,8 +95,7 @@ int main(int argc, char **argv) {
 #if defined(__SANITIZE_ADDRESS__)
   free(env);
 #endif
-  if (skipped > RUNS) return 77;
-  printf("%d runs returned from main with products queued and exited 0, one of them after a fork whose copy "
-         "exited 0\n", RUNS + 1);
+  if (skipped == RUNS) return 77;
+  printf("%d runs returned from main with products queued and exited 0\n", RUNS);
   return 0;
 }
