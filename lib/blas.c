@@ -5,7 +5,6 @@
  * address uses the same one: the host backend's gemm entry, and the OpenCL backend's
  * mapped-buffer route on devices that share host memory (lib/cl/gemm.c). Operands are read and
  * written through their storages' ptr. */
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,10 +139,6 @@ static void sgemm_onednn(bool ta, bool tb, int64_t m, int64_t n, int64_t k, cons
   /* dnnl_sgemm fails only on bad arguments, which clt__cpu_gemm_check rules out */
   (void)onednn_fn.p_dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
   if (threads > 1) omp_fn.p_omp_set_num_threads(threads); /* the caller's own count again */
-  /* its JIT kernels are freed at exit by destructors registered at this first call: queues still
-   * running products must be drained before them (core.h) */
-  static atomic_bool called;
-  if (!atomic_exchange(&called, true)) clt__exit_drain_arm(NULL);
 }
 #endif
 
@@ -241,11 +236,12 @@ static int choose_locked(void) {
     if (n + 1 < sizeof dflt) snprintf(dflt + n, sizeof dflt - n, "; %.200s", onednn.note);
   } else {
     omp_loaded = clt__library_load(&omp);
-    /* one product here, on the caller's thread: oneDNN builds its JIT kernels at its first, and
-     * their destructors, registered then, must come before the exit drain armed after it
-     * (core.h), not during a product a queue still runs as the process exits */
+    /* the first product here, on the caller's thread: oneDNN builds its JIT kernels at its first
+     * and registers their destructors then, so the exit drain is armed after it (core.h), not
+     * left behind them by a product a queue still runs as the process exits */
     float w[8 + 8 + 64] = {0}; /* A 8 x 1, B 1 x 8, C 8 x 8 */
     sgemm_onednn(false, false, 8, 8, 1, w, 1, w + 8, 8, 0.0f, w + 16, 8);
+    clt__exit_drain_arm(NULL);
   }
 #endif
   if (env && *env && strcmp(env, "auto") != 0) {

@@ -34,9 +34,8 @@ static clt__mutex driver_lock = CLT__MUTEX_INIT;
  * detached, after the process's other threads (the driver's too) are gone. */
 static clt__mutex open_lock = CLT__MUTEX_INIT;
 static clt__cl_dev *open_devices;
-static bool drain_armed;
 #ifndef _WIN32
-static pid_t drain_pid;
+static pid_t drain_pid; /* the process that armed the drain; 0 before the first open */
 static void drain_at_exit(void) {
   if (getpid() != drain_pid) return;
   clt__mutex_lock(&open_lock);
@@ -300,12 +299,11 @@ static clt_status make_device(clt__cl_dev *d, const char *spec, clt_device **out
   d->next_open = open_devices;
   open_devices = d;
 #ifndef _WIN32
-  if (!drain_armed) {
+  if (!drain_pid) {
     drain_pid = getpid();
     clt__exit_drain_arm(drain_at_exit);
   }
 #endif
-  drain_armed = true;
   clt__mutex_unlock(&open_lock);
   *out = dev;
   return CLT_OK;
